@@ -1,0 +1,3 @@
+//! The `hoist` command.
+
+fn main() {}

@@ -1,0 +1,46 @@
+//! Credentials for registries: what a registry client may present, and where it comes from.
+//!
+//! Corresponds to docker's `types.AuthConfig` and the credential stores of docker's CLI
+//! (`config.json`, `credsStore`, `credHelpers`) and podman's `auth.json`.
+//!
+//! Invariant: secrets never reach a log. `Debug` on every type here redacts them.
+
+use std::fmt;
+
+/// What hoist can present to a registry (or its token server) for one host.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// A user name and password (or personal access token), sent as HTTP Basic to registries
+    /// that ask for Basic, and to token servers.
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password or access token.
+        password: String,
+    },
+    /// An OAuth2 refresh token ("identity token" in docker's `config.json`), exchanged at the
+    /// token server with `grant_type=refresh_token`.
+    IdentityToken {
+        /// The user name the token belongs to, where known (may be empty).
+        username: String,
+        /// The refresh token itself.
+        token: String,
+    },
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credentials::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
+            Credentials::IdentityToken { username, .. } => f
+                .debug_struct("IdentityToken")
+                .field("username", username)
+                .field("token", &"<redacted>")
+                .finish(),
+        }
+    }
+}

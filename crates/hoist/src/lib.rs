@@ -1,0 +1,7 @@
+//! hoist: a daemonless container-image distribution engine.
+//!
+//! The library holds everything but the terminal: references and digests, the registry client,
+//! and (as they land) the local store, unpacking, pull and push. Modules follow the data flow
+//! laid out in `shared/DESIGN.md`.
+
+pub mod credentials;
