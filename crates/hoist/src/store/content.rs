@@ -129,7 +129,11 @@ impl ContentStore {
     /// how many bytes a previous, interrupted writer left (send `Range: bytes=OFFSET-`).
     /// `expected_size`, when known, is enforced: writing past it or committing short of it
     /// is an error.
-    pub fn begin(&self, expected: &Digest, expected_size: Option<u64>) -> Result<Ingest, StoreError> {
+    pub fn begin(
+        &self,
+        expected: &Digest,
+        expected_size: Option<u64>,
+    ) -> Result<Ingest, StoreError> {
         ingest::begin(self, expected, expected_size, Wait::Block)
     }
 

@@ -75,7 +75,9 @@ pub enum StoreError {
     },
 
     /// [`try_begin`](super::ContentStore::try_begin) found another writer holding the ingest.
-    #[error("blob {digest} is being written by another hoist process or thread (lock {path} is held)")]
+    #[error(
+        "blob {digest} is being written by another hoist process or thread (lock {path} is held)"
+    )]
     Locked {
         /// The blob being written.
         digest: Digest,

@@ -83,7 +83,7 @@ enum State {
     /// The blob is already in the store; nothing to write.
     Present { size: u64 },
     /// This ingest holds the lock and writes `data`.
-    Writing(Writing),
+    Writing(Box<Writing>),
 }
 
 #[derive(Debug)]
@@ -142,7 +142,7 @@ pub(super) fn begin(
         expected: expected.clone(),
         expected_size,
         blob_path,
-        state: State::Writing(writing),
+        state: State::Writing(Box::new(writing)),
     })
 }
 
@@ -158,7 +158,7 @@ fn stored_size(blob_path: &Path) -> Result<Option<u64>, StoreError> {
 fn acquire(dir: &Path, digest: &Digest, wait: Wait) -> Result<IngestLock, StoreError> {
     let path = dir.join(LOCK_FILE);
     loop {
-        fs::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
+        make_ingest_dir(dir)?;
         let file = match open_lock_file(&path) {
             Ok(file) => file,
             // A finishing writer removed the directory between the two calls: make it again.
@@ -175,6 +175,27 @@ fn acquire(dir: &Path, digest: &Digest, wait: Wait) -> Result<IngestLock, StoreE
             return Ok(IngestLock { _file: file, path });
         }
         // We locked a lock file its previous holder has since removed: try the current one.
+    }
+}
+
+/// Creates `dir` if it is missing. Not `create_dir_all`: that reports "exists" as an error when
+/// a finishing writer removes the directory between its own `mkdir` and `is_dir` check.
+fn make_ingest_dir(dir: &Path) -> Result<(), StoreError> {
+    match fs::create_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        // `ingest/` itself is gone (removed by hand): make it; it is never removed by hoist.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => match dir.parent() {
+            Some(parent) => fs::create_dir_all(parent)
+                .and_then(|()| fs::create_dir(dir))
+                .or_else(|e| match e.kind() {
+                    io::ErrorKind::AlreadyExists => Ok(()),
+                    _ => Err(e),
+                })
+                .map_err(|e| StoreError::io("create", dir, e)),
+            None => Err(StoreError::io("create", dir, e)),
+        },
+        Err(e) => Err(StoreError::io("create", dir, e)),
     }
 }
 
@@ -433,7 +454,8 @@ impl Ingest {
         w.data
             .sync_all()
             .map_err(|e| StoreError::io("sync", &w.data_path, e))?;
-        let actual = std::mem::replace(&mut w.hasher, Hasher::new(self.expected.algorithm())).finish();
+        let actual =
+            std::mem::replace(&mut w.hasher, Hasher::new(self.expected.algorithm())).finish();
         if actual != self.expected {
             let path = w.data_path.clone();
             w.discard();

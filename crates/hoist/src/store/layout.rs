@@ -175,7 +175,9 @@ fn refuse_foreign_entries(root: &Path) -> Result<(), StoreError> {
         if !ours {
             return Err(StoreError::NotAStore {
                 root: root.to_owned(),
-                reason: format!("it is not empty (it holds {name:?}) and has no {OCI_LAYOUT_FILE} file"),
+                reason: format!(
+                    "it is not empty (it holds {name:?}) and has no {OCI_LAYOUT_FILE} file"
+                ),
             });
         }
     }
@@ -278,7 +280,10 @@ impl ContentStore {
         Ok(removed)
     }
 
-    fn modify_index(&self, change: impl FnOnce(&mut Vec<Map<String, Value>>)) -> Result<(), StoreError> {
+    fn modify_index(
+        &self,
+        change: impl FnOnce(&mut Vec<Map<String, Value>>),
+    ) -> Result<(), StoreError> {
         let root = self.root();
         let lock_path = root.join(INDEX_LOCK_FILE);
         let lock = open_lock_file(&lock_path).map_err(|e| StoreError::io("open", &lock_path, e))?;

@@ -46,7 +46,9 @@ pub mod layout;
 mod lock;
 
 #[cfg(test)]
-mod tests;
+mod ingest_tests;
+#[cfg(test)]
+mod layout_tests;
 
 pub use content::{BlobInfo, ContentStore};
 pub use error::StoreError;
