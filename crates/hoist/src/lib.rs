@@ -5,3 +5,4 @@
 //! laid out in `shared/DESIGN.md`.
 
 pub mod credentials;
+pub mod digest;
