@@ -6,4 +6,5 @@
 
 pub mod credentials;
 pub mod digest;
+pub mod reference;
 pub mod store;
