@@ -9,7 +9,7 @@ use std::thread;
 use std::time::Duration;
 
 use super::{ContentStore, StoreError};
-use crate::digest::{Algorithm, Digest, Hasher};
+use crate::digest::Digest;
 
 fn store() -> (tempfile::TempDir, ContentStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -374,9 +374,7 @@ fn abort_removes_the_ingest() {
 #[test]
 fn sha512_blobs_go_under_blobs_sha512() {
     let (_tmp, store) = store();
-    let mut hasher = Hasher::new(Algorithm::Sha512);
-    hasher.update(b"five-twelve");
-    let digest = hasher.finish();
+    let digest = Digest::sha512_of(b"five-twelve");
     store.write_blob(&digest, b"five-twelve").unwrap();
     let path = store.root().join("blobs/sha512").join(digest.hex());
     assert_eq!(fs::read(path).unwrap(), b"five-twelve");
@@ -416,4 +414,12 @@ fn reading_a_missing_blob_is_not_found_naming_the_digest() {
         store.size(&digest),
         Err(StoreError::NotFound { .. })
     ));
+}
+
+#[test]
+fn store_and_ingest_can_move_to_blocking_threads() {
+    fn assert_send<T: Send + 'static>() {}
+    assert_send::<ContentStore>();
+    assert_send::<super::Ingest>();
+    assert_send::<StoreError>();
 }

@@ -1,6 +1,6 @@
 //! The OCI image layout files at the root of the store: `oci-layout` and `index.json`.
 //!
-//! Owns creating and recognising a store root (see [`prepare_root`]) and the small
+//! Owns creating and recognising a store root (used by [`ContentStore::open`]) and the small
 //! read-modify-write helpers on `index.json` that the reference store will use to keep the
 //! layout's tags in step with its own (`org.opencontainers.image.ref.name` annotations, the way
 //! skopeo's and umoci's `oci:` transport name images). Spec:
