@@ -5,3 +5,6 @@
 //! laid out in `shared/DESIGN.md`.
 
 pub mod credentials;
+pub mod digest;
+pub mod reference;
+pub mod store;

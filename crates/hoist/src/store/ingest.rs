@@ -1,0 +1,525 @@
+//! Ingests: partial writes into the content store, hashed as written, committed only when the
+//! digest matches, and resumable after a crash.
+//!
+//! The model is containerd's local content writer (`core/content/local/writer.go`): an ingest
+//! is keyed by the *expected* digest, lives under `ingest/<hex>/` of the root, and `Commit`
+//! verifies size and digest before an atomic rename into `blobs/`. This is how hoist keeps
+//! DESIGN.md's principle 2, "nothing unverified is stored".
+//!
+//! # On disk
+//! ```text
+//! ingest/<hex>/lock        flock(2) target; its holder is the only writer of this digest
+//! ingest/<hex>/meta.json   {"digest", "expected_size", "started"} (unix seconds)
+//! ingest/<hex>/data        the bytes received so far
+//! ```
+//!
+//! # Life of an ingest
+//! 1. [`ContentStore::begin`] returns at once an ingest that [`is_present`](Ingest::is_present)
+//!    if the blob is already stored. Otherwise it takes the exclusive lock (waiting, or failing
+//!    with [`StoreError::Locked`] in `try_begin`), and checks again: the writer it waited for
+//!    may just have committed the blob, in which case the caller sees it present and fetches
+//!    nothing.
+//! 2. If `data` exists (a process was killed mid-download), it is re-read through a fresh
+//!    [`Hasher`] to rebuild the hash state, and [`Ingest::offset`] reports its length so the
+//!    caller can ask for `Range: bytes=OFFSET-`. [`Ingest::reset`] starts over (a registry that
+//!    answers 200 instead of 206).
+//! 3. Bytes are written unbuffered to `data` and fed to the hasher in the same call, so the
+//!    hash always covers exactly the bytes in the file. Writing past a known expected size
+//!    discards the data ([`StoreError::SizeExceeded`]): a registry cannot fill the disk.
+//! 4. [`Ingest::commit`] checks the size, fsyncs `data`, compares digests, makes the file
+//!    read-only, renames it to `blobs/<alg>/<hex>` and fsyncs that directory, then removes the
+//!    ingest directory. A digest mismatch deletes the data and returns [`StoreError::Mismatch`].
+//!
+//! # Concurrency
+//! The lock file is removed when an ingest finishes, so a waiter may wake up holding a lock on
+//! a file that no longer has a name. After every lock the holder therefore checks that the
+//! path still names the inode it locked, and starts over otherwise; two writers can never both
+//! believe they own `ingest/<hex>/`. A finishing writer deletes its own files while still
+//! holding the lock and removes the directory last, ignoring "not empty" (a newcomer is
+//! already there).
+//!
+//! # Failures
+//! A process killed at any instant leaves either a resumable ingest or a complete blob: the
+//! rename is the commit point. Disk full (`ENOSPC`/`EDQUOT`) surfaces as
+//! [`StoreError::DiskFull`] naming the file, and leaves the ingest resumable: a failed
+//! `write(2)` writes nothing, and the hash only ever sees bytes that were written. After a
+//! power loss `data` may end in garbage the kernel had not flushed; the digest check at commit
+//! catches that, so the worst case is one re-download.
+
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::layout::{sync_dir, write_json_atomically, INGEST_DIR};
+use super::lock::{lock_exclusive, open_lock_file, Wait};
+use super::{BlobInfo, ContentStore, StoreError};
+use crate::digest::{Digest, Hasher};
+
+const LOCK_FILE: &str = "lock";
+const META_FILE: &str = "meta.json";
+const DATA_FILE: &str = "data";
+
+/// Read buffer used to rebuild the hash of a resumed ingest.
+const REHASH_BUFFER: usize = 1 << 20;
+
+/// A write in progress of one blob, keyed by its expected digest. See the module docs.
+///
+/// Dropping an ingest without committing keeps its data for a later [`ContentStore::begin`]
+/// to resume, and releases the lock.
+#[derive(Debug)]
+pub struct Ingest {
+    expected: Digest,
+    expected_size: Option<u64>,
+    blob_path: PathBuf,
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    /// The blob is already in the store; nothing to write.
+    Present { size: u64 },
+    /// This ingest holds the lock and writes `data`.
+    Writing(Box<Writing>),
+}
+
+#[derive(Debug)]
+struct Writing {
+    lock: IngestLock,
+    dir: PathBuf,
+    data_path: PathBuf,
+    data: File,
+    hasher: Hasher,
+    offset: u64,
+    started: SystemTime,
+}
+
+/// An exclusive `flock` on `ingest/<hex>/lock`, released when the file is closed.
+#[derive(Debug)]
+struct IngestLock {
+    /// Never read: holding the open file is holding the lock.
+    _file: File,
+    path: PathBuf,
+}
+
+#[derive(Serialize, Deserialize)]
+struct IngestMeta {
+    digest: String,
+    #[serde(default)]
+    expected_size: Option<u64>,
+    /// Unix seconds when the first attempt began.
+    started: u64,
+}
+
+pub(super) fn begin(
+    store: &ContentStore,
+    expected: &Digest,
+    expected_size: Option<u64>,
+    wait: Wait,
+) -> Result<Ingest, StoreError> {
+    let blob_path = store.path_of(expected);
+    let present = |size| Ingest {
+        expected: expected.clone(),
+        expected_size,
+        blob_path: blob_path.clone(),
+        state: State::Present { size },
+    };
+    if let Some(size) = stored_size(&blob_path)? {
+        return Ok(present(size));
+    }
+    let dir = store.root().join(INGEST_DIR).join(expected.hex());
+    let lock = acquire(&dir, expected, wait)?;
+    // Checked again under the lock: the writer we waited for may have committed it.
+    if let Some(size) = stored_size(&blob_path)? {
+        remove_ingest_dir(&dir, lock);
+        return Ok(present(size));
+    }
+    let writing = Writing::open(dir, lock, expected, expected_size)?;
+    Ok(Ingest {
+        expected: expected.clone(),
+        expected_size,
+        blob_path,
+        state: State::Writing(Box::new(writing)),
+    })
+}
+
+fn stored_size(blob_path: &Path) -> Result<Option<u64>, StoreError> {
+    match fs::metadata(blob_path) {
+        Ok(meta) => Ok(Some(meta.len())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError::io("inspect", blob_path, e)),
+    }
+}
+
+/// Takes the ingest lock, making sure the locked file is still the one named `lock`.
+fn acquire(dir: &Path, digest: &Digest, wait: Wait) -> Result<IngestLock, StoreError> {
+    let path = dir.join(LOCK_FILE);
+    loop {
+        make_ingest_dir(dir)?;
+        let file = match open_lock_file(&path) {
+            Ok(file) => file,
+            // A finishing writer removed the directory between the two calls: make it again.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(StoreError::io("open", &path, e)),
+        };
+        if !lock_exclusive(&file, wait).map_err(|e| StoreError::io("lock", &path, e))? {
+            return Err(StoreError::Locked {
+                digest: digest.clone(),
+                path,
+            });
+        }
+        if names_same_file(&file, &path)? {
+            return Ok(IngestLock { _file: file, path });
+        }
+        // We locked a lock file its previous holder has since removed: try the current one.
+    }
+}
+
+/// Creates `dir` if it is missing. Not `create_dir_all`: that reports "exists" as an error when
+/// a finishing writer removes the directory between its own `mkdir` and `is_dir` check.
+fn make_ingest_dir(dir: &Path) -> Result<(), StoreError> {
+    match fs::create_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        // `ingest/` itself is gone (removed by hand): make it; it is never removed by hoist.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => match dir.parent() {
+            Some(parent) => fs::create_dir_all(parent)
+                .and_then(|()| fs::create_dir(dir))
+                .or_else(|e| match e.kind() {
+                    io::ErrorKind::AlreadyExists => Ok(()),
+                    _ => Err(e),
+                })
+                .map_err(|e| StoreError::io("create", dir, e)),
+            None => Err(StoreError::io("create", dir, e)),
+        },
+        Err(e) => Err(StoreError::io("create", dir, e)),
+    }
+}
+
+fn names_same_file(file: &File, path: &Path) -> Result<bool, StoreError> {
+    let held = file
+        .metadata()
+        .map_err(|e| StoreError::io("inspect", path, e))?;
+    match fs::metadata(path) {
+        Ok(named) => Ok(named.dev() == held.dev() && named.ino() == held.ino()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(StoreError::io("inspect", path, e)),
+    }
+}
+
+/// Removes everything in an ingest directory while holding its lock, then the lock file, then
+/// the directory (unless a newcomer already made a new lock file in it). Failures are logged:
+/// leftovers are harmless, a later `begin` cleans or resumes them.
+fn remove_ingest_dir(dir: &Path, lock: IngestLock) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_name() != LOCK_FILE {
+                let path = entry.path();
+                if let Err(e) = fs::remove_file(&path) {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot remove ingest file");
+                }
+            }
+        }
+    }
+    if let Err(e) = fs::remove_file(&lock.path) {
+        tracing::warn!(path = %lock.path.display(), error = %e, "cannot remove ingest lock");
+    }
+    drop(lock);
+    // Fails with "not empty" when another writer got in after the lock file went: fine.
+    let _ = fs::remove_dir(dir);
+}
+
+impl Writing {
+    /// Opens or resumes `dir/data` under the held lock.
+    fn open(
+        dir: PathBuf,
+        lock: IngestLock,
+        expected: &Digest,
+        expected_size: Option<u64>,
+    ) -> Result<Writing, StoreError> {
+        let meta_path = dir.join(META_FILE);
+        let started = read_meta(&meta_path)
+            .filter(|meta| meta.digest == expected.as_str())
+            .map(|meta| UNIX_EPOCH + Duration::from_secs(meta.started))
+            .unwrap_or_else(SystemTime::now);
+        let meta = IngestMeta {
+            digest: expected.as_str().to_owned(),
+            expected_size,
+            started: started
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        };
+        write_json_atomically(&dir, &meta_path, &meta)?;
+
+        let data_path = dir.join(DATA_FILE);
+        let data = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&data_path)
+            .map_err(|e| StoreError::io("open", &data_path, e))?;
+        let mut writing = Writing {
+            lock,
+            dir,
+            data_path,
+            data,
+            hasher: Hasher::new(expected.algorithm()),
+            offset: 0,
+            started,
+        };
+        writing.rehash()?;
+        if expected_size.is_some_and(|size| writing.offset > size) {
+            // Longer than the blob can be: not a prefix of it, so worthless.
+            writing.truncate()?;
+        }
+        Ok(writing)
+    }
+
+    /// Rebuilds hash and offset from what `data` holds, leaving the file position at its end.
+    fn rehash(&mut self) -> Result<(), StoreError> {
+        self.data
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| StoreError::io("seek", &self.data_path, e))?;
+        let mut buf = vec![0u8; REHASH_BUFFER];
+        loop {
+            let n = match self.data.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(StoreError::io("read", &self.data_path, e)),
+            };
+            self.hasher.update(&buf[..n]);
+            self.offset += n as u64;
+        }
+        Ok(())
+    }
+
+    fn truncate(&mut self) -> Result<(), StoreError> {
+        self.data
+            .set_len(0)
+            .and_then(|()| self.data.seek(SeekFrom::Start(0)).map(drop))
+            .map_err(|e| StoreError::io("truncate", &self.data_path, e))?;
+        self.hasher = Hasher::new(self.hasher.algorithm());
+        self.offset = 0;
+        Ok(())
+    }
+
+    /// One `write(2)`: the bytes it accepted are hashed and counted, nothing else.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.data.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.offset += n as u64;
+        Ok(n)
+    }
+
+    /// Removes the ingest after a failure that makes its data worthless.
+    fn discard(self) {
+        // Truncating through the open file first means the bytes are gone even if the unlink
+        // below were to fail.
+        if let Err(e) = self.data.set_len(0) {
+            tracing::warn!(path = %self.data_path.display(), error = %e, "cannot truncate ingest");
+        }
+        drop(self.data);
+        remove_ingest_dir(&self.dir, self.lock);
+    }
+}
+
+fn read_meta(path: &Path) -> Option<IngestMeta> {
+    let bytes = fs::read(path).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+impl Ingest {
+    /// The digest this ingest must produce.
+    pub fn digest(&self) -> &Digest {
+        &self.expected
+    }
+
+    /// The expected size given to `begin`, if any.
+    pub fn expected_size(&self) -> Option<u64> {
+        self.expected_size
+    }
+
+    /// Whether the blob is already in the store (found by `begin`, possibly after waiting for
+    /// another writer). Such an ingest accepts no bytes and commits as a no-op.
+    pub fn is_present(&self) -> bool {
+        matches!(self.state, State::Present { .. })
+    }
+
+    /// Bytes written so far, including those left by an interrupted earlier writer: resume
+    /// the download with `Range: bytes=OFFSET-`. For a present blob, its size.
+    pub fn offset(&self) -> u64 {
+        match &self.state {
+            State::Present { size } => *size,
+            State::Writing(w) => w.offset,
+        }
+    }
+
+    /// When the first attempt at this ingest began (`None` for a present blob).
+    pub fn started(&self) -> Option<SystemTime> {
+        match &self.state {
+            State::Present { .. } => None,
+            State::Writing(w) => Some(w.started),
+        }
+    }
+
+    /// Drops what was written and starts from byte zero (the registry ignored `Range` and
+    /// answered 200 with the whole blob). A no-op for a present blob.
+    pub fn reset(&mut self) -> Result<(), StoreError> {
+        match &mut self.state {
+            State::Present { .. } => Ok(()),
+            State::Writing(w) => w.truncate(),
+        }
+    }
+
+    /// Writes all of `bytes`. Like [`std::io::Write::write_all`] but with the store's error.
+    pub fn write_chunk(&mut self, mut bytes: &[u8]) -> Result<(), StoreError> {
+        while !bytes.is_empty() {
+            match self.write_some(bytes) {
+                Ok(0) => {
+                    return Err(StoreError::io(
+                        "write",
+                        self.data_path(),
+                        io::ErrorKind::WriteZero.into(),
+                    ))
+                }
+                Ok(n) => bytes = &bytes[n..],
+                Err(StoreError::Io { source, .. })
+                    if source.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn write_some(&mut self, buf: &[u8]) -> Result<usize, StoreError> {
+        let w = match &mut self.state {
+            State::Present { .. } => {
+                return Err(StoreError::AlreadyPresent {
+                    digest: self.expected.clone(),
+                    path: self.blob_path.clone(),
+                })
+            }
+            State::Writing(w) => w,
+        };
+        if let Some(expected) = self.expected_size {
+            if w.offset.saturating_add(buf.len() as u64) > expected {
+                w.truncate()?;
+                return Err(StoreError::SizeExceeded {
+                    digest: self.expected.clone(),
+                    path: w.data_path.clone(),
+                    expected,
+                });
+            }
+        }
+        w.write(buf)
+            .map_err(|e| StoreError::io("write", &w.data_path, e))
+    }
+
+    fn data_path(&self) -> PathBuf {
+        match &self.state {
+            State::Present { .. } => self.blob_path.clone(),
+            State::Writing(w) => w.data_path.clone(),
+        }
+    }
+
+    /// Verifies and stores the blob: see the module docs. On [`StoreError::Mismatch`] and
+    /// [`StoreError::SizeExceeded`] the data is gone; on [`StoreError::Incomplete`] and
+    /// [`StoreError::DiskFull`] it stays for a later `begin` to resume.
+    pub fn commit(self) -> Result<BlobInfo, StoreError> {
+        let mut w = match self.state {
+            State::Present { size } => {
+                return Ok(BlobInfo {
+                    digest: self.expected,
+                    size,
+                })
+            }
+            State::Writing(w) => w,
+        };
+        if let Some(expected) = self.expected_size {
+            if w.offset < expected {
+                return Err(StoreError::Incomplete {
+                    digest: self.expected,
+                    path: w.data_path.clone(),
+                    written: w.offset,
+                    expected,
+                });
+            }
+        }
+        w.data
+            .sync_all()
+            .map_err(|e| StoreError::io("sync", &w.data_path, e))?;
+        let actual =
+            std::mem::replace(&mut w.hasher, Hasher::new(self.expected.algorithm())).finish();
+        if actual != self.expected {
+            let path = w.data_path.clone();
+            w.discard();
+            return Err(StoreError::Mismatch {
+                expected: self.expected,
+                actual,
+                path,
+            });
+        }
+        let size = w.offset;
+        if stored_size(&self.blob_path)?.is_none() {
+            publish(&w, &self.blob_path)?;
+        }
+        remove_ingest_dir(&w.dir, w.lock);
+        Ok(BlobInfo {
+            digest: self.expected,
+            size,
+        })
+    }
+
+    /// Gives up on this blob: deletes what was written and the ingest directory.
+    pub fn abort(self) {
+        if let State::Writing(w) = self.state {
+            w.discard();
+        }
+    }
+
+    /// Test hook: swap the data file (e.g. for `/dev/full` to provoke ENOSPC).
+    #[cfg(test)]
+    pub(super) fn replace_data_file_for_test(&mut self, file: File) {
+        if let State::Writing(w) = &mut self.state {
+            w.data = file;
+        }
+    }
+}
+
+/// The commit point: read-only, rename into `blobs/`, fsync the directory.
+fn publish(w: &Writing, blob_path: &Path) -> Result<(), StoreError> {
+    let blob_dir = blob_path.parent().unwrap_or(blob_path);
+    // `blobs/sha256` exists from `open`; `blobs/sha512` appears with its first blob.
+    fs::create_dir_all(blob_dir).map_err(|e| StoreError::io("create", blob_dir, e))?;
+    let mode = w
+        .data
+        .metadata()
+        .map_err(|e| StoreError::io("inspect", &w.data_path, e))?
+        .permissions()
+        .mode();
+    fs::set_permissions(&w.data_path, Permissions::from_mode(mode & 0o444))
+        .map_err(|e| StoreError::io("make read-only", &w.data_path, e))?;
+    fs::rename(&w.data_path, blob_path)
+        .map_err(|e| StoreError::io("rename into place", blob_path, e))?;
+    sync_dir(blob_dir)
+}
+
+impl Write for Ingest {
+    /// Writes to the ingest. Errors carry a [`StoreError`] (recover it with
+    /// [`StoreError::from_io_error`]); disk full has kind `StorageFull`.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_some(buf)
+            .map_err(|e| io::Error::new(e.io_kind(), e))
+    }
+
+    /// Nothing to flush: writes go straight to the file.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

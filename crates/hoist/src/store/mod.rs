@@ -1,0 +1,56 @@
+//! The local store: where pulled images live, on disk, shared by every hoist process.
+//!
+//! # Layout of the root
+//! ```text
+//! ROOT/
+//!   oci-layout            {"imageLayoutVersion":"1.0.0"}
+//!   index.json            OCI image index; tagged manifests carry
+//!                         `org.opencontainers.image.ref.name`
+//!   index.json.lock       flock serialising changes to index.json
+//!   blobs/sha256/<hex>    verified content: manifests, configs, compressed layers
+//!   ingest/<hex>/         partial writes (data, meta.json, lock), resumable
+//! ```
+//! `layers/` (unpacked diffs by chain ID) and `hoist.db` (SQLite metadata) join later. The root
+//! minus hoist's own parts is a valid [OCI image layout], so `skopeo inspect oci:ROOT:TAG` and
+//! `umoci ls --layout ROOT` read it as is.
+//!
+//! # Parts
+//! - [`content`]: [`ContentStore`], reads by digest, and the entry point for writes; docker's
+//!   `distribution.ContentStore`, containerd's local content store.
+//! - [`ingest`]: [`Ingest`], a partial write keyed by expected digest: hashed as written,
+//!   committed by atomic rename only when the digest matches, resumed after a crash.
+//! - [`layout`]: `oci-layout` and `index.json` (creation, recognition, tag entries).
+//! - `lock`: the `flock(2)` helpers both use.
+//!
+//! # Invariants
+//! - Nothing unverified is stored (DESIGN.md principle 2): a file under `blobs/` is complete and
+//!   hashes to its name. There is no code path that writes there except [`Ingest::commit`].
+//! - Several hoist processes may use one root at once. Writers of the same digest exclude each
+//!   other with a per-ingest lock; the second one waits and then finds the blob present.
+//!   Locks are `flock`s, so a killed process never leaves one behind.
+//! - A process killed at any instant leaves the root consistent: a blob is either fully in
+//!   `blobs/` or a resumable ingest; `index.json` is the old or the new version.
+//!
+//! # Sync API
+//! The store uses `std::fs` and blocking `flock`. Async code (the download manager) calls it
+//! from blocking threads (`tokio::task::spawn_blocking`, or the hashing thread that already
+//! consumes the download stream); [`Ingest`] implements [`std::io::Write`] so it can sit at
+//! the end of such a stream.
+//!
+//! [OCI image layout]: https://github.com/opencontainers/image-spec/blob/main/image-layout.md
+
+pub mod content;
+mod error;
+pub mod ingest;
+pub mod layout;
+mod lock;
+
+#[cfg(test)]
+mod ingest_tests;
+#[cfg(test)]
+mod layout_tests;
+
+pub use content::{BlobInfo, ContentStore};
+pub use error::StoreError;
+pub use ingest::Ingest;
+pub use layout::IndexEntry;
