@@ -45,6 +45,16 @@ pub enum ReferenceError {
         domain: String,
     },
 
+    /// Nothing precedes the `:tag` or `@digest`.
+    #[error(
+        "invalid reference {input:?}: no repository name before the tag or digest \
+         (expected NAME[:TAG][@DIGEST])"
+    )]
+    MissingName {
+        /// The input.
+        input: String,
+    },
+
     /// The domain has a character outside letters, digits, `-`, `.` and `:port`.
     #[error(
         "invalid reference {input:?}: domain {domain:?} contains {found:?}; a domain is \
