@@ -75,6 +75,18 @@ impl Algorithm {
     }
 }
 
+impl FromStr for Algorithm {
+    type Err = DigestError;
+
+    /// Parses `sha256` or `sha512`; anything else is [`DigestError::UnsupportedAlgorithm`].
+    fn from_str(s: &str) -> Result<Algorithm, DigestError> {
+        Algorithm::from_name(s).ok_or_else(|| DigestError::UnsupportedAlgorithm {
+            input: s.to_owned(),
+            algorithm: s.to_owned(),
+        })
+    }
+}
+
 impl fmt::Display for Algorithm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -131,6 +143,12 @@ impl Digest {
             full: s.to_owned(),
             algorithm,
         })
+    }
+
+    /// The digest with `algorithm` and hex part `hex`, validated like [`Digest::parse`] (for
+    /// example from a blob's file name under an OCI layout's `blobs/sha256/`).
+    pub fn from_hex(algorithm: Algorithm, hex: &str) -> Result<Digest, DigestError> {
+        Digest::parse(&format!("{algorithm}:{hex}"))
     }
 
     /// The digest of `data` under `algorithm`.

@@ -74,6 +74,25 @@ fn from_str_is_parse() {
 }
 
 #[test]
+fn from_hex_joins_algorithm_and_hex_and_validates() {
+    let hex = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    assert_eq!(
+        Digest::from_hex(Algorithm::Sha256, hex).unwrap(),
+        d(ABC_SHA256)
+    );
+    assert!(Digest::from_hex(Algorithm::Sha512, hex).is_err());
+}
+
+#[test]
+fn algorithm_parses_from_its_name_only() {
+    assert_eq!("sha512".parse::<Algorithm>().unwrap(), Algorithm::Sha512);
+    assert!(matches!(
+        "SHA256".parse::<Algorithm>(),
+        Err(DigestError::UnsupportedAlgorithm { .. })
+    ));
+}
+
+#[test]
 fn algorithm_displays_its_name() {
     assert_eq!(Algorithm::Sha256.to_string(), "sha256");
     assert_eq!(Algorithm::Sha512.to_string(), "sha512");

@@ -45,10 +45,21 @@ pub enum ReferenceError {
         domain: String,
     },
 
+    /// Nothing precedes the `:tag` or `@digest`.
+    #[error(
+        "invalid reference {input:?}: no repository name before the tag or digest \
+         (expected NAME[:TAG][@DIGEST])"
+    )]
+    MissingName {
+        /// The input.
+        input: String,
+    },
+
     /// The domain has a character outside letters, digits, `-`, `.` and `:port`.
     #[error(
         "invalid reference {input:?}: domain {domain:?} contains {found:?}; a domain is \
-         letters, digits and '-' in '.'-separated parts, optionally followed by ':PORT'"
+         letters, digits and '-' in '.'-separated parts, optionally followed by ':PORT' \
+         (text before the first '/' is a registry domain when it contains '.' or ':', or uppercase)"
     )]
     InvalidDomainCharacter {
         /// The input.
@@ -62,7 +73,8 @@ pub enum ReferenceError {
     /// The domain has an empty `.`-separated part.
     #[error(
         "invalid reference {input:?}: domain {domain:?} has an empty part \
-         (a leading, trailing or doubled '.')"
+         (a leading, trailing or doubled '.') \
+         (text before the first '/' is a registry domain when it contains '.' or ':', or uppercase)"
     )]
     EmptyDomainComponent {
         /// The input.
@@ -74,7 +86,8 @@ pub enum ReferenceError {
     /// A `.`-separated part of the domain starts or ends with `-`.
     #[error(
         "invalid reference {input:?}: domain part {component:?} of {domain:?} must not \
-         start or end with '-'"
+         start or end with '-' \
+         (text before the first '/' is a registry domain when it contains '.' or ':', or uppercase)"
     )]
     DomainComponentHyphen {
         /// The input.

@@ -4,6 +4,11 @@
 //! `index.docker.io` ⇒ `docker.io`, `library/` for single-component Docker Hub names) and
 //! `familiarizeName` (the reverse, for display: `docker.io/library/ubuntu` ⇒ `ubuntu`).
 //!
+//! Kept from docker on purpose: the familiar form is ambiguous for a Docker Hub path whose first
+//! component looks like a domain (`docker.io/a.b/c` prints as `a.b/c`, which reads back as
+//! domain `a.b`), and for `docker.io/library/<64 hex>` (prints as an image ID). Use the
+//! canonical form (`Display`) wherever a name must be read back.
+//!
 //! Invariant: `split_docker_domain` only decides *where* the domain ends; it validates nothing.
 //! The grammar checks live in `parse`.
 

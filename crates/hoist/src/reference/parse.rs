@@ -78,6 +78,9 @@ pub(super) fn parse_normalized(input: &str) -> Result<Parts, ReferenceError> {
         None => (name, None),
     };
 
+    if path.is_empty() {
+        return Err(ReferenceError::MissingName { input: err_input() });
+    }
     if path.bytes().any(|b| b.is_ascii_uppercase()) {
         return Err(ReferenceError::Uppercase {
             input: err_input(),
