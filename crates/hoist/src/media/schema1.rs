@@ -408,7 +408,10 @@ impl Schema1Image {
         }
         fields.retain(|k, _| !DROPPED_KEYS.contains(&k.as_str()));
 
-        let rootfs = serde_json::json!({ "type": "layers", "diff_ids": diff_ids });
+        let rootfs = V1RootFs {
+            kind: "layers",
+            diff_ids,
+        };
         fields.insert("rootfs".to_owned(), to_raw(&rootfs).map_err(malformed)?);
         fields.insert(
             "history".to_owned(),
@@ -427,6 +430,15 @@ impl Schema1Image {
         out.push('}');
         Ok(go_html_escape(&out).into_bytes())
     }
+}
+
+/// docker's `image.RootFS` as it serialises: `type` first, `diff_ids` omitted when empty.
+#[derive(serde::Serialize)]
+struct V1RootFs<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "<[Digest]>::is_empty")]
+    diff_ids: &'a [Digest],
 }
 
 /// docker's deprecation warning for a schema 1 image (pull_v2.go, shown for docker.io).
