@@ -63,7 +63,14 @@ pub struct ImageConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
     /// Runtime defaults (Env, Cmd, Entrypoint, WorkingDir, User, Labels, ExposedPorts, …).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `None` when absent or when it is not in the shape oci-spec reads (docker also accepts
+    /// e.g. a plain string for `Cmd`): pulling does not depend on it, and the original bytes
+    /// stay in the store.
+    #[serde(
+        default,
+        deserialize_with = "lenient_runtime_config",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub config: Option<RuntimeConfig>,
     /// The layers' diffIDs.
     pub rootfs: RootFs,
@@ -140,14 +147,24 @@ impl ImageConfig {
     }
 }
 
+/// Reads the runtime `config` if oci-spec can, else `None` (see [`ImageConfig::config`]).
+fn lenient_runtime_config<'de, D>(deserializer: D) -> Result<Option<RuntimeConfig>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    Ok(value.and_then(|v| serde_json::from_value(v).ok()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The config of `alpine:3.20` linux/arm/v7 as pushed to Docker Hub (trimmed of Env).
+    /// Modelled on the buildkit config of `alpine` linux/arm/v7 (the diffID is made up).
     const ALPINE_ARM_V7: &str = r#"{"architecture":"arm","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["/bin/sh"],"WorkingDir":"/","ArgsEscaped":true,"OnBuild":null},"created":"2024-09-06T12:05:36Z","history":[{"created":"2024-09-06T12:05:36Z","created_by":"ADD alpine-minirootfs-3.20.3-armv7.tar.gz / # buildkit","comment":"buildkit.dockerfile.v0"},{"created":"2024-09-06T12:05:36Z","created_by":"CMD [\"/bin/sh\"]","comment":"buildkit.dockerfile.v0","empty_layer":true}],"os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:3e1d6a0aa3fa0b2e4f3d5d3c7f9f7da1b4c7a9d2b1c0e6f5a4d3c2b1a0f9e8d7"]},"variant":"v7"}"#;
 
-    /// A Docker (moby builder) config with Docker-only fields and Go-map ExposedPorts.
+    /// Modelled on a moby-builder config: Docker-only fields, Go-map ExposedPorts, null
+    /// history (digests made up).
     const DOCKER_NGINX_LIKE: &str = r#"{"architecture":"amd64","config":{"Hostname":"","Domainname":"","User":"","AttachStdin":false,"ExposedPorts":{"80/tcp":{}},"Tty":false,"Env":["NGINX_VERSION=1.25.3"],"Cmd":["nginx","-g","daemon off;"],"Image":"sha256:2b","Volumes":null,"WorkingDir":"","Entrypoint":["/docker-entrypoint.sh"],"OnBuild":null,"Labels":{"maintainer":"NGINX Docker Maintainers"},"StopSignal":"SIGQUIT"},"container":"0f4c","container_config":{"Hostname":"0f4c"},"created":"2023-12-19T14:32:13.041465563Z","docker_version":"20.10.23","history":null,"os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:571ade696b261f0ff46e3cdcf5e2e8e1ad8e3b6d7d8d6cdb4b1b1b94e0e0a1a1","sha256:1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f809"]}}"#;
 
     #[test]
@@ -173,6 +190,15 @@ mod tests {
             Some(&["80/tcp".to_owned()][..])
         );
         assert_eq!(runtime.stop_signal().as_deref(), Some("SIGQUIT"));
+    }
+
+    #[test]
+    fn runtime_config_docker_accepts_but_oci_spec_does_not_is_skipped_not_fatal() {
+        let json = br#"{"os":"linux","architecture":"amd64","config":{"Cmd":"/bin/sh"},
+                        "rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let c = ImageConfig::parse(json).unwrap();
+        assert!(c.config.is_none());
+        assert_eq!(c.platform(), Platform::new("linux", "amd64", None));
     }
 
     #[test]

@@ -38,6 +38,8 @@
 //! a second digest type and do not say whether a document was OCI or Docker (see
 //! [`manifest`]'s doc).
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod descriptor;
 pub mod manifest;

@@ -285,7 +285,8 @@ impl PlatformMatcher {
 
     /// The manifests of an index that satisfy the request, best first (docker's
     /// `filterManifests`). Entries without a platform, or whose media type is not a manifest
-    /// or index type, are skipped, as docker skips them. The caller tries them in order
+    /// or index type (an empty one is let through: the fetched manifest's own type decides),
+    /// are skipped, as docker skips them. The caller tries them in order
     /// (docker recurses into a nested index and moves on when it has no match).
     // Selection runs once per pull; the error's size does not matter there.
     #[allow(clippy::result_large_err)]
@@ -295,7 +296,10 @@ impl PlatformMatcher {
     ) -> Result<Vec<&'a Descriptor>, NoMatchingManifest> {
         let mut ranked: Vec<(usize, &Descriptor)> = manifests
             .iter()
-            .filter(|d| ManifestKind::from_media_type(&d.media_type).is_some())
+            .filter(|d| {
+                d.media_type.trim().is_empty()
+                    || ManifestKind::from_media_type(&d.media_type).is_some()
+            })
             .filter_map(|d| {
                 let platform = d.platform.as_ref()?;
                 Some((self.rank(platform)?, d))

@@ -237,6 +237,16 @@ fn no_match_error_for_arm64_lists_available_platforms() {
 }
 
 #[test]
+fn entry_without_media_type_is_still_selectable() {
+    let mut i = index(DOCKER_LIST);
+    i.manifests[0].media_type.clear();
+    assert_eq!(
+        selected(&i, "linux/amd64"),
+        ["sha256:708c68409758740d8bba16e0745d25de3df205646f2007055531ee97bd57e885"]
+    );
+}
+
+#[test]
 fn entries_without_platform_or_with_non_manifest_types_are_skipped() {
     let mut i = index(DOCKER_LIST);
     i.manifests[0].platform = None;
