@@ -326,6 +326,16 @@ impl Manifest {
         }
     }
 
+    /// The media type to record for this manifest (its descriptor in `index.json`, the
+    /// `Content-Type` when serving it): the body's `mediaType`, or the format's type.
+    pub fn media_type(&self) -> &str {
+        match self {
+            Manifest::Image(m) => m.media_type.as_deref().unwrap_or(m.kind().media_type()),
+            Manifest::Index(i) => i.media_type.as_deref().unwrap_or(i.kind().media_type()),
+            Manifest::Schema1(s) => s.media_type(),
+        }
+    }
+
     /// The manifest's sha256 digest as docker computes it: over the bytes as served (`body`),
     /// except for signed schema 1, whose digest is over the payload without the signature
     /// block ([`Schema1Manifest::canonical`]).

@@ -44,6 +44,7 @@ fn oci_index_is_parsed_by_content_type() {
 fn docker_manifest_list_is_parsed_by_content_type() {
     let m = Manifest::parse(DOCKER_MANIFEST_LIST, DOCKER_LIST).unwrap();
     assert_eq!(m.kind(), ManifestKind::DockerManifestList);
+    assert_eq!(m.media_type(), DOCKER_MANIFEST_LIST);
 }
 
 #[test]

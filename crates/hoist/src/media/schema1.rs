@@ -35,7 +35,9 @@ use serde_json::value::RawValue;
 
 use super::descriptor::null_as_default;
 use super::platform::Platform;
-use super::types::{LayerCompression, DOCKER_SCHEMA1_LAYER};
+use super::types::{
+    LayerCompression, DOCKER_MANIFEST_V1, DOCKER_MANIFEST_V1_SIGNED, DOCKER_SCHEMA1_LAYER,
+};
 use crate::digest::Digest;
 
 /// docker's `noFallbackMinVersion`: configs from older docker are reduced to `V1Image` keys.
@@ -279,6 +281,16 @@ impl Schema1Manifest {
     /// Whether the manifest carried a JWS signature block.
     pub fn is_signed(&self) -> bool {
         self.signed
+    }
+
+    /// The media type to record for this manifest: `…v1+prettyjws` when signed, `…v1+json`
+    /// when not.
+    pub fn media_type(&self) -> &'static str {
+        if self.signed {
+            DOCKER_MANIFEST_V1_SIGNED
+        } else {
+            DOCKER_MANIFEST_V1
+        }
     }
 
     /// The bytes docker hashes for the manifest digest: the signed payload, or the whole body

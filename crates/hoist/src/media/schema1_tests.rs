@@ -70,6 +70,10 @@ fn layer_strings(image: &Schema1Image) -> Vec<String> {
 fn signed_manifest_digest_is_over_the_payload_without_signatures() {
     let m = Schema1Manifest::parse(SIGNED).unwrap();
     assert!(m.is_signed());
+    assert_eq!(
+        m.media_type(),
+        crate::media::types::DOCKER_MANIFEST_V1_SIGNED
+    );
     assert_eq!(m.digest().to_string(), SIGNED_DIGEST);
     assert_ne!(Digest::sha256_of(SIGNED).to_string(), SIGNED_DIGEST);
     // formatLength 3197 bytes of the body, then the decoded formatTail "\n}".
@@ -175,6 +179,7 @@ fn unsigned_manifest_digest_is_over_the_whole_body() {
     let body = unsigned(&three_entries());
     let m = Schema1Manifest::parse(&body).unwrap();
     assert!(!m.is_signed());
+    assert_eq!(m.media_type(), crate::media::types::DOCKER_MANIFEST_V1);
     assert_eq!(m.digest(), Digest::sha256_of(&body));
 }
 
