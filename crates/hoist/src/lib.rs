@@ -6,5 +6,6 @@
 
 pub mod credentials;
 pub mod digest;
+pub mod media;
 pub mod reference;
 pub mod store;
