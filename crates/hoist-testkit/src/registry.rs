@@ -274,6 +274,10 @@ impl<'a> RegistryBuilder<'a> {
 
     /// Proxy mode: a pull-through cache of `remote_url` (e.g. another registry's
     /// [`TestRegistry::url`]), optionally logging in to it.
+    ///
+    /// Registry 2.8 uses the credentials only with a *token-auth* upstream (it registers them
+    /// for the bearer realms the upstream's `/v2/` challenge names); a Basic-auth (htpasswd)
+    /// upstream cannot be proxied by it.
     pub fn proxy(mut self, remote_url: &str, credentials: Option<(&str, &str)>) -> Self {
         let creds = credentials.map(|(u, p)| (u.to_string(), p.to_string()));
         self.proxy = Some((remote_url.to_string(), creds));
