@@ -10,6 +10,8 @@
 //!   token auth, TLS, proxy/mirror mode), killed on drop.
 //! - [`tls`]: [`TestCa`], a certificate authority issuing server and client certificates and
 //!   laying out docker's `certs.d` directories.
+//! - [`token`]: [`TokenServer`], the Docker token protocol (GET with Basic, OAuth2 POST with
+//!   password and refresh-token grants), per-repository grants, every request recorded.
 //!
 //! HTTP clients made by the testkit ([`http_client`], [`TestCa::http_client`],
 //! [`TestRegistry::client`]) never follow redirects and never use proxies, so tests see exactly
@@ -17,8 +19,11 @@
 
 pub mod error;
 pub mod registry;
+mod server;
 pub mod tls;
+pub mod token;
 
 pub use error::{Error, Result};
 pub use registry::{AccessLogEntry, RegistryBuilder, TestRegistry, TokenAuthConfig};
 pub use tls::{http_client, IssuedCert, TestCa};
+pub use token::{Credentials, TokenRequest, TokenServer, TokenServerBuilder};
