@@ -14,12 +14,17 @@
 //!   password and refresh-token grants), per-repository grants, every request recorded.
 //! - [`redirect`]: [`RedirectServer`], a front that redirects blob GETs to another host and
 //!   records what reaches it; [`V1OnlyServer`], a registry that only speaks v1.
+//! - [`image`]: in-memory test images ([`Layer`], [`ImageBuilder`], [`Image`], [`Index`]) in
+//!   OCI or Docker schema2 format, every blob kept with its digest, size and bytes.
+//! - [`push`]: [`ImagePusher`], seeding a registry with those images (Basic or token auth).
 //!
 //! HTTP clients made by the testkit ([`http_client`], [`TestCa::http_client`],
 //! [`TestRegistry::client`]) never follow redirects and never use proxies, so tests see exactly
 //! what the servers answer.
 
 pub mod error;
+pub mod image;
+pub mod push;
 pub mod redirect;
 pub mod registry;
 mod server;
@@ -27,6 +32,10 @@ pub mod tls;
 pub mod token;
 
 pub use error::{Error, Result};
+pub use image::{
+    sha256_digest, Blob, Image, ImageBuilder, Index, Layer, LayerBuilder, ManifestFormat, Platform,
+};
+pub use push::ImagePusher;
 pub use redirect::{RecordedRequest, RedirectServer, V1OnlyServer};
 pub use registry::{AccessLogEntry, RegistryBuilder, TestRegistry, TokenAuthConfig};
 pub use tls::{http_client, IssuedCert, TestCa};
