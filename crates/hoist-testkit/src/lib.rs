@@ -37,6 +37,6 @@ pub use image::{
 };
 pub use push::ImagePusher;
 pub use redirect::{RecordedRequest, RedirectServer, V1OnlyServer};
-pub use registry::{AccessLogEntry, RegistryBuilder, TestRegistry, TokenAuthConfig};
+pub use registry::{unused_port, AccessLogEntry, RegistryBuilder, TestRegistry, TokenAuthConfig};
 pub use tls::{http_client, IssuedCert, TestCa};
 pub use token::{Credentials, TokenRequest, TokenServer, TokenServerBuilder};

@@ -301,7 +301,7 @@ impl<'a> RegistryBuilder<'a> {
                 .prefix("hoist-registry-")
                 .tempdir()
                 .map_err(|e| Error::io("creating the registry directory", e))?;
-            let port = free_port()?;
+            let port = unused_port()?;
             let config = self.config_yaml(dir.path(), port, server_cert.as_ref())?;
             write(&dir.path().join("config.yml"), &config)?;
             let child = self.spawn(&bin, dir.path())?;
@@ -464,8 +464,9 @@ fn registry_binary() -> Result<PathBuf> {
     }
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
-pub(crate) fn free_port() -> Result<u16> {
+/// A port on 127.0.0.1 that was free a moment ago (nothing listens there): e.g. a mirror
+/// that is down.
+pub fn unused_port() -> Result<u16> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -73,3 +73,25 @@ async fn proxy_registry_serves_a_manifest_from_its_upstream() {
             >= 1
     );
 }
+
+#[tokio::test]
+async fn proxy_registry_trusts_a_tls_upstream_through_trust_ca() {
+    let ca = hoist_testkit::TestCa::new().unwrap();
+    let upstream = TestRegistry::builder().tls(&ca).start().await.unwrap();
+    let (_, digest) = push_minimal(&upstream, "library/tls", "v1", None).await;
+    let mirror = TestRegistry::builder()
+        .proxy(&upstream.url(), None)
+        .trust_ca(&ca)
+        .start()
+        .await
+        .unwrap();
+    let resp = mirror
+        .client()
+        .get(format!("{}/v2/library/tls/manifests/v1", mirror.url()))
+        .header("Accept", MANIFEST_TYPE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", mirror.log());
+    assert_eq!(resp.headers()["docker-content-digest"], digest.as_str());
+}

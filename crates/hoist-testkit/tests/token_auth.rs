@@ -266,3 +266,45 @@ async fn proxy_registry_logs_in_to_a_token_upstream() {
         .iter()
         .any(|r| r.user.as_deref() == Some("dev")));
 }
+
+#[tokio::test]
+async fn deliberately_invalid_token_is_refused_then_a_fresh_one_works() {
+    let (tokens, reg) = setup().await;
+    tokens.issue_invalid_tokens(1);
+    let scope = ["repository:team/a:pull"];
+    let url = format!("{}/v2/team/a/tags/list", reg.url());
+    let bad = token(
+        &tokens.realm(),
+        tokens.service(),
+        &scope,
+        Some(("dev", "d3v")),
+    )
+    .await;
+    let refused = reg
+        .client()
+        .get(&url)
+        .bearer_auth(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let good = token(
+        &tokens.realm(),
+        tokens.service(),
+        &scope,
+        Some(("dev", "d3v")),
+    )
+    .await;
+    let accepted = reg
+        .client()
+        .get(&url)
+        .bearer_auth(&good)
+        .send()
+        .await
+        .unwrap();
+    // The repository is empty: NAME_UNKNOWN, but past authentication.
+    assert_eq!(accepted.status(), 404);
+    let reqs = tokens.requests();
+    assert!(reqs[0].deliberately_invalid);
+    assert!(!reqs[1].deliberately_invalid);
+}

@@ -89,6 +89,8 @@ pub struct TokenRequest {
     pub granted: Vec<String>,
     /// The HTTP status answered.
     pub status: u16,
+    /// The token was made invalid on purpose ([`TokenServer::issue_invalid_tokens`]).
+    pub deliberately_invalid: bool,
 }
 
 /// Configures a [`TokenServer`]; obtain with [`TokenServer::builder`].
@@ -175,6 +177,7 @@ impl TokenServerBuilder {
             service: self.service,
             issuer: self.issuer,
             refresh_tokens: Mutex::new(HashMap::new()),
+            invalid_next: Mutex::new(0),
             log: Mutex::new(Vec::new()),
         });
         let router = Router::new()
@@ -269,6 +272,13 @@ impl TokenServer {
         lock(&self.state.policy).expires_in = seconds;
     }
 
+    /// Makes the next `count` tokens (answered 200 as usual) carry an audience the registry
+    /// does not accept, so the registry answers 401 to them: for testing "a 401 after a token
+    /// retries once with a fresh token". Their [`TokenRequest::deliberately_invalid`] is set.
+    pub fn issue_invalid_tokens(&self, count: usize) {
+        *lock(&self.state.invalid_next) = count;
+    }
+
     /// Invalidates every refresh token issued so far.
     pub fn revoke_refresh_tokens(&self) {
         lock(&self.state.refresh_tokens).clear();
@@ -284,6 +294,8 @@ pub(crate) struct Shared {
     /// refresh token → user.
     refresh_tokens: Mutex<HashMap<String, String>>,
     log: Mutex<Vec<TokenRequest>>,
+    /// How many of the next issued tokens get a wrong `aud` on purpose.
+    invalid_next: Mutex<usize>,
 }
 
 /// A poisoned lock only means another test thread panicked; the data is still usable.

@@ -84,7 +84,15 @@ pub(super) async fn post_token(
             }
         }
         _ => {
-            record(&state, &ask, None, Credentials::None, Vec::new(), 400);
+            record(
+                &state,
+                &ask,
+                None,
+                Credentials::None,
+                Vec::new(),
+                400,
+                false,
+            );
             return (
                 StatusCode::BAD_REQUEST,
                 Json(json!({"error": "unsupported_grant_type"})),
@@ -105,13 +113,13 @@ fn respond(
     used_refresh_token: bool,
 ) -> Response {
     if credentials == Credentials::Invalid {
-        record(state, &ask, user, credentials, Vec::new(), 401);
+        record(state, &ask, user, credentials, Vec::new(), 401, false);
         let body = json!({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required", "detail": null}]});
         return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
     }
     if let Some(service) = &ask.service {
         if service != &state.service {
-            record(state, &ask, user, credentials, Vec::new(), 400);
+            record(state, &ask, user, credentials, Vec::new(), 400, false);
             let body = json!({"errors": [{"code": "DENIED", "message": format!("unknown service {service:?}")}]});
             return (StatusCode::BAD_REQUEST, Json(body)).into_response();
         }
@@ -127,10 +135,10 @@ fn respond(
         .iter()
         .map(|a| format!("{}:{}:{}", a.resource_type, a.name, a.actions.join(",")))
         .collect();
-    let token = match sign(state, user.as_deref().unwrap_or(""), access, expires_in) {
-        Ok(t) => t,
+    let (token, sabotaged) = match sign(state, user.as_deref().unwrap_or(""), access, expires_in) {
+        Ok(signed) => signed,
         Err(e) => {
-            record(state, &ask, user, credentials, Vec::new(), 500);
+            record(state, &ask, user, credentials, Vec::new(), 500, false);
             return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
         }
     };
@@ -159,11 +167,28 @@ fn respond(
             body["refresh_token"] = json!(refresh);
         }
     }
-    record(state, &ask, user, credentials, granted, 200);
+    record(state, &ask, user, credentials, granted, 200, sabotaged);
     (StatusCode::OK, Json(body)).into_response()
 }
 
-fn sign(state: &Shared, subject: &str, access: Vec<Access>, expires_in: u64) -> Result<String> {
+/// Signs a token; returns it and whether it was made invalid on purpose.
+fn sign(
+    state: &Shared,
+    subject: &str,
+    access: Vec<Access>,
+    expires_in: u64,
+) -> Result<(String, bool)> {
+    let sabotage = {
+        let mut left = lock(&state.invalid_next);
+        let s = *left > 0;
+        *left = left.saturating_sub(1);
+        s
+    };
+    let audience = if sabotage {
+        format!("{}-not-this-registry", state.service)
+    } else {
+        state.service.clone()
+    };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
@@ -171,7 +196,7 @@ fn sign(state: &Shared, subject: &str, access: Vec<Access>, expires_in: u64) -> 
     let claims = Claims {
         iss: state.issuer.clone(),
         sub: subject.to_string(),
-        aud: state.service.clone(),
+        aud: audience,
         exp: now + expires_in,
         nbf: now,
         iat: now,
@@ -180,7 +205,10 @@ fn sign(state: &Shared, subject: &str, access: Vec<Access>, expires_in: u64) -> 
     };
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     header.x5c = Some(vec![state.x5c.clone()]);
-    Ok(jsonwebtoken::encode(&header, &claims, &state.signing_key)?)
+    Ok((
+        jsonwebtoken::encode(&header, &claims, &state.signing_key)?,
+        sabotage,
+    ))
 }
 
 fn check_password(state: &Shared, user: &str, password: &str) -> Credentials {
@@ -197,6 +225,7 @@ fn record(
     credentials: Credentials,
     granted: Vec<String>,
     status: u16,
+    deliberately_invalid: bool,
 ) {
     lock(&state.log).push(TokenRequest {
         at: SystemTime::now(),
@@ -209,6 +238,7 @@ fn record(
         offline: ask.offline,
         granted,
         status,
+        deliberately_invalid,
     });
 }
 
