@@ -15,8 +15,9 @@
 //! - [`RegistryBuilder::start`] returns only once `GET /v2/` answers (any status), so tests never
 //!   race the registry's start-up.
 //! - The process is killed (and reaped) when the `TestRegistry` is dropped, which also happens
-//!   when a test panics (unwinding drops it). A registry kept in a `static` is never dropped:
-//!   keep registries in test-local variables.
+//!   when a test panics (unwinding drops it). A small `sh` watchdog also kills it within about a
+//!   second once the test process is gone, so registries kept in a `static` (never dropped) or
+//!   left by a killed test binary do not linger.
 //! - Nothing else is bound: no `http.debug` server (so no Prometheus port), no notifications.
 //!   `REGISTRY_*` environment variables of the test process are not passed on, so they cannot
 //!   override the generated configuration.
@@ -79,6 +80,8 @@ pub struct RegistryBuilder<'a> {
 #[derive(Debug)]
 pub struct TestRegistry {
     child: Child,
+    /// Kills the registry if the test process dies without dropping it (see `watchdog`).
+    watchdog: Option<Child>,
     dir: TempDir,
     port: u16,
     tls: bool,
@@ -198,6 +201,10 @@ impl Drop for TestRegistry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
     }
 }
 
@@ -305,8 +312,10 @@ impl<'a> RegistryBuilder<'a> {
             let config = self.config_yaml(dir.path(), port, server_cert.as_ref())?;
             write(&dir.path().join("config.yml"), &config)?;
             let child = self.spawn(&bin, dir.path())?;
+            let watchdog = watchdog(child.id());
             let mut registry = TestRegistry {
                 child,
+                watchdog,
                 dir,
                 port,
                 tls: self.tls.is_some(),
@@ -450,6 +459,24 @@ fn htpasswd_file(users: &[(String, String)]) -> Result<String> {
         out.push_str(&format!("{user}:{hash}\n"));
     }
     Ok(out)
+}
+
+/// A `sh` loop that kills the registry `pid` once the test process is gone, so a registry is not
+/// left running when the test binary is killed (SIGKILL, timeout) or exits with the registry in
+/// a `static` (statics are never dropped). It exits by itself when the registry is gone.
+/// Best effort: without `/bin/sh` there is no watchdog.
+fn watchdog(pid: u32) -> Option<Child> {
+    let me = std::process::id();
+    let script = format!(
+        "while kill -0 {me} 2>/dev/null && kill -0 {pid} 2>/dev/null; do sleep 1; done; kill -9 {pid} 2>/dev/null"
+    );
+    Command::new("/bin/sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()
 }
 
 /// The registry binary: `$HOIST_TESTKIT_REGISTRY_BIN`, else `/usr/bin/docker-registry`.
