@@ -18,6 +18,33 @@
 //!   OCI or Docker schema2 format, every blob kept with its digest, size and bytes.
 //! - [`push`]: [`ImagePusher`], seeding a registry with those images (Basic or token auth).
 //!
+//! A typical integration test (hoist's side of it elided):
+//!
+//! ```no_run
+//! use hoist_testkit::{Image, ImagePusher, TestRegistry, TokenServer};
+//!
+//! # async fn example() -> hoist_testkit::Result<()> {
+//! let tokens = TokenServer::builder()
+//!     .admin("admin", "adm1n")
+//!     .user("dev", "d3v")
+//!     .grant("dev", "team/*", &["pull"])
+//!     .start()?;
+//! let registry = TestRegistry::builder()
+//!     .token_auth(tokens.auth_config())
+//!     .start()
+//!     .await?;
+//! let image = Image::from_files(&[("hello.txt", b"hello\n")])?;
+//! ImagePusher::new(&registry)
+//!     .credentials("admin", "adm1n")
+//!     .push_image("team/app", "v1", &image)
+//!     .await?;
+//! tokens.clear_requests();
+//! // ... pull `registry.host()`/team/app:v1 with hoist as dev/d3v, compare with `image`,
+//! // count `tokens.requests()` and `registry.access_log()` ...
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! HTTP clients made by the testkit ([`http_client`], [`TestCa::http_client`],
 //! [`TestRegistry::client`]) never follow redirects and never use proxies, so tests see exactly
 //! what the servers answer.

@@ -308,3 +308,40 @@ async fn deliberately_invalid_token_is_refused_then_a_fresh_one_works() {
     assert!(reqs[0].deliberately_invalid);
     assert!(!reqs[1].deliberately_invalid);
 }
+
+#[tokio::test]
+async fn admin_token_lists_the_catalog_and_a_plain_user_cannot() {
+    let (tokens, reg) = setup().await;
+    let url = format!("{}/v2/_catalog", reg.url());
+    let scope = ["registry:catalog:*"];
+    let admin = token(
+        &tokens.realm(),
+        tokens.service(),
+        &scope,
+        Some(("admin", "adm1n")),
+    )
+    .await;
+    let listed = reg
+        .client()
+        .get(&url)
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    let dev = token(
+        &tokens.realm(),
+        tokens.service(),
+        &scope,
+        Some(("dev", "d3v")),
+    )
+    .await;
+    let refused = reg
+        .client()
+        .get(&url)
+        .bearer_auth(&dev)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+}
