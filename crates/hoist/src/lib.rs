@@ -6,3 +6,4 @@
 
 pub mod credentials;
 pub mod digest;
+pub mod registry;
