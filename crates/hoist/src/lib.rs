@@ -6,4 +6,5 @@
 
 pub mod credentials;
 pub mod digest;
+pub mod error;
 pub mod registry;
