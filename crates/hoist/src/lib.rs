@@ -7,4 +7,5 @@
 pub mod credentials;
 pub mod digest;
 pub mod error;
+pub mod reference;
 pub mod registry;
