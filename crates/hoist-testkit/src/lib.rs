@@ -10,15 +10,24 @@
 //!   token auth, TLS, proxy/mirror mode), killed on drop.
 //! - [`tls`]: [`TestCa`], a certificate authority issuing server and client certificates and
 //!   laying out docker's `certs.d` directories.
+//! - [`token`]: [`TokenServer`], the Docker token protocol (GET with Basic, OAuth2 POST with
+//!   password and refresh-token grants), per-repository grants, every request recorded.
+//! - [`redirect`]: [`RedirectServer`], a front that redirects blob GETs to another host and
+//!   records what reaches it; [`V1OnlyServer`], a registry that only speaks v1.
 //!
 //! HTTP clients made by the testkit ([`http_client`], [`TestCa::http_client`],
 //! [`TestRegistry::client`]) never follow redirects and never use proxies, so tests see exactly
 //! what the servers answer.
 
 pub mod error;
+pub mod redirect;
 pub mod registry;
+mod server;
 pub mod tls;
+pub mod token;
 
 pub use error::{Error, Result};
+pub use redirect::{RecordedRequest, RedirectServer, V1OnlyServer};
 pub use registry::{AccessLogEntry, RegistryBuilder, TestRegistry, TokenAuthConfig};
 pub use tls::{http_client, IssuedCert, TestCa};
+pub use token::{Credentials, TokenRequest, TokenServer, TokenServerBuilder};
