@@ -211,10 +211,17 @@ pub async fn ping(
             .filter_map(|v| v.to_str().ok())
             .any(|v| v.split(',').any(|x| x.trim() == "registry/2.0"));
         if !(versioned || status == 200 || status == 401) {
-            return Err(RegistryError::NotV2 {
-                url: url.to_string(),
-                status,
-            });
+            if attempts.is_empty() || status != 400 {
+                return Err(RegistryError::NotV2 {
+                    url: url.to_string(),
+                    status,
+                });
+            }
+            // HTTPS failed and plain HTTP got a 400: a TLS port refusing plain HTTP ("client
+            // sent an HTTP request to an HTTPS server"). The HTTPS failure (unknown CA, missing
+            // client certificate) is the one to report.
+            attempts.push(format!("{url}: HTTP {status}, not a v2 registry"));
+            continue;
         }
         let challenges = parse_challenges(
             response
