@@ -311,7 +311,11 @@ async fn redirected_blob_get_carries_no_authorization() {
         },
     );
     let front = RedirectServer::start(&reg).unwrap();
-    let repo = client(test_config(), &front.host(), Some(basic("alice", "s3cret")))
+    let mut config = test_config();
+    config
+        .meta_headers
+        .insert("X-Meta-Origin".into(), "hoist-test".into());
+    let repo = client(config, &front.host(), Some(basic("alice", "s3cret")))
         .repository(&front.host(), "priv/r");
     let whole = collect(repo.get_blob(&img.layer_digest, 0).await.unwrap()).await;
     assert!(whole == img.layer, "redirected bytes differ");
@@ -321,6 +325,11 @@ async fn redirected_blob_get_carries_no_authorization() {
         "the bytes came from the storage host"
     );
     assert_eq!(front.storage_requests_with_authorization(), 0);
+    let first = &front.storage_requests()[0];
+    assert!(first
+        .header("user-agent")
+        .is_some_and(|ua| ua.starts_with("hoist/")));
+    assert_eq!(first.header("x-meta-origin"), Some("hoist-test"));
     // A resumed GET is redirected too and still carries no Authorization to storage; its Range
     // reaches the storage host. (The bytes are not compared: testkit's RedirectServer forwards
     // the Range to the registry and applies it again at the storage host — reported.)

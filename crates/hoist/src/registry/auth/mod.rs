@@ -264,3 +264,6 @@ pub fn token_server(endpoint: &Endpoint, bearer: &Challenge) -> Result<TokenServ
         service: bearer.param("service").unwrap_or("").to_string(),
     })
 }
+
+#[cfg(test)]
+mod retry_tests;
