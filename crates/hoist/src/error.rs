@@ -21,6 +21,7 @@
 //! "layers from manifest don't match image configuration") are variants of
 //! [`PullErrorMessage`] too, so pull produces them through this module.
 
+use crate::reference::Reference;
 use crate::registry::{ErrorCode, RegistryError};
 
 /// A pull failure as docker words it.
@@ -90,9 +91,22 @@ impl PullErrorMessage {
     }
 }
 
-/// docker's `TranslatePullError(err, ref)`: `name` is the familiar repository name
-/// (`Repository::familiar()`), `reference` the familiar reference (`Reference::familiar()`).
-pub fn translate_pull_error(err: RegistryError, name: &str, reference: &str) -> PullErrorMessage {
+/// docker's `TranslatePullError(err, ref)`, for the reference being pulled.
+pub fn translate_pull_error(err: RegistryError, reference: &Reference) -> PullErrorMessage {
+    translate_pull_error_named(
+        err,
+        &reference.repository().familiar(),
+        &reference.familiar(),
+    )
+}
+
+/// [`translate_pull_error`] with the names already in familiar form: `name` as
+/// `Repository::familiar()` gives it, `reference` as `Reference::familiar()` does.
+pub fn translate_pull_error_named(
+    err: RegistryError,
+    name: &str,
+    reference: &str,
+) -> PullErrorMessage {
     let Some(entry) = err.entry().cloned() else {
         return PullErrorMessage::Registry(err);
     };
@@ -143,7 +157,7 @@ mod tests {
             r#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#,
         );
         assert_eq!(
-            translate_pull_error(e, "me/private", "me/private:latest").to_string(),
+            translate_pull_error_named(e, "me/private", "me/private:latest").to_string(),
             "pull access denied for me/private, repository does not exist or may require 'docker login': requested access to the resource is denied"
         );
     }
@@ -154,7 +168,7 @@ mod tests {
             401,
             r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
         );
-        let t = translate_pull_error(e, "x", "x:latest");
+        let t = translate_pull_error_named(e, "x", "x:latest");
         assert!(matches!(t, PullErrorMessage::AccessDenied { .. }));
         assert!(t
             .to_string()
@@ -168,7 +182,7 @@ mod tests {
             r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#,
         );
         assert_eq!(
-            translate_pull_error(e, "ubuntu", "ubuntu:nope").to_string(),
+            translate_pull_error_named(e, "ubuntu", "ubuntu:nope").to_string(),
             "manifest for ubuntu:nope not found: manifest unknown: manifest unknown"
         );
     }
@@ -180,15 +194,31 @@ mod tests {
             r#"{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]}"#,
         );
         assert_eq!(
-            translate_pull_error(e, "localhost:5000/x", "localhost:5000/x:latest").to_string(),
+            translate_pull_error_named(e, "localhost:5000/x", "localhost:5000/x:latest").to_string(),
             "repository localhost:5000/x not found: name unknown: repository name not known to registry"
         );
     }
 
     #[test]
+    fn uses_the_familiar_forms_of_a_reference() {
+        let e = api(
+            404,
+            r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#,
+        );
+        let r = Reference::parse("docker.io/library/ubuntu:nope").unwrap();
+        assert_eq!(
+            translate_pull_error(e, &r).to_string(),
+            "manifest for ubuntu:nope not found: manifest unknown: manifest unknown"
+        );
+        let e = api(403, r#"{"errors":[{"code":"DENIED","message":"denied"}]}"#);
+        let msg = translate_pull_error(e, &r).to_string();
+        assert!(msg.starts_with("pull access denied for ubuntu, "), "{msg}");
+    }
+
+    #[test]
     fn other_errors_pass_through() {
         let e = api(500, "");
-        let t = translate_pull_error(e, "x", "x:latest");
+        let t = translate_pull_error_named(e, "x", "x:latest");
         assert!(matches!(t, PullErrorMessage::Registry(_)));
         assert!(t.is_retryable());
     }

@@ -152,7 +152,7 @@ async fn token_scope_is_per_repository() {
             .all(|s| s == &["repository:other/b:pull"]),
         "{scopes:?}"
     );
-    let msg = hoist::error::translate_pull_error(err, "other/b", "other/b:v1").to_string();
+    let msg = hoist::error::translate_pull_error_named(err, "other/b", "other/b:v1").to_string();
     assert!(msg.starts_with("pull access denied for other/b, repository does not exist or may require 'docker login'"), "{msg}");
 }
 
@@ -198,6 +198,27 @@ async fn push_and_mount_ask_every_scope_in_one_token_request() {
         reqs[0].scopes,
         ["repository:team/dst:pull,push", "repository:team/src:pull"]
     );
+}
+
+#[tokio::test]
+async fn concurrent_requests_share_one_token_fetch() {
+    let (tokens, reg) = token_setup().await;
+    let img = seed_as_admin(&reg, "team/many", "auth-many");
+    tokens.clear_requests();
+    let repo = client(test_config(), &reg.host(), Some(basic("dev", "d3v")))
+        .repository(&reg.host(), "team/many");
+    let digests = [
+        &img.layer_digest,
+        &img.config_digest,
+        &img.layer_digest,
+        &img.layer_digest,
+        &img.config_digest,
+    ];
+    let stats = digests.map(|d| repo.stat_blob(d, hoist::registry::Purpose::Pull));
+    for size in futures_util::future::join_all(stats).await {
+        assert!(size.unwrap().is_some());
+    }
+    assert_eq!(tokens.requests().len(), 1);
 }
 
 async fn refresh_token_for(tokens: &TokenServer, user: &str, password: &str) -> String {

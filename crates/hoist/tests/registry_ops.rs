@@ -74,7 +74,8 @@ async fn missing_manifest_is_manifest_unknown_and_translated() {
         "a bodiless HEAD 404 is MANIFEST_UNKNOWN"
     );
     let name = format!("{}/x", reg.host());
-    let msg = hoist::error::translate_pull_error(err, &name, &format!("{name}:nope")).to_string();
+    let reference = hoist::reference::Reference::parse(&format!("{name}:nope")).unwrap();
+    let msg = hoist::error::translate_pull_error(err, &reference).to_string();
     assert!(
         msg.starts_with(&format!(
             "manifest for {name}:nope not found: manifest unknown"
@@ -92,8 +93,8 @@ async fn tags_of_unknown_repository_is_name_unknown() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(&ErrorCode::NameUnknown), "{err}");
-    let msg =
-        hoist::error::translate_pull_error(err, "never/pushed", "never/pushed:latest").to_string();
+    let msg = hoist::error::translate_pull_error_named(err, "never/pushed", "never/pushed:latest")
+        .to_string();
     assert!(
         msg.starts_with("repository never/pushed not found: name unknown"),
         "{msg}"

@@ -234,6 +234,13 @@ fn status_message(status: u16, body: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn decoding_never_panics_and_never_returns_nothing(status in 400u16..600, body in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            proptest::prop_assert!(!decode_errors(status, &body).is_empty());
+        }
+    }
+
     #[test]
     fn decodes_manifest_unknown_body() {
         let body = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"nope"}}]}"#;

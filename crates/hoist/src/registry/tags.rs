@@ -180,6 +180,13 @@ pub fn parse_next_link(value: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn link_parser_never_panics(s in "\\PC*") {
+            let _ = parse_next_link(&s);
+        }
+    }
+
     #[test]
     fn parses_distribution_link() {
         assert_eq!(

@@ -152,6 +152,21 @@ impl Parser<'_> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_any_header(s in "\\PC*") {
+            let _ = parse_header(&s);
+        }
+
+        #[test]
+        fn quoted_values_round_trip(v in "[ -~]{0,40}") {
+            let quoted = v.replace('\\', "\\\\").replace('"', "\\\"");
+            let c = parse_header(&format!("Bearer realm=\"{quoted}\", service=s"));
+            proptest::prop_assert_eq!(c[0].param("realm"), Some(v.as_str()));
+            proptest::prop_assert_eq!(c[0].param("service"), Some("s"));
+        }
+    }
+
     #[test]
     fn parses_docker_hub_bearer_challenge() {
         let c = parse_header(

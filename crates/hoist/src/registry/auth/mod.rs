@@ -80,6 +80,10 @@ pub struct Authorizer {
     credentials: Mutex<HashMap<String, Option<Credentials>>>,
     challenges: Mutex<HashMap<String, Vec<Challenge>>>,
     tokens: TokenCache,
+    /// Held while a token is fetched, so that concurrent requests needing the same token (a
+    /// pull's parallel layer downloads) wait for the first fetch and then hit the cache,
+    /// instead of each asking the token server.
+    fetching: tokio::sync::Mutex<()>,
 }
 
 /// What a request was sent with, to decide whether a 401 is worth a retry.
@@ -97,6 +101,7 @@ impl Authorizer {
             credentials: Mutex::new(HashMap::new()),
             challenges: Mutex::new(HashMap::new()),
             tokens: TokenCache::default(),
+            fetching: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -184,9 +189,16 @@ impl Authorizer {
             let token = match self.tokens.get(&key) {
                 Some(t) => t,
                 None => {
-                    let t = fetch_token(transport, &server, scopes, credentials, false).await?;
-                    self.tokens.put(key.clone(), &t);
-                    t.token
+                    let _guard = self.fetching.lock().await;
+                    match self.tokens.get(&key) {
+                        Some(t) => t,
+                        None => {
+                            let t =
+                                fetch_token(transport, &server, scopes, credentials, false).await?;
+                            self.tokens.put(key.clone(), &t);
+                            t.token
+                        }
+                    }
                 }
             };
             return Ok((basic::bearer_header(&token), Sent::Token(key)));

@@ -115,6 +115,14 @@ impl fmt::Display for ScopeSet {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn challenge_scope_parsing_never_panics(s in "\\PC*") {
+            let mut set = ScopeSet::empty();
+            set.add_challenge_scope(&s);
+        }
+    }
+
     #[test]
     fn push_scope_asks_pull_and_push() {
         assert_eq!(
