@@ -287,7 +287,8 @@ async fn revoked_identity_token_is_unauthorized() {
 async fn check_login_accepts_good_and_refuses_bad_token_credentials() {
     let (tokens, reg) = token_setup().await;
     let c = client(test_config(), &reg.host(), None);
-    c.check_login(&reg.host(), &basic("dev", "d3v"))
+    let ok = c
+        .check_login(&reg.host(), &basic("dev", "d3v"))
         .await
         .unwrap();
     let last = tokens.requests().pop().unwrap();
@@ -296,11 +297,33 @@ async fn check_login_accepts_good_and_refuses_bad_token_credentials() {
         "login asks a token for no scope: {:?}",
         last.scopes
     );
+    assert!(
+        last.offline,
+        "login asks for a refresh token like docker login"
+    );
+    let refresh = ok
+        .identity_token
+        .expect("the token server issued a refresh token");
     let err = c
         .check_login(&reg.host(), &basic("dev", "bad"))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(&ErrorCode::Unauthorized), "{err}");
+    // The identity token works in place of the password.
+    let c = client(test_config(), &reg.host(), None);
+    c.check_login(
+        &reg.host(),
+        &Credentials::IdentityToken {
+            username: "dev".into(),
+            token: refresh,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        tokens.requests().last().unwrap().grant_type.as_deref(),
+        Some("refresh_token")
+    );
 }
 
 #[tokio::test]

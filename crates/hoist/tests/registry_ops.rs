@@ -294,3 +294,32 @@ async fn requests_carry_hoist_user_agent() {
         "{log:?}"
     );
 }
+
+/// The registry itself refuses manifests above 4 MiB; the answer decodes to a typed,
+/// non-retryable `MANIFEST_INVALID` with its detail kept. (hoist's own 4 MiB cap on GET cannot
+/// be reached through a real registry for that reason.)
+#[tokio::test]
+async fn oversized_manifest_put_is_manifest_invalid() {
+    let reg = TestRegistry::anonymous().await.unwrap();
+    let img = image("ops-huge", 10);
+    seed(&img, &reg.host(), "huge", "small", Push::default());
+    let mut manifest: serde_json::Value = serde_json::from_slice(&img.manifest).unwrap();
+    manifest["annotations"] = serde_json::json!({ "padding": "x".repeat(5 * 1024 * 1024) });
+    let bytes = Bytes::from(serde_json::to_vec(&manifest).unwrap());
+    let repo = anonymous_client().repository(&reg.host(), "huge");
+    let err = repo
+        .put_manifest("big", "application/vnd.oci.image.manifest.v1+json", bytes)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(&ErrorCode::ManifestInvalid), "{err}");
+    assert!(
+        err.entry()
+            .unwrap()
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("too large"),
+        "{err:?}"
+    );
+    assert!(!err.is_retryable());
+}

@@ -116,16 +116,22 @@ impl RegistryClient {
     }
 
     /// Verifies `credentials` against the registry `domain` before `hoist login` stores them,
-    /// as docker's `loginV2` does: ping, then with a token server fetch a token for the empty
-    /// scope with these credentials, then `GET /v2/` authorised, which must answer 200.
-    /// Refused credentials give an `UNAUTHORIZED` [`RegistryError::Api`].
+    /// as docker's `loginV2` does: ping; with a token server, fetch a token for the empty scope
+    /// with these credentials asking for offline access (`offline_token=true`); then
+    /// `GET /v2/` authorised, which must answer 200. Refused credentials give an
+    /// `UNAUTHORIZED` [`RegistryError::Api`].
+    ///
+    /// When the token server returns a refresh token, it is in
+    /// [`LoginCheck::identity_token`]: docker then stores it as `identitytoken` instead of the
+    /// password, and so should `hoist login`.
     pub async fn check_login(
         &self,
         domain: &str,
         credentials: &Credentials,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<LoginCheck, RegistryError> {
         let endpoint = self.ping(domain).await?;
         let transport = &self.inner.transport;
+        let mut identity_token = None;
         let authorization = if let Some(bearer) = endpoint.challenges.iter().find(|c| c.is_bearer())
         {
             let server = auth::token_server(&endpoint, bearer)?;
@@ -134,9 +140,10 @@ impl RegistryClient {
                 &server,
                 &ScopeSet::empty(),
                 Some(credentials),
-                false,
+                true,
             )
             .await?;
+            identity_token = token.refresh_token.clone();
             auth::basic::bearer_header(&token.token)
         } else {
             auth::basic::basic_header(credentials)
@@ -146,7 +153,7 @@ impl RegistryClient {
             .execute(Outgoing::new(Method::GET, url.clone()).with_authorization(authorization))
             .await?;
         if response.status() == StatusCode::OK {
-            return Ok(());
+            return Ok(LoginCheck { identity_token });
         }
         Err(read_error(&Method::GET, &url, response).await)
     }
@@ -213,6 +220,23 @@ impl RegistryClient {
         let endpoint = Arc::new(ping(&self.inner.transport, candidate).await?);
         self.inner.pinged.lock().await.insert(key, endpoint.clone());
         Ok(endpoint)
+    }
+}
+
+/// The outcome of a successful [`RegistryClient::check_login`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct LoginCheck {
+    /// A refresh token the token server issued for these credentials (docker's
+    /// `IdentityToken`), to store instead of the password.
+    pub identity_token: Option<String>,
+}
+
+impl std::fmt::Debug for LoginCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let token = self.identity_token.as_ref().map(|_| "<redacted>");
+        f.debug_struct("LoginCheck")
+            .field("identity_token", &token)
+            .finish()
     }
 }
 

@@ -264,3 +264,41 @@ pub async fn read_capped(
     }
     Ok(Some(out))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(body: &'static [u8]) -> reqwest::Response {
+        reqwest::Response::from(http::Response::new(body))
+    }
+
+    #[tokio::test]
+    async fn read_capped_refuses_bodies_over_the_limit() {
+        assert_eq!(read_capped(response(b"12345"), 4).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn read_capped_accepts_bodies_at_the_limit() {
+        assert_eq!(
+            read_capped(response(b"12345"), 5).await.unwrap().as_deref(),
+            Some(&b"12345"[..])
+        );
+    }
+
+    #[test]
+    fn authority_keeps_explicit_port_only() {
+        assert_eq!(
+            authority(&Url::parse("https://r.example:5000/v2/").unwrap()),
+            "r.example:5000"
+        );
+        assert_eq!(
+            authority(&Url::parse("https://r.example/v2/").unwrap()),
+            "r.example"
+        );
+        assert_eq!(
+            authority(&Url::parse("http://[::1]:5000/").unwrap()),
+            "[::1]:5000"
+        );
+    }
+}
