@@ -4,7 +4,7 @@
 //!
 //! Kept apart from the protocol code as containerd keeps `remotes/docker/config/hosts.go` apart
 //! from its resolver. The types are serde-deserialisable so the CLI can embed them in its config
-//! file struct (`#[serde(flatten)]` or a field). They corresponds to docker's
+//! file struct (`#[serde(flatten)]` or a field). They correspond to docker's
 //! `registry.ServiceOptions` (`Mirrors`, `InsecureRegistries`) and the daemon's
 //! `/etc/docker/certs.d/HOST[:PORT]/` layout.
 //!
