@@ -1,0 +1,151 @@
+//! TLS registries: trust from certs.d (`ca.crt`), from `ca_file`, client certificates from
+//! certs.d, `insecure` hosts, and a clear failure without the CA.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{client, image, seed, test_config, Push};
+use hoist::registry::{HostConfig, RegistryConfig, RegistryError};
+use hoist_testkit::{TestCa, TestRegistry};
+use tempfile::TempDir;
+
+fn certs_d_config(dir: &TempDir) -> RegistryConfig {
+    RegistryConfig {
+        certs_dirs: vec![
+            PathBuf::from("/nonexistent-certs.d"),
+            dir.path().to_path_buf(),
+        ],
+        ..test_config()
+    }
+}
+
+#[tokio::test]
+async fn certs_d_ca_makes_a_tls_registry_trusted() {
+    let ca = TestCa::new().unwrap();
+    let reg = TestRegistry::builder().tls(&ca).start().await.unwrap();
+    let img = image("tls-certsd", 300);
+    seed(&img, &reg.host(), "secure/app", "v1", Push::default());
+    let certs = TempDir::new().unwrap();
+    ca.write_certs_d(certs.path(), &reg.host(), None).unwrap();
+    let c = client(certs_d_config(&certs), &reg.host(), None);
+    let ep = c.ping(&reg.host()).await.unwrap();
+    assert_eq!(ep.base.scheme(), "https");
+    let repo = c.repository(&reg.host(), "secure/app");
+    assert_eq!(
+        repo.head_manifest("v1").await.unwrap().digest,
+        Some(img.manifest_digest.clone())
+    );
+    assert_eq!(
+        repo.get_manifest("v1").await.unwrap().digest,
+        img.manifest_digest
+    );
+}
+
+#[tokio::test]
+async fn ca_file_makes_a_tls_registry_trusted() {
+    let ca = TestCa::new().unwrap();
+    let reg = TestRegistry::builder().tls(&ca).start().await.unwrap();
+    let mut config = test_config();
+    config.registries.insert(
+        reg.host(),
+        HostConfig {
+            ca_file: Some(ca.cert_path()),
+            ..Default::default()
+        },
+    );
+    let ep = client(config, &reg.host(), None)
+        .ping(&reg.host())
+        .await
+        .unwrap();
+    assert_eq!(ep.base.scheme(), "https");
+}
+
+#[tokio::test]
+async fn unknown_ca_fails_with_the_tls_reason() {
+    let ca = TestCa::new().unwrap();
+    let reg = TestRegistry::builder().tls(&ca).start().await.unwrap();
+    let err = client(test_config(), &reg.host(), None)
+        .ping(&reg.host())
+        .await
+        .unwrap_err();
+    let RegistryError::Unreachable { attempts, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(attempts.to_lowercase().contains("certificate"), "{err}");
+}
+
+#[tokio::test]
+async fn insecure_host_skips_verification() {
+    let ca = TestCa::new().unwrap();
+    let reg = TestRegistry::builder().tls(&ca).start().await.unwrap();
+    let mut config = test_config();
+    config.registries.insert(
+        reg.host(),
+        HostConfig {
+            insecure: true,
+            ..Default::default()
+        },
+    );
+    let ep = client(config, &reg.host(), None)
+        .ping(&reg.host())
+        .await
+        .unwrap();
+    assert_eq!(ep.base.scheme(), "https");
+}
+
+#[tokio::test]
+async fn client_certificate_from_certs_d_is_presented() {
+    let ca = TestCa::new().unwrap();
+    let reg = TestRegistry::builder()
+        .tls(&ca)
+        .require_client_cert()
+        .start()
+        .await
+        .unwrap();
+    let identity = reg.client_identity().unwrap();
+    let certs = TempDir::new().unwrap();
+    let host_dir = ca
+        .write_certs_d(certs.path(), &reg.host(), Some(identity))
+        .unwrap();
+    let img = image("tls-client", 300);
+    seed(
+        &img,
+        &reg.host(),
+        "mtls/app",
+        "v1",
+        Push {
+            cert_dir: Some(&host_dir),
+            ..Default::default()
+        },
+    );
+    let repo =
+        client(certs_d_config(&certs), &reg.host(), None).repository(&reg.host(), "mtls/app");
+    assert_eq!(
+        repo.get_manifest("v1").await.unwrap().digest,
+        img.manifest_digest
+    );
+
+    let no_client_cert = TempDir::new().unwrap();
+    ca.write_certs_d(no_client_cert.path(), &reg.host(), None)
+        .unwrap();
+    let err = client(certs_d_config(&no_client_cert), &reg.host(), None)
+        .ping(&reg.host())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RegistryError::Unreachable { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn client_certificate_without_key_is_a_clear_error() {
+    let ca = TestCa::new().unwrap();
+    let reg = TestRegistry::builder().tls(&ca).start().await.unwrap();
+    let certs = TempDir::new().unwrap();
+    let host_dir = ca.write_certs_d(certs.path(), &reg.host(), None).unwrap();
+    std::fs::write(host_dir.join("client.cert"), ca.cert_pem()).unwrap();
+    let err = client(certs_d_config(&certs), &reg.host(), None)
+        .ping(&reg.host())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("client.key"), "{err}");
+}
