@@ -5,3 +5,5 @@
 //! laid out in `shared/DESIGN.md`.
 
 pub mod credentials;
+pub mod digest;
+pub mod reference;
