@@ -6,4 +6,6 @@
 
 pub mod credentials;
 pub mod digest;
+pub mod error;
 pub mod reference;
+pub mod registry;

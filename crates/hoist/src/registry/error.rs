@@ -1,0 +1,258 @@
+//! [`RegistryError`]: everything that can go wrong talking to a registry, with the context a
+//! person needs (host, URL, status, registry error codes, digest).
+//!
+//! The user-facing sentences of docker's `TranslatePullError` are NOT produced here: that
+//! happens once, in `crate::error`. This module only classifies: [`RegistryError::is_retryable`]
+//! marks what retrying cannot fix (docker's `xfer.DoNotRetry`), and [`RegistryError::code`]
+//! exposes the first registry error code for the translation.
+
+use std::fmt;
+
+use super::errcode::{ErrorCode, RegistryErrorEntry};
+
+/// The registry's error entries, displayed as docker does (`code: message`, joined by `; `).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorEntries(pub Vec<RegistryErrorEntry>);
+
+impl fmt::Display for ErrorEntries {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// An error from the registry client.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The registry (or token server, or redirect target) answered an error status.
+    #[error("{method} {url}: {errors}")]
+    Api {
+        /// The host that answered.
+        host: String,
+        /// The request method.
+        method: String,
+        /// The URL requested (never carries credentials).
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The decoded error entries (never empty).
+        errors: ErrorEntries,
+    },
+    /// The request could not be sent or the answer not read (DNS, connect, TLS, timeout, reset).
+    #[error("{method} {url}: {source}")]
+    Http {
+        /// The request method.
+        method: String,
+        /// The URL requested.
+        url: String,
+        /// The underlying error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The endpoint answered `/v2/` but not as a v2 registry (no API-version header, status
+    /// other than 200/401): most likely a v1-only registry, which hoist refuses like docker does
+    /// since 17.12.
+    #[error("{url} does not speak the registry v2 API (HTTP {status}); v1-only registries are not supported")]
+    NotV2 {
+        /// The `/v2/` URL pinged.
+        url: String,
+        /// The status it answered.
+        status: u16,
+    },
+    /// None of a host's endpoints answered the ping; every attempt is listed.
+    #[error("cannot reach registry {host}: {attempts}")]
+    Unreachable {
+        /// The registry host.
+        host: String,
+        /// `URL: error` for every endpoint tried, joined by `; `.
+        attempts: String,
+    },
+    /// The registry asked for authentication this client cannot perform.
+    #[error("registry {host} asks for unsupported authentication: {challenge}")]
+    UnsupportedAuth {
+        /// The host.
+        host: String,
+        /// The `WWW-Authenticate` value.
+        challenge: String,
+    },
+    /// The registry wants credentials and none are configured for it.
+    #[error(
+        "{host}: authentication required and no credentials are stored (run 'hoist login {host}')"
+    )]
+    NoCredentials {
+        /// The host.
+        host: String,
+    },
+    /// The token server's answer was not a usable token.
+    #[error("token server {realm}: {reason}")]
+    Token {
+        /// The realm URL.
+        realm: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// Looking up stored credentials failed.
+    #[error("credentials for {host}: {reason}")]
+    Credentials {
+        /// The host.
+        host: String,
+        /// The lookup's error, as text.
+        reason: String,
+    },
+    /// Reading the TLS material (certs.d, `ca_file`) failed.
+    #[error("TLS configuration for {host}: {reason}")]
+    Tls {
+        /// The host.
+        host: String,
+        /// What was wrong, naming the file.
+        reason: String,
+    },
+    /// A URL (mirror, `Location`, realm, `Link`) could not be used.
+    #[error("invalid URL {url:?}: {reason}")]
+    Url {
+        /// The URL as given.
+        url: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// The registry broke the protocol (missing `Location`, bad header, …).
+    #[error("{url}: protocol error: {reason}")]
+    Protocol {
+        /// The URL requested.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A manifest body exceeded the size limit.
+    #[error("manifest at {url} is larger than the {limit} bytes limit")]
+    ManifestTooLarge {
+        /// The URL.
+        url: String,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// Content fetched by digest did not hash to that digest.
+    #[error("content at {url} does not match its digest: expected {expected}, got {actual}")]
+    DigestMismatch {
+        /// The URL.
+        url: String,
+        /// The digest asked for.
+        expected: String,
+        /// The digest of what arrived.
+        actual: String,
+    },
+    /// More redirects than allowed.
+    #[error("{url}: too many redirects")]
+    TooManyRedirects {
+        /// The first URL.
+        url: String,
+    },
+}
+
+impl RegistryError {
+    /// The first registry error code, when the registry answered one (or the status implied one).
+    pub fn code(&self) -> Option<&ErrorCode> {
+        match self {
+            RegistryError::Api { errors, .. } => errors.0.first().map(|e| &e.code),
+            _ => None,
+        }
+    }
+
+    /// The first registry error entry (code + message), if any.
+    pub fn entry(&self) -> Option<&RegistryErrorEntry> {
+        match self {
+            RegistryError::Api { errors, .. } => errors.0.first(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of an error answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            RegistryError::Api { status, .. } | RegistryError::NotV2 { status, .. } => {
+                Some(*status)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the answer said "not found" (manifest, blob, repository, upload).
+    pub fn is_not_found(&self) -> bool {
+        self.code().is_some_and(ErrorCode::is_not_found)
+    }
+
+    /// Whether the answer was `UNAUTHORIZED` or `DENIED`.
+    pub fn is_auth(&self) -> bool {
+        matches!(
+            self.code(),
+            Some(ErrorCode::Unauthorized) | Some(ErrorCode::Denied)
+        ) || matches!(self, RegistryError::NoCredentials { .. })
+    }
+
+    /// Whether retrying the same operation can succeed: network errors, 5xx answers and rate
+    /// limiting can; authentication, authorisation, not-found, unsupported, invalid content,
+    /// v1-only registries and local configuration errors cannot.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            RegistryError::Api { status, errors, .. } => {
+                let code_retryable = errors.0.first().is_some_and(|e| e.code.is_retryable());
+                code_retryable && (*status >= 500 || *status == 429 || *status == 408)
+            }
+            RegistryError::Http { source, .. } => !source.is_builder() && !source.is_redirect(),
+            RegistryError::Unreachable { .. } => true,
+            RegistryError::DigestMismatch { .. } => true,
+            RegistryError::Token { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::errcode::decode_errors;
+
+    fn api(status: u16, body: &[u8]) -> RegistryError {
+        RegistryError::Api {
+            host: "r.example".into(),
+            method: "GET".into(),
+            url: "https://r.example/v2/x/manifests/latest".into(),
+            status,
+            errors: ErrorEntries(decode_errors(status, body)),
+        }
+    }
+
+    #[test]
+    fn server_errors_are_retryable() {
+        assert!(api(503, b"").is_retryable());
+        assert!(api(429, b"").is_retryable());
+    }
+
+    #[test]
+    fn denied_and_unknown_manifest_are_not_retryable() {
+        assert!(!api(403, b"").is_retryable());
+        assert!(!api(
+            404,
+            br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"m"}]}"#
+        )
+        .is_retryable());
+        assert!(!api(401, b"").is_retryable());
+    }
+
+    #[test]
+    fn display_names_url_and_code() {
+        let e = api(
+            404,
+            br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#,
+        );
+        assert_eq!(
+            e.to_string(),
+            "GET https://r.example/v2/x/manifests/latest: manifest unknown: manifest unknown"
+        );
+    }
+}

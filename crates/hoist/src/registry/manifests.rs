@@ -1,0 +1,318 @@
+//! Manifest operations: HEAD, GET, PUT, DELETE on `/v2/NAME/manifests/REFERENCE`.
+//!
+//! Corresponds to docker/distribution's `registry/client/repository.go` `manifests` service
+//! (`Exists`, `Get`, `Put`, `Delete`) and containerd's resolver (HEAD, GET fallback is the
+//! caller's choice). Every read sends one `Accept` listing all manifest media types hoist
+//! understands, so registries do not down-convert to schema1.
+//!
+//! Invariants: a manifest fetched by digest is returned only if its bytes hash to that digest
+//! ([`RegistryError::DigestMismatch`] otherwise); bodies are capped at [`MAX_MANIFEST_SIZE`]
+//! ([`RegistryError::ManifestTooLarge`]), as containerd caps them, so a hostile registry cannot
+//! exhaust memory. A 404 without a body is reported as `MANIFEST_UNKNOWN`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_TYPE};
+use http::{HeaderValue, Method, StatusCode};
+
+use super::endpoint::{Endpoint, Purpose};
+use super::errcode::ErrorCode;
+use super::error::RegistryError;
+use super::transport::{read_capped, read_error, OutBody, Outgoing};
+use super::Access;
+use super::RemoteRepository;
+use crate::digest::{Algorithm, Digest};
+
+/// Manifest bodies above this size are refused (4 MiB, containerd's `MaxManifestSize`).
+pub const MAX_MANIFEST_SIZE: usize = 4 * 1024 * 1024;
+
+/// Every manifest media type hoist accepts, most preferred first.
+pub const MANIFEST_MEDIA_TYPES: [&str; 6] = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+    "application/vnd.docker.distribution.manifest.v1+json",
+];
+
+/// What a HEAD tells about a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestInfo {
+    /// `Docker-Content-Digest`, when the registry sent a valid one.
+    pub digest: Option<Digest>,
+    /// `Content-Type`, parameters removed.
+    pub media_type: String,
+    /// `Content-Length`.
+    pub size: Option<u64>,
+}
+
+/// A fetched manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    /// The exact bytes (digests are over these).
+    pub bytes: Bytes,
+    /// The media type: `Content-Type`, or the body's `mediaType` when the header is generic.
+    pub media_type: String,
+    /// The digest: the one asked for (verified), or sha256 of the bytes for a tag.
+    pub digest: Digest,
+}
+
+fn accept_header() -> HeaderValue {
+    HeaderValue::from_static(
+        "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, \
+         application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, \
+         application/vnd.docker.distribution.manifest.v1+prettyjws, application/vnd.docker.distribution.manifest.v1+json",
+    )
+}
+
+impl RemoteRepository {
+    /// HEAD the manifest `reference` (a tag or a digest string), mirrors first.
+    pub async fn head_manifest(&self, reference: &str) -> Result<ManifestInfo, RegistryError> {
+        self.client
+            .with_endpoints(&self.domain, Purpose::Pull, |ep| {
+                self.head_manifest_at(ep, reference)
+            })
+            .await
+    }
+
+    /// GET the manifest `reference` (a tag or a digest string), mirrors first. By digest, the
+    /// bytes are verified against it.
+    pub async fn get_manifest(&self, reference: &str) -> Result<Manifest, RegistryError> {
+        self.client
+            .with_endpoints(&self.domain, Purpose::Pull, |ep| {
+                self.get_manifest_at(ep, reference)
+            })
+            .await
+    }
+
+    /// PUT a manifest under `reference` (tag or digest) with its media type; returns the
+    /// digest of `bytes` (checked against `Docker-Content-Digest` when the registry sends one).
+    pub async fn put_manifest(
+        &self,
+        reference: &str,
+        media_type: &str,
+        bytes: Bytes,
+    ) -> Result<Digest, RegistryError> {
+        let digest = Digest::sha256_of(&bytes);
+        let content_type =
+            HeaderValue::from_str(media_type).map_err(|e| RegistryError::Protocol {
+                url: reference.to_string(),
+                reason: format!("media type {media_type:?}: {e}"),
+            })?;
+        self.client
+            .with_endpoints(&self.domain, Purpose::Push, |ep| {
+                let (bytes, content_type, digest) =
+                    (bytes.clone(), content_type.clone(), digest.clone());
+                async move {
+                    let url = ep.api_url(&format!("{}/manifests/{reference}", self.path))?;
+                    let mut out =
+                        Outgoing::new(Method::PUT, url.clone()).header(CONTENT_TYPE, content_type);
+                    out.body = OutBody::Bytes(bytes);
+                    let response = self
+                        .client
+                        .send(&ep, &self.scopes(Access::Push), out)
+                        .await?;
+                    if response.status() != StatusCode::CREATED && !response.status().is_success() {
+                        return Err(read_error(&Method::PUT, &url, response).await);
+                    }
+                    if let Some(sent) = content_digest(&response) {
+                        if sent.algorithm() == Algorithm::Sha256 && sent != digest {
+                            return Err(RegistryError::DigestMismatch {
+                                url: url.to_string(),
+                                expected: digest.to_string(),
+                                actual: sent.to_string(),
+                            });
+                        }
+                    }
+                    Ok(digest)
+                }
+            })
+            .await
+    }
+
+    /// DELETE the manifest `digest` (registries refuse deleting by tag).
+    pub async fn delete_manifest(&self, digest: &Digest) -> Result<(), RegistryError> {
+        self.client
+            .with_endpoints(&self.domain, Purpose::Push, |ep| async move {
+                let url = ep.api_url(&format!("{}/manifests/{digest}", self.path))?;
+                let response = self
+                    .client
+                    .send(
+                        &ep,
+                        &self.scopes(Access::Delete),
+                        Outgoing::new(Method::DELETE, url.clone()),
+                    )
+                    .await?;
+                if !response.status().is_success() {
+                    return Err(manifest_error(
+                        read_error(&Method::DELETE, &url, response).await,
+                    ));
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn head_manifest_at(
+        &self,
+        ep: Arc<Endpoint>,
+        reference: &str,
+    ) -> Result<ManifestInfo, RegistryError> {
+        let url = ep.api_url(&format!("{}/manifests/{reference}", self.path))?;
+        let out = Outgoing::new(Method::HEAD, url.clone()).header(ACCEPT, accept_header());
+        let response = self
+            .client
+            .send(&ep, &self.scopes(Access::Pull), out)
+            .await?;
+        if !response.status().is_success() {
+            return Err(manifest_error(
+                read_error(&Method::HEAD, &url, response).await,
+            ));
+        }
+        Ok(ManifestInfo {
+            digest: content_digest(&response),
+            media_type: content_type(&response).unwrap_or_default(),
+            size: response
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok()),
+        })
+    }
+
+    async fn get_manifest_at(
+        &self,
+        ep: Arc<Endpoint>,
+        reference: &str,
+    ) -> Result<Manifest, RegistryError> {
+        let url = ep.api_url(&format!("{}/manifests/{reference}", self.path))?;
+        let out = Outgoing::new(Method::GET, url.clone()).header(ACCEPT, accept_header());
+        let response = self
+            .client
+            .send(&ep, &self.scopes(Access::Pull), out)
+            .await?;
+        if !response.status().is_success() {
+            return Err(manifest_error(
+                read_error(&Method::GET, &url, response).await,
+            ));
+        }
+        let header_type = content_type(&response);
+        let body = read_capped(response, MAX_MANIFEST_SIZE)
+            .await
+            .map_err(|e| RegistryError::Http {
+                method: "GET".into(),
+                url: url.to_string(),
+                source: e,
+            })?
+            .ok_or_else(|| RegistryError::ManifestTooLarge {
+                url: url.to_string(),
+                limit: MAX_MANIFEST_SIZE,
+            })?;
+        let digest = match Digest::parse(reference) {
+            Ok(expected) => {
+                let actual = Digest::of(expected.algorithm(), &body);
+                if actual != expected {
+                    return Err(RegistryError::DigestMismatch {
+                        url: url.to_string(),
+                        expected: expected.to_string(),
+                        actual: actual.to_string(),
+                    });
+                }
+                expected
+            }
+            Err(_) => Digest::sha256_of(&body),
+        };
+        let media_type = match header_type {
+            Some(t) if MANIFEST_MEDIA_TYPES.contains(&t.as_str()) => t,
+            other => body_media_type(&body).or(other).unwrap_or_default(),
+        };
+        Ok(Manifest {
+            bytes: Bytes::from(body),
+            media_type,
+            digest,
+        })
+    }
+}
+
+/// A bare 404 on a manifest URL means the manifest is unknown.
+fn manifest_error(mut e: RegistryError) -> RegistryError {
+    if let RegistryError::Api { errors, .. } = &mut e {
+        for entry in &mut errors.0 {
+            if entry.code == ErrorCode::NotFound {
+                entry.code = ErrorCode::ManifestUnknown;
+            }
+        }
+    }
+    e
+}
+
+/// `Docker-Content-Digest`, if valid.
+pub(crate) fn content_digest(response: &reqwest::Response) -> Option<Digest> {
+    let value = response
+        .headers()
+        .get("docker-content-digest")?
+        .to_str()
+        .ok()?;
+    Digest::parse(value.trim()).ok()
+}
+
+fn content_type(response: &reqwest::Response) -> Option<String> {
+    let value = response.headers().get(CONTENT_TYPE)?.to_str().ok()?;
+    let media = value.split(';').next().unwrap_or("").trim();
+    (!media.is_empty()).then(|| media.to_string())
+}
+
+/// The `mediaType` field of a manifest body; schema1 has none but has `schemaVersion: 1`.
+fn body_media_type(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(default, rename = "mediaType")]
+        media_type: Option<String>,
+        #[serde(default, rename = "schemaVersion")]
+        schema_version: Option<u32>,
+        #[serde(default)]
+        signatures: Option<serde_json::Value>,
+    }
+    let p: Probe = serde_json::from_slice(body).ok()?;
+    match (p.media_type, p.schema_version) {
+        (Some(t), _) if !t.is_empty() => Some(t),
+        (_, Some(1)) if p.signatures.is_some() => Some(MANIFEST_MEDIA_TYPES[4].to_string()),
+        (_, Some(1)) => Some(MANIFEST_MEDIA_TYPES[5].to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_media_type_reads_field() {
+        assert_eq!(
+            body_media_type(
+                br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json"}"#
+            )
+            .as_deref(),
+            Some("application/vnd.oci.image.index.v1+json")
+        );
+    }
+
+    #[test]
+    fn body_media_type_recognises_signed_schema1() {
+        assert_eq!(
+            body_media_type(br#"{"schemaVersion":1,"signatures":[]}"#).as_deref(),
+            Some("application/vnd.docker.distribution.manifest.v1+prettyjws")
+        );
+    }
+
+    #[test]
+    fn accept_lists_every_media_type() {
+        let accept = accept_header();
+        let accept = accept.to_str().unwrap();
+        for t in MANIFEST_MEDIA_TYPES {
+            assert!(accept.contains(t), "{t} missing from Accept");
+        }
+    }
+}
