@@ -180,6 +180,27 @@ impl Config {
         Ok(Config::default())
     }
 
+    /// The registry client's part of the configuration (`hoist::registry::RegistryConfig`).
+    pub fn registry_config(&self) -> hoist::registry::RegistryConfig {
+        let registries = self
+            .registries
+            .iter()
+            .map(|(host, settings)| {
+                let host_config = hoist::registry::HostConfig {
+                    mirrors: settings.mirrors.clone(),
+                    ca_file: settings.ca_file.clone(),
+                    insecure: settings.insecure,
+                };
+                (host.clone(), host_config)
+            })
+            .collect();
+        hoist::registry::RegistryConfig {
+            certs_dirs: self.certs_dirs.clone(),
+            registries,
+            ..Default::default()
+        }
+    }
+
     /// Reads and checks the file at `path`.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -287,6 +308,19 @@ insecure = true
         let myreg = &config.registries["myreg:5001"];
         assert_eq!(myreg.ca_file, Some(PathBuf::from("/path/ca.crt")));
         assert!(myreg.insecure);
+    }
+
+    #[test]
+    fn registry_settings_reach_the_registry_client_config() {
+        let config = parse(
+            "certs_dirs = [\"/c\"]\n[registries.\"r:1\"]\nmirrors = [\"http://m:2\"]\ninsecure = true\n",
+        )
+        .unwrap();
+        let client = config.registry_config();
+        assert_eq!(client.certs_dirs, vec![PathBuf::from("/c")]);
+        let host = client.host("r:1");
+        assert_eq!(host.mirrors, vec!["http://m:2"]);
+        assert!(host.insecure);
     }
 
     #[test]

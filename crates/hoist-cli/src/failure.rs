@@ -2,7 +2,8 @@
 //!
 //! Every command returns `Result<(), CliError>`; [`report`] is the one place that turns an error
 //! into what the user sees. The line is the error and its causes joined by `: ` (the cause of an
-//! I/O failure, such as "Permission denied", is what makes the line useful). With `--debug` the
+//! I/O failure, such as "Permission denied", is what makes the line useful), except where the
+//! error's own message says everything ([`summary`]). With `--debug` the
 //! chain is also printed one cause per line, and the error's `Debug` form after it. Nothing here
 //! prints a secret: the errors hoist builds never hold one.
 
@@ -11,6 +12,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use hoist::credentials::CredentialError;
+use hoist::registry::RegistryError;
 
 use crate::config::ConfigError;
 
@@ -43,21 +45,35 @@ pub enum CliError {
     #[error("cannot start the async runtime")]
     Runtime(#[source] std::io::Error),
 
-    /// The registry refused the credentials, or could not be asked.
+    /// The registry refused the credentials given to `hoist login`.
+    #[error("login to {host} failed: unauthorized: incorrect username or password")]
+    Unauthorized {
+        /// The registry.
+        host: String,
+        /// The registry's answer.
+        #[source]
+        source: Box<RegistryError>,
+    },
+
+    /// The registry could not be asked (unreachable, TLS, not a v2 registry, ...).
     #[error("login to {host} failed")]
     Login {
         /// The registry.
         host: String,
-        /// What the registry (client) said.
+        /// What went wrong.
         #[source]
-        source: Box<dyn Error + Send + Sync>,
+        source: Box<RegistryError>,
     },
+
+    /// The registry client could not be set up from the configuration.
+    #[error("cannot set up the registry client")]
+    Registry(#[source] Box<RegistryError>),
 }
 
 /// Prints `err` as described in the module docs and returns the exit status for it.
 pub fn report(err: &CliError, debug: bool) -> ExitCode {
     let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "hoist: {}", one_line(err));
+    let _ = writeln!(stderr, "hoist: {}", summary(err));
     if debug {
         let mut cause = err.source();
         while let Some(current) = cause {
@@ -67,6 +83,16 @@ pub fn report(err: &CliError, debug: bool) -> ExitCode {
         let _ = writeln!(stderr, "  debug: {err:?}");
     }
     ExitCode::FAILURE
+}
+
+/// The line printed for `err`: its causes joined on, except for a refusal of credentials, whose
+/// own message is the whole story (the registry's wording, e.g. "authentication required", and
+/// the URL asked are in the `--debug` chain).
+pub fn summary(err: &CliError) -> String {
+    match err {
+        CliError::Unauthorized { .. } => err.to_string(),
+        _ => one_line(err),
+    }
 }
 
 /// The error and its causes on one line, skipping a cause whose text its parent already ends
@@ -100,6 +126,18 @@ mod tests {
         assert_eq!(
             line,
             "cannot read credential file /h/.docker/config.json: permission denied"
+        );
+    }
+
+    #[test]
+    fn unauthorized_login_is_summarised_without_the_registry_detail() {
+        let err = CliError::Unauthorized {
+            host: "r:1".into(),
+            source: Box::new(RegistryError::NoCredentials { host: "r:1".into() }),
+        };
+        assert_eq!(
+            summary(&err),
+            "login to r:1 failed: unauthorized: incorrect username or password"
         );
     }
 

@@ -3,6 +3,8 @@
 //! `RUST_LOG` (an `EnvFilter` directive) overrides both. Nothing logged anywhere in hoist
 //! carries a secret (see `hoist::credentials`).
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 
 /// Installs the subscriber; call once, first thing.
@@ -12,6 +14,7 @@ pub fn init(debug: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(debug)
         .try_init();
 }

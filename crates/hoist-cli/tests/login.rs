@@ -158,6 +158,7 @@ async fn login_with_wrong_password_says_unauthorized_and_writes_nothing() {
     let stderr = assert_one_line_failure(&output);
     assert!(stderr.contains("unauthorized"), "{stderr}");
     assert!(stderr.contains(&registry.host()), "{stderr}");
+    assert!(!stderr.contains("wrong-password"), "{stderr}");
     assert!(!sandbox.docker_config_path().exists());
 }
 

@@ -16,6 +16,8 @@
 //!   entry naming the registry however its key is spelled (`host`, `https://host`,
 //!   `http://host/v2/`, as docker's logout tries).
 //!
+//! The registry client asks a `CredentialStore` through the [`CredentialLookup`] trait.
+//!
 //! Every operation reads the files afresh, so a long-running process sees `hoist login`s made
 //! meanwhile. All of it is blocking (file I/O, helper processes): async callers run it on
 //! `spawn_blocking`.
@@ -26,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 use super::server_key::server_key;
 use super::{CredentialError, CredentialHelper, Credentials, DockerConfigFile, PodmanAuthFile};
+use crate::registry::CredentialLookup;
 
 /// Where docker's and podman's credentials live, and the operations on them.
 #[derive(Debug, Clone)]
@@ -185,6 +188,17 @@ impl CredentialStore {
         self.docker_config
             .as_deref()
             .ok_or(CredentialError::NoDockerConfig)
+    }
+}
+
+/// The registry client's view: [`CredentialStore::lookup`], on the blocking thread the client
+/// runs it on.
+impl CredentialLookup for CredentialStore {
+    fn lookup(
+        &self,
+        registry_host: &str,
+    ) -> Result<Option<Credentials>, Box<dyn std::error::Error + Send + Sync>> {
+        CredentialStore::lookup(self, registry_host).map_err(Into::into)
     }
 }
 

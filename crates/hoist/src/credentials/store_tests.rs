@@ -251,3 +251,12 @@ fn path_with(bin: &Path) -> std::ffi::OsString {
     dirs.extend(std::env::split_paths(&inherited));
     std::env::join_paths(dirs).unwrap()
 }
+
+#[test]
+fn registry_client_lookup_answers_like_lookup() {
+    let home = Home::new();
+    home.write_config(json!({ "auths": { "myreg:5000": auth("u:p") } }));
+    let lookup: &dyn CredentialLookup = &home.store();
+    assert_eq!(lookup.lookup("myreg:5000").unwrap(), Some(basic("u", "p")));
+    assert_eq!(lookup.lookup("other:1").unwrap(), None);
+}
