@@ -65,11 +65,27 @@ impl Sandbox {
 
     /// Runs `hoist ARGS` with `stdin` piped in (so stdin is never a terminal).
     async fn hoist(&self, args: &[&str], stdin: &str) -> Output {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_hoist"));
+        command.args(args);
+        self.run(command, stdin).await
+    }
+
+    /// Runs `hoist ARGS` on a pseudo-terminal (util-linux `script`), typing `typed` into it.
+    async fn hoist_on_terminal(&self, args: &[&str], typed: &str) -> Output {
+        let line = std::iter::once(env!("CARGO_BIN_EXE_hoist"))
+            .chain(args.iter().copied())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut command = tokio::process::Command::new("script");
+        command.args(["-qec", &line, "/dev/null"]);
+        self.run(command, typed).await
+    }
+
+    async fn run(&self, mut command: tokio::process::Command, stdin: &str) -> Output {
         let inherited = std::env::var_os("PATH").unwrap_or_default();
         let mut path = vec![self.dir.path().join("bin")];
         path.extend(std::env::split_paths(&inherited));
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
-            .args(args)
+        let mut child = command
             .env("HOME", self.dir.path().join("home"))
             .env("DOCKER_CONFIG", self.docker_config_path().parent().unwrap())
             .env("HOIST_CONFIG", self.dir.path().join("hoist.toml"))
@@ -280,6 +296,28 @@ async fn login_without_a_terminal_refuses_to_prompt() {
         "{stderr}"
     );
     assert!(!sandbox.docker_config_path().exists());
+}
+
+#[tokio::test]
+async fn login_on_a_terminal_prompts_for_user_and_password() {
+    let registry = htpasswd_registry().await;
+    let sandbox = Sandbox::new();
+    let typed = format!("{USER}\n{PASSWORD}\n");
+    let output = sandbox
+        .hoist_on_terminal(&["login", &registry.host()], &typed)
+        .await;
+    assert_success(&output);
+    let shown = text(&output.stdout);
+    assert!(
+        shown.contains("Username: ") && shown.contains("Password: "),
+        "{shown}"
+    );
+    assert!(shown.contains("Login Succeeded"), "{shown}");
+    let expected = STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    assert_eq!(
+        sandbox.docker_config()["auths"][registry.host()]["auth"],
+        expected
+    );
 }
 
 #[tokio::test]
