@@ -1,3 +1,43 @@
-//! The `hoist` command.
+//! The `hoist` command: parses the command line, loads the configuration, runs one command,
+//! and turns a failure into one clear line and a non-zero exit status.
+//!
+//! The logic lives in the `hoist` library and in the modules here, one per concern: `cli`
+//! (arguments), `config` (the TOML file), `commands` (one file per subcommand), `prompt`
+//! (terminal input), `verify` (login checks against the registry), `failure` (error output),
+//! `logging` (`--debug`).
 
-fn main() {}
+mod cli;
+mod commands;
+mod config;
+mod failure;
+mod logging;
+mod prompt;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use hoist::credentials::CredentialStore;
+
+use cli::{Cli, Command};
+use config::Config;
+use failure::CliError;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.global.debug);
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => failure::report(&err, cli.global.debug),
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), CliError> {
+    let config = Config::load(cli.global.config.as_deref())?;
+    tracing::debug!(config_file = ?config.source, root = ?cli.global.root, "starting");
+    let store = CredentialStore::from_env();
+    match &cli.command {
+        Command::Login(args) => commands::login::run(args, &config, &store),
+        Command::Logout(args) => commands::logout::run(args, &store),
+    }
+}

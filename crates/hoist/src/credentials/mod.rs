@@ -3,9 +3,32 @@
 //! Corresponds to docker's `types.AuthConfig` and the credential stores of docker's CLI
 //! (`config.json`, `credsStore`, `credHelpers`) and podman's `auth.json`.
 //!
-//! Invariant: secrets never reach a log. `Debug` on every type here redacts them.
+//! - [`Credentials`]: what is presented (Basic user/password, or an identity token);
+//! - [`server_key`]: docker's normalisation of registry addresses into credential keys;
+//! - [`DockerConfigFile`]: docker's `config.json`, read and written as docker does;
+//! - [`CredentialHelper`]: the `docker-credential-*` program protocol;
+//! - [`PodmanAuthFile`]: podman's `auth.json`, read-only;
+//! - [`CredentialStore`]: the composition a registry client and `hoist login` use.
+//!
+//! Invariant: secrets never reach a log. `Debug` on every type here redacts them, and no error
+//! quotes a secret.
 
 use std::fmt;
+
+mod auths;
+mod docker_config;
+mod error;
+mod helper;
+mod podman;
+mod server_key;
+mod store;
+
+pub use docker_config::DockerConfigFile;
+pub use error::CredentialError;
+pub use helper::CredentialHelper;
+pub use podman::PodmanAuthFile;
+pub use server_key::{convert_to_hostname, is_docker_hub, key_matches, server_key, DOCKER_HUB_KEY};
+pub use store::{CredentialStore, StoreLocation};
 
 /// What hoist can present to a registry (or its token server) for one host.
 #[derive(Clone, PartialEq, Eq)]

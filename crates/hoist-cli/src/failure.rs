@@ -1,0 +1,154 @@
+//! How a failed command ends: one clear line on stderr and a non-zero exit status.
+//!
+//! Every command returns `Result<(), CliError>`; [`report`] is the one place that turns an error
+//! into what the user sees. The line is the error and its causes joined by `: ` (the cause of an
+//! I/O failure, such as "Permission denied", is what makes the line useful), except where the
+//! error's own message says everything ([`summary`]). With `--debug` the
+//! chain is also printed one cause per line, and the error's `Debug` form after it. Nothing here
+//! prints a secret: the errors hoist builds never hold one.
+
+use std::error::Error;
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use hoist::credentials::CredentialError;
+use hoist::registry::RegistryError;
+
+use crate::config::ConfigError;
+
+/// Why a `hoist` command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The configuration file cannot be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
+    /// Credentials could not be read or written.
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
+
+    /// The command line asks for something that cannot be done; the message says why.
+    #[error("{0}")]
+    Usage(String),
+
+    /// Reading the password (or user name) from stdin or the terminal failed.
+    #[error("cannot read {what}")]
+    ReadInput {
+        /// What was being read.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The async runtime could not be started.
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
+
+    /// The registry refused the credentials given to `hoist login`.
+    #[error("login to {host} failed: unauthorized: incorrect username or password")]
+    Unauthorized {
+        /// The registry.
+        host: String,
+        /// The registry's answer.
+        #[source]
+        source: Box<RegistryError>,
+    },
+
+    /// The registry could not be asked (unreachable, TLS, not a v2 registry, ...).
+    #[error("login to {host} failed")]
+    Login {
+        /// The registry.
+        host: String,
+        /// What went wrong.
+        #[source]
+        source: Box<RegistryError>,
+    },
+
+    /// The registry client could not be set up from the configuration.
+    #[error("cannot set up the registry client")]
+    Registry(#[source] Box<RegistryError>),
+}
+
+/// Prints `err` as described in the module docs and returns the exit status for it.
+pub fn report(err: &CliError, debug: bool) -> ExitCode {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "hoist: {}", summary(err));
+    if debug {
+        let mut cause = err.source();
+        while let Some(current) = cause {
+            let _ = writeln!(stderr, "  caused by: {current}");
+            cause = current.source();
+        }
+        let _ = writeln!(stderr, "  debug: {err:?}");
+    }
+    ExitCode::FAILURE
+}
+
+/// The line printed for `err`: its causes joined on, except for a refusal of credentials, whose
+/// own message is the whole story (the registry's wording, e.g. "authentication required", and
+/// the URL asked are in the `--debug` chain).
+pub fn summary(err: &CliError) -> String {
+    match err {
+        CliError::Unauthorized { .. } => err.to_string(),
+        _ => one_line(err),
+    }
+}
+
+/// The error and its causes on one line, skipping a cause whose text its parent already ends
+/// with (errors that include their source in their own message).
+pub fn one_line(err: &dyn Error) -> String {
+    let mut line = err.to_string();
+    let mut cause = err.source();
+    while let Some(current) = cause {
+        let text = current.to_string();
+        if !text.is_empty() && !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = current.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn one_line_joins_the_cause_chain() {
+        let err = CliError::from(CredentialError::Read {
+            path: PathBuf::from("/h/.docker/config.json"),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        });
+        let line = one_line(&err);
+        assert_eq!(
+            line,
+            "cannot read credential file /h/.docker/config.json: permission denied"
+        );
+    }
+
+    #[test]
+    fn unauthorized_login_is_summarised_without_the_registry_detail() {
+        let err = CliError::Unauthorized {
+            host: "r:1".into(),
+            source: Box::new(RegistryError::NoCredentials { host: "r:1".into() }),
+        };
+        assert_eq!(
+            summary(&err),
+            "login to r:1 failed: unauthorized: incorrect username or password"
+        );
+    }
+
+    #[test]
+    fn one_line_does_not_repeat_a_cause_already_in_the_message() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer: inner")]
+        struct Outer(#[source] Inner);
+        #[derive(Debug, thiserror::Error)]
+        #[error("inner")]
+        struct Inner;
+        assert_eq!(one_line(&Outer(Inner)), "outer: inner");
+    }
+}
