@@ -37,12 +37,13 @@ impl LoginVerifier {
         Ok(LoginVerifier { runtime, client })
     }
 
-    /// Whether `host` accepts `credentials`.
-    pub fn check(&self, host: &str, credentials: &Credentials) -> Result<(), CliError> {
+    /// Whether `host` accepts `credentials`. `Some(token)` is an identity (refresh) token the
+    /// token server issued for them, which docker stores in place of the password.
+    pub fn check(&self, host: &str, credentials: &Credentials) -> Result<Option<String>, CliError> {
         let result = self
             .runtime
             .block_on(self.client.check_login(host, credentials));
-        result.map_err(|source| {
+        result.map(|check| check.identity_token).map_err(|source| {
             let host = host.to_string();
             let refused = is_refusal(&source);
             let source = Box::new(source);

@@ -34,7 +34,7 @@ pub fn run(args: &LoginArgs, config: &Config, store: &CredentialStore) -> Result
     if let (true, Some(existing)) = (nothing_given, &stored) {
         eprintln!("Authenticating with existing credentials...");
         match verifier.check(&host, existing) {
-            Ok(()) => {
+            Ok(_) => {
                 println!("Login Succeeded");
                 return Ok(());
             }
@@ -47,7 +47,15 @@ pub fn run(args: &LoginArgs, config: &Config, store: &CredentialStore) -> Result
     }
 
     let credentials = gather(args, stored.as_ref())?;
-    verifier.check(&host, &credentials)?;
+    let credentials = match verifier.check(&host, &credentials)? {
+        // As docker's `loginV2`: a refresh token from the token server is stored instead of
+        // the password.
+        Some(token) => Credentials::IdentityToken {
+            username: username_of(&credentials).to_string(),
+            token,
+        },
+        None => credentials,
+    };
     let location = store.store(&host, &credentials)?;
     if let StoreLocation::File(path) = &location {
         eprintln!(
@@ -110,4 +118,12 @@ fn gather(args: &LoginArgs, stored: Option<&Credentials>) -> Result<Credentials,
         }
     };
     Ok(Credentials::Basic { username, password })
+}
+
+fn username_of(credentials: &Credentials) -> &str {
+    match credentials {
+        Credentials::Basic { username, .. } | Credentials::IdentityToken { username, .. } => {
+            username
+        }
+    }
 }
