@@ -172,8 +172,12 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request<Body>) -> Respo
         parts.method.clone(),
         format!("{}{path_and_query}", shared.upstream),
     );
+    // A blob GET is answered by a redirect, and the storage host applies the client's `Range`
+    // itself: the front must fetch the whole blob, or the range would be applied twice.
+    let redirected = parts.method == Method::GET && is_blob_path(parts.uri.path());
     for (name, value) in parts.headers.iter() {
-        if !is_hop_by_hop(name) && name != header::CONTENT_LENGTH {
+        let skip = name == header::CONTENT_LENGTH || (redirected && name == header::RANGE);
+        if !is_hop_by_hop(name) && !skip {
             upstream = upstream.header(name, value);
         }
     }
@@ -189,7 +193,7 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request<Body>) -> Respo
         Ok(b) => b,
         Err(e) => return (StatusCode::BAD_GATEWAY, format!("reading: {e}")).into_response(),
     };
-    if parts.method == Method::GET && status.is_success() && is_blob_path(parts.uri.path()) {
+    if redirected && status.is_success() {
         return redirect_to_storage(&shared, bytes);
     }
     let mut out = Response::builder().status(status);
