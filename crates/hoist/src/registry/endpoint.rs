@@ -20,7 +20,7 @@ use http::Method;
 use url::Url;
 
 use super::auth::challenge::{parse_challenges, Challenge};
-use super::error::RegistryError;
+use super::error::{is_certificate_error, RegistryError};
 use super::hosts::RegistryConfig;
 use super::transport::{Outgoing, Transport};
 
@@ -187,6 +187,7 @@ pub async fn ping(
     candidate: &EndpointCandidate,
 ) -> Result<Endpoint, RegistryError> {
     let mut attempts = Vec::new();
+    let mut certificate_rejected = false;
     for base in &candidate.urls {
         let url = base.join("v2/").map_err(|e| RegistryError::Url {
             url: base.to_string(),
@@ -200,6 +201,7 @@ pub async fn ping(
             Err(e) => {
                 tracing::debug!(%url, error = %e, "ping failed");
                 attempts.push(format!("{url}: {}", error_chain(&e)));
+                certificate_rejected |= is_certificate_error(&e);
                 continue;
             }
         };
@@ -241,6 +243,7 @@ pub async fn ping(
     Err(RegistryError::Unreachable {
         host: candidate.host.clone(),
         attempts: attempts.join("; "),
+        certificate_rejected,
     })
 }
 

@@ -71,6 +71,9 @@ pub enum RegistryError {
         host: String,
         /// `URL: error` for every endpoint tried, joined by `; `.
         attempts: String,
+        /// Whether an endpoint refused the TLS handshake over certificates (unknown CA,
+        /// missing client certificate): a configuration problem retrying cannot fix.
+        certificate_rejected: bool,
     },
     /// The registry asked for authentication this client cannot perform.
     #[error("registry {host} asks for unsupported authentication: {challenge}")]
@@ -203,13 +206,49 @@ impl RegistryError {
                 let code_retryable = errors.0.first().is_some_and(|e| e.code.is_retryable());
                 code_retryable && (*status >= 500 || *status == 429 || *status == 408)
             }
-            RegistryError::Http { source, .. } => !source.is_builder() && !source.is_redirect(),
-            RegistryError::Unreachable { .. } => true,
+            RegistryError::Http { source, .. } => {
+                !source.is_builder() && !source.is_redirect() && !is_certificate_error(source)
+            }
+            RegistryError::Unreachable {
+                certificate_rejected,
+                ..
+            } => !certificate_rejected,
             RegistryError::DigestMismatch { .. } => true,
             RegistryError::Token { .. } => true,
             _ => false,
         }
     }
+}
+
+/// Whether `err` or one of its sources is a TLS certificate failure (the server's certificate
+/// not trusted, or ours refused): retrying the same request cannot succeed.
+pub fn is_certificate_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_)
+                    | rustls::Error::NoCertificatesPresented
+                    | rustls::Error::AlertReceived(
+                        rustls::AlertDescription::BadCertificate
+                            | rustls::AlertDescription::UnknownCA
+                            | rustls::AlertDescription::CertificateRequired
+                            | rustls::AlertDescription::CertificateUnknown
+                    )
+            );
+        }
+        // `io::Error::source` skips the error it wraps (it returns that error's own source), so
+        // step into a wrapped error through `get_ref`: that is where rustls's error sits.
+        current = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    false
 }
 
 #[cfg(test)]

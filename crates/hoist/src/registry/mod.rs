@@ -111,6 +111,7 @@ impl RegistryClient {
             None => Err(RegistryError::Unreachable {
                 host: domain.to_string(),
                 attempts: String::new(),
+                certificate_rejected: false,
             }),
         }
     }
@@ -189,6 +190,7 @@ impl RegistryClient {
         Err(last.unwrap_or_else(|| RegistryError::Unreachable {
             host: domain.to_string(),
             attempts: String::new(),
+            certificate_rejected: false,
         }))
     }
 
