@@ -23,19 +23,8 @@ use super::transport::{read_capped, read_error, OutBody, Outgoing};
 use super::Access;
 use super::RemoteRepository;
 use crate::digest::{Algorithm, Digest};
-
-/// Manifest bodies above this size are refused (4 MiB, containerd's `MaxManifestSize`).
-pub const MAX_MANIFEST_SIZE: usize = 4 * 1024 * 1024;
-
-/// Every manifest media type hoist accepts, most preferred first.
-pub const MANIFEST_MEDIA_TYPES: [&str; 6] = [
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.v1+prettyjws",
-    "application/vnd.docker.distribution.manifest.v1+json",
-];
+use crate::media::types::MANIFEST_ACCEPT;
+use crate::media::MAX_MANIFEST_SIZE;
 
 /// What a HEAD tells about a manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,23 +37,22 @@ pub struct ManifestInfo {
     pub size: Option<u64>,
 }
 
-/// A fetched manifest.
+/// A fetched manifest, unparsed: [`crate::media::Manifest::parse`] reads it, falling back to
+/// the body's own `mediaType`/`schemaVersion` when the registry sends a generic type.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Manifest {
+pub struct FetchedManifest {
     /// The exact bytes (digests are over these).
     pub bytes: Bytes,
-    /// The media type: `Content-Type`, or the body's `mediaType` when the header is generic.
+    /// The `Content-Type` the registry declared, parameters removed (empty when none).
     pub media_type: String,
     /// The digest: the one asked for (verified), or sha256 of the bytes for a tag.
     pub digest: Digest,
 }
 
+/// One `Accept` listing every manifest media type hoist understands.
 fn accept_header() -> HeaderValue {
-    HeaderValue::from_static(
-        "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, \
-         application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, \
-         application/vnd.docker.distribution.manifest.v1+prettyjws, application/vnd.docker.distribution.manifest.v1+json",
-    )
+    // Media types are ASCII constants, so this cannot fail; an empty Accept would be the fallback.
+    HeaderValue::from_str(&MANIFEST_ACCEPT.join(", ")).unwrap_or(HeaderValue::from_static("*/*"))
 }
 
 impl RemoteRepository {
@@ -79,7 +67,7 @@ impl RemoteRepository {
 
     /// GET the manifest `reference` (a tag or a digest string), mirrors first. By digest, the
     /// bytes are verified against it.
-    pub async fn get_manifest(&self, reference: &str) -> Result<Manifest, RegistryError> {
+    pub async fn get_manifest(&self, reference: &str) -> Result<FetchedManifest, RegistryError> {
         self.client
             .with_endpoints(&self.domain, Purpose::Pull, |ep| {
                 self.get_manifest_at(ep, reference)
@@ -186,7 +174,7 @@ impl RemoteRepository {
         &self,
         ep: Arc<Endpoint>,
         reference: &str,
-    ) -> Result<Manifest, RegistryError> {
+    ) -> Result<FetchedManifest, RegistryError> {
         let url = ep.api_url(&format!("{}/manifests/{reference}", self.path))?;
         let out = Outgoing::new(Method::GET, url.clone()).header(ACCEPT, accept_header());
         let response = self
@@ -224,13 +212,9 @@ impl RemoteRepository {
             }
             Err(_) => Digest::sha256_of(&body),
         };
-        let media_type = match header_type {
-            Some(t) if MANIFEST_MEDIA_TYPES.contains(&t.as_str()) => t,
-            other => body_media_type(&body).or(other).unwrap_or_default(),
-        };
-        Ok(Manifest {
+        Ok(FetchedManifest {
             bytes: Bytes::from(body),
-            media_type,
+            media_type: header_type.unwrap_or_default(),
             digest,
         })
     }
@@ -264,54 +248,15 @@ fn content_type(response: &reqwest::Response) -> Option<String> {
     (!media.is_empty()).then(|| media.to_string())
 }
 
-/// The `mediaType` field of a manifest body; schema1 has none but has `schemaVersion: 1`.
-fn body_media_type(body: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        #[serde(default, rename = "mediaType")]
-        media_type: Option<String>,
-        #[serde(default, rename = "schemaVersion")]
-        schema_version: Option<u32>,
-        #[serde(default)]
-        signatures: Option<serde_json::Value>,
-    }
-    let p: Probe = serde_json::from_slice(body).ok()?;
-    match (p.media_type, p.schema_version) {
-        (Some(t), _) if !t.is_empty() => Some(t),
-        (_, Some(1)) if p.signatures.is_some() => Some(MANIFEST_MEDIA_TYPES[4].to_string()),
-        (_, Some(1)) => Some(MANIFEST_MEDIA_TYPES[5].to_string()),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn body_media_type_reads_field() {
-        assert_eq!(
-            body_media_type(
-                br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json"}"#
-            )
-            .as_deref(),
-            Some("application/vnd.oci.image.index.v1+json")
-        );
-    }
-
-    #[test]
-    fn body_media_type_recognises_signed_schema1() {
-        assert_eq!(
-            body_media_type(br#"{"schemaVersion":1,"signatures":[]}"#).as_deref(),
-            Some("application/vnd.docker.distribution.manifest.v1+prettyjws")
-        );
-    }
-
-    #[test]
     fn accept_lists_every_media_type() {
         let accept = accept_header();
         let accept = accept.to_str().unwrap();
-        for t in MANIFEST_MEDIA_TYPES {
+        for t in MANIFEST_ACCEPT {
             assert!(accept.contains(t), "{t} missing from Accept");
         }
     }

@@ -50,7 +50,7 @@ pub use endpoint::{Endpoint, Purpose};
 pub use errcode::{ErrorCode, RegistryErrorEntry};
 pub use error::RegistryError;
 pub use hosts::{HostConfig, RegistryConfig};
-pub use manifests::{Manifest, ManifestInfo, MANIFEST_MEDIA_TYPES, MAX_MANIFEST_SIZE};
+pub use manifests::{FetchedManifest, ManifestInfo};
 pub use tags::{Catalog, TagList};
 pub use upload::{BlobUpload, MountResult};
 
