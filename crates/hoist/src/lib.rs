@@ -6,5 +6,7 @@
 
 pub mod credentials;
 pub mod digest;
+pub mod progress;
 pub mod reference;
 pub mod store;
+pub mod transfer;
