@@ -328,9 +328,11 @@ impl<F: BlobFetcher> Transfer<F> {
 
     /// Waits before the next attempt, counting down "Retrying in N seconds" like docker.
     async fn wait_before_retry(&self, retry_after: Option<Duration>, failed_attempts: u32) {
+        // Never sooner than the backoff; as late as the server asks, within reason.
+        let backoff = self.config.backoff.delay(failed_attempts);
         let delay = match retry_after {
-            Some(after) => after.min(self.config.max_retry_after),
-            None => self.config.backoff.delay(failed_attempts),
+            Some(after) => after.min(self.config.max_retry_after).max(backoff),
+            None => backoff,
         };
         let deadline = Instant::now() + delay;
         loop {

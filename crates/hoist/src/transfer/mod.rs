@@ -10,7 +10,7 @@
 //! registering the layer, hoist decompresses as the bytes arrive.
 //!
 //! # Parts
-//! - [`fetch`]: [`BlobFetcher`], the network side (the registry client implements it).
+//! - `fetch`: [`BlobFetcher`], the network side (the registry client implements it).
 //! - `download`: one transfer's async side: attempts, backoff, `Range`, progress.
 //! - `pipeline`: one transfer's blocking side: ingest + decoder + diffID hash + [`LayerSink`].
 //! - [`Compression`], [`LayerSink`]/[`LayerSinkFactory`], [`DiffIdCache`], [`TransferError`].
@@ -49,7 +49,7 @@
 mod decompress;
 mod download;
 mod error;
-pub mod fetch;
+mod fetch;
 mod pipeline;
 mod sink;
 
@@ -165,25 +165,25 @@ impl BlobRequest {
     }
 
     /// With the descriptor's size.
-    pub fn size(mut self, size: u64) -> BlobRequest {
+    pub fn with_size(mut self, size: u64) -> BlobRequest {
         self.size = Some(size);
         self
     }
 
     /// With the compression of the layer's media type.
-    pub fn compression(mut self, compression: Compression) -> BlobRequest {
+    pub fn with_compression(mut self, compression: Compression) -> BlobRequest {
         self.compression = compression;
         self
     }
 
     /// With a sink for the decompressed bytes.
-    pub fn sink(mut self, sink: Arc<dyn LayerSinkFactory>) -> BlobRequest {
+    pub fn with_sink(mut self, sink: Arc<dyn LayerSinkFactory>) -> BlobRequest {
         self.sink = Some(sink);
         self
     }
 
     /// With a progress sink.
-    pub fn progress(mut self, progress: Arc<dyn ProgressSink>) -> BlobRequest {
+    pub fn with_progress(mut self, progress: Arc<dyn ProgressSink>) -> BlobRequest {
         self.progress = progress;
         self
     }

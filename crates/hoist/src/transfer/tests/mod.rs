@@ -171,9 +171,9 @@ async fn resumes_with_range_after_a_connection_cut() {
     let download = env
         .download(
             BlobRequest::new(digest.clone())
-                .size(compressed.len() as u64)
-                .compression(Compression::Gzip)
-                .sink(sink),
+                .with_size(compressed.len() as u64)
+                .with_compression(Compression::Gzip)
+                .with_sink(sink),
         )
         .await
         .unwrap();
@@ -210,9 +210,9 @@ async fn restarts_from_zero_when_a_ranged_request_gets_200() {
     let download = env
         .download(
             BlobRequest::new(digest.clone())
-                .size(compressed.len() as u64)
-                .compression(Compression::Gzip)
-                .sink(sink),
+                .with_size(compressed.len() as u64)
+                .with_compression(Compression::Gzip)
+                .with_sink(sink),
         )
         .await
         .unwrap();
@@ -244,7 +244,7 @@ async fn honours_retry_after_on_429() {
     let (progress, mut rx) = ChannelProgress::new();
 
     let started = Instant::now();
-    env.download(BlobRequest::new(digest.clone()).progress(Arc::new(progress)))
+    env.download(BlobRequest::new(digest.clone()).with_progress(Arc::new(progress)))
         .await
         .unwrap();
 
@@ -326,9 +326,9 @@ async fn corrupt_byte_fails_verification_and_stores_nothing() {
     let error = env
         .download(
             BlobRequest::new(digest.clone())
-                .size(compressed.len() as u64)
-                .compression(Compression::Gzip)
-                .sink(sink),
+                .with_size(compressed.len() as u64)
+                .with_compression(Compression::Gzip)
+                .with_sink(sink),
         )
         .await
         .unwrap_err();
@@ -360,8 +360,8 @@ async fn retries_from_zero_once_when_a_resumed_download_fails_verification() {
     let download = env
         .download(
             BlobRequest::new(digest.clone())
-                .size(compressed.len() as u64)
-                .compression(Compression::Gzip),
+                .with_size(compressed.len() as u64)
+                .with_compression(Compression::Gzip),
         )
         .await
         .unwrap();
@@ -384,7 +384,7 @@ async fn retries_a_body_shorter_than_declared_with_range() {
     let digest = env.server.add(data.clone());
     env.server.fault(&digest, [Fault::ShortBody(40_000)]);
 
-    env.download(BlobRequest::new(digest.clone()).size(data.len() as u64))
+    env.download(BlobRequest::new(digest.clone()).with_size(data.len() as u64))
         .await
         .unwrap();
 
@@ -429,7 +429,7 @@ async fn keeps_at_most_max_concurrent_downloads_in_flight() {
 
     let downloads = digests
         .iter()
-        .map(|d| env.download(BlobRequest::new(d.clone()).progress(Arc::clone(&progress))));
+        .map(|d| env.download(BlobRequest::new(d.clone()).with_progress(Arc::clone(&progress))));
     for result in futures_util::future::join_all(downloads).await {
         result.unwrap();
     }
@@ -458,9 +458,9 @@ async fn resumes_an_ingest_left_by_a_killed_run() {
     let download = env
         .download(
             BlobRequest::new(digest.clone())
-                .size(compressed.len() as u64)
-                .compression(Compression::Gzip)
-                .sink(sink),
+                .with_size(compressed.len() as u64)
+                .with_compression(Compression::Gzip)
+                .with_sink(sink),
         )
         .await
         .unwrap();
@@ -469,6 +469,96 @@ async fn resumes_an_ingest_left_by_a_killed_run() {
     assert_eq!(download.diff_id, Digest::sha256_of(&raw));
     let finished = recorder.finished.lock().unwrap();
     assert!(finished.len() == 1 && finished[0].0 == raw);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarts_a_killed_runs_ingest_from_zero_when_the_range_is_ignored() {
+    let env = env().await;
+    let (raw, compressed) = gzip_layer(16);
+    let digest = env.server.add(compressed.clone());
+    let written = compressed.len() / 4;
+    {
+        let mut ingest = env
+            .store
+            .begin(&digest, Some(compressed.len() as u64))
+            .unwrap();
+        ingest.write_chunk(&compressed[..written]).unwrap();
+    }
+    env.server.fault(&digest, [Fault::IgnoreRange]);
+    let (recorder, sink) = recording_sink();
+
+    let download = env
+        .download(
+            BlobRequest::new(digest.clone())
+                .with_size(compressed.len() as u64)
+                .with_compression(Compression::Gzip)
+                .with_sink(sink),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(env.server.seen(), [seen(&digest, Some(written as u64))]);
+    assert_eq!(download.diff_id, Digest::sha256_of(&raw));
+    // The prefix replayed from disk went to a sink that was then aborted; the finished sink
+    // saw the network's full body exactly once.
+    assert_eq!(recorder.aborted.load(Ordering::SeqCst), 1);
+    let finished = recorder.finished.lock().unwrap();
+    assert!(finished.len() == 1 && finished[0].0 == raw);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_sink_stops_the_download_without_retrying() {
+    let env = env().await;
+    let (_, compressed) = gzip_layer(17);
+    let digest = env.server.add(compressed.clone());
+    let sink = |_: &Digest| -> io::Result<Box<dyn LayerSink>> {
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "layers/ is read-only",
+        ))
+    };
+
+    let error = env
+        .download(
+            BlobRequest::new(digest.clone())
+                .with_compression(Compression::Gzip)
+                .with_sink(Arc::new(sink)),
+        )
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, TransferError::Sink { .. }), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        format!("cannot apply the contents of {digest}: layers/ is read-only")
+    );
+    assert!(env.server.seen().len() <= 1);
+    assert!(!env.store.has(&digest).unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn present_blob_is_streamed_into_the_sink_without_a_request() {
+    let env = env().await;
+    let raw = layer_bytes(150_000, 18);
+    let compressed = zstd(&raw);
+    let digest = Digest::sha256_of(&compressed);
+    env.store.write_blob(&digest, &compressed).unwrap();
+    let (recorder, sink) = recording_sink();
+
+    let download = env
+        .download(
+            BlobRequest::new(digest.clone())
+                .with_compression(Compression::Zstd)
+                .with_sink(sink),
+        )
+        .await
+        .unwrap();
+
+    assert!(env.server.seen().is_empty());
+    assert!(download.already_present);
+    let finished = recorder.finished.lock().unwrap();
+    assert!(finished.len() == 1 && finished[0].0 == raw);
+    assert_eq!(finished[0].1, Digest::sha256_of(&raw));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -481,7 +571,7 @@ async fn commits_without_a_request_an_ingest_that_was_complete() {
         ingest.write_chunk(&data).unwrap();
     }
 
-    env.download(BlobRequest::new(digest.clone()).size(data.len() as u64))
+    env.download(BlobRequest::new(digest.clone()).with_size(data.len() as u64))
         .await
         .unwrap();
 
@@ -496,7 +586,7 @@ async fn computes_the_diff_id_of_a_gzip_layer() {
     let digest = env.server.add(gzip(&raw));
 
     let download = env
-        .download(BlobRequest::new(digest).compression(Compression::Gzip))
+        .download(BlobRequest::new(digest).with_compression(Compression::Gzip))
         .await
         .unwrap();
 
@@ -512,7 +602,7 @@ async fn computes_the_diff_id_of_a_multi_member_gzip_layer() {
     let digest = env.server.add(blob);
 
     let download = env
-        .download(BlobRequest::new(digest).compression(Compression::Gzip))
+        .download(BlobRequest::new(digest).with_compression(Compression::Gzip))
         .await
         .unwrap();
 
@@ -529,7 +619,7 @@ async fn computes_the_diff_id_of_a_zstd_layer() {
         .fault(&digest, [Fault::CutAfter(compressed.len() / 2)]);
 
     let download = env
-        .download(BlobRequest::new(digest).compression(Compression::Zstd))
+        .download(BlobRequest::new(digest).with_compression(Compression::Zstd))
         .await
         .unwrap();
 
@@ -545,7 +635,7 @@ async fn uncompressed_layer_diff_id_is_its_digest() {
     let (recorder, sink) = recording_sink();
 
     let download = env
-        .download(BlobRequest::new(digest.clone()).sink(sink))
+        .download(BlobRequest::new(digest.clone()).with_sink(sink))
         .await
         .unwrap();
 
@@ -560,7 +650,7 @@ async fn reports_an_intact_blob_that_is_not_gzip_as_a_decompression_error() {
     let digest = env.server.add(b"this is not gzip at all".to_vec());
 
     let error = env
-        .download(BlobRequest::new(digest.clone()).compression(Compression::Gzip))
+        .download(BlobRequest::new(digest.clone()).with_compression(Compression::Gzip))
         .await
         .unwrap_err();
 
@@ -589,8 +679,8 @@ async fn present_blob_already_exists_without_a_request_and_yields_its_diff_id() 
     let download = env
         .download(
             BlobRequest::new(digest.clone())
-                .compression(Compression::Gzip)
-                .progress(Arc::new(progress)),
+                .with_compression(Compression::Gzip)
+                .with_progress(Arc::new(progress)),
         )
         .await
         .unwrap();
@@ -621,7 +711,7 @@ async fn present_blob_takes_its_diff_id_from_the_cache() {
     let download = manager
         .download(
             env.server.fetcher(),
-            BlobRequest::new(digest).compression(Compression::Gzip),
+            BlobRequest::new(digest).with_compression(Compression::Gzip),
         )
         .await
         .unwrap();
@@ -639,8 +729,8 @@ async fn emits_docker_statuses_in_order() {
 
     env.download(
         BlobRequest::new(digest.clone())
-            .size(data.len() as u64)
-            .progress(Arc::new(progress)),
+            .with_size(data.len() as u64)
+            .with_progress(Arc::new(progress)),
     )
     .await
     .unwrap();

@@ -288,14 +288,17 @@ impl BlobFetcher for HttpFetcher {
             let response = request.send().await.map_err(FetchError::retryable)?;
             let code = response.status();
             if code == StatusCode::TOO_MANY_REQUESTS {
+                let message = "HTTP 429 Too Many Requests";
                 let after = response
                     .headers()
                     .get(header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse::<u64>().ok())
-                    .map(Duration::from_secs)
-                    .unwrap_or_default();
-                return Err(FetchError::retry_after("HTTP 429 Too Many Requests", after));
+                    .map(Duration::from_secs);
+                return Err(match after {
+                    Some(after) => FetchError::retry_after(message, after),
+                    None => FetchError::retryable(message),
+                });
             }
             if code.is_server_error() {
                 return Err(FetchError::retryable(format!("HTTP {code}")));
