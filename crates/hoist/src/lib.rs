@@ -8,6 +8,8 @@ pub mod credentials;
 pub mod digest;
 pub mod error;
 pub mod media;
+pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod store;
+pub mod transfer;

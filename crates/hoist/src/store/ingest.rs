@@ -368,6 +368,15 @@ impl Ingest {
         }
     }
 
+    /// Reads back the first [`offset`](Self::offset) bytes: what an interrupted earlier
+    /// writer left, so a consumer of the stream (the download pipeline's decompressor) can
+    /// catch up before the resumed bytes arrive. For a present blob, the blob.
+    pub fn read_written(&self) -> Result<io::Take<File>, StoreError> {
+        let path = self.data_path();
+        let file = File::open(&path).map_err(|e| StoreError::io("open", &path, e))?;
+        Ok(file.take(self.offset()))
+    }
+
     /// Drops what was written and starts from byte zero (the registry ignored `Range` and
     /// answered 200 with the whole blob). A no-op for a present blob.
     pub fn reset(&mut self) -> Result<(), StoreError> {

@@ -1,0 +1,128 @@
+//! Errors of the download manager. Each names the blob; the messages a person sees are docker's
+//! where docker has one (`filesystem layer verification failed for digest D`).
+//!
+//! `TransferError` is `Clone` (sources are shared behind `Arc`) because one transfer's outcome
+//! is handed to every caller that asked for the same blob.
+
+use std::io;
+use std::sync::Arc;
+
+use super::fetch::FetchError;
+use super::Compression;
+use crate::digest::Digest;
+use crate::store::StoreError;
+
+/// Why a blob could not be downloaded.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TransferError {
+    /// The bytes received do not hash to the digest asked for (or are longer than its declared
+    /// size). Nothing was stored. docker's wording, from `pull_v2.go`.
+    #[error("filesystem layer verification failed for digest {digest}")]
+    VerificationFailed {
+        /// The blob.
+        digest: Digest,
+        /// The store's report (expected and actual digest).
+        #[source]
+        source: Arc<StoreError>,
+    },
+
+    /// Every attempt failed with a retryable error.
+    #[error("download of {digest} failed after {attempts} attempts: {last}")]
+    AttemptsExhausted {
+        /// The blob.
+        digest: Digest,
+        /// Attempts made (the configured maximum).
+        attempts: u32,
+        /// The error of the last attempt.
+        last: FetchError,
+    },
+
+    /// The source refused in a way retrying cannot fix (unauthorized, denied, not found,
+    /// unsupported).
+    #[error("download of {digest} failed: {error}")]
+    Fetch {
+        /// The blob.
+        digest: Digest,
+        /// The fetcher's error.
+        error: FetchError,
+    },
+
+    /// The blob is intact (its digest matched) but is not valid data of its declared
+    /// compression.
+    #[error("cannot decompress {digest} as {format}: {source}")]
+    Decompress {
+        /// The blob.
+        digest: Digest,
+        /// The compression the descriptor declared.
+        format: Compression,
+        /// The decoder's error.
+        #[source]
+        source: Arc<io::Error>,
+    },
+
+    /// The local store failed (disk full, permissions, ...). Disk full is never retried.
+    #[error("cannot store {digest}: {source}")]
+    Store {
+        /// The blob.
+        digest: Digest,
+        /// The store's error.
+        #[source]
+        source: Arc<StoreError>,
+    },
+
+    /// The layer sink (the unpacker) refused the stream.
+    #[error("cannot apply the contents of {digest}: {source}")]
+    Sink {
+        /// The blob.
+        digest: Digest,
+        /// The sink's error.
+        #[source]
+        source: Arc<io::Error>,
+    },
+
+    /// A worker thread of the transfer ended abnormally (a panic in a sink, a runtime
+    /// shutting down).
+    #[error("download of {digest} was interrupted: {reason}")]
+    Interrupted {
+        /// The blob.
+        digest: Digest,
+        /// What happened.
+        reason: String,
+    },
+}
+
+impl TransferError {
+    /// The blob this error is about.
+    pub fn digest(&self) -> &Digest {
+        match self {
+            TransferError::VerificationFailed { digest, .. }
+            | TransferError::AttemptsExhausted { digest, .. }
+            | TransferError::Fetch { digest, .. }
+            | TransferError::Decompress { digest, .. }
+            | TransferError::Store { digest, .. }
+            | TransferError::Sink { digest, .. }
+            | TransferError::Interrupted { digest, .. } => digest,
+        }
+    }
+
+    /// Whether the local disk (or quota) is full.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, TransferError::Store { source, .. } if source.is_disk_full())
+    }
+
+    /// Classifies a store error: a digest or size mismatch is a verification failure.
+    pub(crate) fn from_store(digest: &Digest, e: StoreError) -> TransferError {
+        match e {
+            StoreError::Mismatch { .. } | StoreError::SizeExceeded { .. } => {
+                TransferError::VerificationFailed {
+                    digest: digest.clone(),
+                    source: Arc::new(e),
+                }
+            }
+            _ => TransferError::Store {
+                digest: digest.clone(),
+                source: Arc::new(e),
+            },
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! The blocking half of a download: one thread per blob that stores, decompresses, hashes and
+//! unpacks the bytes the async half receives, in one pass (DESIGN.md principle 5).
+//!
+//! ```text
+//!  async task ──Feed (bounded, FEED_DEPTH chunks)──▶ Tee ──▶ Decoder ──▶ diffID hasher
+//!  (network)                                          │                  └─▶ LayerSink
+//!                                                     └─▶ Ingest (hashes the compressed
+//!                                                         bytes; commit verifies the digest)
+//! ```
+//!
+//! The [`Tee`] writes every chunk into the [`Ingest`] as the decoder pulls it, so the store
+//! holds exactly what was received and the decoder never reads anything twice. Memory stays
+//! bounded: a few chunks in the channel plus the decoder's window.
+//!
+//! # Resuming
+//! - A dropped connection is invisible here: the async half reconnects with `Range` and keeps
+//!   sending into the same channel, so the decoder just continues.
+//! - A registry that answers a ranged request with 200 makes the async half send
+//!   [`Feed::Restart`]: the sink is aborted, the ingest reset, and a fresh decoder, hasher and
+//!   sink start over from byte zero. This is the only teardown.
+//! - An ingest resumed from an earlier, killed process already holds `offset` bytes that no
+//!   decoder has seen: the tee first replays them from the ingest's file (without writing
+//!   them again), then continues with the network's bytes.
+//!
+//! # Ending
+//! On [`Feed::End`] the rest of the compressed stream is read (trailing bytes the decoder did
+//! not need are still part of the blob), the ingest is committed (digest verified), and only
+//! then is the sink finished with the diffID. A decoding error does not stop the storing: the
+//! blob is read to its end and committed, so that a corrupted download is reported as a
+//! digest mismatch (retryable from zero) and only an intact blob that is not valid
+//! gzip/zstd is reported as a decompression error. The channel closing without `End` means the
+//! download was given up: the sink is aborted and the ingest kept for a later resume.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes};
+use tokio::sync::mpsc;
+
+use super::decompress::{Compression, Decoder};
+use super::sink::{LayerSink, LayerSinkFactory};
+use super::TransferError;
+use crate::digest::{Algorithm, Digest, Hasher};
+use crate::store::{BlobInfo, ContentStore, Ingest, StoreError};
+
+/// Chunks in flight between the network task and the pipeline thread.
+pub(crate) const FEED_DEPTH: usize = 4;
+
+/// Size of the decompressed-bytes buffer.
+const DECODE_BUFFER: usize = 64 * 1024;
+
+/// What the async half sends to the pipeline thread.
+#[derive(Debug)]
+pub(crate) enum Feed {
+    /// The next compressed bytes.
+    Chunk(Bytes),
+    /// Start over from byte zero (the registry ignored `Range`).
+    Restart,
+    /// All bytes were sent: verify and commit.
+    End,
+}
+
+/// What a pipeline is asked to do with a blob.
+pub(crate) struct PipelineSpec {
+    pub(crate) digest: Digest,
+    pub(crate) compression: Compression,
+    pub(crate) sink: Option<Arc<dyn LayerSinkFactory>>,
+}
+
+/// A verified, stored blob and the digest of its decompressed bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct Committed {
+    pub(crate) blob: BlobInfo,
+    pub(crate) diff_id: Digest,
+}
+
+/// How a pipeline thread ended.
+#[derive(Debug)]
+pub(crate) enum PipelineEnd {
+    Committed(Committed),
+    /// The feed closed without `End`; the ingest was kept for a later resume.
+    Abandoned,
+    Failed(TransferError),
+}
+
+/// Runs the pipeline for `ingest` until the feed ends or closes. Blocking.
+pub(crate) fn run(
+    mut ingest: Ingest,
+    feed: mpsc::Receiver<Feed>,
+    spec: &PipelineSpec,
+) -> PipelineEnd {
+    let mut feed = feed;
+    loop {
+        match pass(&mut ingest, &mut feed, spec) {
+            PassEnd::Restart => {
+                if let Err(e) = ingest.reset() {
+                    return PipelineEnd::Failed(TransferError::from_store(&spec.digest, e));
+                }
+            }
+            PassEnd::Abandoned => return PipelineEnd::Abandoned,
+            PassEnd::Failed(e) => return PipelineEnd::Failed(e),
+            PassEnd::Complete(outcome) => return finish(ingest, outcome, spec),
+        }
+    }
+}
+
+/// The diffID of a blob already in the store, streaming it through the decoder (and `sink`,
+/// when the layer still has to be unpacked). Blocking.
+pub(crate) fn diff_id_of_stored(
+    store: &ContentStore,
+    spec: &PipelineSpec,
+) -> Result<Digest, TransferError> {
+    let digest = &spec.digest;
+    if spec.sink.is_none() {
+        if let Some(id) = diff_id_without_decoding(spec) {
+            return Ok(id);
+        }
+    }
+    let file = store
+        .open_blob(digest)
+        .map_err(|e| TransferError::from_store(digest, e))?;
+    let mut sink = open_sink(spec)?;
+    let mut decoder = Decoder::new(spec.compression, file).map_err(|e| decode_error(spec, e))?;
+    let mut hasher = Hasher::new(Algorithm::Sha256);
+    let result = decode_all(&mut decoder, &mut hasher, &mut sink).map_err(|e| match e {
+        DecodeFailure::Sink(e) => sink_error(digest, e),
+        DecodeFailure::Read(e) => decode_error(spec, e),
+    });
+    let diff_id = hasher.finish();
+    match result {
+        Ok(()) => finish_sink(sink, &diff_id, digest).map(|()| diff_id),
+        Err(e) => {
+            abort_sink(sink);
+            Err(e)
+        }
+    }
+}
+
+/// For uncompressed sha256 blobs the diffID is the digest, once the digest is verified.
+fn diff_id_without_decoding(spec: &PipelineSpec) -> Option<Digest> {
+    (spec.compression == Compression::None && spec.digest.algorithm() == Algorithm::Sha256)
+        .then(|| spec.digest.clone())
+}
+
+enum PassEnd {
+    Restart,
+    Abandoned,
+    Failed(TransferError),
+    Complete(PassOutcome),
+}
+
+/// What a complete pass produced, before the commit decides whether it counts.
+struct PassOutcome {
+    diff_id: Digest,
+    sink: Option<Box<dyn LayerSink>>,
+    decode_error: Option<io::Error>,
+}
+
+/// One pass over the blob from byte zero (or from the resumed prefix).
+fn pass(ingest: &mut Ingest, feed: &mut mpsc::Receiver<Feed>, spec: &PipelineSpec) -> PassEnd {
+    let prefix = if ingest.offset() > 0 {
+        match ingest.read_written() {
+            Ok(reader) => Some(reader),
+            Err(e) => return PassEnd::Failed(TransferError::from_store(&spec.digest, e)),
+        }
+    } else {
+        None
+    };
+    let mut sink = match open_sink(spec) {
+        Ok(sink) => sink,
+        Err(e) => return PassEnd::Failed(e),
+    };
+    let tee = Tee {
+        prefix,
+        feed,
+        pending: Bytes::new(),
+        ingest,
+        ended: false,
+        stop: None,
+    };
+    let mut decoder = match Decoder::new(spec.compression, tee) {
+        Ok(decoder) => decoder,
+        Err(e) => {
+            abort_sink(sink);
+            return PassEnd::Failed(decode_error(spec, e));
+        }
+    };
+    let mut hasher = Hasher::new(Algorithm::Sha256);
+    let mut decode_error = match decode_all(&mut decoder, &mut hasher, &mut sink) {
+        Ok(()) => None,
+        Err(DecodeFailure::Read(e)) => Some(e),
+        Err(DecodeFailure::Sink(e)) => {
+            abort_sink(sink);
+            return PassEnd::Failed(sink_error(&spec.digest, e));
+        }
+    };
+    // Whatever the decoder left (or could not decode) is still part of the blob.
+    let tee = decoder.source_mut();
+    if tee.stop.is_none() {
+        if let Err(e) = io::copy(tee, &mut io::sink()) {
+            decode_error.get_or_insert(e);
+        }
+    }
+    match tee.stop.take() {
+        None => PassEnd::Complete(PassOutcome {
+            diff_id: hasher.finish(),
+            sink,
+            decode_error,
+        }),
+        Some(stop) => {
+            abort_sink(sink);
+            match stop {
+                Stop::Restart => PassEnd::Restart,
+                Stop::Abandoned => PassEnd::Abandoned,
+                Stop::Store(e) => PassEnd::Failed(TransferError::from_store(&spec.digest, e)),
+            }
+        }
+    }
+}
+
+/// Commits the blob, then settles the sink according to the outcome.
+fn finish(ingest: Ingest, outcome: PassOutcome, spec: &PipelineSpec) -> PipelineEnd {
+    let digest = &spec.digest;
+    let blob = match ingest.commit() {
+        Ok(blob) => blob,
+        Err(e) => {
+            abort_sink(outcome.sink);
+            return PipelineEnd::Failed(TransferError::from_store(digest, e));
+        }
+    };
+    if let Some(e) = outcome.decode_error {
+        abort_sink(outcome.sink);
+        return PipelineEnd::Failed(decode_error(spec, e));
+    }
+    let diff_id = diff_id_without_decoding(spec).unwrap_or(outcome.diff_id);
+    match finish_sink(outcome.sink, &diff_id, digest) {
+        Ok(()) => PipelineEnd::Committed(Committed { blob, diff_id }),
+        Err(e) => PipelineEnd::Failed(e),
+    }
+}
+
+enum DecodeFailure {
+    Read(io::Error),
+    Sink(io::Error),
+}
+
+/// Reads `decoder` to its end into the hasher and the sink.
+fn decode_all<R: Read>(
+    decoder: &mut Decoder<R>,
+    hasher: &mut Hasher,
+    sink: &mut Option<Box<dyn LayerSink>>,
+) -> Result<(), DecodeFailure> {
+    let mut buf = vec![0u8; DECODE_BUFFER];
+    loop {
+        let n = match decoder.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(DecodeFailure::Read(e)),
+        };
+        hasher.update(&buf[..n]);
+        if let Some(sink) = sink {
+            sink.write(&buf[..n]).map_err(DecodeFailure::Sink)?;
+        }
+    }
+}
+
+fn open_sink(spec: &PipelineSpec) -> Result<Option<Box<dyn LayerSink>>, TransferError> {
+    spec.sink
+        .as_ref()
+        .map(|factory| factory.open(&spec.digest))
+        .transpose()
+        .map_err(|e| sink_error(&spec.digest, e))
+}
+
+fn finish_sink(
+    sink: Option<Box<dyn LayerSink>>,
+    diff_id: &Digest,
+    digest: &Digest,
+) -> Result<(), TransferError> {
+    match sink {
+        Some(sink) => sink.finish(diff_id).map_err(|e| sink_error(digest, e)),
+        None => Ok(()),
+    }
+}
+
+fn abort_sink(sink: Option<Box<dyn LayerSink>>) {
+    if let Some(sink) = sink {
+        sink.abort();
+    }
+}
+
+fn sink_error(digest: &Digest, e: io::Error) -> TransferError {
+    TransferError::Sink {
+        digest: digest.clone(),
+        source: Arc::new(e),
+    }
+}
+
+fn decode_error(spec: &PipelineSpec, e: io::Error) -> TransferError {
+    TransferError::Decompress {
+        digest: spec.digest.clone(),
+        format: spec.compression,
+        source: Arc::new(e),
+    }
+}
+
+/// Why the tee stopped before the end of the blob.
+enum Stop {
+    Restart,
+    Abandoned,
+    Store(StoreError),
+}
+
+/// The compressed stream as the decoder sees it: first the resumed prefix from disk, then the
+/// feed, each fed chunk written into the ingest before the decoder gets it.
+struct Tee<'a> {
+    prefix: Option<io::Take<std::fs::File>>,
+    feed: &'a mut mpsc::Receiver<Feed>,
+    pending: Bytes,
+    ingest: &'a mut Ingest,
+    /// `Feed::End` was received: every later read is end-of-stream.
+    ended: bool,
+    /// Set when reading stopped for a reason other than the end of the blob; reads then fail.
+    stop: Option<Stop>,
+}
+
+impl Tee<'_> {
+    fn stopped(&mut self, stop: Stop) -> io::Error {
+        let message = match &stop {
+            Stop::Restart => "restarting from byte zero",
+            Stop::Abandoned => "download given up",
+            Stop::Store(_) => "cannot write to the store",
+        };
+        self.stop = Some(stop);
+        io::Error::other(message)
+    }
+}
+
+impl Read for Tee<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.stop.is_some() {
+            return Err(io::Error::other("stream stopped"));
+        }
+        if self.ended {
+            return Ok(0);
+        }
+        if let Some(prefix) = &mut self.prefix {
+            match prefix.read(buf) {
+                Ok(0) => self.prefix = None,
+                Ok(n) => return Ok(n),
+                Err(e) => {
+                    let what = format!("the partial download of {}", self.ingest.digest());
+                    return Err(self.stopped(Stop::Store(StoreError::io("read back", what, e))));
+                }
+            }
+        }
+        while self.pending.is_empty() {
+            match self.feed.blocking_recv() {
+                Some(Feed::Chunk(chunk)) => {
+                    if let Err(e) = self.ingest.write_chunk(&chunk) {
+                        return Err(self.stopped(Stop::Store(e)));
+                    }
+                    self.pending = chunk;
+                }
+                Some(Feed::End) => {
+                    self.ended = true;
+                    return Ok(0);
+                }
+                Some(Feed::Restart) => return Err(self.stopped(Stop::Restart)),
+                None => return Err(self.stopped(Stop::Abandoned)),
+            }
+        }
+        let n = buf.len().min(self.pending.len());
+        buf[..n].copy_from_slice(&self.pending[..n]);
+        self.pending.advance(n);
+        Ok(n)
+    }
+}

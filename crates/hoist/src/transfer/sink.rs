@@ -1,0 +1,63 @@
+//! The hook through which decompressed layer bytes leave the download pipeline: the layer
+//! store's tar unpacker plugs in here (docker's `layer.Store.Register`, which `xfer` feeds
+//! with the decompressed stream).
+//!
+//! # Contract
+//! - A sink sees each decompressed byte of the layer exactly once, in order, on one blocking
+//!   thread. Resuming after a dropped connection does not replay anything.
+//! - It is then either finished (the compressed digest verified and the whole stream was
+//!   written; `finish` gets the diffID computed over exactly those bytes) or aborted (download
+//!   given up, digest mismatch, decompression error, or a restart from byte zero because the
+//!   registry ignored `Range`). After an abort the pipeline may ask the factory for a fresh
+//!   sink and start over.
+//! - The pull code still checks the diffID against the image config after `finish`; an
+//!   unpacker should therefore stage its result until then, keyed by that diffID.
+
+use std::io;
+
+use crate::digest::Digest;
+
+/// Receives the decompressed bytes of one layer. Blocking; runs on the pipeline's thread.
+pub trait LayerSink: Send {
+    /// The next decompressed bytes.
+    fn write(&mut self, decompressed: &[u8]) -> io::Result<()>;
+
+    /// The stream is complete and its blob verified; `diff_id` is the sha256 of every byte
+    /// written.
+    fn finish(self: Box<Self>, diff_id: &Digest) -> io::Result<()>;
+
+    /// The stream will not complete; drop whatever was staged.
+    fn abort(self: Box<Self>);
+}
+
+/// Makes the [`LayerSink`] for a layer, once per pass over its bytes (again after a restart
+/// from zero).
+pub trait LayerSinkFactory: Send + Sync {
+    /// A fresh sink for the layer blob `digest`.
+    fn open(&self, digest: &Digest) -> io::Result<Box<dyn LayerSink>>;
+}
+
+impl<F> LayerSinkFactory for F
+where
+    F: Fn(&Digest) -> io::Result<Box<dyn LayerSink>> + Send + Sync,
+{
+    fn open(&self, digest: &Digest) -> io::Result<Box<dyn LayerSink>> {
+        self(digest)
+    }
+}
+
+/// Where the diffID of a blob already in the store can be found without reading it
+/// (the metadata store's layer records, once they exist).
+pub trait DiffIdCache: Send + Sync {
+    /// The diffID recorded for the compressed blob `blob`, if any.
+    fn known_diff_id(&self, blob: &Digest) -> Option<Digest>;
+}
+
+impl<F> DiffIdCache for F
+where
+    F: Fn(&Digest) -> Option<Digest> + Send + Sync,
+{
+    fn known_diff_id(&self, blob: &Digest) -> Option<Digest> {
+        self(blob)
+    }
+}
