@@ -4,9 +4,10 @@
 //! SQLite error) name the database path, so a person knows which file is in trouble. Refusals of
 //! the reference store keep docker's exact sentences (`reference.Store`'s `conflictingTagError`
 //! and `invalidTagError`), because users and scripts match on them; they carry the path as a
-//! field rather than in the message.
+//! field rather than in the message. References are carried in their canonical string form
+//! (`docker.io/library/ubuntu:22.04`), which keeps the error small.
 //!
-//! SQLite errors are classified once, in [`MetadataError::sqlite`]: `SQLITE_BUSY`/`SQLITE_LOCKED`
+//! SQLite errors are classified once, in `MetadataError::sqlite`: `SQLITE_BUSY`/`SQLITE_LOCKED`
 //! (another process held the write lock for longer than the busy timeout) become
 //! [`MetadataError::Busy`], `SQLITE_NOTADB`/`SQLITE_CORRUPT` and values that do not parse back
 //! become [`MetadataError::Corrupt`], `SQLITE_FULL` becomes [`MetadataError::DiskFull`].
@@ -17,7 +18,6 @@ use std::time::Duration;
 use rusqlite::ffi::ErrorCode;
 
 use crate::digest::Digest;
-use crate::reference::Reference;
 use crate::store::StoreError;
 
 /// An error of the metadata database `hoist.db`.
@@ -30,7 +30,7 @@ pub enum MetadataError {
         /// The database.
         path: PathBuf,
         /// The tagged reference.
-        reference: Reference,
+        reference: String,
         /// The image ID the tag points at now.
         existing: Digest,
     },
@@ -42,7 +42,7 @@ pub enum MetadataError {
         /// The database.
         path: PathBuf,
         /// The digest reference.
-        reference: Reference,
+        reference: String,
         /// Its digest.
         digest: Digest,
     },
@@ -52,14 +52,14 @@ pub enum MetadataError {
     #[error("refusing to create a tag with a digest reference")]
     TagWithDigest {
         /// The reference given.
-        reference: Reference,
+        reference: String,
     },
 
     /// A digest reference was asked for with a reference that has no digest.
     #[error("{reference} is not a digest reference (it has no @digest)")]
     NotADigestReference {
         /// The reference given.
-        reference: Reference,
+        reference: String,
     },
 
     /// A reference was to point at an image that is not recorded (record it first with
@@ -69,7 +69,7 @@ pub enum MetadataError {
         /// The database.
         path: PathBuf,
         /// The reference being added.
-        reference: Reference,
+        reference: String,
         /// The manifest digest it was to point at.
         manifest: Digest,
     },

@@ -8,8 +8,8 @@
 //!
 //! The set is read in one snapshot. It says nothing about blobs being written right now: a pull
 //! commits blobs before it records the image that names them, so the collector must also spare
-//! blobs younger than the pull in flight (or hold the store's gc lock); that policy belongs to
-//! gc, not to this query.
+//! blobs younger than any pull in flight (or exclude pulls with a lock while it runs); that
+//! policy belongs to gc, not to this query.
 
 use std::collections::BTreeSet;
 

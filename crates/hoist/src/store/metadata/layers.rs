@@ -77,9 +77,9 @@ impl MetadataStore {
         self.change_ref_count(chain_id, 1)
     }
 
-    /// Drops one reference from `chain_id`; returns the new count (never below zero: releasing
-    /// an unreferenced layer is [`MetadataError::LayerInUse`]'s opposite and refused the same
-    /// way, naming the layer).
+    /// Drops one reference from `chain_id`; returns the new count. The count never goes below
+    /// zero: releasing a layer nobody holds is refused ([`MetadataError::LayerInUse`] saying
+    /// so), as it means a caller's bookkeeping is wrong.
     pub fn release_layer(&self, chain_id: &Digest) -> Result<u64, MetadataError> {
         self.change_ref_count(chain_id, -1)
     }

@@ -104,7 +104,7 @@ impl MetadataStore {
     ) -> Result<(), MetadataError> {
         if reference.digest().is_some() {
             return Err(MetadataError::TagWithDigest {
-                reference: reference.clone(),
+                reference: reference.to_string(),
             });
         }
         let reference = reference.clone().with_default_tag();
@@ -125,12 +125,12 @@ impl MetadataStore {
     ) -> Result<(), MetadataError> {
         if reference.tag().is_some() {
             return Err(MetadataError::TagWithDigest {
-                reference: reference.clone(),
+                reference: reference.to_string(),
             });
         }
         if reference.digest().is_none() {
             return Err(MetadataError::NotADigestReference {
-                reference: reference.clone(),
+                reference: reference.to_string(),
             });
         }
         self.add_reference(reference, Kind::Digest, manifest_digest, force)
@@ -235,7 +235,7 @@ impl MetadataStore {
                 .map_err(err)?
                 .ok_or_else(|| MetadataError::ImageNotRecorded {
                     path: self.path.clone(),
-                    reference: reference.clone(),
+                    reference: reference.to_string(),
                     manifest: manifest_digest.clone(),
                 })?;
             if let Some(old) = target_of(tx, &name).map_err(err)? {
@@ -245,14 +245,14 @@ impl MetadataStore {
                 if let (Kind::Digest, Some(digest)) = (kind, reference.digest()) {
                     return Err(MetadataError::DigestConflict {
                         path: self.path.clone(),
-                        reference: reference.clone(),
+                        reference: reference.to_string(),
                         digest: digest.clone(),
                     });
                 }
                 if old.image_id != head.image_id && !force {
                     return Err(MetadataError::TagConflict {
                         path: self.path.clone(),
-                        reference: reference.clone(),
+                        reference: reference.to_string(),
                         existing: old.image_id,
                     });
                 }
