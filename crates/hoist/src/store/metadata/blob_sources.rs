@@ -13,8 +13,8 @@
 //! - Adding a source that is already recorded (same digest, repository and HMAC) makes it the
 //!   most recent and refreshes its last-seen time instead of duplicating it, as docker's `Add`
 //!   moves it to the end of the list.
-//! - The registry host is stored beside the repository so a push can ask for the sources on
-//!   its own registry with an index.
+//! - The registry host is stored beside the repository so a push asks for the mount candidates
+//!   on its own registry ([`MetadataStore::blob_sources_on`]) without parsing every name.
 
 use std::time::SystemTime;
 
@@ -97,29 +97,52 @@ impl MetadataStore {
     /// The sources of `diff_id`, most recently added first (docker's `GetMetadata`, which
     /// lists them oldest first).
     pub fn blob_sources(&self, diff_id: &Digest) -> Result<Vec<BlobSourceRecord>, MetadataError> {
+        self.sources_where("", diff_id, None)
+    }
+
+    /// The sources of `diff_id` in repositories of the registry `registry` (a reference domain
+    /// such as `docker.io` or `localhost:5000`), most recently added first: the candidates for
+    /// a cross-repository mount on a push to that registry.
+    pub fn blob_sources_on(
+        &self,
+        diff_id: &Digest,
+        registry: &str,
+    ) -> Result<Vec<BlobSourceRecord>, MetadataError> {
+        self.sources_where("AND registry = ?2", diff_id, Some(registry))
+    }
+
+    fn sources_where(
+        &self,
+        filter: &str,
+        diff_id: &Digest,
+        registry: Option<&str>,
+    ) -> Result<Vec<BlobSourceRecord>, MetadataError> {
         let op = "read blob sources";
         self.read(op, |tx| {
             let err = |e| self.error(op, e);
             let mut stmt = tx
-                .prepare(
+                .prepare(&format!(
                     "SELECT diff_id, digest, repository, hmac, last_seen FROM blob_sources \
-                     WHERE diff_id = ?1 ORDER BY id DESC",
-                )
+                     WHERE diff_id = ?1 {filter} ORDER BY id DESC"
+                ))
                 .map_err(err)?;
-            let rows = stmt
-                .query_map([diff_id], |row| {
-                    let hmac: String = row.get(3)?;
-                    Ok(BlobSourceRecord {
-                        diff_id: row.get(0)?,
-                        source: BlobSource {
-                            digest: row.get(1)?,
-                            repository: row.get(2)?,
-                            hmac: (!hmac.is_empty()).then_some(hmac),
-                        },
-                        last_seen: from_unix(row.get(4)?),
-                    })
+            let to_record = |row: &rusqlite::Row<'_>| {
+                let hmac: String = row.get(3)?;
+                Ok(BlobSourceRecord {
+                    diff_id: row.get(0)?,
+                    source: BlobSource {
+                        digest: row.get(1)?,
+                        repository: row.get(2)?,
+                        hmac: (!hmac.is_empty()).then_some(hmac),
+                    },
+                    last_seen: from_unix(row.get(4)?),
                 })
-                .map_err(err)?;
+            };
+            let rows = match registry {
+                Some(registry) => stmt.query_map(params![diff_id, registry], to_record),
+                None => stmt.query_map([diff_id], to_record),
+            }
+            .map_err(err)?;
             rows.collect::<Result<_, _>>().map_err(err)
         })
     }

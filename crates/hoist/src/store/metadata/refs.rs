@@ -29,9 +29,10 @@
 //! for a single-image layout) would collide between them and could not be turned back into a
 //! reference; the canonical string is unique and parses back to the same [`Reference`], so the
 //! layout alone round-trips hoist's tags, and `skopeo inspect oci:ROOT:docker.io/library/ubuntu:22.04`
-//! addresses one image. It fits the OCI `ref.name` grammar except for tags or paths holding `_`
-//! (not an OCI separator); those entries are still written and read by hoist, but skopeo refuses
-//! to *name* them on its command line.
+//! addresses one image (checked with skopeo 1.9.3 for tags, registries with ports and digest
+//! references). The form fits the OCI `ref.name` grammar except where a docker tag or path
+//! holds `_`, which OCI does not list as a separator; hoist writes those names anyway (skopeo
+//! 1.9.3 reads them too) rather than mangle a reference it must round-trip.
 //! Digest references get entries too, so an image pulled by digest alone is still reachable in
 //! the layout (tools that gc a layout would otherwise delete it).
 //!

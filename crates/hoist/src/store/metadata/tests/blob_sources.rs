@@ -100,3 +100,29 @@ fn removing_a_source_forgets_it_only() {
     assert_eq!(f.db.remove_blob_source(&one).unwrap(), 1);
     assert_eq!(sources_of(&f, "diff"), vec![two]);
 }
+
+#[test]
+fn sources_on_a_registry_are_that_registry_only() {
+    let f = fixture();
+    let hub = source("blob", "library/one");
+    let local = source("blob", "localhost:5000/one");
+    f.db.add_blob_source(&digest("diff"), &hub).unwrap();
+    f.db.add_blob_source(&digest("diff"), &local).unwrap();
+    let on_local: Vec<BlobSource> =
+        f.db.blob_sources_on(&digest("diff"), "localhost:5000")
+            .unwrap()
+            .into_iter()
+            .map(|r| r.source)
+            .collect();
+    assert_eq!(on_local, vec![local]);
+}
+
+#[test]
+fn last_seen_is_the_time_of_the_latest_add() {
+    let f = fixture();
+    let before = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
+    f.db.add_blob_source(&digest("diff"), &source("blob", "repo/one"))
+        .unwrap();
+    let records = f.db.blob_sources(&digest("diff")).unwrap();
+    assert!(records[0].last_seen >= before, "{records:?}");
+}

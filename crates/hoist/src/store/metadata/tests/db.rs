@@ -1,7 +1,5 @@
-//! The database file: schema, settings, corruption, locking and concurrent writers.
+//! The database file: schema, settings, corruption, locking.
 
-use std::sync::{Arc, Barrier};
-use std::thread;
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -108,67 +106,4 @@ fn a_lock_held_beyond_the_busy_timeout_is_reported_as_busy() {
     assert!(message.contains(DATABASE_FILE), "{message}");
     holder.execute_batch("ROLLBACK").unwrap();
     db.add_blob_source(&digest("diff"), &source).unwrap();
-}
-
-#[test]
-fn two_stores_in_two_threads_write_at_once_without_lock_errors() {
-    let f = fixture();
-    let rounds = 60;
-    let barrier = Arc::new(Barrier::new(2));
-    let workers: Vec<_> = ["left", "right"]
-        .into_iter()
-        .map(|side| {
-            let content = f.content.clone();
-            let barrier = Arc::clone(&barrier);
-            thread::spawn(move || {
-                let db = MetadataStore::open(&content).unwrap();
-                barrier.wait();
-                for i in 0..rounds {
-                    let img = image(&format!("{side}-{i}"));
-                    db.put_image(&img).unwrap();
-                    db.add_tag(
-                        &reference(&format!("{side}:{i}")),
-                        &img.manifest_digest,
-                        false,
-                    )
-                    .unwrap();
-                    // Both sides record sources of the same diffID: contended rows.
-                    let source = BlobSource {
-                        digest: digest(&format!("blob-{side}-{i}")),
-                        repository: Repository::parse(side).unwrap(),
-                        hmac: None,
-                    };
-                    db.add_blob_source(&digest("shared-diff"), &source).unwrap();
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.join().unwrap();
-    }
-    assert_eq!(f.db.images().unwrap().len(), 2 * rounds);
-    assert_eq!(f.db.all_references().unwrap().len(), 2 * rounds);
-    assert_eq!(f.content.index_manifests().unwrap().len(), 2 * rounds);
-    assert_eq!(f.db.blob_sources(&digest("shared-diff")).unwrap().len(), 50);
-}
-
-#[test]
-fn several_processes_opening_a_fresh_root_at_once_all_succeed() {
-    let dir = tempfile::tempdir().unwrap();
-    let content = ContentStore::open(dir.path()).unwrap();
-    let openers = 6;
-    let barrier = Arc::new(Barrier::new(openers));
-    let workers: Vec<_> = (0..openers)
-        .map(|_| {
-            let content = content.clone();
-            let barrier = Arc::clone(&barrier);
-            thread::spawn(move || {
-                barrier.wait();
-                MetadataStore::open(&content).map(|_| ())
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.join().unwrap().unwrap();
-    }
 }

@@ -1,6 +1,7 @@
 //! Tests of the metadata database, one file per part; fixtures here.
 
 mod blob_sources;
+mod concurrency;
 mod db;
 mod gc;
 mod images;
