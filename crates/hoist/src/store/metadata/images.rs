@@ -16,12 +16,15 @@
 //! # Invariants
 //! - Layers are stored in manifest order with their diffIDs in config order (pull has checked
 //!   they correspond; `layers[i].diff_id` is `rootfs.diff_ids[i]`).
-//! - [`MetadataStore::put_image`] replaces a record and its layers in one transaction; a record
+//! - [`MetadataStore::put_image`] replaces a record and its layers in one transaction (and the
+//!   `index.json` entries of its references, should the manifest's media type or size have
+//!   been corrected); a record
 //!   referenced by a tag or digest reference cannot be deleted
 //!   ([`MetadataError::ImageInUse`]).
 
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
+use super::index_sync::mark_pending_for_manifest;
 use super::{unix_now, MetadataError, MetadataStore};
 use crate::digest::Digest;
 
@@ -80,8 +83,9 @@ impl MetadataStore {
     /// Records `image`, replacing any record with the same manifest digest (and its layers),
     /// in one transaction.
     pub fn put_image(&self, image: &ImageRecord) -> Result<(), MetadataError> {
-        self.write("record an image", |tx| {
+        let head_changed = self.write("record an image", |tx| {
             let err = |e| self.error("record an image", e);
+            let before = manifest_head(tx, &image.manifest_digest).map_err(err)?;
             tx.execute(
                 "INSERT INTO images (manifest_digest, manifest_media_type, manifest_size, \
                  image_id, index_digest, os, architecture, variant, size, created, added_at) \
@@ -128,8 +132,18 @@ impl MetadataStore {
                     ])
                     .map_err(err)?;
             }
-            Ok(())
-        })
+            let head_changed = before.is_some_and(|b| {
+                b.media_type != image.manifest_media_type || b.size != image.manifest_size
+            });
+            if head_changed {
+                mark_pending_for_manifest(tx, &image.manifest_digest).map_err(err)?;
+            }
+            Ok(head_changed)
+        })?;
+        if head_changed {
+            self.apply_pending()?;
+        }
+        Ok(())
     }
 
     /// The record of the image whose manifest is `manifest_digest`.

@@ -4,7 +4,7 @@
 //! change touching several rows is one transaction:
 //! - [`refs`]: the **reference store** (docker's `reference.Store`: `AddTag`, `AddDigest`,
 //!   `Delete`, `Get`, `References`, `ReferencesByName`), kept in step with the layout's
-//!   `index.json`;
+//!   `index.json` by [`index_sync`];
 //! - [`images`]: **image records** (image ID = config digest, manifest, platform, size,
 //!   created, layers in order), docker's image store as far as distribution needs it;
 //! - [`blob_sources`]: **v2 metadata** (docker's `V2MetadataService`): which compressed blob a
@@ -35,6 +35,7 @@ pub mod blob_sources;
 mod error;
 pub mod gc;
 pub mod images;
+pub mod index_sync;
 pub mod layers;
 pub mod refs;
 mod schema;
@@ -75,8 +76,8 @@ pub struct MetadataStore {
 
 impl MetadataStore {
     /// Opens (creating or migrating as needed) `hoist.db` at the root of `content`, with the
-    /// default busy timeout. Also repairs `index.json` if a process was killed between the
-    /// database commit and the `index.json` rename (see [`refs`]).
+    /// default busy timeout. Also finishes `index.json` changes a killed process left pending
+    /// (see [`index_sync`]).
     pub fn open(content: &ContentStore) -> Result<MetadataStore, MetadataError> {
         MetadataStore::open_with(content, DEFAULT_BUSY_TIMEOUT)
     }

@@ -36,24 +36,15 @@
 //! Digest references get entries too, so an image pulled by digest alone is still reachable in
 //! the layout (tools that gc a layout would otherwise delete it).
 //!
-//! The `index.json` change happens inside the database transaction, after the rows are written
-//! and before the commit: the database write lock orders `index.json` changes the same way as
-//! the commits, so two processes cannot leave the file disagreeing with the database. A process
-//! killed between the rename and the commit leaves an entry the database lacks; [`sync_index`]
-//! (run by [`MetadataStore::open`]) repairs that. Entries hoist did not write (named otherwise
-//! than a canonical reference, or unnamed) are left alone.
-//!
-//! [`sync_index`]: MetadataStore::sync_index
-
-use std::collections::BTreeMap;
+//! How the file is kept in step, crash-safely and across processes, is [`super::index_sync`].
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::images::manifest_head;
+use super::index_sync::mark_pending;
 use super::{MetadataError, MetadataStore};
 use crate::digest::Digest;
 use crate::reference::{Reference, Repository};
-use crate::store::IndexEntry;
 
 /// What a reference points at.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -138,24 +129,27 @@ impl MetadataStore {
     }
 
     /// Removes `reference` (name-only means `:latest`) and its `index.json` entry (docker's
-    /// `Delete`); `Ok(false)` if there was no such reference. The image record stays; see
+    /// `Delete`); `Ok(false)` if there was no such reference. A [`MetadataError::Index`] means
+    /// the reference is gone but `index.json` could not be updated yet (see
+    /// [`super::index_sync`]). The image record stays; see
     /// [`MetadataStore::unreferenced_images`].
     pub fn delete_reference(&self, reference: &Reference) -> Result<bool, MetadataError> {
         let name = reference.clone().with_default_tag().to_string();
-        self.write("delete a reference", |tx| {
+        let op = "delete a reference";
+        let deleted = self.write(op, |tx| {
+            let err = |e| self.error(op, e);
             let deleted = tx
                 .execute("DELETE FROM refs WHERE name = ?1", [&name])
-                .map_err(|e| self.error("delete a reference", e))?;
+                .map_err(err)?;
             if deleted > 0 {
-                self.content
-                    .index_remove(&name)
-                    .map_err(|source| MetadataError::Index {
-                        reference: name.clone(),
-                        source,
-                    })?;
+                mark_pending(tx, &name).map_err(err)?;
             }
             Ok(deleted > 0)
-        })
+        })?;
+        if deleted {
+            self.apply_pending()?;
+        }
+        Ok(deleted)
     }
 
     /// What `reference` (name-only means `:latest`) points at (docker's `Get`).
@@ -190,37 +184,6 @@ impl MetadataStore {
         self.associations_where("", ())
     }
 
-    /// Makes the named entries of `index.json` match the references in the database: adds or
-    /// fixes missing ones, removes those of references that no longer exist. Only entries named
-    /// by a canonical reference (hoist's) are touched. Returns how many entries changed.
-    /// Reading is cheap; the write lock is taken only when something differs.
-    pub fn sync_index(&self) -> Result<usize, MetadataError> {
-        let op = "compare references with index.json";
-        if self.read(op, |tx| self.index_changes(tx))?.is_empty() {
-            return Ok(0);
-        }
-        self.write("repair index.json", |tx| {
-            // Under the write lock no other hoist changes references or index.json: recompute.
-            let changes = self.index_changes(tx)?;
-            for change in &changes {
-                let (name, result) = match change {
-                    IndexChange::Put(entry) => {
-                        let name = entry.ref_name.clone().unwrap_or_default();
-                        (name, self.content.index_add(entry))
-                    }
-                    IndexChange::Remove(name) => {
-                        (name.clone(), self.content.index_remove(name).map(|_| ()))
-                    }
-                };
-                result.map_err(|source| MetadataError::Index {
-                    reference: name,
-                    source,
-                })?;
-            }
-            Ok(changes.len())
-        })
-    }
-
     fn add_reference(
         &self,
         reference: &Reference,
@@ -230,7 +193,7 @@ impl MetadataStore {
     ) -> Result<(), MetadataError> {
         let op = "add a reference";
         let name = reference.to_string();
-        self.write(op, |tx| {
+        let changed = self.write(op, |tx| {
             let err = |e| self.error(op, e);
             let head = manifest_head(tx, manifest_digest)
                 .map_err(err)?
@@ -241,7 +204,7 @@ impl MetadataStore {
                 })?;
             if let Some(old) = target_of(tx, &name).map_err(err)? {
                 if old.manifest_digest == *manifest_digest {
-                    return Ok(());
+                    return Ok(false);
                 }
                 if let (Kind::Digest, Some(digest)) = (kind, reference.digest()) {
                     return Err(MetadataError::DigestConflict {
@@ -270,19 +233,13 @@ impl MetadataStore {
                 ],
             )
             .map_err(err)?;
-            let entry = IndexEntry {
-                media_type: head.media_type,
-                digest: manifest_digest.clone(),
-                size: head.size,
-                ref_name: Some(name.clone()),
-            };
-            self.content
-                .index_add(&entry)
-                .map_err(|source| MetadataError::Index {
-                    reference: name.clone(),
-                    source,
-                })
-        })
+            mark_pending(tx, &name).map_err(err)?;
+            Ok(true)
+        })?;
+        if changed {
+            self.apply_pending()?;
+        }
+        Ok(())
     }
 
     fn associations_where<P: rusqlite::Params>(
@@ -311,78 +268,6 @@ impl MetadataStore {
         })?;
         found.sort_by_cached_key(|a| a.reference.familiar());
         Ok(found)
-    }
-
-    /// What must change in `index.json` for its hoist entries to match the database.
-    fn index_changes(&self, tx: &Transaction<'_>) -> Result<Vec<IndexChange>, MetadataError> {
-        let op = "compare references with index.json";
-        let wanted: BTreeMap<String, IndexEntry> = {
-            let err = |e| self.error(op, e);
-            let mut stmt = tx
-                .prepare(
-                    "SELECT r.name, r.manifest_digest, i.manifest_media_type, i.manifest_size \
-                     FROM refs r JOIN images i ON i.manifest_digest = r.manifest_digest",
-                )
-                .map_err(err)?;
-            let rows = stmt
-                .query_map([], |row| {
-                    let name: String = row.get(0)?;
-                    let entry = IndexEntry {
-                        digest: row.get(1)?,
-                        media_type: row.get(2)?,
-                        size: row.get(3)?,
-                        ref_name: Some(name.clone()),
-                    };
-                    Ok((name, entry))
-                })
-                .map_err(err)?;
-            rows.collect::<Result<_, _>>().map_err(err)?
-        };
-        let present = self
-            .content
-            .index_manifests()
-            .map_err(|source| MetadataError::Index {
-                reference: "(all references)".to_owned(),
-                source,
-            })?;
-        Ok(index_diff(&wanted, &present))
-    }
-}
-
-/// One repair of `index.json`.
-#[derive(Debug)]
-enum IndexChange {
-    Put(IndexEntry),
-    Remove(String),
-}
-
-fn index_diff(wanted: &BTreeMap<String, IndexEntry>, present: &[IndexEntry]) -> Vec<IndexChange> {
-    let ours: BTreeMap<&str, &IndexEntry> = present
-        .iter()
-        .filter_map(|e| {
-            let name = e.ref_name.as_deref()?;
-            is_canonical_reference(name).then_some((name, e))
-        })
-        .collect();
-    let mut changes = Vec::new();
-    for (name, entry) in wanted {
-        if ours.get(name.as_str()) != Some(&entry) {
-            changes.push(IndexChange::Put(entry.clone()));
-        }
-    }
-    for name in ours.keys() {
-        if !wanted.contains_key(*name) {
-            changes.push(IndexChange::Remove((*name).to_owned()));
-        }
-    }
-    changes
-}
-
-/// Whether `name` is a reference in the canonical form hoist writes, with a tag or a digest.
-fn is_canonical_reference(name: &str) -> bool {
-    match Reference::parse(name) {
-        Ok(r) => !r.is_name_only() && r.to_string() == name,
-        Err(_) => false,
     }
 }
 

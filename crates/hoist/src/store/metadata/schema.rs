@@ -28,8 +28,10 @@
 //! parse is reported as a corrupt database. Sizes are `INTEGER` (a `u64` above `i64::MAX` is
 //! refused by rusqlite on write). Times are Unix seconds.
 
-use std::time::Duration;
+use std::thread;
+use std::time::{Duration, Instant};
 
+use rusqlite::ffi::ErrorCode;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -39,7 +41,8 @@ use crate::reference::{Reference, Repository};
 
 /// The schema steps, in order; see the module docs. Never edit a step that has shipped: append.
 pub(crate) const MIGRATIONS: &[&str] = &[
-    // 1: references, images, blob sources (v2 metadata), layer records.
+    // 1: references, images, blob sources (v2 metadata), layer records, pending index.json
+    // changes.
     r#"
     CREATE TABLE images (
         manifest_digest     TEXT PRIMARY KEY NOT NULL,
@@ -96,6 +99,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         ref_count INTEGER NOT NULL DEFAULT 0 CHECK (ref_count >= 0)
     ) STRICT;
     CREATE INDEX layers_by_parent ON layers(parent);
+
+    CREATE TABLE index_pending (
+        name TEXT PRIMARY KEY NOT NULL
+    ) STRICT;
     "#,
 ];
 
@@ -109,8 +116,7 @@ pub(crate) fn current_version() -> i64 {
 pub(crate) fn configure(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
     conn.busy_timeout(busy_timeout)?;
     conn.pragma_update(None, "foreign_keys", true)?;
-    let mode: String =
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    let mode = set_wal_mode(conn, busy_timeout)?;
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(
             journal_mode = %mode,
@@ -119,6 +125,28 @@ pub(crate) fn configure(conn: &Connection, busy_timeout: Duration) -> rusqlite::
     }
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     Ok(())
+}
+
+/// Switches to WAL mode. While another connection is switching a fresh file, SQLite answers
+/// `SQLITE_BUSY` at once without consulting the busy handler, so the switch is retried here
+/// until the busy timeout runs out (found by `several_openers_of_a_fresh_root_at_once_all_succeed`).
+fn set_wal_mode(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<String> {
+    let deadline = Instant::now() + busy_timeout;
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)) {
+            Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(5));
+            }
+            result => return result,
+        }
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
 }
 
 /// Brings the schema up to [`current_version`]; see the module docs.

@@ -321,25 +321,93 @@ fn index_json_keeps_entries_hoist_did_not_write() {
 }
 
 #[test]
-fn reopening_restores_a_missing_index_entry_and_drops_a_stale_one() {
+fn reopening_restores_a_missing_index_entry() {
     let f = fixture();
     let a = recorded(&f.db, "a");
     f.db.add_tag(&reference("ubuntu:1"), &a.manifest_digest, false)
         .unwrap();
-    // As if a process died between index.json and the commit, both ways.
     f.content
         .index_remove("docker.io/library/ubuntu:1")
         .unwrap();
-    let stale = IndexEntry {
-        media_type: a.manifest_media_type.clone(),
-        digest: a.manifest_digest.clone(),
-        size: a.manifest_size,
-        ref_name: Some("docker.io/library/ghost:1".to_owned()),
-    };
-    f.content.index_add(&stale).unwrap();
 
     let reopened = MetadataStore::open(&f.content).unwrap();
     let names: Vec<Option<String>> = named_entries(&f).into_iter().map(|e| e.ref_name).collect();
     assert_eq!(names, [Some("docker.io/library/ubuntu:1".to_owned())]);
     assert_eq!(reopened.sync_index().unwrap(), 0);
+}
+
+#[test]
+fn a_removal_left_pending_by_a_killed_process_is_finished_on_open() {
+    let f = fixture();
+    let a = recorded(&f.db, "a");
+    f.db.add_tag(&reference("ubuntu:1"), &a.manifest_digest, false)
+        .unwrap();
+    // As if a process committed the removal and died before touching index.json.
+    let raw = rusqlite::Connection::open(f.db.path()).unwrap();
+    raw.execute_batch(
+        "DELETE FROM refs WHERE name = 'docker.io/library/ubuntu:1';
+         INSERT INTO index_pending (name) VALUES ('docker.io/library/ubuntu:1');",
+    )
+    .unwrap();
+    assert_eq!(named_entries(&f).len(), 1);
+
+    MetadataStore::open(&f.content).unwrap();
+    assert!(named_entries(&f).is_empty());
+}
+
+#[test]
+fn a_change_left_pending_is_finished_by_the_next_reference_change() {
+    let f = fixture();
+    let a = recorded(&f.db, "a");
+    f.db.add_tag(&reference("ubuntu:1"), &a.manifest_digest, false)
+        .unwrap();
+    let raw = rusqlite::Connection::open(f.db.path()).unwrap();
+    raw.execute_batch(
+        "DELETE FROM refs WHERE name = 'docker.io/library/ubuntu:1';
+         INSERT INTO index_pending (name) VALUES ('docker.io/library/ubuntu:1');",
+    )
+    .unwrap();
+    f.db.add_tag(&reference("other:1"), &a.manifest_digest, false)
+        .unwrap();
+    let names: Vec<Option<String>> = named_entries(&f).into_iter().map(|e| e.ref_name).collect();
+    assert_eq!(names, [Some("docker.io/library/other:1".to_owned())]);
+}
+
+#[test]
+fn a_database_moved_aside_leaves_the_index_entries_alone() {
+    let f = fixture();
+    let a = recorded(&f.db, "a");
+    f.db.add_tag(&reference("ubuntu:1"), &a.manifest_digest, false)
+        .unwrap();
+    let path = f.db.path().to_owned();
+    drop(f.db);
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{}{suffix}", path.display());
+        if std::path::Path::new(&file).exists() {
+            std::fs::rename(&file, format!("{file}.aside")).unwrap();
+        }
+    }
+    let fresh = MetadataStore::open(&f.content).unwrap();
+    assert!(fresh.all_references().unwrap().is_empty());
+    let names: Vec<Option<String>> = f
+        .content
+        .index_manifests()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.ref_name)
+        .collect();
+    assert_eq!(names, [Some("docker.io/library/ubuntu:1".to_owned())]);
+}
+
+#[test]
+fn re_recording_an_image_with_a_corrected_media_type_updates_its_index_entries() {
+    let f = fixture();
+    let mut a = recorded(&f.db, "a");
+    f.db.add_tag(&reference("a:1"), &a.manifest_digest, false)
+        .unwrap();
+    a.manifest_media_type = "application/vnd.docker.distribution.manifest.v2+json".to_owned();
+    f.db.put_image(&a).unwrap();
+    let entries = named_entries(&f);
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].media_type, a.manifest_media_type);
 }
