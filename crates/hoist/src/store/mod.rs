@@ -9,8 +9,9 @@
 //!   index.json.lock       flock serialising changes to index.json
 //!   blobs/sha256/<hex>    verified content: manifests, configs, compressed layers
 //!   ingest/<hex>/         partial writes (data, meta.json, lock), resumable
+//!   hoist.db (-wal, -shm) SQLite metadata: references, images, blob sources, layer records
 //! ```
-//! `layers/` (unpacked diffs by chain ID) and `hoist.db` (SQLite metadata) join later. The root
+//! `layers/` (unpacked diffs by chain ID) joins later. The root
 //! minus hoist's own parts is a valid [OCI image layout], so `skopeo inspect oci:ROOT:TAG` and
 //! `umoci ls --layout ROOT` read it as is.
 //!
@@ -21,6 +22,9 @@
 //!   committed by atomic rename only when the digest matches, resumed after a crash.
 //! - [`layout`]: `oci-layout` and `index.json` (creation, recognition, tag entries).
 //! - `lock`: the `flock(2)` helpers both use.
+//! - [`metadata`]: [`MetadataStore`], `hoist.db`: the reference store (tags and digest
+//!   references, mirrored in `index.json`), image records, blob sources (docker's
+//!   `V2MetadataService`), layer records and the gc roots.
 //!
 //! # Invariants
 //! - Nothing unverified is stored (DESIGN.md principle 2): a file under `blobs/` is complete and
@@ -44,6 +48,7 @@ mod error;
 pub mod ingest;
 pub mod layout;
 mod lock;
+pub mod metadata;
 
 #[cfg(test)]
 mod ingest_tests;
@@ -54,3 +59,4 @@ pub use content::{BlobInfo, ContentStore};
 pub use error::StoreError;
 pub use ingest::Ingest;
 pub use layout::IndexEntry;
+pub use metadata::{MetadataError, MetadataStore};

@@ -1,0 +1,165 @@
+//! Layer records: unpacked layers by chain ID, with their parent and a reference count.
+//!
+//! The table and typed accessors the layer store (`layers/` at the root, the layers issue) will
+//! build on; it corresponds to the records of docker's `layer.Store` (`ChainID`, `DiffID`,
+//! parent, size, references). The unpacking, and what counts as a reference, belong to the layer
+//! store; this file only keeps the rows consistent:
+//! - a layer's parent must be recorded ([`MetadataError::LayerParentMissing`]);
+//! - a count never goes below zero, and a layer with references or children cannot be deleted
+//!   ([`MetadataError::LayerInUse`]);
+//! - each change is one transaction, so two processes counting at once lose no update.
+
+use rusqlite::{params, OptionalExtension, Row, Transaction};
+
+use super::{MetadataError, MetadataStore};
+use crate::digest::Digest;
+
+/// One unpacked layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerRecord {
+    /// The chain ID (digest of the layer stack up to and including this layer).
+    pub chain_id: Digest,
+    /// The layer's own uncompressed digest.
+    pub diff_id: Digest,
+    /// The chain ID of the layer below, if any.
+    pub parent: Option<Digest>,
+    /// The unpacked size in bytes.
+    pub size: u64,
+    /// How many images (or other layers' users) hold it.
+    pub ref_count: u64,
+}
+
+impl MetadataStore {
+    /// Records `layer` if its chain ID is new and returns the record now stored: the given one,
+    /// or the existing one (another process unpacked it first; its count is kept).
+    pub fn insert_layer(&self, layer: &LayerRecord) -> Result<LayerRecord, MetadataError> {
+        let op = "record a layer";
+        self.write(op, |tx| {
+            let err = |e| self.error(op, e);
+            if let Some(existing) = layer_in(tx, &layer.chain_id).map_err(err)? {
+                return Ok(existing);
+            }
+            if let Some(parent) = &layer.parent {
+                if layer_in(tx, parent).map_err(err)?.is_none() {
+                    return Err(MetadataError::LayerParentMissing {
+                        path: self.path.clone(),
+                        chain_id: layer.chain_id.clone(),
+                        parent: parent.clone(),
+                    });
+                }
+            }
+            tx.execute(
+                "INSERT INTO layers (chain_id, diff_id, parent, size, ref_count) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    layer.chain_id,
+                    layer.diff_id,
+                    layer.parent,
+                    layer.size,
+                    layer.ref_count
+                ],
+            )
+            .map_err(err)?;
+            Ok(layer.clone())
+        })
+    }
+
+    /// The record of `chain_id`, if any.
+    pub fn layer(&self, chain_id: &Digest) -> Result<Option<LayerRecord>, MetadataError> {
+        let op = "read a layer";
+        self.read(op, |tx| {
+            layer_in(tx, chain_id).map_err(|e| self.error(op, e))
+        })
+    }
+
+    /// Adds one reference to `chain_id`; returns the new count.
+    pub fn acquire_layer(&self, chain_id: &Digest) -> Result<u64, MetadataError> {
+        self.change_ref_count(chain_id, 1)
+    }
+
+    /// Drops one reference from `chain_id`; returns the new count. The count never goes below
+    /// zero: releasing a layer nobody holds is refused ([`MetadataError::LayerInUse`] saying
+    /// so), as it means a caller's bookkeeping is wrong.
+    pub fn release_layer(&self, chain_id: &Digest) -> Result<u64, MetadataError> {
+        self.change_ref_count(chain_id, -1)
+    }
+
+    /// Deletes the record of `chain_id`; `Ok(false)` if there was none. Refused while it has
+    /// references or child layers.
+    pub fn delete_layer(&self, chain_id: &Digest) -> Result<bool, MetadataError> {
+        let op = "delete a layer";
+        self.write(op, |tx| {
+            let err = |e| self.error(op, e);
+            let Some(layer) = layer_in(tx, chain_id).map_err(err)? else {
+                return Ok(false);
+            };
+            let children: u64 = tx
+                .query_row(
+                    "SELECT count(*) FROM layers WHERE parent = ?1",
+                    [chain_id],
+                    |row| row.get(0),
+                )
+                .map_err(err)?;
+            if layer.ref_count > 0 || children > 0 {
+                return Err(MetadataError::LayerInUse {
+                    path: self.path.clone(),
+                    chain_id: chain_id.clone(),
+                    reason: format!(
+                        "{} reference(s), {children} child layer(s)",
+                        layer.ref_count
+                    ),
+                });
+            }
+            tx.execute("DELETE FROM layers WHERE chain_id = ?1", [chain_id])
+                .map_err(err)?;
+            Ok(true)
+        })
+    }
+
+    fn change_ref_count(&self, chain_id: &Digest, delta: i64) -> Result<u64, MetadataError> {
+        let op = "count a layer reference";
+        self.write(op, |tx| {
+            let err = |e| self.error(op, e);
+            let layer = layer_in(tx, chain_id).map_err(err)?.ok_or_else(|| {
+                MetadataError::LayerNotFound {
+                    path: self.path.clone(),
+                    chain_id: chain_id.clone(),
+                }
+            })?;
+            let count = match delta {
+                d if d < 0 => layer.ref_count.checked_sub(1),
+                _ => layer.ref_count.checked_add(1),
+            }
+            .ok_or_else(|| MetadataError::LayerInUse {
+                path: self.path.clone(),
+                chain_id: chain_id.clone(),
+                reason: "released more times than acquired (count is already 0)".to_owned(),
+            })?;
+            tx.execute(
+                "UPDATE layers SET ref_count = ?2 WHERE chain_id = ?1",
+                params![chain_id, count],
+            )
+            .map_err(err)?;
+            Ok(count)
+        })
+    }
+}
+
+fn layer_in(tx: &Transaction<'_>, chain_id: &Digest) -> rusqlite::Result<Option<LayerRecord>> {
+    tx.query_row(
+        "SELECT chain_id, diff_id, parent, size, ref_count FROM layers WHERE chain_id = ?1",
+        [chain_id],
+        layer_from_row,
+    )
+    .optional()
+}
+
+fn layer_from_row(row: &Row<'_>) -> rusqlite::Result<LayerRecord> {
+    Ok(LayerRecord {
+        chain_id: row.get(0)?,
+        diff_id: row.get(1)?,
+        parent: row.get(2)?,
+        size: row.get(3)?,
+        ref_count: row.get(4)?,
+    })
+}
