@@ -170,7 +170,7 @@ fn refuse_foreign_entries(root: &Path) -> Result<(), StoreError> {
         let name = name.to_string_lossy();
         let ours = matches!(
             name.as_ref(),
-            BLOBS_DIR | INGEST_DIR | INDEX_FILE | INDEX_LOCK_FILE
+            BLOBS_DIR | INGEST_DIR | INDEX_FILE | INDEX_LOCK_FILE | super::lease::GC_LOCK_FILE
         ) || name.starts_with(TEMP_PREFIX);
         if !ours {
             return Err(StoreError::NotAStore {

@@ -42,6 +42,17 @@ pub(crate) fn lock_exclusive(file: &File, wait: Wait) -> io::Result<bool> {
     }
 }
 
+/// Takes a shared `flock` on `file`, waiting while an exclusive holder has it.
+pub(crate) fn lock_shared(file: &File) -> io::Result<()> {
+    loop {
+        match flock(file, FlockOperation::LockShared) {
+            Ok(()) => return Ok(()),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(io::Error::from(e)),
+        }
+    }
+}
+
 /// Opens (creating if needed) the lock file at `path`.
 pub(crate) fn open_lock_file(path: &Path) -> io::Result<File> {
     OpenOptions::new()

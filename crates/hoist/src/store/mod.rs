@@ -7,6 +7,7 @@
 //!   index.json            OCI image index; tagged manifests carry
 //!                         `org.opencontainers.image.ref.name`
 //!   index.json.lock       flock serialising changes to index.json
+//!   gc.lock               flock: writers hold it shared, garbage collection exclusive
 //!   blobs/sha256/<hex>    verified content: manifests, configs, compressed layers
 //!   ingest/<hex>/         partial writes (data, meta.json, lock), resumable
 //!   hoist.db (-wal, -shm) SQLite metadata: references, images, blob sources, layer records
@@ -47,6 +48,7 @@ pub mod content;
 mod error;
 pub mod ingest;
 pub mod layout;
+pub mod lease;
 mod lock;
 pub mod metadata;
 
@@ -59,4 +61,5 @@ pub use content::{BlobInfo, ContentStore};
 pub use error::StoreError;
 pub use ingest::Ingest;
 pub use layout::IndexEntry;
+pub use lease::{GcLock, Lease};
 pub use metadata::{MetadataError, MetadataStore};
