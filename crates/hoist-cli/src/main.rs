@@ -12,6 +12,7 @@ mod config;
 mod failure;
 mod logging;
 mod prompt;
+mod root;
 mod verify;
 
 use std::process::ExitCode;
