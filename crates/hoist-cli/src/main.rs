@@ -6,6 +6,12 @@
 //! (terminal input), `verify` (login checks against the registry), `failure` (error output),
 //! `logging` (`--debug`).
 
+// No panics on any path input can reach (STYLE.md): outside tests, unwrap/expect/panic are errors.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 mod cli;
 mod commands;
 mod config;

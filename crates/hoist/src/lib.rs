@@ -4,6 +4,12 @@
 //! and (as they land) the local store, unpacking, pull and push. Modules follow the data flow
 //! laid out in `shared/DESIGN.md`.
 
+// No panics on any path input can reach (STYLE.md): outside tests, unwrap/expect/panic are errors.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod credentials;
 pub mod digest;
 pub mod error;
