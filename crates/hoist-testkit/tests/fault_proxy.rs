@@ -95,6 +95,11 @@ async fn reset_after_cuts_the_body_at_n_bytes_and_a_range_request_gets_the_rest(
 /// Sends a raw `GET` with `Connection: close` and reads until EOF or error: (bytes read
 /// including the head, the error kind if reading failed).
 fn raw_get(host: &str, path: &str) -> (Vec<u8>, Option<std::io::ErrorKind>) {
+    raw_get_after(host, path, Duration::ZERO)
+}
+
+/// [`raw_get`], but waits `pause` before reading anything (a slow reader).
+fn raw_get_after(host: &str, path: &str, pause: Duration) -> (Vec<u8>, Option<std::io::ErrorKind>) {
     let mut s = std::net::TcpStream::connect(host).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
@@ -102,6 +107,7 @@ fn raw_get(host: &str, path: &str) -> (Vec<u8>, Option<std::io::ErrorKind>) {
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
+    std::thread::sleep(pause);
     let mut out = Vec::new();
     let mut buf = [0u8; 65536];
     loop {
@@ -142,6 +148,29 @@ async fn reset_is_a_tcp_rst_and_truncation_a_clean_close_both_with_the_full_leng
     assert_eq!(body_after_head(&truncated.0), &blob.bytes[..2000]);
     let outcomes: Vec<_> = proxy.requests().into_iter().map(|r| r.outcome).collect();
     assert_eq!(outcomes, [Outcome::Reset, Outcome::Truncated]);
+}
+
+#[tokio::test]
+async fn reset_waits_until_a_slow_reader_has_every_allowed_byte() {
+    // An RST discards data still in the sender's queue: the proxy must not cut before the
+    // client's kernel has the N bytes, even when the client is not reading yet.
+    let (_registry, proxy, image) = seeded().await;
+    let blob = layer(&image).clone();
+    proxy.rule(Rule::get_blob().reset_after(2 * MIB - 4096));
+    let host = proxy.host();
+    let path = format!("/v2/{REPO}/blobs/{}", blob.digest);
+    let (raw, error) = tokio::task::spawn_blocking(move || {
+        raw_get_after(&host, &path, Duration::from_millis(500))
+    })
+    .await
+    .unwrap();
+    assert_eq!(error, Some(std::io::ErrorKind::ConnectionReset));
+    let body = body_after_head(&raw);
+    assert_eq!(body.len() as u64, 2 * MIB - 4096);
+    assert!(
+        body == &blob.bytes[..body.len()],
+        "the bytes sent are the blob's"
+    );
 }
 
 #[tokio::test]
