@@ -481,3 +481,106 @@ async fn token_auth_challenges_and_tokens_pass_through_untouched() {
         .unwrap_or("")
         .starts_with("Bearer ")));
 }
+
+#[tokio::test]
+async fn status_500_on_the_upload_put_fails_the_push_and_a_retried_push_passes() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let proxy = FaultProxy::start(&registry).await.unwrap();
+    let image = ImageBuilder::new()
+        .layer(Layer::random(300_000).unwrap())
+        .build()
+        .unwrap();
+    proxy.rule(
+        Rule::put_upload()
+            .status(500)
+            .error("UNKNOWN", "disk on fire")
+            .times(1),
+    );
+    let pusher = ImagePusher::for_url(http_client().unwrap(), &proxy.url());
+    assert!(pusher.push_image(REPO, "v1", &image).await.is_err());
+    assert_eq!(
+        registry.count_requests("PUT", "/v2/team/app/blobs/uploads/"),
+        0
+    );
+    let answered = &proxy.requests()[2];
+    assert_eq!(
+        (answered.method.as_str(), answered.status),
+        ("PUT", Some(500))
+    );
+    assert_eq!(
+        answered.request_bytes, image.layers[0].size,
+        "the body was read"
+    );
+
+    assert_eq!(
+        pusher.push_image(REPO, "v1", &image).await.unwrap(),
+        image.digest()
+    );
+}
+
+#[tokio::test]
+async fn registry_answering_before_reading_a_large_body_is_forwarded() {
+    let tokens = TokenServer::builder()
+        .admin("admin", "adm1n")
+        .start()
+        .unwrap();
+    let registry = TestRegistry::builder()
+        .token_auth(tokens.auth_config())
+        .start()
+        .await
+        .unwrap();
+    let proxy = FaultProxy::start(&registry).await.unwrap();
+    let client = http_client().unwrap();
+    // No token: the registry answers 401 without reading the 4 MiB body.
+    let resp = client
+        .put(format!("{}/v2/{REPO}/manifests/v1", proxy.url()))
+        .body(vec![b'x'; 4 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert!(resp.headers().contains_key("www-authenticate"));
+    let ping = client
+        .get(format!("{}/v2/", proxy.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ping.status(), 401);
+    assert_eq!(proxy.requests()[0].request_bytes, 4 << 20);
+}
+
+/// Pins what distribution 2.8 does after a connection reset mid-PATCH: it keeps the bytes it
+/// got, so the upload URL the client holds (its `_state` says offset 0) becomes invalid; a
+/// pusher must start a new upload rather than resume that one.
+#[tokio::test]
+async fn patch_reset_mid_body_reaches_the_registry_as_a_disconnect_and_voids_the_upload_url() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let proxy = FaultProxy::start(&registry).await.unwrap();
+    let client = http_client().unwrap();
+    let post = client
+        .post(format!("{}/v2/{REPO}/blobs/uploads/", proxy.url()))
+        .send()
+        .await
+        .unwrap();
+    let location = post.headers()["location"].to_str().unwrap().to_string();
+    proxy.rule(Rule::patch_upload().reset_request_after(300_000).times(1));
+    let patch = client
+        .patch(&location)
+        .header("Content-Type", "application/octet-stream")
+        .body(vec![7u8; 1 << 20])
+        .send()
+        .await;
+    assert!(patch.is_err(), "{patch:?}");
+    let cut = &proxy.requests()[1];
+    assert_eq!(
+        (cut.request_bytes, &cut.outcome),
+        (300_000, &Outcome::RequestReset)
+    );
+
+    let status = client.get(&location).send().await.unwrap();
+    assert_eq!(status.status(), 404);
+    assert!(status.text().await.unwrap().contains("BLOB_UPLOAD_INVALID"));
+    assert!(registry
+        .log()
+        .contains("client disconnected during blob PATCH"));
+}

@@ -40,7 +40,8 @@ pub struct ProxiedRequest {
     pub query: Option<String>,
     /// Every request header as the client sent it (names lowercase), in order.
     pub headers: Vec<(String, String)>,
-    /// Request body bytes read from the client.
+    /// Request body bytes read from the client (after a [`Outcome::RequestReset`] the registry
+    /// may have received slightly fewer).
     pub request_bytes: u64,
     /// The status sent to the client (`None` when none was sent).
     pub status: Option<u16>,

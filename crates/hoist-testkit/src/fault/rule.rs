@@ -267,7 +267,10 @@ impl Rule {
 
     /// Reads and forwards the first `bytes` bytes of the request body, aborts the upstream
     /// request, then cuts the client's connection with an RST (a reset mid-upload). A body of at
-    /// most `bytes` bytes passes whole.
+    /// most `bytes` bytes passes whole. As with a real reset, the registry may have received a
+    /// little less than `bytes` (what was in flight is lost); distribution 2.8 keeps what it got
+    /// and the client's upload URL (its `_state` offset) is then invalid (404
+    /// `BLOB_UPLOAD_INVALID`), so a pusher has to start a new upload.
     pub fn reset_request_after(mut self, bytes: u64) -> Rule {
         self.faults.reset_request_after = Some(bytes);
         self
