@@ -9,3 +9,4 @@ pub mod digest;
 pub mod media;
 pub mod reference;
 pub mod store;
+pub mod unpack;
