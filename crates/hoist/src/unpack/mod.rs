@@ -43,6 +43,12 @@
 //! - `LIBARCHIVE.xattr.*` PAX records are ignored; `SCHILY.xattr.*` are applied.
 //! - Without privileges, a directory that an *earlier* layer made read-only for its owner is
 //!   not made writable again (umoci does this temporarily).
+//! - In diff mode the target holds only this layer, so a hardlink to a lower-layer file fails
+//!   ([`EntryProblem::LinkTargetMissing`]); docker's own tar writer never produces one (a
+//!   layer's first link to an inode is written as the file).
+//! - [`WhiteoutFormat::Overlay`] needs `trusted.*` xattrs (`CAP_SYS_ADMIN`); without it the
+//!   opaque marker fails the layer, so [`UnpackOptions::diff`] picks
+//!   [`WhiteoutFormat::Marker`] when not root.
 
 mod apply;
 mod error;

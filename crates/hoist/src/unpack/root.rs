@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
-use super::path::{is_single_component, EntryPath};
+use super::path::is_single_component;
 
 /// Most symlinks followed while resolving one path (the kernel's `MAXSYMLINKS`).
 pub const MAX_SYMLINKS: usize = 40;
@@ -380,15 +380,56 @@ fn remove_all_at(dir: BorrowedFd<'_>, name: &[u8], depth: usize) -> io::Result<(
     }
 }
 
-/// Resolves `path`'s parent directory and returns it with the validated final name.
-pub fn resolve_parent<'p>(
-    root: &Root,
-    path: &'p EntryPath,
-    missing: Missing,
-) -> Result<Option<(DirInRoot, Name<'p>)>, ResolveError> {
-    let Some((parent, last)) = path.split_last() else {
-        return Ok(None);
-    };
-    let name = Name::new(last).ok_or_else(|| ResolveError::NotFound(lossy(last)))?;
-    Ok(Some((root.resolve_dir(parent, missing)?, name)))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comps(path: &str) -> Vec<Vec<u8>> {
+        path.split('/').map(|c| c.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn openat2_is_used_when_the_kernel_has_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("a/b/c")).unwrap();
+        let root = Root::open(tmp.path(), true).unwrap();
+        root.resolve_dir(&comps("a/b/c"), Missing::Fail).unwrap();
+        // Linux 5.6+ (CI runs far newer): the fast path must not have been disabled.
+        assert!(root.use_openat2.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn both_resolvers_agree_on_chroot_semantics() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path();
+        std::fs::create_dir_all(base.join("real/dir")).unwrap();
+        std::os::unix::fs::symlink("/real", base.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../real", base.join("rel")).unwrap();
+        std::fs::write(base.join("real/dir/marker"), "m").unwrap();
+        for use_openat2 in [true, false] {
+            let root = Root::open(base, use_openat2).unwrap();
+            for path in ["abs/dir", "rel/dir", "real/dir"] {
+                let dir = root.resolve_dir(&comps(path), Missing::Fail).unwrap();
+                let name = Name::new(b"marker").unwrap();
+                assert!(
+                    dir.lstat(name).unwrap().is_some(),
+                    "{path} openat2={use_openat2}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn manual_walk_refuses_a_file_as_directory_and_creates_missing_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("file"), "").unwrap();
+        let root = Root::open(tmp.path(), false).unwrap();
+        assert!(matches!(
+            root.resolve_dir(&comps("file/x"), Missing::Create),
+            Err(ResolveError::NotADirectory(_))
+        ));
+        root.resolve_dir(&comps("new/deeper"), Missing::Create)
+            .unwrap();
+        assert!(tmp.path().join("new/deeper").is_dir());
+    }
 }

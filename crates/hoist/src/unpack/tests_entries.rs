@@ -407,3 +407,43 @@ fn xattr(path: &std::path::Path, name: &str) -> Option<Vec<u8>> {
         Err(_) => None,
     }
 }
+
+#[test]
+fn pipeline_feeds_the_unpacker_through_a_channel_reader() {
+    let sandbox = Sandbox::new();
+    let content: Vec<u8> = (0..3 << 20).map(|i| (i % 251) as u8).collect();
+    let tar = Layer::new()
+        .file("big", &content)
+        .file("small", b"s")
+        .finish();
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+    let sender = std::thread::spawn(move || {
+        for chunk in tar.chunks(64 << 10) {
+            tx.blocking_send(Ok(bytes::Bytes::copy_from_slice(chunk)))
+                .unwrap();
+        }
+    });
+    let opts = options(UnpackMode::Diff, Privileges::Root, false);
+    let report = unpack_layer(super::ChannelReader::new(rx), &sandbox.root, &opts).unwrap();
+    sender.join().unwrap();
+    assert_eq!(fs::read(sandbox.path("big")).unwrap(), content);
+    assert_eq!(report.content_bytes, (3 << 20) + 1);
+}
+
+#[test]
+fn upstream_error_fails_the_unpack() {
+    let sandbox = Sandbox::new();
+    let tar = Layer::new().file("big", &vec![1u8; 100_000]).finish();
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+    tx.try_send(Ok(bytes::Bytes::copy_from_slice(&tar[..10_000])))
+        .unwrap();
+    tx.try_send(Err(std::io::Error::other("layer digest mismatch")))
+        .unwrap();
+    drop(tx);
+    let opts = options(UnpackMode::Diff, Privileges::Root, false);
+    let err = unpack_layer(super::ChannelReader::new(rx), &sandbox.root, &opts).unwrap_err();
+    assert!(
+        format!("{err:?}").contains("layer digest mismatch"),
+        "{err:?}"
+    );
+}
