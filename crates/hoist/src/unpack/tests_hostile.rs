@@ -92,14 +92,20 @@ fn file_through_a_symlink_to_slash_stays_inside() {
 
 #[test]
 fn relative_symlink_climbing_out_is_clamped_at_the_root() {
+    // Escaping, either link would reach the sandbox base (ROOT/..), whose sentinel `x` the
+    // outside check watches — never the host's `/`.
     let layer = Layer::new()
-        .symlink("up", "../../../../../../..")
+        .symlink("up", "..")
+        .dir("sub")
+        .symlink("sub/up2", "../..")
         .file("up/x", b"pwned")
+        .file("sub/up2/y", b"pwned too")
         .finish();
     with_both_resolvers(&[layer], |sandbox, result| {
         result.unwrap();
         // `..` at the root stays at the root: up/x is ROOT/x, not the sibling BASE/x.
         assert_eq!(fs::read(sandbox.path("x")).unwrap(), b"pwned");
+        assert_eq!(fs::read(sandbox.path("y")).unwrap(), b"pwned too");
     });
 }
 
