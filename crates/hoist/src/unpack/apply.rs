@@ -180,6 +180,9 @@ impl<'o> Unpacker<'o> {
         path: &EntryPath,
         meta: &EntryMeta,
     ) -> Result<(), EntryProblem> {
+        if meta.pax_sparse {
+            return Err(EntryProblem::PaxSparse);
+        }
         let size = entry.size();
         if size > self.options.max_file_size {
             return Err(EntryProblem::TooLarge {

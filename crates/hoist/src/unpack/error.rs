@@ -99,6 +99,10 @@ pub enum EntryProblem {
         /// The limit.
         limit: u64,
     },
+    /// A PAX sparse file (`GNU.sparse.*` records): the tar crate cannot expand it, and writing
+    /// its raw data would produce a corrupt file. (GNU `S` sparse entries are supported.)
+    #[error("PAX sparse files (GNU.sparse.* records) are not supported")]
+    PaxSparse,
     /// A type the unpacker does not handle.
     #[error("unsupported entry type")]
     UnsupportedType,

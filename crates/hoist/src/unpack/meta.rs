@@ -10,6 +10,8 @@
 //!   atime defaults to mtime (docker sets both);
 //! - xattrs: PAX `SCHILY.xattr.NAME` records (the form docker, Go and GNU tar write). Values are
 //!   raw bytes.
+//! - PAX sparse formats (`GNU.sparse.*`, GNU tar's `--sparse --format=posix`) are detected so
+//!   the unpacker can refuse them: the tar crate only expands the old GNU `S` sparse type.
 
 use std::io;
 
@@ -31,6 +33,9 @@ pub struct EntryMeta {
     pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
     /// Device major and minor numbers (character and block devices).
     pub device: (u32, u32),
+    /// The entry uses a PAX sparse format (`GNU.sparse.*` records), which the tar crate does
+    /// not expand: its data would be the sparse map, not the file.
+    pub pax_sparse: bool,
 }
 
 const XATTR_PREFIX: &[u8] = b"SCHILY.xattr.";
@@ -68,6 +73,7 @@ impl EntryMeta {
         };
         let mut atime = None;
         let mut xattrs = Vec::new();
+        let mut pax_sparse = false;
         if let Some(pax) = entry.pax_extensions().map_err(|e| ("pax", e))? {
             for record in pax {
                 let record = record.map_err(|e| ("pax", e))?;
@@ -80,6 +86,8 @@ impl EntryMeta {
                     }
                 } else if key == b"atime" {
                     atime = parse_pax_time(record.value_bytes());
+                } else if key.starts_with(b"GNU.sparse.") {
+                    pax_sparse = true;
                 }
             }
         }
@@ -93,6 +101,7 @@ impl EntryMeta {
             },
             xattrs,
             device,
+            pax_sparse,
         })
     }
 }

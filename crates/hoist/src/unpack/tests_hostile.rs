@@ -517,3 +517,19 @@ fn entry_replacing_the_root_is_refused() {
         assert!(sandbox.root.is_dir());
     });
 }
+
+#[test]
+fn pax_sparse_file_is_refused_not_written_as_its_map() {
+    let sandbox = Sandbox::new();
+    let tar = Layer::new()
+        .pax(&[
+            ("GNU.sparse.major", b"1"),
+            ("GNU.sparse.minor", b"0"),
+            ("GNU.sparse.name", b"holes"),
+            ("GNU.sparse.realsize", b"1048576"),
+        ])
+        .file("GNUSparseFile.0/holes", b"1\n1048064\n512\n")
+        .finish();
+    let err = super::tests_support::apply(&tar, &sandbox.root).unwrap_err();
+    assert!(matches!(entry_problem(err).2, EntryProblem::PaxSparse));
+}
