@@ -203,7 +203,7 @@ fn posix_tar_from_gnu_tar_unpacks_to_the_same_tree() {
 }
 
 #[test]
-fn gnu_sparse_tar_from_gnu_tar_keeps_holes() {
+fn gnu_sparse_tar_from_gnu_tar_unpacks_with_its_holes() {
     let tmp = tempdir();
     let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
     fs::create_dir(&src).unwrap();

@@ -167,6 +167,24 @@ impl<'o> Unpacker<'o> {
         }
     }
 
+    /// Runs `create`; if the name is taken, removes what is there (docker's `os.RemoveAll`)
+    /// and runs it once more. Trying first saves a `stat` per entry in the common case.
+    fn create_or_replace<T>(
+        &mut self,
+        dir: &DirInRoot,
+        name: Name<'_>,
+        op: &'static str,
+        mut create: impl FnMut() -> Result<T, Errno>,
+    ) -> Result<T, EntryProblem> {
+        match create() {
+            Err(Errno::EXIST) => {
+                self.clear_slot(dir, name, false)?;
+                create().map_err(io(op))
+            }
+            other => other.map_err(io(op)),
+        }
+    }
+
     /// Forgets the cached parent (after anything was removed).
     pub(super) fn forget_cache(&mut self) {
         self.cache = None;
@@ -190,14 +208,14 @@ impl<'o> Unpacker<'o> {
                 limit: self.options.max_file_size,
             });
         }
-        self.clear_slot(dir, name, false)?;
-        let fd = rfs::openat(
-            dir,
-            name.as_bytes(),
-            OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
-        )
-        .map_err(io("openat"))?;
+        let fd = self.create_or_replace(dir, name, "openat", || {
+            rfs::openat(
+                dir,
+                name.as_bytes(),
+                OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            )
+        })?;
         let file = File::from(fd);
         let got = write_content(entry, &file, &mut self.buf)
             .map_err(|e| EntryProblem::io("copy content", e))?;
@@ -219,11 +237,16 @@ impl<'o> Unpacker<'o> {
         path: &EntryPath,
         meta: &EntryMeta,
     ) -> Result<(), EntryProblem> {
-        if !self.clear_slot(dir, name, true)? {
-            match rfs::mkdirat(dir, name.as_bytes(), Mode::from_raw_mode(0o700)) {
-                Ok(()) | Err(Errno::EXIST) => {}
-                Err(e) => return Err(EntryProblem::io("mkdirat", e)),
+        let mkdir = || rfs::mkdirat(dir, name.as_bytes(), Mode::from_raw_mode(0o700));
+        match mkdir() {
+            Ok(()) => {}
+            // An existing directory is kept (its metadata is updated); anything else replaced.
+            Err(Errno::EXIST) => {
+                if !self.clear_slot(dir, name, true)? {
+                    mkdir().map_err(io("mkdirat"))?;
+                }
             }
+            Err(e) => return Err(EntryProblem::io("mkdirat", e)),
         }
         let fd = dir
             .open_subdir(name)
@@ -287,9 +310,10 @@ impl<'o> Unpacker<'o> {
         target: &[u8],
         meta: &EntryMeta,
     ) -> Result<(), EntryProblem> {
-        self.clear_slot(dir, name, false)?;
         // The target is stored verbatim: it is data, and resolution never follows it out.
-        rfs::symlinkat(target, dir, name.as_bytes()).map_err(io("symlinkat"))?;
+        self.create_or_replace(dir, name, "symlinkat", || {
+            rfs::symlinkat(target, dir, name.as_bytes())
+        })?;
         self.at_metadata(dir, name, path, meta, None)
     }
 

@@ -47,11 +47,13 @@ impl EntryMeta {
     /// Reads the metadata of `entry`.
     pub fn read<R: io::Read>(entry: &mut Entry<'_, R>) -> Result<Self, FieldError> {
         let header = entry.header();
-        let mode = header.mode().map_err(|e| ("mode", e))? & 0o7777;
-        let uid = id_field(header.uid(), "uid")?;
-        let gid = id_field(header.gid(), "gid")?;
+        let old = header.as_old();
+        let mode = numeric(header.mode().map(u64::from), &old.mode, "mode")? as u32 & 0o7777;
+        let uid = id_field(numeric(header.uid(), &old.uid, "uid")?, "uid")?;
+        let gid = id_field(numeric(header.gid(), &old.gid, "gid")?, "gid")?;
         let mut mtime = Timespec {
-            tv_sec: i64::try_from(header.mtime().map_err(|e| ("mtime", e))?).unwrap_or(i64::MAX),
+            tv_sec: i64::try_from(numeric(header.mtime(), &old.mtime, "mtime")?)
+                .unwrap_or(i64::MAX),
             tv_nsec: 0,
         };
         // Only device entries carry meaningful numbers; other writers leave the fields blank.
@@ -106,8 +108,17 @@ impl EntryMeta {
     }
 }
 
-fn id_field(value: io::Result<u64>, field: &'static str) -> Result<u32, FieldError> {
-    let value = value.map_err(|e| (field, e))?;
+/// A numeric header field; a blank one (all NUL or spaces) reads as 0, as Go's
+/// `archive/tar` (and so docker) reads it.
+fn numeric(parsed: io::Result<u64>, raw: &[u8], field: &'static str) -> Result<u64, FieldError> {
+    match parsed {
+        Ok(value) => Ok(value),
+        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
+        Err(e) => Err((field, e)),
+    }
+}
+
+fn id_field(value: u64, field: &'static str) -> Result<u32, FieldError> {
     u32::try_from(value).map_err(|_| {
         (
             field,

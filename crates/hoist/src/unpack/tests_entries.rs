@@ -447,3 +447,19 @@ fn upstream_error_fails_the_unpack() {
         "{err:?}"
     );
 }
+
+#[test]
+fn blank_numeric_fields_read_as_zero_like_go() {
+    let sandbox = Sandbox::new();
+    let mut h = tar::Header::new_gnu();
+    h.set_path("blank").unwrap();
+    h.set_size(1);
+    h.set_mode(0o600);
+    h.set_cksum(); // uid, gid and mtime left all-NUL
+    let mut tar = h.as_bytes().to_vec();
+    tar.extend_from_slice(&[b'x'; 512]);
+    tar.extend_from_slice(&[0; 1024]);
+    apply(&tar, &sandbox.root).unwrap();
+    let md = fs::metadata(sandbox.path("blank")).unwrap();
+    assert_eq!((md.mtime(), md.len()), (0, 1));
+}

@@ -25,19 +25,24 @@ const HOLE_BLOCK: usize = 4096;
 /// length to the number of bytes read. Returns that number.
 pub fn write_content(src: &mut dyn Read, file: &File, buf: &mut [u8]) -> io::Result<u64> {
     let mut offset = 0u64;
+    let mut written_end = 0u64;
     loop {
         let filled = fill(src, buf)?;
         if filled == 0 {
             break;
         }
-        write_blocks(file, &buf[..filled], offset)?;
+        if let Some(end) = write_blocks(file, &buf[..filled], offset)? {
+            written_end = end;
+        }
         offset += filled as u64;
         if filled < buf.len() {
             break;
         }
     }
     // Trailing holes (and a file that is all holes) get their length here.
-    file.set_len(offset)?;
+    if written_end != offset {
+        file.set_len(offset)?;
+    }
     Ok(offset)
 }
 
@@ -55,8 +60,10 @@ fn fill(src: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// Writes the runs of non-zero blocks of `data` at `offset`.
-fn write_blocks(file: &File, data: &[u8], offset: u64) -> io::Result<()> {
+/// Writes the runs of non-zero blocks of `data` at `offset`; returns the file offset where
+/// the last write ended, if anything was written.
+fn write_blocks(file: &File, data: &[u8], offset: u64) -> io::Result<Option<u64>> {
+    let mut written_end = None;
     let mut run_start: Option<usize> = None;
     let mut pos = 0;
     while pos < data.len() {
@@ -66,6 +73,7 @@ fn write_blocks(file: &File, data: &[u8], offset: u64) -> io::Result<()> {
             (false, None) => run_start = Some(pos),
             (true, Some(start)) => {
                 file.write_all_at(&data[start..pos], offset + start as u64)?;
+                written_end = Some(offset + pos as u64);
                 run_start = None;
             }
             _ => {}
@@ -74,8 +82,9 @@ fn write_blocks(file: &File, data: &[u8], offset: u64) -> io::Result<()> {
     }
     if let Some(start) = run_start {
         file.write_all_at(&data[start..], offset + start as u64)?;
+        written_end = Some(offset + data.len() as u64);
     }
-    Ok(())
+    Ok(written_end)
 }
 
 fn is_zero(block: &[u8]) -> bool {
