@@ -83,6 +83,9 @@ impl<'o> Unpacker<'o> {
         kind: EntryKind,
         path: &EntryPath,
     ) -> Result<(), EntryProblem> {
+        if let EntryKind::Other(_) = kind {
+            return Err(EntryProblem::UnsupportedType);
+        }
         let meta = EntryMeta::read(entry)
             .map_err(|(field, source)| EntryProblem::Header { field, source })?;
         if self.options.mode == UnpackMode::Apply {
@@ -94,6 +97,7 @@ impl<'o> Unpacker<'o> {
                 _ => Err(EntryProblem::ReplacesRoot),
             };
         };
+        // Always a single component (the `EntryPath` invariant); checked, not assumed.
         let name = Name::new(last).ok_or(EntryProblem::ReplacesRoot)?;
         let dir = self.parent(parent)?;
         match kind {
