@@ -19,3 +19,4 @@ pub mod reference;
 pub mod registry;
 pub mod store;
 pub mod transfer;
+pub mod unpack;

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# A real pull, end to end, on this machine and without the internet:
+#   1. installs docker-registry (the CNCF distribution registry) and busybox-static from Debian,
+#   2. starts a registry on a free loopback port with its own temporary storage,
+#   3. pushes a small real image to it (a busybox root filesystem, made here),
+#   4. runs `hoist pull` on it into a temporary store, then lists and inspects the store.
+# Everything lives under one temporary directory, removed at the end (KEEP=1 keeps it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+[ -x /bin/busybox ] || need+=(busybox-static)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "the demo needs: ${need[*]}; run as root, or: sudo apt-get install -y ${need[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+echo "== building hoist"
+cargo build --release --locked -q -p hoist-cli -p hoist-testkit
+hoist=target/release/hoist
+testkit=target/release/testkit
+
+work=$(mktemp -d)
+registry_pid=
+cleanup() {
+  [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null || true
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$work/registry.yml" <<YML
+version: 0.1
+log: {level: warn}
+storage:
+  filesystem: {rootdirectory: $work/registry}
+  delete: {enabled: true}
+http: {addr: 127.0.0.1:$port}
+YML
+echo "== starting docker-registry on 127.0.0.1:$port"
+docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+registry_pid=$!
+for _ in $(seq 50); do
+  curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+echo "== pushing a busybox image to 127.0.0.1:$port/demo/busybox:latest"
+rootfs="$work/rootfs"
+mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp"
+cp /bin/busybox "$rootfs/bin/busybox"
+for applet in sh ls cat echo mkdir rm; do ln -s busybox "$rootfs/bin/$applet"; done
+echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"
+"$testkit" seed --registry "127.0.0.1:$port" --repo demo/busybox:latest --from-dir "$rootfs"
+
+export HOIST_ROOT="$work/store"
+echo "== hoist pull 127.0.0.1:$port/demo/busybox:latest"
+"$hoist" pull "127.0.0.1:$port/demo/busybox:latest"
+echo "== hoist images"
+"$hoist" images
+echo "== the store is an OCI image layout:"
+ls "$HOIST_ROOT"
