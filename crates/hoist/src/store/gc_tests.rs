@@ -5,94 +5,13 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hoist_testkit::{Blob, Image, ImageBuilder, Layer};
-use tempfile::TempDir;
+use hoist_testkit::Blob;
 
 use super::gc::{collect_garbage, GcOptions, GcReport};
-use super::metadata::{ImageLayer, ImageRecord, Platform};
-use super::{ContentStore, IndexEntry, MetadataStore};
+use super::testing::{build, digest, fixture, put, write_blobs, Fixture};
+use super::IndexEntry;
 use crate::digest::Digest;
 use crate::reference::Reference;
-
-struct Fixture {
-    _dir: TempDir,
-    content: ContentStore,
-    meta: MetadataStore,
-}
-
-fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let content = ContentStore::open(dir.path()).unwrap();
-    let meta = MetadataStore::open(&content).unwrap();
-    Fixture {
-        _dir: dir,
-        content,
-        meta,
-    }
-}
-
-fn digest(blob: &Blob) -> Digest {
-    Digest::parse(&blob.digest).unwrap()
-}
-
-fn layer(name: &str) -> Layer {
-    Layer::from_files(&[(name, name.as_bytes())]).unwrap()
-}
-
-fn build(layers: &[&str]) -> Image {
-    layers
-        .iter()
-        .fold(ImageBuilder::new(), |b, name| b.layer(layer(name)))
-        .build()
-        .unwrap()
-}
-
-fn write_blobs(content: &ContentStore, image: &Image) {
-    for blob in image.layers.iter().chain([&image.config, &image.manifest]) {
-        content.write_blob(&digest(blob), &blob.bytes).unwrap();
-    }
-}
-
-/// Writes `image`'s blobs, records it and, if given, tags it.
-fn put(f: &Fixture, image: &Image, tag: Option<&str>) -> ImageRecord {
-    write_blobs(&f.content, image);
-    let record = ImageRecord {
-        image_id: digest(&image.config),
-        manifest_digest: digest(&image.manifest),
-        manifest_media_type: image.manifest.media_type.clone(),
-        manifest_size: image.manifest.size,
-        index_digest: None,
-        platform: Platform {
-            os: "linux".into(),
-            architecture: "amd64".into(),
-            variant: None,
-        },
-        size: image.tars.iter().map(|t| t.len() as u64).sum(),
-        created: Some("1970-01-01T00:00:00Z".into()),
-        layers: image
-            .layers
-            .iter()
-            .zip(&image.diff_ids)
-            .map(|(blob, diff_id)| ImageLayer {
-                diff_id: Digest::parse(diff_id).unwrap(),
-                digest: digest(blob),
-                size: blob.size,
-                media_type: blob.media_type.clone(),
-            })
-            .collect(),
-    };
-    f.meta.put_image(&record).unwrap();
-    if let Some(tag) = tag {
-        f.meta
-            .add_tag(
-                &Reference::parse(tag).unwrap(),
-                &record.manifest_digest,
-                false,
-            )
-            .unwrap();
-    }
-    record
-}
 
 fn has(f: &Fixture, blob: &Blob) -> bool {
     f.content.has(&digest(blob)).unwrap()

@@ -61,6 +61,8 @@ mod gc_tests;
 mod ingest_tests;
 #[cfg(test)]
 mod layout_tests;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use content::{BlobInfo, ContentStore};
 pub use error::StoreError;
