@@ -23,6 +23,8 @@
 //!   committed by atomic rename only when the digest matches, resumed after a crash.
 //! - [`layout`]: `oci-layout` and `index.json` (creation, recognition, tag entries).
 //! - `lock`: the `flock(2)` helpers both use.
+//! - [`lease`]: writers' shared hold on the store against garbage collection.
+//! - [`gc`]: [`collect_garbage`], mark-and-sweep of blobs, dangling images and stale ingests.
 //! - [`metadata`]: [`MetadataStore`], `hoist.db`: the reference store (tags and digest
 //!   references, mirrored in `index.json`), image records, blob sources (docker's
 //!   `V2MetadataService`), layer records and the gc roots.
@@ -46,6 +48,7 @@
 
 pub mod content;
 mod error;
+pub mod gc;
 pub mod ingest;
 pub mod layout;
 pub mod lease;
@@ -53,12 +56,17 @@ mod lock;
 pub mod metadata;
 
 #[cfg(test)]
+mod gc_tests;
+#[cfg(test)]
 mod ingest_tests;
 #[cfg(test)]
 mod layout_tests;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use content::{BlobInfo, ContentStore};
 pub use error::StoreError;
+pub use gc::{collect_garbage, GcError, GcOptions, GcReport};
 pub use ingest::Ingest;
 pub use layout::IndexEntry;
 pub use lease::{GcLock, Lease};
