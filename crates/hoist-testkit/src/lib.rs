@@ -12,6 +12,9 @@
 //!   laying out docker's `certs.d` directories.
 //! - [`token`]: [`TokenServer`], the Docker token protocol (GET with Basic, OAuth2 POST with
 //!   password and refresh-token grants), per-repository grants, every request recorded.
+//! - [`fault`]: [`FaultProxy`], an HTTP proxy in front of a registry that resets, truncates,
+//!   corrupts, delays, throttles or answers requests itself as scripted [`Rule`]s say, and
+//!   records every request.
 //! - [`redirect`]: [`RedirectServer`], a front that redirects blob GETs to another host and
 //!   records what reaches it; [`V1OnlyServer`], a registry that only speaks v1.
 //! - [`image`]: in-memory test images ([`Layer`], [`ImageBuilder`], [`Image`], [`Index`]) in
@@ -50,6 +53,7 @@
 //! what the servers answer.
 
 pub mod error;
+pub mod fault;
 pub mod image;
 pub mod push;
 pub mod redirect;
@@ -59,6 +63,7 @@ pub mod tls;
 pub mod token;
 
 pub use error::{Error, Result};
+pub use fault::{FaultProxy, Outcome, ProxiedRequest, Rule};
 pub use image::{
     sha256_digest, Blob, Image, ImageBuilder, Index, Layer, LayerBuilder, ManifestFormat, Platform,
 };

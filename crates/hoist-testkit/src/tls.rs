@@ -231,6 +231,24 @@ pub fn http_client() -> Result<reqwest::Client> {
     build_client(config)
 }
 
+/// Like [`http_client`] but with no overall timeout, for forwarding large or throttled bodies
+/// (the fault proxy's upstream client).
+pub(crate) fn streaming_http_client() -> Result<reqwest::Client> {
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| Error::Tls(e.to_string()))?
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(config)
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| Error::Tls(format!("building the HTTP client: {e}")))
+}
+
 fn build_client(config: rustls::ClientConfig) -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .use_preconfigured_tls(config)
