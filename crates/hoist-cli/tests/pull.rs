@@ -1,0 +1,185 @@
+//! `hoist pull` end to end: the built binary against a real `docker-registry`, with HOME,
+//! DOCKER_CONFIG and the config file pointed at a temporary directory so nothing of the real
+//! user is read. Checks the exit status, docker's plain progress lines, `-q`, the final
+//! reference line, and one-line errors.
+
+use std::path::Path;
+use std::process::Output;
+
+use hoist_testkit::{ImageBuilder, ImagePusher, Layer, TestRegistry};
+
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        std::fs::write(dir.path().join("hoist.toml"), "").unwrap();
+        Sandbox { dir }
+    }
+
+    fn root(&self) -> std::path::PathBuf {
+        self.dir.path().join("root")
+    }
+
+    async fn hoist(&self, args: &[&str]) -> Output {
+        let home = self.dir.path().join("home");
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
+            .arg("--root")
+            .arg(self.root())
+            .arg("--config")
+            .arg(self.dir.path().join("hoist.toml"))
+            .args(args)
+            .env_clear()
+            .env("HOME", &home)
+            .env("DOCKER_CONFIG", home.join(".docker"))
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .output()
+            .await
+            .unwrap()
+    }
+}
+
+async fn registry_with_image() -> (TestRegistry, hoist_testkit::Image) {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let image = ImageBuilder::new()
+        .layer(Layer::from_files(&[("hello.txt", b"hello\n")]).unwrap())
+        .layer(Layer::from_files(&[("world.txt", b"world\n")]).unwrap())
+        .build()
+        .unwrap();
+    ImagePusher::new(&registry)
+        .push_image("team/app", "v1", &image)
+        .await
+        .unwrap();
+    (registry, image)
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn short(digest: &str) -> &str {
+    &digest.trim_start_matches("sha256:")[..12]
+}
+
+#[tokio::test]
+async fn pull_prints_docker_lines_and_the_canonical_reference() {
+    let (registry, image) = registry_with_image().await;
+    let sandbox = Sandbox::new();
+    let name = format!("{}/team/app", registry.host());
+
+    let out = sandbox.hoist(&["pull", &format!("{name}:v1")]).await;
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], format!("v1: Pulling from {name}"));
+    for layer in &image.layers {
+        let id = short(&layer.digest);
+        assert!(
+            lines.contains(&format!("{id}: Pulling fs layer").as_str()),
+            "{text}"
+        );
+        assert!(
+            lines.contains(&format!("{id}: Pull complete").as_str()),
+            "{text}"
+        );
+    }
+    let n = lines.len();
+    assert_eq!(lines[n - 3], format!("Digest: {}", image.digest()));
+    assert_eq!(
+        lines[n - 2],
+        format!("Status: Downloaded newer image for {name}:v1")
+    );
+    assert_eq!(lines[n - 1], format!("{name}:v1"));
+    assert!(sandbox
+        .root()
+        .join("blobs/sha256")
+        .join(image.digest().trim_start_matches("sha256:"))
+        .is_file());
+}
+
+#[tokio::test]
+async fn second_pull_says_image_is_up_to_date() {
+    let (registry, _image) = registry_with_image().await;
+    let sandbox = Sandbox::new();
+    let reference = format!("{}/team/app:v1", registry.host());
+    assert!(sandbox
+        .hoist(&["pull", "-q", &reference])
+        .await
+        .status
+        .success());
+
+    let out = sandbox.hoist(&["pull", &reference]).await;
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&format!("Status: Image is up to date for {reference}\n")));
+}
+
+#[tokio::test]
+async fn quiet_pull_prints_only_the_reference() {
+    let (registry, _image) = registry_with_image().await;
+    let sandbox = Sandbox::new();
+    let reference = format!("{}/team/app:v1", registry.host());
+
+    let out = sandbox
+        .hoist(&["pull", "-q", "--no-unpack", &reference])
+        .await;
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{reference}\n"));
+}
+
+#[tokio::test]
+async fn malformed_reference_fails_with_one_line() {
+    let sandbox = Sandbox::new();
+
+    let out = sandbox.hoist(&["pull", "Team/App:v1"]).await;
+
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("hoist: invalid reference \"Team/App:v1\""),
+        "{err}"
+    );
+    assert!(!Path::new(&sandbox.root()).join("hoist.db").exists());
+}
+
+#[tokio::test]
+async fn missing_tag_fails_with_dockers_sentence() {
+    let (registry, _image) = registry_with_image().await;
+    let sandbox = Sandbox::new();
+    let reference = format!("{}/team/app:nope", registry.host());
+
+    let out = sandbox.hoist(&["pull", &reference]).await;
+
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!("hoist: manifest for {reference} not found: manifest unknown: manifest unknown\n")
+    );
+}
+
+#[tokio::test]
+async fn invalid_platform_is_refused_before_pulling() {
+    let sandbox = Sandbox::new();
+
+    let out = sandbox
+        .hoist(&["pull", "--platform", "linux//arm", "127.0.0.1:1/x"])
+        .await;
+
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("hoist: invalid platform \"linux//arm\""),
+        "{}",
+        stderr(&out)
+    );
+}
