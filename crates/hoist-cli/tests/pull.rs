@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use hoist_testkit::{ImageBuilder, ImagePusher, Layer, TestRegistry};
+use hoist_testkit::{Blob, ImageBuilder, ImagePusher, Layer, TestRegistry};
 
 struct Sandbox {
     dir: tempfile::TempDir,
@@ -182,4 +182,108 @@ async fn invalid_platform_is_refused_before_pulling() {
         "{}",
         stderr(&out)
     );
+}
+
+/// Pushes `repo:v1`, an OCI image of one uncompressed layer of `size` pseudo-random bytes
+/// (cheap to make, unlike a large gzip; pull only hashes an uncompressed layer, so it need not
+/// be a tar), and returns that layer.
+async fn push_uncompressed_image(registry: &TestRegistry, repo: &str, size: usize) -> Blob {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let bytes: Vec<u8> = (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let layer = Blob::new("application/vnd.oci.image.layer.v1.tar", bytes);
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [layer.digest]},
+    });
+    let config = Blob::new(
+        "application/vnd.oci.image.config.v1+json",
+        serde_json::to_vec(&config).unwrap(),
+    );
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config.descriptor(),
+        "layers": [layer.descriptor()],
+    });
+    let manifest = Blob::new(
+        "application/vnd.oci.image.manifest.v1+json",
+        serde_json::to_vec(&manifest).unwrap(),
+    );
+    let pusher = ImagePusher::new(registry);
+    pusher.push_blob(repo, &layer).await.unwrap();
+    pusher.push_blob(repo, &config).await.unwrap();
+    pusher.push_manifest(repo, "v1", &manifest).await.unwrap();
+    layer
+}
+
+/// The size the registry's access log reports for the response to `GET path` with `status`.
+fn logged_response_size(registry: &TestRegistry, path: &str, status: u16) -> Option<u64> {
+    let needle = format!("\"GET {path} ");
+    registry.log().lines().find_map(|line| {
+        let rest = line.split(&needle).nth(1)?;
+        let mut after = rest.split('"').nth(1)?.split_whitespace();
+        let code: u16 = after.next()?.parse().ok()?;
+        (code == status).then(|| after.next()?.parse().ok())?
+    })
+}
+
+#[tokio::test]
+async fn pull_killed_mid_layer_resumes_from_the_partial_ingest() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let layer = push_uncompressed_image(&registry, "big", 24 * 1024 * 1024).await;
+    let layer = &layer;
+    let sandbox = Sandbox::new();
+    let reference = format!("{}/big:v1", registry.host());
+    let data = sandbox
+        .root()
+        .join("ingest")
+        .join(layer.digest.trim_start_matches("sha256:"))
+        .join("data");
+    let home = sandbox.dir.path().join("home");
+    let mut first = tokio::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .arg("--root")
+        .arg(sandbox.root())
+        .arg("--config")
+        .arg(sandbox.dir.path().join("hoist.toml"))
+        .args(["pull", "-q", &reference])
+        .env_clear()
+        .env("HOME", &home)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let written = loop {
+        let len = std::fs::metadata(&data).map(|m| m.len()).unwrap_or(0);
+        if len > 0 && len < layer.size / 2 {
+            first.kill().await.unwrap(); // SIGKILL
+            break std::fs::metadata(&data).unwrap().len();
+        }
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the pull ended before it could be killed mid-layer"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    };
+    registry.clear_log().unwrap();
+
+    let second = sandbox.hoist(&["pull", "-q", &reference]).await;
+
+    assert!(second.status.success(), "{}", stderr(&second));
+    let path = format!("/v2/big/blobs/{}", layer.digest);
+    let resumed = logged_response_size(&registry, &path, 206)
+        .expect("the second pull asked for the rest with Range");
+    assert!(resumed < layer.size, "fetched {resumed} of {}", layer.size);
+    assert!(resumed <= layer.size - written.min(layer.size));
+    let blob = sandbox
+        .root()
+        .join("blobs/sha256")
+        .join(layer.digest.trim_start_matches("sha256:"));
+    assert_eq!(std::fs::read(blob).unwrap(), layer.bytes);
 }
