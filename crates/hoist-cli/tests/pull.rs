@@ -287,3 +287,31 @@ async fn pull_killed_mid_layer_resumes_from_the_partial_ingest() {
         .join(layer.digest.trim_start_matches("sha256:"));
     assert_eq!(std::fs::read(blob).unwrap(), layer.bytes);
 }
+
+#[tokio::test]
+async fn two_processes_pulling_one_image_into_one_root_fetch_each_blob_once() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let layer = push_uncompressed_image(&registry, "twice", 8 * 1024 * 1024).await;
+    registry.clear_log().unwrap();
+    let sandbox = Sandbox::new();
+    let reference = format!("{}/twice:v1", registry.host());
+
+    let args = ["pull", "-q", reference.as_str()];
+    let (a, b) = tokio::join!(sandbox.hoist(&args), sandbox.hoist(&args));
+
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert!(b.status.success(), "{}", stderr(&b));
+    let layer_gets = registry
+        .access_log()
+        .iter()
+        .filter(|e| e.method == "GET" && e.path.ends_with(&layer.digest))
+        .count();
+    assert_eq!(layer_gets, 1);
+    let blobs = std::fs::read_dir(sandbox.root().join("blobs/sha256"))
+        .unwrap()
+        .count();
+    assert_eq!(blobs, 3, "layer, config, manifest");
+    // Both processes recorded the same tag; a third run sees it.
+    let third = sandbox.hoist(&["pull", &reference]).await;
+    assert!(stdout(&third).contains("Status: Image is up to date"));
+}
