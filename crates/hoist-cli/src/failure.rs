@@ -13,8 +13,11 @@ use std::process::ExitCode;
 
 use hoist::credentials::CredentialError;
 use hoist::images::ImageError;
+use hoist::pull::PullError;
+use hoist::reference::ReferenceError;
 use hoist::registry::RegistryError;
 use hoist::store::{GcError, MetadataError, StoreError};
+use hoist::transfer::TransferError;
 
 use crate::config::ConfigError;
 
@@ -94,6 +97,14 @@ pub enum CliError {
         /// How many.
         failed: usize,
     },
+
+    /// The image reference given on the command line is malformed.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+
+    /// The pull failed.
+    #[error(transparent)]
+    Pull(#[from] Box<PullError>),
 }
 
 /// Prints `err` as described in the module docs and returns the exit status for it.
@@ -127,11 +138,26 @@ fn print_error(prefix: &str, err: &CliError, debug: bool) {
 /// The line printed for `err`: its causes joined on, except for a refusal of credentials, whose
 /// own message is the whole story (the registry's wording, e.g. "authentication required", and
 /// the URL asked are in the `--debug` chain).
+///
+/// Pull failures docker words itself (`TranslatePullError`, "no matching manifest …",
+/// "filesystem layer verification failed …", "layers from manifest don't match …") are printed
+/// as docker prints them: the registry's URL and the store's detail go to the `--debug` chain.
 pub fn summary(err: &CliError) -> String {
     match err {
         CliError::Unauthorized { .. } => err.to_string(),
+        CliError::Pull(pull) if is_docker_sentence(pull) => err.to_string(),
         _ => one_line(err),
     }
+}
+
+fn is_docker_sentence(err: &PullError) -> bool {
+    matches!(
+        err,
+        PullError::Registry(_)
+            | PullError::NoMatchingManifest(_)
+            | PullError::LayersDontMatchConfig { .. }
+            | PullError::Transfer(TransferError::VerificationFailed { .. })
+    )
 }
 
 /// The error and its causes on one line, skipping a cause whose text its parent already ends

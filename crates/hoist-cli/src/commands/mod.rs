@@ -7,6 +7,7 @@ pub mod inspect;
 pub mod login;
 pub mod logout;
 pub mod prune;
+pub mod pull;
 pub mod rmi;
 pub mod tag;
 
