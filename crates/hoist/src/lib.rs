@@ -15,6 +15,7 @@ pub mod digest;
 pub mod error;
 pub mod media;
 pub mod progress;
+pub mod pull;
 pub mod reference;
 pub mod registry;
 pub mod store;
