@@ -16,6 +16,7 @@ pub mod error;
 pub mod media;
 pub mod progress;
 pub mod pull;
+pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod store;
