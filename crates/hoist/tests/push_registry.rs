@@ -1,0 +1,195 @@
+//! Push against real `docker-registry` processes: the registry ends up with the stored
+//! manifest bytes and blob digests (no recompression), a second repository mounts every layer,
+//! a second push uploads nothing, and which tags a reference means.
+
+mod pull_support;
+mod push_support;
+
+use hoist::digest::Digest;
+use hoist::progress::Status;
+use hoist::push::PushError;
+use hoist::reference::Reference;
+use hoist_testkit::{ImageBuilder, Layer, ManifestFormat, TestRegistry};
+use pull_support::{anonymous_client, Recorder, Store};
+use push_support::{
+    assert_blobs_equal, fast_push_options, layer_statuses, layer_writes, mount_posts,
+    push_anonymous, pusher, seed_and_tag, skopeo_remote_raw, tag_as,
+};
+
+fn image(format: ManifestFormat, seed: &str) -> hoist_testkit::Image {
+    ImageBuilder::new()
+        .format(format)
+        .layer(Layer::from_files(&[("base.txt", seed.as_bytes())]).unwrap())
+        .layer(Layer::random(300 << 10).unwrap())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn push_to_an_empty_registry_sends_the_stored_manifest_and_blobs_unchanged() {
+    let (source, target) = (
+        TestRegistry::anonymous().await.unwrap(),
+        TestRegistry::anonymous().await.unwrap(),
+    );
+    let store = Store::new();
+    let img = image(ManifestFormat::Oci, "oci");
+    let dest = format!("{}/team/app:v1", target.host());
+    seed_and_tag(&store, &source, "base/app:1", &img, &dest).await;
+
+    let (outcome, progress) = push_anonymous(&store, &dest).await;
+
+    assert_eq!(skopeo_remote_raw(&dest), img.manifest.bytes);
+    assert_blobs_equal(&target.url(), "team/app", &img).await;
+    assert_eq!(outcome.tags[0].digest, Digest::parse(img.digest()).unwrap());
+    let line = format!("v1: digest: {} size: {}", img.digest(), img.manifest.size);
+    assert!(progress.has_line(&line), "{:?}", progress.lines());
+    for diff_id in &img.diff_ids {
+        let statuses = layer_statuses(&progress, diff_id);
+        assert_eq!(statuses.first(), Some(&Status::Preparing));
+        assert_eq!(statuses.last(), Some(&Status::Pushed));
+    }
+}
+
+#[tokio::test]
+async fn docker_schema2_image_is_pushed_with_its_own_media_type() {
+    let (source, target) = (
+        TestRegistry::anonymous().await.unwrap(),
+        TestRegistry::anonymous().await.unwrap(),
+    );
+    let store = Store::new();
+    let img = image(ManifestFormat::DockerSchema2, "schema2");
+    let dest = format!("{}/app:v2", target.host());
+    seed_and_tag(&store, &source, "base/app:1", &img, &dest).await;
+
+    push_anonymous(&store, &dest).await;
+
+    let response = hoist_testkit::http_client()
+        .unwrap()
+        .get(format!("{}/v2/app/manifests/v2", target.url()))
+        .header(
+            "Accept",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    assert_eq!(response.bytes().await.unwrap().to_vec(), img.manifest.bytes);
+}
+
+#[tokio::test]
+async fn second_repository_on_the_same_registry_mounts_every_layer() {
+    let (source, target) = (
+        TestRegistry::anonymous().await.unwrap(),
+        TestRegistry::anonymous().await.unwrap(),
+    );
+    let store = Store::new();
+    let img = image(ManifestFormat::Oci, "mount");
+    let first = format!("{}/team/app:v1", target.host());
+    let manifest = seed_and_tag(&store, &source, "base/app:1", &img, &first).await;
+    push_anonymous(&store, &first).await;
+    let second = format!("{}/team/other:v1", target.host());
+    tag_as(&store, &manifest, &second);
+    target.clear_log().unwrap();
+
+    let (_, progress) = push_anonymous(&store, &second).await;
+
+    assert_eq!(layer_writes(&target, &img), 0, "{:?}", target.access_log());
+    assert_eq!(mount_posts(&target), img.layers.len());
+    for diff_id in &img.diff_ids {
+        assert!(
+            layer_statuses(&progress, diff_id).contains(&Status::MountedFrom {
+                repository: "team/app".into()
+            })
+        );
+    }
+    assert_eq!(skopeo_remote_raw(&second), img.manifest.bytes);
+}
+
+#[tokio::test]
+async fn pushing_again_uploads_nothing() {
+    let (source, target) = (
+        TestRegistry::anonymous().await.unwrap(),
+        TestRegistry::anonymous().await.unwrap(),
+    );
+    let store = Store::new();
+    let img = image(ManifestFormat::Oci, "again");
+    let dest = format!("{}/app:v1", target.host());
+    seed_and_tag(&store, &source, "base/app:1", &img, &dest).await;
+    push_anonymous(&store, &dest).await;
+    target.clear_log().unwrap();
+
+    let (_, progress) = push_anonymous(&store, &dest).await;
+
+    assert_eq!(target.count_requests("POST", "/v2/app/blobs/uploads/"), 0);
+    assert_eq!(layer_writes(&target, &img), 0);
+    for diff_id in &img.diff_ids {
+        assert!(layer_statuses(&progress, diff_id).contains(&Status::LayerAlreadyExists));
+    }
+}
+
+#[tokio::test]
+async fn bare_name_pushes_every_local_tag() {
+    let (source, target) = (
+        TestRegistry::anonymous().await.unwrap(),
+        TestRegistry::anonymous().await.unwrap(),
+    );
+    let store = Store::new();
+    let img = image(ManifestFormat::Oci, "tags");
+    let host = target.host();
+    let manifest = seed_and_tag(
+        &store,
+        &source,
+        "base/app:1",
+        &img,
+        &format!("{host}/app:a"),
+    )
+    .await;
+    tag_as(&store, &manifest, &format!("{host}/app:b"));
+
+    let (outcome, _) = push_anonymous(&store, &format!("{host}/app")).await;
+
+    let pushed: Vec<String> = outcome
+        .tags
+        .iter()
+        .map(|t| t.reference.tag().unwrap().to_string())
+        .collect();
+    assert_eq!(pushed, ["a", "b"]);
+    assert_eq!(
+        skopeo_remote_raw(&format!("{host}/app:b")),
+        img.manifest.bytes
+    );
+    // The second tag found its layers confirmed by the first: one upload session per blob.
+    assert_eq!(
+        target.count_requests("POST", "/v2/app/blobs/uploads/"),
+        img.layers.len() + 1
+    );
+}
+
+#[tokio::test]
+async fn digest_reference_is_refused() {
+    let store = Store::new();
+    let r = Reference::parse(&format!("127.0.0.1:1/app@{}", Digest::sha256_of(b"x"))).unwrap();
+    let err = pusher(&store, anonymous_client(), fast_push_options())
+        .push(&r, &Recorder::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PushError::DigestReference { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn absent_tag_is_reported_as_docker_does() {
+    let store = Store::new();
+    let r = Reference::parse("127.0.0.1:1/app:nope").unwrap();
+    let err = pusher(&store, anonymous_client(), fast_push_options())
+        .push(&r, &Recorder::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "An image does not exist locally with the tag: 127.0.0.1:1/app:nope"
+    );
+}
