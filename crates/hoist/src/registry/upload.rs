@@ -29,7 +29,9 @@ use super::transport::{read_error, OutBody, Outgoing};
 use super::{Access, RemoteRepository, ScopeSet};
 use crate::digest::Digest;
 
-/// An open upload session.
+/// An open upload session. A clone is another handle on the same session (no request is
+/// made): a caller keeps one to resume after [`BlobUpload::finish`] fails.
+#[derive(Clone)]
 pub struct BlobUpload {
     repo: RemoteRepository,
     endpoint: Arc<Endpoint>,

@@ -206,29 +206,37 @@ impl BlobSender {
             let floor = min.max(1);
             self.chunk = Some(self.chunk.unwrap_or(self.policy.chunk_size).max(floor));
         }
-        if session.offset() == 0 && size <= self.policy.monolithic_max && self.chunk.is_none() {
-            let bytes = read_range(&content, &digest, 0, size).await?;
-            reporter.report(size);
-            return match session.finish(&digest, Some(bytes)).await {
-                Err(e) if is_too_large(&e) => {
-                    // The session is spent; the next attempt opens one and sends in chunks.
-                    self.chunk = Some(self.first_chunk(size));
-                    Err(e.into())
-                }
-                other => other.map_err(SendError::from),
-            };
-        }
-        let sent = self
-            .send_rest(&mut session, &content, &digest, size, &mut reporter)
-            .await;
-        if let Err(e) = sent {
-            // Keep the session: the next attempt asks how much of it the registry holds.
-            self.session = Some(session);
-            return Err(e);
-        }
+        let last = if session.offset() == 0
+            && size <= self.policy.monolithic_max
+            && self.chunk.is_none()
+        {
+            Some(read_range(&content, &digest, 0, size).await?)
+        } else {
+            let sent = self
+                .send_rest(&mut session, &content, &digest, size, &mut reporter)
+                .await;
+            if let Err(e) = sent {
+                // Keep the session: the next attempt asks how much of it the registry holds.
+                self.session = Some(session);
+                return Err(e);
+            }
+            None
+        };
         reporter.report(size);
-        session.finish(&digest, None).await?;
-        Ok(())
+        let kept = session.clone();
+        match session.finish(&digest, last).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if is_too_large(&e) {
+                    // A monolithic body refused: send in chunks from now on.
+                    self.chunk = Some(self.first_chunk(size));
+                }
+                // The closing PUT failed, not necessarily the bytes: the next attempt asks
+                // the registry what it holds and sends only what is missing.
+                self.session = Some(kept);
+                Err(e.into())
+            }
+        }
     }
 
     /// The session to write to: the kept one if the registry still knows it (with its offset
