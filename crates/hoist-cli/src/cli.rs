@@ -41,6 +41,8 @@ pub struct GlobalArgs {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Download an image from a registry into the local store
+    Pull(PullArgs),
     /// Log in to a registry: check the credentials with it, then store them where docker would
     Login(LoginArgs),
     /// Remove the stored credentials for a registry
@@ -66,6 +68,33 @@ pub struct LoginArgs {
     /// The registry (host[:port]) [default: docker.io]
     #[arg(value_name = "HOST")]
     pub server: Option<String>,
+}
+
+/// `hoist pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Choose this platform from a multi-platform image (os/arch[/variant], e.g. linux/arm64
+    /// or linux/arm/v7) [default: the host's]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+
+    /// Download every tagged image of the repository
+    #[arg(short = 'a', long)]
+    pub all_tags: bool,
+
+    /// Print only the image reference, no progress
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Store the image's blobs without unpacking its layers. This is currently the only mode:
+    /// unpacking into the layer store is not built yet, so every pull behaves as if this flag
+    /// were given
+    #[arg(long)]
+    pub no_unpack: bool,
+
+    /// The image: NAME[:TAG|@DIGEST] (a name alone means :latest)
+    #[arg(value_name = "REF")]
+    pub reference: String,
 }
 
 /// `hoist logout`.
@@ -106,6 +135,27 @@ mod tests {
         ];
         let err = Cli::try_parse_from(args).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn pull_takes_docker_flags() {
+        let cli = Cli::try_parse_from([
+            "hoist",
+            "pull",
+            "-a",
+            "-q",
+            "--platform",
+            "linux/arm/v7",
+            "--no-unpack",
+            "busybox",
+        ])
+        .unwrap();
+        let Command::Pull(args) = cli.command else {
+            panic!("not a pull: {:?}", cli.command);
+        };
+        assert!(args.all_tags && args.quiet && args.no_unpack);
+        assert_eq!(args.platform.as_deref(), Some("linux/arm/v7"));
+        assert_eq!(args.reference, "busybox");
     }
 
     #[test]

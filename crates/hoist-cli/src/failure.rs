@@ -12,7 +12,10 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use hoist::credentials::CredentialError;
+use hoist::pull::PullError;
+use hoist::reference::ReferenceError;
 use hoist::registry::RegistryError;
+use hoist::transfer::TransferError;
 
 use crate::config::ConfigError;
 
@@ -68,6 +71,24 @@ pub enum CliError {
     /// The registry client could not be set up from the configuration.
     #[error("cannot set up the registry client")]
     Registry(#[source] Box<RegistryError>),
+
+    /// The image reference given on the command line is malformed.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+
+    /// The local store could not be opened.
+    #[error("cannot open the local store at {root}")]
+    Store {
+        /// The store root.
+        root: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: Box<dyn Error + Send + Sync>,
+    },
+
+    /// The pull failed.
+    #[error(transparent)]
+    Pull(#[from] Box<PullError>),
 }
 
 /// Prints `err` as described in the module docs and returns the exit status for it.
@@ -88,11 +109,26 @@ pub fn report(err: &CliError, debug: bool) -> ExitCode {
 /// The line printed for `err`: its causes joined on, except for a refusal of credentials, whose
 /// own message is the whole story (the registry's wording, e.g. "authentication required", and
 /// the URL asked are in the `--debug` chain).
+///
+/// Pull failures docker words itself (`TranslatePullError`, "no matching manifest …",
+/// "filesystem layer verification failed …", "layers from manifest don't match …") are printed
+/// as docker prints them: the registry's URL and the store's detail go to the `--debug` chain.
 pub fn summary(err: &CliError) -> String {
     match err {
         CliError::Unauthorized { .. } => err.to_string(),
+        CliError::Pull(pull) if is_docker_sentence(pull) => err.to_string(),
         _ => one_line(err),
     }
+}
+
+fn is_docker_sentence(err: &PullError) -> bool {
+    matches!(
+        err,
+        PullError::Registry(_)
+            | PullError::NoMatchingManifest(_)
+            | PullError::LayersDontMatchConfig { .. }
+            | PullError::Transfer(TransferError::VerificationFailed { .. })
+    )
 }
 
 /// The error and its causes on one line, skipping a cause whose text its parent already ends

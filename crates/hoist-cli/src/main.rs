@@ -3,7 +3,8 @@
 //!
 //! The logic lives in the `hoist` library and in the modules here, one per concern: `cli`
 //! (arguments), `config` (the TOML file), `commands` (one file per subcommand), `prompt`
-//! (terminal input), `verify` (login checks against the registry), `failure` (error output),
+//! (terminal input), `verify` (login checks against the registry), `progress` (pull progress
+//! on a terminal or as plain lines), `failure` (error output),
 //! `logging` (`--debug`).
 
 // No panics on any path input can reach (STYLE.md): outside tests, unwrap/expect/panic are errors.
@@ -17,6 +18,7 @@ mod commands;
 mod config;
 mod failure;
 mod logging;
+mod progress;
 mod prompt;
 mod root;
 mod verify;
@@ -44,6 +46,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
     tracing::debug!(config_file = ?config.source, root = ?cli.global.root, "starting");
     let store = CredentialStore::from_env();
     match &cli.command {
+        Command::Pull(args) => commands::pull::run(args, &cli.global, &config, store),
         Command::Login(args) => commands::login::run(args, &config, &store),
         Command::Logout(args) => commands::logout::run(args, &store),
     }

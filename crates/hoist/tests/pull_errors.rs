@@ -196,3 +196,45 @@ async fn corrupted_layer_fails_verification_and_stores_nothing_corrupt() {
     assert!(!store.blobs().contains(&layer), "corrupt layer stored");
     assert!(store.metadata().images().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn plugin_config_is_refused_saying_it_is_a_plugin() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let image = small_image("plugin");
+    let config = Blob::new(
+        "application/vnd.docker.plugin.v1+json",
+        image.config.bytes.clone(),
+    );
+    let mut manifest: serde_json::Value = serde_json::from_slice(&image.manifest.bytes).unwrap();
+    manifest["config"] = config.descriptor();
+    let manifest = Blob::new(
+        &image.manifest.media_type,
+        serde_json::to_vec(&manifest).unwrap(),
+    );
+    let pusher = ImagePusher::new(&registry);
+    pusher.push_blob("plugin", &image.layers[0]).await.unwrap();
+    pusher.push_blob("plugin", &config).await.unwrap();
+    pusher
+        .push_manifest("plugin", "v1", &manifest)
+        .await
+        .unwrap();
+    let store = Store::new();
+
+    let err = store
+        .puller(fast_options())
+        .pull(&reference(&registry, "plugin:v1"), &Recorder::default())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, PullError::Manifest { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("encountered remote \"plugin\"(application/vnd.docker.plugin.v1+json)"),
+        "{err}"
+    );
+    assert_eq!(
+        registry.count_requests("GET", "/v2/plugin/blobs/"),
+        0,
+        "nothing downloaded"
+    );
+}

@@ -4,6 +4,7 @@
 
 pub mod login;
 pub mod logout;
+pub mod pull;
 
 use hoist::credentials::{convert_to_hostname, is_docker_hub};
 

@@ -44,6 +44,15 @@ pub enum PullError {
     #[error(transparent)]
     NoMatchingManifest(Box<NoMatchingManifest>),
 
+    /// Indexes nest deeper than hoist follows (an index naming itself would loop).
+    #[error("{reference}: indexes nested more than {limit} deep")]
+    IndexTooDeep {
+        /// The reference pulled, canonical.
+        reference: String,
+        /// The depth followed.
+        limit: usize,
+    },
+
     /// The image config cannot be read.
     #[error("image config {digest}: {source}")]
     Config {

@@ -69,10 +69,9 @@ impl Puller {
                 Manifest::Index(index) => {
                     depth += 1;
                     if depth > MAX_INDEX_DEPTH {
-                        return Err(PullError::Interrupted {
-                            reason: format!(
-                                "{target}: indexes nested more than {MAX_INDEX_DEPTH} deep"
-                            ),
+                        return Err(PullError::IndexTooDeep {
+                            reference: target.to_string(),
+                            limit: MAX_INDEX_DEPTH,
                         });
                     }
                     let matcher = PlatformMatcher::new(&self.options.platform());

@@ -3,7 +3,8 @@
 //! docker 20.10's `pullV2Tag` GETs the tag; containerd's resolver HEADs it first and GETs
 //! only when HEAD says nothing useful. hoist does the latter: HEAD, and GET when HEAD fails
 //! (the GET's error body says NAME_UNKNOWN where a bodiless HEAD 404 cannot) or has no
-//! `Docker-Content-Digest`. Manifests are then read by digest, from the store when present
+//! `Docker-Content-Digest`, or says the manifest is schema 1 (whose digest is over its payload
+//! without the signatures, which a GET by digest cannot verify). Manifests are then read by digest, from the store when present
 //! (a stored blob is verified by construction) or from the registry (verified by the
 //! client), and stored. Schema 1 manifests are not stored: pull converts them
 //! (`image::pull_schema1`), and their digest is not the digest of their bytes.
@@ -15,7 +16,7 @@ use bytes::Bytes;
 use super::{PullError, Puller};
 use crate::digest::Digest;
 use crate::error::translate_pull_error;
-use crate::media::{Manifest, MAX_MANIFEST_SIZE};
+use crate::media::{Manifest, ManifestKind, MAX_MANIFEST_SIZE};
 use crate::reference::Reference;
 use crate::registry::{FetchedManifest, RegistryError, RemoteRepository};
 
@@ -69,7 +70,11 @@ impl Puller {
         let tag = target.tag().map(|t| t.as_str()).unwrap_or("latest");
         match self.with_retries(|| repo.head_manifest(tag)).await {
             Ok(info) => {
-                if let Some(digest) = info.digest {
+                // A signed schema 1 manifest's digest is not the hash of its bytes, so the
+                // client could not verify a GET by that digest: GET it by tag instead.
+                let schema1 = ManifestKind::from_media_type(&info.media_type)
+                    == Some(ManifestKind::DockerSchema1);
+                if let (Some(digest), false) = (info.digest, schema1) {
                     return Ok((digest, None));
                 }
             }

@@ -1,0 +1,317 @@
+//! `hoist pull` end to end: the built binary against a real `docker-registry`, with HOME,
+//! DOCKER_CONFIG and the config file pointed at a temporary directory so nothing of the real
+//! user is read. Checks the exit status, docker's plain progress lines, `-q`, the final
+//! reference line, and one-line errors.
+
+use std::path::Path;
+use std::process::Output;
+
+use hoist_testkit::{Blob, ImageBuilder, ImagePusher, Layer, TestRegistry};
+
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        std::fs::write(dir.path().join("hoist.toml"), "").unwrap();
+        Sandbox { dir }
+    }
+
+    fn root(&self) -> std::path::PathBuf {
+        self.dir.path().join("root")
+    }
+
+    async fn hoist(&self, args: &[&str]) -> Output {
+        let home = self.dir.path().join("home");
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
+            .arg("--root")
+            .arg(self.root())
+            .arg("--config")
+            .arg(self.dir.path().join("hoist.toml"))
+            .args(args)
+            .env_clear()
+            .env("HOME", &home)
+            .env("DOCKER_CONFIG", home.join(".docker"))
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .output()
+            .await
+            .unwrap()
+    }
+}
+
+async fn registry_with_image() -> (TestRegistry, hoist_testkit::Image) {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let image = ImageBuilder::new()
+        .layer(Layer::from_files(&[("hello.txt", b"hello\n")]).unwrap())
+        .layer(Layer::from_files(&[("world.txt", b"world\n")]).unwrap())
+        .build()
+        .unwrap();
+    ImagePusher::new(&registry)
+        .push_image("team/app", "v1", &image)
+        .await
+        .unwrap();
+    (registry, image)
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn short(digest: &str) -> &str {
+    &digest.trim_start_matches("sha256:")[..12]
+}
+
+#[tokio::test]
+async fn pull_prints_docker_lines_and_the_canonical_reference() {
+    let (registry, image) = registry_with_image().await;
+    let sandbox = Sandbox::new();
+    let name = format!("{}/team/app", registry.host());
+
+    let out = sandbox.hoist(&["pull", &format!("{name}:v1")]).await;
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], format!("v1: Pulling from {name}"));
+    for layer in &image.layers {
+        let id = short(&layer.digest);
+        assert!(
+            lines.contains(&format!("{id}: Pulling fs layer").as_str()),
+            "{text}"
+        );
+        assert!(
+            lines.contains(&format!("{id}: Pull complete").as_str()),
+            "{text}"
+        );
+    }
+    let n = lines.len();
+    assert_eq!(lines[n - 3], format!("Digest: {}", image.digest()));
+    assert_eq!(
+        lines[n - 2],
+        format!("Status: Downloaded newer image for {name}:v1")
+    );
+    assert_eq!(lines[n - 1], format!("{name}:v1"));
+    assert!(sandbox
+        .root()
+        .join("blobs/sha256")
+        .join(image.digest().trim_start_matches("sha256:"))
+        .is_file());
+}
+
+#[tokio::test]
+async fn second_pull_says_image_is_up_to_date() {
+    let (registry, _image) = registry_with_image().await;
+    let sandbox = Sandbox::new();
+    let reference = format!("{}/team/app:v1", registry.host());
+    assert!(sandbox
+        .hoist(&["pull", "-q", &reference])
+        .await
+        .status
+        .success());
+
+    let out = sandbox.hoist(&["pull", &reference]).await;
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&format!("Status: Image is up to date for {reference}\n")));
+}
+
+#[tokio::test]
+async fn quiet_pull_prints_only_the_reference() {
+    let (registry, _image) = registry_with_image().await;
+    let sandbox = Sandbox::new();
+    let reference = format!("{}/team/app:v1", registry.host());
+
+    let out = sandbox
+        .hoist(&["pull", "-q", "--no-unpack", &reference])
+        .await;
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{reference}\n"));
+}
+
+#[tokio::test]
+async fn malformed_reference_fails_with_one_line() {
+    let sandbox = Sandbox::new();
+
+    let out = sandbox.hoist(&["pull", "Team/App:v1"]).await;
+
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("hoist: invalid reference \"Team/App:v1\""),
+        "{err}"
+    );
+    assert!(!Path::new(&sandbox.root()).join("hoist.db").exists());
+}
+
+#[tokio::test]
+async fn missing_tag_fails_with_dockers_sentence() {
+    let (registry, _image) = registry_with_image().await;
+    let sandbox = Sandbox::new();
+    let reference = format!("{}/team/app:nope", registry.host());
+
+    let out = sandbox.hoist(&["pull", &reference]).await;
+
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!("hoist: manifest for {reference} not found: manifest unknown: manifest unknown\n")
+    );
+}
+
+#[tokio::test]
+async fn invalid_platform_is_refused_before_pulling() {
+    let sandbox = Sandbox::new();
+
+    let out = sandbox
+        .hoist(&["pull", "--platform", "linux//arm", "127.0.0.1:1/x"])
+        .await;
+
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("hoist: invalid platform \"linux//arm\""),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Pushes `repo:v1`, an OCI image of one uncompressed layer of `size` pseudo-random bytes
+/// (cheap to make, unlike a large gzip; pull only hashes an uncompressed layer, so it need not
+/// be a tar), and returns that layer.
+async fn push_uncompressed_image(registry: &TestRegistry, repo: &str, size: usize) -> Blob {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let bytes: Vec<u8> = (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let layer = Blob::new("application/vnd.oci.image.layer.v1.tar", bytes);
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [layer.digest]},
+    });
+    let config = Blob::new(
+        "application/vnd.oci.image.config.v1+json",
+        serde_json::to_vec(&config).unwrap(),
+    );
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config.descriptor(),
+        "layers": [layer.descriptor()],
+    });
+    let manifest = Blob::new(
+        "application/vnd.oci.image.manifest.v1+json",
+        serde_json::to_vec(&manifest).unwrap(),
+    );
+    let pusher = ImagePusher::new(registry);
+    pusher.push_blob(repo, &layer).await.unwrap();
+    pusher.push_blob(repo, &config).await.unwrap();
+    pusher.push_manifest(repo, "v1", &manifest).await.unwrap();
+    layer
+}
+
+/// The size the registry's access log reports for the response to `GET path` with `status`.
+fn logged_response_size(registry: &TestRegistry, path: &str, status: u16) -> Option<u64> {
+    let needle = format!("\"GET {path} ");
+    registry.log().lines().find_map(|line| {
+        let rest = line.split(&needle).nth(1)?;
+        let mut after = rest.split('"').nth(1)?.split_whitespace();
+        let code: u16 = after.next()?.parse().ok()?;
+        (code == status).then(|| after.next()?.parse().ok())?
+    })
+}
+
+#[tokio::test]
+async fn pull_killed_mid_layer_resumes_from_the_partial_ingest() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let layer = push_uncompressed_image(&registry, "big", 24 * 1024 * 1024).await;
+    let layer = &layer;
+    let sandbox = Sandbox::new();
+    let reference = format!("{}/big:v1", registry.host());
+    let data = sandbox
+        .root()
+        .join("ingest")
+        .join(layer.digest.trim_start_matches("sha256:"))
+        .join("data");
+    let home = sandbox.dir.path().join("home");
+    let mut first = tokio::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .arg("--root")
+        .arg(sandbox.root())
+        .arg("--config")
+        .arg(sandbox.dir.path().join("hoist.toml"))
+        .args(["pull", "-q", &reference])
+        .env_clear()
+        .env("HOME", &home)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let written = loop {
+        let len = std::fs::metadata(&data).map(|m| m.len()).unwrap_or(0);
+        if len > 0 && len < layer.size / 2 {
+            first.kill().await.unwrap(); // SIGKILL
+            break std::fs::metadata(&data).unwrap().len();
+        }
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the pull ended before it could be killed mid-layer"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    };
+    registry.clear_log().unwrap();
+
+    let second = sandbox.hoist(&["pull", "-q", &reference]).await;
+
+    assert!(second.status.success(), "{}", stderr(&second));
+    let path = format!("/v2/big/blobs/{}", layer.digest);
+    let resumed = logged_response_size(&registry, &path, 206)
+        .expect("the second pull asked for the rest with Range");
+    assert!(resumed < layer.size, "fetched {resumed} of {}", layer.size);
+    assert!(resumed <= layer.size - written.min(layer.size));
+    let blob = sandbox
+        .root()
+        .join("blobs/sha256")
+        .join(layer.digest.trim_start_matches("sha256:"));
+    assert_eq!(std::fs::read(blob).unwrap(), layer.bytes);
+}
+
+#[tokio::test]
+async fn two_processes_pulling_one_image_into_one_root_fetch_each_blob_once() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let layer = push_uncompressed_image(&registry, "twice", 8 * 1024 * 1024).await;
+    registry.clear_log().unwrap();
+    let sandbox = Sandbox::new();
+    let reference = format!("{}/twice:v1", registry.host());
+
+    let args = ["pull", "-q", reference.as_str()];
+    let (a, b) = tokio::join!(sandbox.hoist(&args), sandbox.hoist(&args));
+
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert!(b.status.success(), "{}", stderr(&b));
+    let layer_gets = registry
+        .access_log()
+        .iter()
+        .filter(|e| e.method == "GET" && e.path.ends_with(&layer.digest))
+        .count();
+    assert_eq!(layer_gets, 1);
+    let blobs = std::fs::read_dir(sandbox.root().join("blobs/sha256"))
+        .unwrap()
+        .count();
+    assert_eq!(blobs, 3, "layer, config, manifest");
+    // Both processes recorded the same tag; a third run sees it.
+    let third = sandbox.hoist(&["pull", &reference]).await;
+    assert!(stdout(&third).contains("Status: Image is up to date"));
+}

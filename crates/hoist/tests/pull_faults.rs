@@ -1,0 +1,214 @@
+//! Pulls through the testkit's fault proxy: the network fails under the pull and the image
+//! still arrives correct, or the pull fails at once when retrying cannot help.
+
+mod pull_support;
+
+use std::time::{Duration, Instant};
+
+use hoist::digest::Digest;
+use hoist::progress::Status;
+use hoist_testkit::{FaultProxy, Image, ImageBuilder, Layer, Rule, TestRegistry};
+use pull_support::{blobs_in, fast_options, push, Recorder, Store};
+
+/// A registry with one image of one large (incompressible) layer, and a proxy in front.
+async fn setup(repo: &str) -> (TestRegistry, FaultProxy, Image) {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let image = ImageBuilder::new()
+        .layer(Layer::random(512 * 1024).unwrap())
+        .build()
+        .unwrap();
+    push(&registry, repo, "v1", &image).await;
+    let proxy = FaultProxy::start(&registry).await.unwrap();
+    (registry, proxy, image)
+}
+
+/// A store and an anonymous puller for it. The fault proxy does not answer the TLS hello
+/// hoist's ping sends first (it waits for an HTTP request line), so the connect timeout is
+/// cut to make that HTTPS attempt fail fast and the ping fall back to plain HTTP, as it does
+/// at once against a real registry.
+fn store_and_puller() -> (Store, hoist::pull::Puller) {
+    let store = Store::new();
+    let config = hoist::registry::RegistryConfig {
+        connect_timeout: Duration::from_millis(300),
+        ..pull_support::test_config()
+    };
+    let client = hoist::registry::RegistryClient::new(
+        config,
+        std::sync::Arc::new(hoist::registry::StaticCredentials::none()),
+    )
+    .unwrap();
+    let puller = store.puller_with(client, fast_options());
+    (store, puller)
+}
+
+fn through(proxy: &FaultProxy, name: &str) -> hoist::reference::Reference {
+    hoist::reference::Reference::parse(&format!("{}/{name}", proxy.host())).unwrap()
+}
+
+fn layer_path(repo: &str, image: &Image) -> String {
+    format!("/v2/{repo}/blobs/{}", image.layers[0].digest)
+}
+
+fn layer_gets(proxy: &FaultProxy, repo: &str, image: &Image) -> Vec<hoist_testkit::ProxiedRequest> {
+    let path = layer_path(repo, image);
+    proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path == path)
+        .collect()
+}
+
+fn assert_pulled_correctly(store: &Store, image: &Image) {
+    let blobs = blobs_in(&store.root());
+    for blob in image.layers.iter().chain([&image.config, &image.manifest]) {
+        assert!(blobs.contains(&Digest::parse(&blob.digest).unwrap()));
+    }
+    let record = store
+        .metadata()
+        .image(&Digest::parse(image.digest()).unwrap())
+        .unwrap();
+    assert!(record.is_some(), "image recorded");
+}
+
+#[tokio::test]
+async fn reset_mid_layer_resumes_with_range() {
+    let (_registry, proxy, image) = setup("reset").await;
+    proxy.rule(
+        Rule::matching(&format!("GET {}", layer_path("reset", &image)))
+            .reset_after(200_000)
+            .times(1),
+    );
+    let (store, puller) = store_and_puller();
+
+    puller
+        .pull(&through(&proxy, "reset:v1"), &Recorder::default())
+        .await
+        .unwrap();
+
+    assert_pulled_correctly(&store, &image);
+    let gets = layer_gets(&proxy, "reset", &image);
+    assert_eq!(gets.len(), 2, "{gets:?}");
+    let range = gets[1].range().expect("the retry is ranged");
+    let offset: u64 = range
+        .trim_start_matches("bytes=")
+        .trim_end_matches('-')
+        .parse()
+        .unwrap();
+    assert!(offset > 0 && offset <= 200_000, "{range}");
+    assert_eq!(gets[1].status, Some(206));
+}
+
+#[tokio::test]
+async fn truncated_layer_body_is_resumed() {
+    let (_registry, proxy, image) = setup("short").await;
+    proxy.rule(
+        Rule::matching(&format!("GET {}", layer_path("short", &image)))
+            .truncate_after(100_000)
+            .times(1),
+    );
+    let (store, puller) = store_and_puller();
+
+    puller
+        .pull(&through(&proxy, "short:v1"), &Recorder::default())
+        .await
+        .unwrap();
+
+    assert_pulled_correctly(&store, &image);
+    let gets = layer_gets(&proxy, "short", &image);
+    assert_eq!(gets.len(), 2);
+    assert!(gets[1].range().is_some());
+}
+
+#[tokio::test]
+async fn service_unavailable_then_success() {
+    let (_registry, proxy, image) = setup("flaky").await;
+    proxy.rule(Rule::head_manifest().status(503).times(1));
+    proxy.rule(
+        Rule::matching(&format!("GET {}", layer_path("flaky", &image)))
+            .status(503)
+            .times(1),
+    );
+    let (store, puller) = store_and_puller();
+    let progress = Recorder::default();
+
+    puller
+        .pull(&through(&proxy, "flaky:v1"), &progress)
+        .await
+        .unwrap();
+
+    assert_pulled_correctly(&store, &image);
+    assert_eq!(layer_gets(&proxy, "flaky", &image).len(), 2);
+    assert!(progress
+        .statuses_of(&image.layers[0].digest)
+        .contains(&Status::RetryingIn { seconds: 1 }));
+}
+
+#[tokio::test]
+async fn rate_limit_retry_after_is_honoured() {
+    let (_registry, proxy, image) = setup("limited").await;
+    proxy.rule(
+        Rule::matching(&format!("GET {}", layer_path("limited", &image)))
+            .status(429)
+            .error("TOOMANYREQUESTS", "slow down")
+            .retry_after(1)
+            .times(1),
+    );
+    let (store, puller) = store_and_puller();
+    let started = Instant::now();
+
+    puller
+        .pull(&through(&proxy, "limited:v1"), &Recorder::default())
+        .await
+        .unwrap();
+
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "retried before Retry-After: {:?}",
+        started.elapsed()
+    );
+    assert_pulled_correctly(&store, &image);
+    assert_eq!(layer_gets(&proxy, "limited", &image).len(), 2);
+}
+
+#[tokio::test]
+async fn unknown_blob_is_not_retried() {
+    let (_registry, proxy, image) = setup("gone").await;
+    proxy.rule(
+        Rule::matching(&format!("GET {}", layer_path("gone", &image)))
+            .status(404)
+            .error("BLOB_UNKNOWN", "blob unknown to registry"),
+    );
+    let (store, puller) = store_and_puller();
+
+    let err = puller
+        .pull(&through(&proxy, "gone:v1"), &Recorder::default())
+        .await
+        .unwrap_err();
+
+    assert!(err.to_string().contains("blob unknown"), "{err}");
+    assert_eq!(layer_gets(&proxy, "gone", &image).len(), 1);
+    assert!(store.metadata().images().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn corrupted_byte_in_transit_fails_verification() {
+    let (_registry, proxy, image) = setup("flipped").await;
+    proxy
+        .rule(Rule::matching(&format!("GET {}", layer_path("flipped", &image))).corrupt_byte(1000));
+    let (store, puller) = store_and_puller();
+
+    let err = puller
+        .pull(&through(&proxy, "flipped:v1"), &Recorder::default())
+        .await
+        .unwrap_err();
+
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "filesystem layer verification failed for digest {}",
+            image.layers[0].digest
+        )
+    );
+    let layer = Digest::parse(&image.layers[0].digest).unwrap();
+    assert!(!blobs_in(&store.root()).contains(&layer));
+}
