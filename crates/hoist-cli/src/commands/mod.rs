@@ -5,6 +5,7 @@
 pub mod login;
 pub mod logout;
 pub mod pull;
+pub mod push;
 
 use hoist::credentials::{convert_to_hostname, is_docker_hub};
 
