@@ -8,7 +8,8 @@ mod push_support;
 use hoist::digest::Digest;
 use hoist::progress::Status;
 use hoist::push::PushError;
-use hoist::reference::Reference;
+use hoist::reference::{Reference, Repository};
+use hoist::store::metadata::BlobSource;
 use hoist_testkit::{ImageBuilder, Layer, ManifestFormat, TestRegistry};
 use pull_support::{anonymous_client, Recorder, Store};
 use push_support::{
@@ -192,4 +193,45 @@ async fn absent_tag_is_reported_as_docker_does() {
         err.to_string(),
         "An image does not exist locally with the tag: 127.0.0.1:1/app:nope"
     );
+}
+
+#[tokio::test]
+async fn failed_mount_candidates_are_forgotten_and_their_session_used() {
+    let (source, target) = (
+        TestRegistry::anonymous().await.unwrap(),
+        TestRegistry::anonymous().await.unwrap(),
+    );
+    let store = Store::new();
+    let img = image(ManifestFormat::Oci, "ghost");
+    let dest = format!("{}/app:v1", target.host());
+    seed_and_tag(&store, &source, "base/app:1", &img, &dest).await;
+    // A source the target registry never had: the mount is refused (202 with a session).
+    let ghost = Repository::parse(&format!("{}/ghost", target.host())).unwrap();
+    let metadata = store.metadata();
+    for (layer, diff_id) in img.layers.iter().zip(&img.diff_ids) {
+        let source = BlobSource {
+            digest: Digest::parse(&layer.digest).unwrap(),
+            repository: ghost.clone(),
+            hmac: None,
+        };
+        metadata
+            .add_blob_source(&Digest::parse(diff_id).unwrap(), &source)
+            .unwrap();
+    }
+
+    push_anonymous(&store, &dest).await;
+
+    assert_eq!(mount_posts(&target), img.layers.len());
+    // One POST per layer (the refused mount's session carried the upload) plus the config's.
+    assert_eq!(
+        target.count_requests("POST", "/v2/app/blobs/uploads/"),
+        img.layers.len() + 1
+    );
+    for diff_id in &img.diff_ids {
+        let sources = metadata
+            .blob_sources(&Digest::parse(diff_id).unwrap())
+            .unwrap();
+        assert!(sources.iter().all(|r| r.source.repository != ghost));
+    }
+    assert_blobs_equal(&target.url(), "app", &img).await;
 }
