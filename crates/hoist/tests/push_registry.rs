@@ -10,7 +10,7 @@ use hoist::progress::Status;
 use hoist::push::PushError;
 use hoist::reference::{Reference, Repository};
 use hoist::store::metadata::BlobSource;
-use hoist_testkit::{ImageBuilder, Layer, ManifestFormat, TestRegistry};
+use hoist_testkit::{ImageBuilder, ImagePusher, Index, Layer, ManifestFormat, TestRegistry};
 use pull_support::{anonymous_client, Recorder, Store};
 use push_support::{
     assert_blobs_equal, fast_push_options, layer_statuses, layer_writes, mount_posts,
@@ -234,4 +234,59 @@ async fn failed_mount_candidates_are_forgotten_and_their_session_used() {
         assert!(sources.iter().all(|r| r.source.repository != ghost));
     }
     assert_blobs_equal(&target.url(), "app", &img).await;
+}
+
+#[tokio::test]
+async fn all_tags_with_a_tag_is_refused() {
+    let store = Store::new();
+    let options = hoist::push::PushOptions {
+        all_tags: true,
+        ..fast_push_options()
+    };
+    let err = pusher(&store, anonymous_client(), options)
+        .push(
+            &Reference::parse("127.0.0.1:1/app:v1").unwrap(),
+            &Recorder::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PushError::TagWithAllTags { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn image_pulled_from_an_index_is_pushed_as_its_platform_manifest() {
+    let (source, target) = (
+        TestRegistry::anonymous().await.unwrap(),
+        TestRegistry::anonymous().await.unwrap(),
+    );
+    let amd64 = image(ManifestFormat::Oci, "amd64");
+    let arm64 = ImageBuilder::new()
+        .platform("linux", "arm64", Some("v8"))
+        .layer(Layer::from_files(&[("arm.txt", b"arm")]).unwrap())
+        .build()
+        .unwrap();
+    let index = Index::new(ManifestFormat::Oci, vec![amd64.clone(), arm64]).unwrap();
+    ImagePusher::new(&source)
+        .push_index("base/multi", "1", &index)
+        .await
+        .unwrap();
+    let store = Store::new();
+    let options = hoist::pull::PullOptions {
+        platform: Some(hoist::media::Platform::parse("linux/amd64").unwrap()),
+        ..pull_support::fast_options()
+    };
+    store
+        .puller(options)
+        .pull(
+            &pull_support::reference(&source, "base/multi:1"),
+            &Recorder::default(),
+        )
+        .await
+        .unwrap();
+    let dest = format!("{}/multi:1", target.host());
+    tag_as(&store, &Digest::parse(amd64.digest()).unwrap(), &dest);
+
+    push_anonymous(&store, &dest).await;
+
+    assert_eq!(skopeo_remote_raw(&dest), amd64.manifest.bytes);
 }
