@@ -43,6 +43,8 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Download an image from a registry into the local store
     Pull(PullArgs),
+    /// Upload an image (or every tag of a name) from the local store to a registry
+    Push(PushArgs),
     /// Log in to a registry: check the credentials with it, then store them where docker would
     Login(LoginArgs),
     /// Remove the stored credentials for a registry
@@ -147,6 +149,22 @@ pub struct PullArgs {
     pub no_unpack: bool,
 
     /// The image: NAME[:TAG|@DIGEST] (a name alone means :latest)
+    #[arg(value_name = "REF")]
+    pub reference: String,
+}
+
+/// `hoist push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Push every local tag of the repository (what a name without a tag does anyway)
+    #[arg(short = 'a', long)]
+    pub all_tags: bool,
+
+    /// Print only the reference pushed, no progress
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// The image: NAME[:TAG] (a name alone pushes every local tag of it)
     #[arg(value_name = "REF")]
     pub reference: String,
 }

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use hoist::credentials::CredentialError;
 use hoist::images::ImageError;
 use hoist::pull::PullError;
+use hoist::push::PushError;
 use hoist::reference::ReferenceError;
 use hoist::registry::RegistryError;
 use hoist::store::{GcError, MetadataError, StoreError};
@@ -105,6 +106,10 @@ pub enum CliError {
     /// The pull failed.
     #[error(transparent)]
     Pull(#[from] Box<PullError>),
+
+    /// The push failed.
+    #[error(transparent)]
+    Push(#[from] Box<PushError>),
 }
 
 /// Prints `err` as described in the module docs and returns the exit status for it.
@@ -146,8 +151,22 @@ pub fn summary(err: &CliError) -> String {
     match err {
         CliError::Unauthorized { .. } => err.to_string(),
         CliError::Pull(pull) if is_docker_sentence(pull) => err.to_string(),
+        CliError::Push(push) if is_push_sentence(push) => err.to_string(),
         _ => one_line(err),
     }
+}
+
+/// Push failures whose own message is the whole story (docker's sentences; a refusal names
+/// the repository and the registry's code and message, the URL is in the `--debug` chain).
+fn is_push_sentence(err: &PushError) -> bool {
+    matches!(
+        err,
+        PushError::Denied { .. }
+            | PushError::NotFound { .. }
+            | PushError::DigestReference { .. }
+            | PushError::TagWithAllTags { .. }
+            | PushError::Unconfirmed { .. }
+    )
 }
 
 fn is_docker_sentence(err: &PullError) -> bool {

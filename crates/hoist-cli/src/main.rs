@@ -48,6 +48,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
     let store = CredentialStore::from_env();
     match &cli.command {
         Command::Pull(args) => commands::pull::run(args, &cli.global, &config, store),
+        Command::Push(args) => commands::push::run(args, &cli.global, &config, store),
         Command::Login(args) => commands::login::run(args, &config, &store),
         Command::Logout(args) => commands::logout::run(args, &store),
         Command::Images(args) => commands::images::run(args, &open_store(cli)?),

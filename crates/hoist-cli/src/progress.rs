@@ -1,4 +1,4 @@
-//! Rendering pull progress the way the docker CLI does (`jsonmessage.DisplayJSONMessagesStream`):
+//! Rendering pull and push progress the way the docker CLI does (`jsonmessage.DisplayJSONMessagesStream`):
 //! on a terminal, one line per layer redrawn in place with a bar while bytes move; otherwise
 //! plain `ID: Status` lines; with `-q`, nothing.
 //!
@@ -7,7 +7,7 @@
 //! terminal I/O happens inside async code. [`Renderer::finish`] drains the queue and waits for
 //! the thread, so every line is out before the final reference is printed.
 //!
-//! Plain lines are throttled: a status change is always printed, but `Downloading` (with its
+//! Plain lines are throttled: a status change is always printed, but `Downloading` and `Pushing` (with their
 //! byte counts) at most once per [`PLAIN_DOWNLOAD_INTERVAL`] per layer, and `Retrying in N
 //! seconds` once per retry, so a log file gets a bounded number of lines per layer.
 
@@ -114,7 +114,9 @@ pub fn plain_line(
         return Some(event.to_string());
     }
     let (status, text) = match &event.status {
-        Status::Downloading { current, total } | Status::Extracting { current, total } => (
+        Status::Downloading { current, total }
+        | Status::Extracting { current, total }
+        | Status::Pushing { current, total } => (
             event.status.to_string(),
             format!("{} {}", event.status, bytes_progress(*current, *total)),
         ),
@@ -124,7 +126,7 @@ pub fn plain_line(
         *previous == status
             && (!matches!(
                 event.status,
-                Status::Downloading { .. } | Status::Extracting { .. }
+                Status::Downloading { .. } | Status::Extracting { .. } | Status::Pushing { .. }
             ) || now.duration_since(*at) < PLAIN_DOWNLOAD_INTERVAL)
     });
     if repeated {
@@ -187,7 +189,9 @@ fn terminal(rx: mpsc::Receiver<ProgressEvent>) {
             )
         });
         match &event.status {
-            Status::Downloading { current, total } | Status::Extracting { current, total } => {
+            Status::Downloading { current, total }
+            | Status::Extracting { current, total }
+            | Status::Pushing { current, total } => {
                 line.set_message(event.status.to_string());
                 line.set_length(total.unwrap_or(*current));
                 line.set_position(*current);

@@ -8,7 +8,9 @@ pub mod login;
 pub mod logout;
 pub mod prune;
 pub mod pull;
+pub mod push;
 pub mod rmi;
+pub mod session;
 pub mod tag;
 
 use hoist::credentials::{convert_to_hostname, is_docker_hub};

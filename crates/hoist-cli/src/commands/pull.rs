@@ -14,21 +14,16 @@
 //! `--no-unpack` is accepted and is, for now, what every pull does: layers are stored as
 //! verified blobs, and unpacking into a layer store comes with the layers work.
 
-use std::io::IsTerminal as _;
-use std::sync::Arc;
-
 use hoist::credentials::CredentialStore;
 use hoist::media::Platform;
 use hoist::pull::{PullOptions, Puller};
 use hoist::reference::Reference;
-use hoist::registry::RegistryClient;
 use hoist::transfer::DownloadConfig;
 
 use crate::cli::{GlobalArgs, PullArgs};
+use crate::commands::session::{renderer, Session};
 use crate::config::Config;
 use crate::failure::CliError;
-use crate::progress::{Mode, Renderer};
-use crate::root::open_store;
 
 /// Runs `hoist pull`.
 pub fn run(
@@ -52,25 +47,14 @@ pub fn run(
         },
         ..PullOptions::default()
     };
-    let metadata = open_store(global.root.as_ref())?;
-    let content = metadata.content().clone();
-    let client = RegistryClient::new(config.registry_config(), Arc::new(credentials))
-        .map_err(|e| CliError::Registry(Box::new(e)))?;
+    let Session {
+        metadata,
+        content,
+        client,
+        runtime,
+    } = Session::open(global, config, credentials)?;
     let puller = Puller::new(client, content, metadata, options);
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(CliError::Runtime)?;
-    let mode = if args.quiet {
-        Mode::Quiet
-    } else if std::io::stdout().is_terminal() {
-        Mode::Terminal
-    } else {
-        Mode::Plain
-    };
-    let renderer = Renderer::start(mode);
+    let renderer = renderer(args.quiet);
     let result = runtime.block_on(puller.pull(&reference, renderer.sink()));
     renderer.finish();
     let outcome = result.map_err(Box::new)?;

@@ -75,7 +75,10 @@ fn is_hop_by_hop(name: &str) -> bool {
 
 async fn handle(mut conn: Conn, head: RequestHead, shared: &Shared) -> Next {
     let (path, query) = head.path_and_query();
-    let fired = shared.fire(&head.method, &path);
+    let body_len = head
+        .header("content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let fired = shared.fire(&head.method, &path, body_len);
     let faults = fired.as_ref().map(|f| f.faults.clone()).unwrap_or_default();
     let record = shared.record(ProxiedRequest {
         method: head.method.clone(),

@@ -148,6 +148,12 @@ impl Conn {
     /// The next request head; `None` when the client closed the connection between requests.
     pub(crate) async fn read_head(&mut self) -> io::Result<Option<RequestHead>> {
         loop {
+            // A TLS ClientHello (record type 0x16) to this plain-HTTP proxy: a client trying
+            // HTTPS first, as registry clients do for loopback hosts. Close at once, as Go's
+            // server does, so it falls back to HTTP instead of waiting for a timeout.
+            if self.buf.first() == Some(&0x16) {
+                return Err(invalid("TLS handshake sent to a plain-HTTP proxy".into()));
+            }
             if let Some(end) = find_subslice(&self.buf, b"\r\n\r\n") {
                 let head: Vec<u8> = self.buf.drain(..end + 4).collect();
                 return parse_head(&head).map(Some);

@@ -74,8 +74,8 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn fire(&self, method: &str, path: &str) -> Option<Fired> {
-        lock(&self.rules).fire(method, path)
+    fn fire(&self, method: &str, path: &str, body_len: Option<u64>) -> Option<Fired> {
+        lock(&self.rules).fire(method, path, body_len)
     }
 
     fn record(&self, request: ProxiedRequest) -> RecordHandle {

@@ -28,6 +28,9 @@ pub struct Rule {
     pub(crate) faults: Faults,
     remaining: Option<u64>,
     label: Option<String>,
+    /// Only requests whose body is larger than this (by `Content-Length`; a body without one,
+    /// chunked, counts as larger).
+    body_larger_than: Option<u64>,
 }
 
 /// Which paths a rule matches.
@@ -91,6 +94,7 @@ impl Rule {
             faults: Faults::default(),
             remaining: None,
             label: None,
+            body_larger_than: None,
         }
     }
 
@@ -276,6 +280,14 @@ impl Rule {
         self
     }
 
+    /// Fires only for requests whose body is larger than `bytes` (by `Content-Length`; a body
+    /// sent without one counts as larger), e.g. `Rule::patch_upload().body_larger_than(1 <<
+    /// 20).status(413)`: a front that refuses big upload bodies.
+    pub fn body_larger_than(mut self, bytes: u64) -> Rule {
+        self.body_larger_than = Some(bytes);
+        self
+    }
+
     /// Accepts connections and closes them at once, before reading a request (the matcher is
     /// not consulted; `times` counts connections).
     pub fn refuse_connections(mut self) -> Rule {
@@ -382,11 +394,19 @@ impl Rules {
     }
 
     /// Fires the first live request rule matching `method` `path`.
-    pub(crate) fn fire(&mut self, method: &str, path: &str) -> Option<Fired> {
-        let rule = self
-            .list
-            .iter_mut()
-            .find(|r| !r.faults.refuse && r.live() && r.matches(method, path))?;
+    pub(crate) fn fire(
+        &mut self,
+        method: &str,
+        path: &str,
+        body_len: Option<u64>,
+    ) -> Option<Fired> {
+        let rule = self.list.iter_mut().find(|r| {
+            !r.faults.refuse
+                && r.live()
+                && r.matches(method, path)
+                && r.body_larger_than
+                    .is_none_or(|limit| body_len.is_none_or(|len| len > limit))
+        })?;
         rule.consume();
         Some(Fired {
             name: rule.name(),
@@ -494,22 +514,32 @@ mod tests {
         rules.push(Rule::get_blob().status(500).label("always"));
         let path = "/v2/a/blobs/sha256:00";
         assert_eq!(
-            rules.fire("GET", path).map(|f| f.name).as_deref(),
+            rules.fire("GET", path, None).map(|f| f.name).as_deref(),
             Some("first")
         );
         assert_eq!(
-            rules.fire("GET", path).map(|f| f.name).as_deref(),
+            rules.fire("GET", path, None).map(|f| f.name).as_deref(),
             Some("always")
         );
-        assert!(rules.fire("HEAD", path).is_none());
+        assert!(rules.fire("HEAD", path, None).is_none());
     }
 
     #[test]
     fn refusal_rules_do_not_fire_for_requests() {
         let mut rules = Rules::default();
         rules.push(Rule::any().refuse_connections().times(1));
-        assert!(rules.fire("GET", "/v2/").is_none());
+        assert!(rules.fire("GET", "/v2/", None).is_none());
         assert!(rules.fire_refusal().is_some());
         assert!(rules.fire_refusal().is_none());
+    }
+
+    #[test]
+    fn body_size_rule_fires_only_for_larger_bodies() {
+        let mut rules = Rules::default();
+        rules.push(Rule::patch_upload().body_larger_than(100).status(413));
+        let path = "/v2/a/blobs/uploads/123";
+        assert!(rules.fire("PATCH", path, Some(100)).is_none());
+        assert!(rules.fire("PATCH", path, Some(101)).is_some());
+        assert!(rules.fire("PATCH", path, None).is_some());
     }
 }

@@ -304,7 +304,7 @@ impl Puller {
 
 /// Runs `work` while handing the events it emits to `progress` from this task, so the
 /// caller's sink needs no `'static` lifetime and sees events in order.
-async fn forward_until_done<T>(
+pub(crate) async fn forward_until_done<T>(
     work: impl std::future::Future<Output = T>,
     mut events: UnboundedReceiver<ProgressEvent>,
     progress: &dyn ProgressSink,

@@ -118,6 +118,25 @@ impl RegistryClient {
         }
     }
 
+    /// The stored credentials the client presents to the registry `domain` itself (not a
+    /// mirror), or `None` for anonymous access. Push uses them for docker's v2 metadata HMAC
+    /// (`ComputeV2MetadataHMACKey`); they are looked up once per host and cached.
+    pub async fn credentials_for(
+        &self,
+        domain: &str,
+    ) -> Result<Option<Credentials>, RegistryError> {
+        let all = candidates(self.config(), domain, Purpose::Push)?;
+        match all.last() {
+            Some(c) => {
+                self.inner
+                    .authorizer
+                    .credentials_for(&c.credential_host)
+                    .await
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Verifies `credentials` against the registry `domain` before `hoist login` stores them,
     /// as docker's `loginV2` does: ping; with a token server, fetch a token for the empty scope
     /// with these credentials asking for offline access (`offline_token=true`); then

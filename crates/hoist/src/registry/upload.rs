@@ -29,7 +29,9 @@ use super::transport::{read_error, OutBody, Outgoing};
 use super::{Access, RemoteRepository, ScopeSet};
 use crate::digest::Digest;
 
-/// An open upload session.
+/// An open upload session. A clone is another handle on the same session (no request is
+/// made): a caller keeps one to resume after [`BlobUpload::finish`] fails.
+#[derive(Clone)]
 pub struct BlobUpload {
     repo: RemoteRepository,
     endpoint: Arc<Endpoint>,
@@ -149,6 +151,41 @@ impl BlobUpload {
     /// The current session URL.
     pub fn location(&self) -> &Url {
         &self.location
+    }
+
+    /// Asks the registry how much of the session it holds (`GET` on the session URL, the
+    /// spec's "upload progress"): `204` with `Range: 0-N` gives the offset N+1, which becomes
+    /// [`BlobUpload::offset`]; the answer's `Location` becomes the session URL. A session the
+    /// registry voided (distribution 2.8 after a connection reset mid-`PATCH`) answers an error
+    /// such as `BLOB_UPLOAD_UNKNOWN` / `BLOB_UPLOAD_INVALID`: the caller starts a new one.
+    ///
+    /// distribution answers `Range: 0-0` both for an empty session and for one holding one
+    /// byte; this reads it as empty (a resumed write then starts at 0, and a registry holding
+    /// one byte refuses it, which costs a new session, never corrupt data).
+    pub async fn refresh_offset(&mut self) -> Result<u64, RegistryError> {
+        let url = self.location.clone();
+        let response = self
+            .repo
+            .client
+            .send(
+                &self.endpoint,
+                &self.scopes,
+                Outgoing::new(Method::GET, url.clone()),
+            )
+            .await?;
+        if !response.status().is_success() {
+            return Err(read_error(&Method::GET, &url, response).await);
+        }
+        self.offset = response
+            .headers()
+            .get(http::header::RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_range_end)
+            .map_or(0, |end| if end == 0 { 0 } else { end + 1 });
+        if response.headers().contains_key(LOCATION) {
+            self.location = next_location(&url, &response)?;
+        }
+        Ok(self.offset)
     }
 
     /// Sends one chunk (`PATCH` with `Content-Range: START-END`).

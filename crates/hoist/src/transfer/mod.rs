@@ -1,6 +1,7 @@
 //! The download manager: gets blobs into the content store, verified, a bounded number at a
 //! time, deduplicated, retried and resumed, and streams layers through decompression and the
-//! diffID hash in the same pass.
+//! diffID hash in the same pass. The upload side (push) is [`UploadManager`] (`upload`: jobs,
+//! concurrency, retries) and [`BlobSender`] (`upload_body`: the bytes of one blob).
 //!
 //! Corresponds to docker's `distribution/xfer` `LayerDownloadManager` (concurrency limit,
 //! `maxDownloadAttempts`, the "Waiting" and "Retrying in N seconds" statuses, one transfer per
@@ -52,6 +53,8 @@ mod error;
 mod fetch;
 mod pipeline;
 mod sink;
+mod upload;
+mod upload_body;
 
 #[cfg(test)]
 mod tests;
@@ -67,6 +70,8 @@ pub use download::Truncated;
 pub use error::TransferError;
 pub use fetch::{BlobBody, BlobFetcher, BlobResponse, FetchError};
 pub use sink::{DiffIdCache, LayerSink, LayerSinkFactory};
+pub use upload::{UploadConfig, UploadFailure, UploadJob, UploadManager};
+pub use upload_body::{BlobSender, SendError, SendPolicy, UploadSource};
 
 use crate::digest::Digest;
 use crate::progress::{NoProgress, ProgressSink};

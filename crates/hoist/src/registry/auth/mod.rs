@@ -233,7 +233,10 @@ impl Authorizer {
     }
 
     /// The stored credentials for `host`, asked once.
-    async fn credentials_for(&self, host: &str) -> Result<Option<Credentials>, RegistryError> {
+    pub(crate) async fn credentials_for(
+        &self,
+        host: &str,
+    ) -> Result<Option<Credentials>, RegistryError> {
         if let Some(c) = self
             .credentials
             .lock()

@@ -1,0 +1,55 @@
+//! `hoist push [-a] [-q] REF`: docker's `push`.
+//!
+//! 1. REF is parsed as docker parses it (`app` ⇒ `docker.io/library/app`); a name without a
+//!    tag pushes every local tag of it (docker's daemon behaviour; `-a` says so explicitly and
+//!    refuses a tag), a digest reference is refused.
+//! 2. The store at the root is opened, the registry client built from the configuration with
+//!    the stored credentials (as `hoist pull` does), and the upload limit of the configuration
+//!    (`max_concurrent_uploads`) applied.
+//! 3. `hoist::push::Pusher` does the push; progress goes through the renderer `hoist pull`
+//!    uses ([`crate::progress`]): bars on a terminal, `ID: Status` lines otherwise, nothing
+//!    with `-q`. Each tag ends with docker's `TAG: digest: sha256:… size: N` line.
+//! 4. With `-q`, only the reference pushed is printed, as `docker push -q` does.
+
+use hoist::credentials::CredentialStore;
+use hoist::push::{PushOptions, Pusher};
+use hoist::reference::Reference;
+use hoist::transfer::UploadConfig;
+
+use crate::cli::{GlobalArgs, PushArgs};
+use crate::commands::session::{renderer, Session};
+use crate::config::Config;
+use crate::failure::CliError;
+
+/// Runs `hoist push`.
+pub fn run(
+    args: &PushArgs,
+    global: &GlobalArgs,
+    config: &Config,
+    credentials: CredentialStore,
+) -> Result<(), CliError> {
+    let reference = Reference::parse(&args.reference)?;
+    let options = PushOptions {
+        all_tags: args.all_tags,
+        upload: UploadConfig {
+            max_concurrent: config.max_concurrent_uploads,
+            ..UploadConfig::default()
+        },
+        ..PushOptions::default()
+    };
+    let Session {
+        metadata,
+        content,
+        client,
+        runtime,
+    } = Session::open(global, config, credentials)?;
+    let pusher = Pusher::new(client, content, metadata, options);
+    let renderer = renderer(args.quiet);
+    let result = runtime.block_on(pusher.push(&reference, renderer.sink()));
+    renderer.finish();
+    result.map_err(Box::new)?;
+    if args.quiet {
+        println!("{reference}");
+    }
+    Ok(())
+}

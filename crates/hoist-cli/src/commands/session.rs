@@ -1,0 +1,67 @@
+//! What `pull` and `push` share: the local store, a registry client that finds stored
+//! credentials (docker's `config.json`, podman's `auth.json`) and honours the configuration's
+//! registry settings, an async runtime, and progress drawn for where stdout goes (bars on a
+//! terminal, `ID: Status` lines otherwise, nothing with `-q`).
+
+use std::io::IsTerminal as _;
+use std::sync::Arc;
+
+use hoist::credentials::CredentialStore;
+use hoist::registry::RegistryClient;
+use hoist::store::{ContentStore, MetadataStore};
+
+use crate::cli::GlobalArgs;
+use crate::config::Config;
+use crate::failure::CliError;
+use crate::progress::{Mode, Renderer};
+use crate::root::open_store;
+
+/// An open store and registry client, ready to move images.
+pub struct Session {
+    /// The store's metadata (references, images).
+    pub metadata: MetadataStore,
+    /// The store's content (blobs).
+    pub content: ContentStore,
+    /// The registry client.
+    pub client: RegistryClient,
+    /// The async runtime the operation runs on.
+    pub runtime: tokio::runtime::Runtime,
+}
+
+impl Session {
+    /// Opens the store the global flags name and builds the client from `config`.
+    pub fn open(
+        global: &GlobalArgs,
+        config: &Config,
+        credentials: CredentialStore,
+    ) -> Result<Session, CliError> {
+        let metadata = open_store(global.root.as_ref())?;
+        let content = metadata.content().clone();
+        let client = RegistryClient::new(config.registry_config(), Arc::new(credentials))
+            .map_err(|e| CliError::Registry(Box::new(e)))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(CliError::Runtime)?;
+        Ok(Session {
+            metadata,
+            content,
+            client,
+            runtime,
+        })
+    }
+}
+
+/// A progress renderer for stdout: silent when `quiet`, bars on a terminal, plain lines
+/// otherwise. Call [`Renderer::finish`] when the operation is over.
+pub fn renderer(quiet: bool) -> Renderer {
+    let mode = if quiet {
+        Mode::Quiet
+    } else if std::io::stdout().is_terminal() {
+        Mode::Terminal
+    } else {
+        Mode::Plain
+    };
+    Renderer::start(mode)
+}

@@ -1,0 +1,160 @@
+//! `hoist push` end to end: the built binary against real `docker-registry` processes, with
+//! HOME, DOCKER_CONFIG and the config file in a temporary directory. The image is put in the
+//! store with `hoist pull` and tagged for the target with the library (no `hoist tag` here).
+//! Checks docker's plain lines (`Pushed`, `Layer already exists`, the digest line), `-q`, and
+//! one-line errors.
+
+use std::process::Output;
+
+use hoist::digest::Digest;
+use hoist::reference::Reference;
+use hoist::store::{ContentStore, MetadataStore};
+use hoist_testkit::{ImageBuilder, ImagePusher, Layer, TestRegistry};
+
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        std::fs::write(dir.path().join("hoist.toml"), "").unwrap();
+        Sandbox { dir }
+    }
+
+    fn root(&self) -> std::path::PathBuf {
+        self.dir.path().join("root")
+    }
+
+    async fn hoist(&self, args: &[&str]) -> Output {
+        let home = self.dir.path().join("home");
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
+            .arg("--root")
+            .arg(self.root())
+            .arg("--config")
+            .arg(self.dir.path().join("hoist.toml"))
+            .args(args)
+            .env_clear()
+            .env("HOME", &home)
+            .env("DOCKER_CONFIG", home.join(".docker"))
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .output()
+            .await
+            .unwrap()
+    }
+
+    fn tag(&self, manifest: &str, target: &str) {
+        let content = ContentStore::open(&self.root()).unwrap();
+        let metadata = MetadataStore::open(&content).unwrap();
+        metadata
+            .add_tag(
+                &Reference::parse(target).unwrap(),
+                &Digest::parse(manifest).unwrap(),
+                true,
+            )
+            .unwrap();
+    }
+}
+
+async fn pulled_image(sandbox: &Sandbox) -> (TestRegistry, hoist_testkit::Image, String) {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let image = ImageBuilder::new()
+        .layer(Layer::from_files(&[("hello.txt", b"hello\n")]).unwrap())
+        .layer(Layer::from_files(&[("world.txt", b"world\n")]).unwrap())
+        .build()
+        .unwrap();
+    ImagePusher::new(&registry)
+        .push_image("team/app", "v1", &image)
+        .await
+        .unwrap();
+    let name = format!("{}/team/app:v1", registry.host());
+    let out = sandbox.hoist(&["pull", "-q", &name]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    (registry, image, name)
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn short(digest: &str) -> &str {
+    &digest.trim_start_matches("sha256:")[..12]
+}
+
+#[tokio::test]
+async fn push_to_another_registry_prints_pushed_and_the_digest_line() {
+    let sandbox = Sandbox::new();
+    let (_source, image, _) = pulled_image(&sandbox).await;
+    let target = TestRegistry::anonymous().await.unwrap();
+    let dest = format!("{}/app:v1", target.host());
+    sandbox.tag(image.digest(), &dest);
+
+    let out = sandbox.hoist(&["push", &dest]).await;
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with(&format!(
+        "The push refers to repository [{}/app]\n",
+        target.host()
+    )));
+    for diff_id in &image.diff_ids {
+        assert!(
+            text.contains(&format!("{}: Pushed\n", short(diff_id))),
+            "{text}"
+        );
+    }
+    let digest_line = format!(
+        "v1: digest: {} size: {}\n",
+        image.digest(),
+        image.manifest.size
+    );
+    assert!(text.ends_with(&digest_line), "{text}");
+}
+
+#[tokio::test]
+async fn push_back_to_the_source_finds_every_layer() {
+    let sandbox = Sandbox::new();
+    let (_source, image, name) = pulled_image(&sandbox).await;
+
+    let out = sandbox.hoist(&["push", &name]).await;
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for diff_id in &image.diff_ids {
+        assert!(
+            text.contains(&format!("{}: Layer already exists\n", short(diff_id))),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn quiet_push_prints_only_the_reference() {
+    let sandbox = Sandbox::new();
+    let (_source, _image, name) = pulled_image(&sandbox).await;
+
+    let out = sandbox.hoist(&["push", "-q", &name]).await;
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{name}\n"));
+}
+
+#[tokio::test]
+async fn pushing_a_digest_reference_fails_with_one_line() {
+    let sandbox = Sandbox::new();
+    let (source, image, _) = pulled_image(&sandbox).await;
+    let by_digest = format!("{}/team/app@{}", source.host(), image.digest());
+
+    let out = sandbox.hoist(&["push", &by_digest]).await;
+
+    assert!(!out.status.success());
+    assert_eq!(
+        stderr(&out),
+        format!("hoist: cannot push a digest reference: {by_digest}\n")
+    );
+}

@@ -1,0 +1,152 @@
+//! [`PushError`]: why a push failed, worded as docker words it where docker has a sentence
+//! (`distribution/push.go`, `push_v2.go`).
+
+use crate::digest::Digest;
+use crate::reference::ReferenceError;
+use crate::registry::RegistryError;
+use crate::store::{MetadataError, StoreError};
+use crate::transfer::{SendError, UploadFailure};
+
+/// Why a push failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// The reference names a digest (docker: "cannot push a digest reference").
+    #[error("cannot push a digest reference: {reference}")]
+    DigestReference {
+        /// The reference, familiar form.
+        reference: String,
+    },
+    /// `--all-tags` with a tag (docker's CLI sentence).
+    #[error("tag can't be used with --all-tags/-a: {reference}")]
+    TagWithAllTags {
+        /// The reference, familiar form.
+        reference: String,
+    },
+    /// Nothing local to push under that name or tag (docker's sentence).
+    #[error("An image does not exist locally with the tag: {reference}")]
+    NotFound {
+        /// The reference (or name), familiar form.
+        reference: String,
+    },
+    /// The repository name is not allowed (`scratch`).
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    /// The registry refused the credentials or the access (docker prints the registry's
+    /// `denied: requested access to the resource is denied`).
+    #[error("push access denied for {repository}: {detail}")]
+    Denied {
+        /// The repository, familiar form.
+        repository: String,
+        /// The registry's error code and message.
+        detail: String,
+        /// The registry's answer.
+        #[source]
+        source: Box<RegistryError>,
+    },
+    /// A registry request failed.
+    #[error("{action}")]
+    Registry {
+        /// What was being done (`upload layer sha256:…`, `put manifest for TAG`).
+        action: String,
+        /// The registry's answer.
+        #[source]
+        source: Box<RegistryError>,
+    },
+    /// A blob's bytes could not be sent.
+    #[error("upload of blob {digest} failed")]
+    Send {
+        /// The blob.
+        digest: Digest,
+        /// Why.
+        #[source]
+        source: Box<SendError>,
+    },
+    /// The local store could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The metadata database could not be read or written.
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    /// The stored image is inconsistent (manifest unreadable, record and manifest disagree).
+    #[error("image {manifest} cannot be pushed: {reason}")]
+    BadImage {
+        /// The image manifest's digest.
+        manifest: Digest,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The manifest names a blob that was not confirmed in the registry; the manifest was not
+    /// sent (hoist never leaves a manifest referencing missing blobs).
+    #[error(
+        "not pushing manifest for {reference}: blob {digest} is not confirmed in the registry"
+    )]
+    Unconfirmed {
+        /// The tag being pushed.
+        reference: String,
+        /// The blob.
+        digest: Digest,
+    },
+    /// A blocking task (metadata access) ended without a result.
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
+impl PushError {
+    /// Wraps a registry error: refusals of access become [`PushError::Denied`].
+    pub(crate) fn registry(
+        action: impl Into<String>,
+        repository: &str,
+        source: RegistryError,
+    ) -> PushError {
+        if source.is_auth() || source.status() == Some(401) || source.status() == Some(403) {
+            let detail = source
+                .entry()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| source.to_string());
+            return PushError::Denied {
+                repository: repository.to_string(),
+                detail,
+                source: Box::new(source),
+            };
+        }
+        PushError::Registry {
+            action: action.into(),
+            source: Box::new(source),
+        }
+    }
+
+    /// Wraps a send error, keeping access refusals as [`PushError::Denied`].
+    pub(crate) fn send(digest: &Digest, repository: &str, source: SendError) -> PushError {
+        match source {
+            SendError::Registry(e) if e.is_auth() || matches!(e.status(), Some(401 | 403)) => {
+                PushError::registry(String::new(), repository, e)
+            }
+            source => PushError::Send {
+                digest: digest.clone(),
+                source: Box::new(source),
+            },
+        }
+    }
+}
+
+impl UploadFailure for PushError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            PushError::Registry { source, .. } => source.is_retryable(),
+            PushError::Send { source, .. } => source.is_retryable(),
+            PushError::Metadata(e) => e.is_busy(),
+            _ => false,
+        }
+    }
+
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            PushError::Registry { source, .. } => source.retry_after(),
+            PushError::Send { source, .. } => match source.as_ref() {
+                SendError::Registry(e) => e.retry_after(),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! The upload manager: runs push jobs (one per layer) a bounded number at a time, each retried
+//! with backoff, with docker's `Preparing`, `Waiting` and `Retrying in N seconds` lines.
+//!
+//! Corresponds to docker's `distribution/xfer` `LayerUploadManager` (`NewLayerUploadManager`,
+//! `max-concurrent-uploads` default 5, `maxUploadAttempts` default 5, `Upload`): what one job
+//! does (existence checks, mounts, the bytes) is the caller's [`UploadJob`], as docker's
+//! `UploadDescriptor.Upload` is `v2PushDescriptor`'s. The bytes themselves are sent by
+//! [`super::upload_body::BlobSender`].
+//!
+//! # Behaviour
+//! - Every job is announced `Preparing` at once; a job that cannot get one of the
+//!   [`UploadConfig::max_concurrent`] slots straight away is `Waiting` until it does. A job
+//!   keeps its slot across its retries, as docker's transfer does.
+//! - A failed attempt is retried when [`UploadFailure::is_retryable`] says so (docker's
+//!   `xfer.DoNotRetry` is the opposite), up to [`UploadConfig::max_attempts`] attempts, after
+//!   [`Backoff::delay`] (docker: 5 s × attempts) or the server's `Retry-After` if longer (cut to
+//!   [`UploadConfig::max_retry_after`]), counted down by whole seconds in `Retrying in N
+//!   seconds` lines. The job object lives across attempts, so an attempt can resume what the
+//!   previous one left (an open upload session, the digests already checked).
+//! - [`UploadManager::run_all`] fails fast: the first error drops the other jobs (docker cancels
+//!   the push's context), so nothing is pushed after a failure is known.
+//!
+//! Jobs run inside the caller's task (no spawn): they may borrow, and dropping the future
+//! cancels them.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::try_join_all;
+use tokio::sync::Semaphore;
+
+use super::Backoff;
+use crate::digest::Digest;
+use crate::progress::{ProgressEvent, ProgressSink, Status};
+
+/// Limits and timing of an [`UploadManager`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadConfig {
+    /// Jobs running at once (docker's `max-concurrent-uploads`, default 5; at least 1).
+    pub max_concurrent: usize,
+    /// Attempts per job (docker's `maxUploadAttempts`, default 5; at least 1).
+    pub max_attempts: u32,
+    /// The wait between attempts when the server did not say.
+    pub backoff: Backoff,
+    /// The longest `Retry-After` honoured (default 60 s).
+    pub max_retry_after: Duration,
+}
+
+impl Default for UploadConfig {
+    fn default() -> UploadConfig {
+        UploadConfig {
+            max_concurrent: 5,
+            max_attempts: 5,
+            backoff: Backoff::default(),
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How an attempt's error is classified for the retry loop.
+pub trait UploadFailure: std::error::Error {
+    /// Whether another attempt can succeed (network errors, 5xx, 429 can; unauthorized,
+    /// denied, unsupported, a local store error cannot).
+    fn is_retryable(&self) -> bool;
+
+    /// The wait the server asked for, if any.
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// One job of the upload manager (docker's `xfer.UploadDescriptor`).
+pub trait UploadJob: Send {
+    /// What a successful job yields (for a layer: the blob now in the registry).
+    type Output: Send;
+    /// Why an attempt failed.
+    type Error: UploadFailure + Send;
+
+    /// The digest whose short id names the job's progress lines (docker: the layer's diffID),
+    /// or `None` for a job that prints no lines (the config blob).
+    fn progress_id(&self) -> Option<&Digest>;
+
+    /// One attempt. Called again after a retryable failure, on the same job.
+    fn attempt(&mut self) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send;
+}
+
+/// Runs [`UploadJob`]s: docker's `LayerUploadManager`. Cheap to clone; clones share the
+/// concurrency limit.
+#[derive(Debug, Clone)]
+pub struct UploadManager {
+    config: UploadConfig,
+    slots: Arc<Semaphore>,
+}
+
+impl UploadManager {
+    /// A manager with `config`; limits below 1 are raised to 1.
+    pub fn new(config: UploadConfig) -> UploadManager {
+        let config = UploadConfig {
+            max_concurrent: config.max_concurrent.max(1),
+            max_attempts: config.max_attempts.max(1),
+            ..config
+        };
+        UploadManager {
+            slots: Arc::new(Semaphore::new(config.max_concurrent)),
+            config,
+        }
+    }
+
+    /// The limits in effect.
+    pub fn config(&self) -> &UploadConfig {
+        &self.config
+    }
+
+    /// Runs every job concurrently (within the limit) and returns their outputs in order, or
+    /// the first error, dropping the jobs still running.
+    pub async fn run_all<J: UploadJob>(
+        &self,
+        jobs: Vec<J>,
+        progress: &dyn ProgressSink,
+    ) -> Result<Vec<J::Output>, J::Error> {
+        for job in &jobs {
+            if let Some(id) = job.progress_id() {
+                progress.emit(ProgressEvent::new(id, Status::Preparing));
+            }
+        }
+        try_join_all(jobs.into_iter().map(|job| self.run_prepared(job, progress))).await
+    }
+
+    /// Runs one job: waits for a slot, then attempts it until it succeeds, fails permanently,
+    /// or runs out of attempts.
+    pub async fn run<J: UploadJob>(
+        &self,
+        job: J,
+        progress: &dyn ProgressSink,
+    ) -> Result<J::Output, J::Error> {
+        if let Some(id) = job.progress_id() {
+            progress.emit(ProgressEvent::new(id, Status::Preparing));
+        }
+        self.run_prepared(job, progress).await
+    }
+
+    async fn run_prepared<J: UploadJob>(
+        &self,
+        mut job: J,
+        progress: &dyn ProgressSink,
+    ) -> Result<J::Output, J::Error> {
+        let id = job.progress_id().cloned();
+        let _slot = match Arc::clone(&self.slots).try_acquire_owned() {
+            Ok(slot) => Some(slot),
+            Err(_) => {
+                if let Some(id) = &id {
+                    progress.emit(ProgressEvent::new(id, Status::Waiting));
+                }
+                // The semaphore is never closed, so acquiring can only fail if it were; then
+                // the job runs without a slot rather than not at all.
+                Arc::clone(&self.slots).acquire_owned().await.ok()
+            }
+        };
+        let mut failures = 0;
+        loop {
+            let error = match job.attempt().await {
+                Ok(output) => return Ok(output),
+                Err(e) => e,
+            };
+            failures += 1;
+            if !error.is_retryable() || failures >= self.config.max_attempts {
+                return Err(error);
+            }
+            tracing::warn!(error = %error, attempt = failures, "upload failed, retrying");
+            let delay = self.delay(failures, error.retry_after());
+            count_down(delay, id.as_ref(), progress).await;
+        }
+    }
+
+    fn delay(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
+        let backoff = self.config.backoff.delay(failures);
+        match retry_after {
+            Some(asked) => asked.min(self.config.max_retry_after).max(backoff),
+            None => backoff,
+        }
+    }
+}
+
+/// Sleeps `delay`, emitting `Retrying in N seconds` once per whole second left (docker's
+/// countdown); a delay under a second shows as 1 second.
+async fn count_down(delay: Duration, id: Option<&Digest>, progress: &dyn ProgressSink) {
+    let mut left = delay;
+    while !left.is_zero() {
+        if let Some(id) = id {
+            let seconds = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            progress.emit(ProgressEvent::new(id, Status::RetryingIn { seconds }));
+        }
+        let step = left.min(Duration::from_secs(1));
+        tokio::time::sleep(step).await;
+        left -= step;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("fake failure (retryable: {0})")]
+    struct Fake(bool);
+
+    impl UploadFailure for Fake {
+        fn is_retryable(&self) -> bool {
+            self.0
+        }
+    }
+
+    /// Fails `failures` times with `retryable`, then succeeds; counts concurrent runs.
+    struct Job {
+        id: Digest,
+        failures: u32,
+        retryable: bool,
+        attempts: Arc<AtomicUsize>,
+        running: Arc<AtomicUsize>,
+        peak: Arc<AtomicUsize>,
+    }
+
+    impl Job {
+        fn new(name: &str, failures: u32, retryable: bool) -> Job {
+            Job {
+                id: Digest::sha256_of(name.as_bytes()),
+                failures,
+                retryable,
+                attempts: Arc::default(),
+                running: Arc::default(),
+                peak: Arc::default(),
+            }
+        }
+    }
+
+    impl UploadJob for Job {
+        type Output = u32;
+        type Error = Fake;
+
+        fn progress_id(&self) -> Option<&Digest> {
+            Some(&self.id)
+        }
+
+        async fn attempt(&mut self) -> Result<u32, Fake> {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            let n = self.attempts.fetch_add(1, Ordering::SeqCst) as u32;
+            if n < self.failures {
+                Err(Fake(self.retryable))
+            } else {
+                Ok(n + 1)
+            }
+        }
+    }
+
+    #[derive(Default)]
+    struct Events(Mutex<Vec<ProgressEvent>>);
+
+    impl ProgressSink for Events {
+        fn emit(&self, event: ProgressEvent) {
+            self.0.lock().unwrap().push(event);
+        }
+    }
+
+    fn fast(max_concurrent: usize) -> UploadManager {
+        UploadManager::new(UploadConfig {
+            max_concurrent,
+            backoff: Backoff::Linear {
+                step: Duration::from_millis(5),
+            },
+            ..UploadConfig::default()
+        })
+    }
+
+    #[tokio::test]
+    async fn retryable_failures_are_retried_until_success() {
+        let events = Events::default();
+        let out = fast(1).run(Job::new("a", 2, true), &events).await.unwrap();
+        assert_eq!(out, 3);
+        let statuses: Vec<Status> = events
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.status.clone())
+            .collect();
+        assert_eq!(statuses[0], Status::Preparing);
+        let retries = statuses
+            .iter()
+            .filter(|s| matches!(s, Status::RetryingIn { seconds: 1 }))
+            .count();
+        assert_eq!(retries, 2);
+    }
+
+    #[tokio::test]
+    async fn permanent_failure_is_not_retried() {
+        let job = Job::new("a", 3, false);
+        let attempts = Arc::clone(&job.attempts);
+        let err = fast(1).run(job, &Events::default()).await.unwrap_err();
+        assert!(!err.0);
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn attempts_stop_at_the_configured_maximum() {
+        let job = Job::new("a", 10, true);
+        let attempts = Arc::clone(&job.attempts);
+        fast(1).run(job, &Events::default()).await.unwrap_err();
+        assert_eq!(attempts.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test]
+    async fn concurrency_is_limited_and_extra_jobs_wait() {
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let jobs: Vec<Job> = (0..6)
+            .map(|i| Job {
+                running: Arc::clone(&running),
+                peak: Arc::clone(&peak),
+                ..Job::new(&i.to_string(), 0, true)
+            })
+            .collect();
+        let events = Events::default();
+        let outputs = fast(2).run_all(jobs, &events).await.unwrap();
+        assert_eq!(outputs.len(), 6);
+        assert_eq!(peak.load(Ordering::SeqCst), 2);
+        let waiting = events
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.status == Status::Waiting)
+            .count();
+        assert_eq!(waiting, 4);
+    }
+
+    #[tokio::test]
+    async fn run_all_returns_the_first_permanent_error() {
+        let jobs = vec![Job::new("ok", 0, true), Job::new("bad", 1, false)];
+        let err = fast(5).run_all(jobs, &Events::default()).await.unwrap_err();
+        assert!(!err.0);
+    }
+
+    #[test]
+    fn server_retry_after_wins_when_longer_than_the_backoff() {
+        let m = fast(1);
+        assert_eq!(
+            m.delay(1, Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
+        assert_eq!(m.delay(1, None), Duration::from_millis(5));
+        assert_eq!(
+            m.delay(1, Some(Duration::from_secs(600))),
+            Duration::from_secs(60)
+        );
+    }
+}

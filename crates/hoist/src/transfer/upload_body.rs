@@ -1,0 +1,436 @@
+//! Sending one blob's bytes to a registry: monolithic, streamed or chunked, resumed where the
+//! registry allows it.
+//!
+//! Corresponds to the byte-moving half of docker's `v2PushDescriptor.uploadUsingSession`
+//! (`layerUpload.ReadFrom` + `Commit`) with what docker leaves to its HTTP client done here:
+//! - **the original bytes**: an [`UploadSource::Stored`] blob is read from the content store
+//!   file as it is (no recompression), so the registry ends up with the digest the image was
+//!   pulled with; the file is streamed, never read whole, except a blob of at most
+//!   [`SendPolicy::monolithic_max`] bytes, which goes in one `PUT` (the spec's "monolithic
+//!   upload": one request after the `POST`);
+//! - **streamed** (`PATCH` with the rest of the file, then `PUT ?digest=`) for larger blobs;
+//! - **chunked** (`PATCH` with `Content-Range`, each chunk at least the registry's
+//!   `OCI-Chunk-Min-Length`) when the registry asks for a minimum chunk, or answers `413 Payload
+//!   Too Large` to a body: each 413 halves the chunk size, down to
+//!   [`SendPolicy::min_chunk_size`] (or the registry's minimum), before giving up;
+//! - **resumption**: a [`BlobSender`] keeps its session across attempts; the next attempt asks
+//!   the registry how much it holds ([`BlobUpload::refresh_offset`], the session's `Range`)
+//!   and sends only the rest. A session the registry voided (distribution 2.8 does after a
+//!   reset mid-`PATCH`) or cannot report is abandoned for a new `POST`.
+//!
+//! [`UploadSource::NeedsCompression`] is the seam for layers with no compressed blob in the
+//! store (a docker-archive load keeps uncompressed tars): they are compressed while uploading
+//! and their digest is known only at the end. Not implemented yet: sending one is refused with
+//! [`SendError::Unsupported`].
+//!
+//! Progress: `Pushing` with bytes handed to the network (resumed prefix included), throttled.
+
+use std::io::SeekFrom;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::stream;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::Compression;
+use crate::digest::Digest;
+use crate::progress::{ProgressEvent, ProgressSink, Status, Throttle};
+use crate::registry::{BlobUpload, RegistryError, RemoteRepository};
+use crate::store::{ContentStore, StoreError};
+
+/// Where a blob's bytes come from.
+#[derive(Debug, Clone)]
+pub enum UploadSource {
+    /// A blob in the content store, sent byte for byte.
+    Stored {
+        /// The store.
+        content: ContentStore,
+        /// The blob.
+        digest: Digest,
+        /// Its size.
+        size: u64,
+    },
+    /// An uncompressed layer (`diff_id`) to compress with `compression` while uploading (a
+    /// layer loaded from a docker-archive). Not supported yet.
+    NeedsCompression {
+        /// The layer's uncompressed digest.
+        diff_id: Digest,
+        /// The compression to apply.
+        compression: Compression,
+    },
+}
+
+/// Sizes that decide how a blob is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendPolicy {
+    /// Blobs up to this size go in one `PUT` (default 4 MiB).
+    pub monolithic_max: u64,
+    /// The first chunk size once chunked (default 16 MiB; raised to the registry's minimum).
+    pub chunk_size: u64,
+    /// The smallest chunk a 413 may shrink to (default 256 KiB).
+    pub min_chunk_size: u64,
+}
+
+impl Default for SendPolicy {
+    fn default() -> SendPolicy {
+        SendPolicy {
+            monolithic_max: 4 << 20,
+            chunk_size: 16 << 20,
+            min_chunk_size: 256 << 10,
+        }
+    }
+}
+
+/// Why sending a blob failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The registry refused or could not be reached.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The blob could not be opened in the store.
+    #[error("cannot open blob {digest} in the store")]
+    Store {
+        /// The blob.
+        digest: Digest,
+        /// Why.
+        #[source]
+        source: StoreError,
+    },
+    /// The blob could not be read from the store.
+    #[error("cannot read blob {digest} from the store")]
+    Read {
+        /// The blob.
+        digest: Digest,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The registry answered 413 even to the smallest chunk allowed.
+    #[error("registry refuses chunks of {chunk} bytes for blob {digest} (413 Payload Too Large)")]
+    TooLarge {
+        /// The blob.
+        digest: Digest,
+        /// The smallest chunk tried.
+        chunk: u64,
+    },
+    /// The source is not something this version can send.
+    #[error("cannot upload layer {diff_id}: compressing uncompressed layers while pushing is not supported yet")]
+    Unsupported {
+        /// The layer.
+        diff_id: Digest,
+    },
+}
+
+impl SendError {
+    /// Whether a new attempt can succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            SendError::Registry(e) => e.is_retryable() || is_void_session(e),
+            SendError::Store { .. }
+            | SendError::Read { .. }
+            | SendError::TooLarge { .. }
+            | SendError::Unsupported { .. } => false,
+        }
+    }
+}
+
+/// Sends one blob, possibly over several attempts (see the module docs).
+pub struct BlobSender {
+    repo: RemoteRepository,
+    source: UploadSource,
+    policy: SendPolicy,
+    session: Option<BlobUpload>,
+    /// Set once the registry asked for chunks (413 or `OCI-Chunk-Min-Length`).
+    chunk: Option<u64>,
+}
+
+impl std::fmt::Debug for BlobSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobSender")
+            .field("repository", &self.repo.path())
+            .field("source", &self.source)
+            .field("session", &self.session)
+            .field("chunk", &self.chunk)
+            .finish()
+    }
+}
+
+impl BlobSender {
+    /// A sender of `source` to `repo`.
+    pub fn new(repo: RemoteRepository, source: UploadSource, policy: SendPolicy) -> BlobSender {
+        BlobSender {
+            repo,
+            source,
+            policy,
+            session: None,
+            chunk: None,
+        }
+    }
+
+    /// Uses `session` (one a refused mount opened, docker's fallback) instead of a new `POST`;
+    /// a session held before is cancelled.
+    pub async fn adopt(&mut self, session: BlobUpload) {
+        if let Some(old) = self.session.replace(session) {
+            // Best effort: the registry purges abandoned sessions anyway.
+            let _ = old.cancel().await;
+        }
+    }
+
+    /// One attempt: resume or open a session, send what the registry lacks, and close it with
+    /// the digest. `progress_id` names the `Pushing` lines (none when `None`).
+    pub async fn send(
+        &mut self,
+        progress: &Arc<dyn ProgressSink>,
+        progress_id: Option<&Digest>,
+    ) -> Result<(), SendError> {
+        let (content, digest, size) = match &self.source {
+            UploadSource::Stored {
+                content,
+                digest,
+                size,
+            } => (content.clone(), digest.clone(), *size),
+            UploadSource::NeedsCompression { diff_id, .. } => {
+                return Err(SendError::Unsupported {
+                    diff_id: diff_id.clone(),
+                })
+            }
+        };
+        let mut reporter = Reporter {
+            sink: Arc::clone(progress),
+            id: progress_id.cloned(),
+            total: size,
+            throttle: Throttle::new(),
+        };
+        let mut session = self.open_session().await?;
+        if let Some(min) = session.min_chunk_size() {
+            let floor = min.max(1);
+            self.chunk = Some(self.chunk.unwrap_or(self.policy.chunk_size).max(floor));
+        }
+        let last = if session.offset() == 0
+            && size <= self.policy.monolithic_max
+            && self.chunk.is_none()
+        {
+            Some(read_range(&content, &digest, 0, size).await?)
+        } else {
+            let sent = self
+                .send_rest(&mut session, &content, &digest, size, &mut reporter)
+                .await;
+            if let Err(e) = sent {
+                // Keep the session: the next attempt asks how much of it the registry holds.
+                self.session = Some(session);
+                return Err(e);
+            }
+            None
+        };
+        reporter.report(size);
+        let kept = session.clone();
+        match session.finish(&digest, last).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if is_too_large(&e) {
+                    // A monolithic body refused: send in chunks from now on.
+                    self.chunk = Some(self.first_chunk(size));
+                }
+                // The closing PUT failed, not necessarily the bytes: the next attempt asks
+                // the registry what it holds and sends only what is missing.
+                self.session = Some(kept);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The session to write to: the kept one if the registry still knows it (with its offset
+    /// refreshed), else a new one.
+    async fn open_session(&mut self) -> Result<BlobUpload, SendError> {
+        if let Some(mut kept) = self.session.take() {
+            match kept.refresh_offset().await {
+                Ok(offset) => {
+                    tracing::debug!(offset, "resuming upload session");
+                    return Ok(kept);
+                }
+                Err(e) if e.is_auth() => return Err(e.into()),
+                Err(e) => tracing::debug!(error = %e, "upload session lost, starting a new one"),
+            }
+        }
+        Ok(self.repo.start_upload().await?)
+    }
+
+    /// Sends bytes `session.offset()..size`, streamed or chunked, switching to chunks on 413.
+    async fn send_rest(
+        &mut self,
+        session: &mut BlobUpload,
+        content: &ContentStore,
+        digest: &Digest,
+        size: u64,
+        reporter: &mut Reporter,
+    ) -> Result<(), SendError> {
+        loop {
+            let start = session.offset();
+            if start >= size {
+                return Ok(());
+            }
+            let result = match self.chunk {
+                Some(chunk) => {
+                    let len = chunk.min(size - start);
+                    let bytes = read_range(content, digest, start, len).await?;
+                    let r = session.write_chunk(bytes).await;
+                    if r.is_ok() {
+                        reporter.report(session.offset());
+                    }
+                    r
+                }
+                None => {
+                    let body = file_body(content, digest, start, size, reporter.clone()).await?;
+                    session.write_stream(body, Some(size - start)).await
+                }
+            };
+            match result {
+                Ok(()) => {}
+                Err(e) if is_too_large(&e) => self.shrink_chunk(digest, size)?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// After a 413: chunked from now on, at half the size tried last.
+    fn shrink_chunk(&mut self, digest: &Digest, size: u64) -> Result<(), SendError> {
+        let floor = self.policy.min_chunk_size.max(1);
+        let next = match self.chunk {
+            None => self.first_chunk(size),
+            Some(c) if c / 2 >= floor => c / 2,
+            Some(c) => {
+                return Err(SendError::TooLarge {
+                    digest: digest.clone(),
+                    chunk: c,
+                })
+            }
+        };
+        tracing::debug!(chunk = next, "registry answered 413, sending in chunks");
+        self.chunk = Some(next);
+        Ok(())
+    }
+
+    /// The first chunk size after a refused whole body: below the body, at most the policy's.
+    fn first_chunk(&self, size: u64) -> u64 {
+        self.policy
+            .chunk_size
+            .min(size / 2)
+            .max(self.policy.min_chunk_size.max(1))
+    }
+}
+
+fn is_too_large(e: &RegistryError) -> bool {
+    e.status() == Some(413)
+}
+
+/// A session the registry no longer knows: a new attempt opens another.
+fn is_void_session(e: &RegistryError) -> bool {
+    matches!(e.status(), Some(404) | Some(416))
+        || e.code().is_some_and(|c| {
+            matches!(
+                c.as_str(),
+                "BLOB_UPLOAD_UNKNOWN" | "BLOB_UPLOAD_INVALID" | "RANGE_INVALID"
+            )
+        })
+}
+
+/// Emits throttled `Pushing` events.
+#[derive(Clone)]
+struct Reporter {
+    sink: Arc<dyn ProgressSink>,
+    id: Option<Digest>,
+    total: u64,
+    throttle: Throttle,
+}
+
+impl Reporter {
+    fn report(&mut self, current: u64) {
+        if let Some(id) = &self.id {
+            if self.throttle.admit(current, Some(self.total)) {
+                self.sink.emit(ProgressEvent::new(
+                    id,
+                    Status::Pushing {
+                        current,
+                        total: Some(self.total),
+                    },
+                ));
+            }
+        }
+    }
+}
+
+/// A request body reading `digest` from `start` to `size` in 64 KiB pieces, reporting each.
+async fn file_body(
+    content: &ContentStore,
+    digest: &Digest,
+    start: u64,
+    size: u64,
+    reporter: Reporter,
+) -> Result<reqwest::Body, SendError> {
+    let file = open_at(content, digest, start).await?;
+    let pieces = stream::try_unfold(
+        (file, start, reporter),
+        move |(mut file, pos, mut reporter)| async move {
+            if pos >= size {
+                return Ok::<_, std::io::Error>(None);
+            }
+            let want = (size - pos).min(64 << 10) as usize;
+            let mut buf = vec![0u8; want];
+            file.read_exact(&mut buf).await?;
+            let pos = pos + want as u64;
+            reporter.report(pos);
+            Ok(Some((Bytes::from(buf), (file, pos, reporter))))
+        },
+    );
+    Ok(reqwest::Body::wrap_stream(pieces))
+}
+
+async fn open_at(
+    content: &ContentStore,
+    digest: &Digest,
+    start: u64,
+) -> Result<tokio::fs::File, SendError> {
+    let opened = {
+        let content = content.clone();
+        let digest = digest.clone();
+        tokio::task::spawn_blocking(move || content.open_blob(&digest)).await
+    };
+    let std_file = match opened {
+        Ok(Ok(file)) => file,
+        Ok(Err(source)) => {
+            return Err(SendError::Store {
+                digest: digest.clone(),
+                source,
+            })
+        }
+        Err(join) => return Err(read_error(digest, std::io::Error::other(join))),
+    };
+    let mut file = tokio::fs::File::from_std(std_file);
+    file.seek(SeekFrom::Start(start))
+        .await
+        .map_err(|e| read_error(digest, e))?;
+    Ok(file)
+}
+
+/// `len` bytes of `digest` from `start` (a chunk or a small blob: bounded by the policy).
+async fn read_range(
+    content: &ContentStore,
+    digest: &Digest,
+    start: u64,
+    len: u64,
+) -> Result<Bytes, SendError> {
+    let mut file = open_at(content, digest, start).await?;
+    let len = usize::try_from(len).map_err(|e| read_error(digest, std::io::Error::other(e)))?;
+    let mut buf = vec![0u8; len];
+    file.read_exact(&mut buf)
+        .await
+        .map_err(|e| read_error(digest, e))?;
+    Ok(Bytes::from(buf))
+}
+
+fn read_error(digest: &Digest, source: std::io::Error) -> SendError {
+    SendError::Read {
+        digest: digest.clone(),
+        source,
+    }
+}
