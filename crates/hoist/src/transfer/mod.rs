@@ -46,7 +46,7 @@
 //!
 //! [`Ingest`]: crate::store::Ingest
 
-mod decompress;
+pub(crate) mod decompress;
 mod download;
 mod error;
 mod fetch;
