@@ -75,6 +75,10 @@ pub enum CliError {
     #[error(transparent)]
     Image(#[from] ImageError),
 
+    /// `save` or `load` failed.
+    #[error(transparent)]
+    Archive(#[from] hoist::archive::ArchiveError),
+
     /// Garbage collection failed.
     #[error(transparent)]
     Gc(#[from] GcError),

@@ -4,10 +4,12 @@
 
 pub mod images;
 pub mod inspect;
+pub mod load;
 pub mod login;
 pub mod logout;
 pub mod prune;
 pub mod rmi;
+pub mod save;
 pub mod tag;
 
 use hoist::credentials::{convert_to_hostname, is_docker_hub};

@@ -218,6 +218,7 @@ fn is_v1_compat_file(name: &str) -> bool {
 }
 
 /// A member name without `.` and empty components; `None` if it is absolute or has `..`.
+/// The archive's root (`.`, `./`) is the empty name.
 pub(super) fn normalize(name: &str) -> Option<String> {
     if name.starts_with('/') {
         return None;
@@ -230,7 +231,8 @@ pub(super) fn normalize(name: &str) -> Option<String> {
             part => parts.push(part),
         }
     }
-    (!parts.is_empty()).then(|| parts.join("/"))
+    // `./` (the root of a `tar -C DIR .`) normalises to the empty name: no member's.
+    Some(parts.join("/"))
 }
 
 /// A symlink's target as a member name, relative to the link's directory; `None` if absolute
@@ -263,6 +265,7 @@ mod tests {
         assert_eq!(normalize("/etc/passwd"), None);
         assert_eq!(normalize("a/../../x"), None);
         assert_eq!(normalize("../x"), None);
+        assert_eq!(normalize("./").as_deref(), Some(""));
     }
 
     #[test]
