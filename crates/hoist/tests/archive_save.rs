@@ -148,3 +148,44 @@ fn an_image_without_layers_is_refused_like_docker() {
     let err = save_images(&store.meta, &["empty:1".to_owned()], &mut out).unwrap_err();
     assert_eq!(err.to_string(), "empty export - not implemented");
 }
+
+#[test]
+fn a_zstd_layer_is_saved_uncompressed() {
+    let store = Store::new();
+    let img = image(&["z"]);
+    let mut record = store.put(&img, &[]);
+    let zstd = zstd::encode_all(img.tars[0].as_slice(), 3).unwrap();
+    let zstd_digest = hoist::digest::Digest::sha256_of(&zstd);
+    store
+        .meta
+        .content()
+        .write_blob(&zstd_digest, &zstd)
+        .unwrap();
+    record.layers[0].digest = zstd_digest;
+    record.layers[0].size = zstd.len() as u64;
+    record.layers[0].media_type = hoist::media::types::OCI_LAYER_ZSTD.to_owned();
+    store.meta.put_image(&record).unwrap();
+    let archive = store.save(&[record.image_id.as_str()]);
+    let layer = manifest_json(&archive)[0]["Layers"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(files(&archive)[&layer], img.tars[0]);
+}
+
+#[test]
+fn a_stored_layer_that_does_not_match_its_diff_id_fails_the_save() {
+    let store = Store::new();
+    let img = image(&["a"]);
+    let other = image(&["other"]);
+    let mut record = store.put(&img, &["app:1"]);
+    store.put(&other, &["other:1"]);
+    record.layers[0].digest = archive_support::digest(&other.layers[0]);
+    store.meta.put_image(&record).unwrap();
+    let mut out = Vec::new();
+    let err = save_images(&store.meta, &["app:1".to_owned()], &mut out).unwrap_err();
+    assert!(
+        matches!(err, ArchiveError::StoredLayerMismatch { .. }),
+        "{err:?}"
+    );
+}
