@@ -4,11 +4,11 @@
 //! # Steps
 //! 1. The input may itself be gzip- or zstd-compressed (`docker save | gzip`): sniffed by
 //!    magic and decompressed on the fly, as docker's `DecompressStream` does.
-//! 2. Every member is read once, in stream order ([`super::members`]): blobs are spooled into
+//! 2. Every member is read once, in stream order (`members`): blobs are spooled into
 //!    the content store as they arrive (a docker-archive's `manifest.json` is often its last
 //!    member, so nothing can wait for it), small JSON members kept in memory.
-//! 3. The images are assembled and checked: from `manifest.json` ([`super::docker`]) when the
-//!    archive has one, else from `index.json` ([`super::oci`]). Any failure here — a missing
+//! 3. The images are assembled and checked: from `manifest.json` (`docker`) when the
+//!    archive has one, else from `index.json` (`oci`). Any failure here — a missing
 //!    member, a diffID mismatch, a malformed config — ends the load **before anything is
 //!    recorded or tagged**.
 //! 4. Every image is recorded ([`MetadataStore::put_image`]), then tagged with `force`, as
