@@ -59,6 +59,35 @@ pub enum Command {
     Rmi(RmiArgs),
     /// Remove dangling images, blobs no image needs and abandoned partial downloads
     Prune,
+    /// Save images to a tar archive in `docker save` format (streamed to stdout by default)
+    Save(SaveArgs),
+    /// Load images and their tags from a `docker save` or OCI layout tar archive
+    Load(LoadArgs),
+}
+
+/// `hoist save`.
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Write to this file instead of stdout
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Images: NAME (every tag of it), NAME:TAG, NAME@DIGEST, image IDs or unique ID prefixes
+    #[arg(value_name = "REF", required = true)]
+    pub references: Vec<String>,
+}
+
+/// `hoist load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Read from this tar archive (possibly gzip- or zstd-compressed) instead of stdin
+    #[arg(short = 'i', long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+
+    /// Suppress progress output (accepted for docker compatibility: load prints only the
+    /// "Loaded image" lines, which docker prints with -q too)
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
 }
 
 /// `hoist images`.

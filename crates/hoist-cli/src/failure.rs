@@ -79,6 +79,10 @@ pub enum CliError {
     #[error(transparent)]
     Image(#[from] ImageError),
 
+    /// `save` or `load` failed.
+    #[error(transparent)]
+    Archive(#[from] hoist::archive::ArchiveError),
+
     /// Garbage collection failed.
     #[error(transparent)]
     Gc(#[from] GcError),

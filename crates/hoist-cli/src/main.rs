@@ -56,6 +56,8 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Tag(args) => commands::tag::run(args, &open_store(cli)?),
         Command::Rmi(args) => commands::rmi::run(args, &open_store(cli)?, cli.global.debug),
         Command::Prune => commands::prune::run(&open_store(cli)?),
+        Command::Save(args) => commands::save::run(args, &open_store(cli)?),
+        Command::Load(args) => commands::load::run(args, &open_store(cli)?),
     }
 }
 

@@ -4,12 +4,14 @@
 
 pub mod images;
 pub mod inspect;
+pub mod load;
 pub mod login;
 pub mod logout;
 pub mod prune;
 pub mod pull;
 pub mod push;
 pub mod rmi;
+pub mod save;
 pub mod session;
 pub mod tag;
 

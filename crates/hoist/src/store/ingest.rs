@@ -99,7 +99,7 @@ struct Writing {
 
 /// An exclusive `flock` on `ingest/<hex>/lock`, released when the file is closed.
 #[derive(Debug)]
-struct IngestLock {
+pub(super) struct IngestLock {
     /// Never read: holding the open file is holding the lock.
     _file: File,
     path: PathBuf,
@@ -155,7 +155,7 @@ fn stored_size(blob_path: &Path) -> Result<Option<u64>, StoreError> {
 }
 
 /// Takes the ingest lock, making sure the locked file is still the one named `lock`.
-fn acquire(dir: &Path, digest: &Digest, wait: Wait) -> Result<IngestLock, StoreError> {
+pub(super) fn acquire(dir: &Path, digest: &Digest, wait: Wait) -> Result<IngestLock, StoreError> {
     let path = dir.join(LOCK_FILE);
     loop {
         make_ingest_dir(dir)?;
@@ -213,7 +213,7 @@ fn names_same_file(file: &File, path: &Path) -> Result<bool, StoreError> {
 /// Removes everything in an ingest directory while holding its lock, then the lock file, then
 /// the directory (unless a newcomer already made a new lock file in it). Failures are logged:
 /// leftovers are harmless, a later `begin` cleans or resumes them.
-fn remove_ingest_dir(dir: &Path, lock: IngestLock) {
+pub(super) fn remove_ingest_dir(dir: &Path, lock: IngestLock) {
     if let Ok(entries) = fs::read_dir(dir) {
         for entry in entries.flatten() {
             if entry.file_name() != LOCK_FILE {
@@ -532,6 +532,32 @@ impl Ingest {
         })
     }
 
+    /// Commits a complete file that already hashes to this ingest's digest (a [`Spool`]'s
+    /// data, verified by its own hasher), instead of bytes written here: under this ingest's
+    /// lock, the file is made read-only and renamed into `blobs/`, and the ingest directory
+    /// (with any stale partial data) removed. For a present blob the file is left alone and
+    /// the caller removes it. `file` must be on the store's file system (it is: spools live
+    /// in `ingest/`).
+    ///
+    /// [`Spool`]: super::spool::Spool
+    pub(super) fn adopt(self, file: &File, path: &Path, size: u64) -> Result<BlobInfo, StoreError> {
+        let w = match self.state {
+            State::Present { size } => {
+                return Ok(BlobInfo {
+                    digest: self.expected,
+                    size,
+                })
+            }
+            State::Writing(w) => w,
+        };
+        publish_file(file, path, &self.blob_path)?;
+        remove_ingest_dir(&w.dir, w.lock);
+        Ok(BlobInfo {
+            digest: self.expected,
+            size,
+        })
+    }
+
     /// Gives up on this blob: deletes what was written and the ingest directory.
     pub fn abort(self) {
         if let State::Writing(w) = self.state {
@@ -550,18 +576,22 @@ impl Ingest {
 
 /// The commit point: read-only, rename into `blobs/`, fsync the directory.
 fn publish(w: &Writing, blob_path: &Path) -> Result<(), StoreError> {
+    publish_file(&w.data, &w.data_path, blob_path)
+}
+
+/// [`publish`] for any complete, synced file of the store's file system.
+fn publish_file(data: &File, data_path: &Path, blob_path: &Path) -> Result<(), StoreError> {
     let blob_dir = blob_path.parent().unwrap_or(blob_path);
     // `blobs/sha256` exists from `open`; `blobs/sha512` appears with its first blob.
     fs::create_dir_all(blob_dir).map_err(|e| StoreError::io("create", blob_dir, e))?;
-    let mode = w
-        .data
+    let mode = data
         .metadata()
-        .map_err(|e| StoreError::io("inspect", &w.data_path, e))?
+        .map_err(|e| StoreError::io("inspect", data_path, e))?
         .permissions()
         .mode();
-    fs::set_permissions(&w.data_path, Permissions::from_mode(mode & 0o444))
-        .map_err(|e| StoreError::io("make read-only", &w.data_path, e))?;
-    fs::rename(&w.data_path, blob_path)
+    fs::set_permissions(data_path, Permissions::from_mode(mode & 0o444))
+        .map_err(|e| StoreError::io("make read-only", data_path, e))?;
+    fs::rename(data_path, blob_path)
         .map_err(|e| StoreError::io("rename into place", blob_path, e))?;
     sync_dir(blob_dir)
 }

@@ -21,6 +21,8 @@
 //!   `distribution.ContentStore`, containerd's local content store.
 //! - [`ingest`]: [`Ingest`], a partial write keyed by expected digest: hashed as written,
 //!   committed by atomic rename only when the digest matches, resumed after a crash.
+//! - [`spool`]: [`Spool`], a write of a blob whose digest is not known in advance (a member
+//!   of a `docker load` archive), committed under the digest its bytes turn out to have.
 //! - [`layout`]: `oci-layout` and `index.json` (creation, recognition, tag entries).
 //! - `lock`: the `flock(2)` helpers both use.
 //! - [`lease`]: writers' shared hold on the store against garbage collection.
@@ -31,7 +33,8 @@
 //!
 //! # Invariants
 //! - Nothing unverified is stored (DESIGN.md principle 2): a file under `blobs/` is complete and
-//!   hashes to its name. There is no code path that writes there except [`Ingest::commit`].
+//!   hashes to its name. There is no code path that writes there except [`Ingest::commit`]
+//!   and [`Spool::commit`] (which hashes every byte as written and publishes through an ingest).
 //! - Several hoist processes may use one root at once. Writers of the same digest exclude each
 //!   other with a per-ingest lock; the second one waits and then finds the blob present.
 //!   Locks are `flock`s, so a killed process never leaves one behind.
@@ -54,6 +57,7 @@ pub mod layout;
 pub mod lease;
 mod lock;
 pub mod metadata;
+pub mod spool;
 
 #[cfg(test)]
 mod gc_tests;
@@ -71,3 +75,4 @@ pub use ingest::Ingest;
 pub use layout::IndexEntry;
 pub use lease::{GcLock, Lease};
 pub use metadata::{MetadataError, MetadataStore};
+pub use spool::Spool;

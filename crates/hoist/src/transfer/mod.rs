@@ -47,7 +47,7 @@
 //!
 //! [`Ingest`]: crate::store::Ingest
 
-mod decompress;
+pub(crate) mod decompress;
 mod download;
 mod error;
 mod fetch;

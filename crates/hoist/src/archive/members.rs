@@ -1,0 +1,288 @@
+//! Reading an archive stream for `load`: every member once, in whatever order it comes.
+//!
+//! docker's `tarexporter.Load` extracts the whole archive into a temporary directory (with
+//! `chrootarchive`) and then reads `manifest.json`. hoist never extracts anything to disk:
+//! - **blob-like members** (layers, configs, `blobs/…`) stream straight into the content store
+//!   through a [`Spool`](crate::store::Spool), hashed as written and committed under their own
+//!   digest; only the name → digest map stays in memory. `blobs/sha256/<hex>` members must
+//!   hash to their name ([`ArchiveError::BlobDigestMismatch`]);
+//! - **small JSON members** (`manifest.json`, `repositories`, `index.json`, `oci-layout`) are
+//!   kept in memory, each capped at [`MAX_JSON_MEMBER`];
+//! - the v1-compatibility `<id>/json` and `<id>/VERSION` files are skipped (docker ignores them
+//!   too since 1.10);
+//! - **links** (symlinks and hard links) are never followed on disk: they are remembered as a
+//!   name → target pair, resolved only when `manifest.json` names one, and only to a regular
+//!   member of the same archive, one hop (docker 20.10 writes `layer.tar` symlinks for
+//!   repeated layers, skopeo for v1 compatibility). A link whose target is absolute or climbs
+//!   out of the archive is refused when used ([`ArchiveError::UnsafeLink`]).
+//! - **Hostile names**: a member whose path is absolute or contains a `..` component fails
+//!   the whole load ([`ArchiveError::UnsafeMember`]), as does a member cut short by the end
+//!   of the stream (a truncated archive).
+//!
+//! Blobs spooled before a failure stay in the store unreferenced; the next garbage collection
+//! deletes them. Nothing is tagged before every image has been checked (see [`super::load`]).
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+
+use tar::{Archive, EntryType};
+
+use super::{ArchiveError, MANIFEST_FILE, REPOSITORIES_FILE, V1_JSON_FILE, VERSION_FILE};
+use crate::digest::{Algorithm, Digest};
+use crate::store::{BlobInfo, ContentStore};
+
+/// Largest JSON member read into memory: 8 MiB (a `manifest.json` of thousands of images).
+pub const MAX_JSON_MEMBER: u64 = 8 << 20;
+
+/// `index.json` of an OCI image layout.
+pub(super) const OCI_INDEX_FILE: &str = "index.json";
+/// `oci-layout` of an OCI image layout.
+pub(super) const OCI_LAYOUT_FILE: &str = "oci-layout";
+
+const JSON_MEMBERS: [&str; 4] = [
+    MANIFEST_FILE,
+    REPOSITORIES_FILE,
+    OCI_INDEX_FILE,
+    OCI_LAYOUT_FILE,
+];
+
+/// What an archive held, by normalised member name.
+#[derive(Debug, Default)]
+pub(super) struct Members {
+    blobs: HashMap<String, BlobInfo>,
+    json: HashMap<String, Vec<u8>>,
+    links: HashMap<String, Link>,
+}
+
+#[derive(Debug)]
+struct Link {
+    /// The target as written.
+    raw: String,
+    /// The target as a member name, `None` when it leaves the archive.
+    resolved: Option<String>,
+}
+
+impl Members {
+    /// A small JSON member (`manifest.json`, `repositories`, `index.json`, `oci-layout`).
+    pub(super) fn json(&self, name: &str) -> Option<&[u8]> {
+        self.json.get(name).map(Vec::as_slice)
+    }
+
+    /// The blob a member name from `manifest.json` designates, through at most one link.
+    /// `what` says what the member should be, for the error.
+    pub(super) fn blob(&self, name: &str, what: &str) -> Result<&BlobInfo, ArchiveError> {
+        let normalized = normalize(name).ok_or_else(|| ArchiveError::UnsafeMember {
+            name: name.to_owned(),
+        })?;
+        if let Some(info) = self.blobs.get(&normalized) {
+            return Ok(info);
+        }
+        if let Some(link) = self.links.get(&normalized) {
+            let unsafe_link = || ArchiveError::UnsafeLink {
+                name: name.to_owned(),
+                target: link.raw.clone(),
+            };
+            let target = link.resolved.as_ref().ok_or_else(unsafe_link)?;
+            return self.blobs.get(target).ok_or_else(unsafe_link);
+        }
+        Err(ArchiveError::MissingMember {
+            name: name.to_owned(),
+            what: what.to_owned(),
+        })
+    }
+
+    /// The blob `blobs/<alg>/<hex>` of an OCI layout, if the archive had it.
+    pub(super) fn oci_blob(&self, digest: &Digest) -> Option<&BlobInfo> {
+        self.blobs.get(&format!(
+            "blobs/{}/{}",
+            digest.algorithm().as_str(),
+            digest.hex()
+        ))
+    }
+}
+
+/// Reads every member of the tar stream `reader` as the module docs say.
+pub(super) fn read_members(
+    content: &ContentStore,
+    reader: impl Read,
+) -> Result<Members, ArchiveError> {
+    let mut members = Members::default();
+    let mut archive = Archive::new(reader);
+    for entry in archive.entries().map_err(ArchiveError::reading)? {
+        let mut entry = entry.map_err(ArchiveError::reading)?;
+        let raw_name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let name = normalize(&raw_name).ok_or_else(|| ArchiveError::UnsafeMember {
+            name: raw_name.clone(),
+        })?;
+        match entry.header().entry_type() {
+            EntryType::Regular | EntryType::Continuous => {}
+            EntryType::Symlink | EntryType::Link => {
+                let target = entry
+                    .link_name_bytes()
+                    .map(|t| String::from_utf8_lossy(&t).into_owned())
+                    .unwrap_or_default();
+                let resolved = if entry.header().entry_type() == EntryType::Symlink {
+                    resolve_relative(&name, &target)
+                } else {
+                    normalize(&target)
+                };
+                members.links.insert(
+                    name,
+                    Link {
+                        raw: target,
+                        resolved,
+                    },
+                );
+                continue;
+            }
+            // Directories, devices, FIFOs: nothing to keep (and never created anywhere).
+            _ => continue,
+        }
+        let size = entry.size();
+        if JSON_MEMBERS.contains(&name.as_str()) {
+            let bytes = read_json_member(&mut entry, &name, size)?;
+            members.json.insert(name, bytes);
+        } else if is_v1_compat_file(&name) {
+            continue;
+        } else {
+            let info = spool_member(content, &mut entry, &name, size)?;
+            members.blobs.insert(name, info);
+        }
+    }
+    Ok(members)
+}
+
+fn read_json_member(entry: &mut impl Read, name: &str, size: u64) -> Result<Vec<u8>, ArchiveError> {
+    if size > MAX_JSON_MEMBER {
+        return Err(ArchiveError::MemberTooLarge {
+            name: name.to_owned(),
+            size,
+            max: MAX_JSON_MEMBER,
+        });
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    entry
+        .take(MAX_JSON_MEMBER)
+        .read_to_end(&mut bytes)
+        .map_err(ArchiveError::reading)?;
+    check_complete(name, bytes.len() as u64, size)?;
+    Ok(bytes)
+}
+
+fn spool_member(
+    content: &ContentStore,
+    entry: &mut impl Read,
+    name: &str,
+    size: u64,
+) -> Result<BlobInfo, ArchiveError> {
+    let mut spool = content.spool()?;
+    let copied = io::copy(entry, &mut spool).map_err(ArchiveError::reading)?;
+    check_complete(name, copied, size)?;
+    let info = spool.commit()?;
+    if let Some(named) = named_digest(name) {
+        if named != info.digest {
+            return Err(ArchiveError::BlobDigestMismatch {
+                name: name.to_owned(),
+                actual: info.digest,
+            });
+        }
+    }
+    Ok(info)
+}
+
+/// A member shorter than its header says: the stream ended inside it.
+fn check_complete(name: &str, got: u64, size: u64) -> Result<(), ArchiveError> {
+    if got == size {
+        return Ok(());
+    }
+    Err(ArchiveError::Read(io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("the archive ends inside member {name:?} ({got} of {size} bytes): it is truncated"),
+    )))
+}
+
+/// The digest a `blobs/sha256/<hex>` name claims.
+fn named_digest(name: &str) -> Option<Digest> {
+    let hex = name.strip_prefix("blobs/sha256/")?;
+    Digest::from_hex(Algorithm::Sha256, hex).ok()
+}
+
+/// `<dir>/json` or `<dir>/VERSION`.
+fn is_v1_compat_file(name: &str) -> bool {
+    match name.split_once('/') {
+        Some((dir, file)) => {
+            !dir.is_empty() && !file.contains('/') && (file == V1_JSON_FILE || file == VERSION_FILE)
+        }
+        None => false,
+    }
+}
+
+/// A member name without `.` and empty components; `None` if it is absolute or has `..`.
+/// The archive's root (`.`, `./`) is the empty name.
+pub(super) fn normalize(name: &str) -> Option<String> {
+    if name.starts_with('/') {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for part in name.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return None,
+            part => parts.push(part),
+        }
+    }
+    // `./` (the root of a `tar -C DIR .`) normalises to the empty name: no member's.
+    Some(parts.join("/"))
+}
+
+/// A symlink's target as a member name, relative to the link's directory; `None` if absolute
+/// or if it climbs above the archive's root.
+fn resolve_relative(link: &str, target: &str) -> Option<String> {
+    if target.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = link.split('/').collect();
+    parts.pop();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            part => parts.push(part),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_lose_dots_and_refuse_escapes() {
+        assert_eq!(normalize("./a//b/./c").as_deref(), Some("a/b/c"));
+        assert_eq!(normalize("/etc/passwd"), None);
+        assert_eq!(normalize("a/../../x"), None);
+        assert_eq!(normalize("../x"), None);
+        assert_eq!(normalize("./").as_deref(), Some(""));
+    }
+
+    #[test]
+    fn symlinks_resolve_within_the_archive_only() {
+        assert_eq!(
+            resolve_relative("b/layer.tar", "../a/layer.tar").as_deref(),
+            Some("a/layer.tar")
+        );
+        assert_eq!(resolve_relative("b/layer.tar", "../../etc/passwd"), None);
+        assert_eq!(resolve_relative("b/layer.tar", "/etc/passwd"), None);
+    }
+
+    #[test]
+    fn v1_files_are_recognised() {
+        assert!(is_v1_compat_file("abc/json"));
+        assert!(is_v1_compat_file("abc/VERSION"));
+        assert!(!is_v1_compat_file("abc/layer.tar"));
+        assert!(!is_v1_compat_file("json"));
+    }
+}

@@ -1,0 +1,249 @@
+//! Shared by the `archive_*` tests: stores in temporary directories holding testkit images the
+//! way a pull leaves them, and helpers to read and rewrite tar archives in memory.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use hoist::digest::Digest;
+use hoist::reference::Reference;
+use hoist::store::metadata::{ImageLayer, ImageRecord, Platform};
+use hoist::store::{ContentStore, MetadataStore};
+use hoist_testkit::{Blob, Image, ImageBuilder, Layer};
+use tempfile::TempDir;
+
+pub struct Store {
+    pub dir: TempDir,
+    pub meta: MetadataStore,
+}
+
+impl Store {
+    pub fn new() -> Store {
+        let dir = tempfile::tempdir().unwrap();
+        let content = ContentStore::open(dir.path()).unwrap();
+        let meta = MetadataStore::open(&content).unwrap();
+        Store { dir, meta }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `image`'s blobs, records it and tags it with each of `tags`.
+    pub fn put(&self, image: &Image, tags: &[&str]) -> ImageRecord {
+        let content = self.meta.content();
+        for blob in image.layers.iter().chain([&image.config, &image.manifest]) {
+            content.write_blob(&digest(blob), &blob.bytes).unwrap();
+        }
+        let record = ImageRecord {
+            image_id: digest(&image.config),
+            manifest_digest: digest(&image.manifest),
+            manifest_media_type: image.manifest.media_type.clone(),
+            manifest_size: image.manifest.size,
+            index_digest: None,
+            platform: Platform {
+                os: "linux".into(),
+                architecture: "amd64".into(),
+                variant: None,
+            },
+            size: image.tars.iter().map(|t| t.len() as u64).sum(),
+            created: Some("1970-01-01T00:00:00Z".into()),
+            layers: image
+                .layers
+                .iter()
+                .zip(&image.diff_ids)
+                .map(|(blob, diff_id)| ImageLayer {
+                    diff_id: Digest::parse(diff_id).unwrap(),
+                    digest: digest(blob),
+                    size: blob.size,
+                    media_type: blob.media_type.clone(),
+                })
+                .collect(),
+        };
+        self.meta.put_image(&record).unwrap();
+        for tag in tags {
+            self.meta
+                .add_tag(
+                    &Reference::parse(tag).unwrap(),
+                    &record.manifest_digest,
+                    false,
+                )
+                .unwrap();
+        }
+        record
+    }
+
+    /// `hoist save NAMES` into memory.
+    pub fn save(&self, names: &[&str]) -> Vec<u8> {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut out = Vec::new();
+        hoist::archive::save_images(&self.meta, &names, &mut out).unwrap();
+        out
+    }
+
+    /// The image ID a tag points at, if any.
+    pub fn image_id_of(&self, tag: &str) -> Option<Digest> {
+        self.meta
+            .reference(&Reference::parse(tag).unwrap())
+            .unwrap()
+            .map(|t| t.image_id)
+    }
+
+    /// Nothing is tagged and no image is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.meta.all_references().unwrap().is_empty() && self.meta.images().unwrap().is_empty()
+    }
+}
+
+pub fn digest(blob: &Blob) -> Digest {
+    Digest::parse(&blob.digest).unwrap()
+}
+
+/// An image of one layer per file name, each file holding its name.
+pub fn image(files: &[&str]) -> Image {
+    files
+        .iter()
+        .fold(ImageBuilder::new(), |b, name| {
+            b.layer(Layer::from_files(&[(name, name.as_bytes())]).unwrap())
+        })
+        .build()
+        .unwrap()
+}
+
+/// One member of an archive read into memory.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub header: tar::Header,
+    pub data: Vec<u8>,
+}
+
+/// Every member of a tar archive, by path, in order.
+pub fn members(archive: &[u8]) -> Vec<(String, Member)> {
+    let mut out = Vec::new();
+    let mut tar = tar::Archive::new(archive);
+    for entry in tar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = String::from_utf8(entry.path_bytes().into_owned()).unwrap();
+        let header = entry.header().clone();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).unwrap();
+        out.push((name, Member { header, data }));
+    }
+    out
+}
+
+/// The regular members as a map path → bytes.
+pub fn files(archive: &[u8]) -> BTreeMap<String, Vec<u8>> {
+    members(archive)
+        .into_iter()
+        .filter(|(_, m)| m.header.entry_type().is_file())
+        .map(|(n, m)| (n, m.data))
+        .collect()
+}
+
+/// `manifest.json` of a docker-archive.
+pub fn manifest_json(archive: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(&files(archive)["manifest.json"]).unwrap()
+}
+
+/// Writes members (name, entry type, data, link target) as a tar, without the tar crate's path
+/// checks, so names such as `../x` can be written.
+pub fn write_tar(entries: &[(String, tar::EntryType, Vec<u8>, Option<String>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, kind, data, link) in entries {
+        let mut header = tar::Header::new_gnu();
+        {
+            let raw = header.as_old_mut();
+            raw.name[..name.len()].copy_from_slice(name.as_bytes());
+            if let Some(link) = link {
+                raw.linkname[..link.len()].copy_from_slice(link.as_bytes());
+            }
+        }
+        header.set_entry_type(*kind);
+        header.set_mode(0o644);
+        header.set_size(data.len() as u64);
+        header.set_cksum();
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+/// The regular members and links of `archive` as `write_tar` entries, to be edited.
+pub fn entries(archive: &[u8]) -> Vec<(String, tar::EntryType, Vec<u8>, Option<String>)> {
+    let mut out = Vec::new();
+    let mut tar = tar::Archive::new(archive);
+    for entry in tar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = String::from_utf8(entry.path_bytes().into_owned()).unwrap();
+        let kind = entry.header().entry_type();
+        let link = entry
+            .link_name_bytes()
+            .map(|l| String::from_utf8(l.into_owned()).unwrap());
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).unwrap();
+        out.push((name, kind, data, link));
+    }
+    out
+}
+
+/// Runs skopeo, panicking with its stderr on failure.
+pub fn skopeo(args: &[&str]) {
+    let out = std::process::Command::new("skopeo")
+        .args(["--insecure-policy"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The config of the one image in an OCI layout directory.
+pub fn oci_config(dir: &Path) -> serde_json::Value {
+    let read = |d: &str| {
+        let hex = d.strip_prefix("sha256:").unwrap();
+        std::fs::read(dir.join("blobs/sha256").join(hex)).unwrap()
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&read(index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
+    serde_json::from_slice(&read(manifest["config"]["digest"].as_str().unwrap())).unwrap()
+}
+
+/// The sha256 of each layer of the one image in an OCI layout directory, decompressed if gzip.
+pub fn oci_layer_diff_ids(dir: &Path) -> Vec<String> {
+    let read = |d: &str| {
+        let hex = d.strip_prefix("sha256:").unwrap();
+        std::fs::read(dir.join("blobs/sha256").join(hex)).unwrap()
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&read(index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
+    manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|layer| {
+            let bytes = read(layer["digest"].as_str().unwrap());
+            let tar = if bytes.starts_with(&[0x1f, 0x8b]) {
+                let mut out = Vec::new();
+                flate2::read::GzDecoder::new(bytes.as_slice())
+                    .read_to_end(&mut out)
+                    .unwrap();
+                out
+            } else {
+                bytes
+            };
+            Digest::sha256_of(&tar).to_string()
+        })
+        .collect()
+}
