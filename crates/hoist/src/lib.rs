@@ -11,6 +11,7 @@
 )]
 
 pub mod archive;
+pub mod compress;
 pub mod credentials;
 pub mod digest;
 pub mod error;
