@@ -193,9 +193,23 @@ pub struct PushArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// Compression for layers stored uncompressed (images from `hoist load`); layers stored
+    /// compressed are sent as they are
+    #[arg(long, value_enum, default_value_t = LayerCompression::Gzip)]
+    pub compression: LayerCompression,
+
     /// The image: NAME[:TAG] (a name alone pushes every local tag of it)
     #[arg(value_name = "REF")]
     pub reference: String,
+}
+
+/// `hoist push --compression`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LayerCompression {
+    /// gzip on every core (`…tar.gzip` / `…tar+gzip` layers)
+    Gzip,
+    /// zstd (`…tar+zstd` layers; the manifest is pushed as OCI)
+    Zstd,
 }
 
 /// `hoist logout`.

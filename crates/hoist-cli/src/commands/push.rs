@@ -10,13 +10,17 @@
 //!    uses ([`crate::progress`]): bars on a terminal, `ID: Status` lines otherwise, nothing
 //!    with `-q`. Each tag ends with docker's `TAG: digest: sha256:… size: N` line.
 //! 4. With `-q`, only the reference pushed is printed, as `docker push -q` does.
+//!
+//! `--compression gzip|zstd` (default gzip) chooses how layers stored uncompressed (loaded
+//! with `hoist load`) are compressed on the way; docker 20.10 always gzips them. zstd pushes
+//! an OCI manifest.
 
 use hoist::credentials::CredentialStore;
 use hoist::push::{PushOptions, Pusher};
 use hoist::reference::Reference;
-use hoist::transfer::UploadConfig;
+use hoist::transfer::{Compression, UploadConfig};
 
-use crate::cli::{GlobalArgs, PushArgs};
+use crate::cli::{GlobalArgs, LayerCompression, PushArgs};
 use crate::commands::session::{renderer, Session};
 use crate::config::Config;
 use crate::failure::CliError;
@@ -34,6 +38,10 @@ pub fn run(
         upload: UploadConfig {
             max_concurrent: config.max_concurrent_uploads,
             ..UploadConfig::default()
+        },
+        compression: match args.compression {
+            LayerCompression::Gzip => Compression::Gzip,
+            LayerCompression::Zstd => Compression::Zstd,
         },
         ..PushOptions::default()
     };

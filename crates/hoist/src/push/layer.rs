@@ -14,6 +14,13 @@
 //! 4. for big layers, one more existence check when the digest is known elsewhere;
 //! 5. **upload** of the stored blob ([`BlobSender`]), `Pushing` … `Pushed`.
 //!
+//! A layer stored **uncompressed** (a docker-archive load, see [`super::convert`]) first
+//! looks for a compressed blob of its diffID that an earlier push left in the store
+//! ([`reusable_blob`]); with one, it is pushed as that blob through the steps above (so a
+//! second push finds it: `Layer already exists`). Without one, it is compressed while
+//! uploading ([`UploadSource::NeedsCompression`]) and the new diffID ⇒ digest mapping is
+//! recorded. The job's output is the layer as the registry now has it, for the manifest.
+//!
 //! Each success records the blob source (digest, target repository, HMAC of the credentials)
 //! as docker's `TagAndAdd`, and marks the digest confirmed for the manifest check. A job keeps
 //! its state across the upload manager's retries: digests already checked are not checked
@@ -22,6 +29,7 @@
 use std::sync::Arc;
 
 use super::candidates::{mount_candidates, Budget};
+use super::convert::{compressed_media_type, needs_compression, reusable_blob};
 use super::error::PushError;
 use super::hmac::matches;
 use super::Target;
@@ -29,37 +37,101 @@ use crate::digest::Digest;
 use crate::progress::{ProgressEvent, Status};
 use crate::registry::{MountResult, Purpose};
 use crate::store::metadata::{BlobSource, ImageLayer};
-use crate::transfer::{BlobSender, UploadJob, UploadSource};
+use crate::transfer::{BlobSender, Compression, UploadJob, UploadSource};
 
 /// The push of one layer; an [`UploadJob`] for the upload manager.
 pub(crate) struct LayerJob {
     run: Arc<Target>,
+    /// The layer as it goes to the registry: once a compressed blob is chosen for an
+    /// uncompressed layer, that blob.
     layer: ImageLayer,
+    /// For an uncompressed layer not yet given a compressed blob: the compression to apply,
+    /// and whether the manifest it goes into is OCI (for the media type).
+    convert: Option<(Compression, bool)>,
+    stored: bool,
     checked: bool,
     /// `None` when the blob is not in the store: it can still be found or mounted remotely.
     sender: Option<BlobSender>,
 }
 
 impl LayerJob {
-    /// The job for `layer`; `stored` says whether its blob is in the content store.
-    pub(crate) fn new(run: Arc<Target>, layer: ImageLayer, stored: bool) -> LayerJob {
-        let sender = stored.then(|| {
-            let source = UploadSource::Stored {
-                content: run.content.clone(),
-                digest: layer.digest.clone(),
-                size: layer.size,
-            };
-            BlobSender::new(run.repo.clone(), source, run.policy)
-        });
-        LayerJob {
+    /// The job for `layer`; `stored` says whether its blob is in the content store; `oci`
+    /// whether the manifest pushed is OCI (it names the media type of a compressed layer).
+    pub(crate) fn new(run: Arc<Target>, layer: ImageLayer, stored: bool, oci: bool) -> LayerJob {
+        let convert = needs_compression(&layer, run.compression).then_some((run.compression, oci));
+        let mut job = LayerJob {
             run,
             layer,
+            convert,
+            stored,
             checked: false,
-            sender,
-        }
+            sender: None,
+        };
+        job.sender = stored.then(|| job.sender_for_layer());
+        job
     }
 
-    async fn push(&mut self) -> Result<(), PushError> {
+    fn sender_for_layer(&self) -> BlobSender {
+        let run = &self.run;
+        let source = match self.convert {
+            Some((compression, _)) => UploadSource::NeedsCompression {
+                content: run.content.clone(),
+                diff_id: self.layer.digest.clone(),
+                size: self.layer.size,
+                compression,
+                workers: run.compression_workers,
+            },
+            None => UploadSource::Stored {
+                content: run.content.clone(),
+                digest: self.layer.digest.clone(),
+                size: self.layer.size,
+            },
+        };
+        BlobSender::new(run.repo.clone(), source, run.policy)
+    }
+
+    async fn push(&mut self) -> Result<ImageLayer, PushError> {
+        if let Some((compression, oci)) = self.convert {
+            match self.reusable(compression).await? {
+                Some(blob) => {
+                    self.layer = ImageLayer {
+                        diff_id: self.layer.diff_id.clone(),
+                        digest: blob.digest,
+                        size: blob.size,
+                        media_type: compressed_media_type(compression, oci).to_owned(),
+                    };
+                    self.convert = None;
+                    self.sender = Some(self.sender_for_layer());
+                }
+                None => {
+                    self.upload().await?;
+                    return Ok(self.layer.clone());
+                }
+            }
+        }
+        self.push_blob().await?;
+        Ok(self.layer.clone())
+    }
+
+    /// A compressed blob of this layer the store holds from an earlier push.
+    async fn reusable(
+        &self,
+        compression: Compression,
+    ) -> Result<Option<crate::store::BlobInfo>, PushError> {
+        if !self.stored {
+            return Ok(None);
+        }
+        let run = Arc::clone(&self.run);
+        let diff_id = self.layer.diff_id.clone();
+        tokio::task::spawn_blocking(move || {
+            reusable_blob(&run.metadata, &run.content, &diff_id, compression)
+        })
+        .await
+        .map_err(|e| PushError::Task(e.to_string()))?
+    }
+
+    /// Steps 1–5 of the module docs for a blob whose digest is known.
+    async fn push_blob(&mut self) -> Result<(), PushError> {
         let run = Arc::clone(&self.run);
         let digest = self.layer.digest.clone();
         if run.is_confirmed(&digest) {
@@ -174,10 +246,19 @@ impl LayerJob {
             });
         };
         let progress = Arc::clone(&run.progress);
-        sender
+        let sent = sender
             .send(&progress, Some(&self.layer.diff_id))
             .await
             .map_err(|e| PushError::send(&digest, &run.familiar, e))?;
+        if let Some((compression, oci)) = self.convert.take() {
+            self.layer = ImageLayer {
+                diff_id: self.layer.diff_id.clone(),
+                digest: sent.digest,
+                size: sent.size,
+                media_type: compressed_media_type(compression, oci).to_owned(),
+            };
+        }
+        let digest = self.layer.digest.clone();
         self.emit(Status::Pushed);
         self.record().await?;
         run.confirm(&digest);
@@ -208,14 +289,14 @@ impl LayerJob {
 }
 
 impl UploadJob for LayerJob {
-    type Output = ();
+    type Output = ImageLayer;
     type Error = PushError;
 
     fn progress_id(&self) -> Option<&Digest> {
         Some(&self.layer.diff_id)
     }
 
-    async fn attempt(&mut self) -> Result<(), PushError> {
+    async fn attempt(&mut self) -> Result<ImageLayer, PushError> {
         self.push().await
     }
 }

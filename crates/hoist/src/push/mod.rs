@@ -12,8 +12,13 @@
 //!    repository and found by `HEAD`, mounted from another repository of the same registry
 //!    (`candidates`: ranked and budgeted as docker does; `hmac`: docker's credentials HMAC),
 //!    else uploaded from the content store byte for byte ([`crate::transfer::BlobSender`]).
+//!    Layers stored uncompressed (docker-archive loads) are compressed while uploading with
+//!    [`PushOptions::compression`] (gzip by default, on all cores, digest independent of the
+//!    core count), or reuse the compressed blob an earlier push kept (`convert`).
 //! 3. **Config, then manifest** (`manifest`): the stored manifest bytes under the tag, only if
 //!    every blob they reference was confirmed; docker's line `TAG: digest: sha256:… size: N`.
+//!    For an image whose layers were compressed, the stored manifest rewritten to reference
+//!    the compressed blobs (OCI for zstd), recorded afterwards with a digest reference.
 //!
 //! Tags are pushed one after another (as docker does); a layer shared by several tags is sent
 //! once and is "Layer already exists" afterwards.
@@ -29,11 +34,11 @@
 //!   blobs confirmed in the target repository.
 //! - A [`crate::store::Lease`] is held for the push, so gc leaves the blobs alone.
 //!
-//! Not done yet (seams left): layers without a compressed blob in the store (docker-archive
-//! loads) — [`crate::transfer::UploadSource::NeedsCompression`]; pushing a whole index
+//! Not done yet (seams left): pushing a whole index
 //! (`--all-platforms` pulls); foreign layers are skipped (not uploaded) and not checked.
 
 mod candidates;
+mod convert;
 mod error;
 mod hmac;
 mod layer;
@@ -54,15 +59,16 @@ use crate::progress::{ChannelProgress, ProgressEvent, ProgressSink};
 use crate::pull::forward_until_done;
 use crate::reference::{validate_repo_name, Reference, Repository};
 use crate::registry::{RegistryClient, RemoteRepository};
-use crate::store::metadata::ImageLayer;
+use crate::store::metadata::{ImageLayer, ImageRecord};
 use crate::store::{ContentStore, MetadataError, MetadataStore};
-use crate::transfer::{SendPolicy, UploadConfig, UploadManager};
+use crate::transfer::{Compression, SendPolicy, UploadConfig, UploadManager};
+use convert::{needs_compression, pushes_as_oci, rewrite_manifest};
 use layer::LayerJob;
 use manifest::{ConfigJob, ManifestJob};
 
 /// How to push: docker's `ImagePushConfig` (upload manager settings) plus the sizes that
-/// decide how blobs are sent.
-#[derive(Debug, Clone, Default)]
+/// decide how blobs are sent and the compression of uncompressed layers.
+#[derive(Debug, Clone)]
 pub struct PushOptions {
     /// Push every tag of the name even if the reference has none (docker's `--all-tags`); a
     /// bare name does that anyway, this refuses a reference with a tag.
@@ -71,6 +77,26 @@ pub struct PushOptions {
     pub upload: UploadConfig,
     /// Monolithic / streamed / chunked thresholds.
     pub send: SendPolicy,
+    /// How layers stored uncompressed (docker-archive loads) are compressed for the registry:
+    /// [`Compression::Gzip`] (default) or [`Compression::Zstd`] (the manifest becomes OCI);
+    /// [`Compression::None`] pushes them uncompressed, as stored. Layers stored compressed are
+    /// always sent as they are.
+    pub compression: Compression,
+    /// Threads compressing one layer; 0 (default) means every core. The compressed bytes do
+    /// not depend on it.
+    pub compression_workers: usize,
+}
+
+impl Default for PushOptions {
+    fn default() -> PushOptions {
+        PushOptions {
+            all_tags: false,
+            upload: UploadConfig::default(),
+            send: SendPolicy::default(),
+            compression: Compression::Gzip,
+            compression_workers: 0,
+        }
+    }
 }
 
 /// What one [`Pusher::push`] did.
@@ -188,6 +214,11 @@ impl Pusher {
             key: HmacKey::for_credentials(credentials.as_ref()),
             has_auth_info: has_auth_info(credentials.as_ref()),
             policy: self.options.send,
+            compression: self.options.compression,
+            compression_workers: match self.options.compression_workers {
+                0 => crate::compress::default_workers(),
+                n => n,
+            },
             progress,
             confirmed: Mutex::new(HashSet::new()),
         })
@@ -214,12 +245,18 @@ impl Pusher {
                 .collect()
         })
         .await?;
+        let converting = record
+            .layers
+            .iter()
+            .any(|l| needs_compression(l, run.compression));
+        let oci = pushes_as_oci(&record.manifest_media_type, run.compression);
+        let originals: Vec<Digest> = layers.iter().map(|l| l.digest.clone()).collect();
         let jobs: Vec<LayerJob> = layers
             .into_iter()
             .zip(stored)
-            .map(|(layer, stored)| LayerJob::new(Arc::clone(run), layer, stored))
+            .map(|(layer, stored)| LayerJob::new(Arc::clone(run), layer, stored, oci))
             .collect();
-        self.uploads.run_all(jobs, &*run.progress).await?;
+        let pushed = self.uploads.run_all(jobs, &*run.progress).await?;
 
         let config_size = {
             let content = self.content.clone();
@@ -234,15 +271,25 @@ impl Pusher {
             .tag()
             .map(|t| t.as_str().to_string())
             .unwrap_or_else(|| "latest".into());
+        let rewritten = if converting {
+            let pushed: HashMap<Digest, ImageLayer> = originals.into_iter().zip(pushed).collect();
+            Some(self.rewrite(&record, pushed, oci).await?)
+        } else {
+            None
+        };
+        let manifest = rewritten.as_ref().unwrap_or(&record);
         let job = ManifestJob::prepare(
             Arc::clone(run),
             &tag_name,
-            &record.manifest_digest,
-            &record.manifest_media_type,
+            &manifest.manifest_digest,
+            &manifest.manifest_media_type,
         )
         .await?;
         let size = job.size();
         let digest = self.uploads.run(job, &*run.progress).await?;
+        if let Some(rewritten) = rewritten {
+            self.record_pushed(rewritten, &tag.reference).await?;
+        }
         run.progress.emit(ProgressEvent::message(
             "",
             format!("{tag_name}: digest: {digest} size: {size}"),
@@ -252,6 +299,46 @@ impl Pusher {
             digest,
             size,
         })
+    }
+}
+
+impl Pusher {
+    /// Writes the manifest of `record` rewritten for its compressed layers into the store and
+    /// returns its (not yet recorded) image record.
+    async fn rewrite(
+        &self,
+        record: &ImageRecord,
+        pushed: HashMap<Digest, ImageLayer>,
+        oci: bool,
+    ) -> Result<ImageRecord, PushError> {
+        let (content, record) = (self.content.clone(), record.clone());
+        spawn_blocking(move || {
+            let (body, new) = rewrite_manifest(&content, &record, &pushed, oci)?;
+            content.write_blob(&new.manifest_digest, &body)?;
+            Ok(new)
+        })
+        .await?
+    }
+
+    /// Records the rewritten image the registry now has, with the digest reference
+    /// `NAME@DIGEST` (docker's `addDigestReference` after a push).
+    async fn record_pushed(
+        &self,
+        record: ImageRecord,
+        reference: &Reference,
+    ) -> Result<(), PushError> {
+        let metadata = Arc::clone(&self.metadata);
+        let by_digest = Reference::new(
+            reference.repository().clone(),
+            None,
+            Some(record.manifest_digest.clone()),
+        );
+        spawn_blocking(move || -> Result<(), PushError> {
+            metadata.put_image(&record)?;
+            metadata.add_digest(&by_digest, &record.manifest_digest, true)?;
+            Ok(())
+        })
+        .await?
     }
 }
 
@@ -266,6 +353,10 @@ pub(crate) struct Target {
     /// docker's `pushState.hasAuthInfo`: the push has credentials.
     pub(crate) has_auth_info: bool,
     pub(crate) policy: SendPolicy,
+    /// The compression of layers stored uncompressed.
+    pub(crate) compression: Compression,
+    /// Threads compressing one layer (at least 1).
+    pub(crate) compression_workers: usize,
     pub(crate) progress: Arc<dyn ProgressSink>,
     /// Blob digests confirmed present in the target repository during this push.
     confirmed: Mutex<HashSet<Digest>>,

@@ -55,6 +55,7 @@ mod pipeline;
 mod sink;
 mod upload;
 mod upload_body;
+mod upload_compress;
 
 #[cfg(test)]
 mod tests;

@@ -18,12 +18,17 @@
 //!   and sends only the rest. A session the registry voided (distribution 2.8 does after a
 //!   reset mid-`PATCH`) or cannot report is abandoned for a new `POST`.
 //!
-//! [`UploadSource::NeedsCompression`] is the seam for layers with no compressed blob in the
-//! store (a docker-archive load keeps uncompressed tars): they are compressed while uploading
-//! and their digest is known only at the end. Not implemented yet: sending one is refused with
-//! [`SendError::Unsupported`].
+//! - **compressed while sending**: an [`UploadSource::NeedsCompression`] layer (a
+//!   docker-archive load keeps uncompressed tars) is compressed on the way out
+//!   (`upload_compress`): one streamed `PATCH` with no length, then `PUT ?digest=` once the
+//!   digest is known, the compressed bytes kept in the content store as they go. A layer of at
+//!   most [`SendPolicy::monolithic_max`] uncompressed bytes, or a session that asks for chunks,
+//!   is compressed into the store first and sent as stored. After the first attempt the source
+//!   *is* the stored compressed blob, so retries resume like any other (no second
+//!   compression), and [`BlobSender::send`] returns that blob.
 //!
-//! Progress: `Pushing` with bytes handed to the network (resumed prefix included), throttled.
+//! Progress: `Pushing` with bytes handed to the network (resumed prefix included), throttled;
+//! while compressing, uncompressed bytes read out of the layer's size (as docker counts them).
 
 use std::io::SeekFrom;
 use std::sync::Arc;
@@ -31,12 +36,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::stream;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::mpsc;
 
+use super::upload_compress::{CompressJob, CompressTask, Piece, CHANNEL_PIECES};
 use super::Compression;
 use crate::digest::Digest;
 use crate::progress::{ProgressEvent, ProgressSink, Status, Throttle};
 use crate::registry::{BlobUpload, RegistryError, RemoteRepository};
-use crate::store::{ContentStore, StoreError};
+use crate::store::{BlobInfo, ContentStore, StoreError};
 
 /// Where a blob's bytes come from.
 #[derive(Debug, Clone)]
@@ -50,13 +57,19 @@ pub enum UploadSource {
         /// Its size.
         size: u64,
     },
-    /// An uncompressed layer (`diff_id`) to compress with `compression` while uploading (a
-    /// layer loaded from a docker-archive). Not supported yet.
+    /// An uncompressed layer, stored as the blob `diff_id`, to compress with `compression`
+    /// while uploading (a layer loaded from a docker-archive).
     NeedsCompression {
-        /// The layer's uncompressed digest.
+        /// The store.
+        content: ContentStore,
+        /// The layer's uncompressed digest (its blob in the store).
         diff_id: Digest,
+        /// Its size.
+        size: u64,
         /// The compression to apply.
         compression: Compression,
+        /// Threads to compress with (the output does not depend on it).
+        workers: usize,
     },
 }
 
@@ -113,11 +126,14 @@ pub enum SendError {
         /// The smallest chunk tried.
         chunk: u64,
     },
-    /// The source is not something this version can send.
-    #[error("cannot upload layer {diff_id}: compressing uncompressed layers while pushing is not supported yet")]
-    Unsupported {
+    /// Compressing the layer failed (reading it, compressing, or writing the store).
+    #[error("cannot compress layer {diff_id} for upload")]
+    Compress {
         /// The layer.
         diff_id: Digest,
+        /// Why.
+        #[source]
+        source: std::io::Error,
     },
 }
 
@@ -129,7 +145,7 @@ impl SendError {
             SendError::Store { .. }
             | SendError::Read { .. }
             | SendError::TooLarge { .. }
-            | SendError::Unsupported { .. } => false,
+            | SendError::Compress { .. } => false,
         }
     }
 }
@@ -142,6 +158,8 @@ pub struct BlobSender {
     session: Option<BlobUpload>,
     /// Set once the registry asked for chunks (413 or `OCI-Chunk-Min-Length`).
     chunk: Option<u64>,
+    /// The compression of a [`UploadSource::NeedsCompression`] layer still running.
+    compressing: Option<CompressTask>,
 }
 
 impl std::fmt::Debug for BlobSender {
@@ -164,7 +182,13 @@ impl BlobSender {
             policy,
             session: None,
             chunk: None,
+            compressing: None,
         }
+    }
+
+    /// What is being sent: after a compressing attempt, the compressed blob in the store.
+    pub fn source(&self) -> &UploadSource {
+        &self.source
     }
 
     /// Uses `session` (one a refused mount opened, docker's fallback) instead of a new `POST`;
@@ -177,30 +201,31 @@ impl BlobSender {
     }
 
     /// One attempt: resume or open a session, send what the registry lacks, and close it with
-    /// the digest. `progress_id` names the `Pushing` lines (none when `None`).
+    /// the digest. `progress_id` names the `Pushing` lines (none when `None`). Returns the blob
+    /// now in the registry (for a compressed layer, its new digest and size).
     pub async fn send(
         &mut self,
         progress: &Arc<dyn ProgressSink>,
         progress_id: Option<&Digest>,
-    ) -> Result<(), SendError> {
+    ) -> Result<BlobInfo, SendError> {
+        if let Some(sent) = self.send_compressing(progress, progress_id).await? {
+            return Ok(sent);
+        }
         let (content, digest, size) = match &self.source {
             UploadSource::Stored {
                 content,
                 digest,
                 size,
             } => (content.clone(), digest.clone(), *size),
+            // `send_compressing` has turned the source into the stored compressed blob.
             UploadSource::NeedsCompression { diff_id, .. } => {
-                return Err(SendError::Unsupported {
+                return Err(SendError::Compress {
                     diff_id: diff_id.clone(),
+                    source: std::io::Error::other("compressed blob missing"),
                 })
             }
         };
-        let mut reporter = Reporter {
-            sink: Arc::clone(progress),
-            id: progress_id.cloned(),
-            total: size,
-            throttle: Throttle::new(),
-        };
+        let mut reporter = Reporter::new(progress, progress_id, size);
         let mut session = self.open_session().await?;
         if let Some(min) = session.min_chunk_size() {
             let floor = min.max(1);
@@ -225,7 +250,7 @@ impl BlobSender {
         reporter.report(size);
         let kept = session.clone();
         match session.finish(&digest, last).await {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(BlobInfo { digest, size }),
             Err(e) => {
                 if is_too_large(&e) {
                     // A monolithic body refused: send in chunks from now on.
@@ -237,6 +262,119 @@ impl BlobSender {
                 Err(e.into())
             }
         }
+    }
+
+    /// For a [`UploadSource::NeedsCompression`] source: compresses it into the store, streaming
+    /// it to the registry on the way when it is large; `Some` when that sent it, `None` when
+    /// the source is now the stored compressed blob and should be sent as such (a small layer,
+    /// a registry that wants chunks, or a previous attempt that compressed it already).
+    async fn send_compressing(
+        &mut self,
+        progress: &Arc<dyn ProgressSink>,
+        progress_id: Option<&Digest>,
+    ) -> Result<Option<BlobInfo>, SendError> {
+        let UploadSource::NeedsCompression {
+            content,
+            diff_id,
+            size,
+            compression,
+            workers,
+        } = self.source.clone()
+        else {
+            return Ok(None);
+        };
+        if self.compressing.is_none() {
+            let job = CompressJob {
+                content: content.clone(),
+                diff_id: diff_id.clone(),
+                size,
+                compression,
+                workers,
+            };
+            let reporter = Some(Reporter::new(progress, progress_id, size));
+            if size > self.policy.monolithic_max && self.chunk.is_none() {
+                let (network, body) = mpsc::channel(CHANNEL_PIECES);
+                self.compressing = Some(CompressTask::start(job, Some(network), reporter));
+                // On an error the compression goes on into the store; the next attempt
+                // collects it below and resumes the session from the stored blob.
+                if let Some(sent) = self
+                    .stream_compressed(body, &content, &diff_id, size)
+                    .await?
+                {
+                    return Ok(Some(sent));
+                }
+            } else {
+                self.compressing = Some(CompressTask::start(job, None, reporter));
+            }
+        }
+        self.stored_compressed(&content, &diff_id).await?;
+        Ok(None)
+    }
+
+    /// Sends what the compression task produces in one streamed `PATCH`, then closes the
+    /// session with the digest; `None` when the session calls for another way (chunks, or a
+    /// session with bytes in it already).
+    async fn stream_compressed(
+        &mut self,
+        body: mpsc::Receiver<Piece>,
+        content: &ContentStore,
+        diff_id: &Digest,
+        size: u64,
+    ) -> Result<Option<BlobInfo>, SendError> {
+        let mut session = self.open_session().await?;
+        if let Some(min) = session.min_chunk_size() {
+            self.chunk = Some(self.policy.chunk_size.max(min.max(1)));
+        }
+        if session.offset() != 0 || self.chunk.is_some() {
+            self.session = Some(session);
+            return Ok(None);
+        }
+        let pieces = stream::unfold(body, |mut body| async move {
+            body.recv().await.map(|piece| (piece, body))
+        });
+        if let Err(e) = session
+            .write_stream(reqwest::Body::wrap_stream(pieces), None)
+            .await
+        {
+            self.session = Some(session);
+            if is_too_large(&e) {
+                self.chunk = Some(self.first_chunk(size));
+                return Ok(None);
+            }
+            return Err(e.into());
+        }
+        let sent = self.stored_compressed(content, diff_id).await?;
+        let kept = session.clone();
+        match session.finish(&sent.digest, None).await {
+            Ok(()) => Ok(Some(sent)),
+            Err(e) => {
+                // The bytes are in the registry's session and in the store: the next attempt
+                // asks what the registry holds and closes it.
+                self.session = Some(kept);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Waits for the compression and makes its stored blob the source.
+    async fn stored_compressed(
+        &mut self,
+        content: &ContentStore,
+        diff_id: &Digest,
+    ) -> Result<BlobInfo, SendError> {
+        let Some(mut task) = self.compressing.take() else {
+            return Err(SendError::Compress {
+                diff_id: diff_id.clone(),
+                source: std::io::Error::other("no compression running"),
+            });
+        };
+        let sent = task.wait().await?;
+        self.source = UploadSource::Stored {
+            content: content.clone(),
+            digest: sent.digest.clone(),
+            size: sent.size,
+        };
+        Ok(sent)
     }
 
     /// The session to write to: the kept one if the registry still knows it (with its offset
@@ -336,7 +474,7 @@ fn is_void_session(e: &RegistryError) -> bool {
 
 /// Emits throttled `Pushing` events.
 #[derive(Clone)]
-struct Reporter {
+pub(super) struct Reporter {
     sink: Arc<dyn ProgressSink>,
     id: Option<Digest>,
     total: u64,
@@ -344,7 +482,16 @@ struct Reporter {
 }
 
 impl Reporter {
-    fn report(&mut self, current: u64) {
+    fn new(sink: &Arc<dyn ProgressSink>, id: Option<&Digest>, total: u64) -> Reporter {
+        Reporter {
+            sink: Arc::clone(sink),
+            id: id.cloned(),
+            total,
+            throttle: Throttle::new(),
+        }
+    }
+
+    pub(super) fn report(&mut self, current: u64) {
         if let Some(id) = &self.id {
             if self.throttle.admit(current, Some(self.total)) {
                 self.sink.emit(ProgressEvent::new(

@@ -1,0 +1,377 @@
+//! Push of images loaded from a docker-archive (layers stored uncompressed) against real
+//! `docker-registry` processes: the layers are compressed on the way (gzip by default, zstd on
+//! request), the registry's layers decompress to the diffIDs, the image pulls back identical,
+//! and a second push sends no layer bytes.
+
+mod pull_support;
+mod push_support;
+
+use std::io::Read;
+
+use hoist::digest::Digest;
+use hoist::progress::Status;
+use hoist::push::PushOptions;
+use hoist::reference::Reference;
+use hoist::store::metadata::{ImageLayer, ImageRecord, Platform};
+use hoist::store::MetadataStore;
+use hoist::transfer::{Compression, SendPolicy};
+use hoist_testkit::{Image, ImageBuilder, Layer, TestRegistry};
+use pull_support::{anonymous_client, fast_options, Recorder, Store};
+use push_support::{blob_bytes, fast_push_options, layer_statuses, pusher};
+
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// Two layers: a small one (compressed before sending) and one larger than the monolithic
+/// limit of [`options`] (compressed while streaming).
+fn image() -> Image {
+    ImageBuilder::new()
+        .layer(Layer::from_files(&[("etc/hostname", b"loaded\n")]).unwrap())
+        .layer(Layer::random(600 << 10).unwrap())
+        .build()
+        .unwrap()
+}
+
+fn options(compression: Compression) -> PushOptions {
+    PushOptions {
+        compression,
+        send: SendPolicy {
+            monolithic_max: 64 << 10,
+            ..SendPolicy::default()
+        },
+        ..fast_push_options()
+    }
+}
+
+/// A store holding `image` as `hoist load` leaves it: recorded in a scratch store as a pull
+/// would, saved as a docker-archive tagged `tag`, and loaded into a fresh store.
+fn loaded(image: &Image, tag: &str) -> Store {
+    let scratch = Store::new();
+    let meta = scratch.metadata();
+    let content = meta.content();
+    for blob in image.layers.iter().chain([&image.config, &image.manifest]) {
+        content
+            .write_blob(&Digest::parse(&blob.digest).unwrap(), &blob.bytes)
+            .unwrap();
+    }
+    let record = ImageRecord {
+        image_id: Digest::parse(&image.config.digest).unwrap(),
+        manifest_digest: Digest::parse(&image.manifest.digest).unwrap(),
+        manifest_media_type: image.manifest.media_type.clone(),
+        manifest_size: image.manifest.size,
+        index_digest: None,
+        platform: Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: None,
+        },
+        size: image.tars.iter().map(|t| t.len() as u64).sum(),
+        created: None,
+        layers: image
+            .layers
+            .iter()
+            .zip(&image.diff_ids)
+            .map(|(blob, diff_id)| ImageLayer {
+                diff_id: Digest::parse(diff_id).unwrap(),
+                digest: Digest::parse(&blob.digest).unwrap(),
+                size: blob.size,
+                media_type: blob.media_type.clone(),
+            })
+            .collect(),
+    };
+    meta.put_image(&record).unwrap();
+    meta.add_tag(
+        &Reference::parse(tag).unwrap(),
+        &record.manifest_digest,
+        false,
+    )
+    .unwrap();
+    let mut archive = Vec::new();
+    hoist::archive::save_images(&meta, &[tag.to_string()], &mut archive).unwrap();
+
+    let store = Store::new();
+    hoist::archive::load_archive(&store.metadata(), &archive[..]).unwrap();
+    store
+}
+
+async fn push(store: &Store, target: &str, compression: Compression) -> hoist::push::PushOutcome {
+    push_recorded(store, target, compression).await.0
+}
+
+async fn push_recorded(
+    store: &Store,
+    target: &str,
+    compression: Compression,
+) -> (hoist::push::PushOutcome, Recorder) {
+    push_with(store, target, options(compression)).await
+}
+
+async fn push_with(
+    store: &Store,
+    target: &str,
+    options: PushOptions,
+) -> (hoist::push::PushOutcome, Recorder) {
+    let progress = Recorder::default();
+    let outcome = pusher(store, anonymous_client(), options)
+        .push(&Reference::parse(target).unwrap(), &progress)
+        .await
+        .unwrap();
+    (outcome, progress)
+}
+
+/// The manifest under `repo:tag`, asked for in both formats, with its content type.
+async fn remote_manifest(registry: &TestRegistry, repo: &str, tag: &str) -> (String, Vec<u8>) {
+    let response = hoist_testkit::http_client()
+        .unwrap()
+        .get(format!("{}/v2/{repo}/manifests/{tag}", registry.url()))
+        .header("Accept", format!("{DOCKER_MANIFEST}, {OCI_MANIFEST}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (content_type, response.bytes().await.unwrap().to_vec())
+}
+
+fn layers_of(manifest: &[u8]) -> Vec<(String, String)> {
+    let json: serde_json::Value = serde_json::from_slice(manifest).unwrap();
+    json["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["mediaType"].as_str().unwrap().to_owned(),
+                l["digest"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn decompress(compression: Compression, bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    match compression {
+        Compression::Gzip => {
+            flate2::read::GzDecoder::new(bytes)
+                .read_to_end(&mut out)
+                .unwrap();
+        }
+        Compression::Zstd => out = zstd::decode_all(bytes).unwrap(),
+        Compression::None => out = bytes.to_vec(),
+    }
+    out
+}
+
+/// Pulls `reference` into a fresh store; returns its image ID and diffIDs.
+async fn pull_fresh(reference: &str) -> (Digest, Vec<Digest>) {
+    let store = Store::new();
+    let reference = Reference::parse(reference).unwrap();
+    store
+        .puller(fast_options())
+        .pull(&reference, &Recorder::default())
+        .await
+        .unwrap();
+    let meta = store.metadata();
+    let target = meta.reference(&reference).unwrap().unwrap();
+    let record = meta.image(&target.manifest_digest).unwrap().unwrap();
+    let diff_ids = record.layers.iter().map(|l| l.diff_id.clone()).collect();
+    (record.image_id, diff_ids)
+}
+
+fn diff_ids(image: &Image) -> Vec<Digest> {
+    image
+        .diff_ids
+        .iter()
+        .map(|d| Digest::parse(d).unwrap())
+        .collect()
+}
+
+fn patches(registry: &TestRegistry) -> usize {
+    registry
+        .access_log()
+        .iter()
+        .filter(|e| e.method == "PATCH")
+        .count()
+}
+
+#[tokio::test]
+async fn loaded_image_is_pushed_with_gzip_layers_that_decompress_to_its_diff_ids() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let img = image();
+    let target = format!("{}/loaded/app:v1", registry.host());
+    let store = loaded(&img, &target);
+
+    push(&store, &target, Compression::Gzip).await;
+
+    // The large layer went in a streamed PATCH while it was being compressed.
+    assert!(patches(&registry) >= 1);
+    let (content_type, manifest) = remote_manifest(&registry, "loaded/app", "v1").await;
+    assert_eq!(content_type, DOCKER_MANIFEST);
+    let layers = layers_of(&manifest);
+    assert_eq!(layers.len(), 2);
+    for ((media_type, digest), diff_id) in layers.iter().zip(&img.diff_ids) {
+        assert_eq!(
+            media_type,
+            "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        );
+        let blob = blob_bytes(&registry.url(), "loaded/app", digest).await;
+        let tar = decompress(Compression::Gzip, &blob);
+        assert_eq!(&Digest::sha256_of(&tar).to_string(), diff_id);
+    }
+}
+
+#[tokio::test]
+async fn loaded_image_pushed_with_gzip_pulls_back_identical() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let img = image();
+    let target = format!("{}/loaded/app:v1", registry.host());
+    let store = loaded(&img, &target);
+
+    push(&store, &target, Compression::Gzip).await;
+
+    let (image_id, pulled) = pull_fresh(&target).await;
+    assert_eq!(image_id.to_string(), img.config.digest);
+    assert_eq!(pulled, diff_ids(&img));
+}
+
+#[tokio::test]
+async fn second_push_of_a_loaded_image_sends_no_layer_bytes() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let img = image();
+    let target = format!("{}/loaded/app:v1", registry.host());
+    let store = loaded(&img, &target);
+    let first = push(&store, &target, Compression::Gzip).await;
+    let patches_before = patches(&registry);
+    let uploads_before = registry.access_log().len();
+
+    let (second, progress) = push_recorded(&store, &target, Compression::Gzip).await;
+
+    assert_eq!(patches(&registry), patches_before);
+    let new_uploads = registry.access_log()[uploads_before..]
+        .iter()
+        .filter(|e| e.method == "POST" && e.path.contains("/blobs/uploads/"))
+        .count();
+    assert_eq!(new_uploads, 0);
+    assert_eq!(second.tags[0].digest, first.tags[0].digest);
+    for diff_id in &img.diff_ids {
+        assert_eq!(
+            layer_statuses(&progress, diff_id).last(),
+            Some(&Status::LayerAlreadyExists)
+        );
+    }
+}
+
+#[tokio::test]
+async fn pushed_digest_is_recorded_and_compressed_blobs_are_kept() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let img = image();
+    let target = format!("{}/loaded/app:v1", registry.host());
+    let store = loaded(&img, &target);
+
+    let outcome = push(&store, &target, Compression::Gzip).await;
+
+    let meta: MetadataStore = store.metadata();
+    let digest = outcome.tags[0].digest.clone();
+    let by_digest = Reference::parse(&format!("{}/loaded/app@{digest}", registry.host())).unwrap();
+    let pushed = meta
+        .reference(&by_digest)
+        .unwrap()
+        .expect("digest reference");
+    assert_eq!(pushed.image_id.to_string(), img.config.digest);
+    let record = meta.image(&digest).unwrap().unwrap();
+    for (layer, diff_id) in record.layers.iter().zip(diff_ids(&img)) {
+        assert_eq!(layer.diff_id, diff_id);
+        assert_ne!(layer.digest, diff_id);
+        assert!(store.content().has(&layer.digest).unwrap());
+        let sources = meta.blob_sources(&diff_id).unwrap();
+        assert!(sources.iter().any(|s| s.source.digest == layer.digest));
+    }
+    // The tag still names the loaded image; inspect shows the pushed digest beside it.
+    let inspect = hoist::images::inspect_image(&meta, &target).unwrap();
+    assert!(inspect
+        .repo_digests
+        .iter()
+        .any(|d| d.ends_with(&digest.to_string())));
+}
+
+#[tokio::test]
+async fn zstd_push_makes_an_oci_manifest_with_zstd_layers_that_pull_back_identical() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let img = image();
+    let target = format!("{}/loaded/zstd:v1", registry.host());
+    let store = loaded(&img, &target);
+
+    push(&store, &target, Compression::Zstd).await;
+
+    let (content_type, manifest) = remote_manifest(&registry, "loaded/zstd", "v1").await;
+    assert_eq!(content_type, OCI_MANIFEST);
+    let json: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    assert_eq!(
+        json["config"]["mediaType"],
+        "application/vnd.oci.image.config.v1+json"
+    );
+    for ((media_type, digest), diff_id) in layers_of(&manifest).iter().zip(&img.diff_ids) {
+        assert_eq!(media_type, "application/vnd.oci.image.layer.v1.tar+zstd");
+        let blob = blob_bytes(&registry.url(), "loaded/zstd", digest).await;
+        assert_eq!(
+            &Digest::sha256_of(&decompress(Compression::Zstd, &blob)).to_string(),
+            diff_id
+        );
+    }
+    let (image_id, pulled) = pull_fresh(&target).await;
+    assert_eq!(image_id.to_string(), img.config.digest);
+    assert_eq!(pulled, diff_ids(&img));
+}
+
+#[tokio::test]
+async fn gzip_blob_kept_from_an_earlier_push_is_not_reused_for_zstd() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let img = image();
+    let gzip_target = format!("{}/loaded/gz:v1", registry.host());
+    let store = loaded(&img, &gzip_target);
+    push(&store, &gzip_target, Compression::Gzip).await;
+    let zstd_target = format!("{}/loaded/zs:v1", registry.host());
+    let meta = store.metadata();
+    let loaded_manifest = meta
+        .reference(&Reference::parse(&gzip_target).unwrap())
+        .unwrap()
+        .unwrap()
+        .manifest_digest;
+    meta.add_tag(
+        &Reference::parse(&zstd_target).unwrap(),
+        &loaded_manifest,
+        false,
+    )
+    .unwrap();
+
+    push(&store, &zstd_target, Compression::Zstd).await;
+
+    let (_, manifest) = remote_manifest(&registry, "loaded/zs", "v1").await;
+    for (media_type, _) in layers_of(&manifest) {
+        assert_eq!(media_type, "application/vnd.oci.image.layer.v1.tar+zstd");
+    }
+}
+
+#[tokio::test]
+async fn recompressing_after_the_kept_blob_is_lost_gives_the_same_digest() {
+    let (first, second) = (
+        TestRegistry::anonymous().await.unwrap(),
+        TestRegistry::anonymous().await.unwrap(),
+    );
+    let img = image();
+    let a = format!("{}/loaded/app:v1", first.host());
+    let b = format!("{}/loaded/app:v1", second.host());
+    // Two stores, so the second push cannot reuse anything the first one kept; and other
+    // worker counts, which must not matter.
+    let with_workers = |workers| PushOptions {
+        compression_workers: workers,
+        ..options(Compression::Gzip)
+    };
+    let (one, _) = push_with(&loaded(&img, &a), &a, with_workers(1)).await;
+    let (two, _) = push_with(&loaded(&img, &b), &b, with_workers(3)).await;
+
+    assert_eq!(one.tags[0].digest, two.tags[0].digest);
+}
