@@ -158,3 +158,72 @@ async fn pushing_a_digest_reference_fails_with_one_line() {
         format!("hoist: cannot push a digest reference: {by_digest}\n")
     );
 }
+
+#[tokio::test]
+async fn loaded_image_pushed_with_compression_zstd_is_an_oci_image_with_zstd_layers() {
+    let source = Sandbox::new();
+    let (registry, image, name) = pulled_image(&source).await;
+    let file = source.dir.path().join("image.tar");
+    let out = source
+        .hoist(&["save", "-o", file.to_str().unwrap(), &name])
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let loaded = Sandbox::new();
+    let out = loaded
+        .hoist(&["load", "-q", "-i", file.to_str().unwrap()])
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let target = format!("{}/team/zstd:v1", registry.host());
+    let manifest = {
+        let content = ContentStore::open(&loaded.root()).unwrap();
+        let metadata = MetadataStore::open(&content).unwrap();
+        metadata
+            .reference(&Reference::parse(&name).unwrap())
+            .unwrap()
+            .unwrap()
+            .manifest_digest
+    };
+    loaded.tag(manifest.as_str(), &target);
+
+    let out = loaded
+        .hoist(&["push", "--compression", "zstd", &target])
+        .await;
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("v1: digest: sha256:"),
+        "{}",
+        stdout(&out)
+    );
+    let response = hoist_testkit::http_client()
+        .unwrap()
+        .get(format!("{}/v2/team/zstd/manifests/v1", registry.url()))
+        .header("Accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    let json: serde_json::Value = response.json().await.unwrap();
+    let layers = json["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), image.layers.len());
+    for layer in layers {
+        assert_eq!(
+            layer["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        );
+    }
+    assert_eq!(json["config"]["digest"], image.config.digest.as_str());
+}
+
+#[tokio::test]
+async fn unknown_compression_is_refused_by_the_parser() {
+    let sandbox = Sandbox::new();
+    let out = sandbox
+        .hoist(&["push", "--compression", "lz4", "localhost:5000/app:v1"])
+        .await;
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("lz4"), "{}", stderr(&out));
+}

@@ -12,12 +12,11 @@ use hoist::digest::Digest;
 use hoist::progress::Status;
 use hoist::push::PushOptions;
 use hoist::reference::Reference;
-use hoist::store::metadata::{ImageLayer, ImageRecord, Platform};
 use hoist::store::MetadataStore;
 use hoist::transfer::{Compression, SendPolicy};
 use hoist_testkit::{Image, ImageBuilder, Layer, TestRegistry};
 use pull_support::{anonymous_client, fast_options, Recorder, Store};
-use push_support::{blob_bytes, fast_push_options, layer_statuses, pusher};
+use push_support::{blob_bytes, fast_push_options, layer_statuses, loaded, pusher};
 
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -41,57 +40,6 @@ fn options(compression: Compression) -> PushOptions {
         },
         ..fast_push_options()
     }
-}
-
-/// A store holding `image` as `hoist load` leaves it: recorded in a scratch store as a pull
-/// would, saved as a docker-archive tagged `tag`, and loaded into a fresh store.
-fn loaded(image: &Image, tag: &str) -> Store {
-    let scratch = Store::new();
-    let meta = scratch.metadata();
-    let content = meta.content();
-    for blob in image.layers.iter().chain([&image.config, &image.manifest]) {
-        content
-            .write_blob(&Digest::parse(&blob.digest).unwrap(), &blob.bytes)
-            .unwrap();
-    }
-    let record = ImageRecord {
-        image_id: Digest::parse(&image.config.digest).unwrap(),
-        manifest_digest: Digest::parse(&image.manifest.digest).unwrap(),
-        manifest_media_type: image.manifest.media_type.clone(),
-        manifest_size: image.manifest.size,
-        index_digest: None,
-        platform: Platform {
-            os: "linux".into(),
-            architecture: "amd64".into(),
-            variant: None,
-        },
-        size: image.tars.iter().map(|t| t.len() as u64).sum(),
-        created: None,
-        layers: image
-            .layers
-            .iter()
-            .zip(&image.diff_ids)
-            .map(|(blob, diff_id)| ImageLayer {
-                diff_id: Digest::parse(diff_id).unwrap(),
-                digest: Digest::parse(&blob.digest).unwrap(),
-                size: blob.size,
-                media_type: blob.media_type.clone(),
-            })
-            .collect(),
-    };
-    meta.put_image(&record).unwrap();
-    meta.add_tag(
-        &Reference::parse(tag).unwrap(),
-        &record.manifest_digest,
-        false,
-    )
-    .unwrap();
-    let mut archive = Vec::new();
-    hoist::archive::save_images(&meta, &[tag.to_string()], &mut archive).unwrap();
-
-    let store = Store::new();
-    hoist::archive::load_archive(&store.metadata(), &archive[..]).unwrap();
-    store
 }
 
 async fn push(store: &Store, target: &str, compression: Compression) -> hoist::push::PushOutcome {
@@ -295,6 +243,20 @@ async fn pushed_digest_is_recorded_and_compressed_blobs_are_kept() {
         .repo_digests
         .iter()
         .any(|d| d.ends_with(&digest.to_string())));
+}
+
+#[tokio::test]
+async fn images_shows_one_row_for_a_loaded_image_after_its_push() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let img = image();
+    let target = format!("{}/loaded/app:v1", registry.host());
+    let store = loaded(&img, &target);
+
+    push(&store, &target, Compression::Gzip).await;
+
+    let rows = hoist::images::list_images(&store.metadata(), None).unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].tag.as_ref().map(|t| t.as_str()), Some("v1"));
 }
 
 #[tokio::test]

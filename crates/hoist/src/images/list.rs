@@ -59,7 +59,11 @@ pub fn list_images(
             .iter()
             .filter(|a| a.target.manifest_digest == record.manifest_digest)
             .collect();
-        rows_of(&record, &mine, &mut rows);
+        let image_tags: Vec<&Association> = references
+            .iter()
+            .filter(|a| a.target.image_id == record.image_id && a.reference.tag().is_some())
+            .collect();
+        rows_of(&record, &mine, &image_tags, &mut rows);
     }
     if let Some(filter) = filter {
         rows.retain(|row| matches_filter(row, filter, &references));
@@ -81,8 +85,14 @@ fn familiar(row: &ImageSummary) -> (Option<String>, Option<&str>) {
     )
 }
 
-/// Appends the rows of one record, given the references pointing at it.
-fn rows_of(record: &ImageRecord, references: &[&Association], rows: &mut Vec<ImageSummary>) {
+/// Appends the rows of one record, given the references pointing at it and the tags of its
+/// image (any record with its image ID).
+fn rows_of(
+    record: &ImageRecord,
+    references: &[&Association],
+    image_tags: &[&Association],
+    rows: &mut Vec<ImageSummary>,
+) {
     let row = |reference: Option<&Reference>| ImageSummary {
         repository: reference.map(|r| r.repository().clone()),
         tag: reference.and_then(|r| r.tag().cloned()),
@@ -101,11 +111,15 @@ fn rows_of(record: &ImageRecord, references: &[&Association], rows: &mut Vec<Ima
     for association in tags.clone() {
         rows.push(row(Some(&association.reference)));
     }
-    // One `<none>` row per repository the image has only digest references in.
+    // One `<none>` row per repository the image has only digest references in. docker's rows
+    // are per image ID, so a tag on another record of the same image (a loaded image and the
+    // compressed manifest its push recorded) counts as a tag in that repository.
     let mut digest_only: Vec<&Reference> = Vec::new();
     for association in references.iter().filter(|a| a.reference.tag().is_none()) {
         let repository = association.reference.repository();
-        let tagged = tags.clone().any(|t| t.reference.repository() == repository);
+        let tagged = image_tags
+            .iter()
+            .any(|t| t.reference.repository() == repository);
         let listed = digest_only.iter().any(|r| r.repository() == repository);
         if !tagged && !listed {
             digest_only.push(&association.reference);

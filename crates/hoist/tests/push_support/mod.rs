@@ -11,6 +11,7 @@ use hoist::progress::Status;
 use hoist::push::{PushOptions, Pusher};
 use hoist::reference::Reference;
 use hoist::registry::RegistryClient;
+use hoist::store::metadata::{ImageLayer, ImageRecord, Platform};
 use hoist::transfer::{Backoff, UploadConfig};
 use hoist_testkit::{Image, TestRegistry};
 
@@ -147,4 +148,55 @@ pub fn mount_posts(registry: &TestRegistry) -> usize {
 /// The statuses the layer with diffID `diff_id` went through (push lines are named by diffID).
 pub fn layer_statuses(progress: &Recorder, diff_id: &str) -> Vec<Status> {
     progress.statuses_of(diff_id)
+}
+
+/// A store holding `image` as `hoist load` leaves it: recorded in a scratch store as a pull
+/// would, saved as a docker-archive tagged `tag`, and loaded into a fresh store.
+pub fn loaded(image: &Image, tag: &str) -> Store {
+    let scratch = Store::new();
+    let meta = scratch.metadata();
+    let content = meta.content();
+    for blob in image.layers.iter().chain([&image.config, &image.manifest]) {
+        content
+            .write_blob(&Digest::parse(&blob.digest).unwrap(), &blob.bytes)
+            .unwrap();
+    }
+    let record = ImageRecord {
+        image_id: Digest::parse(&image.config.digest).unwrap(),
+        manifest_digest: Digest::parse(&image.manifest.digest).unwrap(),
+        manifest_media_type: image.manifest.media_type.clone(),
+        manifest_size: image.manifest.size,
+        index_digest: None,
+        platform: Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: None,
+        },
+        size: image.tars.iter().map(|t| t.len() as u64).sum(),
+        created: None,
+        layers: image
+            .layers
+            .iter()
+            .zip(&image.diff_ids)
+            .map(|(blob, diff_id)| ImageLayer {
+                diff_id: Digest::parse(diff_id).unwrap(),
+                digest: Digest::parse(&blob.digest).unwrap(),
+                size: blob.size,
+                media_type: blob.media_type.clone(),
+            })
+            .collect(),
+    };
+    meta.put_image(&record).unwrap();
+    meta.add_tag(
+        &Reference::parse(tag).unwrap(),
+        &record.manifest_digest,
+        false,
+    )
+    .unwrap();
+    let mut archive = Vec::new();
+    hoist::archive::save_images(&meta, &[tag.to_string()], &mut archive).unwrap();
+
+    let store = Store::new();
+    hoist::archive::load_archive(&store.metadata(), &archive[..]).unwrap();
+    store
 }

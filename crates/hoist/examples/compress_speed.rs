@@ -1,0 +1,51 @@
+//! Throughput of hoist's layer compressors on one file, for the numbers in commit messages and
+//! `bench/`: `cargo run --release --example compress_speed -- FILE [gzip|zstd] [WORKERS...]`.
+//! Prints MB/s (input bytes per second) and the ratio for each worker count, and checks that
+//! every worker count gives the same digest.
+
+use std::io::Write;
+use std::time::Instant;
+
+use hoist::compress::Encoder;
+use hoist::digest::Digest;
+use hoist::transfer::Compression;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let path = args
+        .next()
+        .ok_or("usage: compress_speed FILE [gzip|zstd] [WORKERS...]")?;
+    let compression = match args.next().as_deref() {
+        None | Some("gzip") => Compression::Gzip,
+        Some("zstd") => Compression::Zstd,
+        Some(other) => return Err(format!("unknown compression {other}").into()),
+    };
+    let mut workers: Vec<usize> = args.map(|a| a.parse()).collect::<Result<_, _>>()?;
+    if workers.is_empty() {
+        workers = vec![1, hoist::compress::default_workers()];
+    }
+    let data = std::fs::read(&path)?;
+    let mut first: Option<Digest> = None;
+    for n in workers {
+        let start = Instant::now();
+        let mut encoder = Encoder::new(compression, Vec::with_capacity(data.len()), n)?;
+        for chunk in data.chunks(1 << 20) {
+            encoder.write_all(chunk)?;
+        }
+        let out = encoder.finish()?;
+        let secs = start.elapsed().as_secs_f64();
+        let digest = Digest::sha256_of(&out);
+        println!(
+            "{compression} workers={n}: {:.1} MB/s, {} -> {} bytes ({:.1}%), {digest}",
+            data.len() as f64 / secs / 1e6,
+            data.len(),
+            out.len(),
+            100.0 * out.len() as f64 / data.len() as f64
+        );
+        if let Some(d) = &first {
+            assert_eq!(d, &digest, "digest depends on the worker count");
+        }
+        first = Some(digest);
+    }
+    Ok(())
+}
