@@ -10,6 +10,11 @@
 //! and ISIZE), so the result is a single ordinary gzip member: `gzip -d`, Go's `gzip.Reader`
 //! and flate2's `GzDecoder` read it as any other.
 //!
+//! A sync flush, not a full flush: a full flush only exists to forget the history so the next
+//! block can be decompressed on its own; here every block is a fresh deflate stream whose only
+//! history is the preset dictionary, which a reader of the whole member has in its window
+//! anyway (pigz also sync-flushes when it primes blocks with a dictionary).
+//!
 //! Every block's compressed bytes are a function of that block's input and the 32 KiB before it
 //! only, so the whole output is a function of the input, [`GzipOptions::level`] and the two
 //! constants here — not of how many workers compressed it or in which order they finished.

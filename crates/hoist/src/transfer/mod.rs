@@ -1,7 +1,8 @@
 //! The download manager: gets blobs into the content store, verified, a bounded number at a
 //! time, deduplicated, retried and resumed, and streams layers through decompression and the
 //! diffID hash in the same pass. The upload side (push) is [`UploadManager`] (`upload`: jobs,
-//! concurrency, retries) and [`BlobSender`] (`upload_body`: the bytes of one blob).
+//! concurrency, retries) and [`BlobSender`] (`upload_body`: the bytes of one blob;
+//! `upload_compress`: compressing a stored uncompressed layer on the way, see [`crate::compress`]).
 //!
 //! Corresponds to docker's `distribution/xfer` `LayerDownloadManager` (concurrency limit,
 //! `maxDownloadAttempts`, the "Waiting" and "Retrying in N seconds" statuses, one transfer per
