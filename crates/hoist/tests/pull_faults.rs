@@ -22,18 +22,11 @@ async fn setup(repo: &str) -> (TestRegistry, FaultProxy, Image) {
     (registry, proxy, image)
 }
 
-/// A store and an anonymous puller for it. The fault proxy does not answer the TLS hello
-/// hoist's ping sends first (it waits for an HTTP request line), so the connect timeout is
-/// cut to make that HTTPS attempt fail fast and the ping fall back to plain HTTP, as it does
-/// at once against a real registry.
+/// A store and an anonymous puller for it.
 fn store_and_puller() -> (Store, hoist::pull::Puller) {
     let store = Store::new();
-    let config = hoist::registry::RegistryConfig {
-        connect_timeout: Duration::from_millis(300),
-        ..pull_support::test_config()
-    };
     let client = hoist::registry::RegistryClient::new(
-        config,
+        pull_support::test_config(),
         std::sync::Arc::new(hoist::registry::StaticCredentials::none()),
     )
     .unwrap();
