@@ -11,8 +11,9 @@
 //!   blobs/sha256/<hex>    verified content: manifests, configs, compressed layers
 //!   ingest/<hex>/         partial writes (data, meta.json, lock), resumable
 //!   hoist.db (-wal, -shm) SQLite metadata: references, images, blob sources, layer records
+//!   layers/<chainID hex>/ unpacked layers (see [`layers`]), `layers/.tmp-*` being unpacked
 //! ```
-//! `layers/` (unpacked diffs by chain ID) joins later. The root
+//! The root
 //! minus hoist's own parts is a valid [OCI image layout], so `skopeo inspect oci:ROOT:TAG` and
 //! `umoci ls --layout ROOT` read it as is.
 //!
@@ -22,6 +23,8 @@
 //! - [`ingest`]: [`Ingest`], a partial write keyed by expected digest: hashed as written,
 //!   committed by atomic rename only when the digest matches, resumed after a crash.
 //! - [`layout`]: `oci-layout` and `index.json` (creation, recognition, tag entries).
+//! - [`layers`]: [`LayerStore`], unpacked layers by chain ID (docker's `layer.Store`), fed
+//!   while blobs download; [`sweep_layers`] is its part of garbage collection.
 //! - `lock`: the `flock(2)` helpers both use.
 //! - [`metadata`]: [`MetadataStore`], `hoist.db`: the reference store (tags and digest
 //!   references, mirrored in `index.json`), image records, blob sources (docker's
@@ -47,6 +50,7 @@
 pub mod content;
 mod error;
 pub mod ingest;
+pub mod layers;
 pub mod layout;
 pub mod lease;
 mod lock;
@@ -60,6 +64,7 @@ mod layout_tests;
 pub use content::{BlobInfo, ContentStore};
 pub use error::StoreError;
 pub use ingest::Ingest;
+pub use layers::{sweep_layers, ChainId, LayerError, LayerStore};
 pub use layout::IndexEntry;
 pub use lease::{GcLock, Lease};
 pub use metadata::{MetadataError, MetadataStore};
