@@ -13,6 +13,7 @@
 pub mod credentials;
 pub mod digest;
 pub mod error;
+pub mod export;
 pub mod media;
 pub mod progress;
 pub mod reference;

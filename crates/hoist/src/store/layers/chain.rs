@@ -85,8 +85,7 @@ mod tests {
         let a = d("sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4");
         let b = d("sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef");
         let chain = ChainId::chain(&[a.clone(), b]);
-        let expected =
-            d("sha256:71dec89dc33c1a1cd5f73cd1e0885ec74b73b03fb9d5a98fddb6486563565072");
+        let expected = d("sha256:71dec89dc33c1a1cd5f73cd1e0885ec74b73b03fb9d5a98fddb6486563565072");
         assert_eq!(chain[0].digest(), &a);
         assert_eq!(chain[1].digest(), &expected);
     }

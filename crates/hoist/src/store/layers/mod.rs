@@ -305,12 +305,13 @@ impl LayerStore {
         let blob = self.inner.content.open_blob(&layer.digest)?;
         let temp = TempLayer::create(&self.inner.dir).map_err(io_error("create in", self.dir()))?;
         let mut reader = HashingReader::new(decoder(compression, blob, &layer.digest)?);
-        let report = unpack_layer(&mut reader, &temp.diff(), &self.inner.options).map_err(
-            |source| LayerError::Unpack {
-                blob: layer.digest.clone(),
-                source,
-            },
-        )?;
+        let report =
+            unpack_layer(&mut reader, &temp.diff(), &self.inner.options).map_err(|source| {
+                LayerError::Unpack {
+                    blob: layer.digest.clone(),
+                    source,
+                }
+            })?;
         let actual = reader.finish();
         if actual != layer.diff_id {
             return Err(LayerError::DiffIdMismatch {
@@ -438,11 +439,12 @@ pub fn sweep_layers(metadata: &MetadataStore) -> Result<LayerSweep, LayerError> 
 
 /// The compression of a layer from its media type.
 pub(crate) fn compression_of(layer: &ImageLayer) -> Result<Compression, LayerError> {
-    let kind =
-        LayerMediaType::classify(&layer.media_type).ok_or_else(|| LayerError::UnknownMediaType {
+    let kind = LayerMediaType::classify(&layer.media_type).ok_or_else(|| {
+        LayerError::UnknownMediaType {
             blob: layer.digest.clone(),
             media_type: layer.media_type.clone(),
-        })?;
+        }
+    })?;
     Ok(match kind.compression {
         LayerCompression::Gzip => Compression::Gzip,
         LayerCompression::Zstd => Compression::Zstd,

@@ -106,7 +106,10 @@ fn holds_count_once_per_image_and_deleting_the_image_releases_them() {
     assert_eq!((count(&base.chain_id), count(&top.chain_id)), (1, 0));
     assert_eq!(f.db.unheld_layers().unwrap(), vec![top.chain_id.clone()]);
     f.db.delete_layer(&top.chain_id).unwrap();
-    assert!(f.db.unheld_layers().unwrap().is_empty(), "base is still held by two");
+    assert!(
+        f.db.unheld_layers().unwrap().is_empty(),
+        "base is still held by two"
+    );
 }
 
 #[test]
@@ -114,9 +117,11 @@ fn holding_an_unrecorded_layer_is_refused() {
     let f = fixture();
     let one = image("one");
     f.db.put_image(&one).unwrap();
-    let err = f
-        .db
-        .hold_layers(&one.manifest_digest, &[digest("chain-none")])
-        .unwrap_err();
-    assert!(matches!(err, MetadataError::LayerNotFound { .. }), "{err:?}");
+    let err =
+        f.db.hold_layers(&one.manifest_digest, &[digest("chain-none")])
+            .unwrap_err();
+    assert!(
+        matches!(err, MetadataError::LayerNotFound { .. }),
+        "{err:?}"
+    );
 }
