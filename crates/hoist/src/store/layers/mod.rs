@@ -43,6 +43,9 @@ mod sink;
 pub mod staging;
 pub(crate) mod tree;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Read};
