@@ -45,6 +45,60 @@ pub enum Command {
     Login(LoginArgs),
     /// Remove the stored credentials for a registry
     Logout(LogoutArgs),
+    /// List the images in the local store
+    Images(ImagesArgs),
+    /// Show an image's configuration and manifest as JSON
+    Inspect(InspectArgs),
+    /// Create a tag TARGET that refers to the image SOURCE
+    Tag(TagArgs),
+    /// Remove image references; images left without any are deleted
+    Rmi(RmiArgs),
+    /// Remove dangling images, blobs no image needs and abandoned partial downloads
+    Prune,
+}
+
+/// `hoist images`.
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Print every field as JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+
+    /// Only images of this repository (and tag)
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: Option<String>,
+}
+
+/// `hoist inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Images: references, image IDs or unique ID prefixes
+    #[arg(value_name = "REF", required = true)]
+    pub references: Vec<String>,
+}
+
+/// `hoist tag`.
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// The image: a reference, image ID or unique ID prefix
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+
+    /// The new reference, NAME[:TAG]
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+}
+
+/// `hoist rmi`.
+#[derive(Debug, Args)]
+pub struct RmiArgs {
+    /// Remove every reference of an image given by ID, even in several repositories
+    #[arg(short = 'f', long)]
+    pub force: bool,
+
+    /// Images: references, image IDs or unique ID prefixes
+    #[arg(value_name = "REF", required = true)]
+    pub references: Vec<String>,
 }
 
 /// `hoist login`.

@@ -12,7 +12,9 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use hoist::credentials::CredentialError;
+use hoist::images::ImageError;
 use hoist::registry::RegistryError;
+use hoist::store::{GcError, MetadataError, StoreError};
 
 use crate::config::ConfigError;
 
@@ -68,12 +70,50 @@ pub enum CliError {
     /// The registry client could not be set up from the configuration.
     #[error("cannot set up the registry client")]
     Registry(#[source] Box<RegistryError>),
+
+    /// An image operation (resolve, inspect, tag, delete) failed.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+
+    /// Garbage collection failed.
+    #[error(transparent)]
+    Gc(#[from] GcError),
+
+    /// The local store could not be opened or read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+
+    /// The store's metadata database could not be opened or read.
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+
+    /// Some items of a multi-item command (`rmi`, `inspect`) failed; each was already
+    /// reported with [`report_item`], so [`report`] prints nothing more.
+    #[error("{failed} of the given images failed")]
+    ItemsFailed {
+        /// How many.
+        failed: usize,
+    },
 }
 
 /// Prints `err` as described in the module docs and returns the exit status for it.
 pub fn report(err: &CliError, debug: bool) -> ExitCode {
+    if matches!(err, CliError::ItemsFailed { .. }) {
+        return ExitCode::FAILURE;
+    }
+    print_error("hoist: ", err, debug);
+    ExitCode::FAILURE
+}
+
+/// Reports the failure of one item of a multi-item command the way docker's CLI does
+/// (`Error: No such image: x`), and lets the command go on with the next item.
+pub fn report_item(err: &CliError, debug: bool) {
+    print_error("Error: ", err, debug);
+}
+
+fn print_error(prefix: &str, err: &CliError, debug: bool) {
     let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "hoist: {}", summary(err));
+    let _ = writeln!(stderr, "{prefix}{}", summary(err));
     if debug {
         let mut cause = err.source();
         while let Some(current) = cause {
@@ -82,7 +122,6 @@ pub fn report(err: &CliError, debug: bool) -> ExitCode {
         }
         let _ = writeln!(stderr, "  debug: {err:?}");
     }
-    ExitCode::FAILURE
 }
 
 /// The line printed for `err`: its causes joined on, except for a refusal of credentials, whose

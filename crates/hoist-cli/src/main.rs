@@ -4,7 +4,8 @@
 //! The logic lives in the `hoist` library and in the modules here, one per concern: `cli`
 //! (arguments), `config` (the TOML file), `commands` (one file per subcommand), `prompt`
 //! (terminal input), `verify` (login checks against the registry), `failure` (error output),
-//! `logging` (`--debug`).
+//! `logging` (`--debug`), `root` (where the store is), `units` (docker's human sizes and
+//! durations).
 
 // No panics on any path input can reach (STYLE.md): outside tests, unwrap/expect/panic are errors.
 #![cfg_attr(
@@ -19,6 +20,7 @@ mod failure;
 mod logging;
 mod prompt;
 mod root;
+mod units;
 mod verify;
 
 use std::process::ExitCode;
@@ -46,5 +48,14 @@ fn run(cli: &Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Login(args) => commands::login::run(args, &config, &store),
         Command::Logout(args) => commands::logout::run(args, &store),
+        Command::Images(args) => commands::images::run(args, &open_store(cli)?),
+        Command::Inspect(args) => commands::inspect::run(args, &open_store(cli)?, cli.global.debug),
+        Command::Tag(args) => commands::tag::run(args, &open_store(cli)?),
+        Command::Rmi(args) => commands::rmi::run(args, &open_store(cli)?, cli.global.debug),
+        Command::Prune => commands::prune::run(&open_store(cli)?),
     }
+}
+
+fn open_store(cli: &Cli) -> Result<hoist::store::MetadataStore, CliError> {
+    root::open_store(cli.global.root.as_ref())
 }

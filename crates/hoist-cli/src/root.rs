@@ -5,7 +5,16 @@
 
 use std::path::PathBuf;
 
+use hoist::store::{ContentStore, MetadataStore};
+
 use crate::failure::CliError;
+
+/// Opens (creating it if needed) the store at the root these flags choose.
+pub fn open_store(flag: Option<&PathBuf>) -> Result<MetadataStore, CliError> {
+    let root = store_root(flag)?;
+    let content = ContentStore::open(&root)?;
+    Ok(MetadataStore::open(&content)?)
+}
 
 /// The store root for these flags.
 pub fn store_root(flag: Option<&PathBuf>) -> Result<PathBuf, CliError> {

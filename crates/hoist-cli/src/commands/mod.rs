@@ -2,10 +2,16 @@
 //! configuration and returns `Result<(), CliError>` (printing is theirs, failure reporting is
 //! `failure`'s).
 
+pub mod images;
+pub mod inspect;
 pub mod login;
 pub mod logout;
+pub mod prune;
+pub mod rmi;
+pub mod tag;
 
 use hoist::credentials::{convert_to_hostname, is_docker_hub};
+use serde::Serialize;
 
 use crate::failure::CliError;
 
@@ -26,6 +32,18 @@ pub fn registry_host(argument: Option<&str>) -> Result<String, CliError> {
         return Ok("docker.io".to_string());
     }
     Ok(host.to_string())
+}
+
+/// `value` as JSON indented with four spaces, as docker's `json.MarshalIndent(v, "", "    ")`.
+pub fn to_json_pretty<T: Serialize>(value: &T) -> String {
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    // Serialising plain data (strings, numbers, JSON values) into a Vec cannot fail.
+    if value.serialize(&mut serializer).is_err() {
+        return "[]".to_owned();
+    }
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]

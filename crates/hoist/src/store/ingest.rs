@@ -232,6 +232,53 @@ fn remove_ingest_dir(dir: &Path, lock: IngestLock) {
     let _ = fs::remove_dir(dir);
 }
 
+/// An ingest nobody is writing: its lock taken by garbage collection, which may remove it.
+#[derive(Debug)]
+pub(super) struct IdleIngest {
+    dir: PathBuf,
+    lock: IngestLock,
+    /// When its first attempt began (`meta.json`), else the directory's modification time.
+    pub(super) started: Option<SystemTime>,
+    /// Bytes in `data`.
+    pub(super) bytes: u64,
+}
+
+/// Takes the lock of the ingest directory `dir` without waiting. `None` when a writer holds it,
+/// or when the directory went away or its lock file was replaced meanwhile (a writer finished
+/// or began: leave it to the next collection).
+pub(super) fn lock_idle(dir: &Path) -> Result<Option<IdleIngest>, StoreError> {
+    let path = dir.join(LOCK_FILE);
+    let file = match open_lock_file(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StoreError::io("open", &path, e)),
+    };
+    if !lock_exclusive(&file, Wait::Try).map_err(|e| StoreError::io("lock", &path, e))? {
+        return Ok(None);
+    }
+    if !names_same_file(&file, &path)? {
+        return Ok(None);
+    }
+    let started = read_meta(&dir.join(META_FILE))
+        .map(|meta| UNIX_EPOCH + Duration::from_secs(meta.started))
+        .or_else(|| fs::metadata(dir).and_then(|m| m.modified()).ok());
+    let bytes = fs::metadata(dir.join(DATA_FILE)).map_or(0, |m| m.len());
+    Ok(Some(IdleIngest {
+        dir: dir.to_owned(),
+        lock: IngestLock { _file: file, path },
+        started,
+        bytes,
+    }))
+}
+
+impl IdleIngest {
+    /// Deletes the ingest (data, meta, then the lock file and the directory), still holding
+    /// its lock, the way a finishing writer does: a writer waiting on the lock starts over.
+    pub(super) fn remove(self) {
+        remove_ingest_dir(&self.dir, self.lock);
+    }
+}
+
 impl Writing {
     /// Opens or resumes `dir/data` under the held lock.
     fn open(

@@ -26,6 +26,8 @@
 //! - [`layers`]: [`LayerStore`], unpacked layers by chain ID (docker's `layer.Store`), fed
 //!   while blobs download; [`sweep_layers`] is its part of garbage collection.
 //! - `lock`: the `flock(2)` helpers both use.
+//! - [`lease`]: writers' shared hold on the store against garbage collection.
+//! - [`gc`]: [`collect_garbage`], mark-and-sweep of blobs, dangling images and stale ingests.
 //! - [`metadata`]: [`MetadataStore`], `hoist.db`: the reference store (tags and digest
 //!   references, mirrored in `index.json`), image records, blob sources (docker's
 //!   `V2MetadataService`), layer records and the gc roots.
@@ -49,6 +51,7 @@
 
 pub mod content;
 mod error;
+pub mod gc;
 pub mod ingest;
 pub mod layers;
 pub mod layout;
@@ -57,12 +60,17 @@ mod lock;
 pub mod metadata;
 
 #[cfg(test)]
+mod gc_tests;
+#[cfg(test)]
 mod ingest_tests;
 #[cfg(test)]
 mod layout_tests;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use content::{BlobInfo, ContentStore};
 pub use error::StoreError;
+pub use gc::{collect_garbage, GcError, GcOptions, GcReport};
 pub use ingest::Ingest;
 pub use layers::{sweep_layers, ChainId, LayerError, LayerStore};
 pub use layout::IndexEntry;

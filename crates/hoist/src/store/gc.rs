@@ -1,0 +1,296 @@
+//! Garbage collection: deleting what no image needs any more — dangling image records,
+//! unreferenced blobs and stale ingests.
+//!
+//! Docker deletes an image's layers when `ImageDelete` (`docker rmi`) removes its last
+//! reference, and `docker image prune` (`ImagesPrune`) deletes dangling images. containerd's
+//! collector is mark-and-sweep from roots. hoist does the latter, once, for both commands:
+//! [`collect_garbage`] runs under the store's exclusive [`GcLock`](super::GcLock) and
+//! 1. (when asked, for `prune`) deletes the image records no reference points at (docker's
+//!    dangling images);
+//! 2. **marks** the roots: every blob an image record names
+//!    ([`MetadataStore::recorded_blobs`]: manifest, config, layers, index), plus everything
+//!    reachable from the layout's `index.json` — its manifests, and through them configs,
+//!    layers and child manifests — so entries other tools wrote (or that a `hoist.db` moved
+//!    aside after corruption no longer knows) keep their images, as skopeo and umoci expect;
+//! 3. **sweeps** `blobs/<algorithm>/*`: every blob not marked is deleted;
+//! 4. deletes ingests older than [`GcOptions::ingest_max_age`] (default 24 h, from `started`
+//!    in `meta.json`) whose lock nobody holds — a pull killed long ago will not resume them.
+//!
+//! # Safety against concurrent writers
+//! A pull commits blobs before it records the image that names them. Writers hold a
+//! [`Lease`](super::Lease) while they write, and collection takes the exclusive lock, so it
+//! waits for every running writer (or, with [`GcOptions::wait`] false, gives up at once) and no
+//! writer starts while it runs: no blob is swept between its commit and its reference. Ingests
+//! are additionally checked with their own lock, so even a writer without a lease keeps its
+//! partial data.
+//!
+//! # Crash safety
+//! Every step is idempotent: deleting a blob file that is already gone counts as nothing, and a
+//! collection killed half-way leaves only blobs the next collection deletes. Image records are
+//! deleted in their own transactions before the sweep, so a blob is never deleted while a
+//! record still names it. Files under `blobs/` whose names are not digests are left alone.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+
+use super::layout::{BLOBS_DIR, INGEST_DIR};
+use super::{ingest, ContentStore, MetadataError, MetadataStore, StoreError};
+use crate::digest::{Algorithm, Digest};
+use crate::media::MAX_MANIFEST_SIZE;
+
+/// How old an abandoned ingest must be before collection deletes it by default: 24 hours.
+pub const DEFAULT_INGEST_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How deep collection follows index → manifest links from `index.json` (indexes of indexes).
+const MAX_WALK_DEPTH: usize = 8;
+
+/// What a collection does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcOptions {
+    /// Delete the records of images no reference points at first (`prune`); `rmi` leaves
+    /// other dangling images alone, as docker's does.
+    pub remove_unreferenced_images: bool,
+    /// Ingests whose first attempt began longer ago than this are deleted.
+    pub ingest_max_age: Duration,
+    /// Wait for running writers (`true`), or return `Ok(None)` at once while one holds a lease.
+    pub wait: bool,
+}
+
+impl Default for GcOptions {
+    /// What `hoist prune` does: dangling images too, 24 h ingests, waiting for writers.
+    fn default() -> Self {
+        GcOptions {
+            remove_unreferenced_images: true,
+            ingest_max_age: DEFAULT_INGEST_MAX_AGE,
+            wait: true,
+        }
+    }
+}
+
+/// What a collection removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Image IDs whose records were all deleted (dangling images), in deletion order.
+    pub deleted_images: Vec<Digest>,
+    /// Blobs deleted from `blobs/`.
+    pub blobs_removed: usize,
+    /// Their total size in bytes.
+    pub blob_bytes: u64,
+    /// Stale ingests deleted.
+    pub ingests_removed: usize,
+    /// The bytes their partial data held.
+    pub ingest_bytes: u64,
+}
+
+impl GcReport {
+    /// All the bytes freed (docker's "Total reclaimed space").
+    pub fn reclaimed(&self) -> u64 {
+        self.blob_bytes.saturating_add(self.ingest_bytes)
+    }
+}
+
+/// Why a collection stopped. What it had deleted until then stays deleted (see the module
+/// docs); running it again finishes the job.
+#[derive(Debug, thiserror::Error)]
+pub enum GcError {
+    /// The content store (listing or deleting files, the lock).
+    #[error("garbage collection failed")]
+    Store(#[from] StoreError),
+    /// The metadata database.
+    #[error("garbage collection failed")]
+    Metadata(#[from] MetadataError),
+}
+
+/// Collects garbage in the store of `meta` as the module docs describe. `Ok(None)` only when
+/// `options.wait` is false and a writer holds a lease. Blocking: call from a blocking thread.
+pub fn collect_garbage(
+    meta: &MetadataStore,
+    options: &GcOptions,
+) -> Result<Option<GcReport>, GcError> {
+    let content = meta.content();
+    let _lock = if options.wait {
+        content.lock_for_gc()?
+    } else {
+        match content.try_lock_for_gc()? {
+            Some(lock) => lock,
+            None => return Ok(None),
+        }
+    };
+    let mut report = GcReport::default();
+    if options.remove_unreferenced_images {
+        report.deleted_images = delete_dangling_images(meta)?;
+    }
+    let mut roots = meta.recorded_blobs()?;
+    roots.extend(layout_roots(content)?);
+    sweep_blobs(content, &roots, &mut report)?;
+    sweep_ingests(content, options.ingest_max_age, &mut report)?;
+    tracing::debug!(?report, "garbage collected");
+    Ok(Some(report))
+}
+
+/// Deletes every unreferenced image record; returns the image IDs left with no record.
+fn delete_dangling_images(meta: &MetadataStore) -> Result<Vec<Digest>, MetadataError> {
+    let mut touched: Vec<Digest> = Vec::new();
+    for manifest in meta.unreferenced_images()? {
+        let Some(record) = meta.image(&manifest)? else {
+            continue;
+        };
+        match meta.delete_image(&manifest) {
+            Ok(_) => {}
+            // Referenced again since the list was read (a writer without a lease): keep it.
+            Err(MetadataError::ImageInUse { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+        if !touched.contains(&record.image_id) {
+            touched.push(record.image_id);
+        }
+    }
+    let mut deleted = Vec::new();
+    for image_id in touched {
+        if meta.images_by_id(&image_id)?.is_empty() {
+            deleted.push(image_id);
+        }
+    }
+    Ok(deleted)
+}
+
+/// Every blob reachable from `index.json`: its manifests and, through them, configs, layers
+/// and child manifests that are present. Read loosely (any JSON with `config`, `layers`,
+/// `manifests`, `subject` or schema 1 `fsLayers`), so an artifact or a format hoist does not
+/// pull still keeps its blobs; an unreadable manifest keeps only itself.
+fn layout_roots(content: &ContentStore) -> Result<BTreeSet<Digest>, StoreError> {
+    let mut roots = BTreeSet::new();
+    let mut pending: Vec<(Digest, usize)> = content
+        .index_manifests()?
+        .into_iter()
+        .map(|entry| (entry.digest, 0))
+        .collect();
+    while let Some((digest, depth)) = pending.pop() {
+        if !roots.insert(digest.clone()) || depth >= MAX_WALK_DEPTH {
+            continue;
+        }
+        let bytes = match content.read_to_vec_capped(&digest, MAX_MANIFEST_SIZE as u64) {
+            Ok(bytes) => bytes,
+            // Absent (e.g. the other platforms of an index) or too large to be a manifest.
+            Err(StoreError::NotFound { .. } | StoreError::TooLarge { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        let Ok(json) = serde_json::from_slice::<Value>(&bytes) else {
+            tracing::warn!(%digest, "index.json names a blob that is not JSON; keeping it alone");
+            continue;
+        };
+        for key in ["config", "subject"] {
+            roots.extend(descriptor_digest(json.get(key)));
+        }
+        for layer in array(&json, "layers") {
+            roots.extend(descriptor_digest(Some(layer)));
+        }
+        for layer in array(&json, "fsLayers") {
+            roots.extend(digest_field(Some(layer), "blobSum"));
+        }
+        for child in array(&json, "manifests") {
+            pending.extend(descriptor_digest(Some(child)).map(|d| (d, depth + 1)));
+        }
+    }
+    Ok(roots)
+}
+
+fn array<'a>(json: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
+    json.get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+fn descriptor_digest(descriptor: Option<&Value>) -> Option<Digest> {
+    digest_field(descriptor, "digest")
+}
+
+fn digest_field(object: Option<&Value>, key: &str) -> Option<Digest> {
+    Digest::parse(object?.get(key)?.as_str()?).ok()
+}
+
+/// Deletes every blob under `blobs/` that is not in `roots`.
+fn sweep_blobs(
+    content: &ContentStore,
+    roots: &BTreeSet<Digest>,
+    report: &mut GcReport,
+) -> Result<(), StoreError> {
+    let blobs = content.root().join(BLOBS_DIR);
+    for (algorithm_dir, name) in list_dir(&blobs)? {
+        let Some(algorithm) = Algorithm::from_name(&name) else {
+            continue;
+        };
+        for (path, hex) in list_dir(&algorithm_dir)? {
+            let Ok(digest) = Digest::from_hex(algorithm, &hex) else {
+                continue;
+            };
+            if roots.contains(&digest) {
+                continue;
+            }
+            let size = match fs::symlink_metadata(&path) {
+                Ok(meta) if meta.is_file() => meta.len(),
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(StoreError::io("inspect", &path, e)),
+            };
+            match fs::remove_file(&path) {
+                Ok(()) => {
+                    report.blobs_removed += 1;
+                    report.blob_bytes += size;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io("delete", &path, e)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the ingests older than `max_age` that no writer holds.
+fn sweep_ingests(
+    content: &ContentStore,
+    max_age: Duration,
+    report: &mut GcReport,
+) -> Result<(), StoreError> {
+    let now = SystemTime::now();
+    for (dir, _) in list_dir(&content.root().join(INGEST_DIR))? {
+        if !dir.is_dir() {
+            continue;
+        }
+        let Some(idle) = ingest::lock_idle(&dir)? else {
+            continue;
+        };
+        let age = idle
+            .started
+            .map_or(Duration::MAX, |t| now.duration_since(t).unwrap_or_default());
+        if age > max_age {
+            report.ingests_removed += 1;
+            report.ingest_bytes += idle.bytes;
+            idle.remove();
+        }
+    }
+    Ok(())
+}
+
+/// The entries of `dir` as (path, name); empty if `dir` does not exist.
+fn list_dir(dir: &Path) -> Result<Vec<(std::path::PathBuf, String)>, StoreError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StoreError::io("list", dir, e)),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| StoreError::io("list", dir, e))?;
+        if let Ok(name) = entry.file_name().into_string() {
+            found.push((entry.path(), name));
+        }
+    }
+    Ok(found)
+}
