@@ -147,6 +147,7 @@ mod tests {
             url: "https://registry-1.docker.io/v2/x/manifests/latest".into(),
             status,
             errors: ErrorEntries(decode_errors(status, body.as_bytes())),
+            retry_after: None,
         }
     }
 

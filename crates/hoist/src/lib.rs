@@ -17,6 +17,7 @@ pub mod export;
 pub mod images;
 pub mod media;
 pub mod progress;
+pub mod pull;
 pub mod reference;
 pub mod registry;
 pub mod store;

@@ -13,6 +13,9 @@
 //! - Pull (and the layer store, when it unpacks): `Extracting`, `Pull complete`.
 //! - Push (later): `Preparing`, `Waiting`, `Pushing`, `Pushed`, `Layer already exists`,
 //!   `Mounted from R`.
+//! - Pull's own lines, as [`Status::Message`] (docker's `progress.Message`): `TAG: Pulling
+//!   from NAME`, `Digest: D`, `Status: Downloaded newer image for REF` / `Status: Image is up
+//!   to date for REF`, the schema 1 deprecation warning.
 //!
 //! # Invariants
 //! - [`ProgressSink::emit`] never blocks and never fails: progress is advisory, a slow or gone
@@ -89,6 +92,9 @@ pub enum Status {
         /// The repository it was mounted from (as docker prints it, e.g. `library/alpine`).
         repository: String,
     },
+    /// A line about the operation rather than one blob (docker's `progress.Message`):
+    /// `Pulling from library/busybox`, `Digest: sha256:…`, `Status: …`, warnings.
+    Message(String),
 }
 
 impl fmt::Display for Status {
@@ -110,6 +116,7 @@ impl fmt::Display for Status {
             Status::Pushed => f.write_str("Pushed"),
             Status::LayerAlreadyExists => f.write_str("Layer already exists"),
             Status::MountedFrom { repository } => write!(f, "Mounted from {repository}"),
+            Status::Message(text) => f.write_str(text),
         }
     }
 }
@@ -133,10 +140,32 @@ impl ProgressEvent {
     }
 }
 
+impl ProgressEvent {
+    /// A message line (docker's `progress.Message(out, id, text)`): `id` is a tag or digest
+    /// for `latest: Pulling from library/busybox`, or empty for a line of its own
+    /// (`Digest: sha256:…`).
+    pub fn message(id: impl Into<String>, text: impl Into<String>) -> ProgressEvent {
+        ProgressEvent {
+            id: id.into(),
+            status: Status::Message(text.into()),
+        }
+    }
+
+    /// Whether this event is about one blob (a per-layer line), not a message.
+    pub fn is_blob_event(&self) -> bool {
+        !matches!(self.status, Status::Message(_))
+    }
+}
+
 impl fmt::Display for ProgressEvent {
-    /// `ID: Status`, the way docker prints a line without a TTY.
+    /// `ID: Status`, the way docker prints a line without a TTY; a message without an id is
+    /// printed alone.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.id, self.status)
+        if self.id.is_empty() {
+            write!(f, "{}", self.status)
+        } else {
+            write!(f, "{}: {}", self.id, self.status)
+        }
     }
 }
 
@@ -287,6 +316,15 @@ mod tests {
             event.to_string(),
             format!("{}: Pull complete", &d.hex()[..12])
         );
+    }
+
+    #[test]
+    fn message_without_id_is_printed_alone() {
+        let event = ProgressEvent::message("", "Digest: sha256:00");
+        assert_eq!(event.to_string(), "Digest: sha256:00");
+        assert!(!event.is_blob_event());
+        let tagged = ProgressEvent::message("latest", "Pulling from library/busybox");
+        assert_eq!(tagged.to_string(), "latest: Pulling from library/busybox");
     }
 
     #[test]

@@ -27,6 +27,7 @@ use crate::digest::Digest;
 pub struct BlobStream {
     partial: bool,
     content_length: Option<u64>,
+    total_length: Option<u64>,
     inner: Pin<Box<dyn Stream<Item = Result<Bytes, RegistryError>> + Send>>,
 }
 
@@ -41,6 +42,12 @@ impl BlobStream {
     /// `Content-Length` of this answer (the remaining bytes for a 206).
     pub fn content_length(&self) -> Option<u64> {
         self.content_length
+    }
+
+    /// The whole blob's length when the answer says it: the `/TOTAL` of a 206's
+    /// `Content-Range` (else offset + `Content-Length`), the `Content-Length` of a 200.
+    pub fn total_length(&self) -> Option<u64> {
+        self.total_length
     }
 }
 
@@ -141,6 +148,11 @@ impl RemoteRepository {
         }
         let partial = status == StatusCode::PARTIAL_CONTENT;
         let content_length = response.content_length();
+        let total_length = if partial {
+            content_range_total(&response).or(content_length.map(|len| offset + len))
+        } else {
+            content_length
+        };
         let final_url = response.url().to_string();
         let inner = response.bytes_stream().map(move |r| {
             r.map_err(|e| RegistryError::Http {
@@ -152,6 +164,7 @@ impl RemoteRepository {
         Ok(BlobStream {
             partial,
             content_length,
+            total_length,
             inner: Box::pin(inner),
         })
     }
@@ -159,6 +172,16 @@ impl RemoteRepository {
 
 fn header_u64(response: &reqwest::Response, name: &str) -> Option<u64> {
     response.headers().get(name)?.to_str().ok()?.parse().ok()
+}
+
+/// The `TOTAL` of `Content-Range: bytes START-END/TOTAL` (`None` for `*` or a malformed one).
+fn content_range_total(response: &reqwest::Response) -> Option<u64> {
+    let value = response
+        .headers()
+        .get(http::header::CONTENT_RANGE)?
+        .to_str()
+        .ok()?;
+    value.rsplit_once('/')?.1.trim().parse().ok()
 }
 
 /// A bare 404 on a blob URL means the blob is unknown.

@@ -7,6 +7,7 @@
 //! exposes the first registry error code for the translation.
 
 use std::fmt;
+use std::time::Duration;
 
 use super::errcode::{ErrorCode, RegistryErrorEntry};
 
@@ -42,6 +43,9 @@ pub enum RegistryError {
         status: u16,
         /// The decoded error entries (never empty).
         errors: ErrorEntries,
+        /// How long the server asked to wait before retrying (`Retry-After` in seconds, sent
+        /// with 429 and some 503 answers).
+        retry_after: Option<Duration>,
     },
     /// The request could not be sent or the answer not read (DNS, connect, TLS, timeout, reset).
     #[error("{method} {url}: {source}")]
@@ -184,6 +188,14 @@ impl RegistryError {
         }
     }
 
+    /// The wait the server asked for before a retry (`Retry-After`), if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            RegistryError::Api { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     /// Whether the answer said "not found" (manifest, blob, repository, upload).
     pub fn is_not_found(&self) -> bool {
         self.code().is_some_and(ErrorCode::is_not_found)
@@ -263,6 +275,7 @@ mod tests {
             url: "https://r.example/v2/x/manifests/latest".into(),
             status,
             errors: ErrorEntries(decode_errors(status, body)),
+            retry_after: None,
         }
     }
 

@@ -1,0 +1,109 @@
+//! [`PullError`]: why a pull failed, typed, with the reference, digest or registry answer it
+//! is about. Registry answers are worded by [`crate::error::translate_pull_error`] (docker's
+//! `TranslatePullError`); the other sentences docker has ("no matching manifest for …",
+//! "filesystem layer verification failed for digest …", "layers from manifest don't match
+//! image configuration") come from the types that own them.
+
+use crate::digest::Digest;
+use crate::error::PullErrorMessage;
+use crate::media::{ConfigError, ManifestError, NoMatchingManifest, Schema1Error};
+use crate::reference::ReferenceError;
+use crate::store::{MetadataError, StoreError};
+use crate::transfer::TransferError;
+
+/// Why a pull failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    /// The repository name cannot be pulled (docker's `ValidateRepoName`: `scratch`).
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+
+    /// `--all-tags` with a reference that names a tag or digest (docker CLI's refusal).
+    #[error("tag can't be used with --all-tags/-a: {reference}")]
+    AllTagsWithTag {
+        /// The reference given.
+        reference: String,
+    },
+
+    /// The registry refused or failed, worded as docker's `TranslatePullError` words it
+    /// ("pull access denied for …", "manifest for … not found", "repository … not found").
+    #[error(transparent)]
+    Registry(Box<PullErrorMessage>),
+
+    /// The manifest cannot be pulled (malformed, unsupported, a plugin, schema 1 refused).
+    #[error("{source}")]
+    Manifest {
+        /// The reference (tag or digest) whose manifest it is, canonical.
+        reference: String,
+        /// What is wrong with it.
+        #[source]
+        source: Box<ManifestError>,
+    },
+
+    /// No entry of the index fits the platform; lists what the index offers.
+    #[error(transparent)]
+    NoMatchingManifest(Box<NoMatchingManifest>),
+
+    /// The image config cannot be read.
+    #[error("image config {digest}: {source}")]
+    Config {
+        /// The config's digest.
+        digest: Digest,
+        /// Why.
+        #[source]
+        source: ConfigError,
+    },
+
+    /// The diffIDs of the downloaded layers differ from the config's `rootfs.diff_ids`
+    /// (docker's `errRootFSMismatch`). Nothing was recorded.
+    #[error("{}", PullErrorMessage::LayersDontMatchConfig)]
+    LayersDontMatchConfig {
+        /// The config's `rootfs.diff_ids`.
+        expected: Vec<Digest>,
+        /// The diffIDs of the layers as downloaded.
+        actual: Vec<Digest>,
+    },
+
+    /// A blob could not be downloaded or verified ("filesystem layer verification failed for
+    /// digest D" when its bytes did not match).
+    #[error(transparent)]
+    Transfer(#[from] TransferError),
+
+    /// A schema 1 manifest could not be turned into an image.
+    #[error(transparent)]
+    Schema1(#[from] Schema1Error),
+
+    /// The content store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+
+    /// The metadata database failed.
+    #[error(transparent)]
+    Metadata(Box<MetadataError>),
+
+    /// A task of the pull ended abnormally (a panic, the runtime shutting down).
+    #[error("the pull was interrupted: {reason}")]
+    Interrupted {
+        /// What happened.
+        reason: String,
+    },
+}
+
+impl From<NoMatchingManifest> for PullError {
+    fn from(e: NoMatchingManifest) -> PullError {
+        PullError::NoMatchingManifest(Box::new(e))
+    }
+}
+
+impl From<MetadataError> for PullError {
+    fn from(e: MetadataError) -> PullError {
+        PullError::Metadata(Box::new(e))
+    }
+}
+
+impl PullError {
+    /// A registry error worded for the reference being pulled.
+    pub(crate) fn registry(message: PullErrorMessage) -> PullError {
+        PullError::Registry(Box::new(message))
+    }
+}

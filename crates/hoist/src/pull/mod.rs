@@ -1,0 +1,325 @@
+//! Pull: an image from a registry into the local store, verified, with docker's progress lines.
+//!
+//! Corresponds to docker 20.10's `distribution.Pull` with `ImagePullConfig` ([`PullOptions`])
+//! and `pull_v2.go` (`pullV2Repository`, `pullV2Tag`, `pullSchema2`, `pullManifestList`,
+//! `pullSchema1`, `writeStatus`). [`Puller::pull`] does, for each tag (or the digest) asked:
+//!
+//! 1. **Resolve** (`resolve`): a digest reference is used as is; a tag is resolved with HEAD,
+//!    falling back to GET when HEAD fails or gives no `Docker-Content-Digest`. Registry
+//!    answers are retried while retryable (5xx, 429 with `Retry-After`), then worded by
+//!    `TranslatePullError`.
+//! 2. **Fetch by digest** (`resolve`): the manifest is read from the store when it is there,
+//!    else fetched by digest (the registry client verifies it) and stored. An index / manifest
+//!    list is stored too, the platform chosen ([`PullOptions::platform`], default the host's;
+//!    docker's `filterManifests` with arm variant fallback), and the chosen manifest fetched
+//!    the same way. Schema 1 prints docker's deprecation warning and is refused when
+//!    [`PullOptions::require_schema2`].
+//! 3. **Up to date?** (`image`): when the image manifest is already recorded and every blob
+//!    it names is in the store, nothing is downloaded (docker's `ImageStore.Get(config)`
+//!    shortcut).
+//! 4. **Download** (`image`): the config (compression none, no progress line) and the layers
+//!    (compression from their media types) go through one [`DownloadManager`] at once:
+//!    concurrency limit, deduplication, retries with backoff, `Range` resumption, "Already
+//!    exists" for stored blobs. The layers' diffIDs are compared with the config's
+//!    `rootfs.diff_ids` ("layers from manifest don't match image configuration").
+//! 5. **Record** (`record`): the image record (image ID = config digest), the digest reference
+//!    `NAME@DIGEST` (the digest printed, the index's for an index) and, for a tag, the tag
+//!    (moved with force, as docker's `AddTag(ref, id, true)`); every layer's source repository
+//!    (docker's `V2MetadataService.Add`) for later cross-repository mounts.
+//!
+//! # Progress
+//! docker's lines, as [`ProgressEvent`]s: `TAG: Pulling from NAME`, the per-layer statuses of
+//! the download manager then `Pull complete`, `Digest: D`, and once per call `Status:
+//! Downloaded newer image for REF` (a tag or digest reference that now points at another
+//! image) or `Status: Image is up to date for REF`. Events reach the caller's sink from the
+//! task that called [`Puller::pull`], in order.
+//!
+//! # Layers hook
+//! [`PullOptions::layer_sink`] is where the layer store's unpacker plugs in: every layer's
+//! decompressed stream is handed to it (see [`LayerSinkFactory`]). Until then hoist only
+//! stores blobs, and "Pull complete" follows "Download complete" directly.
+//!
+//! # Invariants
+//! - A [`crate::store::Lease`] is held for the whole pull, so gc cannot delete blobs committed
+//!   but not yet referenced.
+//! - Nothing is recorded (image, references, sources) unless every blob verified and the
+//!   diffIDs match.
+//!
+//! Deviations from docker: foreign / non-distributable layers are fetched from the registry,
+//! not from their `urls`; the image size recorded is the sum of the compressed layer sizes
+//! (the download manager does not count decompressed bytes yet).
+
+mod error;
+mod image;
+mod record;
+mod resolve;
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc::UnboundedReceiver;
+
+pub use error::PullError;
+
+use crate::digest::Digest;
+use crate::media::types::IMAGE_CONFIG_TYPES;
+use crate::media::{ManifestOptions, Platform};
+use crate::progress::{ChannelProgress, ProgressEvent, ProgressSink};
+use crate::reference::{validate_repo_name, Reference, Tag};
+use crate::registry::{RegistryClient, RemoteRepository};
+use crate::store::{ContentStore, MetadataStore};
+use crate::transfer::{DownloadConfig, DownloadManager, LayerSinkFactory};
+
+/// How to pull: docker's `ImagePullConfig` (platform, accepted config media types, download
+/// manager settings) and `Config.RequireSchema2`.
+#[derive(Clone)]
+pub struct PullOptions {
+    /// The platform to choose from an index; `None` means the host's ([`Platform::host`]).
+    pub platform: Option<Platform>,
+    /// Pull every tag of a name-only reference (`docker pull --all-tags`).
+    pub all_tags: bool,
+    /// Refuse schema 1 manifests (docker's `RequireSchema2`).
+    pub require_schema2: bool,
+    /// Config media types accepted (docker's `ImageTypes` by default).
+    pub accepted_config_types: Vec<String>,
+    /// Concurrency, attempts and backoff of the downloads (also used to retry manifest reads).
+    pub download: DownloadConfig,
+    /// Where decompressed layer streams go (the layer store's unpacker), if anywhere.
+    pub layer_sink: Option<Arc<dyn LayerSinkFactory>>,
+}
+
+impl Default for PullOptions {
+    fn default() -> PullOptions {
+        PullOptions {
+            platform: None,
+            all_tags: false,
+            require_schema2: false,
+            accepted_config_types: IMAGE_CONFIG_TYPES.iter().map(|t| t.to_string()).collect(),
+            download: DownloadConfig::default(),
+            layer_sink: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for PullOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PullOptions")
+            .field("platform", &self.platform)
+            .field("all_tags", &self.all_tags)
+            .field("require_schema2", &self.require_schema2)
+            .field("accepted_config_types", &self.accepted_config_types)
+            .field("download", &self.download)
+            .field("layer_sink", &self.layer_sink.is_some())
+            .finish()
+    }
+}
+
+impl PullOptions {
+    fn manifest_options(&self) -> ManifestOptions {
+        ManifestOptions {
+            accepted_config_types: self.accepted_config_types.clone(),
+            require_schema2: self.require_schema2,
+        }
+    }
+
+    fn platform(&self) -> Platform {
+        self.platform.clone().unwrap_or_else(Platform::host)
+    }
+}
+
+/// What one [`Puller::pull`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullOutcome {
+    /// The reference as docker's CLI prints it at the end (canonical: a tag reference gets
+    /// `:latest` unless every tag was pulled).
+    pub reference: Reference,
+    /// One entry per tag (or the digest) pulled, in order.
+    pub images: Vec<PulledImage>,
+    /// Some reference now points at an image it did not point at before ("Downloaded newer
+    /// image"); false means "Image is up to date".
+    pub updated: bool,
+}
+
+/// One image pulled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PulledImage {
+    /// The tag or digest reference pulled (canonical).
+    pub reference: Reference,
+    /// The digest docker prints (`Digest: …`): the index's when the tag names an index.
+    pub digest: Digest,
+    /// The image manifest's digest (the image record's key).
+    pub manifest_digest: Digest,
+    /// The image ID (the config's digest).
+    pub image_id: Digest,
+    /// The image's platform (from its config).
+    pub platform: Platform,
+    /// The reference moved or was created by this pull.
+    pub updated: bool,
+    /// Blobs were fetched from the registry (false when everything was already stored).
+    pub downloaded: bool,
+}
+
+/// Pulls images into one local store: docker's `distribution.Pull` with its `Config`. Cheap
+/// to share by reference; pulls may run concurrently on one `Puller` (they share the download
+/// manager, so a blob two pulls need is fetched once).
+pub struct Puller {
+    client: RegistryClient,
+    content: ContentStore,
+    metadata: Arc<MetadataStore>,
+    options: PullOptions,
+    manager: DownloadManager,
+}
+
+impl Puller {
+    /// A puller writing into `content` and `metadata` (which must be the same root), with
+    /// `options`. Blobs already in the store have their diffIDs looked up in `metadata`
+    /// rather than re-read.
+    pub fn new(
+        client: RegistryClient,
+        content: ContentStore,
+        metadata: MetadataStore,
+        options: PullOptions,
+    ) -> Puller {
+        let metadata = Arc::new(metadata);
+        let cache = Arc::clone(&metadata);
+        let manager = DownloadManager::new(content.clone(), options.download.clone())
+            .with_diff_id_cache(Arc::new(move |blob: &Digest| {
+                cache.diff_id_of(blob).ok().flatten()
+            }));
+        Puller {
+            client,
+            content,
+            metadata,
+            options,
+            manager,
+        }
+    }
+
+    /// The options in effect.
+    pub fn options(&self) -> &PullOptions {
+        &self.options
+    }
+
+    /// The metadata store images are recorded in.
+    pub fn metadata(&self) -> &MetadataStore {
+        &self.metadata
+    }
+
+    /// Pulls `reference` (see the module doc), sending docker's progress lines to `progress`.
+    /// A name-only reference means `:latest`, or every tag with [`PullOptions::all_tags`].
+    pub async fn pull(
+        &self,
+        reference: &Reference,
+        progress: &dyn ProgressSink,
+    ) -> Result<PullOutcome, PullError> {
+        validate_repo_name(reference.repository())?;
+        let (sink, events) = ChannelProgress::new();
+        let work = self.pull_all(reference, Arc::new(sink));
+        forward_until_done(work, events, progress).await
+    }
+
+    async fn pull_all(
+        &self,
+        reference: &Reference,
+        progress: Arc<dyn ProgressSink>,
+    ) -> Result<PullOutcome, PullError> {
+        let content = self.content.clone();
+        let _lease = self.blocking(move || content.lease()).await??;
+        let repo = Arc::new(self.client.repository(
+            reference.repository().domain(),
+            reference.repository().path(),
+        ));
+        let (requested, targets) = self.targets(reference, &repo).await?;
+        let mut images = Vec::with_capacity(targets.len());
+        for target in &targets {
+            images.push(self.pull_one(&repo, target, &progress).await?);
+        }
+        let updated = images.iter().any(|i| i.updated);
+        // docker's writeStatus, with the familiar form of what was asked for.
+        let status = if updated {
+            "Status: Downloaded newer image for "
+        } else {
+            "Status: Image is up to date for "
+        };
+        progress.emit(ProgressEvent::message(
+            "",
+            format!("{status}{}", requested.familiar()),
+        ));
+        Ok(PullOutcome {
+            reference: requested,
+            images,
+            updated,
+        })
+    }
+
+    /// The reference as requested (normalised the way docker's CLI does) and the references
+    /// to pull: the digest, the tag, or every tag of the repository.
+    async fn targets(
+        &self,
+        reference: &Reference,
+        repo: &RemoteRepository,
+    ) -> Result<(Reference, Vec<Reference>), PullError> {
+        if !self.options.all_tags {
+            let requested = reference.clone().with_default_tag();
+            let target = match requested.digest() {
+                // A tag beside a digest says nothing the digest does not: pull by digest.
+                Some(digest) => {
+                    Reference::new(requested.repository().clone(), None, Some(digest.clone()))
+                }
+                None => requested.clone(),
+            };
+            return Ok((requested, vec![target]));
+        }
+        if !reference.is_name_only() {
+            return Err(PullError::AllTagsWithTag {
+                reference: reference.familiar(),
+            });
+        }
+        let tags = self
+            .with_retries(|| repo.tags(None))
+            .await
+            .map_err(|e| PullError::registry(crate::error::translate_pull_error(e, reference)))?;
+        let mut targets = Vec::with_capacity(tags.len());
+        for tag in tags {
+            // A registry listing a tag that is not a valid tag cannot be pulled by it.
+            match Tag::parse(&tag) {
+                Ok(tag) => targets.push(reference.with_tag(tag)),
+                Err(e) => tracing::warn!(%tag, error = %e, "skipping a tag the registry listed"),
+            }
+        }
+        Ok((reference.clone(), targets))
+    }
+
+    /// Runs blocking store work on a blocking thread.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PullError> {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| PullError::Interrupted {
+                reason: e.to_string(),
+            })
+    }
+}
+
+/// Runs `work` while handing the events it emits to `progress` from this task, so the
+/// caller's sink needs no `'static` lifetime and sees events in order.
+async fn forward_until_done<T>(
+    work: impl std::future::Future<Output = T>,
+    mut events: UnboundedReceiver<ProgressEvent>,
+    progress: &dyn ProgressSink,
+) -> T {
+    tokio::pin!(work);
+    let result = loop {
+        tokio::select! {
+            biased;
+            Some(event) = events.recv() => progress.emit(event),
+            result = &mut work => break result,
+        }
+    };
+    // Transfers still running for other callers may hold senders: take what is there now.
+    while let Ok(event) = events.try_recv() {
+        progress.emit(event);
+    }
+    result
+}

@@ -1,0 +1,128 @@
+//! Recording what was pulled: the image record, the blob sources, the references.
+//!
+//! docker 20.10's end of `pullV2Tag`: `addDigestReference` (a digest reference that already
+//! points elsewhere is left alone, with an error logged, as docker's "Image ID for digest D
+//! changed … cannot update"), then `AddTag(ref, id, force = true)`; "pulled new" is whether
+//! the reference pointed at another image (or nothing) before. Blob sources are docker's
+//! `V2MetadataService.Add(diffID, {digest, repository})`, made on every pull so a push can
+//! mount from the repository most recently seen with the blob.
+
+use crate::digest::Digest;
+use crate::media::Platform;
+use crate::reference::Reference;
+use crate::store::metadata::{BlobSource, ImageRecord};
+use crate::store::MetadataError;
+
+use super::{PullError, Puller};
+
+/// The image a manifest resolved to, recorded.
+pub(super) struct ImageResult {
+    pub(super) manifest_digest: Digest,
+    pub(super) image_id: Digest,
+    pub(super) platform: Platform,
+    /// Blobs were fetched for it by this pull.
+    pub(super) downloaded: bool,
+}
+
+impl Puller {
+    /// The recorded image of `manifest_digest` when every blob it names is still stored:
+    /// nothing to download (docker's `ImageStore.Get(config)` shortcut).
+    pub(super) async fn already_pulled(
+        &self,
+        manifest_digest: &Digest,
+    ) -> Result<Option<ImageResult>, PullError> {
+        let metadata = std::sync::Arc::clone(&self.metadata);
+        let content = self.content.clone();
+        let digest = manifest_digest.clone();
+        self.blocking(move || {
+            let Some(record) = metadata.image(&digest)? else {
+                return Ok(None);
+            };
+            let mut needed = vec![&record.image_id];
+            needed.extend(record.layers.iter().map(|l| &l.digest));
+            for blob in needed {
+                if !content.has(blob)? {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(ImageResult {
+                manifest_digest: record.manifest_digest.clone(),
+                image_id: record.image_id.clone(),
+                platform: Platform::new(
+                    &record.platform.os,
+                    &record.platform.architecture,
+                    record.platform.variant.as_deref(),
+                ),
+                downloaded: false,
+            }))
+        })
+        .await?
+    }
+
+    /// Records `record` and where its layers came from.
+    pub(super) async fn record_image(
+        &self,
+        target: &Reference,
+        record: ImageRecord,
+        platform: Platform,
+    ) -> Result<ImageResult, PullError> {
+        let metadata = std::sync::Arc::clone(&self.metadata);
+        let repository = target.repository().clone();
+        let result = ImageResult {
+            manifest_digest: record.manifest_digest.clone(),
+            image_id: record.image_id.clone(),
+            platform,
+            downloaded: true,
+        };
+        self.blocking(move || {
+            metadata.put_image(&record)?;
+            for layer in &record.layers {
+                let source = BlobSource {
+                    digest: layer.digest.clone(),
+                    repository: repository.clone(),
+                    hmac: None,
+                };
+                metadata.add_blob_source(&layer.diff_id, &source)?;
+            }
+            Ok::<_, MetadataError>(())
+        })
+        .await??;
+        Ok(result)
+    }
+
+    /// Points the references at the pulled image: `NAME@DIGEST` (the digest pulled by) and,
+    /// for a tag, the tag. Returns whether `target` now points at another image than before.
+    pub(super) async fn record_references(
+        &self,
+        target: &Reference,
+        digest: &Digest,
+        image: &ImageResult,
+    ) -> Result<bool, PullError> {
+        let metadata = std::sync::Arc::clone(&self.metadata);
+        let target = target.clone();
+        let digest_ref = Reference::new(target.repository().clone(), None, Some(digest.clone()));
+        let manifest = image.manifest_digest.clone();
+        self.blocking(move || {
+            let before = metadata.reference(&target)?;
+            match metadata.add_digest(&digest_ref, &manifest, true) {
+                Ok(()) => {}
+                // docker's addDigestReference: a digest reference is never moved; say so and
+                // go on (an index digest pulled again for another platform lands here).
+                Err(MetadataError::DigestConflict { .. }) => tracing::error!(
+                    reference = %digest_ref,
+                    manifest = %manifest,
+                    "the digest reference points at another image and cannot be updated"
+                ),
+                Err(e) => return Err(e),
+            }
+            if target.tag().is_some() {
+                metadata.add_tag(&target, &manifest, true)?;
+            }
+            let after = metadata.reference(&target)?;
+            let moved = before.map(|t| t.manifest_digest) != after.map(|t| t.manifest_digest);
+            Ok(moved)
+        })
+        .await?
+        .map_err(PullError::from)
+    }
+}

@@ -1,0 +1,167 @@
+//! Resolving a reference to a manifest digest and reading manifests by digest.
+//!
+//! docker 20.10's `pullV2Tag` GETs the tag; containerd's resolver HEADs it first and GETs
+//! only when HEAD says nothing useful. hoist does the latter: HEAD, and GET when HEAD fails
+//! (the GET's error body says NAME_UNKNOWN where a bodiless HEAD 404 cannot) or has no
+//! `Docker-Content-Digest`. Manifests are then read by digest, from the store when present
+//! (a stored blob is verified by construction) or from the registry (verified by the
+//! client), and stored. Schema 1 manifests are not stored: pull converts them
+//! (`image::pull_schema1`), and their digest is not the digest of their bytes.
+
+use std::future::Future;
+
+use bytes::Bytes;
+
+use super::{PullError, Puller};
+use crate::digest::Digest;
+use crate::error::translate_pull_error;
+use crate::media::{Manifest, MAX_MANIFEST_SIZE};
+use crate::reference::Reference;
+use crate::registry::{FetchedManifest, RegistryError, RemoteRepository};
+
+/// A manifest read by digest.
+pub(super) struct ReadManifest {
+    /// Parsed and validated.
+    pub(super) manifest: Manifest,
+    /// The bytes as served (their length is the manifest's size).
+    pub(super) bytes: Bytes,
+}
+
+impl Puller {
+    /// Runs a registry read, retrying retryable failures (5xx, 429 with its `Retry-After`,
+    /// connection errors) with the download backoff, up to the download attempts.
+    pub(super) async fn with_retries<T, F, Fut>(&self, mut op: F) -> Result<T, RegistryError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, RegistryError>>,
+    {
+        let config = &self.options.download;
+        let attempts = config.max_attempts.max(1);
+        let mut failed = 0;
+        loop {
+            match op().await {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_retryable() && failed + 1 < attempts => {
+                    failed += 1;
+                    let backoff = config.backoff.delay(failed);
+                    let wait = match e.retry_after() {
+                        Some(after) => after.min(config.max_retry_after).max(backoff),
+                        None => backoff,
+                    };
+                    tracing::warn!(error = %e, attempt = failed, ?wait, "registry read failed, retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The digest `target` names: its own, or the tag's as the registry resolves it. A GET
+    /// made for the purpose is returned so the manifest is not fetched twice.
+    pub(super) async fn resolve(
+        &self,
+        repo: &RemoteRepository,
+        target: &Reference,
+    ) -> Result<(Digest, Option<ReadManifest>), PullError> {
+        if let Some(digest) = target.digest() {
+            return Ok((digest.clone(), None));
+        }
+        let tag = target.tag().map(|t| t.as_str()).unwrap_or("latest");
+        match self.with_retries(|| repo.head_manifest(tag)).await {
+            Ok(info) => {
+                if let Some(digest) = info.digest {
+                    return Ok((digest, None));
+                }
+            }
+            // Credentials problems will not change with a GET.
+            Err(e) if e.is_auth() => {
+                return Err(PullError::registry(translate_pull_error(e, target)));
+            }
+            Err(e) => tracing::debug!(error = %e, "HEAD of the tag failed; trying GET"),
+        }
+        let fetched = self
+            .with_retries(|| repo.get_manifest(tag))
+            .await
+            .map_err(|e| PullError::registry(translate_pull_error(e, target)))?;
+        let read = self.parse(fetched, target)?;
+        let digest = read.manifest.digest(&read.bytes);
+        Ok((digest, Some(read)))
+    }
+
+    /// The manifest `digest` of `repo`: `prefetched` if the tag's GET already has it, else
+    /// from the store, else from the registry; stored unless it is schema 1.
+    pub(super) async fn read_manifest(
+        &self,
+        repo: &RemoteRepository,
+        digest: &Digest,
+        prefetched: Option<ReadManifest>,
+        target: &Reference,
+    ) -> Result<ReadManifest, PullError> {
+        if let Some(read) = prefetched {
+            self.store_manifest(digest, &read).await?;
+            return Ok(read);
+        }
+        let content = self.content.clone();
+        let wanted = digest.clone();
+        let local = self
+            .blocking(move || {
+                if content.has(&wanted)? {
+                    content
+                        .read_to_vec_capped(&wanted, MAX_MANIFEST_SIZE as u64)
+                        .map(Some)
+                } else {
+                    Ok(None)
+                }
+            })
+            .await??;
+        if let Some(bytes) = local {
+            // The store does not keep media types; the body's own mediaType decides.
+            let fetched = FetchedManifest {
+                bytes: Bytes::from(bytes),
+                media_type: String::new(),
+                digest: digest.clone(),
+            };
+            return self.parse(fetched, target);
+        }
+        let reference = digest.to_string();
+        let fetched = self
+            .with_retries(|| repo.get_manifest(&reference))
+            .await
+            .map_err(|e| PullError::registry(translate_pull_error(e, target)))?;
+        let read = self.parse(fetched, target)?;
+        self.store_manifest(digest, &read).await?;
+        Ok(read)
+    }
+
+    fn parse(
+        &self,
+        fetched: FetchedManifest,
+        target: &Reference,
+    ) -> Result<ReadManifest, PullError> {
+        let manifest = Manifest::parse_with(
+            &fetched.media_type,
+            &fetched.bytes,
+            &self.options.manifest_options(),
+        )
+        .map_err(|source| PullError::Manifest {
+            reference: target.to_string(),
+            source: Box::new(source),
+        })?;
+        Ok(ReadManifest {
+            manifest,
+            bytes: fetched.bytes,
+        })
+    }
+
+    async fn store_manifest(&self, digest: &Digest, read: &ReadManifest) -> Result<(), PullError> {
+        if matches!(read.manifest, Manifest::Schema1(_)) {
+            return Ok(());
+        }
+        let content = self.content.clone();
+        let digest = digest.clone();
+        let bytes = read.bytes.clone();
+        self.blocking(move || content.write_blob(&digest, &bytes))
+            .await??;
+        Ok(())
+    }
+}
