@@ -55,6 +55,24 @@ pub enum Command {
     Rmi(RmiArgs),
     /// Remove dangling images, blobs no image needs and abandoned partial downloads
     Prune,
+    /// Write an image's flattened root filesystem into a directory
+    Export(ExportArgs),
+}
+
+/// `hoist export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write into DIR even if it is not empty (over its contents)
+    #[arg(short = 'f', long)]
+    pub force: bool,
+
+    /// The image: a reference, image ID or unique ID prefix
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// The directory to write the root filesystem into (created if absent)
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 /// `hoist images`.

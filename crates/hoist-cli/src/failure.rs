@@ -75,6 +75,14 @@ pub enum CliError {
     #[error(transparent)]
     Image(#[from] ImageError),
 
+    /// `hoist export` failed.
+    #[error(transparent)]
+    Export(#[from] hoist::export::ExportError),
+
+    /// The layer store could not be opened.
+    #[error(transparent)]
+    Layers(#[from] hoist::store::LayerError),
+
     /// Garbage collection failed.
     #[error(transparent)]
     Gc(#[from] GcError),

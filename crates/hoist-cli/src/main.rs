@@ -53,6 +53,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Tag(args) => commands::tag::run(args, &open_store(cli)?),
         Command::Rmi(args) => commands::rmi::run(args, &open_store(cli)?, cli.global.debug),
         Command::Prune => commands::prune::run(&open_store(cli)?),
+        Command::Export(args) => commands::export::run(args, open_store(cli)?),
     }
 }
 

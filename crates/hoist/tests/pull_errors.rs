@@ -48,7 +48,10 @@ async fn granted_user_pulls_from_a_token_auth_registry() {
         .await
         .unwrap();
 
-    assert_eq!(outcome.images[0].manifest_digest.to_string(), image.digest());
+    assert_eq!(
+        outcome.images[0].manifest_digest.to_string(),
+        image.digest()
+    );
 }
 
 #[tokio::test]
@@ -122,7 +125,10 @@ async fn diff_ids_that_do_not_match_the_config_record_nothing() {
     // The real image's manifest and layer, with a config claiming another layer's diffID.
     let mut config: serde_json::Value = serde_json::from_slice(&real.config.bytes).unwrap();
     config["rootfs"]["diff_ids"] = serde_json::json!([other.diff_ids[0]]);
-    let config = Blob::new(&real.config.media_type, serde_json::to_vec(&config).unwrap());
+    let config = Blob::new(
+        &real.config.media_type,
+        serde_json::to_vec(&config).unwrap(),
+    );
     let mut manifest: serde_json::Value = serde_json::from_slice(&real.manifest.bytes).unwrap();
     manifest["config"] = config.descriptor();
     let manifest = Blob::new(
@@ -141,7 +147,10 @@ async fn diff_ids_that_do_not_match_the_config_record_nothing() {
         .await
         .unwrap_err();
 
-    assert!(matches!(err, PullError::LayersDontMatchConfig { .. }), "{err:?}");
+    assert!(
+        matches!(err, PullError::LayersDontMatchConfig { .. }),
+        "{err:?}"
+    );
     assert_eq!(
         err.to_string(),
         "layers from manifest don't match image configuration"

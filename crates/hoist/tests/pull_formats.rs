@@ -85,8 +85,14 @@ async fn progress_lines_follow_docker() {
     );
     for layer in &image.layers {
         let statuses = progress.statuses_of(&layer.digest);
-        assert_eq!(statuses.first(), Some(&hoist::progress::Status::PullingFsLayer));
-        assert_eq!(statuses.last(), Some(&hoist::progress::Status::PullComplete));
+        assert_eq!(
+            statuses.first(),
+            Some(&hoist::progress::Status::PullingFsLayer)
+        );
+        assert_eq!(
+            statuses.last(),
+            Some(&hoist::progress::Status::PullComplete)
+        );
     }
 }
 
@@ -153,21 +159,17 @@ async fn pulls_by_digest_and_records_the_digest_reference_only() {
 }
 
 async fn multi_platform(registry: &TestRegistry, format: ManifestFormat) -> Index {
-    let images = [
-        ("amd64", None),
-        ("arm64", Some("v8")),
-        ("arm", Some("v6")),
-    ]
-    .iter()
-    .map(|(arch, variant)| {
-        ImageBuilder::new()
-            .format(format)
-            .platform("linux", arch, *variant)
-            .layer(Layer::from_files(&[("arch", arch.as_bytes())]).unwrap())
-            .build()
-            .unwrap()
-    })
-    .collect();
+    let images = [("amd64", None), ("arm64", Some("v8")), ("arm", Some("v6"))]
+        .iter()
+        .map(|(arch, variant)| {
+            ImageBuilder::new()
+                .format(format)
+                .platform("linux", arch, *variant)
+                .layer(Layer::from_files(&[("arch", arch.as_bytes())]).unwrap())
+                .build()
+                .unwrap()
+        })
+        .collect();
     let index = Index::new(format, images).unwrap();
     ImagePusher::new(registry)
         .push_index("multi", "v1", &index)
@@ -198,7 +200,11 @@ async fn index_pull_chooses_the_requested_platform() {
     let pulled = &outcome.images[0];
     assert_eq!(pulled.digest, d(index.digest()));
     assert_eq!(pulled.manifest_digest, d(index.images[1].digest()));
-    let record = store.metadata().image(&pulled.manifest_digest).unwrap().unwrap();
+    let record = store
+        .metadata()
+        .image(&pulled.manifest_digest)
+        .unwrap()
+        .unwrap();
     assert_eq!(record.platform.architecture, "arm64");
     assert_eq!(record.index_digest, Some(d(index.digest())));
     assert!(store.blobs().contains(&d(index.digest())), "index stored");
@@ -245,7 +251,10 @@ async fn arm_v7_request_falls_back_to_v6() {
         .await
         .unwrap();
 
-    assert_eq!(outcome.images[0].manifest_digest, d(index.images[2].digest()));
+    assert_eq!(
+        outcome.images[0].manifest_digest,
+        d(index.images[2].digest())
+    );
     assert_eq!(outcome.images[0].platform.variant.as_deref(), Some("v6"));
 }
 
@@ -291,7 +300,10 @@ async fn all_tags_pulls_every_tag() {
         .unwrap();
 
     assert_eq!(outcome.images.len(), 2);
-    assert_eq!(outcome.reference.to_string(), format!("{}/many", registry.host()));
+    assert_eq!(
+        outcome.reference.to_string(),
+        format!("{}/many", registry.host())
+    );
     let metadata = store.metadata();
     for (tag, image) in [("one", &one), ("two", &two)] {
         let target = metadata

@@ -40,8 +40,8 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
-use super::layout::{BLOBS_DIR, INGEST_DIR};
 use super::layers::{sweep_layers, LayerError};
+use super::layout::{BLOBS_DIR, INGEST_DIR};
 use super::{ingest, ContentStore, MetadataError, MetadataStore, StoreError};
 use crate::digest::{Algorithm, Digest};
 use crate::media::MAX_MANIFEST_SIZE;
