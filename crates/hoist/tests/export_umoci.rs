@@ -10,6 +10,7 @@ mod pull_support;
 use std::path::Path;
 
 use hoist::export::{export_image, ExportError, ExportOptions, ExportSource};
+use hoist::unpack::{Privileges, UnpackMode, UnpackOptions, WhiteoutFormat};
 use hoist_testkit::tree::{differences, snapshot};
 use hoist_testkit::{Attrs, Image, ImageBuilder, Layer, TestRegistry};
 use layers_support::{is_root, umoci_rootfs, LayeredStore};
@@ -164,6 +165,68 @@ async fn export_from_blobs_alone_matches_umoci() {
 
     assert_eq!(report.source, ExportSource::Blobs);
     assert_same_tree(&expected, &out);
+}
+
+/// Layers unpacked the unprivileged way (marker-file whiteouts, ownership only recorded) and
+/// exported without chown: the same tree as umoci's except owners.
+#[tokio::test]
+async fn export_from_rootless_marker_layers_matches_umoci_except_owners() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    push(&registry, "rootfs", "v1", &image()).await;
+    let work = tempfile::tempdir().unwrap();
+    let expected = umoci_rootfs(&registry, "rootfs:v1", work.path());
+    let rootless = UnpackOptions {
+        privileges: Privileges::Rootless,
+        whiteouts: WhiteoutFormat::Marker,
+        ..UnpackOptions::diff()
+    };
+    let store = LayeredStore::with_options(rootless.clone());
+    let record = store.pull(&reference(&registry, "rootfs:v1"), true).await;
+    let layer_dirs: Vec<_> = store
+        .layer_dirs()
+        .iter()
+        .map(|d| store.root().join("layers").join(d))
+        .collect();
+    assert!(
+        layer_dirs
+            .iter()
+            .any(|d| d.join("diff/var/cache/.wh..wh..opq").exists()),
+        "no marker-format opaque directory in {layer_dirs:?}"
+    );
+    let unapplied: String = layer_dirs
+        .iter()
+        .filter_map(|d| std::fs::read_to_string(d.join("unapplied.jsonl")).ok())
+        .collect();
+    assert!(
+        unapplied.contains("\"path\":\"home/user\"") && unapplied.contains("\"uid\":1000"),
+        "ownership not recorded next to the layer: {unapplied}"
+    );
+
+    let out = work.path().join("export");
+    let options = ExportOptions {
+        unpack: UnpackOptions {
+            mode: UnpackMode::Apply,
+            ..rootless
+        },
+        ..ExportOptions::default()
+    };
+    let report = export_image(&store.meta, Some(&store.layers), &record, &out, &options).unwrap();
+
+    assert_eq!(report.source, ExportSource::Layers);
+    let without_owners = |root: &Path| {
+        let mut tree = snapshot(root).unwrap();
+        for node in tree.values_mut() {
+            node.uid = 0;
+            node.gid = 0;
+        }
+        tree
+    };
+    let diffs = differences(&without_owners(&expected), &without_owners(&out));
+    assert!(
+        diffs.is_empty(),
+        "export differs from umoci:\n{}",
+        diffs.join("\n")
+    );
 }
 
 #[tokio::test]

@@ -24,10 +24,15 @@ pub struct LayeredStore {
 
 impl LayeredStore {
     pub fn new() -> LayeredStore {
+        LayeredStore::with_options(hoist::unpack::UnpackOptions::diff())
+    }
+
+    /// A store whose layers are unpacked with `options` (e.g. forced rootless).
+    pub fn with_options(options: hoist::unpack::UnpackOptions) -> LayeredStore {
         let dir = TempDir::new().unwrap();
         let content = ContentStore::open(&dir.path().join("root")).unwrap();
         let meta = Arc::new(MetadataStore::open(&content).unwrap());
-        let layers = LayerStore::open(Arc::clone(&meta)).unwrap();
+        let layers = LayerStore::open_with(Arc::clone(&meta), options).unwrap();
         LayeredStore { dir, meta, layers }
     }
 
