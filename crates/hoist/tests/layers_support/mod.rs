@@ -13,7 +13,11 @@ use hoist::store::{ContentStore, LayerStore, MetadataStore};
 use hoist_testkit::TestRegistry;
 use tempfile::TempDir;
 
-use crate::pull_support::{anonymous_client, fast_options, Recorder};
+use std::time::Duration;
+
+use hoist::registry::{RegistryClient, RegistryConfig, StaticCredentials};
+
+use crate::pull_support::{fast_options, test_config, Recorder};
 
 /// A store root with its metadata and layer store.
 pub struct LayeredStore {
@@ -47,8 +51,14 @@ impl LayeredStore {
             layers: unpack.then(|| self.layers.clone()),
             ..fast_options()
         };
+        // A short read timeout: a fault that leaves a connection open costs seconds, not 30.
+        let config = RegistryConfig {
+            read_timeout: Duration::from_secs(2),
+            ..test_config()
+        };
+        let client = RegistryClient::new(config, Arc::new(StaticCredentials::none())).unwrap();
         Puller::new(
-            anonymous_client(),
+            client,
             content.clone(),
             MetadataStore::open(&content).unwrap(),
             options,
