@@ -300,8 +300,12 @@ impl Puller {
                     if descriptor.size > 0 {
                         request = request.with_size(descriptor.size);
                     }
-                    if let (Some(layers), true) = (&self.options.layers, unpack) {
-                        request = request.with_sink(Arc::new(layers.clone()));
+                    match (&self.options.layers, &self.options.layer_sink) {
+                        (Some(layers), _) if unpack => {
+                            request = request.with_sink(Arc::new(layers.clone()));
+                        }
+                        (None, Some(sink)) => request = request.with_sink(Arc::clone(sink)),
+                        _ => {}
                     }
                     let progress = Arc::clone(progress);
                     async move {

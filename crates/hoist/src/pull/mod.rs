@@ -73,7 +73,7 @@ use crate::reference::{validate_repo_name, Reference, Tag};
 use crate::registry::{RegistryClient, RemoteRepository};
 use crate::store::LayerStore;
 use crate::store::{ContentStore, MetadataStore};
-use crate::transfer::{DownloadConfig, DownloadManager};
+use crate::transfer::{DownloadConfig, DownloadManager, LayerSinkFactory};
 
 /// How to pull: docker's `ImagePullConfig` (platform, accepted config media types, download
 /// manager settings) and `Config.RequireSchema2`.
@@ -92,6 +92,9 @@ pub struct PullOptions {
     /// The layer store layers are unpacked into while they download (docker's
     /// `RootFSDownloadManager`); `None` pulls content only (`hoist pull --no-unpack`).
     pub layers: Option<LayerStore>,
+    /// Any other receiver of every layer's decompressed stream; used only when `layers` is
+    /// `None`.
+    pub layer_sink: Option<Arc<dyn LayerSinkFactory>>,
 }
 
 impl Default for PullOptions {
@@ -103,6 +106,7 @@ impl Default for PullOptions {
             accepted_config_types: IMAGE_CONFIG_TYPES.iter().map(|t| t.to_string()).collect(),
             download: DownloadConfig::default(),
             layers: None,
+            layer_sink: None,
         }
     }
 }
@@ -116,6 +120,7 @@ impl std::fmt::Debug for PullOptions {
             .field("accepted_config_types", &self.accepted_config_types)
             .field("download", &self.download)
             .field("layers", &self.layers.is_some())
+            .field("layer_sink", &self.layer_sink.is_some())
             .finish()
     }
 }
