@@ -63,6 +63,8 @@ pub enum Command {
     Save(SaveArgs),
     /// Load images and their tags from a `docker save` or OCI layout tar archive
     Load(LoadArgs),
+    /// Write an image's flattened root filesystem into a directory
+    Export(ExportArgs),
 }
 
 /// `hoist save`.
@@ -88,6 +90,22 @@ pub struct LoadArgs {
     /// "Loaded image" lines, which docker prints with -q too)
     #[arg(short = 'q', long)]
     pub quiet: bool,
+}
+
+/// `hoist export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write into DIR even if it is not empty (over its contents)
+    #[arg(short = 'f', long)]
+    pub force: bool,
+
+    /// The image: a reference, image ID or unique ID prefix
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// The directory to write the root filesystem into (created if absent)
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 /// `hoist images`.
@@ -171,9 +189,7 @@ pub struct PullArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// Store the image's blobs without unpacking its layers. This is currently the only mode:
-    /// unpacking into the layer store is not built yet, so every pull behaves as if this flag
-    /// were given
+    /// Store the image's verified blobs without unpacking its layers into the layer store
     #[arg(long)]
     pub no_unpack: bool,
 

@@ -82,6 +82,13 @@ pub enum CliError {
     /// `save` or `load` failed.
     #[error(transparent)]
     Archive(#[from] hoist::archive::ArchiveError),
+    /// `hoist export` failed.
+    #[error(transparent)]
+    Export(#[from] hoist::export::ExportError),
+
+    /// The layer store could not be opened.
+    #[error(transparent)]
+    Layers(#[from] hoist::store::LayerError),
 
     /// Garbage collection failed.
     #[error(transparent)]

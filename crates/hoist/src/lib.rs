@@ -14,6 +14,7 @@ pub mod archive;
 pub mod credentials;
 pub mod digest;
 pub mod error;
+pub mod export;
 pub mod images;
 pub mod media;
 pub mod progress;

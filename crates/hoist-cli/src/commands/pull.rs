@@ -11,13 +11,17 @@
 //! 4. On success the canonical reference is printed last, as the docker CLI does
 //!    (`docker.io/library/busybox:latest`; the bare name with `-a`), also with `-q`.
 //!
-//! `--no-unpack` is accepted and is, for now, what every pull does: layers are stored as
-//! verified blobs, and unpacking into a layer store comes with the layers work.
+//! Layers are unpacked into the layer store (`ROOT/layers/<chainID>/`) while they download, as
+//! docker registers them; `--no-unpack` stores the verified blobs only (a later pull without it
+//! unpacks what is missing).
+
+use std::sync::Arc;
 
 use hoist::credentials::CredentialStore;
 use hoist::media::Platform;
 use hoist::pull::{PullOptions, Puller};
 use hoist::reference::Reference;
+use hoist::store::{LayerStore, MetadataStore};
 use hoist::transfer::DownloadConfig;
 
 use crate::cli::{GlobalArgs, PullArgs};
@@ -53,6 +57,14 @@ pub fn run(
         client,
         runtime,
     } = Session::open(global, config, credentials)?;
+    let layers = if args.no_unpack {
+        None
+    } else {
+        // The layer store keeps its own connection to hoist.db (SQLite in WAL mode serves both).
+        let own = MetadataStore::open(&content)?;
+        Some(LayerStore::open(Arc::new(own))?)
+    };
+    let options = PullOptions { layers, ..options };
     let puller = Puller::new(client, content, metadata, options);
     let renderer = renderer(args.quiet);
     let result = runtime.block_on(puller.pull(&reference, renderer.sink()));

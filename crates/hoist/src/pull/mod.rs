@@ -34,10 +34,15 @@
 //! image) or `Status: Image is up to date for REF`. Events reach the caller's sink from the
 //! task that called [`Puller::pull`], in order.
 //!
-//! # Layers hook
-//! [`PullOptions::layer_sink`] is where the layer store's unpacker plugs in: every layer's
-//! decompressed stream is handed to it (see [`LayerSinkFactory`]). Until then hoist only
-//! stores blobs, and "Pull complete" follows "Download complete" directly.
+//! # Layers
+//! With [`PullOptions::layers`], each layer whose chain ID is not unpacked yet
+//! ([`LayerStore::needs_unpack`], from the diffIDs already known for its blob) is unpacked
+//! while it downloads: the layer store is the download's
+//! [`LayerSinkFactory`](crate::transfer::LayerSinkFactory), all layers in parallel. When the
+//! image is recorded, [`LayerStore::register_image`] publishes them by chain ID (unpacking
+//! from the stored blob whatever was not streamed) and makes the image hold them; an image
+//! already pulled gets its missing layers the same way. "Pull complete" follows the
+//! unpack. Without it only blobs are stored.
 //!
 //! # Invariants
 //! - A [`crate::store::Lease`] is held for the whole pull, so gc cannot delete blobs committed
@@ -66,6 +71,7 @@ use crate::media::{ManifestOptions, Platform};
 use crate::progress::{ChannelProgress, ProgressEvent, ProgressSink};
 use crate::reference::{validate_repo_name, Reference, Tag};
 use crate::registry::{RegistryClient, RemoteRepository};
+use crate::store::LayerStore;
 use crate::store::{ContentStore, MetadataStore};
 use crate::transfer::{DownloadConfig, DownloadManager, LayerSinkFactory};
 
@@ -83,7 +89,11 @@ pub struct PullOptions {
     pub accepted_config_types: Vec<String>,
     /// Concurrency, attempts and backoff of the downloads (also used to retry manifest reads).
     pub download: DownloadConfig,
-    /// Where decompressed layer streams go (the layer store's unpacker), if anywhere.
+    /// The layer store layers are unpacked into while they download (docker's
+    /// `RootFSDownloadManager`); `None` pulls content only (`hoist pull --no-unpack`).
+    pub layers: Option<LayerStore>,
+    /// Any other receiver of every layer's decompressed stream; used only when `layers` is
+    /// `None`.
     pub layer_sink: Option<Arc<dyn LayerSinkFactory>>,
 }
 
@@ -95,6 +105,7 @@ impl Default for PullOptions {
             require_schema2: false,
             accepted_config_types: IMAGE_CONFIG_TYPES.iter().map(|t| t.to_string()).collect(),
             download: DownloadConfig::default(),
+            layers: None,
             layer_sink: None,
         }
     }
@@ -108,6 +119,7 @@ impl std::fmt::Debug for PullOptions {
             .field("require_schema2", &self.require_schema2)
             .field("accepted_config_types", &self.accepted_config_types)
             .field("download", &self.download)
+            .field("layers", &self.layers.is_some())
             .field("layer_sink", &self.layer_sink.is_some())
             .finish()
     }
