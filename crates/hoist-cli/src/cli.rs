@@ -63,6 +63,33 @@ pub enum Command {
     Save(SaveArgs),
     /// Load images and their tags from a `docker save` or OCI layout tar archive
     Load(LoadArgs),
+    /// Copy an image (every platform of an index by default) between registries and OCI
+    /// layout directories, without the local store
+    Copy(CopyArgs),
+}
+
+/// `hoist copy`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Copy only this platform's manifest from a multi-platform image (os/arch[/variant])
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", conflicts_with = "all")]
+    pub platform: Option<String>,
+
+    /// Copy every platform of a multi-platform image and the index itself (the default)
+    #[arg(long)]
+    pub all: bool,
+
+    /// Print only the digest copied, no progress
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// The source: docker://REF, a bare REF (registry) or oci:PATH[:TAG] (OCI layout)
+    #[arg(value_name = "SRC")]
+    pub source: String,
+
+    /// The destination: docker://REF, a bare REF (registry) or oci:PATH[:TAG] (OCI layout)
+    #[arg(value_name = "DST")]
+    pub destination: String,
 }
 
 /// `hoist save`.
@@ -257,6 +284,21 @@ mod tests {
         assert!(args.all_tags && args.quiet && args.no_unpack);
         assert_eq!(args.platform.as_deref(), Some("linux/arm/v7"));
         assert_eq!(args.reference, "busybox");
+    }
+
+    #[test]
+    fn copy_refuses_platform_with_all() {
+        let args = [
+            "hoist",
+            "copy",
+            "--all",
+            "--platform",
+            "linux/amd64",
+            "a",
+            "b",
+        ];
+        let err = Cli::try_parse_from(args).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
     }
 
     #[test]

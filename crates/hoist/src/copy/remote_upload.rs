@@ -253,12 +253,14 @@ impl RemoteBlobWriter {
         let next = match self.chunk {
             None => self.first_chunk(),
             Some(c) if c / 2 >= floor => c / 2,
-            Some(c) => return Err(CopyError::Interrupted {
-                reason: format!(
+            Some(c) => {
+                return Err(CopyError::Interrupted {
+                    reason: format!(
                     "{}: registry refuses chunks of {c} bytes for blob {} (413 Payload Too Large)",
                     self.location, self.descriptor.digest
                 ),
-            }),
+                })
+            }
         };
         tracing::debug!(chunk = next, "registry answered 413, sending in chunks");
         self.chunk = Some(next);
