@@ -194,6 +194,11 @@ pub struct PullArgs {
     #[arg(short = 'a', long)]
     pub all_tags: bool,
 
+    /// From a multi-platform image, download every platform (the tag still names the
+    /// --platform one), so that `hoist push` sends the whole index
+    #[arg(long)]
+    pub all_platforms: bool,
+
     /// Print only the image reference, no progress
     #[arg(short, long)]
     pub quiet: bool,
