@@ -25,7 +25,7 @@ pub enum CopyError {
     #[error(transparent)]
     Reference(#[from] ReferenceError),
     /// The source has no image under the reference asked for.
-    #[error("{location}: manifest unknown: no image {reference}")]
+    #[error("{location}: manifest {reference} not found")]
     NotFound {
         /// The source, as written.
         location: String,
@@ -127,7 +127,7 @@ pub enum CopyError {
     },
     /// `--platform` matches no manifest of the index.
     #[error(transparent)]
-    NoMatchingManifest(#[from] NoMatchingManifest),
+    NoMatchingManifest(Box<NoMatchingManifest>),
     /// A blocking task or a stream ended abnormally.
     #[error("copy interrupted: {reason}")]
     Interrupted {
@@ -162,6 +162,12 @@ impl CopyError {
             action: action.into(),
             source: Box::new(source),
         }
+    }
+}
+
+impl From<NoMatchingManifest> for CopyError {
+    fn from(e: NoMatchingManifest) -> CopyError {
+        CopyError::NoMatchingManifest(Box::new(e))
     }
 }
 
