@@ -24,7 +24,7 @@ use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::future::BoxFuture;
 use futures_util::{stream, StreamExt};
 use serde::Deserialize;
@@ -42,6 +42,9 @@ use crate::store::{ContentStore, IndexEntry, Ingest, StoreError};
 
 /// Bytes read from a blob file per stream item.
 const READ_PIECE: usize = 64 << 10;
+
+/// Bytes gathered from the source before one blocking write into the ingest.
+const WRITE_BATCH: usize = 1 << 20;
 
 /// An OCI layout directory to copy from.
 #[derive(Debug, Clone)]
@@ -348,15 +351,36 @@ impl LayoutBlobWriter {
         let mut offset = ingest.offset();
         let mut stream = source.open_blob(&self.descriptor, offset).await?;
         let mut ingest = Some(ingest);
-        while let Some(item) = stream.next().await {
-            let chunk = item?;
-            offset += chunk.len() as u64;
-            let Some(current) = ingest.take() else {
+        let mut batch = BytesMut::new();
+        let mut ended = false;
+        while !ended {
+            // Network chunks are small: write them in batches, one blocking call each.
+            let next = stream.next().await;
+            match next {
+                Some(Ok(chunk)) => batch.extend_from_slice(&chunk),
+                Some(Err(e)) => {
+                    // What arrived before the failure is kept for the next attempt.
+                    if let Some(current) = ingest.take() {
+                        let pending = batch.split().freeze();
+                        let _ = self
+                            .sink
+                            .blocking(action.clone(), move |_| write_chunk(current, &pending))
+                            .await;
+                    }
+                    return Err(e);
+                }
+                None => ended = true,
+            }
+            if batch.len() < WRITE_BATCH && !ended {
+                continue;
+            }
+            let (Some(current), pending) = (ingest.take(), batch.split().freeze()) else {
                 break;
             };
+            offset += pending.len() as u64;
             ingest = Some(
                 self.sink
-                    .blocking(action.clone(), move |_| write_chunk(current, &chunk))
+                    .blocking(action.clone(), move |_| write_chunk(current, &pending))
                     .await?,
             );
             reporter.report(offset);

@@ -230,3 +230,124 @@ fn check_manifest(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use futures_util::future::BoxFuture;
+
+    use super::*;
+    use crate::copy::source::BlobStream;
+
+    /// Manifests held in memory, by digest.
+    #[derive(Default)]
+    struct Manifests(HashMap<Digest, Bytes>);
+
+    impl Manifests {
+        fn add(&mut self, media_type: &str, json: serde_json::Value) -> Descriptor {
+            let bytes = Bytes::from(serde_json::to_vec(&json).unwrap());
+            let digest = Digest::sha256_of(&bytes);
+            let d = Descriptor::new(media_type, digest.clone(), bytes.len() as u64);
+            self.0.insert(digest, bytes);
+            d
+        }
+    }
+
+    impl ImageSource for Manifests {
+        fn location(&self) -> String {
+            "memory".into()
+        }
+        fn resolve(&self) -> BoxFuture<'_, Result<Descriptor, CopyError>> {
+            unimplemented!()
+        }
+        fn manifest<'a>(&'a self, d: &'a Descriptor) -> BoxFuture<'a, Result<Bytes, CopyError>> {
+            let bytes = self.0.get(&d.digest).cloned().unwrap();
+            Box::pin(async move { Ok(bytes) })
+        }
+        fn open_blob<'a>(
+            &'a self,
+            _: &'a Descriptor,
+            _: u64,
+        ) -> BoxFuture<'a, Result<BlobStream, CopyError>> {
+            unimplemented!()
+        }
+    }
+
+    fn blob(n: u8) -> serde_json::Value {
+        let d = Digest::sha256_of(&[n]);
+        serde_json::json!({"mediaType": crate::media::types::OCI_LAYER_GZIP, "digest": d.to_string(), "size": 1})
+    }
+
+    fn image(m: &mut Manifests, layers: &[u8], platform: &str) -> Descriptor {
+        let config = serde_json::json!({"mediaType": crate::media::types::OCI_CONFIG, "digest": Digest::sha256_of(platform.as_bytes()).to_string(), "size": 1});
+        let mut d = m.add(
+            crate::media::types::OCI_MANIFEST,
+            serde_json::json!({"schemaVersion": 2, "config": config,
+                "layers": layers.iter().map(|n| blob(*n)).collect::<Vec<_>>()}),
+        );
+        d.platform = Some(Platform::parse(platform).unwrap());
+        d
+    }
+
+    fn index(m: &mut Manifests, children: &[Descriptor]) -> Descriptor {
+        m.add(
+            crate::media::types::OCI_INDEX,
+            serde_json::json!({"schemaVersion": 2, "manifests": children}),
+        )
+    }
+
+    #[tokio::test]
+    async fn children_come_before_their_index_and_shared_blobs_once() {
+        let mut m = Manifests::default();
+        let amd = image(&mut m, &[1, 2], "linux/amd64");
+        let arm = image(&mut m, &[1, 3], "linux/arm64");
+        let root = index(&mut m, &[amd.clone(), arm.clone()]);
+
+        let plan = plan(&m, &root, None).await.unwrap();
+
+        let order: Vec<&Digest> = plan.manifests.iter().map(|(d, _)| &d.digest).collect();
+        assert_eq!(order, [&amd.digest, &arm.digest, &root.digest]);
+        assert_eq!(plan.blobs.len(), 5, "two configs, three distinct layers");
+        assert_eq!(plan.blobs.iter().filter(|(_, config)| *config).count(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_platform_makes_the_matching_manifest_the_root() {
+        let mut m = Manifests::default();
+        let amd = image(&mut m, &[1], "linux/amd64");
+        let arm = image(&mut m, &[2], "linux/arm64");
+        let root = index(&mut m, &[amd, arm.clone()]);
+
+        let plan = plan(&m, &root, Some(&Platform::parse("linux/arm64").unwrap()))
+            .await
+            .unwrap();
+
+        assert_eq!(plan.root.digest, arm.digest);
+        assert_eq!(plan.manifests.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn schema1_is_refused() {
+        let mut m = Manifests::default();
+        let root = m.add("", serde_json::json!({"schemaVersion": 1, "fsLayers": []}));
+
+        let err = plan(&m, &root, None).await.unwrap_err();
+
+        assert!(matches!(err, CopyError::Schema1 { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_manifest_that_does_not_match_its_digest_is_refused() {
+        let mut m = Manifests::default();
+        let mut root = image(&mut m, &[1], "linux/amd64");
+        let other = image(&mut m, &[2], "linux/amd64");
+        let bytes = m.0[&other.digest].clone();
+        m.0.insert(root.digest.clone(), bytes);
+        root.size = m.0[&root.digest].len() as u64;
+
+        let err = plan(&m, &root, None).await.unwrap_err();
+
+        assert!(matches!(err, CopyError::DigestMismatch { .. }), "{err:?}");
+    }
+}
