@@ -135,3 +135,30 @@ async fn corrupted_byte_is_refused_and_no_manifest_reaches_the_destination() {
         404
     );
 }
+
+#[tokio::test]
+async fn destination_refusing_large_bodies_with_413_gets_the_blob_in_chunks() {
+    let (a, _proxy, image) = setup().await;
+    let b = TestRegistry::anonymous().await.unwrap();
+    let front = FaultProxy::start(&b).await.unwrap();
+    front.rule(Rule::patch_upload().body_larger_than(1 << 20).status(413));
+
+    let (result, _) = copy_between(
+        &format!("{}/src/app:v1", a.host()),
+        &format!("{}/dst/app:v1", front.host()),
+        fast_copy_options(),
+    )
+    .await;
+
+    result.unwrap();
+    let patches = front
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.rule.is_none())
+        .count();
+    assert!(
+        patches >= 8,
+        "8 MiB should arrive in chunks of at most 1 MiB: {patches}"
+    );
+    assert_blobs_equal(&b.url(), "dst/app", &image).await;
+}

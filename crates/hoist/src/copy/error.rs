@@ -128,7 +128,18 @@ pub enum CopyError {
     /// `--platform` matches no manifest of the index.
     #[error(transparent)]
     NoMatchingManifest(Box<NoMatchingManifest>),
-    /// A blocking task or a stream ended abnormally.
+    /// The registry answered `413 Payload Too Large` even to the smallest chunk allowed.
+    #[error("{location}: registry refuses chunks of {chunk} bytes for blob {digest} (413 Payload Too Large)")]
+    TooLarge {
+        /// The destination, as written.
+        location: String,
+        /// The blob.
+        digest: Digest,
+        /// The smallest chunk tried.
+        chunk: u64,
+    },
+    /// A blocking task or a stream ended abnormally (retried: a source that ended early, a
+    /// task that did not finish).
     #[error("copy interrupted: {reason}")]
     Interrupted {
         /// What happened.
@@ -137,8 +148,7 @@ pub enum CopyError {
 }
 
 impl CopyError {
-    /// A registry failure on `location` while doing `action`; a refused reference becomes
-    /// [`CopyError::NotFound`] when `missing` names it.
+    /// A registry failure on `location` while doing `action`.
     pub(crate) fn registry(
         location: &str,
         action: impl Into<String>,

@@ -208,11 +208,14 @@ impl RemoteBlobWriter {
         let sent = session
             .write_stream(reqwest::Body::wrap_stream(body), Some(size - start))
             .await;
+        // Only bytes the registry acknowledged count: after a failed PATCH the hash stays at
+        // the session's offset (the next try sends from there, or starts over).
+        sent.map_err(|e| self.failure(e))?;
         self.hasher = shared
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        sent.map_err(|e| self.failure(e))
+        Ok(())
     }
 
     /// `PATCH`es of `chunk` bytes, each hashed once the registry acknowledged it.
@@ -254,11 +257,10 @@ impl RemoteBlobWriter {
             None => self.first_chunk(),
             Some(c) if c / 2 >= floor => c / 2,
             Some(c) => {
-                return Err(CopyError::Interrupted {
-                    reason: format!(
-                    "{}: registry refuses chunks of {c} bytes for blob {} (413 Payload Too Large)",
-                    self.location, self.descriptor.digest
-                ),
+                return Err(CopyError::TooLarge {
+                    location: self.location.clone(),
+                    digest: self.descriptor.digest.clone(),
+                    chunk: c,
                 })
             }
         };
