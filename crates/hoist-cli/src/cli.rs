@@ -65,6 +65,33 @@ pub enum Command {
     Load(LoadArgs),
     /// Write an image's flattened root filesystem into a directory
     Export(ExportArgs),
+    /// Copy an image (every platform of an index by default) between registries and OCI
+    /// layout directories, without the local store
+    Copy(CopyArgs),
+}
+
+/// `hoist copy`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Copy only this platform's manifest from a multi-platform image (os/arch[/variant])
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", conflicts_with = "all")]
+    pub platform: Option<String>,
+
+    /// Copy every platform of a multi-platform image and the index itself (the default)
+    #[arg(long)]
+    pub all: bool,
+
+    /// Print only the digest copied, no progress
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// The source: docker://REF, a bare REF (registry) or oci:PATH[:TAG] (OCI layout)
+    #[arg(value_name = "SRC")]
+    pub source: String,
+
+    /// The destination: docker://REF, a bare REF (registry) or oci:PATH[:TAG] (OCI layout)
+    #[arg(value_name = "DST")]
+    pub destination: String,
 }
 
 /// `hoist save`.
@@ -185,6 +212,11 @@ pub struct PullArgs {
     #[arg(short = 'a', long)]
     pub all_tags: bool,
 
+    /// From a multi-platform image, download every platform (the tag still names the
+    /// --platform one), so that `hoist push` sends the whole index
+    #[arg(long)]
+    pub all_platforms: bool,
+
     /// Print only the image reference, no progress
     #[arg(short, long)]
     pub quiet: bool,
@@ -273,6 +305,21 @@ mod tests {
         assert!(args.all_tags && args.quiet && args.no_unpack);
         assert_eq!(args.platform.as_deref(), Some("linux/arm/v7"));
         assert_eq!(args.reference, "busybox");
+    }
+
+    #[test]
+    fn copy_refuses_platform_with_all() {
+        let args = [
+            "hoist",
+            "copy",
+            "--all",
+            "--platform",
+            "linux/amd64",
+            "a",
+            "b",
+        ];
+        let err = Cli::try_parse_from(args).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
     }
 
     #[test]

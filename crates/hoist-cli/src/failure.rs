@@ -121,6 +121,10 @@ pub enum CliError {
     /// The push failed.
     #[error(transparent)]
     Push(#[from] Box<PushError>),
+
+    /// The copy failed.
+    #[error(transparent)]
+    Copy(#[from] Box<hoist::copy::CopyError>),
 }
 
 /// Prints `err` as described in the module docs and returns the exit status for it.

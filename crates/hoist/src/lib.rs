@@ -11,6 +11,7 @@
 )]
 
 pub mod archive;
+pub mod copy;
 pub mod credentials;
 pub mod digest;
 pub mod error;

@@ -1,4 +1,6 @@
-//! `hoist pull [--platform OS/ARCH[/VARIANT]] [-a] [-q] [--no-unpack] REF`: docker's `pull`.
+//! `hoist pull [--platform OS/ARCH[/VARIANT]] [--all-platforms] [-a] [-q] [--no-unpack] REF`:
+//! docker's `pull` (`--all-platforms` as with docker's containerd image store: every platform
+//! of an index is pulled, so `hoist push` can send the index whole).
 //!
 //! 1. REF is parsed as docker parses it (`busybox` ⇒ `docker.io/library/busybox:latest`); a
 //!    malformed one fails with one line quoting it, before anything else.
@@ -44,6 +46,7 @@ pub fn run(
     let options = PullOptions {
         platform,
         all_tags: args.all_tags,
+        all_platforms: args.all_platforms,
         download: DownloadConfig {
             max_concurrent: config.max_concurrent_downloads,
             max_attempts: u32::try_from(config.max_download_attempts).unwrap_or(u32::MAX),

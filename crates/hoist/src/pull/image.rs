@@ -86,6 +86,20 @@ impl Puller {
                         .into());
                     };
                     manifest_digest = first.digest.clone();
+                    if self.options.all_platforms && depth == 1 {
+                        let others: Vec<Descriptor> = index
+                            .manifests
+                            .iter()
+                            .filter(|d| d.digest != manifest_digest)
+                            .cloned()
+                            .collect();
+                        self.pull_other_platforms(
+                            &origin_of(repo, target, &digest),
+                            &others,
+                            progress,
+                        )
+                        .await?;
+                    }
                     read = self
                         .read_manifest(repo, &manifest_digest, None, target)
                         .await?;
@@ -122,7 +136,7 @@ impl Puller {
     }
 
     /// An OCI or Docker schema 2 image manifest: reuse, or download config and layers.
-    async fn pull_image(
+    pub(super) async fn pull_image(
         &self,
         origin: &Origin<'_>,
         manifest_digest: &Digest,
@@ -340,6 +354,19 @@ impl Drop for StagedLayers {
         if let Some(store) = &self.store {
             store.discard_staged(&self.blobs);
         }
+    }
+}
+
+/// The origin of a manifest chosen from the index `index` of `repo`.
+fn origin_of<'a>(
+    repo: &'a Arc<RemoteRepository>,
+    target: &'a Reference,
+    index: &Digest,
+) -> Origin<'a> {
+    Origin {
+        repo,
+        target,
+        index_digest: Some(index.clone()),
     }
 }
 

@@ -27,6 +27,11 @@
 //!    (moved with force, as docker's `AddTag(ref, id, true)`); every layer's source repository
 //!    (docker's `V2MetadataService.Add`) for later cross-repository mounts.
 //!
+//! 6. **All platforms** (`platforms`, with [`PullOptions::all_platforms`]): from an index,
+//!    every other platform's image is pulled and recorded too, each with a digest reference
+//!    `NAME@CHILD` (so gc keeps it), which makes the index whole in the store: `push` then
+//!    sends every platform and the index's exact bytes.
+//!
 //! # Progress
 //! docker's lines, as [`ProgressEvent`]s: `TAG: Pulling from NAME`, the per-layer statuses of
 //! the download manager then `Pull complete`, `Digest: D`, and once per call `Status:
@@ -56,6 +61,7 @@
 
 mod error;
 mod image;
+mod platforms;
 mod record;
 mod resolve;
 
@@ -83,6 +89,10 @@ pub struct PullOptions {
     pub platform: Option<Platform>,
     /// Pull every tag of a name-only reference (`docker pull --all-tags`).
     pub all_tags: bool,
+    /// From an index, pull every platform's image, not only the chosen one, so the store
+    /// holds the index whole and a push sends it whole (`hoist pull --all-platforms`; see
+    /// `platforms`). The tag still points at the [`PullOptions::platform`] image.
+    pub all_platforms: bool,
     /// Refuse schema 1 manifests (docker's `RequireSchema2`).
     pub require_schema2: bool,
     /// Config media types accepted (docker's `ImageTypes` by default).
@@ -102,6 +112,7 @@ impl Default for PullOptions {
         PullOptions {
             platform: None,
             all_tags: false,
+            all_platforms: false,
             require_schema2: false,
             accepted_config_types: IMAGE_CONFIG_TYPES.iter().map(|t| t.to_string()).collect(),
             download: DownloadConfig::default(),
@@ -116,6 +127,7 @@ impl std::fmt::Debug for PullOptions {
         f.debug_struct("PullOptions")
             .field("platform", &self.platform)
             .field("all_tags", &self.all_tags)
+            .field("all_platforms", &self.all_platforms)
             .field("require_schema2", &self.require_schema2)
             .field("accepted_config_types", &self.accepted_config_types)
             .field("download", &self.download)
