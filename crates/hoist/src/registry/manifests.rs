@@ -204,8 +204,9 @@ impl RemoteRepository {
             })?;
         let digest = match Digest::parse(reference) {
             Ok(expected) => {
-                let actual = digest_of_manifest(expected.algorithm(), &body);
-                if actual != expected {
+                let actual = Digest::of(expected.algorithm(), &body);
+                let signed_schema1 = || signed_schema1_digest(expected.algorithm(), &body);
+                if actual != expected && signed_schema1() != Some(expected.clone()) {
                     return Err(RegistryError::DigestMismatch {
                         url: url.to_string(),
                         expected: expected.to_string(),
@@ -224,15 +225,12 @@ impl RemoteRepository {
     }
 }
 
-/// The digest of a manifest body under `algorithm`: of its bytes, or of its signed payload
-/// when it is a signed schema 1 manifest (see the module docs).
-fn digest_of_manifest(algorithm: Algorithm, body: &[u8]) -> Digest {
-    let direct = Digest::of(algorithm, body);
-    // Only a body with a `signatures` block can be signed schema 1; the parse costs nothing for
-    // the others, which fail at once or are not signed.
+/// The digest of a signed schema 1 manifest under `algorithm`: of its signed payload (see the
+/// module docs). `None` for any other body. Only tried when the bytes' own digest differs.
+fn signed_schema1_digest(algorithm: Algorithm, body: &[u8]) -> Option<Digest> {
     match Schema1Manifest::parse(body) {
-        Ok(schema1) if schema1.is_signed() => Digest::of(algorithm, schema1.canonical()),
-        _ => direct,
+        Ok(schema1) if schema1.is_signed() => Some(Digest::of(algorithm, schema1.canonical())),
+        _ => None,
     }
 }
 
@@ -297,19 +295,16 @@ mod tests {
             Digest::sha256_of(PAYLOAD.as_bytes())
         );
         assert_eq!(
-            digest_of_manifest(Algorithm::Sha256, &body),
-            Digest::sha256_of(PAYLOAD.as_bytes())
+            signed_schema1_digest(Algorithm::Sha256, &body),
+            Some(Digest::sha256_of(PAYLOAD.as_bytes()))
         );
     }
 
     #[test]
-    fn unsigned_schema1_and_other_manifests_digest_is_over_their_bytes() {
+    fn unsigned_schema1_and_other_manifests_have_no_payload_digest() {
         let other = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
         for body in [PAYLOAD.as_bytes(), other.as_slice()] {
-            assert_eq!(
-                digest_of_manifest(Algorithm::Sha256, body),
-                Digest::sha256_of(body)
-            );
+            assert_eq!(signed_schema1_digest(Algorithm::Sha256, body), None);
         }
     }
 
