@@ -22,6 +22,7 @@ use reqwest::{Method, StatusCode};
 use crate::error::{Error, Result};
 use crate::image::{Blob, Image, Index};
 use crate::registry::TestRegistry;
+use crate::schema1::Schema1Image;
 
 /// Pushes blobs, images and indexes to one registry; see the module docs.
 #[derive(Debug)]
@@ -59,6 +60,22 @@ impl ImagePusher {
     /// digest). Returns the manifest digest.
     pub async fn push_image(&self, repo: &str, reference: &str, image: &Image) -> Result<String> {
         for blob in image.layers.iter().chain(std::iter::once(&image.config)) {
+            self.push_blob(repo, blob).await?;
+        }
+        self.push_manifest(repo, reference, &image.manifest).await
+    }
+
+    /// Pushes the fsLayer blobs of a signed schema 1 `image`, then its manifest (media type
+    /// `…manifest.v1+prettyjws`) as `reference`. Returns the digest the registry reports, which
+    /// must be the canonical one (over the payload). The registry must accept schema 1
+    /// ([`crate::RegistryBuilder::accept_schema1`]).
+    pub async fn push_schema1(
+        &self,
+        repo: &str,
+        reference: &str,
+        image: &Schema1Image,
+    ) -> Result<String> {
+        for blob in &image.layers {
             self.push_blob(repo, blob).await?;
         }
         self.push_manifest(repo, reference, &image.manifest).await
