@@ -3,7 +3,8 @@
 #   1. installs docker-registry (the CNCF distribution registry) and busybox-static from Debian,
 #   2. starts a registry on a free loopback port with its own temporary storage,
 #   3. pushes a small real image to it (a busybox root filesystem, made here),
-#   4. runs `hoist pull` on it into a temporary store, then lists and inspects the store.
+#   4. runs `hoist pull` on it into a temporary store (blobs verified, layers unpacked),
+#   5. lists the store, exports the image's root filesystem and runs its busybox.
 # Everything lives under one temporary directory, removed at the end (KEEP=1 keeps it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,8 +47,8 @@ YML
 echo "== starting docker-registry on 127.0.0.1:$port"
 docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
 registry_pid=$!
-for _ in $(seq 50); do
-  curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
+for _ in $(seq 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
   sleep 0.1
 done
 
@@ -62,7 +63,13 @@ echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"
 export HOIST_ROOT="$work/store"
 echo "== hoist pull 127.0.0.1:$port/demo/busybox:latest"
 "$hoist" pull "127.0.0.1:$port/demo/busybox:latest"
+echo "== hoist pull again (nothing to download)"
+"$hoist" pull "127.0.0.1:$port/demo/busybox:latest"
 echo "== hoist images"
 "$hoist" images
-echo "== the store is an OCI image layout:"
+echo "== the store is an OCI image layout plus hoist's own parts:"
 ls "$HOIST_ROOT"
+echo "== hoist export, then run the exported busybox"
+"$hoist" export "127.0.0.1:$port/demo/busybox:latest" "$work/rootfs-out"
+ls -l "$work/rootfs-out/bin" | head -5
+"$work/rootfs-out/bin/busybox" echo "hello from the exported image"

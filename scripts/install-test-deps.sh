@@ -2,11 +2,13 @@
 # Installs the real peers hoist's tests talk to, from Debian packages, when they are missing:
 #   docker-registry  the CNCF distribution registry the integration tests start
 #   skopeo           reads hoist's store as an OCI layout in the store tests
+#   umoci            unpacks images into the reference rootfs the export tests compare with
 set -euo pipefail
 
 need=()
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+command -v umoci >/dev/null 2>&1 || need+=(umoci)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

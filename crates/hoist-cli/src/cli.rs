@@ -63,6 +63,35 @@ pub enum Command {
     Save(SaveArgs),
     /// Load images and their tags from a `docker save` or OCI layout tar archive
     Load(LoadArgs),
+    /// Write an image's flattened root filesystem into a directory
+    Export(ExportArgs),
+    /// Copy an image (every platform of an index by default) between registries and OCI
+    /// layout directories, without the local store
+    Copy(CopyArgs),
+}
+
+/// `hoist copy`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Copy only this platform's manifest from a multi-platform image (os/arch[/variant])
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", conflicts_with = "all")]
+    pub platform: Option<String>,
+
+    /// Copy every platform of a multi-platform image and the index itself (the default)
+    #[arg(long)]
+    pub all: bool,
+
+    /// Print only the digest copied, no progress
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// The source: docker://REF, a bare REF (registry) or oci:PATH[:TAG] (OCI layout)
+    #[arg(value_name = "SRC")]
+    pub source: String,
+
+    /// The destination: docker://REF, a bare REF (registry) or oci:PATH[:TAG] (OCI layout)
+    #[arg(value_name = "DST")]
+    pub destination: String,
 }
 
 /// `hoist save`.
@@ -88,6 +117,22 @@ pub struct LoadArgs {
     /// "Loaded image" lines, which docker prints with -q too)
     #[arg(short = 'q', long)]
     pub quiet: bool,
+}
+
+/// `hoist export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write into DIR even if it is not empty (over its contents)
+    #[arg(short = 'f', long)]
+    pub force: bool,
+
+    /// The image: a reference, image ID or unique ID prefix
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// The directory to write the root filesystem into (created if absent)
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 /// `hoist images`.
@@ -167,13 +212,16 @@ pub struct PullArgs {
     #[arg(short = 'a', long)]
     pub all_tags: bool,
 
+    /// From a multi-platform image, download every platform (the tag still names the
+    /// --platform one), so that `hoist push` sends the whole index
+    #[arg(long)]
+    pub all_platforms: bool,
+
     /// Print only the image reference, no progress
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// Store the image's blobs without unpacking its layers. This is currently the only mode:
-    /// unpacking into the layer store is not built yet, so every pull behaves as if this flag
-    /// were given
+    /// Store the image's verified blobs without unpacking its layers into the layer store
     #[arg(long)]
     pub no_unpack: bool,
 
@@ -271,6 +319,21 @@ mod tests {
         assert!(args.all_tags && args.quiet && args.no_unpack);
         assert_eq!(args.platform.as_deref(), Some("linux/arm/v7"));
         assert_eq!(args.reference, "busybox");
+    }
+
+    #[test]
+    fn copy_refuses_platform_with_all() {
+        let args = [
+            "hoist",
+            "copy",
+            "--all",
+            "--platform",
+            "linux/amd64",
+            "a",
+            "b",
+        ];
+        let err = Cli::try_parse_from(args).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
     }
 
     #[test]

@@ -82,6 +82,13 @@ pub enum CliError {
     /// `save` or `load` failed.
     #[error(transparent)]
     Archive(#[from] hoist::archive::ArchiveError),
+    /// `hoist export` failed.
+    #[error(transparent)]
+    Export(#[from] hoist::export::ExportError),
+
+    /// The layer store could not be opened.
+    #[error(transparent)]
+    Layers(#[from] hoist::store::LayerError),
 
     /// Garbage collection failed.
     #[error(transparent)]
@@ -114,6 +121,10 @@ pub enum CliError {
     /// The push failed.
     #[error(transparent)]
     Push(#[from] Box<PushError>),
+
+    /// The copy failed.
+    #[error(transparent)]
+    Copy(#[from] Box<hoist::copy::CopyError>),
 }
 
 /// Prints `err` as described in the module docs and returns the exit status for it.

@@ -58,6 +58,8 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Prune => commands::prune::run(&open_store(cli)?),
         Command::Save(args) => commands::save::run(args, &open_store(cli)?),
         Command::Load(args) => commands::load::run(args, &open_store(cli)?),
+        Command::Export(args) => commands::export::run(args, open_store(cli)?),
+        Command::Copy(args) => commands::copy::run(args, &config, store),
     }
 }
 

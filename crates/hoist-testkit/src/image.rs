@@ -113,6 +113,44 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
+/// Ownership, xattrs and time of one entry (what [`LayerBuilder::file_with`] and
+/// [`LayerBuilder::dir_with`] take). Default: root-owned, no xattrs, mtime 0.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attrs {
+    /// Owner uid.
+    pub uid: u64,
+    /// Owner gid.
+    pub gid: u64,
+    /// Extended attributes, written as PAX `SCHILY.xattr.NAME` records (as docker and GNU tar
+    /// write them).
+    pub xattrs: Vec<(String, Vec<u8>)>,
+    /// Modification time (Unix seconds).
+    pub mtime: u64,
+}
+
+impl Attrs {
+    /// Owned by `uid:gid`.
+    pub fn owner(uid: u64, gid: u64) -> Attrs {
+        Attrs {
+            uid,
+            gid,
+            ..Attrs::default()
+        }
+    }
+
+    /// With the xattr `name` = `value`.
+    pub fn xattr(mut self, name: &str, value: &[u8]) -> Attrs {
+        self.xattrs.push((name.to_string(), value.to_vec()));
+        self
+    }
+
+    /// With modification time `mtime`.
+    pub fn mtime(mut self, mtime: u64) -> Attrs {
+        self.mtime = mtime;
+        self
+    }
+}
+
 /// One entry of a layer tar.
 #[derive(Debug, Clone)]
 enum Entry {
@@ -120,9 +158,12 @@ enum Entry {
         path: String,
         data: Vec<u8>,
         mode: u32,
+        attrs: Attrs,
     },
     Dir {
         path: String,
+        mode: u32,
+        attrs: Attrs,
     },
     Symlink {
         path: String,
@@ -131,6 +172,9 @@ enum Entry {
     Hardlink {
         path: String,
         target: String,
+    },
+    Fifo {
+        path: String,
     },
 }
 
@@ -159,22 +203,49 @@ impl LayerBuilder {
         self.file_mode(path, data, 0o644)
     }
 
-    /// A regular file with `mode`.
-    pub fn file_mode(mut self, path: &str, data: &[u8], mode: u32) -> Self {
+    /// A regular file with `mode` (setuid/setgid/sticky bits included: `0o4755`).
+    pub fn file_mode(self, path: &str, data: &[u8], mode: u32) -> Self {
+        self.file_with(path, data, mode, Attrs::default())
+    }
+
+    /// A regular file with `mode` and `attrs` (owner, xattrs, mtime).
+    pub fn file_with(mut self, path: &str, data: &[u8], mode: u32, attrs: Attrs) -> Self {
         self.entries.push(Entry::File {
             path: path.to_string(),
             data: data.to_vec(),
             mode,
+            attrs,
         });
         self
     }
 
     /// A directory, mode 0755.
-    pub fn dir(mut self, path: &str) -> Self {
+    pub fn dir(self, path: &str) -> Self {
+        self.dir_with(path, 0o755, Attrs::default())
+    }
+
+    /// A directory with `mode` and `attrs`.
+    pub fn dir_with(mut self, path: &str, mode: u32, attrs: Attrs) -> Self {
         self.entries.push(Entry::Dir {
+            path: path.to_string(),
+            mode,
+            attrs,
+        });
+        self
+    }
+
+    /// A named pipe, mode 0644.
+    pub fn fifo(mut self, path: &str) -> Self {
+        self.entries.push(Entry::Fifo {
             path: path.to_string(),
         });
         self
+    }
+
+    /// Makes `dir` opaque: lower layers' contents of it are hidden (`dir/.wh..wh..opq`).
+    pub fn opaque(self, dir: &str) -> Self {
+        let dir = dir.trim_end_matches('/');
+        self.file(&format!("{dir}/.wh..wh..opq"), b"")
     }
 
     /// A symbolic link `path` → `target`.
@@ -232,16 +303,40 @@ fn append(builder: &mut tar::Builder<Vec<u8>>, entry: &Entry) -> std::io::Result
     header.set_mtime(0);
     header.set_uid(0);
     header.set_gid(0);
+    let with_attrs = |builder: &mut tar::Builder<Vec<u8>>,
+                      header: &mut tar::Header,
+                      attrs: &Attrs|
+     -> std::io::Result<()> {
+        header.set_uid(attrs.uid);
+        header.set_gid(attrs.gid);
+        header.set_mtime(attrs.mtime);
+        if !attrs.xattrs.is_empty() {
+            let records: Vec<(String, &[u8])> = attrs
+                .xattrs
+                .iter()
+                .map(|(name, value)| (format!("SCHILY.xattr.{name}"), value.as_slice()))
+                .collect();
+            builder.append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), *v)))?;
+        }
+        Ok(())
+    };
     match entry {
-        Entry::File { path, data, mode } => {
+        Entry::File {
+            path,
+            data,
+            mode,
+            attrs,
+        } => {
+            with_attrs(builder, &mut header, attrs)?;
             header.set_entry_type(tar::EntryType::Regular);
             header.set_mode(*mode);
             header.set_size(data.len() as u64);
             builder.append_data(&mut header, path, data.as_slice())
         }
-        Entry::Dir { path } => {
+        Entry::Dir { path, mode, attrs } => {
+            with_attrs(builder, &mut header, attrs)?;
             header.set_entry_type(tar::EntryType::Directory);
-            header.set_mode(0o755);
+            header.set_mode(*mode);
             header.set_size(0);
             builder.append_data(&mut header, path, std::io::empty())
         }
@@ -256,6 +351,12 @@ fn append(builder: &mut tar::Builder<Vec<u8>>, entry: &Entry) -> std::io::Result
             header.set_mode(0o644);
             header.set_size(0);
             builder.append_link(&mut header, path, target)
+        }
+        Entry::Fifo { path } => {
+            header.set_entry_type(tar::EntryType::Fifo);
+            header.set_mode(0o644);
+            header.set_size(0);
+            builder.append_data(&mut header, path, std::io::empty())
         }
     }
 }

@@ -20,6 +20,9 @@
 //! - [`image`]: in-memory test images ([`Layer`], [`ImageBuilder`], [`Image`], [`Index`]) in
 //!   OCI or Docker schema2 format, every blob kept with its digest, size and bytes.
 //! - [`push`]: [`ImagePusher`], seeding a registry with those images (Basic or token auth).
+//! - [`schema1`]: signed Docker schema 1 images ([`Schema1Builder`], [`Schema1Image`]) and the
+//!   libtrust-style [`TrustKey`] that signs them, for a registry started with
+//!   [`RegistryBuilder::accept_schema1`].
 //!
 //! A typical integration test (hoist's side of it elided):
 //!
@@ -58,17 +61,21 @@ pub mod image;
 pub mod push;
 pub mod redirect;
 pub mod registry;
+pub mod schema1;
 mod server;
 pub mod tls;
 pub mod token;
+pub mod tree;
 
 pub use error::{Error, Result};
 pub use fault::{FaultProxy, Outcome, ProxiedRequest, Rule};
 pub use image::{
-    sha256_digest, Blob, Image, ImageBuilder, Index, Layer, LayerBuilder, ManifestFormat, Platform,
+    sha256_digest, Attrs, Blob, Image, ImageBuilder, Index, Layer, LayerBuilder, ManifestFormat,
+    Platform,
 };
 pub use push::ImagePusher;
 pub use redirect::{RecordedRequest, RedirectServer, V1OnlyServer};
 pub use registry::{unused_port, AccessLogEntry, RegistryBuilder, TestRegistry, TokenAuthConfig};
+pub use schema1::{Schema1Builder, Schema1Image, TrustKey, SCHEMA1_SIGNED_MEDIA_TYPE};
 pub use tls::{http_client, IssuedCert, TestCa};
 pub use token::{Credentials, TokenRequest, TokenServer, TokenServerBuilder};

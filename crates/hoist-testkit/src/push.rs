@@ -12,6 +12,7 @@
 //! push on (e.g. an `admin` user).
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Mutex;
 
 use base64::Engine;
@@ -21,6 +22,7 @@ use reqwest::{Method, StatusCode};
 use crate::error::{Error, Result};
 use crate::image::{Blob, Image, Index};
 use crate::registry::TestRegistry;
+use crate::schema1::Schema1Image;
 
 /// Pushes blobs, images and indexes to one registry; see the module docs.
 #[derive(Debug)]
@@ -58,6 +60,22 @@ impl ImagePusher {
     /// digest). Returns the manifest digest.
     pub async fn push_image(&self, repo: &str, reference: &str, image: &Image) -> Result<String> {
         for blob in image.layers.iter().chain(std::iter::once(&image.config)) {
+            self.push_blob(repo, blob).await?;
+        }
+        self.push_manifest(repo, reference, &image.manifest).await
+    }
+
+    /// Pushes the fsLayer blobs of a signed schema 1 `image`, then its manifest (media type
+    /// `…manifest.v1+prettyjws`) as `reference`. Returns the digest the registry reports, which
+    /// must be the canonical one (over the payload). The registry must accept schema 1
+    /// ([`crate::RegistryBuilder::accept_schema1`]).
+    pub async fn push_schema1(
+        &self,
+        repo: &str,
+        reference: &str,
+        image: &Schema1Image,
+    ) -> Result<String> {
+        for blob in &image.layers {
             self.push_blob(repo, blob).await?;
         }
         self.push_manifest(repo, reference, &image.manifest).await
@@ -105,6 +123,68 @@ impl ImagePusher {
             .await?;
         expect(resp, StatusCode::CREATED, "PUT", &put).await?;
         Ok(())
+    }
+
+    /// Uploads the file at `path` as the blob `digest` (`sha256:…`) in one streamed PUT, never
+    /// holding it in memory: for test blobs of hundreds of megabytes.
+    pub async fn push_blob_file(&self, repo: &str, digest: &str, path: &Path) -> Result<()> {
+        use tokio::io::AsyncReadExt as _;
+        let location = self.start_upload(repo).await?;
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let put = format!("{location}{sep}digest={digest}");
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let len = file
+            .metadata()
+            .await
+            .map_err(|e| Error::io(format!("stat {}", path.display()), e))?
+            .len();
+        let chunks = futures_util::stream::unfold(Some(file), |file| async move {
+            let mut file = file?;
+            let mut buf = vec![0u8; 1 << 20];
+            match file.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok(bytes::Bytes::from(buf)), Some(file)))
+                }
+                Err(e) => Some((Err::<bytes::Bytes, _>(e), None)),
+            }
+        });
+        let mut req = self
+            .client
+            .put(&put)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, len)
+            .body(reqwest::Body::wrap_stream(chunks));
+        if let Some(authorization) = self.cached(repo) {
+            req = req.header(AUTHORIZATION, authorization);
+        }
+        let resp = req.send().await.map_err(|source| Error::Http {
+            method: "PUT".into(),
+            url: put.clone(),
+            source,
+        })?;
+        expect(resp, StatusCode::CREATED, "PUT", &put).await?;
+        Ok(())
+    }
+
+    /// Starts an upload session (`POST /v2/REPO/blobs/uploads/`); returns its absolute URL.
+    async fn start_upload(&self, repo: &str) -> Result<String> {
+        let start = format!("{}/v2/{repo}/blobs/uploads/", self.base);
+        let resp = self.send(repo, Method::POST, &start, None, None).await?;
+        let resp = expect(resp, StatusCode::ACCEPTED, "POST", &start).await?;
+        let location = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| Error::Protocol(format!("POST {start}: 202 without Location")))?;
+        Ok(if location.starts_with('/') {
+            format!("{}{location}", self.base)
+        } else {
+            location.to_string()
+        })
     }
 
     /// PUTs `manifest` (its media type as Content-Type) as `reference`. Returns the digest the

@@ -9,7 +9,12 @@
 //! - TLS with a certificate from a [`crate::TestCa`], optionally requiring client certificates
 //!   (`http.tls.clientcas`);
 //! - proxy mode (`proxy.remoteurl`, optional username/password): a pull-through cache of
-//!   another registry, which is what docker calls a registry mirror.
+//!   another registry, which is what docker calls a registry mirror;
+//! - schema 1 compatibility (`compatibility.schema1.enabled` with a `signingkeyfile`):
+//!   registry 2.8.2 cannot store a schema 1 manifest PUT without it (it answers `500` with
+//!   `{"errors":[{"code":"UNKNOWN","message":"unknown error"}]}`). With it, the registry verifies the pushed signatures, stores only the
+//!   signed payload and re-signs the manifest with its own key on every GET, so the bytes
+//!   served differ from the bytes pushed while the digest (of the payload) stays the same.
 //!
 //! Invariants:
 //! - [`RegistryBuilder::start`] returns only once `GET /v2/` answers (any status), so tests never
@@ -34,6 +39,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::error::{Error, Result};
+use crate::schema1::TrustKey;
 use crate::tls::{IssuedCert, TestCa};
 
 /// Environment variable naming the registry binary (default `/usr/bin/docker-registry`).
@@ -74,6 +80,7 @@ pub struct RegistryBuilder<'a> {
     require_client_cert: bool,
     proxy: Option<(String, Option<(String, String)>)>,
     trust: Vec<PathBuf>,
+    schema1: Option<TrustKey>,
 }
 
 /// A running `docker-registry` process; killed on drop. See the module docs.
@@ -87,6 +94,7 @@ pub struct TestRegistry {
     tls: bool,
     client: reqwest::Client,
     client_identity: Option<IssuedCert>,
+    schema1: Option<TrustKey>,
 }
 
 impl TestRegistry {
@@ -98,6 +106,7 @@ impl TestRegistry {
             require_client_cert: false,
             proxy: None,
             trust: Vec::new(),
+            schema1: None,
         }
     }
 
@@ -189,6 +198,12 @@ impl TestRegistry {
     /// one (`None` otherwise).
     pub fn client_identity(&self) -> Option<&IssuedCert> {
         self.client_identity.as_ref()
+    }
+
+    /// The key the registry signs schema 1 manifests with, when it accepts them
+    /// ([`RegistryBuilder::accept_schema1`]).
+    pub fn schema1_key(&self) -> Option<&TrustKey> {
+        self.schema1.as_ref()
     }
 
     /// The OS process id of the registry.
@@ -298,6 +313,14 @@ impl<'a> RegistryBuilder<'a> {
         self
     }
 
+    /// Accepts Docker schema 1 manifests (`compatibility.schema1.enabled: true`), signing the
+    /// ones it serves with a fresh P-256 key written as its `signingkeyfile`
+    /// ([`TestRegistry::schema1_key`]).
+    pub fn accept_schema1(mut self) -> Self {
+        self.schema1 = Some(TrustKey::generate());
+        self
+    }
+
     /// Writes the configuration, starts the process and waits until `GET /v2/` answers.
     pub async fn start(self) -> Result<TestRegistry> {
         let bin = registry_binary()?;
@@ -321,6 +344,7 @@ impl<'a> RegistryBuilder<'a> {
                 tls: self.tls.is_some(),
                 client: client.clone(),
                 client_identity: identity.clone(),
+                schema1: self.schema1.clone(),
             };
             match wait_ready(&mut registry).await {
                 Ok(()) => return Ok(registry),
@@ -445,6 +469,13 @@ impl<'a> RegistryBuilder<'a> {
                     qs(pass)
                 ));
             }
+        }
+        if let Some(key) = &self.schema1 {
+            let path = dir.join("schema1-signing-key.pem");
+            write(&path, &key.to_sec1_pem())?;
+            y.push_str("compatibility:\n  schema1:\n");
+            y.push_str(&format!("    signingkeyfile: {}\n", q(&path)));
+            y.push_str("    enabled: true\n");
         }
         Ok(y)
     }

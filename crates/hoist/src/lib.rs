@@ -12,9 +12,11 @@
 
 pub mod archive;
 pub mod compress;
+pub mod copy;
 pub mod credentials;
 pub mod digest;
 pub mod error;
+pub mod export;
 pub mod images;
 pub mod media;
 pub mod progress;

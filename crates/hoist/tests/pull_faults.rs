@@ -22,18 +22,11 @@ async fn setup(repo: &str) -> (TestRegistry, FaultProxy, Image) {
     (registry, proxy, image)
 }
 
-/// A store and an anonymous puller for it. The fault proxy does not answer the TLS hello
-/// hoist's ping sends first (it waits for an HTTP request line), so the connect timeout is
-/// cut to make that HTTPS attempt fail fast and the ping fall back to plain HTTP, as it does
-/// at once against a real registry.
+/// A store and an anonymous puller for it.
 fn store_and_puller() -> (Store, hoist::pull::Puller) {
     let store = Store::new();
-    let config = hoist::registry::RegistryConfig {
-        connect_timeout: Duration::from_millis(300),
-        ..pull_support::test_config()
-    };
     let client = hoist::registry::RegistryClient::new(
-        config,
+        pull_support::test_config(),
         std::sync::Arc::new(hoist::registry::StaticCredentials::none()),
     )
     .unwrap();
@@ -211,4 +204,54 @@ async fn corrupted_byte_in_transit_fails_verification() {
     );
     let layer = Digest::parse(&image.layers[0].digest).unwrap();
     assert!(!blobs_in(&store.root()).contains(&layer));
+}
+
+#[tokio::test]
+async fn bad_gateway_on_every_blob_twice_then_success() {
+    let (_registry, proxy, image) = setup("gateway").await;
+    // Every blob GET (config and layer) fails with 502 twice before the proxy lets it through.
+    proxy.rule(Rule::get_blob().status(502).times(4));
+    let (store, puller) = store_and_puller();
+
+    puller
+        .pull(&through(&proxy, "gateway:v1"), &Recorder::default())
+        .await
+        .unwrap();
+
+    assert_pulled_correctly(&store, &image);
+    let bad = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == Some(502))
+        .count();
+    assert_eq!(bad, 4, "each 502 was answered and retried");
+}
+
+#[tokio::test]
+async fn slow_link_still_delivers_the_image() {
+    let (_registry, proxy, image) = setup("slow").await;
+    // 512 KiB at 1 MiB/s, after a delay before the headers: slow, but within every timeout.
+    proxy.rule(
+        Rule::matching(&format!("GET {}", layer_path("slow", &image)))
+            .delay(Duration::from_millis(300))
+            .throttle(1024 * 1024),
+    );
+    let (store, puller) = store_and_puller();
+    let started = Instant::now();
+
+    puller
+        .pull(&through(&proxy, "slow:v1"), &Recorder::default())
+        .await
+        .unwrap();
+
+    assert_pulled_correctly(&store, &image);
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "the throttle was in force"
+    );
+    assert_eq!(
+        layer_gets(&proxy, "slow", &image).len(),
+        1,
+        "no retry needed"
+    );
 }

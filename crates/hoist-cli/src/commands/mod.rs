@@ -2,6 +2,8 @@
 //! configuration and returns `Result<(), CliError>` (printing is theirs, failure reporting is
 //! `failure`'s).
 
+pub mod copy;
+pub mod export;
 pub mod images;
 pub mod inspect;
 pub mod load;

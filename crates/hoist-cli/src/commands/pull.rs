@@ -1,4 +1,6 @@
-//! `hoist pull [--platform OS/ARCH[/VARIANT]] [-a] [-q] [--no-unpack] REF`: docker's `pull`.
+//! `hoist pull [--platform OS/ARCH[/VARIANT]] [--all-platforms] [-a] [-q] [--no-unpack] REF`:
+//! docker's `pull` (`--all-platforms` as with docker's containerd image store: every platform
+//! of an index is pulled, so `hoist push` can send the index whole).
 //!
 //! 1. REF is parsed as docker parses it (`busybox` ⇒ `docker.io/library/busybox:latest`); a
 //!    malformed one fails with one line quoting it, before anything else.
@@ -11,13 +13,17 @@
 //! 4. On success the canonical reference is printed last, as the docker CLI does
 //!    (`docker.io/library/busybox:latest`; the bare name with `-a`), also with `-q`.
 //!
-//! `--no-unpack` is accepted and is, for now, what every pull does: layers are stored as
-//! verified blobs, and unpacking into a layer store comes with the layers work.
+//! Layers are unpacked into the layer store (`ROOT/layers/<chainID>/`) while they download, as
+//! docker registers them; `--no-unpack` stores the verified blobs only (a later pull without it
+//! unpacks what is missing).
+
+use std::sync::Arc;
 
 use hoist::credentials::CredentialStore;
 use hoist::media::Platform;
 use hoist::pull::{PullOptions, Puller};
 use hoist::reference::Reference;
+use hoist::store::{LayerStore, MetadataStore};
 use hoist::transfer::DownloadConfig;
 
 use crate::cli::{GlobalArgs, PullArgs};
@@ -40,6 +46,7 @@ pub fn run(
     let options = PullOptions {
         platform,
         all_tags: args.all_tags,
+        all_platforms: args.all_platforms,
         download: DownloadConfig {
             max_concurrent: config.max_concurrent_downloads,
             max_attempts: u32::try_from(config.max_download_attempts).unwrap_or(u32::MAX),
@@ -53,6 +60,14 @@ pub fn run(
         client,
         runtime,
     } = Session::open(global, config, credentials)?;
+    let layers = if args.no_unpack {
+        None
+    } else {
+        // The layer store keeps its own connection to hoist.db (SQLite in WAL mode serves both).
+        let own = MetadataStore::open(&content)?;
+        Some(LayerStore::open(Arc::new(own))?)
+    };
+    let options = PullOptions { layers, ..options };
     let puller = Puller::new(client, content, metadata, options);
     let renderer = renderer(args.quiet);
     let result = runtime.block_on(puller.pull(&reference, renderer.sink()));

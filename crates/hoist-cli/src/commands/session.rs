@@ -1,4 +1,4 @@
-//! What `pull` and `push` share: the local store, a registry client that finds stored
+//! What `pull`, `push` and `copy` share: the local store, a registry client that finds stored
 //! credentials (docker's `config.json`, podman's `auth.json`) and honours the configuration's
 //! registry settings, an async runtime, and progress drawn for where stdout goes (bars on a
 //! terminal, `ID: Status` lines otherwise, nothing with `-q`).
@@ -37,13 +37,8 @@ impl Session {
     ) -> Result<Session, CliError> {
         let metadata = open_store(global.root.as_ref())?;
         let content = metadata.content().clone();
-        let client = RegistryClient::new(config.registry_config(), Arc::new(credentials))
-            .map_err(|e| CliError::Registry(Box::new(e)))?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(CliError::Runtime)?;
+        let client = client(config, credentials)?;
+        let runtime = runtime()?;
         Ok(Session {
             metadata,
             content,
@@ -51,6 +46,22 @@ impl Session {
             runtime,
         })
     }
+}
+
+/// A registry client from the configuration's registry settings, asking `credentials` (for
+/// commands that need no store, such as `copy`).
+pub fn client(config: &Config, credentials: CredentialStore) -> Result<RegistryClient, CliError> {
+    RegistryClient::new(config.registry_config(), Arc::new(credentials))
+        .map_err(|e| CliError::Registry(Box::new(e)))
+}
+
+/// The async runtime network commands run on.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)
 }
 
 /// A progress renderer for stdout: silent when `quiet`, bars on a terminal, plain lines

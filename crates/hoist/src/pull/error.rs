@@ -8,7 +8,7 @@ use crate::digest::Digest;
 use crate::error::PullErrorMessage;
 use crate::media::{ConfigError, ManifestError, NoMatchingManifest, Schema1Error};
 use crate::reference::ReferenceError;
-use crate::store::{MetadataError, StoreError};
+use crate::store::{LayerError, MetadataError, StoreError};
 use crate::transfer::TransferError;
 
 /// Why a pull failed.
@@ -86,6 +86,10 @@ pub enum PullError {
     #[error(transparent)]
     Store(#[from] StoreError),
 
+    /// The layer store could not make a layer available (unpacking, publication).
+    #[error(transparent)]
+    Layers(Box<LayerError>),
+
     /// The metadata database failed.
     #[error(transparent)]
     Metadata(Box<MetadataError>),
@@ -107,6 +111,12 @@ impl From<NoMatchingManifest> for PullError {
 impl From<MetadataError> for PullError {
     fn from(e: MetadataError) -> PullError {
         PullError::Metadata(Box::new(e))
+    }
+}
+
+impl From<LayerError> for PullError {
+    fn from(e: LayerError) -> PullError {
+        PullError::Layers(Box::new(e))
     }
 }
 

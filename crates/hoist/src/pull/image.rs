@@ -24,6 +24,7 @@ use crate::progress::{ProgressEvent, ProgressSink, Status};
 use crate::reference::Reference;
 use crate::registry::RemoteRepository;
 use crate::store::metadata::{ImageLayer, ImageRecord};
+use crate::store::LayerStore;
 use crate::transfer::{BlobDownload, BlobRequest, Compression};
 
 /// Indexes nested deeper than this are refused (an index naming itself would loop).
@@ -85,6 +86,20 @@ impl Puller {
                         .into());
                     };
                     manifest_digest = first.digest.clone();
+                    if self.options.all_platforms && depth == 1 {
+                        let others: Vec<Descriptor> = index
+                            .manifests
+                            .iter()
+                            .filter(|d| d.digest != manifest_digest)
+                            .cloned()
+                            .collect();
+                        self.pull_other_platforms(
+                            &origin_of(repo, target, &digest),
+                            &others,
+                            progress,
+                        )
+                        .await?;
+                    }
                     read = self
                         .read_manifest(repo, &manifest_digest, None, target)
                         .await?;
@@ -121,7 +136,7 @@ impl Puller {
     }
 
     /// An OCI or Docker schema 2 image manifest: reuse, or download config and layers.
-    async fn pull_image(
+    pub(super) async fn pull_image(
         &self,
         origin: &Origin<'_>,
         manifest_digest: &Digest,
@@ -136,6 +151,7 @@ impl Puller {
             .classified_layers()
             .map(|(d, t)| (d.clone(), compression_of(t.compression)))
             .collect();
+        let _staged = StagedLayers::new(&self.options.layers, &layers);
         let config = self.download_config(origin.repo, &manifest.config);
         let downloads = self.download_layers(origin.repo, &layers, progress);
         let ((config, config_bytes), downloads) = try_join(config, downloads).await?;
@@ -193,6 +209,7 @@ impl Puller {
                 )
             })
             .collect();
+        let _staged = StagedLayers::new(&self.options.layers, &layers);
         let downloads = self.download_layers(origin.repo, &layers, progress).await?;
         let diff_ids: Vec<Digest> = downloads.iter().map(|d| d.diff_id.clone()).collect();
         let config_bytes = image.config_json(&diff_ids)?;
@@ -277,26 +294,79 @@ impl Puller {
         layers: &[(Descriptor, Compression)],
         progress: &Arc<dyn ProgressSink>,
     ) -> Result<Vec<BlobDownload>, PullError> {
-        let downloads = layers.iter().map(|(descriptor, compression)| {
-            let mut request = BlobRequest::new(descriptor.digest.clone())
-                .with_compression(*compression)
-                .with_progress(Arc::clone(progress));
-            if descriptor.size > 0 {
-                request = request.with_size(descriptor.size);
+        let needs_unpack = match &self.options.layers {
+            Some(store) => {
+                let store = store.clone();
+                let blobs: Vec<Digest> = layers.iter().map(|(d, _)| d.digest.clone()).collect();
+                self.blocking(move || store.needs_unpack(&blobs)).await??
             }
-            if let Some(sink) = &self.options.layer_sink {
-                request = request.with_sink(Arc::clone(sink));
-            }
-            let progress = Arc::clone(progress);
-            async move {
-                let done = self.manager.download(Arc::clone(repo), request).await?;
-                if !done.already_present {
-                    progress.emit(ProgressEvent::new(&done.digest, Status::PullComplete));
-                }
-                Ok::<_, PullError>(done)
-            }
-        });
+            None => vec![false; layers.len()],
+        };
+        let downloads =
+            layers
+                .iter()
+                .zip(needs_unpack)
+                .map(|((descriptor, compression), unpack)| {
+                    let mut request = BlobRequest::new(descriptor.digest.clone())
+                        .with_compression(*compression)
+                        .with_progress(Arc::clone(progress));
+                    if descriptor.size > 0 {
+                        request = request.with_size(descriptor.size);
+                    }
+                    match (&self.options.layers, &self.options.layer_sink) {
+                        (Some(layers), _) if unpack => {
+                            request = request.with_sink(Arc::new(layers.clone()));
+                        }
+                        (None, Some(sink)) => request = request.with_sink(Arc::clone(sink)),
+                        _ => {}
+                    }
+                    let progress = Arc::clone(progress);
+                    async move {
+                        let done = self.manager.download(Arc::clone(repo), request).await?;
+                        if !done.already_present {
+                            progress.emit(ProgressEvent::new(&done.digest, Status::PullComplete));
+                        }
+                        Ok::<_, PullError>(done)
+                    }
+                });
         try_join_all(downloads).await
+    }
+}
+
+/// Drops what the layer sinks staged for an image's blobs and its registration did not use
+/// (the pull failed before, or the blob is shared with a layer of another chain).
+struct StagedLayers {
+    store: Option<LayerStore>,
+    blobs: Vec<Digest>,
+}
+
+impl StagedLayers {
+    fn new(store: &Option<LayerStore>, layers: &[(Descriptor, Compression)]) -> StagedLayers {
+        StagedLayers {
+            store: store.clone(),
+            blobs: layers.iter().map(|(d, _)| d.digest.clone()).collect(),
+        }
+    }
+}
+
+impl Drop for StagedLayers {
+    fn drop(&mut self) {
+        if let Some(store) = &self.store {
+            store.discard_staged(&self.blobs);
+        }
+    }
+}
+
+/// The origin of a manifest chosen from the index `index` of `repo`.
+fn origin_of<'a>(
+    repo: &'a Arc<RemoteRepository>,
+    target: &'a Reference,
+    index: &Digest,
+) -> Origin<'a> {
+    Origin {
+        repo,
+        target,
+        index_digest: Some(index.clone()),
     }
 }
 

@@ -27,6 +27,11 @@
 //!    (moved with force, as docker's `AddTag(ref, id, true)`); every layer's source repository
 //!    (docker's `V2MetadataService.Add`) for later cross-repository mounts.
 //!
+//! 6. **All platforms** (`platforms`, with [`PullOptions::all_platforms`]): from an index,
+//!    every other platform's image is pulled and recorded too, each with a digest reference
+//!    `NAME@CHILD` (so gc keeps it), which makes the index whole in the store: `push` then
+//!    sends every platform and the index's exact bytes.
+//!
 //! # Progress
 //! docker's lines, as [`ProgressEvent`]s: `TAG: Pulling from NAME`, the per-layer statuses of
 //! the download manager then `Pull complete`, `Digest: D`, and once per call `Status:
@@ -34,10 +39,15 @@
 //! image) or `Status: Image is up to date for REF`. Events reach the caller's sink from the
 //! task that called [`Puller::pull`], in order.
 //!
-//! # Layers hook
-//! [`PullOptions::layer_sink`] is where the layer store's unpacker plugs in: every layer's
-//! decompressed stream is handed to it (see [`LayerSinkFactory`]). Until then hoist only
-//! stores blobs, and "Pull complete" follows "Download complete" directly.
+//! # Layers
+//! With [`PullOptions::layers`], each layer whose chain ID is not unpacked yet
+//! ([`LayerStore::needs_unpack`], from the diffIDs already known for its blob) is unpacked
+//! while it downloads: the layer store is the download's
+//! [`LayerSinkFactory`](crate::transfer::LayerSinkFactory), all layers in parallel. When the
+//! image is recorded, [`LayerStore::register_image`] publishes them by chain ID (unpacking
+//! from the stored blob whatever was not streamed) and makes the image hold them; an image
+//! already pulled gets its missing layers the same way. "Pull complete" follows the
+//! unpack. Without it only blobs are stored.
 //!
 //! # Invariants
 //! - A [`crate::store::Lease`] is held for the whole pull, so gc cannot delete blobs committed
@@ -51,6 +61,7 @@
 
 mod error;
 mod image;
+mod platforms;
 mod record;
 mod resolve;
 
@@ -66,6 +77,7 @@ use crate::media::{ManifestOptions, Platform};
 use crate::progress::{ChannelProgress, ProgressEvent, ProgressSink};
 use crate::reference::{validate_repo_name, Reference, Tag};
 use crate::registry::{RegistryClient, RemoteRepository};
+use crate::store::LayerStore;
 use crate::store::{ContentStore, MetadataStore};
 use crate::transfer::{DownloadConfig, DownloadManager, LayerSinkFactory};
 
@@ -77,13 +89,21 @@ pub struct PullOptions {
     pub platform: Option<Platform>,
     /// Pull every tag of a name-only reference (`docker pull --all-tags`).
     pub all_tags: bool,
+    /// From an index, pull every platform's image, not only the chosen one, so the store
+    /// holds the index whole and a push sends it whole (`hoist pull --all-platforms`; see
+    /// `platforms`). The tag still points at the [`PullOptions::platform`] image.
+    pub all_platforms: bool,
     /// Refuse schema 1 manifests (docker's `RequireSchema2`).
     pub require_schema2: bool,
     /// Config media types accepted (docker's `ImageTypes` by default).
     pub accepted_config_types: Vec<String>,
     /// Concurrency, attempts and backoff of the downloads (also used to retry manifest reads).
     pub download: DownloadConfig,
-    /// Where decompressed layer streams go (the layer store's unpacker), if anywhere.
+    /// The layer store layers are unpacked into while they download (docker's
+    /// `RootFSDownloadManager`); `None` pulls content only (`hoist pull --no-unpack`).
+    pub layers: Option<LayerStore>,
+    /// Any other receiver of every layer's decompressed stream; used only when `layers` is
+    /// `None`.
     pub layer_sink: Option<Arc<dyn LayerSinkFactory>>,
 }
 
@@ -92,9 +112,11 @@ impl Default for PullOptions {
         PullOptions {
             platform: None,
             all_tags: false,
+            all_platforms: false,
             require_schema2: false,
             accepted_config_types: IMAGE_CONFIG_TYPES.iter().map(|t| t.to_string()).collect(),
             download: DownloadConfig::default(),
+            layers: None,
             layer_sink: None,
         }
     }
@@ -105,9 +127,11 @@ impl std::fmt::Debug for PullOptions {
         f.debug_struct("PullOptions")
             .field("platform", &self.platform)
             .field("all_tags", &self.all_tags)
+            .field("all_platforms", &self.all_platforms)
             .field("require_schema2", &self.require_schema2)
             .field("accepted_config_types", &self.accepted_config_types)
             .field("download", &self.download)
+            .field("layers", &self.layers.is_some())
             .field("layer_sink", &self.layer_sink.is_some())
             .finish()
     }

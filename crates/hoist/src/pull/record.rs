@@ -33,6 +33,7 @@ impl Puller {
     ) -> Result<Option<ImageResult>, PullError> {
         let metadata = std::sync::Arc::clone(&self.metadata);
         let content = self.content.clone();
+        let layers = self.options.layers.clone();
         let digest = manifest_digest.clone();
         self.blocking(move || {
             let Some(record) = metadata.image(&digest)? else {
@@ -44,6 +45,10 @@ impl Puller {
                 if !content.has(blob)? {
                     return Ok(None);
                 }
+            }
+            // Pulled before without unpacking (or its layers were collected): unpack now.
+            if let Some(layers) = &layers {
+                layers.register_image(&record)?;
             }
             Ok(Some(ImageResult {
                 manifest_digest: record.manifest_digest.clone(),
@@ -67,6 +72,7 @@ impl Puller {
         platform: Platform,
     ) -> Result<ImageResult, PullError> {
         let metadata = std::sync::Arc::clone(&self.metadata);
+        let layers = self.options.layers.clone();
         let repository = target.repository().clone();
         let result = ImageResult {
             manifest_digest: record.manifest_digest.clone(),
@@ -84,7 +90,10 @@ impl Puller {
                 };
                 metadata.add_blob_source(&layer.diff_id, &source)?;
             }
-            Ok::<_, MetadataError>(())
+            if let Some(layers) = &layers {
+                layers.register_image(&record)?;
+            }
+            Ok::<_, PullError>(())
         })
         .await??;
         Ok(result)

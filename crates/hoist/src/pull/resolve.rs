@@ -3,8 +3,9 @@
 //! docker 20.10's `pullV2Tag` GETs the tag; containerd's resolver HEADs it first and GETs
 //! only when HEAD says nothing useful. hoist does the latter: HEAD, and GET when HEAD fails
 //! (the GET's error body says NAME_UNKNOWN where a bodiless HEAD 404 cannot) or has no
-//! `Docker-Content-Digest`, or says the manifest is schema 1 (whose digest is over its payload
-//! without the signatures, which a GET by digest cannot verify). Manifests are then read by digest, from the store when present
+//! `Docker-Content-Digest`, or says the manifest is schema 1 (never stored, so its body is
+//! needed from the registry anyway: one GET by tag instead of HEAD + GET by digest). Manifests
+//! are then read by digest, from the store when present
 //! (a stored blob is verified by construction) or from the registry (verified by the
 //! client), and stored. Schema 1 manifests are not stored: pull converts them
 //! (`image::pull_schema1`), and their digest is not the digest of their bytes.
@@ -70,8 +71,9 @@ impl Puller {
         let tag = target.tag().map(|t| t.as_str()).unwrap_or("latest");
         match self.with_retries(|| repo.head_manifest(tag)).await {
             Ok(info) => {
-                // A signed schema 1 manifest's digest is not the hash of its bytes, so the
-                // client could not verify a GET by that digest: GET it by tag instead.
+                // Schema 1 is not stored, so its body must come from the registry: GET it by
+                // tag now rather than by digest after (the client verifies either way: a
+                // signed schema 1's digest is over its payload, see `registry::manifests`).
                 let schema1 = ManifestKind::from_media_type(&info.media_type)
                     == Some(ManifestKind::DockerSchema1);
                 if let (Some(digest), false) = (info.digest, schema1) {

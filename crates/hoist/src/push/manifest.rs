@@ -6,7 +6,8 @@
 //! manifest from the layers it pushed, hoist sends the **stored manifest bytes** with their own
 //! media type (Docker schema2 or OCI), so the digest in the registry is the digest the image
 //! was pulled with. An image pulled from an index / manifest list is pushed as the platform
-//! manifest hoist holds (the index's other manifests are not in the store).
+//! manifest hoist holds when the index's other manifests are not in the store (a plain pull);
+//! with all of them (`pull --all-platforms`) the index goes up too, see `super::index`.
 //!
 //! The config is checked with a `HEAD` first and uploaded only when missing. Both steps are
 //! [`UploadJob`]s, so the upload manager retries them like layers.
@@ -166,6 +167,8 @@ impl UploadJob for ManifestJob {
                 reason: format!("stored bytes hash to {sent}"),
             });
         }
+        // An index pushed after this manifest checks its children were confirmed.
+        run.confirm(&sent);
         Ok(sent)
     }
 }

@@ -34,13 +34,22 @@
 //!   blobs confirmed in the target repository.
 //! - A [`crate::store::Lease`] is held for the push, so gc leaves the blobs alone.
 //!
-//! Not done yet (seams left): pushing a whole index
-//! (`--all-platforms` pulls); foreign layers are skipped (not uploaded) and not checked.
+//! 4. **A whole index** (`index`): when the tag's image was chosen from an index the store
+//!    holds whole (`hoist pull --all-platforms`, see [`crate::copy::complete_index`]), every
+//!    child image is pushed as above and its manifest `PUT` by digest, then the index's exact
+//!    bytes under the tag; the digest line is the index's. An index the store holds partly (a
+//!    plain pull) pushes the platform manifest alone.
+//!
+//! Not done yet (seams left): foreign layers are skipped (not uploaded) and not checked; a
+//! whole index whose children have uncompressed layers (never the case for pulled indexes)
+//! would be pushed with the rewritten children, which its bytes do not name. Push does not go
+//! through [`crate::copy::copy`] (see that module's docs for why).
 
 mod candidates;
 mod convert;
 mod error;
 mod hmac;
+mod index;
 mod layer;
 mod manifest;
 mod tags;
@@ -224,17 +233,54 @@ impl Pusher {
         })
     }
 
-    /// docker's `pushV2Tag` for one tag.
+    /// docker's `pushV2Tag` for one tag: the image, or the whole index it was chosen from
+    /// when the store holds that index whole (`pull --all-platforms`; see `index`).
     async fn push_tag(&self, run: &Arc<Target>, tag: &TagToPush) -> Result<PushedTag, PushError> {
         let manifest_digest = tag.target.manifest_digest.clone();
+        let record = self.record(run, &manifest_digest).await?;
+        let tag_name = tag
+            .reference
+            .tag()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_else(|| "latest".into());
+        let (digest, size) = match self.whole_index(&record).await? {
+            Some(whole) => self.push_index(run, &tag_name, whole).await?,
+            None => self.push_image(run, &record, &tag_name).await?,
+        };
+        run.progress.emit(ProgressEvent::message(
+            "",
+            format!("{tag_name}: digest: {digest} size: {size}"),
+        ));
+        Ok(PushedTag {
+            reference: tag.reference.clone(),
+            digest,
+            size,
+        })
+    }
+
+    /// The image record of `manifest_digest`.
+    async fn record(
+        &self,
+        run: &Arc<Target>,
+        manifest_digest: &Digest,
+    ) -> Result<ImageRecord, PushError> {
         let key = manifest_digest.clone();
-        let record =
-            run.blocking(move |m| m.image(&key))
-                .await?
-                .ok_or_else(|| PushError::BadImage {
-                    manifest: manifest_digest.clone(),
-                    reason: "no image record".into(),
-                })?;
+        run.blocking(move |m| m.image(&key))
+            .await?
+            .ok_or_else(|| PushError::BadImage {
+                manifest: manifest_digest.clone(),
+                reason: "no image record".into(),
+            })
+    }
+
+    /// Layers, config, then the stored manifest `PUT` under `put_as` (a tag, or the digest
+    /// for an index's child). Returns the manifest's digest and size.
+    async fn push_image(
+        &self,
+        run: &Arc<Target>,
+        record: &ImageRecord,
+        put_as: &str,
+    ) -> Result<(Digest, u64), PushError> {
         let layers = unique_layers(&record.layers);
         let content = self.content.clone();
         let digests: Vec<Digest> = layers.iter().map(|l| l.digest.clone()).collect();
@@ -266,21 +312,16 @@ impl Pusher {
         let config = ConfigJob::new(Arc::clone(run), record.image_id.clone(), config_size);
         self.uploads.run(config, &*run.progress).await?;
 
-        let tag_name = tag
-            .reference
-            .tag()
-            .map(|t| t.as_str().to_string())
-            .unwrap_or_else(|| "latest".into());
         let rewritten = if converting {
             let pushed: HashMap<Digest, ImageLayer> = originals.into_iter().zip(pushed).collect();
-            Some(self.rewrite(&record, pushed, oci).await?)
+            Some(self.rewrite(record, pushed, oci).await?)
         } else {
             None
         };
-        let manifest = rewritten.as_ref().unwrap_or(&record);
+        let manifest = rewritten.as_ref().unwrap_or(record);
         let job = ManifestJob::prepare(
             Arc::clone(run),
-            &tag_name,
+            put_as,
             &manifest.manifest_digest,
             &manifest.manifest_media_type,
         )
@@ -288,17 +329,9 @@ impl Pusher {
         let size = job.size();
         let digest = self.uploads.run(job, &*run.progress).await?;
         if let Some(rewritten) = rewritten {
-            self.record_pushed(rewritten, &tag.reference).await?;
+            self.record_pushed(rewritten, &run.target).await?;
         }
-        run.progress.emit(ProgressEvent::message(
-            "",
-            format!("{tag_name}: digest: {digest} size: {size}"),
-        ));
-        Ok(PushedTag {
-            reference: tag.reference.clone(),
-            digest,
-            size,
-        })
+        Ok((digest, size))
     }
 }
 
@@ -325,11 +358,11 @@ impl Pusher {
     async fn record_pushed(
         &self,
         record: ImageRecord,
-        reference: &Reference,
+        repository: &Repository,
     ) -> Result<(), PushError> {
         let metadata = Arc::clone(&self.metadata);
         let by_digest = Reference::new(
-            reference.repository().clone(),
+            repository.clone(),
             None,
             Some(record.manifest_digest.clone()),
         );

@@ -5,8 +5,12 @@
 //! caller's choice). Every read sends one `Accept` listing all manifest media types hoist
 //! understands, so registries do not down-convert to schema1.
 //!
-//! Invariants: a manifest fetched by digest is returned only if its bytes hash to that digest
-//! ([`RegistryError::DigestMismatch`] otherwise); bodies are capped at [`MAX_MANIFEST_SIZE`]
+//! Invariants: a manifest fetched by digest is returned only if it has that digest
+//! ([`RegistryError::DigestMismatch`] otherwise): its bytes hash to it or, for a signed schema 1
+//! manifest, its signed payload does. docker/distribution's `schema1.SignedManifest` digest is
+//! `digest.FromBytes(sm.Canonical)`, the payload without the `signatures` block, and that is
+//! what a registry reports as `Docker-Content-Digest` and serves the manifest under; registry
+//! 2.x even re-signs the manifest on every GET, so the served bytes never hash to it. Bodies are capped at [`MAX_MANIFEST_SIZE`]
 //! ([`RegistryError::ManifestTooLarge`]), as containerd caps them, so a hostile registry cannot
 //! exhaust memory. A 404 without a body is reported as `MANIFEST_UNKNOWN`.
 
@@ -24,7 +28,7 @@ use super::Access;
 use super::RemoteRepository;
 use crate::digest::{Algorithm, Digest};
 use crate::media::types::MANIFEST_ACCEPT;
-use crate::media::MAX_MANIFEST_SIZE;
+use crate::media::{Schema1Manifest, MAX_MANIFEST_SIZE};
 
 /// What a HEAD tells about a manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,7 +205,8 @@ impl RemoteRepository {
         let digest = match Digest::parse(reference) {
             Ok(expected) => {
                 let actual = Digest::of(expected.algorithm(), &body);
-                if actual != expected {
+                let signed_schema1 = || signed_schema1_digest(expected.algorithm(), &body);
+                if actual != expected && signed_schema1() != Some(expected.clone()) {
                     return Err(RegistryError::DigestMismatch {
                         url: url.to_string(),
                         expected: expected.to_string(),
@@ -217,6 +222,15 @@ impl RemoteRepository {
             media_type: header_type.unwrap_or_default(),
             digest,
         })
+    }
+}
+
+/// The digest of a signed schema 1 manifest under `algorithm`: of its signed payload (see the
+/// module docs). `None` for any other body. Only tried when the bytes' own digest differs.
+fn signed_schema1_digest(algorithm: Algorithm, body: &[u8]) -> Option<Digest> {
+    match Schema1Manifest::parse(body) {
+        Ok(schema1) if schema1.is_signed() => Some(Digest::of(algorithm, schema1.canonical())),
+        _ => None,
     }
 }
 
@@ -251,6 +265,48 @@ fn content_type(response: &reqwest::Response) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A signed schema 1 manifest whose payload is `payload`: `signatures` inserted before
+    /// the closing brace as libtrust's `PrettySignature` does (the signature itself is not
+    /// checked by the digest).
+    fn signed_schema1(payload: &str) -> Vec<u8> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let len = payload.trim_end().len() - 1;
+        let len = payload[..len].trim_end().len();
+        let protected = b64.encode(format!(
+            r#"{{"formatLength":{len},"formatTail":"{}","time":"2020-01-01T00:00:00Z"}}"#,
+            b64.encode(&payload[len..])
+        ));
+        format!(
+            "{},\n   \"signatures\": [{{\"header\": {{\"alg\": \"ES256\"}}, \"signature\": \"AA\", \"protected\": \"{protected}\"}}]\n}}",
+            &payload[..len]
+        )
+        .into_bytes()
+    }
+
+    const PAYLOAD: &str = "{\n   \"schemaVersion\": 1,\n   \"name\": \"a/b\",\n   \"tag\": \"v1\",\n   \"architecture\": \"amd64\",\n   \"fsLayers\": [\n      {\n         \"blobSum\": \"sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4\"\n      }\n   ],\n   \"history\": [\n      {\n         \"v1Compatibility\": \"{}\"\n      }\n   ]\n}";
+
+    #[test]
+    fn signed_schema1_digest_is_over_its_payload() {
+        let body = signed_schema1(PAYLOAD);
+        assert_ne!(
+            Digest::sha256_of(&body),
+            Digest::sha256_of(PAYLOAD.as_bytes())
+        );
+        assert_eq!(
+            signed_schema1_digest(Algorithm::Sha256, &body),
+            Some(Digest::sha256_of(PAYLOAD.as_bytes()))
+        );
+    }
+
+    #[test]
+    fn unsigned_schema1_and_other_manifests_have_no_payload_digest() {
+        let other = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
+        for body in [PAYLOAD.as_bytes(), other.as_slice()] {
+            assert_eq!(signed_schema1_digest(Algorithm::Sha256, body), None);
+        }
+    }
 
     #[test]
     fn accept_lists_every_media_type() {

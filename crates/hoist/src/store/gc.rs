@@ -13,7 +13,9 @@
 //!    layers and child manifests — so entries other tools wrote (or that a `hoist.db` moved
 //!    aside after corruption no longer knows) keep their images, as skopeo and umoci expect;
 //! 3. **sweeps** `blobs/<algorithm>/*`: every blob not marked is deleted;
-//! 4. deletes ingests older than [`GcOptions::ingest_max_age`] (default 24 h, from `started`
+//! 4. deletes the unpacked layers no image record holds any more, then stale `layers/.tmp-*`
+//!    and record-less layer directories ([`sweep_layers`]);
+//! 5. deletes ingests older than [`GcOptions::ingest_max_age`] (default 24 h, from `started`
 //!    in `meta.json`) whose lock nobody holds — a pull killed long ago will not resume them.
 //!
 //! # Safety against concurrent writers
@@ -38,6 +40,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
+use super::layers::{sweep_layers, LayerError};
 use super::layout::{BLOBS_DIR, INGEST_DIR};
 use super::{ingest, ContentStore, MetadataError, MetadataStore, StoreError};
 use crate::digest::{Algorithm, Digest};
@@ -81,6 +84,10 @@ pub struct GcReport {
     pub blobs_removed: usize,
     /// Their total size in bytes.
     pub blob_bytes: u64,
+    /// Unpacked layers deleted (chain IDs), top layers first.
+    pub layers_removed: Vec<Digest>,
+    /// Temporary or orphaned layer directories deleted.
+    pub layer_dirs_removed: usize,
     /// Stale ingests deleted.
     pub ingests_removed: usize,
     /// The bytes their partial data held.
@@ -104,6 +111,9 @@ pub enum GcError {
     /// The metadata database.
     #[error("garbage collection failed")]
     Metadata(#[from] MetadataError),
+    /// The layer store.
+    #[error("garbage collection failed")]
+    Layers(#[from] LayerError),
 }
 
 /// Collects garbage in the store of `meta` as the module docs describe. `Ok(None)` only when
@@ -128,6 +138,9 @@ pub fn collect_garbage(
     let mut roots = meta.recorded_blobs()?;
     roots.extend(layout_roots(content)?);
     sweep_blobs(content, &roots, &mut report)?;
+    let layers = sweep_layers(meta)?;
+    report.layers_removed = layers.removed;
+    report.layer_dirs_removed = layers.stale_dirs;
     sweep_ingests(content, options.ingest_max_age, &mut report)?;
     tracing::debug!(?report, "garbage collected");
     Ok(Some(report))

@@ -39,6 +39,8 @@ pub const INDEX_FILE: &str = "index.json";
 pub const BLOBS_DIR: &str = "blobs";
 /// `ingest/`: hoist's partial writes, one directory per expected digest.
 pub const INGEST_DIR: &str = "ingest";
+/// `layers/`: unpacked layers by chain ID (see `store::layers`).
+pub const LAYERS_DIR: &str = super::layers::LAYERS_DIR;
 /// The lock serialising changes to `index.json`.
 pub const INDEX_LOCK_FILE: &str = "index.json.lock";
 /// The only image layout version there is.
@@ -118,7 +120,11 @@ pub(crate) fn prepare_root(root: &Path) -> Result<(), StoreError> {
         refuse_foreign_entries(root)?;
     }
 
-    for dir in [root.join(BLOBS_DIR).join("sha256"), root.join(INGEST_DIR)] {
+    for dir in [
+        root.join(BLOBS_DIR).join("sha256"),
+        root.join(INGEST_DIR),
+        root.join(LAYERS_DIR),
+    ] {
         fs::create_dir_all(&dir).map_err(|e| StoreError::io("create", &dir, e))?;
     }
     let index = root.join(INDEX_FILE);
@@ -170,7 +176,12 @@ fn refuse_foreign_entries(root: &Path) -> Result<(), StoreError> {
         let name = name.to_string_lossy();
         let ours = matches!(
             name.as_ref(),
-            BLOBS_DIR | INGEST_DIR | INDEX_FILE | INDEX_LOCK_FILE | super::lease::GC_LOCK_FILE
+            BLOBS_DIR
+                | INGEST_DIR
+                | LAYERS_DIR
+                | INDEX_FILE
+                | INDEX_LOCK_FILE
+                | super::lease::GC_LOCK_FILE
         ) || name.starts_with(TEMP_PREFIX);
         if !ours {
             return Err(StoreError::NotAStore {

@@ -11,8 +11,9 @@
 //!   blobs/sha256/<hex>    verified content: manifests, configs, compressed layers
 //!   ingest/<hex>/         partial writes (data, meta.json, lock), resumable
 //!   hoist.db (-wal, -shm) SQLite metadata: references, images, blob sources, layer records
+//!   layers/<chainID hex>/ unpacked layers (see [`layers`]), `layers/.tmp-*` being unpacked
 //! ```
-//! `layers/` (unpacked diffs by chain ID) joins later. The root
+//! The root
 //! minus hoist's own parts is a valid [OCI image layout], so `skopeo inspect oci:ROOT:TAG` and
 //! `umoci ls --layout ROOT` read it as is.
 //!
@@ -24,6 +25,8 @@
 //! - [`spool`]: [`Spool`], a write of a blob whose digest is not known in advance (a member
 //!   of a `docker load` archive), committed under the digest its bytes turn out to have.
 //! - [`layout`]: `oci-layout` and `index.json` (creation, recognition, tag entries).
+//! - [`layers`]: [`LayerStore`], unpacked layers by chain ID (docker's `layer.Store`), fed
+//!   while blobs download; [`sweep_layers`] is its part of garbage collection.
 //! - `lock`: the `flock(2)` helpers both use.
 //! - [`lease`]: writers' shared hold on the store against garbage collection.
 //! - [`gc`]: [`collect_garbage`], mark-and-sweep of blobs, dangling images and stale ingests.
@@ -53,6 +56,7 @@ pub mod content;
 mod error;
 pub mod gc;
 pub mod ingest;
+pub mod layers;
 pub mod layout;
 pub mod lease;
 mod lock;
@@ -72,6 +76,7 @@ pub use content::{BlobInfo, ContentStore};
 pub use error::StoreError;
 pub use gc::{collect_garbage, GcError, GcOptions, GcReport};
 pub use ingest::Ingest;
+pub use layers::{sweep_layers, ChainId, LayerError, LayerStore};
 pub use layout::IndexEntry;
 pub use lease::{GcLock, Lease};
 pub use metadata::{MetadataError, MetadataStore};

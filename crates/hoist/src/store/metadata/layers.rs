@@ -7,7 +7,10 @@
 //! - a layer's parent must be recorded ([`MetadataError::LayerParentMissing`]);
 //! - a count never goes below zero, and a layer with references or children cannot be deleted
 //!   ([`MetadataError::LayerInUse`]);
-//! - each change is one transaction, so two processes counting at once lose no update.
+//! - each change is one transaction, so two processes counting at once lose no update;
+//! - an image's hold on its layers ([`MetadataStore::hold_layers`]) is a row of
+//!   `layer_holds`; triggers count holds into `ref_count`, and deleting the image record
+//!   (rmi, prune) drops its holds with it, so the count cannot drift from the images.
 
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
@@ -113,6 +116,82 @@ impl MetadataStore {
             tx.execute("DELETE FROM layers WHERE chain_id = ?1", [chain_id])
                 .map_err(err)?;
             Ok(true)
+        })
+    }
+
+    /// Makes the image `manifest_digest` hold each layer of `chain` (its chain IDs, bottom
+    /// first). Idempotent: a hold that exists is kept, not counted twice. Every layer must be
+    /// recorded ([`MetadataError::LayerNotFound`] otherwise) and the image too.
+    pub fn hold_layers(
+        &self,
+        manifest_digest: &Digest,
+        chain: &[Digest],
+    ) -> Result<(), MetadataError> {
+        let op = "hold an image's layers";
+        self.write(op, |tx| {
+            let err = |e| self.error(op, e);
+            for chain_id in chain {
+                if layer_in(tx, chain_id).map_err(err)?.is_none() {
+                    return Err(MetadataError::LayerNotFound {
+                        path: self.path.clone(),
+                        chain_id: chain_id.clone(),
+                    });
+                }
+                tx.execute(
+                    "INSERT OR IGNORE INTO layer_holds (manifest_digest, chain_id) VALUES (?1, ?2)",
+                    params![manifest_digest, chain_id],
+                )
+                .map_err(err)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The chain IDs the image `manifest_digest` holds.
+    pub fn held_layers(&self, manifest_digest: &Digest) -> Result<Vec<Digest>, MetadataError> {
+        let op = "list an image's layers";
+        self.read(op, |tx| {
+            let err = |e| self.error(op, e);
+            let mut stmt = tx
+                .prepare("SELECT chain_id FROM layer_holds WHERE manifest_digest = ?1")
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([manifest_digest], |row| row.get(0))
+                .map_err(err)?;
+            rows.collect::<Result<_, _>>().map_err(err)
+        })
+    }
+
+    /// Every layer record.
+    pub fn layers(&self) -> Result<Vec<LayerRecord>, MetadataError> {
+        let op = "list layers";
+        self.read(op, |tx| {
+            let err = |e| self.error(op, e);
+            let mut stmt = tx
+                .prepare(
+                    "SELECT chain_id, diff_id, parent, size, ref_count FROM layers \
+                     ORDER BY chain_id",
+                )
+                .map_err(err)?;
+            let rows = stmt.query_map([], layer_from_row).map_err(err)?;
+            rows.collect::<Result<_, _>>().map_err(err)
+        })
+    }
+
+    /// The layers nothing holds and no other layer sits on: what garbage collection may
+    /// delete now (deleting them can make their parents deletable next).
+    pub fn unheld_layers(&self) -> Result<Vec<Digest>, MetadataError> {
+        let op = "list unheld layers";
+        self.read(op, |tx| {
+            let err = |e| self.error(op, e);
+            let mut stmt = tx
+                .prepare(
+                    "SELECT chain_id FROM layers l WHERE ref_count = 0 AND NOT EXISTS \
+                     (SELECT 1 FROM layers c WHERE c.parent = l.chain_id) ORDER BY chain_id",
+                )
+                .map_err(err)?;
+            let rows = stmt.query_map([], |row| row.get(0)).map_err(err)?;
+            rows.collect::<Result<_, _>>().map_err(err)
         })
     }
 

@@ -104,6 +104,23 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         name TEXT PRIMARY KEY NOT NULL
     ) STRICT;
     "#,
+    // 2: which image holds which unpacked layer. An image holds every layer of its chain; the
+    // triggers keep `layers.ref_count` equal to the number of holds, including when deleting
+    // an image record cascades to its holds, so no caller can forget a release.
+    r#"
+    CREATE TABLE layer_holds (
+        manifest_digest TEXT NOT NULL REFERENCES images(manifest_digest) ON DELETE CASCADE,
+        chain_id        TEXT NOT NULL REFERENCES layers(chain_id) ON DELETE RESTRICT,
+        PRIMARY KEY (manifest_digest, chain_id)
+    ) STRICT;
+    CREATE INDEX layer_holds_by_chain ON layer_holds(chain_id);
+    CREATE TRIGGER layer_holds_acquire AFTER INSERT ON layer_holds BEGIN
+        UPDATE layers SET ref_count = ref_count + 1 WHERE chain_id = NEW.chain_id;
+    END;
+    CREATE TRIGGER layer_holds_release AFTER DELETE ON layer_holds BEGIN
+        UPDATE layers SET ref_count = ref_count - 1 WHERE chain_id = OLD.chain_id;
+    END;
+    "#,
 ];
 
 /// The schema version this hoist writes.

@@ -1,6 +1,7 @@
 //! Layer records.
 
-use super::{digest, fixture};
+use super::{digest, fixture, image};
+use crate::digest::Digest;
 use crate::store::metadata::{LayerRecord, MetadataError};
 
 fn layer(name: &str, parent: Option<&str>) -> LayerRecord {
@@ -80,4 +81,47 @@ fn a_layer_with_references_or_children_cannot_be_deleted() {
     assert!(f.db.delete_layer(&top.chain_id).unwrap());
     assert!(f.db.delete_layer(&base.chain_id).unwrap());
     assert!(!f.db.delete_layer(&base.chain_id).unwrap());
+}
+
+#[test]
+fn holds_count_once_per_image_and_deleting_the_image_releases_them() {
+    let f = fixture();
+    let base = layer("base", None);
+    let top = layer("top", Some("base"));
+    f.db.insert_layer(&base).unwrap();
+    f.db.insert_layer(&top).unwrap();
+    let one = image("one");
+    let two = image("two");
+    f.db.put_image(&one).unwrap();
+    f.db.put_image(&two).unwrap();
+    let chain = [base.chain_id.clone(), top.chain_id.clone()];
+    f.db.hold_layers(&one.manifest_digest, &chain).unwrap();
+    f.db.hold_layers(&one.manifest_digest, &chain).unwrap(); // again: no double count
+    f.db.hold_layers(&two.manifest_digest, &chain[..1]).unwrap();
+    let count = |c| f.db.layer(c).unwrap().unwrap().ref_count;
+    assert_eq!((count(&base.chain_id), count(&top.chain_id)), (2, 1));
+    assert_eq!(f.db.unheld_layers().unwrap(), Vec::<Digest>::new());
+
+    assert!(f.db.delete_image(&one.manifest_digest).unwrap());
+    assert_eq!((count(&base.chain_id), count(&top.chain_id)), (1, 0));
+    assert_eq!(f.db.unheld_layers().unwrap(), vec![top.chain_id.clone()]);
+    f.db.delete_layer(&top.chain_id).unwrap();
+    assert!(
+        f.db.unheld_layers().unwrap().is_empty(),
+        "base is still held by two"
+    );
+}
+
+#[test]
+fn holding_an_unrecorded_layer_is_refused() {
+    let f = fixture();
+    let one = image("one");
+    f.db.put_image(&one).unwrap();
+    let err =
+        f.db.hold_layers(&one.manifest_digest, &[digest("chain-none")])
+            .unwrap_err();
+    assert!(
+        matches!(err, MetadataError::LayerNotFound { .. }),
+        "{err:?}"
+    );
 }

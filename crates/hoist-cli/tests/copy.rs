@@ -1,0 +1,140 @@
+//! `hoist copy` end to end: the built binary against real `docker-registry` processes, with
+//! HOME, DOCKER_CONFIG and the config file in a temporary directory and no store root.
+//! Checks the progress lines and the digest line, `-q`, `oci:` destinations, and one-line
+//! errors that leave the destination untouched.
+
+use std::process::Output;
+
+use hoist_testkit::{ImageBuilder, ImagePusher, Index, Layer, ManifestFormat, TestRegistry};
+
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        std::fs::write(dir.path().join("hoist.toml"), "").unwrap();
+        Sandbox { dir }
+    }
+
+    async fn hoist(&self, args: &[&str]) -> Output {
+        let home = self.dir.path().join("home");
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
+            .arg("--config")
+            .arg(self.dir.path().join("hoist.toml"))
+            .args(args)
+            .env_clear()
+            .env("HOME", &home)
+            .env("DOCKER_CONFIG", home.join(".docker"))
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .output()
+            .await
+            .unwrap()
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+async fn seeded() -> (TestRegistry, Index) {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let image = |arch: &str| {
+        ImageBuilder::new()
+            .platform("linux", arch, None)
+            .layer(Layer::from_files(&[("arch.txt", arch.as_bytes())]).unwrap())
+            .build()
+            .unwrap()
+    };
+    let index = Index::new(ManifestFormat::Oci, vec![image("amd64"), image("s390x")]).unwrap();
+    ImagePusher::new(&registry)
+        .push_index("team/app", "v1", &index)
+        .await
+        .unwrap();
+    (registry, index)
+}
+
+#[tokio::test]
+async fn copy_prints_push_statuses_and_the_digest_line() {
+    let (a, index) = seeded().await;
+    let b = TestRegistry::anonymous().await.unwrap();
+    let sandbox = Sandbox::new();
+
+    let out = sandbox
+        .hoist(&[
+            "copy",
+            &format!("docker://{}/team/app:v1", a.host()),
+            &format!("{}/mirror/app:v1", b.host()),
+        ])
+        .await;
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let layer = &index.images[0].layers[0].digest["sha256:".len()..][..12];
+    assert!(text.contains(&format!("{layer}: Pushed")), "{text}");
+    let line = format!("v1: digest: {} size: {}", index.digest(), index.index.size);
+    assert!(text.contains(&line), "{text}");
+    assert!(!sandbox.dir.path().join("root").exists());
+}
+
+#[tokio::test]
+async fn quiet_copy_to_a_layout_prints_only_the_digest() {
+    let (a, index) = seeded().await;
+    let sandbox = Sandbox::new();
+    let layout = sandbox.dir.path().join("layout");
+
+    let out = sandbox
+        .hoist(&[
+            "copy",
+            "-q",
+            "--platform",
+            "linux/s390x",
+            &format!("{}/team/app:v1", a.host()),
+            &format!("oci:{}:s390x", layout.display()),
+        ])
+        .await;
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{}\n", index.images[1].digest()));
+    assert!(layout.join("oci-layout").exists());
+}
+
+#[tokio::test]
+async fn missing_tag_fails_in_one_line_and_creates_no_layout() {
+    let (a, _) = seeded().await;
+    let sandbox = Sandbox::new();
+    let layout = sandbox.dir.path().join("layout");
+
+    let out = sandbox
+        .hoist(&[
+            "copy",
+            &format!("{}/team/app:missing", a.host()),
+            &format!("oci:{}:x", layout.display()),
+        ])
+        .await;
+
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("hoist: ") && err.contains("missing"),
+        "{err}"
+    );
+    assert!(!layout.exists());
+}
+
+#[tokio::test]
+async fn malformed_location_is_refused_before_any_request() {
+    let sandbox = Sandbox::new();
+
+    let out = sandbox.hoist(&["copy", "oci:", "localhost:1/x:y"]).await;
+
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("\"oci:\""), "{}", stderr(&out));
+}

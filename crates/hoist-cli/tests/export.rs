@@ -1,0 +1,195 @@
+//! `hoist export` and the layer store through the built binary, against store roots prepared
+//! through the library (blobs, image records, unpacked layers) with testkit-built images.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use hoist::digest::Digest;
+use hoist::reference::Reference;
+use hoist::store::metadata::{ImageLayer, ImageRecord, Platform};
+use hoist::store::{ContentStore, LayerStore, MetadataStore};
+use hoist_testkit::{Blob, Image, ImageBuilder, Layer};
+use tempfile::TempDir;
+
+struct Store {
+    dir: TempDir,
+    meta: Arc<MetadataStore>,
+    layers: LayerStore,
+}
+
+impl Store {
+    fn new() -> Store {
+        let dir = tempfile::tempdir().unwrap();
+        let content = ContentStore::open(&dir.path().join("root")).unwrap();
+        let meta = Arc::new(MetadataStore::open(&content).unwrap());
+        let layers = LayerStore::open(Arc::clone(&meta)).unwrap();
+        Store { dir, meta, layers }
+    }
+
+    fn root(&self) -> std::path::PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// Stores `image`, records and tags it, and (when `unpack`) unpacks its layers.
+    fn put(&self, image: &Image, tag: &str, unpack: bool) -> ImageRecord {
+        let content = self.meta.content();
+        for blob in image.layers.iter().chain([&image.config, &image.manifest]) {
+            content.write_blob(&digest(blob), &blob.bytes).unwrap();
+        }
+        let record = ImageRecord {
+            image_id: digest(&image.config),
+            manifest_digest: digest(&image.manifest),
+            manifest_media_type: image.manifest.media_type.clone(),
+            manifest_size: image.manifest.size,
+            index_digest: None,
+            platform: Platform {
+                os: "linux".into(),
+                architecture: "amd64".into(),
+                variant: None,
+            },
+            size: 1,
+            created: None,
+            layers: image
+                .layers
+                .iter()
+                .zip(&image.diff_ids)
+                .map(|(blob, diff_id)| ImageLayer {
+                    diff_id: Digest::parse(diff_id).unwrap(),
+                    digest: digest(blob),
+                    size: blob.size,
+                    media_type: blob.media_type.clone(),
+                })
+                .collect(),
+        };
+        self.meta.put_image(&record).unwrap();
+        self.meta
+            .add_tag(
+                &Reference::parse(tag).unwrap(),
+                &record.manifest_digest,
+                false,
+            )
+            .unwrap();
+        if unpack {
+            self.layers.register_image(&record).unwrap();
+        }
+        record
+    }
+
+    fn layer_dirs(&self) -> usize {
+        std::fs::read_dir(self.root().join("layers"))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name() != ".lock")
+            .count()
+    }
+
+    fn hoist(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_hoist"))
+            .arg("--root")
+            .arg(self.root())
+            .args(args)
+            .env_remove("HOIST_CONFIG")
+            .env("HOME", self.dir.path())
+            .output()
+            .unwrap()
+    }
+}
+
+fn digest(blob: &Blob) -> Digest {
+    Digest::parse(&blob.digest).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn image() -> Image {
+    let base = Layer::builder()
+        .file("kept", b"kept")
+        .file("removed", b"removed")
+        .build()
+        .unwrap();
+    let top = Layer::builder()
+        .whiteout("removed")
+        .file("added", b"added")
+        .build()
+        .unwrap();
+    ImageBuilder::new().layer(base).layer(top).build().unwrap()
+}
+
+fn assert_rootfs(dir: &Path) {
+    assert_eq!(std::fs::read(dir.join("kept")).unwrap(), b"kept");
+    assert_eq!(std::fs::read(dir.join("added")).unwrap(), b"added");
+    assert!(!dir.join("removed").exists());
+    assert!(!dir.join(".wh.removed").exists());
+}
+
+#[test]
+fn export_writes_the_flattened_rootfs_from_layers_and_from_blobs() {
+    let store = Store::new();
+    store.put(&image(), "example.com/app:layers", true);
+    let out = store.dir.path().join("out-layers");
+    let result = store.hoist(&["export", "example.com/app:layers", out.to_str().unwrap()]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    assert_rootfs(&out);
+
+    // The same image, its layers gone: exported from the blobs.
+    std::fs::remove_dir_all(store.root().join("layers")).unwrap();
+    let out = store.dir.path().join("out-blobs");
+    let result = store.hoist(&["export", "example.com/app:layers", out.to_str().unwrap()]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    assert_rootfs(&out);
+}
+
+#[test]
+fn export_into_a_non_empty_directory_fails_with_one_line_unless_forced() {
+    let store = Store::new();
+    store.put(&image(), "example.com/app:v1", true);
+    let out = store.dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("mine"), b"mine").unwrap();
+
+    let refused = store.hoist(&["export", "example.com/app:v1", out.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let message = stderr(&refused);
+    assert!(
+        message.contains("is not empty") && message.contains("--force"),
+        "{message}"
+    );
+    assert!(!out.join("kept").exists());
+
+    let forced = store.hoist(&[
+        "export",
+        "--force",
+        "example.com/app:v1",
+        out.to_str().unwrap(),
+    ]);
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    assert_rootfs(&out);
+    assert!(out.join("mine").exists());
+}
+
+#[test]
+fn rmi_deletes_the_layers_only_the_removed_image_held() {
+    let store = Store::new();
+    let base = Layer::from_files(&[("base", b"base")]).unwrap();
+    let on = |top: &str| {
+        ImageBuilder::new()
+            .layer(base.clone())
+            .layer(Layer::from_files(&[(top, top.as_bytes())]).unwrap())
+            .build()
+            .unwrap()
+    };
+    store.put(&on("one"), "example.com/one:v1", true);
+    store.put(&on("two"), "example.com/two:v1", true);
+    assert_eq!(store.layer_dirs(), 3);
+
+    let result = store.hoist(&["rmi", "example.com/two:v1"]);
+
+    assert!(result.status.success(), "{}", stderr(&result));
+    assert_eq!(store.layer_dirs(), 2);
+    let out = store.dir.path().join("out");
+    let exported = store.hoist(&["export", "example.com/one:v1", out.to_str().unwrap()]);
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    assert!(out.join("one").exists() && out.join("base").exists());
+}

@@ -1,0 +1,204 @@
+//! [`CopyError`]: why a copy failed, naming the side (source or destination, as the user wrote
+//! it), the digest and the registry's or the store's answer.
+
+use std::time::Duration;
+
+use crate::digest::Digest;
+use crate::media::{ManifestError, NoMatchingManifest};
+use crate::reference::ReferenceError;
+use crate::registry::RegistryError;
+use crate::store::StoreError;
+use crate::transfer::UploadFailure;
+
+/// Why a copy failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// A location on the command line is malformed (`oci:` without a path, a bad reference).
+    #[error("invalid image location {input:?}: {reason}")]
+    Location {
+        /// The location as written.
+        input: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A registry reference inside a location is malformed.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    /// The source has no image under the reference asked for.
+    #[error("{location}: manifest {reference} not found")]
+    NotFound {
+        /// The source, as written.
+        location: String,
+        /// The tag or digest that is missing.
+        reference: String,
+        /// The registry's answer, when it came from one.
+        #[source]
+        source: Option<Box<RegistryError>>,
+    },
+    /// A registry request failed.
+    #[error("{location}: {action}")]
+    Registry {
+        /// The side, as written.
+        location: String,
+        /// What was being done (`read manifest sha256:…`, `upload blob sha256:…`).
+        action: String,
+        /// The registry's answer.
+        #[source]
+        source: Box<RegistryError>,
+    },
+    /// A layout directory or the local store could not be read or written.
+    #[error("{location}: {action}")]
+    Store {
+        /// The side, as written.
+        location: String,
+        /// What was being done.
+        action: String,
+        /// Why.
+        #[source]
+        source: Box<StoreError>,
+    },
+    /// The local store's metadata or blobs could not be read while resolving a reference.
+    #[error("{location}: cannot resolve the image in the local store")]
+    Local {
+        /// The source, as written.
+        location: String,
+        /// Why.
+        #[source]
+        source: Box<super::store::IndexCheckError>,
+    },
+    /// A file of a layout could not be read.
+    #[error("{location}: cannot {action} {path}")]
+    Io {
+        /// The side, as written.
+        location: String,
+        /// What was being done (`read`, `open`).
+        action: &'static str,
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The source sent bytes that do not hash to the digest they were asked by.
+    #[error("{location}: blob {expected} failed verification: the bytes hash to {actual}")]
+    DigestMismatch {
+        /// The source, as written.
+        location: String,
+        /// The digest asked for.
+        expected: Digest,
+        /// What the bytes hash to.
+        actual: Digest,
+    },
+    /// The source sent a different number of bytes than the descriptor says.
+    #[error("{location}: blob {digest} has {actual} bytes, its descriptor says {expected}")]
+    SizeMismatch {
+        /// The source, as written.
+        location: String,
+        /// The blob.
+        digest: Digest,
+        /// The descriptor's size.
+        expected: u64,
+        /// Bytes received.
+        actual: u64,
+    },
+    /// A manifest does not parse.
+    #[error("manifest {digest} cannot be read")]
+    Manifest {
+        /// The manifest.
+        digest: Digest,
+        /// Why.
+        #[source]
+        source: Box<ManifestError>,
+    },
+    /// A Docker schema 1 manifest: its digest is not over its bytes, so it cannot be copied
+    /// verified (skopeo converts it; hoist refuses, as `docker push` cannot push one either).
+    #[error("manifest {digest} is Docker schema 1, which copy does not support")]
+    Schema1 {
+        /// The manifest.
+        digest: Digest,
+    },
+    /// Indexes nested deeper than the walker follows.
+    #[error("index {digest} nests indexes deeper than {limit} levels")]
+    TooDeep {
+        /// The innermost index reached.
+        digest: Digest,
+        /// The limit.
+        limit: usize,
+    },
+    /// `--platform` matches no manifest of the index.
+    #[error(transparent)]
+    NoMatchingManifest(Box<NoMatchingManifest>),
+    /// The registry answered `413 Payload Too Large` even to the smallest chunk allowed.
+    #[error("{location}: registry refuses chunks of {chunk} bytes for blob {digest} (413 Payload Too Large)")]
+    TooLarge {
+        /// The destination, as written.
+        location: String,
+        /// The blob.
+        digest: Digest,
+        /// The smallest chunk tried.
+        chunk: u64,
+    },
+    /// A blocking task or a stream ended abnormally (retried: a source that ended early, a
+    /// task that did not finish).
+    #[error("copy interrupted: {reason}")]
+    Interrupted {
+        /// What happened.
+        reason: String,
+    },
+}
+
+impl CopyError {
+    /// A registry failure on `location` while doing `action`.
+    pub(crate) fn registry(
+        location: &str,
+        action: impl Into<String>,
+        source: RegistryError,
+    ) -> CopyError {
+        CopyError::Registry {
+            location: location.to_owned(),
+            action: action.into(),
+            source: Box::new(source),
+        }
+    }
+
+    /// A store failure on `location` while doing `action`.
+    pub(crate) fn store(
+        location: &str,
+        action: impl Into<String>,
+        source: StoreError,
+    ) -> CopyError {
+        CopyError::Store {
+            location: location.to_owned(),
+            action: action.into(),
+            source: Box::new(source),
+        }
+    }
+}
+
+impl From<NoMatchingManifest> for CopyError {
+    fn from(e: NoMatchingManifest) -> CopyError {
+        CopyError::NoMatchingManifest(Box::new(e))
+    }
+}
+
+impl UploadFailure for CopyError {
+    /// Network failures, 5xx, 429 and a voided upload session can be retried; a refusal
+    /// (unauthorized, denied, not found), a bad manifest, a digest mismatch or a local store
+    /// error cannot.
+    fn is_retryable(&self) -> bool {
+        match self {
+            CopyError::Registry { source, .. } => {
+                source.is_retryable() || super::remote_upload::is_void_session(source)
+            }
+            CopyError::Interrupted { .. } => true,
+            _ => false,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            CopyError::Registry { source, .. } => source.retry_after(),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! A registry repository as an [`ImageSource`] and an [`ImageSink`]: [`RegistryImage`].
+//!
+//! go-containerregistry's `remote.Image` / `remote.Write` over hoist's [`RemoteRepository`]:
+//! - **resolve**: `HEAD` the tag (or digest) for `Docker-Content-Digest`, `Content-Type` and
+//!   `Content-Length`; a `GET` when the `HEAD` says too little. Manifest reads are retried
+//!   while retryable (5xx, 429, connection errors), a few times with a short backoff;
+//! - **blobs** are streamed (`GET`, `Range: bytes=N-` from an offset); a registry that ignores
+//!   the range has the prefix skipped here, so the stream always starts at the offset;
+//! - **sink**: `HEAD` for "has blob" (on the registry itself, never a mirror), a cross-repository
+//!   mount when the source is another repository of the same registry (docker's "Mounted from
+//!   R"; a declined mount's session is cancelled and the blob uploaded), uploads by
+//!   [`super::remote_upload::RemoteBlobWriter`], manifests `PUT` by digest, the root under the
+//!   tag.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::{StreamExt, TryStreamExt};
+
+use super::remote_upload::RemoteBlobWriter;
+use super::sink::{BlobWriter, ImageSink};
+use super::source::{BlobStream, ImageSource, RepositoryName};
+use super::CopyError;
+use crate::media::{Descriptor, MAX_MANIFEST_SIZE};
+use crate::reference::Reference;
+use crate::registry::{MountResult, Purpose, RegistryClient, RegistryError, RemoteRepository};
+use crate::transfer::SendPolicy;
+
+/// Attempts of a manifest read or write before its error is returned.
+const MANIFEST_ATTEMPTS: u32 = 3;
+
+/// One image reference on a registry, readable and writable. Cheap to clone.
+#[derive(Clone)]
+pub struct RegistryImage {
+    repo: RemoteRepository,
+    reference: Reference,
+    policy: SendPolicy,
+}
+
+impl std::fmt::Debug for RegistryImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryImage")
+            .field("reference", &self.reference.to_string())
+            .finish()
+    }
+}
+
+impl RegistryImage {
+    /// `reference` (a name means `:latest`) through `client`.
+    pub fn new(client: &RegistryClient, reference: &Reference) -> RegistryImage {
+        let reference = reference.clone().with_default_tag();
+        let repository = reference.repository();
+        RegistryImage {
+            repo: client.repository(repository.domain(), repository.path()),
+            reference,
+            policy: SendPolicy::default(),
+        }
+    }
+
+    /// With the monolithic / streamed / chunked thresholds of `policy` for uploads.
+    pub fn with_send_policy(mut self, policy: SendPolicy) -> RegistryImage {
+        self.policy = policy;
+        self
+    }
+
+    /// The reference.
+    pub fn reference(&self) -> &Reference {
+        &self.reference
+    }
+
+    /// `docker://REF`, for messages.
+    pub fn describe(&self) -> String {
+        format!("docker://{}", self.reference)
+    }
+
+    /// The tag or digest string the reference names on the registry.
+    fn reference_string(&self) -> String {
+        match (self.reference.digest(), self.reference.tag()) {
+            (Some(digest), _) => digest.to_string(),
+            (None, Some(tag)) => tag.as_str().to_owned(),
+            (None, None) => "latest".to_owned(),
+        }
+    }
+
+    async fn resolve_inner(&self) -> Result<Descriptor, CopyError> {
+        let location = self.describe();
+        let wanted = self.reference_string();
+        let not_found = |e: RegistryError| CopyError::NotFound {
+            location: location.clone(),
+            reference: wanted.clone(),
+            source: Some(Box::new(e)),
+        };
+        match with_retries(|| self.repo.head_manifest(&wanted)).await {
+            Ok(info) => {
+                if let (Some(digest), Some(size)) = (info.digest, info.size) {
+                    let expected = self.reference.digest();
+                    if expected.is_none_or(|d| *d == digest) && !info.media_type.is_empty() {
+                        return Ok(Descriptor::new(&info.media_type, digest, size));
+                    }
+                }
+            }
+            Err(e) if e.is_not_found() => return Err(not_found(e)),
+            Err(e) if e.is_auth() => {
+                return Err(CopyError::registry(
+                    &location,
+                    format!("resolve {wanted}"),
+                    e,
+                ))
+            }
+            Err(e) => tracing::debug!(error = %e, "HEAD of the manifest failed; trying GET"),
+        }
+        let fetched = with_retries(|| self.repo.get_manifest(&wanted))
+            .await
+            .map_err(|e| {
+                if e.is_not_found() {
+                    not_found(e)
+                } else {
+                    CopyError::registry(&location, format!("resolve {wanted}"), e)
+                }
+            })?;
+        Ok(Descriptor::new(
+            &fetched.media_type,
+            fetched.digest,
+            fetched.bytes.len() as u64,
+        ))
+    }
+}
+
+impl ImageSource for RegistryImage {
+    fn location(&self) -> String {
+        self.describe()
+    }
+
+    fn resolve(&self) -> BoxFuture<'_, Result<Descriptor, CopyError>> {
+        Box::pin(self.resolve_inner())
+    }
+
+    fn manifest<'a>(
+        &'a self,
+        descriptor: &'a Descriptor,
+    ) -> BoxFuture<'a, Result<Bytes, CopyError>> {
+        Box::pin(async move {
+            if descriptor.size > MAX_MANIFEST_SIZE as u64 {
+                return Err(CopyError::registry(
+                    &self.describe(),
+                    format!("read manifest {}", descriptor.digest),
+                    RegistryError::ManifestTooLarge {
+                        url: descriptor.digest.to_string(),
+                        limit: MAX_MANIFEST_SIZE,
+                    },
+                ));
+            }
+            let reference = descriptor.digest.to_string();
+            // The client verifies the bytes against the digest they were asked by.
+            let fetched = with_retries(|| self.repo.get_manifest(&reference))
+                .await
+                .map_err(|e| {
+                    CopyError::registry(&self.describe(), format!("read manifest {reference}"), e)
+                })?;
+            Ok(fetched.bytes)
+        })
+    }
+
+    fn open_blob<'a>(
+        &'a self,
+        descriptor: &'a Descriptor,
+        offset: u64,
+    ) -> BoxFuture<'a, Result<BlobStream, CopyError>> {
+        Box::pin(async move {
+            let location = self.describe();
+            let action = format!("read blob {}", descriptor.digest);
+            let stream = self
+                .repo
+                .get_blob(&descriptor.digest, offset)
+                .await
+                .map_err(|e| CopyError::registry(&location, action.clone(), e))?;
+            // A registry that ignored the range sent the whole blob: skip to the offset.
+            let skip = if offset > 0 && !stream.is_partial() {
+                offset
+            } else {
+                0
+            };
+            let body = stream
+                .map_err(move |e| CopyError::registry(&location, action.clone(), e))
+                .scan(skip, |left, item| {
+                    let out = match item {
+                        Ok(mut chunk) if *left > 0 => {
+                            let cut = (*left).min(chunk.len() as u64);
+                            *left -= cut;
+                            // `cut` ≤ chunk.len(), so it fits a usize.
+                            Ok(chunk.split_off(cut as usize))
+                        }
+                        other => other,
+                    };
+                    futures_util::future::ready(Some(out))
+                })
+                .try_filter(|chunk| futures_util::future::ready(!chunk.is_empty()));
+            Ok(Box::pin(body) as BlobStream)
+        })
+    }
+
+    fn repository(&self) -> Option<RepositoryName> {
+        Some(RepositoryName {
+            domain: self.repo.domain().to_owned(),
+            path: self.repo.path().to_owned(),
+        })
+    }
+}
+
+impl ImageSink for RegistryImage {
+    fn location(&self) -> String {
+        self.describe()
+    }
+
+    fn tag(&self) -> Option<String> {
+        match self.reference.digest() {
+            Some(_) => None,
+            None => Some(self.reference_string()),
+        }
+    }
+
+    fn has_blob<'a>(
+        &'a self,
+        descriptor: &'a Descriptor,
+    ) -> BoxFuture<'a, Result<bool, CopyError>> {
+        Box::pin(async move {
+            let found = self
+                .repo
+                .stat_blob(&descriptor.digest, Purpose::Push)
+                .await
+                .map_err(|e| {
+                    CopyError::registry(
+                        &self.describe(),
+                        format!("check blob {}", descriptor.digest),
+                        e,
+                    )
+                })?;
+            Ok(found.is_some())
+        })
+    }
+
+    fn try_mount<'a>(
+        &'a self,
+        descriptor: &'a Descriptor,
+        from: &'a RepositoryName,
+    ) -> BoxFuture<'a, Result<bool, CopyError>> {
+        Box::pin(async move {
+            if from.domain != self.repo.domain() || from.path == self.repo.path() {
+                return Ok(false);
+            }
+            match self.repo.mount_blob(&descriptor.digest, &from.path).await {
+                Ok(MountResult::Mounted) => Ok(true),
+                Ok(MountResult::Upload(session)) => {
+                    // Best effort: the registry purges abandoned sessions anyway.
+                    let _ = session.cancel().await;
+                    Ok(false)
+                }
+                Err(e) if e.is_retryable() => Err(CopyError::registry(
+                    &self.describe(),
+                    format!("mount blob {} from {}", descriptor.digest, from.path),
+                    e,
+                )),
+                // docker: a failed mount is forgotten and the blob uploaded.
+                Err(e) => {
+                    tracing::debug!(error = %e, from = %from.path, "mount refused; uploading");
+                    Ok(false)
+                }
+            }
+        })
+    }
+
+    fn blob_writer(&self, descriptor: &Descriptor) -> Box<dyn BlobWriter> {
+        Box::new(RemoteBlobWriter::new(
+            self.repo.clone(),
+            self.describe(),
+            descriptor.clone(),
+            self.policy,
+        ))
+    }
+
+    fn put_manifest<'a>(
+        &'a self,
+        descriptor: &'a Descriptor,
+        bytes: Bytes,
+        root: bool,
+    ) -> BoxFuture<'a, Result<(), CopyError>> {
+        Box::pin(async move {
+            let reference = match (root, ImageSink::tag(self)) {
+                (true, Some(tag)) => tag,
+                _ => descriptor.digest.to_string(),
+            };
+            let action = format!("put manifest {reference}");
+            let sent = with_retries(|| {
+                self.repo
+                    .put_manifest(&reference, &descriptor.media_type, bytes.clone())
+            })
+            .await
+            .map_err(|e| CopyError::registry(&self.describe(), action, e))?;
+            if sent != descriptor.digest {
+                return Err(CopyError::DigestMismatch {
+                    location: self.describe(),
+                    expected: descriptor.digest.clone(),
+                    actual: sent,
+                });
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Runs a registry call, retrying retryable failures a few times (honouring `Retry-After`
+/// up to 10 s).
+async fn with_retries<T, F, Fut>(mut op: F) -> Result<T, RegistryError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, RegistryError>>,
+{
+    let mut failed = 0;
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_retryable() && failed + 1 < MANIFEST_ATTEMPTS => {
+                failed += 1;
+                let backoff = Duration::from_millis(200 * u64::from(failed));
+                let wait = e
+                    .retry_after()
+                    .map_or(backoff, |w| w.min(Duration::from_secs(10)));
+                tracing::warn!(error = %e, attempt = failed, "registry request failed, retrying");
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! [`ImageSource`]: what `copy` reads an image from — a registry repository, an OCI layout
+//! directory, the local store.
+//!
+//! The shape is go-containerregistry's `v1.Image`/`v1.ImageIndex` cut down to what a copy
+//! needs, addressed by descriptor rather than by object: resolve the reference the source was
+//! opened with to a root [`Descriptor`], read a manifest's bytes, open a blob's bytes from an
+//! offset. Everything else (which children to visit, what to verify) is the walker's.
+//!
+//! Methods return boxed futures so the trait is object-safe: the CLI picks a source at run
+//! time (`docker://…` or `oci:…`) and hands `&dyn ImageSource` to [`super::copy`].
+//!
+//! Contract: [`ImageSource::manifest`] returns bytes that hash to the descriptor's digest
+//! (implementations verify); [`ImageSource::open_blob`] streams raw bytes that the *sink*
+//! verifies, because only the sink sees them all (a resumed read sees a suffix).
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+
+use super::CopyError;
+use crate::media::Descriptor;
+
+/// A blob's bytes from some offset, in order; an `Err` item ends the stream (the sink may
+/// reopen it at the offset it reached).
+pub type BlobStream = BoxStream<'static, Result<Bytes, CopyError>>;
+
+/// A repository on a registry, as a mount source: the registry's domain and the path in it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RepositoryName {
+    /// The registry domain (`docker.io`, `localhost:5000`).
+    pub domain: String,
+    /// The repository path (`library/ubuntu`).
+    pub path: String,
+}
+
+/// Where a copy reads from. See the module docs.
+pub trait ImageSource: Send + Sync {
+    /// The source as the user wrote it (`docker://host/app:v1`, `oci:/dir:v1`), for messages.
+    fn location(&self) -> String;
+
+    /// The descriptor of the image the source was opened with (a tag, a digest, a layout
+    /// entry): an image manifest or an index. A reference the source does not hold is
+    /// [`CopyError::NotFound`].
+    fn resolve(&self) -> BoxFuture<'_, Result<Descriptor, CopyError>>;
+
+    /// The exact bytes of the manifest `descriptor` names, verified against its digest.
+    fn manifest<'a>(
+        &'a self,
+        descriptor: &'a Descriptor,
+    ) -> BoxFuture<'a, Result<Bytes, CopyError>>;
+
+    /// The bytes of the blob `descriptor` names, from byte `offset` on.
+    fn open_blob<'a>(
+        &'a self,
+        descriptor: &'a Descriptor,
+        offset: u64,
+    ) -> BoxFuture<'a, Result<BlobStream, CopyError>>;
+
+    /// The registry repository the blobs live in, when the source is one: a sink on the same
+    /// registry can mount them from there instead of receiving their bytes.
+    fn repository(&self) -> Option<RepositoryName> {
+        None
+    }
+}

@@ -1,0 +1,178 @@
+//! The local store as an [`ImageSource`]: [`StoreSource`], and [`complete_index`], the test of
+//! whether a pulled index can be pushed whole.
+//!
+//! The store's root is an OCI layout, so manifests and blobs are read exactly as
+//! [`super::layout::LayoutSource`] reads them; only resolution differs: a reference is looked up
+//! in the reference store (`hoist.db`), which points at an image record. When that image was
+//! chosen from an index and the store holds the **whole** index — every child manifest
+//! recorded as an image with its config and layers present, which `hoist pull
+//! --all-platforms` ensures — the reference resolves to the index, so a copy (or a push)
+//! sends every platform and then the index's exact bytes. Otherwise it resolves to the one
+//! platform manifest the store holds (what a plain pull leaves).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+
+use super::layout::{open_blob_file, read_manifest};
+use super::source::{BlobStream, ImageSource};
+use super::CopyError;
+use crate::digest::Digest;
+use crate::media::{Descriptor, Manifest, MAX_MANIFEST_SIZE};
+use crate::reference::Reference;
+use crate::store::{ContentStore, MetadataError, MetadataStore, StoreError};
+
+/// An image of the local store, by reference.
+#[derive(Debug, Clone)]
+pub struct StoreSource {
+    content: ContentStore,
+    metadata: Arc<MetadataStore>,
+    reference: Reference,
+}
+
+/// An index the store holds whole.
+#[derive(Debug, Clone)]
+pub struct CompleteIndex {
+    /// The index's descriptor (media type from its body).
+    pub descriptor: Descriptor,
+    /// Its exact bytes.
+    pub bytes: Bytes,
+    /// Its child manifests, as the index lists them.
+    pub children: Vec<Descriptor>,
+}
+
+impl StoreSource {
+    /// The image `reference` (a name means `:latest`) of the store `metadata` belongs to.
+    pub fn new(metadata: Arc<MetadataStore>, reference: &Reference) -> StoreSource {
+        StoreSource {
+            content: metadata.content().clone(),
+            metadata,
+            reference: reference.clone().with_default_tag(),
+        }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.content.root().to_owned()
+    }
+
+    async fn resolve_inner(&self) -> Result<Descriptor, CopyError> {
+        let (metadata, reference) = (Arc::clone(&self.metadata), self.reference.clone());
+        let location = ImageSource::location(self);
+        let found = tokio::task::spawn_blocking(move || {
+            let Some(target) = metadata.reference(&reference)? else {
+                return Ok(None);
+            };
+            let Some(record) = metadata.image(&target.manifest_digest)? else {
+                return Ok(None);
+            };
+            if let Some(index) = &record.index_digest {
+                if let Some(whole) = complete_index(&metadata, index)? {
+                    return Ok(Some(whole.descriptor));
+                }
+            }
+            Ok::<_, IndexCheckError>(Some(Descriptor::new(
+                &record.manifest_media_type,
+                record.manifest_digest.clone(),
+                record.manifest_size,
+            )))
+        })
+        .await
+        .map_err(|e| CopyError::Interrupted {
+            reason: e.to_string(),
+        })?
+        .map_err(|source| CopyError::Local {
+            location: location.clone(),
+            source: Box::new(source),
+        })?;
+        found.ok_or_else(|| CopyError::NotFound {
+            location,
+            reference: self.reference.familiar(),
+            source: None,
+        })
+    }
+}
+
+impl ImageSource for StoreSource {
+    fn location(&self) -> String {
+        format!("hoist:{}", self.reference)
+    }
+
+    fn resolve(&self) -> BoxFuture<'_, Result<Descriptor, CopyError>> {
+        Box::pin(self.resolve_inner())
+    }
+
+    fn manifest<'a>(
+        &'a self,
+        descriptor: &'a Descriptor,
+    ) -> BoxFuture<'a, Result<Bytes, CopyError>> {
+        Box::pin(read_manifest(
+            self.root(),
+            ImageSource::location(self),
+            descriptor,
+        ))
+    }
+
+    fn open_blob<'a>(
+        &'a self,
+        descriptor: &'a Descriptor,
+        offset: u64,
+    ) -> BoxFuture<'a, Result<BlobStream, CopyError>> {
+        Box::pin(open_blob_file(
+            self.root(),
+            ImageSource::location(self),
+            descriptor.digest.clone(),
+            offset,
+        ))
+    }
+}
+
+/// Why [`complete_index`] could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexCheckError {
+    /// A blob could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The metadata database could not be read.
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+}
+
+/// The index `digest` if the store holds it whole: its bytes, and for every child manifest an
+/// image record whose manifest, config and layers are all stored. `None` otherwise (a plain
+/// pull keeps one platform), or when the blob is not an index. Blocking.
+pub fn complete_index(
+    metadata: &MetadataStore,
+    digest: &Digest,
+) -> Result<Option<CompleteIndex>, IndexCheckError> {
+    let content = metadata.content();
+    if !content.has(digest)? {
+        return Ok(None);
+    }
+    let bytes = content.read_to_vec_capped(digest, MAX_MANIFEST_SIZE as u64)?;
+    let Ok(Manifest::Index(index)) = Manifest::parse("", &bytes) else {
+        return Ok(None);
+    };
+    for child in &index.manifests {
+        let Some(record) = metadata.image(&child.digest)? else {
+            return Ok(None);
+        };
+        let mut needed = vec![&record.manifest_digest, &record.image_id];
+        needed.extend(record.layers.iter().map(|l| &l.digest));
+        for blob in needed {
+            if !content.has(blob)? {
+                return Ok(None);
+            }
+        }
+    }
+    let media_type = index
+        .media_type
+        .clone()
+        .unwrap_or_else(|| index.kind().media_type().to_owned());
+    Ok(Some(CompleteIndex {
+        descriptor: Descriptor::new(&media_type, digest.clone(), bytes.len() as u64),
+        bytes: Bytes::from(bytes),
+        children: index.manifests,
+    }))
+}

@@ -1,0 +1,257 @@
+//! `hoist export`: an image's flattened root filesystem in a directory — what `umoci unpack`
+//! writes to its bundle's `rootfs/`, and what docker's `container export` of a fresh container
+//! holds: the layers applied in order, whiteouts and opaque directories honoured, ownership,
+//! modes, xattrs and times as the layer tars said.
+//!
+//! # Two sources, one result
+//! - **Layers** (fast path): when every layer of the image is unpacked in the layer store
+//!   ([`LayerStore::get`] for each chain ID), each `layers/<chainID>/diff` is copied onto the
+//!   target in order, whiteouts executed (`apply_diff`). Files are copied (reflink when
+//!   possible), never hardlinked to the store.
+//! - **Blobs** (fallback, DESIGN.md principle 4: the content store is the truth): each layer
+//!   blob is decompressed and applied with [`unpack_layer`] in apply mode, its diffID checked.
+//!
+//! # Rules
+//! - The target must be empty or absent (created), unless [`ExportOptions::force`]: then the
+//!   image is applied over what is there.
+//! - A [`Lease`](crate::store::Lease) is held throughout, so gc does not delete a layer or
+//!   blob being read.
+//! - Without privileges, ownership and device nodes cannot be applied: the blob path records
+//!   them in the report's `unapplied` list (as `umoci unpack --rootless` does, umoci in an
+//!   xattr); the layer path copies what the layer directories hold (already rootless).
+
+mod apply_diff;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::digest::Digest;
+use crate::store::layers::{compression_of, decoder, HashingReader, LayerMeta};
+use crate::store::metadata::ImageRecord;
+use crate::store::{ChainId, LayerError, LayerStore, MetadataStore, StoreError};
+use crate::unpack::{unpack_layer, Unapplied, UnpackError, UnpackMode, UnpackOptions};
+use apply_diff::DiffApplier;
+
+/// How to export.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// Write into a non-empty directory (over its contents).
+    pub force: bool,
+    /// Use the layer store when every layer is unpacked there (default true).
+    pub prefer_layers: bool,
+    /// How blobs are applied on the fallback path (apply mode is enforced); its privileges
+    /// also decide whether the layer path chowns.
+    pub unpack: UnpackOptions,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            force: false,
+            prefer_layers: true,
+            unpack: UnpackOptions::apply(),
+        }
+    }
+}
+
+/// Where the exported tree came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportSource {
+    /// The unpacked layer directories.
+    Layers,
+    /// The layer blobs, unpacked on the fly.
+    Blobs,
+}
+
+/// What an export did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportReport {
+    /// The source used.
+    pub source: ExportSource,
+    /// Layers applied.
+    pub layers: usize,
+    /// What could not be applied without privileges (blob path only).
+    pub unapplied: Vec<Unapplied>,
+}
+
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The target holds files and `force` was not given.
+    #[error("{path} is not empty; export into an empty directory, or pass --force to write over its contents")]
+    NotEmpty {
+        /// The target.
+        path: PathBuf,
+    },
+    /// A file operation on the target.
+    #[error("cannot {op} {path}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Copying an unpacked layer failed.
+    #[error("cannot apply layer {chain_id} from {path}")]
+    Layer {
+        /// The layer.
+        chain_id: ChainId,
+        /// Its directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Applying a layer blob failed.
+    #[error("cannot apply layer blob {blob}")]
+    Unpack {
+        /// The blob.
+        blob: Digest,
+        /// The cause.
+        #[source]
+        source: UnpackError,
+    },
+    /// A layer blob does not decompress to the diffID its image records.
+    #[error("layer {blob} decompresses to {actual}, not the diffID {expected} its image records")]
+    DiffIdMismatch {
+        /// The blob.
+        blob: Digest,
+        /// The recorded diffID.
+        expected: Digest,
+        /// What its bytes hash to.
+        actual: Digest,
+    },
+    /// The layer store.
+    #[error(transparent)]
+    Layers(#[from] LayerError),
+    /// The content store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Writes the root filesystem of `image` into `dir` (see the module docs). `layers` is the
+/// layer store to take the fast path from, if any. Blocking.
+pub fn export_image(
+    metadata: &MetadataStore,
+    layers: Option<&LayerStore>,
+    image: &ImageRecord,
+    dir: &Path,
+    options: &ExportOptions,
+) -> Result<ExportReport, ExportError> {
+    let _lease = metadata.content().lease()?;
+    prepare_target(dir, options.force)?;
+    let chain = ChainId::chain(
+        &image
+            .layers
+            .iter()
+            .map(|l| l.diff_id.clone())
+            .collect::<Vec<_>>(),
+    );
+    if let Some(layers) = layers.filter(|_| options.prefer_layers) {
+        if all_unpacked(layers, &chain)? {
+            return export_from_layers(layers, &chain, dir, options);
+        }
+    }
+    export_from_blobs(metadata, image, dir, options)
+}
+
+fn all_unpacked(layers: &LayerStore, chain: &[ChainId]) -> Result<bool, LayerError> {
+    for chain_id in chain {
+        if layers.get(chain_id)?.is_none() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn export_from_layers(
+    layers: &LayerStore,
+    chain: &[ChainId],
+    dir: &Path,
+    options: &ExportOptions,
+) -> Result<ExportReport, ExportError> {
+    for chain_id in chain {
+        let path = layers.layer_path(chain_id);
+        let error = |source| ExportError::Layer {
+            chain_id: chain_id.clone(),
+            path: path.clone(),
+            source,
+        };
+        let meta = LayerMeta::read(&path).map_err(error)?;
+        let mut applier = DiffApplier::new(meta.whiteout_format(), options.unpack.privileges);
+        applier
+            .apply(&layers.diff_path(chain_id), dir)
+            .map_err(error)?;
+    }
+    Ok(ExportReport {
+        source: ExportSource::Layers,
+        layers: chain.len(),
+        unapplied: Vec::new(),
+    })
+}
+
+fn export_from_blobs(
+    metadata: &MetadataStore,
+    image: &ImageRecord,
+    dir: &Path,
+    options: &ExportOptions,
+) -> Result<ExportReport, ExportError> {
+    let unpack = UnpackOptions {
+        mode: UnpackMode::Apply,
+        ..options.unpack.clone()
+    };
+    let mut unapplied = Vec::new();
+    for layer in &image.layers {
+        let compression = compression_of(layer)?;
+        let blob = metadata.content().open_blob(&layer.digest)?;
+        let mut reader = HashingReader::new(decoder(compression, blob, &layer.digest)?);
+        let report =
+            unpack_layer(&mut reader, dir, &unpack).map_err(|source| ExportError::Unpack {
+                blob: layer.digest.clone(),
+                source,
+            })?;
+        let actual = reader.finish();
+        if actual != layer.diff_id {
+            return Err(ExportError::DiffIdMismatch {
+                blob: layer.digest.clone(),
+                expected: layer.diff_id.clone(),
+                actual,
+            });
+        }
+        unapplied.extend(report.unapplied);
+    }
+    Ok(ExportReport {
+        source: ExportSource::Blobs,
+        layers: image.layers.len(),
+        unapplied,
+    })
+}
+
+/// Creates `dir` if absent; refuses a non-empty one unless `force`.
+fn prepare_target(dir: &Path, force: bool) -> Result<(), ExportError> {
+    let io = |op| {
+        move |source| ExportError::Io {
+            op,
+            path: dir.to_owned(),
+            source,
+        }
+    };
+    match fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() && !force {
+                return Err(ExportError::NotEmpty {
+                    path: dir.to_owned(),
+                });
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir).map_err(io("create"))
+        }
+        Err(e) => Err(io("read")(e)),
+    }
+}

@@ -1,0 +1,73 @@
+//! `hoist pull --all-platforms`: the other platforms of an index, so the store holds it whole.
+//!
+//! docker 20.10 pulls one platform; `docker pull --all-platforms` exists only with the
+//! containerd image store, which then keeps the whole index. hoist does the equivalent here:
+//! every image manifest of the index other than the chosen one is read (verified, stored) and
+//! pulled like the chosen one (config and layers through the download manager, diffIDs
+//! checked, image recorded with the index's digest), and gets a digest reference `NAME@CHILD`
+//! so garbage collection keeps it. The tag keeps pointing at the chosen platform's image,
+//! so `images`, `inspect` and `save` see what a plain pull gives.
+//!
+//! With every child recorded, [`crate::copy::complete_index`] holds for the index, and push
+//! sends the children and then the index's exact bytes.
+//!
+//! Skipped (logged): nested indexes and attestation manifests (platform `unknown/unknown`,
+//! which carry in-toto layers hoist does not pull). An index with such entries stays
+//! incomplete, and push sends the chosen platform's manifest, as after a plain pull.
+
+use std::sync::Arc;
+
+use super::image::Origin;
+use super::{PullError, Puller};
+use crate::media::{Descriptor, Manifest};
+use crate::progress::ProgressSink;
+use crate::reference::Reference;
+use crate::store::MetadataError;
+
+impl Puller {
+    /// Pulls and records every image manifest of `others` (the index's entries but the
+    /// chosen one), each with a digest reference.
+    pub(super) async fn pull_other_platforms(
+        &self,
+        origin: &Origin<'_>,
+        others: &[Descriptor],
+        progress: &Arc<dyn ProgressSink>,
+    ) -> Result<(), PullError> {
+        for child in others {
+            let attestation = child
+                .platform
+                .as_ref()
+                .is_some_and(|p| p.os == "unknown" && p.architecture == "unknown");
+            if attestation {
+                tracing::debug!(digest = %child.digest, "skipping an attestation manifest");
+                continue;
+            }
+            let read = self
+                .read_manifest(origin.repo, &child.digest, None, origin.target)
+                .await?;
+            let Manifest::Image(image) = read.manifest else {
+                tracing::warn!(digest = %child.digest, "skipping an index entry that is not an image manifest");
+                continue;
+            };
+            let size = read.bytes.len() as u64;
+            let result = self
+                .pull_image(origin, &child.digest, image, size, progress)
+                .await?;
+            let metadata = Arc::clone(&self.metadata);
+            let reference = Reference::new(
+                origin.target.repository().clone(),
+                None,
+                Some(child.digest.clone()),
+            );
+            let manifest = result.manifest_digest.clone();
+            self.blocking(
+                move || match metadata.add_digest(&reference, &manifest, true) {
+                    Ok(()) | Err(MetadataError::DigestConflict { .. }) => Ok(()),
+                    Err(e) => Err(e),
+                },
+            )
+            .await??;
+        }
+        Ok(())
+    }
+}
