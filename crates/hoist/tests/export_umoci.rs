@@ -295,3 +295,37 @@ async fn export_is_an_independent_copy_of_the_layer_store() {
     let layer = store.root().join("layers").join(&store.layer_dirs()[0]);
     assert_eq!(std::fs::read(layer.join("diff/a")).unwrap(), b"original");
 }
+
+/// Issue 5's round trip: pulled from registry A, tagged for registry B and pushed there, the
+/// image keeps its manifest digest (no recompression), and `skopeo copy` + `umoci unpack` of
+/// B's copy gives the same tree as of A's.
+#[tokio::test]
+async fn pushed_copy_unpacks_to_the_same_tree_with_the_same_digests() {
+    let (source, store, work, expected) = setup().await;
+    let target = TestRegistry::anonymous().await.unwrap();
+    let record = store.pull(&reference(&source, "rootfs:v1"), true).await;
+    let dest =
+        hoist::reference::Reference::parse(&format!("{}/copy/rootfs:v2", target.host())).unwrap();
+    store
+        .meta
+        .add_tag(&dest, &record.manifest_digest, true)
+        .unwrap();
+
+    let content = hoist::store::ContentStore::open(&store.root()).unwrap();
+    let pusher = hoist::push::Pusher::new(
+        pull_support::anonymous_client(),
+        content.clone(),
+        hoist::store::MetadataStore::open(&content).unwrap(),
+        hoist::push::PushOptions::default(),
+    );
+    let outcome = pusher
+        .push(&dest, &pull_support::Recorder::default())
+        .await
+        .unwrap();
+
+    assert_eq!(outcome.tags[0].digest, record.manifest_digest);
+    let pushed = work.path().join("pushed");
+    std::fs::create_dir(&pushed).unwrap();
+    let actual = umoci_rootfs(&target, "copy/rootfs:v2", &pushed);
+    assert_same_tree(&expected, &actual);
+}
