@@ -8,7 +8,8 @@
 # 2. builds the images (cached under $BENCH_CACHE, default /dev/shm/hoist-bench): a Debian
 #    minbase rootfs (debootstrap, from the Debian mirror) as one layer; a 2-layer image of about
 #    400 MB compressed (the rootfs plus large incompressible files, whiteouts, hard links); 50
-#    small layers; one layer of 100k small files; one 2 GB layer (not in --quick); each in
+#    small layers; one layer of 100k small files; one 2 GB layer of compressible files (not
+#    in --quick); each in
 #    gzip and zstd (--quick: fewer);
 # 3. starts a docker-registry on loopback serving them, a second empty one for pushes (emptied
 #    before every push run) and a containerd with its own root, state and socket, restarted
@@ -69,6 +70,8 @@ if [ ! -d "$src/debian" ]; then
   rm -rf "$src/debian.tmp"
   debootstrap --variant=minbase bookworm "$src/debian.tmp" http://deb.debian.org/debian \
     >"$log/debootstrap.log" 2>&1
+  # like the official debian images: no downloaded .debs, no apt lists
+  rm -rf "$src"/debian.tmp/var/cache/apt/archives/*.deb "$src"/debian.tmp/var/lib/apt/lists/*
   mv "$src/debian.tmp" "$src/debian"
 fi
 if [ ! -d "$src/big" ]; then
@@ -111,7 +114,12 @@ fi
 if [ $quick = 0 ] && [ ! -d "$src/big2g" ]; then
   echo "== one 2 GB layer"
   t=$src/big2g.tmp && rm -rf "$t" && mkdir -p "$t/data"
-  for i in $(seq 16); do head -c 128M /dev/urandom >"$t/data/part$i"; done
+  # compressible like real content (about 40%): the Debian rootfs's files, concatenated
+  find "$src/debian" -type f -size +0 | sort >"$t.list"
+  for i in $(seq 16); do
+    while xargs -d '\n' cat <"$t.list" 2>/dev/null; do :; done | head -c 128M >"$t/data/part$i" || true
+  done
+  rm -f "$t.list"
   mv "$t" "$src/big2g"
 fi
 
@@ -229,8 +237,17 @@ skopeo_umoci() { skopeo_pull "$1" && rss umoci unpack --image "$S/skopeo:img" "$
 hoist_push() { rss "$hoist" --root "$S/pushsrc" push -q "$dst_reg/$1" >/dev/null; }
 skopeo_push() { rss skopeo copy -q --dest-tls-verify=false "oci:$S/pushsrc-oci:img" "docker://$dst_reg/$1" >/dev/null; }
 wipe() { rm -rf "$S/hoist" "$S/out" "$S/skopeo" "$S/bundle"; }
+wipe_all() { # after each command's runs: one tool's data at a time on the filesystem
+  wipe
+  if [ -f "$run/containerd.pid" ]; then
+    kill "$(cat "$run/containerd.pid")" 2>/dev/null || true
+    while kill -0 "$(cat "$run/containerd.pid")" 2>/dev/null; do sleep 0.05; done
+    rm -f "$run/containerd.pid"
+  fi
+  rm -rf "$S/containerd"
+}
 export -f rss containerd_restart dst_restart ctr_pull hoist_pull hoist_pull_export skopeo_pull \
-  skopeo_umoci hoist_push skopeo_push wipe
+  skopeo_umoci hoist_push skopeo_push wipe wipe_all
 
 bench() { # CASE IMAGE HOIST_CMD HOIST_PREPARE PEER_CMD PEER_PREPARE
   local id=$1-$2
@@ -238,9 +255,9 @@ bench() { # CASE IMAGE HOIST_CMD HOIST_PREPARE PEER_CMD PEER_PREPARE
   : >"$work/results/$id.hoist.rss"
   : >"$work/results/$id.peer.rss"
   hyperfine --shell=bash --style=basic --runs "$runs" \
-    --export-json "$work/results/$id.json" \
+    --export-json "$work/results/$id.json" --cleanup wipe_all \
     --command-name hoist --prepare "$4" "RSS=$work/results/$id.hoist.rss $3" \
-    --command-name peer --prepare "$6" "RSS=$work/results/$id.peer.rss $5" \
+    ${5:+--command-name peer --prepare "$6" "RSS=$work/results/$id.peer.rss $5"} \
     >"$log/$id.hyperfine" 2>&1 || { echo "   failed, see $log/$id.hyperfine"; tail -5 "$log/$id.hyperfine"; }
 }
 
@@ -249,14 +266,15 @@ for im in $images; do
   ref=bench/$name:$comp
   bench pull "$name:$comp" "hoist_pull $src_reg/$ref" wipe \
     "ctr_pull $ref" containerd_restart
+  # umoci 0.4.7 (Debian 12) cannot unpack zstd layers: hoist alone for those
   bench export "$name:$comp" "hoist_pull_export $ref" wipe \
-    "skopeo_umoci $ref" wipe
+    "$([ "$comp" = zstd ] || echo "skopeo_umoci $ref")" wipe
   bench no-unpack "$name:$comp" "hoist_pull --no-unpack $src_reg/$ref" wipe \
     "skopeo_pull $ref" wipe
   # push: the same image, pulled once by each tool, to an empty registry every run
   rm -rf "$S/pushsrc" "$S/pushsrc-oci"
   "$hoist" --root "$S/pushsrc" pull -q --no-unpack "$src_reg/$ref"
-  "$hoist" --root "$S/pushsrc" tag "$src_reg/$ref" "$dst_reg/$ref"
+  "$hoist" --root "$S/pushsrc" tag "$src_reg/$ref" "$dst_reg/$ref" >/dev/null
   skopeo copy -q --src-tls-verify=false "docker://$src_reg/$ref" "oci:$S/pushsrc-oci:img" >/dev/null
   bench push "$name:$comp" "hoist_push $ref" dst_restart "skopeo_push $ref" dst_restart
   rm -rf "$S/pushsrc" "$S/pushsrc-oci"
