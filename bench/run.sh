@@ -17,6 +17,7 @@
 # 4. runs each comparison with hyperfine (hoist and peer in one hyperfine invocation, cold
 #    store before every run) and wraps every tool in /usr/bin/time for peak RSS (containerd's
 #    own VmHWM for `ctr`, whose work happens in the daemon);
+#    BENCH_IMAGES="debian:gzip twolayer:zstd ..." picks the images (name:compression).
 # 5. prints the table (bench/table.py) and leaves JSON under $WORK/results.
 #
 # The stores being measured (hoist root, containerd root, skopeo layouts, unpacked trees) live on
@@ -132,7 +133,9 @@ layers_of() { # image name -> its layer directories, in order
     big2g) echo "$src/big2g" ;;
   esac
 }
-if [ $quick = 1 ]; then
+if [ -n "${BENCH_IMAGES:-}" ]; then # e.g. BENCH_IMAGES="debian:gzip twolayer:gzip"
+  images=$BENCH_IMAGES
+elif [ $quick = 1 ]; then
   images="debian:gzip debian:zstd small50:gzip"
 else
   images="debian:gzip debian:zstd twolayer:gzip twolayer:zstd small50:gzip small50:zstd"
@@ -273,7 +276,7 @@ for im in $images; do
     "skopeo_pull $ref" wipe
   # push: the same image, pulled once by each tool, to an empty registry every run
   rm -rf "$S/pushsrc" "$S/pushsrc-oci"
-  "$hoist" --root "$S/pushsrc" pull -q --no-unpack "$src_reg/$ref"
+  "$hoist" --root "$S/pushsrc" pull -q --no-unpack "$src_reg/$ref" >/dev/null
   "$hoist" --root "$S/pushsrc" tag "$src_reg/$ref" "$dst_reg/$ref" >/dev/null
   skopeo copy -q --src-tls-verify=false "docker://$src_reg/$ref" "oci:$S/pushsrc-oci:img" >/dev/null
   bench push "$name:$comp" "hoist_push $ref" dst_restart "skopeo_push $ref" dst_restart

@@ -49,8 +49,11 @@ def main():
         case, image = stem.split("-", 1) if not stem.startswith("no-unpack") else (
             "no-unpack", stem[len("no-unpack-"):])
         name, comp = image.split(":")
-        with open(path) as f:
-            medians = {r["command"]: r["median"] for r in json.load(f)["results"]}
+        try:
+            with open(path) as f:
+                medians = {r["command"]: r["median"] for r in json.load(f)["results"]}
+        except (ValueError, KeyError):  # a comparison still running, or hyperfine failed early
+            continue
         size, layers = image_size(oci, name, comp)
         hoist, peer = medians.get("hoist"), medians.get("peer")
         rows.append((
