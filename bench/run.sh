@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# hoist against the tools people use today, on the same images, registry and filesystem.
+#
+#   bench/run.sh [--quick] [--dir DIR] [--runs N]
+#
+# 1. installs what it needs from Debian (docker-registry skopeo umoci containerd debootstrap
+#    hyperfine time pigz zstd) and builds hoist in release;
+# 2. builds the images (cached under $BENCH_CACHE, default /dev/shm/hoist-bench): a Debian
+#    minbase rootfs (debootstrap, from the Debian mirror) as one layer; a 2-layer image of about
+#    400 MB compressed (the rootfs plus large incompressible files, whiteouts, hard links); 50
+#    small layers; one layer of 100k small files; one 2 GB layer of compressible files (not
+#    in --quick); each in
+#    gzip and zstd (--quick: fewer);
+# 3. starts a docker-registry on loopback serving them, a second empty one for pushes (emptied
+#    before every push run) and a containerd with its own root, state and socket, restarted
+#    empty before every `ctr` run;
+# 4. runs each comparison with hyperfine (hoist and peer in one hyperfine invocation, cold
+#    store before every run) and wraps every tool in /usr/bin/time for peak RSS (containerd's
+#    own VmHWM for `ctr`, whose work happens in the daemon);
+#    BENCH_IMAGES="debian:gzip twolayer:zstd ..." picks the images (name:compression).
+# 5. prints the table (bench/table.py) and leaves JSON under $WORK/results.
+#
+# The stores being measured (hoist root, containerd root, skopeo layouts, unpacked trees) live on
+# tmpfs by default, or under DIR with --dir DIR (the disk). Images and registries stay in the
+# cache either way. Not part of CI. Needs root (containerd, umoci unpack, debootstrap).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+
+quick=0
+dir=
+runs=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --dir) dir=$2; shift ;;
+    --runs) runs=$2; shift ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ -n "$runs" ] || runs=$([ $quick = 1 ] && echo 3 || echo 5)
+cache=${BENCH_CACHE:-/dev/shm/hoist-bench}
+mkdir -p "$cache"
+if [ -n "$dir" ]; then mkdir -p "$dir"; base=$(cd "$dir" && pwd); else base=$cache; fi
+work=$(mktemp -d "$base/run.XXXXXX")
+run=$(mktemp -d /run/hoist-bench.XXXXXX) # sockets and containerd state: short paths, tmpfs
+log=$work/log
+mkdir -p "$log" "$work/results"
+
+# ---------------------------------------------------------------- dependencies and hoist
+need=()
+for pair in docker-registry:docker-registry skopeo:skopeo umoci:umoci ctr:containerd \
+  debootstrap:debootstrap hyperfine:hyperfine pigz:pigz zstd:zstd; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
+[ -x /usr/bin/time ] || need+=(time)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# ---------------------------------------------------------------- image sources
+src=$cache/src
+mkdir -p "$src"
+if [ ! -d "$src/debian" ]; then
+  echo "== debootstrap --variant=minbase bookworm (from the Debian mirror)"
+  rm -rf "$src/debian.tmp"
+  debootstrap --variant=minbase bookworm "$src/debian.tmp" http://deb.debian.org/debian \
+    >"$log/debootstrap.log" 2>&1
+  # like the official debian images: no downloaded .debs, no apt lists
+  rm -rf "$src"/debian.tmp/var/cache/apt/archives/*.deb "$src"/debian.tmp/var/lib/apt/lists/*
+  mv "$src/debian.tmp" "$src/debian"
+fi
+if [ ! -d "$src/big" ]; then
+  echo "== large files, whiteouts, hard links (second layer of the 2-layer image)"
+  t=$src/big.tmp && rm -rf "$t" && mkdir -p "$t/opt/data" "$t/usr/share/doc" "$t/usr/share/man" "$t/etc"
+  for i in 1 2 3 4 5 6; do head -c 60M /dev/urandom >"$t/opt/data/blob$i"; done
+  ln "$t/opt/data/blob1" "$t/opt/data/blob1.hardlink"
+  ln "$t/opt/data/blob2" "$t/opt/data/blob2.hardlink"
+  touch "$t/usr/share/doc/.wh.apt" "$t/etc/.wh.motd" "$t/usr/share/man/.wh..wh..opq"
+  mv "$t" "$src/big"
+fi
+if [ ! -d "$src/small50" ]; then
+  echo "== 50 small layers"
+  python3 - "$src/small50.tmp" <<'PY'
+import base64, os, sys
+root = sys.argv[1]
+for layer in range(50):
+    d = os.path.join(root, f"{layer:02}", "srv", f"layer{layer:02}")
+    os.makedirs(d)
+    for i in range(40):  # 40 files of 8 KiB, half compressible
+        with open(os.path.join(d, f"f{i}"), "wb") as f:
+            f.write(base64.b64encode(os.urandom(3072)) + bytes(4096))
+PY
+  mv "$src/small50.tmp" "$src/small50"
+fi
+if [ ! -d "$src/files100k" ]; then
+  echo "== one layer of 100k small files"
+  python3 - "$src/files100k.tmp" <<'PY'
+import base64, os, sys
+root = sys.argv[1]
+for d in range(1000):
+    p = os.path.join(root, "data", f"d{d:03}")
+    os.makedirs(p)
+    for i in range(100):  # 100k files of 1 KiB
+        with open(os.path.join(p, f"f{i:02}"), "wb") as f:
+            f.write(base64.b64encode(os.urandom(768)))
+PY
+  mv "$src/files100k.tmp" "$src/files100k"
+fi
+if [ $quick = 0 ] && [ ! -d "$src/big2g" ]; then
+  echo "== one 2 GB layer"
+  t=$src/big2g.tmp && rm -rf "$t" && mkdir -p "$t/data"
+  # compressible like real content (about 40%): the Debian rootfs's files, concatenated
+  find "$src/debian" -type f -size +0 | sort >"$t.list"
+  for i in $(seq 16); do
+    while xargs -d '\n' cat <"$t.list" 2>/dev/null; do :; done | head -c 128M >"$t/data/part$i" || true
+  done
+  rm -f "$t.list"
+  mv "$t" "$src/big2g"
+fi
+
+layers_of() { # image name -> its layer directories, in order
+  case "$1" in
+    debian) echo "$src/debian" ;;
+    twolayer) echo "$src/debian $src/big" ;;
+    small50) ls -d "$src"/small50/* ;;
+    files100k) echo "$src/files100k" ;;
+    big2g) echo "$src/big2g" ;;
+  esac
+}
+if [ -n "${BENCH_IMAGES:-}" ]; then # e.g. BENCH_IMAGES="debian:gzip twolayer:gzip"
+  images=$BENCH_IMAGES
+elif [ $quick = 1 ]; then
+  images="debian:gzip debian:zstd small50:gzip"
+else
+  images="debian:gzip debian:zstd twolayer:gzip twolayer:zstd small50:gzip small50:zstd"
+  images+=" files100k:gzip files100k:zstd big2g:gzip big2g:zstd"
+fi
+for im in $images; do
+  name=${im%%:*} comp=${im#*:}
+  if [ ! -f "$cache/oci/$name-$comp/index.json" ]; then
+    echo "== image $name ($comp)"
+    rm -rf "$cache/oci/$name-$comp"
+    # shellcheck disable=SC2046
+    python3 "$here/mkimage.py" "$cache/oci/$name-$comp" latest "$comp" $(layers_of "$name")
+  fi
+done
+
+echo "== building hoist (release)"
+(cd "$repo" && cargo build --release --locked -q -p hoist-cli)
+hoist=${CARGO_TARGET_DIR:-$repo/target}/release/hoist
+
+# ---------------------------------------------------------------- registries and containerd
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$run/containerd.pid" ] && kill "$(cat "$run/containerd.pid")" 2>/dev/null || true
+  [ -f "$run/dst.pid" ] && kill "$(cat "$run/dst.pid")" 2>/dev/null || true
+  sleep 0.5
+  rm -rf "$run"
+  [ "${KEEP:-0}" = 1 ] || rm -rf "$work/store" "$work/out"
+}
+trap cleanup EXIT
+
+wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+registry_config() { # PORT STORAGE
+  printf 'version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage:\n  filesystem: {rootdirectory: %s}\n  delete: {enabled: true}\nhttp: {addr: 127.0.0.1:%s}\n' "$2" "$1"
+}
+src_port=$(free_port)
+registry_config "$src_port" "$cache/registry" >"$run/src.yml"
+docker-registry serve "$run/src.yml" >"$log/registry-src.log" 2>&1 &
+pids+=($!)
+wait_port "$src_port"
+src_reg=127.0.0.1:$src_port
+dst_port=$(free_port)
+dst_reg=127.0.0.1:$dst_port
+registry_config "$dst_port" "$work/store/dst-registry" >"$run/dst.yml"
+
+echo "== pushing the images to the bench registry $src_reg"
+for im in $images; do
+  name=${im%%:*} comp=${im#*:}
+  skopeo copy -q "oci:$cache/oci/$name-$comp:latest" "docker://$src_reg/bench/$name:$comp" \
+    --dest-tls-verify=false >/dev/null
+done
+
+cat >"$run/containerd.toml" <<TOML
+version = 2
+root = "$work/store/containerd"
+state = "$run/containerd-state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$run/c.sock"
+TOML
+
+# ---------------------------------------------------------------- the measured steps
+# Exported so hyperfine's bash runs them; each tool is wrapped in /usr/bin/time (peak RSS in
+# KiB appended to $RSS). Every function starts from a cold store (its prepare_* wiped it).
+export hoist run work src_reg dst_reg
+S=$work/store
+export S
+rss() { /usr/bin/time -f %M -a -o "$RSS" "$@"; }
+containerd_restart() { # stop, wipe the root, start empty, wait for the socket
+  if [ -f "$run/containerd.pid" ]; then
+    kill "$(cat "$run/containerd.pid")" 2>/dev/null || true
+    while kill -0 "$(cat "$run/containerd.pid")" 2>/dev/null; do sleep 0.05; done
+  fi
+  rm -rf "$S/containerd" "$run/containerd-state"
+  containerd --config "$run/containerd.toml" >>"$run/containerd.log" 2>&1 &
+  echo $! >"$run/containerd.pid"
+  for _ in $(seq 200); do ctr --address "$run/c.sock" version >/dev/null 2>&1 && return 0; sleep 0.05; done
+  echo "containerd did not start; see $run/containerd.log" >&2
+  return 1
+}
+dst_restart() { # an empty registry to push to
+  if [ -f "$run/dst.pid" ]; then
+    kill "$(cat "$run/dst.pid")" 2>/dev/null || true
+    while kill -0 "$(cat "$run/dst.pid")" 2>/dev/null; do sleep 0.05; done
+  fi
+  rm -rf "$S/dst-registry"
+  docker-registry serve "$run/dst.yml" >>"$run/dst.log" 2>&1 &
+  echo $! >"$run/dst.pid"
+  for _ in $(seq 200); do (exec 3<>"/dev/tcp/${dst_reg/://}") 2>/dev/null && return 0; sleep 0.05; done
+  return 1
+}
+ctr_pull() {
+  rss ctr --address "$run/c.sock" -n bench image pull --plain-http --snapshotter native "$src_reg/$1" >/dev/null
+  # the daemon does the work: its peak RSS over this run (it was restarted empty before)
+  awk '/VmHWM/ {print $2}' "/proc/$(cat "$run/containerd.pid")/status" >>"$RSS"
+}
+hoist_pull() { rss "$hoist" --root "$S/hoist" pull -q "$@"; }
+hoist_pull_export() { hoist_pull "$src_reg/$1" && rss "$hoist" --root "$S/hoist" export "$src_reg/$1" "$S/out"; }
+skopeo_pull() { rss skopeo copy -q --src-tls-verify=false "docker://$src_reg/$1" "oci:$S/skopeo:img" >/dev/null; }
+skopeo_umoci() { skopeo_pull "$1" && rss umoci unpack --image "$S/skopeo:img" "$S/bundle" >/dev/null; }
+hoist_push() { rss "$hoist" --root "$S/pushsrc" push -q "$dst_reg/$1" >/dev/null; }
+skopeo_push() { rss skopeo copy -q --dest-tls-verify=false "oci:$S/pushsrc-oci:img" "docker://$dst_reg/$1" >/dev/null; }
+wipe() { rm -rf "$S/hoist" "$S/out" "$S/skopeo" "$S/bundle"; }
+wipe_all() { # after each command's runs: one tool's data at a time on the filesystem
+  wipe
+  if [ -f "$run/containerd.pid" ]; then
+    kill "$(cat "$run/containerd.pid")" 2>/dev/null || true
+    while kill -0 "$(cat "$run/containerd.pid")" 2>/dev/null; do sleep 0.05; done
+    rm -f "$run/containerd.pid"
+  fi
+  rm -rf "$S/containerd"
+}
+export -f rss containerd_restart dst_restart ctr_pull hoist_pull hoist_pull_export skopeo_pull \
+  skopeo_umoci hoist_push skopeo_push wipe wipe_all
+
+bench() { # CASE IMAGE HOIST_CMD HOIST_PREPARE PEER_CMD PEER_PREPARE
+  local id=$1-$2
+  echo "== $1 $2"
+  : >"$work/results/$id.hoist.rss"
+  : >"$work/results/$id.peer.rss"
+  hyperfine --shell=bash --style=basic --runs "$runs" \
+    --export-json "$work/results/$id.json" --cleanup wipe_all \
+    --command-name hoist --prepare "$4" "RSS=$work/results/$id.hoist.rss $3" \
+    ${5:+--command-name peer --prepare "$6" "RSS=$work/results/$id.peer.rss $5"} \
+    >"$log/$id.hyperfine" 2>&1 || { echo "   failed, see $log/$id.hyperfine"; tail -5 "$log/$id.hyperfine"; }
+}
+
+for im in $images; do
+  name=${im%%:*} comp=${im#*:}
+  ref=bench/$name:$comp
+  bench pull "$name:$comp" "hoist_pull $src_reg/$ref" wipe \
+    "ctr_pull $ref" containerd_restart
+  # umoci 0.4.7 (Debian 12) cannot unpack zstd layers: hoist alone for those
+  bench export "$name:$comp" "hoist_pull_export $ref" wipe \
+    "$([ "$comp" = zstd ] || echo "skopeo_umoci $ref")" wipe
+  bench no-unpack "$name:$comp" "hoist_pull --no-unpack $src_reg/$ref" wipe \
+    "skopeo_pull $ref" wipe
+  # push: the same image, pulled once by each tool, to an empty registry every run
+  rm -rf "$S/pushsrc" "$S/pushsrc-oci"
+  "$hoist" --root "$S/pushsrc" pull -q --no-unpack "$src_reg/$ref" >/dev/null
+  "$hoist" --root "$S/pushsrc" tag "$src_reg/$ref" "$dst_reg/$ref" >/dev/null
+  skopeo copy -q --src-tls-verify=false "docker://$src_reg/$ref" "oci:$S/pushsrc-oci:img" >/dev/null
+  bench push "$name:$comp" "hoist_push $ref" dst_restart "skopeo_push $ref" dst_restart
+  rm -rf "$S/pushsrc" "$S/pushsrc-oci"
+done
+
+# ---------------------------------------------------------------- the table
+fs=$(df -T "$S" | awk 'NR==2 {print $2}')
+echo
+echo "hoist $("$hoist" --version 2>/dev/null | head -1) · $(nproc) cores · $(free -g | awk '/Mem:/ {print $2}') GiB · kernel $(uname -r) · stores on $fs ($base) · $runs runs"
+python3 "$here/table.py" "$work/results" "$cache/oci" | tee "$work/results/table.md"
+echo "(results: $work/results)"
