@@ -65,7 +65,11 @@ pub(super) fn assemble(
                 .into_iter()
                 .find(|d| members.oci_blob(&d.digest).is_some())
             else {
-                return Err(missing(&nested.manifests[0].digest, "manifest"));
+                let first = nested
+                    .manifests
+                    .first()
+                    .map_or(&entry.digest, |d| &d.digest);
+                return Err(missing(first, "manifest"));
             };
             assemble_image(content, members, child, Some(entry.digest.clone()), tags)?
         } else {
