@@ -1,15 +1,16 @@
 //! `hoist save` and `hoist load` run as the built binary: files, pipes, docker's output lines
 //! and one-line failures.
 
+#[path = "../../hoist/tests/store_fixture/mod.rs"]
+mod store_fixture;
+
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use hoist::digest::Digest;
-use hoist::reference::Reference;
-use hoist::store::metadata::{ImageLayer, ImageRecord, Platform};
+use hoist::store::metadata::ImageRecord;
 use hoist::store::{ContentStore, MetadataStore};
-use hoist_testkit::{Blob, Image, ImageBuilder, Layer};
+use hoist_testkit::{Image, ImageBuilder, Layer};
 use tempfile::TempDir;
 
 struct Store {
@@ -30,44 +31,7 @@ impl Store {
     }
 
     fn put(&self, image: &Image, tag: &str) -> ImageRecord {
-        let content = self.meta.content();
-        for blob in image.layers.iter().chain([&image.config, &image.manifest]) {
-            content.write_blob(&digest(blob), &blob.bytes).unwrap();
-        }
-        let record = ImageRecord {
-            image_id: digest(&image.config),
-            manifest_digest: digest(&image.manifest),
-            manifest_media_type: image.manifest.media_type.clone(),
-            manifest_size: image.manifest.size,
-            index_digest: None,
-            platform: Platform {
-                os: "linux".into(),
-                architecture: "amd64".into(),
-                variant: None,
-            },
-            size: image.tars.iter().map(|t| t.len() as u64).sum(),
-            created: Some("1970-01-01T00:00:00Z".into()),
-            layers: image
-                .layers
-                .iter()
-                .zip(&image.diff_ids)
-                .map(|(blob, diff_id)| ImageLayer {
-                    diff_id: Digest::parse(diff_id).unwrap(),
-                    digest: digest(blob),
-                    size: blob.size,
-                    media_type: blob.media_type.clone(),
-                })
-                .collect(),
-        };
-        self.meta.put_image(&record).unwrap();
-        self.meta
-            .add_tag(
-                &Reference::parse(tag).unwrap(),
-                &record.manifest_digest,
-                false,
-            )
-            .unwrap();
-        record
+        store_fixture::put(&self.meta, image, &[tag])
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -96,10 +60,6 @@ impl Store {
         child.stdin.take().unwrap().write_all(input).unwrap();
         child.wait_with_output().unwrap()
     }
-}
-
-fn digest(blob: &Blob) -> Digest {
-    Digest::parse(&blob.digest).unwrap()
 }
 
 fn image(name: &str) -> Image {

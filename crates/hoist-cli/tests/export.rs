@@ -1,15 +1,16 @@
 //! `hoist export` and the layer store through the built binary, against store roots prepared
 //! through the library (blobs, image records, unpacked layers) with testkit-built images.
 
+#[path = "../../hoist/tests/store_fixture/mod.rs"]
+mod store_fixture;
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use hoist::digest::Digest;
-use hoist::reference::Reference;
-use hoist::store::metadata::{ImageLayer, ImageRecord, Platform};
+use hoist::store::metadata::ImageRecord;
 use hoist::store::{ContentStore, LayerStore, MetadataStore};
-use hoist_testkit::{Blob, Image, ImageBuilder, Layer};
+use hoist_testkit::{Image, ImageBuilder, Layer};
 use tempfile::TempDir;
 
 struct Store {
@@ -33,43 +34,7 @@ impl Store {
 
     /// Stores `image`, records and tags it, and (when `unpack`) unpacks its layers.
     fn put(&self, image: &Image, tag: &str, unpack: bool) -> ImageRecord {
-        let content = self.meta.content();
-        for blob in image.layers.iter().chain([&image.config, &image.manifest]) {
-            content.write_blob(&digest(blob), &blob.bytes).unwrap();
-        }
-        let record = ImageRecord {
-            image_id: digest(&image.config),
-            manifest_digest: digest(&image.manifest),
-            manifest_media_type: image.manifest.media_type.clone(),
-            manifest_size: image.manifest.size,
-            index_digest: None,
-            platform: Platform {
-                os: "linux".into(),
-                architecture: "amd64".into(),
-                variant: None,
-            },
-            size: 1,
-            created: None,
-            layers: image
-                .layers
-                .iter()
-                .zip(&image.diff_ids)
-                .map(|(blob, diff_id)| ImageLayer {
-                    diff_id: Digest::parse(diff_id).unwrap(),
-                    digest: digest(blob),
-                    size: blob.size,
-                    media_type: blob.media_type.clone(),
-                })
-                .collect(),
-        };
-        self.meta.put_image(&record).unwrap();
-        self.meta
-            .add_tag(
-                &Reference::parse(tag).unwrap(),
-                &record.manifest_digest,
-                false,
-            )
-            .unwrap();
+        let record = store_fixture::put(&self.meta, image, &[tag]);
         if unpack {
             self.layers.register_image(&record).unwrap();
         }
@@ -93,10 +58,6 @@ impl Store {
             .output()
             .unwrap()
     }
-}
-
-fn digest(blob: &Blob) -> Digest {
-    Digest::parse(&blob.digest).unwrap()
 }
 
 fn stderr(output: &Output) -> String {

@@ -2,12 +2,14 @@
 //! roots prepared through the library with real (testkit-built) images, the way a pull leaves
 //! them; skopeo checks that what remains is still a readable OCI layout.
 
+#[path = "../../hoist/tests/store_fixture/mod.rs"]
+mod store_fixture;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
 use hoist::digest::Digest;
-use hoist::reference::Reference;
-use hoist::store::metadata::{ImageLayer, ImageRecord, Platform};
+use hoist::store::metadata::ImageRecord;
 use hoist::store::{ContentStore, MetadataStore};
 use hoist_testkit::{Blob, Image, ImageBuilder, Layer};
 use serde_json::Value;
@@ -32,43 +34,7 @@ impl Store {
 
     /// Writes `image`'s blobs, records it and tags it with each of `tags`.
     fn put(&self, image: &Image, tags: &[&str]) -> ImageRecord {
-        let content = self.meta.content();
-        for blob in image.layers.iter().chain([&image.config, &image.manifest]) {
-            content.write_blob(&digest(blob), &blob.bytes).unwrap();
-        }
-        let record = ImageRecord {
-            image_id: digest(&image.config),
-            manifest_digest: digest(&image.manifest),
-            manifest_media_type: image.manifest.media_type.clone(),
-            manifest_size: image.manifest.size,
-            index_digest: None,
-            platform: Platform {
-                os: "linux".into(),
-                architecture: "amd64".into(),
-                variant: None,
-            },
-            size: image.tars.iter().map(|t| t.len() as u64).sum(),
-            created: Some("1970-01-01T00:00:00Z".into()),
-            layers: image
-                .layers
-                .iter()
-                .zip(&image.diff_ids)
-                .map(|(blob, diff_id)| ImageLayer {
-                    diff_id: Digest::parse(diff_id).unwrap(),
-                    digest: digest(blob),
-                    size: blob.size,
-                    media_type: blob.media_type.clone(),
-                })
-                .collect(),
-        };
-        self.meta.put_image(&record).unwrap();
-        for tag in tags {
-            let reference = Reference::parse(tag).unwrap();
-            self.meta
-                .add_tag(&reference, &record.manifest_digest, false)
-                .unwrap();
-        }
-        record
+        store_fixture::put(&self.meta, image, tags)
     }
 
     fn has(&self, blob: &Blob) -> bool {
@@ -88,9 +54,7 @@ impl Store {
     }
 }
 
-fn digest(blob: &Blob) -> Digest {
-    Digest::parse(&blob.digest).unwrap()
-}
+use store_fixture::digest;
 
 fn image(layers: &[&str]) -> Image {
     layers

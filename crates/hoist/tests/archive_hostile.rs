@@ -2,6 +2,7 @@
 //! nothing recorded or tagged.
 
 mod archive_support;
+mod store_fixture;
 
 use archive_support::{entries, image, write_tar, Store};
 use hoist::archive::{load_archive, ArchiveError};

@@ -2,6 +2,7 @@
 //! land in the store with their image IDs and tags.
 
 mod archive_support;
+mod store_fixture;
 
 use std::io::Write as _;
 

@@ -1,6 +1,7 @@
 //! `hoist save`: the archive has docker's layout, and skopeo reads it.
 
 mod archive_support;
+mod store_fixture;
 
 use archive_support::{
     files, image, manifest_json, members, oci_config, oci_layer_diff_ids, skopeo, Store,

@@ -9,10 +9,14 @@ use std::path::Path;
 
 use hoist::digest::Digest;
 use hoist::reference::Reference;
-use hoist::store::metadata::{ImageLayer, ImageRecord, Platform};
+use hoist::store::metadata::ImageRecord;
 use hoist::store::{ContentStore, MetadataStore};
-use hoist_testkit::{Blob, Image, ImageBuilder, Layer};
+use hoist_testkit::{Image, ImageBuilder, Layer};
 use tempfile::TempDir;
+
+// Re-exported for the archive tests (not every test binary uses it).
+#[allow(unused_imports)]
+pub use crate::store_fixture::digest;
 
 pub struct Store {
     pub dir: TempDir,
@@ -33,46 +37,7 @@ impl Store {
 
     /// Writes `image`'s blobs, records it and tags it with each of `tags`.
     pub fn put(&self, image: &Image, tags: &[&str]) -> ImageRecord {
-        let content = self.meta.content();
-        for blob in image.layers.iter().chain([&image.config, &image.manifest]) {
-            content.write_blob(&digest(blob), &blob.bytes).unwrap();
-        }
-        let record = ImageRecord {
-            image_id: digest(&image.config),
-            manifest_digest: digest(&image.manifest),
-            manifest_media_type: image.manifest.media_type.clone(),
-            manifest_size: image.manifest.size,
-            index_digest: None,
-            platform: Platform {
-                os: "linux".into(),
-                architecture: "amd64".into(),
-                variant: None,
-            },
-            size: image.tars.iter().map(|t| t.len() as u64).sum(),
-            created: Some("1970-01-01T00:00:00Z".into()),
-            layers: image
-                .layers
-                .iter()
-                .zip(&image.diff_ids)
-                .map(|(blob, diff_id)| ImageLayer {
-                    diff_id: Digest::parse(diff_id).unwrap(),
-                    digest: digest(blob),
-                    size: blob.size,
-                    media_type: blob.media_type.clone(),
-                })
-                .collect(),
-        };
-        self.meta.put_image(&record).unwrap();
-        for tag in tags {
-            self.meta
-                .add_tag(
-                    &Reference::parse(tag).unwrap(),
-                    &record.manifest_digest,
-                    false,
-                )
-                .unwrap();
-        }
-        record
+        crate::store_fixture::put(&self.meta, image, tags)
     }
 
     /// `hoist save NAMES` into memory.
@@ -95,10 +60,6 @@ impl Store {
     pub fn is_empty(&self) -> bool {
         self.meta.all_references().unwrap().is_empty() && self.meta.images().unwrap().is_empty()
     }
-}
-
-pub fn digest(blob: &Blob) -> Digest {
-    Digest::parse(&blob.digest).unwrap()
 }
 
 /// An image of one layer per file name, each file holding its name.
