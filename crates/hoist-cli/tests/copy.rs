@@ -3,45 +3,11 @@
 //! Checks the progress lines and the digest line, `-q`, `oci:` destinations, and one-line
 //! errors that leave the destination untouched.
 
-use std::process::Output;
+mod sandbox;
+
+use sandbox::{stderr, stdout, Sandbox};
 
 use hoist_testkit::{ImageBuilder, ImagePusher, Index, Layer, ManifestFormat, TestRegistry};
-
-struct Sandbox {
-    dir: tempfile::TempDir,
-}
-
-impl Sandbox {
-    fn new() -> Sandbox {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("home")).unwrap();
-        std::fs::write(dir.path().join("hoist.toml"), "").unwrap();
-        Sandbox { dir }
-    }
-
-    async fn hoist(&self, args: &[&str]) -> Output {
-        let home = self.dir.path().join("home");
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
-            .arg("--config")
-            .arg(self.dir.path().join("hoist.toml"))
-            .args(args)
-            .env_clear()
-            .env("HOME", &home)
-            .env("DOCKER_CONFIG", home.join(".docker"))
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .output()
-            .await
-            .unwrap()
-    }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 async fn seeded() -> (TestRegistry, Index) {
     let registry = TestRegistry::anonymous().await.unwrap();

@@ -3,44 +3,13 @@
 //! user is read. Checks the exit status, docker's plain progress lines, `-q`, the final
 //! reference line, and one-line errors.
 
+mod sandbox;
+
+use sandbox::{stderr, stdout, Sandbox};
+
 use std::path::Path;
-use std::process::Output;
 
 use hoist_testkit::{Blob, ImageBuilder, ImagePusher, Layer, TestRegistry};
-
-struct Sandbox {
-    dir: tempfile::TempDir,
-}
-
-impl Sandbox {
-    fn new() -> Sandbox {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("home")).unwrap();
-        std::fs::write(dir.path().join("hoist.toml"), "").unwrap();
-        Sandbox { dir }
-    }
-
-    fn root(&self) -> std::path::PathBuf {
-        self.dir.path().join("root")
-    }
-
-    async fn hoist(&self, args: &[&str]) -> Output {
-        let home = self.dir.path().join("home");
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
-            .arg("--root")
-            .arg(self.root())
-            .arg("--config")
-            .arg(self.dir.path().join("hoist.toml"))
-            .args(args)
-            .env_clear()
-            .env("HOME", &home)
-            .env("DOCKER_CONFIG", home.join(".docker"))
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .output()
-            .await
-            .unwrap()
-    }
-}
 
 async fn registry_with_image() -> (TestRegistry, hoist_testkit::Image) {
     let registry = TestRegistry::anonymous().await.unwrap();
@@ -54,14 +23,6 @@ async fn registry_with_image() -> (TestRegistry, hoist_testkit::Image) {
         .await
         .unwrap();
     (registry, image)
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn short(digest: &str) -> &str {

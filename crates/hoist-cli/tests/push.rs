@@ -4,57 +4,26 @@
 //! Checks docker's plain lines (`Pushed`, `Layer already exists`, the digest line), `-q`, and
 //! one-line errors.
 
-use std::process::Output;
+mod sandbox;
+
+use sandbox::{stderr, stdout, Sandbox};
 
 use hoist::digest::Digest;
 use hoist::reference::Reference;
 use hoist::store::{ContentStore, MetadataStore};
 use hoist_testkit::{ImageBuilder, ImagePusher, Layer, TestRegistry};
 
-struct Sandbox {
-    dir: tempfile::TempDir,
-}
-
-impl Sandbox {
-    fn new() -> Sandbox {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("home")).unwrap();
-        std::fs::write(dir.path().join("hoist.toml"), "").unwrap();
-        Sandbox { dir }
-    }
-
-    fn root(&self) -> std::path::PathBuf {
-        self.dir.path().join("root")
-    }
-
-    async fn hoist(&self, args: &[&str]) -> Output {
-        let home = self.dir.path().join("home");
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
-            .arg("--root")
-            .arg(self.root())
-            .arg("--config")
-            .arg(self.dir.path().join("hoist.toml"))
-            .args(args)
-            .env_clear()
-            .env("HOME", &home)
-            .env("DOCKER_CONFIG", home.join(".docker"))
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .output()
-            .await
-            .unwrap()
-    }
-
-    fn tag(&self, manifest: &str, target: &str) {
-        let content = ContentStore::open(&self.root()).unwrap();
-        let metadata = MetadataStore::open(&content).unwrap();
-        metadata
-            .add_tag(
-                &Reference::parse(target).unwrap(),
-                &Digest::parse(manifest).unwrap(),
-                true,
-            )
-            .unwrap();
-    }
+/// Tags the stored image `manifest` as `target` with the library (no `hoist tag` here).
+fn tag(sandbox: &Sandbox, manifest: &str, target: &str) {
+    let content = ContentStore::open(&sandbox.root()).unwrap();
+    let metadata = MetadataStore::open(&content).unwrap();
+    metadata
+        .add_tag(
+            &Reference::parse(target).unwrap(),
+            &Digest::parse(manifest).unwrap(),
+            true,
+        )
+        .unwrap();
 }
 
 async fn pulled_image(sandbox: &Sandbox) -> (TestRegistry, hoist_testkit::Image, String) {
@@ -74,14 +43,6 @@ async fn pulled_image(sandbox: &Sandbox) -> (TestRegistry, hoist_testkit::Image,
     (registry, image, name)
 }
 
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 fn short(digest: &str) -> &str {
     &digest.trim_start_matches("sha256:")[..12]
 }
@@ -92,7 +53,7 @@ async fn push_to_another_registry_prints_pushed_and_the_digest_line() {
     let (_source, image, _) = pulled_image(&sandbox).await;
     let target = TestRegistry::anonymous().await.unwrap();
     let dest = format!("{}/app:v1", target.host());
-    sandbox.tag(image.digest(), &dest);
+    tag(&sandbox, image.digest(), &dest);
 
     let out = sandbox.hoist(&["push", &dest]).await;
 
@@ -183,7 +144,7 @@ async fn loaded_image_pushed_with_compression_zstd_is_an_oci_image_with_zstd_lay
             .unwrap()
             .manifest_digest
     };
-    loaded.tag(manifest.as_str(), &target);
+    tag(&loaded, manifest.as_str(), &target);
 
     let out = loaded
         .hoist(&["push", "--compression", "zstd", &target])
