@@ -147,22 +147,32 @@ impl RemoteRepository {
             .await
     }
 
+    /// Sends a HEAD or GET for `reference` with the manifest `Accept`; an error answer becomes
+    /// the registry's error (a bare 404 as `MANIFEST_UNKNOWN`).
+    async fn read_manifest(
+        &self,
+        ep: &Endpoint,
+        method: Method,
+        reference: &str,
+    ) -> Result<(url::Url, reqwest::Response), RegistryError> {
+        let url = ep.api_url(&format!("{}/manifests/{reference}", self.path))?;
+        let out = Outgoing::new(method.clone(), url.clone()).header(ACCEPT, accept_header());
+        let response = self
+            .client
+            .send(ep, &self.scopes(Access::Pull), out)
+            .await?;
+        if !response.status().is_success() {
+            return Err(manifest_error(read_error(&method, &url, response).await));
+        }
+        Ok((url, response))
+    }
+
     async fn head_manifest_at(
         &self,
         ep: Arc<Endpoint>,
         reference: &str,
     ) -> Result<ManifestInfo, RegistryError> {
-        let url = ep.api_url(&format!("{}/manifests/{reference}", self.path))?;
-        let out = Outgoing::new(Method::HEAD, url.clone()).header(ACCEPT, accept_header());
-        let response = self
-            .client
-            .send(&ep, &self.scopes(Access::Pull), out)
-            .await?;
-        if !response.status().is_success() {
-            return Err(manifest_error(
-                read_error(&Method::HEAD, &url, response).await,
-            ));
-        }
+        let (_, response) = self.read_manifest(&ep, Method::HEAD, reference).await?;
         Ok(ManifestInfo {
             digest: content_digest(&response),
             media_type: content_type(&response).unwrap_or_default(),
@@ -179,17 +189,7 @@ impl RemoteRepository {
         ep: Arc<Endpoint>,
         reference: &str,
     ) -> Result<FetchedManifest, RegistryError> {
-        let url = ep.api_url(&format!("{}/manifests/{reference}", self.path))?;
-        let out = Outgoing::new(Method::GET, url.clone()).header(ACCEPT, accept_header());
-        let response = self
-            .client
-            .send(&ep, &self.scopes(Access::Pull), out)
-            .await?;
-        if !response.status().is_success() {
-            return Err(manifest_error(
-                read_error(&Method::GET, &url, response).await,
-            ));
-        }
+        let (url, response) = self.read_manifest(&ep, Method::GET, reference).await?;
         let header_type = content_type(&response);
         let body = read_capped(response, MAX_MANIFEST_SIZE)
             .await
