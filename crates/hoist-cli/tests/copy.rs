@@ -177,3 +177,36 @@ async fn layout_imports_into_the_store_without_unpacking() {
         .unwrap_or(0);
     assert_eq!(layers, 0, "--no-unpack unpacked layers");
 }
+
+#[tokio::test]
+async fn stored_index_copies_to_a_registry_byte_for_byte() {
+    let (a, index) = seeded().await;
+    let b = TestRegistry::anonymous().await.unwrap();
+    let sandbox = Sandbox::new();
+    let into = sandbox
+        .hoist(&["copy", &format!("{}/team/app:v1", a.host()), "hoist:app:v1"])
+        .await;
+    assert!(into.status.success(), "{}", stderr(&into));
+    drop(a);
+
+    let out = sandbox
+        .hoist(&[
+            "copy",
+            "hoist:app:v1",
+            &format!("docker://{}/out/app:v1", b.host()),
+        ])
+        .await;
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    let raw = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{}/out/app:v1", b.host()))
+        .output()
+        .unwrap();
+    assert!(
+        raw.status.success(),
+        "{}",
+        String::from_utf8_lossy(&raw.stderr)
+    );
+    assert_eq!(raw.stdout, index.index.bytes);
+}
