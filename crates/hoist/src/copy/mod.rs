@@ -1,6 +1,6 @@
 //! Copy: one generic function that moves an image (an index with all its platforms, or one
 //! manifest) from any [`ImageSource`] to any [`ImageSink`], verified, without the local
-//! store in between.
+//! store in between (the store is one more source and sink: [`StoreSource`], [`StoreSink`]).
 //!
 //! DESIGN.md principle 3 ("sources and sinks share traits"), modelled on go-containerregistry's
 //! `pkg/v1`: one small read interface ([`ImageSource`]: resolve, manifest bytes, blob stream)
@@ -16,7 +16,8 @@
 //! | `remote`, `remote_upload` | [`RegistryImage`] (source and sink) and its streaming blob upload |
 //! | `layout` | [`LayoutSource`], [`LayoutSink`]: `oci:PATH[:TAG]` directories |
 //! | `store` | [`StoreSource`]: the local store by reference; [`complete_index`] |
-//! | `location` | [`ImageLocation`]: `docker://REF`, bare `REF`, `oci:PATH[:TAG]` |
+//! | `store_sink`, `store_record` | [`StoreSink`]: the local store as a destination, recording images as pull does |
+//! | `location` | [`ImageLocation`]: `docker://REF`, bare `REF`, `oci:PATH[:TAG]`, `hoist:REF` |
 //! | `error` | [`CopyError`] |
 //!
 //! # What [`copy`] does
@@ -43,17 +44,27 @@
 //!   a missing tag or an unreadable manifest leaves the destination untouched.
 //!
 //! # Which operations go through `copy`
-//! - `hoist copy`: yes, for every pair of `docker://` and `oci:` locations.
+//! - `hoist copy`: yes, for every pair of `docker://`, `oci:` and `hoist:` locations.
+//! - registry → store and layout → store (`hoist copy docker://R/app:v1 hoist:app:v1`,
+//!   `hoist copy oci:DIR:v1 hoist:app:v1`, e.g. to import an image on an air-gapped site):
+//!   yes, into [`StoreSink`], which records what it received exactly as `hoist pull` does
+//!   (image records, tag, digest references, blob sources, diffIDs checked against the
+//!   config, layers unpacked) with pull's own recording code, and records an index copied
+//!   whole as `hoist pull --all-platforms` does, so [`complete_index`] holds for it.
+//! - store → registry or layout (`hoist copy hoist:app:v1 oci:DIR:v1`): yes, from
+//!   [`StoreSource`].
+//! - `pull`: **not** through `copy`. `hoist pull` keeps its own one-pass download pipeline
+//!   (`crate::pull`): each layer is fetched, hashed, decompressed and untarred in a single
+//!   stream (a copy into the store writes the blob first and unpacks it from disk after), and
+//!   it prints docker's pull progress (`Downloading`, `Extracting`, `Pull complete`,
+//!   `Status: Downloaded newer image`), not the push statuses the engine emits. Both record
+//!   with the same code (`crate::pull::record_image` and its neighbours).
 //! - `push`: **not yet**. It keeps its own code (`crate::push`) because it does what a generic
 //!   sink cannot know about: docker's v2 metadata (mount candidates from any repository where a
 //!   diffID was seen, ranked, with the credentials HMAC), diffID-named progress lines, and
 //!   recording the digests it confirmed. [`StoreSource`] is the seam: `copy(StoreSource,
 //!   RegistryImage)` pushes a stored image correctly today, only without those optimisations.
 //!   Push of a whole index (`--all-platforms` pulls) uses [`complete_index`] from here.
-//! - `pull`: **not yet**. It keeps its own code because it does what copy does not: the
-//!   diffID check against the config, unpacking through the layer sink, image records, tags
-//!   and blob sources in `hoist.db`. A pull is a copy into the store plus that recording; a
-//!   store sink (the content store is a [`LayoutSink`] already) is where it would plug in.
 
 mod error;
 pub mod layout;
@@ -63,6 +74,8 @@ pub(crate) mod remote_upload;
 pub mod sink;
 pub mod source;
 pub mod store;
+mod store_record;
+pub mod store_sink;
 pub mod walk;
 
 use std::sync::Arc;
@@ -76,6 +89,7 @@ pub use remote::RegistryImage;
 pub use sink::{BlobWriter, ImageSink};
 pub use source::{BlobStream, ImageSource, RepositoryName};
 pub use store::{complete_index, CompleteIndex, IndexCheckError, StoreSource};
+pub use store_sink::StoreSink;
 pub use walk::{plan, Plan};
 
 use crate::digest::Digest;

@@ -429,7 +429,8 @@ fn compression_of(compression: LayerCompression) -> Compression {
     }
 }
 
-fn store_platform(p: &crate::media::Platform) -> crate::store::metadata::Platform {
+/// The recorded form of a config's platform.
+pub(crate) fn store_platform(p: &crate::media::Platform) -> crate::store::metadata::Platform {
     crate::store::metadata::Platform {
         os: p.os.clone(),
         architecture: p.architecture.clone(),

@@ -73,6 +73,8 @@ use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 pub use error::PullError;
+pub(crate) use image::store_platform;
+pub(crate) use record::{record_child_reference, record_image, record_references};
 
 use crate::digest::Digest;
 use crate::media::types::IMAGE_CONFIG_TYPES;
