@@ -222,7 +222,7 @@ fn check(
     if actual != expected {
         return Err(PullError::LayersDontMatchConfig {
             expected: expected.to_vec(),
-            actual,
+            actual: actual.into_iter().map(Some).collect(),
         });
     }
     Ok(ImageRecord {
