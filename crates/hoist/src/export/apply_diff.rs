@@ -13,6 +13,17 @@
 //!
 //! The target side uses only `*at` calls on directory fds opened with `O_NOFOLLOW`, so a
 //! symlink a lower layer left cannot redirect a write outside the target.
+//!
+//! # In parallel
+//! Directories are independent, so one layer's tree is walked by a pool of threads (one per
+//! core, [`super::work_queue`]), a task per directory and per large file. What depends on more than one
+//! directory waits for the walk to end: multiply-linked files are created afterwards, in one
+//! thread, so the first name of an inode exists before the others link to it; then every
+//! directory's metadata is set, deepest first, so that adding entries does not change a
+//! directory's times after they were set and a read-only directory is filled before it
+//! becomes read-only. Queued directories are named by their path below the target (opened
+//! again, component by component, without following symlinks), so a wide tree does not hold a
+//! descriptor per waiting directory.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -21,8 +32,9 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
 use rustix::io::Errno;
@@ -32,14 +44,61 @@ use crate::unpack::whiteout::{
 };
 use crate::unpack::{Privileges, WhiteoutFormat};
 
-/// Where an application is in the target tree.
-#[derive(Debug, Clone, Copy)]
-struct Target {
+use super::work_queue::{self, Queue};
+
+/// Files at least this large are copied by a task of their own, so that the large files of
+/// one directory are copied in parallel.
+const LARGE_FILE: u64 = 8 << 20;
+
+/// A unit of the walk.
+enum Task {
+    /// A directory's listing and its small entries.
+    Dir(DirTask),
+    /// One large regular file.
+    File(Deferred),
+}
+
+/// One directory of the layer to apply onto the target.
+struct DirTask {
+    /// The directory in the layer.
+    src: PathBuf,
+    /// The same directory in the target, relative to its root.
+    rel: PathBuf,
     /// Directories below the target root.
     depth: usize,
     /// The directory was created by this application (or the root was empty): it holds
     /// nothing but what this layer put there, so no name needs checking or removing.
     fresh: bool,
+}
+
+/// An entry whose creation waits for the end of the walk (see the module docs).
+struct Deferred {
+    /// Its directory in the target, relative to the root.
+    rel: PathBuf,
+    name: Vec<u8>,
+    src: PathBuf,
+    meta: fs::Metadata,
+}
+
+/// What the walk leaves for after it.
+#[derive(Default)]
+struct Later {
+    /// Directories whose metadata is still to be set.
+    dirs: Mutex<Vec<Deferred>>,
+    /// Multiply-linked files, not created yet.
+    links: Mutex<Vec<Deferred>>,
+}
+
+impl Later {
+    fn add(list: &Mutex<Vec<Deferred>>, entry: Deferred) {
+        list.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(entry);
+    }
+
+    fn take(list: Mutex<Vec<Deferred>>) -> Vec<Deferred> {
+        list.into_inner().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Deepest directory nesting followed (a layer unpacked by hoist cannot be deeper than the
@@ -50,11 +109,11 @@ const MAX_DEPTH: usize = 4096;
 pub(crate) struct DiffApplier {
     format: WhiteoutFormat,
     privileges: Privileges,
-    /// (dev, ino) of a multiply-linked source file → where its first copy is.
-    links: HashMap<(u64, u64), (Arc<OwnedFd>, Vec<u8>)>,
     /// Whether to try a reflink: cleared by the first refusal (tmpfs, ext4, another file
     /// system), so a file system without them costs one failed `ioctl`, not one per file.
-    reflink: bool,
+    reflink: AtomicBool,
+    /// Threads walking a layer.
+    workers: usize,
 }
 
 impl DiffApplier {
@@ -62,26 +121,52 @@ impl DiffApplier {
         DiffApplier {
             format,
             privileges,
-            links: HashMap::new(),
-            reflink: true,
+            reflink: AtomicBool::new(true),
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
         }
     }
 
     /// Applies the tree at `src` onto the directory `dst`.
-    pub(crate) fn apply(&mut self, src: &Path, dst: &Path) -> io::Result<()> {
-        let dst = Arc::new(open_dir_at(rfs::CWD, dst)?);
-        let fresh = list(dst.as_fd())?.is_empty();
-        self.apply_dir(src, &dst, Target { depth: 0, fresh })
+    pub(crate) fn apply(&self, src: &Path, dst: &Path) -> io::Result<()> {
+        let root = open_dir_at(rfs::CWD, dst)?;
+        let first = Task::Dir(DirTask {
+            src: src.to_owned(),
+            rel: PathBuf::new(),
+            depth: 0,
+            fresh: list(root.as_fd())?.is_empty(),
+        });
+        let later = Later::default();
+        work_queue::run(first, self.workers, |task, queue| match task {
+            Task::Dir(dir) => self.apply_dir(root.as_fd(), dir, queue, &later),
+            Task::File(file) => self.create_file(file, open_rel(root.as_fd(), &file.rel)?.as_fd()),
+        })?;
+        self.link_all(root.as_fd(), Later::take(later.links))?;
+        let mut dirs = Later::take(later.dirs);
+        // Deepest first: a directory's entries are all final before its own metadata.
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.rel.components().count()));
+        for dir in dirs {
+            let fd = open_rel(root.as_fd(), &dir.rel.join(OsStr::from_bytes(&dir.name)))?;
+            self.set_fd_meta(&dir.src, &dir.meta, fd.as_fd())?;
+        }
+        Ok(())
     }
 
-    fn apply_dir(&mut self, src: &Path, dst: &Arc<OwnedFd>, at: Target) -> io::Result<()> {
-        let depth = at.depth;
-        if depth > MAX_DEPTH {
+    /// One directory: opaque marker, whiteouts, then its entries; subdirectories are queued.
+    fn apply_dir(
+        &self,
+        root: BorrowedFd<'_>,
+        at: &DirTask,
+        queue: &Queue<Task>,
+        later: &Later,
+    ) -> io::Result<()> {
+        let src = at.src.as_path();
+        if at.depth > MAX_DEPTH {
             return Err(io::Error::other(format!(
                 "{} is nested more than {MAX_DEPTH} directories deep",
                 src.display()
             )));
         }
+        let dst = open_rel(root, &at.rel)?;
         let mut entries: Vec<(Vec<u8>, fs::Metadata)> = Vec::new();
         for entry in fs::read_dir(src)? {
             let entry = entry?;
@@ -102,8 +187,46 @@ impl DiffApplier {
             }
         }
         for (name, meta) in copies {
-            let path = src.join(OsStr::from_bytes(&name));
-            self.copy_entry(&path, &meta, dst, &name, at)?;
+            let entry = Deferred {
+                rel: at.rel.clone(),
+                src: src.join(OsStr::from_bytes(&name)),
+                name,
+                meta,
+            };
+            self.copy_entry(entry, dst.as_fd(), at, queue, later)?;
+        }
+        Ok(())
+    }
+
+    /// Creates the multiply-linked files: the first name of each inode as a copy, the
+    /// others as hard links to it.
+    fn link_all(&self, root: BorrowedFd<'_>, mut links: Vec<Deferred>) -> io::Result<()> {
+        links.sort_by(|a, b| (&a.rel, &a.name).cmp(&(&b.rel, &b.name)));
+        let mut firsts: HashMap<(u64, u64), (PathBuf, Vec<u8>)> = HashMap::new();
+        let mut dir: Option<(PathBuf, OwnedFd)> = None;
+        for link in links {
+            let fd = match dir.take() {
+                Some((rel, fd)) if rel == link.rel => fd,
+                _ => open_rel(root, &link.rel)?,
+            };
+            let key = (link.meta.dev(), link.meta.ino());
+            match firsts.get(&key) {
+                Some((rel, first)) => {
+                    let first_dir = open_rel(root, rel)?;
+                    rfs::linkat(
+                        &first_dir,
+                        first.as_slice(),
+                        &fd,
+                        &link.name,
+                        AtFlags::empty(),
+                    )?;
+                }
+                None => {
+                    self.create_file(&link, fd.as_fd())?;
+                    firsts.insert(key, (link.rel.clone(), link.name.clone()));
+                }
+            }
+            dir = Some((link.rel, fd));
         }
         Ok(())
     }
@@ -141,17 +264,18 @@ impl DiffApplier {
     }
 
     fn copy_entry(
-        &mut self,
-        src: &Path,
-        meta: &fs::Metadata,
-        dst: &Arc<OwnedFd>,
-        name: &[u8],
-        at: Target,
+        &self,
+        entry: Deferred,
+        dst: BorrowedFd<'_>,
+        at: &DirTask,
+        queue: &Queue<Task>,
+        later: &Later,
     ) -> io::Result<()> {
+        let (src, meta, name) = (entry.src.as_path(), &entry.meta, entry.name.as_slice());
         // In a directory this application created, names are unique: nothing is there.
         let existing = match at.fresh {
             true => None,
-            false => lstat_at(dst.as_fd(), name)?,
+            false => lstat_at(dst, name)?,
         };
         let ft = meta.file_type();
         if ft.is_dir() {
@@ -159,40 +283,32 @@ impl DiffApplier {
                 .is_some_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory);
             if !is_dir {
                 if existing.is_some() {
-                    remove_all_at(dst.as_fd(), name, 0)?;
+                    remove_all_at(dst, name, 0)?;
                 }
                 rfs::mkdirat(dst, name, Mode::from_raw_mode(0o700))?;
             }
-            let sub = Arc::new(open_dir_at(dst.as_fd(), name)?);
-            let below = Target {
+            queue.push(Task::Dir(DirTask {
+                src: entry.src.clone(),
+                rel: at.rel.join(OsStr::from_bytes(name)),
                 depth: at.depth + 1,
                 fresh: !is_dir,
-            };
-            self.apply_dir(src, &sub, below)?;
-            return self.set_fd_meta(src, meta, sub.as_fd());
+            }));
+            Later::add(&later.dirs, entry);
+            return Ok(());
         }
         if existing.is_some() {
-            remove_all_at(dst.as_fd(), name, 0)?;
+            remove_all_at(dst, name, 0)?;
         }
-        let key = (meta.dev(), meta.ino());
-        if meta.nlink() > 1 && !ft.is_dir() {
-            if let Some((dir, first)) = self.links.get(&key) {
-                rfs::linkat(dir.as_fd(), first.as_slice(), dst, name, AtFlags::empty())?;
-                return Ok(());
-            }
-            self.links.insert(key, (Arc::clone(dst), name.to_vec()));
+        if meta.nlink() > 1 {
+            Later::add(&later.links, entry);
+            return Ok(());
+        }
+        if ft.is_file() && meta.len() >= LARGE_FILE {
+            queue.push(Task::File(entry));
+            return Ok(());
         }
         if ft.is_file() {
-            let out: OwnedFd = rfs::openat(
-                dst,
-                name,
-                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::from_raw_mode(0o600),
-            )?;
-            let input = File::open(src)?;
-            let output = File::from(out);
-            self.copy_contents(input, &output, meta.len())?;
-            return self.set_fd_meta(src, meta, output.as_fd());
+            return self.create_file(&entry, dst);
         }
         if ft.is_symlink() {
             let target = fs::read_link(src)?;
@@ -203,20 +319,34 @@ impl DiffApplier {
         } else {
             return Ok(()); // sockets: never in a layer tar
         }
-        self.set_node_meta(src, meta, dst.as_fd(), name, ft.is_symlink())
+        self.set_node_meta(src, meta, dst, name, ft.is_symlink())
+    }
+
+    /// A regular file: created, filled, its metadata set.
+    fn create_file(&self, entry: &Deferred, dst: BorrowedFd<'_>) -> io::Result<()> {
+        let out: OwnedFd = rfs::openat(
+            dst,
+            entry.name.as_slice(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )?;
+        let input = File::open(&entry.src)?;
+        let output = File::from(out);
+        self.copy_contents(input, &output, entry.meta.len())?;
+        self.set_fd_meta(&entry.src, &entry.meta, output.as_fd())
     }
 
     /// Copies `len` bytes: a reflink while the file system takes them, else
     /// `copy_file_range` in the kernel until `len` bytes moved (no probing `fstat`s, no final
     /// empty call), else a read/write copy.
-    fn copy_contents(&mut self, mut input: File, output: &File, len: u64) -> io::Result<()> {
+    fn copy_contents(&self, mut input: File, output: &File, len: u64) -> io::Result<()> {
         if len == 0 {
             return Ok(());
         }
-        if self.reflink {
+        if self.reflink.load(Ordering::Relaxed) {
             match rfs::ioctl_ficlone(output, &input) {
                 Ok(()) => return Ok(()),
-                Err(_) => self.reflink = false,
+                Err(_) => self.reflink.store(false, Ordering::Relaxed),
             }
         }
         let mut copied = 0u64;
@@ -363,6 +493,16 @@ fn open_dir_at(dir: impl AsFd, name: impl rustix::path::Arg) -> io::Result<Owned
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )?)
+}
+
+/// The directory `rel` (normal components only, as the walk builds them) below `root`,
+/// each component opened without following a symlink.
+fn open_rel(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
+    let mut dir = open_dir_at(root, c".")?;
+    for component in rel.components() {
+        dir = open_dir_at(&dir, component.as_os_str())?;
+    }
+    Ok(dir)
 }
 
 fn lstat_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<Option<rfs::Stat>> {

@@ -21,6 +21,7 @@
 //!   xattr); the layer path copies what the layer directories hold (already rootless).
 
 mod apply_diff;
+mod work_queue;
 
 use std::fs;
 use std::io;
@@ -182,7 +183,7 @@ fn export_from_layers(
             source,
         };
         let meta = LayerMeta::read(&path).map_err(error)?;
-        let mut applier = DiffApplier::new(meta.whiteout_format(), options.unpack.privileges);
+        let applier = DiffApplier::new(meta.whiteout_format(), options.unpack.privileges);
         applier
             .apply(&layers.diff_path(chain_id), dir)
             .map_err(error)?;
