@@ -7,7 +7,7 @@ use crate::digest::Digest;
 use crate::media::{ManifestError, NoMatchingManifest};
 use crate::reference::ReferenceError;
 use crate::registry::RegistryError;
-use crate::store::StoreError;
+use crate::store::{MetadataError, StoreError};
 use crate::transfer::UploadFailure;
 
 /// Why a copy failed.
@@ -65,6 +65,18 @@ pub enum CopyError {
         /// Why.
         #[source]
         source: Box<super::store::IndexCheckError>,
+    },
+    /// The local store's metadata (`hoist.db`) could not be read or written by a sink or
+    /// source that keeps records (push's v2 metadata).
+    #[error("{location}: {action}")]
+    Metadata {
+        /// The side, as written.
+        location: String,
+        /// What was being done.
+        action: String,
+        /// Why.
+        #[source]
+        source: Box<MetadataError>,
     },
     /// A file of a layout could not be read.
     #[error("{location}: cannot {action} {path}")]
@@ -191,6 +203,7 @@ impl UploadFailure for CopyError {
                 source.is_retryable() || super::remote_upload::is_void_session(source)
             }
             CopyError::Interrupted { .. } => true,
+            CopyError::Metadata { source, .. } => source.is_busy(),
             _ => false,
         }
     }

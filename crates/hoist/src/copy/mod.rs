@@ -73,14 +73,14 @@ pub use error::CopyError;
 pub use layout::{LayoutSink, LayoutSource};
 pub use location::ImageLocation;
 pub use remote::RegistryImage;
-pub use sink::{BlobWriter, ImageSink};
+pub use sink::{BlobWriter, Found, ImageSink};
 pub use source::{BlobStream, ImageSource, RepositoryName};
 pub use store::{complete_index, CompleteIndex, IndexCheckError, StoreSource};
 pub use walk::{plan, Plan};
 
 use crate::digest::Digest;
 use crate::media::{Descriptor, Platform};
-use crate::progress::{ChannelProgress, ProgressEvent, ProgressSink, Status};
+use crate::progress::{short_id, ChannelProgress, ProgressEvent, ProgressSink, Status};
 use crate::pull::forward_until_done;
 use crate::transfer::{UploadConfig, UploadJob, UploadManager};
 
@@ -133,20 +133,28 @@ async fn copy_graph(
     let plan = walk::plan(source, root, options.platform.as_ref()).await?;
     let uploads = UploadManager::new(options.upload.clone());
     let from = source.repository();
-    let jobs: Vec<BlobJob<'_>> = plan
-        .blobs
-        .iter()
-        .map(|(descriptor, config)| BlobJob {
-            source,
-            sink,
-            descriptor: descriptor.clone(),
-            silent: *config,
-            from: from.clone(),
-            writer: None,
-            progress: Arc::clone(&progress),
-        })
-        .collect();
-    let done = uploads.run_all(jobs, &*progress).await?;
+    let job = |descriptor: &Descriptor, silent: bool| BlobJob {
+        source,
+        sink,
+        id: source.progress_id(descriptor),
+        descriptor: descriptor.clone(),
+        silent,
+        from: from.clone(),
+        writer: None,
+        progress: Arc::clone(&progress),
+    };
+    // Layers, then configs (docker's push sends the config after the layers): a refusal on
+    // the first layer stops the copy before anything else is sent.
+    let layers = plan.blobs.iter().filter(|(_, config)| !config);
+    let configs = plan.blobs.iter().filter(|(_, config)| *config);
+    let mut done = uploads
+        .run_all(layers.map(|(d, c)| job(d, *c)).collect(), &*progress)
+        .await?;
+    done.extend(
+        uploads
+            .run_all(configs.map(|(d, c)| job(d, *c)).collect(), &*progress)
+            .await?,
+    );
     let count = |kind: BlobResult| done.iter().filter(|d| **d == kind).count();
 
     let last = plan.manifests.len().saturating_sub(1);
@@ -188,6 +196,8 @@ enum BlobResult {
 struct BlobJob<'a> {
     source: &'a dyn ImageSource,
     sink: &'a dyn ImageSink,
+    /// Names the progress lines ([`ImageSource::progress_id`]).
+    id: Digest,
     descriptor: Descriptor,
     silent: bool,
     from: Option<RepositoryName>,
@@ -198,29 +208,40 @@ struct BlobJob<'a> {
 impl BlobJob<'_> {
     fn say(&self, status: Status) {
         if !self.silent {
-            self.progress
-                .emit(ProgressEvent::new(&self.descriptor.digest, status));
+            self.progress.emit(ProgressEvent::new(&self.id, status));
         }
     }
 
     async fn once(&mut self) -> Result<BlobResult, CopyError> {
-        if self.sink.has_blob(&self.descriptor).await? {
-            self.say(Status::LayerAlreadyExists);
-            return Ok(BlobResult::Existing);
-        }
-        if let Some(from) = &self.from {
-            if self.sink.try_mount(&self.descriptor, from).await? {
-                self.say(Status::MountedFrom {
-                    repository: from.path.clone(),
-                });
+        match self
+            .sink
+            .find_blob(&self.descriptor, self.from.as_ref())
+            .await?
+        {
+            Some(Found::Existing) => {
+                self.say(Status::LayerAlreadyExists);
+                return Ok(BlobResult::Existing);
+            }
+            Some(Found::Mounted(repository)) => {
+                self.say(Status::MountedFrom { repository });
                 return Ok(BlobResult::Mounted);
             }
+            None => {}
         }
         let sink = self.sink;
         let writer = self
             .writer
             .get_or_insert_with(|| sink.blob_writer(&self.descriptor));
-        let progress = (!self.silent).then_some(&self.progress);
+        let renamed: Arc<dyn ProgressSink> = if self.id == self.descriptor.digest {
+            Arc::clone(&self.progress)
+        } else {
+            Arc::new(Renamed::new(
+                Arc::clone(&self.progress),
+                &self.descriptor.digest,
+                &self.id,
+            ))
+        };
+        let progress = (!self.silent).then_some(&renamed);
         writer.write(self.source, progress).await?;
         self.say(Status::Pushed);
         Ok(BlobResult::Copied)
@@ -232,13 +253,40 @@ impl UploadJob for BlobJob<'_> {
     type Error = CopyError;
 
     fn progress_id(&self) -> Option<&Digest> {
-        (!self.silent).then_some(&self.descriptor.digest)
+        (!self.silent).then_some(&self.id)
     }
 
     fn attempt(
         &mut self,
     ) -> impl std::future::Future<Output = Result<BlobResult, CopyError>> + Send {
         self.once()
+    }
+}
+
+/// Passes events on with the lines of one blob renamed from its digest to its progress id
+/// (what a [`BlobWriter`] reports under the digest, a push shows under the diffID).
+struct Renamed {
+    inner: Arc<dyn ProgressSink>,
+    from: String,
+    to: String,
+}
+
+impl Renamed {
+    fn new(inner: Arc<dyn ProgressSink>, from: &Digest, to: &Digest) -> Renamed {
+        Renamed {
+            inner,
+            from: short_id(from),
+            to: short_id(to),
+        }
+    }
+}
+
+impl ProgressSink for Renamed {
+    fn emit(&self, mut event: ProgressEvent) {
+        if event.id == self.from {
+            event.id.clone_from(&self.to);
+        }
+        self.inner.emit(event);
     }
 }
 

@@ -68,6 +68,16 @@ impl RemoteBlobWriter {
         }
     }
 
+    /// Sends through `session` (opened by a declined cross-repository mount) on the next
+    /// attempt instead of opening another; a session kept from an earlier attempt is
+    /// cancelled.
+    pub async fn adopt(&mut self, session: BlobUpload) {
+        if let Some(old) = self.session.replace(session) {
+            let _ = old.cancel().await;
+        }
+        self.hasher = Hasher::new(self.descriptor.digest.algorithm());
+    }
+
     fn registry_error(&self, e: RegistryError) -> CopyError {
         CopyError::registry(
             &self.location,

@@ -18,6 +18,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 
 use super::CopyError;
+use crate::digest::Digest;
 use crate::media::Descriptor;
 
 /// A blob's bytes from some offset, in order; an `Err` item ends the stream (the sink may
@@ -60,5 +61,12 @@ pub trait ImageSource: Send + Sync {
     /// registry can mount them from there instead of receiving their bytes.
     fn repository(&self) -> Option<RepositoryName> {
         None
+    }
+
+    /// The digest whose short id names the progress lines of the blob `descriptor`
+    /// (`Preparing`, `Pushing`, `Pushed` …). The default is the blob's own digest, as a copy
+    /// between registries names them; push names a layer by its diffID, as docker does.
+    fn progress_id(&self, descriptor: &Descriptor) -> Digest {
+        descriptor.digest.clone()
     }
 }

@@ -1,6 +1,7 @@
 //! [`PushError`]: why a push failed, worded as docker words it where docker has a sentence
 //! (`distribution/push.go`, `push_v2.go`).
 
+use crate::copy::CopyError;
 use crate::digest::Digest;
 use crate::reference::ReferenceError;
 use crate::registry::RegistryError;
@@ -86,6 +87,10 @@ pub enum PushError {
         /// The blob.
         digest: Digest,
     },
+    /// The transfer through the copy engine failed (a refusal of access is
+    /// [`PushError::Denied`] instead).
+    #[error(transparent)]
+    Copy(Box<CopyError>),
     /// A blocking task (metadata access) ended without a result.
     #[error("internal task failed: {0}")]
     Task(String),
@@ -115,6 +120,18 @@ impl PushError {
         }
     }
 
+    /// Wraps a copy engine error, keeping access refusals as [`PushError::Denied`].
+    pub(crate) fn from_copy(source: CopyError, repository: &str) -> PushError {
+        match source {
+            CopyError::Registry { source, .. }
+                if source.is_auth() || matches!(source.status(), Some(401 | 403)) =>
+            {
+                PushError::registry(String::new(), repository, *source)
+            }
+            source => PushError::Copy(Box::new(source)),
+        }
+    }
+
     /// Wraps a send error, keeping access refusals as [`PushError::Denied`].
     pub(crate) fn send(digest: &Digest, repository: &str, source: SendError) -> PushError {
         match source {
@@ -135,6 +152,7 @@ impl UploadFailure for PushError {
             PushError::Registry { source, .. } => source.is_retryable(),
             PushError::Send { source, .. } => source.is_retryable(),
             PushError::Metadata(e) => e.is_busy(),
+            PushError::Copy(e) => e.is_retryable(),
             _ => false,
         }
     }
@@ -146,6 +164,7 @@ impl UploadFailure for PushError {
                 SendError::Registry(e) => e.retry_after(),
                 _ => None,
             },
+            PushError::Copy(e) => e.retry_after(),
             _ => None,
         }
     }

@@ -52,6 +52,8 @@ mod hmac;
 mod index;
 mod layer;
 mod manifest;
+mod sink;
+mod source;
 mod tags;
 
 use std::collections::{HashMap, HashSet};
@@ -62,11 +64,14 @@ pub use error::PushError;
 pub use hmac::{matches as hmac_matches, HmacKey};
 pub use tags::{tags_to_push, TagToPush};
 
+use crate::copy::{copy, CopyOptions, RegistryImage, StoreSource};
 use crate::credentials::Credentials;
 use crate::digest::Digest;
+use crate::media::Descriptor;
 use crate::progress::{ChannelProgress, ProgressEvent, ProgressSink};
 use crate::pull::forward_until_done;
 use crate::reference::{validate_repo_name, Reference, Repository};
+use crate::registry::BlobUpload;
 use crate::registry::{RegistryClient, RemoteRepository};
 use crate::store::metadata::{ImageLayer, ImageRecord};
 use crate::store::{ContentStore, MetadataError, MetadataStore};
@@ -74,6 +79,8 @@ use crate::transfer::{Compression, SendPolicy, UploadConfig, UploadManager};
 use convert::{needs_compression, pushes_as_oci, rewrite_manifest};
 use layer::LayerJob;
 use manifest::{ConfigJob, ManifestJob};
+use sink::PushSink;
+use source::PushSource;
 
 /// How to push: docker's `ImagePushConfig` (upload manager settings) plus the sizes that
 /// decide how blobs are sent and the compression of uncompressed layers.
@@ -230,6 +237,8 @@ impl Pusher {
             },
             progress,
             confirmed: Mutex::new(HashSet::new()),
+            checked: Mutex::new(HashSet::new()),
+            sessions: Mutex::new(HashMap::new()),
         })
     }
 
@@ -243,7 +252,34 @@ impl Pusher {
             .tag()
             .map(|t| t.as_str().to_string())
             .unwrap_or_else(|| "latest".into());
-        let (digest, size) = match self.whole_index(&record).await? {
+        let whole = self.whole_index(&record).await?;
+        let records = match &whole {
+            Some(whole) => {
+                let mut children = Vec::with_capacity(whole.children.len());
+                for child in &whole.children {
+                    children.push(self.record(run, &child.digest).await?);
+                }
+                children
+            }
+            None => vec![record.clone()],
+        };
+        let converting = records.iter().any(|r| {
+            r.layers
+                .iter()
+                .any(|l| needs_compression(l, run.compression))
+        });
+        let (digest, size) = match whole {
+            _ if !converting => {
+                let root = match &whole {
+                    Some(whole) => whole.descriptor.clone(),
+                    None => Descriptor::new(
+                        &record.manifest_media_type,
+                        record.manifest_digest.clone(),
+                        record.manifest_size,
+                    ),
+                };
+                return self.push_copy(run, tag, &root, &records).await;
+            }
             Some(whole) => self.push_index(run, &tag_name, whole).await?,
             None => self.push_image(run, &record, &tag_name).await?,
         };
@@ -255,6 +291,42 @@ impl Pusher {
             reference: tag.reference.clone(),
             digest,
             size,
+        })
+    }
+
+    /// The tag's image (or whole index) `root` through the copy engine, with push's adapters
+    /// (see [`sink`], [`source`]).
+    async fn push_copy(
+        &self,
+        run: &Arc<Target>,
+        tag: &TagToPush,
+        root: &Descriptor,
+        records: &[ImageRecord],
+    ) -> Result<PushedTag, PushError> {
+        let diff_ids: HashMap<Digest, Digest> = records
+            .iter()
+            .flat_map(|r| &r.layers)
+            .map(|l| (l.digest.clone(), l.diff_id.clone()))
+            .collect();
+        let diff_ids = Arc::new(diff_ids);
+        let source = PushSource::new(
+            StoreSource::new(Arc::clone(&self.metadata), &tag.reference),
+            Arc::clone(&diff_ids),
+        );
+        let image =
+            RegistryImage::new(&self.client, &tag.reference).with_send_policy(self.options.send);
+        let sink = PushSink::new(Arc::clone(run), image, diff_ids);
+        let options = CopyOptions {
+            platform: None,
+            upload: self.options.upload.clone(),
+        };
+        let outcome = copy(&source, &sink, root, &options, &*run.progress)
+            .await
+            .map_err(|e| PushError::from_copy(e, &run.familiar))?;
+        Ok(PushedTag {
+            reference: tag.reference.clone(),
+            digest: outcome.root.digest,
+            size: outcome.root.size,
         })
     }
 
@@ -393,6 +465,10 @@ pub(crate) struct Target {
     pub(crate) progress: Arc<dyn ProgressSink>,
     /// Blob digests confirmed present in the target repository during this push.
     confirmed: Mutex<HashSet<Digest>>,
+    /// Blob digests whose existence was checked (docker's `checkedDigests`).
+    checked: Mutex<HashSet<Digest>>,
+    /// Upload sessions opened by declined mounts, for the blob's upload.
+    sessions: Mutex<HashMap<Digest, BlobUpload>>,
 }
 
 impl Target {
@@ -408,6 +484,34 @@ impl Target {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .contains(digest)
+    }
+
+    /// True the first time it is asked about `digest`: its existence check may go ahead.
+    pub(crate) fn check_once(&self, digest: &Digest) -> bool {
+        self.checked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(digest.clone())
+    }
+
+    /// Keeps the session a declined mount of `digest` opened (cancelling one kept before).
+    pub(crate) async fn keep_session(&self, digest: &Digest, session: BlobUpload) {
+        let old = self
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(digest.clone(), session);
+        if let Some(old) = old {
+            let _ = old.cancel().await;
+        }
+    }
+
+    /// The session kept for `digest`, if any.
+    pub(crate) fn take_session(&self, digest: &Digest) -> Option<BlobUpload> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(digest)
     }
 
     /// Runs a metadata call on a blocking thread.
