@@ -41,6 +41,7 @@ pub fn run(args: &CopyArgs, config: &Config, credentials: CredentialStore) -> Re
             max_concurrent: config.max_concurrent_uploads,
             ..UploadConfig::default()
         },
+        ..CopyOptions::default()
     };
     let client = client(config, credentials)?;
     let runtime = runtime()?;

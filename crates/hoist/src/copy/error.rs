@@ -8,7 +8,7 @@ use crate::media::{ManifestError, NoMatchingManifest};
 use crate::reference::ReferenceError;
 use crate::registry::RegistryError;
 use crate::store::{MetadataError, StoreError};
-use crate::transfer::UploadFailure;
+use crate::transfer::{SendError, UploadFailure};
 
 /// Why a copy failed.
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +150,26 @@ pub enum CopyError {
         /// The smallest chunk tried.
         chunk: u64,
     },
+    /// [`super::CopyOptions::compression`] asked for a layer to be compressed, and the
+    /// destination cannot compress on the way in.
+    #[error("{location}: cannot compress layer {digest} on the way in")]
+    CannotCompress {
+        /// The destination, as written.
+        location: String,
+        /// The layer.
+        digest: Digest,
+    },
+    /// A layer compressed on the way could not be sent.
+    #[error("{location}: upload of layer {digest} failed")]
+    Send {
+        /// The destination, as written.
+        location: String,
+        /// The layer (uncompressed).
+        digest: Digest,
+        /// Why.
+        #[source]
+        source: Box<SendError>,
+    },
     /// A blocking task or a stream ended abnormally (retried: a source that ended early, a
     /// task that did not finish).
     #[error("copy interrupted: {reason}")]
@@ -204,6 +224,7 @@ impl UploadFailure for CopyError {
             }
             CopyError::Interrupted { .. } => true,
             CopyError::Metadata { source, .. } => source.is_busy(),
+            CopyError::Send { source, .. } => source.is_retryable(),
             _ => false,
         }
     }
@@ -211,6 +232,10 @@ impl UploadFailure for CopyError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             CopyError::Registry { source, .. } => source.retry_after(),
+            CopyError::Send { source, .. } => match source.as_ref() {
+                SendError::Registry(e) => e.retry_after(),
+                _ => None,
+            },
             _ => None,
         }
     }

@@ -55,6 +55,7 @@
 //!   and blob sources in `hoist.db`. A pull is a copy into the store plus that recording; a
 //!   store sink (the content store is a [`LayoutSink`] already) is where it would plug in.
 
+pub mod convert;
 mod error;
 pub mod layout;
 pub mod location;
@@ -69,11 +70,15 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+pub use convert::{
+    compressed_layer_type, compressed_media_type, needs_compression, oci_layer_type, pushes_as_oci,
+    Rewritten,
+};
 pub use error::CopyError;
 pub use layout::{LayoutSink, LayoutSource};
 pub use location::ImageLocation;
 pub use remote::RegistryImage;
-pub use sink::{BlobWriter, Found, ImageSink};
+pub use sink::{BlobWriter, CompressingWriter, Found, ImageSink};
 pub use source::{BlobStream, ImageSource, RepositoryName};
 pub use store::{complete_index, CompleteIndex, IndexCheckError, StoreSource};
 pub use walk::{plan, Plan};
@@ -82,7 +87,7 @@ use crate::digest::Digest;
 use crate::media::{Descriptor, Platform};
 use crate::progress::{short_id, ChannelProgress, ProgressEvent, ProgressSink, Status};
 use crate::pull::forward_until_done;
-use crate::transfer::{UploadConfig, UploadJob, UploadManager};
+use crate::transfer::{Compression, UploadConfig, UploadJob, UploadManager};
 
 /// How to copy.
 #[derive(Debug, Clone, Default)]
@@ -92,6 +97,13 @@ pub struct CopyOptions {
     pub platform: Option<Platform>,
     /// Concurrency (default 5 blobs at once), attempts and backoff.
     pub upload: UploadConfig,
+    /// Compress uncompressed layers on the way (skopeo's `--dest-compress`; see `convert`):
+    /// [`Compression::Gzip`] or [`Compression::Zstd`] (which makes those manifests OCI).
+    /// [`Compression::None`] (default) copies every layer as it is.
+    pub compression: Compression,
+    /// Threads compressing one layer; 0 (default) means every core. The compressed bytes do
+    /// not depend on it.
+    pub compression_workers: usize,
 }
 
 /// What one [`copy`] did.
@@ -107,6 +119,12 @@ pub struct CopyOutcome {
     pub mounted: usize,
     /// Blobs the sink already had.
     pub existing: usize,
+    /// Layers compressed on the way ([`CopyOptions::compression`]): the layer as the source
+    /// holds it ⇒ the compressed blob the sink now has (digest and size).
+    pub converted: Vec<(Descriptor, Descriptor)>,
+    /// Manifests rewritten to name compressed layers (or rewritten children), children
+    /// first; the root among them when it was rewritten.
+    pub rewritten: Vec<Rewritten>,
 }
 
 /// Copies the image `root` (from [`ImageSource::resolve`]) from `source` to `sink`. See the
@@ -133,14 +151,22 @@ async fn copy_graph(
     let plan = walk::plan(source, root, options.platform.as_ref()).await?;
     let uploads = UploadManager::new(options.upload.clone());
     let from = source.repository();
+    let workers = match options.compression_workers {
+        0 => crate::compress::default_workers(),
+        n => n,
+    };
     let job = |descriptor: &Descriptor, silent: bool| BlobJob {
         source,
         sink,
         id: source.progress_id(descriptor),
         descriptor: descriptor.clone(),
+        convert: (!silent && needs_compression(&descriptor.media_type, options.compression))
+            .then_some((options.compression, workers)),
+        converted: None,
         silent,
         from: from.clone(),
         writer: None,
+        compressor: None,
         progress: Arc::clone(&progress),
     };
     // Layers, then configs (docker's push sends the config after the layers): a refusal on
@@ -155,10 +181,25 @@ async fn copy_graph(
             .run_all(configs.map(|(d, c)| job(d, *c)).collect(), &*progress)
             .await?,
     );
-    let count = |kind: BlobResult| done.iter().filter(|d| **d == kind).count();
+    let count = |kind: BlobResult| done.iter().filter(|(d, _)| *d == kind).count();
+    let converted: Vec<(Descriptor, Descriptor)> =
+        done.iter().filter_map(|(_, c)| c.clone()).collect();
 
-    let last = plan.manifests.len().saturating_sub(1);
-    for (i, (descriptor, bytes)) in plan.manifests.iter().enumerate() {
+    let (manifests, rewritten) = if converted.is_empty() {
+        (plan.manifests.clone(), Vec::new())
+    } else {
+        let by_digest = converted
+            .iter()
+            .map(|(old, new)| (old.digest.clone(), new.clone()))
+            .collect();
+        convert::rewrite_manifests(&plan.manifests, &by_digest, options.compression)?
+    };
+    let root = match manifests.last() {
+        Some((descriptor, _)) => descriptor.clone(),
+        None => plan.root.clone(),
+    };
+    let last = manifests.len().saturating_sub(1);
+    for (i, (descriptor, bytes)) in manifests.iter().enumerate() {
         let job = ManifestJob {
             sink,
             descriptor,
@@ -168,19 +209,18 @@ async fn copy_graph(
         uploads.run(job, &*progress).await?;
     }
     let line = match sink.tag() {
-        Some(tag) => format!(
-            "{tag}: digest: {} size: {}",
-            plan.root.digest, plan.root.size
-        ),
-        None => format!("digest: {} size: {}", plan.root.digest, plan.root.size),
+        Some(tag) => format!("{tag}: digest: {} size: {}", root.digest, root.size),
+        None => format!("digest: {} size: {}", root.digest, root.size),
     };
     progress.emit(ProgressEvent::message("", line));
     Ok(CopyOutcome {
-        root: plan.root.clone(),
-        manifests: plan.manifests.len(),
+        root,
+        manifests: manifests.len(),
         copied: count(BlobResult::Copied),
         mounted: count(BlobResult::Mounted),
         existing: count(BlobResult::Existing),
+        converted,
+        rewritten,
     })
 }
 
@@ -198,10 +238,17 @@ struct BlobJob<'a> {
     sink: &'a dyn ImageSink,
     /// Names the progress lines ([`ImageSource::progress_id`]).
     id: Digest,
+    /// The blob as it goes to the sink: for a layer compressed on the way, once the
+    /// compressed blob is known, that blob.
     descriptor: Descriptor,
+    /// For a layer still to compress: the compression and its threads.
+    convert: Option<(Compression, usize)>,
+    /// For a compressed layer: the layer as the source holds it.
+    converted: Option<Descriptor>,
     silent: bool,
     from: Option<RepositoryName>,
     writer: Option<Box<dyn BlobWriter>>,
+    compressor: Option<Box<dyn CompressingWriter>>,
     progress: Arc<dyn ProgressSink>,
 }
 
@@ -212,7 +259,35 @@ impl BlobJob<'_> {
         }
     }
 
+    /// The progress sink for the writers, naming their lines by the progress id.
+    fn writer_progress(&self) -> Option<Arc<dyn ProgressSink>> {
+        if self.silent {
+            return None;
+        }
+        let digest = &self.converted.as_ref().unwrap_or(&self.descriptor).digest;
+        Some(if self.id == *digest {
+            Arc::clone(&self.progress)
+        } else {
+            Arc::new(Renamed::new(Arc::clone(&self.progress), digest, &self.id))
+        })
+    }
+
     async fn once(&mut self) -> Result<BlobResult, CopyError> {
+        if let Some((compression, workers)) = self.convert {
+            match self
+                .source
+                .compressed_blob(&self.descriptor, compression)
+                .await?
+            {
+                Some(mut blob) => {
+                    blob.media_type =
+                        compressed_layer_type(&self.descriptor.media_type, compression).to_owned();
+                    self.converted = Some(std::mem::replace(&mut self.descriptor, blob));
+                    self.convert = None;
+                }
+                None => return self.compress(compression, workers).await,
+            }
+        }
         match self
             .sink
             .find_blob(&self.descriptor, self.from.as_ref())
@@ -229,37 +304,64 @@ impl BlobJob<'_> {
             None => {}
         }
         let sink = self.sink;
+        let progress = self.writer_progress();
         let writer = self
             .writer
             .get_or_insert_with(|| sink.blob_writer(&self.descriptor));
-        let renamed: Arc<dyn ProgressSink> = if self.id == self.descriptor.digest {
-            Arc::clone(&self.progress)
-        } else {
-            Arc::new(Renamed::new(
-                Arc::clone(&self.progress),
-                &self.descriptor.digest,
-                &self.id,
-            ))
+        writer.write(self.source, progress.as_ref()).await?;
+        self.say(Status::Pushed);
+        Ok(BlobResult::Copied)
+    }
+
+    /// The layer compressed into the sink; afterwards the job is about the compressed blob.
+    async fn compress(
+        &mut self,
+        compression: Compression,
+        workers: usize,
+    ) -> Result<BlobResult, CopyError> {
+        let progress = self.writer_progress();
+        if self.compressor.is_none() {
+            let Some(writer) = self
+                .sink
+                .compressing_writer(&self.descriptor, compression, workers)
+            else {
+                return Err(CopyError::CannotCompress {
+                    location: self.sink.location(),
+                    digest: self.descriptor.digest.clone(),
+                });
+            };
+            self.compressor = Some(writer);
+        }
+        let Some(writer) = self.compressor.as_mut() else {
+            return Err(CopyError::Interrupted {
+                reason: "compressing writer lost".into(),
+            });
         };
-        let progress = (!self.silent).then_some(&renamed);
-        writer.write(self.source, progress).await?;
+        let mut blob = writer.write(self.source, progress.as_ref()).await?;
+        blob.media_type =
+            compressed_layer_type(&self.descriptor.media_type, compression).to_owned();
+        self.converted = Some(std::mem::replace(&mut self.descriptor, blob));
+        self.convert = None;
         self.say(Status::Pushed);
         Ok(BlobResult::Copied)
     }
 }
 
 impl UploadJob for BlobJob<'_> {
-    type Output = BlobResult;
+    type Output = (BlobResult, Option<(Descriptor, Descriptor)>);
     type Error = CopyError;
 
     fn progress_id(&self) -> Option<&Digest> {
         (!self.silent).then_some(&self.id)
     }
 
-    fn attempt(
-        &mut self,
-    ) -> impl std::future::Future<Output = Result<BlobResult, CopyError>> + Send {
-        self.once()
+    async fn attempt(&mut self) -> Result<Self::Output, CopyError> {
+        let result = self.once().await?;
+        let converted = self
+            .converted
+            .clone()
+            .map(|original| (original, self.descriptor.clone()));
+        Ok((result, converted))
     }
 }
 

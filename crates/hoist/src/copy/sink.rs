@@ -22,6 +22,7 @@ use super::source::{ImageSource, RepositoryName};
 use super::CopyError;
 use crate::media::Descriptor;
 use crate::progress::ProgressSink;
+use crate::transfer::Compression;
 
 /// Where a copy writes to. See the module docs.
 pub trait ImageSink: Send + Sync {
@@ -78,6 +79,20 @@ pub trait ImageSink: Send + Sync {
     /// ingest) across attempts.
     fn blob_writer(&self, descriptor: &Descriptor) -> Box<dyn BlobWriter>;
 
+    /// A writer that compresses the uncompressed layer `descriptor` with `compression` on its
+    /// way into the sink (using up to `workers` threads; the bytes must not depend on it), for
+    /// [`CopyOptions::compression`](super::CopyOptions::compression); it keeps its state across
+    /// attempts. `None` (the default) when the sink cannot: the copy fails with
+    /// [`CopyError::CannotCompress`].
+    fn compressing_writer(
+        &self,
+        _descriptor: &Descriptor,
+        _compression: Compression,
+        _workers: usize,
+    ) -> Option<Box<dyn CompressingWriter>> {
+        None
+    }
+
     /// Stores the manifest `bytes` (already verified against `descriptor`): under the sink's
     /// tag when `root`, else by digest.
     fn put_manifest<'a>(
@@ -86,6 +101,17 @@ pub trait ImageSink: Send + Sync {
         bytes: Bytes,
         root: bool,
     ) -> BoxFuture<'a, Result<(), CopyError>>;
+}
+
+/// Receives one layer compressed on the way ([`ImageSink::compressing_writer`]).
+pub trait CompressingWriter: Send {
+    /// One attempt, like [`BlobWriter::write`]; returns the compressed blob now in the sink
+    /// (its digest and size; the media type is the caller's).
+    fn write<'a>(
+        &'a mut self,
+        source: &'a dyn ImageSource,
+        progress: Option<&'a Arc<dyn ProgressSink>>,
+    ) -> BoxFuture<'a, Result<Descriptor, CopyError>>;
 }
 
 /// How [`ImageSink::find_blob`] made a blob present without sending its bytes.

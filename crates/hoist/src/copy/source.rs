@@ -20,6 +20,7 @@ use futures_util::stream::BoxStream;
 use super::CopyError;
 use crate::digest::Digest;
 use crate::media::Descriptor;
+use crate::transfer::Compression;
 
 /// A blob's bytes from some offset, in order; an `Err` item ends the stream (the sink may
 /// reopen it at the offset it reached).
@@ -68,5 +69,18 @@ pub trait ImageSource: Send + Sync {
     /// between registries names them; push names a layer by its diffID, as docker does.
     fn progress_id(&self, descriptor: &Descriptor) -> Digest {
         descriptor.digest.clone()
+    }
+
+    /// A blob holding the uncompressed layer `descriptor` compressed with `compression` that
+    /// the source already has (push: the blob an earlier push compressed and kept), so a copy
+    /// with [`CopyOptions::compression`](super::CopyOptions::compression) sends it as is
+    /// instead of compressing again. Its digest and size; `None` (the default) when there is
+    /// none.
+    fn compressed_blob<'a>(
+        &'a self,
+        _descriptor: &'a Descriptor,
+        _compression: Compression,
+    ) -> BoxFuture<'a, Result<Option<Descriptor>, CopyError>> {
+        Box::pin(async { Ok(None) })
     }
 }
