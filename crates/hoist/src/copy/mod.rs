@@ -4,7 +4,7 @@
 //!
 //! DESIGN.md principle 3 ("sources and sinks share traits"), modelled on go-containerregistry's
 //! `pkg/v1`: one small read interface ([`ImageSource`]: resolve, manifest bytes, blob stream)
-//! and one small write interface ([`ImageSink`]: has blob, mount, blob writer, put manifest),
+//! and one small write interface ([`ImageSink`]: find blob, blob writer, put manifest),
 //! so copying between any two is [`copy`]. Principle 1 ("descriptors drive everything"): the
 //! walk over the descriptor graph is [`walk::plan`], and `copy` is its handler.
 //!
@@ -14,6 +14,7 @@
 //! | `source`, `sink` | the traits |
 //! | `walk` | the descriptor graph ⇒ blobs and manifests in sink order |
 //! | `remote`, `remote_upload` | [`RegistryImage`] (source and sink) and its streaming blob upload |
+//! | `convert` | layers compressed on the way: media types, manifests rewritten |
 //! | `layout` | [`LayoutSource`], [`LayoutSink`]: `oci:PATH[:TAG]` directories |
 //! | `store` | [`StoreSource`]: the local store by reference; [`complete_index`] |
 //! | `location` | [`ImageLocation`]: `docker://REF`, bare `REF`, `oci:PATH[:TAG]` |
@@ -24,38 +25,53 @@
 //!    descriptor (digest and size). All platforms of an index by default, like `skopeo copy
 //!    --all` and `crane copy`; with [`CopyOptions::platform`] the best matching manifest alone
 //!    becomes the root (docker's platform matching).
-//! 2. Blobs (configs and layers), each once, through the [`UploadManager`] (bounded
-//!    concurrency, 5 by default; retries with backoff; docker's `Preparing`, `Waiting`,
-//!    `Retrying in N seconds`), each the cheapest way: already in the sink ⇒ `Layer already
-//!    exists`; the source is a repository of the same registry ⇒ cross-repository mount,
-//!    `Mounted from R`; else its bytes are streamed from the source to the sink (`Pushing`,
-//!    `Pushed`), never held whole. Config blobs get no progress line, as in `docker push`.
-//! 3. Manifests, children before parents, each only after everything it names is in the
+//! 2. Blobs, each once, through the [`UploadManager`] (bounded concurrency, 5 by default;
+//!    retries with backoff; docker's `Preparing`, `Waiting`, `Retrying in N seconds`): the
+//!    layers, then the configs (docker's push sends the config after the layers, so a refusal
+//!    stops the copy at the first layer). Each the cheapest way ([`ImageSink::find_blob`]):
+//!    already in the sink ⇒ `Layer already exists`; mounted from another repository of the
+//!    same registry ⇒ `Mounted from R` (by default from the source's repository; a sink with
+//!    its own knowledge — push — picks its own candidates); else its bytes are streamed from
+//!    the source to the sink's [`BlobWriter`] (`Pushing`, `Pushed`), never held whole. Config
+//!    blobs get no progress line, as in `docker push`; lines are named by
+//!    [`ImageSource::progress_id`] (the digest; push: the layer's diffID).
+//! 3. With [`CopyOptions::compression`] (skopeo's `--dest-compress`, see `convert`),
+//!    uncompressed layers are compressed on the way: a compressed blob the source already
+//!    holds ([`ImageSource::compressed_blob`]) goes as any blob; otherwise the sink compresses
+//!    while receiving ([`ImageSink::compressing_writer`]; a sink that cannot fails the copy
+//!    with [`CopyError::CannotCompress`] before any manifest is written). Once every blob is
+//!    in, the manifests naming those layers are rewritten (zstd ⇒ OCI), then the indexes naming
+//!    rewritten manifests; [`CopyOutcome::converted`] and [`CopyOutcome::rewritten`] say what
+//!    changed.
+//! 4. Manifests, children before parents, each only after everything it names is in the
 //!    sink; the root last, under the sink's tag. Then docker's line `TAG: digest: D size: N`.
 //!
 //! # Invariants
 //! - A sink never holds a manifest whose blobs or child manifests are missing (order of step
-//!   3, and step 3 starts only when every blob of step 2 succeeded: the first failure stops the
-//!   copy, as docker's push does).
+//!   4, and step 4 starts only when every blob of steps 2–3 succeeded: the first failure stops
+//!   the copy, as docker's push does).
 //! - Every byte is verified: manifests by the walker; blobs by the sink's writer (the layout's
 //!   ingest, the registry writer's running hash), before they become visible.
 //! - Nothing is written to the sink before the source resolved and every manifest was read:
 //!   a missing tag or an unreadable manifest leaves the destination untouched.
 //!
 //! # Which operations go through `copy`
-//! - `hoist copy`: yes, for every pair of `docker://` and `oci:` locations.
-//! - `push`: **not yet**. It keeps its own code (`crate::push`) because it does what a generic
-//!   sink cannot know about: docker's v2 metadata (mount candidates from any repository where a
-//!   diffID was seen, ranked, with the credentials HMAC), diffID-named progress lines, and
-//!   recording the digests it confirmed. [`StoreSource`] is the seam: `copy(StoreSource,
-//!   RegistryImage)` pushes a stored image correctly today, only without those optimisations.
-//!   Push of a whole index (`--all-platforms` pulls) uses [`complete_index`] from here.
+//! - `hoist copy`: yes, for every pair of `docker://` and `oci:` locations (without
+//!   compression: neither [`RegistryImage`] nor [`LayoutSink`] implements
+//!   [`ImageSink::compressing_writer`] yet).
+//! - `push`: yes. [`crate::push`] copies from its source adapter (the store, layers named by
+//!   diffID, compressed blobs kept by earlier pushes) to its sink adapter (a
+//!   [`RegistryImage`] plus docker's v2 metadata: blobs confirmed earlier in the run, `HEAD`
+//!   on digests known in the repository, ranked and budgeted mount candidates, recording what
+//!   was confirmed with the credentials' HMAC, compressing uncompressed layers while uploading
+//!   and keeping the result). A whole pulled index (`--all-platforms`) is a root like any
+//!   other, found with [`complete_index`].
 //! - `pull`: **not yet**. It keeps its own code because it does what copy does not: the
 //!   diffID check against the config, unpacking through the layer sink, image records, tags
 //!   and blob sources in `hoist.db`. A pull is a copy into the store plus that recording; a
 //!   store sink (the content store is a [`LayoutSink`] already) is where it would plug in.
 
-pub mod convert;
+mod convert;
 mod error;
 pub mod layout;
 pub mod location;
@@ -259,12 +275,12 @@ impl BlobJob<'_> {
         }
     }
 
-    /// The progress sink for the writers, naming their lines by the progress id.
-    fn writer_progress(&self) -> Option<Arc<dyn ProgressSink>> {
+    /// The progress sink for a writer that names its lines by `digest`, renaming them to
+    /// the progress id.
+    fn writer_progress(&self, digest: &Digest) -> Option<Arc<dyn ProgressSink>> {
         if self.silent {
             return None;
         }
-        let digest = &self.converted.as_ref().unwrap_or(&self.descriptor).digest;
         Some(if self.id == *digest {
             Arc::clone(&self.progress)
         } else {
@@ -304,7 +320,7 @@ impl BlobJob<'_> {
             None => {}
         }
         let sink = self.sink;
-        let progress = self.writer_progress();
+        let progress = self.writer_progress(&self.descriptor.digest);
         let writer = self
             .writer
             .get_or_insert_with(|| sink.blob_writer(&self.descriptor));
@@ -319,7 +335,7 @@ impl BlobJob<'_> {
         compression: Compression,
         workers: usize,
     ) -> Result<BlobResult, CopyError> {
-        let progress = self.writer_progress();
+        let progress = self.writer_progress(&self.descriptor.digest);
         if self.compressor.is_none() {
             let Some(writer) = self
                 .sink

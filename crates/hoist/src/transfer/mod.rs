@@ -1,8 +1,9 @@
 //! The download manager: gets blobs into the content store, verified, a bounded number at a
 //! time, deduplicated, retried and resumed, and streams layers through decompression and the
-//! diffID hash in the same pass. The upload side (push) is [`UploadManager`] (`upload`: jobs,
-//! concurrency, retries) and [`BlobSender`] (`upload_body`: the bytes of one blob;
-//! `upload_compress`: compressing a stored uncompressed layer on the way, see [`crate::compress`]).
+//! diffID hash in the same pass. The upload side is [`UploadManager`] (`upload`: jobs,
+//! concurrency, retries; the copy engine's, which push goes through) and [`BlobSender`]
+//! (`upload_body`, `upload_compress`: a stored uncompressed layer compressed on its way to a
+//! registry, see [`crate::compress`]; push's sink uses it for docker-archive loads).
 //!
 //! Corresponds to docker's `distribution/xfer` `LayerDownloadManager` (concurrency limit,
 //! `maxDownloadAttempts`, the "Waiting" and "Retrying in N seconds" statuses, one transfer per

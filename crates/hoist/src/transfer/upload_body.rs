@@ -1,5 +1,10 @@
-//! Sending one blob's bytes to a registry: monolithic, streamed or chunked, resumed where the
-//! registry allows it.
+//! Sending one blob's bytes from the content store to a registry: monolithic, streamed or
+//! chunked, resumed where the registry allows it.
+//!
+//! Used by push's sink (`crate::push`) for layers stored uncompressed, which it compresses
+//! while uploading ([`UploadSource::NeedsCompression`]); the stored compressed blob is what
+//! the retries of such a layer resume from ([`UploadSource::Stored`]). Blobs copied as they
+//! are go through the copy engine's streaming writer (`crate::copy::remote_upload`) instead.
 //!
 //! Corresponds to the byte-moving half of docker's `v2PushDescriptor.uploadUsingSession`
 //! (`layerUpload.ReadFrom` + `Commit`) with what docker leaves to its HTTP client done here:
