@@ -9,8 +9,8 @@
 //! 1. **Which tags** (`tags`): a tag pushes that tag, a bare name every local tag of the
 //!    repository, a digest reference is refused; "An image does not exist locally with the
 //!    tag: REF" when there is nothing. `The push refers to repository [NAME]`.
-//! 2. **Per tag, the copy**: from [`PushSource`] (the store, layers named by their diffID as
-//!    docker names push lines) to [`PushSink`] (the registry image `NAME:TAG`), through the
+//! 2. **Per tag, the copy**: from `PushSource` (the store, layers named by their diffID as
+//!    docker names push lines) to `PushSink` (the registry image `NAME:TAG`), through the
 //!    engine's [`crate::transfer::UploadManager`] (5 at once, 5 attempts by default; `Preparing`, `Waiting`,
 //!    `Retrying in N seconds`). Each layer the cheapest way first (`sink`): confirmed earlier
 //!    in this run, known in the target repository and found by `HEAD` (`Layer already
