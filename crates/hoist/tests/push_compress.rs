@@ -368,3 +368,43 @@ async fn copy_compressing_into_a_sink_that_cannot_compress_is_refused_before_any
         serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap()).unwrap();
     assert_eq!(index["manifests"], serde_json::json!([]), "{index}");
 }
+
+#[tokio::test]
+async fn copy_compressing_into_a_registry_gives_what_push_gives() {
+    // `hoist copy`'s compression (the registry sink's own writer, no store to keep bytes in)
+    // and push's (which keeps them) make the same blobs and the same manifest.
+    let (a, b) = (
+        TestRegistry::anonymous().await.unwrap(),
+        TestRegistry::anonymous().await.unwrap(),
+    );
+    let img = image();
+    let pushed_to = format!("{}/app:v1", a.host());
+    push(&loaded(&img, &pushed_to), &pushed_to, Compression::Gzip).await;
+    let copied_to = format!("{}/app:v1", b.host());
+    let store = loaded(&img, &copied_to);
+    let source = hoist::copy::StoreSource::new(
+        std::sync::Arc::new(store.metadata()),
+        &Reference::parse(&copied_to).unwrap(),
+    );
+    let sink = hoist::copy::RegistryImage::new(
+        &anonymous_client(),
+        &Reference::parse(&copied_to).unwrap(),
+    );
+    let options = hoist::copy::CopyOptions {
+        compression: Compression::Gzip,
+        ..hoist::copy::CopyOptions::default()
+    };
+    let root = hoist::copy::ImageSource::resolve(&source).await.unwrap();
+
+    let outcome = hoist::copy::copy(&source, &sink, &root, &options, &Recorder::default())
+        .await
+        .unwrap();
+
+    assert_eq!(outcome.converted.len(), img.layers.len());
+    let (_, pushed) = remote_manifest(&a, "app", "v1").await;
+    let (content_type, copied) = remote_manifest(&b, "app", "v1").await;
+    assert_eq!(content_type, DOCKER_MANIFEST);
+    assert_eq!(copied, pushed);
+    let (_, layers) = pull_fresh(&copied_to).await;
+    assert_eq!(layers, diff_ids(&img));
+}

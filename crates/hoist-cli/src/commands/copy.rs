@@ -1,4 +1,4 @@
-//! `hoist copy [--platform P | --all] [-q] SRC DST`: an image from one place to another
+//! `hoist copy [--platform P | --all] [--dest-compress gzip|zstd] [-q] SRC DST`: an image from one place to another
 //! without the local store (skopeo's `copy`, crane's `copy`).
 //!
 //! 1. SRC and DST are `docker://REF`, a bare `REF` (a registry) or `oci:PATH[:TAG]` (an OCI
@@ -11,7 +11,10 @@
 //!    says so), only the matching manifest with `--platform`. Progress goes through the
 //!    renderer `pull` and `push` use (docker's push statuses: `Layer already exists`, `Mounted
 //!    from R`, `Pushing`, `Pushed`), ending with `TAG: digest: D size: N`.
-//! 5. With `-q`, only the digest copied is printed.
+//! 5. With `--dest-compress`, uncompressed layers (an `oci:` layout of a `docker save`d or
+//!    built image) are compressed on their way into a registry and the manifests rewritten
+//!    for them (zstd makes them OCI); an `oci:` destination refuses it.
+//! 6. With `-q`, only the digest copied is printed.
 
 use hoist::copy::{
     copy, CopyOptions, ImageLocation, ImageSink, ImageSource, LayoutSink, LayoutSource,
@@ -20,9 +23,9 @@ use hoist::copy::{
 use hoist::credentials::CredentialStore;
 use hoist::media::Platform;
 use hoist::registry::RegistryClient;
-use hoist::transfer::UploadConfig;
+use hoist::transfer::{Compression, UploadConfig};
 
-use crate::cli::CopyArgs;
+use crate::cli::{CopyArgs, LayerCompression};
 use crate::commands::session::{client, renderer, runtime};
 use crate::config::Config;
 use crate::failure::CliError;
@@ -40,6 +43,11 @@ pub fn run(args: &CopyArgs, config: &Config, credentials: CredentialStore) -> Re
         upload: UploadConfig {
             max_concurrent: config.max_concurrent_uploads,
             ..UploadConfig::default()
+        },
+        compression: match args.dest_compress {
+            Some(LayerCompression::Gzip) => Compression::Gzip,
+            Some(LayerCompression::Zstd) => Compression::Zstd,
+            None => Compression::None,
         },
         ..CopyOptions::default()
     };

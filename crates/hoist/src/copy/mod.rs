@@ -13,7 +13,7 @@
 //! |------|------|
 //! | `source`, `sink` | the traits |
 //! | `walk` | the descriptor graph ⇒ blobs and manifests in sink order |
-//! | `remote`, `remote_upload` | [`RegistryImage`] (source and sink) and its streaming blob upload |
+//! | `remote`, `remote_upload`, `remote_compress` | [`RegistryImage`] (source and sink), its streaming blob upload, and its upload compressing a layer |
 //! | `convert` | layers compressed on the way: media types, manifests rewritten |
 //! | `layout` | [`LayoutSource`], [`LayoutSink`]: `oci:PATH[:TAG]` directories |
 //! | `store` | [`StoreSource`]: the local store by reference; [`complete_index`] |
@@ -56,9 +56,9 @@
 //!   a missing tag or an unreadable manifest leaves the destination untouched.
 //!
 //! # Which operations go through `copy`
-//! - `hoist copy`: yes, for every pair of `docker://` and `oci:` locations (without
-//!   compression: neither [`RegistryImage`] nor [`LayoutSink`] implements
-//!   [`ImageSink::compressing_writer`] yet).
+//! - `hoist copy`: yes, for every pair of `docker://` and `oci:` locations. Compression
+//!   (`--dest-compress`) into a registry ([`RegistryImage`]: `remote_compress`); a
+//!   [`LayoutSink`] does not compress yet and refuses it.
 //! - `push`: yes. [`crate::push`] copies from its source adapter (the store, layers named by
 //!   diffID, compressed blobs kept by earlier pushes) to its sink adapter (a
 //!   [`RegistryImage`] plus docker's v2 metadata: blobs confirmed earlier in the run, `HEAD`
@@ -76,6 +76,7 @@ mod error;
 pub mod layout;
 pub mod location;
 pub mod remote;
+pub mod remote_compress;
 pub(crate) mod remote_upload;
 pub mod sink;
 pub mod source;
