@@ -384,14 +384,14 @@ impl UploadJob for BlobJob<'_> {
 
 /// Passes events on with the lines of one blob renamed from its digest to its progress id
 /// (what a [`BlobWriter`] reports under the digest, a push shows under the diffID).
-struct Renamed {
+pub(crate) struct Renamed {
     inner: Arc<dyn ProgressSink>,
     from: String,
     to: String,
 }
 
 impl Renamed {
-    fn new(inner: Arc<dyn ProgressSink>, from: &Digest, to: &Digest) -> Renamed {
+    pub(crate) fn new(inner: Arc<dyn ProgressSink>, from: &Digest, to: &Digest) -> Renamed {
         Renamed {
             inner,
             from: short_id(from),

@@ -1,13 +1,12 @@
 //! Uploading one blob to a registry from another source's stream: [`RemoteBlobWriter`].
 //!
-//! The streaming sibling of [`crate::transfer::BlobSender`] (which reads a content-store file):
-//! the same rules — monolithic `PUT` for blobs up to [`SendPolicy::monolithic_max`], one
-//! streamed `PATCH` for larger ones, chunked `PATCH`es when the registry asks
-//! (`OCI-Chunk-Min-Length`) or answers `413` (halving down to [`SendPolicy::min_chunk_size`]),
-//! and the session kept across attempts so the next one asks the registry how much it holds
-//! (`Range`) and reopens the *source* at that offset. Kept separate from `BlobSender` because
-//! the bytes come from a stream that can only be reopened, not seeked, and because they must be
-//! hashed on the way through.
+//! The one registry blob writer of the copy engine, and so of push (docker's
+//! `layerUpload.ReadFrom` + `Commit`): monolithic `PUT` for blobs up to
+//! [`SendPolicy::monolithic_max`], one streamed `PATCH` for larger ones, chunked `PATCH`es when
+//! the registry asks (`OCI-Chunk-Min-Length`) or answers `413` (halving down to
+//! [`SendPolicy::min_chunk_size`]), and the session kept across attempts so the next one asks
+//! the registry how much it holds (`Range`) and reopens the *source* at that offset. The bytes
+//! come from a stream that can only be reopened, not seeked, and are hashed on the way through.
 //!
 //! # Verification
 //! Every byte sent is hashed here; the closing `PUT ?digest=` is only sent when the bytes
@@ -46,6 +45,9 @@ pub struct RemoteBlobWriter {
     chunk: Option<u64>,
     /// The hash of the bytes the registry acknowledged in the kept session.
     hasher: Hasher,
+    /// The kept session was handed over holding the whole blob, from bytes verified
+    /// elsewhere ([`RemoteBlobWriter::adopt_complete`]): it only needs closing.
+    complete: bool,
 }
 
 impl RemoteBlobWriter {
@@ -65,6 +67,7 @@ impl RemoteBlobWriter {
             session: None,
             chunk: None,
             hasher,
+            complete: false,
         }
     }
 
@@ -76,6 +79,15 @@ impl RemoteBlobWriter {
             let _ = old.cancel().await;
         }
         self.hasher = Hasher::new(self.descriptor.digest.algorithm());
+    }
+
+    /// Like [`RemoteBlobWriter::adopt`], for a session that already received the whole blob
+    /// from bytes the caller verified (push's compressed layer, streamed while it was being
+    /// written into the store, whose digest the store checked): if the registry still holds
+    /// them all, the next attempt only closes the session.
+    pub async fn adopt_complete(&mut self, session: BlobUpload) {
+        self.adopt(session).await;
+        self.complete = true;
     }
 
     fn registry_error(&self, e: RegistryError) -> CopyError {
@@ -91,7 +103,10 @@ impl RemoteBlobWriter {
     async fn open_session(&mut self) -> Result<BlobUpload, CopyError> {
         if let Some(mut kept) = self.session.take() {
             match kept.refresh_offset().await {
-                Ok(offset) if offset == self.hasher.bytes_hashed() => return Ok(kept),
+                Ok(offset) if self.complete && offset == self.descriptor.size => return Ok(kept),
+                Ok(offset) if offset == self.hasher.bytes_hashed() && !self.complete => {
+                    return Ok(kept)
+                }
                 Ok(offset) => {
                     tracing::debug!(offset, "upload session holds unhashed bytes; starting over");
                     let _ = kept.cancel().await;
@@ -101,6 +116,7 @@ impl RemoteBlobWriter {
             }
         }
         self.hasher = Hasher::new(self.descriptor.digest.algorithm());
+        self.complete = false;
         let session = self
             .repo
             .start_upload()
@@ -287,6 +303,9 @@ impl RemoteBlobWriter {
     }
 
     fn check_hash(&self) -> Result<(), CopyError> {
+        if self.complete {
+            return Ok(());
+        }
         let hashed = self.hasher.bytes_hashed();
         if hashed != self.descriptor.size {
             return Err(CopyError::SizeMismatch {

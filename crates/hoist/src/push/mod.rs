@@ -45,6 +45,7 @@
 //! them.
 
 mod candidates;
+mod compress;
 mod convert;
 mod error;
 mod hmac;

@@ -18,9 +18,8 @@
 //!
 //! and `None` sends the bytes (the engine's writer, wrapped here to record the success).
 //! An uncompressed layer the engine asks to compress goes up through
-//! [`ImageSink::compressing_writer`]: compressed while uploading by the transfer layer's
-//! [`BlobSender`], which keeps the compressed blob in the content store (see
-//! `super::convert`), and recorded under its new digest.
+//! [`ImageSink::compressing_writer`]: compressed while uploading and kept in the content
+//! store (`super::compress`), and recorded under its new digest.
 //! A config blob (no diffID) is only looked for with a `HEAD`, never mounted, as docker does.
 //!
 //! Each success records the blob source (digest, target repository, HMAC of the credentials)
@@ -33,6 +32,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
 use super::candidates::{mount_candidates, Budget};
+use super::compress::StoreCompressWriter;
 use super::hmac::matches;
 use super::run::{DiffIds, Target};
 use crate::copy::remote_upload::RemoteBlobWriter;
@@ -42,11 +42,11 @@ use crate::copy::{
 };
 use crate::digest::Digest;
 use crate::media::Descriptor;
-use crate::progress::{NoProgress, ProgressSink};
+use crate::progress::ProgressSink;
 use crate::registry::{MountResult, Purpose};
 use crate::store::metadata::BlobSource;
 use crate::store::{MetadataError, MetadataStore};
-use crate::transfer::{BlobSender, Compression, UploadSource};
+use crate::transfer::Compression;
 
 /// One tag's destination in a push: the registry image `NAME:TAG` with the run's knowledge.
 pub(crate) struct PushSink {
@@ -246,25 +246,17 @@ impl ImageSink for PushSink {
         compression: Compression,
         workers: usize,
     ) -> Option<Box<dyn CompressingWriter>> {
-        let run = &self.run;
-        let source = UploadSource::NeedsCompression {
-            content: run.content.clone(),
-            diff_id: descriptor.digest.clone(),
-            size: descriptor.size,
-            compression,
-            workers,
-        };
-        Some(Box::new(CompressWriter {
-            run: Arc::clone(run),
-            sender: BlobSender::new(run.repo.clone(), source, run.policy),
-            layer: descriptor.digest.clone(),
-            diff_id: self
-                .diff_ids
+        Some(Box::new(StoreCompressWriter::new(
+            Arc::clone(&self.run),
+            descriptor.clone(),
+            self.diff_ids
                 .get(&descriptor.digest)
                 .unwrap_or_else(|| descriptor.digest.clone()),
-            diff_ids: Arc::clone(&self.diff_ids),
-            location: self.image.describe(),
-        }))
+            Arc::clone(&self.diff_ids),
+            compression,
+            workers,
+            self.image.describe(),
+        )))
     }
 
     fn put_manifest<'a>(
@@ -307,49 +299,6 @@ impl BlobWriter for PushWriter {
             }
             self.run.confirm(&self.digest);
             Ok(())
-        })
-    }
-}
-
-/// An uncompressed layer compressed on its way up ([`BlobSender`] with
-/// [`UploadSource::NeedsCompression`]: the compressed bytes are kept in the content store, and
-/// a retry resumes from them), recorded once it is in.
-struct CompressWriter {
-    run: Arc<Target>,
-    sender: BlobSender,
-    /// The stored uncompressed blob.
-    layer: Digest,
-    diff_id: Digest,
-    diff_ids: Arc<DiffIds>,
-    location: String,
-}
-
-impl CompressingWriter for CompressWriter {
-    fn write<'a>(
-        &'a mut self,
-        _source: &'a dyn ImageSource,
-        progress: Option<&'a Arc<dyn ProgressSink>>,
-    ) -> BoxFuture<'a, Result<Descriptor, CopyError>> {
-        Box::pin(async move {
-            let silent: Arc<dyn ProgressSink> = Arc::new(NoProgress);
-            let (progress, id) = match progress {
-                Some(p) => (p, Some(&self.layer)),
-                None => (&silent, None),
-            };
-            let sent = self
-                .sender
-                .send(progress, id)
-                .await
-                .map_err(|e| CopyError::Send {
-                    location: self.location.clone(),
-                    digest: self.layer.clone(),
-                    source: Box::new(e),
-                })?;
-            self.diff_ids
-                .insert(sent.digest.clone(), self.diff_id.clone());
-            record_source(&self.run, &self.diff_id, &sent.digest, &self.location).await?;
-            self.run.confirm(&sent.digest);
-            Ok(Descriptor::new("", sent.digest, sent.size))
         })
     }
 }
