@@ -11,11 +11,13 @@
 //! # Verification
 //! Every byte sent is hashed here; the closing `PUT ?digest=` is only sent when the bytes
 //! hash to the expected digest and have the descriptor's size (a mismatch cancels the
-//! session: [`CopyError::DigestMismatch`], not retried). The hash must cover the whole blob, so
-//! an attempt resumes a session only when the registry holds exactly the bytes already hashed
-//! (chunks acknowledged one by one); otherwise — typically after a reset mid-`PATCH`, which
-//! distribution 2.8 answers by voiding the session anyway — the blob is sent again from 0 on
-//! a new session. The registry checks the digest again when closing the session.
+//! session: [`CopyError::DigestMismatch`], not retried). The hash must cover the whole blob:
+//! an attempt resumes a session at the offset the registry reports (`Range`), after hashing
+//! the bytes it holds beyond those already hashed (chunks acknowledged one by one need none;
+//! the part of a streamed `PATCH` a registry kept after a reset is read again from the
+//! source, not sent again). A session the registry voided (distribution 2.8 does after a
+//! reset mid-`PATCH`) or whose prefix cannot be read starts over from 0 on a new session.
+//! The registry checks the digest again when closing the session.
 //!
 //! Memory: at most one chunk (or one monolithic blob, ≤ 4 MiB by default) is held.
 
@@ -100,11 +102,19 @@ impl RemoteBlobWriter {
 
     /// The kept session if the registry still holds exactly the bytes hashed so far, else a
     /// new one with the hash restarted.
-    async fn open_session(&mut self) -> Result<BlobUpload, CopyError> {
+    async fn open_session(&mut self, source: &dyn ImageSource) -> Result<BlobUpload, CopyError> {
         if let Some(mut kept) = self.session.take() {
             match kept.refresh_offset().await {
                 Ok(offset) if self.complete && offset == self.descriptor.size => return Ok(kept),
                 Ok(offset) if offset == self.hasher.bytes_hashed() && !self.complete => {
+                    return Ok(kept)
+                }
+                Ok(offset)
+                    if !self.complete
+                        && offset > self.hasher.bytes_hashed()
+                        && offset <= self.descriptor.size
+                        && self.catch_up(source, offset).await =>
+                {
                     return Ok(kept)
                 }
                 Ok(offset) => {
@@ -125,6 +135,31 @@ impl RemoteBlobWriter {
         Ok(session)
     }
 
+    /// Hashes the source's bytes from what is hashed up to `offset` (what the registry holds
+    /// of a streamed `PATCH` that did not finish); false when they cannot be read.
+    async fn catch_up(&mut self, source: &dyn ImageSource, offset: u64) -> bool {
+        let start = self.hasher.bytes_hashed();
+        let Ok(mut stream) = source.open_blob(&self.descriptor, start).await else {
+            return false;
+        };
+        let mut hasher = self.hasher.clone();
+        while hasher.bytes_hashed() < offset {
+            let Some(Ok(chunk)) = stream.next().await else {
+                return false;
+            };
+            // Below `offset - hashed`, so it fits the chunk's usize length.
+            let take = (offset - hasher.bytes_hashed()).min(chunk.len() as u64) as usize;
+            hasher.update(&chunk[..take]);
+        }
+        tracing::debug!(
+            offset,
+            start,
+            "resuming an upload session the registry kept"
+        );
+        self.hasher = hasher;
+        true
+    }
+
     async fn attempt(
         &mut self,
         source: &dyn ImageSource,
@@ -132,7 +167,7 @@ impl RemoteBlobWriter {
     ) -> Result<(), CopyError> {
         let size = self.descriptor.size;
         let mut reporter = Reporter::new(progress, &self.descriptor);
-        let mut session = self.open_session().await?;
+        let mut session = self.open_session(source).await?;
         if let Some(min) = session.min_chunk_size() {
             self.chunk = Some(self.chunk.unwrap_or(self.policy.chunk_size).max(min.max(1)));
         }
