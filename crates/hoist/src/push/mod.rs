@@ -11,8 +11,8 @@
 //!    tag: REF" when there is nothing. `The push refers to repository [NAME]`.
 //! 2. **Per tag, the copy**: from `PushSource` (the store, layers named by their diffID as
 //!    docker names push lines) to `PushSink` (the registry image `NAME:TAG`), through the
-//!    engine's [`crate::transfer::UploadManager`] (5 at once, 5 attempts by default; `Preparing`, `Waiting`,
-//!    `Retrying in N seconds`). Each layer the cheapest way first (`sink`): confirmed earlier
+//!    engine's [`crate::transfer::UploadManager`] (5 at once, 5 attempts by default;
+//!    `Preparing`, `Waiting`, `Retrying in N seconds`). Each layer the cheapest way first (`sink`): confirmed earlier
 //!    in this run, known in the target repository and found by `HEAD` (`Layer already
 //!    exists`), mounted from another repository of the same registry (`candidates`: ranked
 //!    and budgeted as docker does; `hmac`: docker's credentials HMAC; `Mounted from R`), else
@@ -21,9 +21,10 @@
 //! 3. **Uncompressed layers** (docker-archive loads) are compressed on the way with
 //!    [`PushOptions::compression`] (the engine's [`CopyOptions::compression`]: gzip by
 //!    default, on all cores, digest independent of the core count; zstd makes the manifest
-//!    OCI), or reuse the compressed blob an earlier push kept in the store (`source`); the
-//!    engine rewrites the manifest for them. Afterwards the rewritten image is recorded with a
-//!    digest reference (`convert`).
+//!    OCI) while they are uploaded, the compressed bytes kept in the store (`compress`), or
+//!    reuse the compressed blob an earlier push kept (`source`); the engine rewrites the
+//!    manifest for them after every blob is in. Afterwards the rewritten image is recorded
+//!    with a digest reference (`convert`).
 //! 4. **A whole index**: when the tag's image was chosen from an index the store holds whole
 //!    (`hoist pull --all-platforms`, see [`crate::copy::complete_index`]), the copy's root is
 //!    the index: every child manifest `PUT` by digest, then the index's exact bytes under the
@@ -42,7 +43,9 @@
 //! - A [`crate::store::Lease`] is held for the push, so gc leaves the blobs alone.
 //!
 //! Not done: foreign layers are skipped (not uploaded) and not checked, as the engine leaves
-//! them.
+//! them. A whole index whose children have uncompressed layers (never the case for pulled
+//! indexes) is pushed with its children and the index rewritten; only the children's images
+//! are recorded afterwards, not the rewritten index.
 
 mod candidates;
 mod compress;
