@@ -65,8 +65,8 @@ pub enum Command {
     Load(LoadArgs),
     /// Write an image's flattened root filesystem into a directory
     Export(ExportArgs),
-    /// Copy an image (every platform of an index by default) between registries and OCI
-    /// layout directories, without the local store
+    /// Copy an image (every platform of an index by default) between registries, OCI layout
+    /// directories and the local store (docker://REF, oci:PATH[:TAG], hoist:REF)
     Copy(CopyArgs),
 }
 
@@ -90,11 +90,18 @@ pub struct CopyArgs {
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub dest_compress: Option<LayerCompression>,
 
-    /// The source: docker://REF, a bare REF (registry) or oci:PATH[:TAG] (OCI layout)
+    /// With a hoist:REF destination, store blobs only; do not unpack layers (like
+    /// `hoist pull --no-unpack`)
+    #[arg(long)]
+    pub no_unpack: bool,
+
+    /// The source: docker://REF, a bare REF (registry), oci:PATH[:TAG] (OCI layout) or
+    /// hoist:REF (the local store)
     #[arg(value_name = "SRC")]
     pub source: String,
 
-    /// The destination: docker://REF, a bare REF (registry) or oci:PATH[:TAG] (OCI layout)
+    /// The destination: docker://REF, a bare REF (registry), oci:PATH[:TAG] (OCI layout) or
+    /// hoist:REF (the local store: the image is recorded and tagged as a pull would)
     #[arg(value_name = "DST")]
     pub destination: String,
 }

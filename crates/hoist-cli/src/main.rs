@@ -59,7 +59,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Save(args) => commands::save::run(args, &open_store(cli)?),
         Command::Load(args) => commands::load::run(args, &open_store(cli)?),
         Command::Export(args) => commands::export::run(args, open_store(cli)?),
-        Command::Copy(args) => commands::copy::run(args, &config, store),
+        Command::Copy(args) => commands::copy::run(args, &cli.global, &config, store),
     }
 }
 

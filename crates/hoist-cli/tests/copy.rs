@@ -1,7 +1,8 @@
 //! `hoist copy` end to end: the built binary against real `docker-registry` processes, with
 //! HOME, DOCKER_CONFIG and the config file in a temporary directory and no store root.
-//! Checks the progress lines and the digest line, `-q`, `oci:` destinations, and one-line
-//! errors that leave the destination untouched.
+//! Checks the progress lines and the digest line, `-q`, `oci:` destinations, `hoist:` (the
+//! store at `--root`) as a destination and a source, and one-line errors that leave the
+//! destination untouched.
 
 mod sandbox;
 
@@ -103,6 +104,111 @@ async fn malformed_location_is_refused_before_any_request() {
 
     assert!(!out.status.success());
     assert!(stderr(&out).contains("\"oci:\""), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn copy_into_the_store_is_listed_by_images_and_copies_back_out() {
+    let (a, index) = seeded().await;
+    let sandbox = Sandbox::new();
+    let layout = sandbox.dir.path().join("layout");
+
+    let into = sandbox
+        .hoist(&[
+            "copy",
+            &format!("docker://{}/team/app:v1", a.host()),
+            "hoist:app:v1",
+        ])
+        .await;
+    let images = sandbox.hoist(&["images"]).await;
+    let out = sandbox
+        .hoist(&[
+            "copy",
+            "hoist:app:v1",
+            &format!("oci:{}:v1", layout.display()),
+        ])
+        .await;
+
+    assert!(into.status.success(), "{}", stderr(&into));
+    let line = format!("v1: digest: {} size: {}", index.digest(), index.index.size);
+    assert!(stdout(&into).contains(&line), "{}", stdout(&into));
+    let listed = stdout(&images);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("app ") && l.contains(" v1 ")),
+        "{listed}"
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The store holds the index whole, so the whole index copies out.
+    assert!(
+        stdout(&out).contains(&format!("v1: digest: {}", index.digest())),
+        "{}",
+        stdout(&out)
+    );
+    assert!(layout.join("oci-layout").exists());
+}
+
+#[tokio::test]
+async fn layout_imports_into_the_store_without_unpacking() {
+    let (a, index) = seeded().await;
+    let sandbox = Sandbox::new();
+    let layout = sandbox.dir.path().join("layout");
+    let oci = format!("oci:{}:v1", layout.display());
+    let export = sandbox
+        .hoist(&["copy", &format!("{}/team/app:v1", a.host()), &oci])
+        .await;
+    assert!(export.status.success(), "{}", stderr(&export));
+    drop(a);
+
+    let out = sandbox
+        .hoist(&["copy", "-q", "--no-unpack", &oci, "hoist:imported/app:v1"])
+        .await;
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{}\n", index.digest()));
+    let inspect = sandbox.hoist(&["inspect", "imported/app:v1"]).await;
+    assert!(inspect.status.success(), "{}", stderr(&inspect));
+    let layers = std::fs::read_dir(sandbox.root().join("layers"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name() != ".lock")
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(layers, 0, "--no-unpack unpacked layers");
+}
+
+#[tokio::test]
+async fn stored_index_copies_to_a_registry_byte_for_byte() {
+    let (a, index) = seeded().await;
+    let b = TestRegistry::anonymous().await.unwrap();
+    let sandbox = Sandbox::new();
+    let into = sandbox
+        .hoist(&["copy", &format!("{}/team/app:v1", a.host()), "hoist:app:v1"])
+        .await;
+    assert!(into.status.success(), "{}", stderr(&into));
+    drop(a);
+
+    let out = sandbox
+        .hoist(&[
+            "copy",
+            "hoist:app:v1",
+            &format!("docker://{}/out/app:v1", b.host()),
+        ])
+        .await;
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    let raw = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{}/out/app:v1", b.host()))
+        .output()
+        .unwrap();
+    assert!(
+        raw.status.success(),
+        "{}",
+        String::from_utf8_lossy(&raw.stderr)
+    );
+    assert_eq!(raw.stdout, index.index.bytes);
 }
 
 /// Writes `bytes` as a blob of the layout at `dir`; its descriptor with `media_type`.

@@ -1,11 +1,14 @@
 //! Layers of every compression an OCI manifest may declare — gzip, zstd, none — pulled from a
-//! real registry with their diffIDs checked against the config. The testkit builds gzip
-//! layers; the zstd and uncompressed variants are made here from the same tars.
+//! real registry into the layer store, with their diffIDs checked against the config. The
+//! testkit builds gzip layers; the zstd and uncompressed variants are made here from the same
+//! tars.
 
+mod layers_support;
 mod pull_support;
 
 use hoist::digest::Digest;
 use hoist_testkit::{Blob, ImageBuilder, ImagePusher, Layer, TestRegistry};
+use layers_support::LayeredStore;
 use pull_support::{fast_options, reference, Recorder, Store};
 
 const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
@@ -36,9 +39,9 @@ async fn push_variant(
 }
 
 async fn pull_and_check(registry: &TestRegistry, repo: &str, manifest: &str, layer: &Layer) {
-    let store = Store::new();
+    let store = LayeredStore::new();
     let outcome = store
-        .puller(fast_options())
+        .puller(true)
         .pull(
             &reference(registry, &format!("{repo}:v1")),
             &Recorder::default(),
@@ -47,7 +50,7 @@ async fn pull_and_check(registry: &TestRegistry, repo: &str, manifest: &str, lay
         .unwrap();
     assert_eq!(outcome.images[0].manifest_digest.to_string(), manifest);
     let record = store
-        .metadata()
+        .meta
         .image(&Digest::parse(manifest).unwrap())
         .unwrap()
         .unwrap();
@@ -83,16 +86,16 @@ async fn layer_declared_zstd_but_gzipped_is_refused_and_not_recorded() {
         layer.gzip.clone(),
     )
     .await;
-    let store = Store::new();
+    let store = LayeredStore::new();
 
     let err = store
-        .puller(fast_options())
+        .puller(true)
         .pull(&reference(&registry, "liar:v1"), &Recorder::default())
         .await
         .unwrap_err();
 
     assert!(err.to_string().contains("cannot decompress"), "{err}");
-    assert!(store.metadata().images().unwrap().is_empty());
+    assert!(store.meta.images().unwrap().is_empty());
 }
 
 /// Counts what a layer sink is given, as the layer store's unpacker will be.

@@ -2,11 +2,14 @@
 //! unknown tag or repository, diffIDs that do not match the config, a corrupted layer. And a
 //! token-auth registry that lets a granted user pull.
 
+mod layers_support;
 mod pull_support;
 
 use hoist::digest::Digest;
 use hoist::pull::PullError;
+use hoist::store::{ChainId, LayerError};
 use hoist_testkit::{Blob, ImageBuilder, ImagePusher, Layer, TestRegistry, TokenServer};
+use layers_support::LayeredStore;
 use pull_support::{client_with, fast_options, push, reference, Recorder, Store};
 
 fn small_image(seed: &str) -> hoist_testkit::Image {
@@ -117,9 +120,8 @@ async fn all_tags_of_a_missing_repository_is_repository_not_found() {
     assert!(err.to_string().starts_with(&expected), "{err}");
 }
 
-#[tokio::test]
-async fn diff_ids_that_do_not_match_the_config_record_nothing() {
-    let registry = TestRegistry::anonymous().await.unwrap();
+/// Pushes as `bad:v1` a real layer with a config claiming another layer's diffID.
+async fn push_lying_config(registry: &TestRegistry) {
     let real = small_image("real");
     let other = small_image("other");
     // The real image's manifest and layer, with a config claiming another layer's diffID.
@@ -135,14 +137,20 @@ async fn diff_ids_that_do_not_match_the_config_record_nothing() {
         &real.manifest.media_type,
         serde_json::to_vec(&manifest).unwrap(),
     );
-    let pusher = ImagePusher::new(&registry);
+    let pusher = ImagePusher::new(registry);
     pusher.push_blob("bad", &real.layers[0]).await.unwrap();
     pusher.push_blob("bad", &config).await.unwrap();
     pusher.push_manifest("bad", "v1", &manifest).await.unwrap();
-    let store = Store::new();
+}
+
+#[tokio::test]
+async fn diff_ids_that_do_not_match_the_config_record_nothing() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    push_lying_config(&registry).await;
+    let store = LayeredStore::new();
 
     let err = store
-        .puller(fast_options())
+        .puller(true)
         .pull(&reference(&registry, "bad:v1"), &Recorder::default())
         .await
         .unwrap_err();
@@ -155,9 +163,24 @@ async fn diff_ids_that_do_not_match_the_config_record_nothing() {
         err.to_string(),
         "layers from manifest don't match image configuration"
     );
-    let metadata = store.metadata();
-    assert!(metadata.images().unwrap().is_empty());
-    assert!(metadata.all_references().unwrap().is_empty());
+    assert!(store.meta.images().unwrap().is_empty());
+    assert!(store.meta.all_references().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn without_unpacking_a_lying_config_is_caught_when_the_layer_is_unpacked() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    push_lying_config(&registry).await;
+    let store = LayeredStore::new();
+
+    // `--no-unpack` stores the blobs verified by digest and records the config's diffIDs…
+    let record = store.pull(&reference(&registry, "bad:v1"), false).await;
+    // …which the layer store checks when it decompresses the blob.
+    let err = store.layers.register_image(&record).unwrap_err();
+
+    assert!(matches!(err, LayerError::DiffIdMismatch { .. }), "{err:?}");
+    let bottom = ChainId::next(None, &record.layers[0].diff_id);
+    assert!(store.layers.get(&bottom).unwrap().is_none());
 }
 
 #[tokio::test]

@@ -78,6 +78,18 @@ pub enum CopyError {
         #[source]
         source: Box<MetadataError>,
     },
+    /// The local store could not record what was copied into it: the layers do not match
+    /// the config's diffIDs ("layers from manifest don't match image configuration"), the
+    /// config or a manifest cannot be read, or `hoist.db` or the layer store failed. Nothing
+    /// was recorded when the diffIDs did not match.
+    #[error("{location}: {source}")]
+    Record {
+        /// The destination, as written (`hoist:REF`).
+        location: String,
+        /// Why, as pull words it.
+        #[source]
+        source: Box<crate::pull::PullError>,
+    },
     /// A file of a layout could not be read.
     #[error("{location}: cannot {action} {path}")]
     Io {

@@ -243,6 +243,8 @@ pub(crate) async fn open_blob_file(
 pub struct LayoutSink {
     content: ContentStore,
     tag: Option<String>,
+    /// The location shown in messages instead of `oci:ROOT[:TAG]` (the store sink's).
+    label: Option<String>,
 }
 
 impl LayoutSink {
@@ -255,7 +257,24 @@ impl LayoutSink {
         Ok(LayoutSink {
             content,
             tag: tag.map(str::to_owned),
+            label: None,
         })
+    }
+
+    /// The blob half of the local store's sink ([`super::StoreSink`]): blobs into `content`
+    /// through its ingest, manifests by digest, nothing in `index.json` (the store's
+    /// references are kept by its metadata store); `label` names it in messages.
+    pub(crate) fn for_store(content: ContentStore, label: String) -> LayoutSink {
+        LayoutSink {
+            content,
+            tag: None,
+            label: Some(label),
+        }
+    }
+
+    /// The content store the blobs go to.
+    pub(crate) fn content(&self) -> &ContentStore {
+        &self.content
     }
 
     async fn blocking<T: Send + 'static>(
@@ -275,6 +294,9 @@ impl LayoutSink {
 
 impl ImageSink for LayoutSink {
     fn location(&self) -> String {
+        if let Some(label) = &self.label {
+            return label.clone();
+        }
         let root = self.content.root().display();
         match &self.tag {
             Some(tag) => format!("oci:{root}:{tag}"),

@@ -1,11 +1,16 @@
 //! Where an image is, as `hoist copy` spells it: [`ImageLocation`].
 //!
-//! skopeo's transport syntax, the two transports hoist has:
+//! skopeo's transport syntax, the three transports hoist has:
 //! - `docker://REF` or a bare `REF`: a registry, REF parsed as docker parses it
 //!   (`app:v1` ⇒ `docker.io/library/app:v1`; a name alone means `:latest`);
 //! - `oci:PATH[:TAG]`: an OCI image layout directory; everything after the first `:` that
 //!   follows the path is the tag (the `org.opencontainers.image.ref.name` of the entry), so a
-//!   path cannot contain `:` (skopeo's rule too).
+//!   path cannot contain `:` (skopeo's rule too);
+//! - `hoist:REF`: the local store (`--root`), REF as `hoist images` shows it (`app:v1` ⇒
+//!   `docker.io/library/app:v1`). As a source, REF is resolved by the reference store
+//!   ([`super::StoreSource`]); as a destination it is the tag the image is recorded under
+//!   ([`super::StoreSink`]), so a copy into it is a pull from any source. A registry whose
+//!   host is named `hoist` is then spelt `docker://hoist:PORT/…`.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -25,10 +30,12 @@ pub enum ImageLocation {
         /// The `org.opencontainers.image.ref.name` to read or write.
         tag: Option<String>,
     },
+    /// An image of the local store, by reference.
+    Store(Reference),
 }
 
 impl ImageLocation {
-    /// Parses `docker://REF`, `oci:PATH[:TAG]` or a bare `REF`.
+    /// Parses `docker://REF`, `oci:PATH[:TAG]`, `hoist:REF` or a bare `REF`.
     pub fn parse(input: &str) -> Result<ImageLocation, CopyError> {
         let bad = |reason: &str| CopyError::Location {
             input: input.to_owned(),
@@ -50,10 +57,18 @@ impl ImageLocation {
                 tag: tag.map(str::to_owned),
             });
         }
+        if let Some(rest) = input.strip_prefix("hoist:") {
+            if rest.is_empty() {
+                return Err(bad(
+                    "hoist: needs an image reference, as in hoist:NAME[:TAG]",
+                ));
+            }
+            return Ok(ImageLocation::Store(Reference::parse(rest)?));
+        }
         let reference = input.strip_prefix("docker://").unwrap_or(input);
         if reference.contains("://") {
             return Err(bad(
-                "unknown transport: use docker://REF, oci:PATH[:TAG] or a bare REF",
+                "unknown transport: use docker://REF, oci:PATH[:TAG], hoist:REF or a bare REF",
             ));
         }
         Ok(ImageLocation::Registry(Reference::parse(reference)?))
@@ -69,6 +84,7 @@ impl fmt::Display for ImageLocation {
                 path,
                 tag: Some(tag),
             } => write!(f, "oci:{}:{tag}", path.display()),
+            ImageLocation::Store(r) => write!(f, "hoist:{r}"),
         }
     }
 }
@@ -100,8 +116,25 @@ mod tests {
     }
 
     #[test]
+    fn hoist_location_is_a_store_reference_normalised_like_docker() {
+        let loc = ImageLocation::parse("hoist:app:v1").unwrap();
+        assert_eq!(
+            loc,
+            ImageLocation::Store(Reference::parse("docker.io/library/app:v1").unwrap())
+        );
+        assert_eq!(loc.to_string(), "hoist:docker.io/library/app:v1");
+    }
+
+    #[test]
     fn malformed_locations_are_refused_with_the_input_quoted() {
-        for input in ["oci:", "oci::tag", "oci:/d:", "dir://x", "UPPER/Case"] {
+        for input in [
+            "oci:",
+            "oci::tag",
+            "oci:/d:",
+            "dir://x",
+            "UPPER/Case",
+            "hoist:",
+        ] {
             let err = ImageLocation::parse(input).unwrap_err();
             assert!(
                 err.to_string().contains(input) || matches!(err, CopyError::Reference(_)),

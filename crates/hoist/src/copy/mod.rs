@@ -1,6 +1,6 @@
 //! Copy: one generic function that moves an image (an index with all its platforms, or one
 //! manifest) from any [`ImageSource`] to any [`ImageSink`], verified, without the local
-//! store in between.
+//! store in between (the store is one more source and sink: [`StoreSource`], [`StoreSink`]).
 //!
 //! DESIGN.md principle 3 ("sources and sinks share traits"), modelled on go-containerregistry's
 //! `pkg/v1`: one small read interface ([`ImageSource`]: resolve, manifest bytes, blob stream)
@@ -17,7 +17,8 @@
 //! | `convert` | layers compressed on the way: media types, manifests rewritten |
 //! | `layout` | [`LayoutSource`], [`LayoutSink`]: `oci:PATH[:TAG]` directories |
 //! | `store` | [`StoreSource`]: the local store by reference; [`complete_index`] |
-//! | `location` | [`ImageLocation`]: `docker://REF`, bare `REF`, `oci:PATH[:TAG]` |
+//! | `store_sink`, `store_record` | [`StoreSink`]: the local store as a destination, recording images as pull does |
+//! | `location` | [`ImageLocation`]: `docker://REF`, bare `REF`, `oci:PATH[:TAG]`, `hoist:REF` |
 //! | `error` | [`CopyError`] |
 //!
 //! # What [`copy`] does
@@ -56,9 +57,17 @@
 //!   a missing tag or an unreadable manifest leaves the destination untouched.
 //!
 //! # Which operations go through `copy`
-//! - `hoist copy`: yes, for every pair of `docker://` and `oci:` locations. Compression
-//!   (`--dest-compress`) into a registry ([`RegistryImage`]: `remote_compress`); a
-//!   [`LayoutSink`] does not compress yet and refuses it.
+//! - `hoist copy`: yes, for every pair of `docker://`, `oci:` and `hoist:` locations.
+//!   Compression (`--dest-compress`) into a registry ([`RegistryImage`]: `remote_compress`);
+//!   a [`LayoutSink`] or [`StoreSink`] does not compress and refuses it.
+//! - registry → store and layout → store (`hoist copy docker://R/app:v1 hoist:app:v1`,
+//!   `hoist copy oci:DIR:v1 hoist:app:v1`, e.g. to import an image on an air-gapped site):
+//!   yes, into [`StoreSink`], which records what it received exactly as `hoist pull` does
+//!   (image records, tag, digest references, blob sources, diffIDs checked against the
+//!   config, layers unpacked) with pull's own recording code, and records an index copied
+//!   whole as `hoist pull --all-platforms` does, so [`complete_index`] holds for it.
+//! - store → registry or layout (`hoist copy hoist:app:v1 oci:DIR:v1`): yes, from
+//!   [`StoreSource`].
 //! - `push`: yes. [`crate::push`] copies from its source adapter (the store, layers named by
 //!   diffID, compressed blobs kept by earlier pushes) to its sink adapter (a
 //!   [`RegistryImage`] plus docker's v2 metadata: blobs confirmed earlier in the run, `HEAD`
@@ -66,10 +75,12 @@
 //!   was confirmed with the credentials' HMAC, compressing uncompressed layers while uploading
 //!   and keeping the result). A whole pulled index (`--all-platforms`) is a root like any
 //!   other, found with [`complete_index`].
-//! - `pull`: **not yet**. It keeps its own code because it does what copy does not: the
-//!   diffID check against the config, unpacking through the layer sink, image records, tags
-//!   and blob sources in `hoist.db`. A pull is a copy into the store plus that recording; a
-//!   store sink (the content store is a [`LayoutSink`] already) is where it would plug in.
+//! - `pull`: **not** through `copy`. `hoist pull` keeps its own one-pass download pipeline
+//!   (`crate::pull`): each layer is fetched, hashed, decompressed and untarred in a single
+//!   stream (a copy into the store writes the blob first and unpacks it from disk after), and
+//!   it prints docker's pull progress (`Downloading`, `Extracting`, `Pull complete`,
+//!   `Status: Downloaded newer image`), not the push statuses the engine emits. Both record
+//!   with the same code (`crate::pull::record_image` and its neighbours).
 
 mod convert;
 mod error;
@@ -81,6 +92,8 @@ pub(crate) mod remote_upload;
 pub mod sink;
 pub mod source;
 pub mod store;
+mod store_record;
+pub mod store_sink;
 pub mod walk;
 
 use std::sync::Arc;
@@ -98,6 +111,7 @@ pub use remote::RegistryImage;
 pub use sink::{BlobWriter, CompressingWriter, Found, ImageSink};
 pub use source::{BlobStream, ImageSource, RepositoryName};
 pub use store::{complete_index, CompleteIndex, IndexCheckError, StoreSource};
+pub use store_sink::StoreSink;
 pub use walk::{plan, Plan};
 
 use crate::digest::Digest;

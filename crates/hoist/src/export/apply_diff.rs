@@ -32,6 +32,16 @@ use crate::unpack::whiteout::{
 };
 use crate::unpack::{Privileges, WhiteoutFormat};
 
+/// Where an application is in the target tree.
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    /// Directories below the target root.
+    depth: usize,
+    /// The directory was created by this application (or the root was empty): it holds
+    /// nothing but what this layer put there, so no name needs checking or removing.
+    fresh: bool,
+}
+
 /// Deepest directory nesting followed (a layer unpacked by hoist cannot be deeper than the
 /// kernel's path limits allow anyway).
 const MAX_DEPTH: usize = 4096;
@@ -42,6 +52,9 @@ pub(crate) struct DiffApplier {
     privileges: Privileges,
     /// (dev, ino) of a multiply-linked source file → where its first copy is.
     links: HashMap<(u64, u64), (Arc<OwnedFd>, Vec<u8>)>,
+    /// Whether to try a reflink: cleared by the first refusal (tmpfs, ext4, another file
+    /// system), so a file system without them costs one failed `ioctl`, not one per file.
+    reflink: bool,
 }
 
 impl DiffApplier {
@@ -50,16 +63,19 @@ impl DiffApplier {
             format,
             privileges,
             links: HashMap::new(),
+            reflink: true,
         }
     }
 
     /// Applies the tree at `src` onto the directory `dst`.
     pub(crate) fn apply(&mut self, src: &Path, dst: &Path) -> io::Result<()> {
         let dst = Arc::new(open_dir_at(rfs::CWD, dst)?);
-        self.apply_dir(src, &dst, 0)
+        let fresh = list(dst.as_fd())?.is_empty();
+        self.apply_dir(src, &dst, Target { depth: 0, fresh })
     }
 
-    fn apply_dir(&mut self, src: &Path, dst: &Arc<OwnedFd>, depth: usize) -> io::Result<()> {
+    fn apply_dir(&mut self, src: &Path, dst: &Arc<OwnedFd>, at: Target) -> io::Result<()> {
+        let depth = at.depth;
         if depth > MAX_DEPTH {
             return Err(io::Error::other(format!(
                 "{} is nested more than {MAX_DEPTH} directories deep",
@@ -73,12 +89,13 @@ impl DiffApplier {
             entries.push((entry.file_name().as_bytes().to_vec(), meta));
         }
         entries.sort_by(|a, b| a.0.cmp(&b.0));
-        if self.is_opaque(src, &entries)? {
+        if !at.fresh && self.is_opaque(src, &entries)? {
             remove_children(dst.as_fd(), 0)?;
         }
         let mut copies = Vec::with_capacity(entries.len());
         for (name, meta) in entries {
             match self.whiteout_of(&name, &meta) {
+                Some(Some(_)) if at.fresh => {} // nothing below to hide
                 Some(Some(hidden)) => remove_all_at(dst.as_fd(), hidden, 0)?,
                 Some(None) => {} // opaque marker or AUFS metadata: not an entry
                 None => copies.push((name, meta)),
@@ -86,7 +103,7 @@ impl DiffApplier {
         }
         for (name, meta) in copies {
             let path = src.join(OsStr::from_bytes(&name));
-            self.copy_entry(&path, &meta, dst, &name, depth)?;
+            self.copy_entry(&path, &meta, dst, &name, at)?;
         }
         Ok(())
     }
@@ -129,19 +146,29 @@ impl DiffApplier {
         meta: &fs::Metadata,
         dst: &Arc<OwnedFd>,
         name: &[u8],
-        depth: usize,
+        at: Target,
     ) -> io::Result<()> {
-        let existing = lstat_at(dst.as_fd(), name)?;
+        // In a directory this application created, names are unique: nothing is there.
+        let existing = match at.fresh {
+            true => None,
+            false => lstat_at(dst.as_fd(), name)?,
+        };
         let ft = meta.file_type();
         if ft.is_dir() {
             let is_dir = existing
                 .is_some_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory);
             if !is_dir {
-                remove_all_at(dst.as_fd(), name, 0)?;
+                if existing.is_some() {
+                    remove_all_at(dst.as_fd(), name, 0)?;
+                }
                 rfs::mkdirat(dst, name, Mode::from_raw_mode(0o700))?;
             }
             let sub = Arc::new(open_dir_at(dst.as_fd(), name)?);
-            self.apply_dir(src, &sub, depth + 1)?;
+            let below = Target {
+                depth: at.depth + 1,
+                fresh: !is_dir,
+            };
+            self.apply_dir(src, &sub, below)?;
             return self.set_fd_meta(src, meta, sub.as_fd());
         }
         if existing.is_some() {
@@ -162,11 +189,9 @@ impl DiffApplier {
                 OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::from_raw_mode(0o600),
             )?;
-            let mut input = File::open(src)?;
-            let mut output = File::from(out);
-            if rfs::ioctl_ficlone(&output, &input).is_err() {
-                io::copy(&mut input, &mut output)?;
-            }
+            let input = File::open(src)?;
+            let output = File::from(out);
+            self.copy_contents(input, &output, meta.len())?;
             return self.set_fd_meta(src, meta, output.as_fd());
         }
         if ft.is_symlink() {
@@ -179,6 +204,36 @@ impl DiffApplier {
             return Ok(()); // sockets: never in a layer tar
         }
         self.set_node_meta(src, meta, dst.as_fd(), name, ft.is_symlink())
+    }
+
+    /// Copies `len` bytes: a reflink while the file system takes them, else
+    /// `copy_file_range` in the kernel until `len` bytes moved (no probing `fstat`s, no final
+    /// empty call), else a read/write copy.
+    fn copy_contents(&mut self, mut input: File, output: &File, len: u64) -> io::Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        if self.reflink {
+            match rfs::ioctl_ficlone(output, &input) {
+                Ok(()) => return Ok(()),
+                Err(_) => self.reflink = false,
+            }
+        }
+        let mut copied = 0u64;
+        while copied < len {
+            let chunk = usize::try_from(len - copied).unwrap_or(usize::MAX);
+            match rfs::copy_file_range(&input, None, output, None, chunk) {
+                Ok(0) => return Ok(()), // the source shrank: copy what there is
+                Ok(n) => copied += n as u64,
+                Err(Errno::INTR) => {}
+                Err(Errno::XDEV | Errno::NOSYS | Errno::INVAL | Errno::OPNOTSUPP) => {
+                    io::copy(&mut input, &mut &*output)?;
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     /// Metadata of a file or directory that is open.

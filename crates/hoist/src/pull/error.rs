@@ -69,8 +69,9 @@ pub enum PullError {
     LayersDontMatchConfig {
         /// The config's `rootfs.diff_ids`.
         expected: Vec<Digest>,
-        /// The diffIDs of the layers as downloaded.
-        actual: Vec<Digest>,
+        /// The diffIDs of the layers as downloaded; `None` for a layer stored without being
+        /// decompressed (`pull --no-unpack`, checked when it is unpacked).
+        actual: Vec<Option<Digest>>,
     },
 
     /// A blob could not be downloaded or verified ("filesystem layer verification failed for

@@ -153,13 +153,13 @@ impl Puller {
             .collect();
         let _staged = StagedLayers::new(&self.options.layers, &layers);
         let config = self.download_config(origin.repo, &manifest.config);
-        let downloads = self.download_layers(origin.repo, &layers, progress);
+        let downloads = self.download_layers(origin.repo, &layers, self.unpacks(), progress);
         let ((config, config_bytes), downloads) = try_join(config, downloads).await?;
         let image = ImageConfig::parse(&config_bytes).map_err(|source| PullError::Config {
             digest: config.digest.clone(),
             source,
         })?;
-        check_diff_ids(image.diff_ids(), &downloads)?;
+        let diff_ids = check_diff_ids(image.diff_ids(), &downloads)?;
         let record = ImageRecord {
             image_id: config.digest.clone(),
             manifest_digest: manifest_digest.clone(),
@@ -174,9 +174,9 @@ impl Puller {
             created: image.created.clone(),
             layers: layers
                 .iter()
-                .zip(&downloads)
-                .map(|((d, _), got)| ImageLayer {
-                    diff_id: got.diff_id.clone(),
+                .zip(diff_ids)
+                .map(|((d, _), diff_id)| ImageLayer {
+                    diff_id,
                     digest: d.digest.clone(),
                     size: d.size,
                     media_type: d.media_type.clone(),
@@ -210,8 +210,10 @@ impl Puller {
             })
             .collect();
         let _staged = StagedLayers::new(&self.options.layers, &layers);
-        let downloads = self.download_layers(origin.repo, &layers, progress).await?;
-        let diff_ids: Vec<Digest> = downloads.iter().map(|d| d.diff_id.clone()).collect();
+        let downloads = self
+            .download_layers(origin.repo, &layers, true, progress)
+            .await?;
+        let diff_ids = computed_diff_ids(&downloads)?;
         let config_bytes = image.config_json(&diff_ids)?;
         let config_digest = Digest::sha256_of(&config_bytes);
         let layer_json: Vec<serde_json::Value> = downloads
@@ -258,8 +260,9 @@ impl Puller {
             created: None,
             layers: downloads
                 .iter()
-                .map(|d| ImageLayer {
-                    diff_id: d.diff_id.clone(),
+                .zip(diff_ids)
+                .map(|(d, diff_id)| ImageLayer {
+                    diff_id,
                     digest: d.digest.clone(),
                     size: d.size,
                     media_type: DOCKER_LAYER_GZIP.to_owned(),
@@ -286,12 +289,22 @@ impl Puller {
         Ok((download, bytes))
     }
 
+    /// Whether layers are unpacked (or streamed to a sink) as they download. When not, their
+    /// diffIDs are not computed (decompressing only to hash would be most of the work of
+    /// `pull --no-unpack`): the config's are recorded, and the layer store and export verify
+    /// them when they decompress the blobs, as containerd checks diffIDs at unpack time.
+    fn unpacks(&self) -> bool {
+        self.options.layers.is_some() || self.options.layer_sink.is_some()
+    }
+
     /// Every layer at once through the download manager (which limits, deduplicates,
-    /// retries and resumes), "Pull complete" as each one is stored.
+    /// retries and resumes), "Pull complete" as each one is stored. `diff_ids`: compute every
+    /// layer's diffID even when nothing unpacks it.
     async fn download_layers(
         &self,
         repo: &Arc<RemoteRepository>,
         layers: &[(Descriptor, Compression)],
+        diff_ids: bool,
         progress: &Arc<dyn ProgressSink>,
     ) -> Result<Vec<BlobDownload>, PullError> {
         let needs_unpack = match &self.options.layers {
@@ -312,6 +325,9 @@ impl Puller {
                         .with_progress(Arc::clone(progress));
                     if descriptor.size > 0 {
                         request = request.with_size(descriptor.size);
+                    }
+                    if !diff_ids {
+                        request = request.without_diff_id();
                     }
                     match (&self.options.layers, &self.options.layer_sink) {
                         (Some(layers), _) if unpack => {
@@ -370,16 +386,39 @@ fn origin_of<'a>(
     }
 }
 
-/// docker's `errRootFSMismatch` check: the same number of layers, the same diffIDs in order.
-fn check_diff_ids(expected: &[Digest], downloads: &[BlobDownload]) -> Result<(), PullError> {
-    let actual: Vec<Digest> = downloads.iter().map(|d| d.diff_id.clone()).collect();
-    if actual != expected {
+/// docker's `errRootFSMismatch` check: the same number of layers, the same diffIDs in order;
+/// returns the diffIDs to record. A layer whose diffID was not computed (see
+/// `Puller::unpacks`) takes the config's.
+fn check_diff_ids(
+    expected: &[Digest],
+    downloads: &[BlobDownload],
+) -> Result<Vec<Digest>, PullError> {
+    let actual: Vec<Option<Digest>> = downloads.iter().map(|d| d.diff_id.clone()).collect();
+    let matches = actual.len() == expected.len()
+        && actual
+            .iter()
+            .zip(expected)
+            .all(|(got, want)| got.as_ref().is_none_or(|got| got == want));
+    if !matches {
         return Err(PullError::LayersDontMatchConfig {
             expected: expected.to_vec(),
             actual,
         });
     }
-    Ok(())
+    Ok(expected.to_vec())
+}
+
+/// The diffIDs of layers downloaded with `diff_ids` asked for (schema 1, whose config is
+/// built from them).
+fn computed_diff_ids(downloads: &[BlobDownload]) -> Result<Vec<Digest>, PullError> {
+    downloads
+        .iter()
+        .map(|d| {
+            d.diff_id.clone().ok_or_else(|| PullError::Interrupted {
+                reason: format!("the diffID of layer {} was not computed", d.digest),
+            })
+        })
+        .collect()
 }
 
 fn compression_of(compression: LayerCompression) -> Compression {
@@ -390,7 +429,8 @@ fn compression_of(compression: LayerCompression) -> Compression {
     }
 }
 
-fn store_platform(p: &crate::media::Platform) -> crate::store::metadata::Platform {
+/// The recorded form of a config's platform.
+pub(crate) fn store_platform(p: &crate::media::Platform) -> crate::store::metadata::Platform {
     crate::store::metadata::Platform {
         os: p.os.clone(),
         architecture: p.architecture.clone(),

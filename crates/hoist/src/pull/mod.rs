@@ -21,7 +21,10 @@
 //!    (compression from their media types) go through one [`DownloadManager`] at once:
 //!    concurrency limit, deduplication, retries with backoff, `Range` resumption, "Already
 //!    exists" for stored blobs. The layers' diffIDs are compared with the config's
-//!    `rootfs.diff_ids` ("layers from manifest don't match image configuration").
+//!    `rootfs.diff_ids` ("layers from manifest don't match image configuration"). Without
+//!    unpacking (`--no-unpack`) a layer is stored and verified by its digest without being
+//!    decompressed, and the config's diffIDs are recorded: the layer store and export check
+//!    them when they decompress the blob (containerd's order; docker always unpacks).
 //! 5. **Record** (`record`): the image record (image ID = config digest), the digest reference
 //!    `NAME@DIGEST` (the digest printed, the index's for an index) and, for a tag, the tag
 //!    (moved with force, as docker's `AddTag(ref, id, true)`); every layer's source repository
@@ -70,6 +73,8 @@ use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 pub use error::PullError;
+pub(crate) use image::store_platform;
+pub(crate) use record::{record_child_reference, record_image, record_references};
 
 use crate::digest::Digest;
 use crate::media::types::IMAGE_CONFIG_TYPES;

@@ -18,11 +18,10 @@
 use std::sync::Arc;
 
 use super::image::Origin;
+use super::record::record_child_reference;
 use super::{PullError, Puller};
 use crate::media::{Descriptor, Manifest};
 use crate::progress::ProgressSink;
-use crate::reference::Reference;
-use crate::store::MetadataError;
 
 impl Puller {
     /// Pulls and records every image manifest of `others` (the index's entries but the
@@ -54,18 +53,11 @@ impl Puller {
                 .pull_image(origin, &child.digest, image, size, progress)
                 .await?;
             let metadata = Arc::clone(&self.metadata);
-            let reference = Reference::new(
-                origin.target.repository().clone(),
-                None,
-                Some(child.digest.clone()),
-            );
-            let manifest = result.manifest_digest.clone();
-            self.blocking(
-                move || match metadata.add_digest(&reference, &manifest, true) {
-                    Ok(()) | Err(MetadataError::DigestConflict { .. }) => Ok(()),
-                    Err(e) => Err(e),
-                },
-            )
+            let repository = origin.target.repository().clone();
+            let (child, manifest) = (child.digest.clone(), result.manifest_digest.clone());
+            self.blocking(move || {
+                record_child_reference(&metadata, &repository, &child, &manifest)
+            })
             .await??;
         }
         Ok(())

@@ -69,6 +69,7 @@ impl<F: BlobFetcher> Transfer<F> {
             digest: self.request.digest.clone(),
             compression: self.request.compression,
             sink: self.request.sink.clone(),
+            diff_id: self.request.diff_id,
         });
         let store = self.store.clone();
         let digest = self.digest().clone();
@@ -274,8 +275,11 @@ impl<F: BlobFetcher> Transfer<F> {
                     _ => None,
                 };
                 let diff_id = match cached {
-                    Some(id) => id,
-                    None => pipeline::diff_id_of_stored(&store, &spec)?,
+                    Some(id) => Some(id),
+                    None if spec.diff_id || spec.decodes() => {
+                        Some(pipeline::diff_id_of_stored(&store, &spec)?)
+                    }
+                    None => None,
                 };
                 Ok::<_, TransferError>((size, diff_id))
             })

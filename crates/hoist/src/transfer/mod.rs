@@ -84,6 +84,7 @@ use crate::digest::Digest;
 use crate::progress::{NoProgress, ProgressSink};
 use crate::store::ContentStore;
 use download::Transfer;
+use pipeline::PipelineSpec;
 
 /// Limits and timing of a [`DownloadManager`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,6 +161,10 @@ pub struct BlobRequest {
     pub compression: Compression,
     /// Where the decompressed bytes go (the layer unpacker), if anywhere.
     pub sink: Option<Arc<dyn LayerSinkFactory>>,
+    /// Whether the diffID is wanted (default). Without a sink and without it, a compressed
+    /// blob is stored and verified without being decompressed at all (what `pull
+    /// --no-unpack` needs: the layer store and export check the diffID when they unpack).
+    pub diff_id: bool,
     /// Where progress events go.
     pub progress: Arc<dyn ProgressSink>,
 }
@@ -172,8 +177,17 @@ impl BlobRequest {
             size: None,
             compression: Compression::None,
             sink: None,
+            diff_id: true,
             progress: Arc::new(NoProgress),
         }
+    }
+
+    /// Without computing the diffID (see [`BlobRequest::diff_id`]): the download's
+    /// [`BlobDownload::diff_id`] is `None` unless it costs nothing (an uncompressed blob) or
+    /// a sink decompresses the bytes anyway.
+    pub fn without_diff_id(mut self) -> BlobRequest {
+        self.diff_id = false;
+        self
     }
 
     /// With the descriptor's size.
@@ -208,6 +222,7 @@ impl std::fmt::Debug for BlobRequest {
             .field("size", &self.size)
             .field("compression", &self.compression)
             .field("sink", &self.sink.is_some())
+            .field("diff_id", &self.diff_id)
             .finish_non_exhaustive()
     }
 }
@@ -220,8 +235,9 @@ pub struct BlobDownload {
     /// Its size in bytes.
     pub size: u64,
     /// The sha256 of its decompressed bytes (docker's diffID; the digest itself for an
-    /// uncompressed sha256 blob).
-    pub diff_id: Digest,
+    /// uncompressed sha256 blob); `None` when the request did not want it and getting it
+    /// would have meant decompressing the blob.
+    pub diff_id: Option<Digest>,
     /// It was in the store before: nothing was fetched ("Already exists").
     pub already_present: bool,
     /// This request joined a transfer another request had started; its sink was not used.
@@ -302,6 +318,12 @@ impl DownloadManager {
         request: BlobRequest,
     ) -> Result<BlobDownload, TransferError> {
         let digest = request.digest.clone();
+        let wanted = request.diff_id.then(|| PipelineSpec {
+            digest: request.digest.clone(),
+            compression: request.compression,
+            sink: None,
+            diff_id: true,
+        });
         let (mut outcome, joined) = self.join_or_start(fetcher, request);
         let result = match outcome.wait_for(Option::is_some).await {
             Ok(done) => done.clone(),
@@ -309,13 +331,31 @@ impl DownloadManager {
             Err(_) => None,
         };
         match result {
-            Some(Ok(download)) => Ok(BlobDownload { joined, ..download }),
+            Some(Ok(mut download)) => {
+                // Joined a transfer that did not compute the diffID this request wants.
+                if let (None, Some(spec)) = (&download.diff_id, wanted) {
+                    download.diff_id = Some(self.stored_diff_id(spec).await?);
+                }
+                Ok(BlobDownload { joined, ..download })
+            }
             Some(Err(e)) => Err(e),
             None => Err(TransferError::Interrupted {
                 digest,
                 reason: "the transfer task ended without a result".to_owned(),
             }),
         }
+    }
+
+    /// The diffID of a stored blob, decompressing it on a blocking thread.
+    async fn stored_diff_id(&self, spec: PipelineSpec) -> Result<Digest, TransferError> {
+        let store = self.inner.store.clone();
+        let digest = spec.digest.clone();
+        tokio::task::spawn_blocking(move || pipeline::diff_id_of_stored(&store, &spec))
+            .await
+            .map_err(|e| TransferError::Interrupted {
+                digest,
+                reason: e.to_string(),
+            })?
     }
 
     fn join_or_start<F: BlobFetcher>(

@@ -65,13 +65,24 @@ pub(crate) struct PipelineSpec {
     pub(crate) digest: Digest,
     pub(crate) compression: Compression,
     pub(crate) sink: Option<Arc<dyn LayerSinkFactory>>,
+    /// Whether the diffID is wanted ([`super::BlobRequest::diff_id`]).
+    pub(crate) diff_id: bool,
 }
 
-/// A verified, stored blob and the digest of its decompressed bytes.
+impl PipelineSpec {
+    /// Whether the bytes must go through the decoder: for the sink, or for a diffID that is
+    /// not simply the digest.
+    pub(crate) fn decodes(&self) -> bool {
+        self.sink.is_some() || (self.diff_id && diff_id_without_decoding(self).is_none())
+    }
+}
+
+/// A verified, stored blob and the digest of its decompressed bytes (when it was wanted or
+/// free, see [`PipelineSpec::decodes`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Committed {
     pub(crate) blob: BlobInfo,
-    pub(crate) diff_id: Digest,
+    pub(crate) diff_id: Option<Digest>,
 }
 
 /// How a pipeline thread ended.
@@ -151,7 +162,7 @@ enum PassEnd {
 
 /// What a complete pass produced, before the commit decides whether it counts.
 struct PassOutcome {
-    diff_id: Digest,
+    diff_id: Option<Digest>,
     sink: Option<Box<dyn LayerSink>>,
     decode_error: Option<io::Error>,
 }
@@ -170,7 +181,7 @@ fn pass(ingest: &mut Ingest, feed: &mut mpsc::Receiver<Feed>, spec: &PipelineSpe
         Ok(sink) => sink,
         Err(e) => return PassEnd::Failed(e),
     };
-    let tee = Tee {
+    let mut tee = Tee {
         prefix,
         feed,
         pending: Bytes::new(),
@@ -178,6 +189,20 @@ fn pass(ingest: &mut Ingest, feed: &mut mpsc::Receiver<Feed>, spec: &PipelineSpe
         ended: false,
         stop: None,
     };
+    if !spec.decodes() {
+        tee.drain();
+        return match tee.stop.take() {
+            None => PassEnd::Complete(PassOutcome {
+                diff_id: None,
+                sink,
+                decode_error: None,
+            }),
+            Some(stop) => {
+                abort_sink(sink);
+                stopped(stop, spec)
+            }
+        };
+    }
     let mut decoder = match Decoder::new(spec.compression, tee) {
         Ok(decoder) => decoder,
         Err(e) => {
@@ -203,18 +228,22 @@ fn pass(ingest: &mut Ingest, feed: &mut mpsc::Receiver<Feed>, spec: &PipelineSpe
     }
     match tee.stop.take() {
         None => PassEnd::Complete(PassOutcome {
-            diff_id: hasher.finish(),
+            diff_id: Some(hasher.finish()),
             sink,
             decode_error,
         }),
         Some(stop) => {
             abort_sink(sink);
-            match stop {
-                Stop::Restart => PassEnd::Restart,
-                Stop::Abandoned => PassEnd::Abandoned,
-                Stop::Store(e) => PassEnd::Failed(TransferError::from_store(&spec.digest, e)),
-            }
+            stopped(stop, spec)
         }
+    }
+}
+
+fn stopped(stop: Stop, spec: &PipelineSpec) -> PassEnd {
+    match stop {
+        Stop::Restart => PassEnd::Restart,
+        Stop::Abandoned => PassEnd::Abandoned,
+        Stop::Store(e) => PassEnd::Failed(TransferError::from_store(&spec.digest, e)),
     }
 }
 
@@ -232,8 +261,16 @@ fn finish(ingest: Ingest, outcome: PassOutcome, spec: &PipelineSpec) -> Pipeline
         abort_sink(outcome.sink);
         return PipelineEnd::Failed(decode_error(spec, e));
     }
-    let diff_id = diff_id_without_decoding(spec).unwrap_or(outcome.diff_id);
-    match finish_sink(outcome.sink, &diff_id, digest) {
+    let diff_id = diff_id_without_decoding(spec).or(outcome.diff_id);
+    let finished = match (&diff_id, outcome.sink) {
+        (Some(diff_id), sink) => finish_sink(sink, diff_id, digest),
+        // Unreachable: a sink means the bytes were decoded, which yields a diffID.
+        (None, sink) => {
+            abort_sink(sink);
+            Ok(())
+        }
+    };
+    match finished {
         Ok(()) => PipelineEnd::Committed(Committed { blob, diff_id }),
         Err(e) => PipelineEnd::Failed(e),
     }
@@ -334,6 +371,31 @@ impl Tee<'_> {
         };
         self.stop = Some(stop);
         io::Error::other(message)
+    }
+}
+
+impl Tee<'_> {
+    /// Stores the rest of the feed without reading it (nothing decodes it): the resumed
+    /// prefix is already in the ingest, so it is skipped.
+    fn drain(&mut self) {
+        self.prefix = None;
+        self.pending = Bytes::new();
+        while self.stop.is_none() && !self.ended {
+            match self.feed.blocking_recv() {
+                Some(Feed::Chunk(chunk)) => {
+                    if let Err(e) = self.ingest.write_chunk(&chunk) {
+                        self.stopped(Stop::Store(e));
+                    }
+                }
+                Some(Feed::End) => self.ended = true,
+                Some(Feed::Restart) => {
+                    self.stopped(Stop::Restart);
+                }
+                None => {
+                    self.stopped(Stop::Abandoned);
+                }
+            }
+        }
     }
 }
 

@@ -82,6 +82,7 @@ pub async fn copy_with(
     let source: Box<dyn ImageSource> = match ImageLocation::parse(src).unwrap() {
         ImageLocation::Registry(r) => Box::new(RegistryImage::new(client, &r)),
         ImageLocation::Layout { path, tag } => Box::new(LayoutSource::new(&path, tag.as_deref())),
+        ImageLocation::Store(_) => panic!("hoist: locations need a store: see copy_store.rs"),
     };
     let root = match source.resolve().await {
         Ok(root) => root,
@@ -92,6 +93,7 @@ pub async fn copy_with(
         ImageLocation::Layout { path, tag } => {
             Box::new(LayoutSink::open(&path, tag.as_deref()).unwrap())
         }
+        ImageLocation::Store(_) => panic!("hoist: locations need a store: see copy_store.rs"),
     };
     let result = copy(source.as_ref(), sink.as_ref(), &root, &options, &progress).await;
     (result, progress)

@@ -274,6 +274,16 @@ impl LayerStore {
         Ok(chain)
     }
 
+    /// Unpacks the stored blob of `layer` now, verifying it against its diffID, and stages
+    /// it for the next [`LayerStore::register_image`] naming it: a copy into the store checks
+    /// the diffIDs of what it received before it records anything, without unpacking twice.
+    /// Blocking.
+    pub(crate) fn stage_from_blob(&self, layer: &ImageLayer) -> Result<(), LayerError> {
+        let staged = self.unpack_from_blob(layer)?;
+        self.stage(layer.digest.clone(), staged);
+        Ok(())
+    }
+
     /// Drops what the sinks staged for `blobs` and nobody registered (a failed pull).
     pub fn discard_staged(&self, blobs: &[Digest]) {
         let mut staged = self.staged();
@@ -453,6 +463,23 @@ pub(crate) fn compression_of(layer: &ImageLayer) -> Result<Compression, LayerErr
         LayerCompression::Zstd => Compression::Zstd,
         LayerCompression::None => Compression::None,
     })
+}
+
+/// The diffID of the stored blob of `layer`: its bytes decompressed as its media type says,
+/// hashed (what [`LayerStore::register_image`] checks while unpacking, for a blob that is not
+/// unpacked). Blocking.
+pub(crate) fn diff_id_of_blob(
+    content: &ContentStore,
+    layer: &ImageLayer,
+) -> Result<Digest, LayerError> {
+    let blob = content.open_blob(&layer.digest)?;
+    let mut reader = HashingReader::new(decoder(compression_of(layer)?, blob, &layer.digest)?);
+    io::copy(&mut reader, &mut io::sink()).map_err(|source| LayerError::Io {
+        op: "decompress",
+        path: content.path_of(&layer.digest),
+        source,
+    })?;
+    Ok(reader.finish())
 }
 
 /// A decompressing reader of a stored blob.

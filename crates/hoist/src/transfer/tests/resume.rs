@@ -25,7 +25,7 @@ async fn resumes_with_range_after_a_connection_cut() {
         env.server.seen(),
         [seen(&digest, None), seen(&digest, Some(cut as u64))]
     );
-    assert_eq!(download.diff_id, Digest::sha256_of(&raw));
+    assert_eq!(download.diff_id, Some(Digest::sha256_of(&raw)));
     assert_eq!(download.size, compressed.len() as u64);
     assert!(!download.already_present);
     assert_eq!(recorder.opened.load(Ordering::SeqCst), 1);
@@ -36,7 +36,7 @@ async fn resumes_with_range_after_a_connection_cut() {
         finished[0].0 == raw,
         "the sink must see every byte exactly once, in order"
     );
-    assert_eq!(finished[0].1, download.diff_id);
+    assert_eq!(Some(finished[0].1.clone()), download.diff_id);
     assert_eq!(env.store.size(&digest).unwrap(), compressed.len() as u64);
 }
 
@@ -64,7 +64,7 @@ async fn restarts_from_zero_when_a_ranged_request_gets_200() {
         env.server.seen(),
         [seen(&digest, None), seen(&digest, Some(cut as u64))]
     );
-    assert_eq!(download.diff_id, Digest::sha256_of(&raw));
+    assert_eq!(download.diff_id, Some(Digest::sha256_of(&raw)));
     // The first pass's sink was thrown away, a fresh one saw the whole layer once.
     assert_eq!(recorder.opened.load(Ordering::SeqCst), 2);
     assert_eq!(recorder.aborted.load(Ordering::SeqCst), 1);
@@ -101,7 +101,7 @@ async fn resumes_an_ingest_left_by_a_killed_run() {
         .unwrap();
 
     assert_eq!(env.server.seen(), [seen(&digest, Some(written as u64))]);
-    assert_eq!(download.diff_id, Digest::sha256_of(&raw));
+    assert_eq!(download.diff_id, Some(Digest::sha256_of(&raw)));
     let finished = recorder.finished.lock().unwrap();
     assert!(finished.len() == 1 && finished[0].0 == raw);
 }
@@ -133,7 +133,7 @@ async fn restarts_a_killed_runs_ingest_from_zero_when_the_range_is_ignored() {
         .unwrap();
 
     assert_eq!(env.server.seen(), [seen(&digest, Some(written as u64))]);
-    assert_eq!(download.diff_id, Digest::sha256_of(&raw));
+    assert_eq!(download.diff_id, Some(Digest::sha256_of(&raw)));
     // The prefix replayed from disk went to a sink that was then aborted; the finished sink
     // saw the network's full body exactly once.
     assert_eq!(recorder.aborted.load(Ordering::SeqCst), 1);

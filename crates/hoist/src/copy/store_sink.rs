@@ -1,0 +1,197 @@
+//! The local store as an [`ImageSink`]: [`StoreSink`], the `hoist:REF` destination of a copy
+//! (`hoist copy docker://R/app:v1 hoist:app:v1`, `hoist copy oci:DIR:v1 hoist:app:v1`).
+//!
+//! A copy into the store is a pull whose bytes come from any [`super::ImageSource`]: the
+//! store's root is an OCI layout, so blobs and manifests are written exactly as
+//! [`LayoutSink`] writes them (each blob through the content store's ingest: hashed as
+//! written, renamed into `blobs/` only when its digest matches, resumed by the next attempt);
+//! what the store adds is the **recording**, done when the root manifest arrives — i.e. only
+//! after the engine confirmed every blob and child manifest — by `store_record`, with pull's
+//! own recording code (`crate::pull::record_image`, `record_references`,
+//! `record_child_reference`):
+//! - each image manifest under the root gets an image record (image ID = config digest),
+//!   its layers' diffIDs checked against the config first (docker's `errRootFSMismatch`,
+//!   "layers from manifest don't match image configuration"), and, unless the sink was opened
+//!   [`StoreSink::without_unpack`], its layers unpacked into the layer store
+//!   ([`LayerStore::register_image`]);
+//! - the tag (moved with force, docker's `AddTag(ref, id, true)`) and the digest reference
+//!   `NAME@DIGEST` point at the image; for an index copied whole, every child image also gets
+//!   `NAME@CHILD` and the tag names the image of [`StoreSink::with_platform`] (default the
+//!   host's), which is what `hoist pull --all-platforms` leaves, so
+//!   [`super::complete_index`] holds and a push sends the index whole;
+//! - with [`StoreSink::with_source`] (a registry source), each layer's blob is recorded as
+//!   seen in that repository (docker's `V2MetadataService.Add`), for later mounts.
+//!
+//! # Invariants
+//! - A [`Lease`] is held from [`StoreSink::open`] until the sink is dropped: garbage
+//!   collection cannot delete blobs copied but not yet referenced.
+//! - Nothing is recorded (image, references, blob sources) unless every blob verified and the
+//!   diffIDs of every image match its config.
+//! - The destination must be a tag (a name means `:latest`): a digest says what an image is,
+//!   not where to store it.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+
+use super::layout::LayoutSink;
+use super::sink::{BlobWriter, ImageSink};
+use super::source::RepositoryName;
+use super::store_record::{record_root, Recording};
+use super::CopyError;
+use crate::media::{Descriptor, Platform};
+use crate::reference::{Reference, Repository};
+use crate::store::{LayerStore, Lease, MetadataStore};
+
+/// The local store as a copy destination, under one tag. See the module docs.
+#[derive(Debug, Clone)]
+pub struct StoreSink {
+    blobs: LayoutSink,
+    metadata: Arc<MetadataStore>,
+    layers: Option<LayerStore>,
+    reference: Reference,
+    platform: Option<Platform>,
+    source: Option<Repository>,
+    _lease: Arc<Lease>,
+}
+
+impl StoreSink {
+    /// The store `metadata` belongs to, the image to be tagged `reference` (a name means
+    /// `:latest`), layers unpacked into its layer store. Takes the store's lease (waiting
+    /// while garbage collection runs) and opens the layer store: blocking, so call it before
+    /// entering async code or from a blocking thread.
+    pub fn open(
+        metadata: Arc<MetadataStore>,
+        reference: &Reference,
+    ) -> Result<StoreSink, CopyError> {
+        let reference = reference.clone().with_default_tag();
+        let location = format!("hoist:{reference}");
+        if reference.digest().is_some() {
+            return Err(CopyError::Location {
+                input: location,
+                reason: "a store destination needs a tag, not a digest".to_owned(),
+            });
+        }
+        let content = metadata.content().clone();
+        let lease = content
+            .lease()
+            .map_err(|e| CopyError::store(&location, "take the store's lease", e))?;
+        let layers = LayerStore::open(Arc::clone(&metadata)).map_err(|e| CopyError::Record {
+            location: location.clone(),
+            source: Box::new(e.into()),
+        })?;
+        Ok(StoreSink {
+            blobs: LayoutSink::for_store(content, location),
+            metadata,
+            layers: Some(layers),
+            reference,
+            platform: None,
+            source: None,
+            _lease: Arc::new(lease),
+        })
+    }
+
+    /// Unpacks into `layers` (e.g. opened with other unpack options) instead of the layer
+    /// store [`StoreSink::open`] opened.
+    pub fn with_layers(mut self, layers: LayerStore) -> StoreSink {
+        self.layers = Some(layers);
+        self
+    }
+
+    /// Stores blobs only, as `hoist pull --no-unpack` does (the diffIDs are still checked,
+    /// by hashing the decompressed blobs).
+    pub fn without_unpack(mut self) -> StoreSink {
+        self.layers = None;
+        self
+    }
+
+    /// For an index copied whole, tag the image of `platform` rather than the host's.
+    pub fn with_platform(mut self, platform: Platform) -> StoreSink {
+        self.platform = Some(platform);
+        self
+    }
+
+    /// The registry repository the blobs come from ([`super::ImageSource::repository`]), so
+    /// each layer is recorded as seen there, as pull records it.
+    pub fn with_source(mut self, source: Option<RepositoryName>) -> StoreSink {
+        self.source = source.and_then(|r| {
+            Repository::parse(&format!("{}/{}", r.domain, r.path))
+                .inspect_err(|e| tracing::warn!(error = %e, "not recording blob sources"))
+                .ok()
+        });
+        self
+    }
+
+    /// The reference the root is tagged with.
+    pub fn reference(&self) -> &Reference {
+        &self.reference
+    }
+
+    async fn put_manifest_inner(
+        &self,
+        descriptor: Descriptor,
+        bytes: Bytes,
+        root: bool,
+    ) -> Result<(), CopyError> {
+        let location = ImageSink::location(self);
+        let content = self.blobs.content().clone();
+        let recording = root.then(|| Recording {
+            metadata: Arc::clone(&self.metadata),
+            layers: self.layers.clone(),
+            reference: self.reference.clone(),
+            platform: self.platform.clone().unwrap_or_else(Platform::host),
+            source: self.source.clone(),
+            location: location.clone(),
+        });
+        tokio::task::spawn_blocking(move || {
+            content
+                .write_blob(&descriptor.digest, &bytes)
+                .map_err(|e| {
+                    CopyError::store(
+                        &location,
+                        format!("store manifest {}", descriptor.digest),
+                        e,
+                    )
+                })?;
+            match recording {
+                Some(recording) => record_root(&recording, &descriptor, &bytes),
+                None => Ok(()),
+            }
+        })
+        .await
+        .map_err(|e| CopyError::Interrupted {
+            reason: e.to_string(),
+        })?
+    }
+}
+
+impl ImageSink for StoreSink {
+    fn location(&self) -> String {
+        format!("hoist:{}", self.reference)
+    }
+
+    fn tag(&self) -> Option<String> {
+        self.reference.tag().map(|t| t.as_str().to_owned())
+    }
+
+    fn has_blob<'a>(
+        &'a self,
+        descriptor: &'a Descriptor,
+    ) -> BoxFuture<'a, Result<bool, CopyError>> {
+        self.blobs.has_blob(descriptor)
+    }
+
+    fn blob_writer(&self, descriptor: &Descriptor) -> Box<dyn BlobWriter> {
+        self.blobs.blob_writer(descriptor)
+    }
+
+    fn put_manifest<'a>(
+        &'a self,
+        descriptor: &'a Descriptor,
+        bytes: Bytes,
+        root: bool,
+    ) -> BoxFuture<'a, Result<(), CopyError>> {
+        Box::pin(self.put_manifest_inner(descriptor.clone(), bytes, root))
+    }
+}
