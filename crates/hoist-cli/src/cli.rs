@@ -85,6 +85,11 @@ pub struct CopyArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// Compress uncompressed layers on the way (skopeo's --dest-compress-format); compressed
+    /// layers are copied as they are. Into a registry only
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub dest_compress: Option<LayerCompression>,
+
     /// With a hoist:REF destination, store blobs only; do not unpack layers (like
     /// `hoist pull --no-unpack`)
     #[arg(long)]
@@ -258,7 +263,7 @@ pub struct PushArgs {
     pub reference: String,
 }
 
-/// `hoist push --compression`.
+/// `hoist push --compression`, `hoist copy --dest-compress`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LayerCompression {
     /// gzip on every core (`…tar.gzip` / `…tar+gzip` layers)
@@ -326,6 +331,17 @@ mod tests {
         assert!(args.all_tags && args.quiet && args.no_unpack);
         assert_eq!(args.platform.as_deref(), Some("linux/arm/v7"));
         assert_eq!(args.reference, "busybox");
+    }
+
+    #[test]
+    fn copy_takes_a_destination_compression() {
+        let cli =
+            Cli::try_parse_from(["hoist", "copy", "--dest-compress", "zstd", "oci:/a", "r/b"])
+                .unwrap();
+        let Command::Copy(args) = cli.command else {
+            panic!("not a copy: {:?}", cli.command);
+        };
+        assert_eq!(args.dest_compress, Some(LayerCompression::Zstd));
     }
 
     #[test]

@@ -180,7 +180,6 @@ fn is_push_sentence(err: &PushError) -> bool {
             | PushError::NotFound { .. }
             | PushError::DigestReference { .. }
             | PushError::TagWithAllTags { .. }
-            | PushError::Unconfirmed { .. }
     )
 }
 

@@ -210,3 +210,81 @@ async fn stored_index_copies_to_a_registry_byte_for_byte() {
     );
     assert_eq!(raw.stdout, index.index.bytes);
 }
+
+/// Writes `bytes` as a blob of the layout at `dir`; its descriptor with `media_type`.
+fn layout_blob(dir: &std::path::Path, media_type: &str, bytes: &[u8]) -> serde_json::Value {
+    let digest = hoist::digest::Digest::sha256_of(bytes);
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    std::fs::write(blobs.join(digest.hex()), bytes).unwrap();
+    serde_json::json!({"mediaType": media_type, "digest": digest.to_string(), "size": bytes.len()})
+}
+
+/// An OCI layout at `dir` holding, as `v1`, an image whose one layer is `tar` uncompressed
+/// (what `skopeo copy docker-archive:… oci:…` leaves).
+fn uncompressed_layout(dir: &std::path::Path, tar: &[u8], diff_id: &str) {
+    let layer = layout_blob(dir, "application/vnd.oci.image.layer.v1.tar", tar);
+    let config = serde_json::json!({"architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]}, "config": {}});
+    let config = layout_blob(
+        dir,
+        "application/vnd.oci.image.config.v1+json",
+        &serde_json::to_vec(&config).unwrap(),
+    );
+    let manifest = serde_json::json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config, "layers": [layer]});
+    let mut manifest = layout_blob(
+        dir,
+        "application/vnd.oci.image.manifest.v1+json",
+        &serde_json::to_vec(&manifest).unwrap(),
+    );
+    manifest["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": "v1"});
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [manifest]});
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+}
+
+#[tokio::test]
+async fn dest_compress_gzips_uncompressed_layers_into_a_registry_that_pulls_back() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let sandbox = Sandbox::new();
+    let layer = Layer::from_files(&[("etc/hostname", b"compressed on the way\n")]).unwrap();
+    let layout = sandbox.dir.path().join("layout");
+    uncompressed_layout(&layout, &layer.tar, &layer.diff_id);
+    let dest = format!("{}/team/app:v1", registry.host());
+
+    let out = sandbox
+        .hoist(&[
+            "copy",
+            "--dest-compress",
+            "gzip",
+            &format!("oci:{}:v1", layout.display()),
+            &dest,
+        ])
+        .await;
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &hoist_testkit::http_client()
+            .unwrap()
+            .get(format!("{}/v2/team/app/manifests/v1", registry.url()))
+            .header("Accept", "application/vnd.oci.image.manifest.v1+json")
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let pushed = &manifest["layers"][0];
+    assert_eq!(
+        pushed["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
+    assert_ne!(pushed["digest"], layer.diff_id.as_str());
+    // The pull checks each layer decompresses to the config's diffID.
+    let pulled = sandbox.hoist(&["pull", &dest]).await;
+    assert!(pulled.status.success(), "{}", stderr(&pulled));
+}

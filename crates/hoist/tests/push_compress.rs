@@ -337,3 +337,74 @@ async fn recompressing_after_the_kept_blob_is_lost_gives_the_same_digest() {
 
     assert_eq!(one.tags[0].digest, two.tags[0].digest);
 }
+
+#[tokio::test]
+async fn copy_compressing_into_a_sink_that_cannot_compress_is_refused_before_any_manifest() {
+    // The compression push uses is the copy engine's option; a sink without a compressing
+    // writer (an OCI layout) refuses it, and the destination gets no manifest.
+    let img = image();
+    let store = loaded(&img, "localhost:5000/app:v1");
+    let source = hoist::copy::StoreSource::new(
+        std::sync::Arc::new(store.metadata()),
+        &Reference::parse("localhost:5000/app:v1").unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let sink = hoist::copy::LayoutSink::open(dir.path(), Some("v1")).unwrap();
+    let options = hoist::copy::CopyOptions {
+        compression: Compression::Gzip,
+        ..hoist::copy::CopyOptions::default()
+    };
+    let root = hoist::copy::ImageSource::resolve(&source).await.unwrap();
+
+    let err = hoist::copy::copy(&source, &sink, &root, &options, &Recorder::default())
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(err, hoist::copy::CopyError::CannotCompress { .. }),
+        "{err:?}"
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"], serde_json::json!([]), "{index}");
+}
+
+#[tokio::test]
+async fn copy_compressing_into_a_registry_gives_what_push_gives() {
+    // `hoist copy`'s compression (the registry sink's own writer, no store to keep bytes in)
+    // and push's (which keeps them) make the same blobs and the same manifest.
+    let (a, b) = (
+        TestRegistry::anonymous().await.unwrap(),
+        TestRegistry::anonymous().await.unwrap(),
+    );
+    let img = image();
+    let pushed_to = format!("{}/app:v1", a.host());
+    push(&loaded(&img, &pushed_to), &pushed_to, Compression::Gzip).await;
+    let copied_to = format!("{}/app:v1", b.host());
+    let store = loaded(&img, &copied_to);
+    let source = hoist::copy::StoreSource::new(
+        std::sync::Arc::new(store.metadata()),
+        &Reference::parse(&copied_to).unwrap(),
+    );
+    let sink = hoist::copy::RegistryImage::new(
+        &anonymous_client(),
+        &Reference::parse(&copied_to).unwrap(),
+    );
+    let options = hoist::copy::CopyOptions {
+        compression: Compression::Gzip,
+        ..hoist::copy::CopyOptions::default()
+    };
+    let root = hoist::copy::ImageSource::resolve(&source).await.unwrap();
+
+    let outcome = hoist::copy::copy(&source, &sink, &root, &options, &Recorder::default())
+        .await
+        .unwrap();
+
+    assert_eq!(outcome.converted.len(), img.layers.len());
+    let (_, pushed) = remote_manifest(&a, "app", "v1").await;
+    let (content_type, copied) = remote_manifest(&b, "app", "v1").await;
+    assert_eq!(content_type, DOCKER_MANIFEST);
+    assert_eq!(copied, pushed);
+    let (_, layers) = pull_fresh(&copied_to).await;
+    assert_eq!(layers, diff_ids(&img));
+}

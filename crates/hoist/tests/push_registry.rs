@@ -290,3 +290,34 @@ async fn image_pulled_from_an_index_is_pushed_as_its_platform_manifest() {
 
     assert_eq!(skopeo_remote_raw(&dest), amd64.manifest.bytes);
 }
+
+#[tokio::test]
+async fn byte_progress_of_a_pushed_layer_is_named_by_its_diff_id_not_its_blob_digest() {
+    // The bytes go through the copy engine's registry writer, which names its lines by the
+    // blob digest; push's source renames them to the diffID, as docker's push lines are.
+    let (source, target) = (
+        TestRegistry::anonymous().await.unwrap(),
+        TestRegistry::anonymous().await.unwrap(),
+    );
+    let store = Store::new();
+    let img = image(ManifestFormat::Oci, "names");
+    let dest = format!("{}/app:v1", target.host());
+    seed_and_tag(&store, &source, "base/app:1", &img, &dest).await;
+
+    let (_, progress) = push_anonymous(&store, &dest).await;
+
+    let events = progress.events();
+    for (layer, diff_id) in img.layers.iter().zip(&img.diff_ids) {
+        let blob_id = &layer.digest.trim_start_matches("sha256:")[..12];
+        assert!(
+            events.iter().all(|e| e.id != blob_id),
+            "a line is named by the blob digest {blob_id}: {:?}",
+            progress.lines()
+        );
+        let pushing = layer_statuses(&progress, diff_id)
+            .into_iter()
+            .filter(|s| matches!(s, Status::Pushing { .. }))
+            .count();
+        assert!(pushing >= 1, "no Pushing line for {diff_id}");
+    }
+}

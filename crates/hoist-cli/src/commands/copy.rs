@@ -1,5 +1,6 @@
-//! `hoist copy [--platform P | --all] [-q] [--no-unpack] SRC DST`: an image from one place to
-//! another (skopeo's `copy`, crane's `copy`), the local store being one of the places.
+//! `hoist copy [--platform P | --all] [-q] [--no-unpack] [--dest-compress gzip|zstd] SRC DST`:
+//! an image from one place to another (skopeo's `copy`, crane's `copy`), the local store
+//! being one of the places.
 //!
 //! 1. SRC and DST are `docker://REF`, a bare `REF` (a registry), `oci:PATH[:TAG]` (an OCI
 //!    layout directory) or `hoist:REF` (the local store at `--root`); malformed ones fail with
@@ -16,7 +17,10 @@
 //!    (tag, `NAME@DIGEST`, diffIDs checked, layers unpacked unless `--no-unpack`; an index
 //!    copied whole as `pull --all-platforms` leaves it). `hoist pull` itself does not go
 //!    through here: it keeps its one-pass download pipeline and docker's pull progress.
-//! 6. With `-q`, only the digest copied is printed.
+//! 6. With `--dest-compress`, uncompressed layers (an `oci:` layout of a `docker save`d or
+//!    built image) are compressed on their way into a registry and the manifests rewritten
+//!    for them (zstd makes them OCI); other destinations refuse it.
+//! 7. With `-q`, only the digest copied is printed.
 
 use std::sync::Arc;
 
@@ -28,9 +32,9 @@ use hoist::credentials::CredentialStore;
 use hoist::media::Platform;
 use hoist::registry::RegistryClient;
 use hoist::store::MetadataStore;
-use hoist::transfer::UploadConfig;
+use hoist::transfer::{Compression, UploadConfig};
 
-use crate::cli::{CopyArgs, GlobalArgs};
+use crate::cli::{CopyArgs, GlobalArgs, LayerCompression};
 use crate::commands::session::{client, renderer, runtime};
 use crate::config::Config;
 use crate::failure::CliError;
@@ -55,6 +59,12 @@ pub fn run(
             max_concurrent: config.max_concurrent_uploads,
             ..UploadConfig::default()
         },
+        compression: match args.dest_compress {
+            Some(LayerCompression::Gzip) => Compression::Gzip,
+            Some(LayerCompression::Zstd) => Compression::Zstd,
+            None => Compression::None,
+        },
+        ..CopyOptions::default()
     };
     let store = match (&from, &to) {
         (ImageLocation::Store(_), _) | (_, ImageLocation::Store(_)) => {

@@ -7,8 +7,8 @@ use crate::digest::Digest;
 use crate::media::{ManifestError, NoMatchingManifest};
 use crate::reference::ReferenceError;
 use crate::registry::RegistryError;
-use crate::store::StoreError;
-use crate::transfer::UploadFailure;
+use crate::store::{MetadataError, StoreError};
+use crate::transfer::{SendError, UploadFailure};
 
 /// Why a copy failed.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +65,18 @@ pub enum CopyError {
         /// Why.
         #[source]
         source: Box<super::store::IndexCheckError>,
+    },
+    /// The local store's metadata (`hoist.db`) could not be read or written by a sink or
+    /// source that keeps records (push's v2 metadata).
+    #[error("{location}: {action}")]
+    Metadata {
+        /// The side, as written.
+        location: String,
+        /// What was being done.
+        action: String,
+        /// Why.
+        #[source]
+        source: Box<MetadataError>,
     },
     /// The local store could not record what was copied into it: the layers do not match
     /// the config's diffIDs ("layers from manifest don't match image configuration"), the
@@ -150,6 +162,26 @@ pub enum CopyError {
         /// The smallest chunk tried.
         chunk: u64,
     },
+    /// [`super::CopyOptions::compression`] asked for a layer to be compressed, and the
+    /// destination cannot compress on the way in.
+    #[error("{location}: cannot compress layer {digest} on the way in")]
+    CannotCompress {
+        /// The destination, as written.
+        location: String,
+        /// The layer.
+        digest: Digest,
+    },
+    /// A layer compressed on the way could not be sent.
+    #[error("{location}: upload of layer {digest} failed")]
+    Send {
+        /// The destination, as written.
+        location: String,
+        /// The layer (uncompressed).
+        digest: Digest,
+        /// Why.
+        #[source]
+        source: Box<SendError>,
+    },
     /// A blocking task or a stream ended abnormally (retried: a source that ended early, a
     /// task that did not finish).
     #[error("copy interrupted: {reason}")]
@@ -203,6 +235,8 @@ impl UploadFailure for CopyError {
                 source.is_retryable() || super::remote_upload::is_void_session(source)
             }
             CopyError::Interrupted { .. } => true,
+            CopyError::Metadata { source, .. } => source.is_busy(),
+            CopyError::Send { source, .. } => source.is_retryable(),
             _ => false,
         }
     }
@@ -210,6 +244,10 @@ impl UploadFailure for CopyError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             CopyError::Registry { source, .. } => source.retry_after(),
+            CopyError::Send { source, .. } => match source.as_ref() {
+                SendError::Registry(e) => e.retry_after(),
+                _ => None,
+            },
             _ => None,
         }
     }

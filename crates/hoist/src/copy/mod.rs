@@ -4,7 +4,7 @@
 //!
 //! DESIGN.md principle 3 ("sources and sinks share traits"), modelled on go-containerregistry's
 //! `pkg/v1`: one small read interface ([`ImageSource`]: resolve, manifest bytes, blob stream)
-//! and one small write interface ([`ImageSink`]: has blob, mount, blob writer, put manifest),
+//! and one small write interface ([`ImageSink`]: find blob, blob writer, put manifest),
 //! so copying between any two is [`copy`]. Principle 1 ("descriptors drive everything"): the
 //! walk over the descriptor graph is [`walk::plan`], and `copy` is its handler.
 //!
@@ -13,7 +13,8 @@
 //! |------|------|
 //! | `source`, `sink` | the traits |
 //! | `walk` | the descriptor graph ⇒ blobs and manifests in sink order |
-//! | `remote`, `remote_upload` | [`RegistryImage`] (source and sink) and its streaming blob upload |
+//! | `remote`, `remote_upload`, `remote_compress` | [`RegistryImage`] (source and sink), its streaming blob upload, and its upload compressing a layer |
+//! | `convert` | layers compressed on the way: media types, manifests rewritten |
 //! | `layout` | [`LayoutSource`], [`LayoutSink`]: `oci:PATH[:TAG]` directories |
 //! | `store` | [`StoreSource`]: the local store by reference; [`complete_index`] |
 //! | `store_sink`, `store_record` | [`StoreSink`]: the local store as a destination, recording images as pull does |
@@ -25,19 +26,31 @@
 //!    descriptor (digest and size). All platforms of an index by default, like `skopeo copy
 //!    --all` and `crane copy`; with [`CopyOptions::platform`] the best matching manifest alone
 //!    becomes the root (docker's platform matching).
-//! 2. Blobs (configs and layers), each once, through the [`UploadManager`] (bounded
-//!    concurrency, 5 by default; retries with backoff; docker's `Preparing`, `Waiting`,
-//!    `Retrying in N seconds`), each the cheapest way: already in the sink ⇒ `Layer already
-//!    exists`; the source is a repository of the same registry ⇒ cross-repository mount,
-//!    `Mounted from R`; else its bytes are streamed from the source to the sink (`Pushing`,
-//!    `Pushed`), never held whole. Config blobs get no progress line, as in `docker push`.
-//! 3. Manifests, children before parents, each only after everything it names is in the
+//! 2. Blobs, each once, through the [`UploadManager`] (bounded concurrency, 5 by default;
+//!    retries with backoff; docker's `Preparing`, `Waiting`, `Retrying in N seconds`): the
+//!    layers, then the configs (docker's push sends the config after the layers, so a refusal
+//!    stops the copy at the first layer). Each the cheapest way ([`ImageSink::find_blob`]):
+//!    already in the sink ⇒ `Layer already exists`; mounted from another repository of the
+//!    same registry ⇒ `Mounted from R` (by default from the source's repository; a sink with
+//!    its own knowledge — push — picks its own candidates); else its bytes are streamed from
+//!    the source to the sink's [`BlobWriter`] (`Pushing`, `Pushed`), never held whole. Config
+//!    blobs get no progress line, as in `docker push`; lines are named by
+//!    [`ImageSource::progress_id`] (the digest; push: the layer's diffID).
+//! 3. With [`CopyOptions::compression`] (skopeo's `--dest-compress`, see `convert`),
+//!    uncompressed layers are compressed on the way: a compressed blob the source already
+//!    holds ([`ImageSource::compressed_blob`]) goes as any blob; otherwise the sink compresses
+//!    while receiving ([`ImageSink::compressing_writer`]; a sink that cannot fails the copy
+//!    with [`CopyError::CannotCompress`] before any manifest is written). Once every blob is
+//!    in, the manifests naming those layers are rewritten (zstd ⇒ OCI), then the indexes naming
+//!    rewritten manifests; [`CopyOutcome::converted`] and [`CopyOutcome::rewritten`] say what
+//!    changed.
+//! 4. Manifests, children before parents, each only after everything it names is in the
 //!    sink; the root last, under the sink's tag. Then docker's line `TAG: digest: D size: N`.
 //!
 //! # Invariants
 //! - A sink never holds a manifest whose blobs or child manifests are missing (order of step
-//!   3, and step 3 starts only when every blob of step 2 succeeded: the first failure stops the
-//!   copy, as docker's push does).
+//!   4, and step 4 starts only when every blob of steps 2–3 succeeded: the first failure stops
+//!   the copy, as docker's push does).
 //! - Every byte is verified: manifests by the walker; blobs by the sink's writer (the layout's
 //!   ingest, the registry writer's running hash), before they become visible.
 //! - Nothing is written to the sink before the source resolved and every manifest was read:
@@ -45,6 +58,8 @@
 //!
 //! # Which operations go through `copy`
 //! - `hoist copy`: yes, for every pair of `docker://`, `oci:` and `hoist:` locations.
+//!   Compression (`--dest-compress`) into a registry ([`RegistryImage`]: `remote_compress`);
+//!   a [`LayoutSink`] or [`StoreSink`] does not compress and refuses it.
 //! - registry → store and layout → store (`hoist copy docker://R/app:v1 hoist:app:v1`,
 //!   `hoist copy oci:DIR:v1 hoist:app:v1`, e.g. to import an image on an air-gapped site):
 //!   yes, into [`StoreSink`], which records what it received exactly as `hoist pull` does
@@ -53,23 +68,26 @@
 //!   whole as `hoist pull --all-platforms` does, so [`complete_index`] holds for it.
 //! - store → registry or layout (`hoist copy hoist:app:v1 oci:DIR:v1`): yes, from
 //!   [`StoreSource`].
+//! - `push`: yes. [`crate::push`] copies from its source adapter (the store, layers named by
+//!   diffID, compressed blobs kept by earlier pushes) to its sink adapter (a
+//!   [`RegistryImage`] plus docker's v2 metadata: blobs confirmed earlier in the run, `HEAD`
+//!   on digests known in the repository, ranked and budgeted mount candidates, recording what
+//!   was confirmed with the credentials' HMAC, compressing uncompressed layers while uploading
+//!   and keeping the result). A whole pulled index (`--all-platforms`) is a root like any
+//!   other, found with [`complete_index`].
 //! - `pull`: **not** through `copy`. `hoist pull` keeps its own one-pass download pipeline
 //!   (`crate::pull`): each layer is fetched, hashed, decompressed and untarred in a single
 //!   stream (a copy into the store writes the blob first and unpacks it from disk after), and
 //!   it prints docker's pull progress (`Downloading`, `Extracting`, `Pull complete`,
 //!   `Status: Downloaded newer image`), not the push statuses the engine emits. Both record
 //!   with the same code (`crate::pull::record_image` and its neighbours).
-//! - `push`: **not yet**. It keeps its own code (`crate::push`) because it does what a generic
-//!   sink cannot know about: docker's v2 metadata (mount candidates from any repository where a
-//!   diffID was seen, ranked, with the credentials HMAC), diffID-named progress lines, and
-//!   recording the digests it confirmed. [`StoreSource`] is the seam: `copy(StoreSource,
-//!   RegistryImage)` pushes a stored image correctly today, only without those optimisations.
-//!   Push of a whole index (`--all-platforms` pulls) uses [`complete_index`] from here.
 
+mod convert;
 mod error;
 pub mod layout;
 pub mod location;
 pub mod remote;
+pub mod remote_compress;
 pub(crate) mod remote_upload;
 pub mod sink;
 pub mod source;
@@ -82,11 +100,15 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+pub use convert::{
+    compressed_layer_type, compressed_media_type, needs_compression, oci_layer_type, pushes_as_oci,
+    Rewritten,
+};
 pub use error::CopyError;
 pub use layout::{LayoutSink, LayoutSource};
 pub use location::ImageLocation;
 pub use remote::RegistryImage;
-pub use sink::{BlobWriter, ImageSink};
+pub use sink::{BlobWriter, CompressingWriter, Found, ImageSink};
 pub use source::{BlobStream, ImageSource, RepositoryName};
 pub use store::{complete_index, CompleteIndex, IndexCheckError, StoreSource};
 pub use store_sink::StoreSink;
@@ -94,9 +116,9 @@ pub use walk::{plan, Plan};
 
 use crate::digest::Digest;
 use crate::media::{Descriptor, Platform};
-use crate::progress::{ChannelProgress, ProgressEvent, ProgressSink, Status};
+use crate::progress::{short_id, ChannelProgress, ProgressEvent, ProgressSink, Status};
 use crate::pull::forward_until_done;
-use crate::transfer::{UploadConfig, UploadJob, UploadManager};
+use crate::transfer::{Compression, UploadConfig, UploadJob, UploadManager};
 
 /// How to copy.
 #[derive(Debug, Clone, Default)]
@@ -106,6 +128,13 @@ pub struct CopyOptions {
     pub platform: Option<Platform>,
     /// Concurrency (default 5 blobs at once), attempts and backoff.
     pub upload: UploadConfig,
+    /// Compress uncompressed layers on the way (skopeo's `--dest-compress`; see `convert`):
+    /// [`Compression::Gzip`] or [`Compression::Zstd`] (which makes those manifests OCI).
+    /// [`Compression::None`] (default) copies every layer as it is.
+    pub compression: Compression,
+    /// Threads compressing one layer; 0 (default) means every core. The compressed bytes do
+    /// not depend on it.
+    pub compression_workers: usize,
 }
 
 /// What one [`copy`] did.
@@ -121,6 +150,12 @@ pub struct CopyOutcome {
     pub mounted: usize,
     /// Blobs the sink already had.
     pub existing: usize,
+    /// Layers compressed on the way ([`CopyOptions::compression`]): the layer as the source
+    /// holds it ⇒ the compressed blob the sink now has (digest and size).
+    pub converted: Vec<(Descriptor, Descriptor)>,
+    /// Manifests rewritten to name compressed layers (or rewritten children), children
+    /// first; the root among them when it was rewritten.
+    pub rewritten: Vec<Rewritten>,
 }
 
 /// Copies the image `root` (from [`ImageSource::resolve`]) from `source` to `sink`. See the
@@ -147,24 +182,55 @@ async fn copy_graph(
     let plan = walk::plan(source, root, options.platform.as_ref()).await?;
     let uploads = UploadManager::new(options.upload.clone());
     let from = source.repository();
-    let jobs: Vec<BlobJob<'_>> = plan
-        .blobs
-        .iter()
-        .map(|(descriptor, config)| BlobJob {
-            source,
-            sink,
-            descriptor: descriptor.clone(),
-            silent: *config,
-            from: from.clone(),
-            writer: None,
-            progress: Arc::clone(&progress),
-        })
-        .collect();
-    let done = uploads.run_all(jobs, &*progress).await?;
-    let count = |kind: BlobResult| done.iter().filter(|d| **d == kind).count();
+    let workers = match options.compression_workers {
+        0 => crate::compress::default_workers(),
+        n => n,
+    };
+    let job = |descriptor: &Descriptor, silent: bool| BlobJob {
+        source,
+        sink,
+        id: source.progress_id(descriptor),
+        descriptor: descriptor.clone(),
+        convert: (!silent && needs_compression(&descriptor.media_type, options.compression))
+            .then_some((options.compression, workers)),
+        converted: None,
+        silent,
+        from: from.clone(),
+        writer: None,
+        compressor: None,
+        progress: Arc::clone(&progress),
+    };
+    // Layers, then configs (docker's push sends the config after the layers): a refusal on
+    // the first layer stops the copy before anything else is sent.
+    let layers = plan.blobs.iter().filter(|(_, config)| !config);
+    let configs = plan.blobs.iter().filter(|(_, config)| *config);
+    let mut done = uploads
+        .run_all(layers.map(|(d, c)| job(d, *c)).collect(), &*progress)
+        .await?;
+    done.extend(
+        uploads
+            .run_all(configs.map(|(d, c)| job(d, *c)).collect(), &*progress)
+            .await?,
+    );
+    let count = |kind: BlobResult| done.iter().filter(|(d, _)| *d == kind).count();
+    let converted: Vec<(Descriptor, Descriptor)> =
+        done.iter().filter_map(|(_, c)| c.clone()).collect();
 
-    let last = plan.manifests.len().saturating_sub(1);
-    for (i, (descriptor, bytes)) in plan.manifests.iter().enumerate() {
+    let (manifests, rewritten) = if converted.is_empty() {
+        (plan.manifests.clone(), Vec::new())
+    } else {
+        let by_digest = converted
+            .iter()
+            .map(|(old, new)| (old.digest.clone(), new.clone()))
+            .collect();
+        convert::rewrite_manifests(&plan.manifests, &by_digest, options.compression)?
+    };
+    let root = match manifests.last() {
+        Some((descriptor, _)) => descriptor.clone(),
+        None => plan.root.clone(),
+    };
+    let last = manifests.len().saturating_sub(1);
+    for (i, (descriptor, bytes)) in manifests.iter().enumerate() {
         let job = ManifestJob {
             sink,
             descriptor,
@@ -174,19 +240,18 @@ async fn copy_graph(
         uploads.run(job, &*progress).await?;
     }
     let line = match sink.tag() {
-        Some(tag) => format!(
-            "{tag}: digest: {} size: {}",
-            plan.root.digest, plan.root.size
-        ),
-        None => format!("digest: {} size: {}", plan.root.digest, plan.root.size),
+        Some(tag) => format!("{tag}: digest: {} size: {}", root.digest, root.size),
+        None => format!("digest: {} size: {}", root.digest, root.size),
     };
     progress.emit(ProgressEvent::message("", line));
     Ok(CopyOutcome {
-        root: plan.root.clone(),
-        manifests: plan.manifests.len(),
+        root,
+        manifests: manifests.len(),
         copied: count(BlobResult::Copied),
         mounted: count(BlobResult::Mounted),
         existing: count(BlobResult::Existing),
+        converted,
+        rewritten,
     })
 }
 
@@ -202,57 +267,159 @@ enum BlobResult {
 struct BlobJob<'a> {
     source: &'a dyn ImageSource,
     sink: &'a dyn ImageSink,
+    /// Names the progress lines ([`ImageSource::progress_id`]).
+    id: Digest,
+    /// The blob as it goes to the sink: for a layer compressed on the way, once the
+    /// compressed blob is known, that blob.
     descriptor: Descriptor,
+    /// For a layer still to compress: the compression and its threads.
+    convert: Option<(Compression, usize)>,
+    /// For a compressed layer: the layer as the source holds it.
+    converted: Option<Descriptor>,
     silent: bool,
     from: Option<RepositoryName>,
     writer: Option<Box<dyn BlobWriter>>,
+    compressor: Option<Box<dyn CompressingWriter>>,
     progress: Arc<dyn ProgressSink>,
 }
 
 impl BlobJob<'_> {
     fn say(&self, status: Status) {
         if !self.silent {
-            self.progress
-                .emit(ProgressEvent::new(&self.descriptor.digest, status));
+            self.progress.emit(ProgressEvent::new(&self.id, status));
         }
     }
 
-    async fn once(&mut self) -> Result<BlobResult, CopyError> {
-        if self.sink.has_blob(&self.descriptor).await? {
-            self.say(Status::LayerAlreadyExists);
-            return Ok(BlobResult::Existing);
+    /// The progress sink for a writer that names its lines by `digest`, renaming them to
+    /// the progress id.
+    fn writer_progress(&self, digest: &Digest) -> Option<Arc<dyn ProgressSink>> {
+        if self.silent {
+            return None;
         }
-        if let Some(from) = &self.from {
-            if self.sink.try_mount(&self.descriptor, from).await? {
-                self.say(Status::MountedFrom {
-                    repository: from.path.clone(),
-                });
-                return Ok(BlobResult::Mounted);
+        Some(if self.id == *digest {
+            Arc::clone(&self.progress)
+        } else {
+            Arc::new(Renamed::new(Arc::clone(&self.progress), digest, &self.id))
+        })
+    }
+
+    async fn once(&mut self) -> Result<BlobResult, CopyError> {
+        if let Some((compression, workers)) = self.convert {
+            match self
+                .source
+                .compressed_blob(&self.descriptor, compression)
+                .await?
+            {
+                Some(mut blob) => {
+                    blob.media_type =
+                        compressed_layer_type(&self.descriptor.media_type, compression).to_owned();
+                    self.converted = Some(std::mem::replace(&mut self.descriptor, blob));
+                    self.convert = None;
+                }
+                None => return self.compress(compression, workers).await,
             }
         }
+        match self
+            .sink
+            .find_blob(&self.descriptor, self.from.as_ref())
+            .await?
+        {
+            Some(Found::Existing) => {
+                self.say(Status::LayerAlreadyExists);
+                return Ok(BlobResult::Existing);
+            }
+            Some(Found::Mounted(repository)) => {
+                self.say(Status::MountedFrom { repository });
+                return Ok(BlobResult::Mounted);
+            }
+            None => {}
+        }
         let sink = self.sink;
+        let progress = self.writer_progress(&self.descriptor.digest);
         let writer = self
             .writer
             .get_or_insert_with(|| sink.blob_writer(&self.descriptor));
-        let progress = (!self.silent).then_some(&self.progress);
-        writer.write(self.source, progress).await?;
+        writer.write(self.source, progress.as_ref()).await?;
+        self.say(Status::Pushed);
+        Ok(BlobResult::Copied)
+    }
+
+    /// The layer compressed into the sink; afterwards the job is about the compressed blob.
+    async fn compress(
+        &mut self,
+        compression: Compression,
+        workers: usize,
+    ) -> Result<BlobResult, CopyError> {
+        let progress = self.writer_progress(&self.descriptor.digest);
+        if self.compressor.is_none() {
+            let Some(writer) = self
+                .sink
+                .compressing_writer(&self.descriptor, compression, workers)
+            else {
+                return Err(CopyError::CannotCompress {
+                    location: self.sink.location(),
+                    digest: self.descriptor.digest.clone(),
+                });
+            };
+            self.compressor = Some(writer);
+        }
+        let Some(writer) = self.compressor.as_mut() else {
+            return Err(CopyError::Interrupted {
+                reason: "compressing writer lost".into(),
+            });
+        };
+        let mut blob = writer.write(self.source, progress.as_ref()).await?;
+        blob.media_type =
+            compressed_layer_type(&self.descriptor.media_type, compression).to_owned();
+        self.converted = Some(std::mem::replace(&mut self.descriptor, blob));
+        self.convert = None;
         self.say(Status::Pushed);
         Ok(BlobResult::Copied)
     }
 }
 
 impl UploadJob for BlobJob<'_> {
-    type Output = BlobResult;
+    type Output = (BlobResult, Option<(Descriptor, Descriptor)>);
     type Error = CopyError;
 
     fn progress_id(&self) -> Option<&Digest> {
-        (!self.silent).then_some(&self.descriptor.digest)
+        (!self.silent).then_some(&self.id)
     }
 
-    fn attempt(
-        &mut self,
-    ) -> impl std::future::Future<Output = Result<BlobResult, CopyError>> + Send {
-        self.once()
+    async fn attempt(&mut self) -> Result<Self::Output, CopyError> {
+        let result = self.once().await?;
+        let converted = self
+            .converted
+            .clone()
+            .map(|original| (original, self.descriptor.clone()));
+        Ok((result, converted))
+    }
+}
+
+/// Passes events on with the lines of one blob renamed from its digest to its progress id
+/// (what a [`BlobWriter`] reports under the digest, a push shows under the diffID).
+pub(crate) struct Renamed {
+    inner: Arc<dyn ProgressSink>,
+    from: String,
+    to: String,
+}
+
+impl Renamed {
+    pub(crate) fn new(inner: Arc<dyn ProgressSink>, from: &Digest, to: &Digest) -> Renamed {
+        Renamed {
+            inner,
+            from: short_id(from),
+            to: short_id(to),
+        }
+    }
+}
+
+impl ProgressSink for Renamed {
+    fn emit(&self, mut event: ProgressEvent) {
+        if event.id == self.from {
+            event.id.clone_from(&self.to);
+        }
+        self.inner.emit(event);
     }
 }
 

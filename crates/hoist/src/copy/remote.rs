@@ -9,8 +9,9 @@
 //! - **sink**: `HEAD` for "has blob" (on the registry itself, never a mirror), a cross-repository
 //!   mount when the source is another repository of the same registry (docker's "Mounted from
 //!   R"; a declined mount's session is cancelled and the blob uploaded), uploads by
-//!   [`super::remote_upload::RemoteBlobWriter`], manifests `PUT` by digest, the root under the
-//!   tag.
+//!   [`super::remote_upload::RemoteBlobWriter`], uncompressed layers compressed on the way by
+//!   [`super::remote_compress::RemoteCompressWriter`], manifests `PUT` by digest, the root
+//!   under the tag.
 
 use std::time::Duration;
 
@@ -18,14 +19,15 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, TryStreamExt};
 
+use super::remote_compress::RemoteCompressWriter;
 use super::remote_upload::RemoteBlobWriter;
-use super::sink::{BlobWriter, ImageSink};
+use super::sink::{BlobWriter, CompressingWriter, ImageSink};
 use super::source::{BlobStream, ImageSource, RepositoryName};
 use super::CopyError;
 use crate::media::{Descriptor, MAX_MANIFEST_SIZE};
 use crate::reference::Reference;
 use crate::registry::{MountResult, Purpose, RegistryClient, RegistryError, RemoteRepository};
-use crate::transfer::SendPolicy;
+use crate::transfer::{Compression, SendPolicy};
 
 /// Attempts of a manifest read or write before its error is returned.
 const MANIFEST_ATTEMPTS: u32 = 3;
@@ -277,6 +279,21 @@ impl ImageSink for RegistryImage {
             descriptor.clone(),
             self.policy,
         ))
+    }
+
+    fn compressing_writer(
+        &self,
+        descriptor: &Descriptor,
+        compression: Compression,
+        workers: usize,
+    ) -> Option<Box<dyn CompressingWriter>> {
+        Some(Box::new(RemoteCompressWriter::new(
+            self.repo.clone(),
+            self.describe(),
+            descriptor.clone(),
+            compression,
+            workers,
+        )))
     }
 
     fn put_manifest<'a>(

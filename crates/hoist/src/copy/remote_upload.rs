@@ -1,22 +1,23 @@
 //! Uploading one blob to a registry from another source's stream: [`RemoteBlobWriter`].
 //!
-//! The streaming sibling of [`crate::transfer::BlobSender`] (which reads a content-store file):
-//! the same rules — monolithic `PUT` for blobs up to [`SendPolicy::monolithic_max`], one
-//! streamed `PATCH` for larger ones, chunked `PATCH`es when the registry asks
-//! (`OCI-Chunk-Min-Length`) or answers `413` (halving down to [`SendPolicy::min_chunk_size`]),
-//! and the session kept across attempts so the next one asks the registry how much it holds
-//! (`Range`) and reopens the *source* at that offset. Kept separate from `BlobSender` because
-//! the bytes come from a stream that can only be reopened, not seeked, and because they must be
-//! hashed on the way through.
+//! The one registry blob writer of the copy engine, and so of push (docker's
+//! `layerUpload.ReadFrom` + `Commit`): monolithic `PUT` for blobs up to
+//! [`SendPolicy::monolithic_max`], one streamed `PATCH` for larger ones, chunked `PATCH`es when
+//! the registry asks (`OCI-Chunk-Min-Length`) or answers `413` (halving down to
+//! [`SendPolicy::min_chunk_size`]), and the session kept across attempts so the next one asks
+//! the registry how much it holds (`Range`) and reopens the *source* at that offset. The bytes
+//! come from a stream that can only be reopened, not seeked, and are hashed on the way through.
 //!
 //! # Verification
 //! Every byte sent is hashed here; the closing `PUT ?digest=` is only sent when the bytes
 //! hash to the expected digest and have the descriptor's size (a mismatch cancels the
-//! session: [`CopyError::DigestMismatch`], not retried). The hash must cover the whole blob, so
-//! an attempt resumes a session only when the registry holds exactly the bytes already hashed
-//! (chunks acknowledged one by one); otherwise — typically after a reset mid-`PATCH`, which
-//! distribution 2.8 answers by voiding the session anyway — the blob is sent again from 0 on
-//! a new session. The registry checks the digest again when closing the session.
+//! session: [`CopyError::DigestMismatch`], not retried). The hash must cover the whole blob:
+//! an attempt resumes a session at the offset the registry reports (`Range`), after hashing
+//! the bytes it holds beyond those already hashed (chunks acknowledged one by one need none;
+//! the part of a streamed `PATCH` a registry kept after a reset is read again from the
+//! source, not sent again). A session the registry voided (distribution 2.8 does after a
+//! reset mid-`PATCH`) or whose prefix cannot be read starts over from 0 on a new session.
+//! The registry checks the digest again when closing the session.
 //!
 //! Memory: at most one chunk (or one monolithic blob, ≤ 4 MiB by default) is held.
 
@@ -46,6 +47,9 @@ pub struct RemoteBlobWriter {
     chunk: Option<u64>,
     /// The hash of the bytes the registry acknowledged in the kept session.
     hasher: Hasher,
+    /// The kept session was handed over holding the whole blob, from bytes verified
+    /// elsewhere ([`RemoteBlobWriter::adopt_complete`]): it only needs closing.
+    complete: bool,
 }
 
 impl RemoteBlobWriter {
@@ -65,7 +69,27 @@ impl RemoteBlobWriter {
             session: None,
             chunk: None,
             hasher,
+            complete: false,
         }
+    }
+
+    /// Sends through `session` (opened by a declined cross-repository mount) on the next
+    /// attempt instead of opening another; a session kept from an earlier attempt is
+    /// cancelled.
+    pub async fn adopt(&mut self, session: BlobUpload) {
+        if let Some(old) = self.session.replace(session) {
+            let _ = old.cancel().await;
+        }
+        self.hasher = Hasher::new(self.descriptor.digest.algorithm());
+    }
+
+    /// Like [`RemoteBlobWriter::adopt`], for a session that already received the whole blob
+    /// from bytes the caller verified (push's compressed layer, streamed while it was being
+    /// written into the store, whose digest the store checked): if the registry still holds
+    /// them all, the next attempt only closes the session.
+    pub async fn adopt_complete(&mut self, session: BlobUpload) {
+        self.adopt(session).await;
+        self.complete = true;
     }
 
     fn registry_error(&self, e: RegistryError) -> CopyError {
@@ -78,10 +102,21 @@ impl RemoteBlobWriter {
 
     /// The kept session if the registry still holds exactly the bytes hashed so far, else a
     /// new one with the hash restarted.
-    async fn open_session(&mut self) -> Result<BlobUpload, CopyError> {
+    async fn open_session(&mut self, source: &dyn ImageSource) -> Result<BlobUpload, CopyError> {
         if let Some(mut kept) = self.session.take() {
             match kept.refresh_offset().await {
-                Ok(offset) if offset == self.hasher.bytes_hashed() => return Ok(kept),
+                Ok(offset) if self.complete && offset == self.descriptor.size => return Ok(kept),
+                Ok(offset) if offset == self.hasher.bytes_hashed() && !self.complete => {
+                    return Ok(kept)
+                }
+                Ok(offset)
+                    if !self.complete
+                        && offset > self.hasher.bytes_hashed()
+                        && offset <= self.descriptor.size
+                        && self.catch_up(source, offset).await =>
+                {
+                    return Ok(kept)
+                }
                 Ok(offset) => {
                     tracing::debug!(offset, "upload session holds unhashed bytes; starting over");
                     let _ = kept.cancel().await;
@@ -91,12 +126,38 @@ impl RemoteBlobWriter {
             }
         }
         self.hasher = Hasher::new(self.descriptor.digest.algorithm());
+        self.complete = false;
         let session = self
             .repo
             .start_upload()
             .await
             .map_err(|e| self.registry_error(e))?;
         Ok(session)
+    }
+
+    /// Hashes the source's bytes from what is hashed up to `offset` (what the registry holds
+    /// of a streamed `PATCH` that did not finish); false when they cannot be read.
+    async fn catch_up(&mut self, source: &dyn ImageSource, offset: u64) -> bool {
+        let start = self.hasher.bytes_hashed();
+        let Ok(mut stream) = source.open_blob(&self.descriptor, start).await else {
+            return false;
+        };
+        let mut hasher = self.hasher.clone();
+        while hasher.bytes_hashed() < offset {
+            let Some(Ok(chunk)) = stream.next().await else {
+                return false;
+            };
+            // Below `offset - hashed`, so it fits the chunk's usize length.
+            let take = (offset - hasher.bytes_hashed()).min(chunk.len() as u64) as usize;
+            hasher.update(&chunk[..take]);
+        }
+        tracing::debug!(
+            offset,
+            start,
+            "resuming an upload session the registry kept"
+        );
+        self.hasher = hasher;
+        true
     }
 
     async fn attempt(
@@ -106,7 +167,7 @@ impl RemoteBlobWriter {
     ) -> Result<(), CopyError> {
         let size = self.descriptor.size;
         let mut reporter = Reporter::new(progress, &self.descriptor);
-        let mut session = self.open_session().await?;
+        let mut session = self.open_session(source).await?;
         if let Some(min) = session.min_chunk_size() {
             self.chunk = Some(self.chunk.unwrap_or(self.policy.chunk_size).max(min.max(1)));
         }
@@ -277,6 +338,9 @@ impl RemoteBlobWriter {
     }
 
     fn check_hash(&self) -> Result<(), CopyError> {
+        if self.complete {
+            return Ok(());
+        }
         let hashed = self.hasher.bytes_hashed();
         if hashed != self.descriptor.size {
             return Err(CopyError::SizeMismatch {

@@ -2,7 +2,8 @@
 //! directory.
 //!
 //! A sink answers "do you have this blob?", may mount a blob from another repository of its
-//! registry, receives blobs through a [`BlobWriter`] that pulls the bytes from the source
+//! registry (both through [`ImageSink::find_blob`], which a sink with its own knowledge of where
+//! blobs are — push's v2 metadata — overrides), receives blobs through a [`BlobWriter`] that pulls the bytes from the source
 //! itself (so it can reopen the source at the offset it reached when an attempt fails), and
 //! stores manifests: children by digest, the root under the sink's tag.
 //!
@@ -21,6 +22,7 @@ use super::source::{ImageSource, RepositoryName};
 use super::CopyError;
 use crate::media::Descriptor;
 use crate::progress::ProgressSink;
+use crate::transfer::Compression;
 
 /// Where a copy writes to. See the module docs.
 pub trait ImageSink: Send + Sync {
@@ -36,6 +38,8 @@ pub trait ImageSink: Send + Sync {
 
     /// Tries to make the blob present by mounting it from `from`; `Ok(false)` when the sink
     /// cannot (another registry, not a registry, or the registry declined).
+    /// [`ImageSink::find_blob`]'s default calls it; a sink that overrides `find_blob` need not
+    /// implement it.
     fn try_mount<'a>(
         &'a self,
         _descriptor: &'a Descriptor,
@@ -44,9 +48,50 @@ pub trait ImageSink: Send + Sync {
         Box::pin(async { Ok(false) })
     }
 
+    /// Makes the blob present without its bytes if the sink can, cheapest way first, before
+    /// [`copy`](super::copy) falls back to a [`BlobWriter`]: `Some(Found::Existing)` when the
+    /// sink has it (`Layer already exists`), `Some(Found::Mounted(R))` when it was mounted
+    /// from repository `R` (`Mounted from R`), `None` when the bytes must be sent. `from` is
+    /// the source's repository ([`ImageSource::repository`]). Called again on every attempt.
+    ///
+    /// The default is [`ImageSink::has_blob`], then [`ImageSink::try_mount`] from `from`. A
+    /// sink with its own knowledge overrides it (push: blobs confirmed earlier in the run,
+    /// the v2 metadata's mount candidates, see `crate::push`).
+    fn find_blob<'a>(
+        &'a self,
+        descriptor: &'a Descriptor,
+        from: Option<&'a RepositoryName>,
+    ) -> BoxFuture<'a, Result<Option<Found>, CopyError>> {
+        Box::pin(async move {
+            if self.has_blob(descriptor).await? {
+                return Ok(Some(Found::Existing));
+            }
+            if let Some(from) = from {
+                if self.try_mount(descriptor, from).await? {
+                    return Ok(Some(Found::Mounted(from.path.clone())));
+                }
+            }
+            Ok(None)
+        })
+    }
+
     /// A writer for the blob `descriptor`; it keeps its state (an upload session, a partial
     /// ingest) across attempts.
     fn blob_writer(&self, descriptor: &Descriptor) -> Box<dyn BlobWriter>;
+
+    /// A writer that compresses the uncompressed layer `descriptor` with `compression` on its
+    /// way into the sink (using up to `workers` threads; the bytes must not depend on it), for
+    /// [`CopyOptions::compression`](super::CopyOptions::compression); it keeps its state across
+    /// attempts. `None` (the default) when the sink cannot: the copy fails with
+    /// [`CopyError::CannotCompress`].
+    fn compressing_writer(
+        &self,
+        _descriptor: &Descriptor,
+        _compression: Compression,
+        _workers: usize,
+    ) -> Option<Box<dyn CompressingWriter>> {
+        None
+    }
 
     /// Stores the manifest `bytes` (already verified against `descriptor`): under the sink's
     /// tag when `root`, else by digest.
@@ -56,6 +101,26 @@ pub trait ImageSink: Send + Sync {
         bytes: Bytes,
         root: bool,
     ) -> BoxFuture<'a, Result<(), CopyError>>;
+}
+
+/// Receives one layer compressed on the way ([`ImageSink::compressing_writer`]).
+pub trait CompressingWriter: Send {
+    /// One attempt, like [`BlobWriter::write`]; returns the compressed blob now in the sink
+    /// (its digest and size; the media type is the caller's).
+    fn write<'a>(
+        &'a mut self,
+        source: &'a dyn ImageSource,
+        progress: Option<&'a Arc<dyn ProgressSink>>,
+    ) -> BoxFuture<'a, Result<Descriptor, CopyError>>;
+}
+
+/// How [`ImageSink::find_blob`] made a blob present without sending its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// The sink already held it (docker's `Layer already exists`).
+    Existing,
+    /// It was mounted from this repository path of the sink's registry (`Mounted from R`).
+    Mounted(String),
 }
 
 /// Receives one blob. [`BlobWriter::write`] is called again after a retryable failure and

@@ -18,7 +18,9 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 
 use super::CopyError;
+use crate::digest::Digest;
 use crate::media::Descriptor;
+use crate::transfer::Compression;
 
 /// A blob's bytes from some offset, in order; an `Err` item ends the stream (the sink may
 /// reopen it at the offset it reached).
@@ -60,5 +62,25 @@ pub trait ImageSource: Send + Sync {
     /// registry can mount them from there instead of receiving their bytes.
     fn repository(&self) -> Option<RepositoryName> {
         None
+    }
+
+    /// The digest whose short id names the progress lines of the blob `descriptor`
+    /// (`Preparing`, `Pushing`, `Pushed` …). The default is the blob's own digest, as a copy
+    /// between registries names them; push names a layer by its diffID, as docker does.
+    fn progress_id(&self, descriptor: &Descriptor) -> Digest {
+        descriptor.digest.clone()
+    }
+
+    /// A blob holding the uncompressed layer `descriptor` compressed with `compression` that
+    /// the source already has (push: the blob an earlier push compressed and kept), so a copy
+    /// with [`CopyOptions::compression`](super::CopyOptions::compression) sends it as is
+    /// instead of compressing again. Its digest and size; `None` (the default) when there is
+    /// none.
+    fn compressed_blob<'a>(
+        &'a self,
+        _descriptor: &'a Descriptor,
+        _compression: Compression,
+    ) -> BoxFuture<'a, Result<Option<Descriptor>, CopyError>> {
+        Box::pin(async { Ok(None) })
     }
 }

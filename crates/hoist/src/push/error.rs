@@ -1,6 +1,7 @@
 //! [`PushError`]: why a push failed, worded as docker words it where docker has a sentence
 //! (`distribution/push.go`, `push_v2.go`).
 
+use crate::copy::CopyError;
 use crate::digest::Digest;
 use crate::reference::ReferenceError;
 use crate::registry::RegistryError;
@@ -52,15 +53,6 @@ pub enum PushError {
         #[source]
         source: Box<RegistryError>,
     },
-    /// A blob's bytes could not be sent.
-    #[error("upload of blob {digest} failed")]
-    Send {
-        /// The blob.
-        digest: Digest,
-        /// Why.
-        #[source]
-        source: Box<SendError>,
-    },
     /// The local store could not be read.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -75,17 +67,10 @@ pub enum PushError {
         /// What is wrong.
         reason: String,
     },
-    /// The manifest names a blob that was not confirmed in the registry; the manifest was not
-    /// sent (hoist never leaves a manifest referencing missing blobs).
-    #[error(
-        "not pushing manifest for {reference}: blob {digest} is not confirmed in the registry"
-    )]
-    Unconfirmed {
-        /// The tag being pushed.
-        reference: String,
-        /// The blob.
-        digest: Digest,
-    },
+    /// The transfer through the copy engine failed (a refusal of access is
+    /// [`PushError::Denied`] instead).
+    #[error(transparent)]
+    Copy(Box<CopyError>),
     /// A blocking task (metadata access) ended without a result.
     #[error("internal task failed: {0}")]
     Task(String),
@@ -115,16 +100,27 @@ impl PushError {
         }
     }
 
-    /// Wraps a send error, keeping access refusals as [`PushError::Denied`].
-    pub(crate) fn send(digest: &Digest, repository: &str, source: SendError) -> PushError {
+    /// Wraps a copy engine error, keeping access refusals as [`PushError::Denied`].
+    pub(crate) fn from_copy(source: CopyError, repository: &str) -> PushError {
         match source {
-            SendError::Registry(e) if e.is_auth() || matches!(e.status(), Some(401 | 403)) => {
-                PushError::registry(String::new(), repository, e)
+            CopyError::Registry { source, .. } if is_refusal(&source) => {
+                PushError::registry(String::new(), repository, *source)
             }
-            source => PushError::Send {
-                digest: digest.clone(),
-                source: Box::new(source),
+            CopyError::Send {
+                location,
+                digest,
+                source,
+            } => match *source {
+                SendError::Registry(e) if is_refusal(&e) => {
+                    PushError::registry(String::new(), repository, e)
+                }
+                source => PushError::Copy(Box::new(CopyError::Send {
+                    location,
+                    digest,
+                    source: Box::new(source),
+                })),
             },
+            source => PushError::Copy(Box::new(source)),
         }
     }
 }
@@ -133,8 +129,8 @@ impl UploadFailure for PushError {
     fn is_retryable(&self) -> bool {
         match self {
             PushError::Registry { source, .. } => source.is_retryable(),
-            PushError::Send { source, .. } => source.is_retryable(),
             PushError::Metadata(e) => e.is_busy(),
+            PushError::Copy(e) => e.is_retryable(),
             _ => false,
         }
     }
@@ -142,11 +138,13 @@ impl UploadFailure for PushError {
     fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
             PushError::Registry { source, .. } => source.retry_after(),
-            PushError::Send { source, .. } => match source.as_ref() {
-                SendError::Registry(e) => e.retry_after(),
-                _ => None,
-            },
+            PushError::Copy(e) => e.retry_after(),
             _ => None,
         }
     }
+}
+
+/// An answer that refuses the credentials or the access.
+fn is_refusal(e: &RegistryError) -> bool {
+    e.is_auth() || matches!(e.status(), Some(401 | 403))
 }

@@ -2,78 +2,84 @@
 //! leaving a manifest whose blobs are missing.
 //!
 //! Corresponds to docker 20.10's `distribution.Push` with `ImagePushConfig` ([`PushOptions`])
-//! and `push_v2.go` (`pushV2Repository`, `pushV2Tag`, `v2PushDescriptor`). [`Pusher::push`]:
+//! and `push_v2.go` (`pushV2Repository`, `pushV2Tag`, `v2PushDescriptor`). A push is the copy
+//! engine ([`crate::copy::copy`]) from the store to the registry, with push's adapters for what
+//! only docker's push knows. [`Pusher::push`]:
 //!
 //! 1. **Which tags** (`tags`): a tag pushes that tag, a bare name every local tag of the
 //!    repository, a digest reference is refused; "An image does not exist locally with the
-//!    tag: REF" when there is nothing.
-//! 2. **Layers** (`layer`, run by the [`UploadManager`]: 5 at once, 5 attempts by default):
-//!    each layer the cheapest way first — confirmed earlier in this run, known in the target
-//!    repository and found by `HEAD`, mounted from another repository of the same registry
-//!    (`candidates`: ranked and budgeted as docker does; `hmac`: docker's credentials HMAC),
-//!    else uploaded from the content store byte for byte ([`crate::transfer::BlobSender`]).
-//!    Layers stored uncompressed (docker-archive loads) are compressed while uploading with
-//!    [`PushOptions::compression`] (gzip by default, on all cores, digest independent of the
-//!    core count), or reuse the compressed blob an earlier push kept (`convert`).
-//! 3. **Config, then manifest** (`manifest`): the stored manifest bytes under the tag, only if
-//!    every blob they reference was confirmed; docker's line `TAG: digest: sha256:… size: N`.
-//!    For an image whose layers were compressed, the stored manifest rewritten to reference
-//!    the compressed blobs (OCI for zstd), recorded afterwards with a digest reference.
+//!    tag: REF" when there is nothing. `The push refers to repository [NAME]`.
+//! 2. **Per tag, the copy**: from `PushSource` (the store, layers named by their diffID as
+//!    docker names push lines) to `PushSink` (the registry image `NAME:TAG`), through the
+//!    engine's [`crate::transfer::UploadManager`] (5 at once, 5 attempts by default;
+//!    `Preparing`, `Waiting`, `Retrying in N seconds`). Each layer the cheapest way first (`sink`): confirmed earlier
+//!    in this run, known in the target repository and found by `HEAD` (`Layer already
+//!    exists`), mounted from another repository of the same registry (`candidates`: ranked
+//!    and budgeted as docker does; `hmac`: docker's credentials HMAC; `Mounted from R`), else
+//!    the stored blob byte for byte (`Pushing`, `Pushed`). Then the config, then the stored
+//!    manifest bytes under the tag, and docker's line `TAG: digest: sha256:… size: N`.
+//! 3. **Uncompressed layers** (docker-archive loads) are compressed on the way with
+//!    [`PushOptions::compression`] (the engine's [`CopyOptions::compression`]: gzip by
+//!    default, on all cores, digest independent of the core count; zstd makes the manifest
+//!    OCI) while they are uploaded, the compressed bytes kept in the store (`compress`), or
+//!    reuse the compressed blob an earlier push kept (`source`); the engine rewrites the
+//!    manifest for them after every blob is in. Afterwards the rewritten image is recorded
+//!    with a digest reference (`convert`).
+//! 4. **A whole index**: when the tag's image was chosen from an index the store holds whole
+//!    (`hoist pull --all-platforms`, see [`crate::copy::complete_index`]), the copy's root is
+//!    the index: every child manifest `PUT` by digest, then the index's exact bytes under the
+//!    tag; the digest line is the index's. An index the store holds partly (a plain pull)
+//!    pushes the platform manifest alone.
 //!
 //! Tags are pushed one after another (as docker does); a layer shared by several tags is sent
 //! once and is "Layer already exists" afterwards.
 //!
-//! # Progress
-//! `The push refers to repository [NAME]`, then per layer (named by the short id of its
-//! diffID, as docker names push lines) `Preparing`, `Waiting`, `Pushing`, `Pushed`, `Layer
-//! already exists`, `Mounted from R`, `Retrying in N seconds`, and the digest line per tag.
-//!
 //! # Invariants
-//! - A manifest is `PUT` only after every blob it names was uploaded, mounted or found.
+//! - A manifest is `PUT` only after every blob it names was uploaded, mounted or found (the
+//!   engine's order).
 //! - Writes go to the registry itself, never a mirror; blob sources are recorded only for
-//!   blobs confirmed in the target repository.
+//!   blobs confirmed in the target repository, with the credentials' HMAC, at most 50 per
+//!   diffID (the metadata store's limit).
 //! - A [`crate::store::Lease`] is held for the push, so gc leaves the blobs alone.
 //!
-//! 4. **A whole index** (`index`): when the tag's image was chosen from an index the store
-//!    holds whole (`hoist pull --all-platforms`, see [`crate::copy::complete_index`]), every
-//!    child image is pushed as above and its manifest `PUT` by digest, then the index's exact
-//!    bytes under the tag; the digest line is the index's. An index the store holds partly (a
-//!    plain pull) pushes the platform manifest alone.
-//!
-//! Not done yet (seams left): foreign layers are skipped (not uploaded) and not checked; a
-//! whole index whose children have uncompressed layers (never the case for pulled indexes)
-//! would be pushed with the rewritten children, which its bytes do not name. Push does not go
-//! through [`crate::copy::copy`] (see that module's docs for why).
+//! Not done: foreign layers are skipped (not uploaded) and not checked, as the engine leaves
+//! them. A whole index whose children have uncompressed layers (never the case for pulled
+//! indexes) is pushed with its children and the index rewritten; only the children's images
+//! are recorded afterwards, not the rewritten index.
 
 mod candidates;
+mod compress;
 mod convert;
 mod error;
 mod hmac;
-mod index;
-mod layer;
-mod manifest;
+mod run;
+mod sink;
+mod source;
 mod tags;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 pub use candidates::{mount_candidates, rank, Budget};
 pub use error::PushError;
 pub use hmac::{matches as hmac_matches, HmacKey};
 pub use tags::{tags_to_push, TagToPush};
 
+use crate::copy::{
+    complete_index, copy, CompleteIndex, CopyOptions, IndexCheckError, RegistryImage, StoreSource,
+};
 use crate::credentials::Credentials;
 use crate::digest::Digest;
+use crate::media::Descriptor;
 use crate::progress::{ChannelProgress, ProgressEvent, ProgressSink};
 use crate::pull::forward_until_done;
 use crate::reference::{validate_repo_name, Reference, Repository};
-use crate::registry::{RegistryClient, RemoteRepository};
-use crate::store::metadata::{ImageLayer, ImageRecord};
-use crate::store::{ContentStore, MetadataError, MetadataStore};
-use crate::transfer::{Compression, SendPolicy, UploadConfig, UploadManager};
-use convert::{needs_compression, pushes_as_oci, rewrite_manifest};
-use layer::LayerJob;
-use manifest::{ConfigJob, ManifestJob};
+use crate::registry::RegistryClient;
+use crate::store::metadata::ImageRecord;
+use crate::store::{ContentStore, MetadataStore};
+use crate::transfer::{Compression, SendPolicy, UploadConfig};
+use run::{DiffIds, Target};
+use sink::PushSink;
+use source::PushSource;
 
 /// How to push: docker's `ImagePushConfig` (upload manager settings) plus the sizes that
 /// decide how blobs are sent and the compression of uncompressed layers.
@@ -134,7 +140,6 @@ pub struct Pusher {
     content: ContentStore,
     metadata: Arc<MetadataStore>,
     options: PushOptions,
-    uploads: UploadManager,
 }
 
 impl Pusher {
@@ -145,13 +150,11 @@ impl Pusher {
         metadata: MetadataStore,
         options: PushOptions,
     ) -> Pusher {
-        let uploads = UploadManager::new(options.upload.clone());
         Pusher {
             client,
             content,
             metadata: Arc::new(metadata),
             options,
-            uploads,
         }
     }
 
@@ -191,10 +194,10 @@ impl Pusher {
             "",
             format!("The push refers to repository [{repository}]"),
         ));
-        let run = Arc::new(self.target(&repository, progress).await?);
+        let run = Arc::new(self.target(&repository).await?);
         let mut pushed = Vec::with_capacity(tags.len());
         for tag in tags {
-            pushed.push(self.push_tag(&run, &tag).await?);
+            pushed.push(self.push_tag(&run, &tag, &*progress).await?);
         }
         Ok(PushOutcome {
             repository,
@@ -202,11 +205,7 @@ impl Pusher {
         })
     }
 
-    async fn target(
-        &self,
-        repository: &Repository,
-        progress: Arc<dyn ProgressSink>,
-    ) -> Result<Target, PushError> {
+    async fn target(&self, repository: &Repository) -> Result<Target, PushError> {
         let credentials = self
             .client
             .credentials_for(repository.domain())
@@ -217,209 +216,106 @@ impl Pusher {
                 .client
                 .repository(repository.domain(), repository.path()),
             target: repository.clone(),
-            familiar: repository.familiar(),
             content: self.content.clone(),
             metadata: Arc::clone(&self.metadata),
             key: HmacKey::for_credentials(credentials.as_ref()),
             has_auth_info: has_auth_info(credentials.as_ref()),
             policy: self.options.send,
-            compression: self.options.compression,
-            compression_workers: match self.options.compression_workers {
-                0 => crate::compress::default_workers(),
-                n => n,
-            },
-            progress,
-            confirmed: Mutex::new(HashSet::new()),
+            confirmed: Mutex::default(),
+            checked: Mutex::default(),
+            sessions: Mutex::default(),
         })
     }
 
     /// docker's `pushV2Tag` for one tag: the image, or the whole index it was chosen from
-    /// when the store holds that index whole (`pull --all-platforms`; see `index`).
-    async fn push_tag(&self, run: &Arc<Target>, tag: &TagToPush) -> Result<PushedTag, PushError> {
-        let manifest_digest = tag.target.manifest_digest.clone();
-        let record = self.record(run, &manifest_digest).await?;
-        let tag_name = tag
-            .reference
-            .tag()
-            .map(|t| t.as_str().to_string())
-            .unwrap_or_else(|| "latest".into());
-        let (digest, size) = match self.whole_index(&record).await? {
-            Some(whole) => self.push_index(run, &tag_name, whole).await?,
-            None => self.push_image(run, &record, &tag_name).await?,
+    /// when the store holds that index whole (`pull --all-platforms`), through the copy
+    /// engine with push's adapters.
+    async fn push_tag(
+        &self,
+        run: &Arc<Target>,
+        tag: &TagToPush,
+        progress: &dyn ProgressSink,
+    ) -> Result<PushedTag, PushError> {
+        let record = self.record(&tag.target.manifest_digest).await?;
+        let (root, records) = match self.whole_index(&record).await? {
+            Some(whole) => {
+                let mut children = Vec::with_capacity(whole.children.len());
+                for child in &whole.children {
+                    children.push(self.record(&child.digest).await?);
+                }
+                (whole.descriptor, children)
+            }
+            None => {
+                let root = Descriptor::new(
+                    &record.manifest_media_type,
+                    record.manifest_digest.clone(),
+                    record.manifest_size,
+                );
+                (root, vec![record])
+            }
         };
-        run.progress.emit(ProgressEvent::message(
-            "",
-            format!("{tag_name}: digest: {digest} size: {size}"),
+        let diff_ids = Arc::new(DiffIds::new(
+            records
+                .iter()
+                .flat_map(|r| &r.layers)
+                .map(|l| (l.digest.clone(), l.diff_id.clone()))
+                .collect(),
         ));
+        let source = PushSource::new(
+            StoreSource::new(Arc::clone(&self.metadata), &tag.reference),
+            Arc::clone(run),
+            Arc::clone(&diff_ids),
+        );
+        let image =
+            RegistryImage::new(&self.client, &tag.reference).with_send_policy(self.options.send);
+        let sink = PushSink::new(Arc::clone(run), image, diff_ids);
+        let options = CopyOptions {
+            platform: None,
+            upload: self.options.upload.clone(),
+            compression: self.options.compression,
+            compression_workers: self.options.compression_workers,
+        };
+        let outcome = copy(&source, &sink, &root, &options, progress)
+            .await
+            .map_err(|e| PushError::from_copy(e, &run.target.familiar()))?;
+        if !outcome.rewritten.is_empty() {
+            self.record_rewritten(&records, &outcome, &run.target)
+                .await?;
+        }
         Ok(PushedTag {
             reference: tag.reference.clone(),
-            digest,
-            size,
+            digest: outcome.root.digest,
+            size: outcome.root.size,
         })
     }
 
     /// The image record of `manifest_digest`.
-    async fn record(
-        &self,
-        run: &Arc<Target>,
-        manifest_digest: &Digest,
-    ) -> Result<ImageRecord, PushError> {
-        let key = manifest_digest.clone();
-        run.blocking(move |m| m.image(&key))
-            .await?
+    async fn record(&self, manifest_digest: &Digest) -> Result<ImageRecord, PushError> {
+        let (metadata, key) = (Arc::clone(&self.metadata), manifest_digest.clone());
+        spawn_blocking(move || metadata.image(&key))
+            .await??
             .ok_or_else(|| PushError::BadImage {
                 manifest: manifest_digest.clone(),
                 reason: "no image record".into(),
             })
     }
 
-    /// Layers, config, then the stored manifest `PUT` under `put_as` (a tag, or the digest
-    /// for an index's child). Returns the manifest's digest and size.
-    async fn push_image(
-        &self,
-        run: &Arc<Target>,
-        record: &ImageRecord,
-        put_as: &str,
-    ) -> Result<(Digest, u64), PushError> {
-        let layers = unique_layers(&record.layers);
-        let content = self.content.clone();
-        let digests: Vec<Digest> = layers.iter().map(|l| l.digest.clone()).collect();
-        let stored: Vec<bool> = spawn_blocking(move || {
-            digests
-                .iter()
-                .map(|d| content.has(d).unwrap_or(false))
-                .collect()
-        })
-        .await?;
-        let converting = record
-            .layers
-            .iter()
-            .any(|l| needs_compression(l, run.compression));
-        let oci = pushes_as_oci(&record.manifest_media_type, run.compression);
-        let originals: Vec<Digest> = layers.iter().map(|l| l.digest.clone()).collect();
-        let jobs: Vec<LayerJob> = layers
-            .into_iter()
-            .zip(stored)
-            .map(|(layer, stored)| LayerJob::new(Arc::clone(run), layer, stored, oci))
-            .collect();
-        let pushed = self.uploads.run_all(jobs, &*run.progress).await?;
-
-        let config_size = {
-            let content = self.content.clone();
-            let id = record.image_id.clone();
-            spawn_blocking(move || content.size(&id)).await??
+    /// The index `record` was chosen from, if the store holds it whole.
+    async fn whole_index(&self, record: &ImageRecord) -> Result<Option<CompleteIndex>, PushError> {
+        let Some(index) = record.index_digest.clone() else {
+            return Ok(None);
         };
-        let config = ConfigJob::new(Arc::clone(run), record.image_id.clone(), config_size);
-        self.uploads.run(config, &*run.progress).await?;
-
-        let rewritten = if converting {
-            let pushed: HashMap<Digest, ImageLayer> = originals.into_iter().zip(pushed).collect();
-            Some(self.rewrite(record, pushed, oci).await?)
-        } else {
-            None
-        };
-        let manifest = rewritten.as_ref().unwrap_or(record);
-        let job = ManifestJob::prepare(
-            Arc::clone(run),
-            put_as,
-            &manifest.manifest_digest,
-            &manifest.manifest_media_type,
-        )
-        .await?;
-        let size = job.size();
-        let digest = self.uploads.run(job, &*run.progress).await?;
-        if let Some(rewritten) = rewritten {
-            self.record_pushed(rewritten, &run.target).await?;
-        }
-        Ok((digest, size))
-    }
-}
-
-impl Pusher {
-    /// Writes the manifest of `record` rewritten for its compressed layers into the store and
-    /// returns its (not yet recorded) image record.
-    async fn rewrite(
-        &self,
-        record: &ImageRecord,
-        pushed: HashMap<Digest, ImageLayer>,
-        oci: bool,
-    ) -> Result<ImageRecord, PushError> {
-        let (content, record) = (self.content.clone(), record.clone());
-        spawn_blocking(move || {
-            let (body, new) = rewrite_manifest(&content, &record, &pushed, oci)?;
-            content.write_blob(&new.manifest_digest, &body)?;
-            Ok(new)
-        })
-        .await?
-    }
-
-    /// Records the rewritten image the registry now has, with the digest reference
-    /// `NAME@DIGEST` (docker's `addDigestReference` after a push).
-    async fn record_pushed(
-        &self,
-        record: ImageRecord,
-        repository: &Repository,
-    ) -> Result<(), PushError> {
         let metadata = Arc::clone(&self.metadata);
-        let by_digest = Reference::new(
-            repository.clone(),
-            None,
-            Some(record.manifest_digest.clone()),
-        );
-        spawn_blocking(move || -> Result<(), PushError> {
-            metadata.put_image(&record)?;
-            metadata.add_digest(&by_digest, &record.manifest_digest, true)?;
-            Ok(())
-        })
-        .await?
+        spawn_blocking(move || complete_index(&metadata, &index))
+            .await?
+            .map_err(|e| match e {
+                IndexCheckError::Store(e) => PushError::Store(e),
+                IndexCheckError::Metadata(e) => PushError::Metadata(e),
+            })
     }
 }
 
-/// What every job of one push shares: docker's `v2Pusher` fields and `pushState`.
-pub(crate) struct Target {
-    pub(crate) repo: RemoteRepository,
-    pub(crate) target: Repository,
-    pub(crate) familiar: String,
-    pub(crate) content: ContentStore,
-    pub(crate) metadata: Arc<MetadataStore>,
-    pub(crate) key: Option<HmacKey>,
-    /// docker's `pushState.hasAuthInfo`: the push has credentials.
-    pub(crate) has_auth_info: bool,
-    pub(crate) policy: SendPolicy,
-    /// The compression of layers stored uncompressed.
-    pub(crate) compression: Compression,
-    /// Threads compressing one layer (at least 1).
-    pub(crate) compression_workers: usize,
-    pub(crate) progress: Arc<dyn ProgressSink>,
-    /// Blob digests confirmed present in the target repository during this push.
-    confirmed: Mutex<HashSet<Digest>>,
-}
-
-impl Target {
-    pub(crate) fn confirm(&self, digest: &Digest) {
-        self.confirmed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(digest.clone());
-    }
-
-    pub(crate) fn is_confirmed(&self, digest: &Digest) -> bool {
-        self.confirmed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(digest)
-    }
-
-    /// Runs a metadata call on a blocking thread.
-    pub(crate) async fn blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&MetadataStore) -> Result<T, MetadataError> + Send + 'static,
-    ) -> Result<T, PushError> {
-        let metadata = Arc::clone(&self.metadata);
-        Ok(spawn_blocking(move || f(&metadata)).await??)
-    }
-}
-
+/// docker's `pushState.hasAuthInfo`: credentials with something in them.
 fn has_auth_info(credentials: Option<&Credentials>) -> bool {
     match credentials {
         Some(Credentials::Basic { username, password }) => {
@@ -428,16 +324,6 @@ fn has_auth_info(credentials: Option<&Credentials>) -> bool {
         Some(Credentials::IdentityToken { token, .. }) => !token.is_empty(),
         None => false,
     }
-}
-
-/// The layers with each blob once (a manifest may repeat a layer), in order.
-fn unique_layers(layers: &[ImageLayer]) -> Vec<ImageLayer> {
-    let mut seen = HashMap::new();
-    layers
-        .iter()
-        .filter(|l| seen.insert(l.digest.clone(), ()).is_none())
-        .cloned()
-        .collect()
 }
 
 async fn spawn_blocking<T: Send + 'static>(

@@ -1,8 +1,10 @@
 //! The download manager: gets blobs into the content store, verified, a bounded number at a
 //! time, deduplicated, retried and resumed, and streams layers through decompression and the
-//! diffID hash in the same pass. The upload side (push) is [`UploadManager`] (`upload`: jobs,
-//! concurrency, retries) and [`BlobSender`] (`upload_body`: the bytes of one blob;
-//! `upload_compress`: compressing a stored uncompressed layer on the way, see [`crate::compress`]).
+//! diffID hash in the same pass. The upload side is [`UploadManager`] (`upload`: jobs,
+//! concurrency, retries; the copy engine's, which push goes through), [`SendPolicy`]
+//! (`upload_body`) and `upload_compress` (a stored uncompressed layer compressed on its way to
+//! a registry, kept in the store, see [`crate::compress`]; push's writer for docker-archive
+//! loads).
 //!
 //! Corresponds to docker's `distribution/xfer` `LayerDownloadManager` (concurrency limit,
 //! `maxDownloadAttempts`, the "Waiting" and "Retrying in N seconds" statuses, one transfer per
@@ -73,7 +75,10 @@ pub use error::TransferError;
 pub use fetch::{BlobBody, BlobFetcher, BlobResponse, FetchError};
 pub use sink::{DiffIdCache, LayerSink, LayerSinkFactory};
 pub use upload::{UploadConfig, UploadFailure, UploadJob, UploadManager};
-pub use upload_body::{BlobSender, SendError, SendPolicy, UploadSource};
+pub use upload_body::{SendError, SendPolicy};
+pub(crate) use upload_compress::{
+    CompressJob, CompressTask, Reporter as CompressReporter, CHANNEL_PIECES,
+};
 
 use crate::digest::Digest;
 use crate::progress::{NoProgress, ProgressSink};

@@ -1,11 +1,13 @@
-//! The upload manager: runs push jobs (one per layer) a bounded number at a time, each retried
+//! The upload manager: runs upload jobs (one per blob) a bounded number at a time, each retried
 //! with backoff, with docker's `Preparing`, `Waiting` and `Retrying in N seconds` lines.
 //!
 //! Corresponds to docker's `distribution/xfer` `LayerUploadManager` (`NewLayerUploadManager`,
 //! `max-concurrent-uploads` default 5, `maxUploadAttempts` default 5, `Upload`): what one job
-//! does (existence checks, mounts, the bytes) is the caller's [`UploadJob`], as docker's
-//! `UploadDescriptor.Upload` is `v2PushDescriptor`'s. The bytes themselves are sent by
-//! [`super::upload_body::BlobSender`].
+//! does (existence checks, mounts, the bytes) is the caller's [`UploadJob`] — the copy engine's
+//! blob and manifest jobs (`crate::copy`), which push uses too — as docker's
+//! `UploadDescriptor.Upload` is `v2PushDescriptor`'s. The bytes themselves are sent by the
+//! sink's writers (`crate::copy::remote_upload` for a registry; push's compressing writer,
+//! built on `upload_compress`, for a layer compressed on its way from the store).
 //!
 //! # Behaviour
 //! - Every job is announced `Preparing` at once; a job that cannot get one of the

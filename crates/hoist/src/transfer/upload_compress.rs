@@ -1,4 +1,5 @@
-//! Compressing a stored uncompressed layer while it is uploaded, keeping the compressed blob.
+//! Compressing a stored uncompressed layer while it is uploaded, keeping the compressed blob
+//! (push's writer for docker-archive loads, `crate::push`).
 //!
 //! Corresponds to docker 20.10's `v2PushDescriptor.uploadUsingSession` for a layer with no
 //! compressed blob: docker pipes the layer tar through `compression.CompressStream` into the
@@ -27,10 +28,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::upload_body::{Reporter, SendError};
+use super::upload_body::SendError;
 use super::Compression;
 use crate::compress::Encoder;
 use crate::digest::Digest;
+use crate::progress::{ProgressEvent, ProgressSink, Status, Throttle};
 use crate::store::{BlobInfo, ContentStore, Spool};
 
 /// Bytes per piece handed to the network.
@@ -219,5 +221,39 @@ impl Write for Tee {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// Emits throttled `Pushing` events.
+#[derive(Clone)]
+pub(crate) struct Reporter {
+    sink: Arc<dyn ProgressSink>,
+    id: Option<Digest>,
+    total: u64,
+    throttle: Throttle,
+}
+
+impl Reporter {
+    pub(crate) fn new(sink: &Arc<dyn ProgressSink>, id: Option<&Digest>, total: u64) -> Reporter {
+        Reporter {
+            sink: Arc::clone(sink),
+            id: id.cloned(),
+            total,
+            throttle: Throttle::new(),
+        }
+    }
+
+    pub(crate) fn report(&mut self, current: u64) {
+        if let Some(id) = &self.id {
+            if self.throttle.admit(current, Some(self.total)) {
+                self.sink.emit(ProgressEvent::new(
+                    id,
+                    Status::Pushing {
+                        current,
+                        total: Some(self.total),
+                    },
+                ));
+            }
+        }
     }
 }
