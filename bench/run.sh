@@ -239,7 +239,15 @@ skopeo_pull() { rss skopeo copy -q --src-tls-verify=false "docker://$src_reg/$1"
 skopeo_umoci() { skopeo_pull "$1" && rss umoci unpack --image "$S/skopeo:img" "$S/bundle" >/dev/null; }
 hoist_push() { rss "$hoist" --root "$S/pushsrc" push -q "$dst_reg/$1" >/dev/null; }
 skopeo_push() { rss skopeo copy -q --dest-tls-verify=false "oci:$S/pushsrc-oci:img" "docker://$dst_reg/$1" >/dev/null; }
-wipe() { rm -rf "$S/hoist" "$S/out" "$S/skopeo" "$S/bundle"; }
+# docker save's archive (uncompressed layers) loaded into an empty store, then pushed: every
+# layer is compressed (gzip, all cores) on the way; skopeo does the same from a dir: copy whose
+# layers were decompressed.
+hoist_load_push() {
+  rss "$hoist" --root "$S/loadsrc" load -q -i "$S/archive.tar" >/dev/null &&
+    rss "$hoist" --root "$S/loadsrc" push -q "$dst_reg/$1" >/dev/null
+}
+skopeo_dir_push() { rss skopeo copy -q --dest-tls-verify=false "dir:$S/dirsrc" "docker://$dst_reg/$1" >/dev/null; }
+wipe() { rm -rf "$S/hoist" "$S/out" "$S/skopeo" "$S/bundle" "$S/loadsrc"; }
 wipe_all() { # after each command's runs: one tool's data at a time on the filesystem
   wipe
   if [ -f "$run/containerd.pid" ]; then
@@ -250,7 +258,7 @@ wipe_all() { # after each command's runs: one tool's data at a time on the files
   rm -rf "$S/containerd"
 }
 export -f rss containerd_restart dst_restart ctr_pull hoist_pull hoist_pull_export skopeo_pull \
-  skopeo_umoci hoist_push skopeo_push wipe wipe_all
+  skopeo_umoci hoist_push skopeo_push hoist_load_push skopeo_dir_push wipe wipe_all
 
 bench() { # CASE IMAGE HOIST_CMD HOIST_PREPARE PEER_CMD PEER_PREPARE
   local id=$1-$2
@@ -280,6 +288,13 @@ for im in $images; do
   "$hoist" --root "$S/pushsrc" tag "$src_reg/$ref" "$dst_reg/$ref" >/dev/null
   skopeo copy -q --src-tls-verify=false "docker://$src_reg/$ref" "oci:$S/pushsrc-oci:img" >/dev/null
   bench push "$name:$comp" "hoist_push $ref" dst_restart "skopeo_push $ref" dst_restart
+  if [ "$comp" = gzip ]; then # load + push needing compression (gzip either way)
+    "$hoist" --root "$S/pushsrc" save -o "$S/archive.tar" "$dst_reg/$ref"
+    skopeo copy -q --src-tls-verify=false --dest-decompress "docker://$src_reg/$ref" "dir:$S/dirsrc" >/dev/null
+    bench loadpush "$name:$comp" "hoist_load_push $ref" "dst_restart; wipe" \
+      "skopeo_dir_push $ref" dst_restart
+    rm -rf "$S/archive.tar" "$S/dirsrc"
+  fi
   rm -rf "$S/pushsrc" "$S/pushsrc-oci"
 done
 
