@@ -1,5 +1,5 @@
 //! Throughput of hoist's layer compressors on one file, for the numbers in commit messages and
-//! `bench/`: `cargo run --release --example compress_speed -- FILE [gzip|zstd] [WORKERS...]`.
+//! `bench/`: `cargo run --release --example compress_speed -- FILE [gzip[:LEVEL]|zstd] [WORKERS...]`.
 //! Prints MB/s (input bytes per second) and the ratio for each worker count, and checks that
 //! every worker count gives the same digest.
 
@@ -15,10 +15,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = args
         .next()
         .ok_or("usage: compress_speed FILE [gzip|zstd] [WORKERS...]")?;
-    let compression = match args.next().as_deref() {
-        None | Some("gzip") => Compression::Gzip,
-        Some("zstd") => Compression::Zstd,
-        Some(other) => return Err(format!("unknown compression {other}").into()),
+    let format = args.next().unwrap_or_else(|| "gzip".to_owned());
+    let (format, level) = match format.split_once(':') {
+        Some((f, l)) => (f.to_owned(), Some(l.parse::<u32>()?)),
+        None => (format, None),
+    };
+    let compression = match format.as_str() {
+        "gzip" => Compression::Gzip,
+        "zstd" => Compression::Zstd,
+        other => return Err(format!("unknown compression {other}").into()),
     };
     let mut workers: Vec<usize> = args.map(|a| a.parse()).collect::<Result<_, _>>()?;
     if workers.is_empty() {
@@ -28,7 +33,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut first: Option<Digest> = None;
     for n in workers {
         let start = Instant::now();
-        let mut encoder = Encoder::new(compression, Vec::with_capacity(data.len()), n)?;
+        let sink = Vec::with_capacity(data.len());
+        let mut encoder = match level {
+            Some(level) if compression == Compression::Gzip => {
+                let options = hoist::compress::GzipOptions { level, workers: n };
+                Encoder::Gzip(hoist::compress::ParallelGzip::new(sink, options))
+            }
+            _ => Encoder::new(compression, sink, n)?,
+        };
         for chunk in data.chunks(1 << 20) {
             encoder.write_all(chunk)?;
         }
