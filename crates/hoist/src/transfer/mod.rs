@@ -17,6 +17,7 @@
 //! - `fetch`: [`BlobFetcher`], the network side (the registry client implements it).
 //! - `download`: one transfer's async side: attempts, backoff, `Range`, progress.
 //! - `pipeline`: one transfer's blocking side: ingest + decoder + diffID hash + [`LayerSink`].
+//! - `hash_thread`: the diffID hash on a thread of its own.
 //! - [`Compression`], [`LayerSink`]/[`LayerSinkFactory`], [`DiffIdCache`], [`TransferError`].
 //!
 //! # Behaviour
@@ -54,6 +55,7 @@ pub(crate) mod decompress;
 mod download;
 mod error;
 mod fetch;
+mod hash_thread;
 mod pipeline;
 mod sink;
 mod upload;

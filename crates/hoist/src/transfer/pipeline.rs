@@ -2,7 +2,7 @@
 //! unpacks the bytes the async half receives, in one pass (DESIGN.md principle 5).
 //!
 //! ```text
-//!  async task ──Feed (bounded, FEED_DEPTH chunks)──▶ Tee ──▶ Decoder ──▶ diffID hasher
+//!  async task ──Feed (bounded, FEED_DEPTH chunks)──▶ Tee ──▶ Decoder ──▶ diffID hasher (own thread)
 //!  (network)                                          │                  └─▶ LayerSink
 //!                                                     └─▶ Ingest (hashes the compressed
 //!                                                         bytes; commit verifies the digest)
@@ -38,9 +38,10 @@ use bytes::{Buf, Bytes};
 use tokio::sync::mpsc;
 
 use super::decompress::{Compression, Decoder};
+use super::hash_thread::HashThread;
 use super::sink::{LayerSink, LayerSinkFactory};
 use super::TransferError;
-use crate::digest::{Algorithm, Digest, Hasher};
+use crate::digest::{Algorithm, Digest};
 use crate::store::{BlobInfo, ContentStore, Ingest, StoreError};
 
 /// Chunks in flight between the network task and the pipeline thread.
@@ -132,14 +133,15 @@ pub(crate) fn diff_id_of_stored(
         .map_err(|e| TransferError::from_store(digest, e))?;
     let mut sink = open_sink(spec)?;
     let mut decoder = Decoder::new(spec.compression, file).map_err(|e| decode_error(spec, e))?;
-    let mut hasher = Hasher::new(Algorithm::Sha256);
-    let result = decode_all(&mut decoder, &mut hasher, &mut sink).map_err(|e| match e {
-        DecodeFailure::Sink(e) => sink_error(digest, e),
-        DecodeFailure::Read(e) => decode_error(spec, e),
-    });
-    let diff_id = hasher.finish();
+    let mut hasher = HashThread::new();
+    let result = decode_all(&mut decoder, &mut hasher, &mut sink)
+        .map_err(|e| match e {
+            DecodeFailure::Sink(e) => sink_error(digest, e),
+            DecodeFailure::Read(e) => decode_error(spec, e),
+        })
+        .and_then(|()| hasher.finish().ok_or_else(|| hash_lost(digest)));
     match result {
-        Ok(()) => finish_sink(sink, &diff_id, digest).map(|()| diff_id),
+        Ok(diff_id) => finish_sink(sink, &diff_id, digest).map(|()| diff_id),
         Err(e) => {
             abort_sink(sink);
             Err(e)
@@ -210,7 +212,7 @@ fn pass(ingest: &mut Ingest, feed: &mut mpsc::Receiver<Feed>, spec: &PipelineSpe
             return PassEnd::Failed(decode_error(spec, e));
         }
     };
-    let mut hasher = Hasher::new(Algorithm::Sha256);
+    let mut hasher = HashThread::new();
     let mut decode_error = match decode_all(&mut decoder, &mut hasher, &mut sink) {
         Ok(()) => None,
         Err(DecodeFailure::Read(e)) => Some(e),
@@ -227,11 +229,17 @@ fn pass(ingest: &mut Ingest, feed: &mut mpsc::Receiver<Feed>, spec: &PipelineSpe
         }
     }
     match tee.stop.take() {
-        None => PassEnd::Complete(PassOutcome {
-            diff_id: Some(hasher.finish()),
-            sink,
-            decode_error,
-        }),
+        None => match hasher.finish() {
+            Some(diff_id) => PassEnd::Complete(PassOutcome {
+                diff_id: Some(diff_id),
+                sink,
+                decode_error,
+            }),
+            None => {
+                abort_sink(sink);
+                PassEnd::Failed(hash_lost(&spec.digest))
+            }
+        },
         Some(stop) => {
             abort_sink(sink);
             stopped(stop, spec)
@@ -284,7 +292,7 @@ enum DecodeFailure {
 /// Reads `decoder` to its end into the hasher and the sink.
 fn decode_all<R: Read>(
     decoder: &mut Decoder<R>,
-    hasher: &mut Hasher,
+    hasher: &mut HashThread,
     sink: &mut Option<Box<dyn LayerSink>>,
 ) -> Result<(), DecodeFailure> {
     let mut buf = vec![0u8; DECODE_BUFFER];
@@ -324,6 +332,13 @@ fn finish_sink(
 fn abort_sink(sink: Option<Box<dyn LayerSink>>) {
     if let Some(sink) = sink {
         sink.abort();
+    }
+}
+
+fn hash_lost(digest: &Digest) -> TransferError {
+    TransferError::Interrupted {
+        digest: digest.clone(),
+        reason: "the thread computing the diffID stopped".to_owned(),
     }
 }
 
