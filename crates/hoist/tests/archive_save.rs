@@ -189,4 +189,8 @@ fn a_stored_layer_that_does_not_match_its_diff_id_fails_the_save() {
         matches!(err, ArchiveError::StoredLayerMismatch { .. }),
         "{err:?}"
     );
+    // Found by the counting pass: not one byte of the wrong layer reached the archive.
+    let tar = &other.tars[0];
+    assert!(!out.windows(tar.len()).any(|w| w == tar.as_slice()));
+    assert!(err.to_string().contains("pull it again"), "{err}");
 }

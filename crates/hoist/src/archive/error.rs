@@ -34,8 +34,10 @@ pub enum ArchiveError {
     },
 
     /// A stored layer does not decompress to its diffID (or changed size between the two
-    /// passes): the store is damaged; the archive written so far is incomplete.
-    #[error("layer {digest} decompresses to {actual_digest} ({actual_size} bytes), not to its diffID {diff_id} ({expected_size} bytes): the store is damaged")]
+    /// passes): the store is damaged, or the blob is not what the image's config describes
+    /// (a `pull --no-unpack` checks diffIDs only when a layer is unpacked); the archive
+    /// written so far is incomplete.
+    #[error("layer {digest} decompresses to {actual_digest} ({actual_size} bytes), not to its diffID {diff_id} ({expected_size} bytes): the stored blob is damaged or does not match the image's config; remove the image and pull it again")]
     StoredLayerMismatch {
         /// The blob.
         digest: Digest,

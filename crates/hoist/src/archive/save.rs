@@ -26,8 +26,11 @@
 //!   zstd faster), and uncompressed blobs (loaded images) need no count at all: their blob size
 //!   is the size.
 //!
-//! The second pass hashes what it writes and checks both the count and the diffID; a
-//! mismatch (a damaged store) fails the save with [`ArchiveError::StoredLayerMismatch`].
+//! The first pass hashes what it counts and checks the diffID before anything of the layer is
+//! written (a layer pulled with `--no-unpack` was verified by its digest only); the second
+//! pass hashes what it writes and checks both the count and the diffID again. A mismatch (a
+//! damaged store, or a blob that is not what its image's config describes) fails the save
+//! with [`ArchiveError::StoredLayerMismatch`].
 //!
 //! The whole save holds a [`Lease`](crate::store::Lease), so garbage collection cannot delete
 //! a blob being read. OCI image layout members (`oci-layout`, `index.json`, `blobs/`), which
@@ -327,7 +330,21 @@ fn plan_layer(
         _ => {
             let blob = content.open_blob(&stored.digest)?;
             let mut decoder = Decoder::new(compression, blob).map_err(ArchiveError::Read)?;
-            io::copy(&mut decoder, &mut io::sink()).map_err(ArchiveError::Read)?
+            let mut hasher = HashingWriter(Hasher::new(Algorithm::Sha256));
+            let size = io::copy(&mut decoder, &mut hasher).map_err(ArchiveError::Read)?;
+            // Checked before anything of the layer is written: a layer pulled with
+            // `--no-unpack` was stored by its digest, its diffID not checked yet.
+            let actual_digest = hasher.0.finish();
+            if actual_digest != *diff_id {
+                return Err(ArchiveError::StoredLayerMismatch {
+                    digest: stored.digest.clone(),
+                    diff_id: diff_id.clone(),
+                    actual_digest,
+                    expected_size: size,
+                    actual_size: size,
+                });
+            }
+            size
         }
     };
     Ok(LayerPlan {
@@ -407,6 +424,20 @@ fn write_layer(
         return Err(mismatch(layer.size + extra));
     }
     Ok(())
+}
+
+/// A [`Write`] that only hashes.
+struct HashingWriter(Hasher);
+
+impl Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Gives exactly `remaining` bytes of `inner`, hashing them; fails if `inner` ends sooner.
