@@ -82,3 +82,44 @@ async fn emits_docker_statuses_in_order() {
         [Status::VerifyingChecksum, Status::DownloadComplete]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_diff_id_a_compressed_blob_is_stored_but_not_decoded() {
+    let env = env().await;
+    // Declared gzip but not gzip at all: only a decoder would notice.
+    let data = layer_bytes(80_000, 21);
+    let digest = env.server.add(data.clone());
+
+    let download = env
+        .download(
+            BlobRequest::new(digest.clone())
+                .with_compression(Compression::Gzip)
+                .without_diff_id(),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(download.diff_id, None);
+    assert_eq!(env.store.size(&digest).unwrap(), data.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_wanting_the_diff_id_gets_it_when_it_joins_one_that_does_not() {
+    let env = env().await;
+    let (tar, gz) = gzip_layer(22);
+    let digest = env.server.add(gz);
+    env.server.delay_responses(Duration::from_millis(300));
+    let request = BlobRequest::new(digest.clone()).with_compression(Compression::Gzip);
+
+    // join! polls in order: the first request starts the transfer, the second joins it.
+    let (first, second) = tokio::join!(
+        env.download(request.clone().without_diff_id()),
+        env.download(request)
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+
+    assert_eq!(env.server.seen().len(), 1);
+    assert!(second.joined);
+    assert_eq!(first.diff_id, None);
+    assert_eq!(second.diff_id, Some(Digest::sha256_of(&tar)));
+}
