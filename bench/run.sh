@@ -8,8 +8,8 @@
 # 2. builds the images (cached under $BENCH_CACHE, default /dev/shm/hoist-bench): a Debian
 #    minbase rootfs (debootstrap, from the Debian mirror) as one layer; a 2-layer image of about
 #    400 MB compressed (the rootfs plus large incompressible files, whiteouts, hard links); 50
-#    small layers; one layer of 100k small files; one 2 GB layer of compressible files (not
-#    in --quick); each in
+#    small layers; one layer of 100k small files; one 2 GB layer of compressible files and the
+#    Debian rootfs split into 50 layers (split50, gzip only) (not in --quick); each in
 #    gzip and zstd (--quick: fewer);
 # 3. starts a docker-registry on loopback serving them, a second empty one for pushes (emptied
 #    before every push run) and a containerd with its own root, state and socket, restarted
@@ -112,6 +112,32 @@ for d in range(1000):
 PY
   mv "$src/files100k.tmp" "$src/files100k"
 fi
+if [ $quick = 0 ] && [ ! -d "$src/split50" ]; then
+  echo "== debian split into 50 layers"
+  # the same files as debian, spread over 50 layers by a hash of their path: same bytes,
+  # 50 times the layers (for "flat with layer count"); hard links become copies, device
+  # nodes are left out.
+  python3 - "$src/debian" "$src/split50.tmp" <<'PY'
+import os, shutil, sys, zlib
+src, dst = sys.argv[1:]
+for layer in range(50):
+    os.makedirs(os.path.join(dst, f"{layer:02}"))
+for root, dirs, files in os.walk(src):
+    rel = os.path.relpath(root, src)
+    for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+        path = os.path.join(root, name)
+        if not (os.path.islink(path) or os.path.isfile(path)):
+            continue
+        layer = zlib.crc32(os.path.join(rel, name).encode()) % 50
+        target = os.path.join(dst, f"{layer:02}", rel, name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if os.path.islink(path):
+            os.symlink(os.readlink(path), target)
+        else:
+            shutil.copy2(path, target)
+PY
+  mv "$src/split50.tmp" "$src/split50"
+fi
 if [ $quick = 0 ] && [ ! -d "$src/big2g" ]; then
   echo "== one 2 GB layer"
   t=$src/big2g.tmp && rm -rf "$t" && mkdir -p "$t/data"
@@ -129,6 +155,7 @@ layers_of() { # image name -> its layer directories, in order
     debian) echo "$src/debian" ;;
     twolayer) echo "$src/debian $src/big" ;;
     small50) ls -d "$src"/small50/* ;;
+    split50) ls -d "$src"/split50/* ;;
     files100k) echo "$src/files100k" ;;
     big2g) echo "$src/big2g" ;;
   esac
@@ -139,7 +166,7 @@ elif [ $quick = 1 ]; then
   images="debian:gzip debian:zstd small50:gzip"
 else
   images="debian:gzip debian:zstd twolayer:gzip twolayer:zstd small50:gzip small50:zstd"
-  images+=" files100k:gzip files100k:zstd big2g:gzip big2g:zstd"
+  images+=" files100k:gzip files100k:zstd big2g:gzip big2g:zstd split50:gzip"
 fi
 for im in $images; do
   name=${im%%:*} comp=${im#*:}
