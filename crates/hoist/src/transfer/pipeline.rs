@@ -9,7 +9,10 @@
 //! ```
 //!
 //! The [`Tee`] writes every chunk into the [`Ingest`] as the decoder pulls it, so the store
-//! holds exactly what was received and the decoder never reads anything twice. Memory stays
+//! holds exactly what was received and the decoder never reads anything twice. When nothing
+//! needs the decompressed bytes — no sink, and no diffID wanted (`pull --no-unpack`) or none
+//! to compute (an uncompressed blob's diffID is its digest) — there is no decoder: the tee
+//! only stores ([`PipelineSpec::decodes`]). Memory stays
 //! bounded: a few chunks in the channel plus the decoder's window.
 //!
 //! # Resuming
