@@ -17,7 +17,7 @@
 //!   leaves its `ingest/` directory and `index.json.lock` beside them, which OCI readers
 //!   ignore.
 //!
-//! [`StoreSource`] reads the local store the same way, resolving a reference through the
+//! [`super::StoreSource`] reads the local store the same way, resolving a reference through the
 //! metadata store instead of `index.json`.
 
 use std::io::SeekFrom;

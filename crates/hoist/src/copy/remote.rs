@@ -9,7 +9,7 @@
 //! - **sink**: `HEAD` for "has blob" (on the registry itself, never a mirror), a cross-repository
 //!   mount when the source is another repository of the same registry (docker's "Mounted from
 //!   R"; a declined mount's session is cancelled and the blob uploaded), uploads by
-//!   [`super::remote_upload::RemoteBlobWriter`], uncompressed layers compressed on the way by
+//!   `RemoteBlobWriter` (`remote_upload`), uncompressed layers compressed on the way by
 //!   [`super::remote_compress::RemoteCompressWriter`], manifests `PUT` by digest, the root
 //!   under the tag.
 

@@ -9,7 +9,7 @@
 //! - **REF is an image ID** (full or prefix): if all the image's references are in one
 //!   repository with at most one tag (docker's `isSingleReference`), they are removed and the
 //!   image deleted. Otherwise, without `force`, docker's conflict: "conflict: unable to delete
-//!   <short id> (must be forced) - image is referenced in multiple repositories"; with
+//!   `<short id>` (must be forced) - image is referenced in multiple repositories"; with
 //!   `force` every reference is removed, then the image.
 //!
 //! Deleting an image deletes its records (every manifest recorded for that image ID).
