@@ -23,7 +23,7 @@ use super::members::{Members, OCI_INDEX_FILE};
 use super::ArchiveError;
 use crate::digest::Digest;
 use crate::images::created;
-use crate::media::types::{LayerCompression, OCI_INDEX};
+use crate::media::types::OCI_INDEX;
 use crate::media::{
     Descriptor, ImageConfig, ImageIndex, Manifest, Platform as MediaPlatform, PlatformMatcher,
     MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE,
@@ -142,11 +142,7 @@ fn assemble_image(
         let info = members
             .oci_blob(&layer.digest)
             .ok_or_else(|| missing(&layer.digest, "layer"))?;
-        let compression = match kind.compression {
-            LayerCompression::Gzip => Compression::Gzip,
-            LayerCompression::Zstd => Compression::Zstd,
-            LayerCompression::None => Compression::None,
-        };
+        let compression = Compression::from(kind.compression);
         let facts = inspect_layer(content, info, Some(compression))?;
         if facts.diff_id != *expected {
             return Err(ArchiveError::DiffIdMismatch {

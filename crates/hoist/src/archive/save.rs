@@ -48,8 +48,9 @@ use super::{V1_JSON_FILE, VERSION_FILE};
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::images::created::parse_rfc3339;
 use crate::images::resolve_image;
-use crate::media::{ImageConfig, LayerCompression, LayerMediaType, MAX_CONFIG_SIZE};
+use crate::media::{ImageConfig, LayerMediaType, MAX_CONFIG_SIZE};
 use crate::reference::Reference;
+use crate::store::layers::HashingReader;
 use crate::store::metadata::ImageRecord;
 use crate::store::{ContentStore, MetadataStore};
 use crate::transfer::decompress::{Compression, Decoder};
@@ -312,11 +313,7 @@ fn plan_layer(
     mtime: u64,
 ) -> Result<LayerPlan, ArchiveError> {
     let compression = match LayerMediaType::classify(&stored.media_type) {
-        Some(t) => match t.compression {
-            LayerCompression::Gzip => Compression::Gzip,
-            LayerCompression::Zstd => Compression::Zstd,
-            LayerCompression::None => Compression::None,
-        },
+        Some(t) => Compression::from(t.compression),
         None => {
             return Err(ArchiveError::UnsupportedLayer {
                 image_id: record.image_id.clone(),
@@ -329,12 +326,12 @@ fn plan_layer(
         Compression::None => content.size(&stored.digest)?,
         _ => {
             let blob = content.open_blob(&stored.digest)?;
-            let mut decoder = Decoder::new(compression, blob).map_err(ArchiveError::Read)?;
-            let mut hasher = HashingWriter(Hasher::new(Algorithm::Sha256));
-            let size = io::copy(&mut decoder, &mut hasher).map_err(ArchiveError::Read)?;
+            let decoder = Decoder::new(compression, blob).map_err(ArchiveError::Read)?;
+            let mut reader = HashingReader::new(decoder);
+            let size = io::copy(&mut reader, &mut io::sink()).map_err(ArchiveError::Read)?;
             // Checked before anything of the layer is written: a layer pulled with
             // `--no-unpack` was stored by its digest, its diffID not checked yet.
-            let actual_digest = hasher.0.finish();
+            let actual_digest = reader.finish();
             if actual_digest != *diff_id {
                 return Err(ArchiveError::StoredLayerMismatch {
                     digest: stored.digest.clone(),
@@ -424,20 +421,6 @@ fn write_layer(
         return Err(mismatch(layer.size + extra));
     }
     Ok(())
-}
-
-/// A [`Write`] that only hashes.
-struct HashingWriter(Hasher);
-
-impl Write for HashingWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Gives exactly `remaining` bytes of `inner`, hashing them; fails if `inner` ends sooner.

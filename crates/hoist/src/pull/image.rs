@@ -17,8 +17,8 @@ use crate::digest::Digest;
 use crate::media::schema1::{deprecation_warning, manifest_list_deprecation_notice};
 use crate::media::types::{DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST_V2};
 use crate::media::{
-    Descriptor, ImageConfig, ImageManifest, LayerCompression, Manifest, PlatformMatcher,
-    Schema1Manifest, MAX_CONFIG_SIZE,
+    Descriptor, ImageConfig, ImageManifest, Manifest, PlatformMatcher, Schema1Manifest,
+    MAX_CONFIG_SIZE,
 };
 use crate::progress::{ProgressEvent, ProgressSink, Status};
 use crate::reference::Reference;
@@ -149,7 +149,7 @@ impl Puller {
         }
         let layers: Vec<(Descriptor, Compression)> = manifest
             .classified_layers()
-            .map(|(d, t)| (d.clone(), compression_of(t.compression)))
+            .map(|(d, t)| (d.clone(), Compression::from(t.compression)))
             .collect();
         let _staged = StagedLayers::new(&self.options.layers, &layers);
         let config = self.download_config(origin.repo, &manifest.config);
@@ -205,7 +205,7 @@ impl Puller {
                 let descriptor = Descriptor::new(DOCKER_LAYER_GZIP, d.clone(), 0);
                 (
                     descriptor,
-                    compression_of(crate::media::Schema1Image::LAYER_COMPRESSION),
+                    Compression::from(crate::media::Schema1Image::LAYER_COMPRESSION),
                 )
             })
             .collect();
@@ -419,14 +419,6 @@ fn computed_diff_ids(downloads: &[BlobDownload]) -> Result<Vec<Digest>, PullErro
             })
         })
         .collect()
-}
-
-fn compression_of(compression: LayerCompression) -> Compression {
-    match compression {
-        LayerCompression::Gzip => Compression::Gzip,
-        LayerCompression::Zstd => Compression::Zstd,
-        LayerCompression::None => Compression::None,
-    }
 }
 
 /// The recorded form of a config's platform.

@@ -17,6 +17,8 @@ use std::io::{self, BufReader, Read};
 
 use flate2::read::MultiGzDecoder;
 
+use crate::media::LayerCompression;
+
 /// How a blob's bytes are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Compression {
@@ -27,6 +29,17 @@ pub enum Compression {
     Gzip,
     /// Zstandard (`…tar+zstd`).
     Zstd,
+}
+
+impl From<LayerCompression> for Compression {
+    /// The compression a layer's media type declares.
+    fn from(compression: LayerCompression) -> Compression {
+        match compression {
+            LayerCompression::Gzip => Compression::Gzip,
+            LayerCompression::Zstd => Compression::Zstd,
+            LayerCompression::None => Compression::None,
+        }
+    }
 }
 
 impl fmt::Display for Compression {

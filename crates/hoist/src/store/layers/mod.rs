@@ -59,7 +59,8 @@ use super::lock::{lock_exclusive, open_lock_file, Wait};
 use super::metadata::{ImageLayer, ImageRecord, LayerRecord};
 use super::{ContentStore, MetadataError, MetadataStore, StoreError};
 use crate::digest::{Algorithm, Digest, Hasher};
-use crate::media::{LayerCompression, LayerMediaType};
+use crate::media::LayerMediaType;
+use crate::transfer::decompress::Decoder;
 use crate::transfer::Compression;
 use crate::unpack::{unpack_layer, UnpackError, UnpackOptions};
 use staging::{TempLayer, DIFF_DIR, TEMP_PREFIX};
@@ -458,11 +459,7 @@ pub(crate) fn compression_of(layer: &ImageLayer) -> Result<Compression, LayerErr
             media_type: layer.media_type.clone(),
         }
     })?;
-    Ok(match kind.compression {
-        LayerCompression::Gzip => Compression::Gzip,
-        LayerCompression::Zstd => Compression::Zstd,
-        LayerCompression::None => Compression::None,
-    })
+    Ok(kind.compression.into())
 }
 
 /// The diffID of the stored blob of `layer`: its bytes decompressed as its media type says,
@@ -482,23 +479,19 @@ pub(crate) fn diff_id_of_blob(
     Ok(reader.finish())
 }
 
-/// A decompressing reader of a stored blob.
+/// A decompressing reader of a stored blob (buffered, so that an uncompressed tar is not read
+/// a header at a time).
 pub(crate) fn decoder(
     compression: Compression,
     blob: File,
     digest: &Digest,
-) -> Result<Box<dyn Read + Send>, LayerError> {
-    let reader = io::BufReader::with_capacity(1 << 16, blob);
-    Ok(match compression {
-        Compression::None => Box::new(reader),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(reader).map_err(
-            |source| LayerError::Io {
-                op: "start decompressing",
-                path: PathBuf::from(digest.as_str()),
-                source,
-            },
-        )?),
+) -> Result<Decoder<io::BufReader<File>>, LayerError> {
+    Decoder::new(compression, io::BufReader::with_capacity(1 << 16, blob)).map_err(|source| {
+        LayerError::Io {
+            op: "start decompressing",
+            path: PathBuf::from(digest.as_str()),
+            source,
+        }
     })
 }
 
