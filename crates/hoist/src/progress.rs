@@ -25,6 +25,7 @@
 //!   so a renderer sees a bounded number of events per layer whatever its size.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -204,6 +205,47 @@ impl ProgressSink for ChannelProgress {
     fn emit(&self, event: ProgressEvent) {
         // A closed receiver means nobody renders any more: progress is advisory.
         let _ = self.tx.send(event);
+    }
+}
+
+/// Throttled `Pushing` events for one blob's bytes, named by `id` (a digest, or push's
+/// diffID); silent without a sink. Shared by every writer that sends or compresses a blob.
+#[derive(Clone)]
+pub(crate) struct PushReporter {
+    sink: Option<Arc<dyn ProgressSink>>,
+    id: Digest,
+    total: u64,
+    throttle: Throttle,
+}
+
+impl PushReporter {
+    /// A reporter of `total` bytes for `id` into `sink`, if any.
+    pub(crate) fn new(
+        sink: Option<&Arc<dyn ProgressSink>>,
+        id: &Digest,
+        total: u64,
+    ) -> PushReporter {
+        PushReporter {
+            sink: sink.cloned(),
+            id: id.clone(),
+            total,
+            throttle: Throttle::new(),
+        }
+    }
+
+    /// `current` bytes are done: a `Pushing` event unless the throttle holds it back.
+    pub(crate) fn report(&mut self, current: u64) {
+        if let Some(sink) = &self.sink {
+            if self.throttle.admit(current, Some(self.total)) {
+                sink.emit(ProgressEvent::new(
+                    &self.id,
+                    Status::Pushing {
+                        current,
+                        total: Some(self.total),
+                    },
+                ));
+            }
+        }
     }
 }
 

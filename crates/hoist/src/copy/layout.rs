@@ -30,13 +30,12 @@ use futures_util::{stream, StreamExt};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::remote_upload::Reporter;
 use super::sink::{BlobWriter, ImageSink};
 use super::source::{BlobStream, ImageSource};
 use super::CopyError;
 use crate::digest::Digest;
 use crate::media::{Descriptor, MAX_MANIFEST_SIZE};
-use crate::progress::ProgressSink;
+use crate::progress::{ProgressSink, PushReporter};
 use crate::store::layout::{BLOBS_DIR, INDEX_FILE, OCI_LAYOUT_FILE, REF_NAME_ANNOTATION};
 use crate::store::{ContentStore, IndexEntry, Ingest, StoreError};
 
@@ -369,7 +368,8 @@ impl LayoutBlobWriter {
         if ingest.is_present() {
             return Ok(());
         }
-        let mut reporter = Reporter::new(progress, &self.descriptor);
+        let mut reporter =
+            PushReporter::new(progress, &self.descriptor.digest, self.descriptor.size);
         let mut offset = ingest.offset();
         let mut stream = source.open_blob(&self.descriptor, offset).await?;
         let mut ingest = Some(ingest);

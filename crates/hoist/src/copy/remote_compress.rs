@@ -25,14 +25,13 @@ use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use super::remote_upload::Reporter;
 use super::sink::CompressingWriter;
 use super::source::ImageSource;
 use super::CopyError;
 use crate::compress::Encoder;
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::media::Descriptor;
-use crate::progress::ProgressSink;
+use crate::progress::{ProgressSink, PushReporter};
 use crate::registry::{RegistryError, RemoteRepository};
 use crate::transfer::Compression;
 
@@ -119,7 +118,8 @@ impl RemoteCompressWriter {
             encode(input_rx, output, compression, workers, algorithm)
         });
 
-        let mut reporter = Reporter::new(progress, &self.descriptor);
+        let mut reporter =
+            PushReporter::new(progress, &self.descriptor.digest, self.descriptor.size);
         let feed = async {
             let mut read = 0u64;
             while let Some(item) = stream.next().await {

@@ -30,9 +30,9 @@ use futures_util::StreamExt;
 use super::sink::BlobWriter;
 use super::source::{BlobStream, ImageSource};
 use super::CopyError;
-use crate::digest::{Digest, Hasher};
+use crate::digest::Hasher;
 use crate::media::Descriptor;
-use crate::progress::{ProgressEvent, ProgressSink, Status, Throttle};
+use crate::progress::{ProgressSink, PushReporter};
 use crate::registry::{BlobUpload, RegistryError, RemoteRepository};
 use crate::transfer::SendPolicy;
 
@@ -166,7 +166,8 @@ impl RemoteBlobWriter {
         progress: Option<&Arc<dyn ProgressSink>>,
     ) -> Result<(), CopyError> {
         let size = self.descriptor.size;
-        let mut reporter = Reporter::new(progress, &self.descriptor);
+        let mut reporter =
+            PushReporter::new(progress, &self.descriptor.digest, self.descriptor.size);
         let mut session = self.open_session(source).await?;
         if let Some(min) = session.min_chunk_size() {
             self.chunk = Some(self.chunk.unwrap_or(self.policy.chunk_size).max(min.max(1)));
@@ -217,7 +218,7 @@ impl RemoteBlobWriter {
         &mut self,
         session: &mut BlobUpload,
         source: &dyn ImageSource,
-        reporter: &mut Reporter,
+        reporter: &mut PushReporter,
     ) -> Result<(), CopyError> {
         let size = self.descriptor.size;
         loop {
@@ -243,7 +244,7 @@ impl RemoteBlobWriter {
         &mut self,
         session: &mut BlobUpload,
         stream: BlobStream,
-        reporter: &mut Reporter,
+        reporter: &mut PushReporter,
     ) -> Result<(), Failure> {
         let start = session.offset();
         let size = self.descriptor.size;
@@ -285,7 +286,7 @@ impl RemoteBlobWriter {
         session: &mut BlobUpload,
         stream: BlobStream,
         chunk: u64,
-        reporter: &mut Reporter,
+        reporter: &mut PushReporter,
     ) -> Result<(), Failure> {
         let size = self.descriptor.size;
         let (location, descriptor) = (self.location.clone(), self.descriptor.clone());
@@ -433,40 +434,6 @@ impl<'a> PieceReader<'a> {
         }
         self.read += len;
         Ok(buf.freeze())
-    }
-}
-
-/// Emits throttled `Pushing` events for one blob.
-#[derive(Clone)]
-pub(crate) struct Reporter {
-    sink: Option<Arc<dyn ProgressSink>>,
-    id: Digest,
-    total: u64,
-    throttle: Throttle,
-}
-
-impl Reporter {
-    pub(crate) fn new(sink: Option<&Arc<dyn ProgressSink>>, descriptor: &Descriptor) -> Reporter {
-        Reporter {
-            sink: sink.cloned(),
-            id: descriptor.digest.clone(),
-            total: descriptor.size,
-            throttle: Throttle::new(),
-        }
-    }
-
-    pub(crate) fn report(&mut self, current: u64) {
-        if let Some(sink) = &self.sink {
-            if self.throttle.admit(current, Some(self.total)) {
-                sink.emit(ProgressEvent::new(
-                    &self.id,
-                    Status::Pushing {
-                        current,
-                        total: Some(self.total),
-                    },
-                ));
-            }
-        }
     }
 }
 

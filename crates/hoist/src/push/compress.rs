@@ -34,12 +34,10 @@ use crate::copy::remote_upload::RemoteBlobWriter;
 use crate::copy::{BlobWriter, CompressingWriter, CopyError, ImageSource, Renamed};
 use crate::digest::Digest;
 use crate::media::Descriptor;
-use crate::progress::ProgressSink;
+use crate::progress::{ProgressSink, PushReporter};
 use crate::registry::{BlobUpload, RegistryError};
 use crate::store::BlobInfo;
-use crate::transfer::{
-    CompressJob, CompressReporter, CompressTask, Compression, SendError, CHANNEL_PIECES,
-};
+use crate::transfer::{CompressJob, CompressTask, Compression, SendError, CHANNEL_PIECES};
 
 /// One uncompressed layer's way into the registry, over as many attempts as the engine makes.
 pub(crate) struct StoreCompressWriter {
@@ -157,8 +155,7 @@ impl StoreCompressWriter {
             compression: self.compression,
             workers: self.workers,
         };
-        let reporter =
-            progress.map(|p| CompressReporter::new(p, Some(&self.layer.digest), self.layer.size));
+        let reporter = PushReporter::new(progress, &self.layer.digest, self.layer.size);
         if self.layer.size <= self.run.policy.monolithic_max {
             self.task = Some(CompressTask::start(job, None, reporter));
             return Ok(None);

@@ -78,9 +78,7 @@ pub use fetch::{BlobBody, BlobFetcher, BlobResponse, FetchError};
 pub use sink::{DiffIdCache, LayerSink, LayerSinkFactory};
 pub use upload::{UploadConfig, UploadFailure, UploadJob, UploadManager};
 pub use upload_body::{SendError, SendPolicy};
-pub(crate) use upload_compress::{
-    CompressJob, CompressTask, Reporter as CompressReporter, CHANNEL_PIECES,
-};
+pub(crate) use upload_compress::{CompressJob, CompressTask, CHANNEL_PIECES};
 
 use crate::digest::Digest;
 use crate::progress::{NoProgress, ProgressSink};

@@ -32,7 +32,7 @@ use super::upload_body::SendError;
 use super::Compression;
 use crate::compress::Encoder;
 use crate::digest::Digest;
-use crate::progress::{ProgressEvent, ProgressSink, Status, Throttle};
+use crate::progress::PushReporter;
 use crate::store::{BlobInfo, ContentStore, Spool};
 
 /// Bytes per piece handed to the network.
@@ -69,7 +69,7 @@ impl CompressTask {
     pub(crate) fn start(
         job: CompressJob,
         network: Option<mpsc::Sender<Piece>>,
-        reporter: Option<Reporter>,
+        reporter: PushReporter,
     ) -> CompressTask {
         let cancel = Arc::new(AtomicBool::new(false));
         let stop = Arc::clone(&cancel);
@@ -106,7 +106,7 @@ impl Drop for CompressTask {
 fn compress(
     job: &CompressJob,
     network: Option<mpsc::Sender<Piece>>,
-    mut reporter: Option<Reporter>,
+    mut reporter: PushReporter,
     cancel: &AtomicBool,
 ) -> Result<BlobInfo, SendError> {
     let fail = |source: io::Error| SendError::Compress {
@@ -146,9 +146,7 @@ fn compress(
             }
             encoder.write_all(&buf[..n])?;
             read += n as u64;
-            if let Some(r) = &mut reporter {
-                r.report(read);
-            }
+            reporter.report(read);
         }
         if read != job.size {
             return Err(io::Error::other(format!(
@@ -221,39 +219,5 @@ impl Write for Tee {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-/// Emits throttled `Pushing` events.
-#[derive(Clone)]
-pub(crate) struct Reporter {
-    sink: Arc<dyn ProgressSink>,
-    id: Option<Digest>,
-    total: u64,
-    throttle: Throttle,
-}
-
-impl Reporter {
-    pub(crate) fn new(sink: &Arc<dyn ProgressSink>, id: Option<&Digest>, total: u64) -> Reporter {
-        Reporter {
-            sink: Arc::clone(sink),
-            id: id.cloned(),
-            total,
-            throttle: Throttle::new(),
-        }
-    }
-
-    pub(crate) fn report(&mut self, current: u64) {
-        if let Some(id) = &self.id {
-            if self.throttle.admit(current, Some(self.total)) {
-                self.sink.emit(ProgressEvent::new(
-                    id,
-                    Status::Pushing {
-                        current,
-                        total: Some(self.total),
-                    },
-                ));
-            }
-        }
     }
 }
