@@ -1,10 +1,9 @@
-//! docker's v1-compatibility parts of a `docker save` archive: chain IDs, v1 layer IDs (the
-//! `<v1 id>/` directory names) and the `<v1 id>/json` files.
+//! docker's v1-compatibility parts of a `docker save` archive: v1 layer IDs (the `<v1 id>/`
+//! directory names) and the `<v1 id>/json` files.
 //!
 //! Nothing modern reads these (`docker load` since 1.10 reads `manifest.json`), but docker
 //! 20.10 still writes them, and so does hoist, computed by docker's recipes:
-//! - **chain ID** (`layer.CreateChainID`): `chain[0] = diff[0]`,
-//!   `chain[i] = sha256(chain[i-1] + " " + diff[i])`;
+//! - **chain ID** (`layer.CreateChainID`): the layer store's [`ChainId`];
 //! - **v1 ID** (`v1.CreateID`): the sha256 of the layer's v1 JSON without `id`, as a JSON
 //!   object with sorted keys, plus `"layer_id": <chain ID>` and, above the bottom layer,
 //!   `"parent": <parent's v1 ID>`;
@@ -20,6 +19,7 @@
 use serde_json::{Map, Value};
 
 use crate::digest::Digest;
+use crate::store::ChainId;
 
 /// docker's `image.V1Image` fields read from the config for the top layer, in Go's order.
 const V1_FIELDS: [&str; 10] = [
@@ -35,19 +35,6 @@ const V1_FIELDS: [&str; 10] = [
     "os",
 ];
 
-/// The chain IDs of `diff_ids`, bottom first (docker's `layer.CreateChainID` for each prefix).
-pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
-    let mut chain: Vec<Digest> = Vec::with_capacity(diff_ids.len());
-    for diff_id in diff_ids {
-        let next = match chain.last() {
-            None => diff_id.clone(),
-            Some(parent) => Digest::sha256_of(format!("{parent} {diff_id}").as_bytes()),
-        };
-        chain.push(next);
-    }
-    chain
-}
-
 /// One layer's v1 directory: its ID and the `json` file's bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct V1Layer {
@@ -60,9 +47,9 @@ pub struct V1Layer {
 /// The v1 layers of an image whose config is `config` (parsed from the raw bytes, so every
 /// field is kept as written) and diffIDs are `diff_ids`, bottom first.
 pub fn v1_layers(config: &Value, diff_ids: &[Digest]) -> Vec<V1Layer> {
-    let chains = chain_ids(diff_ids);
+    let chains = ChainId::chain(diff_ids);
     let mut layers: Vec<V1Layer> = Vec::with_capacity(chains.len());
-    for (i, chain_id) in chains.iter().enumerate() {
+    for (i, chain_id) in chains.iter().map(ChainId::digest).enumerate() {
         let fields = if i + 1 == chains.len() {
             top_fields(config)
         } else {
@@ -166,6 +153,14 @@ mod tests {
 
     fn d(s: &str) -> Digest {
         Digest::sha256_of(s.as_bytes())
+    }
+
+    /// The v1 layer IDs are built on the layer store's chain IDs.
+    fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
+        ChainId::chain(diff_ids)
+            .iter()
+            .map(|c| c.digest().clone())
+            .collect()
     }
 
     #[test]
