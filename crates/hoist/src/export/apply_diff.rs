@@ -39,6 +39,7 @@ use std::sync::{Mutex, PoisonError};
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
 use rustix::io::Errno;
 
+use crate::unpack::nofollow::{chmod_at, list_names, remove_all_at, remove_children_at};
 use crate::unpack::whiteout::{
     OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_META_PREFIX, WHITEOUT_PREFIX,
 };
@@ -133,7 +134,7 @@ impl DiffApplier {
             src: src.to_owned(),
             rel: PathBuf::new(),
             depth: 0,
-            fresh: list(root.as_fd())?.is_empty(),
+            fresh: list_names(root.as_fd())?.is_empty(),
         });
         let later = Later::default();
         work_queue::run(first, self.workers, |task, queue| match task {
@@ -175,13 +176,13 @@ impl DiffApplier {
         }
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         if !at.fresh && self.is_opaque(src, &entries)? {
-            remove_children(dst.as_fd(), 0)?;
+            remove_children_at(dst.as_fd(), |_| false)?;
         }
         let mut copies = Vec::with_capacity(entries.len());
         for (name, meta) in entries {
             match self.whiteout_of(&name, &meta) {
                 Some(Some(_)) if at.fresh => {} // nothing below to hide
-                Some(Some(hidden)) => remove_all_at(dst.as_fd(), hidden, 0)?,
+                Some(Some(hidden)) => remove_all_at(dst.as_fd(), hidden)?,
                 Some(None) => {} // opaque marker or AUFS metadata: not an entry
                 None => copies.push((name, meta)),
             }
@@ -283,7 +284,7 @@ impl DiffApplier {
                 .is_some_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory);
             if !is_dir {
                 if existing.is_some() {
-                    remove_all_at(dst, name, 0)?;
+                    remove_all_at(dst, name)?;
                 }
                 rfs::mkdirat(dst, name, Mode::from_raw_mode(0o700))?;
             }
@@ -297,7 +298,7 @@ impl DiffApplier {
             return Ok(());
         }
         if existing.is_some() {
-            remove_all_at(dst, name, 0)?;
+            remove_all_at(dst, name)?;
         }
         if meta.nlink() > 1 {
             Later::add(&later.links, entry);
@@ -416,12 +417,7 @@ impl DiffApplier {
             }
         }
         if !symlink {
-            rfs::chmodat(
-                dir,
-                name,
-                Mode::from_raw_mode(meta.mode() & 0o7777),
-                AtFlags::empty(),
-            )?;
+            chmod_at(dir, name, meta.mode() & 0o7777)?;
         }
         rfs::utimensat(dir, name, &times(meta), AtFlags::SYMLINK_NOFOLLOW)?;
         Ok(())
@@ -511,41 +507,4 @@ fn lstat_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<Option<rfs::Stat>> {
         Err(Errno::NOENT) => Ok(None),
         Err(e) => Err(e.into()),
     }
-}
-
-fn list(fd: BorrowedFd<'_>) -> io::Result<Vec<Vec<u8>>> {
-    let own = open_dir_at(fd, c".")?;
-    let mut names = Vec::new();
-    for entry in rfs::Dir::new(own)? {
-        let name = entry?.file_name().to_bytes().to_vec();
-        if name != b"." && name != b".." {
-            names.push(name);
-        }
-    }
-    Ok(names)
-}
-
-fn remove_children(dir: BorrowedFd<'_>, depth: usize) -> io::Result<()> {
-    for name in list(dir)? {
-        remove_all_at(dir, &name, depth)?;
-    }
-    Ok(())
-}
-
-/// Removes `name` in `dir` and everything below it, never following a symlink.
-fn remove_all_at(dir: BorrowedFd<'_>, name: &[u8], depth: usize) -> io::Result<()> {
-    let Some(st) = lstat_at(dir, name)? else {
-        return Ok(());
-    };
-    if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-        if depth > MAX_DEPTH {
-            return Err(io::Error::other("directory tree too deep to remove"));
-        }
-        let sub = open_dir_at(dir, name)?;
-        remove_children(sub.as_fd(), depth + 1)?;
-        rfs::unlinkat(dir, name, AtFlags::REMOVEDIR)?;
-    } else {
-        rfs::unlinkat(dir, name, AtFlags::empty())?;
-    }
-    Ok(())
 }

@@ -48,7 +48,7 @@
 
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -58,6 +58,11 @@ use super::layout::{sync_dir, write_json_atomically, INGEST_DIR};
 use super::lock::{lock_exclusive, open_lock_file, Wait};
 use super::{BlobInfo, ContentStore, StoreError};
 use crate::digest::{Digest, Hasher};
+
+/// Mode of a partial download: not even readable by others while its bytes are unverified.
+pub(crate) const INGEST_FILE_MODE: u32 = 0o600;
+/// Mode of a committed blob: read-only (its name is its content), behind the private root.
+const BLOB_FILE_MODE: u32 = 0o444;
 
 const LOCK_FILE: &str = "lock";
 const META_FILE: &str = "meta.json";
@@ -186,7 +191,7 @@ fn make_ingest_dir(dir: &Path) -> Result<(), StoreError> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
         // `ingest/` itself is gone (removed by hand): make it; it is never removed by hoist.
         Err(e) if e.kind() == io::ErrorKind::NotFound => match dir.parent() {
-            Some(parent) => fs::create_dir_all(parent)
+            Some(parent) => super::layout::create_private_dir(parent)
                 .and_then(|()| fs::create_dir(dir))
                 .or_else(|e| match e.kind() {
                     io::ErrorKind::AlreadyExists => Ok(()),
@@ -308,6 +313,7 @@ impl Writing {
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(INGEST_FILE_MODE)
             .open(&data_path)
             .map_err(|e| StoreError::io("open", &data_path, e))?;
         let mut writing = Writing {
@@ -584,12 +590,7 @@ fn publish_file(data: &File, data_path: &Path, blob_path: &Path) -> Result<(), S
     let blob_dir = blob_path.parent().unwrap_or(blob_path);
     // `blobs/sha256` exists from `open`; `blobs/sha512` appears with its first blob.
     fs::create_dir_all(blob_dir).map_err(|e| StoreError::io("create", blob_dir, e))?;
-    let mode = data
-        .metadata()
-        .map_err(|e| StoreError::io("inspect", data_path, e))?
-        .permissions()
-        .mode();
-    fs::set_permissions(data_path, Permissions::from_mode(mode & 0o444))
+    data.set_permissions(Permissions::from_mode(BLOB_FILE_MODE))
         .map_err(|e| StoreError::io("make read-only", data_path, e))?;
     fs::rename(data_path, blob_path)
         .map_err(|e| StoreError::io("rename into place", blob_path, e))?;

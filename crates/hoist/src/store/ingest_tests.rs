@@ -51,6 +51,26 @@ fn commit_stores_the_blob_under_its_digest() {
 }
 
 #[test]
+fn a_partial_download_is_readable_by_its_owner_only() {
+    let (_tmp, store) = store();
+    let data = blob(100);
+    let digest = Digest::sha256_of(&data);
+    let mut ingest = store.begin(&digest, Some(100)).unwrap();
+    ingest.write_chunk(&data[..50]).unwrap();
+    let partial = ingest_dir(&store, &digest).join("data");
+    let mode = fs::metadata(&partial).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o600);
+    ingest.write_chunk(&data[50..]).unwrap();
+    ingest.commit().unwrap();
+    let mode = fs::metadata(store.path_of(&digest))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777;
+    assert_eq!(mode, 0o444, "a committed blob is read-only");
+}
+
+#[test]
 fn committed_blob_is_read_only() {
     let (_tmp, store) = store();
     let digest = Digest::sha256_of(b"ro");

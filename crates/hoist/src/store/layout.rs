@@ -7,6 +7,9 @@
 //! <https://github.com/opencontainers/image-spec/blob/main/image-layout.md>.
 //!
 //! # Invariants
+//! - The root, `ingest/` and `layers/` are 0700 ([`PRIVATE_DIR_MODE`]); an existing root that
+//!   is open to others is tightened on open. Unpacked layers hold setuid binaries and device
+//!   nodes as the image made them: only the store's owner may reach them.
 //! - A root is created in an order that makes a half-made one recognisable: directories, then
 //!   `index.json`, then `oci-layout` last. A directory holding only those names (and hoist's own
 //!   `ingest/` and `index.json.lock`) is finished on the next open; any other non-empty
@@ -19,8 +22,9 @@
 //!   processes tagging at once do not lose each other's entries. Unknown fields of the index
 //!   and of its descriptors (platform, other annotations) are kept as they were.
 
-use std::fs::{self, File};
+use std::fs::{self, DirBuilder, File, Permissions};
 use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -49,6 +53,11 @@ pub const IMAGE_LAYOUT_VERSION: &str = "1.0.0";
 pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
 /// The media type of `index.json`.
 pub const OCI_INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+
+/// The mode of the store root, `ingest/` and `layers/`: only the store's owner may enter. The
+/// root being private is what keeps other local users away from unpacked layers (setuid
+/// binaries, world-writable directories, device nodes); the others are defence in depth.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
 
 /// Prefix of the temporary files written before an atomic rename; skipped when recognising a
 /// half-made root.
@@ -105,9 +114,12 @@ pub(crate) fn prepare_root(root: &Path) -> Result<(), StoreError> {
                 reason: "it exists and is not a directory".to_owned(),
             })
         }
-        Ok(_) => {}
+        Ok(meta) => make_private(root, meta.permissions().mode()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir_all(root).map_err(|e| StoreError::io("create", root, e))?;
+            if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs::create_dir_all(parent).map_err(|e| StoreError::io("create", parent, e))?;
+            }
+            create_private_dir(root).map_err(|e| StoreError::io("create", root, e))?;
         }
         Err(e) => return Err(StoreError::io("inspect", root, e)),
     }
@@ -120,12 +132,10 @@ pub(crate) fn prepare_root(root: &Path) -> Result<(), StoreError> {
         refuse_foreign_entries(root)?;
     }
 
-    for dir in [
-        root.join(BLOBS_DIR).join("sha256"),
-        root.join(INGEST_DIR),
-        root.join(LAYERS_DIR),
-    ] {
-        fs::create_dir_all(&dir).map_err(|e| StoreError::io("create", &dir, e))?;
+    let blobs = root.join(BLOBS_DIR).join("sha256");
+    fs::create_dir_all(&blobs).map_err(|e| StoreError::io("create", &blobs, e))?;
+    for dir in [root.join(INGEST_DIR), root.join(LAYERS_DIR)] {
+        create_private_dir(&dir).map_err(|e| StoreError::io("create", &dir, e))?;
     }
     let index = root.join(INDEX_FILE);
     if exists(&index)? {
@@ -140,6 +150,33 @@ pub(crate) fn prepare_root(root: &Path) -> Result<(), StoreError> {
         write_json_atomically(root, &marker, &layout)?;
     }
     Ok(())
+}
+
+/// Creates the directory `path` (its parent must exist) with mode 0700, whatever the umask;
+/// an existing directory is left as it is.
+pub(crate) fn create_private_dir(path: &Path) -> io::Result<()> {
+    match DirBuilder::new().mode(PRIVATE_DIR_MODE).create(path) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => Ok(()),
+        other => other,
+    }
+}
+
+/// Takes group and other permissions away from an existing store root. A root made by an
+/// older hoist (0755) let every local user reach the unpacked layers' setuid binaries and
+/// device nodes (the class of CVE-2021-41091); docker keeps `/var/lib/docker` 0710. A root
+/// this process may not chmod (another owner's) is used as it is, with a warning.
+fn make_private(root: &Path, mode: u32) {
+    if mode & 0o077 == 0 {
+        return;
+    }
+    if let Err(e) = fs::set_permissions(root, Permissions::from_mode(PRIVATE_DIR_MODE)) {
+        tracing::warn!(
+            root = %root.display(),
+            mode = format_args!("{:o}", mode & 0o7777),
+            error = %e,
+            "the store root is open to other local users and cannot be made private (0700)"
+        );
+    }
 }
 
 fn exists(path: &Path) -> Result<bool, StoreError> {

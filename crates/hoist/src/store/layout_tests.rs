@@ -40,6 +40,33 @@ fn open_creates_an_oci_image_layout() {
     assert!(root.join("ingest").is_dir());
 }
 
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn a_new_root_and_its_ingest_and_layers_are_private() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("a/root");
+    ContentStore::open(&root).unwrap();
+    for dir in [root.clone(), root.join("ingest"), root.join("layers")] {
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    }
+}
+
+#[test]
+fn an_existing_root_open_to_others_is_made_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    ContentStore::open(&root).unwrap();
+    // A root an older hoist made: world-traversable.
+    fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+    ContentStore::open(&root).unwrap();
+    assert_eq!(mode(&root), 0o700);
+}
+
 #[test]
 fn open_twice_keeps_the_existing_store() {
     let tmp = tempfile::tempdir().unwrap();

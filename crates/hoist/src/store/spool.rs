@@ -17,6 +17,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -71,6 +72,7 @@ impl ContentStore {
         let data = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(ingest::INGEST_FILE_MODE)
             .open(&data_path)
             .map_err(|e| StoreError::io("create", &data_path, e))?;
         Ok(Spool {

@@ -28,6 +28,7 @@ use rustix::io::Errno;
 
 use super::error::{EntryKind, EntryProblem};
 use super::meta::EntryMeta;
+use super::nofollow;
 use super::path::EntryPath;
 use super::report::{Unapplied, UnpackReport};
 use super::root::{DirInRoot, Missing, Name, ResolveError, Root};
@@ -445,7 +446,8 @@ impl<'o> Unpacker<'o> {
             })?;
         }
         if let Some(mode) = mode {
-            chmod_node(dir, name, mode)?;
+            // Not followed: a symlink swapped in meanwhile fails the entry (ELOOP).
+            nofollow::chmod_at(dir.as_fd(), n, mode).map_err(|e| EntryProblem::io("chmod", e))?;
         }
         rfs::utimensat(dir, n, &meta.times, AtFlags::SYMLINK_NOFOLLOW).map_err(io("utimensat"))
     }
@@ -531,25 +533,6 @@ impl<'o> Unpacker<'o> {
         }
         Ok(())
     }
-}
-
-/// `chmod` of a node just created, without following a symlink swapped in meanwhile: the
-/// kernel has no `fchmodat(AT_SYMLINK_NOFOLLOW)` before `fchmodat2` (6.6) and `fchmod` refuses
-/// `O_PATH` fds, so the mode goes through the fd's `/proc/self/fd` link (libpathrs does this).
-fn chmod_node(dir: &DirInRoot, name: Name<'_>, mode: u32) -> Result<(), EntryProblem> {
-    let fd = rfs::openat(
-        dir,
-        name.as_bytes(),
-        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(io("openat"))?;
-    let st = rfs::fstat(&fd).map_err(io("fstat"))?;
-    if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
-        return Err(EntryProblem::io("chmod", Errno::LOOP));
-    }
-    let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    rfs::chmod(proc_path.as_str(), Mode::from_raw_mode(mode)).map_err(io("chmod"))
 }
 
 fn no_link_name() -> EntryProblem {

@@ -54,6 +54,7 @@ mod apply;
 mod error;
 mod feed;
 mod meta;
+pub mod nofollow;
 pub mod path;
 mod report;
 pub mod root;

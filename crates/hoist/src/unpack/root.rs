@@ -29,12 +29,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
+use super::nofollow;
 use super::path::is_single_component;
 
 /// Most symlinks followed while resolving one path (the kernel's `MAXSYMLINKS`).
 pub const MAX_SYMLINKS: usize = 40;
-/// Deepest directory tree [`DirInRoot::remove_all`] descends into (bounds open fds).
-pub const MAX_REMOVE_DEPTH: usize = 256;
 
 /// Why a directory could not be resolved inside the root.
 #[derive(Debug, thiserror::Error)]
@@ -315,68 +314,12 @@ impl DirInRoot {
     /// Removes `name` and, if it is a directory, everything below it (`os.RemoveAll`),
     /// without following symlinks. A missing `name` is not an error.
     pub fn remove_all(&self, name: Name<'_>) -> io::Result<()> {
-        remove_all_at(self.fd.as_fd(), name.0, 0)
+        nofollow::remove_all_at(self.fd.as_fd(), name.0)
     }
 
     /// Removes every entry of this directory for which `keep` says false.
-    pub fn remove_children(&self, mut keep: impl FnMut(&[u8]) -> bool) -> io::Result<()> {
-        let fd = rfs::openat(
-            &self.fd,
-            c".",
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
-        for name in list_dir(fd.try_clone()?)? {
-            if !keep(&name) {
-                remove_all_at(fd.as_fd(), &name, 0)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The names in a directory (without `.` and `..`).
-fn list_dir(fd: OwnedFd) -> io::Result<Vec<Vec<u8>>> {
-    let mut names = Vec::new();
-    for entry in rfs::Dir::new(fd)? {
-        let entry = entry?;
-        let name = entry.file_name().to_bytes();
-        if name != b"." && name != b".." {
-            names.push(name.to_vec());
-        }
-    }
-    Ok(names)
-}
-
-fn remove_all_at(dir: BorrowedFd<'_>, name: &[u8], depth: usize) -> io::Result<()> {
-    let stat = match rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(st) => st,
-        Err(Errno::NOENT) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    if FileType::from_raw_mode(stat.st_mode) != FileType::Directory {
-        return match rfs::unlinkat(dir, name, AtFlags::empty()) {
-            Ok(()) | Err(Errno::NOENT) => Ok(()),
-            Err(e) => Err(e.into()),
-        };
-    }
-    if depth >= MAX_REMOVE_DEPTH {
-        return Err(io::Error::other(format!(
-            "directory tree deeper than {MAX_REMOVE_DEPTH} levels"
-        )));
-    }
-    let sub = rfs::openat(
-        dir,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    for child in list_dir(sub.try_clone()?)? {
-        remove_all_at(sub.as_fd(), &child, depth + 1)?;
-    }
-    match rfs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
-        Ok(()) | Err(Errno::NOENT) => Ok(()),
-        Err(e) => Err(e.into()),
+    pub fn remove_children(&self, keep: impl FnMut(&[u8]) -> bool) -> io::Result<()> {
+        nofollow::remove_children_at(self.fd.as_fd(), keep)
     }
 }
 

@@ -41,8 +41,6 @@
 mod chain;
 mod sink;
 pub mod staging;
-pub(crate) mod tree;
-
 #[cfg(test)]
 mod tests;
 
@@ -62,9 +60,9 @@ use crate::digest::{Algorithm, Digest, Hasher};
 use crate::media::LayerMediaType;
 use crate::transfer::decompress::Decoder;
 use crate::transfer::Compression;
+use crate::unpack::nofollow::remove_tree;
 use crate::unpack::{unpack_layer, UnpackError, UnpackOptions};
 use staging::{TempLayer, DIFF_DIR, TEMP_PREFIX};
-use tree::remove_tree;
 
 /// `layers/` at the store root.
 pub const LAYERS_DIR: &str = "layers";
@@ -171,7 +169,7 @@ impl LayerStore {
     ) -> Result<LayerStore, LayerError> {
         let content = metadata.content().clone();
         let dir = content.root().join(LAYERS_DIR);
-        fs::create_dir_all(&dir).map_err(io_error("create", &dir))?;
+        crate::store::layout::create_private_dir(&dir).map_err(io_error("create", &dir))?;
         Ok(LayerStore {
             inner: Arc::new(Inner {
                 content,

@@ -14,8 +14,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::tree::remove_tree;
 use crate::digest::Digest;
+use crate::unpack::nofollow::remove_tree;
 use crate::unpack::{Privileges, UnpackReport, WhiteoutFormat};
 
 /// Prefix of temporary directories under `layers/`.
