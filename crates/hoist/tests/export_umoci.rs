@@ -329,3 +329,94 @@ async fn pushed_copy_unpacks_to_the_same_tree_with_the_same_digests() {
     let actual = umoci_rootfs(&target, "copy/rootfs:v2", &pushed);
     assert_same_tree(&expected, &actual);
 }
+
+fn allocated(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().blocks() * 512
+}
+
+/// Issue 15 finding 5: a layer holding a large zero-filled file costs no disk in the layer
+/// store (all-zero blocks are holes) and must cost none in an export either, from the
+/// layers (extent-wise copy) or from the blobs (holes while unpacking).
+#[tokio::test]
+async fn export_keeps_sparse_files_sparse() {
+    const SIZE: usize = 32 << 20;
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let zeros = vec![0u8; SIZE];
+    let mut tail = vec![0u8; SIZE];
+    tail[SIZE - 1] = 1; // data after a long hole
+    let sparse = ImageBuilder::new()
+        .layer(Layer::from_files(&[("zeros", &zeros), ("tail", &tail)]).unwrap())
+        .build()
+        .unwrap();
+    push(&registry, "sparse", "v1", &sparse).await;
+    let store = LayeredStore::new();
+    let record = store.pull(&reference(&registry, "sparse:v1"), true).await;
+    let layer = store.root().join("layers").join(&store.layer_dirs()[0]);
+    assert!(allocated(&layer.join("diff/zeros")) < 1 << 20);
+
+    for prefer_layers in [true, false] {
+        let out = tempfile::tempdir().unwrap();
+        let options = ExportOptions {
+            prefer_layers,
+            ..ExportOptions::default()
+        };
+        export_image(
+            &store.meta,
+            Some(&store.layers),
+            &record,
+            out.path(),
+            &options,
+        )
+        .unwrap();
+        for (name, content) in [("zeros", &zeros), ("tail", &tail)] {
+            let path = out.path().join(name);
+            assert_eq!(&std::fs::read(&path).unwrap(), content, "{name}");
+            assert!(
+                allocated(&path) < 1 << 20,
+                "{name} (layers: {prefer_layers}) takes {} bytes of disk",
+                allocated(&path)
+            );
+        }
+    }
+}
+
+/// A failed export leaves nothing half-made: the directory it created is removed, an empty
+/// directory it was given is emptied again.
+#[tokio::test]
+async fn a_failed_export_removes_what_it_wrote() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let two = ImageBuilder::new()
+        .layer(Layer::from_files(&[("first", b"applied before the failure")]).unwrap())
+        .layer(Layer::from_files(&[("second", b"never applied")]).unwrap())
+        .build()
+        .unwrap();
+    push(&registry, "two", "v1", &two).await;
+    let store = LayeredStore::new();
+    let record = store.pull(&reference(&registry, "two:v1"), false).await;
+    // The second layer's blob rots on disk: the blob path applies the first, then fails.
+    let blob = &record.layers[1].digest;
+    let path = store.root().join("blobs/sha256").join(blob.hex());
+    std::fs::write(&path, b"not a gzip stream").unwrap();
+
+    let work = tempfile::tempdir().unwrap();
+    let created = work.path().join("rootfs");
+    let empty = work.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for target in [&created, &empty] {
+        export_image(
+            &store.meta,
+            None,
+            &record,
+            target,
+            &ExportOptions::default(),
+        )
+        .unwrap_err();
+    }
+    assert!(!created.exists(), "the directory the export made is gone");
+    assert_eq!(
+        std::fs::read_dir(&empty).unwrap().count(),
+        0,
+        "the given one is empty"
+    );
+}

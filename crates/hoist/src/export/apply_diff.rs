@@ -31,12 +31,14 @@ use std::fs::{self, File};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
+use rustix::fs::{
+    self as rfs, AtFlags, FileType, Mode, OFlags, SeekFrom, Timespec, Timestamps, XattrFlags,
+};
 use rustix::io::Errno;
 
 use crate::unpack::nofollow::{chmod_at, list_names, remove_all_at, remove_children_at};
@@ -50,6 +52,9 @@ use super::work_queue::{self, Queue};
 /// Files at least this large are copied by a task of their own, so that the large files of
 /// one directory are copied in parallel.
 const LARGE_FILE: u64 = 8 << 20;
+
+/// The buffer of a copy the kernel cannot do (`copy_file_range` refused).
+const COPY_BUFFER: usize = 1 << 20;
 
 /// A unit of the walk.
 enum Task {
@@ -333,14 +338,16 @@ impl DiffApplier {
         )?;
         let input = File::open(&entry.src)?;
         let output = File::from(out);
-        self.copy_contents(input, &output, entry.meta.len())?;
+        self.copy_contents(input, &output, &entry.meta)?;
         self.set_fd_meta(&entry.src, &entry.meta, output.as_fd())
     }
 
-    /// Copies `len` bytes: a reflink while the file system takes them, else
-    /// `copy_file_range` in the kernel until `len` bytes moved (no probing `fstat`s, no final
-    /// empty call), else a read/write copy.
-    fn copy_contents(&self, mut input: File, output: &File, len: u64) -> io::Result<()> {
+    /// Copies `len` bytes: a reflink while the file system takes them, else the source's data
+    /// extents one by one (`SEEK_DATA`/`SEEK_HOLE`) so that holes stay holes — a layer holding
+    /// a 10 GiB sparse file costs no disk in the store and must cost none in the export —
+    /// each by `copy_file_range` in the kernel, else by a read/write copy.
+    fn copy_contents(&self, input: File, output: &File, meta: &fs::Metadata) -> io::Result<()> {
+        let len = meta.len();
         if len == 0 {
             return Ok(());
         }
@@ -350,21 +357,32 @@ impl DiffApplier {
                 Err(_) => self.reflink.store(false, Ordering::Relaxed),
             }
         }
-        let mut copied = 0u64;
-        while copied < len {
-            let chunk = usize::try_from(len - copied).unwrap_or(usize::MAX);
-            match rfs::copy_file_range(&input, None, output, None, chunk) {
-                Ok(0) => return Ok(()), // the source shrank: copy what there is
-                Ok(n) => copied += n as u64,
-                Err(Errno::INTR) => {}
-                Err(Errno::XDEV | Errno::NOSYS | Errno::INVAL | Errno::OPNOTSUPP) => {
-                    io::copy(&mut input, &mut &*output)?;
-                    return Ok(());
-                }
-                Err(e) => return Err(e.into()),
-            }
+        // Fewer allocated blocks than bytes means holes; a dense file skips the extent walk
+        // (two `lseek`s and an `ftruncate` per file).
+        if meta.blocks().saturating_mul(512) >= len {
+            return copy_range(&input, output, 0, len);
         }
-        Ok(())
+        let mut pos = 0;
+        while pos < len {
+            let data = match rfs::seek(&input, SeekFrom::Data(pos)) {
+                Ok(data) => data,
+                Err(Errno::NXIO) => break, // only a hole up to the end
+                Err(Errno::INVAL | Errno::OPNOTSUPP) => pos, // no extent map: copy the rest
+                Err(e) => return Err(e.into()),
+            };
+            if data >= len {
+                break;
+            }
+            let hole = match rfs::seek(&input, SeekFrom::Hole(data)) {
+                Ok(hole) => hole.min(len),
+                Err(Errno::INVAL | Errno::OPNOTSUPP) => len,
+                Err(e) => return Err(e.into()),
+            };
+            copy_range(&input, output, data, hole - data)?;
+            pos = hole;
+        }
+        // A hole at the end (or a file that is all hole) is only a length.
+        output.set_len(len)
     }
 
     /// Metadata of a file or directory that is open.
@@ -480,6 +498,46 @@ fn times(meta: &fs::Metadata) -> Timestamps {
             tv_nsec: meta.mtime_nsec(),
         },
     }
+}
+
+/// Copies `len` bytes at `offset` of `input` to the same offset of `output`:
+/// `copy_file_range` in the kernel, else (another file system, an old kernel) through a
+/// bounded buffer. A source that shrank meanwhile is copied as far as it goes.
+fn copy_range(input: &File, output: &File, offset: u64, len: u64) -> io::Result<()> {
+    let (mut off_in, mut off_out) = (offset, offset);
+    let end = offset + len;
+    while off_in < end {
+        let chunk = usize::try_from(end - off_in).unwrap_or(usize::MAX);
+        match rfs::copy_file_range(input, Some(&mut off_in), output, Some(&mut off_out), chunk) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(Errno::INTR) => {}
+            Err(Errno::XDEV | Errno::NOSYS | Errno::INVAL | Errno::OPNOTSUPP) => {
+                return copy_range_buffered(input, output, off_in, end - off_in);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+fn copy_range_buffered(input: &File, output: &File, mut offset: u64, len: u64) -> io::Result<()> {
+    let end = offset + len;
+    let mut buf = vec![0u8; COPY_BUFFER.min(usize::try_from(len).unwrap_or(COPY_BUFFER))];
+    while offset < end {
+        let want = buf
+            .len()
+            .min(usize::try_from(end - offset).unwrap_or(usize::MAX));
+        let n = match input.read_at(&mut buf[..want], offset) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        output.write_all_at(&buf[..n], offset)?;
+        offset += n as u64;
+    }
+    Ok(())
 }
 
 fn open_dir_at(dir: impl AsFd, name: impl rustix::path::Arg) -> io::Result<OwnedFd> {

@@ -14,6 +14,9 @@
 //! # Rules
 //! - The target must be empty or absent (created), unless [`ExportOptions::force`]: then the
 //!   image is applied over what is there.
+//! - A failed export removes what it wrote (the directory it created, or the contents of the
+//!   empty one it was given); over a non-empty target (`force`) what it wrote stays.
+//! - Sparse files stay sparse (holes are not copied, from the layer store or from blobs).
 //! - A [`Lease`](crate::store::Lease) is held throughout, so gc does not delete a layer or
 //!   blob being read.
 //! - Without privileges, ownership and device nodes cannot be applied: the blob path records
@@ -31,6 +34,7 @@ use crate::digest::Digest;
 use crate::store::layers::{compression_of, decoder, HashingReader, LayerMeta};
 use crate::store::metadata::ImageRecord;
 use crate::store::{ChainId, LayerError, LayerStore, MetadataStore, StoreError};
+use crate::unpack::nofollow::{remove_children_at, remove_tree};
 use crate::unpack::{unpack_layer, Unapplied, UnpackError, UnpackMode, UnpackOptions};
 use apply_diff::DiffApplier;
 
@@ -144,7 +148,21 @@ pub fn export_image(
     options: &ExportOptions,
 ) -> Result<ExportReport, ExportError> {
     let _lease = metadata.content().lease()?;
-    prepare_target(dir, options.force)?;
+    let target = prepare_target(dir, options.force)?;
+    let result = export_into(metadata, layers, image, dir, options);
+    if result.is_err() {
+        target.clean_up(dir);
+    }
+    result
+}
+
+fn export_into(
+    metadata: &MetadataStore,
+    layers: Option<&LayerStore>,
+    image: &ImageRecord,
+    dir: &Path,
+    options: &ExportOptions,
+) -> Result<ExportReport, ExportError> {
     let chain = ChainId::chain(
         &image
             .layers
@@ -232,8 +250,35 @@ fn export_from_blobs(
     })
 }
 
+/// What the target was before the export, which decides what a failed export removes.
+enum Target {
+    /// Absent: created by the export, removed whole on failure.
+    Created,
+    /// An empty directory: emptied again on failure.
+    Empty,
+    /// Holding files (`--force`): what the export wrote cannot be told from what was there,
+    /// so it stays.
+    Forced,
+}
+
+impl Target {
+    /// Removes what a failed export wrote, so that a full disk or a bad layer leaves no
+    /// half-made tree behind. Best effort: the export's own error is the one reported.
+    fn clean_up(&self, dir: &Path) {
+        let removed = match self {
+            Target::Created => remove_tree(dir),
+            Target::Empty => fs::File::open(dir)
+                .and_then(|d| remove_children_at(std::os::fd::AsFd::as_fd(&d), |_| false)),
+            Target::Forced => Ok(()),
+        };
+        if let Err(e) = removed {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove what the failed export wrote");
+        }
+    }
+}
+
 /// Creates `dir` if absent; refuses a non-empty one unless `force`.
-fn prepare_target(dir: &Path, force: bool) -> Result<(), ExportError> {
+fn prepare_target(dir: &Path, force: bool) -> Result<Target, ExportError> {
     let io = |op| {
         move |source| ExportError::Io {
             op,
@@ -242,16 +287,16 @@ fn prepare_target(dir: &Path, force: bool) -> Result<(), ExportError> {
         }
     };
     match fs::read_dir(dir) {
-        Ok(mut entries) => {
-            if entries.next().is_some() && !force {
-                return Err(ExportError::NotEmpty {
-                    path: dir.to_owned(),
-                });
-            }
-            Ok(())
-        }
+        Ok(mut entries) => match (entries.next().is_some(), force) {
+            (false, _) => Ok(Target::Empty),
+            (true, true) => Ok(Target::Forced),
+            (true, false) => Err(ExportError::NotEmpty {
+                path: dir.to_owned(),
+            }),
+        },
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir_all(dir).map_err(io("create"))
+            fs::create_dir_all(dir).map_err(io("create"))?;
+            Ok(Target::Created)
         }
         Err(e) => Err(io("read")(e)),
     }
