@@ -121,6 +121,18 @@ pub enum StoreError {
         expected: u64,
     },
 
+    /// The blob is in the store, but the descriptor naming it gives another size: the
+    /// manifest (or index) holding that descriptor is wrong.
+    #[error("blob {digest} holds {actual} bytes, but its descriptor says {expected}: the manifest naming it is invalid")]
+    WrongSize {
+        /// The blob.
+        digest: Digest,
+        /// The size the descriptor gives.
+        expected: u64,
+        /// The size of the stored blob (its digest's content).
+        actual: u64,
+    },
+
     /// Bytes were written to an [`Ingest`](super::Ingest) whose blob is already in the store.
     #[error("blob {digest} is already in the store at {path}; there is nothing to write")]
     AlreadyPresent {

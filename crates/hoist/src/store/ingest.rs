@@ -126,21 +126,30 @@ pub(super) fn begin(
     wait: Wait,
 ) -> Result<Ingest, StoreError> {
     let blob_path = store.path_of(expected);
-    let present = |size| Ingest {
-        expected: expected.clone(),
-        expected_size,
-        blob_path: blob_path.clone(),
-        state: State::Present { size },
+    // A blob in the store is its digest's content, so a descriptor giving another size is
+    // wrong, and an image naming it must not be recorded as if it were whole.
+    let present = |size| match expected_size {
+        Some(want) if want != size => Err(StoreError::WrongSize {
+            digest: expected.clone(),
+            expected: want,
+            actual: size,
+        }),
+        _ => Ok(Ingest {
+            expected: expected.clone(),
+            expected_size,
+            blob_path: blob_path.clone(),
+            state: State::Present { size },
+        }),
     };
     if let Some(size) = stored_size(&blob_path)? {
-        return Ok(present(size));
+        return present(size);
     }
     let dir = store.root().join(INGEST_DIR).join(expected.hex());
     let lock = acquire(&dir, expected, wait)?;
     // Checked again under the lock: the writer we waited for may have committed it.
     if let Some(size) = stored_size(&blob_path)? {
         remove_ingest_dir(&dir, lock);
-        return Ok(present(size));
+        return present(size);
     }
     let writing = Writing::open(dir, lock, expected, expected_size)?;
     Ok(Ingest {

@@ -71,6 +71,29 @@ fn a_partial_download_is_readable_by_its_owner_only() {
 }
 
 #[test]
+fn a_stored_blob_is_refused_for_a_descriptor_of_another_size() {
+    let (_tmp, store) = store();
+    let data = blob(100);
+    let digest = Digest::sha256_of(&data);
+    store.write_blob(&digest, &data).unwrap();
+    assert!(store.begin(&digest, Some(100)).unwrap().is_present());
+    assert!(store.begin(&digest, None).unwrap().is_present());
+    let err = store.begin(&digest, Some(99)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::WrongSize {
+                expected: 99,
+                actual: 100,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("its descriptor says 99"), "{err}");
+}
+
+#[test]
 fn committed_blob_is_read_only() {
     let (_tmp, store) = store();
     let digest = Digest::sha256_of(b"ro");
