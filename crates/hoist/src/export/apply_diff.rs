@@ -25,36 +25,34 @@
 //! again, component by component, without following symlinks), so a wide tree does not hold a
 //! descriptor per waiting directory.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use rustix::fs::{
-    self as rfs, AtFlags, FileType, Mode, OFlags, SeekFrom, Timespec, Timestamps, XattrFlags,
-};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
 use rustix::io::Errno;
 
+use crate::store::layers::TarFacts;
 use crate::unpack::nofollow::{chmod_at, list_names, remove_all_at, remove_children_at};
+use crate::unpack::root::Root;
 use crate::unpack::whiteout::{
     OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_META_PREFIX, WHITEOUT_PREFIX,
 };
 use crate::unpack::{Privileges, WhiteoutFormat};
 
+use super::file_copy;
 use super::work_queue::{self, Queue};
 
 /// Files at least this large are copied by a task of their own, so that the large files of
 /// one directory are copied in parallel.
 const LARGE_FILE: u64 = 8 << 20;
-
-/// The buffer of a copy the kernel cannot do (`copy_file_range` refused).
-const COPY_BUFFER: usize = 1 << 20;
 
 /// A unit of the walk.
 enum Task {
@@ -84,6 +82,13 @@ struct Deferred {
     name: Vec<u8>,
     src: PathBuf,
     meta: fs::Metadata,
+}
+
+/// The target of one application: its root, and (for a layer with implicit directories) the
+/// resolver of lower layers' symlinks.
+struct Target<'a> {
+    root: BorrowedFd<'a>,
+    resolver: Option<&'a Root>,
 }
 
 /// What the walk leaves for after it.
@@ -120,21 +125,36 @@ pub(crate) struct DiffApplier {
     reflink: AtomicBool,
     /// Threads walking a layer.
     workers: usize,
+    /// What the layer's tar said that its directory cannot (see `unpack/implicit.rs`).
+    tar: TarFacts,
+    /// [`TarFacts::implicit_dirs`] as paths.
+    implicit: HashSet<PathBuf>,
 }
 
 impl DiffApplier {
-    pub(crate) fn new(format: WhiteoutFormat, privileges: Privileges) -> Self {
+    pub(crate) fn new(format: WhiteoutFormat, privileges: Privileges, tar: TarFacts) -> Self {
         DiffApplier {
             format,
             privileges,
             reflink: AtomicBool::new(true),
             workers: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+            implicit: tar.implicit_dirs.iter().map(PathBuf::from).collect(),
+            tar,
         }
     }
 
     /// Applies the tree at `src` onto the directory `dst`.
     pub(crate) fn apply(&self, src: &Path, dst: &Path) -> io::Result<()> {
         let root = open_dir_at(rfs::CWD, dst)?;
+        // Only a layer with implicit directories may need a lower layer's symlink resolved.
+        let resolver = match self.implicit.is_empty() {
+            true => None,
+            false => Some(Root::open(dst, true)?),
+        };
+        let target = Target {
+            root: root.as_fd(),
+            resolver: resolver.as_ref(),
+        };
         let first = Task::Dir(DirTask {
             src: src.to_owned(),
             rel: PathBuf::new(),
@@ -143,7 +163,7 @@ impl DiffApplier {
         });
         let later = Later::default();
         work_queue::run(first, self.workers, |task, queue| match task {
-            Task::Dir(dir) => self.apply_dir(root.as_fd(), dir, queue, &later),
+            Task::Dir(dir) => self.apply_dir(&target, dir, queue, &later),
             Task::File(file) => self.create_file(file, open_rel(root.as_fd(), &file.rel)?.as_fd()),
         })?;
         self.link_all(root.as_fd(), Later::take(later.links))?;
@@ -154,13 +174,17 @@ impl DiffApplier {
             let fd = open_rel(root.as_fd(), &dir.rel.join(OsStr::from_bytes(&dir.name)))?;
             self.set_fd_meta(&dir.src, &dir.meta, fd.as_fd())?;
         }
+        if self.tar.root_entry {
+            // The tar's `./` entry: its metadata is the root's, as the blob path applies it.
+            self.set_fd_meta(src, &fs::symlink_metadata(src)?, root.as_fd())?;
+        }
         Ok(())
     }
 
     /// One directory: opaque marker, whiteouts, then its entries; subdirectories are queued.
     fn apply_dir(
         &self,
-        root: BorrowedFd<'_>,
+        target: &Target<'_>,
         at: &DirTask,
         queue: &Queue<Task>,
         later: &Later,
@@ -172,7 +196,7 @@ impl DiffApplier {
                 src.display()
             )));
         }
-        let dst = open_rel(root, &at.rel)?;
+        let dst = open_rel(target.root, &at.rel)?;
         let mut entries: Vec<(Vec<u8>, fs::Metadata)> = Vec::new();
         for entry in fs::read_dir(src)? {
             let entry = entry?;
@@ -199,7 +223,7 @@ impl DiffApplier {
                 name,
                 meta,
             };
-            self.copy_entry(entry, dst.as_fd(), at, queue, later)?;
+            self.copy_entry(entry, dst.as_fd(), target, at, queue, later)?;
         }
         Ok(())
     }
@@ -273,6 +297,7 @@ impl DiffApplier {
         &self,
         entry: Deferred,
         dst: BorrowedFd<'_>,
+        target: &Target<'_>,
         at: &DirTask,
         queue: &Queue<Task>,
         later: &Later,
@@ -285,8 +310,28 @@ impl DiffApplier {
         };
         let ft = meta.file_type();
         if ft.is_dir() {
-            let is_dir = existing
-                .is_some_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory);
+            let rel = at.rel.join(OsStr::from_bytes(name));
+            let kind = existing.map(|st| FileType::from_raw_mode(st.st_mode));
+            let implicit = self.implicit.contains(&rel);
+            if let (true, Some(FileType::Symlink), Some(resolver)) =
+                (implicit, kind, target.resolver)
+            {
+                // No entry of its own: its entries go where the tar's would have gone, through
+                // the lower layer's symlink (docker's `applyLayer`, umoci), and the directory
+                // there keeps its metadata.
+                let components: Vec<Vec<u8>> = rel.iter().map(|c| c.as_bytes().to_vec()).collect();
+                let resolved = resolver
+                    .resolve_below(&components)
+                    .map_err(io::Error::other)?;
+                queue.push(Task::Dir(DirTask {
+                    src: entry.src.clone(),
+                    depth: resolved.components().count(),
+                    rel: resolved,
+                    fresh: false,
+                }));
+                return Ok(());
+            }
+            let is_dir = kind == Some(FileType::Directory);
             if !is_dir {
                 if existing.is_some() {
                     remove_all_at(dst, name)?;
@@ -295,11 +340,14 @@ impl DiffApplier {
             }
             queue.push(Task::Dir(DirTask {
                 src: entry.src.clone(),
-                rel: at.rel.join(OsStr::from_bytes(name)),
+                rel,
                 depth: at.depth + 1,
                 fresh: !is_dir,
             }));
-            Later::add(&later.dirs, entry);
+            // An implicit directory over an existing one keeps that one's metadata.
+            if !(implicit && is_dir) {
+                Later::add(&later.dirs, entry);
+            }
             return Ok(());
         }
         if existing.is_some() {
@@ -342,10 +390,8 @@ impl DiffApplier {
         self.set_fd_meta(&entry.src, &entry.meta, output.as_fd())
     }
 
-    /// Copies `len` bytes: a reflink while the file system takes them, else the source's data
-    /// extents one by one (`SEEK_DATA`/`SEEK_HOLE`) so that holes stay holes — a layer holding
-    /// a 10 GiB sparse file costs no disk in the store and must cost none in the export —
-    /// each by `copy_file_range` in the kernel, else by a read/write copy.
+    /// Copies a file's content: a reflink while the file system takes them, else
+    /// [`file_copy::copy_extents`] (holes stay holes).
     fn copy_contents(&self, input: File, output: &File, meta: &fs::Metadata) -> io::Result<()> {
         let len = meta.len();
         if len == 0 {
@@ -357,32 +403,7 @@ impl DiffApplier {
                 Err(_) => self.reflink.store(false, Ordering::Relaxed),
             }
         }
-        // Fewer allocated blocks than bytes means holes; a dense file skips the extent walk
-        // (two `lseek`s and an `ftruncate` per file).
-        if meta.blocks().saturating_mul(512) >= len {
-            return copy_range(&input, output, 0, len);
-        }
-        let mut pos = 0;
-        while pos < len {
-            let data = match rfs::seek(&input, SeekFrom::Data(pos)) {
-                Ok(data) => data,
-                Err(Errno::NXIO) => break, // only a hole up to the end
-                Err(Errno::INVAL | Errno::OPNOTSUPP) => pos, // no extent map: copy the rest
-                Err(e) => return Err(e.into()),
-            };
-            if data >= len {
-                break;
-            }
-            let hole = match rfs::seek(&input, SeekFrom::Hole(data)) {
-                Ok(hole) => hole.min(len),
-                Err(Errno::INVAL | Errno::OPNOTSUPP) => len,
-                Err(e) => return Err(e.into()),
-            };
-            copy_range(&input, output, data, hole - data)?;
-            pos = hole;
-        }
-        // A hole at the end (or a file that is all hole) is only a length.
-        output.set_len(len)
+        file_copy::copy_extents(&input, output, meta)
     }
 
     /// Metadata of a file or directory that is open.
@@ -498,46 +519,6 @@ fn times(meta: &fs::Metadata) -> Timestamps {
             tv_nsec: meta.mtime_nsec(),
         },
     }
-}
-
-/// Copies `len` bytes at `offset` of `input` to the same offset of `output`:
-/// `copy_file_range` in the kernel, else (another file system, an old kernel) through a
-/// bounded buffer. A source that shrank meanwhile is copied as far as it goes.
-fn copy_range(input: &File, output: &File, offset: u64, len: u64) -> io::Result<()> {
-    let (mut off_in, mut off_out) = (offset, offset);
-    let end = offset + len;
-    while off_in < end {
-        let chunk = usize::try_from(end - off_in).unwrap_or(usize::MAX);
-        match rfs::copy_file_range(input, Some(&mut off_in), output, Some(&mut off_out), chunk) {
-            Ok(0) => return Ok(()),
-            Ok(_) => {}
-            Err(Errno::INTR) => {}
-            Err(Errno::XDEV | Errno::NOSYS | Errno::INVAL | Errno::OPNOTSUPP) => {
-                return copy_range_buffered(input, output, off_in, end - off_in);
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
-fn copy_range_buffered(input: &File, output: &File, mut offset: u64, len: u64) -> io::Result<()> {
-    let end = offset + len;
-    let mut buf = vec![0u8; COPY_BUFFER.min(usize::try_from(len).unwrap_or(COPY_BUFFER))];
-    while offset < end {
-        let want = buf
-            .len()
-            .min(usize::try_from(end - offset).unwrap_or(usize::MAX));
-        let n = match input.read_at(&mut buf[..want], offset) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        output.write_all_at(&buf[..n], offset)?;
-        offset += n as u64;
-    }
-    Ok(())
 }
 
 fn open_dir_at(dir: impl AsFd, name: impl rustix::path::Arg) -> io::Result<OwnedFd> {

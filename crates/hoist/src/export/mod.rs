@@ -16,6 +16,9 @@
 //!   image is applied over what is there.
 //! - A failed export removes what it wrote (the directory it created, or the contents of the
 //!   empty one it was given); over a non-empty target (`force`) what it wrote stays.
+//! - Both routes give the tree umoci gives: a layer's parent directories without entries of
+//!   their own are resolved through lower layers' symlinks, its `./` entry sets the target's
+//!   own metadata, and a target that is a symlink is followed (once, at the start).
 //! - Sparse files stay sparse (holes are not copied, from the layer store or from blobs).
 //! - A [`Lease`](crate::store::Lease) is held throughout, so gc does not delete a layer or
 //!   blob being read.
@@ -24,6 +27,7 @@
 //!   xattr); the layer path copies what the layer directories hold (already rootless).
 
 mod apply_diff;
+mod file_copy;
 mod work_queue;
 
 use std::fs;
@@ -31,7 +35,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
-use crate::store::layers::{compression_of, decoder, HashingReader, LayerMeta};
+use crate::store::layers::{compression_of, decoder, HashingReader, LayerMeta, TarFacts};
 use crate::store::metadata::ImageRecord;
 use crate::store::{ChainId, LayerError, LayerStore, MetadataStore, StoreError};
 use crate::unpack::nofollow::{remove_children_at, remove_tree};
@@ -149,6 +153,13 @@ pub fn export_image(
 ) -> Result<ExportReport, ExportError> {
     let _lease = metadata.content().lease()?;
     let target = prepare_target(dir, options.force)?;
+    // A DIR that is a symlink is followed once, here, as `tar -C` and umoci follow it; both
+    // routes then write below the same real directory and never follow it again.
+    let dir = &fs::canonicalize(dir).map_err(|source| ExportError::Io {
+        op: "resolve",
+        path: dir.to_owned(),
+        source,
+    })?;
     let result = export_into(metadata, layers, image, dir, options);
     if result.is_err() {
         target.clean_up(dir);
@@ -171,37 +182,51 @@ fn export_into(
             .collect::<Vec<_>>(),
     );
     if let Some(layers) = layers.filter(|_| options.prefer_layers) {
-        if all_unpacked(layers, &chain)? {
-            return export_from_layers(layers, &chain, dir, options);
+        if let Some(metas) = unpacked_layers(layers, &chain)? {
+            return export_from_layers(layers, &chain, metas, dir, options);
         }
     }
     export_from_blobs(metadata, image, dir, options)
 }
 
-fn all_unpacked(layers: &LayerStore, chain: &[ChainId]) -> Result<bool, LayerError> {
+/// Each layer's description when every one is unpacked with the facts of its tar that the
+/// fast path needs (layers unpacked by an older hoist lack them: the blobs are used).
+fn unpacked_layers(
+    layers: &LayerStore,
+    chain: &[ChainId],
+) -> Result<Option<Vec<(LayerMeta, TarFacts)>>, LayerError> {
+    let mut metas = Vec::with_capacity(chain.len());
     for chain_id in chain {
         if layers.get(chain_id)?.is_none() {
-            return Ok(false);
+            return Ok(None);
         }
+        let path = layers.layer_path(chain_id);
+        let Ok(mut meta) = LayerMeta::read(&path) else {
+            return Ok(None);
+        };
+        let Some(tar) = meta.tar.take() else {
+            return Ok(None);
+        };
+        metas.push((meta, tar));
     }
-    Ok(true)
+    Ok(Some(metas))
 }
 
 fn export_from_layers(
     layers: &LayerStore,
     chain: &[ChainId],
+    metas: Vec<(LayerMeta, TarFacts)>,
     dir: &Path,
     options: &ExportOptions,
 ) -> Result<ExportReport, ExportError> {
-    for chain_id in chain {
+    for (chain_id, (meta, tar)) in chain.iter().zip(metas) {
         let path = layers.layer_path(chain_id);
         let error = |source| ExportError::Layer {
             chain_id: chain_id.clone(),
             path: path.clone(),
             source,
         };
-        let meta = LayerMeta::read(&path).map_err(error)?;
-        let applier = DiffApplier::new(meta.whiteout_format(), options.unpack.privileges);
+        let applier = DiffApplier::new(meta.whiteout_format(), options.unpack.privileges, tar);
         applier
             .apply(&layers.diff_path(chain_id), dir)
             .map_err(error)?;

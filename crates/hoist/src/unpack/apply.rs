@@ -27,6 +27,7 @@ use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timestamps, Xattr
 use rustix::io::Errno;
 
 use super::error::{EntryKind, EntryProblem};
+use super::implicit::ImplicitDirs;
 use super::meta::EntryMeta;
 use super::nofollow;
 use super::path::EntryPath;
@@ -49,6 +50,8 @@ pub(super) struct Unpacker<'o> {
     pub(super) report: UnpackReport,
     /// Apply mode: every path this layer created, with its ancestors (`.wh..wh..opq` keeps them).
     pub(super) created: HashSet<Vec<u8>>,
+    /// Diff mode: the directories this layer names and the ones it only implies.
+    pub(super) dirs: ImplicitDirs,
     fixups: Vec<DirFixup>,
     /// The last parent directory resolved; dropped whenever anything is removed.
     cache: Option<(Vec<Vec<u8>>, Rc<DirInRoot>)>,
@@ -67,6 +70,7 @@ impl<'o> Unpacker<'o> {
             options,
             report: UnpackReport::default(),
             created: HashSet::new(),
+            dirs: ImplicitDirs::default(),
             fixups: Vec::new(),
             cache: None,
             buf: vec![0; BUFFER_SIZE],

@@ -53,6 +53,7 @@
 mod apply;
 mod error;
 mod feed;
+mod implicit;
 mod meta;
 pub mod nofollow;
 pub mod path;
@@ -217,6 +218,10 @@ pub fn unpack_layer<R: Read>(
     io::copy(&mut rest, &mut io::sink()).map_err(|e| tar_error(e, &meter, &last))?;
     let mut report = std::mem::take(&mut unpacker.report);
     report.tar_bytes = meter.total();
+    if options.mode == UnpackMode::Diff {
+        report.root_entry = unpacker.dirs.root_entry;
+        report.implicit_dirs = unpacker.dirs.implicit();
+    }
     Ok(report)
 }
 
@@ -248,6 +253,9 @@ fn apply_entry<R: Read>(
     unpacker.report.entries += 1;
     let path = EntryPath::parse(raw).map_err(|p| (kind, EntryProblem::BadName(p)))?;
     let options = unpacker.options;
+    if options.mode == UnpackMode::Diff {
+        unpacker.dirs.note(&path, kind == EntryKind::Dir);
+    }
     if interprets_whiteouts(options.mode, options.whiteouts) {
         // AUFS metadata lives in top-level `.wh..wh.*` directories (docker checks the prefix
         // of the whole name): skip them and everything below.

@@ -65,6 +65,11 @@ pub struct UnpackReport {
     pub entries: u64,
     /// Facts that could not be applied (see the module docs).
     pub unapplied: Vec<Unapplied>,
+    /// Diff mode: whether the tar had an entry for the root itself (`./`).
+    pub root_entry: bool,
+    /// Diff mode: directories that exist only as parents of other entries, sorted (see
+    /// `unpack/implicit.rs`); `None` in apply mode, or when one is not UTF-8.
+    pub implicit_dirs: Option<Vec<String>>,
 }
 
 impl UnpackReport {

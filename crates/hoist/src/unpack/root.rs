@@ -22,8 +22,9 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::Path;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags};
@@ -138,6 +139,26 @@ impl Root {
                 Mode::empty(),
             )?,
         })
+    }
+
+    /// Where the directory `components` is below the root once its symlinks are resolved
+    /// with chroot semantics (missing directories created): a path of plain components,
+    /// which a walk that never follows symlinks can open. `hoist export` from the layer store
+    /// uses it to put a layer's implicit directory where its tar's entries would have gone.
+    pub fn resolve_below(&self, components: &[Vec<u8>]) -> Result<PathBuf, ResolveError> {
+        let dir = self.resolve_dir(components, Missing::Create)?;
+        let path_of = |fd: BorrowedFd<'_>| {
+            rfs::readlink(format!("/proc/self/fd/{}", fd.as_raw_fd()), Vec::new())
+                .map(|p| PathBuf::from(std::ffi::OsString::from_vec(p.into_bytes())))
+                .map_err(|e| io_err("readlink", b"/proc/self/fd", e))
+        };
+        let (root, below) = (path_of(self.fd.as_fd())?, path_of(dir.fd.as_fd())?);
+        // Inside by construction; a root reached through another mount namespace's path
+        // would not be, and is refused rather than guessed.
+        below
+            .strip_prefix(&root)
+            .map(Path::to_path_buf)
+            .map_err(|_| ResolveError::NotFound(below.display().to_string()))
     }
 
     /// Resolves the directory `components` with chroot semantics (see the module docs).

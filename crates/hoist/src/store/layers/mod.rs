@@ -51,7 +51,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 pub use chain::ChainId;
-pub use staging::LayerMeta;
+pub use staging::{LayerMeta, TarFacts};
 
 use super::lock::{lock_exclusive, open_lock_file, Wait};
 use super::metadata::{ImageLayer, ImageRecord, LayerRecord};

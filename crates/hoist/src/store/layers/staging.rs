@@ -38,6 +38,20 @@ pub struct LayerMeta {
     pub privileges: String,
     /// Bytes of regular-file content the layer declared.
     pub size: u64,
+    /// What the tar said that `diff/` cannot show; `None` for layers unpacked before hoist
+    /// recorded it (export then applies the blobs instead of `diff/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tar: Option<TarFacts>,
+}
+
+/// See `unpack/implicit.rs`: whether the tar had a `./` entry, and which of `diff/`'s
+/// directories exist only as parents of other entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TarFacts {
+    /// The tar had an entry for the root itself, whose metadata export applies to its target.
+    pub root_entry: bool,
+    /// Directories without an entry of their own, as paths below `diff/` (`a/b`).
+    pub implicit_dirs: Vec<String>,
 }
 
 impl LayerMeta {
@@ -114,6 +128,10 @@ impl TempLayer {
             }
             .to_owned(),
             size: report.content_bytes,
+            tar: report.implicit_dirs.clone().map(|implicit_dirs| TarFacts {
+                root_entry: report.root_entry,
+                implicit_dirs,
+            }),
         };
         if privileges == Privileges::Rootless {
             report.write_manifest(&self.path().join(UNAPPLIED_FILE))?;
