@@ -33,9 +33,13 @@ pub struct GlobalArgs {
     #[arg(long, value_name = "FILE", env = "HOIST_CONFIG", global = true)]
     pub config: Option<PathBuf>,
 
-    /// Log what hoist does to stderr, and print the causes of a failure
+    /// Log what hoist does to stderr, and print the causes of a failure (same as -vv)
     #[arg(long, global = true)]
     pub debug: bool,
+
+    /// More diagnostics on stderr: -v warnings, -vv debug (as --debug), -vvv trace
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
 }
 
 /// The subcommands.

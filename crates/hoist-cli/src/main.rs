@@ -18,6 +18,7 @@ mod commands;
 mod config;
 mod failure;
 mod logging;
+mod output;
 mod progress;
 mod prompt;
 mod root;
@@ -35,7 +36,7 @@ use failure::CliError;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.global.debug);
+    logging::init(cli.global.verbose, cli.global.debug);
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => failure::report(&err, cli.global.debug),

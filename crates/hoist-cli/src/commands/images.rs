@@ -56,9 +56,9 @@ pub fn run(args: &ImagesArgs, meta: &MetadataStore) -> Result<(), CliError> {
     let rows = list_images(meta, filter.as_ref())?;
     if args.json {
         let rows: Vec<JsonRow> = rows.iter().map(json_row).collect();
-        println!("{}", super::to_json_pretty(&rows));
+        crate::outln!("{}", super::to_json_pretty(&rows));
     } else {
-        print!("{}", table(&rows, SystemTime::now()));
+        crate::outln!("{}", table(&rows, SystemTime::now()).trim_end_matches('\n'));
     }
     Ok(())
 }

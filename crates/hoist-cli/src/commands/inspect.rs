@@ -21,7 +21,7 @@ pub fn run(args: &InspectArgs, meta: &MetadataStore, debug: bool) -> Result<(), 
             Err(e) => failures.push(CliError::from(e)),
         }
     }
-    println!("{}", super::to_json_pretty(&found));
+    crate::outln!("{}", super::to_json_pretty(&found));
     for failure in &failures {
         failure::report_item(failure, debug);
     }

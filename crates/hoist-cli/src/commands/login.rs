@@ -35,7 +35,7 @@ pub fn run(args: &LoginArgs, config: &Config, store: &CredentialStore) -> Result
         eprintln!("Authenticating with existing credentials...");
         match verifier.check(&host, existing) {
             Ok(_) => {
-                println!("Login Succeeded");
+                crate::outln!("Login Succeeded");
                 return Ok(());
             }
             Err(err) if !prompt::can_prompt() => return Err(err),
@@ -66,7 +66,7 @@ pub fn run(args: &LoginArgs, config: &Config, store: &CredentialStore) -> Result
         );
     }
     tracing::debug!(registry = %host, stored_in = %location, "credentials stored");
-    println!("Login Succeeded");
+    crate::outln!("Login Succeeded");
     Ok(())
 }
 

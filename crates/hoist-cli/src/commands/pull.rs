@@ -73,6 +73,6 @@ pub fn run(
     let result = runtime.block_on(puller.pull(&reference, renderer.sink()));
     renderer.finish();
     let outcome = result.map_err(Box::new)?;
-    println!("{}", outcome.reference);
+    crate::outln!("{}", outcome.reference);
     Ok(())
 }

@@ -23,11 +23,11 @@ pub fn run(args: &RmiArgs, meta: &MetadataStore, debug: bool) -> Result<(), CliE
                 for item in items {
                     match item {
                         DeleteItem::Untagged(reference) => {
-                            println!("Untagged: {}", reference.familiar());
+                            crate::outln!("Untagged: {}", reference.familiar());
                         }
                         DeleteItem::Deleted(image_id) => {
                             deleted_any = true;
-                            println!("Deleted: {image_id}");
+                            crate::outln!("Deleted: {image_id}");
                         }
                     }
                 }

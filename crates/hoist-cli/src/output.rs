@@ -1,0 +1,39 @@
+//! Writing results to stdout without ever panicking on a closed pipe.
+//!
+//! Rust ignores `SIGPIPE`, so a write to a pipe whose reader is gone (`hoist pull … | head -1`)
+//! fails with `EPIPE`, and `println!` turns that failure into a panic (rc 101). Every result a
+//! command prints goes through [`line`] (the [`outln!`](crate::outln) macro) or [`bytes`]
+//! instead: once stdout is closed, output ends quietly and the command carries on, so the work
+//! in progress completes and the store stays consistent, and the exit status is the
+//! operation's, as with docker's CLI whose writes simply fail. Other write failures (a full
+//! disk behind a redirection) are reported by [`bytes`] to callers that stream data, for whom
+//! a short output is an error.
+
+use std::fmt;
+use std::io::{self, Write as _};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set once stdout has been found closed: later writes are skipped.
+static CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Prints `args` and a newline to stdout; nothing once stdout is closed.
+pub fn line(args: fmt::Arguments<'_>) {
+    if CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = io::stdout().lock();
+    let result = out.write_fmt(args).and_then(|()| out.write_all(b"\n"));
+    if result.is_err() {
+        // Closed pipe or any other failure: a line of output cannot be retried, and the
+        // operation it reports on is done.
+        CLOSED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// `println!` that never panics: see [`line`].
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::line(format_args!($($arg)*))
+    };
+}
