@@ -7,6 +7,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use crate::cli_registry::{
+    BlobArgs, CatalogArgs, DeleteArgs, HistoryArgs, LsArgs, RemoteImageArgs,
+};
+
 /// hoist: pull, push and manage container images without a daemon.
 #[derive(Debug, Parser)]
 #[command(name = "hoist", version, about)]
@@ -72,6 +76,29 @@ pub enum Command {
     /// Copy an image (every platform of an index by default) between registries, OCI layout
     /// directories and the local store (docker://REF, oci:PATH[:TAG], hoist:REF)
     Copy(CopyArgs),
+    /// List the tags of a repository in a registry
+    Ls(LsArgs),
+    /// List the repositories of a registry
+    Catalog(CatalogArgs),
+    /// Print the digest a reference names in its registry
+    #[command(
+        after_help = "Example:\n  hoist digest --platform linux/arm64 localhost:5000/team/app:v1"
+    )]
+    Digest(RemoteImageArgs),
+    /// Print an image's manifest from its registry, byte for byte
+    #[command(after_help = "Example:\n  hoist manifest localhost:5000/team/app:v1 | jq .")]
+    Manifest(RemoteImageArgs),
+    /// Print an image's config blob from its registry, byte for byte
+    #[command(
+        after_help = "Example:\n  hoist config --platform linux/amd64 localhost:5000/team/app:v1"
+    )]
+    Config(RemoteImageArgs),
+    /// Write a blob from a registry to stdout, verified against its digest
+    Blob(BlobArgs),
+    /// Delete an image (its manifest) from a registry
+    Delete(DeleteArgs),
+    /// Show the build steps of an image (stored, or docker://REF from its registry)
+    History(HistoryArgs),
 }
 
 /// `hoist copy`.
@@ -165,8 +192,26 @@ pub struct ImagesArgs {
 
 /// `hoist inspect`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  hoist inspect alpine:3.20\n  hoist inspect --format '{{.Id}}' \
+                  alpine:3.20\n  hoist inspect docker://localhost:5000/team/app:v1"
+)]
 pub struct InspectArgs {
-    /// Images: references, image IDs or unique ID prefixes
+    /// With docker://REF: print the raw manifest the reference names, as the registry serves it
+    #[arg(long)]
+    pub raw: bool,
+
+    /// With docker://REF: the platform to describe from a multi-platform image [default: the
+    /// host's]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+
+    /// Output: `json` (the default), or a Go template per image (`{{.Id}}`, `{{json .Config}}`)
+    #[arg(short = 'f', long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Images: references, image IDs or unique ID prefixes; or one docker://REF to describe
+    /// an image in its registry as `skopeo inspect` does, without pulling it
     #[arg(value_name = "REF", required = true)]
     pub references: Vec<String>,
 }

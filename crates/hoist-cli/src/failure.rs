@@ -1,5 +1,8 @@
 //! How a failed command ends: one clear line on stderr and a non-zero exit status.
 //!
+//! Exit statuses are stable: 0 success; 1 failure (the operation could not be done); 2 usage
+//! (the command line is wrong: clap's own errors and [`CliError::Arguments`]).
+//!
 //! Every command returns `Result<(), CliError>`; [`report`] is the one place that turns an error
 //! into what the user sees. The line is the error and its causes joined by `: ` (the cause of an
 //! I/O failure, such as "Permission denied", is what makes the line useful), except where the
@@ -36,6 +39,12 @@ pub enum CliError {
     /// The command line asks for something that cannot be done; the message says why.
     #[error("{0}")]
     Usage(String),
+
+    /// The command line is malformed in a way clap cannot see (a bad `--format` or
+    /// `--platform`, a REF without the digest the command needs): exit status 2, as clap's
+    /// own usage errors.
+    #[error("{0}")]
+    Arguments(String),
 
     /// Reading the password (or user name) from stdin or the terminal failed.
     #[error("cannot read {what}")]
@@ -125,7 +134,39 @@ pub enum CliError {
     /// The copy failed.
     #[error(transparent)]
     Copy(#[from] Box<hoist::copy::CopyError>),
+
+    /// A registry command's request failed; `action` says what was asked.
+    #[error("{action}")]
+    Remote {
+        /// What was being done, for people ("cannot list the tags of r/team/app").
+        action: String,
+        /// The registry's answer.
+        #[source]
+        source: Box<RegistryError>,
+    },
+
+    /// Reading an image without storing it (`digest`, `manifest`, `config`, `blob`,
+    /// `inspect docker://`, `history docker://`) failed.
+    #[error(transparent)]
+    View(#[from] Box<hoist::view::ViewError>),
+
+    /// `hoist delete` failed.
+    #[error(transparent)]
+    Delete(#[from] Box<hoist::registry::DeleteError>),
+
+    /// Writing the output to stdout failed (other than the reader going away).
+    #[error("cannot write to stdout")]
+    Stdout(#[source] std::io::Error),
 }
+
+impl From<hoist::view::ViewError> for CliError {
+    fn from(e: hoist::view::ViewError) -> CliError {
+        CliError::View(Box::new(e))
+    }
+}
+
+/// The exit status for usage errors (a command line that cannot be run), as clap's own.
+pub const USAGE_EXIT: u8 = 2;
 
 /// Prints `err` as described in the module docs and returns the exit status for it.
 pub fn report(err: &CliError, debug: bool) -> ExitCode {
@@ -133,7 +174,10 @@ pub fn report(err: &CliError, debug: bool) -> ExitCode {
         return ExitCode::FAILURE;
     }
     print_error("hoist: ", err, debug);
-    ExitCode::FAILURE
+    match err {
+        CliError::Arguments(_) => ExitCode::from(USAGE_EXIT),
+        _ => ExitCode::FAILURE,
+    }
 }
 
 /// Reports the failure of one item of a multi-item command the way docker's CLI does

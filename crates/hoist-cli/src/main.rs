@@ -14,9 +14,11 @@
 )]
 
 mod cli;
+mod cli_registry;
 mod commands;
 mod config;
 mod failure;
+mod format;
 mod logging;
 mod output;
 mod progress;
@@ -31,6 +33,7 @@ use clap::Parser as _;
 use hoist::credentials::CredentialStore;
 
 use cli::{Cli, Command};
+use commands::registry::Part;
 use config::Config;
 use failure::CliError;
 
@@ -53,6 +56,9 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Login(args) => commands::login::run(args, &config, &store),
         Command::Logout(args) => commands::logout::run(args, &store),
         Command::Images(args) => commands::images::run(args, &open_store(cli)?),
+        Command::Inspect(args) if commands::inspect::is_remote(args) => {
+            commands::inspect::run_remote(args, &config, store)
+        }
         Command::Inspect(args) => commands::inspect::run(args, &open_store(cli)?, cli.global.debug),
         Command::Tag(args) => commands::tag::run(args, &open_store(cli)?),
         Command::Rmi(args) => commands::rmi::run(args, &open_store(cli)?, cli.global.debug),
@@ -61,6 +67,16 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Load(args) => commands::load::run(args, &open_store(cli)?),
         Command::Export(args) => commands::export::run(args, open_store(cli)?),
         Command::Copy(args) => commands::copy::run(args, &cli.global, &config, store),
+        Command::Ls(args) => commands::registry::ls(args, &config, store),
+        Command::Catalog(args) => commands::registry::catalog(args, &config, store),
+        Command::Digest(args) => commands::registry::image_part(Part::Digest, args, &config, store),
+        Command::Manifest(args) => {
+            commands::registry::image_part(Part::Manifest, args, &config, store)
+        }
+        Command::Config(args) => commands::registry::image_part(Part::Config, args, &config, store),
+        Command::Blob(args) => commands::registry::blob(args, &config, store),
+        Command::Delete(args) => commands::registry::delete(args, &config, store),
+        Command::History(args) => commands::history::run(args, &cli.global, &config, store),
     }
 }
 

@@ -30,6 +30,24 @@ pub fn line(args: fmt::Arguments<'_>) {
     }
 }
 
+/// Writes `data` to stdout as it is (no newline). A closed pipe ends output quietly
+/// (`Ok`, later writes skipped); any other failure is returned, since a short copy of
+/// streamed data (a manifest, a blob) must not look like a success.
+pub fn bytes(data: &[u8]) -> io::Result<()> {
+    if CLOSED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let mut out = io::stdout().lock();
+    match out.write_all(data).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+            CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// `println!` that never panics: see [`line`].
 #[macro_export]
 macro_rules! outln {

@@ -4,6 +4,7 @@
 
 pub mod copy;
 pub mod export;
+pub mod history;
 pub mod images;
 pub mod inspect;
 pub mod load;
@@ -12,6 +13,7 @@ pub mod logout;
 pub mod prune;
 pub mod pull;
 pub mod push;
+pub mod registry;
 pub mod rmi;
 pub mod save;
 pub mod session;

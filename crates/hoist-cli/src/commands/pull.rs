@@ -40,7 +40,7 @@ pub fn run(
 ) -> Result<(), CliError> {
     let reference = Reference::parse(&args.reference)?;
     let platform = match &args.platform {
-        Some(text) => Some(Platform::parse(text).map_err(|e| CliError::Usage(e.to_string()))?),
+        Some(text) => Some(Platform::parse(text).map_err(|e| CliError::Arguments(e.to_string()))?),
         None => None,
     };
     let options = PullOptions {

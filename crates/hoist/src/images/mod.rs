@@ -9,6 +9,7 @@
 //! | [`inspect`] | [`inspect_image`]: [`ImageInspect`], docker's inspect JSON plus the manifest | `ImageService.LookupImage` (`types.ImageInspect`) |
 //! | [`tag`] | [`tag_image`] | `ImageService.TagImage` |
 //! | [`delete`] | [`delete_image`]: untag / delete with docker's conflict rules | `ImageService.ImageDelete` |
+//! | [`size`] | [`image_sizes`]: unpacked layer sizes and their sum | the layer store's `DiffSize`, `image.Size` |
 //! | [`created`] | RFC 3339 `created` times | Go's `time.Time` formatting |
 //!
 //! An *image* here is what docker calls one: an image ID (the config digest). hoist keeps a
@@ -26,6 +27,7 @@ pub mod delete;
 pub mod inspect;
 pub mod list;
 pub mod resolve;
+pub mod size;
 pub mod tag;
 
 #[cfg(test)]
@@ -40,6 +42,7 @@ pub use delete::{delete_image, DeleteItem};
 pub use inspect::{inspect_image, ImageInspect};
 pub use list::{list_images, ImageSummary};
 pub use resolve::{resolve_image, ResolvedImage};
+pub use size::{image_sizes, ImageSizes};
 pub use tag::tag_image;
 
 /// The short image ID docker prints: the first 12 hex characters of the config digest
