@@ -180,12 +180,41 @@ pub struct ExportArgs {
 
 /// `hoist images`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Filters: reference=PATTERN (shell pattern on NAME[:TAG]), dangling=true|false, \
+                  before=IMAGE, since=IMAGE.\nFormat fields: .Repository .Tag .Digest .ID \
+                  .CreatedSince .CreatedAt .Size .CompressedSize .Platform\n\nExamples:\n  \
+                  hoist images 'team/*'\n  hoist images --filter dangling=true -q\n  hoist images \
+                  --format '{{.Repository}}:{{.Tag}}'"
+)]
 pub struct ImagesArgs {
     /// Print every field as JSON instead of a table
     #[arg(long)]
     pub json: bool,
 
-    /// Only images of this repository (and tag)
+    /// Print only the image IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Show a DIGEST column (the manifest digest)
+    #[arg(long)]
+    pub digests: bool,
+
+    /// Do not truncate image IDs
+    #[arg(long)]
+    pub no_trunc: bool,
+
+    /// Only rows matching KEY=VALUE (repeatable): reference=PATTERN, dangling=true|false,
+    /// before=IMAGE, since=IMAGE
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+
+    /// Output: `table`, `json`, or a Go template (`table {{.Repository}}\t{{.Size}}`)
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Only images of this repository (and tag): a name, or a shell pattern as in
+    /// `--filter reference=`
     #[arg(value_name = "REPOSITORY[:TAG]")]
     pub reference: Option<String>,
 }

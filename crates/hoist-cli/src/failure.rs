@@ -41,8 +41,9 @@ pub enum CliError {
     Usage(String),
 
     /// The command line is malformed in a way clap cannot see (a bad `--format` or
-    /// `--platform`, a REF without the digest the command needs): exit status 2, as clap's
-    /// own usage errors.
+    /// `--filter`, a REF without the digest or tag the command needs): exit status 2, as
+    /// clap's own usage errors. (A malformed reference or platform keeps exit status 1, as
+    /// before these were told apart.)
     #[error("{0}")]
     Arguments(String),
 

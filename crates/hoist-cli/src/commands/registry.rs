@@ -35,7 +35,7 @@ pub fn registry_reference(input: &str) -> Result<Reference, CliError> {
 
 /// `--platform`'s value, parsed.
 pub fn platform_arg(text: Option<&str>) -> Result<Option<Platform>, CliError> {
-    text.map(|t| Platform::parse(t).map_err(|e| CliError::Arguments(e.to_string())))
+    text.map(|t| Platform::parse(t).map_err(|e| CliError::Usage(e.to_string())))
         .transpose()
 }
 

@@ -5,6 +5,7 @@
 //! | file | owns | docker counterpart |
 //! |---|---|---|
 //! | [`resolve`] | [`resolve_image`]: a user's REF (tag, digest reference, full or short image ID) to an image | `ImageService.GetImage`, `imageStore.Search` |
+//! | [`filter`] | [`ImageFilter`]: `--filter reference=…,dangling=…,before=…,since=…` | `daemon/images` filters, `reference.FamiliarMatch` |
 //! | [`list`] | [`list_images`]: one [`ImageSummary`] row per repository/tag | `ImageService.Images` + the CLI's `imageFormatTaggedAndDigest` |
 //! | [`inspect`] | [`inspect_image`]: [`ImageInspect`], docker's inspect JSON plus the manifest | `ImageService.LookupImage` (`types.ImageInspect`) |
 //! | [`tag`] | [`tag_image`] | `ImageService.TagImage` |
@@ -24,6 +25,7 @@
 
 pub mod created;
 pub mod delete;
+pub mod filter;
 pub mod inspect;
 pub mod list;
 pub mod resolve;
@@ -39,6 +41,7 @@ use crate::store::metadata::ImageRecord;
 use crate::store::{MetadataError, StoreError};
 
 pub use delete::{delete_image, DeleteItem};
+pub use filter::{FilterError, ImageFilter};
 pub use inspect::{inspect_image, ImageInspect};
 pub use list::{list_images, ImageSummary};
 pub use resolve::{resolve_image, ResolvedImage};
