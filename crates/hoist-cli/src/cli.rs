@@ -13,7 +13,14 @@ pub use crate::cli_registry::{
 
 /// hoist: pull, push and manage container images without a daemon.
 #[derive(Debug, Parser)]
-#[command(name = "hoist", version, about)]
+#[command(
+    name = "hoist",
+    version,
+    about,
+    after_help = "Exit status: 0 success, 1 failure, 2 command-line (usage) error.\n\
+                  Configuration: docs/config.md, or `--config FILE`; environment: HOIST_ROOT, \
+                  HOIST_CONFIG, DOCKER_CONFIG, REGISTRY_AUTH_FILE, RUST_LOG, NO_COLOR."
+)]
 pub struct Cli {
     /// Flags every command accepts.
     #[command(flatten)]
@@ -24,25 +31,34 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The help heading of the flags every command accepts, listed apart from a command's own.
+const GLOBAL: &str = "Global options";
+
 /// Flags every command accepts.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// The local store's root directory [default: /var/lib/hoist for root,
     /// ~/.local/share/hoist otherwise]
-    #[arg(long, value_name = "DIR", env = "HOIST_ROOT", global = true)]
+    #[arg(long, value_name = "DIR", env = "HOIST_ROOT", global = true, help_heading = GLOBAL)]
     pub root: Option<PathBuf>,
 
     /// The configuration file [default: ~/.config/hoist/config.toml, then
     /// /etc/hoist/config.toml]
-    #[arg(long, value_name = "FILE", env = "HOIST_CONFIG", global = true)]
+    #[arg(long, value_name = "FILE", env = "HOIST_CONFIG", global = true, help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
 
     /// Log what hoist does to stderr, and print the causes of a failure (same as -vv)
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub debug: bool,
 
     /// More diagnostics on stderr: -v warnings, -vv debug (as --debug), -vvv trace
-    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    #[arg(
+        short = 'v',
+        long = "verbose",
+        action = clap::ArgAction::Count,
+        global = true,
+        help_heading = GLOBAL
+    )]
     pub verbose: u8,
 }
 
@@ -50,31 +66,52 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Download an image from a registry into the local store
+    #[command(
+        after_help = "Examples:\n  hoist pull alpine:3.20\n  hoist pull --platform linux/arm64 -q localhost:5000/team/app:v1"
+    )]
     Pull(PullArgs),
     /// Upload an image (or every tag of a name) from the local store to a registry
+    #[command(
+        after_help = "Examples:\n  hoist push localhost:5000/team/app:v1\n  hoist push -a localhost:5000/team/app"
+    )]
     Push(PushArgs),
     /// Log in to a registry: check the credentials with it, then store them where docker would
+    #[command(
+        after_help = "Example:\n  echo \"$TOKEN\" | hoist login -u ci --password-stdin registry.example.com"
+    )]
     Login(LoginArgs),
     /// Remove the stored credentials for a registry
+    #[command(after_help = "Example:\n  hoist logout registry.example.com")]
     Logout(LogoutArgs),
     /// List the images in the local store
     Images(ImagesArgs),
     /// Show an image's configuration and manifest as JSON
     Inspect(InspectArgs),
     /// Create a tag TARGET that refers to the image SOURCE
+    #[command(after_help = "Example:\n  hoist tag alpine:3.20 localhost:5000/base/alpine:3.20")]
     Tag(TagArgs),
     /// Remove image references; images left without any are deleted
+    #[command(
+        after_help = "Examples:\n  hoist rmi localhost:5000/team/app:v1\n  hoist rmi -f 4f0e9d2c1b3a"
+    )]
     Rmi(RmiArgs),
     /// Remove dangling images, blobs no image needs and abandoned partial downloads
+    #[command(after_help = "Example:\n  hoist prune")]
     Prune,
     /// Save images to a tar archive in `docker save` format (streamed to stdout by default)
+    #[command(after_help = "Example:\n  hoist save -o app.tar localhost:5000/team/app:v1")]
     Save(SaveArgs),
     /// Load images and their tags from a `docker save` or OCI layout tar archive
+    #[command(after_help = "Example:\n  hoist load -i app.tar")]
     Load(LoadArgs),
     /// Write an image's flattened root filesystem into a directory
+    #[command(after_help = "Example:\n  hoist export alpine:3.20 ./rootfs")]
     Export(ExportArgs),
     /// Copy an image (every platform of an index by default) between registries, OCI layout
     /// directories and the local store (docker://REF, oci:PATH[:TAG], hoist:REF)
+    #[command(
+        after_help = "Examples:\n  hoist copy docker://localhost:5000/team/app:v1 oci:./layout:v1\n  hoist copy oci:./layout:v1 hoist:team/app:v1"
+    )]
     Copy(CopyArgs),
     /// List the tags of a repository in a registry
     Ls(LsArgs),
@@ -99,6 +136,28 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Show the build steps of an image (stored, or docker://REF from its registry)
     History(HistoryArgs),
+    /// Print a shell completion script
+    #[command(after_help = "Example:\n  hoist completion bash > /etc/bash_completion.d/hoist")]
+    Completion(CompletionArgs),
+    /// Write man pages (hoist.1, hoist-COMMAND.1) into a directory
+    #[command(after_help = "Example:\n  hoist man /usr/local/share/man/man1")]
+    Man(ManArgs),
+}
+
+/// `hoist completion`.
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `hoist man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The directory to write the pages into (created if absent)
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 /// `hoist copy`.
@@ -435,6 +494,28 @@ mod tests {
         ];
         let err = Cli::try_parse_from(args).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn every_command_has_an_example_in_its_help() {
+        for sub in Cli::command().get_subcommands() {
+            let after = sub.get_after_help().map(ToString::to_string);
+            assert!(
+                after.is_some_and(|text| text.contains("Example")),
+                "hoist {} has no example",
+                sub.get_name()
+            );
+        }
+    }
+
+    #[test]
+    fn global_flags_are_listed_apart() {
+        let command = Cli::command();
+        let debug = command
+            .get_arguments()
+            .find(|a| a.get_id() == "debug")
+            .unwrap();
+        assert_eq!(debug.get_help_heading(), Some("Global options"));
     }
 
     #[test]

@@ -77,6 +77,8 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Blob(args) => commands::registry::blob(args, &config, store),
         Command::Delete(args) => commands::registry::delete(args, &config, store),
         Command::History(args) => commands::history::run(args, &cli.global, &config, store),
+        Command::Completion(args) => commands::generate::completion(args),
+        Command::Man(args) => commands::generate::man(args),
     }
 }
 

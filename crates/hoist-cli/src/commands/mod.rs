@@ -4,6 +4,7 @@
 
 pub mod copy;
 pub mod export;
+pub mod generate;
 pub mod history;
 pub mod images;
 pub mod inspect;
