@@ -5,40 +5,13 @@
 
 mod sandbox;
 
-use sandbox::{stderr, stdout, Sandbox};
+use sandbox::{push_index, registry_with_image, stderr, stdout, Sandbox};
 
-use hoist_testkit::{
-    ImageBuilder, ImagePusher, Index, Layer, ManifestFormat, Schema1Builder, TestRegistry, TrustKey,
-};
-
-async fn registry_with_image() -> (TestRegistry, hoist_testkit::Image) {
-    let registry = TestRegistry::anonymous().await.unwrap();
-    let image = ImageBuilder::new()
-        .layer(Layer::from_files(&[("a.txt", b"a\n")]).unwrap())
-        .layer(Layer::from_files(&[("b.txt", b"b\n")]).unwrap())
-        .build()
-        .unwrap();
-    ImagePusher::new(&registry)
-        .push_image("team/app", "v1", &image)
-        .await
-        .unwrap();
-    (registry, image)
-}
+use hoist_testkit::{ImagePusher, Layer, Schema1Builder, TestRegistry, TrustKey};
 
 async fn registry_with_index() -> TestRegistry {
     let registry = TestRegistry::anonymous().await.unwrap();
-    let image = |arch: &str| {
-        ImageBuilder::new()
-            .platform("linux", arch, None)
-            .layer(Layer::from_files(&[("arch.txt", arch.as_bytes())]).unwrap())
-            .build()
-            .unwrap()
-    };
-    let index = Index::new(ManifestFormat::Oci, vec![image("amd64"), image("arm64")]).unwrap();
-    ImagePusher::new(&registry)
-        .push_index("team/multi", "v1", &index)
-        .await
-        .unwrap();
+    push_index(&registry, "team/multi", &["amd64", "arm64"]).await;
     registry
 }
 

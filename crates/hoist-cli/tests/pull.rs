@@ -5,25 +5,11 @@
 
 mod sandbox;
 
-use sandbox::{stderr, stdout, Sandbox};
+use sandbox::{registry_with_image, stderr, stdout, Sandbox};
 
 use std::path::Path;
 
-use hoist_testkit::{Blob, ImageBuilder, ImagePusher, Layer, TestRegistry};
-
-async fn registry_with_image() -> (TestRegistry, hoist_testkit::Image) {
-    let registry = TestRegistry::anonymous().await.unwrap();
-    let image = ImageBuilder::new()
-        .layer(Layer::from_files(&[("hello.txt", b"hello\n")]).unwrap())
-        .layer(Layer::from_files(&[("world.txt", b"world\n")]).unwrap())
-        .build()
-        .unwrap();
-    ImagePusher::new(&registry)
-        .push_image("team/app", "v1", &image)
-        .await
-        .unwrap();
-    (registry, image)
-}
+use hoist_testkit::{Blob, ImagePusher, TestRegistry};
 
 fn short(digest: &str) -> &str {
     &digest.trim_start_matches("sha256:")[..12]

@@ -488,3 +488,39 @@ async fn history_of_a_stored_image_has_the_same_steps_with_unpacked_sizes() {
     let blob_sizes: Vec<u64> = single.layers.iter().rev().map(|l| l.size).collect();
     assert_ne!(local_sizes, blob_sizes, "{local}");
 }
+
+#[tokio::test]
+async fn registry_reads_go_through_a_configured_mirror() {
+    let (upstream, single, _) = anonymous().await;
+    let mirror = TestRegistry::builder()
+        .proxy(&upstream.url(), None)
+        .start()
+        .await
+        .unwrap();
+    let sandbox = Sandbox::new();
+    std::fs::write(
+        sandbox.config_path(),
+        format!(
+            "[registries.\"{}\"]\nmirrors = [\"{}\"]\n",
+            upstream.host(),
+            mirror.url()
+        ),
+    )
+    .unwrap();
+    let app = format!("{}/team/app:v1", upstream.host());
+
+    assert_eq!(
+        ok(&sandbox.hoist(&["digest", &app]).await),
+        format!("{}\n", single.digest())
+    );
+    let config = sandbox.hoist(&["config", &app]).await;
+    assert_eq!(config.stdout, single.config.bytes);
+
+    let served = mirror.count_requests("GET", "/v2/team/app/blobs/")
+        + mirror.count_requests("HEAD", "/v2/team/app/manifests/");
+    assert!(
+        served >= 2,
+        "the mirror served the reads: {:?}",
+        mirror.access_log()
+    );
+}

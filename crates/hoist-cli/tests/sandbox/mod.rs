@@ -6,6 +6,43 @@
 use std::path::PathBuf;
 use std::process::Output;
 
+use hoist_testkit::{Image, ImageBuilder, ImagePusher, Index, Layer, ManifestFormat, TestRegistry};
+
+/// An anonymous registry holding `team/app:v1`, a two-layer linux/amd64 image.
+pub async fn registry_with_image() -> (TestRegistry, Image) {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let image = ImageBuilder::new()
+        .layer(Layer::from_files(&[("hello.txt", b"hello\n")]).unwrap())
+        .layer(Layer::from_files(&[("world.txt", b"world\n")]).unwrap())
+        .build()
+        .unwrap();
+    ImagePusher::new(&registry)
+        .push_image("team/app", "v1", &image)
+        .await
+        .unwrap();
+    (registry, image)
+}
+
+/// A one-layer image for `linux/ARCH` whose layer holds its architecture's name.
+pub fn arch_image(arch: &str) -> Image {
+    ImageBuilder::new()
+        .platform("linux", arch, None)
+        .layer(Layer::from_files(&[("arch.txt", arch.as_bytes())]).unwrap())
+        .build()
+        .unwrap()
+}
+
+/// `repo:v1` on `registry`: an OCI index of one [`arch_image`] per architecture.
+pub async fn push_index(registry: &TestRegistry, repo: &str, archs: &[&str]) -> Index {
+    let images = archs.iter().map(|a| arch_image(a)).collect();
+    let index = Index::new(ManifestFormat::Oci, images).unwrap();
+    ImagePusher::new(registry)
+        .push_index(repo, "v1", &index)
+        .await
+        .unwrap();
+    index
+}
+
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
 }
