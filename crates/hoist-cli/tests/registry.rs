@@ -516,6 +516,12 @@ async fn registry_reads_go_through_a_configured_mirror() {
     let config = sandbox.hoist(&["config", &app]).await;
     assert_eq!(config.stdout, single.config.bytes);
 
+    let debug = sandbox.hoist(&["digest", "--debug", &app]).await;
+    let log = stderr(&debug);
+    let served_by: Vec<&str> = log.lines().filter(|l| l.contains("served by")).collect();
+    assert!(!served_by.is_empty(), "{log}");
+    assert!(served_by.iter().all(|l| l.contains("mirror=true")), "{log}");
+
     let served = mirror.count_requests("GET", "/v2/team/app/blobs/")
         + mirror.count_requests("HEAD", "/v2/team/app/manifests/");
     assert!(
@@ -523,4 +529,31 @@ async fn registry_reads_go_through_a_configured_mirror() {
         "the mirror served the reads: {:?}",
         mirror.access_log()
     );
+}
+
+#[tokio::test]
+async fn images_shows_a_platform_column_for_the_platforms_of_one_index() {
+    let (registry, _, _) = anonymous().await;
+    let sandbox = Sandbox::new();
+    let multi = format!("{}/team/multi:v1", registry.host());
+    ok(&sandbox
+        .hoist(&[
+            "pull",
+            "-q",
+            "--all-platforms",
+            "--platform",
+            "linux/amd64",
+            &multi,
+        ])
+        .await);
+    ok(&sandbox
+        .hoist(&["pull", "-q", &format!("{}/team/app:v1", registry.host())])
+        .await);
+
+    let table = ok(&sandbox.hoist(&["images"]).await);
+
+    let header = table.lines().next().unwrap();
+    assert!(header.ends_with("PLATFORM"), "{table}");
+    assert!(table.lines().any(|l| l.ends_with("linux/arm64")), "{table}");
+    assert!(table.lines().any(|l| l.ends_with("linux/amd64")), "{table}");
 }

@@ -6,7 +6,9 @@
 //! least 10 wide, 3 spaces of padding): familiar repository names, `<none>` for a missing
 //! repository or tag, the 12-character image ID (`--no-trunc`: the full `sha256:…`), "N days
 //! ago" (go-units' `HumanDuration`; `N/A` without a creation time), the unpacked size as
-//! `HumanSizeWithPrecision(size, 3)` (`206MB`, `74.8MB`). `-q` prints the IDs only.
+//! `HumanSizeWithPrecision(size, 3)` (`206MB`, `74.8MB`), and a `PLATFORM` column when some
+//! rows are platforms of one multi-platform image (`pull --all-platforms`). `-q` prints the
+//! IDs only.
 //!
 //! The positional REPOSITORY[:TAG] keeps rows of that repository (the name normalised, so
 //! `ubuntu` and `docker.io/library/ubuntu` are the same) or, as docker's, rows whose familiar
@@ -150,6 +152,17 @@ fn template_row(row: &ImageSummary, no_trunc: bool, now: SystemTime) -> Value {
     })
 }
 
+/// Whether two rows are platforms of one multi-platform image (they share an index): the
+/// table then gets a PLATFORM column to tell them apart.
+fn has_siblings(rows: &[ImageSummary]) -> bool {
+    rows.iter().enumerate().any(|(i, a)| {
+        a.index_digest.is_some()
+            && rows[i + 1..]
+                .iter()
+                .any(|b| b.index_digest == a.index_digest && b.image_id != a.image_id)
+    })
+}
+
 fn header(field: &str) -> String {
     match field {
         "ID" => "IMAGE ID".to_owned(),
@@ -161,11 +174,15 @@ fn header(field: &str) -> String {
 /// The table docker prints, header included (no trailing newline).
 pub fn table(rows: &[ImageSummary], now: SystemTime, args: &ImagesArgs) -> String {
     let none = || "<none>".to_owned();
+    let platforms = has_siblings(rows);
     let mut header = vec!["REPOSITORY", "TAG"];
     if args.digests {
         header.push("DIGEST");
     }
     header.extend(["IMAGE ID", "CREATED", "SIZE"]);
+    if platforms {
+        header.push("PLATFORM");
+    }
     let mut lines = vec![header.join("\t")];
     for row in rows {
         let mut cells = vec![
@@ -182,6 +199,9 @@ pub fn table(rows: &[ImageSummary], now: SystemTime, args: &ImagesArgs) -> Strin
             created_since(row, now),
             human_size(row.size, 3),
         ]);
+        if platforms {
+            cells.push(platform(row));
+        }
         lines.push(cells.join("\t"));
     }
     align(&lines)

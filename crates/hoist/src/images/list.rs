@@ -49,6 +49,9 @@ pub struct ImageSummary {
     pub compressed_size: u64,
     /// The image's platform.
     pub platform: Platform,
+    /// The index the manifest was chosen from, if any: rows sharing one are platforms of one
+    /// multi-platform image (siblings).
+    pub index_digest: Option<Digest>,
 }
 
 /// The rows of `hoist images [FILTER]`, as the module docs describe.
@@ -120,6 +123,7 @@ fn rows_of(
         size,
         compressed_size,
         platform: record.platform.clone(),
+        index_digest: record.index_digest.clone(),
     };
     if references.is_empty() {
         rows.push(row(None));

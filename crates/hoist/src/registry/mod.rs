@@ -202,7 +202,10 @@ impl RegistryClient {
                 Err(e) => Err(e),
             };
             match result {
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    tracing::debug!(endpoint = %candidate.host, mirror = candidate.mirror, "served by");
+                    return Ok(v);
+                }
                 Err(e) if candidate.mirror => {
                     tracing::debug!(mirror = %candidate.host, error = %e, "mirror failed, trying next endpoint");
                     last = Some(e);
