@@ -10,7 +10,7 @@
 //! rows are platforms of one multi-platform image (`pull --all-platforms`). `-q` prints the
 //! IDs only.
 //!
-//! The positional REPOSITORY[:TAG] keeps rows of that repository (the name normalised, so
+//! The positional `REPOSITORY[:TAG]` keeps rows of that repository (the name normalised, so
 //! `ubuntu` and `docker.io/library/ubuntu` are the same) or, as docker's, rows whose familiar
 //! name matches it as a shell pattern (`'team/*'`). `--filter` is docker's
 //! ([`hoist::images::ImageFilter`]). `--format` takes docker's template fields `.Repository`,
