@@ -2,7 +2,7 @@
 //!
 //! Rust ignores `SIGPIPE`, so a write to a pipe whose reader is gone (`hoist pull … | head -1`)
 //! fails with `EPIPE`, and `println!` turns that failure into a panic (rc 101). Every result a
-//! command prints goes through [`line`] (the `outln!` macro) or [`bytes`]
+//! command prints goes through [`line()`] (the `outln!` macro) or [`bytes`]
 //! instead: once stdout is closed, output ends quietly and the command carries on, so the work
 //! in progress completes and the store stays consistent, and the exit status is the
 //! operation's, as with docker's CLI whose writes simply fail. Other write failures (a full
