@@ -212,8 +212,32 @@ pub fn summary(err: &CliError) -> String {
         CliError::Unauthorized { .. } => err.to_string(),
         CliError::Pull(pull) if is_docker_sentence(pull) => err.to_string(),
         CliError::Push(push) if is_push_sentence(push) => err.to_string(),
+        CliError::Remote { .. } | CliError::View(_) | CliError::Delete(_) => {
+            registry_answer(err).unwrap_or_else(|| one_line(err))
+        }
         _ => one_line(err),
     }
+}
+
+/// For the registry commands: the error's own message and the registry's answer in its words
+/// (`manifest unknown`, `name unknown: repository name not known to registry`), without the
+/// method and URL asked (those are in the `--debug` chain). `None` when no registry answer is
+/// in the chain (unreachable, TLS, …: [`one_line`] says it all).
+fn registry_answer(err: &CliError) -> Option<String> {
+    let mut cause: Option<&(dyn Error + 'static)> = err.source();
+    while let Some(current) = cause {
+        // Sources are held as `RegistryError` or `Box<RegistryError>`.
+        let registry = current.downcast_ref::<RegistryError>().or_else(|| {
+            current
+                .downcast_ref::<Box<RegistryError>>()
+                .map(AsRef::as_ref)
+        });
+        if let Some(entry) = registry.and_then(RegistryError::entry) {
+            return Some(format!("{err}: {entry}"));
+        }
+        cause = current.source();
+    }
+    None
 }
 
 /// Push failures whose own message is the whole story (docker's sentences; a refusal names

@@ -233,6 +233,12 @@ async fn blob_without_a_digest_is_a_usage_error_and_a_missing_blob_fails() {
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("hoist: "), "{err}");
+    // The registry's answer in its words; the URL asked is for --debug.
+    assert!(
+        err.ends_with("blob unknown: blob unknown to registry\n"),
+        "{err}"
+    );
+    assert!(!err.contains("http://"), "{err}");
 }
 
 #[tokio::test]
@@ -301,6 +307,11 @@ async fn delete_by_tag_removes_the_manifest() {
     let gone = sandbox.hoist(&["digest", &format!("{name}:v1")]).await;
     assert_eq!(gone.status.code(), Some(1), "{}", stdout(&gone));
     assert_eq!(ok(&sandbox.hoist(&["ls", &name]).await), "");
+    let missing = sandbox.hoist(&["delete", &format!("{name}:v1")]).await;
+    assert_eq!(
+        stderr(&missing),
+        format!("hoist: cannot delete {name}:v1: manifest unknown: HTTP 404 Not Found\n")
+    );
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ use hoist::copy::RegistryImage;
 use hoist::credentials::CredentialStore;
 use hoist::media::Platform;
 use hoist::reference::Reference;
-use hoist::registry::RegistryClient;
+use hoist::registry::{DeleteError, RegistryClient};
 use hoist::view::{ChosenImage, ImageView};
 use serde_json::json;
 
@@ -204,7 +204,13 @@ pub fn delete(
     let repo = client.repository(repository.domain(), repository.path());
     let digest = runtime
         .block_on(repo.delete_image(&target))
-        .map_err(Box::new)?;
+        .map_err(|e| match e {
+            DeleteError::Registry(source) => CliError::Remote {
+                action: format!("cannot delete {reference}"),
+                source,
+            },
+            other => CliError::Delete(Box::new(other)),
+        })?;
     crate::outln!("Deleted: {repository}@{digest}");
     Ok(())
 }
