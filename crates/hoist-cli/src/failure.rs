@@ -15,6 +15,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use hoist::credentials::CredentialError;
+use hoist::error::PullErrorMessage;
 use hoist::images::ImageError;
 use hoist::pull::PullError;
 use hoist::push::PushError;
@@ -208,6 +209,9 @@ fn print_error(prefix: &str, err: &CliError, debug: bool) {
 /// "filesystem layer verification failed …", "layers from manifest don't match …") are printed
 /// as docker prints them: the registry's URL and the store's detail go to the `--debug` chain.
 pub fn summary(err: &CliError) -> String {
+    if let Some(line) = certificate_refusal(err) {
+        return line;
+    }
     match err {
         CliError::Unauthorized { .. } => err.to_string(),
         CliError::Pull(pull) if is_docker_sentence(pull) => err.to_string(),
@@ -224,20 +228,68 @@ pub fn summary(err: &CliError) -> String {
 /// method and URL asked (those are in the `--debug` chain). `None` when no registry answer is
 /// in the chain (unreachable, TLS, …: [`one_line`] says it all).
 fn registry_answer(err: &CliError) -> Option<String> {
-    let mut cause: Option<&(dyn Error + 'static)> = err.source();
-    while let Some(current) = cause {
-        // Sources are held as `RegistryError` or `Box<RegistryError>`.
-        let registry = current.downcast_ref::<RegistryError>().or_else(|| {
-            current
-                .downcast_ref::<Box<RegistryError>>()
-                .map(AsRef::as_ref)
-        });
-        if let Some(entry) = registry.and_then(RegistryError::entry) {
-            return Some(format!("{err}: {entry}"));
-        }
-        cause = current.source();
+    let entry = registry_errors(err).find_map(RegistryError::entry)?;
+    Some(format!("{err}: {entry}"))
+}
+
+/// The registry errors in `err`'s cause chain, outermost first (sources are held as
+/// `RegistryError` or `Box<RegistryError>`).
+fn registry_errors<'a>(err: &'a CliError) -> impl Iterator<Item = &'a RegistryError> {
+    let mut cause: Option<&'a (dyn Error + 'static)> = err.source();
+    transparent_registry_error(err)
+        .into_iter()
+        .chain(std::iter::from_fn(move || {
+            while let Some(current) = cause {
+                cause = current.source();
+                let registry = current.downcast_ref::<RegistryError>().or_else(|| {
+                    current
+                        .downcast_ref::<Box<RegistryError>>()
+                        .map(AsRef::as_ref)
+                });
+                if registry.is_some() {
+                    return registry;
+                }
+            }
+            None
+        }))
+}
+
+/// A registry error a pull passes on unchanged: `#[error(transparent)]` wrappers forward
+/// `source()` past it, so the cause chain never shows it.
+fn transparent_registry_error(err: &CliError) -> Option<&RegistryError> {
+    let CliError::Pull(pull) = err else {
+        return None;
+    };
+    match pull.as_ref() {
+        PullError::Registry(message) => match message.as_ref() {
+            PullErrorMessage::Registry(registry) => Some(registry),
+            _ => None,
+        },
+        _ => None,
     }
-    None
+}
+
+/// A registry whose TLS handshake failed over certificates (its certificate not trusted, or
+/// ours wanted and missing) is a configuration problem, not an unreachable host: the line
+/// says so and names the fixes, instead of the endpoint attempts (and a plain-HTTP fallback's
+/// "not a v2 registry") that `--debug` still shows.
+fn certificate_refusal(err: &CliError) -> Option<String> {
+    let host = registry_errors(err).find_map(|e| match e {
+        RegistryError::Unreachable {
+            host,
+            certificate_rejected: true,
+            ..
+        } => Some(host),
+        _ => None,
+    })?;
+    Some(format!(
+        "cannot reach registry {host} over TLS: its certificate is not trusted (unknown \
+         certificate authority) or it wants a client certificate. Trust its CA with \
+         ca_file under [registries.\"{host}\"] in the config or as \
+         /etc/docker/certs.d/{host}/ca.crt; put a client certificate in \
+         /etc/docker/certs.d/{host}/client.cert and client.key; or, for a registry you \
+         trust on this network, set insecure = true for it"
+    ))
 }
 
 /// Push failures whose own message is the whole story (docker's sentences; a refusal names

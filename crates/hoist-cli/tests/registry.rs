@@ -568,3 +568,50 @@ async fn images_shows_a_platform_column_for_the_platforms_of_one_index() {
     assert!(table.lines().any(|l| l.ends_with("linux/arm64")), "{table}");
     assert!(table.lines().any(|l| l.ends_with("linux/amd64")), "{table}");
 }
+
+#[tokio::test]
+async fn an_untrusted_certificate_says_so_and_names_the_fixes() {
+    let ca = TestCa::new().unwrap();
+    let registry = TestRegistry::builder().tls(&ca).start().await.unwrap();
+    seed(&ImagePusher::new(&registry)).await;
+    let sandbox = Sandbox::new();
+    let host = registry.host();
+    let started = std::time::Instant::now();
+
+    let out = sandbox
+        .hoist(&["digest", &format!("{host}/team/app:v1")])
+        .await;
+
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("certificate"), "{err}");
+    for fix in [
+        "ca_file",
+        &format!("/etc/docker/certs.d/{host}/ca.crt"),
+        "insecure",
+    ] {
+        assert!(err.contains(fix), "{fix} missing: {err}");
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "a certificate refusal is not retried"
+    );
+}
+
+#[tokio::test]
+async fn pull_from_an_untrusted_registry_names_the_fixes_too() {
+    let ca = TestCa::new().unwrap();
+    let registry = TestRegistry::builder().tls(&ca).start().await.unwrap();
+    seed(&ImagePusher::new(&registry)).await;
+    let sandbox = Sandbox::new();
+
+    let out = sandbox
+        .hoist(&["pull", "-q", &format!("{}/team/app:v1", registry.host())])
+        .await;
+
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("ca_file"), "{err}");
+}
