@@ -12,8 +12,8 @@ use sandbox::{stderr, stdout, Sandbox};
 use serde_json::Value;
 
 use hoist_testkit::{
-    Image, ImageBuilder, ImagePusher, Index, Layer, ManifestFormat, TestCa, TestRegistry,
-    TokenServer,
+    FaultProxy, Image, ImageBuilder, ImagePusher, Index, Layer, ManifestFormat, Rule, TestCa,
+    TestRegistry, TokenServer,
 };
 
 fn image(arch: &str) -> Image {
@@ -614,4 +614,26 @@ async fn pull_from_an_untrusted_registry_names_the_fixes_too() {
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("ca_file"), "{err}");
+}
+
+#[tokio::test]
+async fn blob_whose_bytes_do_not_match_its_digest_fails() {
+    let (registry, single, _) = anonymous().await;
+    let proxy = FaultProxy::start(&registry).await.unwrap();
+    proxy.rule(Rule::get_blob().corrupt_byte(10));
+    let sandbox = Sandbox::new();
+    let layer = &single.layers[0];
+
+    let out = sandbox
+        .hoist(&[
+            "blob",
+            &format!("{}/team/app@{}", proxy.host(), layer.digest),
+        ])
+        .await;
+
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("failed verification"), "{err}");
+    assert!(err.contains(&layer.digest), "{err}");
 }
