@@ -2,10 +2,14 @@
 //! and turns a failure into one clear line and a non-zero exit status.
 //!
 //! The logic lives in the `hoist` library and in the modules here, one per concern: `cli`
-//! (arguments), `config` (the TOML file), `commands` (one file per subcommand), `prompt`
-//! (terminal input), `verify` (login checks against the registry), `progress` (pull progress
-//! on a terminal or as plain lines), `failure` (error output), `logging` (`--debug`), `root`
-//! (where the store is), `units` (docker's human sizes and durations).
+//! and `cli_registry` (arguments), `config` (the TOML file), `commands` (one file per
+//! subcommand, or per family: `registry` for the registry commands, `generate` for
+//! completions and man pages), `prompt` (terminal input), `verify` (login checks against the
+//! registry), `progress` (pull progress on a terminal or as plain lines), `output` (stdout
+//! that survives a closed pipe), `format` (`--format`: Go templates, `json`, `table`),
+//! `failure` (error output and exit statuses: 0 ok, 1 failure, 2 usage), `logging` (`-v`,
+//! `--debug`, `NO_COLOR`), `root` (where the store is), `units` (docker's human sizes and
+//! durations).
 
 // No panics on any path input can reach (STYLE.md): outside tests, unwrap/expect/panic are errors.
 #![cfg_attr(

@@ -1,6 +1,7 @@
-//! The subcommands, one file each; each takes its parsed arguments and the loaded
-//! configuration and returns `Result<(), CliError>` (printing is theirs, failure reporting is
-//! `failure`'s).
+//! The subcommands, one file each (the registry commands share `registry`, `completion` and
+//! `man` share `generate`); each takes its parsed arguments and the loaded configuration and
+//! returns `Result<(), CliError>` (printing is theirs, through `crate::output`; failure
+//! reporting is `failure`'s).
 
 pub mod copy;
 pub mod export;
