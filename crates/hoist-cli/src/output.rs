@@ -48,6 +48,21 @@ pub fn bytes(data: &[u8]) -> io::Result<()> {
     }
 }
 
+/// Prints `args` and a newline to stderr (a warning or a notice); nothing when stderr is
+/// closed, where `eprintln!` would panic.
+pub fn error_line(args: fmt::Arguments<'_>) {
+    let mut err = io::stderr().lock();
+    let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
+}
+
+/// `eprintln!` that never panics: see `output::error_line`.
+#[macro_export]
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::output::error_line(format_args!($($arg)*))
+    };
+}
+
 /// `println!` that never panics: see `output::line`.
 #[macro_export]
 macro_rules! outln {

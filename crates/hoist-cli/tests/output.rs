@@ -154,3 +154,18 @@ async fn log_lines_have_no_colour_codes_off_a_terminal_or_with_no_color() {
     assert!(err.contains("DEBUG"), "{err}");
     assert!(!err.contains('\u{1b}'), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_warning_into_a_closed_stderr_does_not_panic() {
+    let (registry, _image) = registry_with_image().await;
+    let sandbox = Sandbox::new();
+    let reference = format!("{}/team/app:v1", registry.host());
+
+    // Pulling another platform of a single-platform image prints docker's warning on stderr.
+    let out = sandbox
+        .hoist_closed_stderr(&["pull", "-q", "--platform", "linux/arm64", &reference])
+        .await;
+
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out), format!("{reference}\n"));
+}

@@ -89,7 +89,7 @@ pub fn run(
 fn warn_platform_mismatch(requested: &Platform, images: &[PulledImage]) {
     let matcher = PlatformMatcher::new(requested);
     for image in images.iter().filter(|i| !matcher.matches(&i.platform)) {
-        eprintln!(
+        crate::errln!(
             "WARNING: image with reference {} was found but does not match the specified \
              platform: wanted {}, actual: {}",
             image.reference.familiar(),

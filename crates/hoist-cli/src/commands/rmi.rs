@@ -46,7 +46,7 @@ pub fn run(args: &RmiArgs, meta: &MetadataStore, debug: bool) -> Result<(), CliE
         };
         match collect_garbage(meta, &options)? {
             Some(report) => tracing::debug!(?report, "blobs of deleted images collected"),
-            None => eprintln!(
+            None => crate::errln!(
                 "another hoist process is writing to the store; the blobs of deleted images \
                  will be removed by the next `hoist prune`"
             ),

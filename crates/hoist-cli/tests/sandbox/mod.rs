@@ -84,6 +84,16 @@ impl Sandbox {
         child.wait_with_output().await.unwrap()
     }
 
+    /// Runs `hoist … ARGS…` with a stderr whose reader is gone before hoist writes anything.
+    pub async fn hoist_closed_stderr(&self, args: &[&str]) -> Output {
+        let mut command = self.command(args);
+        command.stdout(std::process::Stdio::piped());
+        command.stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        drop(child.stderr.take());
+        child.wait_with_output().await.unwrap()
+    }
+
     /// The command `hoist --root ROOT --config CONFIG ARGS…` in the sandbox's environment.
     pub fn command(&self, args: &[&str]) -> tokio::process::Command {
         let home = self.dir.path().join("home");
