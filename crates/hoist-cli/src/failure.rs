@@ -214,7 +214,11 @@ pub fn summary(err: &CliError) -> String {
     }
     match err {
         CliError::Unauthorized { .. } => err.to_string(),
-        CliError::Pull(pull) if is_docker_sentence(pull) => err.to_string(),
+        // docker's sentence, naming the command that fixes it here: the library keeps
+        // docker's words ('docker login') for callers that match on them.
+        CliError::Pull(pull) if is_docker_sentence(pull) => err
+            .to_string()
+            .replace("may require 'docker login'", "may require 'hoist login'"),
         CliError::Push(push) if is_push_sentence(push) => err.to_string(),
         CliError::Remote { .. } | CliError::View(_) | CliError::Delete(_) => {
             registry_answer(err).unwrap_or_else(|| one_line(err))

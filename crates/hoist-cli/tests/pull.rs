@@ -313,3 +313,32 @@ async fn pulled_image_sizes_are_unpacked_with_the_compressed_size_in_json() {
     assert_eq!(inspect[0]["Size"], row["size"]);
     assert_eq!(inspect[0]["CompressedSize"], compressed);
 }
+
+#[tokio::test]
+async fn access_denied_names_hoist_login() {
+    let tokens = hoist_testkit::TokenServer::builder()
+        .admin("admin", "adm1n")
+        .start()
+        .unwrap();
+    let registry = TestRegistry::builder()
+        .token_auth(tokens.auth_config())
+        .start()
+        .await
+        .unwrap();
+    let sandbox = Sandbox::new();
+
+    let out = sandbox
+        .hoist(&["pull", &format!("{}/team/private:v1", registry.host())])
+        .await;
+
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(&format!(
+            "hoist: pull access denied for {}/team/private, repository does not exist or may \
+             require 'hoist login'",
+            registry.host()
+        )),
+        "{err}"
+    );
+}
