@@ -7,9 +7,20 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use crate::cli_registry::{
+    BlobArgs, CatalogArgs, DeleteArgs, HistoryArgs, LsArgs, RemoteImageArgs,
+};
+
 /// hoist: pull, push and manage container images without a daemon.
 #[derive(Debug, Parser)]
-#[command(name = "hoist", version, about)]
+#[command(
+    name = "hoist",
+    version,
+    about,
+    after_help = "Exit status: 0 success, 1 failure, 2 command-line (usage) error.\n\
+                  Configuration: docs/config.md, or `--config FILE`; environment: HOIST_ROOT, \
+                  HOIST_CONFIG, DOCKER_CONFIG, REGISTRY_AUTH_FILE, RUST_LOG, NO_COLOR."
+)]
 pub struct Cli {
     /// Flags every command accepts.
     #[command(flatten)]
@@ -20,54 +31,133 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The help heading of the flags every command accepts, listed apart from a command's own.
+const GLOBAL: &str = "Global options";
+
 /// Flags every command accepts.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// The local store's root directory [default: /var/lib/hoist for root,
     /// ~/.local/share/hoist otherwise]
-    #[arg(long, value_name = "DIR", env = "HOIST_ROOT", global = true)]
+    #[arg(long, value_name = "DIR", env = "HOIST_ROOT", global = true, help_heading = GLOBAL)]
     pub root: Option<PathBuf>,
 
     /// The configuration file [default: ~/.config/hoist/config.toml, then
     /// /etc/hoist/config.toml]
-    #[arg(long, value_name = "FILE", env = "HOIST_CONFIG", global = true)]
+    #[arg(long, value_name = "FILE", env = "HOIST_CONFIG", global = true, help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
 
-    /// Log what hoist does to stderr, and print the causes of a failure
-    #[arg(long, global = true)]
+    /// Log what hoist does to stderr, and print the causes of a failure (same as -vv)
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub debug: bool,
+
+    /// More diagnostics on stderr: -v warnings, -vv debug (as --debug), -vvv trace
+    #[arg(
+        short = 'v',
+        long = "verbose",
+        action = clap::ArgAction::Count,
+        global = true,
+        help_heading = GLOBAL
+    )]
+    pub verbose: u8,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Download an image from a registry into the local store
+    #[command(
+        after_help = "Examples:\n  hoist pull alpine:3.20\n  hoist pull --platform linux/arm64 -q localhost:5000/team/app:v1"
+    )]
     Pull(PullArgs),
     /// Upload an image (or every tag of a name) from the local store to a registry
+    #[command(
+        after_help = "Examples:\n  hoist push localhost:5000/team/app:v1\n  hoist push -a localhost:5000/team/app"
+    )]
     Push(PushArgs),
     /// Log in to a registry: check the credentials with it, then store them where docker would
+    #[command(
+        after_help = "Example:\n  echo \"$TOKEN\" | hoist login -u ci --password-stdin registry.example.com"
+    )]
     Login(LoginArgs),
     /// Remove the stored credentials for a registry
+    #[command(after_help = "Example:\n  hoist logout registry.example.com")]
     Logout(LogoutArgs),
     /// List the images in the local store
     Images(ImagesArgs),
     /// Show an image's configuration and manifest as JSON
     Inspect(InspectArgs),
     /// Create a tag TARGET that refers to the image SOURCE
+    #[command(after_help = "Example:\n  hoist tag alpine:3.20 localhost:5000/base/alpine:3.20")]
     Tag(TagArgs),
     /// Remove image references; images left without any are deleted
+    #[command(
+        after_help = "Examples:\n  hoist rmi localhost:5000/team/app:v1\n  hoist rmi -f 4f0e9d2c1b3a"
+    )]
     Rmi(RmiArgs),
     /// Remove dangling images, blobs no image needs and abandoned partial downloads
+    #[command(after_help = "Example:\n  hoist prune")]
     Prune,
     /// Save images to a tar archive in `docker save` format (streamed to stdout by default)
+    #[command(after_help = "Example:\n  hoist save -o app.tar localhost:5000/team/app:v1")]
     Save(SaveArgs),
     /// Load images and their tags from a `docker save` or OCI layout tar archive
+    #[command(after_help = "Example:\n  hoist load -i app.tar")]
     Load(LoadArgs),
     /// Write an image's flattened root filesystem into a directory
+    #[command(after_help = "Example:\n  hoist export alpine:3.20 ./rootfs")]
     Export(ExportArgs),
     /// Copy an image (every platform of an index by default) between registries, OCI layout
     /// directories and the local store (docker://REF, oci:PATH[:TAG], hoist:REF)
+    #[command(
+        after_help = "Examples:\n  hoist copy docker://localhost:5000/team/app:v1 oci:./layout:v1\n  hoist copy oci:./layout:v1 hoist:team/app:v1"
+    )]
     Copy(CopyArgs),
+    /// List the tags of a repository in a registry
+    Ls(LsArgs),
+    /// List the repositories of a registry
+    Catalog(CatalogArgs),
+    /// Print the digest a reference names in its registry
+    #[command(
+        after_help = "Example:\n  hoist digest --platform linux/arm64 localhost:5000/team/app:v1"
+    )]
+    Digest(RemoteImageArgs),
+    /// Print an image's manifest from its registry, byte for byte
+    #[command(after_help = "Example:\n  hoist manifest localhost:5000/team/app:v1 | jq .")]
+    Manifest(RemoteImageArgs),
+    /// Print an image's config blob from its registry, byte for byte
+    #[command(
+        after_help = "Example:\n  hoist config --platform linux/amd64 localhost:5000/team/app:v1"
+    )]
+    Config(RemoteImageArgs),
+    /// Write a blob from a registry to stdout, verified against its digest
+    Blob(BlobArgs),
+    /// Delete an image (its manifest) from a registry
+    Delete(DeleteArgs),
+    /// Show the build steps of an image (stored, or docker://REF from its registry)
+    History(HistoryArgs),
+    /// Print a shell completion script
+    #[command(after_help = "Example:\n  hoist completion bash > /etc/bash_completion.d/hoist")]
+    Completion(CompletionArgs),
+    /// Write man pages (hoist.1, hoist-COMMAND.1) into a directory
+    #[command(after_help = "Example:\n  hoist man /usr/local/share/man/man1")]
+    Man(ManArgs),
+}
+
+/// `hoist completion`.
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `hoist man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The directory to write the pages into (created if absent)
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 /// `hoist copy`.
@@ -149,20 +239,67 @@ pub struct ExportArgs {
 
 /// `hoist images`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Filters: reference=PATTERN (shell pattern on NAME[:TAG]), dangling=true|false, \
+                  before=IMAGE, since=IMAGE.\nFormat fields: .Repository .Tag .Digest .ID \
+                  .CreatedSince .CreatedAt .Size .CompressedSize .Platform\n\nExamples:\n  \
+                  hoist images 'team/*'\n  hoist images --filter dangling=true -q\n  hoist images \
+                  --format '{{.Repository}}:{{.Tag}}'"
+)]
 pub struct ImagesArgs {
     /// Print every field as JSON instead of a table
     #[arg(long)]
     pub json: bool,
 
-    /// Only images of this repository (and tag)
+    /// Print only the image IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Show a DIGEST column (the manifest digest)
+    #[arg(long)]
+    pub digests: bool,
+
+    /// Do not truncate image IDs
+    #[arg(long)]
+    pub no_trunc: bool,
+
+    /// Only rows matching KEY=VALUE (repeatable): reference=PATTERN, dangling=true|false,
+    /// before=IMAGE, since=IMAGE
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+
+    /// Output: `table`, `json`, or a Go template (`table {{.Repository}}\t{{.Size}}`)
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Only images of this repository (and tag): a name, or a shell pattern as in
+    /// `--filter reference=`
     #[arg(value_name = "REPOSITORY[:TAG]")]
     pub reference: Option<String>,
 }
 
 /// `hoist inspect`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  hoist inspect alpine:3.20\n  hoist inspect --format '{{.Id}}' \
+                  alpine:3.20\n  hoist inspect docker://localhost:5000/team/app:v1"
+)]
 pub struct InspectArgs {
-    /// Images: references, image IDs or unique ID prefixes
+    /// With docker://REF: print the raw manifest the reference names, as the registry serves it
+    #[arg(long)]
+    pub raw: bool,
+
+    /// With docker://REF: the platform to describe from a multi-platform image [default: the
+    /// host's]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+
+    /// Output: `json` (the default), or a Go template per image (`{{.Id}}`, `{{json .Config}}`)
+    #[arg(short = 'f', long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Images: references, image IDs or unique ID prefixes; or one docker://REF to describe
+    /// an image in its registry as `skopeo inspect` does, without pulling it
     #[arg(value_name = "REF", required = true)]
     pub references: Vec<String>,
 }
@@ -357,6 +494,28 @@ mod tests {
         ];
         let err = Cli::try_parse_from(args).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn every_command_has_an_example_in_its_help() {
+        for sub in Cli::command().get_subcommands() {
+            let after = sub.get_after_help().map(ToString::to_string);
+            assert!(
+                after.is_some_and(|text| text.contains("Example")),
+                "hoist {} has no example",
+                sub.get_name()
+            );
+        }
+    }
+
+    #[test]
+    fn global_flags_are_listed_apart() {
+        let command = Cli::command();
+        let debug = command
+            .get_arguments()
+            .find(|a| a.get_id() == "debug")
+            .unwrap();
+        assert_eq!(debug.get_help_heading(), Some("Global options"));
     }
 
     #[test]

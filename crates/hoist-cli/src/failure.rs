@@ -1,5 +1,8 @@
 //! How a failed command ends: one clear line on stderr and a non-zero exit status.
 //!
+//! Exit statuses are stable: 0 success; 1 failure (the operation could not be done); 2 usage
+//! (the command line is wrong: clap's own errors and [`CliError::Arguments`]).
+//!
 //! Every command returns `Result<(), CliError>`; [`report`] is the one place that turns an error
 //! into what the user sees. The line is the error and its causes joined by `: ` (the cause of an
 //! I/O failure, such as "Permission denied", is what makes the line useful), except where the
@@ -12,6 +15,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use hoist::credentials::CredentialError;
+use hoist::error::PullErrorMessage;
 use hoist::images::ImageError;
 use hoist::pull::PullError;
 use hoist::push::PushError;
@@ -36,6 +40,13 @@ pub enum CliError {
     /// The command line asks for something that cannot be done; the message says why.
     #[error("{0}")]
     Usage(String),
+
+    /// The command line is malformed in a way clap cannot see (a bad `--format` or
+    /// `--filter`, a REF without the digest or tag the command needs): exit status 2, as
+    /// clap's own usage errors. (A malformed reference or platform keeps exit status 1, as
+    /// before these were told apart.)
+    #[error("{0}")]
+    Arguments(String),
 
     /// Reading the password (or user name) from stdin or the terminal failed.
     #[error("cannot read {what}")]
@@ -125,7 +136,39 @@ pub enum CliError {
     /// The copy failed.
     #[error(transparent)]
     Copy(#[from] Box<hoist::copy::CopyError>),
+
+    /// A registry command's request failed; `action` says what was asked.
+    #[error("{action}")]
+    Remote {
+        /// What was being done, for people ("cannot list the tags of r/team/app").
+        action: String,
+        /// The registry's answer.
+        #[source]
+        source: Box<RegistryError>,
+    },
+
+    /// Reading an image without storing it (`digest`, `manifest`, `config`, `blob`,
+    /// `inspect docker://`, `history docker://`) failed.
+    #[error(transparent)]
+    View(#[from] Box<hoist::view::ViewError>),
+
+    /// `hoist delete` failed.
+    #[error(transparent)]
+    Delete(#[from] Box<hoist::registry::DeleteError>),
+
+    /// Writing the output to stdout failed (other than the reader going away).
+    #[error("cannot write to stdout")]
+    Stdout(#[source] std::io::Error),
 }
+
+impl From<hoist::view::ViewError> for CliError {
+    fn from(e: hoist::view::ViewError) -> CliError {
+        CliError::View(Box::new(e))
+    }
+}
+
+/// The exit status for usage errors (a command line that cannot be run), as clap's own.
+pub const USAGE_EXIT: u8 = 2;
 
 /// Prints `err` as described in the module docs and returns the exit status for it.
 pub fn report(err: &CliError, debug: bool) -> ExitCode {
@@ -133,7 +176,10 @@ pub fn report(err: &CliError, debug: bool) -> ExitCode {
         return ExitCode::FAILURE;
     }
     print_error("hoist: ", err, debug);
-    ExitCode::FAILURE
+    match err {
+        CliError::Arguments(_) => ExitCode::from(USAGE_EXIT),
+        _ => ExitCode::FAILURE,
+    }
 }
 
 /// Reports the failure of one item of a multi-item command the way docker's CLI does
@@ -163,12 +209,91 @@ fn print_error(prefix: &str, err: &CliError, debug: bool) {
 /// "filesystem layer verification failed …", "layers from manifest don't match …") are printed
 /// as docker prints them: the registry's URL and the store's detail go to the `--debug` chain.
 pub fn summary(err: &CliError) -> String {
+    if let Some(line) = certificate_refusal(err) {
+        return line;
+    }
     match err {
         CliError::Unauthorized { .. } => err.to_string(),
-        CliError::Pull(pull) if is_docker_sentence(pull) => err.to_string(),
+        // docker's sentence, naming the command that fixes it here: the library keeps
+        // docker's words ('docker login') for callers that match on them.
+        CliError::Pull(pull) if is_docker_sentence(pull) => err
+            .to_string()
+            .replace("may require 'docker login'", "may require 'hoist login'"),
         CliError::Push(push) if is_push_sentence(push) => err.to_string(),
+        CliError::Remote { .. } | CliError::View(_) | CliError::Delete(_) => {
+            registry_answer(err).unwrap_or_else(|| one_line(err))
+        }
         _ => one_line(err),
     }
+}
+
+/// For the registry commands: the error's own message and the registry's answer in its words
+/// (`manifest unknown`, `name unknown: repository name not known to registry`), without the
+/// method and URL asked (those are in the `--debug` chain). `None` when no registry answer is
+/// in the chain (unreachable, TLS, …: [`one_line`] says it all).
+fn registry_answer(err: &CliError) -> Option<String> {
+    let entry = registry_errors(err).find_map(RegistryError::entry)?;
+    Some(format!("{err}: {entry}"))
+}
+
+/// The registry errors in `err`'s cause chain, outermost first (sources are held as
+/// `RegistryError` or `Box<RegistryError>`).
+fn registry_errors<'a>(err: &'a CliError) -> impl Iterator<Item = &'a RegistryError> {
+    let mut cause: Option<&'a (dyn Error + 'static)> = err.source();
+    transparent_registry_error(err)
+        .into_iter()
+        .chain(std::iter::from_fn(move || {
+            while let Some(current) = cause {
+                cause = current.source();
+                let registry = current.downcast_ref::<RegistryError>().or_else(|| {
+                    current
+                        .downcast_ref::<Box<RegistryError>>()
+                        .map(AsRef::as_ref)
+                });
+                if registry.is_some() {
+                    return registry;
+                }
+            }
+            None
+        }))
+}
+
+/// A registry error a pull passes on unchanged: `#[error(transparent)]` wrappers forward
+/// `source()` past it, so the cause chain never shows it.
+fn transparent_registry_error(err: &CliError) -> Option<&RegistryError> {
+    let CliError::Pull(pull) = err else {
+        return None;
+    };
+    match pull.as_ref() {
+        PullError::Registry(message) => match message.as_ref() {
+            PullErrorMessage::Registry(registry) => Some(registry),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A registry whose TLS handshake failed over certificates (its certificate not trusted, or
+/// ours wanted and missing) is a configuration problem, not an unreachable host: the line
+/// says so and names the fixes, instead of the endpoint attempts (and a plain-HTTP fallback's
+/// "not a v2 registry") that `--debug` still shows.
+fn certificate_refusal(err: &CliError) -> Option<String> {
+    let host = registry_errors(err).find_map(|e| match e {
+        RegistryError::Unreachable {
+            host,
+            certificate_rejected: true,
+            ..
+        } => Some(host),
+        _ => None,
+    })?;
+    Some(format!(
+        "cannot reach registry {host} over TLS: its certificate is not trusted (unknown \
+         certificate authority) or it wants a client certificate. Trust its CA with \
+         ca_file under [registries.\"{host}\"] in the config or as \
+         /etc/docker/certs.d/{host}/ca.crt; put a client certificate in \
+         /etc/docker/certs.d/{host}/client.cert and client.key; or, for a registry you \
+         trust on this network, set insecure = true for it"
+    ))
 }
 
 /// Push failures whose own message is the whole story (docker's sentences; a refusal names

@@ -2,10 +2,14 @@
 //! and turns a failure into one clear line and a non-zero exit status.
 //!
 //! The logic lives in the `hoist` library and in the modules here, one per concern: `cli`
-//! (arguments), `config` (the TOML file), `commands` (one file per subcommand), `prompt`
-//! (terminal input), `verify` (login checks against the registry), `progress` (pull progress
-//! on a terminal or as plain lines), `failure` (error output), `logging` (`--debug`), `root`
-//! (where the store is), `units` (docker's human sizes and durations).
+//! and `cli_registry` (arguments), `config` (the TOML file), `commands` (one file per
+//! subcommand, or per family: `registry` for the registry commands, `generate` for
+//! completions and man pages), `prompt` (terminal input), `verify` (login checks against the
+//! registry), `progress` (pull progress on a terminal or as plain lines), `output` (stdout
+//! that survives a closed pipe), `format` (`--format`: Go templates, `json`, `table`),
+//! `failure` (error output and exit statuses: 0 ok, 1 failure, 2 usage), `logging` (`-v`,
+//! `--debug`, `NO_COLOR`), `root` (where the store is), `units` (docker's human sizes and
+//! durations).
 
 // No panics on any path input can reach (STYLE.md): outside tests, unwrap/expect/panic are errors.
 #![cfg_attr(
@@ -14,10 +18,13 @@
 )]
 
 mod cli;
+mod cli_registry;
 mod commands;
 mod config;
 mod failure;
+mod format;
 mod logging;
+mod output;
 mod progress;
 mod prompt;
 mod root;
@@ -30,12 +37,13 @@ use clap::Parser as _;
 use hoist::credentials::CredentialStore;
 
 use cli::{Cli, Command};
+use commands::registry::Part;
 use config::Config;
 use failure::CliError;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.global.debug);
+    logging::init(cli.global.verbose, cli.global.debug);
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => failure::report(&err, cli.global.debug),
@@ -52,6 +60,9 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Login(args) => commands::login::run(args, &config, &store),
         Command::Logout(args) => commands::logout::run(args, &store),
         Command::Images(args) => commands::images::run(args, &open_store(cli)?),
+        Command::Inspect(args) if commands::inspect::is_remote(args) => {
+            commands::inspect::run_remote(args, &config, store)
+        }
         Command::Inspect(args) => commands::inspect::run(args, &open_store(cli)?, cli.global.debug),
         Command::Tag(args) => commands::tag::run(args, &open_store(cli)?),
         Command::Rmi(args) => commands::rmi::run(args, &open_store(cli)?, cli.global.debug),
@@ -60,6 +71,18 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Load(args) => commands::load::run(args, &open_store(cli)?),
         Command::Export(args) => commands::export::run(args, open_store(cli)?),
         Command::Copy(args) => commands::copy::run(args, &cli.global, &config, store),
+        Command::Ls(args) => commands::registry::ls(args, &config, store),
+        Command::Catalog(args) => commands::registry::catalog(args, &config, store),
+        Command::Digest(args) => commands::registry::image_part(Part::Digest, args, &config, store),
+        Command::Manifest(args) => {
+            commands::registry::image_part(Part::Manifest, args, &config, store)
+        }
+        Command::Config(args) => commands::registry::image_part(Part::Config, args, &config, store),
+        Command::Blob(args) => commands::registry::blob(args, &config, store),
+        Command::Delete(args) => commands::registry::delete(args, &config, store),
+        Command::History(args) => commands::history::run(args, &cli.global, &config, store),
+        Command::Completion(args) => commands::generate::completion(args),
+        Command::Man(args) => commands::generate::man(args),
     }
 }
 

@@ -12,6 +12,7 @@
 //! seconds` once per retry, so a log file gets a bounded number of lines per layer.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::io::Write as _;
 use std::sync::mpsc;
 use std::sync::Mutex;
@@ -19,7 +20,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hoist::progress::{ProgressEvent, ProgressSink, Status};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 /// Least time between two plain `Downloading` lines of one layer.
 pub const PLAIN_DOWNLOAD_INTERVAL: Duration = Duration::from_secs(1);
@@ -144,35 +145,52 @@ pub fn bytes_progress(current: u64, total: Option<u64>) -> String {
     }
 }
 
+/// docker's `units.HumanSize`: decimal units, 4 significant digits (`336.4kB`, `23.22MB`).
 fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes}B")
+    crate::units::human_size(bytes, 4)
+}
+
+/// A transfer rate in whole bytes per second (a rate not yet measured is 0).
+fn per_second(rate: f64) -> u64 {
+    if rate.is_finite() && rate > 0.0 {
+        // Truncation to whole bytes per second is what is shown.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let whole = rate as u64;
+        whole
     } else {
-        format!("{value:.3}")
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
-            + UNITS[unit]
+        0
     }
 }
 
-/// Bars on the terminal: one line per layer, messages as lines of their own, in order.
+/// Time left as people read it: `45s`, `3m20s`, `1h05m`.
+pub fn time_left(left: Duration) -> String {
+    let seconds = left.as_secs();
+    match seconds {
+        0..=59 => format!("{seconds}s"),
+        60..=3599 => format!("{}m{:02}s", seconds / 60, seconds % 60),
+        _ => format!("{}h{:02}m", seconds / 3600, seconds / 60 % 60),
+    }
+}
+
+/// Bars on the terminal: one line per layer (in the order the layers first appear, which is
+/// the manifest's), messages as lines of their own, in order. A bar fills the terminal's
+/// width and ends with docker's byte counts (`23.22MB/312.8MB`), the rate and the time left.
 fn terminal(rx: mpsc::Receiver<ProgressEvent>) {
     let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stdout());
     let text =
         ProgressStyle::with_template("{prefix}{msg}").unwrap_or(ProgressStyle::default_bar());
-    let bar = ProgressStyle::with_template(
-        "{prefix}{msg} [{bar:50}] {decimal_bytes}/{decimal_total_bytes}",
-    )
-    .unwrap_or(ProgressStyle::default_bar())
-    .progress_chars("=> ");
+    let bar = ProgressStyle::with_template("{prefix}{msg} [{wide_bar}] {sizes} {speed} {left}")
+        .unwrap_or(ProgressStyle::default_bar())
+        .progress_chars("=> ")
+        .with_key("sizes", |state: &ProgressState, w: &mut dyn fmt::Write| {
+            let _ = w.write_str(&bytes_progress(state.pos(), state.len()));
+        })
+        .with_key("speed", |state: &ProgressState, w: &mut dyn fmt::Write| {
+            let _ = write!(w, "{}/s", human_size(per_second(state.per_sec())));
+        })
+        .with_key("left", |state: &ProgressState, w: &mut dyn fmt::Write| {
+            let _ = w.write_str(&time_left(state.eta()));
+        });
     let mut lines: HashMap<String, ProgressBar> = HashMap::new();
     for event in rx {
         if !event.is_blob_event() {
@@ -255,6 +273,20 @@ mod tests {
             Instant::now(),
         );
         assert_eq!(line.as_deref(), Some("Digest: sha256:00"));
+    }
+
+    #[test]
+    fn time_left_reads_as_people_write_it() {
+        assert_eq!(time_left(Duration::from_secs(45)), "45s");
+        assert_eq!(time_left(Duration::from_secs(200)), "3m20s");
+        assert_eq!(time_left(Duration::from_secs(3900)), "1h05m");
+    }
+
+    #[test]
+    fn rates_are_whole_bytes_per_second() {
+        assert_eq!(per_second(1234.9), 1234);
+        assert_eq!(per_second(f64::NAN), 0);
+        assert_eq!(per_second(-1.0), 0);
     }
 
     #[test]

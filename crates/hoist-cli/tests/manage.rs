@@ -362,3 +362,105 @@ fn format_kb(bytes: u64) -> String {
     let text = format!("{:.3}", bytes as f64 / 1000.0);
     text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
+
+/// Records `image` as created at `created` (RFC 3339) and tags it `tag`.
+fn put_created(store: &Store, image: &Image, tag: &str, created: &str) -> ImageRecord {
+    let content = store.meta.content();
+    for blob in image.layers.iter().chain([&image.config, &image.manifest]) {
+        content.write_blob(&digest(blob), &blob.bytes).unwrap();
+    }
+    let mut record = store_fixture::record_of(image);
+    record.created = Some(created.to_owned());
+    store.meta.put_image(&record).unwrap();
+    let reference = hoist::reference::Reference::parse(tag).unwrap();
+    store
+        .meta
+        .add_tag(&reference, &record.manifest_digest, false)
+        .unwrap();
+    record
+}
+
+#[test]
+fn images_quiet_no_trunc_and_digests() {
+    let store = Store::new();
+    let app = store.put(&image(&["app"]), &["app:1"]);
+
+    assert_eq!(
+        ok(store.hoist(&["images", "-q"])),
+        format!("{}\n", short(&app))
+    );
+    assert_eq!(
+        ok(store.hoist(&["images", "-q", "--no-trunc"])),
+        format!("{}\n", app.image_id)
+    );
+    let out = ok(store.hoist(&["images", "--digests"]));
+    let header = out.lines().next().unwrap();
+    assert!(header.contains("   DIGEST   "), "{header}");
+    assert!(out.contains(&app.manifest_digest.to_string()), "{out}");
+}
+
+#[test]
+fn images_filters_by_reference_pattern_dangling_before_and_since() {
+    let store = Store::new();
+    put_created(
+        &store,
+        &image(&["old"]),
+        "team/old:1",
+        "2020-01-01T00:00:00Z",
+    );
+    put_created(
+        &store,
+        &image(&["mid"]),
+        "team/mid:1",
+        "2022-01-01T00:00:00Z",
+    );
+    put_created(&store, &image(&["new"]), "other:2", "2024-01-01T00:00:00Z");
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["images", "--format", "{{.Repository}}:{{.Tag}}"];
+        all.extend(args);
+        let mut names: Vec<String> = ok(store.hoist(&all)).lines().map(str::to_owned).collect();
+        names.sort();
+        names
+    };
+
+    assert_eq!(names(&["team/*"]), ["team/mid:1", "team/old:1"]);
+    assert_eq!(names(&["--filter", "reference=*:2"]), ["other:2"]);
+    assert_eq!(names(&["--filter", "before=team/mid:1"]), ["team/old:1"]);
+    assert_eq!(names(&["--filter", "since=team/mid:1"]), ["other:2"]);
+    assert_eq!(
+        names(&[
+            "--filter",
+            "dangling=false",
+            "--filter",
+            "reference=team/o*"
+        ]),
+        ["team/old:1"]
+    );
+    assert!(names(&["--filter", "dangling=true"]).is_empty());
+    let bad = store.hoist(&["images", "--filter", "colour=red"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+}
+
+#[test]
+fn images_and_inspect_take_go_templates() {
+    let store = Store::new();
+    let app = store.put(&image(&["app"]), &["app:1"]);
+
+    let table = ok(store.hoist(&["images", "--format", "table {{.Repository}}\\t{{.ID}}"]));
+    assert_eq!(
+        table,
+        format!("REPOSITORY   IMAGE ID\napp          {}\n", short(&app))
+    );
+    let json_rows = ok(store.hoist(&["images", "--format", "{{json .}}"]));
+    let row: Value = serde_json::from_str(json_rows.trim()).unwrap();
+    assert_eq!(row["Platform"], "linux/amd64");
+    assert_eq!(
+        ok(store.hoist(&[
+            "inspect",
+            "--format",
+            "{{.Id}} {{json .Config.Cmd}}",
+            "app:1"
+        ])),
+        format!("{} [\"/bin/sh\"]\n", app.image_id)
+    );
+}

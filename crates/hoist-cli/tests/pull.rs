@@ -5,25 +5,11 @@
 
 mod sandbox;
 
-use sandbox::{stderr, stdout, Sandbox};
+use sandbox::{registry_with_image, stderr, stdout, Sandbox};
 
 use std::path::Path;
 
-use hoist_testkit::{Blob, ImageBuilder, ImagePusher, Layer, TestRegistry};
-
-async fn registry_with_image() -> (TestRegistry, hoist_testkit::Image) {
-    let registry = TestRegistry::anonymous().await.unwrap();
-    let image = ImageBuilder::new()
-        .layer(Layer::from_files(&[("hello.txt", b"hello\n")]).unwrap())
-        .layer(Layer::from_files(&[("world.txt", b"world\n")]).unwrap())
-        .build()
-        .unwrap();
-    ImagePusher::new(&registry)
-        .push_image("team/app", "v1", &image)
-        .await
-        .unwrap();
-    (registry, image)
-}
+use hoist_testkit::{Blob, ImagePusher, TestRegistry};
 
 fn short(digest: &str) -> &str {
     &digest.trim_start_matches("sha256:")[..12]
@@ -278,4 +264,81 @@ async fn two_processes_pulling_one_image_into_one_root_fetch_each_blob_once() {
     // Both processes recorded the same tag; a third run sees it.
     let third = sandbox.hoist(&["pull", "--no-unpack", &reference]).await;
     assert!(stdout(&third).contains("Status: Image is up to date"));
+}
+
+#[tokio::test]
+async fn pulling_another_platform_of_a_single_platform_image_warns_in_dockers_words() {
+    let (registry, _image) = registry_with_image().await;
+    let sandbox = Sandbox::new();
+    let reference = format!("{}/team/app:v1", registry.host());
+
+    let out = sandbox
+        .hoist(&["pull", "-q", "--platform", "linux/arm64", &reference])
+        .await;
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "WARNING: image with reference {reference} was found but does not match the \
+             specified platform: wanted linux/arm64, actual: linux/amd64\n"
+        )
+    );
+    let same = sandbox
+        .hoist(&["pull", "-q", "--platform", "linux/amd64", &reference])
+        .await;
+    assert_eq!(stderr(&same), "");
+}
+
+#[tokio::test]
+async fn pulled_image_sizes_are_unpacked_with_the_compressed_size_in_json() {
+    let (registry, image) = registry_with_image().await;
+    let sandbox = Sandbox::new();
+    let reference = format!("{}/team/app:v1", registry.host());
+    assert!(sandbox
+        .hoist(&["pull", "-q", &reference])
+        .await
+        .status
+        .success());
+
+    let rows: serde_json::Value =
+        serde_json::from_str(&stdout(&sandbox.hoist(&["images", "--json"]).await)).unwrap();
+    let inspect: serde_json::Value =
+        serde_json::from_str(&stdout(&sandbox.hoist(&["inspect", &reference]).await)).unwrap();
+
+    let compressed: u64 = image.layers.iter().map(|l| l.size).sum();
+    let row = &rows[0];
+    assert_eq!(row["compressed_size"], compressed);
+    assert_ne!(row["size"], compressed, "SIZE is the unpacked size: {row}");
+    assert_eq!(inspect[0]["Size"], row["size"]);
+    assert_eq!(inspect[0]["CompressedSize"], compressed);
+}
+
+#[tokio::test]
+async fn access_denied_names_hoist_login() {
+    let tokens = hoist_testkit::TokenServer::builder()
+        .admin("admin", "adm1n")
+        .start()
+        .unwrap();
+    let registry = TestRegistry::builder()
+        .token_auth(tokens.auth_config())
+        .start()
+        .await
+        .unwrap();
+    let sandbox = Sandbox::new();
+
+    let out = sandbox
+        .hoist(&["pull", &format!("{}/team/private:v1", registry.host())])
+        .await;
+
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(&format!(
+            "hoist: pull access denied for {}/team/private, repository does not exist or may \
+             require 'hoist login'",
+            registry.host()
+        )),
+        "{err}"
+    );
 }

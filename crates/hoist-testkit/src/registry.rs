@@ -81,6 +81,7 @@ pub struct RegistryBuilder<'a> {
     proxy: Option<(String, Option<(String, String)>)>,
     trust: Vec<PathBuf>,
     schema1: Option<TrustKey>,
+    deletes_disabled: bool,
 }
 
 /// A running `docker-registry` process; killed on drop. See the module docs.
@@ -107,6 +108,7 @@ impl TestRegistry {
             proxy: None,
             trust: Vec::new(),
             schema1: None,
+            deletes_disabled: false,
         }
     }
 
@@ -321,6 +323,13 @@ impl<'a> RegistryBuilder<'a> {
         self
     }
 
+    /// Refuses deletes (`storage.delete.enabled: false`, CNCF distribution's default; the
+    /// testkit enables them otherwise).
+    pub fn deletes_disabled(mut self) -> Self {
+        self.deletes_disabled = true;
+        self
+    }
+
     /// Writes the configuration, starts the process and waits until `GET /v2/` answers.
     pub async fn start(self) -> Result<TestRegistry> {
         let bin = registry_binary()?;
@@ -431,7 +440,8 @@ impl<'a> RegistryBuilder<'a> {
         y.push_str("version: 0.1\nlog:\n  level: info\n  formatter: text\n");
         y.push_str("storage:\n  filesystem:\n");
         y.push_str(&format!("    rootdirectory: {}\n", q(&dir.join("storage"))));
-        y.push_str("  delete:\n    enabled: true\n");
+        let deletes = !self.deletes_disabled;
+        y.push_str(&format!("  delete:\n    enabled: {deletes}\n"));
         y.push_str("  maintenance:\n    uploadpurging:\n      enabled: false\n");
         y.push_str("http:\n");
         y.push_str(&format!("  addr: \"127.0.0.1:{port}\"\n"));

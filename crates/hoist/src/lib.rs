@@ -27,3 +27,4 @@ pub mod registry;
 pub mod store;
 pub mod transfer;
 pub mod unpack;
+pub mod view;

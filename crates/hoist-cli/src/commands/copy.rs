@@ -94,7 +94,7 @@ pub fn run(
     renderer.finish();
     let outcome = result.map_err(Box::new)?;
     if args.quiet {
-        println!("{}", outcome.root.digest);
+        crate::outln!("{}", outcome.root.digest);
     }
     Ok(())
 }

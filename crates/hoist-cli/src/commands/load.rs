@@ -32,7 +32,7 @@ pub fn run(args: &LoadArgs, meta: &MetadataStore) -> Result<(), CliError> {
         }
     };
     for event in &report.events {
-        println!("{event}");
+        crate::outln!("{event}");
     }
     Ok(())
 }

@@ -25,21 +25,21 @@ use crate::verify::LoginVerifier;
 pub fn run(args: &LoginArgs, config: &Config, store: &CredentialStore) -> Result<(), CliError> {
     let host = registry_host(args.server.as_deref())?;
     if args.password.is_some() {
-        eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+        crate::errln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
     }
     let verifier = LoginVerifier::new(config)?;
     let stored = stored_credentials(store, &host);
 
     let nothing_given = args.username.is_none() && args.password.is_none() && !args.password_stdin;
     if let (true, Some(existing)) = (nothing_given, &stored) {
-        eprintln!("Authenticating with existing credentials...");
+        crate::errln!("Authenticating with existing credentials...");
         match verifier.check(&host, existing) {
             Ok(_) => {
-                println!("Login Succeeded");
+                crate::outln!("Login Succeeded");
                 return Ok(());
             }
             Err(err) if !prompt::can_prompt() => return Err(err),
-            Err(err) => eprintln!(
+            Err(err) => crate::errln!(
                 "Login did not succeed with the stored credentials: {}",
                 one_line(&err)
             ),
@@ -58,7 +58,7 @@ pub fn run(args: &LoginArgs, config: &Config, store: &CredentialStore) -> Result
     };
     let location = store.store(&host, &credentials)?;
     if let StoreLocation::File(path) = &location {
-        eprintln!(
+        crate::errln!(
             "WARNING! Your password will be stored unencrypted in {}.\n\
              Configure a credential helper to remove this warning. See\n\
              https://docs.docker.com/engine/reference/commandline/login/#credentials-store",
@@ -66,7 +66,7 @@ pub fn run(args: &LoginArgs, config: &Config, store: &CredentialStore) -> Result
         );
     }
     tracing::debug!(registry = %host, stored_in = %location, "credentials stored");
-    println!("Login Succeeded");
+    crate::outln!("Login Succeeded");
     Ok(())
 }
 

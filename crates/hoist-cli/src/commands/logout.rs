@@ -17,9 +17,9 @@ pub fn run(args: &LogoutArgs, store: &CredentialStore) -> Result<(), CliError> {
     match store.erase(&host)? {
         Some(location) => {
             tracing::debug!(registry = %host, from = %location, "credentials removed");
-            println!("Removing login credentials for {host}");
+            crate::outln!("Removing login credentials for {host}");
         }
-        None => println!("Not logged in to {host}"),
+        None => crate::outln!("Not logged in to {host}"),
     }
     Ok(())
 }

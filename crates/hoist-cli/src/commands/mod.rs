@@ -1,9 +1,12 @@
-//! The subcommands, one file each; each takes its parsed arguments and the loaded
-//! configuration and returns `Result<(), CliError>` (printing is theirs, failure reporting is
-//! `failure`'s).
+//! The subcommands, one file each (the registry commands share `registry`, `completion` and
+//! `man` share `generate`); each takes its parsed arguments and the loaded configuration and
+//! returns `Result<(), CliError>` (printing is theirs, through `crate::output`; failure
+//! reporting is `failure`'s).
 
 pub mod copy;
 pub mod export;
+pub mod generate;
+pub mod history;
 pub mod images;
 pub mod inspect;
 pub mod load;
@@ -12,6 +15,7 @@ pub mod logout;
 pub mod prune;
 pub mod pull;
 pub mod push;
+pub mod registry;
 pub mod rmi;
 pub mod save;
 pub mod session;

@@ -24,9 +24,9 @@ pub fn run(meta: &MetadataStore) -> Result<(), CliError> {
         for image_id in &report.deleted_images {
             out.push_str(&format!("deleted: {image_id}\n"));
         }
-        println!("{out}");
+        crate::outln!("{out}");
     }
-    println!(
+    crate::outln!(
         "Total reclaimed space: {}",
         human_size(report.reclaimed(), 4)
     );

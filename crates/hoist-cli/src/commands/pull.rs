@@ -11,7 +11,10 @@
 //! 3. `hoist::pull::Puller` does the pull; progress is drawn by [`crate::progress`]: bars on a
 //!    terminal, `ID: Status` lines otherwise, nothing with `-q`.
 //! 4. On success the canonical reference is printed last, as the docker CLI does
-//!    (`docker.io/library/busybox:latest`; the bare name with `-a`), also with `-q`.
+//!    (`docker.io/library/busybox:latest`; the bare name with `-a`), also with `-q`. An
+//!    image pulled with `--platform` whose own platform differs (a single-platform image is
+//!    pulled as it is) gets docker's warning on stderr: "image with reference … was found
+//!    but does not match the specified platform: wanted …, actual: …".
 //!
 //! Layers are unpacked into the layer store (`ROOT/layers/<chainID>/`) while they download, as
 //! docker registers them; `--no-unpack` stores the verified blobs only (a later pull without it
@@ -20,8 +23,8 @@
 use std::sync::Arc;
 
 use hoist::credentials::CredentialStore;
-use hoist::media::Platform;
-use hoist::pull::{PullOptions, Puller};
+use hoist::media::{Platform, PlatformMatcher};
+use hoist::pull::{PullOptions, PulledImage, Puller};
 use hoist::reference::Reference;
 use hoist::store::{LayerStore, MetadataStore};
 use hoist::transfer::DownloadConfig;
@@ -43,6 +46,7 @@ pub fn run(
         Some(text) => Some(Platform::parse(text).map_err(|e| CliError::Usage(e.to_string()))?),
         None => None,
     };
+    let requested = platform.clone();
     let options = PullOptions {
         platform,
         all_tags: args.all_tags,
@@ -73,6 +77,24 @@ pub fn run(
     let result = runtime.block_on(puller.pull(&reference, renderer.sink()));
     renderer.finish();
     let outcome = result.map_err(Box::new)?;
-    println!("{}", outcome.reference);
+    if let Some(requested) = &requested {
+        warn_platform_mismatch(requested, &outcome.images);
+    }
+    crate::outln!("{}", outcome.reference);
     Ok(())
+}
+
+/// docker's warning when an image pulled with `--platform` is for another platform (a
+/// single-platform image is pulled whatever its platform, as docker pulls it).
+fn warn_platform_mismatch(requested: &Platform, images: &[PulledImage]) {
+    let matcher = PlatformMatcher::new(requested);
+    for image in images.iter().filter(|i| !matcher.matches(&i.platform)) {
+        crate::errln!(
+            "WARNING: image with reference {} was found but does not match the specified \
+             platform: wanted {}, actual: {}",
+            image.reference.familiar(),
+            requested,
+            image.platform
+        );
+    }
 }

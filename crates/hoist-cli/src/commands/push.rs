@@ -57,7 +57,7 @@ pub fn run(
     renderer.finish();
     result.map_err(Box::new)?;
     if args.quiet {
-        println!("{reference}");
+        crate::outln!("{reference}");
     }
     Ok(())
 }

@@ -23,11 +23,11 @@ pub fn run(args: &RmiArgs, meta: &MetadataStore, debug: bool) -> Result<(), CliE
                 for item in items {
                     match item {
                         DeleteItem::Untagged(reference) => {
-                            println!("Untagged: {}", reference.familiar());
+                            crate::outln!("Untagged: {}", reference.familiar());
                         }
                         DeleteItem::Deleted(image_id) => {
                             deleted_any = true;
-                            println!("Deleted: {image_id}");
+                            crate::outln!("Deleted: {image_id}");
                         }
                     }
                 }
@@ -46,7 +46,7 @@ pub fn run(args: &RmiArgs, meta: &MetadataStore, debug: bool) -> Result<(), CliE
         };
         match collect_garbage(meta, &options)? {
             Some(report) => tracing::debug!(?report, "blobs of deleted images collected"),
-            None => eprintln!(
+            None => crate::errln!(
                 "another hoist process is writing to the store; the blobs of deleted images \
                  will be removed by the next `hoist prune`"
             ),

@@ -6,6 +6,43 @@
 use std::path::PathBuf;
 use std::process::Output;
 
+use hoist_testkit::{Image, ImageBuilder, ImagePusher, Index, Layer, ManifestFormat, TestRegistry};
+
+/// An anonymous registry holding `team/app:v1`, a two-layer linux/amd64 image.
+pub async fn registry_with_image() -> (TestRegistry, Image) {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let image = ImageBuilder::new()
+        .layer(Layer::from_files(&[("hello.txt", b"hello\n")]).unwrap())
+        .layer(Layer::from_files(&[("world.txt", b"world\n")]).unwrap())
+        .build()
+        .unwrap();
+    ImagePusher::new(&registry)
+        .push_image("team/app", "v1", &image)
+        .await
+        .unwrap();
+    (registry, image)
+}
+
+/// A one-layer image for `linux/ARCH` whose layer holds its architecture's name.
+pub fn arch_image(arch: &str) -> Image {
+    ImageBuilder::new()
+        .platform("linux", arch, None)
+        .layer(Layer::from_files(&[("arch.txt", arch.as_bytes())]).unwrap())
+        .build()
+        .unwrap()
+}
+
+/// `repo:v1` on `registry`: an OCI index of one [`arch_image`] per architecture.
+pub async fn push_index(registry: &TestRegistry, repo: &str, archs: &[&str]) -> Index {
+    let images = archs.iter().map(|a| arch_image(a)).collect();
+    let index = Index::new(ManifestFormat::Oci, images).unwrap();
+    ImagePusher::new(registry)
+        .push_index(repo, "v1", &index)
+        .await
+        .unwrap();
+    index
+}
+
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
 }
@@ -25,20 +62,58 @@ impl Sandbox {
 
     /// Runs `hoist --root ROOT --config CONFIG ARGS…`.
     pub async fn hoist(&self, args: &[&str]) -> Output {
+        self.command(args).output().await.unwrap()
+    }
+
+    /// Runs `hoist … ARGS…` with `ENV=VALUE` pairs added to its environment.
+    pub async fn hoist_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = self.command(args);
+        command.envs(env.iter().copied());
+        command.output().await.unwrap()
+    }
+
+    /// Runs `hoist … ARGS…` with a stdout whose reader is gone before hoist writes anything
+    /// (`hoist … | head -0`): every write to stdout fails with `EPIPE`. The output's stdout is
+    /// empty.
+    pub async fn hoist_closed_stdout(&self, args: &[&str]) -> Output {
+        let mut command = self.command(args);
+        command.stdout(std::process::Stdio::piped());
+        command.stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        drop(child.stdout.take());
+        child.wait_with_output().await.unwrap()
+    }
+
+    /// Runs `hoist … ARGS…` with a stderr whose reader is gone before hoist writes anything.
+    pub async fn hoist_closed_stderr(&self, args: &[&str]) -> Output {
+        let mut command = self.command(args);
+        command.stdout(std::process::Stdio::piped());
+        command.stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        drop(child.stderr.take());
+        child.wait_with_output().await.unwrap()
+    }
+
+    /// The command `hoist --root ROOT --config CONFIG ARGS…` in the sandbox's environment.
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
         let home = self.dir.path().join("home");
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_hoist"));
+        command
             .arg("--root")
             .arg(self.root())
             .arg("--config")
-            .arg(self.dir.path().join("hoist.toml"))
+            .arg(self.config_path())
             .args(args)
             .env_clear()
             .env("HOME", &home)
             .env("DOCKER_CONFIG", home.join(".docker"))
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .output()
-            .await
-            .unwrap()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        command
+    }
+
+    /// The configuration file every command is given with `--config` (empty at first).
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("hoist.toml")
     }
 }
 

@@ -7,7 +7,7 @@
 //! `OsVersion`, `Size`, `VirtualSize`, `RootFS`. `Config` is the config blob's `config` object
 //! exactly as stored (docker's keys, `Cmd`, `Env`, …), not a re-encoding. docker's
 //! daemon-only fields (`Container`, `ContainerConfig`, `GraphDriver`, `Metadata`) are left out.
-//! hoist adds `ManifestDigest`, `ManifestMediaType`, `IndexDigest` (when the image was chosen
+//! hoist adds `CompressedSize` (after `VirtualSize`), `ManifestDigest`, `ManifestMediaType`, `IndexDigest` (when the image was chosen
 //! from an index) and `Manifest` (the manifest JSON as stored).
 
 use serde::Serialize;
@@ -19,6 +19,7 @@ use crate::store::metadata::ImageRecord;
 use crate::store::MetadataStore;
 
 use super::created::{normalize, ZERO_TIME};
+use super::size::image_sizes;
 use super::{resolve_image, ImageError};
 
 /// docker's image inspect object, plus the manifest (see the module docs).
@@ -53,10 +54,12 @@ pub struct ImageInspect {
     /// The config's `os.version` (Windows), when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub os_version: Option<String>,
-    /// The uncompressed size of the layers.
+    /// The unpacked size of the layers (docker's; see [`super::size`]).
     pub size: u64,
     /// The same (docker 20.10 still prints it).
     pub virtual_size: u64,
+    /// The sum of the layer blobs' (compressed) sizes: what a pull downloads (hoist's).
+    pub compressed_size: u64,
     /// The layers' diffIDs.
     #[serde(rename = "RootFS")]
     pub root_fs: RootFsInspect,
@@ -130,6 +133,12 @@ pub fn inspect_image(meta: &MetadataStore, input: &str) -> Result<ImageInspect, 
                 .map(|l| l.diff_id.to_string())
                 .collect()
         });
+    let sizes = image_sizes(meta, &record)?;
+    let size = if sizes.complete {
+        sizes.total
+    } else {
+        record.size
+    };
     Ok(ImageInspect {
         id: record.image_id.to_string(),
         repo_tags,
@@ -145,8 +154,9 @@ pub fn inspect_image(meta: &MetadataStore, input: &str) -> Result<ImageInspect, 
         variant: non_empty("variant").or_else(|| record.platform.variant.clone()),
         os: non_empty("os").unwrap_or_else(|| record.platform.os.clone()),
         os_version: non_empty("os.version"),
-        size: record.size,
-        virtual_size: record.size,
+        size,
+        virtual_size: size,
+        compressed_size: sizes.compressed,
         root_fs: RootFsInspect {
             kind: "layers".to_owned(),
             layers: diff_ids,

@@ -23,6 +23,7 @@ use crate::store::metadata::{Association, ImageRecord, Platform};
 use crate::store::MetadataStore;
 
 use super::created::parse_rfc3339;
+use super::size::image_sizes;
 use super::ImageError;
 
 /// One row of `hoist images`.
@@ -41,10 +42,16 @@ pub struct ImageSummary {
     pub manifest_digest: Digest,
     /// The config's `created`, if readable.
     pub created: Option<SystemTime>,
-    /// The image's size in bytes (sum of the uncompressed layers, docker's `Size`).
+    /// The image's size in bytes as docker shows it: the sum of its unpacked layers (see
+    /// [`super::size`]), or the recorded size while a layer is not unpacked.
     pub size: u64,
+    /// The sum of its layer blobs' (compressed) sizes.
+    pub compressed_size: u64,
     /// The image's platform.
     pub platform: Platform,
+    /// The index the manifest was chosen from, if any: rows sharing one are platforms of one
+    /// multi-platform image (siblings).
+    pub index_digest: Option<Digest>,
 }
 
 /// The rows of `hoist images [FILTER]`, as the module docs describe.
@@ -63,7 +70,19 @@ pub fn list_images(
             .iter()
             .filter(|a| a.target.image_id == record.image_id && a.reference.tag().is_some())
             .collect();
-        rows_of(&record, &mine, &image_tags, &mut rows);
+        let sizes = image_sizes(meta, &record)?;
+        let size = if sizes.complete {
+            sizes.total
+        } else {
+            record.size
+        };
+        rows_of(
+            &record,
+            (size, sizes.compressed),
+            &mine,
+            &image_tags,
+            &mut rows,
+        );
     }
     if let Some(filter) = filter {
         rows.retain(|row| matches_filter(row, filter, &references));
@@ -89,6 +108,7 @@ fn familiar(row: &ImageSummary) -> (Option<String>, Option<&str>) {
 /// image (any record with its image ID).
 fn rows_of(
     record: &ImageRecord,
+    (size, compressed_size): (u64, u64),
     references: &[&Association],
     image_tags: &[&Association],
     rows: &mut Vec<ImageSummary>,
@@ -100,8 +120,10 @@ fn rows_of(
         image_id: record.image_id.clone(),
         manifest_digest: record.manifest_digest.clone(),
         created: record.created.as_deref().and_then(parse_rfc3339),
-        size: record.size,
+        size,
+        compressed_size,
         platform: record.platform.clone(),
+        index_digest: record.index_digest.clone(),
     };
     if references.is_empty() {
         rows.push(row(None));

@@ -5,10 +5,12 @@
 //! | file | owns | docker counterpart |
 //! |---|---|---|
 //! | [`resolve`] | [`resolve_image`]: a user's REF (tag, digest reference, full or short image ID) to an image | `ImageService.GetImage`, `imageStore.Search` |
+//! | [`filter`] | [`ImageFilter`]: `--filter reference=…,dangling=…,before=…,since=…` | `daemon/images` filters, `reference.FamiliarMatch` |
 //! | [`list`] | [`list_images`]: one [`ImageSummary`] row per repository/tag | `ImageService.Images` + the CLI's `imageFormatTaggedAndDigest` |
 //! | [`inspect`] | [`inspect_image`]: [`ImageInspect`], docker's inspect JSON plus the manifest | `ImageService.LookupImage` (`types.ImageInspect`) |
 //! | [`tag`] | [`tag_image`] | `ImageService.TagImage` |
 //! | [`delete`] | [`delete_image`]: untag / delete with docker's conflict rules | `ImageService.ImageDelete` |
+//! | [`size`] | [`image_sizes`]: unpacked layer sizes and their sum | the layer store's `DiffSize`, `image.Size` |
 //! | [`created`] | RFC 3339 `created` times | Go's `time.Time` formatting |
 //!
 //! An *image* here is what docker calls one: an image ID (the config digest). hoist keeps a
@@ -23,9 +25,11 @@
 
 pub mod created;
 pub mod delete;
+pub mod filter;
 pub mod inspect;
 pub mod list;
 pub mod resolve;
+pub mod size;
 pub mod tag;
 
 #[cfg(test)]
@@ -37,9 +41,11 @@ use crate::store::metadata::ImageRecord;
 use crate::store::{MetadataError, StoreError};
 
 pub use delete::{delete_image, DeleteItem};
+pub use filter::{FilterError, ImageFilter};
 pub use inspect::{inspect_image, ImageInspect};
 pub use list::{list_images, ImageSummary};
 pub use resolve::{resolve_image, ResolvedImage};
+pub use size::{image_sizes, ImageSizes};
 pub use tag::tag_image;
 
 /// The short image ID docker prints: the first 12 hex characters of the config digest

@@ -1,6 +1,6 @@
 //! `hoist tag SOURCE TARGET`: docker's `ImageService.TagImage` behind `docker tag`.
 //!
-//! SOURCE is any REF [`resolve_image`](super::resolve_image) accepts (tag, digest reference,
+//! SOURCE is any REF [`resolve_image`] accepts (tag, digest reference,
 //! image ID or prefix). TARGET must be a reference without a digest (docker's CLI and API both
 //! refuse one: "refusing to create a tag with a digest reference"); a name alone gets
 //! `:latest` (`TagNameOnly`). docker tags with `force`, so an existing TARGET moves to the

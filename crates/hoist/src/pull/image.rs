@@ -116,7 +116,7 @@ impl Puller {
                     } else {
                         deprecation_warning(&target.familiar())
                     };
-                    tracing::warn!("{text}");
+                    // Shown once, as a progress message (docker's place for it), not logged.
                     progress.emit(ProgressEvent::message("", text));
                     break self.pull_schema1(&origin, &schema1, progress).await?;
                 }

@@ -148,9 +148,10 @@ pub(crate) fn record_references(
     let before = metadata.reference(target)?;
     match metadata.add_digest(digest_ref, manifest, true) {
         Ok(()) => {}
-        // docker's addDigestReference: a digest reference is never moved; say so and
-        // go on (an index digest pulled again for another platform lands here).
-        Err(MetadataError::DigestConflict { .. }) => tracing::error!(
+        // docker's addDigestReference: a digest reference is never moved; go on (an index
+        // digest pulled again for another platform lands here). docker logs it in the
+        // daemon's log, not to the user: nothing is wrong, so it is a debug line here.
+        Err(MetadataError::DigestConflict { .. }) => tracing::debug!(
             reference = %digest_ref,
             manifest = %manifest,
             "the digest reference points at another image and cannot be updated"

@@ -167,7 +167,7 @@ impl RemoteRepository {
         Ok((url, response))
     }
 
-    async fn head_manifest_at(
+    pub(super) async fn head_manifest_at(
         &self,
         ep: Arc<Endpoint>,
         reference: &str,

@@ -13,7 +13,7 @@
 //! | `auth/`     | challenges, scopes, Basic, Bearer tokens and their cache, the 401 retry |
 //! | `errcode`   | registry error bodies ⇒ typed [`ErrorCode`]s |
 //! | `error`     | [`RegistryError`] and its retry classification |
-//! | `manifests`, `blobs`, `upload`, `tags` | the API operations |
+//! | `manifests`, `blobs`, `upload`, `tags`, `delete` | the API operations |
 //! | `fetcher`   | [`RemoteRepository`] as the download manager's `BlobFetcher` |
 //!
 //! Use: build one [`RegistryClient`] per process (it caches pings, TLS clients and tokens), and
@@ -27,6 +27,7 @@
 
 pub mod auth;
 pub mod blobs;
+pub mod delete;
 pub mod endpoint;
 pub mod errcode;
 pub mod error;
@@ -48,6 +49,7 @@ use tokio::sync::Mutex;
 pub use auth::scope::{Access, ScopeSet};
 pub use auth::{CredentialLookup, StaticCredentials};
 pub use blobs::BlobStream;
+pub use delete::DeleteError;
 pub use endpoint::{Endpoint, Purpose};
 pub use errcode::{ErrorCode, RegistryErrorEntry};
 pub use error::RegistryError;
@@ -200,7 +202,10 @@ impl RegistryClient {
                 Err(e) => Err(e),
             };
             match result {
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    tracing::debug!(endpoint = %candidate.host, mirror = candidate.mirror, "served by");
+                    return Ok(v);
+                }
                 Err(e) if candidate.mirror => {
                     tracing::debug!(mirror = %candidate.host, error = %e, "mirror failed, trying next endpoint");
                     last = Some(e);
