@@ -103,6 +103,22 @@ pub enum RegistryError {
         /// What was wrong.
         reason: String,
     },
+    /// An HTTPS registry names a plain-HTTP token server (`realm`): what hoist would send
+    /// there (Basic credentials, a refresh token, then the token itself) would cross the
+    /// network in clear text. Refused unless the host is configured `insecure`.
+    #[error(
+        "registry {host} is served over HTTPS but its token server {realm} is plain HTTP; \
+         refusing to send credentials in clear text (set `insecure = true` under \
+         [registries.\"{config_key}\"] in the config to allow it)"
+    )]
+    InsecureRealm {
+        /// The registry (or mirror) host.
+        host: String,
+        /// The `realm` of its Bearer challenge.
+        realm: String,
+        /// The `[registries."…"]` key that would allow it.
+        config_key: String,
+    },
     /// Looking up stored credentials failed.
     #[error("credentials for {host}: {reason}")]
     Credentials {

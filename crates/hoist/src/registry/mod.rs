@@ -156,7 +156,7 @@ impl RegistryClient {
         let mut identity_token = None;
         let authorization = if let Some(bearer) = endpoint.challenges.iter().find(|c| c.is_bearer())
         {
-            let server = auth::token_server(&endpoint, bearer)?;
+            let server = auth::token_server(transport.config(), &endpoint, bearer)?;
             let token = fetch_token(
                 transport,
                 &server,
