@@ -84,6 +84,8 @@ pub(crate) struct Faults {
     pub(crate) throttle: Option<u64>,
     pub(crate) cut: Option<Cut>,
     pub(crate) corrupt: Option<u64>,
+    /// The made-up reply's body never ends (see [`Rule::endless_body`]).
+    pub(crate) endless: bool,
 }
 
 impl Rule {
@@ -288,6 +290,21 @@ impl Rule {
         self
     }
 
+    /// Answers itself (status 200 unless [`status`](Self::status) says otherwise) with a
+    /// chunked body that never ends: JSON whitespace, 64 KiB a piece, until the client hangs up.
+    /// What a hostile registry or token server does to a client that reads bodies without a
+    /// limit.
+    pub fn endless_body(mut self) -> Rule {
+        if self.faults.reply.is_none() {
+            self.faults.reply = Some(Reply {
+                status: 200,
+                body: None,
+            });
+        }
+        self.faults.endless = true;
+        self
+    }
+
     /// Accepts connections and closes them at once, before reading a request (the matcher is
     /// not consulted; `times` counts connections).
     pub fn refuse_connections(mut self) -> Rule {
@@ -331,6 +348,9 @@ impl Rule {
         }
         if let Some(r) = &f.reply {
             let _ = write!(s, " status({})", r.status);
+        }
+        if f.endless {
+            s.push_str(" endless_body");
         }
         if let Some(n) = f.reset_request_after {
             let _ = write!(s, " reset_request_after({n})");

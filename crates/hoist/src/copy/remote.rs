@@ -26,6 +26,7 @@ use super::source::{BlobStream, ImageSource, RepositoryName};
 use super::CopyError;
 use crate::media::{Descriptor, MAX_MANIFEST_SIZE};
 use crate::reference::Reference;
+use crate::registry::body::Document;
 use crate::registry::{MountResult, Purpose, RegistryClient, RegistryError, RemoteRepository};
 use crate::transfer::{Compression, SendPolicy};
 
@@ -147,8 +148,9 @@ impl ImageSource for RegistryImage {
                 return Err(CopyError::registry(
                     &self.describe(),
                     format!("read manifest {}", descriptor.digest),
-                    RegistryError::ManifestTooLarge {
+                    RegistryError::BodyTooLarge {
                         url: descriptor.digest.to_string(),
+                        document: Document::Manifest,
                         limit: MAX_MANIFEST_SIZE,
                     },
                 ));

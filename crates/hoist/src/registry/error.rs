@@ -9,6 +9,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::body::Document;
 use super::errcode::{ErrorCode, RegistryErrorEntry};
 
 /// The registry's error entries, displayed as docker does (`code: message`, joined by `; `).
@@ -151,11 +152,14 @@ pub enum RegistryError {
         /// What was wrong.
         reason: String,
     },
-    /// A manifest body exceeded the size limit.
-    #[error("manifest at {url} is larger than the {limit} bytes limit")]
-    ManifestTooLarge {
+    /// A body read whole (manifest, listing page, token or error answer) exceeded its cap;
+    /// reading stopped there (see `body`).
+    #[error("{document} at {url} is larger than the {limit} bytes limit")]
+    BodyTooLarge {
         /// The URL.
         url: String,
+        /// What the body was.
+        document: Document,
         /// The limit in bytes.
         limit: usize,
     },

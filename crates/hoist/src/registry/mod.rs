@@ -10,6 +10,7 @@
 //! | `endpoint`  | endpoint order (mirrors first for pulls), HTTPS/HTTP, the `/v2/` ping |
 //! | `tls`       | rustls configuration per host (system roots, certs.d, client certificates) |
 //! | `transport` | sending: User-Agent, meta headers, timeouts, proxies, safe redirects |
+//! | `body`      | the small documents read whole (manifests, listings, tokens, errors), capped |
 //! | `auth/`     | challenges, scopes, Basic, Bearer tokens and their cache, the 401 retry |
 //! | `errcode`   | registry error bodies ⇒ typed [`ErrorCode`]s |
 //! | `error`     | [`RegistryError`] and its retry classification |
@@ -27,6 +28,7 @@
 
 pub mod auth;
 pub mod blobs;
+pub mod body;
 pub mod endpoint;
 pub mod errcode;
 pub mod error;

@@ -24,6 +24,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use tokio::sync::Mutex;
 use url::Url;
 
+use super::body::{read_document, Document};
 use super::errcode::decode_errors;
 use super::error::{ErrorEntries, RegistryError};
 use super::hosts::RegistryConfig;
@@ -31,9 +32,6 @@ use super::tls::client_tls_config;
 
 /// At most this many redirects per request (Go's default).
 const MAX_REDIRECTS: usize = 10;
-
-/// Error bodies are read up to this size.
-const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// A request body.
 pub enum OutBody {
@@ -232,15 +230,14 @@ fn redirect_target(current: &Url, response: &reqwest::Response) -> Option<Url> {
 }
 
 /// Reads an error answer into [`RegistryError::Api`] (body decoded when it is a registry
-/// error body, else the status decides the code).
+/// error body, else the status decides the code). A body that cannot be read, or is larger
+/// than [`Document::ErrorAnswer`]'s cap, is read as empty: the status still says what failed.
 pub async fn read_error(method: &Method, url: &Url, response: reqwest::Response) -> RegistryError {
     let status = response.status().as_u16();
     let host = authority(response.url());
     let retry_after = retry_after(response.headers());
-    let body = read_capped(response, MAX_ERROR_BODY)
+    let body = read_document(method, url, response, Document::ErrorAnswer)
         .await
-        .ok()
-        .flatten()
         .unwrap_or_default();
     RegistryError::Api {
         host,
@@ -260,41 +257,9 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<std::time::Duration> {
     Some(std::time::Duration::from_secs(seconds))
 }
 
-/// Reads a body, stopping with `Ok(None)` once it exceeds `limit` bytes.
-pub async fn read_capped(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<Option<Vec<u8>>, reqwest::Error> {
-    let mut out = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        if out.len() + chunk.len() > limit {
-            return Ok(None);
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(Some(out))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn response(body: &'static [u8]) -> reqwest::Response {
-        reqwest::Response::from(http::Response::new(body))
-    }
-
-    #[tokio::test]
-    async fn read_capped_refuses_bodies_over_the_limit() {
-        assert_eq!(read_capped(response(b"12345"), 4).await.unwrap(), None);
-    }
-
-    #[tokio::test]
-    async fn read_capped_accepts_bodies_at_the_limit() {
-        assert_eq!(
-            read_capped(response(b"12345"), 5).await.unwrap().as_deref(),
-            Some(&b"12345"[..])
-        );
-    }
 
     #[test]
     fn authority_keeps_explicit_port_only() {
