@@ -116,6 +116,7 @@ impl RegistryClient {
                 host: domain.to_string(),
                 attempts: String::new(),
                 certificate_rejected: false,
+                connection_refused: false,
             }),
         }
     }
@@ -214,6 +215,7 @@ impl RegistryClient {
             host: domain.to_string(),
             attempts: String::new(),
             certificate_rejected: false,
+            connection_refused: false,
         }))
     }
 

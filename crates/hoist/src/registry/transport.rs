@@ -235,7 +235,7 @@ fn redirect_target(current: &Url, response: &reqwest::Response) -> Option<Url> {
 pub async fn read_error(method: &Method, url: &Url, response: reqwest::Response) -> RegistryError {
     let status = response.status().as_u16();
     let host = authority(response.url());
-    let retry_after = retry_after(response.headers());
+    let retry_after = crate::transfer::retry_after(response.headers());
     let body = read_document(method, url, response, Document::ErrorAnswer)
         .await
         .unwrap_or_default();
@@ -247,14 +247,6 @@ pub async fn read_error(method: &Method, url: &Url, response: reqwest::Response)
         errors: ErrorEntries(decode_errors(status, &body)),
         retry_after,
     }
-}
-
-/// `Retry-After` as a number of seconds. The HTTP-date form is not read: registries send
-/// seconds, and a date falls back to the caller's backoff.
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<std::time::Duration> {
-    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
-    let seconds: u64 = value.trim().parse().ok()?;
-    Some(std::time::Duration::from_secs(seconds))
 }
 
 #[cfg(test)]
