@@ -255,3 +255,40 @@ async fn slow_link_still_delivers_the_image() {
         "no retry needed"
     );
 }
+
+#[tokio::test]
+async fn stalled_layer_body_times_out_and_resumes_with_range() {
+    let (_registry, proxy, image) = setup("stall").await;
+    proxy.rule(
+        Rule::matching(&format!("GET {}", layer_path("stall", &image)))
+            .stall_after(200_000)
+            .times(1),
+    );
+    let store = Store::new();
+    // The read timeout is the no-progress timeout: one second without a byte ends the attempt.
+    let config = hoist::registry::RegistryConfig {
+        read_timeout: Duration::from_secs(1),
+        ..pull_support::test_config()
+    };
+    let client = hoist::registry::RegistryClient::new(
+        config,
+        std::sync::Arc::new(hoist::registry::StaticCredentials::none()),
+    )
+    .unwrap();
+    let started = Instant::now();
+
+    store
+        .puller_with(client, fast_options())
+        .pull(&through(&proxy, "stall:v1"), &Recorder::default())
+        .await
+        .unwrap();
+
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_pulled_correctly(&store, &image);
+    let gets = layer_gets(&proxy, "stall", &image);
+    assert_eq!(gets.len(), 2, "{gets:?}");
+    assert_eq!(gets[0].outcome, hoist_testkit::Outcome::Stalled);
+    let range = gets[1].range().expect("the retry is ranged");
+    assert_ne!(range, "bytes=0-", "{range}");
+    assert_eq!(gets[1].status, Some(206));
+}

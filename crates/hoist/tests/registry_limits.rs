@@ -1,6 +1,8 @@
-//! Hostile servers sending endless bodies: every document read whole (manifest, tag list,
-//! token answer, error answer) stops at its cap with a clear error instead of filling memory.
-//! The endless bodies come from the testkit's fault proxy ([`Rule::endless_body`]).
+//! Hostile servers sending endless or dripping bodies: every document read whole (manifest,
+//! tag list, token answer, error answer) stops at its cap with a clear error instead of
+//! filling memory, and within its deadline instead of holding the operation. The faults come
+//! from the testkit's fault proxy ([`Rule::endless_body`], [`Rule::throttle`],
+//! [`Rule::delay`]).
 
 mod common;
 
@@ -8,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{basic, client, image, seed, test_config, Push};
 use hoist::registry::body::{Document, MAX_LISTING_PAGE, MAX_MANIFEST_SIZE, MAX_TOKEN_ANSWER};
-use hoist::registry::RegistryError;
+use hoist::registry::{RegistryConfig, RegistryError};
 use hoist_testkit::{http_client, FaultProxy, Rule, TestRegistry, TokenAuthConfig, TokenServer};
 
 /// However the kernel buffers, the proxy cannot get much further ahead of a client that
@@ -135,4 +137,47 @@ async fn endless_token_answer_stops_at_the_token_cap() {
         .unwrap_err();
     assert_too_large(&err, Document::Token, MAX_TOKEN_ANSWER);
     assert!(bytes_sent(&realm_proxy, "endless") < MAX_TOKEN_ANSWER as u64 + SLACK);
+}
+
+/// A client whose small documents must arrive within one second.
+fn impatient_client(host: &str) -> hoist::registry::RegistryClient {
+    let config = RegistryConfig {
+        document_timeout: Duration::from_secs(1),
+        ..test_config()
+    };
+    client(config, host, None)
+}
+
+#[tokio::test]
+async fn manifest_dripped_byte_by_byte_misses_its_deadline() {
+    let (_reg, proxy) = proxied_registry_with_image().await;
+    // About 400 bytes at 20 bytes a second: 20 s, every read well under the read timeout.
+    proxy.rule(Rule::get_manifest().throttle(20));
+    let started = Instant::now();
+    let err = impatient_client(&proxy.host())
+        .repository(&proxy.host(), "hostile/app")
+        .get_manifest("v1")
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10), "{err}");
+    let RegistryError::DeadlineExceeded { document, .. } = &err else {
+        panic!("expected DeadlineExceeded, got {err:?}")
+    };
+    assert_eq!(*document, Document::Manifest);
+    assert!(err.to_string().contains("document_timeout"), "{err}");
+    assert!(err.is_retryable(), "a slow server may be faster next time");
+}
+
+#[tokio::test]
+async fn manifest_whose_headers_stall_misses_its_deadline() {
+    let (_reg, proxy) = proxied_registry_with_image().await;
+    proxy.rule(Rule::get_manifest().delay(Duration::from_secs(30)));
+    let started = Instant::now();
+    let err = impatient_client(&proxy.host())
+        .repository(&proxy.host(), "hostile/app")
+        .get_manifest("v1")
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10), "{err}");
+    assert!(err.is_retryable(), "{err:?}");
 }

@@ -473,13 +473,18 @@ async fn respond(
         }
         sent += piece.len() as u64;
         match cut {
-            Some(Cut::ResetAfter(_)) => {
+            Some(Cut::Reset(_)) => {
                 record.outcome(Outcome::Reset);
                 return Next::Reset(conn);
             }
-            Some(Cut::TruncateAfter(_)) => {
+            Some(Cut::Truncate(_)) => {
                 record.outcome(Outcome::Truncated);
                 return Next::Close(conn);
+            }
+            Some(Cut::Stall(_)) => {
+                record.outcome(Outcome::Stalled);
+                conn.wait_closed().await;
+                return Next::Gone;
             }
             None => {}
         }

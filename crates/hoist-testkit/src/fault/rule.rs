@@ -50,15 +50,18 @@ enum Route {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Cut {
     /// After N body bytes, abort the connection (RST).
-    ResetAfter(u64),
+    Reset(u64),
     /// After N body bytes, close the connection cleanly (FIN), short of the Content-Length.
-    TruncateAfter(u64),
+    Truncate(u64),
+    /// After N body bytes, send nothing more and keep the connection open until the client
+    /// gives up: a stalled transfer.
+    Stall(u64),
 }
 
 impl Cut {
     pub(crate) fn after(self) -> u64 {
         match self {
-            Cut::ResetAfter(n) | Cut::TruncateAfter(n) => n,
+            Cut::Reset(n) | Cut::Truncate(n) | Cut::Stall(n) => n,
         }
     }
 }
@@ -195,14 +198,22 @@ impl Rule {
     /// connection with a TCP RST (`SO_LINGER` 0) once the client's kernel has them. A body of
     /// at most `bytes` bytes is forwarded whole.
     pub fn reset_after(mut self, bytes: u64) -> Rule {
-        self.faults.cut = Some(Cut::ResetAfter(bytes));
+        self.faults.cut = Some(Cut::Reset(bytes));
         self
     }
 
     /// Forwards the response headers (with the full `Content-Length`) and the first `bytes`
     /// body bytes, then closes the connection cleanly (FIN): a truncated body.
     pub fn truncate_after(mut self, bytes: u64) -> Rule {
-        self.faults.cut = Some(Cut::TruncateAfter(bytes));
+        self.faults.cut = Some(Cut::Truncate(bytes));
+        self
+    }
+
+    /// Forwards the response headers and the first `bytes` body bytes, then sends nothing
+    /// more while keeping the connection open until the client closes it: a stall only the
+    /// client's read timeout ends.
+    pub fn stall_after(mut self, bytes: u64) -> Rule {
+        self.faults.cut = Some(Cut::Stall(bytes));
         self
     }
 
@@ -365,11 +376,14 @@ impl Rule {
             let _ = write!(s, " throttle({b})");
         }
         match f.cut {
-            Some(Cut::ResetAfter(n)) => {
+            Some(Cut::Reset(n)) => {
                 let _ = write!(s, " reset_after({n})");
             }
-            Some(Cut::TruncateAfter(n)) => {
+            Some(Cut::Truncate(n)) => {
                 let _ = write!(s, " truncate_after({n})");
+            }
+            Some(Cut::Stall(n)) => {
+                let _ = write!(s, " stall_after({n})");
             }
             None => {}
         }

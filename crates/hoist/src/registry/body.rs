@@ -7,7 +7,9 @@
 //! and [`read_document`] reads the body chunk by chunk, stopping with
 //! [`RegistryError::BodyTooLarge`] as soon as the cap is passed (or at once when
 //! `Content-Length` announces more). Memory per read is thus at most the cap plus one network
-//! chunk, whatever the server does.
+//! chunk, whatever the server does. A server that drips the bytes is stopped by the request's
+//! deadline (`RegistryConfig::document_timeout`, set by the callers with
+//! `Outgoing::with_deadline`): [`RegistryError::DeadlineExceeded`].
 //!
 //! The caps, and where they come from:
 //! - manifests: [`MAX_MANIFEST_SIZE`] (4 MiB), docker/distribution's `maxManifestBodySize`
@@ -96,10 +98,19 @@ pub async fn read_document(
     // Announced lengths within the cap are trusted for the allocation only.
     let mut out = Vec::with_capacity(announced.map_or(0, |n| n as usize));
     loop {
-        let chunk = response.chunk().await.map_err(|e| RegistryError::Http {
-            method: method.to_string(),
-            url: url.to_string(),
-            source: e,
+        let chunk = response.chunk().await.map_err(|e| {
+            if e.is_timeout() {
+                RegistryError::DeadlineExceeded {
+                    url: url.to_string(),
+                    document,
+                }
+            } else {
+                RegistryError::Http {
+                    method: method.to_string(),
+                    url: url.to_string(),
+                    source: e,
+                }
+            }
         })?;
         let Some(chunk) = chunk else {
             return Ok(out);

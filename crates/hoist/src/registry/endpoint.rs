@@ -197,7 +197,10 @@ pub async fn ping(
             reason: e.to_string(),
         })?;
         let response = match transport
-            .execute(Outgoing::new(Method::GET, url.clone()))
+            .execute(
+                Outgoing::new(Method::GET, url.clone())
+                    .with_deadline(transport.config().document_timeout),
+            )
             .await
         {
             Ok(r) => r,

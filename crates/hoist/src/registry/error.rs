@@ -168,6 +168,15 @@ pub enum RegistryError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// A small document's exchange outlasted `RegistryConfig::document_timeout` while its
+    /// body was being read: the server sends too slowly. Retried like any timeout.
+    #[error("{document} at {url} did not arrive within the document deadline (document_timeout): the server sends too slowly")]
+    DeadlineExceeded {
+        /// The URL.
+        url: String,
+        /// What the body was.
+        document: Document,
+    },
     /// Content fetched by digest did not hash to that digest.
     #[error("content at {url} does not match its digest: expected {expected}, got {actual}")]
     DigestMismatch {
@@ -245,7 +254,7 @@ impl RegistryError {
     /// What kind of failure this is, for the one retry policy (`crate::transfer::RetryPolicy`,
     /// whose module docs give the reasons):
     /// - transient: 5xx, 429 and 408 answers with a retryable code, connection resets and
-    ///   timeouts, a token server's unusable answer;
+    ///   timeouts, a missed document deadline, a token server's unusable answer;
     /// - unreachable: the connection was refused (on every URL of the endpoint, for a ping);
     /// - configuration: TLS material, certificates refused either way, URLs, an insecure realm,
     ///   a credential helper that failed;
@@ -280,9 +289,9 @@ impl RegistryError {
                 connection_refused: true,
                 ..
             } => RetryClass::Unreachable,
-            RegistryError::Unreachable { .. } | RegistryError::Token { .. } => {
-                RetryClass::Transient
-            }
+            RegistryError::Unreachable { .. }
+            | RegistryError::Token { .. }
+            | RegistryError::DeadlineExceeded { .. } => RetryClass::Transient,
             RegistryError::Tls { .. }
             | RegistryError::Url { .. }
             | RegistryError::InsecureRealm { .. }

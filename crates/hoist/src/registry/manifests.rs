@@ -100,8 +100,9 @@ impl RemoteRepository {
                     (bytes.clone(), content_type.clone(), digest.clone());
                 async move {
                     let url = ep.api_url(&format!("{}/manifests/{reference}", self.path))?;
-                    let mut out =
-                        Outgoing::new(Method::PUT, url.clone()).header(CONTENT_TYPE, content_type);
+                    let mut out = Outgoing::new(Method::PUT, url.clone())
+                        .header(CONTENT_TYPE, content_type)
+                        .with_deadline(self.client.config().document_timeout);
                     out.body = OutBody::Bytes(bytes);
                     let response = self
                         .client
@@ -157,7 +158,9 @@ impl RemoteRepository {
         reference: &str,
     ) -> Result<(url::Url, reqwest::Response), RegistryError> {
         let url = ep.api_url(&format!("{}/manifests/{reference}", self.path))?;
-        let out = Outgoing::new(method.clone(), url.clone()).header(ACCEPT, accept_header());
+        let out = Outgoing::new(method.clone(), url.clone())
+            .header(ACCEPT, accept_header())
+            .with_deadline(self.client.config().document_timeout);
         let response = self
             .client
             .send(ep, &self.scopes(Access::Pull), out)

@@ -95,7 +95,12 @@ async fn all_pages<T: serde::de::DeserializeOwned>(
     let mut next = Some(first);
     while let Some(url) = next.take() {
         let response = client
-            .send(ep, scopes, Outgoing::new(Method::GET, url.clone()))
+            .send(
+                ep,
+                scopes,
+                Outgoing::new(Method::GET, url.clone())
+                    .with_deadline(client.config().document_timeout),
+            )
             .await?;
         if response.status() != StatusCode::OK {
             return Err(read_error(&Method::GET, &url, response).await);

@@ -3,7 +3,8 @@
 //!
 //! - `User-Agent: hoist/<version>` and the library config's extra meta headers (docker's
 //!   `Config.MetaHeaders`) go on every request.
-//! - Connect and read timeouts from [`RegistryConfig`]; `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`
+//! - Connect and read timeouts from [`RegistryConfig`], and the deadline of a small document
+//!   ([`Outgoing::with_deadline`]); `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`
 //!   are honoured by reqwest's system-proxy support.
 //! - One reqwest client per `HOST[:PORT]`, each with that host's rustls configuration
 //!   (`tls`), built once on a blocking thread.
@@ -18,6 +19,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -55,6 +57,9 @@ pub struct Outgoing {
     pub body: OutBody,
     /// Sent only to `url`'s scheme, host and port.
     pub authorization: Option<HeaderValue>,
+    /// A deadline for the whole exchange, body read included (small documents only; see
+    /// `RegistryConfig::document_timeout`).
+    pub deadline: Option<Duration>,
 }
 
 impl Outgoing {
@@ -66,7 +71,14 @@ impl Outgoing {
             headers: HeaderMap::new(),
             body: OutBody::Empty,
             authorization: None,
+            deadline: None,
         }
+    }
+
+    /// Sets a deadline for the whole exchange, the body read included.
+    pub fn with_deadline(mut self, deadline: Duration) -> Outgoing {
+        self.deadline = Some(deadline);
+        self
     }
 
     /// Sets the `Authorization` value.
@@ -94,6 +106,7 @@ impl Outgoing {
             headers: self.headers.clone(),
             body,
             authorization: self.authorization.clone(),
+            deadline: self.deadline,
         })
     }
 }
@@ -148,6 +161,9 @@ impl Transport {
                 .headers(self.default_headers.clone());
             for (name, value) in &out.headers {
                 req = req.header(name, value);
+            }
+            if let Some(deadline) = out.deadline {
+                req = req.timeout(deadline);
             }
             if url.origin() == origin {
                 if let Some(auth) = &out.authorization {

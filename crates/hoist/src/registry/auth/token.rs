@@ -95,7 +95,8 @@ pub async fn fetch_token(
             oauth_request(realm, server, scopes, token)
         }
         other => basic_request(realm, server, scopes, other, offline),
-    };
+    }
+    .with_deadline(transport.config().document_timeout);
     let method = out.method.clone();
     let url = out.url.clone();
     let response = transport.execute(out).await?;
