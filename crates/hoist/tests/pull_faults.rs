@@ -292,3 +292,42 @@ async fn stalled_layer_body_times_out_and_resumes_with_range() {
     assert_ne!(range, "bytes=0-", "{range}");
     assert_eq!(gets[1].status, Some(206));
 }
+
+#[tokio::test]
+async fn config_dripped_byte_by_byte_misses_its_deadline_and_resumes() {
+    let (_registry, proxy, image) = setup("drip").await;
+    // A few hundred bytes at 20 bytes a second: every read is quick, the whole is not.
+    let config_path = format!("/v2/drip/blobs/{}", image.config.digest);
+    proxy.rule(
+        Rule::matching(&format!("GET {config_path}"))
+            .throttle(20)
+            .times(1),
+    );
+    let store = Store::new();
+    let config = hoist::registry::RegistryConfig {
+        document_timeout: Duration::from_secs(1),
+        ..pull_support::test_config()
+    };
+    let client = hoist::registry::RegistryClient::new(
+        config,
+        std::sync::Arc::new(hoist::registry::StaticCredentials::none()),
+    )
+    .unwrap();
+    let started = Instant::now();
+
+    store
+        .puller_with(client, fast_options())
+        .pull(&through(&proxy, "drip:v1"), &Recorder::default())
+        .await
+        .unwrap();
+
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_pulled_correctly(&store, &image);
+    let gets: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path == config_path)
+        .collect();
+    assert_eq!(gets.len(), 2, "{gets:?}");
+    assert!(gets[1].range().is_some(), "the retry resumes: {gets:?}");
+}

@@ -22,7 +22,9 @@
 //!   that already decides; a larger one is read as if empty, see `transport::read_error`).
 //!
 //! Config blobs are not read here: they are blobs, streamed through the content store, whose
-//! ingest refuses more bytes than the descriptor's size (at most `MAX_CONFIG_SIZE`).
+//! ingest refuses more bytes than the descriptor's size (at most `MAX_CONFIG_SIZE`). A blob
+//! answer that small is held to the document deadline all the same ([`Document::SmallBlob`],
+//! applied in `blobs`), so a config dripped byte by byte cannot hold a pull either.
 
 use std::fmt;
 
@@ -41,6 +43,10 @@ pub const MAX_TOKEN_ANSWER: usize = 1 << 20;
 /// The cap on an error answer's body.
 pub const MAX_ERROR_ANSWER: usize = 64 << 10;
 
+/// Blob answers of at most this many bytes (the config cap, `MAX_CONFIG_SIZE`) must arrive
+/// whole within the document deadline: an image config is such a blob.
+pub const MAX_SMALL_BLOB: usize = crate::media::MAX_CONFIG_SIZE;
+
 /// What a body read whole is, which decides its cap and names it in errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Document {
@@ -52,6 +58,9 @@ pub enum Document {
     Token,
     /// The body of an error answer.
     ErrorAnswer,
+    /// A blob no larger than a config may be ([`MAX_SMALL_BLOB`]): streamed like any blob,
+    /// but held to the same deadline as the documents (see `blobs`).
+    SmallBlob,
 }
 
 impl Document {
@@ -62,6 +71,7 @@ impl Document {
             Document::Listing => MAX_LISTING_PAGE,
             Document::Token => MAX_TOKEN_ANSWER,
             Document::ErrorAnswer => MAX_ERROR_ANSWER,
+            Document::SmallBlob => MAX_SMALL_BLOB,
         }
     }
 }
@@ -73,6 +83,7 @@ impl fmt::Display for Document {
             Document::Listing => "listing page",
             Document::Token => "token answer",
             Document::ErrorAnswer => "error answer",
+            Document::SmallBlob => "blob",
         })
     }
 }
