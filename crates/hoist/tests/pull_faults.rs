@@ -256,6 +256,30 @@ async fn slow_link_still_delivers_the_image() {
     );
 }
 
+/// Pulls `name` through `proxy` into a new store with the registry timeouts of `config`,
+/// within `bound`.
+async fn pull_with_timeouts(
+    proxy: &FaultProxy,
+    name: &str,
+    config: hoist::registry::RegistryConfig,
+    bound: Duration,
+) -> Store {
+    let store = Store::new();
+    let client = hoist::registry::RegistryClient::new(
+        config,
+        std::sync::Arc::new(hoist::registry::StaticCredentials::none()),
+    )
+    .unwrap();
+    let started = Instant::now();
+    store
+        .puller_with(client, fast_options())
+        .pull(&through(proxy, name), &Recorder::default())
+        .await
+        .unwrap();
+    assert!(started.elapsed() < bound, "took {:?}", started.elapsed());
+    store
+}
+
 #[tokio::test]
 async fn stalled_layer_body_times_out_and_resumes_with_range() {
     let (_registry, proxy, image) = setup("stall").await;
@@ -264,26 +288,13 @@ async fn stalled_layer_body_times_out_and_resumes_with_range() {
             .stall_after(200_000)
             .times(1),
     );
-    let store = Store::new();
     // The read timeout is the no-progress timeout: one second without a byte ends the attempt.
     let config = hoist::registry::RegistryConfig {
         read_timeout: Duration::from_secs(1),
         ..pull_support::test_config()
     };
-    let client = hoist::registry::RegistryClient::new(
-        config,
-        std::sync::Arc::new(hoist::registry::StaticCredentials::none()),
-    )
-    .unwrap();
-    let started = Instant::now();
+    let store = pull_with_timeouts(&proxy, "stall:v1", config, Duration::from_secs(20)).await;
 
-    store
-        .puller_with(client, fast_options())
-        .pull(&through(&proxy, "stall:v1"), &Recorder::default())
-        .await
-        .unwrap();
-
-    assert!(started.elapsed() < Duration::from_secs(20));
     assert_pulled_correctly(&store, &image);
     let gets = layer_gets(&proxy, "stall", &image);
     assert_eq!(gets.len(), 2, "{gets:?}");
@@ -303,25 +314,12 @@ async fn config_dripped_byte_by_byte_misses_its_deadline_and_resumes() {
             .throttle(20)
             .times(1),
     );
-    let store = Store::new();
     let config = hoist::registry::RegistryConfig {
         document_timeout: Duration::from_secs(1),
         ..pull_support::test_config()
     };
-    let client = hoist::registry::RegistryClient::new(
-        config,
-        std::sync::Arc::new(hoist::registry::StaticCredentials::none()),
-    )
-    .unwrap();
-    let started = Instant::now();
+    let store = pull_with_timeouts(&proxy, "drip:v1", config, Duration::from_secs(10)).await;
 
-    store
-        .puller_with(client, fast_options())
-        .pull(&through(&proxy, "drip:v1"), &Recorder::default())
-        .await
-        .unwrap();
-
-    assert!(started.elapsed() < Duration::from_secs(10));
     assert_pulled_correctly(&store, &image);
     let gets: Vec<_> = proxy
         .requests()

@@ -139,13 +139,21 @@ async fn endless_token_answer_stops_at_the_token_cap() {
     assert!(bytes_sent(&realm_proxy, "endless") < MAX_TOKEN_ANSWER as u64 + SLACK);
 }
 
-/// A client whose small documents must arrive within one second.
-fn impatient_client(host: &str) -> hoist::registry::RegistryClient {
+/// `get_manifest("v1")` through `proxy` by a client whose small documents must arrive
+/// within one second; fails within ten.
+async fn impatient_get_manifest(proxy: &FaultProxy) -> RegistryError {
     let config = RegistryConfig {
         document_timeout: Duration::from_secs(1),
         ..test_config()
     };
-    client(config, host, None)
+    let started = Instant::now();
+    let err = client(config, &proxy.host(), None)
+        .repository(&proxy.host(), "hostile/app")
+        .get_manifest("v1")
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10), "{err}");
+    err
 }
 
 #[tokio::test]
@@ -153,13 +161,7 @@ async fn manifest_dripped_byte_by_byte_misses_its_deadline() {
     let (_reg, proxy) = proxied_registry_with_image().await;
     // About 400 bytes at 20 bytes a second: 20 s, every read well under the read timeout.
     proxy.rule(Rule::get_manifest().throttle(20));
-    let started = Instant::now();
-    let err = impatient_client(&proxy.host())
-        .repository(&proxy.host(), "hostile/app")
-        .get_manifest("v1")
-        .await
-        .unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(10), "{err}");
+    let err = impatient_get_manifest(&proxy).await;
     let RegistryError::DeadlineExceeded { document, .. } = &err else {
         panic!("expected DeadlineExceeded, got {err:?}")
     };
@@ -172,12 +174,6 @@ async fn manifest_dripped_byte_by_byte_misses_its_deadline() {
 async fn manifest_whose_headers_stall_misses_its_deadline() {
     let (_reg, proxy) = proxied_registry_with_image().await;
     proxy.rule(Rule::get_manifest().delay(Duration::from_secs(30)));
-    let started = Instant::now();
-    let err = impatient_client(&proxy.host())
-        .repository(&proxy.host(), "hostile/app")
-        .get_manifest("v1")
-        .await
-        .unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(10), "{err}");
+    let err = impatient_get_manifest(&proxy).await;
     assert!(err.is_retryable(), "{err:?}");
 }
