@@ -255,3 +255,77 @@ async fn slow_link_still_delivers_the_image() {
         "no retry needed"
     );
 }
+
+/// Pulls `name` through `proxy` into a new store with the registry timeouts of `config`,
+/// within `bound`.
+async fn pull_with_timeouts(
+    proxy: &FaultProxy,
+    name: &str,
+    config: hoist::registry::RegistryConfig,
+    bound: Duration,
+) -> Store {
+    let store = Store::new();
+    let client = hoist::registry::RegistryClient::new(
+        config,
+        std::sync::Arc::new(hoist::registry::StaticCredentials::none()),
+    )
+    .unwrap();
+    let started = Instant::now();
+    store
+        .puller_with(client, fast_options())
+        .pull(&through(proxy, name), &Recorder::default())
+        .await
+        .unwrap();
+    assert!(started.elapsed() < bound, "took {:?}", started.elapsed());
+    store
+}
+
+#[tokio::test]
+async fn stalled_layer_body_times_out_and_resumes_with_range() {
+    let (_registry, proxy, image) = setup("stall").await;
+    proxy.rule(
+        Rule::matching(&format!("GET {}", layer_path("stall", &image)))
+            .stall_after(200_000)
+            .times(1),
+    );
+    // The read timeout is the no-progress timeout: one second without a byte ends the attempt.
+    let config = hoist::registry::RegistryConfig {
+        read_timeout: Duration::from_secs(1),
+        ..pull_support::test_config()
+    };
+    let store = pull_with_timeouts(&proxy, "stall:v1", config, Duration::from_secs(20)).await;
+
+    assert_pulled_correctly(&store, &image);
+    let gets = layer_gets(&proxy, "stall", &image);
+    assert_eq!(gets.len(), 2, "{gets:?}");
+    assert_eq!(gets[0].outcome, hoist_testkit::Outcome::Stalled);
+    let range = gets[1].range().expect("the retry is ranged");
+    assert_ne!(range, "bytes=0-", "{range}");
+    assert_eq!(gets[1].status, Some(206));
+}
+
+#[tokio::test]
+async fn config_dripped_byte_by_byte_misses_its_deadline_and_resumes() {
+    let (_registry, proxy, image) = setup("drip").await;
+    // A few hundred bytes at 20 bytes a second: every read is quick, the whole is not.
+    let config_path = format!("/v2/drip/blobs/{}", image.config.digest);
+    proxy.rule(
+        Rule::matching(&format!("GET {config_path}"))
+            .throttle(20)
+            .times(1),
+    );
+    let config = hoist::registry::RegistryConfig {
+        document_timeout: Duration::from_secs(1),
+        ..pull_support::test_config()
+    };
+    let store = pull_with_timeouts(&proxy, "drip:v1", config, Duration::from_secs(10)).await;
+
+    assert_pulled_correctly(&store, &image);
+    let gets: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path == config_path)
+        .collect();
+    assert_eq!(gets.len(), 2, "{gets:?}");
+    assert!(gets[1].range().is_some(), "the retry resumes: {gets:?}");
+}

@@ -1,13 +1,15 @@
 //! TLS registries: trust from certs.d (`ca.crt`), from `ca_file`, client certificates from
-//! certs.d, `insecure` hosts, and a clear failure without the CA.
+//! certs.d, `insecure` hosts, a clear failure without the CA, and a plain-HTTP token realm
+//! refused for an HTTPS registry.
 
 mod common;
 
 use std::path::PathBuf;
 
-use common::{client, image, seed, test_config, Push};
-use hoist::registry::{HostConfig, RegistryConfig, RegistryError};
-use hoist_testkit::{TestCa, TestRegistry};
+use common::{basic, client, image, seed, test_config, Push};
+use hoist::digest::Digest;
+use hoist::registry::{HostConfig, Purpose, RegistryConfig, RegistryError};
+use hoist_testkit::{TestCa, TestRegistry, TokenServer};
 use tempfile::TempDir;
 
 fn certs_d_config(dir: &TempDir) -> RegistryConfig {
@@ -154,4 +156,66 @@ async fn client_certificate_without_key_is_a_clear_error() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("client.key"), "{err}");
+}
+
+/// A TLS registry whose token server is the testkit's plain-HTTP one, and a configuration
+/// trusting its CA (`insecure` as given).
+async fn tls_registry_with_http_realm(
+    ca: &TestCa,
+    insecure: bool,
+) -> (TokenServer, TestRegistry, RegistryConfig) {
+    let tokens = TokenServer::builder()
+        .user("dev", "d3v")
+        .grant("dev", "team/*", &["pull"])
+        .start()
+        .unwrap();
+    let reg = TestRegistry::builder()
+        .tls(ca)
+        .token_auth(tokens.auth_config())
+        .start()
+        .await
+        .unwrap();
+    let mut config = test_config();
+    config.registries.insert(
+        reg.host(),
+        HostConfig {
+            ca_file: Some(ca.cert_path()),
+            insecure,
+            ..Default::default()
+        },
+    );
+    (tokens, reg, config)
+}
+
+#[tokio::test]
+async fn http_token_realm_of_an_https_registry_is_refused() {
+    let ca = TestCa::new().unwrap();
+    let (tokens, reg, config) = tls_registry_with_http_realm(&ca, false).await;
+    let repo =
+        client(config, &reg.host(), Some(basic("dev", "d3v"))).repository(&reg.host(), "team/a");
+    let err = repo.head_manifest("v1").await.unwrap_err();
+    let RegistryError::InsecureRealm { realm, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(realm, &tokens.realm());
+    let text = err.to_string();
+    assert!(text.contains(&tokens.realm()), "{text}");
+    assert!(text.contains("insecure = true"), "{text}");
+    assert!(!err.is_retryable(), "{err:?}");
+    assert!(
+        tokens.requests().is_empty(),
+        "the credentials never left: {:?}",
+        tokens.requests()
+    );
+}
+
+#[tokio::test]
+async fn http_token_realm_is_used_when_the_registry_is_insecure() {
+    let ca = TestCa::new().unwrap();
+    let (tokens, reg, config) = tls_registry_with_http_realm(&ca, true).await;
+    let repo =
+        client(config, &reg.host(), Some(basic("dev", "d3v"))).repository(&reg.host(), "team/a");
+    let absent = Digest::sha256_of(b"not pushed");
+    assert_eq!(repo.stat_blob(&absent, Purpose::Pull).await.unwrap(), None);
+    assert_eq!(tokens.requests()[0].user.as_deref(), Some("dev"));
 }

@@ -164,9 +164,16 @@ async fn answer(
     }
     headers.extend(faults.headers.iter().cloned());
     let no_body = head.method.eq_ignore_ascii_case("HEAD");
-    headers.push(("Content-Length".to_string(), body.len().to_string()));
+    let endless = faults.endless && !no_body;
+    if endless {
+        headers.push(("Transfer-Encoding".to_string(), "chunked".to_string()));
+    } else {
+        headers.push(("Content-Length".to_string(), body.len().to_string()));
+    }
     let source = if no_body {
         Source::Fixed(None)
+    } else if endless {
+        Source::Endless
     } else {
         Source::Fixed(Some(Bytes::from(body)))
     };
@@ -175,7 +182,7 @@ async fn answer(
         reply.status,
         headers,
         source,
-        false,
+        endless,
         faults,
         keep_alive,
         record,
@@ -397,6 +404,8 @@ async fn pump(
 enum Source {
     Upstream(reqwest::Response),
     Fixed(Option<Bytes>),
+    /// Whitespace forever ([`Rule::endless_body`](super::Rule::endless_body)).
+    Endless,
 }
 
 impl Source {
@@ -404,6 +413,7 @@ impl Source {
         match self {
             Source::Upstream(r) => r.chunk().await.map_err(|e| e.to_string()),
             Source::Fixed(b) => Ok(b.take()),
+            Source::Endless => Ok(Some(Bytes::from_static(&[b' '; MAX_PIECE]))),
         }
     }
 }
@@ -463,13 +473,18 @@ async fn respond(
         }
         sent += piece.len() as u64;
         match cut {
-            Some(Cut::ResetAfter(_)) => {
+            Some(Cut::Reset(_)) => {
                 record.outcome(Outcome::Reset);
                 return Next::Reset(conn);
             }
-            Some(Cut::TruncateAfter(_)) => {
+            Some(Cut::Truncate(_)) => {
                 record.outcome(Outcome::Truncated);
                 return Next::Close(conn);
+            }
+            Some(Cut::Stall(_)) => {
+                record.outcome(Outcome::Stalled);
+                conn.wait_closed().await;
+                return Next::Gone;
             }
             None => {}
         }

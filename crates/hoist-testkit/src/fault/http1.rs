@@ -7,7 +7,7 @@
 //! length-framed response bodies. Connections are kept alive between requests unless the client
 //! asks otherwise ([RFC 9112 §9.3](https://www.rfc-editor.org/rfc/rfc9112#section-9.3)).
 //!
-//! Ending a connection ([`Conn::close`], [`Conn::reset`]) consumes it, so nothing can be
+//! Ending a connection ([`Conn::close`], [`Conn::reset`], [`Conn::wait_closed`]) consumes it, so nothing can be
 //! written after a fault.
 
 use std::io;
@@ -248,6 +248,13 @@ impl Conn {
     /// Closes cleanly: everything written is delivered, then a FIN.
     pub(crate) async fn close(mut self) {
         let _ = self.stream.shutdown().await;
+    }
+
+    /// Sends nothing more and waits until the client closes the connection (whatever it
+    /// sends meanwhile is discarded): a stalled transfer.
+    pub(crate) async fn wait_closed(mut self) {
+        let mut sink = [0u8; 4096];
+        while matches!(self.stream.read(&mut sink).await, Ok(n) if n > 0) {}
     }
 
     /// Aborts the connection with an RST, after the client's kernel has acknowledged

@@ -22,6 +22,8 @@ pub enum Outcome {
     Reset,
     /// The connection was closed cleanly after the recorded body bytes, short of the length.
     Truncated,
+    /// The response stalled after the recorded body bytes until the client hung up.
+    Stalled,
     /// The connection was cut with a TCP RST after the recorded request body bytes.
     RequestReset,
     /// The exchange broke for a reason no rule asked for (client gone, registry unreachable);

@@ -50,15 +50,18 @@ enum Route {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Cut {
     /// After N body bytes, abort the connection (RST).
-    ResetAfter(u64),
+    Reset(u64),
     /// After N body bytes, close the connection cleanly (FIN), short of the Content-Length.
-    TruncateAfter(u64),
+    Truncate(u64),
+    /// After N body bytes, send nothing more and keep the connection open until the client
+    /// gives up: a stalled transfer.
+    Stall(u64),
 }
 
 impl Cut {
     pub(crate) fn after(self) -> u64 {
         match self {
-            Cut::ResetAfter(n) | Cut::TruncateAfter(n) => n,
+            Cut::Reset(n) | Cut::Truncate(n) | Cut::Stall(n) => n,
         }
     }
 }
@@ -84,6 +87,8 @@ pub(crate) struct Faults {
     pub(crate) throttle: Option<u64>,
     pub(crate) cut: Option<Cut>,
     pub(crate) corrupt: Option<u64>,
+    /// The made-up reply's body never ends (see [`Rule::endless_body`]).
+    pub(crate) endless: bool,
 }
 
 impl Rule {
@@ -193,14 +198,22 @@ impl Rule {
     /// connection with a TCP RST (`SO_LINGER` 0) once the client's kernel has them. A body of
     /// at most `bytes` bytes is forwarded whole.
     pub fn reset_after(mut self, bytes: u64) -> Rule {
-        self.faults.cut = Some(Cut::ResetAfter(bytes));
+        self.faults.cut = Some(Cut::Reset(bytes));
         self
     }
 
     /// Forwards the response headers (with the full `Content-Length`) and the first `bytes`
     /// body bytes, then closes the connection cleanly (FIN): a truncated body.
     pub fn truncate_after(mut self, bytes: u64) -> Rule {
-        self.faults.cut = Some(Cut::TruncateAfter(bytes));
+        self.faults.cut = Some(Cut::Truncate(bytes));
+        self
+    }
+
+    /// Forwards the response headers and the first `bytes` body bytes, then sends nothing
+    /// more while keeping the connection open until the client closes it: a stall only the
+    /// client's read timeout ends.
+    pub fn stall_after(mut self, bytes: u64) -> Rule {
+        self.faults.cut = Some(Cut::Stall(bytes));
         self
     }
 
@@ -288,6 +301,21 @@ impl Rule {
         self
     }
 
+    /// Answers itself (status 200 unless [`status`](Self::status) says otherwise) with a
+    /// chunked body that never ends: JSON whitespace, 64 KiB a piece, until the client hangs up.
+    /// What a hostile registry or token server does to a client that reads bodies without a
+    /// limit.
+    pub fn endless_body(mut self) -> Rule {
+        if self.faults.reply.is_none() {
+            self.faults.reply = Some(Reply {
+                status: 200,
+                body: None,
+            });
+        }
+        self.faults.endless = true;
+        self
+    }
+
     /// Accepts connections and closes them at once, before reading a request (the matcher is
     /// not consulted; `times` counts connections).
     pub fn refuse_connections(mut self) -> Rule {
@@ -332,6 +360,9 @@ impl Rule {
         if let Some(r) = &f.reply {
             let _ = write!(s, " status({})", r.status);
         }
+        if f.endless {
+            s.push_str(" endless_body");
+        }
         if let Some(n) = f.reset_request_after {
             let _ = write!(s, " reset_request_after({n})");
         }
@@ -345,11 +376,14 @@ impl Rule {
             let _ = write!(s, " throttle({b})");
         }
         match f.cut {
-            Some(Cut::ResetAfter(n)) => {
+            Some(Cut::Reset(n)) => {
                 let _ = write!(s, " reset_after({n})");
             }
-            Some(Cut::TruncateAfter(n)) => {
+            Some(Cut::Truncate(n)) => {
                 let _ = write!(s, " truncate_after({n})");
+            }
+            Some(Cut::Stall(n)) => {
+                let _ = write!(s, " stall_after({n})");
             }
             None => {}
         }

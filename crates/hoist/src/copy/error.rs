@@ -8,7 +8,7 @@ use crate::media::{ManifestError, NoMatchingManifest};
 use crate::reference::ReferenceError;
 use crate::registry::RegistryError;
 use crate::store::{MetadataError, StoreError};
-use crate::transfer::{SendError, UploadFailure};
+use crate::transfer::{Retryable, SendError};
 
 /// Why a copy failed.
 #[derive(Debug, thiserror::Error)]
@@ -225,7 +225,7 @@ impl From<NoMatchingManifest> for CopyError {
     }
 }
 
-impl UploadFailure for CopyError {
+impl Retryable for CopyError {
     /// Network failures, 5xx, 429 and a voided upload session can be retried; a refusal
     /// (unauthorized, denied, not found), a bad manifest, a digest mismatch or a local store
     /// error cannot.

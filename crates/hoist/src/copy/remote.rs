@@ -26,11 +26,18 @@ use super::source::{BlobStream, ImageSource, RepositoryName};
 use super::CopyError;
 use crate::media::{Descriptor, MAX_MANIFEST_SIZE};
 use crate::reference::Reference;
+use crate::registry::body::Document;
 use crate::registry::{MountResult, Purpose, RegistryClient, RegistryError, RemoteRepository};
-use crate::transfer::{Compression, SendPolicy};
+use crate::transfer::{Backoff, Compression, RetryPolicy, SendPolicy};
 
-/// Attempts of a manifest read or write before its error is returned.
-const MANIFEST_ATTEMPTS: u32 = 3;
+/// Manifest reads and writes: a few attempts, a short backoff, `Retry-After` up to 10 s.
+const MANIFEST_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 3,
+    backoff: Backoff::Linear {
+        step: Duration::from_millis(200),
+    },
+    max_retry_after: Duration::from_secs(10),
+};
 
 /// One image reference on a registry, readable and writable. Cheap to clone.
 #[derive(Clone)]
@@ -147,8 +154,9 @@ impl ImageSource for RegistryImage {
                 return Err(CopyError::registry(
                     &self.describe(),
                     format!("read manifest {}", descriptor.digest),
-                    RegistryError::ManifestTooLarge {
+                    RegistryError::BodyTooLarge {
                         url: descriptor.digest.to_string(),
+                        document: Document::Manifest,
                         limit: MAX_MANIFEST_SIZE,
                     },
                 ));
@@ -326,27 +334,11 @@ impl ImageSink for RegistryImage {
     }
 }
 
-/// Runs a registry call, retrying retryable failures a few times (honouring `Retry-After`
-/// up to 10 s).
-async fn with_retries<T, F, Fut>(mut op: F) -> Result<T, RegistryError>
+/// Runs a registry call under [`MANIFEST_RETRY`].
+async fn with_retries<T, F, Fut>(op: F) -> Result<T, RegistryError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, RegistryError>>,
 {
-    let mut failed = 0;
-    loop {
-        match op().await {
-            Ok(v) => return Ok(v),
-            Err(e) if e.is_retryable() && failed + 1 < MANIFEST_ATTEMPTS => {
-                failed += 1;
-                let backoff = Duration::from_millis(200 * u64::from(failed));
-                let wait = e
-                    .retry_after()
-                    .map_or(backoff, |w| w.min(Duration::from_secs(10)));
-                tracing::warn!(error = %e, attempt = failed, "registry request failed, retrying");
-                tokio::time::sleep(wait).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    MANIFEST_RETRY.run("registry request", op).await
 }

@@ -30,32 +30,15 @@ pub(super) struct ReadManifest {
 }
 
 impl Puller {
-    /// Runs a registry read, retrying retryable failures (5xx, 429 with its `Retry-After`,
-    /// connection errors) with the download backoff, up to the download attempts.
-    pub(super) async fn with_retries<T, F, Fut>(&self, mut op: F) -> Result<T, RegistryError>
+    /// Runs a registry read under the download [`RetryPolicy`](crate::transfer::RetryPolicy)
+    /// (5xx, 429 with its `Retry-After`, resets and timeouts are retried).
+    pub(super) async fn with_retries<T, F, Fut>(&self, op: F) -> Result<T, RegistryError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, RegistryError>>,
     {
-        let config = &self.options.download;
-        let attempts = config.max_attempts.max(1);
-        let mut failed = 0;
-        loop {
-            match op().await {
-                Ok(v) => return Ok(v),
-                Err(e) if e.is_retryable() && failed + 1 < attempts => {
-                    failed += 1;
-                    let backoff = config.backoff.delay(failed);
-                    let wait = match e.retry_after() {
-                        Some(after) => after.min(config.max_retry_after).max(backoff),
-                        None => backoff,
-                    };
-                    tracing::warn!(error = %e, attempt = failed, ?wait, "registry read failed, retrying");
-                    tokio::time::sleep(wait).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let policy = self.options.download.retry_policy();
+        policy.run("registry read", op).await
     }
 
     /// The digest `target` names: its own, or the tag's as the registry resolves it. A GET

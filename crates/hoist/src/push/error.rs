@@ -6,7 +6,7 @@ use crate::digest::Digest;
 use crate::reference::ReferenceError;
 use crate::registry::RegistryError;
 use crate::store::{MetadataError, StoreError};
-use crate::transfer::{SendError, UploadFailure};
+use crate::transfer::{Retryable, SendError};
 
 /// Why a push failed.
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +125,7 @@ impl PushError {
     }
 }
 
-impl UploadFailure for PushError {
+impl Retryable for PushError {
     fn is_retryable(&self) -> bool {
         match self {
             PushError::Registry { source, .. } => source.is_retryable(),

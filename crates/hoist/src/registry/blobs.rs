@@ -7,6 +7,11 @@
 //! stores it (the content store verifies the digest: this module cannot, since a ranged read
 //! sees only part of the blob). Redirects to object storage are followed by `transport`
 //! without the registry's `Authorization`. A bare 404 is reported as `BLOB_UNKNOWN`.
+//!
+//! Time: a stalled body ends at the transport's read timeout (the no-progress timeout; the
+//! download manager resumes with `Range`). An answer no larger than a config
+//! ([`Document::SmallBlob`]) must also arrive whole within the document deadline
+//! (`RegistryConfig::document_timeout`), as manifests and tokens must.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,6 +21,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use http::{HeaderValue, Method, StatusCode};
 
+use super::body::Document;
 use super::endpoint::{Endpoint, Purpose};
 use super::errcode::ErrorCode;
 use super::error::RegistryError;
@@ -28,7 +34,7 @@ pub struct BlobStream {
     partial: bool,
     content_length: Option<u64>,
     total_length: Option<u64>,
-    inner: Pin<Box<dyn Stream<Item = Result<Bytes, RegistryError>> + Send>>,
+    inner: BodyStream,
 }
 
 impl BlobStream {
@@ -154,20 +160,55 @@ impl RemoteRepository {
             content_length
         };
         let final_url = response.url().to_string();
-        let inner = response.bytes_stream().map(move |r| {
+        let body = response.bytes_stream().map(move |r| {
             r.map_err(|e| RegistryError::Http {
                 method: "GET".into(),
                 url: final_url.clone(),
                 source: e,
             })
         });
+        let small = content_length.is_some_and(|n| n <= Document::SmallBlob.limit() as u64);
+        let inner: BodyStream = if small {
+            let deadline = tokio::time::Instant::now() + self.client.config().document_timeout;
+            Box::pin(with_deadline(Box::pin(body), deadline, url.to_string()))
+        } else {
+            Box::pin(body)
+        };
         Ok(BlobStream {
             partial,
             content_length,
             total_length,
-            inner: Box::pin(inner),
+            inner,
         })
     }
+}
+
+type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, RegistryError>> + Send>>;
+
+/// `body`, ended with [`RegistryError::DeadlineExceeded`] if it is still arriving at
+/// `deadline` (a small blob's answer, see [`Document::SmallBlob`]).
+fn with_deadline(
+    body: BodyStream,
+    deadline: tokio::time::Instant,
+    url: String,
+) -> impl Stream<Item = Result<Bytes, RegistryError>> + Send {
+    futures_util::stream::unfold(Some(body), move |state| {
+        let url = url.clone();
+        async move {
+            let mut body = state?;
+            match tokio::time::timeout_at(deadline, body.next()).await {
+                Ok(Some(item)) => Some((item, Some(body))),
+                Ok(None) => None,
+                Err(_) => Some((
+                    Err(RegistryError::DeadlineExceeded {
+                        url,
+                        document: Document::SmallBlob,
+                    }),
+                    None,
+                )),
+            }
+        }
+    })
 }
 
 fn header_u64(response: &reqwest::Response, name: &str) -> Option<u64> {

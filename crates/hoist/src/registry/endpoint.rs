@@ -20,7 +20,7 @@ use http::Method;
 use url::Url;
 
 use super::auth::challenge::{parse_challenges, Challenge};
-use super::error::{is_certificate_error, RegistryError};
+use super::error::{is_certificate_error, is_connection_refused, RegistryError};
 use super::hosts::RegistryConfig;
 use super::transport::{Outgoing, Transport};
 
@@ -179,32 +179,43 @@ fn registry_candidate(
     })
 }
 
-/// Pings each URL of `candidate` in turn; the first v2 answer wins. A transport error (refused,
+/// Pings each URL of `candidate` in turn; the first v2 answer wins. A network error (refused,
 /// TLS failure) moves to the next URL; an answer that is not v2 stops with
-/// [`RegistryError::NotV2`].
+/// [`RegistryError::NotV2`]; a local error (TLS material that cannot be read) stops at once.
+/// When every URL failed, [`RegistryError::Unreachable`] lists why, and says whether each
+/// refused the connection (nothing listens: not retried) or rejected a certificate.
 pub async fn ping(
     transport: &Transport,
     candidate: &EndpointCandidate,
 ) -> Result<Endpoint, RegistryError> {
     let mut attempts = Vec::new();
     let mut certificate_rejected = false;
+    let mut connection_refused = true;
     for base in &candidate.urls {
         let url = base.join("v2/").map_err(|e| RegistryError::Url {
             url: base.to_string(),
             reason: e.to_string(),
         })?;
         let response = match transport
-            .execute(Outgoing::new(Method::GET, url.clone()))
+            .execute(
+                Outgoing::new(Method::GET, url.clone())
+                    .with_deadline(transport.config().document_timeout),
+            )
             .await
         {
             Ok(r) => r,
-            Err(e) => {
-                tracing::debug!(%url, error = %e, "ping failed");
-                attempts.push(format!("{url}: {}", error_chain(&e)));
-                certificate_rejected |= is_certificate_error(&e);
+            Err(RegistryError::Http { source, .. }) => {
+                tracing::debug!(%url, error = %source, "ping failed");
+                attempts.push(format!("{url}: {}", error_chain(&source)));
+                certificate_rejected |= is_certificate_error(&source);
+                connection_refused &= is_connection_refused(&source);
                 continue;
             }
+            // Not a network failure but a local one (the host's TLS material cannot be read):
+            // every URL of the host shares it, and no retry changes it.
+            Err(local) => return Err(local),
         };
+        connection_refused = false;
         let status = response.status().as_u16();
         let versioned = response
             .headers()
@@ -244,6 +255,7 @@ pub async fn ping(
         host: candidate.host.clone(),
         attempts: attempts.join("; "),
         certificate_rejected,
+        connection_refused: connection_refused && !attempts.is_empty(),
     })
 }
 

@@ -2,14 +2,17 @@
 //! person needs (host, URL, status, registry error codes, digest).
 //!
 //! The user-facing sentences of docker's `TranslatePullError` are NOT produced here: that
-//! happens once, in `crate::error`. This module only classifies: [`RegistryError::is_retryable`]
-//! marks what retrying cannot fix (docker's `xfer.DoNotRetry`), and [`RegistryError::code`]
+//! happens once, in `crate::error`. This module only classifies: [`RegistryError::retry_class`]
+//! says what retrying cannot fix (docker's `xfer.DoNotRetry`, hoist's one retry policy in
+//! `crate::transfer::RetryPolicy`), and [`RegistryError::code`]
 //! exposes the first registry error code for the translation.
 
 use std::fmt;
 use std::time::Duration;
 
+use super::body::Document;
 use super::errcode::{ErrorCode, RegistryErrorEntry};
+use crate::transfer::{RetryClass, Retryable};
 
 /// The registry's error entries, displayed as docker does (`code: message`, joined by `; `).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +46,8 @@ pub enum RegistryError {
         status: u16,
         /// The decoded error entries (never empty).
         errors: ErrorEntries,
-        /// How long the server asked to wait before retrying (`Retry-After` in seconds, sent
-        /// with 429 and some 503 answers).
+        /// How long the server asked to wait before retrying (`Retry-After`, in seconds or as
+        /// an HTTP-date, sent with 429 and some 503 answers).
         retry_after: Option<Duration>,
     },
     /// The request could not be sent or the answer not read (DNS, connect, TLS, timeout, reset).
@@ -78,6 +81,9 @@ pub enum RegistryError {
         /// Whether an endpoint refused the TLS handshake over certificates (unknown CA,
         /// missing client certificate): a configuration problem retrying cannot fix.
         certificate_rejected: bool,
+        /// Whether every URL refused the connection: nothing listens there, and retrying
+        /// only delays the error (skopeo and crane fail at once).
+        connection_refused: bool,
     },
     /// The registry asked for authentication this client cannot perform.
     #[error("registry {host} asks for unsupported authentication: {challenge}")]
@@ -102,6 +108,22 @@ pub enum RegistryError {
         realm: String,
         /// What was wrong.
         reason: String,
+    },
+    /// An HTTPS registry names a plain-HTTP token server (`realm`): what hoist would send
+    /// there (Basic credentials, a refresh token, then the token itself) would cross the
+    /// network in clear text. Refused unless the host is configured `insecure`.
+    #[error(
+        "registry {host} is served over HTTPS but its token server {realm} is plain HTTP; \
+         refusing to send credentials in clear text (set `insecure = true` under \
+         [registries.\"{config_key}\"] in the config to allow it)"
+    )]
+    InsecureRealm {
+        /// The registry (or mirror) host.
+        host: String,
+        /// The `realm` of its Bearer challenge.
+        realm: String,
+        /// The `[registries."…"]` key that would allow it.
+        config_key: String,
     },
     /// Looking up stored credentials failed.
     #[error("credentials for {host}: {reason}")]
@@ -135,13 +157,25 @@ pub enum RegistryError {
         /// What was wrong.
         reason: String,
     },
-    /// A manifest body exceeded the size limit.
-    #[error("manifest at {url} is larger than the {limit} bytes limit")]
-    ManifestTooLarge {
+    /// A body read whole (manifest, listing page, token or error answer) exceeded its cap;
+    /// reading stopped there (see `body`).
+    #[error("{document} at {url} is larger than the {limit} bytes limit")]
+    BodyTooLarge {
         /// The URL.
         url: String,
+        /// What the body was.
+        document: Document,
         /// The limit in bytes.
         limit: usize,
+    },
+    /// A small document's exchange outlasted `RegistryConfig::document_timeout` while its
+    /// body was being read: the server sends too slowly. Retried like any timeout.
+    #[error("{document} at {url} did not arrive within the document deadline (document_timeout): the server sends too slowly")]
+    DeadlineExceeded {
+        /// The URL.
+        url: String,
+        /// What the body was.
+        document: Document,
     },
     /// Content fetched by digest did not hash to that digest.
     #[error("content at {url} does not match its digest: expected {expected}, got {actual}")]
@@ -211,56 +245,120 @@ impl RegistryError {
 
     /// Whether retrying the same operation can succeed: network errors, 5xx answers and rate
     /// limiting can; authentication, authorisation, not-found, unsupported, invalid content,
-    /// v1-only registries and local configuration errors cannot.
+    /// v1-only registries, a registry nothing listens for, content that does not match its
+    /// digest and local configuration errors cannot (see [`RegistryError::retry_class`]).
     pub fn is_retryable(&self) -> bool {
+        self.retry_class().is_retryable()
+    }
+
+    /// What kind of failure this is, for the one retry policy (`crate::transfer::RetryPolicy`,
+    /// whose module docs give the reasons):
+    /// - transient: 5xx, 429 and 408 answers with a retryable code, connection resets and
+    ///   timeouts, a missed document deadline, a token server's unusable answer;
+    /// - unreachable: the connection was refused (on every URL of the endpoint, for a ping);
+    /// - configuration: TLS material, certificates refused either way, URLs, an insecure realm,
+    ///   a credential helper that failed;
+    /// - corrupt: content fetched by digest that hashes to another digest;
+    /// - refused: every other answer (denied, not found, unsupported, not v2, too large).
+    pub fn retry_class(&self) -> RetryClass {
         match self {
             RegistryError::Api { status, errors, .. } => {
                 let code_retryable = errors.0.first().is_some_and(|e| e.code.is_retryable());
-                code_retryable && (*status >= 500 || *status == 429 || *status == 408)
+                if code_retryable && (*status >= 500 || *status == 429 || *status == 408) {
+                    RetryClass::Transient
+                } else {
+                    RetryClass::Refused
+                }
             }
             RegistryError::Http { source, .. } => {
-                !source.is_builder() && !source.is_redirect() && !is_certificate_error(source)
+                if source.is_builder() || is_certificate_error(source) {
+                    RetryClass::Configuration
+                } else if is_connection_refused(source) {
+                    RetryClass::Unreachable
+                } else if source.is_redirect() {
+                    RetryClass::Refused
+                } else {
+                    RetryClass::Transient
+                }
             }
             RegistryError::Unreachable {
-                certificate_rejected,
+                certificate_rejected: true,
                 ..
-            } => !certificate_rejected,
-            RegistryError::DigestMismatch { .. } => true,
-            RegistryError::Token { .. } => true,
-            _ => false,
+            } => RetryClass::Configuration,
+            RegistryError::Unreachable {
+                connection_refused: true,
+                ..
+            } => RetryClass::Unreachable,
+            RegistryError::Unreachable { .. }
+            | RegistryError::Token { .. }
+            | RegistryError::DeadlineExceeded { .. } => RetryClass::Transient,
+            RegistryError::Tls { .. }
+            | RegistryError::Url { .. }
+            | RegistryError::InsecureRealm { .. }
+            | RegistryError::Credentials { .. } => RetryClass::Configuration,
+            RegistryError::DigestMismatch { .. } => RetryClass::Corrupt,
+            RegistryError::NotV2 { .. }
+            | RegistryError::UnsupportedAuth { .. }
+            | RegistryError::NoCredentials { .. }
+            | RegistryError::Protocol { .. }
+            | RegistryError::BodyTooLarge { .. }
+            | RegistryError::TooManyRedirects { .. } => RetryClass::Refused,
         }
     }
+}
+
+impl Retryable for RegistryError {
+    fn is_retryable(&self) -> bool {
+        RegistryError::is_retryable(self)
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        RegistryError::retry_after(self)
+    }
+}
+
+/// Whether `err` or one of its sources is an `ECONNREFUSED`: nothing listens at the address.
+pub fn is_connection_refused(err: &(dyn std::error::Error + 'static)) -> bool {
+    sources(err).any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+    })
 }
 
 /// Whether `err` or one of its sources is a TLS certificate failure (the server's certificate
 /// not trusted, or ours refused): retrying the same request cannot succeed.
 pub fn is_certificate_error(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(err);
-    while let Some(e) = current {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return matches!(
-                tls,
-                rustls::Error::InvalidCertificate(_)
-                    | rustls::Error::NoCertificatesPresented
-                    | rustls::Error::AlertReceived(
-                        rustls::AlertDescription::BadCertificate
-                            | rustls::AlertDescription::UnknownCA
-                            | rustls::AlertDescription::CertificateRequired
-                            | rustls::AlertDescription::CertificateUnknown
-                    )
-            );
-        }
+    let tls = sources(err).find_map(|e| e.downcast_ref::<rustls::Error>());
+    matches!(
+        tls,
+        Some(
+            rustls::Error::InvalidCertificate(_)
+                | rustls::Error::NoCertificatesPresented
+                | rustls::Error::AlertReceived(
+                    rustls::AlertDescription::BadCertificate
+                        | rustls::AlertDescription::UnknownCA
+                        | rustls::AlertDescription::CertificateRequired
+                        | rustls::AlertDescription::CertificateUnknown
+                )
+        )
+    )
+}
+
+/// `err` and its sources, outermost first, stepping into the error an `io::Error` wraps.
+fn sources<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err), |e| {
         // `io::Error::source` skips the error it wraps (it returns that error's own source), so
         // step into a wrapped error through `get_ref`: that is where rustls's error sits.
-        current = match e
+        match e
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
         {
             Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
             None => e.source(),
-        };
-    }
-    false
+        }
+    })
 }
 
 #[cfg(test)]

@@ -8,10 +8,11 @@
 //!   partial, and the manager restarts from byte zero;
 //! - the blob's total length from the 206's `Content-Range: bytes A-B/TOTAL` (else offset +
 //!   `Content-Length`), or the 200's `Content-Length`;
-//! - [`RegistryError`] ⇒ [`FetchError`] by [`RegistryError::is_retryable`] (docker's
-//!   `xfer.DoNotRetry` split: unauthorized, denied, not found, unsupported are permanent;
-//!   5xx, 429, 408, connection failures and token-server hiccups are retried), carrying the
-//!   server's `Retry-After` so a 429 is honoured.
+//! - [`RegistryError`] ⇒ [`FetchError`] by [`RegistryError::retry_class`] (docker's
+//!   `xfer.DoNotRetry` split: unauthorized, denied, not found, unsupported, refused
+//!   connections, configuration errors and digest mismatches are permanent; 5xx, 429, 408,
+//!   resets, timeouts and token-server hiccups are retried), carrying the server's
+//!   `Retry-After` so a 429 is honoured.
 
 use futures_util::StreamExt;
 

@@ -51,9 +51,16 @@ pub struct RegistryConfig {
     /// Connection timeout (seconds in the file).
     #[serde(default = "default_connect_timeout", with = "secs")]
     pub connect_timeout: Duration,
-    /// Timeout between two reads of an answer (seconds in the file).
+    /// Timeout between two reads of an answer (seconds in the file): a stalled blob body
+    /// fails the attempt, and the next one resumes with `Range`.
     #[serde(default = "default_read_timeout", with = "secs")]
     pub read_timeout: Duration,
+    /// Deadline for the whole exchange of a small document (a manifest, a token, a listing
+    /// page, the ping), headers and body (seconds in the file): a server dripping bytes keeps
+    /// every read under `read_timeout` but cannot hold an operation longer than this. A
+    /// missed deadline is retried like a timeout.
+    #[serde(default = "default_document_timeout", with = "secs")]
+    pub document_timeout: Duration,
 }
 
 impl Default for RegistryConfig {
@@ -64,6 +71,7 @@ impl Default for RegistryConfig {
             meta_headers: BTreeMap::new(),
             connect_timeout: default_connect_timeout(),
             read_timeout: default_read_timeout(),
+            document_timeout: default_document_timeout(),
         }
     }
 }
@@ -86,6 +94,11 @@ fn default_connect_timeout() -> Duration {
 
 fn default_read_timeout() -> Duration {
     Duration::from_secs(60)
+}
+
+fn default_document_timeout() -> Duration {
+    // A 4 MiB manifest (the cap) at 64 KiB/s; real manifests and tokens are a few KiB.
+    Duration::from_secs(120)
 }
 
 mod secs {

@@ -10,8 +10,8 @@
 //! manifest, its signed payload does. docker/distribution's `schema1.SignedManifest` digest is
 //! `digest.FromBytes(sm.Canonical)`, the payload without the `signatures` block, and that is
 //! what a registry reports as `Docker-Content-Digest` and serves the manifest under; registry
-//! 2.x even re-signs the manifest on every GET, so the served bytes never hash to it. Bodies are capped at [`MAX_MANIFEST_SIZE`]
-//! ([`RegistryError::ManifestTooLarge`]), as containerd caps them, so a hostile registry cannot
+//! 2.x even re-signs the manifest on every GET, so the served bytes never hash to it. Bodies are capped at [`Document::Manifest`]'s
+//! 4 MiB ([`RegistryError::BodyTooLarge`], see `body`), as containerd caps them, so a hostile registry cannot
 //! exhaust memory. A 404 without a body is reported as `MANIFEST_UNKNOWN`.
 
 use std::sync::Arc;
@@ -20,15 +20,16 @@ use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderValue, Method, StatusCode};
 
+use super::body::{read_document, Document};
 use super::endpoint::{Endpoint, Purpose};
 use super::errcode::ErrorCode;
 use super::error::RegistryError;
-use super::transport::{read_capped, read_error, OutBody, Outgoing};
+use super::transport::{read_error, OutBody, Outgoing};
 use super::Access;
 use super::RemoteRepository;
 use crate::digest::{Algorithm, Digest};
 use crate::media::types::MANIFEST_ACCEPT;
-use crate::media::{Schema1Manifest, MAX_MANIFEST_SIZE};
+use crate::media::Schema1Manifest;
 
 /// What a HEAD tells about a manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,8 +100,9 @@ impl RemoteRepository {
                     (bytes.clone(), content_type.clone(), digest.clone());
                 async move {
                     let url = ep.api_url(&format!("{}/manifests/{reference}", self.path))?;
-                    let mut out =
-                        Outgoing::new(Method::PUT, url.clone()).header(CONTENT_TYPE, content_type);
+                    let mut out = Outgoing::new(Method::PUT, url.clone())
+                        .header(CONTENT_TYPE, content_type)
+                        .with_deadline(self.client.config().document_timeout);
                     out.body = OutBody::Bytes(bytes);
                     let response = self
                         .client
@@ -156,7 +158,9 @@ impl RemoteRepository {
         reference: &str,
     ) -> Result<(url::Url, reqwest::Response), RegistryError> {
         let url = ep.api_url(&format!("{}/manifests/{reference}", self.path))?;
-        let out = Outgoing::new(method.clone(), url.clone()).header(ACCEPT, accept_header());
+        let out = Outgoing::new(method.clone(), url.clone())
+            .header(ACCEPT, accept_header())
+            .with_deadline(self.client.config().document_timeout);
         let response = self
             .client
             .send(ep, &self.scopes(Access::Pull), out)
@@ -191,17 +195,7 @@ impl RemoteRepository {
     ) -> Result<FetchedManifest, RegistryError> {
         let (url, response) = self.read_manifest(&ep, Method::GET, reference).await?;
         let header_type = content_type(&response);
-        let body = read_capped(response, MAX_MANIFEST_SIZE)
-            .await
-            .map_err(|e| RegistryError::Http {
-                method: "GET".into(),
-                url: url.to_string(),
-                source: e,
-            })?
-            .ok_or_else(|| RegistryError::ManifestTooLarge {
-                url: url.to_string(),
-                limit: MAX_MANIFEST_SIZE,
-            })?;
+        let body = read_document(&Method::GET, &url, response, Document::Manifest).await?;
         let digest = match Digest::parse(reference) {
             Ok(expected) => {
                 let actual = Digest::of(expected.algorithm(), &body);

@@ -10,6 +10,7 @@
 //! | `endpoint`  | endpoint order (mirrors first for pulls), HTTPS/HTTP, the `/v2/` ping |
 //! | `tls`       | rustls configuration per host (system roots, certs.d, client certificates) |
 //! | `transport` | sending: User-Agent, meta headers, timeouts, proxies, safe redirects |
+//! | `body`      | the small documents read whole (manifests, listings, tokens, errors), capped |
 //! | `auth/`     | challenges, scopes, Basic, Bearer tokens and their cache, the 401 retry |
 //! | `errcode`   | registry error bodies ⇒ typed [`ErrorCode`]s |
 //! | `error`     | [`RegistryError`] and its retry classification |
@@ -27,6 +28,7 @@
 
 pub mod auth;
 pub mod blobs;
+pub mod body;
 pub mod delete;
 pub mod endpoint;
 pub mod errcode;
@@ -116,6 +118,7 @@ impl RegistryClient {
                 host: domain.to_string(),
                 attempts: String::new(),
                 certificate_rejected: false,
+                connection_refused: false,
             }),
         }
     }
@@ -158,7 +161,7 @@ impl RegistryClient {
         let mut identity_token = None;
         let authorization = if let Some(bearer) = endpoint.challenges.iter().find(|c| c.is_bearer())
         {
-            let server = auth::token_server(&endpoint, bearer)?;
+            let server = auth::token_server(transport.config(), &endpoint, bearer)?;
             let token = fetch_token(
                 transport,
                 &server,
@@ -217,6 +220,7 @@ impl RegistryClient {
             host: domain.to_string(),
             attempts: String::new(),
             certificate_rejected: false,
+            connection_refused: false,
         }))
     }
 

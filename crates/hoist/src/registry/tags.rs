@@ -4,19 +4,17 @@
 //! Corresponds to docker/distribution's `tags.All` and `registry.Repositories` (whose
 //! `getNextLink` parses the `Link` header), and the OCI distribution spec's "Listing Tags".
 //! Pages are followed until no `Link` remains; a `Link` that leaves the endpoint's origin is
-//! refused (credentials would follow it).
+//! refused (credentials would follow it). A page is capped at [`Document::Listing`]'s size.
 
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use url::Url;
 
+use super::body::{read_document, Document};
 use super::endpoint::{Endpoint, Purpose};
 use super::error::RegistryError;
-use super::transport::{read_capped, read_error, Outgoing};
+use super::transport::{read_error, Outgoing};
 use super::{Access, RegistryClient, RemoteRepository, ScopeSet};
-
-/// Pages larger than this are refused (a tag list is names only).
-const MAX_PAGE_SIZE: usize = 16 * 1024 * 1024;
 
 /// A page of `tags/list`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -97,7 +95,12 @@ async fn all_pages<T: serde::de::DeserializeOwned>(
     let mut next = Some(first);
     while let Some(url) = next.take() {
         let response = client
-            .send(ep, scopes, Outgoing::new(Method::GET, url.clone()))
+            .send(
+                ep,
+                scopes,
+                Outgoing::new(Method::GET, url.clone())
+                    .with_deadline(client.config().document_timeout),
+            )
             .await?;
         if response.status() != StatusCode::OK {
             return Err(read_error(&Method::GET, &url, response).await);
@@ -108,17 +111,7 @@ async fn all_pages<T: serde::de::DeserializeOwned>(
             .iter()
             .filter_map(|v| v.to_str().ok())
             .find_map(parse_next_link);
-        let body = read_capped(response, MAX_PAGE_SIZE)
-            .await
-            .map_err(|e| RegistryError::Http {
-                method: "GET".into(),
-                url: url.to_string(),
-                source: e,
-            })?
-            .ok_or_else(|| RegistryError::Protocol {
-                url: url.to_string(),
-                reason: "listing page too large".into(),
-            })?;
+        let body = read_document(&Method::GET, &url, response, Document::Listing).await?;
         let page: T = serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
             url: url.to_string(),
             reason: format!("listing is not valid JSON: {e}"),

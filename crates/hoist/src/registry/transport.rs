@@ -3,7 +3,8 @@
 //!
 //! - `User-Agent: hoist/<version>` and the library config's extra meta headers (docker's
 //!   `Config.MetaHeaders`) go on every request.
-//! - Connect and read timeouts from [`RegistryConfig`]; `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`
+//! - Connect and read timeouts from [`RegistryConfig`], and the deadline of a small document
+//!   ([`Outgoing::with_deadline`]); `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`
 //!   are honoured by reqwest's system-proxy support.
 //! - One reqwest client per `HOST[:PORT]`, each with that host's rustls configuration
 //!   (`tls`), built once on a blocking thread.
@@ -18,12 +19,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use tokio::sync::Mutex;
 use url::Url;
 
+use super::body::{read_document, Document};
 use super::errcode::decode_errors;
 use super::error::{ErrorEntries, RegistryError};
 use super::hosts::RegistryConfig;
@@ -31,9 +34,6 @@ use super::tls::client_tls_config;
 
 /// At most this many redirects per request (Go's default).
 const MAX_REDIRECTS: usize = 10;
-
-/// Error bodies are read up to this size.
-const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// A request body.
 pub enum OutBody {
@@ -57,6 +57,9 @@ pub struct Outgoing {
     pub body: OutBody,
     /// Sent only to `url`'s scheme, host and port.
     pub authorization: Option<HeaderValue>,
+    /// A deadline for the whole exchange, body read included (small documents only; see
+    /// `RegistryConfig::document_timeout`).
+    pub deadline: Option<Duration>,
 }
 
 impl Outgoing {
@@ -68,7 +71,14 @@ impl Outgoing {
             headers: HeaderMap::new(),
             body: OutBody::Empty,
             authorization: None,
+            deadline: None,
         }
+    }
+
+    /// Sets a deadline for the whole exchange, the body read included.
+    pub fn with_deadline(mut self, deadline: Duration) -> Outgoing {
+        self.deadline = Some(deadline);
+        self
     }
 
     /// Sets the `Authorization` value.
@@ -96,6 +106,7 @@ impl Outgoing {
             headers: self.headers.clone(),
             body,
             authorization: self.authorization.clone(),
+            deadline: self.deadline,
         })
     }
 }
@@ -150,6 +161,9 @@ impl Transport {
                 .headers(self.default_headers.clone());
             for (name, value) in &out.headers {
                 req = req.header(name, value);
+            }
+            if let Some(deadline) = out.deadline {
+                req = req.timeout(deadline);
             }
             if url.origin() == origin {
                 if let Some(auth) = &out.authorization {
@@ -232,15 +246,14 @@ fn redirect_target(current: &Url, response: &reqwest::Response) -> Option<Url> {
 }
 
 /// Reads an error answer into [`RegistryError::Api`] (body decoded when it is a registry
-/// error body, else the status decides the code).
+/// error body, else the status decides the code). A body that cannot be read, or is larger
+/// than [`Document::ErrorAnswer`]'s cap, is read as empty: the status still says what failed.
 pub async fn read_error(method: &Method, url: &Url, response: reqwest::Response) -> RegistryError {
     let status = response.status().as_u16();
     let host = authority(response.url());
-    let retry_after = retry_after(response.headers());
-    let body = read_capped(response, MAX_ERROR_BODY)
+    let retry_after = crate::transfer::retry_after(response.headers());
+    let body = read_document(method, url, response, Document::ErrorAnswer)
         .await
-        .ok()
-        .flatten()
         .unwrap_or_default();
     RegistryError::Api {
         host,
@@ -252,49 +265,9 @@ pub async fn read_error(method: &Method, url: &Url, response: reqwest::Response)
     }
 }
 
-/// `Retry-After` as a number of seconds. The HTTP-date form is not read: registries send
-/// seconds, and a date falls back to the caller's backoff.
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<std::time::Duration> {
-    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
-    let seconds: u64 = value.trim().parse().ok()?;
-    Some(std::time::Duration::from_secs(seconds))
-}
-
-/// Reads a body, stopping with `Ok(None)` once it exceeds `limit` bytes.
-pub async fn read_capped(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<Option<Vec<u8>>, reqwest::Error> {
-    let mut out = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        if out.len() + chunk.len() > limit {
-            return Ok(None);
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(Some(out))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn response(body: &'static [u8]) -> reqwest::Response {
-        reqwest::Response::from(http::Response::new(body))
-    }
-
-    #[tokio::test]
-    async fn read_capped_refuses_bodies_over_the_limit() {
-        assert_eq!(read_capped(response(b"12345"), 4).await.unwrap(), None);
-    }
-
-    #[tokio::test]
-    async fn read_capped_accepts_bodies_at_the_limit() {
-        assert_eq!(
-            read_capped(response(b"12345"), 5).await.unwrap().as_deref(),
-            Some(&b"12345"[..])
-        );
-    }
 
     #[test]
     fn authority_keeps_explicit_port_only() {

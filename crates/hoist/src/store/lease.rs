@@ -6,7 +6,9 @@
 //! `ROOT/gc.lock`: every writer (pull, load, tag) holds a [`Lease`] — a shared `flock` — for as
 //! long as it writes, and garbage collection takes it exclusively ([`GcLock`]), so it waits for
 //! running writers and new writers wait for it. Locks are `flock`s: a killed process releases
-//! its lease, and a blob it left unreferenced is collected by the next gc.
+//! its lease, and a blob it left unreferenced is collected by the next gc. A process that has to
+//! wait for the other side says so (a `tracing` warning, shown by the CLI by default) instead of
+//! hanging silently.
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -37,20 +39,35 @@ impl ContentStore {
         self.root().join(GC_LOCK_FILE)
     }
 
-    /// Takes a [`Lease`], waiting while garbage collection runs. Blocking: call it from a
-    /// blocking thread.
+    /// Takes a [`Lease`], waiting while garbage collection runs (and saying so, once, as a
+    /// warning). Blocking: call it from a blocking thread.
     pub fn lease(&self) -> Result<Lease, StoreError> {
         let path = self.gc_lock_path();
         let file = open_lock_file(&path).map_err(|e| StoreError::io("open", &path, e))?;
-        lock_shared(&file).map_err(|e| StoreError::io("lock (shared)", &path, e))?;
+        let lock = |wait| lock_shared(&file, wait);
+        if !lock(Wait::Try).map_err(|e| StoreError::io("lock (shared)", &path, e))? {
+            tracing::warn!(
+                lock = %path.display(),
+                "waiting for a garbage collection (hoist prune) of this store to finish"
+            );
+            lock(Wait::Block).map_err(|e| StoreError::io("lock (shared)", &path, e))?;
+        }
         Ok(Lease { _file: file })
     }
 
-    /// Takes the [`GcLock`], waiting for every [`Lease`] to be dropped. Blocking.
+    /// Takes the [`GcLock`], waiting for every [`Lease`] to be dropped (and saying so, once,
+    /// as a warning). Blocking.
     pub fn lock_for_gc(&self) -> Result<GcLock, StoreError> {
         let path = self.gc_lock_path();
         let file = open_lock_file(&path).map_err(|e| StoreError::io("open", &path, e))?;
-        lock_exclusive(&file, Wait::Block).map_err(|e| StoreError::io("lock", &path, e))?;
+        let lock = |wait| lock_exclusive(&file, wait);
+        if !lock(Wait::Try).map_err(|e| StoreError::io("lock", &path, e))? {
+            tracing::warn!(
+                lock = %path.display(),
+                "waiting for other hoist processes writing to this store (pull, push, load, tag) to finish"
+            );
+            lock(Wait::Block).map_err(|e| StoreError::io("lock", &path, e))?;
+        }
         Ok(GcLock { _file: file })
     }
 

@@ -42,12 +42,18 @@ pub(crate) fn lock_exclusive(file: &File, wait: Wait) -> io::Result<bool> {
     }
 }
 
-/// Takes a shared `flock` on `file`, waiting while an exclusive holder has it.
-pub(crate) fn lock_shared(file: &File) -> io::Result<()> {
+/// Takes a shared `flock` on `file`. `Ok(true)` when held, `Ok(false)` only with
+/// [`Wait::Try`] when an exclusive holder has it.
+pub(crate) fn lock_shared(file: &File, wait: Wait) -> io::Result<bool> {
+    let op = match wait {
+        Wait::Block => FlockOperation::LockShared,
+        Wait::Try => FlockOperation::NonBlockingLockShared,
+    };
     loop {
-        match flock(file, FlockOperation::LockShared) {
-            Ok(()) => return Ok(()),
+        match flock(file, op) {
+            Ok(()) => return Ok(true),
             Err(Errno::INTR) => continue,
+            Err(Errno::WOULDBLOCK) if wait == Wait::Try => return Ok(false),
             Err(e) => return Err(io::Error::from(e)),
         }
     }

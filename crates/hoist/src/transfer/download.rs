@@ -10,9 +10,9 @@
 //!
 //! # Attempts
 //! Every request to the fetcher is one attempt, as in docker (whose retry loop wraps the
-//! whole `Download`, resume included). Between attempts the task waits the server's
-//! `Retry-After` (capped by [`DownloadConfig::max_retry_after`]) or the configured
-//! [`Backoff`](super::Backoff). Only the async half retries; the pipeline thread, its
+//! whole `Download`, resume included). Between attempts the task waits as the one
+//! [`RetryPolicy`](super::RetryPolicy) says: the server's `Retry-After` (capped by
+//! [`DownloadConfig::max_retry_after`]) or the configured [`Backoff`](super::Backoff). Only the async half retries; the pipeline thread, its
 //! decoder and its sink live across attempts, so nothing is decoded twice.
 
 use std::sync::Arc;
@@ -21,10 +21,10 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, Semaphore, TryAcquireError};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use super::fetch::{BlobBody, BlobFetcher, FetchError};
 use super::pipeline::{self, Committed, Feed, PipelineEnd, PipelineSpec, FEED_DEPTH};
+use super::retry::count_down;
 use super::sink::DiffIdCache;
 use super::{BlobDownload, BlobRequest, DownloadConfig, TransferError};
 use crate::digest::Digest;
@@ -103,7 +103,8 @@ impl<F: BlobFetcher> Transfer<F> {
                     resumed: true,
                 }) if attempts < self.config.max_attempts => {
                     tracing::warn!(%error, "verification failed after a resumed download; retrying from zero");
-                    self.wait_before_retry(None, attempts).await;
+                    self.wait_before_retry(self.config.retry_policy().delay(attempts, None))
+                        .await;
                 }
                 Err(failure) => return Err(failure.error),
             }
@@ -182,12 +183,11 @@ impl<F: BlobFetcher> Transfer<F> {
                 Err(Pump::PipelineStopped) => return Err(Pump::PipelineStopped),
                 Err(Pump::Fetch(failure)) => failure,
             };
-            if !failure.is_retryable() || *attempts >= self.config.max_attempts {
+            let Some(wait) = self.config.retry_policy().next_wait(*attempts, &failure) else {
                 return Err(Pump::Fetch(failure));
-            }
+            };
             tracing::warn!(%digest, attempt = *attempts, error = %failure, "download failed, retrying");
-            self.wait_before_retry(failure.retry_after_duration(), *attempts)
-                .await;
+            self.wait_before_retry(wait).await;
         }
     }
 
@@ -330,26 +330,10 @@ impl<F: BlobFetcher> Transfer<F> {
         begun.map_err(|e| self.store_error(e))
     }
 
-    /// Waits before the next attempt, counting down "Retrying in N seconds" like docker.
-    async fn wait_before_retry(&self, retry_after: Option<Duration>, failed_attempts: u32) {
-        // Never sooner than the backoff; as late as the server asks, within reason.
-        let backoff = self.config.backoff.delay(failed_attempts);
-        let delay = match retry_after {
-            Some(after) => after.min(self.config.max_retry_after).max(backoff),
-            None => backoff,
-        };
-        let deadline = Instant::now() + delay;
-        loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                return;
-            }
-            let seconds = remaining.as_secs() + u64::from(remaining.subsec_nanos() > 0);
-            self.emit(Status::RetryingIn { seconds });
-            // Sleep until the displayed number of seconds goes down by one.
-            let next = remaining.saturating_sub(Duration::from_secs(seconds - 1));
-            tokio::time::sleep(next).await;
-        }
+    /// Waits `delay` before the next attempt, counting down "Retrying in N seconds" like
+    /// docker.
+    async fn wait_before_retry(&self, delay: Duration) {
+        count_down(delay, |seconds| self.emit(Status::RetryingIn { seconds })).await;
     }
 
     async fn blocking<T: Send + 'static>(

@@ -16,6 +16,8 @@
 //! # Parts
 //! - `fetch`: [`BlobFetcher`], the network side (the registry client implements it).
 //! - `download`: one transfer's async side: attempts, backoff, `Range`, progress.
+//! - `retry`: the one [`RetryPolicy`] (attempts, backoff, `Retry-After`, what is never
+//!   retried) every retry loop uses, downloads, uploads and manifest reads alike.
 //! - `pipeline`: one transfer's blocking side: ingest + decoder + diffID hash + [`LayerSink`].
 //! - `hash_thread`: the diffID hash on a thread of its own.
 //! - [`Compression`], [`LayerSink`]/[`LayerSinkFactory`], [`DiffIdCache`], [`TransferError`].
@@ -57,6 +59,7 @@ mod error;
 mod fetch;
 mod hash_thread;
 mod pipeline;
+mod retry;
 mod sink;
 mod upload;
 mod upload_body;
@@ -75,8 +78,9 @@ pub use decompress::Compression;
 pub use download::Truncated;
 pub use error::TransferError;
 pub use fetch::{BlobBody, BlobFetcher, BlobResponse, FetchError};
+pub use retry::{retry_after, Backoff, RetryClass, RetryPolicy, Retryable};
 pub use sink::{DiffIdCache, LayerSink, LayerSinkFactory};
-pub use upload::{UploadConfig, UploadFailure, UploadJob, UploadManager};
+pub use upload::{UploadConfig, UploadJob, UploadManager};
 pub use upload_body::{SendError, SendPolicy};
 pub(crate) use upload_compress::{CompressJob, CompressTask, CHANNEL_PIECES};
 
@@ -99,6 +103,17 @@ pub struct DownloadConfig {
     pub max_retry_after: Duration,
 }
 
+impl DownloadConfig {
+    /// The attempts, backoff and `Retry-After` cap of each blob, as one [`RetryPolicy`].
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.max_attempts,
+            backoff: self.backoff,
+            max_retry_after: self.max_retry_after,
+        }
+    }
+}
+
 impl Default for DownloadConfig {
     fn default() -> DownloadConfig {
         DownloadConfig {
@@ -106,46 +121,6 @@ impl Default for DownloadConfig {
             max_attempts: 5,
             backoff: Backoff::default(),
             max_retry_after: Duration::from_secs(60),
-        }
-    }
-}
-
-/// How long to wait after a failed attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backoff {
-    /// `step × n` after the n-th failure: docker's `xfer` schedule with a 5 s step (the
-    /// default).
-    Linear {
-        /// The wait after the first failure.
-        step: Duration,
-    },
-    /// `initial × 2ⁿ⁻¹` after the n-th failure, at most `max`.
-    Exponential {
-        /// The wait after the first failure.
-        initial: Duration,
-        /// The longest wait.
-        max: Duration,
-    },
-}
-
-impl Default for Backoff {
-    fn default() -> Backoff {
-        Backoff::Linear {
-            step: Duration::from_secs(5),
-        }
-    }
-}
-
-impl Backoff {
-    /// The wait after `failed_attempts` failures (1 for the first).
-    pub fn delay(&self, failed_attempts: u32) -> Duration {
-        let n = failed_attempts.max(1);
-        match *self {
-            Backoff::Linear { step } => step.saturating_mul(n),
-            Backoff::Exponential { initial, max } => {
-                let factor = 1u32.checked_shl(n - 1).unwrap_or(u32::MAX);
-                initial.saturating_mul(factor).min(max)
-            }
         }
     }
 }

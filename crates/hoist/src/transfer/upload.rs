@@ -13,11 +13,11 @@
 //! - Every job is announced `Preparing` at once; a job that cannot get one of the
 //!   [`UploadConfig::max_concurrent`] slots straight away is `Waiting` until it does. A job
 //!   keeps its slot across its retries, as docker's transfer does.
-//! - A failed attempt is retried when [`UploadFailure::is_retryable`] says so (docker's
-//!   `xfer.DoNotRetry` is the opposite), up to [`UploadConfig::max_attempts`] attempts, after
-//!   [`Backoff::delay`] (docker: 5 s × attempts) or the server's `Retry-After` if longer (cut to
-//!   [`UploadConfig::max_retry_after`]), counted down by whole seconds in `Retrying in N
-//!   seconds` lines. The job object lives across attempts, so an attempt can resume what the
+//! - A failed attempt is retried as the one [`RetryPolicy`] says ([`Retryable::is_retryable`],
+//!   docker's `xfer.DoNotRetry` being the opposite), up to [`UploadConfig::max_attempts`]
+//!   attempts, after [`Backoff::delay`] (docker: 5 s × attempts) or the server's `Retry-After`
+//!   if longer (cut to [`UploadConfig::max_retry_after`]), counted down by whole seconds in
+//!   `Retrying in N seconds` lines. The job object lives across attempts, so an attempt can resume what the
 //!   previous one left (an open upload session, the digests already checked).
 //! - [`UploadManager::run_all`] fails fast: the first error drops the other jobs (docker cancels
 //!   the push's context), so nothing is pushed after a failure is known.
@@ -32,7 +32,7 @@ use std::time::Duration;
 use futures_util::future::try_join_all;
 use tokio::sync::Semaphore;
 
-use super::Backoff;
+use super::retry::{count_down, Backoff, RetryPolicy, Retryable};
 use crate::digest::Digest;
 use crate::progress::{ProgressEvent, ProgressSink, Status};
 
@@ -49,6 +49,17 @@ pub struct UploadConfig {
     pub max_retry_after: Duration,
 }
 
+impl UploadConfig {
+    /// The attempts, backoff and `Retry-After` cap of each job, as one [`RetryPolicy`].
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.max_attempts,
+            backoff: self.backoff,
+            max_retry_after: self.max_retry_after,
+        }
+    }
+}
+
 impl Default for UploadConfig {
     fn default() -> UploadConfig {
         UploadConfig {
@@ -60,24 +71,12 @@ impl Default for UploadConfig {
     }
 }
 
-/// How an attempt's error is classified for the retry loop.
-pub trait UploadFailure: std::error::Error {
-    /// Whether another attempt can succeed (network errors, 5xx, 429 can; unauthorized,
-    /// denied, unsupported, a local store error cannot).
-    fn is_retryable(&self) -> bool;
-
-    /// The wait the server asked for, if any.
-    fn retry_after(&self) -> Option<Duration> {
-        None
-    }
-}
-
 /// One job of the upload manager (docker's `xfer.UploadDescriptor`).
 pub trait UploadJob: Send {
     /// What a successful job yields (for a layer: the blob now in the registry).
     type Output: Send;
     /// Why an attempt failed.
-    type Error: UploadFailure + Send;
+    type Error: Retryable + Send;
 
     /// The digest whose short id names the job's progress lines (docker: the layer's diffID),
     /// or `None` for a job that prints no lines (the config blob).
@@ -159,6 +158,7 @@ impl UploadManager {
                 Arc::clone(&self.slots).acquire_owned().await.ok()
             }
         };
+        let policy = self.config.retry_policy();
         let mut failures = 0;
         loop {
             let error = match job.attempt().await {
@@ -166,36 +166,17 @@ impl UploadManager {
                 Err(e) => e,
             };
             failures += 1;
-            if !error.is_retryable() || failures >= self.config.max_attempts {
+            let Some(delay) = policy.next_wait(failures, &error) else {
                 return Err(error);
-            }
+            };
             tracing::warn!(error = %error, attempt = failures, "upload failed, retrying");
-            let delay = self.delay(failures, error.retry_after());
-            count_down(delay, id.as_ref(), progress).await;
+            count_down(delay, |seconds| {
+                if let Some(id) = &id {
+                    progress.emit(ProgressEvent::new(id, Status::RetryingIn { seconds }));
+                }
+            })
+            .await;
         }
-    }
-
-    fn delay(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
-        let backoff = self.config.backoff.delay(failures);
-        match retry_after {
-            Some(asked) => asked.min(self.config.max_retry_after).max(backoff),
-            None => backoff,
-        }
-    }
-}
-
-/// Sleeps `delay`, emitting `Retrying in N seconds` once per whole second left (docker's
-/// countdown); a delay under a second shows as 1 second.
-async fn count_down(delay: Duration, id: Option<&Digest>, progress: &dyn ProgressSink) {
-    let mut left = delay;
-    while !left.is_zero() {
-        if let Some(id) = id {
-            let seconds = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-            progress.emit(ProgressEvent::new(id, Status::RetryingIn { seconds }));
-        }
-        let step = left.min(Duration::from_secs(1));
-        tokio::time::sleep(step).await;
-        left -= step;
     }
 }
 
@@ -210,7 +191,7 @@ mod tests {
     #[error("fake failure (retryable: {0})")]
     struct Fake(bool);
 
-    impl UploadFailure for Fake {
+    impl Retryable for Fake {
         fn is_retryable(&self) -> bool {
             self.0
         }
@@ -347,19 +328,5 @@ mod tests {
         let jobs = vec![Job::new("ok", 0, true), Job::new("bad", 1, false)];
         let err = fast(5).run_all(jobs, &Events::default()).await.unwrap_err();
         assert!(!err.0);
-    }
-
-    #[test]
-    fn server_retry_after_wins_when_longer_than_the_backoff() {
-        let m = fast(1);
-        assert_eq!(
-            m.delay(1, Some(Duration::from_secs(2))),
-            Duration::from_secs(2)
-        );
-        assert_eq!(m.delay(1, None), Duration::from_millis(5));
-        assert_eq!(
-            m.delay(1, Some(Duration::from_secs(600))),
-            Duration::from_secs(60)
-        );
     }
 }

@@ -33,6 +33,7 @@ use token::{fetch_token, TokenCache, TokenKey, TokenServer};
 
 use super::endpoint::Endpoint;
 use super::error::RegistryError;
+use super::hosts::RegistryConfig;
 use super::transport::{Outgoing, Transport};
 
 /// Where the registry client finds credentials for a host (`HOST[:PORT]`, e.g. `docker.io`
@@ -180,7 +181,7 @@ impl Authorizer {
         credentials: Option<&Credentials>,
     ) -> Result<(Option<HeaderValue>, Sent), RegistryError> {
         if let Some(bearer) = challenges.iter().find(|c| c.is_bearer()) {
-            let server = token_server(endpoint, bearer)?;
+            let server = token_server(transport.config(), endpoint, bearer)?;
             let key = TokenKey {
                 host: endpoint.host.clone(),
                 server: server.clone(),
@@ -266,7 +267,19 @@ impl Authorizer {
 }
 
 /// The token server of a Bearer challenge; a realm is required.
-pub fn token_server(endpoint: &Endpoint, bearer: &Challenge) -> Result<TokenServer, RegistryError> {
+///
+/// A plain-HTTP realm named by an endpoint reached over HTTPS is refused
+/// ([`RegistryError::InsecureRealm`]) unless the endpoint's host is configured `insecure`:
+/// the token request carries the stored credentials (Basic, or the refresh token of an OAuth2
+/// POST), and the token it returns authorises every request to the registry, so sending it
+/// over HTTP would undo the registry's TLS. Neither docker nor containerd checks this; the
+/// loopback exemption plain-HTTP registries get does not apply either, since the realm may
+/// be anywhere.
+pub fn token_server(
+    config: &RegistryConfig,
+    endpoint: &Endpoint,
+    bearer: &Challenge,
+) -> Result<TokenServer, RegistryError> {
     let realm = bearer
         .param("realm")
         .filter(|r| !r.is_empty())
@@ -274,6 +287,19 @@ pub fn token_server(endpoint: &Endpoint, bearer: &Challenge) -> Result<TokenServ
             host: endpoint.host.clone(),
             challenge: "Bearer challenge without realm".into(),
         })?;
+    let clear_text = endpoint.base.scheme() == "https"
+        && realm
+            .get(..7)
+            .is_some_and(|s| s.eq_ignore_ascii_case("http://"));
+    let insecure =
+        config.host(&endpoint.credential_host).insecure || config.host(&endpoint.host).insecure;
+    if clear_text && !insecure {
+        return Err(RegistryError::InsecureRealm {
+            host: endpoint.host.clone(),
+            realm: realm.to_string(),
+            config_key: endpoint.credential_host.clone(),
+        });
+    }
     Ok(TokenServer {
         realm: realm.to_string(),
         service: bearer.param("service").unwrap_or("").to_string(),

@@ -10,6 +10,9 @@
 //!
 //! Lifetime: `expires_in` seconds, at least 60 s (docker's `minimumTokenLifetimeSeconds`), and
 //! 60 s when absent. A cached token is dropped a few seconds before it expires.
+//!
+//! The answer is read under [`Document::Token`]'s cap: a realm answering an endless body
+//! stops at 1 MiB with [`RegistryError::BodyTooLarge`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -22,6 +25,7 @@ use url::Url;
 use super::basic::basic_header;
 use super::scope::ScopeSet;
 use crate::credentials::Credentials;
+use crate::registry::body::{read_document, Document};
 use crate::registry::error::RegistryError;
 use crate::registry::transport::{read_error, OutBody, Outgoing, Transport};
 
@@ -91,18 +95,15 @@ pub async fn fetch_token(
             oauth_request(realm, server, scopes, token)
         }
         other => basic_request(realm, server, scopes, other, offline),
-    };
+    }
+    .with_deadline(transport.config().document_timeout);
     let method = out.method.clone();
     let url = out.url.clone();
     let response = transport.execute(out).await?;
     if !response.status().is_success() {
         return Err(read_error(&method, &url, response).await);
     }
-    let body = response.bytes().await.map_err(|e| RegistryError::Http {
-        method: method.to_string(),
-        url: url.to_string(),
-        source: e,
-    })?;
+    let body = read_document(&method, &url, response, Document::Token).await?;
     parse_token_response(&server.realm, &body)
 }
 
