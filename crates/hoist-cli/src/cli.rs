@@ -66,7 +66,8 @@ pub enum Command {
     /// Write an image's flattened root filesystem into a directory
     Export(ExportArgs),
     /// Copy an image (every platform of an index by default) between registries, OCI layout
-    /// directories and the local store (docker://REF, oci:PATH[:TAG], hoist:REF)
+    /// directories, skopeo dir: directories, archives and the local store (docker://REF,
+    /// oci:PATH[:TAG], dir:PATH, docker-archive:PATH[:REF], oci-archive:PATH[:TAG], hoist:REF)
     Copy(CopyArgs),
 }
 
@@ -95,13 +96,15 @@ pub struct CopyArgs {
     #[arg(long)]
     pub no_unpack: bool,
 
-    /// The source: docker://REF, a bare REF (registry), oci:PATH[:TAG] (OCI layout) or
-    /// hoist:REF (the local store)
+    /// The source: docker://REF, a bare REF (registry), oci:PATH[:TAG] (OCI layout),
+    /// dir:PATH, docker-archive:PATH[:REF|:@N], oci-archive:PATH[:TAG] or hoist:REF (the local
+    /// store)
     #[arg(value_name = "SRC")]
     pub source: String,
 
-    /// The destination: docker://REF, a bare REF (registry), oci:PATH[:TAG] (OCI layout) or
-    /// hoist:REF (the local store: the image is recorded and tagged as a pull would)
+    /// The destination: docker://REF, a bare REF (registry), oci:PATH[:TAG] (OCI layout),
+    /// dir:PATH, docker-archive:PATH[:REF] (one platform), oci-archive:PATH[:TAG] or hoist:REF
+    /// (the local store: the image is recorded and tagged as a pull would)
     #[arg(value_name = "DST")]
     pub destination: String,
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use hoist::copy::{
     complete_index, copy, CopyError, CopyOutcome, ImageLocation, ImageSink, ImageSource,
-    LayoutSink, LayoutSource, RegistryImage, StoreSink, StoreSource,
+    LayoutSink, StoreSink, StoreSource,
 };
 use hoist::digest::Digest;
 use hoist::export::{export_image, ExportOptions};
@@ -61,9 +61,8 @@ async fn copy_into(
     let progress = Recorder::default();
     let client = anonymous_client();
     let source: Box<dyn ImageSource> = match ImageLocation::parse(src).unwrap() {
-        ImageLocation::Registry(r) => Box::new(RegistryImage::new(&client, &r)),
-        ImageLocation::Layout { path, tag } => Box::new(LayoutSource::new(&path, tag.as_deref())),
         ImageLocation::Store(r) => Box::new(StoreSource::new(Arc::clone(&store.meta), &r)),
+        _ => copy_support::open_source(&client, src).unwrap(),
     };
     let root = match source.resolve().await {
         Ok(root) => root,

@@ -3,8 +3,12 @@
 //! being one of the places.
 //!
 //! 1. SRC and DST are `docker://REF`, a bare `REF` (a registry), `oci:PATH[:TAG]` (an OCI
-//!    layout directory) or `hoist:REF` (the local store at `--root`); malformed ones fail with
-//!    one line quoting them, before anything else.
+//!    layout directory), `dir:PATH` (skopeo's directory), `docker-archive:PATH[:REF]` (a
+//!    `docker save` tarball), `oci-archive:PATH[:TAG]` (a tarball of an OCI layout) or
+//!    `hoist:REF` (the local store at `--root`); malformed ones, and unknown transports (the
+//!    error lists those that exist), fail with one line quoting them, before anything else.
+//!    A docker-archive holds one platform: from an index, `--platform`'s or else the host's
+//!    is copied into it.
 //! 2. The registry client is built from the configuration and the stored credentials, as for
 //!    `pull`. The store is opened only when a side is `hoist:`.
 //! 3. The source is resolved first: a missing tag fails before anything exists at the
@@ -25,8 +29,9 @@
 use std::sync::Arc;
 
 use hoist::copy::{
-    copy, CopyOptions, ImageLocation, ImageSink, ImageSource, LayoutSink, LayoutSource,
-    RegistryImage, StoreSink, StoreSource,
+    copy, Archive, ArchiveFormat, ArchiveImage, CopyOptions, DirSink, DirSource, DockerArchiveSink,
+    ImageLocation, ImageSink, ImageSource, LayoutSink, LayoutSource, OciArchiveSink, RegistryImage,
+    StoreSink, StoreSource,
 };
 use hoist::credentials::CredentialStore;
 use hoist::media::Platform;
@@ -52,6 +57,12 @@ pub fn run(
     let platform = match &args.platform {
         Some(text) => Some(Platform::parse(text).map_err(|e| CliError::Usage(e.to_string()))?),
         None => None,
+    };
+    // A destination that holds one image (docker-archive) takes the host's platform from an
+    // index unless --platform says which, as skopeo does without --all.
+    let platform = match platform {
+        None if !to.holds_index() => Some(Platform::host()),
+        other => other,
     };
     let options = CopyOptions {
         platform,
@@ -115,6 +126,21 @@ fn open_source(
         ImageLocation::Registry(reference) => Box::new(RegistryImage::new(client, reference)),
         ImageLocation::Layout { path, tag } => Box::new(LayoutSource::new(path, tag.as_deref())),
         ImageLocation::Store(reference) => Box::new(StoreSource::new(store_of(store)?, reference)),
+        ImageLocation::Dir(path) => Box::new(DirSource::new(path)),
+        ImageLocation::DockerArchive { path, image } => {
+            let archive = Archive::open(path, ArchiveFormat::Docker).map_err(Box::new)?;
+            Box::new(archive.select(image.as_ref()).map_err(Box::new)?)
+        }
+        ImageLocation::OciArchive { path, tag } => {
+            let archive = Archive::open(path, ArchiveFormat::Oci).map_err(Box::new)?;
+            Box::new(
+                match tag {
+                    Some(tag) => archive.select_tag(tag),
+                    None => archive.select(None),
+                }
+                .map_err(Box::new)?,
+            )
+        }
     })
 }
 
@@ -139,6 +165,22 @@ fn open_sink(
             } else {
                 sink
             })
+        }
+        ImageLocation::Dir(path) => Box::new(DirSink::open(path).map_err(Box::new)?),
+        ImageLocation::DockerArchive { path, image } => {
+            let tag = match image {
+                Some(ArchiveImage::Tagged(reference)) => Some(reference),
+                Some(ArchiveImage::Index(_)) => {
+                    return Err(CliError::Usage(
+                        "a docker-archive destination is named PATH[:NAME:TAG], not @N".to_owned(),
+                    ))
+                }
+                None => None,
+            };
+            Box::new(DockerArchiveSink::open(path, tag).map_err(Box::new)?)
+        }
+        ImageLocation::OciArchive { path, tag } => {
+            Box::new(OciArchiveSink::open(path, tag.as_deref()).map_err(Box::new)?)
         }
     })
 }

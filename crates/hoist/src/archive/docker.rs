@@ -15,7 +15,7 @@
 
 use serde::Serialize;
 
-use super::load::{inspect_layer, Candidate};
+use super::load::{inspect_layer, sniff_blob, Candidate};
 use super::members::Members;
 use super::{ArchiveError, ManifestItem, MANIFEST_FILE};
 use crate::digest::Digest;
@@ -26,7 +26,7 @@ use crate::media::types::{
 use crate::media::{Descriptor, ImageConfig, ImageManifest, MAX_CONFIG_SIZE};
 use crate::reference::Reference;
 use crate::store::metadata::{ImageLayer, ImageRecord, Platform};
-use crate::store::ContentStore;
+use crate::store::{BlobInfo, ContentStore};
 use crate::transfer::decompress::Compression;
 
 /// The images `manifest.json` (`manifest_json`) describes, checked, with their synthesized
@@ -48,6 +48,74 @@ pub(super) fn assemble(
         .collect()
 }
 
+/// An image of `manifest.json` as the copy engine sees it: the synthesized Docker schema 2
+/// manifest (stored in the content store) and the blobs it names.
+pub(crate) struct Synthesized {
+    /// The manifest's descriptor.
+    pub(crate) manifest: Descriptor,
+    /// Its bytes.
+    pub(crate) bytes: Vec<u8>,
+    /// The config blob.
+    pub(crate) config: BlobInfo,
+    /// The layer blobs, bottom first, with their member names and compression (by magic).
+    pub(crate) layers: Vec<(String, BlobInfo, Compression)>,
+}
+
+/// The manifest of entry `n` (see the module docs), written to `content`. No diffID is
+/// checked here: the layers are only sniffed for their compression.
+pub(crate) fn synthesize(
+    content: &ContentStore,
+    members: &Members,
+    n: usize,
+    item: &ManifestItem,
+) -> Result<Synthesized, ArchiveError> {
+    let config = members
+        .blob(
+            &item.config,
+            &format!("the config of image {n} in manifest.json"),
+        )?
+        .clone();
+    let mut layers = Vec::with_capacity(item.layers.len());
+    for (index, name) in item.layers.iter().enumerate() {
+        let what = format!("layer {index} of image {n} in manifest.json");
+        let info = members.blob(name, &what)?;
+        let compression = sniff_blob(content, &info.digest)?;
+        layers.push((name.clone(), info.clone(), compression));
+    }
+    let manifest = ImageManifest {
+        schema_version: 2,
+        media_type: Some(DOCKER_MANIFEST_V2.to_owned()),
+        artifact_type: None,
+        config: Descriptor::new(DOCKER_CONFIG, config.digest.clone(), config.size),
+        layers: layers
+            .iter()
+            .map(|(_, info, compression)| {
+                Descriptor::new(layer_type(*compression), info.digest.clone(), info.size)
+            })
+            .collect(),
+        subject: None,
+        annotations: Default::default(),
+    };
+    let bytes = to_json_indented(&manifest);
+    let digest = Digest::sha256_of(&bytes);
+    content.write_blob(&digest, &bytes)?;
+    Ok(Synthesized {
+        manifest: Descriptor::new(DOCKER_MANIFEST_V2, digest, bytes.len() as u64),
+        bytes,
+        config,
+        layers,
+    })
+}
+
+/// The Docker layer media type of a compression.
+fn layer_type(compression: Compression) -> &'static str {
+    match compression {
+        Compression::None => DOCKER_LAYER,
+        Compression::Gzip => DOCKER_LAYER_GZIP,
+        Compression::Zstd => DOCKER_LAYER_ZSTD,
+    }
+}
+
 fn assemble_one(
     content: &ContentStore,
     members: &Members,
@@ -55,10 +123,8 @@ fn assemble_one(
     item: &ManifestItem,
 ) -> Result<Candidate, ArchiveError> {
     let tags = parse_tags(item)?;
-    let config_info = members.blob(
-        &item.config,
-        &format!("the config of image {n} in manifest.json"),
-    )?;
+    let synthesized = synthesize(content, members, n, item)?;
+    let config_info = &synthesized.config;
     let config_bytes = content.read_to_vec_capped(&config_info.digest, MAX_CONFIG_SIZE as u64)?;
     let config = ImageConfig::parse(&config_bytes).map_err(|source| ArchiveError::Config {
         name: item.config.clone(),
@@ -73,10 +139,10 @@ fn assemble_one(
     }
     let mut layers = Vec::with_capacity(diff_ids.len());
     let mut size = 0u64;
-    for (index, (name, expected)) in item.layers.iter().zip(diff_ids).enumerate() {
-        let what = format!("layer {index} of image {n} in manifest.json");
-        let info = members.blob(name, &what)?;
-        let facts = inspect_layer(content, info, None)?;
+    for (index, ((name, info, compression), expected)) in
+        synthesized.layers.iter().zip(diff_ids).enumerate()
+    {
+        let facts = inspect_layer(content, info, Some(*compression))?;
         if facts.diff_id != *expected {
             return Err(ArchiveError::DiffIdMismatch {
                 index,
@@ -90,36 +156,16 @@ fn assemble_one(
             diff_id: facts.diff_id,
             digest: info.digest.clone(),
             size: info.size,
-            media_type: match facts.compression {
-                Compression::None => DOCKER_LAYER,
-                Compression::Gzip => DOCKER_LAYER_GZIP,
-                Compression::Zstd => DOCKER_LAYER_ZSTD,
-            }
-            .to_owned(),
+            media_type: layer_type(facts.compression).to_owned(),
         });
     }
-    let manifest = ImageManifest {
-        schema_version: 2,
-        media_type: Some(DOCKER_MANIFEST_V2.to_owned()),
-        artifact_type: None,
-        config: Descriptor::new(DOCKER_CONFIG, config_info.digest.clone(), config_info.size),
-        layers: layers
-            .iter()
-            .map(|l| Descriptor::new(&l.media_type, l.digest.clone(), l.size))
-            .collect(),
-        subject: None,
-        annotations: Default::default(),
-    };
-    let manifest_bytes = to_json_indented(&manifest);
-    let manifest_digest = Digest::sha256_of(&manifest_bytes);
-    content.write_blob(&manifest_digest, &manifest_bytes)?;
     let platform = config.platform();
     Ok(Candidate {
         record: ImageRecord {
             image_id: config_info.digest.clone(),
-            manifest_digest,
+            manifest_digest: synthesized.manifest.digest.clone(),
             manifest_media_type: DOCKER_MANIFEST_V2.to_owned(),
-            manifest_size: manifest_bytes.len() as u64,
+            manifest_size: synthesized.bytes.len() as u64,
             index_digest: None,
             platform: Platform {
                 os: platform.os,
@@ -135,7 +181,7 @@ fn assemble_one(
 }
 
 /// `RepoTags`, each a tagged reference without digest (docker: "invalid tag").
-fn parse_tags(item: &ManifestItem) -> Result<Vec<Reference>, ArchiveError> {
+pub(crate) fn parse_tags(item: &ManifestItem) -> Result<Vec<Reference>, ArchiveError> {
     let mut tags = Vec::new();
     for tag in item.repo_tags.iter().flatten() {
         let invalid = || ArchiveError::InvalidTag { tag: tag.clone() };

@@ -78,6 +78,16 @@ pub enum ArchiveError {
         target: String,
     },
 
+    /// `manifest.json` or `index.json` names as a blob a member that is a directory, a FIFO,
+    /// a device or a link.
+    #[error("refusing archive member {name:?}: it is {kind}, not a regular file")]
+    NotRegularMember {
+        /// The member.
+        name: String,
+        /// What it is.
+        kind: &'static str,
+    },
+
     /// A JSON member larger than hoist reads into memory.
     #[error("archive member {name:?} is {size} bytes, more than the {max} allowed for it")]
     MemberTooLarge {

@@ -148,7 +148,7 @@ fn record(meta: &MetadataStore, candidates: Vec<Candidate>) -> Result<LoadReport
 }
 
 /// The input, decompressed if it starts with a gzip or zstd magic number.
-fn decompressed<'a>(input: impl Read + 'a) -> Result<Box<dyn Read + 'a>, ArchiveError> {
+pub(crate) fn decompressed<'a>(input: impl Read + 'a) -> Result<Box<dyn Read + 'a>, ArchiveError> {
     let mut buffered = BufReader::with_capacity(1 << 16, input);
     let head = buffered.fill_buf().map_err(ArchiveError::Read)?;
     let compression = sniff(head);
@@ -169,6 +169,20 @@ pub(super) fn sniff(head: &[u8]) -> Compression {
     }
 }
 
+/// The compression a stored blob's first bytes announce.
+pub(super) fn sniff_blob(
+    content: &ContentStore,
+    digest: &Digest,
+) -> Result<Compression, ArchiveError> {
+    let mut head = Vec::with_capacity(4);
+    content
+        .open_blob(digest)?
+        .take(4)
+        .read_to_end(&mut head)
+        .map_err(ArchiveError::Read)?;
+    Ok(sniff(&head))
+}
+
 /// What a stored layer blob is: its compression, diffID and uncompressed size.
 pub(super) struct LayerFacts {
     pub(super) compression: Compression,
@@ -185,15 +199,7 @@ pub(super) fn inspect_layer(
 ) -> Result<LayerFacts, ArchiveError> {
     let compression = match declared {
         Some(c) => c,
-        None => {
-            let mut head = Vec::with_capacity(4);
-            content
-                .open_blob(&info.digest)?
-                .take(4)
-                .read_to_end(&mut head)
-                .map_err(ArchiveError::Read)?;
-            sniff(&head)
-        }
+        None => sniff_blob(content, &info.digest)?,
     };
     if compression == Compression::None {
         return Ok(LayerFacts {

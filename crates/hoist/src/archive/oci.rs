@@ -69,7 +69,7 @@ pub(super) fn assemble(
                     .manifests
                     .first()
                     .map_or(&entry.digest, |d| &d.digest);
-                return Err(missing(first, "manifest"));
+                return Err(members.missing(&blob_name(first), "a manifest named in index.json"));
             };
             assemble_image(content, members, child, Some(entry.digest.clone()), tags)?
         } else {
@@ -139,9 +139,9 @@ fn assemble_image(
     let mut size = 0u64;
     for (index, ((layer, kind), expected)) in manifest.classified_layers().zip(diff_ids).enumerate()
     {
-        let info = members
-            .oci_blob(&layer.digest)
-            .ok_or_else(|| missing(&layer.digest, "layer"))?;
+        let info = members.oci_blob(&layer.digest).ok_or_else(|| {
+            members.missing(&blob_name(&layer.digest), "a layer named in index.json")
+        })?;
         let compression = Compression::from(kind.compression);
         let facts = inspect_layer(content, info, Some(compression))?;
         if facts.diff_id != *expected {
@@ -189,9 +189,12 @@ fn read_blob(
     max: usize,
     what: &str,
 ) -> Result<Vec<u8>, ArchiveError> {
-    let info = members
-        .oci_blob(&descriptor.digest)
-        .ok_or_else(|| missing(&descriptor.digest, what))?;
+    let info = members.oci_blob(&descriptor.digest).ok_or_else(|| {
+        members.missing(
+            &blob_name(&descriptor.digest),
+            &format!("a {what} named in index.json"),
+        )
+    })?;
     Ok(content.read_to_vec_capped(&info.digest, max as u64)?)
 }
 
@@ -199,15 +202,8 @@ fn blob_name(digest: &Digest) -> String {
     format!("blobs/{}/{}", digest.algorithm().as_str(), digest.hex())
 }
 
-fn missing(digest: &Digest, what: &str) -> ArchiveError {
-    ArchiveError::MissingMember {
-        name: blob_name(digest),
-        what: format!("a {what} named in index.json"),
-    }
-}
-
 /// The tag an `index.json` entry's annotations give, if any (see the module docs).
-fn tags_of(annotations: &BTreeMap<String, String>) -> Vec<Reference> {
+pub(crate) fn tags_of(annotations: &BTreeMap<String, String>) -> Vec<Reference> {
     [CONTAINERD_NAME, OCI_REF_NAME]
         .iter()
         .filter_map(|key| annotations.get(*key))

@@ -16,9 +16,13 @@
 //! | `remote`, `remote_upload`, `remote_compress` | [`RegistryImage`] (source and sink), its streaming blob upload, and its upload compressing a layer |
 //! | `convert` | layers compressed on the way: media types, manifests rewritten |
 //! | `layout` | [`LayoutSource`], [`LayoutSink`]: `oci:PATH[:TAG]` directories |
+//! | `archive_source`, `archive_sink` | [`ArchiveSource`], [`DockerArchiveSink`], [`OciArchiveSink`]: `docker-archive:` and `oci-archive:` tarballs, on [`crate::archive`]'s formats |
+//! | `dir` | [`DirSource`], [`DirSink`]: skopeo's `dir:PATH` directories |
+//! | `staging` | the private content store file transports write blobs through |
+//! | `blob_file` | opening blob files of directories: regular files only, symlinks never followed |
 //! | `store` | [`StoreSource`]: the local store by reference; [`complete_index`] |
 //! | `store_sink`, `store_record` | [`StoreSink`]: the local store as a destination, recording images as pull does |
-//! | `location` | [`ImageLocation`]: `docker://REF`, bare `REF`, `oci:PATH[:TAG]`, `hoist:REF` |
+//! | `location` | [`ImageLocation`]: `docker://REF`, bare `REF`, `oci:PATH[:TAG]`, `hoist:REF`, `dir:PATH`, `docker-archive:PATH[:REF]`, `oci-archive:PATH[:TAG]` |
 //! | `error` | [`CopyError`] |
 //!
 //! # What [`copy`] does
@@ -82,7 +86,11 @@
 //!   `Status: Downloaded newer image`), not the push statuses the engine emits. Both record
 //!   with the same code (`crate::pull::record_image` and its neighbours).
 
+pub mod archive_sink;
+pub mod archive_source;
+mod blob_file;
 mod convert;
+pub mod dir;
 mod error;
 pub mod layout;
 pub mod location;
@@ -91,6 +99,7 @@ pub mod remote_compress;
 pub(crate) mod remote_upload;
 pub mod sink;
 pub mod source;
+mod staging;
 pub mod store;
 mod store_record;
 pub mod store_sink;
@@ -100,13 +109,16 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+pub use archive_sink::{DockerArchiveSink, OciArchiveSink};
+pub use archive_source::{Archive, ArchiveEntry, ArchiveFormat, ArchiveSource};
 pub use convert::{
     compressed_layer_type, compressed_media_type, needs_compression, oci_layer_type, pushes_as_oci,
     Rewritten,
 };
+pub use dir::{DirSink, DirSource};
 pub use error::CopyError;
 pub use layout::{LayoutSink, LayoutSource};
-pub use location::ImageLocation;
+pub use location::{ArchiveImage, ImageLocation};
 pub use remote::RegistryImage;
 pub use sink::{BlobWriter, CompressingWriter, Found, ImageSink};
 pub use source::{BlobStream, ImageSource, RepositoryName};
