@@ -211,6 +211,10 @@ pub enum ArchiveError {
         tag: String,
     },
 
+    /// The copy engine (`load` copies each image into the store's sink).
+    #[error(transparent)]
+    Copy(Box<crate::copy::CopyError>),
+
     /// The content store.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -228,5 +232,11 @@ impl ArchiveError {
             Ok(store) => ArchiveError::Store(store),
             Err(e) => ArchiveError::Read(e),
         }
+    }
+}
+
+impl From<crate::copy::CopyError> for ArchiveError {
+    fn from(e: crate::copy::CopyError) -> ArchiveError {
+        ArchiveError::Copy(Box::new(e))
     }
 }

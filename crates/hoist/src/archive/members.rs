@@ -131,15 +131,6 @@ impl Members {
             .filter(|(name, _)| name.starts_with("blobs/"))
             .map(|(_, info)| info)
     }
-
-    /// The blob `blobs/<alg>/<hex>` of an OCI layout, if the archive had it.
-    pub(crate) fn oci_blob(&self, digest: &Digest) -> Option<&BlobInfo> {
-        self.blobs.get(&format!(
-            "blobs/{}/{}",
-            digest.algorithm().as_str(),
-            digest.hex()
-        ))
-    }
 }
 
 /// Reads every member of the tar stream `reader` as the module docs say.

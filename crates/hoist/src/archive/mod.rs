@@ -6,10 +6,10 @@
 //! |---|---|---|
 //! | [`save`] | [`save_images`]: images of the store → one tar stream | `tarexporter.Save`, `saveSession` |
 //! | [`legacy`] | v1-compatibility IDs and `json` files, chain IDs | `v1.CreateID`, `layer.CreateChainID` |
-//! | [`load`] | [`load_archive`]: one tar stream → images and tags in the store | `tarexporter.Load` |
+//! | [`load`] | what `load` reports; reading a possibly compressed stream (the load itself: `crate::copy::load_archive`, a copy into the store) | `tarexporter.Load` |
 //! | `members` | reading the stream: path safety, spooling blobs, capped JSON | `safePath`, the extraction into a temp dir |
-//! | `docker` | assembling images from `manifest.json` | `tarexporter.Load`'s loop |
-//! | `oci` | assembling images from an OCI layout's `index.json` | docker ≥ 25's OCI path |
+//! | `docker` | the manifests synthesized from `manifest.json` | `tarexporter.Load`'s loop |
+//! | `oci` | the tags of an OCI layout's `index.json` entries | docker ≥ 25's OCI path |
 //! | [`oci_layout`] | [`write_oci_layout`]: an OCI layout directory → one tar stream | skopeo's `oci-archive` |
 //!
 //! These are the formats. The `docker-archive:` and `oci-archive:` transports of `hoist copy`
@@ -56,7 +56,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use error::ArchiveError;
-pub use load::{load_archive, LoadEvent, LoadReport, LoadedImage};
+pub use load::{LoadEvent, LoadReport, LoadedImage};
 pub use oci_layout::write_oci_layout;
 pub use save::{save_images, write_docker_archive, ArchiveImage, SaveReport};
 

@@ -88,6 +88,18 @@ pub struct ArchiveEntry {
     members: Arc<HashSet<Digest>>,
     /// Members named like blobs that are not regular files: refused by name.
     refused: Arc<HashMap<Digest, (String, &'static str)>>,
+    /// A docker-archive entry's layer members, bottom first (for messages).
+    layer_names: Vec<String>,
+}
+
+impl ArchiveEntry {
+    /// The member holding layer `index`, for messages.
+    pub fn layer_name(&self, index: usize) -> String {
+        self.layer_names
+            .get(index)
+            .cloned()
+            .unwrap_or_else(|| format!("layer {index}"))
+    }
 }
 
 impl Archive {
@@ -147,6 +159,25 @@ impl Archive {
         Ok(archive)
     }
 
+    /// Reads a tarball of either format (`hoist load`): `manifest.json` makes it a
+    /// docker-archive (it wins when both are present), else `index.json` an OCI layout;
+    /// neither is [`ArchiveError::NotAnArchive`]. Blocking.
+    pub fn read_any(
+        path: &Path,
+        content: ContentStore,
+        input: impl Read,
+    ) -> Result<Archive, CopyError> {
+        let mut archive = Archive::read(path, ArchiveFormat::Docker, content, input)?;
+        archive.format = if archive.members.json(MANIFEST_FILE).is_some() {
+            ArchiveFormat::Docker
+        } else if archive.members.json(OCI_INDEX_FILE).is_some() {
+            ArchiveFormat::Oci
+        } else {
+            return Err(archive.error(ArchiveError::NotAnArchive));
+        };
+        Ok(archive)
+    }
+
     fn location(&self) -> String {
         format!("{}:{}", self.format.transport(), self.path.display())
     }
@@ -197,6 +228,11 @@ impl Archive {
                 ref_name: None,
                 members: Arc::new(members),
                 refused: Arc::default(),
+                layer_names: image
+                    .layers
+                    .iter()
+                    .map(|(name, _, _)| name.clone())
+                    .collect(),
             });
         }
         Ok(entries)
@@ -245,6 +281,7 @@ impl Archive {
                 root,
                 members: Arc::clone(&members),
                 refused: Arc::clone(&refused),
+                layer_names: Vec::new(),
             })
             .collect())
     }

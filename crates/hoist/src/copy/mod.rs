@@ -17,6 +17,7 @@
 //! | `convert` | layers compressed on the way: media types, manifests rewritten |
 //! | `layout` | [`LayoutSource`], [`LayoutSink`]: `oci:PATH[:TAG]` directories |
 //! | `archive_source`, `archive_sink` | [`ArchiveSource`], [`DockerArchiveSink`], [`OciArchiveSink`]: `docker-archive:` and `oci-archive:` tarballs, on [`crate::archive`]'s formats |
+//! | `load` | [`load_archive`]: `hoist load`, every image of an archive copied into a [`StoreSink`] |
 //! | `dir` | [`DirSource`], [`DirSink`]: skopeo's `dir:PATH` directories |
 //! | `staging` | the private content store file transports write blobs through |
 //! | `blob_file` | opening blob files of directories: regular files only, symlinks never followed |
@@ -93,6 +94,7 @@ mod convert;
 pub mod dir;
 mod error;
 pub mod layout;
+pub mod load;
 pub mod location;
 pub mod remote;
 pub mod remote_compress;
@@ -118,6 +120,7 @@ pub use convert::{
 pub use dir::{DirSink, DirSource};
 pub use error::CopyError;
 pub use layout::{LayoutSink, LayoutSource};
+pub use load::load_archive;
 pub use location::{ArchiveImage, ImageLocation};
 pub use remote::RegistryImage;
 pub use sink::{BlobWriter, CompressingWriter, Found, ImageSink};
