@@ -62,9 +62,18 @@
 //!   a missing tag or an unreadable manifest leaves the destination untouched.
 //!
 //! # Which operations go through `copy`
-//! - `hoist copy`: yes, for every pair of `docker://`, `oci:` and `hoist:` locations.
-//!   Compression (`--dest-compress`) into a registry ([`RegistryImage`]: `remote_compress`);
-//!   a [`LayoutSink`] or [`StoreSink`] does not compress and refuses it.
+//! - `hoist copy`: yes, for every pair of `docker://`, `oci:`, `dir:`, `docker-archive:`,
+//!   `oci-archive:` and `hoist:` locations. Compression (`--dest-compress`) into a registry
+//!   ([`RegistryImage`]: `remote_compress`); the other sinks do not compress and refuse it.
+//! - `load`: yes ([`load_archive`]): each image of the archive is copied from its
+//!   [`ArchiveSource`] into a [`StoreSink`], so a loaded image is recorded by the same code
+//!   as a pulled or copied one.
+//! - `save`: writes with the same writer as the docker-archive sink
+//!   ([`crate::archive::write_docker_archive`]), but from the store's image records rather
+//!   than through `copy`: what docker's `save` writes is what the image record says (its
+//!   layers as recorded, checked against the config's diffIDs while written), and a record
+//!   whose blobs do not match fails the save instead of silently writing the manifest's.
+//!   `hoist copy hoist:REF docker-archive:F` goes through `copy` and writes the same bytes.
 //! - registry → store and layout → store (`hoist copy docker://R/app:v1 hoist:app:v1`,
 //!   `hoist copy oci:DIR:v1 hoist:app:v1`, e.g. to import an image on an air-gapped site):
 //!   yes, into [`StoreSink`], which records what it received exactly as `hoist pull` does
