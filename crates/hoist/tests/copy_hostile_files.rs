@@ -225,3 +225,50 @@ async fn archive_members_that_are_not_files_are_refused_as_blobs() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_index_json_or_manifest_json_that_is_a_symlink_is_not_followed() {
+    let a = TestRegistry::anonymous().await.unwrap();
+    let index = index();
+    seed_index(&a, "app", "v1", &index).await;
+    let tmp = tempfile::tempdir().unwrap();
+    for (src, file) in [
+        (
+            format!("oci:{}", tmp.path().join("l").display()),
+            "l/index.json",
+        ),
+        (
+            format!("dir:{}", tmp.path().join("d").display()),
+            "d/manifest.json",
+        ),
+    ] {
+        copy_between(
+            &format!("docker://{}/app:v1", a.host()),
+            &src,
+            fast_copy_options(),
+        )
+        .await
+        .0
+        .unwrap();
+        let path = tmp.path().join(file);
+        let secret = tmp
+            .path()
+            .join(format!("{}.secret", file.replace('/', "-")));
+        std::fs::rename(&path, &secret).unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        symlink(&secret, &path).unwrap();
+
+        let (result, _) = copy_between(
+            &src,
+            &format!("oci:{}", tmp.path().join("dst").display()),
+            fast_copy_options(),
+        )
+        .await;
+
+        let err = result.unwrap_err();
+        assert!(
+            matches!(err, CopyError::NotRegularFile { .. }),
+            "{src}: {err:?}"
+        );
+    }
+}

@@ -458,3 +458,41 @@ async fn small_index_round_trips_through_every_file_transport() {
         previous = dst.clone();
     }
 }
+
+#[tokio::test]
+async fn an_oci_archive_of_three_platforms_written_by_skopeo_loads_the_hosts() {
+    let a = TestRegistry::anonymous().await.unwrap();
+    let index = three_platform_index(ManifestFormat::Oci);
+    seed_index(&a, "src/app", "v1", &index).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let tar = tmp.path().join("o.tar");
+    skopeo(&[
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        &format!("docker://{}/src/app:v1", a.host()),
+        &format!("oci-archive:{}:example.com/team/app:7", tar.display()),
+    ]);
+    let content = hoist::store::ContentStore::open(&tmp.path().join("root")).unwrap();
+    let meta = hoist::store::MetadataStore::open(&content).unwrap();
+
+    let report = hoist::copy::load_archive(&meta, std::fs::File::open(&tar).unwrap()).unwrap();
+
+    let host = Platform::host();
+    let image = index
+        .images
+        .iter()
+        .find(|i| i.platform.architecture == host.architecture)
+        .expect("the host's platform is one of the three");
+    assert_eq!(report.images.len(), 1);
+    assert_eq!(report.images[0].manifest_digest.as_str(), image.digest());
+    assert_eq!(
+        report.events[0].to_string(),
+        "Loaded image: example.com/team/app:7"
+    );
+    let record = meta
+        .image(&report.images[0].manifest_digest)
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.image_id.as_str(), image.config.digest);
+}

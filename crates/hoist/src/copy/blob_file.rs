@@ -88,6 +88,24 @@ async fn open_regular_async(location: &str, path: &Path) -> Result<tokio::fs::Fi
     Ok(tokio::fs::File::from_std(file))
 }
 
+/// A small JSON file of a directory transport (`index.json`, a `dir:`'s `manifest.json`),
+/// a regular file only, read up to [`MAX_MANIFEST_SIZE`] + 1 bytes (a larger one fails to
+/// parse or verify).
+pub(crate) async fn read_small_file(location: &str, path: &Path) -> Result<Vec<u8>, CopyError> {
+    let file = open_regular_async(location, path).await?;
+    let mut bytes = Vec::new();
+    file.take(MAX_MANIFEST_SIZE as u64 + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|source| CopyError::Io {
+            location: location.to_owned(),
+            action: "read",
+            path: path.display().to_string(),
+            source,
+        })?;
+    Ok(bytes)
+}
+
 /// The manifest file `path`, capped at [`MAX_MANIFEST_SIZE`] and verified against
 /// `descriptor`'s digest.
 pub(crate) async fn read_manifest_file(
@@ -95,17 +113,7 @@ pub(crate) async fn read_manifest_file(
     path: &Path,
     descriptor: &Descriptor,
 ) -> Result<Bytes, CopyError> {
-    let file = open_regular_async(&location, path).await?;
-    let mut bytes = Vec::new();
-    file.take(MAX_MANIFEST_SIZE as u64 + 1)
-        .read_to_end(&mut bytes)
-        .await
-        .map_err(|source| CopyError::Io {
-            location: location.clone(),
-            action: "read",
-            path: path.display().to_string(),
-            source,
-        })?;
+    let bytes = read_small_file(&location, path).await?;
     let actual = crate::digest::Digest::of(descriptor.digest.algorithm(), &bytes);
     if actual != descriptor.digest {
         return Err(CopyError::DigestMismatch {

@@ -31,14 +31,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
-use super::blob_file::{open_regular, read_manifest_file, stream_blob_file};
+use super::blob_file::{read_manifest_file, read_small_file, stream_blob_file};
 use super::layout::{blob_path, LayoutSink};
 use super::sink::{BlobWriter, ImageSink};
 use super::source::{BlobStream, ImageSource};
 use super::staging::StagingDir;
 use super::CopyError;
 use crate::digest::Digest;
-use crate::media::{Descriptor, Manifest, MAX_MANIFEST_SIZE};
+use crate::media::{Descriptor, Manifest};
 use crate::progress::ProgressSink;
 use crate::store::layout::write_atomically;
 use crate::store::StoreError;
@@ -92,39 +92,21 @@ impl DirSource {
     }
 }
 
-/// `manifest.json`, capped (its digest is what it hashes to).
+/// `manifest.json`, capped (its digest is what it hashes to); a missing one says the
+/// directory is not an image directory.
 async fn read_root_manifest(location: &str, path: &Path) -> Result<Vec<u8>, CopyError> {
-    let (location, path) = (location.to_owned(), path.to_owned());
-    tokio::task::spawn_blocking(move || {
-        use std::io::Read as _;
-        let missing = |e: CopyError| match e {
-            CopyError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => {
-                CopyError::Location {
-                    input: location.clone(),
-                    reason: format!(
-                        "{} is not an image directory (no {DIR_MANIFEST_FILE})",
-                        path.parent().unwrap_or(&path).display()
-                    ),
-                }
-            }
-            other => other,
-        };
-        let file = open_regular(&location, &path).map_err(missing)?;
-        let mut bytes = Vec::new();
-        file.take(MAX_MANIFEST_SIZE as u64 + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|source| CopyError::Io {
-                location: location.clone(),
-                action: "read",
-                path: path.display().to_string(),
-                source,
-            })?;
-        Ok(bytes)
-    })
-    .await
-    .map_err(|e| CopyError::Interrupted {
-        reason: e.to_string(),
-    })?
+    match read_small_file(location, path).await {
+        Err(CopyError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            Err(CopyError::Location {
+                input: location.to_owned(),
+                reason: format!(
+                    "{} is not an image directory (no {DIR_MANIFEST_FILE})",
+                    path.parent().unwrap_or(path).display()
+                ),
+            })
+        }
+        other => other,
+    }
 }
 
 impl ImageSource for DirSource {

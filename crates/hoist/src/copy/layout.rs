@@ -29,7 +29,7 @@ use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use serde::Deserialize;
 
-use super::blob_file::{read_manifest_file, stream_blob_file};
+use super::blob_file::{read_manifest_file, read_small_file, stream_blob_file};
 use super::sink::{BlobWriter, ImageSink};
 use super::source::{BlobStream, ImageSource};
 use super::CopyError;
@@ -94,9 +94,7 @@ impl LayoutSource {
             });
         }
         let path = self.root.join(INDEX_FILE);
-        let bytes = tokio::fs::read(&path)
-            .await
-            .map_err(|e| self.io("read", &path, e))?;
+        let bytes = read_small_file(&location, &path).await?;
         let index: IndexFile = serde_json::from_slice(&bytes).map_err(|e| {
             self.io(
                 "parse",
