@@ -372,4 +372,20 @@ async fn a_docker_archive_destination_takes_one_platform_and_loads_back() {
         "{}",
         stdout(&inspect)
     );
+
+    let copied = sandbox
+        .hoist(&[
+            "copy",
+            "-q",
+            &format!("docker-archive:{}", tar.display()),
+            "hoist:copied/app:v1",
+        ])
+        .await;
+    assert!(copied.status.success(), "{}", stderr(&copied));
+    let inspect = sandbox.hoist(&["inspect", "copied/app:v1"]).await;
+    assert!(
+        stdout(&inspect).contains(&config_digest),
+        "{}",
+        stdout(&inspect)
+    );
 }

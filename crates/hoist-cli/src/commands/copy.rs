@@ -36,7 +36,7 @@ use hoist::copy::{
 use hoist::credentials::CredentialStore;
 use hoist::media::Platform;
 use hoist::registry::RegistryClient;
-use hoist::store::MetadataStore;
+use hoist::store::{ContentStore, MetadataStore};
 use hoist::transfer::{Compression, UploadConfig};
 
 use crate::cli::{CopyArgs, GlobalArgs, LayerCompression};
@@ -85,7 +85,17 @@ pub fn run(
     };
     let client = client(config, credentials)?;
     let runtime = runtime()?;
-    let source = open_source(&client, store.as_ref(), &from)?;
+    // An archive copied into the store is read straight into the store's content (under a
+    // lease until the sink records it), so no blob is written twice.
+    let staging = match (&to, &store) {
+        (ImageLocation::Store(_), Some(store)) => Some(store.content().clone()),
+        _ => None,
+    };
+    let _lease = match &staging {
+        Some(content) => Some(content.lease()?),
+        None => None,
+    };
+    let source = open_source(&client, store.as_ref(), staging, &from)?;
     let root = runtime.block_on(source.resolve()).map_err(Box::new)?;
     let sink = open_sink(
         &client,
@@ -117,22 +127,29 @@ fn store_of(store: Option<&Arc<MetadataStore>>) -> Result<Arc<MetadataStore>, Cl
         .ok_or_else(|| CliError::Usage("the local store is not open".to_owned()))
 }
 
+/// The source `location` names; an archive is read into `staging` when given (the store's
+/// content), else into a private staging directory.
 fn open_source(
     client: &RegistryClient,
     store: Option<&Arc<MetadataStore>>,
+    staging: Option<ContentStore>,
     location: &ImageLocation,
 ) -> Result<Box<dyn ImageSource>, CliError> {
+    let archive = |path: &std::path::Path, format| match staging {
+        Some(content) => Archive::open_into(path, format, content),
+        None => Archive::open(path, format),
+    };
     Ok(match location {
         ImageLocation::Registry(reference) => Box::new(RegistryImage::new(client, reference)),
         ImageLocation::Layout { path, tag } => Box::new(LayoutSource::new(path, tag.as_deref())),
         ImageLocation::Store(reference) => Box::new(StoreSource::new(store_of(store)?, reference)),
         ImageLocation::Dir(path) => Box::new(DirSource::new(path)),
         ImageLocation::DockerArchive { path, image } => {
-            let archive = Archive::open(path, ArchiveFormat::Docker).map_err(Box::new)?;
+            let archive = archive(path, ArchiveFormat::Docker).map_err(Box::new)?;
             Box::new(archive.select(image.as_ref()).map_err(Box::new)?)
         }
         ImageLocation::OciArchive { path, tag } => {
-            let archive = Archive::open(path, ArchiveFormat::Oci).map_err(Box::new)?;
+            let archive = archive(path, ArchiveFormat::Oci).map_err(Box::new)?;
             Box::new(
                 match tag {
                     Some(tag) => archive.select_tag(tag),
