@@ -496,3 +496,54 @@ async fn an_oci_archive_of_three_platforms_written_by_skopeo_loads_the_hosts() {
         .unwrap();
     assert_eq!(record.image_id.as_str(), image.config.digest);
 }
+
+/// skopeo's view of a docker-archive: its config bytes and its layer digests.
+fn skopeo_view(archive: &str) -> (Vec<u8>, Vec<serde_json::Value>) {
+    let config = Command::new("skopeo")
+        .args(["inspect", "--config", "--raw", archive])
+        .output()
+        .unwrap();
+    assert!(
+        config.status.success(),
+        "{}",
+        String::from_utf8_lossy(&config.stderr)
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&skopeo_raw(archive)).unwrap();
+    let layers = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].clone())
+        .collect();
+    (config.stdout, layers)
+}
+
+#[tokio::test]
+async fn a_docker_archive_of_an_index_holds_what_skopeo_writes_for_this_host() {
+    let a = TestRegistry::anonymous().await.unwrap();
+    let index = three_platform_index(ManifestFormat::Oci);
+    seed_index(&a, "src/app", "v1", &index).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let by_skopeo = format!(
+        "docker-archive:{}:app:v1",
+        tmp.path().join("s.tar").display()
+    );
+    let by_hoist = format!(
+        "docker-archive:{}:app:v1",
+        tmp.path().join("h.tar").display()
+    );
+    let src = format!("docker://{}/src/app:v1", a.host());
+    // Without --all skopeo takes this host's platform from the index (with --all it refuses:
+    // a docker-archive cannot hold an index); `hoist copy` does the same by default.
+    skopeo(&["copy", "--src-tls-verify=false", &src, &by_skopeo]);
+    let options = CopyOptions {
+        platform: Some(Platform::host()),
+        ..fast_copy_options()
+    };
+    copy_with_options(&src, &by_hoist, options).await;
+
+    let (skopeo_config, skopeo_layers) = skopeo_view(&by_skopeo);
+    let (hoist_config, hoist_layers) = skopeo_view(&by_hoist);
+    assert_eq!(hoist_config, skopeo_config, "the same image ID");
+    assert_eq!(hoist_layers, skopeo_layers, "the same uncompressed layers");
+}
