@@ -286,7 +286,8 @@ impl Archive {
             .collect())
     }
 
-    /// The image `which` names (see the module docs), as a source.
+    /// The image `which` names (a docker-archive's `NAME:TAG` in `RepoTags` or `@N`), or the
+    /// only image, as a source.
     pub fn select(&self, which: Option<&ArchiveImage>) -> Result<ArchiveSource, CopyError> {
         let entries = self.entries()?;
         let count = entries.len();
@@ -300,13 +301,10 @@ impl Archive {
                 .into_iter()
                 .nth(*n)
                 .ok_or_else(|| not_found(format!("@{n} (the archive holds {count} images)")))?,
-            Some(ArchiveImage::Tagged(reference)) => {
-                let wanted = reference.familiar();
-                entries
-                    .into_iter()
-                    .find(|e| e.tags.contains(reference) || e.ref_name.as_deref() == Some(&wanted))
-                    .ok_or_else(|| not_found(wanted))?
-            }
+            Some(ArchiveImage::Tagged(reference)) => entries
+                .into_iter()
+                .find(|e| e.tags.contains(reference))
+                .ok_or_else(|| not_found(reference.familiar()))?,
             None if count == 1 => entries
                 .into_iter()
                 .next()
