@@ -108,9 +108,10 @@ pub enum Command {
     #[command(after_help = "Example:\n  hoist export alpine:3.20 ./rootfs")]
     Export(ExportArgs),
     /// Copy an image (every platform of an index by default) between registries, OCI layout
-    /// directories and the local store (docker://REF, oci:PATH[:TAG], hoist:REF)
+    /// directories, skopeo dir: directories, archives and the local store (docker://REF,
+    /// oci:PATH[:TAG], dir:PATH, docker-archive:PATH[:REF], oci-archive:PATH[:TAG], hoist:REF)
     #[command(
-        after_help = "Examples:\n  hoist copy docker://localhost:5000/team/app:v1 oci:./layout:v1\n  hoist copy oci:./layout:v1 hoist:team/app:v1"
+        after_help = "Examples:\n  hoist copy docker://localhost:5000/team/app:v1 oci:./layout:v1\n  hoist copy oci:./layout:v1 hoist:team/app:v1\n  hoist copy hoist:team/app:v1 docker-archive:app.tar:team/app:v1"
     )]
     Copy(CopyArgs),
     /// List the tags of a repository in a registry
@@ -185,13 +186,15 @@ pub struct CopyArgs {
     #[arg(long)]
     pub no_unpack: bool,
 
-    /// The source: docker://REF, a bare REF (registry), oci:PATH[:TAG] (OCI layout) or
-    /// hoist:REF (the local store)
+    /// The source: docker://REF, a bare REF (registry), oci:PATH[:TAG] (OCI layout),
+    /// dir:PATH, docker-archive:PATH[:REF|:@N], oci-archive:PATH[:TAG] or hoist:REF (the local
+    /// store)
     #[arg(value_name = "SRC")]
     pub source: String,
 
-    /// The destination: docker://REF, a bare REF (registry), oci:PATH[:TAG] (OCI layout) or
-    /// hoist:REF (the local store: the image is recorded and tagged as a pull would)
+    /// The destination: docker://REF, a bare REF (registry), oci:PATH[:TAG] (OCI layout),
+    /// dir:PATH, docker-archive:PATH[:REF] (one platform), oci-archive:PATH[:TAG] or hoist:REF
+    /// (the local store: the image is recorded and tagged as a pull would)
     #[arg(value_name = "DST")]
     pub destination: String,
 }

@@ -288,3 +288,104 @@ async fn dest_compress_gzips_uncompressed_layers_into_a_registry_that_pulls_back
     let pulled = sandbox.hoist(&["pull", &dest]).await;
     assert!(pulled.status.success(), "{}", stderr(&pulled));
 }
+
+#[tokio::test]
+async fn an_unknown_transport_is_refused_naming_the_ones_that_exist() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.dir.path().join("d");
+
+    let out = sandbox
+        .hoist(&[
+            "copy",
+            "containers-storage:app:v1",
+            &format!("dir:{}", dir.display()),
+        ])
+        .await;
+
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    for transport in [
+        "docker://REF",
+        "oci:PATH[:TAG]",
+        "dir:PATH",
+        "docker-archive:PATH[:REF]",
+        "oci-archive:PATH[:TAG]",
+        "hoist:REF",
+    ] {
+        assert!(err.contains(transport), "{err}");
+    }
+    assert!(!dir.exists());
+}
+
+#[tokio::test]
+async fn copy_through_dir_and_oci_archive_keeps_the_index_digest() {
+    let (a, index) = seeded().await;
+    let b = TestRegistry::anonymous().await.unwrap();
+    let sandbox = Sandbox::new();
+    let dir = format!("dir:{}", sandbox.dir.path().join("d").display());
+    let archive = format!(
+        "oci-archive:{}:v1",
+        sandbox.dir.path().join("o.tar").display()
+    );
+    let hops = [
+        format!("docker://{}/team/app:v1", a.host()),
+        dir,
+        archive,
+        format!("docker://{}/back/app:v1", b.host()),
+    ];
+
+    for pair in hops.windows(2) {
+        let out = sandbox.hoist(&["copy", "-q", &pair[0], &pair[1]]).await;
+        assert!(out.status.success(), "{pair:?}: {}", stderr(&out));
+        assert_eq!(stdout(&out), format!("{}\n", index.digest()), "{pair:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_docker_archive_destination_takes_one_platform_and_loads_back() {
+    let (a, index) = seeded().await;
+    let sandbox = Sandbox::new();
+    let tar = sandbox.dir.path().join("app.tar");
+
+    let out = sandbox
+        .hoist(&[
+            "copy",
+            "--platform",
+            "linux/s390x",
+            &format!("{}/team/app:v1", a.host()),
+            &format!("docker-archive:{}:team/app:v1", tar.display()),
+        ])
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let load = sandbox
+        .hoist(&["load", "-i", &tar.display().to_string()])
+        .await;
+
+    assert!(load.status.success(), "{}", stderr(&load));
+    assert_eq!(stdout(&load), "Loaded image: team/app:v1\n");
+    let inspect = sandbox.hoist(&["inspect", "team/app:v1"]).await;
+    assert!(inspect.status.success(), "{}", stderr(&inspect));
+    let config_digest = hoist_testkit::sha256_digest(&index.images[1].config.bytes);
+    assert!(
+        stdout(&inspect).contains(&config_digest),
+        "{}",
+        stdout(&inspect)
+    );
+
+    let copied = sandbox
+        .hoist(&[
+            "copy",
+            "-q",
+            &format!("docker-archive:{}", tar.display()),
+            "hoist:copied/app:v1",
+        ])
+        .await;
+    assert!(copied.status.success(), "{}", stderr(&copied));
+    let inspect = sandbox.hoist(&["inspect", "copied/app:v1"]).await;
+    assert!(
+        stdout(&inspect).contains(&config_digest),
+        "{}",
+        stdout(&inspect)
+    );
+}

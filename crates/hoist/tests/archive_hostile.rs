@@ -5,7 +5,8 @@ mod archive_support;
 mod store_fixture;
 
 use archive_support::{entries, image, write_tar, Store};
-use hoist::archive::{load_archive, ArchiveError};
+use hoist::archive::ArchiveError;
+use hoist::copy::load_archive;
 use tar::EntryType;
 
 type Entries = Vec<(String, EntryType, Vec<u8>, Option<String>)>;

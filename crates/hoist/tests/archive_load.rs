@@ -7,7 +7,8 @@ mod store_fixture;
 use std::io::Write as _;
 
 use archive_support::{entries, image, skopeo, write_tar, Store};
-use hoist::archive::{load_archive, LoadEvent};
+use hoist::archive::LoadEvent;
+use hoist::copy::load_archive;
 use hoist::media::types::{DOCKER_LAYER, DOCKER_LAYER_GZIP, DOCKER_MANIFEST_V2};
 
 #[test]
@@ -210,4 +211,49 @@ fn an_oci_layout_with_a_bare_ref_name_loads_untagged() {
     let report = load_archive(&target.meta, builder.into_inner().unwrap().as_slice()).unwrap();
     assert_eq!(report.events, [LoadEvent::Untagged(record.image_id)]);
     assert!(target.meta.all_references().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn load_records_what_a_copy_from_the_archive_into_the_store_records() {
+    use std::sync::Arc;
+
+    use hoist::copy::{copy, Archive, ArchiveFormat, CopyOptions, StoreSink};
+    use hoist::progress::NoProgress;
+    use hoist::reference::Reference;
+    use hoist::store::MetadataStore;
+
+    let source = Store::new();
+    source.put(&image(&["a", "b"]), &["app:1"]);
+    let archive = source.save(&["app:1"]);
+    let tar = source.root().join("app.tar");
+    std::fs::write(&tar, &archive).unwrap();
+
+    let loaded = Store::new();
+    let report = load_archive(&loaded.meta, archive.as_slice()).unwrap();
+
+    let copied = Store::new();
+    let meta = Arc::new(MetadataStore::open(copied.meta.content()).unwrap());
+    let source = Archive::open(&tar, ArchiveFormat::Docker)
+        .unwrap()
+        .select(None)
+        .unwrap();
+    let root = hoist::copy::ImageSource::resolve(&source).await.unwrap();
+    let sink = StoreSink::open(Arc::clone(&meta), &Reference::parse("app:1").unwrap())
+        .unwrap()
+        .without_unpack();
+    copy(&source, &sink, &root, &CopyOptions::default(), &NoProgress)
+        .await
+        .unwrap();
+
+    let digest = &report.images[0].manifest_digest;
+    assert_eq!(root.digest, *digest, "the same synthesized manifest");
+    assert_eq!(
+        loaded.meta.image(digest).unwrap(),
+        copied.meta.image(digest).unwrap(),
+        "one recording path"
+    );
+    assert_eq!(
+        loaded.meta.all_references().unwrap(),
+        copied.meta.all_references().unwrap()
+    );
 }

@@ -194,3 +194,37 @@ fn a_stored_layer_that_does_not_match_its_diff_id_fails_the_save() {
     assert!(!out.windows(tar.len()).any(|w| w == tar.as_slice()));
     assert!(err.to_string().contains("pull it again"), "{err}");
 }
+
+#[tokio::test]
+async fn copy_from_the_store_to_a_docker_archive_writes_what_save_writes() {
+    use std::sync::Arc;
+
+    use hoist::copy::{copy, CopyOptions, DockerArchiveSink, ImageSource, StoreSource};
+    use hoist::progress::NoProgress;
+    use hoist::reference::Reference;
+    use hoist::store::MetadataStore;
+
+    let store = Store::new();
+    store.put(&image(&["a", "b"]), &["app:1"]);
+    let saved = store.save(&["app:1"]);
+    let meta = Arc::new(MetadataStore::open(store.meta.content()).unwrap());
+    let reference = Reference::parse("app:1").unwrap();
+    let source = StoreSource::new(meta, &reference);
+    let root = source.resolve().await.unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let tar = out.path().join("copied.tar");
+    let sink = DockerArchiveSink::open(&tar, Some(&reference)).unwrap();
+
+    copy(&source, &sink, &root, &CopyOptions::default(), &NoProgress)
+        .await
+        .unwrap();
+
+    assert_eq!(std::fs::read(&tar).unwrap(), saved);
+    drop(sink);
+    let left: Vec<_> = std::fs::read_dir(out.path()).unwrap().collect();
+    assert_eq!(
+        left.len(),
+        1,
+        "only the archive: no staging or temporary file"
+    );
+}

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use hoist::copy::{
     complete_index, copy, CopyError, CopyOutcome, ImageLocation, ImageSink, ImageSource,
-    LayoutSink, LayoutSource, RegistryImage, StoreSink, StoreSource,
+    LayoutSink, StoreSink, StoreSource,
 };
 use hoist::digest::Digest;
 use hoist::export::{export_image, ExportOptions};
@@ -61,9 +61,8 @@ async fn copy_into(
     let progress = Recorder::default();
     let client = anonymous_client();
     let source: Box<dyn ImageSource> = match ImageLocation::parse(src).unwrap() {
-        ImageLocation::Registry(r) => Box::new(RegistryImage::new(&client, &r)),
-        ImageLocation::Layout { path, tag } => Box::new(LayoutSource::new(&path, tag.as_deref())),
         ImageLocation::Store(r) => Box::new(StoreSource::new(Arc::clone(&store.meta), &r)),
+        _ => copy_support::open_source(&client, src).unwrap(),
     };
     let root = match source.resolve().await {
         Ok(root) => root,
@@ -467,4 +466,98 @@ fn store_sink_names_itself_and_its_tag() {
     let sink = StoreSink::open(Arc::clone(&store.meta), &Reference::parse("app").unwrap()).unwrap();
     assert_eq!(sink.location(), "hoist:docker.io/library/app:latest");
     assert_eq!(sink.tag().as_deref(), Some("latest"));
+}
+
+/// Copies the stored image `tag` of `store` to `dst` (any file transport).
+async fn copy_out_to(store: &LayeredStore, tag: &str, dst: &str) -> CopyOutcome {
+    let source = StoreSource::new(Arc::clone(&store.meta), &Reference::parse(tag).unwrap());
+    let root = source.resolve().await.unwrap();
+    let sink: Box<dyn ImageSink> = match ImageLocation::parse(dst).unwrap() {
+        ImageLocation::Dir(path) => Box::new(hoist::copy::DirSink::open(&path).unwrap()),
+        ImageLocation::OciArchive { path, tag } => {
+            Box::new(hoist::copy::OciArchiveSink::open(&path, tag.as_deref()).unwrap())
+        }
+        other => panic!("not a file transport: {other}"),
+    };
+    copy(
+        &source,
+        sink.as_ref(),
+        &root,
+        &fast_copy_options(),
+        &Recorder::default(),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn three_platforms_through_dir_into_the_store_and_out_to_an_oci_archive_keep_digests() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let index = copy_support::three_platform_index(ManifestFormat::Oci);
+    seed_index(&registry, "src/app", "v1", &index).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = format!("dir:{}", tmp.path().join("d").display());
+    copy_between(
+        &format!("docker://{}/src/app:v1", registry.host()),
+        &dir,
+        fast_copy_options(),
+    )
+    .await
+    .0
+    .unwrap();
+    let store = LayeredStore::new();
+
+    let (result, _) = copy_into(&store, &dir, "app:v1", false).await;
+
+    assert_eq!(result.unwrap().root.digest, digest(index.digest()));
+    assert!(complete_index(&store.meta, &digest(index.digest()))
+        .unwrap()
+        .is_some());
+    let archive = format!("oci-archive:{}:v1", tmp.path().join("o.tar").display());
+    let out = copy_out_to(&store, "app:v1", &archive).await;
+    assert_eq!(out.root.digest, digest(index.digest()));
+    assert_eq!(copy_support::skopeo_raw(&archive), index.index.bytes);
+    let back = format!("dir:{}", tmp.path().join("back").display());
+    copy_out_to(&store, "app:v1", &back).await;
+    assert_eq!(copy_support::skopeo_raw(&back), index.index.bytes);
+}
+
+#[tokio::test]
+async fn a_docker_archive_copied_into_the_store_has_the_image_id_of_its_config() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let index = two_platform_index(ManifestFormat::DockerSchema2);
+    seed_index(&registry, "src/app", "v1", &index).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let tar = tmp.path().join("a.tar");
+    let options = hoist::copy::CopyOptions {
+        platform: Some(Platform::parse("linux/arm64/v8").unwrap()),
+        ..fast_copy_options()
+    };
+    copy_support::copy_between(
+        &format!("docker://{}/src/app:v1", registry.host()),
+        &format!("docker-archive:{}:app:v1", tar.display()),
+        options,
+    )
+    .await
+    .0
+    .unwrap();
+    let store = LayeredStore::new();
+
+    let (result, _) = copy_into(
+        &store,
+        &format!("docker-archive:{}:app:v1", tar.display()),
+        "app:v1",
+        true,
+    )
+    .await;
+
+    let root = result.unwrap().root;
+    let record = store.meta.image(&root.digest).unwrap().unwrap();
+    assert_eq!(record.image_id, digest(&index.images[1].config.digest));
+    let diff_ids: Vec<_> = record.layers.iter().map(|l| l.diff_id.clone()).collect();
+    let digests: Vec<_> = record.layers.iter().map(|l| l.digest.clone()).collect();
+    assert_eq!(
+        diff_ids, digests,
+        "docker-archive layers are the uncompressed tars"
+    );
 }

@@ -3,8 +3,12 @@
 //! being one of the places.
 //!
 //! 1. SRC and DST are `docker://REF`, a bare `REF` (a registry), `oci:PATH[:TAG]` (an OCI
-//!    layout directory) or `hoist:REF` (the local store at `--root`); malformed ones fail with
-//!    one line quoting them, before anything else.
+//!    layout directory), `dir:PATH` (skopeo's directory), `docker-archive:PATH[:REF]` (a
+//!    `docker save` tarball), `oci-archive:PATH[:TAG]` (a tarball of an OCI layout) or
+//!    `hoist:REF` (the local store at `--root`); malformed ones, and unknown transports (the
+//!    error lists those that exist), fail with one line quoting them, before anything else.
+//!    A docker-archive holds one platform: from an index, `--platform`'s or else the host's
+//!    is copied into it.
 //! 2. The registry client is built from the configuration and the stored credentials, as for
 //!    `pull`. The store is opened only when a side is `hoist:`.
 //! 3. The source is resolved first: a missing tag fails before anything exists at the
@@ -25,13 +29,14 @@
 use std::sync::Arc;
 
 use hoist::copy::{
-    copy, CopyOptions, ImageLocation, ImageSink, ImageSource, LayoutSink, LayoutSource,
-    RegistryImage, StoreSink, StoreSource,
+    copy, Archive, ArchiveFormat, ArchiveImage, CopyOptions, DirSink, DirSource, DockerArchiveSink,
+    ImageLocation, ImageSink, ImageSource, LayoutSink, LayoutSource, OciArchiveSink, RegistryImage,
+    StoreSink, StoreSource,
 };
 use hoist::credentials::CredentialStore;
 use hoist::media::Platform;
 use hoist::registry::RegistryClient;
-use hoist::store::MetadataStore;
+use hoist::store::{ContentStore, MetadataStore};
 use hoist::transfer::{Compression, UploadConfig};
 
 use crate::cli::{CopyArgs, GlobalArgs, LayerCompression};
@@ -52,6 +57,12 @@ pub fn run(
     let platform = match &args.platform {
         Some(text) => Some(Platform::parse(text).map_err(|e| CliError::Usage(e.to_string()))?),
         None => None,
+    };
+    // A destination that holds one image (docker-archive) takes the host's platform from an
+    // index unless --platform says which, as skopeo does without --all.
+    let platform = match platform {
+        None if !to.holds_index() => Some(Platform::host()),
+        other => other,
     };
     let options = CopyOptions {
         platform,
@@ -74,7 +85,17 @@ pub fn run(
     };
     let client = client(config, credentials)?;
     let runtime = runtime()?;
-    let source = open_source(&client, store.as_ref(), &from)?;
+    // An archive copied into the store is read straight into the store's content (under a
+    // lease until the sink records it), so no blob is written twice.
+    let staging = match (&to, &store) {
+        (ImageLocation::Store(_), Some(store)) => Some(store.content().clone()),
+        _ => None,
+    };
+    let _lease = match &staging {
+        Some(content) => Some(content.lease()?),
+        None => None,
+    };
+    let source = open_source(&client, store.as_ref(), staging, &from)?;
     let root = runtime.block_on(source.resolve()).map_err(Box::new)?;
     let sink = open_sink(
         &client,
@@ -106,15 +127,37 @@ fn store_of(store: Option<&Arc<MetadataStore>>) -> Result<Arc<MetadataStore>, Cl
         .ok_or_else(|| CliError::Usage("the local store is not open".to_owned()))
 }
 
+/// The source `location` names; an archive is read into `staging` when given (the store's
+/// content), else into a private staging directory.
 fn open_source(
     client: &RegistryClient,
     store: Option<&Arc<MetadataStore>>,
+    staging: Option<ContentStore>,
     location: &ImageLocation,
 ) -> Result<Box<dyn ImageSource>, CliError> {
+    let archive = |path: &std::path::Path, format| match staging {
+        Some(content) => Archive::open_into(path, format, content),
+        None => Archive::open(path, format),
+    };
     Ok(match location {
         ImageLocation::Registry(reference) => Box::new(RegistryImage::new(client, reference)),
         ImageLocation::Layout { path, tag } => Box::new(LayoutSource::new(path, tag.as_deref())),
         ImageLocation::Store(reference) => Box::new(StoreSource::new(store_of(store)?, reference)),
+        ImageLocation::Dir(path) => Box::new(DirSource::new(path)),
+        ImageLocation::DockerArchive { path, image } => {
+            let archive = archive(path, ArchiveFormat::Docker).map_err(Box::new)?;
+            Box::new(archive.select(image.as_ref()).map_err(Box::new)?)
+        }
+        ImageLocation::OciArchive { path, tag } => {
+            let archive = archive(path, ArchiveFormat::Oci).map_err(Box::new)?;
+            Box::new(
+                match tag {
+                    Some(tag) => archive.select_tag(tag),
+                    None => archive.select(None),
+                }
+                .map_err(Box::new)?,
+            )
+        }
     })
 }
 
@@ -139,6 +182,22 @@ fn open_sink(
             } else {
                 sink
             })
+        }
+        ImageLocation::Dir(path) => Box::new(DirSink::open(path).map_err(Box::new)?),
+        ImageLocation::DockerArchive { path, image } => {
+            let tag = match image {
+                Some(ArchiveImage::Tagged(reference)) => Some(reference),
+                Some(ArchiveImage::Index(_)) => {
+                    return Err(CliError::Usage(
+                        "a docker-archive destination is named PATH[:NAME:TAG], not @N".to_owned(),
+                    ))
+                }
+                None => None,
+            };
+            Box::new(DockerArchiveSink::open(path, tag).map_err(Box::new)?)
+        }
+        ImageLocation::OciArchive { path, tag } => {
+            Box::new(OciArchiveSink::open(path, tag.as_deref()).map_err(Box::new)?)
         }
     })
 }

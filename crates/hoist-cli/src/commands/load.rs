@@ -7,7 +7,7 @@
 use std::fs::File;
 use std::io::{self, BufReader, IsTerminal as _};
 
-use hoist::archive::load_archive;
+use hoist::copy::load_archive;
 use hoist::store::MetadataStore;
 
 use crate::cli::LoadArgs;

@@ -78,6 +78,16 @@ pub enum ArchiveError {
         target: String,
     },
 
+    /// `manifest.json` or `index.json` names as a blob a member that is a directory, a FIFO,
+    /// a device or a link.
+    #[error("refusing archive member {name:?}: it is {kind}, not a regular file")]
+    NotRegularMember {
+        /// The member.
+        name: String,
+        /// What it is.
+        kind: &'static str,
+    },
+
     /// A JSON member larger than hoist reads into memory.
     #[error("archive member {name:?} is {size} bytes, more than the {max} allowed for it")]
     MemberTooLarge {
@@ -201,6 +211,10 @@ pub enum ArchiveError {
         tag: String,
     },
 
+    /// The copy engine (`load` copies each image into the store's sink).
+    #[error(transparent)]
+    Copy(Box<crate::copy::CopyError>),
+
     /// The content store.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -218,5 +232,11 @@ impl ArchiveError {
             Ok(store) => ArchiveError::Store(store),
             Err(e) => ArchiveError::Read(e),
         }
+    }
+}
+
+impl From<crate::copy::CopyError> for ArchiveError {
+    fn from(e: crate::copy::CopyError) -> ArchiveError {
+        ArchiveError::Copy(Box::new(e))
     }
 }

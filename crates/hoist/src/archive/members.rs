@@ -15,6 +15,9 @@
 //!   member of the same archive, one hop (docker 20.10 writes `layer.tar` symlinks for
 //!   repeated layers, skopeo for v1 compatibility). A link whose target is absolute or climbs
 //!   out of the archive is refused when used ([`ArchiveError::UnsafeLink`]).
+//! - **Other kinds** (directories, FIFOs, devices) are never created anywhere; their names
+//!   are remembered so that `manifest.json` or `index.json` naming one as a blob fails with
+//!   [`ArchiveError::NotRegularMember`] rather than "missing" (issue 15, finding 4).
 //! - **Hostile names**: a member whose path is absolute or contains a `..` component fails
 //!   the whole load ([`ArchiveError::UnsafeMember`]), as does a member cut short by the end
 //!   of the stream (a truncated archive).
@@ -35,9 +38,9 @@ use crate::store::{BlobInfo, ContentStore};
 pub const MAX_JSON_MEMBER: u64 = 8 << 20;
 
 /// `index.json` of an OCI image layout.
-pub(super) const OCI_INDEX_FILE: &str = "index.json";
+pub(crate) const OCI_INDEX_FILE: &str = "index.json";
 /// `oci-layout` of an OCI image layout.
-pub(super) const OCI_LAYOUT_FILE: &str = "oci-layout";
+pub(crate) const OCI_LAYOUT_FILE: &str = "oci-layout";
 
 const JSON_MEMBERS: [&str; 4] = [
     MANIFEST_FILE,
@@ -48,10 +51,12 @@ const JSON_MEMBERS: [&str; 4] = [
 
 /// What an archive held, by normalised member name.
 #[derive(Debug, Default)]
-pub(super) struct Members {
+pub(crate) struct Members {
     blobs: HashMap<String, BlobInfo>,
     json: HashMap<String, Vec<u8>>,
     links: HashMap<String, Link>,
+    /// Members that are neither files nor links, with what they are.
+    others: HashMap<String, &'static str>,
 }
 
 #[derive(Debug)]
@@ -64,13 +69,13 @@ struct Link {
 
 impl Members {
     /// A small JSON member (`manifest.json`, `repositories`, `index.json`, `oci-layout`).
-    pub(super) fn json(&self, name: &str) -> Option<&[u8]> {
+    pub(crate) fn json(&self, name: &str) -> Option<&[u8]> {
         self.json.get(name).map(Vec::as_slice)
     }
 
     /// The blob a member name from `manifest.json` designates, through at most one link.
     /// `what` says what the member should be, for the error.
-    pub(super) fn blob(&self, name: &str, what: &str) -> Result<&BlobInfo, ArchiveError> {
+    pub(crate) fn blob(&self, name: &str, what: &str) -> Result<&BlobInfo, ArchiveError> {
         let normalized = normalize(name).ok_or_else(|| ArchiveError::UnsafeMember {
             name: name.to_owned(),
         })?;
@@ -85,24 +90,51 @@ impl Members {
             let target = link.resolved.as_ref().ok_or_else(unsafe_link)?;
             return self.blobs.get(target).ok_or_else(unsafe_link);
         }
-        Err(ArchiveError::MissingMember {
-            name: name.to_owned(),
-            what: what.to_owned(),
-        })
+        Err(self.missing(&normalized, what))
     }
 
-    /// The blob `blobs/<alg>/<hex>` of an OCI layout, if the archive had it.
-    pub(super) fn oci_blob(&self, digest: &Digest) -> Option<&BlobInfo> {
-        self.blobs.get(&format!(
-            "blobs/{}/{}",
-            digest.algorithm().as_str(),
-            digest.hex()
-        ))
+    /// The error for a member `name` that is not a regular file of the archive: not there, or
+    /// a directory, FIFO or device.
+    pub(crate) fn missing(&self, name: &str, what: &str) -> ArchiveError {
+        match self.others.get(name) {
+            Some(kind) => ArchiveError::NotRegularMember {
+                name: name.to_owned(),
+                kind,
+            },
+            None if self.links.contains_key(name) => ArchiveError::NotRegularMember {
+                name: name.to_owned(),
+                kind: "a link",
+            },
+            None => ArchiveError::MissingMember {
+                name: name.to_owned(),
+                what: what.to_owned(),
+            },
+        }
+    }
+
+    /// The `blobs/sha256/<hex>` members that are not regular files (links, directories,
+    /// FIFOs, devices): the digest their name claims and what they are.
+    pub(crate) fn oci_non_regular(
+        &self,
+    ) -> impl Iterator<Item = (Digest, String, &'static str)> + '_ {
+        let others = self.others.iter().map(|(name, kind)| (name, *kind));
+        let links = self.links.keys().map(|name| (name, "a link"));
+        others
+            .chain(links)
+            .filter_map(|(name, kind)| Some((named_digest(name)?, name.clone(), kind)))
+    }
+
+    /// Every `blobs/<alg>/<hex>` member: the blobs of an OCI layout archive.
+    pub(crate) fn oci_blobs(&self) -> impl Iterator<Item = &BlobInfo> {
+        self.blobs
+            .iter()
+            .filter(|(name, _)| name.starts_with("blobs/"))
+            .map(|(_, info)| info)
     }
 }
 
 /// Reads every member of the tar stream `reader` as the module docs say.
-pub(super) fn read_members(
+pub(crate) fn read_members(
     content: &ContentStore,
     reader: impl Read,
 ) -> Result<Members, ArchiveError> {
@@ -136,7 +168,17 @@ pub(super) fn read_members(
                 continue;
             }
             // Directories, devices, FIFOs: nothing to keep (and never created anywhere).
-            _ => continue,
+            kind => {
+                let kind = match kind {
+                    EntryType::Directory => "a directory",
+                    EntryType::Fifo => "a FIFO",
+                    EntryType::Char => "a character device",
+                    EntryType::Block => "a block device",
+                    _ => "not a regular file",
+                };
+                members.others.insert(name, kind);
+                continue;
+            }
         }
         let size = entry.size();
         if JSON_MEMBERS.contains(&name.as_str()) {

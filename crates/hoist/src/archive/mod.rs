@@ -6,10 +6,15 @@
 //! |---|---|---|
 //! | [`save`] | [`save_images`]: images of the store → one tar stream | `tarexporter.Save`, `saveSession` |
 //! | [`legacy`] | v1-compatibility IDs and `json` files, chain IDs | `v1.CreateID`, `layer.CreateChainID` |
-//! | [`load`] | [`load_archive`]: one tar stream → images and tags in the store | `tarexporter.Load` |
+//! | [`load`] | what `load` reports; reading a possibly compressed stream (the load itself: `crate::copy::load_archive`, a copy into the store) | `tarexporter.Load` |
 //! | `members` | reading the stream: path safety, spooling blobs, capped JSON | `safePath`, the extraction into a temp dir |
-//! | `docker` | assembling images from `manifest.json` | `tarexporter.Load`'s loop |
-//! | `oci` | assembling images from an OCI layout's `index.json` | docker ≥ 25's OCI path |
+//! | `docker` | the manifests synthesized from `manifest.json` | `tarexporter.Load`'s loop |
+//! | `oci` | the tags of an OCI layout's `index.json` entries | docker ≥ 25's OCI path |
+//! | [`oci_layout`] | [`write_oci_layout`]: an OCI layout directory → one tar stream | skopeo's `oci-archive` |
+//!
+//! These are the formats. The `docker-archive:` and `oci-archive:` transports of `hoist copy`
+//! (sources and sinks of the copy engine) are built on them in `crate::copy`'s
+//! `archive_source` and `archive_sink`.
 //!
 //! # The format (`docker save`, docker 20.10)
 //! ```text
@@ -37,12 +42,13 @@
 //!
 //! [`ImageLayer::media_type`]: crate::store::metadata::ImageLayer::media_type
 
-mod docker;
+pub(crate) mod docker;
 mod error;
 pub mod legacy;
 pub mod load;
-mod members;
-mod oci;
+pub(crate) mod members;
+pub(crate) mod oci;
+pub mod oci_layout;
 pub mod save;
 
 use std::collections::BTreeMap;
@@ -50,8 +56,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use error::ArchiveError;
-pub use load::{load_archive, LoadEvent, LoadReport, LoadedImage};
-pub use save::{save_images, SaveReport};
+pub use load::{LoadEvent, LoadReport, LoadedImage};
+pub use oci_layout::write_oci_layout;
+pub use save::{save_images, write_docker_archive, ArchiveImage, SaveReport};
 
 /// `manifest.json`'s name.
 pub const MANIFEST_FILE: &str = "manifest.json";

@@ -51,7 +51,7 @@ use crate::images::resolve_image;
 use crate::media::{ImageConfig, LayerMediaType, MAX_CONFIG_SIZE};
 use crate::reference::Reference;
 use crate::store::layers::HashingReader;
-use crate::store::metadata::ImageRecord;
+use crate::store::metadata::{ImageLayer, ImageRecord};
 use crate::store::{ContentStore, MetadataStore};
 use crate::transfer::decompress::{Compression, Decoder};
 
@@ -81,11 +81,15 @@ pub fn save_images(
     let content = meta.content();
     let _lease = content.lease()?;
     let selected = select(meta, names)?;
-    let mut plan = Plan::default();
-    for image in &selected {
-        plan.add_image(content, image)?;
-    }
-    plan.write(content, out)?;
+    let images: Vec<ArchiveImage> = selected
+        .iter()
+        .map(|s| ArchiveImage {
+            image_id: s.record.image_id.clone(),
+            layers: s.record.layers.clone(),
+            tags: s.tags.clone(),
+        })
+        .collect();
+    write_docker_archive(content, &images, out)?;
     Ok(SaveReport {
         images: selected
             .into_iter()
@@ -95,6 +99,33 @@ pub fn save_images(
             })
             .collect(),
     })
+}
+
+/// One image to write into a docker-archive: its config (in the content store), its layer
+/// blobs as stored (compressed or not: they are written uncompressed) and its `RepoTags`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveImage {
+    /// The config's digest (the image ID).
+    pub image_id: Digest,
+    /// The layers, bottom first; their diffIDs must be the config's.
+    pub layers: Vec<ImageLayer>,
+    /// Tagged references for `RepoTags` (none: saved by ID).
+    pub tags: Vec<Reference>,
+}
+
+/// Writes `images` (blobs read from `content`) to `out` as `docker save` writes them (see the
+/// module docs), in the order given. Blocking; on error, what was written is an incomplete
+/// archive. [`save_images`] and the copy engine's docker-archive sink both write through it.
+pub fn write_docker_archive(
+    content: &ContentStore,
+    images: &[ArchiveImage],
+    out: &mut dyn Write,
+) -> Result<(), ArchiveError> {
+    let mut plan = Plan::default();
+    for image in images {
+        plan.add_image(content, image)?;
+    }
+    plan.write(content, out)
 }
 
 /// An image chosen for the archive.
@@ -173,10 +204,14 @@ struct LayerPlan {
 }
 
 impl Plan {
-    fn add_image(&mut self, content: &ContentStore, image: &Selected) -> Result<(), ArchiveError> {
-        let record = &image.record;
-        let config_bytes = content.read_to_vec_capped(&record.image_id, MAX_CONFIG_SIZE as u64)?;
-        let config_name = format!("{}.json", record.image_id.hex());
+    fn add_image(
+        &mut self,
+        content: &ContentStore,
+        image: &ArchiveImage,
+    ) -> Result<(), ArchiveError> {
+        let image_id = &image.image_id;
+        let config_bytes = content.read_to_vec_capped(image_id, MAX_CONFIG_SIZE as u64)?;
+        let config_name = format!("{}.json", image_id.hex());
         let config = ImageConfig::parse(&config_bytes).map_err(|source| ArchiveError::Config {
             name: config_name.clone(),
             source,
@@ -189,13 +224,13 @@ impl Plan {
         let diff_ids = config.diff_ids();
         if diff_ids.is_empty() {
             return Err(ArchiveError::EmptyExport {
-                image_id: record.image_id.clone(),
+                image_id: image_id.clone(),
             });
         }
-        if diff_ids.len() != record.layers.len() {
+        if diff_ids.len() != image.layers.len() {
             return Err(ArchiveError::LayerCount {
                 expected: diff_ids.len(),
-                actual: record.layers.len(),
+                actual: image.layers.len(),
             });
         }
         let mtime = config
@@ -207,7 +242,7 @@ impl Plan {
 
         let v1 = v1_layers(&raw, diff_ids);
         let mut layer_paths = Vec::with_capacity(v1.len());
-        for ((v1_layer, diff_id), stored) in v1.iter().zip(diff_ids).zip(&record.layers) {
+        for ((v1_layer, diff_id), stored) in v1.iter().zip(diff_ids).zip(&image.layers) {
             let dir = v1_layer.id.hex().to_owned();
             let layer_path = format!("{dir}/{LAYER_FILE}");
             layer_paths.push(layer_path.clone());
@@ -237,7 +272,7 @@ impl Plan {
                 None => {
                     self.diff_id_paths
                         .insert(diff_id.clone(), layer_path.clone());
-                    Entry::Layer(plan_layer(content, record, stored, diff_id, mtime)?)
+                    Entry::Layer(plan_layer(content, image_id, stored, diff_id, mtime)?)
                 }
             };
             self.entries.insert(layer_path, entry);
@@ -307,8 +342,8 @@ impl Plan {
 /// Where a layer comes from and how big its tar is (see the module docs on the count pass).
 fn plan_layer(
     content: &ContentStore,
-    record: &ImageRecord,
-    stored: &crate::store::metadata::ImageLayer,
+    image_id: &Digest,
+    stored: &ImageLayer,
     diff_id: &Digest,
     mtime: u64,
 ) -> Result<LayerPlan, ArchiveError> {
@@ -316,7 +351,7 @@ fn plan_layer(
         Some(t) => Compression::from(t.compression),
         None => {
             return Err(ArchiveError::UnsupportedLayer {
-                image_id: record.image_id.clone(),
+                image_id: image_id.clone(),
                 digest: stored.digest.clone(),
                 media_type: stored.media_type.clone(),
             })
@@ -353,7 +388,7 @@ fn plan_layer(
     })
 }
 
-fn header(kind: EntryType, mode: u32, size: u64, mtime: u64) -> Header {
+pub(super) fn header(kind: EntryType, mode: u32, size: u64, mtime: u64) -> Header {
     let mut header = Header::new_ustar();
     header.set_entry_type(kind);
     header.set_mode(mode);

@@ -103,6 +103,26 @@ pub enum CopyError {
         #[source]
         source: std::io::Error,
     },
+    /// A file of a directory transport (`oci:`, `dir:`, an archive's member) that should be a
+    /// blob or a manifest is a symlink, a directory, a FIFO or a device: refused unread.
+    #[error("{location}: {path} is {kind}, not a regular file: refusing to read it")]
+    NotRegularFile {
+        /// The side, as written.
+        location: String,
+        /// The file.
+        path: String,
+        /// What it is (`a symlink`, `a FIFO` …).
+        kind: &'static str,
+    },
+    /// A `docker-archive:` or `oci-archive:` could not be read or written.
+    #[error("{location}: {source}")]
+    Archive {
+        /// The side, as written.
+        location: String,
+        /// What the archive code said.
+        #[source]
+        source: Box<crate::archive::ArchiveError>,
+    },
     /// The source sent bytes that do not hash to the digest they were asked by.
     #[error("{location}: blob {expected} failed verification: the bytes hash to {actual}")]
     DigestMismatch {

@@ -8,7 +8,8 @@
 //!   root without a name.
 //! - The **source** only reads (`index.json`, `blobs/<alg>/<hex>`): it never creates or locks
 //!   anything in a directory it copies from. Manifests are verified against their digest here;
-//!   blob bytes are verified by the sink.
+//!   blob bytes are verified by the sink. Every blob file is opened without following a
+//!   symlink and must be a regular file (`blob_file`, issue 15's finding 4).
 //! - The **sink** is a [`ContentStore`] opened on the directory — hoist's store *is* an OCI
 //!   layout — so every blob goes through the store's ingest: hashed as written, renamed into
 //!   `blobs/` only when the digest matches, resumed from what an interrupted attempt left.
@@ -20,27 +21,23 @@
 //! [`super::StoreSource`] reads the local store the same way, resolving a reference through the
 //! metadata store instead of `index.json`.
 
-use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::future::BoxFuture;
-use futures_util::{stream, StreamExt};
+use futures_util::StreamExt;
 use serde::Deserialize;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use super::blob_file::{read_manifest_file, read_small_file, stream_blob_file};
 use super::sink::{BlobWriter, ImageSink};
 use super::source::{BlobStream, ImageSource};
 use super::CopyError;
 use crate::digest::Digest;
-use crate::media::{Descriptor, MAX_MANIFEST_SIZE};
+use crate::media::Descriptor;
 use crate::progress::{ProgressSink, PushReporter};
 use crate::store::layout::{BLOBS_DIR, INDEX_FILE, OCI_LAYOUT_FILE, REF_NAME_ANNOTATION};
 use crate::store::{ContentStore, IndexEntry, Ingest, StoreError};
-
-/// Bytes read from a blob file per stream item.
-const READ_PIECE: usize = 64 << 10;
 
 /// Bytes gathered from the source before one blocking write into the ingest.
 const WRITE_BATCH: usize = 1 << 20;
@@ -97,9 +94,7 @@ impl LayoutSource {
             });
         }
         let path = self.root.join(INDEX_FILE);
-        let bytes = tokio::fs::read(&path)
-            .await
-            .map_err(|e| self.io("read", &path, e))?;
+        let bytes = read_small_file(&location, &path).await?;
         let index: IndexFile = serde_json::from_slice(&bytes).map_err(|e| {
             self.io(
                 "parse",
@@ -172,69 +167,24 @@ pub(crate) fn blob_path(root: &Path, digest: &Digest) -> PathBuf {
         .join(digest.hex())
 }
 
-/// A manifest blob of the layout at `root`, capped and verified against its digest.
+/// A manifest blob of the layout at `root`, capped and verified against its digest (a
+/// symlink or any other non-regular file is refused: see `blob_file`).
 pub(crate) async fn read_manifest(
     root: PathBuf,
     location: String,
     descriptor: &Descriptor,
 ) -> Result<Bytes, CopyError> {
-    let path = blob_path(&root, &descriptor.digest);
-    let io = |action, e| CopyError::Io {
-        location: location.clone(),
-        action,
-        path: path.display().to_string(),
-        source: e,
-    };
-    let file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|e| io("open", e))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_MANIFEST_SIZE as u64 + 1)
-        .read_to_end(&mut bytes)
-        .await
-        .map_err(|e| io("read", e))?;
-    let actual = Digest::of(descriptor.digest.algorithm(), &bytes);
-    if actual != descriptor.digest {
-        return Err(CopyError::DigestMismatch {
-            location,
-            expected: descriptor.digest.clone(),
-            actual,
-        });
-    }
-    Ok(Bytes::from(bytes))
+    read_manifest_file(location, &blob_path(&root, &descriptor.digest), descriptor).await
 }
 
-/// The blob file `digest` of the layout at `root` from `offset`, in 64 KiB pieces.
+/// The blob file `digest` of the layout at `root` from `offset` (a regular file only).
 pub(crate) async fn open_blob_file(
     root: PathBuf,
     location: String,
     digest: Digest,
     offset: u64,
 ) -> Result<BlobStream, CopyError> {
-    let path = blob_path(&root, &digest);
-    let shown = path.display().to_string();
-    let io = move |action, e| CopyError::Io {
-        location: location.clone(),
-        action,
-        path: shown.clone(),
-        source: e,
-    };
-    let mut file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|e| io("open", e))?;
-    file.seek(SeekFrom::Start(offset))
-        .await
-        .map_err(|e| io("seek", e))?;
-    let pieces = stream::try_unfold((file, io), |(mut file, io)| async move {
-        let mut buf = vec![0u8; READ_PIECE];
-        let n = file.read(&mut buf).await.map_err(|e| io("read", e))?;
-        if n == 0 {
-            return Ok(None);
-        }
-        buf.truncate(n);
-        Ok(Some((Bytes::from(buf), (file, io))))
-    });
-    Ok(pieces.boxed())
+    stream_blob_file(location, &blob_path(&root, &digest), offset).await
 }
 
 /// An OCI layout directory to copy into (created if missing). See the module docs.

@@ -1,6 +1,6 @@
 //! Where an image is, as `hoist copy` spells it: [`ImageLocation`].
 //!
-//! skopeo's transport syntax, the three transports hoist has:
+//! skopeo's transport syntax, the six transports hoist has:
 //! - `docker://REF` or a bare `REF`: a registry, REF parsed as docker parses it
 //!   (`app:v1` ⇒ `docker.io/library/app:v1`; a name alone means `:latest`);
 //! - `oci:PATH[:TAG]`: an OCI image layout directory; everything after the first `:` that
@@ -10,7 +10,19 @@
 //!   `docker.io/library/app:v1`). As a source, REF is resolved by the reference store
 //!   ([`super::StoreSource`]); as a destination it is the tag the image is recorded under
 //!   ([`super::StoreSink`]), so a copy into it is a pull from any source. A registry whose
-//!   host is named `hoist` is then spelt `docker://hoist:PORT/…`.
+//!   host is named `hoist` is then spelt `docker://hoist:PORT/…`;
+//! - `dir:PATH`: skopeo's directory of files named by digest ([`super::dir`]); one image, no
+//!   tag;
+//! - `docker-archive:PATH[:REF]`: a `docker save` tarball ([`super::archive_source`],
+//!   [`super::archive_sink`]). As a source,
+//!   REF picks the image whose `RepoTags` holds `NAME:TAG`, or `@N` the N-th entry of its
+//!   `manifest.json` (skopeo's syntax); without REF the archive must hold one image. As a
+//!   destination, REF is the tag written in `RepoTags` (none: the image is saved untagged);
+//! - `oci-archive:PATH[:TAG]`: a tarball of an OCI layout, TAG as for `oci:`.
+//!
+//! Any other `NAME:` that skopeo knows as a transport (`containers-storage:`,
+//! `docker-daemon:`, …) or any other `SCHEME://` is refused with the list of the transports
+//! that exist.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -32,7 +44,46 @@ pub enum ImageLocation {
     },
     /// An image of the local store, by reference.
     Store(Reference),
+    /// skopeo's `dir:` directory.
+    Dir(PathBuf),
+    /// A `docker save` tarball and, optionally, which image in it.
+    DockerArchive {
+        /// The tarball.
+        path: PathBuf,
+        /// The image (source) or its tag (destination).
+        image: Option<ArchiveImage>,
+    },
+    /// A tarball of an OCI image layout.
+    OciArchive {
+        /// The tarball.
+        path: PathBuf,
+        /// The `org.opencontainers.image.ref.name` to read or write.
+        tag: Option<String>,
+    },
 }
+
+/// Which image of a docker-archive: `NAME:TAG` or `@N`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArchiveImage {
+    /// The image whose `RepoTags` holds this reference (as a destination: its tag).
+    Tagged(Reference),
+    /// The N-th entry of `manifest.json`, from 0 (a source only).
+    Index(usize),
+}
+
+/// The transports, as the unknown-transport error lists them.
+pub const TRANSPORTS: &str = "docker://REF, oci:PATH[:TAG], dir:PATH, docker-archive:PATH[:REF], oci-archive:PATH[:TAG], hoist:REF or a bare REF";
+
+/// skopeo's transports hoist does not have: refused by name rather than taken for a registry
+/// reference.
+const FOREIGN_TRANSPORTS: [&str; 6] = [
+    "containers-storage",
+    "docker-daemon",
+    "ostree",
+    "sif",
+    "atomic",
+    "tarball",
+];
 
 impl ImageLocation {
     /// Parses `docker://REF`, `oci:PATH[:TAG]`, `hoist:REF` or a bare `REF`.
@@ -41,6 +92,40 @@ impl ImageLocation {
             input: input.to_owned(),
             reason: reason.to_owned(),
         };
+        if let Some(rest) = input.strip_prefix("oci-archive:") {
+            let (path, tag) = path_and_tag(rest, "oci-archive")?;
+            return Ok(ImageLocation::OciArchive { path, tag });
+        }
+        if let Some(rest) = input.strip_prefix("docker-archive:") {
+            let (path, image) = path_and_tag(rest, "docker-archive")?;
+            let image = match image {
+                None => None,
+                Some(text) => Some(match text.strip_prefix('@') {
+                    Some(n) => ArchiveImage::Index(n.parse().map_err(|_| {
+                        bad("@N after the path must be an image's position, a number")
+                    })?),
+                    None => {
+                        let reference = Reference::parse(&text)?;
+                        if reference.digest().is_some() {
+                            return Err(bad(
+                                "a docker-archive image is named NAME:TAG, not by digest",
+                            ));
+                        }
+                        ArchiveImage::Tagged(reference.with_default_tag())
+                    }
+                }),
+            };
+            return Ok(ImageLocation::DockerArchive { path, image });
+        }
+        if let Some(rest) = input.strip_prefix("dir:") {
+            if rest.is_empty() {
+                return Err(bad("dir: needs a directory, as in dir:PATH"));
+            }
+            if rest.starts_with("//") {
+                return Err(bad("dir: takes a path, not a URL: dir:PATH"));
+            }
+            return Ok(ImageLocation::Dir(PathBuf::from(rest)));
+        }
         if let Some(rest) = input.strip_prefix("oci:") {
             let (path, tag) = match rest.split_once(':') {
                 Some((path, tag)) => (path, Some(tag)),
@@ -66,12 +151,42 @@ impl ImageLocation {
             return Ok(ImageLocation::Store(Reference::parse(rest)?));
         }
         let reference = input.strip_prefix("docker://").unwrap_or(input);
-        if reference.contains("://") {
-            return Err(bad(
-                "unknown transport: use docker://REF, oci:PATH[:TAG], hoist:REF or a bare REF",
-            ));
+        let foreign = input
+            .split_once(':')
+            .is_some_and(|(name, _)| FOREIGN_TRANSPORTS.contains(&name));
+        if reference.contains("://") || foreign {
+            return Err(bad(&format!("unknown transport: use {TRANSPORTS}")));
         }
         Ok(ImageLocation::Registry(Reference::parse(reference)?))
+    }
+}
+
+/// `PATH[:TAG]` of an archive transport: the path ends at the first `:` (skopeo's rule).
+fn path_and_tag(rest: &str, transport: &str) -> Result<(PathBuf, Option<String>), CopyError> {
+    let bad = |reason: String| CopyError::Location {
+        input: format!("{transport}:{rest}"),
+        reason,
+    };
+    let (path, tag) = match rest.split_once(':') {
+        Some((path, tag)) => (path, Some(tag)),
+        None => (rest, None),
+    };
+    if path.is_empty() {
+        return Err(bad(format!(
+            "{transport}: needs a file, as in {transport}:PATH[:REF]"
+        )));
+    }
+    if tag.is_some_and(str::is_empty) {
+        return Err(bad("the reference after the path is empty".to_owned()));
+    }
+    Ok((PathBuf::from(path), tag.map(str::to_owned)))
+}
+
+impl ImageLocation {
+    /// Whether the location can hold an index (several platforms): a docker-archive holds
+    /// one image per entry, no index, so a copy into one takes one platform.
+    pub fn holds_index(&self) -> bool {
+        !matches!(self, ImageLocation::DockerArchive { .. })
     }
 }
 
@@ -85,6 +200,22 @@ impl fmt::Display for ImageLocation {
                 tag: Some(tag),
             } => write!(f, "oci:{}:{tag}", path.display()),
             ImageLocation::Store(r) => write!(f, "hoist:{r}"),
+            ImageLocation::Dir(path) => write!(f, "dir:{}", path.display()),
+            ImageLocation::DockerArchive { path, image } => {
+                write!(f, "docker-archive:{}", path.display())?;
+                match image {
+                    None => Ok(()),
+                    Some(ArchiveImage::Tagged(r)) => write!(f, ":{r}"),
+                    Some(ArchiveImage::Index(n)) => write!(f, ":@{n}"),
+                }
+            }
+            ImageLocation::OciArchive { path, tag } => {
+                write!(f, "oci-archive:{}", path.display())?;
+                match tag {
+                    None => Ok(()),
+                    Some(tag) => write!(f, ":{tag}"),
+                }
+            }
         }
     }
 }
@@ -126,6 +257,51 @@ mod tests {
     }
 
     #[test]
+    fn archive_and_dir_locations_split_path_and_image() {
+        assert_eq!(
+            ImageLocation::parse("dir:/tmp/d").unwrap(),
+            ImageLocation::Dir(PathBuf::from("/tmp/d"))
+        );
+        assert_eq!(
+            ImageLocation::parse("docker-archive:/tmp/a.tar:app:v1").unwrap(),
+            ImageLocation::DockerArchive {
+                path: PathBuf::from("/tmp/a.tar"),
+                image: Some(ArchiveImage::Tagged(
+                    Reference::parse("docker.io/library/app:v1").unwrap()
+                )),
+            }
+        );
+        assert_eq!(
+            ImageLocation::parse("docker-archive:/tmp/a.tar:@2").unwrap(),
+            ImageLocation::DockerArchive {
+                path: PathBuf::from("/tmp/a.tar"),
+                image: Some(ArchiveImage::Index(2)),
+            }
+        );
+        assert_eq!(
+            ImageLocation::parse("oci-archive:/tmp/o.tar:v1")
+                .unwrap()
+                .to_string(),
+            "oci-archive:/tmp/o.tar:v1"
+        );
+    }
+
+    #[test]
+    fn unknown_transports_list_the_ones_that_exist() {
+        for input in [
+            "containers-storage:app",
+            "ftp://x/y",
+            "docker-daemon:app:v1",
+        ] {
+            let err = ImageLocation::parse(input).unwrap_err().to_string();
+            assert!(
+                err.contains("unknown transport") && err.contains("docker-archive:PATH"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
     fn malformed_locations_are_refused_with_the_input_quoted() {
         for input in [
             "oci:",
@@ -134,6 +310,11 @@ mod tests {
             "dir://x",
             "UPPER/Case",
             "hoist:",
+            "dir:",
+            "docker-archive:",
+            "docker-archive::x:1",
+            "docker-archive:/f:@x",
+            "oci-archive:/f:",
         ] {
             let err = ImageLocation::parse(input).unwrap_err();
             assert!(

@@ -16,9 +16,14 @@
 //! | `remote`, `remote_upload`, `remote_compress` | [`RegistryImage`] (source and sink), its streaming blob upload, and its upload compressing a layer |
 //! | `convert` | layers compressed on the way: media types, manifests rewritten |
 //! | `layout` | [`LayoutSource`], [`LayoutSink`]: `oci:PATH[:TAG]` directories |
+//! | `archive_source`, `archive_sink` | [`ArchiveSource`], [`DockerArchiveSink`], [`OciArchiveSink`]: `docker-archive:` and `oci-archive:` tarballs, on [`crate::archive`]'s formats |
+//! | `load` | [`load_archive`]: `hoist load`, every image of an archive copied into a [`StoreSink`] |
+//! | `dir` | [`DirSource`], [`DirSink`]: skopeo's `dir:PATH` directories |
+//! | `staging` | the private content store file transports write blobs through |
+//! | `blob_file` | opening blob files of directories: regular files only, symlinks never followed |
 //! | `store` | [`StoreSource`]: the local store by reference; [`complete_index`] |
 //! | `store_sink`, `store_record` | [`StoreSink`]: the local store as a destination, recording images as pull does |
-//! | `location` | [`ImageLocation`]: `docker://REF`, bare `REF`, `oci:PATH[:TAG]`, `hoist:REF` |
+//! | `location` | [`ImageLocation`]: `docker://REF`, bare `REF`, `oci:PATH[:TAG]`, `hoist:REF`, `dir:PATH`, `docker-archive:PATH[:REF]`, `oci-archive:PATH[:TAG]` |
 //! | `error` | [`CopyError`] |
 //!
 //! # What [`copy`] does
@@ -57,9 +62,18 @@
 //!   a missing tag or an unreadable manifest leaves the destination untouched.
 //!
 //! # Which operations go through `copy`
-//! - `hoist copy`: yes, for every pair of `docker://`, `oci:` and `hoist:` locations.
-//!   Compression (`--dest-compress`) into a registry ([`RegistryImage`]: `remote_compress`);
-//!   a [`LayoutSink`] or [`StoreSink`] does not compress and refuses it.
+//! - `hoist copy`: yes, for every pair of `docker://`, `oci:`, `dir:`, `docker-archive:`,
+//!   `oci-archive:` and `hoist:` locations. Compression (`--dest-compress`) into a registry
+//!   ([`RegistryImage`]: `remote_compress`); the other sinks do not compress and refuse it.
+//! - `load`: yes ([`load_archive`]): each image of the archive is copied from its
+//!   [`ArchiveSource`] into a [`StoreSink`], so a loaded image is recorded by the same code
+//!   as a pulled or copied one.
+//! - `save`: writes with the same writer as the docker-archive sink
+//!   ([`crate::archive::write_docker_archive`]), but from the store's image records rather
+//!   than through `copy`: what docker's `save` writes is what the image record says (its
+//!   layers as recorded, checked against the config's diffIDs while written), and a record
+//!   whose blobs do not match fails the save instead of silently writing the manifest's.
+//!   `hoist copy hoist:REF docker-archive:F` goes through `copy` and writes the same bytes.
 //! - registry → store and layout → store (`hoist copy docker://R/app:v1 hoist:app:v1`,
 //!   `hoist copy oci:DIR:v1 hoist:app:v1`, e.g. to import an image on an air-gapped site):
 //!   yes, into [`StoreSink`], which records what it received exactly as `hoist pull` does
@@ -82,15 +96,21 @@
 //!   `Status: Downloaded newer image`), not the push statuses the engine emits. Both record
 //!   with the same code (`crate::pull::record_image` and its neighbours).
 
+pub mod archive_sink;
+pub mod archive_source;
+mod blob_file;
 mod convert;
+pub mod dir;
 mod error;
 pub mod layout;
+pub mod load;
 pub mod location;
 pub mod remote;
 pub mod remote_compress;
 pub(crate) mod remote_upload;
 pub mod sink;
 pub mod source;
+mod staging;
 pub mod store;
 mod store_record;
 pub mod store_sink;
@@ -100,13 +120,17 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+pub use archive_sink::{DockerArchiveSink, OciArchiveSink};
+pub use archive_source::{Archive, ArchiveEntry, ArchiveFormat, ArchiveSource};
 pub use convert::{
     compressed_layer_type, compressed_media_type, needs_compression, oci_layer_type, pushes_as_oci,
     Rewritten,
 };
+pub use dir::{DirSink, DirSource};
 pub use error::CopyError;
 pub use layout::{LayoutSink, LayoutSource};
-pub use location::ImageLocation;
+pub use load::load_archive;
+pub use location::{ArchiveImage, ImageLocation};
 pub use remote::RegistryImage;
 pub use sink::{BlobWriter, CompressingWriter, Found, ImageSink};
 pub use source::{BlobStream, ImageSource, RepositoryName};

@@ -39,8 +39,9 @@ use crate::store::{ContentStore, LayerError, LayerStore, MetadataStore};
 pub(super) struct Recording {
     pub(super) metadata: Arc<MetadataStore>,
     pub(super) layers: Option<LayerStore>,
-    /// The tag reference the root is stored under.
-    pub(super) reference: Reference,
+    /// The tag reference the root is stored under; `None`: the images are recorded without
+    /// any reference (an untagged `hoist load`).
+    pub(super) reference: Option<Reference>,
     /// The platform whose image an index's tag names.
     pub(super) platform: Platform,
     /// The registry repository the blobs came from, if any.
@@ -250,7 +251,6 @@ fn record_all(
     tagged: &Digest,
 ) -> Result<(), PullError> {
     let metadata = &recording.metadata;
-    let repository = recording.reference.repository();
     for record in records {
         record_image(
             metadata,
@@ -258,17 +258,20 @@ fn record_all(
             record,
             recording.source.as_ref(),
         )?;
-        if record.index_digest.is_some() {
+        if let (Some(reference), Some(_)) = (&recording.reference, &record.index_digest) {
             record_child_reference(
                 metadata,
-                repository,
+                reference.repository(),
                 &record.manifest_digest,
                 &record.manifest_digest,
             )?;
         }
     }
-    let digest_ref = Reference::new(repository.clone(), None, Some(root.digest.clone()));
-    record_references(metadata, &recording.reference, &digest_ref, tagged)?;
+    if let Some(reference) = &recording.reference {
+        let repository = reference.repository().clone();
+        let digest_ref = Reference::new(repository, None, Some(root.digest.clone()));
+        record_references(metadata, reference, &digest_ref, tagged)?;
+    }
     Ok(())
 }
 

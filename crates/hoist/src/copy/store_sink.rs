@@ -50,7 +50,8 @@ pub struct StoreSink {
     blobs: LayoutSink,
     metadata: Arc<MetadataStore>,
     layers: Option<LayerStore>,
-    reference: Reference,
+    /// `None`: an untagged sink ([`StoreSink::untagged`]).
+    reference: Option<Reference>,
     platform: Option<Platform>,
     source: Option<Repository>,
     _lease: Arc<Lease>,
@@ -66,13 +67,30 @@ impl StoreSink {
         reference: &Reference,
     ) -> Result<StoreSink, CopyError> {
         let reference = reference.clone().with_default_tag();
-        let location = format!("hoist:{reference}");
         if reference.digest().is_some() {
             return Err(CopyError::Location {
-                input: location,
+                input: format!("hoist:{reference}"),
                 reason: "a store destination needs a tag, not a digest".to_owned(),
             });
         }
+        StoreSink::open_as(metadata, Some(reference))
+    }
+
+    /// The store `metadata` belongs to, the images recorded without any reference (docker's
+    /// `load` of an image saved by ID: `Loaded image ID: sha256:…`). Blocking, like
+    /// [`StoreSink::open`].
+    pub fn untagged(metadata: Arc<MetadataStore>) -> Result<StoreSink, CopyError> {
+        StoreSink::open_as(metadata, None)
+    }
+
+    fn open_as(
+        metadata: Arc<MetadataStore>,
+        reference: Option<Reference>,
+    ) -> Result<StoreSink, CopyError> {
+        let location = match &reference {
+            Some(reference) => format!("hoist:{reference}"),
+            None => "hoist:(untagged)".to_owned(),
+        };
         let content = metadata.content().clone();
         let lease = content
             .lease()
@@ -123,9 +141,9 @@ impl StoreSink {
         self
     }
 
-    /// The reference the root is tagged with.
-    pub fn reference(&self) -> &Reference {
-        &self.reference
+    /// The reference the root is tagged with (`None` for [`StoreSink::untagged`]).
+    pub fn reference(&self) -> Option<&Reference> {
+        self.reference.as_ref()
     }
 
     async fn put_manifest_inner(
@@ -168,11 +186,17 @@ impl StoreSink {
 
 impl ImageSink for StoreSink {
     fn location(&self) -> String {
-        format!("hoist:{}", self.reference)
+        match &self.reference {
+            Some(reference) => format!("hoist:{reference}"),
+            None => "hoist:(untagged)".to_owned(),
+        }
     }
 
     fn tag(&self) -> Option<String> {
-        self.reference.tag().map(|t| t.as_str().to_owned())
+        self.reference
+            .as_ref()
+            .and_then(|r| r.tag())
+            .map(|t| t.as_str().to_owned())
     }
 
     fn has_blob<'a>(

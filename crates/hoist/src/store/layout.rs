@@ -260,8 +260,14 @@ pub(crate) fn write_json_atomically<T: Serialize>(
         path: target.to_owned(),
         source: io::Error::other(e),
     })?;
+    write_atomically(dir, target, &bytes)
+}
+
+/// Writes `bytes` to `target` the way [`write_json_atomically`] does (also used for the
+/// manifests of a `dir:` destination).
+pub(crate) fn write_atomically(dir: &Path, target: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let temp = temp_path(dir, target);
-    let result = write_and_sync(&temp, &bytes)
+    let result = write_and_sync(&temp, bytes)
         .and_then(|()| fs::rename(&temp, target).map_err(|e| StoreError::io("rename", target, e)));
     if result.is_err() {
         // Best effort: a leftover temp file is harmless (it is skipped and never read).

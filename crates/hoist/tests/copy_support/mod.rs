@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use hoist::copy::{
-    copy, CopyError, CopyOptions, CopyOutcome, ImageLocation, ImageSink, ImageSource, LayoutSink,
-    LayoutSource, RegistryImage,
+    copy, Archive, ArchiveFormat, ArchiveImage, CopyError, CopyOptions, CopyOutcome, DirSink,
+    DirSource, DockerArchiveSink, ImageLocation, ImageSink, ImageSource, LayoutSink, LayoutSource,
+    OciArchiveSink, RegistryImage,
 };
 use hoist::registry::RegistryClient;
 use hoist::transfer::{Backoff, UploadConfig};
@@ -30,6 +31,29 @@ pub fn two_platform_index(format: ManifestFormat) -> Index {
     Index::new(
         format,
         vec![image("amd64", None), image("arm64", Some("v8"))],
+    )
+    .unwrap()
+}
+
+/// A three-platform index (linux/amd64, linux/arm64/v8, linux/s390x), each image with a
+/// small layer and a 100 KiB random one.
+pub fn three_platform_index(format: ManifestFormat) -> Index {
+    let image = |arch: &str, variant: Option<&str>| {
+        ImageBuilder::new()
+            .format(format)
+            .platform("linux", arch, variant)
+            .layer(Layer::from_files(&[("arch.txt", arch.as_bytes())]).unwrap())
+            .layer(Layer::random(100 << 10).unwrap())
+            .build()
+            .unwrap()
+    };
+    Index::new(
+        format,
+        vec![
+            image("amd64", None),
+            image("arm64", Some("v8")),
+            image("s390x", None),
+        ],
     )
     .unwrap()
 }
@@ -79,10 +103,9 @@ pub async fn copy_with(
     options: CopyOptions,
 ) -> (Result<CopyOutcome, CopyError>, Recorder) {
     let progress = Recorder::default();
-    let source: Box<dyn ImageSource> = match ImageLocation::parse(src).unwrap() {
-        ImageLocation::Registry(r) => Box::new(RegistryImage::new(client, &r)),
-        ImageLocation::Layout { path, tag } => Box::new(LayoutSource::new(&path, tag.as_deref())),
-        ImageLocation::Store(_) => panic!("hoist: locations need a store: see copy_store.rs"),
+    let source = match open_source(client, src) {
+        Ok(source) => source,
+        Err(e) => return (Err(e), progress),
     };
     let root = match source.resolve().await {
         Ok(root) => root,
@@ -93,10 +116,41 @@ pub async fn copy_with(
         ImageLocation::Layout { path, tag } => {
             Box::new(LayoutSink::open(&path, tag.as_deref()).unwrap())
         }
+        ImageLocation::Dir(path) => Box::new(DirSink::open(&path).unwrap()),
+        ImageLocation::DockerArchive { path, image } => {
+            let tag = match image {
+                Some(ArchiveImage::Tagged(r)) => Some(r),
+                _ => None,
+            };
+            Box::new(DockerArchiveSink::open(&path, tag.as_ref()).unwrap())
+        }
+        ImageLocation::OciArchive { path, tag } => {
+            Box::new(OciArchiveSink::open(&path, tag.as_deref()).unwrap())
+        }
         ImageLocation::Store(_) => panic!("hoist: locations need a store: see copy_store.rs"),
     };
     let result = copy(source.as_ref(), sink.as_ref(), &root, &options, &progress).await;
     (result, progress)
+}
+
+/// The source `src` names (every transport but `hoist:`, which needs a store).
+pub fn open_source(client: &RegistryClient, src: &str) -> Result<Box<dyn ImageSource>, CopyError> {
+    Ok(match ImageLocation::parse(src)? {
+        ImageLocation::Registry(r) => Box::new(RegistryImage::new(client, &r)),
+        ImageLocation::Layout { path, tag } => Box::new(LayoutSource::new(&path, tag.as_deref())),
+        ImageLocation::Dir(path) => Box::new(DirSource::new(&path)),
+        ImageLocation::DockerArchive { path, image } => {
+            Box::new(Archive::open(&path, ArchiveFormat::Docker)?.select(image.as_ref())?)
+        }
+        ImageLocation::OciArchive { path, tag } => {
+            let archive = Archive::open(&path, ArchiveFormat::Oci)?;
+            Box::new(match tag {
+                Some(tag) => archive.select_tag(&tag)?,
+                None => archive.select(None)?,
+            })
+        }
+        ImageLocation::Store(_) => panic!("hoist: locations need a store: see copy_store.rs"),
+    })
 }
 
 /// `skopeo inspect --raw` of any transport reference (`docker://…` over plain HTTP, `oci:…`).

@@ -197,6 +197,6 @@ pub fn loaded(image: &Image, tag: &str) -> Store {
     hoist::archive::save_images(&meta, &[tag.to_string()], &mut archive).unwrap();
 
     let store = Store::new();
-    hoist::archive::load_archive(&store.metadata(), &archive[..]).unwrap();
+    hoist::copy::load_archive(&store.metadata(), &archive[..]).unwrap();
     store
 }

@@ -462,13 +462,22 @@ pub(crate) fn compression_of(layer: &ImageLayer) -> Result<Compression, LayerErr
 
 /// The diffID of the stored blob of `layer`: its bytes decompressed as its media type says,
 /// hashed (what [`LayerStore::register_image`] checks while unpacking, for a blob that is not
-/// unpacked). Blocking.
+/// unpacked). An uncompressed sha256 blob is its own diffID: the content store committed it
+/// only once its bytes hashed to that digest, so it is not read again (`hoist load` of a
+/// docker-archive, whose layers are all uncompressed). Blocking.
 pub(crate) fn diff_id_of_blob(
     content: &ContentStore,
     layer: &ImageLayer,
 ) -> Result<Digest, LayerError> {
+    let compression = compression_of(layer)?;
+    if compression == Compression::None
+        && layer.digest.algorithm() == crate::digest::Algorithm::Sha256
+        && content.has(&layer.digest)?
+    {
+        return Ok(layer.digest.clone());
+    }
     let blob = content.open_blob(&layer.digest)?;
-    let mut reader = HashingReader::new(decoder(compression_of(layer)?, blob, &layer.digest)?);
+    let mut reader = HashingReader::new(decoder(compression, blob, &layer.digest)?);
     io::copy(&mut reader, &mut io::sink()).map_err(|source| LayerError::Io {
         op: "decompress",
         path: content.path_of(&layer.digest),
