@@ -182,6 +182,15 @@ pub enum CopyError {
         #[source]
         source: Box<SendError>,
     },
+    /// A layer streamed into the local store failed: verification (docker's "filesystem
+    /// layer verification failed for digest D"), decompression, unpacking or the store.
+    #[error("{location}: {source}")]
+    Transfer {
+        /// The destination (`hoist:REF`).
+        location: String,
+        /// What failed, naming the blob.
+        source: Box<crate::transfer::TransferError>,
+    },
     /// A blocking task or a stream ended abnormally (retried: a source that ended early, a
     /// task that did not finish).
     #[error("copy interrupted: {reason}")]

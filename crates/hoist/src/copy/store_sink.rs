@@ -1,11 +1,14 @@
 //! The local store as an [`ImageSink`]: [`StoreSink`], the `hoist:REF` destination of a copy
 //! (`hoist copy docker://R/app:v1 hoist:app:v1`, `hoist copy oci:DIR:v1 hoist:app:v1`).
 //!
-//! A copy into the store is a pull whose bytes come from any [`super::ImageSource`]: the
-//! store's root is an OCI layout, so blobs and manifests are written exactly as
+//! A copy into the store is a pull whose bytes come from any [`super::ImageSource`], and it
+//! speaks like one ([`Wording::Pull`]: `Pulling fs layer`, `Downloading`, `Verifying
+//! Checksum`, `Download complete`, `Pull complete`, `Already exists`). The store's root is an
+//! OCI layout, so configs, manifests and blobs hoist does not unpack are written exactly as
 //! [`LayoutSink`] writes them (each blob through the content store's ingest: hashed as
 //! written, renamed into `blobs/` only when its digest matches, resumed by the next attempt);
-//! what the store adds is the **recording**, done when the root manifest arrives — i.e. only
+//! layers stream through the same ingest in one pass with their decompression, diffID and
+//! unpacking (`store_layer`). What the store adds is the **recording**, done when the root manifest arrives — i.e. only
 //! after the engine confirmed every blob and child manifest — by `store_record`, with pull's
 //! own recording code (`crate::pull::record_image`, `record_references`,
 //! `record_child_reference`):
@@ -38,11 +41,14 @@ use futures_util::future::BoxFuture;
 use super::layout::LayoutSink;
 use super::sink::{BlobWriter, ImageSink};
 use super::source::RepositoryName;
+use super::store_layer::{StoreLayerWriter, Streamed};
 use super::store_record::{record_root, Recording};
 use super::CopyError;
 use crate::media::{Descriptor, Platform};
+use crate::progress::Wording;
 use crate::reference::{Reference, Repository};
 use crate::store::{LayerStore, Lease, MetadataStore};
+use crate::transfer::Compression;
 
 /// The local store as a copy destination, under one tag. See the module docs.
 #[derive(Debug, Clone)]
@@ -53,6 +59,8 @@ pub struct StoreSink {
     reference: Reference,
     platform: Option<Platform>,
     source: Option<Repository>,
+    /// What the layer writers computed and staged.
+    streamed: Arc<Streamed>,
     _lease: Arc<Lease>,
 }
 
@@ -84,6 +92,7 @@ impl StoreSink {
         Ok(StoreSink {
             blobs: LayoutSink::for_store(content, location),
             metadata,
+            streamed: Arc::new(Streamed::new(Some(layers.clone()))),
             layers: Some(layers),
             reference,
             platform: None,
@@ -95,6 +104,7 @@ impl StoreSink {
     /// Unpacks into `layers` (e.g. opened with other unpack options) instead of the layer
     /// store [`StoreSink::open`] opened.
     pub fn with_layers(mut self, layers: LayerStore) -> StoreSink {
+        self.streamed = Arc::new(Streamed::new(Some(layers.clone())));
         self.layers = Some(layers);
         self
     }
@@ -102,6 +112,7 @@ impl StoreSink {
     /// Stores blobs only, as `hoist pull --no-unpack` does (the diffIDs are still checked,
     /// by hashing the decompressed blobs).
     pub fn without_unpack(mut self) -> StoreSink {
+        self.streamed = Arc::new(Streamed::new(None));
         self.layers = None;
         self
     }
@@ -142,6 +153,7 @@ impl StoreSink {
             reference: self.reference.clone(),
             platform: self.platform.clone().unwrap_or_else(Platform::host),
             source: self.source.clone(),
+            streamed: Arc::clone(&self.streamed),
             location: location.clone(),
         });
         tokio::task::spawn_blocking(move || {
@@ -182,8 +194,23 @@ impl ImageSink for StoreSink {
         self.blobs.has_blob(descriptor)
     }
 
+    fn wording(&self) -> Wording {
+        Wording::Pull
+    }
+
+    /// A layer streams in through [`StoreLayerWriter`] (stored, hashed, decompressed and
+    /// unpacked in one pass); a config or a blob hoist does not unpack is only stored.
     fn blob_writer(&self, descriptor: &Descriptor) -> Box<dyn BlobWriter> {
-        self.blobs.blob_writer(descriptor)
+        match descriptor.layer_media_type() {
+            Some(layer) => Box::new(StoreLayerWriter::new(
+                self.blobs.content().clone(),
+                Arc::clone(&self.streamed),
+                descriptor.clone(),
+                Compression::from(layer.compression),
+                ImageSink::location(self),
+            )),
+            None => self.blobs.blob_writer(descriptor),
+        }
     }
 
     fn put_manifest<'a>(

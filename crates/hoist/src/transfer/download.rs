@@ -19,12 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::sync::{mpsc, Semaphore, TryAcquireError};
-use tokio::task::JoinHandle;
+use tokio::sync::{Semaphore, TryAcquireError};
 use tokio::time::Instant;
 
 use super::fetch::{BlobBody, BlobFetcher, FetchError};
-use super::pipeline::{self, Committed, Feed, PipelineEnd, PipelineSpec, FEED_DEPTH};
+use super::pipeline::{self, Committed, Feed, Pipeline, PipelineEnd, PipelineSpec};
 use super::sink::DiffIdCache;
 use super::{BlobDownload, BlobRequest, DownloadConfig, TransferError};
 use crate::digest::Digest;
@@ -129,7 +128,12 @@ impl<F: BlobFetcher> Transfer<F> {
         if !complete_on_disk {
             match self.receive(&pipe, &mut progress, attempts).await {
                 Ok(()) => {}
-                Err(Pump::PipelineStopped) => return Err(pipe.stopped(progress.resumed).await),
+                Err(Pump::PipelineStopped) => {
+                    return Err(Failure {
+                        error: pipe.stopped().await,
+                        resumed: progress.resumed,
+                    })
+                }
                 Err(Pump::Fetch(failure)) => {
                     pipe.close().await;
                     let error = if failure.is_retryable() {
@@ -398,61 +402,4 @@ struct Received {
     /// This pass continued from a non-zero offset.
     resumed: bool,
     throttle: Throttle,
-}
-
-/// The async end of a pipeline thread.
-struct Pipeline {
-    feed: mpsc::Sender<Feed>,
-    thread: JoinHandle<PipelineEnd>,
-    digest: Digest,
-}
-
-impl Pipeline {
-    fn start(ingest: Ingest, spec: Arc<PipelineSpec>) -> Pipeline {
-        let (feed, rx) = mpsc::channel(FEED_DEPTH);
-        let digest = spec.digest.clone();
-        let thread = tokio::task::spawn_blocking(move || pipeline::run(ingest, rx, &spec));
-        Pipeline {
-            feed,
-            thread,
-            digest,
-        }
-    }
-
-    /// Sends to the thread; `Err` when it has stopped (learn why with [`Pipeline::stopped`]).
-    async fn send(&self, feed: Feed) -> Result<(), ()> {
-        self.feed.send(feed).await.map_err(drop)
-    }
-
-    /// Declares the blob complete and waits for the commit.
-    async fn end(self) -> PipelineEnd {
-        // If the thread already stopped, the send fails and `join` reports why.
-        let _ = self.feed.send(Feed::End).await;
-        self.close().await
-    }
-
-    /// Closes the feed (giving up unless `End` was sent) and waits for the thread.
-    async fn close(self) -> PipelineEnd {
-        drop(self.feed);
-        match self.thread.await {
-            Ok(end) => end,
-            Err(e) => PipelineEnd::Failed(TransferError::Interrupted {
-                digest: self.digest,
-                reason: e.to_string(),
-            }),
-        }
-    }
-
-    /// The error of a thread that stopped on its own.
-    async fn stopped(self, resumed: bool) -> Failure {
-        let digest = self.digest.clone();
-        let error = match self.close().await {
-            PipelineEnd::Failed(error) => error,
-            _ => TransferError::Interrupted {
-                digest,
-                reason: "the pipeline stopped without an error".to_owned(),
-            },
-        };
-        Failure { error, resumed }
-    }
 }

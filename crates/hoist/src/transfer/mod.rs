@@ -56,7 +56,7 @@ mod download;
 mod error;
 mod fetch;
 mod hash_thread;
-mod pipeline;
+pub(crate) mod pipeline;
 mod sink;
 mod upload;
 mod upload_body;

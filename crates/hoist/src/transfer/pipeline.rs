@@ -39,6 +39,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::decompress::{Compression, Decoder};
 use super::hash_thread::HashThread;
@@ -96,6 +97,63 @@ pub(crate) enum PipelineEnd {
     /// The feed closed without `End`; the ingest was kept for a later resume.
     Abandoned,
     Failed(TransferError),
+}
+
+/// The async end of a pipeline thread: the network side sends [`Feed`]s, then ends or closes
+/// it. Used by the download manager and by the copy engine's store writer.
+pub(crate) struct Pipeline {
+    feed: mpsc::Sender<Feed>,
+    thread: JoinHandle<PipelineEnd>,
+    digest: Digest,
+}
+
+impl Pipeline {
+    pub(crate) fn start(ingest: Ingest, spec: Arc<PipelineSpec>) -> Pipeline {
+        let (feed, rx) = mpsc::channel(FEED_DEPTH);
+        let digest = spec.digest.clone();
+        let thread = tokio::task::spawn_blocking(move || run(ingest, rx, &spec));
+        Pipeline {
+            feed,
+            thread,
+            digest,
+        }
+    }
+
+    /// Sends to the thread; `Err` when it has stopped (learn why with [`Pipeline::stopped`]).
+    pub(crate) async fn send(&self, feed: Feed) -> Result<(), ()> {
+        self.feed.send(feed).await.map_err(drop)
+    }
+
+    /// Declares the blob complete and waits for the commit.
+    pub(crate) async fn end(self) -> PipelineEnd {
+        // If the thread already stopped, the send fails and `join` reports why.
+        let _ = self.feed.send(Feed::End).await;
+        self.close().await
+    }
+
+    /// Closes the feed (giving up unless `End` was sent) and waits for the thread.
+    pub(crate) async fn close(self) -> PipelineEnd {
+        drop(self.feed);
+        match self.thread.await {
+            Ok(end) => end,
+            Err(e) => PipelineEnd::Failed(TransferError::Interrupted {
+                digest: self.digest,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// The error of a thread that stopped on its own.
+    pub(crate) async fn stopped(self) -> TransferError {
+        let digest = self.digest.clone();
+        match self.close().await {
+            PipelineEnd::Failed(error) => error,
+            _ => TransferError::Interrupted {
+                digest,
+                reason: "the pipeline stopped without an error".to_owned(),
+            },
+        }
+    }
 }
 
 /// Runs the pipeline for `ingest` until the feed ends or closes. Blocking.
