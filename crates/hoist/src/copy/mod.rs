@@ -82,10 +82,13 @@
 //!   was confirmed with the credentials' HMAC, compressing uncompressed layers while uploading
 //!   and keeping the result). A whole pulled index (`--all-platforms`) is a root like any
 //!   other, found with [`complete_index`].
-//! - `pull`: not yet through `copy`. `hoist pull` still walks and downloads with its own
-//!   code (`crate::pull` over `crate::transfer`'s download manager), which streams layers the
-//!   same one-pass way and speaks the same statuses. Both record with the same code
-//!   (`crate::pull::record_image` and its neighbours).
+//! - `pull`: yes. [`crate::pull`] chooses the tags and the platform, reads the manifests
+//!   (schema 1 conversion, the up-to-date shortcut and docker's statuses are its own), then
+//!   copies each image manifest from the registry into a [`StoreSink`] opened for it (the
+//!   image recorded with the index it came from; pull records the references itself), with
+//!   docker's download concurrency and no closing digest line
+//!   ([`CopyOptions::without_digest_line`]); a schema 1 image's layers go through
+//!   [`copy_layers`], the blob half of [`copy`].
 
 mod convert;
 mod error;
@@ -141,6 +144,9 @@ pub struct CopyOptions {
     /// Threads compressing one layer; 0 (default) means every core. The compressed bytes do
     /// not depend on it.
     pub compression_workers: usize,
+    /// Leave out docker's closing `TAG: digest: D size: N` line (`hoist pull` prints its own
+    /// `Digest: D` and `Status: …` lines instead).
+    pub without_digest_line: bool,
 }
 
 /// What one [`copy`] did.
@@ -187,44 +193,7 @@ async fn copy_graph(
 ) -> Result<CopyOutcome, CopyError> {
     let plan = walk::plan(source, root, options.platform.as_ref()).await?;
     let uploads = UploadManager::new(options.upload.clone());
-    let from = source.repository();
-    let workers = match options.compression_workers {
-        0 => crate::compress::default_workers(),
-        n => n,
-    };
-    let job = |descriptor: &Descriptor, silent: bool| BlobJob {
-        source,
-        sink,
-        id: source.progress_id(descriptor),
-        descriptor: descriptor.clone(),
-        convert: (!silent && needs_compression(&descriptor.media_type, options.compression))
-            .then_some((options.compression, workers)),
-        converted: None,
-        silent,
-        from: from.clone(),
-        wording: sink.wording(),
-        writer: None,
-        compressor: None,
-        progress: Arc::clone(&progress),
-    };
-    // Layers, then configs (docker's push sends the config after the layers): a refusal on
-    // the first layer stops the copy before anything else is sent.
-    let layers = plan.blobs.iter().filter(|(_, config)| !config);
-    let configs = plan.blobs.iter().filter(|(_, config)| *config);
-    let layer_jobs = layers.map(|(d, c)| job(d, *c)).collect();
-    let mut done = match sink.wording() {
-        Wording::Push => uploads.run_all(layer_jobs, &*progress).await?,
-        Wording::Pull => {
-            let (mut present, pending) = announce_pull(layer_jobs).await?;
-            present.extend(uploads.run_all_announced(pending, &*progress).await?);
-            present
-        }
-    };
-    done.extend(
-        uploads
-            .run_all(configs.map(|(d, c)| job(d, *c)).collect(), &*progress)
-            .await?,
-    );
+    let done = send_blobs(source, sink, &plan.blobs, options, &uploads, &progress).await?;
     let count = |kind: BlobResult| done.iter().filter(|(d, _)| *d == kind).count();
     let converted: Vec<(Descriptor, Descriptor)> =
         done.iter().filter_map(|(_, c)| c.clone()).collect();
@@ -252,11 +221,13 @@ async fn copy_graph(
         };
         uploads.run(job, &*progress).await?;
     }
-    let line = match sink.tag() {
-        Some(tag) => format!("{tag}: digest: {} size: {}", root.digest, root.size),
-        None => format!("digest: {} size: {}", root.digest, root.size),
-    };
-    progress.emit(ProgressEvent::message("", line));
+    if !options.without_digest_line {
+        let line = match sink.tag() {
+            Some(tag) => format!("{tag}: digest: {} size: {}", root.digest, root.size),
+            None => format!("digest: {} size: {}", root.digest, root.size),
+        };
+        progress.emit(ProgressEvent::message("", line));
+    }
     Ok(CopyOutcome {
         root,
         manifests: manifests.len(),
@@ -266,6 +237,74 @@ async fn copy_graph(
         converted,
         rewritten,
     })
+}
+
+/// The blob half of [`copy`], for an image whose manifest is made only after its layers
+/// arrived (pull's Docker schema 1 conversion): `layers` from `source` into `sink`, each
+/// once, scheduled, retried and worded as [`copy`] does; no manifest is written.
+pub async fn copy_layers(
+    source: &dyn ImageSource,
+    sink: &dyn ImageSink,
+    layers: &[Descriptor],
+    options: &CopyOptions,
+    progress: &dyn ProgressSink,
+) -> Result<(), CopyError> {
+    let (channel, events) = ChannelProgress::new();
+    let blobs: Vec<(Descriptor, bool)> = layers.iter().map(|d| (d.clone(), false)).collect();
+    let uploads = UploadManager::new(options.upload.clone());
+    let progress_arc: Arc<dyn ProgressSink> = Arc::new(channel);
+    let work = send_blobs(source, sink, &blobs, options, &uploads, &progress_arc);
+    forward_until_done(work, events, progress).await.map(drop)
+}
+
+/// Every blob of `blobs` (with whether it is a config) into the sink, cheapest way first:
+/// the layers, then the configs (docker's push sends the config after the layers, so a
+/// refusal on the first layer stops the copy before anything else is sent).
+async fn send_blobs(
+    source: &dyn ImageSource,
+    sink: &dyn ImageSink,
+    blobs: &[(Descriptor, bool)],
+    options: &CopyOptions,
+    uploads: &UploadManager,
+    progress: &Arc<dyn ProgressSink>,
+) -> Result<Vec<BlobOutput>, CopyError> {
+    let from = source.repository();
+    let workers = match options.compression_workers {
+        0 => crate::compress::default_workers(),
+        n => n,
+    };
+    let job = |descriptor: &Descriptor, silent: bool| BlobJob {
+        source,
+        sink,
+        id: source.progress_id(descriptor),
+        descriptor: descriptor.clone(),
+        convert: (!silent && needs_compression(&descriptor.media_type, options.compression))
+            .then_some((options.compression, workers)),
+        converted: None,
+        silent,
+        from: from.clone(),
+        wording: sink.wording(),
+        writer: None,
+        compressor: None,
+        progress: Arc::clone(progress),
+    };
+    let layers = blobs.iter().filter(|(_, config)| !config);
+    let configs = blobs.iter().filter(|(_, config)| *config);
+    let layer_jobs = layers.map(|(d, c)| job(d, *c)).collect();
+    let mut done = match sink.wording() {
+        Wording::Push => uploads.run_all(layer_jobs, &**progress).await?,
+        Wording::Pull => {
+            let (mut present, pending) = announce_pull(layer_jobs).await?;
+            present.extend(uploads.run_all_announced(pending, &**progress).await?);
+            present
+        }
+    };
+    done.extend(
+        uploads
+            .run_all(configs.map(|(d, c)| job(d, *c)).collect(), &**progress)
+            .await?,
+    );
+    Ok(done)
 }
 
 /// How a blob reached the sink.

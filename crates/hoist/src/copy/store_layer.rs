@@ -35,7 +35,8 @@
 //! Layers staged and not registered (a failed copy) are discarded when the sink is dropped.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
@@ -48,23 +49,75 @@ use crate::media::Descriptor;
 use crate::progress::{ProgressEvent, ProgressSink, Status, Throttle};
 use crate::store::{ContentStore, LayerStore, StoreError};
 use crate::transfer::pipeline::{Feed, Pipeline, PipelineEnd, PipelineSpec};
-use crate::transfer::{Compression, LayerSinkFactory, TransferError};
+use crate::transfer::{Compression, LayerSink, LayerSinkFactory, TransferError};
 
-/// The diffIDs the sink's layer writers computed, by blob, and the layer store their
-/// unpacked layers were staged in. Dropping it discards what no image registration took.
-#[derive(Debug, Default)]
+/// The diffIDs the sink's layer writers computed, by blob, and where their decompressed
+/// bytes went: the layer store (staged until the image is recorded) or another
+/// [`LayerSinkFactory`]. Dropping it discards what no image registration took.
 pub(super) struct Streamed {
     layers: Option<LayerStore>,
+    /// The layer sinks' factory, counting the sinks still open in `live`.
+    unpacker: Option<Arc<dyn LayerSinkFactory>>,
+    live: Arc<Live>,
+    /// Whether diffIDs are computed when nothing unpacks the layer (see
+    /// [`StoreSink::trusting_config_diff_ids`](super::StoreSink::trusting_config_diff_ids)).
+    diff_ids_wanted: bool,
     diff_ids: Mutex<HashMap<Digest, Digest>>,
 }
 
+impl std::fmt::Debug for Streamed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streamed")
+            .field("layers", &self.layers)
+            .field("unpacker", &self.unpacker.is_some())
+            .field("diff_ids_wanted", &self.diff_ids_wanted)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Streamed {
-    /// Nothing streamed yet; layers will be staged in `layers`, if any.
+    /// Nothing streamed yet; layers will be unpacked into `layers`, if any.
     pub(super) fn new(layers: Option<LayerStore>) -> Streamed {
+        let unpacker = layers
+            .clone()
+            .map(|l| Arc::new(l) as Arc<dyn LayerSinkFactory>);
+        Streamed::with(layers, unpacker, true)
+    }
+
+    fn with(
+        layers: Option<LayerStore>,
+        unpacker: Option<Arc<dyn LayerSinkFactory>>,
+        diff_ids_wanted: bool,
+    ) -> Streamed {
+        let live = Arc::new(Live::default());
         Streamed {
+            unpacker: unpacker.map(|inner| {
+                Arc::new(Tracked {
+                    inner,
+                    live: Arc::clone(&live),
+                }) as Arc<dyn LayerSinkFactory>
+            }),
+            live,
             layers,
+            diff_ids_wanted,
             diff_ids: Mutex::default(),
         }
+    }
+
+    /// Nothing streamed yet; every layer's decompressed bytes go to `unpacker`.
+    pub(super) fn feeding(unpacker: Arc<dyn LayerSinkFactory>) -> Streamed {
+        Streamed::with(None, Some(unpacker), true)
+    }
+
+    /// Nothing streamed yet, nothing unpacked, and no diffID computed (decompressing only to
+    /// hash would be most of the work): the recording takes the config's.
+    pub(super) fn storing_only() -> Streamed {
+        Streamed::with(None, None, false)
+    }
+
+    /// Whether the recording must take the config's diffIDs for layers not streamed.
+    pub(super) fn trusts_config(&self) -> bool {
+        !self.diff_ids_wanted
     }
 
     /// The diffID computed while `blob` streamed in, if it did.
@@ -84,10 +137,112 @@ impl Streamed {
 
 impl Drop for Streamed {
     fn drop(&mut self) {
+        // A copy that failed dropped its other writers mid-layer: their pipeline threads are
+        // still aborting their unpacks. Wait for them, so nothing they staged or left outlives
+        // the sink (their temporary directories are removed by the abort).
+        self.live.wait_idle(ABORT_WAIT);
         if let Some(layers) = &self.layers {
-            let blobs: Vec<Digest> = self.lock().keys().cloned().collect();
-            layers.discard_staged(&blobs);
+            layers.discard_staged(&self.live.opened());
         }
+    }
+}
+
+/// The longest a dropped sink waits for aborted unpacks to finish.
+const ABORT_WAIT: Duration = Duration::from_secs(60);
+
+/// How many layer sinks are open, and for which blobs sinks were ever opened.
+#[derive(Default)]
+struct Live {
+    open: Mutex<usize>,
+    idle: Condvar,
+    blobs: Mutex<Vec<Digest>>,
+}
+
+impl Live {
+    fn enter(&self, blob: &Digest) {
+        *self.open.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        self.blobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(blob.clone());
+    }
+
+    /// Every blob a sink was opened for.
+    fn opened(&self) -> Vec<Digest> {
+        self.blobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn leave(&self) {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        *open = open.saturating_sub(1);
+        if *open == 0 {
+            self.idle.notify_all();
+        }
+    }
+
+    /// Blocks until no sink is open, or `limit` passed.
+    fn wait_idle(&self, limit: Duration) {
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = self
+            .idle
+            .wait_timeout_while(open, limit, |open| *open > 0)
+            .map_err(|e| tracing::warn!(error = %e, "waiting for layer unpacks to stop"));
+    }
+}
+
+/// A factory whose sinks are counted in [`Live`] until they finish, abort or drop.
+struct Tracked {
+    inner: Arc<dyn LayerSinkFactory>,
+    live: Arc<Live>,
+}
+
+impl LayerSinkFactory for Tracked {
+    fn open(&self, digest: &Digest) -> std::io::Result<Box<dyn LayerSink>> {
+        let inner = self.inner.open(digest)?;
+        self.live.enter(digest);
+        Ok(Box::new(TrackedSink {
+            inner: Some(inner),
+            live: Arc::clone(&self.live),
+        }))
+    }
+}
+
+struct TrackedSink {
+    inner: Option<Box<dyn LayerSink>>,
+    live: Arc<Live>,
+}
+
+impl LayerSink for TrackedSink {
+    fn write(&mut self, decompressed: &[u8]) -> std::io::Result<()> {
+        match &mut self.inner {
+            Some(inner) => inner.write(decompressed),
+            None => Err(std::io::Error::other("the layer sink is closed")),
+        }
+    }
+
+    fn finish(mut self: Box<Self>, diff_id: &Digest) -> std::io::Result<()> {
+        match self.inner.take() {
+            Some(inner) => inner.finish(diff_id),
+            None => Err(std::io::Error::other("the layer sink is closed")),
+        }
+    }
+
+    fn abort(mut self: Box<Self>) {
+        if let Some(inner) = self.inner.take() {
+            inner.abort();
+        }
+    }
+}
+
+impl Drop for TrackedSink {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.take() {
+            inner.abort();
+        }
+        self.live.leave();
     }
 }
 
@@ -149,7 +304,7 @@ impl StoreLayerWriter {
         let size = self.descriptor.size;
         let total = (size > 0).then_some(size);
         // A previous process wrote every byte but died before committing: nothing to read.
-        if running.offset < size || size == 0 {
+        if total.is_none_or(|total| running.offset < total) {
             running.resumed |= running.offset > 0;
             let mut stream = match source.open_blob(&self.descriptor, running.offset).await {
                 Ok(stream) => stream,
@@ -229,8 +384,9 @@ impl StoreLayerWriter {
     async fn begin(&self) -> Result<Option<Running>, CopyError> {
         let content = self.content.clone();
         let digest = self.descriptor.digest.clone();
-        let size = self.descriptor.size;
-        let ingest = tokio::task::spawn_blocking(move || content.begin(&digest, Some(size)))
+        // Schema 1 does not say the size of its layers: 0 there means unknown.
+        let size = (self.descriptor.size > 0).then_some(self.descriptor.size);
+        let ingest = tokio::task::spawn_blocking(move || content.begin(&digest, size))
             .await
             .map_err(|e| CopyError::Interrupted {
                 reason: e.to_string(),
@@ -248,16 +404,11 @@ impl StoreLayerWriter {
             return Ok(None);
         }
         let offset = ingest.offset();
-        let sink = self
-            .streamed
-            .layers
-            .clone()
-            .map(|layers| Arc::new(layers) as Arc<dyn LayerSinkFactory>);
         let spec = PipelineSpec {
             digest: self.descriptor.digest.clone(),
             compression: self.compression,
-            sink,
-            diff_id: true,
+            sink: self.streamed.unpacker.clone(),
+            diff_id: self.streamed.diff_ids_wanted,
         };
         Ok(Some(Running {
             pipe: Pipeline::start(ingest, Arc::new(spec)),

@@ -49,6 +49,10 @@ pub(super) struct Recording {
     pub(super) source: Option<Repository>,
     /// The diffIDs computed while layers streamed in.
     pub(super) streamed: Arc<Streamed>,
+    /// Record the tag and digest references too (pull records its own).
+    pub(super) references: bool,
+    /// The index an image root was chosen from, if any.
+    pub(super) index: Option<Digest>,
     /// `hoist:REF`, for messages.
     pub(super) location: String,
 }
@@ -84,7 +88,7 @@ pub(super) fn record_root(
                 digest: root.digest.clone(),
                 manifest,
                 size: bytes.len() as u64,
-                index: None,
+                index: recording.index.clone(),
             };
             (vec![member], root.digest.clone())
         }
@@ -207,6 +211,8 @@ fn check(
             (Some(done), _) => done.clone(),
             // Computed over exactly the bytes committed, as they streamed in.
             (None, Some(streamed)) => streamed,
+            // `pull --no-unpack`: checked when the layer is decompressed.
+            (None, None) if recording.streamed.trusts_config() => layer.diff_id.clone(),
             (None, None) => {
                 let trusted = known.as_ref().is_some_and(|r| {
                     r.layers
@@ -264,7 +270,7 @@ fn record_all(
             record,
             recording.source.as_ref(),
         )?;
-        if record.index_digest.is_some() {
+        if recording.references && record.index_digest.is_some() {
             record_child_reference(
                 metadata,
                 repository,
@@ -273,8 +279,10 @@ fn record_all(
             )?;
         }
     }
-    let digest_ref = Reference::new(repository.clone(), None, Some(root.digest.clone()));
-    record_references(metadata, &recording.reference, &digest_ref, tagged)?;
+    if recording.references {
+        let digest_ref = Reference::new(repository.clone(), None, Some(root.digest.clone()));
+        record_references(metadata, &recording.reference, &digest_ref, tagged)?;
+    }
     Ok(())
 }
 

@@ -44,11 +44,12 @@ use super::source::RepositoryName;
 use super::store_layer::{StoreLayerWriter, Streamed};
 use super::store_record::{record_root, Recording};
 use super::CopyError;
+use crate::digest::Digest;
 use crate::media::{Descriptor, Platform};
 use crate::progress::Wording;
 use crate::reference::{Reference, Repository};
 use crate::store::{LayerStore, Lease, MetadataStore};
-use crate::transfer::Compression;
+use crate::transfer::{Compression, LayerSinkFactory};
 
 /// The local store as a copy destination, under one tag. See the module docs.
 #[derive(Debug, Clone)]
@@ -61,6 +62,10 @@ pub struct StoreSink {
     source: Option<Repository>,
     /// What the layer writers computed and staged.
     streamed: Arc<Streamed>,
+    /// Whether the tag and digest references are recorded (not for pull, which does).
+    references: bool,
+    /// The index an image root was chosen from (pull), recorded with the image.
+    index: Option<Digest>,
     _lease: Arc<Lease>,
 }
 
@@ -81,22 +86,50 @@ impl StoreSink {
                 reason: "a store destination needs a tag, not a digest".to_owned(),
             });
         }
-        let content = metadata.content().clone();
-        let lease = content
-            .lease()
-            .map_err(|e| CopyError::store(&location, "take the store's lease", e))?;
         let layers = LayerStore::open(Arc::clone(&metadata)).map_err(|e| CopyError::Record {
             location: location.clone(),
             source: Box::new(e.into()),
         })?;
+        StoreSink::create(metadata, reference, Some(layers))
+    }
+
+    /// The sink `hoist pull` copies one image manifest into (`crate::pull`): `target` (a tag
+    /// or a digest reference) names it in messages only, the image is recorded with the index
+    /// it was chosen from (`index`), and no reference is recorded: pull records them itself
+    /// (docker's `addDigestReference` and `AddTag`, which tell whether the reference moved).
+    /// Layers are not unpacked until [`StoreSink::with_layers`] or
+    /// [`StoreSink::with_layer_sink`] says where. Takes the store's lease: blocking.
+    pub(crate) fn for_pull(
+        metadata: Arc<MetadataStore>,
+        target: &Reference,
+        index: Option<Digest>,
+    ) -> Result<StoreSink, CopyError> {
+        let mut sink = StoreSink::create(metadata, target.clone(), None)?;
+        sink.references = false;
+        sink.index = index;
+        Ok(sink)
+    }
+
+    fn create(
+        metadata: Arc<MetadataStore>,
+        reference: Reference,
+        layers: Option<LayerStore>,
+    ) -> Result<StoreSink, CopyError> {
+        let location = format!("hoist:{reference}");
+        let content = metadata.content().clone();
+        let lease = content
+            .lease()
+            .map_err(|e| CopyError::store(&location, "take the store's lease", e))?;
         Ok(StoreSink {
             blobs: LayoutSink::for_store(content, location),
             metadata,
-            streamed: Arc::new(Streamed::new(Some(layers.clone()))),
-            layers: Some(layers),
+            streamed: Arc::new(Streamed::new(layers.clone())),
+            layers,
             reference,
             platform: None,
             source: None,
+            references: true,
+            index: None,
             _lease: Arc::new(lease),
         })
     }
@@ -115,6 +148,28 @@ impl StoreSink {
         self.streamed = Arc::new(Streamed::new(None));
         self.layers = None;
         self
+    }
+
+    /// Sends every layer's decompressed bytes to `unpacker` instead of the layer store
+    /// (`PullOptions::layer_sink`).
+    pub(crate) fn with_layer_sink(mut self, unpacker: Arc<dyn LayerSinkFactory>) -> StoreSink {
+        self.streamed = Arc::new(Streamed::feeding(unpacker));
+        self.layers = None;
+        self
+    }
+
+    /// Stores blobs only and records the config's diffIDs without decompressing the blobs,
+    /// as `hoist pull --no-unpack` does: the layer store and export check them when they
+    /// decompress the blobs (containerd's order).
+    pub(crate) fn trusting_config_diff_ids(mut self) -> StoreSink {
+        self.streamed = Arc::new(Streamed::storing_only());
+        self.layers = None;
+        self
+    }
+
+    /// The diffID of `blob` computed while it streamed in through this sink, if it did.
+    pub(crate) fn streamed_diff_id(&self, blob: &Digest) -> Option<Digest> {
+        self.streamed.diff_id(blob)
     }
 
     /// For an index copied whole, tag the image of `platform` rather than the host's.
@@ -154,6 +209,8 @@ impl StoreSink {
             platform: self.platform.clone().unwrap_or_else(Platform::host),
             source: self.source.clone(),
             streamed: Arc::clone(&self.streamed),
+            references: self.references,
+            index: self.index.clone(),
             location: location.clone(),
         });
         tokio::task::spawn_blocking(move || {
