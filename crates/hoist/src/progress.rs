@@ -8,9 +8,7 @@
 //! `docker pull` lines (`a3ed95caeb02: Pull complete`).
 //!
 //! # Who emits what
-//! - The download manager ([`crate::transfer`]): `Pulling fs layer`, `Waiting`, `Downloading`,
-//!   `Retrying in N seconds`, `Verifying Checksum`, `Download complete`, `Already exists`.
-//! - Pull (and the layer store, when it unpacks): `Extracting`, `Pull complete`.
+//! - The scheduler ([`crate::transfer::UploadManager`]): `Waiting`, `Retrying in N seconds`.
 //! - The copy engine ([`crate::copy`]), in the [`Wording`] its sink chose: push's
 //!   `Preparing`, `Waiting`, `Pushing`, `Pushed`, `Layer already exists`, `Mounted from R`, or
 //!   pull's `Pulling fs layer`, `Waiting`, `Pull complete`, `Already exists` (the local

@@ -441,3 +441,6 @@ impl BlobWriter for StoreLayerWriter {
         Box::pin(self.attempt(source, progress))
     }
 }
+
+#[cfg(test)]
+mod tests;

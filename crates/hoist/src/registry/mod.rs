@@ -14,7 +14,6 @@
 //! | `errcode`   | registry error bodies ⇒ typed [`ErrorCode`]s |
 //! | `error`     | [`RegistryError`] and its retry classification |
 //! | `manifests`, `blobs`, `upload`, `tags` | the API operations |
-//! | `fetcher`   | [`RemoteRepository`] as the download manager's `BlobFetcher` |
 //!
 //! Use: build one [`RegistryClient`] per process (it caches pings, TLS clients and tokens), and
 //! a [`RemoteRepository`] per repository. Pull-side reads go through the host's mirrors first:
@@ -30,7 +29,6 @@ pub mod blobs;
 pub mod endpoint;
 pub mod errcode;
 pub mod error;
-pub mod fetcher;
 pub mod hosts;
 pub mod manifests;
 pub mod tags;
