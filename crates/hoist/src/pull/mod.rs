@@ -62,9 +62,10 @@
 //! - Nothing is recorded (image, references, sources) unless every blob verified and the
 //!   diffIDs match.
 //!
-//! Deviations from docker: foreign / non-distributable layers with `urls` are neither fetched
-//! nor recorded (the copy walk leaves them, as `docker push` does); the image size recorded is
-//! the sum of the compressed layer sizes. Concurrent pulls on one `Puller` each schedule their
+//! Deviations from docker: foreign / non-distributable layers with `urls` are not fetched
+//! (the copy walk leaves them, as `docker push` does), so an image naming one fails when it is
+//! recorded (its diffIDs cannot be checked); the image size recorded is the sum of the
+//! compressed layer sizes. Concurrent pulls on one `Puller` each schedule their
 //! own downloads; a blob two of them need is still fetched once (the store's per-blob ingest
 //! lock makes the second find it stored).
 
