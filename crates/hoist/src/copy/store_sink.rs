@@ -255,8 +255,9 @@ impl ImageSink for StoreSink {
         Wording::Pull
     }
 
-    /// A layer streams in through [`StoreLayerWriter`] (stored, hashed, decompressed and
-    /// unpacked in one pass); a config or a blob hoist does not unpack is only stored.
+    /// A layer streams in through the store's layer writer (`store_layer`: stored, hashed,
+    /// decompressed and unpacked in one pass); a config or a blob hoist does not unpack is only
+    /// stored.
     fn blob_writer(&self, descriptor: &Descriptor) -> Box<dyn BlobWriter> {
         match descriptor.layer_media_type() {
             Some(layer) => Box::new(StoreLayerWriter::new(

@@ -10,7 +10,7 @@
 //!    `TranslatePullError`.
 //! 2. **Fetch by digest** (`resolve`): the manifest is read from the store when it is there,
 //!    else fetched by digest (the registry client verifies it) and stored. An index / manifest
-//!    list is stored too, the platform chosen ([`PullOptions::platform`], default the host's;
+//!    list is stored too, the platform chosen (`PullOptions::platform`, default the host's;
 //!    docker's `filterManifests` with arm variant fallback), and the chosen manifest fetched
 //!    the same way. Schema 1 prints docker's deprecation warning and is refused when
 //!    [`PullOptions::require_schema2`].
@@ -104,7 +104,7 @@ pub struct PullOptions {
     pub all_tags: bool,
     /// From an index, pull every platform's image, not only the chosen one, so the store
     /// holds the index whole and a push sends it whole (`hoist pull --all-platforms`; see
-    /// `platforms`). The tag still points at the [`PullOptions::platform`] image.
+    /// `platforms`). The tag still points at the `PullOptions::platform` image.
     pub all_platforms: bool,
     /// Refuse schema 1 manifests (docker's `RequireSchema2`).
     pub require_schema2: bool,
