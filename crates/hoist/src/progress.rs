@@ -8,11 +8,11 @@
 //! `docker pull` lines (`a3ed95caeb02: Pull complete`).
 //!
 //! # Who emits what
-//! - The download manager ([`crate::transfer`]): `Pulling fs layer`, `Waiting`, `Downloading`,
-//!   `Retrying in N seconds`, `Verifying Checksum`, `Download complete`, `Already exists`.
-//! - Pull (and the layer store, when it unpacks): `Extracting`, `Pull complete`.
-//! - Push (later): `Preparing`, `Waiting`, `Pushing`, `Pushed`, `Layer already exists`,
-//!   `Mounted from R`.
+//! - The scheduler ([`crate::transfer::UploadManager`]): `Waiting`, `Retrying in N seconds`.
+//! - The copy engine ([`crate::copy`]), in the [`Wording`] its sink chose: push's
+//!   `Preparing`, `Waiting`, `Pushing`, `Pushed`, `Layer already exists`, `Mounted from R`, or
+//!   pull's `Pulling fs layer`, `Waiting`, `Pull complete`, `Already exists` (the local
+//!   store's layer writer adds `Downloading`, `Verifying Checksum`, `Download complete`).
 //! - Pull's own lines, as [`Status::Message`] (docker's `progress.Message`): `TAG: Pulling
 //!   from NAME`, `Digest: D`, `Status: Downloaded newer image for REF` / `Status: Image is up
 //!   to date for REF`, the schema 1 deprecation warning.
@@ -118,6 +118,46 @@ impl fmt::Display for Status {
             Status::LayerAlreadyExists => f.write_str("Layer already exists"),
             Status::MountedFrom { repository } => write!(f, "Mounted from {repository}"),
             Status::Message(text) => f.write_str(text),
+        }
+    }
+}
+
+/// The words the copy engine uses for a blob's steps, chosen by the sink
+/// ([`crate::copy::ImageSink::wording`]): a copy into a registry or a layout speaks like
+/// `docker push`, a copy into the local store like `docker pull`, so `hoist pull` and `hoist
+/// copy docker://R/x hoist:R/x` print the same lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Wording {
+    /// `Preparing`, `Pushing`, `Pushed`, `Layer already exists` (docker's push).
+    #[default]
+    Push,
+    /// `Pulling fs layer`, `Downloading`, `Pull complete`, `Already exists` (docker's pull;
+    /// the store's writer adds `Verifying Checksum` and `Download complete`).
+    Pull,
+}
+
+impl Wording {
+    /// A blob whose bytes will be sent is announced (`Preparing` / `Pulling fs layer`).
+    pub fn announced(self) -> Status {
+        match self {
+            Wording::Push => Status::Preparing,
+            Wording::Pull => Status::PullingFsLayer,
+        }
+    }
+
+    /// The sink already held the blob (`Layer already exists` / `Already exists`).
+    pub fn present(self) -> Status {
+        match self {
+            Wording::Push => Status::LayerAlreadyExists,
+            Wording::Pull => Status::AlreadyExists,
+        }
+    }
+
+    /// The blob's bytes are in the sink (`Pushed` / `Pull complete`).
+    pub fn done(self) -> Status {
+        match self {
+            Wording::Push => Status::Pushed,
+            Wording::Pull => Status::PullComplete,
         }
     }
 }

@@ -371,7 +371,7 @@ async fn copying_again_transfers_nothing() {
         assert!(
             progress
                 .statuses_of(&layer.digest)
-                .contains(&Status::LayerAlreadyExists),
+                .contains(&Status::AlreadyExists),
             "{:?}",
             progress.lines()
         );

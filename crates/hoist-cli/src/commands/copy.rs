@@ -15,12 +15,13 @@
 //!    destination (not even an `oci:` directory).
 //! 4. `hoist::copy::copy` moves the image: every platform of an index by default (`--all`
 //!    says so), only the matching manifest with `--platform`. Progress goes through the
-//!    renderer `pull` and `push` use (docker's push statuses: `Layer already exists`, `Mounted
-//!    from R`, `Pushing`, `Pushed`), ending with `TAG: digest: D size: N`.
+//!    renderer `pull` and `push` use, in the destination's words: docker's push statuses
+//!    (`Layer already exists`, `Mounted from R`, `Pushing`, `Pushed`) into a registry or a
+//!    layout, docker's pull statuses (`Pulling fs layer`, `Downloading`, `Pull complete`,
+//!    `Already exists`) into the store; ending with `TAG: digest: D size: N`.
 //! 5. Into `hoist:REF` ([`StoreSink`]), the image is then recorded as `hoist pull` records it
 //!    (tag, `NAME@DIGEST`, diffIDs checked, layers unpacked unless `--no-unpack`; an index
-//!    copied whole as `pull --all-platforms` leaves it). `hoist pull` itself does not go
-//!    through here: it keeps its one-pass download pipeline and docker's pull progress.
+//!    copied whole as `pull --all-platforms` leaves it), its layers streamed in one pass.
 //! 6. With `--dest-compress`, uncompressed layers (an `oci:` layout of a `docker save`d or
 //!    built image) are compressed on their way into a registry and the manifests rewritten
 //!    for them (zstd makes them OCI); other destinations refuse it.

@@ -45,6 +45,9 @@ pub enum CopyError {
         /// The registry's answer.
         #[source]
         source: Box<RegistryError>,
+        /// It came from an upload session, which a 404 or 416 voids: another attempt opens a
+        /// new one (`CopyError::upload`). Elsewhere a 404 is final.
+        upload: bool,
     },
     /// A layout directory or the local store could not be read or written.
     #[error("{location}: {action}")]
@@ -202,6 +205,15 @@ pub enum CopyError {
         #[source]
         source: Box<SendError>,
     },
+    /// A layer streamed into the local store failed: verification (docker's "filesystem
+    /// layer verification failed for digest D"), decompression, unpacking or the store.
+    #[error("{location}: {source}")]
+    Transfer {
+        /// The destination (`hoist:REF`).
+        location: String,
+        /// What failed, naming the blob.
+        source: Box<crate::transfer::TransferError>,
+    },
     /// A blocking task or a stream ended abnormally (retried: a source that ended early, a
     /// task that did not finish).
     #[error("copy interrupted: {reason}")]
@@ -222,6 +234,22 @@ impl CopyError {
             location: location.to_owned(),
             action: action.into(),
             source: Box::new(source),
+            upload: false,
+        }
+    }
+
+    /// A registry failure of an upload session on `location` while doing `action`: retried
+    /// with a new session when the registry voided this one.
+    pub(crate) fn upload(
+        location: &str,
+        action: impl Into<String>,
+        source: RegistryError,
+    ) -> CopyError {
+        CopyError::Registry {
+            location: location.to_owned(),
+            action: action.into(),
+            source: Box::new(source),
+            upload: true,
         }
     }
 
@@ -251,8 +279,8 @@ impl Retryable for CopyError {
     /// error cannot.
     fn is_retryable(&self) -> bool {
         match self {
-            CopyError::Registry { source, .. } => {
-                source.is_retryable() || super::remote_upload::is_void_session(source)
+            CopyError::Registry { source, upload, .. } => {
+                source.is_retryable() || (*upload && super::remote_upload::is_void_session(source))
             }
             CopyError::Interrupted { .. } => true,
             CopyError::Metadata { source, .. } => source.is_busy(),

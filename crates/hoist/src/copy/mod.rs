@@ -22,7 +22,7 @@
 //! | `staging` | the private content store file transports write blobs through |
 //! | `blob_file` | opening blob files of directories: regular files only, symlinks never followed |
 //! | `store` | [`StoreSource`]: the local store by reference; [`complete_index`] |
-//! | `store_sink`, `store_record` | [`StoreSink`]: the local store as a destination, recording images as pull does |
+//! | `store_sink`, `store_layer`, `store_record` | [`StoreSink`]: the local store as a destination, layers streamed in one pass, images recorded as pull records them |
 //! | `location` | [`ImageLocation`]: `docker://REF`, bare `REF`, `oci:PATH[:TAG]`, `hoist:REF`, `dir:PATH`, `docker-archive:PATH[:REF]`, `oci-archive:PATH[:TAG]` |
 //! | `error` | [`CopyError`] |
 //!
@@ -40,7 +40,11 @@
 //!    its own knowledge — push — picks its own candidates); else its bytes are streamed from
 //!    the source to the sink's [`BlobWriter`] (`Pushing`, `Pushed`), never held whole. Config
 //!    blobs get no progress line, as in `docker push`; lines are named by
-//!    [`ImageSource::progress_id`] (the digest; push: the layer's diffID).
+//!    [`ImageSource::progress_id`] (the digest; push: the layer's diffID). The words are the
+//!    sink's ([`ImageSink::wording`]): a sink speaking [`Wording::Pull`] (the local store)
+//!    gets docker's pull lines instead — every layer it lacks announced `Pulling fs layer`
+//!    and every layer it holds `Already exists` before any waits for a slot, its writer's
+//!    `Downloading`, `Verifying Checksum`, `Download complete`, then `Pull complete`.
 //! 3. With [`CopyOptions::compression`] (skopeo's `--dest-compress`, see `convert`),
 //!    uncompressed layers are compressed on the way: a compressed blob the source already
 //!    holds ([`ImageSource::compressed_blob`]) goes as any blob; otherwise the sink compresses
@@ -76,10 +80,13 @@
 //!   `hoist copy hoist:REF docker-archive:F` goes through `copy` and writes the same bytes.
 //! - registry → store and layout → store (`hoist copy docker://R/app:v1 hoist:app:v1`,
 //!   `hoist copy oci:DIR:v1 hoist:app:v1`, e.g. to import an image on an air-gapped site):
-//!   yes, into [`StoreSink`], which records what it received exactly as `hoist pull` does
-//!   (image records, tag, digest references, blob sources, diffIDs checked against the
-//!   config, layers unpacked) with pull's own recording code, and records an index copied
-//!   whole as `hoist pull --all-platforms` does, so [`complete_index`] holds for it.
+//!   yes, into [`StoreSink`], which streams each layer in one pass (fetch → sha256 →
+//!   decompress → diffID → untar, `store_layer`), speaks docker's pull statuses, and records
+//!   what it received exactly as `hoist pull` does (image records, tag, digest references,
+//!   blob sources, diffIDs checked against the config, layers unpacked) with pull's own
+//!   recording code; an index copied whole is recorded as `hoist pull --all-platforms` does,
+//!   so [`complete_index`] holds for it. From a registry, the store is left as `hoist pull`
+//!   leaves it and the per-layer lines are pull's (`tests/pull_copy_parity.rs`).
 //! - store → registry or layout (`hoist copy hoist:app:v1 oci:DIR:v1`): yes, from
 //!   [`StoreSource`].
 //! - `push`: yes. [`crate::push`] copies from its source adapter (the store, layers named by
@@ -89,12 +96,13 @@
 //!   was confirmed with the credentials' HMAC, compressing uncompressed layers while uploading
 //!   and keeping the result). A whole pulled index (`--all-platforms`) is a root like any
 //!   other, found with [`complete_index`].
-//! - `pull`: **not** through `copy`. `hoist pull` keeps its own one-pass download pipeline
-//!   (`crate::pull`): each layer is fetched, hashed, decompressed and untarred in a single
-//!   stream (a copy into the store writes the blob first and unpacks it from disk after), and
-//!   it prints docker's pull progress (`Downloading`, `Extracting`, `Pull complete`,
-//!   `Status: Downloaded newer image`), not the push statuses the engine emits. Both record
-//!   with the same code (`crate::pull::record_image` and its neighbours).
+//! - `pull`: yes. [`crate::pull`] chooses the tags and the platform, reads the manifests
+//!   (schema 1 conversion, the up-to-date shortcut and docker's statuses are its own), then
+//!   copies each image manifest from the registry into a [`StoreSink`] opened for it (the
+//!   image recorded with the index it came from; pull records the references itself), with
+//!   docker's download concurrency and no closing digest line
+//!   ([`CopyOptions::without_digest_line`]); a schema 1 image's layers go through
+//!   [`copy_layers`], the blob half of [`copy`].
 
 pub mod archive_sink;
 pub mod archive_source;
@@ -112,6 +120,7 @@ pub mod sink;
 pub mod source;
 mod staging;
 pub mod store;
+mod store_layer;
 mod store_record;
 pub mod store_sink;
 pub mod walk;
@@ -140,7 +149,7 @@ pub use walk::{plan, Plan};
 
 use crate::digest::Digest;
 use crate::media::{Descriptor, Platform};
-use crate::progress::{short_id, ChannelProgress, ProgressEvent, ProgressSink, Status};
+use crate::progress::{short_id, ChannelProgress, ProgressEvent, ProgressSink, Status, Wording};
 use crate::pull::forward_until_done;
 use crate::transfer::{Compression, UploadConfig, UploadJob, UploadManager};
 
@@ -159,6 +168,9 @@ pub struct CopyOptions {
     /// Threads compressing one layer; 0 (default) means every core. The compressed bytes do
     /// not depend on it.
     pub compression_workers: usize,
+    /// Leave out docker's closing `TAG: digest: D size: N` line (`hoist pull` prints its own
+    /// `Digest: D` and `Status: …` lines instead).
+    pub without_digest_line: bool,
 }
 
 /// What one [`copy`] did.
@@ -205,37 +217,7 @@ async fn copy_graph(
 ) -> Result<CopyOutcome, CopyError> {
     let plan = walk::plan(source, root, options.platform.as_ref()).await?;
     let uploads = UploadManager::new(options.upload.clone());
-    let from = source.repository();
-    let workers = match options.compression_workers {
-        0 => crate::compress::default_workers(),
-        n => n,
-    };
-    let job = |descriptor: &Descriptor, silent: bool| BlobJob {
-        source,
-        sink,
-        id: source.progress_id(descriptor),
-        descriptor: descriptor.clone(),
-        convert: (!silent && needs_compression(&descriptor.media_type, options.compression))
-            .then_some((options.compression, workers)),
-        converted: None,
-        silent,
-        from: from.clone(),
-        writer: None,
-        compressor: None,
-        progress: Arc::clone(&progress),
-    };
-    // Layers, then configs (docker's push sends the config after the layers): a refusal on
-    // the first layer stops the copy before anything else is sent.
-    let layers = plan.blobs.iter().filter(|(_, config)| !config);
-    let configs = plan.blobs.iter().filter(|(_, config)| *config);
-    let mut done = uploads
-        .run_all(layers.map(|(d, c)| job(d, *c)).collect(), &*progress)
-        .await?;
-    done.extend(
-        uploads
-            .run_all(configs.map(|(d, c)| job(d, *c)).collect(), &*progress)
-            .await?,
-    );
+    let done = send_blobs(source, sink, &plan.blobs, options, &uploads, &progress).await?;
     let count = |kind: BlobResult| done.iter().filter(|(d, _)| *d == kind).count();
     let converted: Vec<(Descriptor, Descriptor)> =
         done.iter().filter_map(|(_, c)| c.clone()).collect();
@@ -263,11 +245,13 @@ async fn copy_graph(
         };
         uploads.run(job, &*progress).await?;
     }
-    let line = match sink.tag() {
-        Some(tag) => format!("{tag}: digest: {} size: {}", root.digest, root.size),
-        None => format!("digest: {} size: {}", root.digest, root.size),
-    };
-    progress.emit(ProgressEvent::message("", line));
+    if !options.without_digest_line {
+        let line = match sink.tag() {
+            Some(tag) => format!("{tag}: digest: {} size: {}", root.digest, root.size),
+            None => format!("digest: {} size: {}", root.digest, root.size),
+        };
+        progress.emit(ProgressEvent::message("", line));
+    }
     Ok(CopyOutcome {
         root,
         manifests: manifests.len(),
@@ -277,6 +261,74 @@ async fn copy_graph(
         converted,
         rewritten,
     })
+}
+
+/// The blob half of [`copy`], for an image whose manifest is made only after its layers
+/// arrived (pull's Docker schema 1 conversion): `layers` from `source` into `sink`, each
+/// once, scheduled, retried and worded as [`copy`] does; no manifest is written.
+pub async fn copy_layers(
+    source: &dyn ImageSource,
+    sink: &dyn ImageSink,
+    layers: &[Descriptor],
+    options: &CopyOptions,
+    progress: &dyn ProgressSink,
+) -> Result<(), CopyError> {
+    let (channel, events) = ChannelProgress::new();
+    let blobs: Vec<(Descriptor, bool)> = layers.iter().map(|d| (d.clone(), false)).collect();
+    let uploads = UploadManager::new(options.upload.clone());
+    let progress_arc: Arc<dyn ProgressSink> = Arc::new(channel);
+    let work = send_blobs(source, sink, &blobs, options, &uploads, &progress_arc);
+    forward_until_done(work, events, progress).await.map(drop)
+}
+
+/// Every blob of `blobs` (with whether it is a config) into the sink, cheapest way first:
+/// the layers, then the configs (docker's push sends the config after the layers, so a
+/// refusal on the first layer stops the copy before anything else is sent).
+async fn send_blobs(
+    source: &dyn ImageSource,
+    sink: &dyn ImageSink,
+    blobs: &[(Descriptor, bool)],
+    options: &CopyOptions,
+    uploads: &UploadManager,
+    progress: &Arc<dyn ProgressSink>,
+) -> Result<Vec<BlobOutput>, CopyError> {
+    let from = source.repository();
+    let workers = match options.compression_workers {
+        0 => crate::compress::default_workers(),
+        n => n,
+    };
+    let job = |descriptor: &Descriptor, silent: bool| BlobJob {
+        source,
+        sink,
+        id: source.progress_id(descriptor),
+        descriptor: descriptor.clone(),
+        convert: (!silent && needs_compression(&descriptor.media_type, options.compression))
+            .then_some((options.compression, workers)),
+        converted: None,
+        silent,
+        from: from.clone(),
+        wording: sink.wording(),
+        writer: None,
+        compressor: None,
+        progress: Arc::clone(progress),
+    };
+    let layers = blobs.iter().filter(|(_, config)| !config);
+    let configs = blobs.iter().filter(|(_, config)| *config);
+    let layer_jobs = layers.map(|(d, c)| job(d, *c)).collect();
+    let mut done = match sink.wording() {
+        Wording::Push => uploads.run_all(layer_jobs, &**progress).await?,
+        Wording::Pull => {
+            let (mut present, pending) = announce_pull(layer_jobs).await?;
+            present.extend(uploads.run_all_announced(pending, &**progress).await?);
+            present
+        }
+    };
+    done.extend(
+        uploads
+            .run_all(configs.map(|(d, c)| job(d, *c)).collect(), &**progress)
+            .await?,
+    );
+    Ok(done)
 }
 
 /// How a blob reached the sink.
@@ -302,6 +354,8 @@ struct BlobJob<'a> {
     converted: Option<Descriptor>,
     silent: bool,
     from: Option<RepositoryName>,
+    /// The sink's words for the blob's steps.
+    wording: Wording,
     writer: Option<Box<dyn BlobWriter>>,
     compressor: Option<Box<dyn CompressingWriter>>,
     progress: Arc<dyn ProgressSink>,
@@ -343,20 +397,12 @@ impl BlobJob<'_> {
                 None => return self.compress(compression, workers).await,
             }
         }
-        match self
+        if let Some(found) = self
             .sink
             .find_blob(&self.descriptor, self.from.as_ref())
             .await?
         {
-            Some(Found::Existing) => {
-                self.say(Status::LayerAlreadyExists);
-                return Ok(BlobResult::Existing);
-            }
-            Some(Found::Mounted(repository)) => {
-                self.say(Status::MountedFrom { repository });
-                return Ok(BlobResult::Mounted);
-            }
-            None => {}
+            return Ok(self.found(found));
         }
         let sink = self.sink;
         let progress = self.writer_progress(&self.descriptor.digest);
@@ -364,8 +410,22 @@ impl BlobJob<'_> {
             .writer
             .get_or_insert_with(|| sink.blob_writer(&self.descriptor));
         writer.write(self.source, progress.as_ref()).await?;
-        self.say(Status::Pushed);
+        self.say(self.wording.done());
         Ok(BlobResult::Copied)
+    }
+
+    /// The blob was made present without its bytes: says so, in the sink's words.
+    fn found(&self, found: Found) -> BlobResult {
+        match found {
+            Found::Existing => {
+                self.say(self.wording.present());
+                BlobResult::Existing
+            }
+            Found::Mounted(repository) => {
+                self.say(Status::MountedFrom { repository });
+                BlobResult::Mounted
+            }
+        }
     }
 
     /// The layer compressed into the sink; afterwards the job is about the compressed blob.
@@ -397,13 +457,13 @@ impl BlobJob<'_> {
             compressed_layer_type(&self.descriptor.media_type, compression).to_owned();
         self.converted = Some(std::mem::replace(&mut self.descriptor, blob));
         self.convert = None;
-        self.say(Status::Pushed);
+        self.say(self.wording.done());
         Ok(BlobResult::Copied)
     }
 }
 
 impl UploadJob for BlobJob<'_> {
-    type Output = (BlobResult, Option<(Descriptor, Descriptor)>);
+    type Output = BlobOutput;
     type Error = CopyError;
 
     fn progress_id(&self) -> Option<&Digest> {
@@ -418,6 +478,38 @@ impl UploadJob for BlobJob<'_> {
             .map(|original| (original, self.descriptor.clone()));
         Ok((result, converted))
     }
+}
+
+/// What one blob job yields: how it reached the sink, and the layer it was compressed from.
+type BlobOutput = (BlobResult, Option<(Descriptor, Descriptor)>);
+
+/// docker's pull order, for a sink speaking [`Wording::Pull`]: a layer the sink already holds
+/// is `Already exists` and is never scheduled; every other one is announced `Pulling fs
+/// layer` before any of them waits for a slot. Returns the blobs found and the jobs left.
+async fn announce_pull<'a>(
+    jobs: Vec<BlobJob<'a>>,
+) -> Result<(Vec<BlobOutput>, Vec<BlobJob<'a>>), CopyError> {
+    let mut found = Vec::new();
+    let mut pending = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let present = match job.convert {
+            None => {
+                job.sink
+                    .find_blob(&job.descriptor, job.from.as_ref())
+                    .await?
+            }
+            // Whether the compressed blob is present is only known once it is made.
+            Some(_) => None,
+        };
+        match present {
+            Some(present) => found.push((job.found(present), None)),
+            None => {
+                job.say(Wording::Pull.announced());
+                pending.push(job);
+            }
+        }
+    }
+    Ok((found, pending))
 }
 
 /// Passes events on with the lines of one blob renamed from its digest to its progress id

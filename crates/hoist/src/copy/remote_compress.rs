@@ -80,7 +80,7 @@ impl RemoteCompressWriter {
         if e.status() == Some(413) {
             return self.too_large();
         }
-        CopyError::registry(
+        CopyError::upload(
             &self.location,
             format!("upload layer {} compressed", self.descriptor.digest),
             e,

@@ -93,7 +93,7 @@ impl RemoteBlobWriter {
     }
 
     fn registry_error(&self, e: RegistryError) -> CopyError {
-        CopyError::registry(
+        CopyError::upload(
             &self.location,
             format!("upload blob {}", self.descriptor.digest),
             e,

@@ -1,5 +1,5 @@
 //! [`ImageSink`]: what `copy` writes an image to — a registry repository, an OCI layout
-//! directory.
+//! directory, the local store.
 //!
 //! A sink answers "do you have this blob?", may mount a blob from another repository of its
 //! registry (both through [`ImageSink::find_blob`], which a sink with its own knowledge of where
@@ -21,7 +21,7 @@ use futures_util::future::BoxFuture;
 use super::source::{ImageSource, RepositoryName};
 use super::CopyError;
 use crate::media::Descriptor;
-use crate::progress::ProgressSink;
+use crate::progress::{ProgressSink, Wording};
 use crate::transfer::Compression;
 
 /// Where a copy writes to. See the module docs.
@@ -31,6 +31,12 @@ pub trait ImageSink: Send + Sync {
 
     /// The tag the root manifest is stored under, if any (`None`: by digest only).
     fn tag(&self) -> Option<String>;
+
+    /// The words of its progress lines ([`Wording`]): push's by default; the local store
+    /// speaks like `docker pull`.
+    fn wording(&self) -> Wording {
+        Wording::Push
+    }
 
     /// Whether the sink already holds the blob (no bytes need to move).
     fn has_blob<'a>(&'a self, descriptor: &'a Descriptor)

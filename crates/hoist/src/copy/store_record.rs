@@ -8,7 +8,8 @@
 //!    `hoist pull --all-platforms` skips too): its config is read and parsed, and its layers'
 //!    diffIDs compared with the config's `rootfs.diff_ids` (docker's `errRootFSMismatch`,
 //!    "layers from manifest don't match image configuration"). A diffID is trusted without
-//!    reading the blob when the store already recorded it for that blob (docker's
+//!    reading the blob when the sink's layer writer computed it while the blob streamed in
+//!    (`store_layer`), or when the store already recorded it for that blob (docker's
 //!    `V2MetadataService.GetDiffID`, or the image record of that manifest); otherwise the blob
 //!    is decompressed and hashed — unpacked into the layer store's staging at the same time
 //!    when its layer is to be unpacked ([`LayerStore::stage_from_blob`]), so it is read once.
@@ -21,6 +22,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::store_layer::Streamed;
 use super::CopyError;
 use crate::digest::Digest;
 use crate::media::{
@@ -46,6 +48,12 @@ pub(super) struct Recording {
     pub(super) platform: Platform,
     /// The registry repository the blobs came from, if any.
     pub(super) source: Option<Repository>,
+    /// The diffIDs computed while layers streamed in.
+    pub(super) streamed: Arc<Streamed>,
+    /// Record the tag and digest references too (pull records its own).
+    pub(super) references: bool,
+    /// The index an image root was chosen from, if any.
+    pub(super) index: Option<Digest>,
     /// `hoist:REF`, for messages.
     pub(super) location: String,
 }
@@ -81,7 +89,7 @@ pub(super) fn record_root(
                 digest: root.digest.clone(),
                 manifest,
                 size: bytes.len() as u64,
-                index: None,
+                index: recording.index.clone(),
             };
             (vec![member], root.digest.clone())
         }
@@ -200,9 +208,13 @@ fn check(
     let mut actual = Vec::with_capacity(layers.len());
     for (layer, chain_id) in layers.iter().zip(&chain) {
         let key = (layer.digest.clone(), layer.diff_id.clone());
-        let diff_id = match checked.get(&key) {
-            Some(done) => done.clone(),
-            None => {
+        let diff_id = match (checked.get(&key), recording.streamed.diff_id(&layer.digest)) {
+            (Some(done), _) => done.clone(),
+            // Computed over exactly the bytes committed, as they streamed in.
+            (None, Some(streamed)) => streamed,
+            // `pull --no-unpack`: checked when the layer is decompressed.
+            (None, None) if recording.streamed.trusts_config() => layer.diff_id.clone(),
+            (None, None) => {
                 let trusted = known.as_ref().is_some_and(|r| {
                     r.layers
                         .iter()
@@ -258,7 +270,11 @@ fn record_all(
             record,
             recording.source.as_ref(),
         )?;
-        if let (Some(reference), Some(_)) = (&recording.reference, &record.index_digest) {
+        if let (true, Some(reference), Some(_)) = (
+            recording.references,
+            &recording.reference,
+            &record.index_digest,
+        ) {
             record_child_reference(
                 metadata,
                 reference.repository(),
@@ -267,7 +283,7 @@ fn record_all(
             )?;
         }
     }
-    if let Some(reference) = &recording.reference {
+    if let (true, Some(reference)) = (recording.references, &recording.reference) {
         let repository = reference.repository().clone();
         let digest_ref = Reference::new(repository, None, Some(root.digest.clone()));
         record_references(metadata, reference, &digest_ref, tagged)?;

@@ -1,11 +1,14 @@
 //! The local store as an [`ImageSink`]: [`StoreSink`], the `hoist:REF` destination of a copy
 //! (`hoist copy docker://R/app:v1 hoist:app:v1`, `hoist copy oci:DIR:v1 hoist:app:v1`).
 //!
-//! A copy into the store is a pull whose bytes come from any [`super::ImageSource`]: the
-//! store's root is an OCI layout, so blobs and manifests are written exactly as
+//! A copy into the store is a pull whose bytes come from any [`super::ImageSource`], and it
+//! speaks like one ([`Wording::Pull`]: `Pulling fs layer`, `Downloading`, `Verifying
+//! Checksum`, `Download complete`, `Pull complete`, `Already exists`). The store's root is an
+//! OCI layout, so configs, manifests and blobs hoist does not unpack are written exactly as
 //! [`LayoutSink`] writes them (each blob through the content store's ingest: hashed as
 //! written, renamed into `blobs/` only when its digest matches, resumed by the next attempt);
-//! what the store adds is the **recording**, done when the root manifest arrives — i.e. only
+//! layers stream through the same ingest in one pass with their decompression, diffID and
+//! unpacking (`store_layer`). What the store adds is the **recording**, done when the root manifest arrives — i.e. only
 //! after the engine confirmed every blob and child manifest — by `store_record`, with pull's
 //! own recording code (`crate::pull::record_image`, `record_references`,
 //! `record_child_reference`):
@@ -38,11 +41,15 @@ use futures_util::future::BoxFuture;
 use super::layout::LayoutSink;
 use super::sink::{BlobWriter, ImageSink};
 use super::source::RepositoryName;
+use super::store_layer::{StoreLayerWriter, Streamed};
 use super::store_record::{record_root, Recording};
 use super::CopyError;
+use crate::digest::Digest;
 use crate::media::{Descriptor, Platform};
+use crate::progress::Wording;
 use crate::reference::{Reference, Repository};
 use crate::store::{LayerStore, Lease, MetadataStore};
+use crate::transfer::{Compression, LayerSinkFactory};
 
 /// The local store as a copy destination, under one tag. See the module docs.
 #[derive(Debug, Clone)]
@@ -54,6 +61,12 @@ pub struct StoreSink {
     reference: Option<Reference>,
     platform: Option<Platform>,
     source: Option<Repository>,
+    /// What the layer writers computed and staged.
+    streamed: Arc<Streamed>,
+    /// Whether the tag and digest references are recorded (not for pull, which does).
+    references: bool,
+    /// The index an image root was chosen from (pull), recorded with the image.
+    index: Option<Digest>,
     _lease: Arc<Lease>,
 }
 
@@ -87,25 +100,51 @@ impl StoreSink {
         metadata: Arc<MetadataStore>,
         reference: Option<Reference>,
     ) -> Result<StoreSink, CopyError> {
-        let location = match &reference {
-            Some(reference) => format!("hoist:{reference}"),
-            None => "hoist:(untagged)".to_owned(),
-        };
-        let content = metadata.content().clone();
-        let lease = content
-            .lease()
-            .map_err(|e| CopyError::store(&location, "take the store's lease", e))?;
+        let location = location_of(reference.as_ref());
         let layers = LayerStore::open(Arc::clone(&metadata)).map_err(|e| CopyError::Record {
             location: location.clone(),
             source: Box::new(e.into()),
         })?;
+        StoreSink::create(metadata, reference, Some(layers))
+    }
+
+    /// The sink `hoist pull` copies one image manifest into (`crate::pull`): `target` (a tag
+    /// or a digest reference) names it in messages only, the image is recorded with the index
+    /// it was chosen from (`index`), and no reference is recorded: pull records them itself
+    /// (docker's `addDigestReference` and `AddTag`, which tell whether the reference moved).
+    /// Layers are not unpacked until [`StoreSink::with_layers`] or
+    /// [`StoreSink::with_layer_sink`] says where. Takes the store's lease: blocking.
+    pub(crate) fn for_pull(
+        metadata: Arc<MetadataStore>,
+        target: &Reference,
+        index: Option<Digest>,
+    ) -> Result<StoreSink, CopyError> {
+        let mut sink = StoreSink::create(metadata, Some(target.clone()), None)?;
+        sink.references = false;
+        sink.index = index;
+        Ok(sink)
+    }
+
+    fn create(
+        metadata: Arc<MetadataStore>,
+        reference: Option<Reference>,
+        layers: Option<LayerStore>,
+    ) -> Result<StoreSink, CopyError> {
+        let location = location_of(reference.as_ref());
+        let content = metadata.content().clone();
+        let lease = content
+            .lease()
+            .map_err(|e| CopyError::store(&location, "take the store's lease", e))?;
         Ok(StoreSink {
             blobs: LayoutSink::for_store(content, location),
             metadata,
-            layers: Some(layers),
+            streamed: Arc::new(Streamed::new(layers.clone())),
+            layers,
             reference,
             platform: None,
             source: None,
+            references: true,
+            index: None,
             _lease: Arc::new(lease),
         })
     }
@@ -113,6 +152,7 @@ impl StoreSink {
     /// Unpacks into `layers` (e.g. opened with other unpack options) instead of the layer
     /// store [`StoreSink::open`] opened.
     pub fn with_layers(mut self, layers: LayerStore) -> StoreSink {
+        self.streamed = Arc::new(Streamed::new(Some(layers.clone())));
         self.layers = Some(layers);
         self
     }
@@ -120,8 +160,31 @@ impl StoreSink {
     /// Stores blobs only, as `hoist pull --no-unpack` does (the diffIDs are still checked,
     /// by hashing the decompressed blobs).
     pub fn without_unpack(mut self) -> StoreSink {
+        self.streamed = Arc::new(Streamed::new(None));
         self.layers = None;
         self
+    }
+
+    /// Sends every layer's decompressed bytes to `unpacker` instead of the layer store
+    /// (`PullOptions::layer_sink`).
+    pub(crate) fn with_layer_sink(mut self, unpacker: Arc<dyn LayerSinkFactory>) -> StoreSink {
+        self.streamed = Arc::new(Streamed::feeding(unpacker));
+        self.layers = None;
+        self
+    }
+
+    /// Stores blobs only and records the config's diffIDs without decompressing the blobs,
+    /// as `hoist pull --no-unpack` does: the layer store and export check them when they
+    /// decompress the blobs (containerd's order).
+    pub(crate) fn trusting_config_diff_ids(mut self) -> StoreSink {
+        self.streamed = Arc::new(Streamed::storing_only());
+        self.layers = None;
+        self
+    }
+
+    /// The diffID of `blob` computed while it streamed in through this sink, if it did.
+    pub(crate) fn streamed_diff_id(&self, blob: &Digest) -> Option<Digest> {
+        self.streamed.diff_id(blob)
     }
 
     /// For an index copied whole, tag the image of `platform` rather than the host's.
@@ -160,6 +223,9 @@ impl StoreSink {
             reference: self.reference.clone(),
             platform: self.platform.clone().unwrap_or_else(Platform::host),
             source: self.source.clone(),
+            streamed: Arc::clone(&self.streamed),
+            references: self.references,
+            index: self.index.clone(),
             location: location.clone(),
         });
         tokio::task::spawn_blocking(move || {
@@ -184,12 +250,17 @@ impl StoreSink {
     }
 }
 
+/// `hoist:REF` for messages; `hoist:(untagged)` for an untagged sink.
+fn location_of(reference: Option<&Reference>) -> String {
+    match reference {
+        Some(reference) => format!("hoist:{reference}"),
+        None => "hoist:(untagged)".to_owned(),
+    }
+}
+
 impl ImageSink for StoreSink {
     fn location(&self) -> String {
-        match &self.reference {
-            Some(reference) => format!("hoist:{reference}"),
-            None => "hoist:(untagged)".to_owned(),
-        }
+        location_of(self.reference.as_ref())
     }
 
     fn tag(&self) -> Option<String> {
@@ -206,8 +277,24 @@ impl ImageSink for StoreSink {
         self.blobs.has_blob(descriptor)
     }
 
+    fn wording(&self) -> Wording {
+        Wording::Pull
+    }
+
+    /// A layer streams in through the store's layer writer (`store_layer`: stored, hashed,
+    /// decompressed and unpacked in one pass); a config or a blob hoist does not unpack is only
+    /// stored.
     fn blob_writer(&self, descriptor: &Descriptor) -> Box<dyn BlobWriter> {
-        self.blobs.blob_writer(descriptor)
+        match descriptor.layer_media_type() {
+            Some(layer) => Box::new(StoreLayerWriter::new(
+                self.blobs.content().clone(),
+                Arc::clone(&self.streamed),
+                descriptor.clone(),
+                Compression::from(layer.compression),
+                ImageSink::location(self),
+            )),
+            None => self.blobs.blob_writer(descriptor),
+        }
     }
 
     fn put_manifest<'a>(

@@ -83,7 +83,7 @@ pub struct Schema1Manifest {
     canonical: Vec<u8>,
 }
 
-/// The layers and config-to-be of a schema 1 image, ready for the download manager.
+/// The layers and config-to-be of a schema 1 image, ready for pull to copy its layers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Schema1Image {
     /// Layer blob digests to download, bottom-most first, throwaway entries left out. Their

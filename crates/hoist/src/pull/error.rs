@@ -96,6 +96,10 @@ pub enum PullError {
     Metadata(Box<MetadataError>),
 
     /// A task of the pull ended abnormally (a panic, the runtime shutting down).
+    /// The copy of the image into the store failed in a way pull has no word of its own for.
+    #[error(transparent)]
+    Copy(Box<crate::copy::CopyError>),
+
     #[error("the pull was interrupted: {reason}")]
     Interrupted {
         /// What happened.

@@ -1,31 +1,31 @@
 //! Pulling one tag or digest: the manifest walk (index ⇒ platform manifest), the "already
-//! here" shortcut, the concurrent config + layer downloads and the diffID check.
+//! here" shortcut, then the image copied into the store by the copy engine (`engine`), or,
+//! for schema 1, its layers copied and its config built from their diffIDs.
 //!
 //! docker 20.10's `pullV2Tag`, `pullManifestList`, `pullSchema2` (with
 //! `ImageStore.Get(config)` short-circuiting a pull of an image already present),
-//! `pullSchema2Layers` (config fetched in a goroutine while the download manager fetches the
-//! layers, then `errRootFSMismatch` when the diffIDs differ) and `pullSchema1` (layers first,
+//! `pullSchema2Layers` (config and layers downloaded, then `errRootFSMismatch` when the
+//! diffIDs differ: checked by the store sink's recording) and `pullSchema1` (layers first,
 //! then the config built from the diffIDs).
 
 use std::sync::Arc;
 
-use futures_util::future::{try_join, try_join_all};
+use bytes::Bytes;
 
+use super::engine::{from_copy, PullSource};
 use super::record::ImageResult;
 use super::{PullError, PulledImage, Puller};
+use crate::copy::{copy, copy_layers, RegistryImage};
 use crate::digest::Digest;
 use crate::media::schema1::{deprecation_warning, manifest_list_deprecation_notice};
 use crate::media::types::{DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST_V2};
-use crate::media::{
-    Descriptor, ImageConfig, ImageManifest, Manifest, PlatformMatcher, Schema1Manifest,
-    MAX_CONFIG_SIZE,
-};
-use crate::progress::{ProgressEvent, ProgressSink, Status};
+use crate::media::{Descriptor, ImageManifest, Manifest, PlatformMatcher, Schema1Manifest};
+use crate::progress::{ProgressEvent, ProgressSink};
 use crate::reference::Reference;
 use crate::registry::RemoteRepository;
+use crate::store::layers::diff_id_of_blob;
 use crate::store::metadata::{ImageLayer, ImageRecord};
-use crate::store::LayerStore;
-use crate::transfer::{BlobDownload, BlobRequest, Compression};
+use crate::store::MetadataStore;
 
 /// Indexes nested deeper than this are refused (an index naming itself would loop).
 const MAX_INDEX_DEPTH: usize = 4;
@@ -105,9 +105,8 @@ impl Puller {
                         .await?;
                 }
                 Manifest::Image(image) => {
-                    let size = read.bytes.len() as u64;
                     break self
-                        .pull_image(&origin, &manifest_digest, image, size, progress)
+                        .pull_image(&origin, &manifest_digest, image, read.bytes, progress)
                         .await?;
                 }
                 Manifest::Schema1(schema1) => {
@@ -135,56 +134,35 @@ impl Puller {
         })
     }
 
-    /// An OCI or Docker schema 2 image manifest: reuse, or download config and layers.
+    /// An OCI or Docker schema 2 image manifest (its exact `bytes`): reuse, or copy it from
+    /// the registry into the store (config and layers through the copy engine, recorded with
+    /// its diffIDs checked).
     pub(super) async fn pull_image(
         &self,
         origin: &Origin<'_>,
         manifest_digest: &Digest,
         manifest: ImageManifest,
-        manifest_size: u64,
+        bytes: Bytes,
         progress: &Arc<dyn ProgressSink>,
     ) -> Result<ImageResult, PullError> {
         if let Some(done) = self.already_pulled(manifest_digest).await? {
             return Ok(done);
         }
-        let layers: Vec<(Descriptor, Compression)> = manifest
-            .classified_layers()
-            .map(|(d, t)| (d.clone(), Compression::from(t.compression)))
-            .collect();
-        let _staged = StagedLayers::new(&self.options.layers, &layers);
-        let config = self.download_config(origin.repo, &manifest.config);
-        let downloads = self.download_layers(origin.repo, &layers, self.unpacks(), progress);
-        let ((config, config_bytes), downloads) = try_join(config, downloads).await?;
-        let image = ImageConfig::parse(&config_bytes).map_err(|source| PullError::Config {
-            digest: config.digest.clone(),
-            source,
-        })?;
-        let diff_ids = check_diff_ids(image.diff_ids(), &downloads)?;
-        let record = ImageRecord {
-            image_id: config.digest.clone(),
-            manifest_digest: manifest_digest.clone(),
-            manifest_media_type: manifest
-                .media_type
-                .clone()
-                .unwrap_or_else(|| manifest.kind().media_type().to_owned()),
-            manifest_size,
-            index_digest: origin.index_digest.clone(),
-            platform: store_platform(&image.platform()),
-            size: downloads.iter().map(|d| d.size).sum(),
-            created: image.created.clone(),
-            layers: layers
-                .iter()
-                .zip(diff_ids)
-                .map(|((d, _), diff_id)| ImageLayer {
-                    diff_id,
-                    digest: d.digest.clone(),
-                    size: d.size,
-                    media_type: d.media_type.clone(),
-                })
-                .collect(),
-        };
-        self.record_image(origin.target, record, image.platform())
+        let media_type = manifest
+            .media_type
+            .clone()
+            .unwrap_or_else(|| manifest.kind().media_type().to_owned());
+        let root = Descriptor::new(&media_type, manifest_digest.clone(), bytes.len() as u64);
+        let source = PullSource::new(
+            RegistryImage::new(&self.client, origin.target),
+            [(manifest_digest.clone(), bytes)],
+        );
+        let sink = self.sink(origin, false).await?;
+        copy(&source, &sink, &root, &self.copy_options(), &**progress)
             .await
+            .map_err(|e| from_copy(e, origin.target))?;
+        drop(sink);
+        self.recorded(manifest_digest).await
     }
 
     /// A schema 1 manifest: layers first, then the config docker would build from their
@@ -197,32 +175,36 @@ impl Puller {
         progress: &Arc<dyn ProgressSink>,
     ) -> Result<ImageResult, PullError> {
         let image = schema1.to_image()?;
-        let layers: Vec<(Descriptor, Compression)> = image
+        // Size unknown (0): schema 1 does not say.
+        let layers: Vec<Descriptor> = image
             .layers
             .iter()
-            .map(|d| {
-                // Size unknown: schema 1 does not say.
-                let descriptor = Descriptor::new(DOCKER_LAYER_GZIP, d.clone(), 0);
-                (
-                    descriptor,
-                    Compression::from(crate::media::Schema1Image::LAYER_COMPRESSION),
-                )
-            })
+            .map(|d| Descriptor::new(DOCKER_LAYER_GZIP, d.clone(), 0))
             .collect();
-        let _staged = StagedLayers::new(&self.options.layers, &layers);
-        let downloads = self
-            .download_layers(origin.repo, &layers, true, progress)
-            .await?;
-        let diff_ids = computed_diff_ids(&downloads)?;
+        let source = PullSource::new(RegistryImage::new(&self.client, origin.target), []);
+        let sink = self.sink(origin, true).await?;
+        copy_layers(&source, &sink, &layers, &self.copy_options(), &**progress)
+            .await
+            .map_err(|e| from_copy(e, origin.target))?;
+        let blobs: Vec<(Digest, Option<Digest>)> = layers
+            .iter()
+            .map(|d| (d.digest.clone(), sink.streamed_diff_id(&d.digest)))
+            .collect();
+        drop(sink);
+        let metadata = Arc::clone(&self.metadata);
+        let layers = self
+            .blocking(move || layer_facts(&metadata, blobs))
+            .await??;
+        let diff_ids: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
         let config_bytes = image.config_json(&diff_ids)?;
         let config_digest = Digest::sha256_of(&config_bytes);
-        let layer_json: Vec<serde_json::Value> = downloads
+        let layer_json: Vec<serde_json::Value> = layers
             .iter()
-            .map(|d| {
+            .map(|l| {
                 serde_json::json!({
                     "mediaType": DOCKER_LAYER_GZIP,
-                    "digest": d.digest.to_string(),
-                    "size": d.size,
+                    "digest": l.digest.to_string(),
+                    "size": l.size,
                 })
             })
             .collect();
@@ -256,121 +238,41 @@ impl Puller {
             manifest_size,
             index_digest: origin.index_digest.clone(),
             platform: store_platform(&image.platform),
-            size: downloads.iter().map(|d| d.size).sum(),
+            size: layers.iter().map(|l| l.size).sum(),
             created: None,
-            layers: downloads
-                .iter()
-                .zip(diff_ids)
-                .map(|(d, diff_id)| ImageLayer {
-                    diff_id,
-                    digest: d.digest.clone(),
-                    size: d.size,
-                    media_type: DOCKER_LAYER_GZIP.to_owned(),
-                })
-                .collect(),
+            layers,
         };
         self.record_image(origin.target, record, image.platform.clone())
             .await
     }
+}
 
-    /// The config blob (fetched like a layer, without a progress line) and its bytes.
-    async fn download_config(
-        &self,
-        repo: &Arc<RemoteRepository>,
-        config: &Descriptor,
-    ) -> Result<(BlobDownload, Vec<u8>), PullError> {
-        let request = BlobRequest::new(config.digest.clone()).with_size(config.size);
-        let download = self.manager.download(Arc::clone(repo), request).await?;
-        let content = self.content.clone();
-        let digest = config.digest.clone();
-        let bytes = self
-            .blocking(move || content.read_to_vec_capped(&digest, MAX_CONFIG_SIZE as u64))
-            .await??;
-        Ok((download, bytes))
-    }
-
-    /// Whether layers are unpacked (or streamed to a sink) as they download. When not, their
-    /// diffIDs are not computed (decompressing only to hash would be most of the work of
-    /// `pull --no-unpack`): the config's are recorded, and the layer store and export verify
-    /// them when they decompress the blobs, as containerd checks diffIDs at unpack time.
-    fn unpacks(&self) -> bool {
-        self.options.layers.is_some() || self.options.layer_sink.is_some()
-    }
-
-    /// Every layer at once through the download manager (which limits, deduplicates,
-    /// retries and resumes), "Pull complete" as each one is stored. `diff_ids`: compute every
-    /// layer's diffID even when nothing unpacks it.
-    async fn download_layers(
-        &self,
-        repo: &Arc<RemoteRepository>,
-        layers: &[(Descriptor, Compression)],
-        diff_ids: bool,
-        progress: &Arc<dyn ProgressSink>,
-    ) -> Result<Vec<BlobDownload>, PullError> {
-        let needs_unpack = match &self.options.layers {
-            Some(store) => {
-                let store = store.clone();
-                let blobs: Vec<Digest> = layers.iter().map(|(d, _)| d.digest.clone()).collect();
-                self.blocking(move || store.needs_unpack(&blobs)).await??
-            }
-            None => vec![false; layers.len()],
+/// The stored schema 1 layers `blobs` (with the diffID computed while each streamed in, if
+/// it did) as image layers: size from the store, diffID from the stream, else as recorded
+/// (docker's `V2MetadataService.GetDiffID`), else by decompressing the blob. Blocking.
+fn layer_facts(
+    metadata: &MetadataStore,
+    blobs: Vec<(Digest, Option<Digest>)>,
+) -> Result<Vec<ImageLayer>, PullError> {
+    let content = metadata.content();
+    let mut layers = Vec::with_capacity(blobs.len());
+    for (digest, streamed) in blobs {
+        let mut layer = ImageLayer {
+            size: content.size(&digest)?,
+            diff_id: digest.clone(),
+            digest,
+            media_type: DOCKER_LAYER_GZIP.to_owned(),
         };
-        let downloads =
-            layers
-                .iter()
-                .zip(needs_unpack)
-                .map(|((descriptor, compression), unpack)| {
-                    let mut request = BlobRequest::new(descriptor.digest.clone())
-                        .with_compression(*compression)
-                        .with_progress(Arc::clone(progress));
-                    if descriptor.size > 0 {
-                        request = request.with_size(descriptor.size);
-                    }
-                    if !diff_ids {
-                        request = request.without_diff_id();
-                    }
-                    match (&self.options.layers, &self.options.layer_sink) {
-                        (Some(layers), _) if unpack => {
-                            request = request.with_sink(Arc::new(layers.clone()));
-                        }
-                        (None, Some(sink)) => request = request.with_sink(Arc::clone(sink)),
-                        _ => {}
-                    }
-                    let progress = Arc::clone(progress);
-                    async move {
-                        let done = self.manager.download(Arc::clone(repo), request).await?;
-                        if !done.already_present {
-                            progress.emit(ProgressEvent::new(&done.digest, Status::PullComplete));
-                        }
-                        Ok::<_, PullError>(done)
-                    }
-                });
-        try_join_all(downloads).await
+        layer.diff_id = match streamed {
+            Some(diff_id) => diff_id,
+            None => match metadata.diff_id_of(&layer.digest)? {
+                Some(diff_id) => diff_id,
+                None => diff_id_of_blob(content, &layer)?,
+            },
+        };
+        layers.push(layer);
     }
-}
-
-/// Drops what the layer sinks staged for an image's blobs and its registration did not use
-/// (the pull failed before, or the blob is shared with a layer of another chain).
-struct StagedLayers {
-    store: Option<LayerStore>,
-    blobs: Vec<Digest>,
-}
-
-impl StagedLayers {
-    fn new(store: &Option<LayerStore>, layers: &[(Descriptor, Compression)]) -> StagedLayers {
-        StagedLayers {
-            store: store.clone(),
-            blobs: layers.iter().map(|(d, _)| d.digest.clone()).collect(),
-        }
-    }
-}
-
-impl Drop for StagedLayers {
-    fn drop(&mut self) {
-        if let Some(store) = &self.store {
-            store.discard_staged(&self.blobs);
-        }
-    }
+    Ok(layers)
 }
 
 /// The origin of a manifest chosen from the index `index` of `repo`.
@@ -384,41 +286,6 @@ fn origin_of<'a>(
         target,
         index_digest: Some(index.clone()),
     }
-}
-
-/// docker's `errRootFSMismatch` check: the same number of layers, the same diffIDs in order;
-/// returns the diffIDs to record. A layer whose diffID was not computed (see
-/// `Puller::unpacks`) takes the config's.
-fn check_diff_ids(
-    expected: &[Digest],
-    downloads: &[BlobDownload],
-) -> Result<Vec<Digest>, PullError> {
-    let actual: Vec<Option<Digest>> = downloads.iter().map(|d| d.diff_id.clone()).collect();
-    let matches = actual.len() == expected.len()
-        && actual
-            .iter()
-            .zip(expected)
-            .all(|(got, want)| got.as_ref().is_none_or(|got| got == want));
-    if !matches {
-        return Err(PullError::LayersDontMatchConfig {
-            expected: expected.to_vec(),
-            actual,
-        });
-    }
-    Ok(expected.to_vec())
-}
-
-/// The diffIDs of layers downloaded with `diff_ids` asked for (schema 1, whose config is
-/// built from them).
-fn computed_diff_ids(downloads: &[BlobDownload]) -> Result<Vec<Digest>, PullError> {
-    downloads
-        .iter()
-        .map(|d| {
-            d.diff_id.clone().ok_or_else(|| PullError::Interrupted {
-                reason: format!("the diffID of layer {} was not computed", d.digest),
-            })
-        })
-        .collect()
 }
 
 /// The recorded form of a config's platform.

@@ -10,22 +10,25 @@
 //!    `TranslatePullError`.
 //! 2. **Fetch by digest** (`resolve`): the manifest is read from the store when it is there,
 //!    else fetched by digest (the registry client verifies it) and stored. An index / manifest
-//!    list is stored too, the platform chosen ([`PullOptions::platform`], default the host's;
+//!    list is stored too, the platform chosen (`PullOptions::platform`, default the host's;
 //!    docker's `filterManifests` with arm variant fallback), and the chosen manifest fetched
 //!    the same way. Schema 1 prints docker's deprecation warning and is refused when
 //!    [`PullOptions::require_schema2`].
 //! 3. **Up to date?** (`image`): when the image manifest is already recorded and every blob
 //!    it names is in the store, nothing is downloaded (docker's `ImageStore.Get(config)`
 //!    shortcut).
-//! 4. **Download** (`image`): the config (compression none, no progress line) and the layers
-//!    (compression from their media types) go through one [`DownloadManager`] at once:
-//!    concurrency limit, deduplication, retries with backoff, `Range` resumption, "Already
-//!    exists" for stored blobs. The layers' diffIDs are compared with the config's
-//!    `rootfs.diff_ids` ("layers from manifest don't match image configuration"). Without
-//!    unpacking (`--no-unpack`) a layer is stored and verified by its digest without being
-//!    decompressed, and the config's diffIDs are recorded: the layer store and export check
-//!    them when they decompress the blob (containerd's order; docker always unpacks).
-//! 5. **Record** (`record`): the image record (image ID = config digest), the digest reference
+//! 4. **Copy** (`image`, `engine`): the image manifest is copied from the registry into the
+//!    store by the one copy engine ([`crate::copy::copy`]) into a [`crate::copy::StoreSink`]:
+//!    the layers, then the config, through the engine's scheduler (docker's 3 concurrent
+//!    downloads by default, [`PullOptions::download`]; retries with backoff; `Range`
+//!    resumption; "Already exists" for stored blobs), each layer streamed in one pass (fetch →
+//!    sha256 → decompress → diffID → untar). The layers' diffIDs are compared with the
+//!    config's `rootfs.diff_ids` ("layers from manifest don't match image configuration").
+//!    Without unpacking (`--no-unpack`) a layer is stored and verified by its digest without
+//!    being decompressed, and the config's diffIDs are recorded: the layer store and export
+//!    check them when they decompress the blob (containerd's order; docker always unpacks).
+//! 5. **Record** (`record`): the image record (image ID = config digest, by the store sink
+//!    with the same code a `hoist copy … hoist:` uses), then the digest reference
 //!    `NAME@DIGEST` (the digest printed, the index's for an index) and, for a tag, the tag
 //!    (moved with force, as docker's `AddTag(ref, id, true)`); every layer's source repository
 //!    (docker's `V2MetadataService.Add`) for later cross-repository mounts.
@@ -36,21 +39,22 @@
 //!    sends every platform and the index's exact bytes.
 //!
 //! # Progress
-//! docker's lines, as [`ProgressEvent`]s: `TAG: Pulling from NAME`, the per-layer statuses of
-//! the download manager then `Pull complete`, `Digest: D`, and once per call `Status:
-//! Downloaded newer image for REF` (a tag or digest reference that now points at another
-//! image) or `Status: Image is up to date for REF`. Events reach the caller's sink from the
-//! task that called [`Puller::pull`], in order.
+//! docker's lines, as [`ProgressEvent`]s: `TAG: Pulling from NAME`, the per-layer statuses the
+//! copy engine emits in the store sink's pull words (`Pulling fs layer`, `Waiting`,
+//! `Downloading`, `Verifying Checksum`, `Download complete`, `Pull complete`, `Already
+//! exists`, `Retrying in N seconds`), `Digest: D`, and once per call `Status: Downloaded newer
+//! image for REF` (a tag or digest reference that now points at another image) or `Status:
+//! Image is up to date for REF`. Events reach the caller's sink from the task that called
+//! [`Puller::pull`], in order. A `hoist copy docker://R/x hoist:R/x` prints the same per-layer
+//! lines.
 //!
 //! # Layers
-//! With [`PullOptions::layers`], each layer whose chain ID is not unpacked yet
-//! ([`LayerStore::needs_unpack`], from the diffIDs already known for its blob) is unpacked
-//! while it downloads: the layer store is the download's
-//! [`LayerSinkFactory`](crate::transfer::LayerSinkFactory), all layers in parallel. When the
-//! image is recorded, [`LayerStore::register_image`] publishes them by chain ID (unpacking
-//! from the stored blob whatever was not streamed) and makes the image hold them; an image
-//! already pulled gets its missing layers the same way. "Pull complete" follows the
-//! unpack. Without it only blobs are stored.
+//! With [`PullOptions::layers`], each layer is unpacked while it downloads and staged in the
+//! layer store; when the image is recorded, [`LayerStore::register_image`] publishes the
+//! layers by chain ID (unpacking from the stored blob whatever was not streamed) and makes
+//! the image hold them; an image already pulled gets its missing layers the same way. "Pull
+//! complete" follows the unpack. Without it only blobs are stored, or the decompressed
+//! streams go to [`PullOptions::layer_sink`].
 //!
 //! # Invariants
 //! - A [`crate::store::Lease`] is held for the whole pull, so gc cannot delete blobs committed
@@ -58,10 +62,14 @@
 //! - Nothing is recorded (image, references, sources) unless every blob verified and the
 //!   diffIDs match.
 //!
-//! Deviations from docker: foreign / non-distributable layers are fetched from the registry,
-//! not from their `urls`; the image size recorded is the sum of the compressed layer sizes
-//! (the download manager does not count decompressed bytes yet).
+//! Deviations from docker: foreign / non-distributable layers with `urls` are not fetched
+//! (the copy walk leaves them, as `docker push` does), so an image naming one fails when it is
+//! recorded (its diffIDs cannot be checked); the image size recorded is the sum of the
+//! compressed layer sizes. Concurrent pulls on one `Puller` each schedule their
+//! own downloads; a blob two of them need is still fetched once (the store's per-blob ingest
+//! lock makes the second find it stored).
 
+mod engine;
 mod error;
 mod image;
 mod platforms;
@@ -84,7 +92,7 @@ use crate::reference::{validate_repo_name, Reference, Tag};
 use crate::registry::{RegistryClient, RemoteRepository};
 use crate::store::LayerStore;
 use crate::store::{ContentStore, MetadataStore};
-use crate::transfer::{DownloadConfig, DownloadManager, LayerSinkFactory};
+use crate::transfer::{DownloadConfig, LayerSinkFactory};
 
 /// How to pull: docker's `ImagePullConfig` (platform, accepted config media types, download
 /// manager settings) and `Config.RequireSchema2`.
@@ -96,7 +104,7 @@ pub struct PullOptions {
     pub all_tags: bool,
     /// From an index, pull every platform's image, not only the chosen one, so the store
     /// holds the index whole and a push sends it whole (`hoist pull --all-platforms`; see
-    /// `platforms`). The tag still points at the [`PullOptions::platform`] image.
+    /// `platforms`). The tag still points at the `PullOptions::platform` image.
     pub all_platforms: bool,
     /// Refuse schema 1 manifests (docker's `RequireSchema2`).
     pub require_schema2: bool,
@@ -188,14 +196,13 @@ pub struct PulledImage {
 }
 
 /// Pulls images into one local store: docker's `distribution.Pull` with its `Config`. Cheap
-/// to share by reference; pulls may run concurrently on one `Puller` (they share the download
-/// manager, so a blob two pulls need is fetched once).
+/// to share by reference; pulls may run concurrently on one `Puller` (a blob two pulls need is
+/// fetched once: the store's per-blob lock makes the second find it stored).
 pub struct Puller {
     client: RegistryClient,
     content: ContentStore,
     metadata: Arc<MetadataStore>,
     options: PullOptions,
-    manager: DownloadManager,
 }
 
 impl Puller {
@@ -208,18 +215,11 @@ impl Puller {
         metadata: MetadataStore,
         options: PullOptions,
     ) -> Puller {
-        let metadata = Arc::new(metadata);
-        let cache = Arc::clone(&metadata);
-        let manager = DownloadManager::new(content.clone(), options.download.clone())
-            .with_diff_id_cache(Arc::new(move |blob: &Digest| {
-                cache.diff_id_of(blob).ok().flatten()
-            }));
         Puller {
             client,
             content,
-            metadata,
+            metadata: Arc::new(metadata),
             options,
-            manager,
         }
     }
 

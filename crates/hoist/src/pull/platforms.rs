@@ -3,7 +3,7 @@
 //! docker 20.10 pulls one platform; `docker pull --all-platforms` exists only with the
 //! containerd image store, which then keeps the whole index. hoist does the equivalent here:
 //! every image manifest of the index other than the chosen one is read (verified, stored) and
-//! pulled like the chosen one (config and layers through the download manager, diffIDs
+//! pulled like the chosen one (config and layers through the copy engine, diffIDs
 //! checked, image recorded with the index's digest), and gets a digest reference `NAME@CHILD`
 //! so garbage collection keeps it. The tag keeps pointing at the chosen platform's image,
 //! so `images`, `inspect` and `save` see what a plain pull gives.
@@ -48,9 +48,8 @@ impl Puller {
                 tracing::warn!(digest = %child.digest, "skipping an index entry that is not an image manifest");
                 continue;
             };
-            let size = read.bytes.len() as u64;
             let result = self
-                .pull_image(origin, &child.digest, image, size, progress)
+                .pull_image(origin, &child.digest, image, read.bytes, progress)
                 .await?;
             let metadata = Arc::clone(&self.metadata);
             let repository = origin.target.repository().clone();

@@ -28,6 +28,22 @@ pub(super) struct ImageResult {
     pub(super) downloaded: bool,
 }
 
+impl ImageResult {
+    /// The result for the recorded image `record`; `downloaded`: by this pull.
+    pub(super) fn of(record: &ImageRecord, downloaded: bool) -> ImageResult {
+        ImageResult {
+            manifest_digest: record.manifest_digest.clone(),
+            image_id: record.image_id.clone(),
+            platform: Platform::new(
+                &record.platform.os,
+                &record.platform.architecture,
+                record.platform.variant.as_deref(),
+            ),
+            downloaded,
+        }
+    }
+}
+
 impl Puller {
     /// The recorded image of `manifest_digest` when every blob it names is still stored:
     /// nothing to download (docker's `ImageStore.Get(config)` shortcut).
@@ -54,16 +70,7 @@ impl Puller {
             if let Some(layers) = &layers {
                 layers.register_image(&record)?;
             }
-            Ok(Some(ImageResult {
-                manifest_digest: record.manifest_digest.clone(),
-                image_id: record.image_id.clone(),
-                platform: Platform::new(
-                    &record.platform.os,
-                    &record.platform.architecture,
-                    record.platform.variant.as_deref(),
-                ),
-                downloaded: false,
-            }))
+            Ok(Some(ImageResult::of(&record, false)))
         })
         .await?
     }

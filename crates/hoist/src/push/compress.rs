@@ -86,7 +86,7 @@ impl StoreCompressWriter {
     }
 
     fn registry_error(&self, e: RegistryError) -> CopyError {
-        CopyError::registry(
+        CopyError::upload(
             &self.location,
             format!("upload layer {} compressed", self.layer.digest),
             e,

@@ -274,6 +274,7 @@ impl Pusher {
             upload: self.options.upload.clone(),
             compression: self.options.compression,
             compression_workers: self.options.compression_workers,
+            without_digest_line: false,
         };
         let outcome = copy(&source, &sink, &root, &options, progress)
             .await

@@ -15,7 +15,6 @@
 //! | `errcode`   | registry error bodies ⇒ typed [`ErrorCode`]s |
 //! | `error`     | [`RegistryError`] and its retry classification |
 //! | `manifests`, `blobs`, `upload`, `tags`, `delete` | the API operations |
-//! | `fetcher`   | [`RemoteRepository`] as the download manager's `BlobFetcher` |
 //!
 //! Use: build one [`RegistryClient`] per process (it caches pings, TLS clients and tokens), and
 //! a [`RemoteRepository`] per repository. Pull-side reads go through the host's mirrors first:
@@ -33,7 +32,6 @@ pub mod delete;
 pub mod endpoint;
 pub mod errcode;
 pub mod error;
-pub mod fetcher;
 pub mod hosts;
 pub mod manifests;
 pub mod tags;

@@ -45,9 +45,9 @@
 //!   `blobs/` or a resumable ingest; `index.json` is the old or the new version.
 //!
 //! # Sync API
-//! The store uses `std::fs` and blocking `flock`. Async code (the download manager) calls it
-//! from blocking threads (`tokio::task::spawn_blocking`, or the hashing thread that already
-//! consumes the download stream); [`Ingest`] implements [`std::io::Write`] so it can sit at
+//! The store uses `std::fs` and blocking `flock`. Async code (the copy engine's writers)
+//! calls it from blocking threads (`tokio::task::spawn_blocking`, or the pipeline thread
+//! that already consumes the download stream); [`Ingest`] implements [`std::io::Write`] so it can sit at
 //! the end of such a stream.
 //!
 //! [OCI image layout]: https://github.com/opencontainers/image-spec/blob/main/image-layout.md

@@ -1,13 +1,13 @@
-//! Errors of the download manager. Each names the blob; the messages a person sees are docker's
-//! where docker has one (`filesystem layer verification failed for digest D`).
+//! Errors of a layer streamed into the store (`pipeline`). Each names the blob; the messages a
+//! person sees are docker's where docker has one (`filesystem layer verification failed for
+//! digest D`).
 //!
-//! `TransferError` is `Clone` (sources are shared behind `Arc`) because one transfer's outcome
-//! is handed to every caller that asked for the same blob.
+//! `TransferError` is `Clone` (sources are shared behind `Arc`), so a failure can be reported
+//! and kept.
 
 use std::io;
 use std::sync::Arc;
 
-use super::fetch::FetchError;
 use super::Compression;
 use crate::digest::Digest;
 use crate::store::StoreError;
@@ -24,27 +24,6 @@ pub enum TransferError {
         /// The store's report (expected and actual digest).
         #[source]
         source: Arc<StoreError>,
-    },
-
-    /// Every attempt failed with a retryable error.
-    #[error("download of {digest} failed after {attempts} attempts: {last}")]
-    AttemptsExhausted {
-        /// The blob.
-        digest: Digest,
-        /// Attempts made (the configured maximum).
-        attempts: u32,
-        /// The error of the last attempt.
-        last: FetchError,
-    },
-
-    /// The source refused in a way retrying cannot fix (unauthorized, denied, not found,
-    /// unsupported).
-    #[error("download of {digest} failed: {error}")]
-    Fetch {
-        /// The blob.
-        digest: Digest,
-        /// The fetcher's error.
-        error: FetchError,
     },
 
     /// The blob is intact (its digest matched) but is not valid data of its declared
@@ -96,8 +75,6 @@ impl TransferError {
     pub fn digest(&self) -> &Digest {
         match self {
             TransferError::VerificationFailed { digest, .. }
-            | TransferError::AttemptsExhausted { digest, .. }
-            | TransferError::Fetch { digest, .. }
             | TransferError::Decompress { digest, .. }
             | TransferError::Store { digest, .. }
             | TransferError::Sink { digest, .. }

@@ -1,5 +1,8 @@
-//! The blocking half of a download: one thread per blob that stores, decompresses, hashes and
-//! unpacks the bytes the async half receives, in one pass (DESIGN.md principle 5).
+//! The blocking half of a layer's way into the store: one thread per blob that stores,
+//! decompresses, hashes and unpacks the bytes the async half receives, in one pass (DESIGN.md
+//! principle 5). The async half is the local store's layer writer (`crate::copy`'s
+//! `store_layer`), which reads the bytes from the copy's source and sends them through a
+//! [`Pipeline`].
 //!
 //! ```text
 //!  async task ──Feed (bounded, FEED_DEPTH chunks)──▶ Tee ──▶ Decoder ──▶ diffID hasher (own thread)
@@ -16,11 +19,9 @@
 //! bounded: a few chunks in the channel plus the decoder's window.
 //!
 //! # Resuming
-//! - A dropped connection is invisible here: the async half reconnects with `Range` and keeps
-//!   sending into the same channel, so the decoder just continues.
-//! - A registry that answers a ranged request with 200 makes the async half send
-//!   [`Feed::Restart`]: the sink is aborted, the ingest reset, and a fresh decoder, hasher and
-//!   sink start over from byte zero. This is the only teardown.
+//! - A dropped connection is invisible here: the async half reopens the source at the offset
+//!   it reached (`Range`; a registry that ignores it has the prefix skipped by the source) and
+//!   keeps sending into the same channel, so the decoder just continues.
 //! - An ingest resumed from an earlier, killed process already holds `offset` bytes that no
 //!   decoder has seen: the tee first replays them from the ingest's file (without writing
 //!   them again), then continues with the network's bytes.
@@ -39,13 +40,14 @@ use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::decompress::{Compression, Decoder};
 use super::hash_thread::HashThread;
 use super::sink::{LayerSink, LayerSinkFactory};
 use super::TransferError;
 use crate::digest::{Algorithm, Digest};
-use crate::store::{BlobInfo, ContentStore, Ingest, StoreError};
+use crate::store::{Ingest, StoreError};
 
 /// Chunks in flight between the network task and the pipeline thread.
 pub(crate) const FEED_DEPTH: usize = 4;
@@ -58,8 +60,6 @@ const DECODE_BUFFER: usize = 64 * 1024;
 pub(crate) enum Feed {
     /// The next compressed bytes.
     Chunk(Bytes),
-    /// Start over from byte zero (the registry ignored `Range`).
-    Restart,
     /// All bytes were sent: verify and commit.
     End,
 }
@@ -69,7 +69,8 @@ pub(crate) struct PipelineSpec {
     pub(crate) digest: Digest,
     pub(crate) compression: Compression,
     pub(crate) sink: Option<Arc<dyn LayerSinkFactory>>,
-    /// Whether the diffID is wanted ([`super::BlobRequest::diff_id`]).
+    /// Whether the diffID is wanted: without it and without a sink, a compressed blob is only
+    /// stored and verified by its digest (`pull --no-unpack`).
     pub(crate) diff_id: bool,
 }
 
@@ -85,7 +86,6 @@ impl PipelineSpec {
 /// free, see [`PipelineSpec::decodes`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Committed {
-    pub(crate) blob: BlobInfo,
     pub(crate) diff_id: Option<Digest>,
 }
 
@@ -98,6 +98,63 @@ pub(crate) enum PipelineEnd {
     Failed(TransferError),
 }
 
+/// The async end of a pipeline thread: the network side sends [`Feed`]s, then ends or closes
+/// it. Used by the copy engine's store layer writer.
+pub(crate) struct Pipeline {
+    feed: mpsc::Sender<Feed>,
+    thread: JoinHandle<PipelineEnd>,
+    digest: Digest,
+}
+
+impl Pipeline {
+    pub(crate) fn start(ingest: Ingest, spec: Arc<PipelineSpec>) -> Pipeline {
+        let (feed, rx) = mpsc::channel(FEED_DEPTH);
+        let digest = spec.digest.clone();
+        let thread = tokio::task::spawn_blocking(move || run(ingest, rx, &spec));
+        Pipeline {
+            feed,
+            thread,
+            digest,
+        }
+    }
+
+    /// Sends to the thread; `Err` when it has stopped (learn why with [`Pipeline::stopped`]).
+    pub(crate) async fn send(&self, feed: Feed) -> Result<(), ()> {
+        self.feed.send(feed).await.map_err(drop)
+    }
+
+    /// Declares the blob complete and waits for the commit.
+    pub(crate) async fn end(self) -> PipelineEnd {
+        // If the thread already stopped, the send fails and `join` reports why.
+        let _ = self.feed.send(Feed::End).await;
+        self.close().await
+    }
+
+    /// Closes the feed (giving up unless `End` was sent) and waits for the thread.
+    pub(crate) async fn close(self) -> PipelineEnd {
+        drop(self.feed);
+        match self.thread.await {
+            Ok(end) => end,
+            Err(e) => PipelineEnd::Failed(TransferError::Interrupted {
+                digest: self.digest,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// The error of a thread that stopped on its own.
+    pub(crate) async fn stopped(self) -> TransferError {
+        let digest = self.digest.clone();
+        match self.close().await {
+            PipelineEnd::Failed(error) => error,
+            _ => TransferError::Interrupted {
+                digest,
+                reason: "the pipeline stopped without an error".to_owned(),
+            },
+        }
+    }
+}
+
 /// Runs the pipeline for `ingest` until the feed ends or closes. Blocking.
 pub(crate) fn run(
     mut ingest: Ingest,
@@ -105,50 +162,10 @@ pub(crate) fn run(
     spec: &PipelineSpec,
 ) -> PipelineEnd {
     let mut feed = feed;
-    loop {
-        match pass(&mut ingest, &mut feed, spec) {
-            PassEnd::Restart => {
-                if let Err(e) = ingest.reset() {
-                    return PipelineEnd::Failed(TransferError::from_store(&spec.digest, e));
-                }
-            }
-            PassEnd::Abandoned => return PipelineEnd::Abandoned,
-            PassEnd::Failed(e) => return PipelineEnd::Failed(e),
-            PassEnd::Complete(outcome) => return finish(ingest, outcome, spec),
-        }
-    }
-}
-
-/// The diffID of a blob already in the store, streaming it through the decoder (and `sink`,
-/// when the layer still has to be unpacked). Blocking.
-pub(crate) fn diff_id_of_stored(
-    store: &ContentStore,
-    spec: &PipelineSpec,
-) -> Result<Digest, TransferError> {
-    let digest = &spec.digest;
-    if spec.sink.is_none() {
-        if let Some(id) = diff_id_without_decoding(spec) {
-            return Ok(id);
-        }
-    }
-    let file = store
-        .open_blob(digest)
-        .map_err(|e| TransferError::from_store(digest, e))?;
-    let mut sink = open_sink(spec)?;
-    let mut decoder = Decoder::new(spec.compression, file).map_err(|e| decode_error(spec, e))?;
-    let mut hasher = HashThread::new();
-    let result = decode_all(&mut decoder, &mut hasher, &mut sink)
-        .map_err(|e| match e {
-            DecodeFailure::Sink(e) => sink_error(digest, e),
-            DecodeFailure::Read(e) => decode_error(spec, e),
-        })
-        .and_then(|()| hasher.finish().ok_or_else(|| hash_lost(digest)));
-    match result {
-        Ok(diff_id) => finish_sink(sink, &diff_id, digest).map(|()| diff_id),
-        Err(e) => {
-            abort_sink(sink);
-            Err(e)
-        }
+    match pass(&mut ingest, &mut feed, spec) {
+        PassEnd::Abandoned => PipelineEnd::Abandoned,
+        PassEnd::Failed(e) => PipelineEnd::Failed(e),
+        PassEnd::Complete(outcome) => finish(ingest, outcome, spec),
     }
 }
 
@@ -159,7 +176,6 @@ fn diff_id_without_decoding(spec: &PipelineSpec) -> Option<Digest> {
 }
 
 enum PassEnd {
-    Restart,
     Abandoned,
     Failed(TransferError),
     Complete(PassOutcome),
@@ -252,7 +268,6 @@ fn pass(ingest: &mut Ingest, feed: &mut mpsc::Receiver<Feed>, spec: &PipelineSpe
 
 fn stopped(stop: Stop, spec: &PipelineSpec) -> PassEnd {
     match stop {
-        Stop::Restart => PassEnd::Restart,
         Stop::Abandoned => PassEnd::Abandoned,
         Stop::Store(e) => PassEnd::Failed(TransferError::from_store(&spec.digest, e)),
     }
@@ -261,13 +276,10 @@ fn stopped(stop: Stop, spec: &PipelineSpec) -> PassEnd {
 /// Commits the blob, then settles the sink according to the outcome.
 fn finish(ingest: Ingest, outcome: PassOutcome, spec: &PipelineSpec) -> PipelineEnd {
     let digest = &spec.digest;
-    let blob = match ingest.commit() {
-        Ok(blob) => blob,
-        Err(e) => {
-            abort_sink(outcome.sink);
-            return PipelineEnd::Failed(TransferError::from_store(digest, e));
-        }
-    };
+    if let Err(e) = ingest.commit() {
+        abort_sink(outcome.sink);
+        return PipelineEnd::Failed(TransferError::from_store(digest, e));
+    }
     if let Some(e) = outcome.decode_error {
         abort_sink(outcome.sink);
         return PipelineEnd::Failed(decode_error(spec, e));
@@ -282,7 +294,7 @@ fn finish(ingest: Ingest, outcome: PassOutcome, spec: &PipelineSpec) -> Pipeline
         }
     };
     match finished {
-        Ok(()) => PipelineEnd::Committed(Committed { blob, diff_id }),
+        Ok(()) => PipelineEnd::Committed(Committed { diff_id }),
         Err(e) => PipelineEnd::Failed(e),
     }
 }
@@ -362,7 +374,6 @@ fn decode_error(spec: &PipelineSpec, e: io::Error) -> TransferError {
 
 /// Why the tee stopped before the end of the blob.
 enum Stop {
-    Restart,
     Abandoned,
     Store(StoreError),
 }
@@ -383,7 +394,6 @@ struct Tee<'a> {
 impl Tee<'_> {
     fn stopped(&mut self, stop: Stop) -> io::Error {
         let message = match &stop {
-            Stop::Restart => "restarting from byte zero",
             Stop::Abandoned => "download given up",
             Stop::Store(_) => "cannot write to the store",
         };
@@ -406,9 +416,6 @@ impl Tee<'_> {
                     }
                 }
                 Some(Feed::End) => self.ended = true,
-                Some(Feed::Restart) => {
-                    self.stopped(Stop::Restart);
-                }
                 None => {
                     self.stopped(Stop::Abandoned);
                 }
@@ -447,7 +454,6 @@ impl Read for Tee<'_> {
                     self.ended = true;
                     return Ok(0);
                 }
-                Some(Feed::Restart) => return Err(self.stopped(Stop::Restart)),
                 None => return Err(self.stopped(Stop::Abandoned)),
             }
         }

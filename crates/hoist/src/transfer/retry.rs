@@ -356,4 +356,22 @@ mod tests {
         assert_eq!(retry_after(&headers(&[("retry-after", "soon")])), None);
         assert_eq!(retry_after(&HeaderMap::new()), None);
     }
+
+    #[test]
+    fn linear_backoff_grows_by_its_step() {
+        let b = Backoff::default();
+        assert_eq!(b.delay(1), Duration::from_secs(5));
+        assert_eq!(b.delay(3), Duration::from_secs(15));
+    }
+
+    #[test]
+    fn exponential_backoff_doubles_up_to_its_max() {
+        let b = Backoff::Exponential {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
+        assert_eq!(b.delay(1), Duration::from_millis(100));
+        assert_eq!(b.delay(3), Duration::from_millis(400));
+        assert_eq!(b.delay(40), Duration::from_secs(1));
+    }
 }

@@ -45,19 +45,3 @@ where
         self(digest)
     }
 }
-
-/// Where the diffID of a blob already in the store can be found without reading it
-/// (the metadata store's layer records, once they exist).
-pub trait DiffIdCache: Send + Sync {
-    /// The diffID recorded for the compressed blob `blob`, if any.
-    fn known_diff_id(&self, blob: &Digest) -> Option<Digest>;
-}
-
-impl<F> DiffIdCache for F
-where
-    F: Fn(&Digest) -> Option<Digest> + Send + Sync,
-{
-    fn known_diff_id(&self, blob: &Digest) -> Option<Digest> {
-        self(blob)
-    }
-}

@@ -125,6 +125,17 @@ impl UploadManager {
                 progress.emit(ProgressEvent::new(id, Status::Preparing));
             }
         }
+        self.run_all_announced(jobs, progress).await
+    }
+
+    /// [`UploadManager::run_all`] for jobs the caller has already announced in its own words
+    /// (a copy into the store says `Pulling fs layer`, as docker's pull does): no `Preparing`
+    /// line; `Waiting` and `Retrying in N seconds` as usual.
+    pub async fn run_all_announced<J: UploadJob>(
+        &self,
+        jobs: Vec<J>,
+        progress: &dyn ProgressSink,
+    ) -> Result<Vec<J::Output>, J::Error> {
         try_join_all(jobs.into_iter().map(|job| self.run_prepared(job, progress))).await
     }
 

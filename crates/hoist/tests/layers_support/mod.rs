@@ -46,11 +46,25 @@ impl LayeredStore {
 
     /// A puller unpacking into the layer store (`unpack` false: `--no-unpack`).
     pub fn puller(&self, unpack: bool) -> Puller {
-        let content = ContentStore::open(&self.root()).unwrap();
-        let options = PullOptions {
+        self.puller_with(PullOptions {
             layers: unpack.then(|| self.layers.clone()),
             ..fast_options()
+        })
+    }
+
+    /// A puller unpacking into the layer store, `concurrency` downloads at once.
+    pub fn puller_with_concurrency(&self, concurrency: usize) -> Puller {
+        let mut options = PullOptions {
+            layers: Some(self.layers.clone()),
+            ..fast_options()
         };
+        options.download.max_concurrent = concurrency;
+        self.puller_with(options)
+    }
+
+    /// A puller with `options`, its client reading with a short timeout.
+    pub fn puller_with(&self, options: PullOptions) -> Puller {
+        let content = ContentStore::open(&self.root()).unwrap();
         // A short read timeout: a fault that leaves a connection open costs seconds, not 30.
         let config = RegistryConfig {
             read_timeout: Duration::from_secs(2),

@@ -1,0 +1,446 @@
+//! The local store's layer writer: [`StoreLayerWriter`], how a layer enters the store in one
+//! pass — fetch → sha256 → decompress → diffID → untar (DESIGN.md principle 5) — whatever the
+//! source, with docker's pull statuses.
+//!
+//! [`super::StoreSink`] gives one to every layer it receives (configs and blobs of types
+//! hoist does not unpack go through the layout's plain writer). The bytes the source streams
+//! are sent into the download pipeline's blocking half ([`crate::transfer`]'s `pipeline`):
+//! its tee writes them into the content store's ingest (committed only when the digest
+//! matches) while the decoder decompresses them for the diffID hash and, when the sink has a
+//! layer store, for the layer store's unpacker ([`LayerStore`] as a
+//! [`LayerSinkFactory`](crate::transfer::LayerSinkFactory)), which stages the unpacked layer
+//! until the image is recorded. Nothing is read back from disk; a layer unpacks while it
+//! downloads; memory stays bounded (a few chunks and the decoder's window).
+//!
+//! # Attempts
+//! The copy engine calls [`BlobWriter::write`] again after a retryable failure (docker's
+//! `xfer` retry loop, with its `Retrying in N seconds`). The pipeline thread, its decoder and
+//! its unpacker live across attempts: the next attempt reopens the source at the offset
+//! reached (the registry's `Range: bytes=N-`), so nothing is decoded twice. A blob an earlier,
+//! killed process partly wrote is resumed from its ingest (the pipeline replays that prefix
+//! from disk into the decoder). A body shorter than the descriptor says is retried. A digest
+//! mismatch after a resumed download is retried once from zero (docker's `pull_v2.go`: "Allow
+//! a retry if this digest verification error happened after a resumed download"); any other
+//! mismatch fails the copy, the bad bytes dropped by the store.
+//!
+//! # Statuses
+//! `Downloading` (throttled, [`Throttle`]), `Verifying Checksum` once every byte arrived,
+//! `Download complete` once the blob is committed. The engine adds `Pulling fs layer`,
+//! `Waiting`, `Retrying in N seconds`, `Already exists` and `Pull complete` in the sink's
+//! [`Wording`](crate::progress::Wording).
+//!
+//! # What it leaves for the recording
+//! Each layer's diffID, computed over exactly the bytes committed, in [`Streamed`]: the
+//! recording (`store_record`) checks it against the config without reading the blob again.
+//! Layers staged and not registered (a failed copy) are discarded when the sink is dropped.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
+
+use super::sink::BlobWriter;
+use super::source::ImageSource;
+use super::CopyError;
+use crate::digest::Digest;
+use crate::media::Descriptor;
+use crate::progress::{ProgressEvent, ProgressSink, Status, Throttle};
+use crate::store::{ContentStore, LayerStore, StoreError};
+use crate::transfer::pipeline::{Feed, Pipeline, PipelineEnd, PipelineSpec};
+use crate::transfer::{Compression, LayerSink, LayerSinkFactory, TransferError};
+
+/// The diffIDs the sink's layer writers computed, by blob, and where their decompressed
+/// bytes went: the layer store (staged until the image is recorded) or another
+/// [`LayerSinkFactory`]. Dropping it discards what no image registration took.
+pub(super) struct Streamed {
+    layers: Option<LayerStore>,
+    /// The layer sinks' factory, counting the sinks still open in `live`.
+    unpacker: Option<Arc<dyn LayerSinkFactory>>,
+    live: Arc<Live>,
+    /// Whether diffIDs are computed when nothing unpacks the layer (see
+    /// [`StoreSink::trusting_config_diff_ids`](super::StoreSink::trusting_config_diff_ids)).
+    diff_ids_wanted: bool,
+    diff_ids: Mutex<HashMap<Digest, Digest>>,
+}
+
+impl std::fmt::Debug for Streamed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streamed")
+            .field("layers", &self.layers)
+            .field("unpacker", &self.unpacker.is_some())
+            .field("diff_ids_wanted", &self.diff_ids_wanted)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Streamed {
+    /// Nothing streamed yet; layers will be unpacked into `layers`, if any.
+    pub(super) fn new(layers: Option<LayerStore>) -> Streamed {
+        let unpacker = layers
+            .clone()
+            .map(|l| Arc::new(l) as Arc<dyn LayerSinkFactory>);
+        Streamed::with(layers, unpacker, true)
+    }
+
+    fn with(
+        layers: Option<LayerStore>,
+        unpacker: Option<Arc<dyn LayerSinkFactory>>,
+        diff_ids_wanted: bool,
+    ) -> Streamed {
+        let live = Arc::new(Live::default());
+        Streamed {
+            unpacker: unpacker.map(|inner| {
+                Arc::new(Tracked {
+                    inner,
+                    live: Arc::clone(&live),
+                }) as Arc<dyn LayerSinkFactory>
+            }),
+            live,
+            layers,
+            diff_ids_wanted,
+            diff_ids: Mutex::default(),
+        }
+    }
+
+    /// Nothing streamed yet; every layer's decompressed bytes go to `unpacker`.
+    pub(super) fn feeding(unpacker: Arc<dyn LayerSinkFactory>) -> Streamed {
+        Streamed::with(None, Some(unpacker), true)
+    }
+
+    /// Nothing streamed yet, nothing unpacked, and no diffID computed (decompressing only to
+    /// hash would be most of the work): the recording takes the config's.
+    pub(super) fn storing_only() -> Streamed {
+        Streamed::with(None, None, false)
+    }
+
+    /// Whether the recording must take the config's diffIDs for layers not streamed.
+    pub(super) fn trusts_config(&self) -> bool {
+        !self.diff_ids_wanted
+    }
+
+    /// The diffID computed while `blob` streamed in, if it did.
+    pub(super) fn diff_id(&self, blob: &Digest) -> Option<Digest> {
+        self.lock().get(blob).cloned()
+    }
+
+    fn insert(&self, blob: Digest, diff_id: Digest) {
+        self.lock().insert(blob, diff_id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Digest, Digest>> {
+        // The map stays consistent whatever panicked while holding it (single inserts).
+        self.diff_ids.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Streamed {
+    fn drop(&mut self) {
+        // A copy that failed dropped its other writers mid-layer: their pipeline threads are
+        // still aborting their unpacks. Wait for them, so nothing they staged or left outlives
+        // the sink (their temporary directories are removed by the abort).
+        self.live.wait_idle(ABORT_WAIT);
+        if let Some(layers) = &self.layers {
+            layers.discard_staged(&self.live.opened());
+        }
+    }
+}
+
+/// The longest a dropped sink waits for aborted unpacks to finish.
+const ABORT_WAIT: Duration = Duration::from_secs(60);
+
+/// How many layer sinks are open, and for which blobs sinks were ever opened.
+#[derive(Default)]
+struct Live {
+    open: Mutex<usize>,
+    idle: Condvar,
+    blobs: Mutex<Vec<Digest>>,
+}
+
+impl Live {
+    fn enter(&self, blob: &Digest) {
+        *self.open.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        self.blobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(blob.clone());
+    }
+
+    /// Every blob a sink was opened for.
+    fn opened(&self) -> Vec<Digest> {
+        self.blobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn leave(&self) {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        *open = open.saturating_sub(1);
+        if *open == 0 {
+            self.idle.notify_all();
+        }
+    }
+
+    /// Blocks until no sink is open, or `limit` passed.
+    fn wait_idle(&self, limit: Duration) {
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = self
+            .idle
+            .wait_timeout_while(open, limit, |open| *open > 0)
+            .map_err(|e| tracing::warn!(error = %e, "waiting for layer unpacks to stop"));
+    }
+}
+
+/// A factory whose sinks are counted in [`Live`] until they finish, abort or drop.
+struct Tracked {
+    inner: Arc<dyn LayerSinkFactory>,
+    live: Arc<Live>,
+}
+
+impl LayerSinkFactory for Tracked {
+    fn open(&self, digest: &Digest) -> std::io::Result<Box<dyn LayerSink>> {
+        let inner = self.inner.open(digest)?;
+        self.live.enter(digest);
+        Ok(Box::new(TrackedSink {
+            inner: Some(inner),
+            live: Arc::clone(&self.live),
+        }))
+    }
+}
+
+struct TrackedSink {
+    inner: Option<Box<dyn LayerSink>>,
+    live: Arc<Live>,
+}
+
+impl LayerSink for TrackedSink {
+    fn write(&mut self, decompressed: &[u8]) -> std::io::Result<()> {
+        match &mut self.inner {
+            Some(inner) => inner.write(decompressed),
+            None => Err(std::io::Error::other("the layer sink is closed")),
+        }
+    }
+
+    fn finish(mut self: Box<Self>, diff_id: &Digest) -> std::io::Result<()> {
+        match self.inner.take() {
+            Some(inner) => inner.finish(diff_id),
+            None => Err(std::io::Error::other("the layer sink is closed")),
+        }
+    }
+
+    fn abort(mut self: Box<Self>) {
+        if let Some(inner) = self.inner.take() {
+            inner.abort();
+        }
+    }
+}
+
+impl Drop for TrackedSink {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.take() {
+            inner.abort();
+        }
+        self.live.leave();
+    }
+}
+
+/// Writes one layer into the store in one pass (see the module docs).
+pub(super) struct StoreLayerWriter {
+    content: ContentStore,
+    streamed: Arc<Streamed>,
+    descriptor: Descriptor,
+    compression: Compression,
+    /// `hoist:REF`, for messages.
+    location: String,
+    /// The pipeline of the current pass, kept across attempts.
+    running: Option<Running>,
+}
+
+/// A pass in progress.
+struct Running {
+    pipe: Pipeline,
+    /// Bytes sent into the pipeline, a resumed prefix included: where the next read starts.
+    offset: u64,
+    /// This pass continued from a non-zero offset.
+    resumed: bool,
+    throttle: Throttle,
+}
+
+impl StoreLayerWriter {
+    /// A writer of the layer `descriptor` (compressed as `compression`) into `content`,
+    /// unpacking into the layer store of `streamed` when it has one.
+    pub(super) fn new(
+        content: ContentStore,
+        streamed: Arc<Streamed>,
+        descriptor: Descriptor,
+        compression: Compression,
+        location: String,
+    ) -> StoreLayerWriter {
+        StoreLayerWriter {
+            content,
+            streamed,
+            descriptor,
+            compression,
+            location,
+            running: None,
+        }
+    }
+
+    async fn attempt(
+        &mut self,
+        source: &dyn ImageSource,
+        progress: Option<&Arc<dyn ProgressSink>>,
+    ) -> Result<(), CopyError> {
+        let mut running = match self.running.take() {
+            Some(running) => running,
+            None => match self.begin().await? {
+                Some(running) => running,
+                // Another writer (another process) committed it meanwhile.
+                None => return Ok(()),
+            },
+        };
+        let size = self.descriptor.size;
+        let total = (size > 0).then_some(size);
+        // A previous process wrote every byte but died before committing: nothing to read.
+        if total.is_none_or(|total| running.offset < total) {
+            running.resumed |= running.offset > 0;
+            let mut stream = match source.open_blob(&self.descriptor, running.offset).await {
+                Ok(stream) => stream,
+                Err(e) => {
+                    self.running = Some(running);
+                    return Err(e);
+                }
+            };
+            while let Some(item) = stream.next().await {
+                let chunk = match item {
+                    Ok(chunk) => chunk,
+                    Err(e) => {
+                        // What arrived is in the pipeline: the next attempt goes on from there.
+                        self.running = Some(running);
+                        return Err(e);
+                    }
+                };
+                let len = chunk.len() as u64;
+                if running.pipe.send(Feed::Chunk(chunk)).await.is_err() {
+                    return Err(self.failed(running.pipe.stopped().await));
+                }
+                running.offset += len;
+                if running.throttle.admit(running.offset, total) {
+                    self.emit(
+                        progress,
+                        Status::Downloading {
+                            current: running.offset,
+                            total,
+                        },
+                    );
+                }
+            }
+            if running.offset < size {
+                let offset = running.offset;
+                self.running = Some(running);
+                return Err(CopyError::Interrupted {
+                    reason: format!(
+                        "{}: blob {} ended after {offset} of {size} bytes",
+                        source.location(),
+                        self.descriptor.digest
+                    ),
+                });
+            }
+        }
+        self.emit(progress, Status::VerifyingChecksum);
+        match running.pipe.end().await {
+            PipelineEnd::Committed(committed) => {
+                if let Some(diff_id) = committed.diff_id {
+                    self.streamed
+                        .insert(self.descriptor.digest.clone(), diff_id);
+                }
+                self.emit(progress, Status::DownloadComplete);
+                Ok(())
+            }
+            // The store already dropped the bad bytes: the next attempt starts from zero.
+            PipelineEnd::Failed(error @ TransferError::VerificationFailed { .. })
+                if running.resumed =>
+            {
+                tracing::warn!(%error, "verification failed after a resumed download; retrying from zero");
+                Err(CopyError::Interrupted {
+                    reason: format!("{}: {error}", self.location),
+                })
+            }
+            PipelineEnd::Failed(error) => Err(self.failed(error)),
+            PipelineEnd::Abandoned => Err(CopyError::Interrupted {
+                reason: format!(
+                    "{}: the pipeline of {} stopped before the end of the blob",
+                    self.location, self.descriptor.digest
+                ),
+            }),
+        }
+    }
+
+    /// Begins (or resumes) the ingest and starts the pipeline over it; `None` when the blob
+    /// is already stored. On a blocking thread: the ingest may wait for another process's
+    /// lock on the same blob.
+    async fn begin(&self) -> Result<Option<Running>, CopyError> {
+        let content = self.content.clone();
+        let digest = self.descriptor.digest.clone();
+        // Schema 1 does not say the size of its layers: 0 there means unknown.
+        let size = (self.descriptor.size > 0).then_some(self.descriptor.size);
+        let ingest = tokio::task::spawn_blocking(move || content.begin(&digest, size))
+            .await
+            .map_err(|e| CopyError::Interrupted {
+                reason: e.to_string(),
+            })?
+            .map_err(|e: StoreError| {
+                CopyError::store(
+                    &self.location,
+                    format!("write blob {}", self.descriptor.digest),
+                    e,
+                )
+            })?;
+        if ingest.is_present() {
+            // Dropped on a blocking thread: an ingest owns files.
+            let _ = tokio::task::spawn_blocking(move || drop(ingest)).await;
+            return Ok(None);
+        }
+        let offset = ingest.offset();
+        let spec = PipelineSpec {
+            digest: self.descriptor.digest.clone(),
+            compression: self.compression,
+            sink: self.streamed.unpacker.clone(),
+            diff_id: self.streamed.diff_ids_wanted,
+        };
+        Ok(Some(Running {
+            pipe: Pipeline::start(ingest, Arc::new(spec)),
+            offset,
+            resumed: offset > 0,
+            throttle: Throttle::new(),
+        }))
+    }
+
+    fn failed(&self, error: TransferError) -> CopyError {
+        CopyError::Transfer {
+            location: self.location.clone(),
+            source: Box::new(error),
+        }
+    }
+
+    fn emit(&self, progress: Option<&Arc<dyn ProgressSink>>, status: Status) {
+        if let Some(progress) = progress {
+            progress.emit(ProgressEvent::new(&self.descriptor.digest, status));
+        }
+    }
+}
+
+impl BlobWriter for StoreLayerWriter {
+    fn write<'a>(
+        &'a mut self,
+        source: &'a dyn ImageSource,
+        progress: Option<&'a Arc<dyn ProgressSink>>,
+    ) -> BoxFuture<'a, Result<(), CopyError>> {
+        Box::pin(self.attempt(source, progress))
+    }
+}
+
+#[cfg(test)]
+mod tests;

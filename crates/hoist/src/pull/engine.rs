@@ -1,0 +1,169 @@
+//! Pull as a configuration of the copy engine ([`crate::copy`]): the registry source, the
+//! store sink and the options `hoist pull` copies an image manifest with, and how a copy's
+//! failure is worded for a pull.
+//!
+//! - **Source** ([`PullSource`]): the registry image, with the manifests pull already read
+//!   (resolved, verified, stored) served from memory, so the walk does not fetch them again.
+//! - **Sink**: [`StoreSink::for_pull`], which streams each layer in one pass (fetch → sha256
+//!   → decompress → diffID → untar), speaks docker's pull statuses and records the image with
+//!   the index it was chosen from; pull records the references itself. Layers go to
+//!   [`PullOptions::layers`](super::PullOptions::layers), else to
+//!   [`PullOptions::layer_sink`](super::PullOptions::layer_sink), else nowhere, and then the
+//!   config's diffIDs are recorded unread (`--no-unpack`), except for schema 1, whose config
+//!   is built from them.
+//! - **Options**: docker's 3 concurrent downloads, attempts and backoff from
+//!   [`PullOptions::download`](super::PullOptions::download); no closing digest line (pull
+//!   prints `Digest: D` and `Status: …`).
+//! - **Errors** ([`from_copy`]): registry answers through `TranslatePullError`, a layer's
+//!   verification as docker words it, the recording's own [`PullError`]s as they are.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+
+use super::image::Origin;
+use super::record::ImageResult;
+use super::{PullError, Puller};
+use crate::copy::RepositoryName;
+use crate::copy::{BlobStream, CopyError, CopyOptions, ImageSource, RegistryImage, StoreSink};
+use crate::digest::Digest;
+use crate::error::translate_pull_error;
+use crate::media::Descriptor;
+use crate::reference::Reference;
+use crate::transfer::UploadConfig;
+
+/// The registry image being pulled, with manifests already read served from memory.
+pub(super) struct PullSource {
+    image: RegistryImage,
+    manifests: HashMap<Digest, Bytes>,
+}
+
+impl PullSource {
+    /// `image`, with `manifests` (verified bytes by digest) already read.
+    pub(super) fn new(
+        image: RegistryImage,
+        manifests: impl IntoIterator<Item = (Digest, Bytes)>,
+    ) -> PullSource {
+        PullSource {
+            image,
+            manifests: manifests.into_iter().collect(),
+        }
+    }
+}
+
+impl ImageSource for PullSource {
+    fn location(&self) -> String {
+        ImageSource::location(&self.image)
+    }
+
+    fn resolve(&self) -> BoxFuture<'_, Result<Descriptor, CopyError>> {
+        self.image.resolve()
+    }
+
+    fn manifest<'a>(
+        &'a self,
+        descriptor: &'a Descriptor,
+    ) -> BoxFuture<'a, Result<Bytes, CopyError>> {
+        match self.manifests.get(&descriptor.digest) {
+            Some(bytes) => {
+                let bytes = bytes.clone();
+                Box::pin(async move { Ok(bytes) })
+            }
+            None => self.image.manifest(descriptor),
+        }
+    }
+
+    fn open_blob<'a>(
+        &'a self,
+        descriptor: &'a Descriptor,
+        offset: u64,
+    ) -> BoxFuture<'a, Result<BlobStream, CopyError>> {
+        self.image.open_blob(descriptor, offset)
+    }
+
+    fn repository(&self) -> Option<RepositoryName> {
+        self.image.repository()
+    }
+}
+
+impl Puller {
+    /// The store sink for the image of `origin` (see the module docs); `schema1`: diffIDs
+    /// are always computed.
+    pub(super) async fn sink(
+        &self,
+        origin: &Origin<'_>,
+        schema1: bool,
+    ) -> Result<StoreSink, PullError> {
+        let metadata = Arc::clone(&self.metadata);
+        let target = origin.target.clone();
+        let index = origin.index_digest.clone();
+        let sink = self
+            .blocking(move || StoreSink::for_pull(metadata, &target, index))
+            .await?
+            .map_err(|e| from_copy(e, origin.target))?;
+        let repository = origin.target.repository();
+        let sink = sink.with_source(Some(RepositoryName {
+            domain: repository.domain().to_owned(),
+            path: repository.path().to_owned(),
+        }));
+        Ok(match (&self.options.layers, &self.options.layer_sink) {
+            (Some(layers), _) => sink.with_layers(layers.clone()),
+            (None, Some(unpacker)) => sink.with_layer_sink(Arc::clone(unpacker)),
+            (None, None) if schema1 => sink,
+            (None, None) => sink.trusting_config_diff_ids(),
+        })
+    }
+
+    /// docker's download settings as the copy engine's.
+    pub(super) fn copy_options(&self) -> CopyOptions {
+        let download = &self.options.download;
+        CopyOptions {
+            upload: UploadConfig {
+                max_concurrent: download.max_concurrent,
+                max_attempts: download.max_attempts,
+                backoff: download.backoff,
+                max_retry_after: download.max_retry_after,
+            },
+            without_digest_line: true,
+            ..CopyOptions::default()
+        }
+    }
+
+    /// The image the sink recorded for `manifest_digest`.
+    pub(super) async fn recorded(
+        &self,
+        manifest_digest: &Digest,
+    ) -> Result<ImageResult, PullError> {
+        let metadata = Arc::clone(&self.metadata);
+        let digest = manifest_digest.clone();
+        let record = self.blocking(move || metadata.image(&digest)).await??;
+        match record {
+            Some(record) => Ok(ImageResult::of(&record, true)),
+            None => Err(PullError::Interrupted {
+                reason: format!("image {manifest_digest} was copied but not recorded"),
+            }),
+        }
+    }
+}
+
+/// A copy's failure as a pull's (docker's `TranslatePullError` for registry answers).
+pub(super) fn from_copy(error: CopyError, target: &Reference) -> PullError {
+    match error {
+        CopyError::Record { source, .. } => *source,
+        CopyError::Transfer { source, .. } => PullError::Transfer(*source),
+        CopyError::Registry { source, .. }
+        | CopyError::NotFound {
+            source: Some(source),
+            ..
+        } => PullError::registry(translate_pull_error(*source, target)),
+        CopyError::Store { source, .. } => PullError::Store(*source),
+        CopyError::NoMatchingManifest(e) => PullError::NoMatchingManifest(e),
+        CopyError::Manifest { source, .. } => PullError::Manifest {
+            reference: target.to_string(),
+            source,
+        },
+        other => PullError::Copy(Box::new(other)),
+    }
+}
