@@ -235,8 +235,45 @@ mod tests {
         assert!(fs::symlink_metadata(tmp.path().join("tree/d")).is_err());
     }
 
+    /// Set in the child that [`an_unprivileged_owner_can_remove_directories_it_cannot_enter`]
+    /// runs as another user, so that it does the work instead of starting another child.
+    const UNPRIVILEGED_CHILD: &str = "HOIST_TEST_UNPRIVILEGED_CHILD";
+
+    /// Only an unprivileged owner needs the `0700` given through the fd (root ignores
+    /// modes), so as root the test runs itself again as `nobody` (uid 65534).
     #[test]
     fn an_unprivileged_owner_can_remove_directories_it_cannot_enter() {
+        if rustix::process::geteuid().is_root() && std::env::var_os(UNPRIVILEGED_CHILD).is_none() {
+            use std::os::unix::process::CommandExt;
+            let name = "unpack::nofollow::tests::an_unprivileged_owner_can_remove_directories_it_cannot_enter";
+            let spawned = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([name, "--exact", "--test-threads=1"])
+                .env(UNPRIVILEGED_CHILD, "1")
+                .env("TMPDIR", "/tmp")
+                .uid(65534)
+                .gid(65534)
+                .output();
+            let out = match spawned {
+                Ok(out) => out,
+                // The test binary lies below a directory `nobody` cannot enter (a checkout
+                // in /root): only the privileged run below is possible.
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    eprintln!("cannot run the test binary as nobody ({e}); root only");
+                    return remove_locked_tree();
+                }
+                Err(e) => panic!("running the test as nobody: {e}"),
+            };
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && stdout.contains("1 passed"),
+                "as nobody:\n{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        remove_locked_tree();
+    }
+
+    fn remove_locked_tree() {
         let tmp = tempfile::tempdir().unwrap();
         let tree = tmp.path().join("tree");
         fs::create_dir_all(tree.join("locked/inner")).unwrap();
