@@ -1,5 +1,7 @@
 //! Diagnostics to stderr with `tracing`, by verbosity: at the default level only errors hoist
-//! could not turn into a command's failure (what the user must act on); `-v` adds warnings
+//! could not turn into a command's failure (what the user must act on), and the store's two
+//! warnings a person must see: a command waiting for another hoist process's lock (else it
+//! looks hung), and a store root open to other users that cannot be made private; `-v` adds warnings
 //! (retries, skipped entries, clean-up that will happen later) and hoist's informational
 //! lines; `-vv` or `--debug` everything hoist logs at debug level (which endpoint served a
 //! request, each retry's cause); `-vvv` hoist's trace level too.
@@ -30,7 +32,7 @@ pub fn init(verbose: u8, debug: bool) {
 /// The `EnvFilter` directive for a verbosity level (see the module docs).
 fn default_directive(level: u8) -> &'static str {
     match level {
-        0 => "error",
+        0 => "error,hoist::store::lease=warn,hoist::store::layout=warn",
         1 => "warn,hoist=info",
         2 => "warn,hoist=debug",
         _ => "info,hoist=trace",
@@ -48,7 +50,10 @@ mod tests {
 
     #[test]
     fn default_level_shows_errors_only() {
-        assert_eq!(default_directive(0), "error");
+        assert_eq!(
+            default_directive(0),
+            "error,hoist::store::lease=warn,hoist::store::layout=warn"
+        );
         assert_eq!(default_directive(2), "warn,hoist=debug");
     }
 
