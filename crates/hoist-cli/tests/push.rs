@@ -188,3 +188,63 @@ async fn unknown_compression_is_refused_by_the_parser() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("lz4"), "{}", stderr(&out));
 }
+
+/// Issue 11, bug 1, in the reported sequence: a tag that named one manifest is pushed as that
+/// manifest, even after an unrelated import recorded the same manifest as a child of a whole
+/// three-platform index (the image record's index then changes; the tag's must not).
+#[tokio::test]
+async fn a_tag_of_one_manifest_is_never_pushed_as_an_index_its_image_joined_later() {
+    let sandbox = Sandbox::new();
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let index = sandbox::push_index(&registry, "multi", &["amd64", "arm64", "s390x"]).await;
+    let single = &index.images[0];
+    ImagePusher::new(&registry)
+        .push_image("many/layers", "latest", single)
+        .await
+        .unwrap();
+    let host = registry.host();
+    let run = |args: Vec<String>| {
+        let sandbox = &sandbox;
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = sandbox.hoist(&args).await;
+            assert!(out.status.success(), "hoist {args:?}: {}", stderr(&out));
+            stdout(&out)
+        }
+    };
+    let t3 = format!("{host}/t3:a");
+    run(vec![
+        "pull".into(),
+        "-q".into(),
+        format!("{host}/many/layers:latest"),
+    ])
+    .await;
+    run(vec![
+        "tag".into(),
+        format!("{host}/many/layers:latest"),
+        t3.clone(),
+    ])
+    .await;
+    let first = run(vec!["push".into(), t3.clone()]).await;
+    assert!(first.contains(single.digest()), "{first}");
+
+    let layout = sandbox.dir.path().join("layout");
+    let oci = format!("oci:{}:v1", layout.display());
+    run(vec![
+        "copy".into(),
+        format!("docker://{host}/multi:v1"),
+        oci.clone(),
+    ])
+    .await;
+    run(vec!["copy".into(), oci, "hoist:imported:v1".into()]).await;
+    let second = run(vec!["push".into(), t3.clone()]).await;
+
+    assert!(second.contains(single.digest()), "{second}");
+    assert!(!second.contains(index.digest()), "{second}");
+    let digest = run(vec!["digest".into(), t3]).await;
+    assert_eq!(
+        digest.trim(),
+        single.digest(),
+        "the registry serves t3:a as the one manifest"
+    );
+}

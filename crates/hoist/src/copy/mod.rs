@@ -143,7 +143,7 @@ pub use location::{ArchiveImage, ImageLocation};
 pub use remote::RegistryImage;
 pub use sink::{BlobWriter, CompressingWriter, Found, ImageSink};
 pub use source::{BlobStream, ImageSource, RepositoryName};
-pub use store::{complete_index, CompleteIndex, IndexCheckError, StoreSource};
+pub use store::{complete_index, tagged_index, CompleteIndex, IndexCheckError, StoreSource};
 pub use store_sink::StoreSink;
 pub use walk::{plan, Plan};
 

@@ -67,10 +67,8 @@ impl StoreSource {
             let Some(record) = metadata.image(&target.manifest_digest)? else {
                 return Ok(None);
             };
-            if let Some(index) = &record.index_digest {
-                if let Some(whole) = complete_index(&metadata, index)? {
-                    return Ok(Some(whole.descriptor));
-                }
+            if let Some(whole) = tagged_index(&metadata, &reference)? {
+                return Ok(Some(whole.descriptor));
             }
             Ok::<_, IndexCheckError>(Some(Descriptor::new(
                 &record.manifest_media_type,
@@ -137,6 +135,22 @@ pub enum IndexCheckError {
     /// The metadata database could not be read.
     #[error(transparent)]
     Metadata(#[from] MetadataError),
+}
+
+/// The index to send for `reference`: the one its image came with when the reference was
+/// recorded ([`MetadataStore::reference_index`]: a pull or copy of an index, or a tag of such
+/// an image), when the store holds it whole. Not the image record's index: a record is
+/// shared by every name of its manifest, and its index follows the last recording, so a later
+/// `hoist copy oci:DIR hoist:other` of an index holding the same manifest would otherwise
+/// turn a single-manifest tag into someone else's index (issue 11, bug 1). Blocking.
+pub fn tagged_index(
+    metadata: &MetadataStore,
+    reference: &Reference,
+) -> Result<Option<CompleteIndex>, IndexCheckError> {
+    match metadata.reference_index(reference)? {
+        Some(index) => complete_index(metadata, &index),
+        None => Ok(None),
+    }
 }
 
 /// The index `digest` if the store holds it whole: its bytes, and for every child manifest an

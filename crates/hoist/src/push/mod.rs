@@ -25,11 +25,13 @@
 //!    reuse the compressed blob an earlier push kept (`source`); the engine rewrites the
 //!    manifest for them after every blob is in. Afterwards the rewritten image is recorded
 //!    with a digest reference (`convert`).
-//! 4. **A whole index**: when the tag's image was chosen from an index the store holds whole
-//!    (`hoist pull --all-platforms`, see [`crate::copy::complete_index`]), the copy's root is
-//!    the index: every child manifest `PUT` by digest, then the index's exact bytes under the
-//!    tag; the digest line is the index's. An index the store holds partly (a plain pull)
-//!    pushes the platform manifest alone.
+//! 4. **A whole index**: when the tag was recorded with an index the store holds whole
+//!    (`hoist pull --all-platforms`, or a tag of such an image; see
+//!    [`crate::copy::tagged_index`]), the copy's root is the index: every child manifest `PUT`
+//!    by digest, then the index's exact bytes under the tag; the digest line is the index's.
+//!    An index the store holds partly (a plain pull), or one the image joined after the tag
+//!    was recorded (another name's import of an index holding the same manifest), pushes the
+//!    platform manifest alone.
 //!
 //! Tags are pushed one after another (as docker does); a layer shared by several tags is sent
 //! once and is "Layer already exists" afterwards.
@@ -65,7 +67,7 @@ pub use hmac::{matches as hmac_matches, HmacKey};
 pub use tags::{tags_to_push, TagToPush};
 
 use crate::copy::{
-    complete_index, copy, CompleteIndex, CopyOptions, IndexCheckError, RegistryImage, StoreSource,
+    copy, tagged_index, CompleteIndex, CopyOptions, IndexCheckError, RegistryImage, StoreSource,
 };
 use crate::credentials::Credentials;
 use crate::digest::Digest;
@@ -228,8 +230,9 @@ impl Pusher {
     }
 
     /// docker's `pushV2Tag` for one tag: the image, or the whole index it was chosen from
-    /// when the store holds that index whole (`pull --all-platforms`), through the copy
-    /// engine with push's adapters.
+    /// when the store holds that index whole (`pull --all-platforms`) and this tag's
+    /// repository was recorded as it ([`tagged_index`]), through the copy engine with push's
+    /// adapters.
     async fn push_tag(
         &self,
         run: &Arc<Target>,
@@ -237,7 +240,7 @@ impl Pusher {
         progress: &dyn ProgressSink,
     ) -> Result<PushedTag, PushError> {
         let record = self.record(&tag.target.manifest_digest).await?;
-        let (root, records) = match self.whole_index(&record).await? {
+        let (root, records) = match self.whole_index(&tag.reference).await? {
             Some(whole) => {
                 let mut children = Vec::with_capacity(whole.children.len());
                 for child in &whole.children {
@@ -301,13 +304,10 @@ impl Pusher {
             })
     }
 
-    /// The index `record` was chosen from, if the store holds it whole.
-    async fn whole_index(&self, record: &ImageRecord) -> Result<Option<CompleteIndex>, PushError> {
-        let Some(index) = record.index_digest.clone() else {
-            return Ok(None);
-        };
-        let metadata = Arc::clone(&self.metadata);
-        spawn_blocking(move || complete_index(&metadata, &index))
+    /// The index to push for `reference`, see [`tagged_index`].
+    async fn whole_index(&self, reference: &Reference) -> Result<Option<CompleteIndex>, PushError> {
+        let (metadata, reference) = (Arc::clone(&self.metadata), reference.clone());
+        spawn_blocking(move || tagged_index(&metadata, &reference))
             .await?
             .map_err(|e| match e {
                 IndexCheckError::Store(e) => PushError::Store(e),

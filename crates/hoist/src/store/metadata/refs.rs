@@ -179,6 +179,25 @@ impl MetadataStore {
         self.associations_where("WHERE r.repository = ?1", [repository.as_str()])
     }
 
+    /// The index `reference`'s image came with when the reference was recorded (a pull of an
+    /// index, or a copy of one into the store, records the image with the index it was chosen
+    /// from; `hoist tag` takes the source image's index at that moment). `None` when the
+    /// reference does not exist or named a manifest alone. Push sends an index whole only for
+    /// such a reference (`copy::tagged_index`).
+    pub fn reference_index(&self, reference: &Reference) -> Result<Option<Digest>, MetadataError> {
+        let name = reference.clone().with_default_tag().to_string();
+        self.read("read a reference", |tx| {
+            tx.query_row(
+                "SELECT index_digest FROM refs WHERE name = ?1",
+                [&name],
+                |row| row.get::<_, Option<Digest>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.error("read a reference", e))
+        })
+    }
+
     /// Every reference in the store with its target, sorted by familiar form.
     pub fn all_references(&self) -> Result<Vec<Association>, MetadataError> {
         self.associations_where("", ())
@@ -202,8 +221,15 @@ impl MetadataStore {
                     reference: reference.to_string(),
                     manifest: manifest_digest.clone(),
                 })?;
+            let index = image_index(tx, manifest_digest).map_err(err)?;
             if let Some(old) = target_of(tx, &name).map_err(err)? {
                 if old.manifest_digest == *manifest_digest {
+                    // Same image: only the index it came with may have become known.
+                    tx.execute(
+                        "UPDATE refs SET index_digest = ?2 WHERE name = ?1",
+                        params![name, index],
+                    )
+                    .map_err(err)?;
                     return Ok(false);
                 }
                 if let (Kind::Digest, Some(digest)) = (kind, reference.digest()) {
@@ -222,14 +248,15 @@ impl MetadataStore {
                 }
             }
             tx.execute(
-                "INSERT INTO refs (name, repository, kind, manifest_digest) \
-                 VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (name) DO UPDATE SET manifest_digest = ?4",
+                "INSERT INTO refs (name, repository, kind, manifest_digest, index_digest) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (name) DO UPDATE SET manifest_digest = ?4, index_digest = ?5",
                 params![
                     name,
                     reference.repository().as_str(),
                     kind.as_str(),
                     manifest_digest,
+                    index,
                 ],
             )
             .map_err(err)?;
@@ -269,6 +296,17 @@ impl MetadataStore {
         found.sort_by_cached_key(|a| a.reference.familiar());
         Ok(found)
     }
+}
+
+/// The index the image `manifest_digest` was last recorded with.
+fn image_index(tx: &Transaction<'_>, manifest_digest: &Digest) -> rusqlite::Result<Option<Digest>> {
+    tx.query_row(
+        "SELECT index_digest FROM images WHERE manifest_digest = ?1",
+        [manifest_digest],
+        |row| row.get::<_, Option<Digest>>(0),
+    )
+    .optional()
+    .map(Option::flatten)
 }
 
 fn target_of(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<Option<ReferenceTarget>> {

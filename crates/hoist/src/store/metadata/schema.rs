@@ -121,6 +121,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         UPDATE layers SET ref_count = ref_count - 1 WHERE chain_id = OLD.chain_id;
     END;
     "#,
+    // 3: the index a reference's image came with when the reference was recorded. An image
+    // record is shared by every name of its manifest and its index_digest follows the last
+    // recording, so push asks the reference, not the image, whether to send an index whole
+    // (issue 11, bug 1). Existing references take their image's current index.
+    r#"
+    ALTER TABLE refs ADD COLUMN index_digest TEXT;
+    UPDATE refs SET index_digest =
+        (SELECT i.index_digest FROM images i WHERE i.manifest_digest = refs.manifest_digest);
+    "#,
 ];
 
 /// The schema version this hoist writes.

@@ -411,3 +411,34 @@ fn re_recording_an_image_with_a_corrected_media_type_updates_its_index_entries()
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].media_type, a.manifest_media_type);
 }
+
+/// Issue 11, bug 1: a reference keeps the index its image came with when it was recorded;
+/// recording the same manifest again with another index (an unrelated import) moves the
+/// image record's index, not the reference's.
+#[test]
+fn a_reference_keeps_the_index_its_image_came_with_when_it_was_recorded() {
+    let f = fixture();
+    let mut img = recorded(&f.db, "a");
+    let single = reference("single:v1");
+    f.db.add_tag(&single, &img.manifest_digest, false).unwrap();
+    assert_eq!(f.db.reference_index(&single).unwrap(), None);
+
+    img.index_digest = Some(digest("index"));
+    f.db.put_image(&img).unwrap();
+    let from_index = reference("multi:v1");
+    f.db.add_tag(&from_index, &img.manifest_digest, false)
+        .unwrap();
+
+    assert_eq!(f.db.reference_index(&single).unwrap(), None);
+    assert_eq!(
+        f.db.reference_index(&from_index).unwrap(),
+        Some(digest("index"))
+    );
+    // Tagged again, the same reference learns the index its image has now.
+    f.db.add_tag(&single, &img.manifest_digest, false).unwrap();
+    assert_eq!(
+        f.db.reference_index(&single).unwrap(),
+        Some(digest("index"))
+    );
+    assert_eq!(f.db.reference_index(&reference("nope:v1")).unwrap(), None);
+}
