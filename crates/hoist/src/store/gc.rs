@@ -42,7 +42,7 @@ use serde_json::Value;
 
 use super::layers::{sweep_layers, LayerError};
 use super::layout::{BLOBS_DIR, INGEST_DIR};
-use super::{ingest, ContentStore, MetadataError, MetadataStore, StoreError};
+use super::{ingest_lock, ContentStore, MetadataError, MetadataStore, StoreError};
 use crate::digest::{Algorithm, Digest};
 use crate::media::MAX_MANIFEST_SIZE;
 
@@ -276,7 +276,7 @@ fn sweep_ingests(
         if !dir.is_dir() {
             continue;
         }
-        let Some(idle) = ingest::lock_idle(&dir)? else {
+        let Some(idle) = ingest_lock::lock_idle(&dir)? else {
             continue;
         };
         let age = idle

@@ -56,6 +56,7 @@ pub mod content;
 mod error;
 pub mod gc;
 pub mod ingest;
+mod ingest_lock;
 pub mod layers;
 pub mod layout;
 pub mod lease;

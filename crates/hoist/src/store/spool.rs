@@ -22,7 +22,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::ingest::{self, IngestLock};
+use super::ingest;
+use super::ingest_lock::{self, IngestLock};
 use super::layout::INGEST_DIR;
 use super::lock::Wait;
 use super::{BlobInfo, ContentStore, StoreError};
@@ -67,7 +68,7 @@ impl ContentStore {
         // The name is unique, so the lock is never contended but by garbage collection, which
         // only ever tries it; the placeholder digest appears in no message of a success.
         let placeholder = Digest::sha256_of(b"");
-        let lock = ingest::acquire(&dir, &placeholder, Wait::Block)?;
+        let lock = ingest_lock::acquire(&dir, &placeholder, Wait::Block)?;
         let data_path = dir.join(DATA_FILE);
         let data = OpenOptions::new()
             .write(true)
@@ -131,7 +132,7 @@ fn discard(inner: Inner) {
         }
     }
     drop(inner.data);
-    ingest::remove_ingest_dir(&inner.dir, inner.lock);
+    ingest_lock::remove_ingest_dir(&inner.dir, inner.lock);
 }
 
 impl Drop for Spool {
