@@ -166,6 +166,25 @@ fn an_invalid_tag_is_refused_before_anything_is_tagged() {
     assert_eq!(err.to_string(), "invalid tag \"Bad Tag\"");
 }
 
+/// Issue 11: `load` of a file that is not a tar at all says so, without echoing the file.
+#[test]
+fn a_file_that_is_not_a_tar_is_not_an_archive() {
+    for bytes in [
+        &b"not an archive, secret=hunter2\n"[..],
+        &[0u8; 700][..],
+        &[7u8; 1024][..],
+    ] {
+        let err = load_fails(bytes);
+        assert!(matches!(err, ArchiveError::NotAnArchive), "{err:?}");
+        let message = err.to_string();
+        assert!(
+            message.starts_with("not a docker or OCI archive"),
+            "{message}"
+        );
+        assert!(!message.contains("hunter2"), "{message}");
+    }
+}
+
 #[test]
 fn a_tar_without_manifest_or_index_is_not_an_archive() {
     let err = load_fails(&write_tar(&[(

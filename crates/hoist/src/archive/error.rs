@@ -99,8 +99,9 @@ pub enum ArchiveError {
         max: u64,
     },
 
-    /// Neither `manifest.json` nor `index.json`: not a docker-archive nor an OCI layout.
-    #[error("the archive has neither manifest.json nor index.json: it is not a docker save or OCI image layout tarball")]
+    /// Not a tar holding `manifest.json` or `index.json`: neither a docker-archive nor an
+    /// OCI layout tarball (the file's bytes are never echoed).
+    #[error("not a docker or OCI archive: expected a tar file holding manifest.json (docker save) or index.json (an OCI image layout)")]
     NotAnArchive,
 
     /// `manifest.json` / `index.json` names a member the archive does not have.

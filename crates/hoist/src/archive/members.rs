@@ -140,8 +140,19 @@ pub(crate) fn read_members(
 ) -> Result<Members, ArchiveError> {
     let mut members = Members::default();
     let mut archive = Archive::new(reader);
-    for entry in archive.entries().map_err(ArchiveError::reading)? {
-        let mut entry = entry.map_err(ArchiveError::reading)?;
+    for (position, entry) in archive
+        .entries()
+        .map_err(ArchiveError::reading)?
+        .enumerate()
+    {
+        let mut entry = entry.map_err(|e| {
+            // No valid first header (too short, a bad checksum) and no OS error: not a tar.
+            if position == 0 && e.raw_os_error().is_none() && e.get_ref().is_some() {
+                ArchiveError::NotAnArchive
+            } else {
+                ArchiveError::reading(e)
+            }
+        })?;
         let raw_name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let name = normalize(&raw_name).ok_or_else(|| ArchiveError::UnsafeMember {
             name: raw_name.clone(),
