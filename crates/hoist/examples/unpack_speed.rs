@@ -52,11 +52,7 @@ fn build_tar(entries: usize) -> std::io::Result<Vec<u8>> {
         let mut header = tar::Header::new_gnu();
         header.set_mode(0o644);
         header.set_size(data.len() as u64);
-        builder.append_data(
-            &mut header,
-            format!("d{}/f{i}", i / 1000),
-            data.as_bytes(),
-        )?;
+        builder.append_data(&mut header, format!("d{}/f{i}", i / 1000), data.as_bytes())?;
     }
     builder.into_inner()
 }
