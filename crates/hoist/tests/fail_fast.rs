@@ -56,6 +56,20 @@ async fn pull_from_a_closed_port_fails_at_once() {
     );
 }
 
+/// Issue 11: the sentence names the cause in a few words, not reqwest's chain.
+#[tokio::test]
+async fn a_refused_connection_is_said_in_a_few_words() {
+    let closed = format!("127.0.0.1:{}/app:v1", unused_port().unwrap());
+    let err = Store::new()
+        .puller(PullOptions::default())
+        .pull(&Reference::parse(&closed).unwrap(), &Recorder::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("/v2/: connection refused"), "{err}");
+    assert!(!err.contains("error sending request"), "{err}");
+}
+
 #[tokio::test]
 async fn push_to_a_closed_port_fails_at_once_without_retrying() {
     let source = TestRegistry::anonymous().await.unwrap();

@@ -20,7 +20,7 @@ use http::Method;
 use url::Url;
 
 use super::auth::challenge::{parse_challenges, Challenge};
-use super::error::{is_certificate_error, is_connection_refused, RegistryError};
+use super::error::{is_certificate_error, is_connection_refused, transport_cause, RegistryError};
 use super::hosts::RegistryConfig;
 use super::transport::{Outgoing, Transport};
 
@@ -206,7 +206,7 @@ pub async fn ping(
             Ok(r) => r,
             Err(RegistryError::Http { source, .. }) => {
                 tracing::debug!(%url, error = %source, "ping failed");
-                attempts.push(format!("{url}: {}", error_chain(&source)));
+                attempts.push(format!("{url}: {}", transport_cause(&source)));
                 certificate_rejected |= is_certificate_error(&source);
                 connection_refused &= is_connection_refused(&source);
                 continue;
@@ -257,21 +257,6 @@ pub async fn ping(
         certificate_rejected,
         connection_refused: connection_refused && !attempts.is_empty(),
     })
-}
-
-/// An error with its sources, for messages that must say *why* (TLS: unknown issuer).
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = c.source();
-    }
-    s
 }
 
 #[cfg(test)]

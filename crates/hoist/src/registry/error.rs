@@ -51,7 +51,8 @@ pub enum RegistryError {
         retry_after: Option<Duration>,
     },
     /// The request could not be sent or the answer not read (DNS, connect, TLS, timeout, reset).
-    #[error("{method} {url}: {source}")]
+    /// Its sentence names the cause ([`transport_cause`]); the whole chain is its source.
+    #[error("{method} {url}: {cause}", cause = transport_cause(source))]
     Http {
         /// The request method.
         method: String,
@@ -342,6 +343,35 @@ pub fn is_certificate_error(err: &(dyn std::error::Error + 'static)) -> bool {
                 )
         )
     )
+}
+
+/// What went wrong with a request that got no answer, in a few words a person can act on:
+/// `connection refused`, `connection reset by the server`, `timed out`, `TLS: …`, else the
+/// innermost error's own words — not reqwest's "error sending request for url (…)", which
+/// repeats the URL and hides the cause at the end of a chain.
+pub fn transport_cause(err: &reqwest::Error) -> String {
+    if err.is_timeout() {
+        return "timed out".to_owned();
+    }
+    for e in sources(err) {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return format!("TLS: {tls}");
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind;
+            let cause = match io.kind() {
+                ErrorKind::ConnectionRefused => "connection refused",
+                ErrorKind::ConnectionReset => "connection reset by the server",
+                ErrorKind::ConnectionAborted => "connection aborted",
+                ErrorKind::UnexpectedEof => "connection closed before the answer was complete",
+                ErrorKind::TimedOut => "timed out",
+                _ => continue,
+            };
+            return cause.to_owned();
+        }
+    }
+    let innermost = sources(err).last().map(|e| e.to_string());
+    innermost.unwrap_or_else(|| err.to_string())
 }
 
 /// `err` and its sources, outermost first, stepping into the error an `io::Error` wraps.
