@@ -45,6 +45,7 @@ pub mod descriptor;
 pub mod manifest;
 pub mod platform;
 pub mod schema1;
+mod schema1_signature;
 pub mod types;
 
 pub use config::{ConfigError, ImageConfig, RootFs, MAX_CONFIG_SIZE};

@@ -28,13 +28,13 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
 use oci_spec::image::History;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::descriptor::null_as_default;
 use super::platform::Platform;
+use super::schema1_signature::{signed_payload, Envelope};
 use super::types::{
     LayerCompression, DOCKER_MANIFEST_V1, DOCKER_MANIFEST_V1_SIGNED, DOCKER_SCHEMA1_LAYER,
 };
@@ -182,24 +182,6 @@ struct RawFsLayer {
 struct RawHistory {
     #[serde(rename = "v1Compatibility")]
     v1_compatibility: String,
-}
-
-#[derive(Deserialize)]
-struct Envelope {
-    #[serde(default)]
-    signatures: Option<Vec<JwsSignature>>,
-}
-
-#[derive(Deserialize)]
-struct JwsSignature {
-    protected: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ProtectedHeader {
-    format_length: usize,
-    format_tail: String,
 }
 
 /// The parts of a v1Compatibility docker reads (`image.V1Image`).
@@ -469,53 +451,6 @@ pub fn manifest_list_deprecation_notice(reference: &str) -> String {
          break in a future release. Suggest author of {reference} to upgrade to v2 schema2. More \
          information at https://docs.docker.com/registry/spec/deprecated-schema-v1/"
     )
-}
-
-/// libtrust `JSONSignature.Payload`: `body[..formatLength] + base64url(formatTail)`.
-fn signed_payload(body: &[u8], signatures: &[JwsSignature]) -> Result<Vec<u8>, Schema1Error> {
-    let bad = |reason: String| Schema1Error::Signature(reason);
-    let mut format: Option<(usize, Vec<u8>)> = None;
-    for (i, signature) in signatures.iter().enumerate() {
-        let header = base64url(&signature.protected).ok_or_else(|| {
-            bad(format!(
-                "protected header of signature {i} is not base64url"
-            ))
-        })?;
-        let header: ProtectedHeader =
-            serde_json::from_slice(&header).map_err(|source| Schema1Error::Malformed {
-                what: format!("protected header of signature {i}"),
-                source,
-            })?;
-        let tail = base64url(&header.format_tail)
-            .ok_or_else(|| bad(format!("formatTail of signature {i} is not base64url")))?;
-        match &format {
-            None => format = Some((header.format_length, tail)),
-            Some((length, first_tail)) => {
-                if *length != header.format_length || *first_tail != tail {
-                    return Err(bad(format!(
-                        "signature {i} disagrees with signature 0 on formatLength/formatTail"
-                    )));
-                }
-            }
-        }
-    }
-    let (length, tail) = format.ok_or_else(|| bad("the signatures list is empty".to_owned()))?;
-    let head = body.get(..length).ok_or_else(|| {
-        bad(format!(
-            "formatLength {length} is larger than the manifest ({} bytes)",
-            body.len()
-        ))
-    })?;
-    let mut payload = head.to_vec();
-    payload.extend_from_slice(&tail);
-    Ok(payload)
-}
-
-/// libtrust's `joseBase64UrlDecode`: URL-safe alphabet, padding optional.
-fn base64url(s: &str) -> Option<Vec<u8>> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s.trim_end_matches('='))
-        .ok()
 }
 
 /// docker's `v1.HistoryFromConfig`.

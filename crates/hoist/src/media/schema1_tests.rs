@@ -2,6 +2,7 @@
 //! and the config built from v1Compatibility.
 
 use super::*;
+use base64::Engine as _;
 
 const SIGNED: &[u8] = include_bytes!("testdata/schema1_signed_hello_world.json");
 const SIGNED_DIGEST: &str =
