@@ -48,6 +48,16 @@ async fn copy_prints_push_statuses_and_the_digest_line() {
     let line = format!("v1: digest: {} size: {}", index.digest(), index.index.size);
     assert!(text.contains(&line), "{text}");
     assert!(!sandbox.dir.path().join("root").exists());
+    // Issue 11: a summary line closes the copy.
+    let summary = format!(
+        "Copied docker://{}/team/app:v1 to {}/mirror/app:v1: {} (",
+        a.host(),
+        b.host(),
+        index.digest()
+    );
+    let last = text.lines().last().unwrap_or_default();
+    assert!(last.starts_with(&summary), "{text}");
+    assert!(last.contains("blobs sent"), "{last}");
 }
 
 #[tokio::test]

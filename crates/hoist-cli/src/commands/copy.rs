@@ -30,9 +30,9 @@
 use std::sync::Arc;
 
 use hoist::copy::{
-    copy, Archive, ArchiveFormat, ArchiveImage, CopyOptions, DirSink, DirSource, DockerArchiveSink,
-    ImageLocation, ImageSink, ImageSource, LayoutSink, LayoutSource, OciArchiveSink, RegistryImage,
-    StoreSink, StoreSource,
+    copy, Archive, ArchiveFormat, ArchiveImage, CopyOptions, CopyOutcome, DirSink, DirSource,
+    DockerArchiveSink, ImageLocation, ImageSink, ImageSource, LayoutSink, LayoutSource,
+    OciArchiveSink, RegistryImage, StoreSink, StoreSource,
 };
 use hoist::credentials::CredentialStore;
 use hoist::media::Platform;
@@ -117,8 +117,38 @@ pub fn run(
     let outcome = result.map_err(Box::new)?;
     if args.quiet {
         crate::outln!("{}", outcome.root.digest);
+    } else {
+        crate::outln!("{}", summary(&args.source, &args.destination, &outcome));
     }
     Ok(())
+}
+
+/// The closing line of a copy: what went where and what it cost, e.g. `Copied docker://a/x:v1
+/// to oci:dir:v1: sha256:… (2 manifests; 3 blobs sent, 1 already there)`.
+fn summary(source: &str, destination: &str, outcome: &CopyOutcome) -> String {
+    let manifests = match outcome.manifests {
+        1 => "1 manifest".to_owned(),
+        n => format!("{n} manifests"),
+    };
+    let mut blobs = vec![format!(
+        "{} blob{} sent",
+        outcome.copied,
+        if outcome.copied == 1 { "" } else { "s" }
+    )];
+    if outcome.mounted > 0 {
+        blobs.push(format!("{} mounted", outcome.mounted));
+    }
+    if outcome.existing > 0 {
+        blobs.push(format!("{} already there", outcome.existing));
+    }
+    if !outcome.converted.is_empty() {
+        blobs.push(format!("{} layers compressed", outcome.converted.len()));
+    }
+    format!(
+        "Copied {source} to {destination}: {} ({manifests}; {})",
+        outcome.root.digest,
+        blobs.join(", ")
+    )
 }
 
 /// The store, opened by [`run`] whenever a side is `hoist:`.
