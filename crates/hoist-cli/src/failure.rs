@@ -1,4 +1,6 @@
-//! How a failed command ends: one clear line on stderr and a non-zero exit status.
+//! How a failed command ends: one clear line on stderr, `Error: …` (the one prefix of every
+//! failure, whole command or one item of `rmi`/`inspect`, as docker's per-item lines, podman
+//! and crane print it), and a non-zero exit status.
 //!
 //! Exit statuses are stable: 0 success; 1 failure (the operation could not be done); 2 usage
 //! (the command line is wrong: clap's own errors and [`CliError::Arguments`]).
@@ -175,7 +177,7 @@ pub fn report(err: &CliError, debug: bool) -> ExitCode {
     if matches!(err, CliError::ItemsFailed { .. }) {
         return ExitCode::FAILURE;
     }
-    print_error("hoist: ", err, debug);
+    print_error("Error: ", err, debug);
     match err {
         CliError::Arguments(_) => ExitCode::from(USAGE_EXIT),
         _ => ExitCode::FAILURE,

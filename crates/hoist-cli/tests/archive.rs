@@ -119,7 +119,7 @@ fn a_failed_save_leaves_no_file() {
     assert!(!out.status.success());
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
-        "hoist: No such image: nope:1\n"
+        "Error: No such image: nope:1\n"
     );
     assert!(!file.exists());
     let leftovers: Vec<_> = std::fs::read_dir(store.root())
@@ -145,6 +145,6 @@ fn loading_a_hostile_archive_fails_with_one_line() {
     assert!(!out.status.success());
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
-        "hoist: refusing archive member \"../x\": its path is absolute or contains \"..\"\n"
+        "Error: refusing archive member \"../x\": its path is absolute or contains \"..\"\n"
     );
 }

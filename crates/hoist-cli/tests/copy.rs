@@ -100,7 +100,7 @@ async fn missing_tag_fails_in_one_line_and_creates_no_layout() {
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.starts_with("hoist: ") && err.contains("missing"),
+        err.starts_with("Error: ") && err.contains("missing"),
         "{err}"
     );
     assert!(!layout.exists());

@@ -130,7 +130,7 @@ fn assert_one_line_failure(output: &Output) -> String {
         text(&output.stdout)
     );
     let stderr = text(&output.stderr);
-    let failure_lines = stderr.lines().filter(|l| l.starts_with("hoist: ")).count();
+    let failure_lines = stderr.lines().filter(|l| l.starts_with("Error: ")).count();
     assert_eq!(failure_lines, 1, "{stderr}");
     stderr
 }

@@ -235,7 +235,7 @@ fn tag_to_a_digest_reference_is_refused() {
     assert!(!output.status.success());
     assert_eq!(
         stderr(&output),
-        "hoist: refusing to create a tag with a digest reference\n"
+        "Error: refusing to create a tag with a digest reference\n"
     );
 }
 

@@ -94,7 +94,7 @@ async fn malformed_reference_fails_with_one_line() {
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.starts_with("hoist: invalid reference \"Team/App:v1\""),
+        err.starts_with("Error: invalid reference \"Team/App:v1\""),
         "{err}"
     );
     assert!(!Path::new(&sandbox.root()).join("hoist.db").exists());
@@ -111,7 +111,7 @@ async fn missing_tag_fails_with_dockers_sentence() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),
-        format!("hoist: manifest for {reference} not found: manifest unknown: manifest unknown\n")
+        format!("Error: manifest for {reference} not found: manifest unknown: manifest unknown\n")
     );
 }
 
@@ -125,7 +125,7 @@ async fn invalid_platform_is_refused_before_pulling() {
 
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).starts_with("hoist: invalid platform \"linux//arm\""),
+        stderr(&out).starts_with("Error: invalid platform \"linux//arm\""),
         "{}",
         stderr(&out)
     );
@@ -335,7 +335,7 @@ async fn access_denied_names_hoist_login() {
     let err = stderr(&out);
     assert!(
         err.starts_with(&format!(
-            "hoist: pull access denied for {}/team/private, repository does not exist or may \
+            "Error: pull access denied for {}/team/private, repository does not exist or may \
              require 'hoist login'",
             registry.host()
         )),

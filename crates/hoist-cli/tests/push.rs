@@ -116,7 +116,7 @@ async fn pushing_a_digest_reference_fails_with_one_line() {
     assert!(!out.status.success());
     assert_eq!(
         stderr(&out),
-        format!("hoist: cannot push a digest reference: {by_digest}\n")
+        format!("Error: cannot push a digest reference: {by_digest}\n")
     );
 }
 

@@ -232,7 +232,7 @@ async fn blob_without_a_digest_is_a_usage_error_and_a_missing_blob_fails() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("hoist: "), "{err}");
+    assert!(err.starts_with("Error: "), "{err}");
     // The registry's answer in its words; the URL asked is for --debug.
     assert!(
         err.ends_with("blob unknown: blob unknown to registry\n"),
@@ -310,7 +310,7 @@ async fn delete_by_tag_removes_the_manifest() {
     let missing = sandbox.hoist(&["delete", &format!("{name}:v1")]).await;
     assert_eq!(
         stderr(&missing),
-        format!("hoist: cannot delete {name}:v1: manifest unknown: HTTP 404 Not Found\n")
+        format!("Error: cannot delete {name}:v1: manifest unknown: HTTP 404 Not Found\n")
     );
 }
 
