@@ -44,6 +44,7 @@ mod sink;
 mod upload;
 mod upload_body;
 mod upload_compress;
+mod window;
 
 use std::time::Duration;
 

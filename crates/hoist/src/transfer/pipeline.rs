@@ -16,7 +16,9 @@
 //! needs the decompressed bytes — no sink, and no diffID wanted (`pull --no-unpack`) or none
 //! to compute (an uncompressed blob's diffID is its digest) — there is no decoder: the tee
 //! only stores ([`PipelineSpec::decodes`]). Memory stays
-//! bounded: a few chunks in the channel plus the decoder's window.
+//! bounded: a few chunks in the channel plus the decoder's window. A zstd decoder first takes
+//! its window's share of the process's budget (`window`); while it waits for it, the tee only
+//! stores, and the decoder then starts from the ingest's copy of what arrived meanwhile.
 //!
 //! # Resuming
 //! - A dropped connection is invisible here: the async half reopens the source at the offset
@@ -45,6 +47,7 @@ use tokio::task::JoinHandle;
 use super::decompress::{Compression, Decoder};
 use super::hash_thread::HashThread;
 use super::sink::{LayerSink, LayerSinkFactory};
+use super::window::{frame_window, WindowPermit, FRAME_HEADER_MAX, WINDOWS};
 use super::TransferError;
 use crate::digest::{Algorithm, Digest};
 use crate::store::{Ingest, StoreError};
@@ -224,6 +227,11 @@ fn pass(ingest: &mut Ingest, feed: &mut mpsc::Receiver<Feed>, spec: &PipelineSpe
             }
         };
     }
+    // Held until the decoder is done: its window's share of the process's budget.
+    let _window = match spec.compression {
+        Compression::Zstd => Some(tee.window_permit()),
+        _ => None,
+    };
     let mut decoder = match Decoder::new(spec.compression, tee) {
         Ok(decoder) => decoder,
         Err(e) => {
@@ -424,13 +432,76 @@ impl Tee<'_> {
     }
 }
 
+impl Tee<'_> {
+    /// Reads the zstd frame header and takes its window's share of the process's
+    /// [`WINDOWS`] budget. While the budget cannot hold it, the feed is stored without being
+    /// decoded, so the download goes on; then the stream is rewound to byte zero, read back
+    /// from the ingest, for the decoder. A stop (given up, store failure) is left for the
+    /// decoder's first read to report.
+    fn window_permit(&mut self) -> WindowPermit<'static> {
+        let mut header = [0u8; FRAME_HEADER_MAX];
+        let mut len = 0;
+        while len < header.len() {
+            match self.read(&mut header[len..]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => len += n,
+            }
+        }
+        let window = frame_window(&header[..len]);
+        let permit = loop {
+            if let Some(permit) = WINDOWS.try_take(window) {
+                break permit;
+            }
+            if self.stop.is_some() || self.ended || !self.store_next() {
+                break WINDOWS.take(window);
+            }
+        };
+        self.rewind();
+        permit
+    }
+
+    /// Stores the next fed chunk without handing it on; `false` at the end of the feed or
+    /// when it stopped.
+    fn store_next(&mut self) -> bool {
+        match self.feed.blocking_recv() {
+            Some(Feed::Chunk(chunk)) => match self.ingest.write_chunk(&chunk) {
+                Ok(()) => true,
+                Err(e) => {
+                    self.stopped(Stop::Store(e));
+                    false
+                }
+            },
+            Some(Feed::End) => {
+                self.ended = true;
+                false
+            }
+            None => {
+                self.stopped(Stop::Abandoned);
+                false
+            }
+        }
+    }
+
+    /// Starts the stream again from byte zero: everything taken from the feed so far is in
+    /// the ingest, so it is read back from there.
+    fn rewind(&mut self) {
+        if self.stop.is_some() {
+            return;
+        }
+        self.pending = Bytes::new();
+        match self.ingest.read_written() {
+            Ok(written) => self.prefix = Some(written),
+            Err(e) => {
+                self.stopped(Stop::Store(e));
+            }
+        }
+    }
+}
+
 impl Read for Tee<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.stop.is_some() {
             return Err(io::Error::other("stream stopped"));
-        }
-        if self.ended {
-            return Ok(0);
         }
         if let Some(prefix) = &mut self.prefix {
             match prefix.read(buf) {
@@ -441,6 +512,9 @@ impl Read for Tee<'_> {
                     return Err(self.stopped(Stop::Store(StoreError::io("read back", what, e))));
                 }
             }
+        }
+        if self.ended {
+            return Ok(0);
         }
         while self.pending.is_empty() {
             match self.feed.blocking_recv() {
