@@ -10,3 +10,6 @@ scripts/install-test-deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked "$@"
+# The tests of hostile input and of the store once more as an unprivileged user (needs root to
+# drop to it; CI runs as root).
+if [ "$(id -u)" = 0 ]; then scripts/test-unprivileged.sh; fi
