@@ -19,21 +19,14 @@
 use serde_json::{Map, Value};
 
 use crate::digest::Digest;
+use crate::media::schema1::V1_IMAGE_KEYS;
 use crate::store::ChainId;
 
-/// docker's `image.V1Image` fields read from the config for the top layer, in Go's order.
-const V1_FIELDS: [&str; 10] = [
-    "comment",
-    "created",
-    "container",
-    "container_config",
-    "docker_version",
-    "author",
-    "config",
-    "architecture",
-    "variant",
-    "os",
-];
+/// docker's `image.V1Image` fields read from the config for the top layer, in Go's order:
+/// all but `id` and `parent` (the layer's own) and `Size` (not written).
+fn v1_fields() -> &'static [&'static str] {
+    &V1_IMAGE_KEYS[2..12]
+}
 
 /// One layer's v1 directory: its ID and the `json` file's bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +91,7 @@ fn lower_fields() -> Vec<(String, Value)> {
 /// The config's `V1Image` fields (`omitempty` ones only when present and non-empty).
 fn top_fields(config: &Value) -> Vec<(String, Value)> {
     let mut fields = Vec::new();
-    for name in V1_FIELDS {
+    for &name in v1_fields() {
         let value = config.get(name).filter(|v| !is_empty(v)).cloned();
         let value = match (name, value) {
             (_, Some(v)) => v,

@@ -43,8 +43,9 @@ use crate::digest::Digest;
 /// docker's `noFallbackMinVersion`: configs from older docker are reduced to `V1Image` keys.
 const NO_FALLBACK_MIN_VERSION: &str = "1.8.3";
 
-/// The keys of docker's `image.V1Image`, kept for configs from docker < 1.8.3.
-const V1_IMAGE_KEYS: [&str; 13] = [
+/// The keys of docker's `image.V1Image`, in Go's field order: kept for configs from docker <
+/// 1.8.3, and (without `id`, `parent`, `Size`) the v1 `json` of a saved image's top layer.
+pub(crate) const V1_IMAGE_KEYS: [&str; 13] = [
     "id",
     "parent",
     "comment",

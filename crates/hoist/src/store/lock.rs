@@ -27,28 +27,23 @@ pub(crate) enum Wait {
 /// Takes an exclusive `flock` on `file`. `Ok(true)` when held, `Ok(false)` only with
 /// [`Wait::Try`] when someone else holds it.
 pub(crate) fn lock_exclusive(file: &File, wait: Wait) -> io::Result<bool> {
-    let op = match wait {
-        Wait::Block => FlockOperation::LockExclusive,
-        Wait::Try => FlockOperation::NonBlockingLockExclusive,
-    };
-    loop {
-        match flock(file, op) {
-            Ok(()) => return Ok(true),
-            // A signal interrupted the wait: wait again.
-            Err(Errno::INTR) => continue,
-            Err(Errno::WOULDBLOCK) if wait == Wait::Try => return Ok(false),
-            Err(e) => return Err(io::Error::from(e)),
-        }
+    match wait {
+        Wait::Block => take(file, FlockOperation::LockExclusive, wait),
+        Wait::Try => take(file, FlockOperation::NonBlockingLockExclusive, wait),
     }
 }
 
 /// Takes a shared `flock` on `file`. `Ok(true)` when held, `Ok(false)` only with
 /// [`Wait::Try`] when an exclusive holder has it.
 pub(crate) fn lock_shared(file: &File, wait: Wait) -> io::Result<bool> {
-    let op = match wait {
-        Wait::Block => FlockOperation::LockShared,
-        Wait::Try => FlockOperation::NonBlockingLockShared,
-    };
+    match wait {
+        Wait::Block => take(file, FlockOperation::LockShared, wait),
+        Wait::Try => take(file, FlockOperation::NonBlockingLockShared, wait),
+    }
+}
+
+/// `flock(file, op)`, again after a signal interrupted the wait.
+fn take(file: &File, op: FlockOperation, wait: Wait) -> io::Result<bool> {
     loop {
         match flock(file, op) {
             Ok(()) => return Ok(true),
