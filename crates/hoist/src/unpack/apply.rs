@@ -17,7 +17,6 @@
 //! report instead, and directories are kept owner-writable (`| 0o700`) until `finish` sets
 //! their real mode, so a read-only directory does not block its own contents.
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -26,6 +25,7 @@ use std::rc::Rc;
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timestamps, XattrFlags};
 use rustix::io::Errno;
 
+use super::created::CreatedPaths;
 use super::error::{EntryKind, EntryProblem};
 use super::implicit::ImplicitDirs;
 use super::meta::EntryMeta;
@@ -49,7 +49,7 @@ pub(super) struct Unpacker<'o> {
     pub(super) options: &'o UnpackOptions,
     pub(super) report: UnpackReport,
     /// Apply mode: every path this layer created, with its ancestors (`.wh..wh..opq` keeps them).
-    pub(super) created: HashSet<Vec<u8>>,
+    pub(super) created: CreatedPaths,
     /// Diff mode: the directories this layer names and the ones it only implies.
     pub(super) dirs: ImplicitDirs,
     fixups: Vec<DirFixup>,
@@ -69,7 +69,7 @@ impl<'o> Unpacker<'o> {
             root,
             options,
             report: UnpackReport::default(),
-            created: HashSet::new(),
+            created: CreatedPaths::default(),
             dirs: ImplicitDirs::default(),
             fixups: Vec::new(),
             cache: None,
@@ -130,10 +130,7 @@ impl<'o> Unpacker<'o> {
     }
 
     fn remember_created(&mut self, path: &EntryPath) {
-        let comps = path.components();
-        for end in 1..=comps.len() {
-            self.created.insert(comps[..end].join(&b'/'));
-        }
+        self.created.insert(path);
     }
 
     /// The parent directory, created if missing (`mkparent`), from the one-entry cache.

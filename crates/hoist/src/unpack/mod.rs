@@ -51,6 +51,7 @@
 //!   [`WhiteoutFormat::Marker`] when not root.
 
 mod apply;
+mod created;
 mod error;
 mod feed;
 mod implicit;

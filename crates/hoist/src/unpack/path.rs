@@ -90,13 +90,6 @@ impl EntryPath {
             .map(|(last, parent)| (parent, last.as_slice()))
     }
 
-    /// This path with `name` appended (`name` must be one valid component).
-    pub(crate) fn child(&self, name: &[u8]) -> Self {
-        let mut components = self.components.clone();
-        components.push(name.to_vec());
-        Self { components }
-    }
-
     /// The path of the parent directory (the root's parent is the root).
     pub(crate) fn parent(&self) -> Self {
         let mut components = self.components.clone();

@@ -95,7 +95,7 @@ impl Unpacker<'_> {
                 };
                 self.forget_cache();
                 let created = &self.created;
-                dir.remove_children(|child| created.contains(&dir_path.child(child).to_bytes()))
+                dir.remove_children(|child| created.contains_child(&dir_path, child))
                     .map_err(|e| EntryProblem::io("empty opaque directory", e))
             }
             (UnpackMode::Diff, Whiteout::Remove(name)) => {
