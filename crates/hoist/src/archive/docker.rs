@@ -19,6 +19,7 @@ use serde::Serialize;
 use super::load::sniff_blob;
 use super::members::Members;
 use super::{ArchiveError, ManifestItem};
+use crate::compress::Compression;
 use crate::digest::Digest;
 use crate::media::types::{
     DOCKER_CONFIG, DOCKER_LAYER, DOCKER_LAYER_GZIP, DOCKER_LAYER_ZSTD, DOCKER_MANIFEST_V2,
@@ -26,7 +27,6 @@ use crate::media::types::{
 use crate::media::{Descriptor, ImageManifest};
 use crate::reference::Reference;
 use crate::store::{BlobInfo, ContentStore};
-use crate::transfer::decompress::Compression;
 
 /// An image of `manifest.json` as the copy engine sees it: the synthesized Docker schema 2
 /// manifest (stored in the content store) and the blobs it names.

@@ -27,10 +27,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 
 use super::layout::LayoutSink;
-use super::sink::{BlobWriter, ImageSink};
+use super::sink::{BlobStore, ImageSink};
+use super::source::CopyFuture;
 use super::staging::StagingDir;
 use super::CopyError;
 use crate::archive::{write_docker_archive, write_oci_layout, ArchiveError, ArchiveImage};
@@ -188,27 +188,26 @@ impl ImageSink for DockerArchiveSink {
             .and_then(|t| t.tag().map(|t| t.as_str().to_owned()))
     }
 
-    fn has_blob<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-    ) -> BoxFuture<'a, Result<bool, CopyError>> {
-        self.blobs.has_blob(descriptor)
+    fn blobs(&self) -> &dyn BlobStore {
+        &self.blobs
     }
 
-    fn blob_writer(&self, descriptor: &Descriptor) -> Box<dyn BlobWriter> {
-        self.blobs.blob_writer(descriptor)
+    /// docker's format stores layers uncompressed (containers/image's docker-archive
+    /// destination asks for them decompressed): compressing them on the way is refused.
+    fn takes_compressed_layers(&self) -> bool {
+        false
     }
 
     fn put_manifest<'a>(
         &'a self,
-        descriptor: &'a Descriptor,
+        d: &'a Descriptor,
         bytes: Bytes,
         root: bool,
-    ) -> BoxFuture<'a, Result<(), CopyError>> {
+    ) -> CopyFuture<'a, ()> {
         if !root {
-            return self.blobs.put_manifest(descriptor, bytes, false);
+            return self.blobs.put_manifest(d, bytes, false);
         }
-        let (sink, descriptor) = (self.clone(), descriptor.clone());
+        let (sink, descriptor) = (self.clone(), d.clone());
         Box::pin(blocking(move || sink.write_archive(&descriptor, &bytes)))
     }
 }
@@ -248,25 +247,18 @@ impl ImageSink for OciArchiveSink {
         self.layout.tag()
     }
 
-    fn has_blob<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-    ) -> BoxFuture<'a, Result<bool, CopyError>> {
-        self.layout.has_blob(descriptor)
-    }
-
-    fn blob_writer(&self, descriptor: &Descriptor) -> Box<dyn BlobWriter> {
-        self.layout.blob_writer(descriptor)
+    fn blobs(&self) -> &dyn BlobStore {
+        &self.layout
     }
 
     fn put_manifest<'a>(
         &'a self,
-        descriptor: &'a Descriptor,
+        d: &'a Descriptor,
         bytes: Bytes,
         root: bool,
-    ) -> BoxFuture<'a, Result<(), CopyError>> {
+    ) -> CopyFuture<'a, ()> {
         Box::pin(async move {
-            self.layout.put_manifest(descriptor, bytes, root).await?;
+            self.layout.put_manifest(d, bytes, root).await?;
             if !root {
                 return Ok(());
             }
