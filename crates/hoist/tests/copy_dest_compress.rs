@@ -1,0 +1,409 @@
+//! `copy` with `--dest-compress` (the engine's compression step, `CopyOptions::compression`
+//! with `recompress` as `hoist copy` sets it) into every kind of sink: an `oci:` layout, a
+//! `dir:`, and the local store (`hoist:`), from gzip and from uncompressed sources. Each
+//! time the manifest names new layer blobs of the asked format (digests and media types
+//! changed), the config and its diffIDs are the source's, every blob in the destination
+//! hashes to its name and decompresses to its diffID, skopeo reads the `oci:`/`dir:` result,
+//! and the store's image exports the same root filesystem as the source.
+
+mod copy_support;
+mod layers_support;
+mod pull_support;
+mod push_support;
+
+use std::io::Read;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use hoist::compress::Compression;
+use hoist::copy::{copy, CopyOptions, StoreSink};
+use hoist::digest::Digest;
+use hoist::export::{export_image, ExportOptions};
+use hoist::reference::Reference;
+use hoist_testkit::tree::{differences, snapshot};
+use hoist_testkit::{Blob, Image, ImageBuilder, ImagePusher, Layer, ManifestFormat, TestRegistry};
+
+use copy_support::{copy_between, fast_copy_options, open_source};
+use layers_support::{umoci_rootfs, LayeredStore};
+use pull_support::{anonymous_client, push, Recorder};
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+/// Two layers with files, a whiteout and a 200 KiB random file (several compressed pieces).
+fn image(format: ManifestFormat) -> Image {
+    let base = Layer::builder()
+        .dir("etc")
+        .file("etc/os-release", b"ID=hoist\n")
+        .file("etc/motd", b"compressed on the way\n")
+        .build()
+        .unwrap();
+    ImageBuilder::new()
+        .format(format)
+        .layer(base)
+        .layer(Layer::random(200 << 10).unwrap())
+        .build()
+        .unwrap()
+}
+
+/// `image` pushed as `repo:v1` with its layers uncompressed (`…layer.v1.tar`).
+async fn push_uncompressed(registry: &TestRegistry, repo: &str, image: &Image) {
+    let layers: Vec<Blob> = image
+        .tars
+        .iter()
+        .map(|tar| Blob::new(OCI_LAYER, tar.clone()))
+        .collect();
+    let mut manifest: serde_json::Value = serde_json::from_slice(&image.manifest.bytes).unwrap();
+    manifest["layers"] = layers.iter().map(Blob::descriptor).collect();
+    let manifest = Blob::new(OCI_MANIFEST, serde_json::to_vec(&manifest).unwrap());
+    let pusher = ImagePusher::new(registry);
+    for blob in layers.iter().chain([&image.config]) {
+        pusher.push_blob(repo, blob).await.unwrap();
+    }
+    pusher.push_manifest(repo, "v1", &manifest).await.unwrap();
+}
+
+fn options(compression: Compression) -> CopyOptions {
+    CopyOptions {
+        compression,
+        recompress: true,
+        ..fast_copy_options()
+    }
+}
+
+fn decompress(compression: Compression, bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    match compression {
+        Compression::Gzip => {
+            flate2::read::MultiGzDecoder::new(bytes)
+                .read_to_end(&mut out)
+                .unwrap();
+        }
+        Compression::Zstd => out = zstd::decode_all(bytes).unwrap(),
+        Compression::None => out = bytes.to_vec(),
+    }
+    out
+}
+
+/// Reads a blob of a destination by digest.
+type ReadBlob<'a> = Box<dyn Fn(&str) -> Vec<u8> + 'a>;
+
+/// What a destination holds: its manifest, and a way to read its blobs.
+struct Copied<'a> {
+    manifest: serde_json::Value,
+    blob: ReadBlob<'a>,
+}
+
+/// The layer digests of the image as the source holds it: gzip blobs, or, uncompressed, the
+/// diffIDs.
+fn source_layers(image: &Image, compressed: bool) -> Vec<String> {
+    match compressed {
+        true => image.layers.iter().map(|l| l.digest.clone()).collect(),
+        false => image.diff_ids.clone(),
+    }
+}
+
+/// The destination holds layers of `compression` (`layer_type`) that are not the source's
+/// (`before`), each hashing to its digest and decompressing to the source's diffID, and the
+/// source's config unchanged.
+fn assert_recompressed(
+    copied: &Copied,
+    source: &Image,
+    before: &[String],
+    compression: Compression,
+    layer_type: &str,
+) {
+    let manifest = &copied.manifest;
+    assert_eq!(manifest["config"]["digest"], source.config.digest.as_str());
+    let config: serde_json::Value =
+        serde_json::from_slice(&(copied.blob)(&source.config.digest)).unwrap();
+    let diff_ids: Vec<&str> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert_eq!(diff_ids, source.diff_ids);
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), source.diff_ids.len());
+    for (layer, diff_id) in layers.iter().zip(&source.diff_ids) {
+        assert_eq!(layer["mediaType"], layer_type, "{manifest}");
+        let digest = layer["digest"].as_str().unwrap();
+        assert!(
+            !before.iter().any(|b| b == digest),
+            "layer {digest} was not recompressed"
+        );
+        let blob = (copied.blob)(digest);
+        assert_eq!(Digest::sha256_of(&blob).as_str(), digest);
+        assert_eq!(layer["size"], blob.len());
+        let tar = decompress(compression, &blob);
+        assert_eq!(Digest::sha256_of(&tar).as_str(), diff_id);
+    }
+}
+
+/// The `oci:` layout at `dir`, its only image.
+fn layout(dir: &Path) -> Copied<'_> {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let blob = move |digest: &str| {
+        let hex = digest.trim_start_matches("sha256:");
+        std::fs::read(dir.join("blobs/sha256").join(hex)).unwrap()
+    };
+    Copied {
+        manifest: serde_json::from_slice(&blob(&digest)).unwrap(),
+        blob: Box::new(blob),
+    }
+}
+
+/// skopeo's view of `location`: its layer digests.
+fn skopeo_layers(location: &str) -> Vec<String> {
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", location])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo inspect {location}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn layer_digests(manifest: &serde_json::Value) -> Vec<String> {
+    manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn zstd_into_a_layout_recompresses_gzip_layers_that_skopeo_reads() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let img = image(ManifestFormat::DockerSchema2);
+    push(&registry, "src/app", "v1", &img).await;
+    assert!(img.layers.iter().all(|l| l.media_type == DOCKER_LAYER_GZIP));
+    let dir = tempfile::tempdir().unwrap();
+    let oci = dir.path().join("layout");
+
+    let (result, _) = copy_between(
+        &format!("docker://{}/src/app:v1", registry.host()),
+        &format!("oci:{}:v1", oci.display()),
+        options(Compression::Zstd),
+    )
+    .await;
+
+    let outcome = result.unwrap();
+    assert_eq!(outcome.converted.len(), 2);
+    let copied = layout(&oci);
+    // zstd makes the manifest OCI.
+    assert_eq!(copied.manifest["mediaType"], OCI_MANIFEST);
+    assert_recompressed(
+        &copied,
+        &img,
+        &source_layers(&img, true),
+        Compression::Zstd,
+        OCI_LAYER_ZSTD,
+    );
+    let location = format!("oci:{}:v1", oci.display());
+    assert_eq!(skopeo_layers(&location), layer_digests(&copied.manifest));
+}
+
+#[tokio::test]
+async fn gzip_into_a_layout_compresses_uncompressed_layers_that_skopeo_reads() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let img = image(ManifestFormat::Oci);
+    push_uncompressed(&registry, "src/plain", &img).await;
+    let dir = tempfile::tempdir().unwrap();
+    let oci = dir.path().join("layout");
+
+    let (result, _) = copy_between(
+        &format!("docker://{}/src/plain:v1", registry.host()),
+        &format!("oci:{}:v1", oci.display()),
+        options(Compression::Gzip),
+    )
+    .await;
+
+    assert_eq!(result.unwrap().converted.len(), 2);
+    let copied = layout(&oci);
+    assert_eq!(copied.manifest["mediaType"], OCI_MANIFEST);
+    assert_recompressed(
+        &copied,
+        &img,
+        &source_layers(&img, false),
+        Compression::Gzip,
+        OCI_LAYER_GZIP,
+    );
+    let location = format!("oci:{}:v1", oci.display());
+    assert_eq!(skopeo_layers(&location), layer_digests(&copied.manifest));
+}
+
+#[tokio::test]
+async fn zstd_into_a_dir_recompresses_and_skopeo_reads_it() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let img = image(ManifestFormat::DockerSchema2);
+    push(&registry, "src/app", "v1", &img).await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("dir");
+
+    let (result, _) = copy_between(
+        &format!("docker://{}/src/app:v1", registry.host()),
+        &format!("dir:{}", target.display()),
+        options(Compression::Zstd),
+    )
+    .await;
+
+    result.unwrap();
+    let root = target.clone();
+    let blob =
+        move |digest: &str| std::fs::read(root.join(digest.trim_start_matches("sha256:"))).unwrap();
+    let copied = Copied {
+        manifest: serde_json::from_slice(&std::fs::read(target.join("manifest.json")).unwrap())
+            .unwrap(),
+        blob: Box::new(blob),
+    };
+    assert_recompressed(
+        &copied,
+        &img,
+        &source_layers(&img, true),
+        Compression::Zstd,
+        OCI_LAYER_ZSTD,
+    );
+    let location = format!("dir:{}", target.display());
+    assert_eq!(skopeo_layers(&location), layer_digests(&copied.manifest));
+}
+
+/// Copies `src` into a new store as `app:v1` with `compression`; the store.
+async fn into_store(src: &str, compression: Compression) -> LayeredStore {
+    let store = LayeredStore::new();
+    let source = open_source(&anonymous_client(), src).unwrap();
+    let root = source.resolve().await.unwrap();
+    let sink = StoreSink::open(
+        Arc::clone(&store.meta),
+        &Reference::parse("app:v1").unwrap(),
+    )
+    .unwrap()
+    .with_layers(store.layers.clone());
+    copy(
+        source.as_ref(),
+        &sink,
+        &root,
+        &options(compression),
+        &Recorder::default(),
+    )
+    .await
+    .unwrap();
+    store
+}
+
+/// The store's image `app:v1`: what it holds, and its root filesystem exported to `out`.
+fn stored<'a>(store: &'a LayeredStore, out: &Path) -> Copied<'a> {
+    let target = store
+        .meta
+        .reference(&Reference::parse("app:v1").unwrap())
+        .unwrap()
+        .unwrap();
+    let record = store.meta.image(&target.manifest_digest).unwrap().unwrap();
+    export_image(
+        &store.meta,
+        Some(&store.layers),
+        &record,
+        out,
+        &ExportOptions::default(),
+    )
+    .unwrap();
+    let content = store.meta.content().clone();
+    let blob = move |digest: &str| {
+        content
+            .read_to_vec_capped(&Digest::parse(digest).unwrap(), 64 << 20)
+            .unwrap()
+    };
+    let manifest = serde_json::from_slice(&blob(target.manifest_digest.as_str())).unwrap();
+    let layers: Vec<String> = record.layers.iter().map(|l| l.digest.to_string()).collect();
+    assert_eq!(
+        layers,
+        layer_digests(&manifest),
+        "the record names the stored blobs"
+    );
+    Copied {
+        manifest,
+        blob: Box::new(blob),
+    }
+}
+
+fn assert_same_tree(expected: &Path, actual: &Path) {
+    let want = snapshot(expected).unwrap();
+    let got = snapshot(actual).unwrap();
+    assert!(
+        want.len() > 2,
+        "umoci's rootfs is suspiciously small: {want:?}"
+    );
+    let diffs = differences(&want, &got);
+    assert!(diffs.is_empty(), "trees differ:\n{}", diffs.join("\n"));
+}
+
+#[tokio::test]
+async fn zstd_into_the_store_keeps_recompressed_blobs_and_exports_the_same_rootfs() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let img = image(ManifestFormat::DockerSchema2);
+    push(&registry, "src/app", "v1", &img).await;
+    let work = tempfile::tempdir().unwrap();
+    let expected = umoci_rootfs(&registry, "src/app:v1", work.path());
+
+    let store = into_store(
+        &format!("docker://{}/src/app:v1", registry.host()),
+        Compression::Zstd,
+    )
+    .await;
+
+    let out = work.path().join("export");
+    let copied = stored(&store, &out);
+    assert_eq!(copied.manifest["mediaType"], OCI_MANIFEST);
+    assert_recompressed(
+        &copied,
+        &img,
+        &source_layers(&img, true),
+        Compression::Zstd,
+        OCI_LAYER_ZSTD,
+    );
+    assert_eq!(store.layer_dirs().len(), 2, "{:?}", store.layer_dirs());
+    assert_same_tree(&expected, &out);
+}
+
+#[tokio::test]
+async fn gzip_into_the_store_from_uncompressed_layers_exports_the_same_rootfs() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let img = image(ManifestFormat::Oci);
+    push_uncompressed(&registry, "src/plain", &img).await;
+    let work = tempfile::tempdir().unwrap();
+    let expected = umoci_rootfs(&registry, "src/plain:v1", work.path());
+
+    let store = into_store(
+        &format!("docker://{}/src/plain:v1", registry.host()),
+        Compression::Gzip,
+    )
+    .await;
+
+    let out = work.path().join("export");
+    let copied = stored(&store, &out);
+    assert_recompressed(
+        &copied,
+        &img,
+        &source_layers(&img, false),
+        Compression::Gzip,
+        OCI_LAYER_GZIP,
+    );
+    assert_same_tree(&expected, &out);
+}
