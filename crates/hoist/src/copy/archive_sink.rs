@@ -26,10 +26,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use super::layout::LayoutSink;
-use super::sink::{BlobStore, ImageSink};
+use super::sink::{BlobStore, ImageSink, StoredManifest};
 use super::source::CopyFuture;
 use super::staging::StagingDir;
 use super::CopyError;
@@ -198,17 +196,14 @@ impl ImageSink for DockerArchiveSink {
         false
     }
 
-    fn put_manifest<'a>(
-        &'a self,
-        d: &'a Descriptor,
-        bytes: Bytes,
-        root: bool,
-    ) -> CopyFuture<'a, ()> {
-        if !root {
-            return self.blobs.put_manifest(d, bytes, false);
+    fn put_manifest<'a>(&'a self, manifest: &'a StoredManifest) -> CopyFuture<'a, ()> {
+        if !manifest.root {
+            return self.blobs.put_manifest(manifest);
         }
-        let (sink, descriptor) = (self.clone(), d.clone());
-        Box::pin(blocking(move || sink.write_archive(&descriptor, &bytes)))
+        let (sink, manifest) = (self.clone(), manifest.clone());
+        Box::pin(blocking(move || {
+            sink.write_archive(&manifest.descriptor, &manifest.bytes)
+        }))
     }
 }
 
@@ -251,15 +246,10 @@ impl ImageSink for OciArchiveSink {
         &self.layout
     }
 
-    fn put_manifest<'a>(
-        &'a self,
-        d: &'a Descriptor,
-        bytes: Bytes,
-        root: bool,
-    ) -> CopyFuture<'a, ()> {
+    fn put_manifest<'a>(&'a self, manifest: &'a StoredManifest) -> CopyFuture<'a, ()> {
         Box::pin(async move {
-            self.layout.put_manifest(d, bytes, root).await?;
-            if !root {
+            self.layout.put_manifest(manifest).await?;
+            if !manifest.root {
                 return Ok(());
             }
             let (location, path) = (ImageSink::location(self), self.path.clone());

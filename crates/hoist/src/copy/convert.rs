@@ -24,7 +24,6 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use serde::Serialize;
 
 use super::CopyError;
 use crate::compress::Compression;
@@ -35,7 +34,7 @@ use crate::media::types::{
     OCI_LAYER_GZIP, OCI_LAYER_NONDISTRIBUTABLE, OCI_LAYER_NONDISTRIBUTABLE_GZIP, OCI_LAYER_ZSTD,
     OCI_MANIFEST,
 };
-use crate::media::{Descriptor, LayerMediaType, Manifest};
+use crate::media::{to_json_indented, Descriptor, LayerMediaType, Manifest};
 
 /// A manifest the copy rewrote for its compressed layers (or rewritten children).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,16 +208,6 @@ fn rewrite_index(
         }
     }
     Ok(changed.then(|| (descriptor.media_type.clone(), to_json_indented(&index))))
-}
-
-/// JSON indented with three spaces, docker/distribution's `json.MarshalIndent(m, "", "   ")`.
-fn to_json_indented<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = Vec::new();
-    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"   ");
-    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
-    // Serialising plain structs into a Vec cannot fail.
-    let _ = value.serialize(&mut serializer);
-    out
 }
 
 #[cfg(test)]

@@ -32,7 +32,9 @@ use bytes::Bytes;
 
 use super::blob_file::{read_manifest_file, read_small_file, stream_blob_file};
 use super::layout::{blob_path, LayoutSink};
-use super::sink::{BlobInput, BlobStore, BlobWriter, DynBlobWriter, ImageSink, Progress};
+use super::sink::{
+    BlobInput, BlobStore, BlobWriter, DynBlobWriter, ImageSink, Progress, StoredManifest,
+};
 use super::source::{BlobStream, CopyFuture, ImageSource};
 use super::staging::StagingDir;
 use super::CopyError;
@@ -229,19 +231,15 @@ impl ImageSink for DirSink {
         self
     }
 
-    fn put_manifest<'a>(
-        &'a self,
-        d: &'a Descriptor,
-        bytes: Bytes,
-        root: bool,
-    ) -> CopyFuture<'a, ()> {
+    fn put_manifest<'a>(&'a self, manifest: &'a StoredManifest) -> CopyFuture<'a, ()> {
         let dir = self.root.clone();
-        let target = if root {
-            dir.join(DIR_MANIFEST_FILE)
-        } else {
-            child_manifest_path(&dir, &d.digest)
+        let digest = &manifest.descriptor.digest;
+        let target = match manifest.root {
+            true => dir.join(DIR_MANIFEST_FILE),
+            false => child_manifest_path(&dir, digest),
         };
-        let action = format!("store manifest {}", d.digest);
+        let bytes = manifest.bytes.clone();
+        let action = format!("store manifest {digest}");
         Box::pin(self.blocking(action, move || write_atomically(&dir, &target, &bytes)))
     }
 }

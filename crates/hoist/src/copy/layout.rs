@@ -29,7 +29,9 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::blob_file::{read_manifest_file, read_small_file, stream_blob_file};
-use super::sink::{BlobInput, BlobStore, BlobWriter, DynBlobWriter, ImageSink, Progress};
+use super::sink::{
+    BlobInput, BlobStore, BlobWriter, DynBlobWriter, ImageSink, Progress, StoredManifest,
+};
 use super::source::{BlobStream, CopyFuture, ImageSource};
 use super::CopyError;
 use crate::digest::Digest;
@@ -122,36 +124,60 @@ impl LayoutSource {
     }
 }
 
-impl ImageSource for LayoutSource {
-    fn location(&self) -> String {
+impl LayoutFiles for LayoutSource {
+    fn describe(&self) -> String {
         match &self.tag {
             Some(tag) => format!("oci:{}:{tag}", self.root.display()),
             None => format!("oci:{}", self.root.display()),
         }
     }
 
-    fn resolve(&self) -> CopyFuture<'_, Descriptor> {
+    fn layout_root(&self) -> PathBuf {
+        self.root.clone()
+    }
+
+    fn resolve_root(&self) -> CopyFuture<'_, Descriptor> {
         Box::pin(self.resolve_inner())
+    }
+}
+
+/// A source whose manifests and blobs are the files of an OCI layout — an `oci:` directory
+/// ([`LayoutSource`]) or the local store ([`super::StoreSource`]) — and differ only in how
+/// they resolve the reference they were opened with. Every one is an [`ImageSource`] that
+/// reads `blobs/<alg>/<hex>` (manifests verified against their digest, regular files only).
+pub trait LayoutFiles: Send + Sync {
+    /// The source as the user wrote it ([`ImageSource::location`]).
+    fn describe(&self) -> String;
+    /// The layout's root directory.
+    fn layout_root(&self) -> PathBuf;
+    /// The image the source was opened with ([`ImageSource::resolve`]).
+    fn resolve_root(&self) -> CopyFuture<'_, Descriptor>;
+}
+
+impl<T: LayoutFiles> ImageSource for T {
+    fn location(&self) -> String {
+        self.describe()
+    }
+
+    fn resolve(&self) -> CopyFuture<'_, Descriptor> {
+        self.resolve_root()
     }
 
     fn manifest<'a>(&'a self, descriptor: &'a Descriptor) -> CopyFuture<'a, Bytes> {
         Box::pin(read_manifest(
-            self.root.clone(),
-            ImageSource::location(self),
+            self.layout_root(),
+            self.describe(),
             descriptor,
         ))
     }
 
-    fn open_blob<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-        offset: u64,
-    ) -> CopyFuture<'a, BlobStream> {
+    fn open_blob<'a>(&'a self, descriptor: &'a Descriptor, at: u64) -> CopyFuture<'a, BlobStream> {
+        let digest = descriptor.digest.clone();
         Box::pin(open_blob_file(
-            self.root.clone(),
-            ImageSource::location(self),
-            descriptor.digest.clone(),
-            offset,
+            self.layout_root(),
+            self.describe(),
+            digest,
+            at,
         ))
     }
 }
@@ -267,19 +293,15 @@ impl ImageSink for LayoutSink {
         self
     }
 
-    fn put_manifest<'a>(
-        &'a self,
-        d: &'a Descriptor,
-        bytes: Bytes,
-        root: bool,
-    ) -> CopyFuture<'a, ()> {
-        let entry = root.then(|| IndexEntry {
+    fn put_manifest<'a>(&'a self, manifest: &'a StoredManifest) -> CopyFuture<'a, ()> {
+        let d = &manifest.descriptor;
+        let entry = manifest.root.then(|| IndexEntry {
             media_type: d.media_type.clone(),
             digest: d.digest.clone(),
             size: d.size,
             ref_name: self.tag.clone(),
         });
-        let digest = d.digest.clone();
+        let (digest, bytes) = (d.digest.clone(), manifest.bytes.clone());
         Box::pin(
             self.blocking(format!("store manifest {digest}"), move |content| {
                 content.write_blob(&digest, &bytes)?;

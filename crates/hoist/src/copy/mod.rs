@@ -136,8 +136,6 @@ pub mod walk;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 pub use archive_sink::{DockerArchiveSink, OciArchiveSink};
 pub use archive_source::{Archive, ArchiveEntry, ArchiveFormat, ArchiveSource};
 pub use convert::{
@@ -152,7 +150,7 @@ pub use location::{ArchiveImage, ImageLocation};
 pub use remote::RegistryImage;
 pub use sink::{
     BlobInput, BlobStore, BlobWriter, DynBlobWriter, Found, ImageSink, Measure, Progress,
-    SourceBlob,
+    SourceBlob, StoredManifest,
 };
 pub use source::{BlobStream, CopyFuture, ImageSource, RepositoryName};
 pub use store::{complete_index, tagged_index, CompleteIndex, IndexCheckError, StoreSource};
@@ -257,9 +255,11 @@ async fn copy_graph(
     for (i, (descriptor, bytes)) in manifests.iter().enumerate() {
         let job = ManifestJob {
             sink,
-            descriptor,
-            bytes: bytes.clone(),
-            root: i == last,
+            manifest: StoredManifest {
+                descriptor: descriptor.clone(),
+                bytes: bytes.clone(),
+                root: i == last,
+            },
         };
         uploads.run(job, &*progress).await?;
     }
@@ -302,9 +302,7 @@ pub async fn copy_layers(
 /// One manifest `PUT` (retried like a blob).
 struct ManifestJob<'a> {
     sink: &'a dyn ImageSink,
-    descriptor: &'a Descriptor,
-    bytes: Bytes,
-    root: bool,
+    manifest: StoredManifest,
 }
 
 impl UploadJob for ManifestJob<'_> {
@@ -316,7 +314,6 @@ impl UploadJob for ManifestJob<'_> {
     }
 
     fn attempt(&mut self) -> impl std::future::Future<Output = Result<(), CopyError>> + Send {
-        self.sink
-            .put_manifest(self.descriptor, self.bytes.clone(), self.root)
+        self.sink.put_manifest(&self.manifest)
     }
 }

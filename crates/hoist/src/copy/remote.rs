@@ -18,7 +18,7 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::remote_upload::RemoteBlobWriter;
-use super::sink::{BlobInput, BlobStore, DynBlobWriter, ImageSink};
+use super::sink::{BlobInput, BlobStore, DynBlobWriter, ImageSink, StoredManifest};
 use super::source::{BlobStream, CopyFuture, ImageSource, RepositoryName};
 use super::CopyError;
 use crate::media::{Descriptor, MAX_MANIFEST_SIZE};
@@ -236,13 +236,8 @@ impl ImageSink for RegistryImage {
         Box::pin(self.mount_from(d, from))
     }
 
-    fn put_manifest<'a>(
-        &'a self,
-        d: &'a Descriptor,
-        bytes: Bytes,
-        root: bool,
-    ) -> CopyFuture<'a, ()> {
-        Box::pin(self.put_manifest_inner(d, bytes, root))
+    fn put_manifest<'a>(&'a self, manifest: &'a StoredManifest) -> CopyFuture<'a, ()> {
+        Box::pin(self.put_manifest_inner(manifest))
     }
 }
 
@@ -305,13 +300,9 @@ impl RegistryImage {
 
     /// `PUT` of a manifest by digest, or under the tag for the root; the digest the registry
     /// answers must be the one sent.
-    async fn put_manifest_inner(
-        &self,
-        descriptor: &Descriptor,
-        bytes: Bytes,
-        root: bool,
-    ) -> Result<(), CopyError> {
-        let reference = match (root, ImageSink::tag(self)) {
+    async fn put_manifest_inner(&self, manifest: &StoredManifest) -> Result<(), CopyError> {
+        let (descriptor, bytes) = (&manifest.descriptor, &manifest.bytes);
+        let reference = match (manifest.root, ImageSink::tag(self)) {
             (true, Some(tag)) => tag,
             _ => descriptor.digest.to_string(),
         };

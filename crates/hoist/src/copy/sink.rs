@@ -109,14 +109,19 @@ pub trait ImageSink: Send + Sync {
         None
     }
 
-    /// Stores the manifest `bytes` (already verified against `descriptor`): under the sink's
-    /// tag when `root`, else by digest.
-    fn put_manifest<'a>(
-        &'a self,
-        d: &'a Descriptor,
-        bytes: Bytes,
-        root: bool,
-    ) -> CopyFuture<'a, ()>;
+    /// Stores `manifest`: the root under the sink's tag, a child by digest.
+    fn put_manifest<'a>(&'a self, manifest: &'a StoredManifest) -> CopyFuture<'a, ()>;
+}
+
+/// A manifest as [`ImageSink::put_manifest`] receives it.
+#[derive(Debug, Clone)]
+pub struct StoredManifest {
+    /// Its descriptor (media type, digest, size).
+    pub descriptor: Descriptor,
+    /// Its exact bytes, already verified against the descriptor.
+    pub bytes: Bytes,
+    /// Whether it is the copy's root (stored under the sink's tag).
+    pub root: bool,
 }
 
 /// The blob half of a sink: whether it holds a blob, and the writer that puts one in.

@@ -35,10 +35,8 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use super::layout::LayoutSink;
-use super::sink::{BlobInput, BlobStore, DynBlobWriter, ImageSink};
+use super::sink::{BlobInput, BlobStore, DynBlobWriter, ImageSink, StoredManifest};
 use super::source::CopyFuture;
 use super::source::RepositoryName;
 use super::store_layer::{StoreLayerWriter, Streamed};
@@ -209,12 +207,12 @@ impl StoreSink {
         self.reference.as_ref()
     }
 
-    async fn put_manifest_inner(
-        &self,
-        descriptor: Descriptor,
-        bytes: Bytes,
-        root: bool,
-    ) -> Result<(), CopyError> {
+    async fn put_manifest_inner(&self, manifest: StoredManifest) -> Result<(), CopyError> {
+        let StoredManifest {
+            descriptor,
+            bytes,
+            root,
+        } = manifest;
         let location = ImageSink::location(self);
         let content = self.blobs.content().clone();
         let recording = root.then(|| Recording {
@@ -278,13 +276,8 @@ impl ImageSink for StoreSink {
         self
     }
 
-    fn put_manifest<'a>(
-        &'a self,
-        d: &'a Descriptor,
-        bytes: Bytes,
-        root: bool,
-    ) -> CopyFuture<'a, ()> {
-        Box::pin(self.put_manifest_inner(d.clone(), bytes, root))
+    fn put_manifest<'a>(&'a self, manifest: &'a StoredManifest) -> CopyFuture<'a, ()> {
+        Box::pin(self.put_manifest_inner(manifest.clone()))
     }
 }
 

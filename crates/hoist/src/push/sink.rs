@@ -29,15 +29,13 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use super::candidates::{mount_candidates, Budget};
 use super::hmac::matches;
 use super::run::{DiffIds, Target};
 use crate::copy::remote_upload::RemoteBlobWriter;
 use crate::copy::{
     BlobInput, BlobStore, BlobWriter, CopyError, CopyFuture, DynBlobWriter, Found, ImageSink,
-    Progress, RegistryImage, RepositoryName,
+    Progress, RegistryImage, RepositoryName, StoredManifest,
 };
 use crate::digest::Digest;
 use crate::media::Descriptor;
@@ -224,15 +222,10 @@ impl ImageSink for PushSink {
         Some(self.run.content.clone())
     }
 
-    fn put_manifest<'a>(
-        &'a self,
-        d: &'a Descriptor,
-        bytes: Bytes,
-        root: bool,
-    ) -> CopyFuture<'a, ()> {
+    fn put_manifest<'a>(&'a self, manifest: &'a StoredManifest) -> CopyFuture<'a, ()> {
         Box::pin(async move {
-            self.image.put_manifest(d, bytes, root).await?;
-            self.run.confirm(&d.digest);
+            self.image.put_manifest(manifest).await?;
+            self.run.confirm(&manifest.descriptor.digest);
             Ok(())
         })
     }
