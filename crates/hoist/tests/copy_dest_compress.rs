@@ -4,7 +4,9 @@
 //! time the manifest names new layer blobs of the asked format (digests and media types
 //! changed), the config and its diffIDs are the source's, every blob in the destination
 //! hashes to its name and decompresses to its diffID, skopeo reads the `oci:`/`dir:` result,
-//! and the store's image exports the same root filesystem as the source.
+//! and the store's image exports the same root filesystem as the source. Into a registry
+//! behind a fault proxy, the registry writer resumes a compressed stream reset mid-`PATCH`
+//! and sends it in chunks when large bodies are refused, with nothing kept to resend from.
 
 mod copy_support;
 mod layers_support;
@@ -17,16 +19,21 @@ use std::process::Command;
 use std::sync::Arc;
 
 use hoist::compress::Compression;
-use hoist::copy::{copy, CopyOptions, StoreSink};
+use hoist::copy::{copy, CopyOptions, RegistryImage, StoreSink};
 use hoist::digest::Digest;
 use hoist::export::{export_image, ExportOptions};
 use hoist::reference::Reference;
+use hoist::transfer::SendPolicy;
 use hoist_testkit::tree::{differences, snapshot};
-use hoist_testkit::{Blob, Image, ImageBuilder, ImagePusher, Layer, ManifestFormat, TestRegistry};
+use hoist_testkit::{
+    Blob, FaultProxy, Image, ImageBuilder, ImagePusher, Layer, ManifestFormat, Outcome, Rule,
+    TestRegistry,
+};
 
 use copy_support::{copy_between, fast_copy_options, open_source};
 use layers_support::{umoci_rootfs, LayeredStore};
 use pull_support::{anonymous_client, push, Recorder};
+use push_support::blob_bytes;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
@@ -406,4 +413,132 @@ async fn gzip_into_the_store_from_uncompressed_layers_exports_the_same_rootfs() 
         OCI_LAYER_GZIP,
     );
     assert_same_tree(&expected, &out);
+}
+
+/// The manifest `repo:tag` of the registry at `base_url`, read directly.
+async fn registry_manifest(base_url: &str, repo: &str, tag: &str) -> serde_json::Value {
+    let response = hoist_testkit::http_client()
+        .unwrap()
+        .get(format!("{base_url}/v2/{repo}/manifests/{tag}"))
+        .header("Accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+}
+
+/// A registry behind a fault proxy, and `image` copied into it from another registry with
+/// `compression`, layers over 64 KiB streamed (nothing kept: the compression step is opened
+/// again at the offset each attempt needs). Returns what the target holds.
+async fn into_faulty_registry(
+    faults: impl FnOnce(&FaultProxy),
+    compression: Compression,
+) -> (Image, TestRegistry, FaultProxy) {
+    let (origin, target) = (
+        TestRegistry::anonymous().await.unwrap(),
+        TestRegistry::anonymous().await.unwrap(),
+    );
+    let proxy = FaultProxy::start(&target).await.unwrap();
+    faults(&proxy);
+    let img = image(ManifestFormat::Oci);
+    push_uncompressed(&origin, "src/plain", &img).await;
+    let client = anonymous_client();
+    let source = open_source(&client, &format!("{}/src/plain:v1", origin.host())).unwrap();
+    let root = source.resolve().await.unwrap();
+    let sink = RegistryImage::new(
+        &client,
+        &Reference::parse(&format!("{}/app:v1", proxy.host())).unwrap(),
+    )
+    .with_send_policy(SendPolicy {
+        monolithic_max: 64 << 10,
+        chunk_size: 128 << 10,
+        min_chunk_size: 32 << 10,
+    });
+
+    let outcome = copy(
+        source.as_ref(),
+        &sink,
+        &root,
+        &options(compression),
+        &Recorder::default(),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(outcome.converted.len(), 2);
+    (img, target, proxy)
+}
+
+/// The target registry's `app:v1` holds `compression` layers that decompress to the diffIDs.
+async fn assert_registry_recompressed(
+    img: &Image,
+    target: &TestRegistry,
+    compression: Compression,
+) {
+    let url = target.url();
+    let manifest = registry_manifest(&url, "app", "v1").await;
+    let mut blobs = std::collections::HashMap::new();
+    for digest in layer_digests(&manifest)
+        .into_iter()
+        .chain([img.config.digest.clone()])
+    {
+        blobs.insert(digest.clone(), blob_bytes(&url, "app", &digest).await);
+    }
+    let copied = Copied {
+        manifest,
+        blob: Box::new(move |digest: &str| blobs[digest].clone()),
+    };
+    let layer_type = match compression {
+        Compression::Zstd => OCI_LAYER_ZSTD,
+        _ => OCI_LAYER_GZIP,
+    };
+    assert_recompressed(
+        &copied,
+        img,
+        &source_layers(img, false),
+        compression,
+        layer_type,
+    );
+}
+
+fn patches(proxy: &FaultProxy) -> Vec<hoist_testkit::ProxiedRequest> {
+    proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .collect()
+}
+
+#[tokio::test]
+async fn zstd_into_a_registry_resumes_a_stream_reset_mid_patch() {
+    let (img, target, proxy) = into_faulty_registry(
+        |proxy| {
+            proxy.rule(Rule::patch_upload().reset_request_after(96 << 10).times(1));
+        },
+        Compression::Zstd,
+    )
+    .await;
+
+    assert_eq!(patches(&proxy)[0].outcome, Outcome::RequestReset);
+    assert_registry_recompressed(&img, &target, Compression::Zstd).await;
+}
+
+#[tokio::test]
+async fn gzip_into_a_registry_refusing_large_bodies_goes_in_chunks() {
+    let (img, target, proxy) = into_faulty_registry(
+        |proxy| {
+            proxy.rule(Rule::patch_upload().body_larger_than(64 << 10).status(413));
+        },
+        Compression::Gzip,
+    )
+    .await;
+
+    let accepted: Vec<_> = patches(&proxy)
+        .into_iter()
+        .filter(|r| r.status == Some(202))
+        .collect();
+    assert!(accepted.len() >= 4, "{} chunks", accepted.len());
+    assert!(accepted.iter().all(|r| r.header("content-range").is_some()));
+    assert_registry_recompressed(&img, &target, Compression::Gzip).await;
 }
