@@ -21,7 +21,6 @@
 //! [`super::StoreSource`] reads the local store the same way, resolving a reference through the
 //! metadata store instead of `index.json`.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
@@ -351,9 +350,7 @@ impl Target {
     fn write(mut self, chunk: &[u8]) -> Result<Target, StoreError> {
         match &mut self {
             Target::Ingest(ingest) => ingest.write_chunk(chunk)?,
-            Target::Spool(spool) => spool
-                .write_all(chunk)
-                .map_err(|e| StoreError::io("write", spool_path(), e))?,
+            Target::Spool(spool) => spool.write_chunk(chunk)?,
         }
         Ok(self)
     }
@@ -365,11 +362,6 @@ impl Target {
             Target::Spool(spool) => spool.commit(),
         }
     }
-}
-
-/// A spool's data names no path a person needs: its errors say "a spool".
-fn spool_path() -> PathBuf {
-    PathBuf::from("(spool)")
 }
 
 impl LayoutBlobWriter {
