@@ -74,6 +74,72 @@ async fn push_uncompressed(registry: &TestRegistry, repo: &str, image: &Image) {
     pusher.push_manifest(repo, "v1", &manifest).await.unwrap();
 }
 
+/// An image in a registry of its own, as a copy's source: gzip layers (Docker schema 2), or
+/// uncompressed ones (OCI).
+struct Seeded {
+    registry: TestRegistry,
+    image: Image,
+    repo_tag: &'static str,
+    gzip: bool,
+}
+
+impl Seeded {
+    async fn gzip() -> Seeded {
+        let registry = TestRegistry::anonymous().await.unwrap();
+        let image = image(ManifestFormat::DockerSchema2);
+        push(&registry, "src/app", "v1", &image).await;
+        assert!(image
+            .layers
+            .iter()
+            .all(|l| l.media_type == DOCKER_LAYER_GZIP));
+        Seeded {
+            registry,
+            image,
+            repo_tag: "src/app:v1",
+            gzip: true,
+        }
+    }
+
+    async fn uncompressed() -> Seeded {
+        let registry = TestRegistry::anonymous().await.unwrap();
+        let image = image(ManifestFormat::Oci);
+        push_uncompressed(&registry, "src/plain", &image).await;
+        Seeded {
+            registry,
+            image,
+            repo_tag: "src/plain:v1",
+            gzip: false,
+        }
+    }
+
+    /// `docker://HOST/REPO:TAG`.
+    fn location(&self) -> String {
+        format!("docker://{}/{}", self.registry.host(), self.repo_tag)
+    }
+
+    /// The layer digests as the source holds them: gzip blobs, or, uncompressed, the diffIDs.
+    fn layers(&self) -> Vec<String> {
+        match self.gzip {
+            true => self.image.layers.iter().map(|l| l.digest.clone()).collect(),
+            false => self.image.diff_ids.clone(),
+        }
+    }
+
+    /// `copied` holds layers of `compression` that are not the source's, each hashing to its
+    /// digest and decompressing to the source's diffID, and the source's config unchanged.
+    fn assert_recompressed_in(&self, copied: &Copied, compression: Compression) {
+        // zstd makes the manifest OCI; gzip keeps the source's (OCI for the uncompressed one).
+        if compression == Compression::Zstd || !self.gzip {
+            assert_eq!(copied.manifest["mediaType"], OCI_MANIFEST);
+        }
+        let layer_type = match compression {
+            Compression::Zstd => OCI_LAYER_ZSTD,
+            _ => OCI_LAYER_GZIP,
+        };
+        assert_recompressed(copied, &self.image, &self.layers(), compression, layer_type);
+    }
+}
+
 fn options(compression: Compression) -> CopyOptions {
     CopyOptions {
         compression,
@@ -103,15 +169,6 @@ type ReadBlob<'a> = Box<dyn Fn(&str) -> Vec<u8> + 'a>;
 struct Copied<'a> {
     manifest: serde_json::Value,
     blob: ReadBlob<'a>,
-}
-
-/// The layer digests of the image as the source holds it: gzip blobs, or, uncompressed, the
-/// diffIDs.
-fn source_layers(image: &Image, compressed: bool) -> Vec<String> {
-    match compressed {
-        true => image.layers.iter().map(|l| l.digest.clone()).collect(),
-        false => image.diff_ids.clone(),
-    }
 }
 
 /// The destination holds layers of `compression` (`layer_type`) that are not the source's
@@ -153,7 +210,7 @@ fn assert_recompressed(
 }
 
 /// The `oci:` layout at `dir`, its only image.
-fn layout(dir: &Path) -> Copied<'_> {
+fn layout_of(dir: &Path) -> Copied<'_> {
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
     let digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
@@ -196,100 +253,51 @@ fn layer_digests(manifest: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// Copies `source` with `compression` into a new `oci:` layout (`layout`) or `dir:`, which
+/// must hold it recompressed, as skopeo reads it too.
+async fn into_files(source: &Seeded, layout: bool, compression: Compression) {
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("copy");
+    let dst = match layout {
+        true => format!("oci:{}:v1", path.display()),
+        false => format!("dir:{}", path.display()),
+    };
+
+    let (result, _) = copy_between(&source.location(), &dst, options(compression)).await;
+
+    assert_eq!(result.unwrap().converted.len(), 2);
+    let copied = match layout {
+        true => layout_of(&path),
+        false => dir_of(&path),
+    };
+    source.assert_recompressed_in(&copied, compression);
+    assert_eq!(skopeo_layers(&dst), layer_digests(&copied.manifest));
+}
+
+/// The `dir:` directory at `dir`.
+fn dir_of(dir: &Path) -> Copied<'_> {
+    let manifest = std::fs::read(dir.join("manifest.json")).unwrap();
+    Copied {
+        manifest: serde_json::from_slice(&manifest).unwrap(),
+        blob: Box::new(move |digest: &str| {
+            std::fs::read(dir.join(digest.trim_start_matches("sha256:"))).unwrap()
+        }),
+    }
+}
+
 #[tokio::test]
 async fn zstd_into_a_layout_recompresses_gzip_layers_that_skopeo_reads() {
-    let registry = TestRegistry::anonymous().await.unwrap();
-    let img = image(ManifestFormat::DockerSchema2);
-    push(&registry, "src/app", "v1", &img).await;
-    assert!(img.layers.iter().all(|l| l.media_type == DOCKER_LAYER_GZIP));
-    let dir = tempfile::tempdir().unwrap();
-    let oci = dir.path().join("layout");
-
-    let (result, _) = copy_between(
-        &format!("docker://{}/src/app:v1", registry.host()),
-        &format!("oci:{}:v1", oci.display()),
-        options(Compression::Zstd),
-    )
-    .await;
-
-    let outcome = result.unwrap();
-    assert_eq!(outcome.converted.len(), 2);
-    let copied = layout(&oci);
-    // zstd makes the manifest OCI.
-    assert_eq!(copied.manifest["mediaType"], OCI_MANIFEST);
-    assert_recompressed(
-        &copied,
-        &img,
-        &source_layers(&img, true),
-        Compression::Zstd,
-        OCI_LAYER_ZSTD,
-    );
-    let location = format!("oci:{}:v1", oci.display());
-    assert_eq!(skopeo_layers(&location), layer_digests(&copied.manifest));
+    into_files(&Seeded::gzip().await, true, Compression::Zstd).await;
 }
 
 #[tokio::test]
 async fn gzip_into_a_layout_compresses_uncompressed_layers_that_skopeo_reads() {
-    let registry = TestRegistry::anonymous().await.unwrap();
-    let img = image(ManifestFormat::Oci);
-    push_uncompressed(&registry, "src/plain", &img).await;
-    let dir = tempfile::tempdir().unwrap();
-    let oci = dir.path().join("layout");
-
-    let (result, _) = copy_between(
-        &format!("docker://{}/src/plain:v1", registry.host()),
-        &format!("oci:{}:v1", oci.display()),
-        options(Compression::Gzip),
-    )
-    .await;
-
-    assert_eq!(result.unwrap().converted.len(), 2);
-    let copied = layout(&oci);
-    assert_eq!(copied.manifest["mediaType"], OCI_MANIFEST);
-    assert_recompressed(
-        &copied,
-        &img,
-        &source_layers(&img, false),
-        Compression::Gzip,
-        OCI_LAYER_GZIP,
-    );
-    let location = format!("oci:{}:v1", oci.display());
-    assert_eq!(skopeo_layers(&location), layer_digests(&copied.manifest));
+    into_files(&Seeded::uncompressed().await, true, Compression::Gzip).await;
 }
 
 #[tokio::test]
 async fn zstd_into_a_dir_recompresses_and_skopeo_reads_it() {
-    let registry = TestRegistry::anonymous().await.unwrap();
-    let img = image(ManifestFormat::DockerSchema2);
-    push(&registry, "src/app", "v1", &img).await;
-    let dir = tempfile::tempdir().unwrap();
-    let target = dir.path().join("dir");
-
-    let (result, _) = copy_between(
-        &format!("docker://{}/src/app:v1", registry.host()),
-        &format!("dir:{}", target.display()),
-        options(Compression::Zstd),
-    )
-    .await;
-
-    result.unwrap();
-    let root = target.clone();
-    let blob =
-        move |digest: &str| std::fs::read(root.join(digest.trim_start_matches("sha256:"))).unwrap();
-    let copied = Copied {
-        manifest: serde_json::from_slice(&std::fs::read(target.join("manifest.json")).unwrap())
-            .unwrap(),
-        blob: Box::new(blob),
-    };
-    assert_recompressed(
-        &copied,
-        &img,
-        &source_layers(&img, true),
-        Compression::Zstd,
-        OCI_LAYER_ZSTD,
-    );
-    let location = format!("dir:{}", target.display());
-    assert_eq!(skopeo_layers(&location), layer_digests(&copied.manifest));
+    into_files(&Seeded::gzip().await, false, Compression::Zstd).await;
 }
 
 /// Copies `src` into a new store as `app:v1` with `compression`; the store.
@@ -361,58 +369,29 @@ fn assert_same_tree(expected: &Path, actual: &Path) {
     assert!(diffs.is_empty(), "trees differ:\n{}", diffs.join("\n"));
 }
 
-#[tokio::test]
-async fn zstd_into_the_store_keeps_recompressed_blobs_and_exports_the_same_rootfs() {
-    let registry = TestRegistry::anonymous().await.unwrap();
-    let img = image(ManifestFormat::DockerSchema2);
-    push(&registry, "src/app", "v1", &img).await;
+/// Copies `source` into a new store with `compression`: the store holds the recompressed
+/// image, its layers unpacked, exporting the source's root filesystem.
+async fn into_the_store(source: &Seeded, compression: Compression) {
     let work = tempfile::tempdir().unwrap();
-    let expected = umoci_rootfs(&registry, "src/app:v1", work.path());
+    let expected = umoci_rootfs(&source.registry, source.repo_tag, work.path());
 
-    let store = into_store(
-        &format!("docker://{}/src/app:v1", registry.host()),
-        Compression::Zstd,
-    )
-    .await;
+    let store = into_store(&source.location(), compression).await;
 
     let out = work.path().join("export");
     let copied = stored(&store, &out);
-    assert_eq!(copied.manifest["mediaType"], OCI_MANIFEST);
-    assert_recompressed(
-        &copied,
-        &img,
-        &source_layers(&img, true),
-        Compression::Zstd,
-        OCI_LAYER_ZSTD,
-    );
+    source.assert_recompressed_in(&copied, compression);
     assert_eq!(store.layer_dirs().len(), 2, "{:?}", store.layer_dirs());
     assert_same_tree(&expected, &out);
 }
 
 #[tokio::test]
+async fn zstd_into_the_store_keeps_recompressed_blobs_and_exports_the_same_rootfs() {
+    into_the_store(&Seeded::gzip().await, Compression::Zstd).await;
+}
+
+#[tokio::test]
 async fn gzip_into_the_store_from_uncompressed_layers_exports_the_same_rootfs() {
-    let registry = TestRegistry::anonymous().await.unwrap();
-    let img = image(ManifestFormat::Oci);
-    push_uncompressed(&registry, "src/plain", &img).await;
-    let work = tempfile::tempdir().unwrap();
-    let expected = umoci_rootfs(&registry, "src/plain:v1", work.path());
-
-    let store = into_store(
-        &format!("docker://{}/src/plain:v1", registry.host()),
-        Compression::Gzip,
-    )
-    .await;
-
-    let out = work.path().join("export");
-    let copied = stored(&store, &out);
-    assert_recompressed(
-        &copied,
-        &img,
-        &source_layers(&img, false),
-        Compression::Gzip,
-        OCI_LAYER_GZIP,
-    );
-    assert_same_tree(&expected, &out);
+    into_the_store(&Seeded::uncompressed().await, Compression::Gzip).await;
 }
 
 /// The manifest `repo:tag` of the registry at `base_url`, read directly.
@@ -434,17 +413,13 @@ async fn registry_manifest(base_url: &str, repo: &str, tag: &str) -> serde_json:
 async fn into_faulty_registry(
     faults: impl FnOnce(&FaultProxy),
     compression: Compression,
-) -> (Image, TestRegistry, FaultProxy) {
-    let (origin, target) = (
-        TestRegistry::anonymous().await.unwrap(),
-        TestRegistry::anonymous().await.unwrap(),
-    );
+) -> (Seeded, TestRegistry, FaultProxy) {
+    let target = TestRegistry::anonymous().await.unwrap();
     let proxy = FaultProxy::start(&target).await.unwrap();
     faults(&proxy);
-    let img = image(ManifestFormat::Oci);
-    push_uncompressed(&origin, "src/plain", &img).await;
+    let seeded = Seeded::uncompressed().await;
     let client = anonymous_client();
-    let source = open_source(&client, &format!("{}/src/plain:v1", origin.host())).unwrap();
+    let source = open_source(&client, &seeded.location()).unwrap();
     let root = source.resolve().await.unwrap();
     let sink = RegistryImage::new(
         &client,
@@ -467,39 +442,27 @@ async fn into_faulty_registry(
     .unwrap();
 
     assert_eq!(outcome.converted.len(), 2);
-    (img, target, proxy)
+    (seeded, target, proxy)
 }
 
-/// The target registry's `app:v1` holds `compression` layers that decompress to the diffIDs.
+/// The target registry's `app:v1` holds `source` recompressed with `compression`.
 async fn assert_registry_recompressed(
-    img: &Image,
+    source: &Seeded,
     target: &TestRegistry,
     compression: Compression,
 ) {
     let url = target.url();
     let manifest = registry_manifest(&url, "app", "v1").await;
+    let config = source.image.config.digest.clone();
     let mut blobs = std::collections::HashMap::new();
-    for digest in layer_digests(&manifest)
-        .into_iter()
-        .chain([img.config.digest.clone()])
-    {
+    for digest in layer_digests(&manifest).into_iter().chain([config]) {
         blobs.insert(digest.clone(), blob_bytes(&url, "app", &digest).await);
     }
     let copied = Copied {
         manifest,
         blob: Box::new(move |digest: &str| blobs[digest].clone()),
     };
-    let layer_type = match compression {
-        Compression::Zstd => OCI_LAYER_ZSTD,
-        _ => OCI_LAYER_GZIP,
-    };
-    assert_recompressed(
-        &copied,
-        img,
-        &source_layers(img, false),
-        compression,
-        layer_type,
-    );
+    source.assert_recompressed_in(&copied, compression);
 }
 
 fn patches(proxy: &FaultProxy) -> Vec<hoist_testkit::ProxiedRequest> {
@@ -512,7 +475,7 @@ fn patches(proxy: &FaultProxy) -> Vec<hoist_testkit::ProxiedRequest> {
 
 #[tokio::test]
 async fn zstd_into_a_registry_resumes_a_stream_reset_mid_patch() {
-    let (img, target, proxy) = into_faulty_registry(
+    let (source, target, proxy) = into_faulty_registry(
         |proxy| {
             proxy.rule(Rule::patch_upload().reset_request_after(96 << 10).times(1));
         },
@@ -521,12 +484,12 @@ async fn zstd_into_a_registry_resumes_a_stream_reset_mid_patch() {
     .await;
 
     assert_eq!(patches(&proxy)[0].outcome, Outcome::RequestReset);
-    assert_registry_recompressed(&img, &target, Compression::Zstd).await;
+    assert_registry_recompressed(&source, &target, Compression::Zstd).await;
 }
 
 #[tokio::test]
 async fn gzip_into_a_registry_refusing_large_bodies_goes_in_chunks() {
-    let (img, target, proxy) = into_faulty_registry(
+    let (source, target, proxy) = into_faulty_registry(
         |proxy| {
             proxy.rule(Rule::patch_upload().body_larger_than(64 << 10).status(413));
         },
@@ -540,5 +503,5 @@ async fn gzip_into_a_registry_refusing_large_bodies_goes_in_chunks() {
         .collect();
     assert!(accepted.len() >= 4, "{} chunks", accepted.len());
     assert!(accepted.iter().all(|r| r.header("content-range").is_some()));
-    assert_registry_recompressed(&img, &target, Compression::Gzip).await;
+    assert_registry_recompressed(&source, &target, Compression::Gzip).await;
 }
