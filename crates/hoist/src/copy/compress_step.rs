@@ -24,7 +24,8 @@
 //! writer already holds — how a registry upload resumes after a reset, or goes on in chunks
 //! after a `413`. A sink that keeps compressed layers ([`ImageSink::keeps_compressed_in`],
 //! push) also gets every byte teed into a spool of its content store, committed when the
-//! stream verified; later openings then read that blob instead of compressing again.
+//! stream verified — the pass goes on into the spool when its writer gives up, and the next
+//! opening waits for it, then reads that blob instead of compressing again.
 //!
 //! Memory stays bounded: two channels of a few pieces, and the encoder's blocks in flight.
 //!
@@ -69,6 +70,9 @@ pub(crate) struct CompressedLayer<'a> {
     /// Source bytes read by the current opening.
     read: Arc<AtomicU64>,
     made: Arc<Mutex<Made>>,
+    /// Held by the pass that tees into `keep` until it ends: the next opening waits for it
+    /// and reads the kept blob rather than compressing the layer a second time.
+    keeping: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// What a verified pass left.
@@ -103,6 +107,7 @@ impl<'a> CompressedLayer<'a> {
             keep,
             read: Arc::new(AtomicU64::new(0)),
             made: Arc::default(),
+            keeping: Arc::default(),
         }
     }
 
@@ -114,6 +119,11 @@ impl<'a> CompressedLayer<'a> {
     }
 
     async fn start(&self, offset: u64) -> Result<BlobStream, CopyError> {
+        // A pass keeping the blob goes on when its writer gave up: wait for its end.
+        let keeping = match &self.keep {
+            Some(_) => Some(Arc::clone(&self.keeping).lock_owned().await),
+            None => None,
+        };
         if let (Some(content), Some(kept)) = (&self.keep, self.made().kept) {
             let path = blob_path(content.root(), &kept);
             return stream_blob_file(self.location(), &path, offset).await;
@@ -154,7 +164,10 @@ impl<'a> CompressedLayer<'a> {
             piece: Vec::with_capacity(PIECE),
             spool,
         };
-        tokio::task::spawn_blocking(move || pass.run(input_rx, out));
+        tokio::task::spawn_blocking(move || {
+            pass.run(input_rx, out);
+            drop(keeping);
+        });
         Ok(ended_checked(output_rx, done, self.layer.digest.clone()))
     }
 }
