@@ -176,8 +176,9 @@ pub struct CopyArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// Compress uncompressed layers on the way (skopeo's --dest-compress-format); compressed
-    /// layers are copied as they are. Into a registry only
+    /// Compress layers on the way into FORMAT (skopeo's --dest-compress-format): uncompressed
+    /// layers and layers in another format are (re)compressed, layers in FORMAT copied as
+    /// they are. Into any destination but a docker-archive (whose layers are uncompressed)
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub dest_compress: Option<LayerCompression>,
 

@@ -256,6 +256,7 @@ pub(crate) struct PushReporter {
     id: Digest,
     total: u64,
     throttle: Throttle,
+    wording: Wording,
 }
 
 impl PushReporter {
@@ -270,20 +271,27 @@ impl PushReporter {
             id: id.clone(),
             total,
             throttle: Throttle::new(),
+            wording: Wording::Push,
         }
     }
 
-    /// `current` bytes are done: a `Pushing` event unless the throttle holds it back.
+    /// Reports in `wording`'s words: `Downloading` for [`Wording::Pull`].
+    pub(crate) fn worded(mut self, wording: Wording) -> PushReporter {
+        self.wording = wording;
+        self
+    }
+
+    /// `current` bytes are done: a `Pushing` (`Downloading`) event unless the throttle holds
+    /// it back.
     pub(crate) fn report(&mut self, current: u64) {
         if let Some(sink) = &self.sink {
             if self.throttle.admit(current, Some(self.total)) {
-                sink.emit(ProgressEvent::new(
-                    &self.id,
-                    Status::Pushing {
-                        current,
-                        total: Some(self.total),
-                    },
-                ));
+                let total = Some(self.total);
+                let status = match self.wording {
+                    Wording::Push => Status::Pushing { current, total },
+                    Wording::Pull => Status::Downloading { current, total },
+                };
+                sink.emit(ProgressEvent::new(&self.id, status));
             }
         }
     }

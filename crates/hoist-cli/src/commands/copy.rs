@@ -76,6 +76,7 @@ pub fn run(
             Some(LayerCompression::Zstd) => Compression::Zstd,
             None => Compression::None,
         },
+        recompress: true,
         ..CopyOptions::default()
     };
     let store = match (&from, &to) {

@@ -14,19 +14,17 @@
 //! into it): a layer that is not the config's `rootfs.diff_ids[i]` fails with docker's
 //! "invalid diffID for layer i", a different count with "layers length mismatch".
 
-use serde::Serialize;
-
 use super::load::sniff_blob;
 use super::members::Members;
 use super::{ArchiveError, ManifestItem};
+use crate::compress::Compression;
 use crate::digest::Digest;
 use crate::media::types::{
     DOCKER_CONFIG, DOCKER_LAYER, DOCKER_LAYER_GZIP, DOCKER_LAYER_ZSTD, DOCKER_MANIFEST_V2,
 };
-use crate::media::{Descriptor, ImageManifest};
+use crate::media::{to_json_indented, Descriptor, ImageManifest};
 use crate::reference::Reference;
 use crate::store::{BlobInfo, ContentStore};
-use crate::transfer::decompress::Compression;
 
 /// An image of `manifest.json` as the copy engine sees it: the synthesized Docker schema 2
 /// manifest (stored in the content store) and the blobs it names.
@@ -105,14 +103,4 @@ pub(crate) fn parse_tags(item: &ManifestItem) -> Result<Vec<Reference>, ArchiveE
         tags.push(reference);
     }
     Ok(tags)
-}
-
-/// JSON indented with three spaces, docker/distribution's `json.MarshalIndent(m, "", "   ")`.
-fn to_json_indented<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = Vec::new();
-    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"   ");
-    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
-    // Serialising plain structs into a Vec cannot fail.
-    let _ = value.serialize(&mut serializer);
-    out
 }

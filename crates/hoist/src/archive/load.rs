@@ -11,10 +11,10 @@ use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 
 use super::ArchiveError;
+use crate::compress::{Compression, Decoder};
 use crate::digest::Digest;
 use crate::reference::Reference;
 use crate::store::ContentStore;
-use crate::transfer::decompress::{Compression, Decoder};
 
 /// One line of `load`'s output, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -45,6 +45,7 @@ use tar::{Builder, EntryType, Header};
 use super::legacy::v1_layers;
 use super::{ArchiveError, ManifestItem, LAYER_FILE, MANIFEST_FILE, REPOSITORIES_FILE};
 use super::{V1_JSON_FILE, VERSION_FILE};
+use crate::compress::{Compression, Decoder};
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::images::created::parse_rfc3339;
 use crate::images::resolve_image;
@@ -53,7 +54,6 @@ use crate::reference::Reference;
 use crate::store::layers::HashingReader;
 use crate::store::metadata::{ImageLayer, ImageRecord};
 use crate::store::{ContentStore, MetadataStore};
-use crate::transfer::decompress::{Compression, Decoder};
 
 /// What [`save_images`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,8 +1,13 @@
-//! Compression of layer tars for push: parallel, and byte-for-byte reproducible.
+//! Compression of layer blobs, in one place: the [`Compression`] enum, the [`Encoder`]s
+//! (parallel, byte-for-byte reproducible), the decoders (`decode`) and [`sniff`]ing a blob's
+//! format from its magic bytes. Plain synchronous `Read`/`Write` adapters: the copy engine's
+//! compression step (`crate::copy`'s `compress_step`, a stream step on the source side) and
+//! the store's layer pipeline (`crate::transfer`'s `pipeline`) run them on blocking threads.
+//! This module depends on neither.
 //!
-//! A layer loaded from a docker-archive is stored uncompressed; push compresses it while
-//! uploading (issue 5, docker's `compression.CompressStream` in `v2PushDescriptor` for layers
-//! with no compressed blob). Two formats:
+//! Encoders — used when a copy or a push compresses a layer on the way (skopeo's
+//! `--dest-compress`; docker's `compression.CompressStream` in `v2PushDescriptor` for a layer
+//! loaded uncompressed):
 //! - **gzip** ([`ParallelGzip`], `gzip`): pigz's block technique on all cores, with an output
 //!   that depends only on the input and the level, never on the core count — so the layer's
 //!   digest is the same on every machine (see that module's docs for the format and the block
@@ -13,10 +18,13 @@
 //!   tests) but differs from single-threaded mode (`nbWorkers = 0`), which hoist therefore
 //!   never uses. Level 3 (zstd's default).
 //!
-//! [`Encoder`] is the one [`Write`] push uses for either; [`Encoder::finish`] ends the stream.
+//! [`Encoder`] is the one [`Write`] for either; [`Encoder::finish`] ends the stream. Because
+//! the output is a function of the input alone, a compressed stream can be produced again and
+//! resumed at any offset (what the compression step does after a failed upload).
 //! Memory is bounded whatever the input size: gzip keeps at most `2 × workers` blocks of
 //! 128 KiB in flight, zstd its own job buffers (a few MiB per worker at level 3).
 
+mod decode;
 mod gzip;
 
 #[cfg(test)]
@@ -24,11 +32,11 @@ mod tests;
 
 use std::io::{self, Write};
 
+pub use decode::Compression;
+pub(crate) use decode::Decoder;
 pub use gzip::{
     default_workers, GzipOptions, ParallelGzip, BLOCK_SIZE, DEFAULT_LEVEL, DICTIONARY_SIZE,
 };
-
-use crate::transfer::Compression;
 
 /// zstd's default level, the one push uses.
 pub const ZSTD_LEVEL: i32 = 3;

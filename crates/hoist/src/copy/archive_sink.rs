@@ -26,11 +26,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
-use futures_util::future::BoxFuture;
-
 use super::layout::LayoutSink;
-use super::sink::{BlobWriter, ImageSink};
+use super::sink::{BlobStore, ImageSink, StoredManifest};
+use super::source::CopyFuture;
 use super::staging::StagingDir;
 use super::CopyError;
 use crate::archive::{write_docker_archive, write_oci_layout, ArchiveError, ArchiveImage};
@@ -188,28 +186,24 @@ impl ImageSink for DockerArchiveSink {
             .and_then(|t| t.tag().map(|t| t.as_str().to_owned()))
     }
 
-    fn has_blob<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-    ) -> BoxFuture<'a, Result<bool, CopyError>> {
-        self.blobs.has_blob(descriptor)
+    fn blobs(&self) -> &dyn BlobStore {
+        &self.blobs
     }
 
-    fn blob_writer(&self, descriptor: &Descriptor) -> Box<dyn BlobWriter> {
-        self.blobs.blob_writer(descriptor)
+    /// docker's format stores layers uncompressed (containers/image's docker-archive
+    /// destination asks for them decompressed): compressing them on the way is refused.
+    fn takes_compressed_layers(&self) -> bool {
+        false
     }
 
-    fn put_manifest<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-        bytes: Bytes,
-        root: bool,
-    ) -> BoxFuture<'a, Result<(), CopyError>> {
-        if !root {
-            return self.blobs.put_manifest(descriptor, bytes, false);
+    fn put_manifest<'a>(&'a self, manifest: &'a StoredManifest) -> CopyFuture<'a, ()> {
+        if !manifest.root {
+            return self.blobs.put_manifest(manifest);
         }
-        let (sink, descriptor) = (self.clone(), descriptor.clone());
-        Box::pin(blocking(move || sink.write_archive(&descriptor, &bytes)))
+        let (sink, manifest) = (self.clone(), manifest.clone());
+        Box::pin(blocking(move || {
+            sink.write_archive(&manifest.descriptor, &manifest.bytes)
+        }))
     }
 }
 
@@ -248,26 +242,14 @@ impl ImageSink for OciArchiveSink {
         self.layout.tag()
     }
 
-    fn has_blob<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-    ) -> BoxFuture<'a, Result<bool, CopyError>> {
-        self.layout.has_blob(descriptor)
+    fn blobs(&self) -> &dyn BlobStore {
+        &self.layout
     }
 
-    fn blob_writer(&self, descriptor: &Descriptor) -> Box<dyn BlobWriter> {
-        self.layout.blob_writer(descriptor)
-    }
-
-    fn put_manifest<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-        bytes: Bytes,
-        root: bool,
-    ) -> BoxFuture<'a, Result<(), CopyError>> {
+    fn put_manifest<'a>(&'a self, manifest: &'a StoredManifest) -> CopyFuture<'a, ()> {
         Box::pin(async move {
-            self.layout.put_manifest(descriptor, bytes, root).await?;
-            if !root {
+            self.layout.put_manifest(manifest).await?;
+            if !manifest.root {
                 return Ok(());
             }
             let (location, path) = (ImageSink::location(self), self.path.clone());

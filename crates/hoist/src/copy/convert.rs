@@ -8,7 +8,9 @@
 //! does it for any copy:
 //! - **which layers**: distributable layers whose media type says uncompressed
 //!   (`…tar`, `application/vnd.docker.image.rootfs.diff.tar`) — [`needs_compression`];
-//!   compressed and foreign layers are copied as they are;
+//!   compressed and foreign layers are copied as they are, unless
+//!   [`super::CopyOptions::recompress`] asks for layers compressed in another format to be
+//!   recompressed (`hoist copy --dest-compress`, as skopeo's `--dest-compress-format`);
 //! - **the manifests are rewritten, not rebuilt** ([`rewrite_manifests`]), once every blob is
 //!   in the sink: the config descriptor, annotations and layer order stay; only the converted
 //!   layers' descriptors change. gzip keeps the manifest's own format (Docker schema 2 layers
@@ -22,9 +24,9 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use serde::Serialize;
 
 use super::CopyError;
+use crate::compress::Compression;
 use crate::digest::Digest;
 use crate::media::types::{
     essence, DOCKER_CONFIG, DOCKER_FOREIGN_LAYER, DOCKER_FOREIGN_LAYER_GZIP, DOCKER_LAYER,
@@ -32,8 +34,7 @@ use crate::media::types::{
     OCI_LAYER_GZIP, OCI_LAYER_NONDISTRIBUTABLE, OCI_LAYER_NONDISTRIBUTABLE_GZIP, OCI_LAYER_ZSTD,
     OCI_MANIFEST,
 };
-use crate::media::{Descriptor, LayerCompression, LayerMediaType, Manifest};
-use crate::transfer::Compression;
+use crate::media::{to_json_indented, Descriptor, LayerMediaType, Manifest};
 
 /// A manifest the copy rewrote for its compressed layers (or rewritten children).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,11 +51,14 @@ pub struct Rewritten {
 pub(crate) type Manifests = Vec<(Descriptor, Bytes)>;
 
 /// Whether a layer of `media_type` is compressed with `compression` on the way: a
-/// distributable layer stored uncompressed. [`Compression::None`] converts nothing.
-pub fn needs_compression(media_type: &str, compression: Compression) -> bool {
+/// distributable layer stored uncompressed, or, with `recompress`, one compressed in another
+/// format. [`Compression::None`] converts nothing.
+pub fn needs_compression(media_type: &str, compression: Compression, recompress: bool) -> bool {
     compression != Compression::None
-        && LayerMediaType::classify(media_type)
-            .is_some_and(|t| t.distributable && t.compression == LayerCompression::None)
+        && LayerMediaType::classify(media_type).is_some_and(|t| {
+            let own = Compression::from(t.compression);
+            t.distributable && (own == Compression::None || (recompress && own != compression))
+        })
 }
 
 /// Whether a manifest of `media_type` with layers compressed with `compression` becomes OCI:
@@ -206,27 +210,42 @@ fn rewrite_index(
     Ok(changed.then(|| (descriptor.media_type.clone(), to_json_indented(&index))))
 }
 
-/// JSON indented with three spaces, docker/distribution's `json.MarshalIndent(m, "", "   ")`.
-fn to_json_indented<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = Vec::new();
-    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"   ");
-    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
-    // Serialising plain structs into a Vec cannot fail.
-    let _ = value.serialize(&mut serializer);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn only_distributable_uncompressed_layers_need_compression() {
-        assert!(needs_compression(DOCKER_LAYER, Compression::Gzip));
-        assert!(needs_compression(OCI_LAYER, Compression::Zstd));
-        assert!(!needs_compression(DOCKER_LAYER_GZIP, Compression::Gzip));
-        assert!(!needs_compression(DOCKER_FOREIGN_LAYER, Compression::Gzip));
-        assert!(!needs_compression(DOCKER_LAYER, Compression::None));
+        assert!(needs_compression(DOCKER_LAYER, Compression::Gzip, false));
+        assert!(needs_compression(OCI_LAYER, Compression::Zstd, false));
+        assert!(!needs_compression(
+            DOCKER_LAYER_GZIP,
+            Compression::Gzip,
+            false
+        ));
+        assert!(!needs_compression(
+            DOCKER_FOREIGN_LAYER,
+            Compression::Gzip,
+            false
+        ));
+        assert!(!needs_compression(DOCKER_LAYER, Compression::None, false));
+        // Recompressing: another format only, never a foreign layer.
+        assert!(!needs_compression(
+            DOCKER_LAYER_GZIP,
+            Compression::Zstd,
+            false
+        ));
+        assert!(needs_compression(
+            DOCKER_LAYER_GZIP,
+            Compression::Zstd,
+            true
+        ));
+        assert!(!needs_compression(OCI_LAYER_GZIP, Compression::Gzip, true));
+        assert!(!needs_compression(
+            DOCKER_FOREIGN_LAYER_GZIP,
+            Compression::Zstd,
+            true
+        ));
     }
 
     #[test]

@@ -29,17 +29,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 
 use super::blob_file::{read_manifest_file, read_small_file, stream_blob_file};
 use super::layout::{blob_path, LayoutSink};
-use super::sink::{BlobWriter, ImageSink};
-use super::source::{BlobStream, ImageSource};
+use super::sink::{
+    BlobInput, BlobStore, BlobWriter, DynBlobWriter, ImageSink, Progress, StoredManifest,
+};
+use super::source::{BlobStream, CopyFuture, ImageSource};
 use super::staging::StagingDir;
 use super::CopyError;
 use crate::digest::Digest;
 use crate::media::{Descriptor, Manifest};
-use crate::progress::ProgressSink;
 use crate::store::layout::write_atomically;
 use crate::store::StoreError;
 
@@ -114,14 +114,11 @@ impl ImageSource for DirSource {
         format!("dir:{}", self.root.display())
     }
 
-    fn resolve(&self) -> BoxFuture<'_, Result<Descriptor, CopyError>> {
+    fn resolve(&self) -> CopyFuture<'_, Descriptor> {
         Box::pin(self.resolve_inner())
     }
 
-    fn manifest<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-    ) -> BoxFuture<'a, Result<Bytes, CopyError>> {
+    fn manifest<'a>(&'a self, descriptor: &'a Descriptor) -> CopyFuture<'a, Bytes> {
         Box::pin(async move {
             let location = ImageSource::location(self);
             // The root is `manifest.json`; a child is `<hex>.manifest.json`. Which one a
@@ -141,7 +138,7 @@ impl ImageSource for DirSource {
         &'a self,
         descriptor: &'a Descriptor,
         offset: u64,
-    ) -> BoxFuture<'a, Result<BlobStream, CopyError>> {
+    ) -> CopyFuture<'a, BlobStream> {
         let path = dir_blob_path(&self.root, &descriptor.digest);
         Box::pin(async move { stream_blob_file(ImageSource::location(self), &path, offset).await })
     }
@@ -230,10 +227,25 @@ impl ImageSink for DirSink {
         None
     }
 
-    fn has_blob<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-    ) -> BoxFuture<'a, Result<bool, CopyError>> {
+    fn blobs(&self) -> &dyn BlobStore {
+        self
+    }
+
+    fn put_manifest<'a>(&'a self, manifest: &'a StoredManifest) -> CopyFuture<'a, ()> {
+        let dir = self.root.clone();
+        let digest = &manifest.descriptor.digest;
+        let target = match manifest.root {
+            true => dir.join(DIR_MANIFEST_FILE),
+            false => child_manifest_path(&dir, digest),
+        };
+        let bytes = manifest.bytes.clone();
+        let action = format!("store manifest {digest}");
+        Box::pin(self.blocking(action, move || write_atomically(&dir, &target, &bytes)))
+    }
+}
+
+impl BlobStore for DirSink {
+    fn has_blob<'a>(&'a self, descriptor: &'a Descriptor) -> CopyFuture<'a, bool> {
         let path = dir_blob_path(&self.root, &descriptor.digest);
         let size = descriptor.size;
         Box::pin(async move {
@@ -244,62 +256,34 @@ impl ImageSink for DirSink {
         })
     }
 
-    fn blob_writer(&self, descriptor: &Descriptor) -> Box<dyn BlobWriter> {
+    fn blob_writer(&self, input: &dyn BlobInput) -> Box<dyn DynBlobWriter> {
         Box::new(DirBlobWriter {
             sink: self.clone(),
-            descriptor: descriptor.clone(),
-            staged: self.blobs.blob_writer(descriptor),
+            staged: self.blobs.blob_writer(input),
         })
-    }
-
-    fn put_manifest<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-        bytes: Bytes,
-        root: bool,
-    ) -> BoxFuture<'a, Result<(), CopyError>> {
-        let dir = self.root.clone();
-        let target = if root {
-            dir.join(DIR_MANIFEST_FILE)
-        } else {
-            child_manifest_path(&dir, &descriptor.digest)
-        };
-        let action = format!("store manifest {}", descriptor.digest);
-        Box::pin(self.blocking(action, move || write_atomically(&dir, &target, &bytes)))
     }
 }
 
 /// A blob through the staging layout's ingest, then renamed to `<hex>`.
 struct DirBlobWriter {
     sink: DirSink,
-    descriptor: Descriptor,
-    staged: Box<dyn BlobWriter>,
-}
-
-impl DirBlobWriter {
-    async fn attempt(
-        &mut self,
-        source: &dyn ImageSource,
-        progress: Option<&Arc<dyn ProgressSink>>,
-    ) -> Result<(), CopyError> {
-        self.staged.write(source, progress).await?;
-        let digest = self.descriptor.digest.clone();
-        let from = blob_path(self.sink.staging.path(), &digest);
-        let to = dir_blob_path(&self.sink.root, &digest);
-        self.sink
-            .blocking(format!("store blob {digest}"), move || {
-                std::fs::rename(&from, &to).map_err(|e| StoreError::io("rename", &to, e))
-            })
-            .await
-    }
+    staged: Box<dyn DynBlobWriter>,
 }
 
 impl BlobWriter for DirBlobWriter {
-    fn write<'a>(
-        &'a mut self,
-        source: &'a dyn ImageSource,
-        progress: Option<&'a Arc<dyn ProgressSink>>,
-    ) -> BoxFuture<'a, Result<(), CopyError>> {
-        Box::pin(self.attempt(source, progress))
+    async fn write(
+        &mut self,
+        input: &dyn BlobInput,
+        progress: Progress<'_>,
+    ) -> Result<Descriptor, CopyError> {
+        let blob = self.staged.write_dyn(input, progress).await?;
+        let from = blob_path(self.sink.staging.path(), &blob.digest);
+        let to = dir_blob_path(&self.sink.root, &blob.digest);
+        self.sink
+            .blocking(format!("store blob {}", blob.digest), move || {
+                std::fs::rename(&from, &to).map_err(|e| StoreError::io("rename", &to, e))
+            })
+            .await?;
+        Ok(blob)
     }
 }

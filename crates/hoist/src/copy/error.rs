@@ -280,7 +280,7 @@ impl Retryable for CopyError {
     fn is_retryable(&self) -> bool {
         match self {
             CopyError::Registry { source, upload, .. } => {
-                source.is_retryable() || (*upload && super::remote_upload::is_void_session(source))
+                source.is_retryable() || (*upload && crate::transfer::is_void_session(source))
             }
             CopyError::Interrupted { .. } => true,
             CopyError::Metadata { source, .. } => source.is_busy(),

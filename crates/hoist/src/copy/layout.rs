@@ -22,22 +22,22 @@
 //! metadata store instead of `index.json`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::blob_file::{read_manifest_file, read_small_file, stream_blob_file};
-use super::sink::{BlobWriter, ImageSink};
-use super::source::{BlobStream, ImageSource};
+use super::sink::{
+    BlobInput, BlobStore, BlobWriter, DynBlobWriter, ImageSink, Progress, StoredManifest,
+};
+use super::source::{BlobStream, CopyFuture, ImageSource};
 use super::CopyError;
 use crate::digest::Digest;
 use crate::media::Descriptor;
-use crate::progress::{ProgressSink, PushReporter};
+use crate::progress::{PushReporter, Wording};
 use crate::store::layout::{BLOBS_DIR, INDEX_FILE, OCI_LAYOUT_FILE, REF_NAME_ANNOTATION};
-use crate::store::{ContentStore, IndexEntry, Ingest, StoreError};
+use crate::store::{BlobInfo, ContentStore, IndexEntry, Ingest, Spool, StoreError};
 
 /// Bytes gathered from the source before one blocking write into the ingest.
 const WRITE_BATCH: usize = 1 << 20;
@@ -123,39 +123,60 @@ impl LayoutSource {
     }
 }
 
-impl ImageSource for LayoutSource {
-    fn location(&self) -> String {
+impl LayoutFiles for LayoutSource {
+    fn describe(&self) -> String {
         match &self.tag {
             Some(tag) => format!("oci:{}:{tag}", self.root.display()),
             None => format!("oci:{}", self.root.display()),
         }
     }
 
-    fn resolve(&self) -> BoxFuture<'_, Result<Descriptor, CopyError>> {
-        Box::pin(self.resolve_inner())
+    fn layout_root(&self) -> PathBuf {
+        self.root.clone()
     }
 
-    fn manifest<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-    ) -> BoxFuture<'a, Result<Bytes, CopyError>> {
+    fn resolve_root(&self) -> CopyFuture<'_, Descriptor> {
+        Box::pin(self.resolve_inner())
+    }
+}
+
+/// A source whose manifests and blobs are the files of an OCI layout — an `oci:` directory
+/// ([`LayoutSource`]) or the local store ([`super::StoreSource`]) — and differ only in how
+/// they resolve the reference they were opened with. Every one is an [`ImageSource`] that
+/// reads `blobs/<alg>/<hex>` (manifests verified against their digest, regular files only).
+pub trait LayoutFiles: Send + Sync {
+    /// The source as the user wrote it ([`ImageSource::location`]).
+    fn describe(&self) -> String;
+    /// The layout's root directory.
+    fn layout_root(&self) -> PathBuf;
+    /// The image the source was opened with ([`ImageSource::resolve`]).
+    fn resolve_root(&self) -> CopyFuture<'_, Descriptor>;
+}
+
+impl<T: LayoutFiles> ImageSource for T {
+    fn location(&self) -> String {
+        self.describe()
+    }
+
+    fn resolve(&self) -> CopyFuture<'_, Descriptor> {
+        self.resolve_root()
+    }
+
+    fn manifest<'a>(&'a self, descriptor: &'a Descriptor) -> CopyFuture<'a, Bytes> {
         Box::pin(read_manifest(
-            self.root.clone(),
-            ImageSource::location(self),
+            self.layout_root(),
+            self.describe(),
             descriptor,
         ))
     }
 
-    fn open_blob<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-        offset: u64,
-    ) -> BoxFuture<'a, Result<BlobStream, CopyError>> {
+    fn open_blob<'a>(&'a self, descriptor: &'a Descriptor, at: u64) -> CopyFuture<'a, BlobStream> {
+        let digest = descriptor.digest.clone();
         Box::pin(open_blob_file(
-            self.root.clone(),
-            ImageSource::location(self),
-            descriptor.digest.clone(),
-            offset,
+            self.layout_root(),
+            self.describe(),
+            digest,
+            at,
         ))
     }
 }
@@ -194,6 +215,8 @@ pub struct LayoutSink {
     tag: Option<String>,
     /// The location shown in messages instead of `oci:ROOT[:TAG]` (the store sink's).
     label: Option<String>,
+    /// The words of its byte counts: `Pushing`, or `Downloading` in the local store.
+    wording: Wording,
 }
 
 impl LayoutSink {
@@ -207,18 +230,26 @@ impl LayoutSink {
             content,
             tag: tag.map(str::to_owned),
             label: None,
+            wording: Wording::Push,
         })
     }
 
-    /// The blob half of the local store's sink ([`super::StoreSink`]): blobs into `content`
-    /// through its ingest, manifests by digest, nothing in `index.json` (the store's
-    /// references are kept by its metadata store); `label` names it in messages.
+    /// The blob half of a sink that keeps blobs in a content store of its own (the local
+    /// store, a staging directory): blobs into `content` through its ingest, manifests by
+    /// digest, nothing in `index.json`; `label` names it in messages.
     pub(crate) fn for_store(content: ContentStore, label: String) -> LayoutSink {
         LayoutSink {
             content,
             tag: None,
             label: Some(label),
+            wording: Wording::Push,
         }
+    }
+
+    /// Counts bytes in `wording`'s words (the local store: `Downloading`).
+    pub(crate) fn speaking(mut self, wording: Wording) -> LayoutSink {
+        self.wording = wording;
+        self
     }
 
     /// The content store the blobs go to.
@@ -257,34 +288,19 @@ impl ImageSink for LayoutSink {
         self.tag.clone()
     }
 
-    fn has_blob<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-    ) -> BoxFuture<'a, Result<bool, CopyError>> {
-        let digest = descriptor.digest.clone();
-        Box::pin(self.blocking(format!("check blob {digest}"), move |c| c.has(&digest)))
+    fn blobs(&self) -> &dyn BlobStore {
+        self
     }
 
-    fn blob_writer(&self, descriptor: &Descriptor) -> Box<dyn BlobWriter> {
-        Box::new(LayoutBlobWriter {
-            sink: self.clone(),
-            descriptor: descriptor.clone(),
-        })
-    }
-
-    fn put_manifest<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-        bytes: Bytes,
-        root: bool,
-    ) -> BoxFuture<'a, Result<(), CopyError>> {
-        let entry = root.then(|| IndexEntry {
-            media_type: descriptor.media_type.clone(),
-            digest: descriptor.digest.clone(),
-            size: descriptor.size,
+    fn put_manifest<'a>(&'a self, manifest: &'a StoredManifest) -> CopyFuture<'a, ()> {
+        let d = &manifest.descriptor;
+        let entry = manifest.root.then(|| IndexEntry {
+            media_type: d.media_type.clone(),
+            digest: d.digest.clone(),
+            size: d.size,
             ref_name: self.tag.clone(),
         });
-        let digest = descriptor.digest.clone();
+        let (digest, bytes) = (d.digest.clone(), manifest.bytes.clone());
         Box::pin(
             self.blocking(format!("store manifest {digest}"), move |content| {
                 content.write_blob(&digest, &bytes)?;
@@ -297,47 +313,111 @@ impl ImageSink for LayoutSink {
     }
 }
 
-/// Writes one blob into the layout through an ingest (resumed across attempts by the store).
+impl BlobStore for LayoutSink {
+    fn has_blob<'a>(&'a self, descriptor: &'a Descriptor) -> CopyFuture<'a, bool> {
+        let digest = descriptor.digest.clone();
+        Box::pin(self.blocking(format!("check blob {digest}"), move |c| c.has(&digest)))
+    }
+
+    fn blob_writer(&self, _: &dyn BlobInput) -> Box<dyn DynBlobWriter> {
+        Box::new(LayoutBlobWriter { sink: self.clone() })
+    }
+}
+
+/// Writes one blob into the layout: a blob of known digest through an ingest (resumed across
+/// attempts by the store), a compressed layer through a spool committed under the digest its
+/// bytes have (written again from the start by each attempt).
 struct LayoutBlobWriter {
     sink: LayoutSink,
-    descriptor: Descriptor,
+}
+
+/// Where the bytes go.
+enum Target {
+    Ingest(Ingest),
+    // Boxed: a spool carries its hasher's state.
+    Spool(Box<Spool>),
+}
+
+impl Target {
+    fn offset(&self) -> u64 {
+        match self {
+            Target::Ingest(ingest) => ingest.offset(),
+            Target::Spool(_) => 0,
+        }
+    }
+
+    /// Blocking.
+    fn write(mut self, chunk: &[u8]) -> Result<Target, StoreError> {
+        match &mut self {
+            Target::Ingest(ingest) => ingest.write_chunk(chunk)?,
+            Target::Spool(spool) => spool.write_chunk(chunk)?,
+        }
+        Ok(self)
+    }
+
+    /// Blocking. The store checks size and digest before the rename into `blobs/`.
+    fn commit(self) -> Result<BlobInfo, StoreError> {
+        match self {
+            Target::Ingest(ingest) => ingest.commit(),
+            Target::Spool(spool) => spool.commit(),
+        }
+    }
 }
 
 impl LayoutBlobWriter {
-    async fn attempt(
+    async fn target(
         &self,
-        source: &dyn ImageSource,
-        progress: Option<&Arc<dyn ProgressSink>>,
-    ) -> Result<(), CopyError> {
-        let (digest, size) = (self.descriptor.digest.clone(), self.descriptor.size);
-        let action = format!("write blob {digest}");
+        input: &dyn BlobInput,
+        action: &str,
+    ) -> Result<Option<Target>, CopyError> {
+        let Some(known) = input.descriptor() else {
+            let spool = self.sink.blocking(action.to_owned(), |c| c.spool()).await?;
+            return Ok(Some(Target::Spool(Box::new(spool))));
+        };
+        let (digest, size) = (known.digest.clone(), known.size);
         let ingest = self
             .sink
-            .blocking(action.clone(), move |c| c.begin(&digest, Some(size)))
+            .blocking(action.to_owned(), move |c| c.begin(&digest, Some(size)))
             .await?;
-        if ingest.is_present() {
-            return Ok(());
-        }
+        Ok((!ingest.is_present()).then_some(Target::Ingest(ingest)))
+    }
+
+    async fn put(&self, action: &str, target: Target, chunk: Bytes) -> Result<Target, CopyError> {
+        self.sink
+            .blocking(action.to_owned(), move |_| target.write(&chunk))
+            .await
+    }
+}
+
+impl BlobWriter for LayoutBlobWriter {
+    async fn write(
+        &mut self,
+        input: &dyn BlobInput,
+        progress: Progress<'_>,
+    ) -> Result<Descriptor, CopyError> {
+        let action = format!("write blob {}", input.id());
+        let Some(target) = self.target(input, &action).await? else {
+            // Present already; only a blob of known digest can be.
+            return input.descriptor().cloned().ok_or(CopyError::Interrupted {
+                reason: format!("{action}: the blob was lost"),
+            });
+        };
+        let measure = input.measure();
         let mut reporter =
-            PushReporter::new(progress, &self.descriptor.digest, self.descriptor.size);
-        let mut offset = ingest.offset();
-        let mut stream = source.open_blob(&self.descriptor, offset).await?;
-        let mut ingest = Some(ingest);
+            PushReporter::new(progress, input.id(), measure.total()).worded(self.sink.wording);
+        let mut offset = target.offset();
+        let mut stream = input.open(offset).await?;
+        let mut target = Some(target);
         let mut batch = BytesMut::new();
         let mut ended = false;
         while !ended {
             // Network chunks are small: write them in batches, one blocking call each.
-            let next = stream.next().await;
-            match next {
+            match stream.next().await {
                 Some(Ok(chunk)) => batch.extend_from_slice(&chunk),
                 Some(Err(e)) => {
                     // What arrived before the failure is kept for the next attempt.
-                    if let Some(current) = ingest.take() {
-                        let pending = batch.split().freeze();
-                        let _ = self
-                            .sink
-                            .blocking(action.clone(), move |_| write_chunk(current, &pending))
-                            .await;
+                    if let Some(current @ Target::Ingest(_)) = target.take() {
+                        let _ = self.put(&action, current, batch.split().freeze()).await;
                     }
                     return Err(e);
                 }
@@ -346,51 +426,34 @@ impl LayoutBlobWriter {
             if batch.len() < WRITE_BATCH && !ended {
                 continue;
             }
-            let (Some(current), pending) = (ingest.take(), batch.split().freeze()) else {
+            let (Some(current), pending) = (target.take(), batch.split().freeze()) else {
                 break;
             };
             offset += pending.len() as u64;
-            ingest = Some(
-                self.sink
-                    .blocking(action.clone(), move |_| write_chunk(current, &pending))
-                    .await?,
-            );
-            reporter.report(offset);
+            target = Some(self.put(&action, current, pending).await?);
+            reporter.report(measure.at(offset));
         }
-        let Some(ingest) = ingest else {
+        let Some(target) = target else {
             return Err(CopyError::Interrupted {
                 reason: format!("{action}: the ingest was lost"),
             });
         };
-        if offset < size {
+        if let Some(size) = input
+            .descriptor()
+            .map(|d| d.size)
+            .filter(|size| offset < *size)
+        {
             // Dropped, the ingest keeps its bytes for the next attempt to resume.
-            drop(ingest);
+            drop(target);
             return Err(CopyError::Interrupted {
                 reason: format!(
                     "{}: blob {} ended after {offset} of {size} bytes",
-                    source.location(),
-                    self.descriptor.digest
+                    input.location(),
+                    input.id()
                 ),
             });
         }
-        // The store checks size and digest before the rename into blobs/.
-        self.sink
-            .blocking(action, move |_| ingest.commit().map(|_| ()))
-            .await
-    }
-}
-
-fn write_chunk(mut ingest: Ingest, chunk: &[u8]) -> Result<Ingest, StoreError> {
-    ingest.write_chunk(chunk)?;
-    Ok(ingest)
-}
-
-impl BlobWriter for LayoutBlobWriter {
-    fn write<'a>(
-        &'a mut self,
-        source: &'a dyn ImageSource,
-        progress: Option<&'a Arc<dyn ProgressSink>>,
-    ) -> BoxFuture<'a, Result<(), CopyError>> {
-        Box::pin(self.attempt(source, progress))
+        let info = self.sink.blocking(action, move |_| target.commit()).await?;
+        Ok(Descriptor::new(input.media_type(), info.digest, info.size))
     }
 }

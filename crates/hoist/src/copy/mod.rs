@@ -11,10 +11,13 @@
 //! # Parts
 //! | file | owns |
 //! |------|------|
-//! | `source`, `sink` | the traits |
+//! | `source`, `sink` | the traits: [`ImageSource`], [`ImageSink`], [`BlobStore`], [`BlobWriter`] |
+//! | `blob_input` | [`BlobInput`]: what a writer reads — a blob as the source holds it ([`SourceBlob`]) or a layer compressed on the way |
+//! | `compress_step` | the compression step on the source side: a layer (re)compressed as it streams, its digest learnt at the end |
+//! | `blob_job` | the blob half of [`copy`]: each blob found, mounted or written, scheduled and retried |
 //! | `walk` | the descriptor graph ⇒ blobs and manifests in sink order |
-//! | `remote`, `remote_upload`, `remote_compress` | [`RegistryImage`] (source and sink), its streaming blob upload, and its upload compressing a layer |
-//! | `convert` | layers compressed on the way: media types, manifests rewritten |
+//! | `remote`, `remote_upload` | [`RegistryImage`] (source and sink) and its one blob writer (streamed, chunked, resumed; digest known up front or at the end) |
+//! | `convert` | layers compressed on the way: which, their media types, manifests rewritten |
 //! | `layout` | [`LayoutSource`], [`LayoutSink`]: `oci:PATH[:TAG]` directories |
 //! | `archive_source`, `archive_sink` | [`ArchiveSource`], [`DockerArchiveSink`], [`OciArchiveSink`]: `docker-archive:` and `oci-archive:` tarballs, on [`crate::archive`]'s formats |
 //! | `load` | [`load_archive`]: `hoist load`, every image of an archive copied into a [`StoreSink`] |
@@ -46,13 +49,16 @@
 //!    and every layer it holds `Already exists` before any waits for a slot, its writer's
 //!    `Downloading`, `Verifying Checksum`, `Download complete`, then `Pull complete`.
 //! 3. With [`CopyOptions::compression`] (skopeo's `--dest-compress`, see `convert`),
-//!    uncompressed layers are compressed on the way: a compressed blob the source already
-//!    holds ([`ImageSource::compressed_blob`]) goes as any blob; otherwise the sink compresses
-//!    while receiving ([`ImageSink::compressing_writer`]; a sink that cannot fails the copy
-//!    with [`CopyError::CannotCompress`] before any manifest is written). Once every blob is
-//!    in, the manifests naming those layers are rewritten (zstd ⇒ OCI), then the indexes naming
-//!    rewritten manifests; [`CopyOutcome::converted`] and [`CopyOutcome::rewritten`] say what
-//!    changed.
+//!    uncompressed layers (with [`CopyOptions::recompress`], also layers in another format)
+//!    are compressed on the way: a compressed blob the source already holds
+//!    ([`ImageSource::compressed_blob`]) goes as any blob; otherwise the compression step
+//!    (`compress_step`, containers/image's `blobPipelineCompressionStep`) streams the layer
+//!    compressed into the sink's one [`BlobWriter`], which learns the digest at the end — the
+//!    same writer as for any blob, so every sink takes it (a sink that declines compressed
+//!    layers, the docker-archive, fails the copy with [`CopyError::CannotCompress`] before any
+//!    manifest is written). Once every blob is in, the manifests naming those layers are
+//!    rewritten (zstd ⇒ OCI), then the indexes naming rewritten manifests;
+//!    [`CopyOutcome::converted`] and [`CopyOutcome::rewritten`] say what changed.
 //! 4. Manifests, children before parents, each only after everything it names is in the
 //!    sink; the root last, under the sink's tag. Then docker's line `TAG: digest: D size: N`.
 //!
@@ -67,8 +73,9 @@
 //!
 //! # Which operations go through `copy`
 //! - `hoist copy`: yes, for every pair of `docker://`, `oci:`, `dir:`, `docker-archive:`,
-//!   `oci-archive:` and `hoist:` locations. Compression (`--dest-compress`) into a registry
-//!   ([`RegistryImage`]: `remote_compress`); the other sinks do not compress and refuse it.
+//!   `oci-archive:` and `hoist:` locations. Compression (`--dest-compress`) into every sink but
+//!   a docker-archive: into the store, the recompressed blobs and rewritten manifest are what
+//!   is stored and recorded (the diffIDs, and so the unpacked layers, do not change).
 //! - `load`: yes ([`load_archive`]): each image of the archive is copied from its
 //!   [`ArchiveSource`] into a [`StoreSink`], so a loaded image is recorded by the same code
 //!   as a pulled or copied one.
@@ -107,6 +114,9 @@
 pub mod archive_sink;
 pub mod archive_source;
 mod blob_file;
+mod blob_input;
+mod blob_job;
+mod compress_step;
 mod convert;
 pub mod dir;
 mod error;
@@ -114,7 +124,6 @@ pub mod layout;
 pub mod load;
 pub mod location;
 pub mod remote;
-pub mod remote_compress;
 pub(crate) mod remote_upload;
 pub mod sink;
 pub mod source;
@@ -126,8 +135,6 @@ pub mod store_sink;
 pub mod walk;
 
 use std::sync::Arc;
-
-use bytes::Bytes;
 
 pub use archive_sink::{DockerArchiveSink, OciArchiveSink};
 pub use archive_source::{Archive, ArchiveEntry, ArchiveFormat, ArchiveSource};
@@ -141,17 +148,22 @@ pub use layout::{LayoutSink, LayoutSource};
 pub use load::load_archive;
 pub use location::{ArchiveImage, ImageLocation};
 pub use remote::RegistryImage;
-pub use sink::{BlobWriter, CompressingWriter, Found, ImageSink};
-pub use source::{BlobStream, ImageSource, RepositoryName};
+pub use sink::{
+    BlobInput, BlobStore, BlobWriter, DynBlobWriter, Found, ImageSink, Measure, Progress,
+    SourceBlob, StoredManifest,
+};
+pub use source::{BlobStream, CopyFuture, ImageSource, RepositoryName};
 pub use store::{complete_index, tagged_index, CompleteIndex, IndexCheckError, StoreSource};
 pub use store_sink::StoreSink;
 pub use walk::{plan, Plan};
 
+use crate::compress::Compression;
 use crate::digest::Digest;
 use crate::media::{Descriptor, Platform};
-use crate::progress::{short_id, ChannelProgress, ProgressEvent, ProgressSink, Status, Wording};
+use crate::progress::{ChannelProgress, ProgressEvent, ProgressSink};
 use crate::pull::forward_until_done;
-use crate::transfer::{Compression, UploadConfig, UploadJob, UploadManager};
+use crate::transfer::{UploadConfig, UploadJob, UploadManager};
+use blob_job::{send_blobs, BlobResult};
 
 /// How to copy.
 #[derive(Debug, Clone, Default)]
@@ -165,6 +177,10 @@ pub struct CopyOptions {
     /// [`Compression::Gzip`] or [`Compression::Zstd`] (which makes those manifests OCI).
     /// [`Compression::None`] (default) copies every layer as it is.
     pub compression: Compression,
+    /// Also recompress layers compressed in another format (a gzip layer for zstd), as
+    /// `skopeo copy --dest-compress-format` does; `false` (default, and push: docker sends
+    /// compressed layers as they are) compresses uncompressed layers only.
+    pub recompress: bool,
     /// Threads compressing one layer; 0 (default) means every core. The compressed bytes do
     /// not depend on it.
     pub compression_workers: usize,
@@ -239,9 +255,11 @@ async fn copy_graph(
     for (i, (descriptor, bytes)) in manifests.iter().enumerate() {
         let job = ManifestJob {
             sink,
-            descriptor,
-            bytes: bytes.clone(),
-            root: i == last,
+            manifest: StoredManifest {
+                descriptor: descriptor.clone(),
+                bytes: bytes.clone(),
+                root: i == last,
+            },
         };
         uploads.run(job, &*progress).await?;
     }
@@ -281,270 +299,10 @@ pub async fn copy_layers(
     forward_until_done(work, events, progress).await.map(drop)
 }
 
-/// Every blob of `blobs` (with whether it is a config) into the sink, cheapest way first:
-/// the layers, then the configs (docker's push sends the config after the layers, so a
-/// refusal on the first layer stops the copy before anything else is sent).
-async fn send_blobs(
-    source: &dyn ImageSource,
-    sink: &dyn ImageSink,
-    blobs: &[(Descriptor, bool)],
-    options: &CopyOptions,
-    uploads: &UploadManager,
-    progress: &Arc<dyn ProgressSink>,
-) -> Result<Vec<BlobOutput>, CopyError> {
-    let from = source.repository();
-    let workers = match options.compression_workers {
-        0 => crate::compress::default_workers(),
-        n => n,
-    };
-    let job = |descriptor: &Descriptor, silent: bool| BlobJob {
-        source,
-        sink,
-        id: source.progress_id(descriptor),
-        descriptor: descriptor.clone(),
-        convert: (!silent && needs_compression(&descriptor.media_type, options.compression))
-            .then_some((options.compression, workers)),
-        converted: None,
-        silent,
-        from: from.clone(),
-        wording: sink.wording(),
-        writer: None,
-        compressor: None,
-        progress: Arc::clone(progress),
-    };
-    let layers = blobs.iter().filter(|(_, config)| !config);
-    let configs = blobs.iter().filter(|(_, config)| *config);
-    let layer_jobs = layers.map(|(d, c)| job(d, *c)).collect();
-    let mut done = match sink.wording() {
-        Wording::Push => uploads.run_all(layer_jobs, &**progress).await?,
-        Wording::Pull => {
-            let (mut present, pending) = announce_pull(layer_jobs).await?;
-            present.extend(uploads.run_all_announced(pending, &**progress).await?);
-            present
-        }
-    };
-    done.extend(
-        uploads
-            .run_all(configs.map(|(d, c)| job(d, *c)).collect(), &**progress)
-            .await?,
-    );
-    Ok(done)
-}
-
-/// How a blob reached the sink.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BlobResult {
-    Existing,
-    Mounted,
-    Copied,
-}
-
-/// One blob, cheapest way first (see the module docs).
-struct BlobJob<'a> {
-    source: &'a dyn ImageSource,
-    sink: &'a dyn ImageSink,
-    /// Names the progress lines ([`ImageSource::progress_id`]).
-    id: Digest,
-    /// The blob as it goes to the sink: for a layer compressed on the way, once the
-    /// compressed blob is known, that blob.
-    descriptor: Descriptor,
-    /// For a layer still to compress: the compression and its threads.
-    convert: Option<(Compression, usize)>,
-    /// For a compressed layer: the layer as the source holds it.
-    converted: Option<Descriptor>,
-    silent: bool,
-    from: Option<RepositoryName>,
-    /// The sink's words for the blob's steps.
-    wording: Wording,
-    writer: Option<Box<dyn BlobWriter>>,
-    compressor: Option<Box<dyn CompressingWriter>>,
-    progress: Arc<dyn ProgressSink>,
-}
-
-impl BlobJob<'_> {
-    fn say(&self, status: Status) {
-        if !self.silent {
-            self.progress.emit(ProgressEvent::new(&self.id, status));
-        }
-    }
-
-    /// The progress sink for a writer that names its lines by `digest`, renaming them to
-    /// the progress id.
-    fn writer_progress(&self, digest: &Digest) -> Option<Arc<dyn ProgressSink>> {
-        if self.silent {
-            return None;
-        }
-        Some(if self.id == *digest {
-            Arc::clone(&self.progress)
-        } else {
-            Arc::new(Renamed::new(Arc::clone(&self.progress), digest, &self.id))
-        })
-    }
-
-    async fn once(&mut self) -> Result<BlobResult, CopyError> {
-        if let Some((compression, workers)) = self.convert {
-            match self
-                .source
-                .compressed_blob(&self.descriptor, compression)
-                .await?
-            {
-                Some(mut blob) => {
-                    blob.media_type =
-                        compressed_layer_type(&self.descriptor.media_type, compression).to_owned();
-                    self.converted = Some(std::mem::replace(&mut self.descriptor, blob));
-                    self.convert = None;
-                }
-                None => return self.compress(compression, workers).await,
-            }
-        }
-        if let Some(found) = self
-            .sink
-            .find_blob(&self.descriptor, self.from.as_ref())
-            .await?
-        {
-            return Ok(self.found(found));
-        }
-        let sink = self.sink;
-        let progress = self.writer_progress(&self.descriptor.digest);
-        let writer = self
-            .writer
-            .get_or_insert_with(|| sink.blob_writer(&self.descriptor));
-        writer.write(self.source, progress.as_ref()).await?;
-        self.say(self.wording.done());
-        Ok(BlobResult::Copied)
-    }
-
-    /// The blob was made present without its bytes: says so, in the sink's words.
-    fn found(&self, found: Found) -> BlobResult {
-        match found {
-            Found::Existing => {
-                self.say(self.wording.present());
-                BlobResult::Existing
-            }
-            Found::Mounted(repository) => {
-                self.say(Status::MountedFrom { repository });
-                BlobResult::Mounted
-            }
-        }
-    }
-
-    /// The layer compressed into the sink; afterwards the job is about the compressed blob.
-    async fn compress(
-        &mut self,
-        compression: Compression,
-        workers: usize,
-    ) -> Result<BlobResult, CopyError> {
-        let progress = self.writer_progress(&self.descriptor.digest);
-        if self.compressor.is_none() {
-            let Some(writer) = self
-                .sink
-                .compressing_writer(&self.descriptor, compression, workers)
-            else {
-                return Err(CopyError::CannotCompress {
-                    location: self.sink.location(),
-                    digest: self.descriptor.digest.clone(),
-                });
-            };
-            self.compressor = Some(writer);
-        }
-        let Some(writer) = self.compressor.as_mut() else {
-            return Err(CopyError::Interrupted {
-                reason: "compressing writer lost".into(),
-            });
-        };
-        let mut blob = writer.write(self.source, progress.as_ref()).await?;
-        blob.media_type =
-            compressed_layer_type(&self.descriptor.media_type, compression).to_owned();
-        self.converted = Some(std::mem::replace(&mut self.descriptor, blob));
-        self.convert = None;
-        self.say(self.wording.done());
-        Ok(BlobResult::Copied)
-    }
-}
-
-impl UploadJob for BlobJob<'_> {
-    type Output = BlobOutput;
-    type Error = CopyError;
-
-    fn progress_id(&self) -> Option<&Digest> {
-        (!self.silent).then_some(&self.id)
-    }
-
-    async fn attempt(&mut self) -> Result<Self::Output, CopyError> {
-        let result = self.once().await?;
-        let converted = self
-            .converted
-            .clone()
-            .map(|original| (original, self.descriptor.clone()));
-        Ok((result, converted))
-    }
-}
-
-/// What one blob job yields: how it reached the sink, and the layer it was compressed from.
-type BlobOutput = (BlobResult, Option<(Descriptor, Descriptor)>);
-
-/// docker's pull order, for a sink speaking [`Wording::Pull`]: a layer the sink already holds
-/// is `Already exists` and is never scheduled; every other one is announced `Pulling fs
-/// layer` before any of them waits for a slot. Returns the blobs found and the jobs left.
-async fn announce_pull<'a>(
-    jobs: Vec<BlobJob<'a>>,
-) -> Result<(Vec<BlobOutput>, Vec<BlobJob<'a>>), CopyError> {
-    let mut found = Vec::new();
-    let mut pending = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let present = match job.convert {
-            None => {
-                job.sink
-                    .find_blob(&job.descriptor, job.from.as_ref())
-                    .await?
-            }
-            // Whether the compressed blob is present is only known once it is made.
-            Some(_) => None,
-        };
-        match present {
-            Some(present) => found.push((job.found(present), None)),
-            None => {
-                job.say(Wording::Pull.announced());
-                pending.push(job);
-            }
-        }
-    }
-    Ok((found, pending))
-}
-
-/// Passes events on with the lines of one blob renamed from its digest to its progress id
-/// (what a [`BlobWriter`] reports under the digest, a push shows under the diffID).
-pub(crate) struct Renamed {
-    inner: Arc<dyn ProgressSink>,
-    from: String,
-    to: String,
-}
-
-impl Renamed {
-    pub(crate) fn new(inner: Arc<dyn ProgressSink>, from: &Digest, to: &Digest) -> Renamed {
-        Renamed {
-            inner,
-            from: short_id(from),
-            to: short_id(to),
-        }
-    }
-}
-
-impl ProgressSink for Renamed {
-    fn emit(&self, mut event: ProgressEvent) {
-        if event.id == self.from {
-            event.id.clone_from(&self.to);
-        }
-        self.inner.emit(event);
-    }
-}
-
 /// One manifest `PUT` (retried like a blob).
 struct ManifestJob<'a> {
     sink: &'a dyn ImageSink,
-    descriptor: &'a Descriptor,
-    bytes: Bytes,
-    root: bool,
+    manifest: StoredManifest,
 }
 
 impl UploadJob for ManifestJob<'_> {
@@ -556,7 +314,6 @@ impl UploadJob for ManifestJob<'_> {
     }
 
     fn attempt(&mut self) -> impl std::future::Future<Output = Result<(), CopyError>> + Send {
-        self.sink
-            .put_manifest(self.descriptor, self.bytes.clone(), self.root)
+        self.sink.put_manifest(&self.manifest)
     }
 }

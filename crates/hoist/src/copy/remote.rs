@@ -9,26 +9,23 @@
 //! - **sink**: `HEAD` for "has blob" (on the registry itself, never a mirror), a cross-repository
 //!   mount when the source is another repository of the same registry (docker's "Mounted from
 //!   R"; a declined mount's session is cancelled and the blob uploaded), uploads by
-//!   `RemoteBlobWriter` (`remote_upload`), uncompressed layers compressed on the way by
-//!   [`super::remote_compress::RemoteCompressWriter`], manifests `PUT` by digest, the root
-//!   under the tag.
+//!   `RemoteBlobWriter` (`remote_upload`: blobs as the source holds them and layers
+//!   compressed on the way alike), manifests `PUT` by digest, the root under the tag.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::remote_compress::RemoteCompressWriter;
 use super::remote_upload::RemoteBlobWriter;
-use super::sink::{BlobWriter, CompressingWriter, ImageSink};
-use super::source::{BlobStream, ImageSource, RepositoryName};
+use super::sink::{BlobInput, BlobStore, DynBlobWriter, ImageSink, StoredManifest};
+use super::source::{BlobStream, CopyFuture, ImageSource, RepositoryName};
 use super::CopyError;
 use crate::media::{Descriptor, MAX_MANIFEST_SIZE};
 use crate::reference::Reference;
 use crate::registry::body::Document;
 use crate::registry::{MountResult, Purpose, RegistryClient, RegistryError, RemoteRepository};
-use crate::transfer::{Backoff, Compression, RetryPolicy, SendPolicy};
+use crate::transfer::{Backoff, RetryPolicy, SendPolicy};
 
 /// Manifest reads and writes: a few attempts, a short backoff, `Retry-After` up to 10 s.
 const MANIFEST_RETRY: RetryPolicy = RetryPolicy {
@@ -141,14 +138,11 @@ impl ImageSource for RegistryImage {
         self.describe()
     }
 
-    fn resolve(&self) -> BoxFuture<'_, Result<Descriptor, CopyError>> {
+    fn resolve(&self) -> CopyFuture<'_, Descriptor> {
         Box::pin(self.resolve_inner())
     }
 
-    fn manifest<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-    ) -> BoxFuture<'a, Result<Bytes, CopyError>> {
+    fn manifest<'a>(&'a self, descriptor: &'a Descriptor) -> CopyFuture<'a, Bytes> {
         Box::pin(async move {
             if descriptor.size > MAX_MANIFEST_SIZE as u64 {
                 return Err(CopyError::registry(
@@ -176,7 +170,7 @@ impl ImageSource for RegistryImage {
         &'a self,
         descriptor: &'a Descriptor,
         offset: u64,
-    ) -> BoxFuture<'a, Result<BlobStream, CopyError>> {
+    ) -> CopyFuture<'a, BlobStream> {
         Box::pin(async move {
             let location = self.describe();
             let action = format!("read blob {}", descriptor.digest);
@@ -230,10 +224,25 @@ impl ImageSink for RegistryImage {
         }
     }
 
-    fn has_blob<'a>(
+    fn blobs(&self) -> &dyn BlobStore {
+        self
+    }
+
+    fn try_mount<'a>(
         &'a self,
-        descriptor: &'a Descriptor,
-    ) -> BoxFuture<'a, Result<bool, CopyError>> {
+        d: &'a Descriptor,
+        from: &'a RepositoryName,
+    ) -> CopyFuture<'a, bool> {
+        Box::pin(self.mount_from(d, from))
+    }
+
+    fn put_manifest<'a>(&'a self, manifest: &'a StoredManifest) -> CopyFuture<'a, ()> {
+        Box::pin(self.put_manifest_inner(manifest))
+    }
+}
+
+impl BlobStore for RegistryImage {
+    fn has_blob<'a>(&'a self, descriptor: &'a Descriptor) -> CopyFuture<'a, bool> {
         Box::pin(async move {
             let found = self
                 .repo
@@ -250,87 +259,68 @@ impl ImageSink for RegistryImage {
         })
     }
 
-    fn try_mount<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-        from: &'a RepositoryName,
-    ) -> BoxFuture<'a, Result<bool, CopyError>> {
-        Box::pin(async move {
-            if from.domain != self.repo.domain() || from.path == self.repo.path() {
-                return Ok(false);
-            }
-            match self.repo.mount_blob(&descriptor.digest, &from.path).await {
-                Ok(MountResult::Mounted) => Ok(true),
-                Ok(MountResult::Upload(session)) => {
-                    // Best effort: the registry purges abandoned sessions anyway.
-                    let _ = session.cancel().await;
-                    Ok(false)
-                }
-                Err(e) if e.is_retryable() => Err(CopyError::registry(
-                    &self.describe(),
-                    format!("mount blob {} from {}", descriptor.digest, from.path),
-                    e,
-                )),
-                // docker: a failed mount is forgotten and the blob uploaded.
-                Err(e) => {
-                    tracing::debug!(error = %e, from = %from.path, "mount refused; uploading");
-                    Ok(false)
-                }
-            }
-        })
-    }
-
-    fn blob_writer(&self, descriptor: &Descriptor) -> Box<dyn BlobWriter> {
+    fn blob_writer(&self, _: &dyn BlobInput) -> Box<dyn DynBlobWriter> {
         Box::new(RemoteBlobWriter::new(
             self.repo.clone(),
             self.describe(),
-            descriptor.clone(),
             self.policy,
         ))
     }
+}
 
-    fn compressing_writer(
+impl RegistryImage {
+    /// docker's cross-repository mount: `POST ?mount=D&from=R` on the same registry.
+    async fn mount_from(
         &self,
         descriptor: &Descriptor,
-        compression: Compression,
-        workers: usize,
-    ) -> Option<Box<dyn CompressingWriter>> {
-        Some(Box::new(RemoteCompressWriter::new(
-            self.repo.clone(),
-            self.describe(),
-            descriptor.clone(),
-            compression,
-            workers,
-        )))
+        from: &RepositoryName,
+    ) -> Result<bool, CopyError> {
+        if from.domain != self.repo.domain() || from.path == self.repo.path() {
+            return Ok(false);
+        }
+        match self.repo.mount_blob(&descriptor.digest, &from.path).await {
+            Ok(MountResult::Mounted) => Ok(true),
+            Ok(MountResult::Upload(session)) => {
+                // Best effort: the registry purges abandoned sessions anyway.
+                let _ = session.cancel().await;
+                Ok(false)
+            }
+            Err(e) if e.is_retryable() => Err(CopyError::registry(
+                &self.describe(),
+                format!("mount blob {} from {}", descriptor.digest, from.path),
+                e,
+            )),
+            // docker: a failed mount is forgotten and the blob uploaded.
+            Err(e) => {
+                tracing::debug!(error = %e, from = %from.path, "mount refused; uploading");
+                Ok(false)
+            }
+        }
     }
 
-    fn put_manifest<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-        bytes: Bytes,
-        root: bool,
-    ) -> BoxFuture<'a, Result<(), CopyError>> {
-        Box::pin(async move {
-            let reference = match (root, ImageSink::tag(self)) {
-                (true, Some(tag)) => tag,
-                _ => descriptor.digest.to_string(),
-            };
-            let action = format!("put manifest {reference}");
-            let sent = with_retries(|| {
-                self.repo
-                    .put_manifest(&reference, &descriptor.media_type, bytes.clone())
-            })
-            .await
-            .map_err(|e| CopyError::registry(&self.describe(), action, e))?;
-            if sent != descriptor.digest {
-                return Err(CopyError::DigestMismatch {
-                    location: self.describe(),
-                    expected: descriptor.digest.clone(),
-                    actual: sent,
-                });
-            }
-            Ok(())
+    /// `PUT` of a manifest by digest, or under the tag for the root; the digest the registry
+    /// answers must be the one sent.
+    async fn put_manifest_inner(&self, manifest: &StoredManifest) -> Result<(), CopyError> {
+        let (descriptor, bytes) = (&manifest.descriptor, &manifest.bytes);
+        let reference = match (manifest.root, ImageSink::tag(self)) {
+            (true, Some(tag)) => tag,
+            _ => descriptor.digest.to_string(),
+        };
+        let action = format!("put manifest {reference}");
+        let sent = with_retries(|| {
+            self.repo
+                .put_manifest(&reference, &descriptor.media_type, bytes.clone())
         })
+        .await
+        .map_err(|e| CopyError::registry(&self.describe(), action, e))?;
+        if sent != descriptor.digest {
+            return Err(CopyError::DigestMismatch {
+                location: self.describe(),
+                expected: descriptor.digest.clone(),
+                actual: sent,
+            });
+        }
+        Ok(())
     }
 }
 

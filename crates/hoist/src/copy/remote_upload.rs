@@ -1,7 +1,9 @@
 //! Uploading one blob to a registry from another source's stream: [`RemoteBlobWriter`].
 //!
 //! The one registry blob writer of the copy engine, and so of push (docker's
-//! `layerUpload.ReadFrom` + `Commit`): monolithic `PUT` for blobs up to
+//! `layerUpload.ReadFrom` + `Commit`; go-containerregistry's `uploadOne`), for a blob whose
+//! digest is known before its bytes and for a layer compressed on the way, whose digest is
+//! learnt at the end (the compression step, `compress_step`) alike: monolithic `PUT` for blobs up to
 //! [`SendPolicy::monolithic_max`], one streamed `PATCH` for larger ones, chunked `PATCH`es when
 //! the registry asks (`OCI-Chunk-Min-Length`) or answers `413` (halving down to
 //! [`SendPolicy::min_chunk_size`]), and the session kept across attempts so the next one asks
@@ -11,7 +13,11 @@
 //! # Verification
 //! Every byte sent is hashed here; the closing `PUT ?digest=` is only sent when the bytes
 //! hash to the expected digest and have the descriptor's size (a mismatch cancels the
-//! session: [`CopyError::DigestMismatch`], not retried). The hash must cover the whole blob:
+//! session: [`CopyError::DigestMismatch`], not retried). For a compressed layer the digest
+//! is the hash of what was sent, and the stream only ends cleanly once the compression step
+//! verified the layer it read; a small one (its source at most
+//! [`SendPolicy::monolithic_max`]) is gathered and sent in one `PUT`, a larger one streamed
+//! with no length (or chunked). The hash must cover the whole blob:
 //! an attempt resumes a session at the offset the registry reports (`Range`), after hashing
 //! the bytes it holds beyond those already hashed (chunks acknowledged one by one need none;
 //! the part of a streamed `PATCH` a registry kept after a reset is read again from the
@@ -24,15 +30,15 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::{Bytes, BytesMut};
-use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 
-use super::sink::BlobWriter;
-use super::source::{BlobStream, ImageSource};
+use super::blob_input::{BlobInput, Measure};
+use super::sink::{BlobWriter, Progress};
+use super::source::BlobStream;
 use super::CopyError;
-use crate::digest::Hasher;
+use crate::digest::{Algorithm, Digest, Hasher};
 use crate::media::Descriptor;
-use crate::progress::{ProgressSink, PushReporter};
+use crate::progress::PushReporter;
 use crate::registry::{BlobUpload, RegistryError, RemoteRepository};
 use crate::transfer::SendPolicy;
 
@@ -40,35 +46,45 @@ use crate::transfer::SendPolicy;
 pub struct RemoteBlobWriter {
     repo: RemoteRepository,
     location: String,
-    descriptor: Descriptor,
     policy: SendPolicy,
     session: Option<BlobUpload>,
     /// Set once the registry asked for chunks (413 or `OCI-Chunk-Min-Length`).
     chunk: Option<u64>,
-    /// The hash of the bytes the registry acknowledged in the kept session.
-    hasher: Hasher,
-    /// The kept session was handed over holding the whole blob, from bytes verified
-    /// elsewhere ([`RemoteBlobWriter::adopt_complete`]): it only needs closing.
+    /// The hash of the bytes the registry acknowledged in the kept session (`None`: none).
+    hasher: Option<Hasher>,
+    /// The kept session received the whole blob: it only needs closing.
     complete: bool,
 }
 
+/// What one attempt sends: the input, and what is known of it up front.
+struct Attempt<'a> {
+    input: &'a dyn BlobInput,
+    /// Digest and size when known before the bytes.
+    known: Option<&'a Descriptor>,
+    measure: Measure,
+}
+
+impl Attempt<'_> {
+    fn size(&self) -> Option<u64> {
+        self.known.map(|d| d.size)
+    }
+
+    fn algorithm(&self) -> Algorithm {
+        self.known
+            .map_or(Algorithm::Sha256, |d| d.digest.algorithm())
+    }
+}
+
 impl RemoteBlobWriter {
-    /// A writer of `descriptor` into `repo` (`location` names it in errors).
-    pub fn new(
-        repo: RemoteRepository,
-        location: String,
-        descriptor: Descriptor,
-        policy: SendPolicy,
-    ) -> RemoteBlobWriter {
-        let hasher = Hasher::new(descriptor.digest.algorithm());
+    /// A writer into `repo` (`location` names it in errors).
+    pub fn new(repo: RemoteRepository, location: String, policy: SendPolicy) -> RemoteBlobWriter {
         RemoteBlobWriter {
             repo,
             location,
-            descriptor,
             policy,
             session: None,
             chunk: None,
-            hasher,
+            hasher: None,
             complete: false,
         }
     }
@@ -80,40 +96,35 @@ impl RemoteBlobWriter {
         if let Some(old) = self.session.replace(session) {
             let _ = old.cancel().await;
         }
-        self.hasher = Hasher::new(self.descriptor.digest.algorithm());
+        self.restart();
     }
 
-    /// Like [`RemoteBlobWriter::adopt`], for a session that already received the whole blob
-    /// from bytes the caller verified (push's compressed layer, streamed while it was being
-    /// written into the store, whose digest the store checked): if the registry still holds
-    /// them all, the next attempt only closes the session.
-    pub async fn adopt_complete(&mut self, session: BlobUpload) {
-        self.adopt(session).await;
-        self.complete = true;
+    /// Forgets what was hashed: the next bytes go to a new (or freshly adopted) session.
+    fn restart(&mut self) {
+        self.hasher = None;
+        self.complete = false;
     }
 
-    fn registry_error(&self, e: RegistryError) -> CopyError {
-        CopyError::upload(
-            &self.location,
-            format!("upload blob {}", self.descriptor.digest),
-            e,
-        )
+    fn hashed(&self) -> u64 {
+        self.hasher.as_ref().map_or(0, Hasher::bytes_hashed)
+    }
+
+    fn registry_error(&self, id: &Digest, e: RegistryError) -> CopyError {
+        CopyError::upload(&self.location, format!("upload blob {id}"), e)
     }
 
     /// The kept session if the registry still holds exactly the bytes hashed so far, else a
     /// new one with the hash restarted.
-    async fn open_session(&mut self, source: &dyn ImageSource) -> Result<BlobUpload, CopyError> {
+    async fn open_session(&mut self, blob: &Attempt<'_>) -> Result<BlobUpload, CopyError> {
+        let id = blob.input.id();
         if let Some(mut kept) = self.session.take() {
             match kept.refresh_offset().await {
-                Ok(offset) if self.complete && offset == self.descriptor.size => return Ok(kept),
-                Ok(offset) if offset == self.hasher.bytes_hashed() && !self.complete => {
-                    return Ok(kept)
-                }
+                Ok(offset) if offset == self.hashed() => return Ok(kept),
                 Ok(offset)
                     if !self.complete
-                        && offset > self.hasher.bytes_hashed()
-                        && offset <= self.descriptor.size
-                        && self.catch_up(source, offset).await =>
+                        && offset > self.hashed()
+                        && blob.size().is_none_or(|size| offset <= size)
+                        && self.catch_up(blob, offset).await =>
                 {
                     return Ok(kept)
                 }
@@ -121,28 +132,28 @@ impl RemoteBlobWriter {
                     tracing::debug!(offset, "upload session holds unhashed bytes; starting over");
                     let _ = kept.cancel().await;
                 }
-                Err(e) if e.is_auth() => return Err(self.registry_error(e)),
+                Err(e) if e.is_auth() => return Err(self.registry_error(id, e)),
                 Err(e) => tracing::debug!(error = %e, "upload session lost, starting a new one"),
             }
         }
-        self.hasher = Hasher::new(self.descriptor.digest.algorithm());
-        self.complete = false;
-        let session = self
-            .repo
+        self.restart();
+        self.repo
             .start_upload()
             .await
-            .map_err(|e| self.registry_error(e))?;
-        Ok(session)
+            .map_err(|e| self.registry_error(id, e))
     }
 
-    /// Hashes the source's bytes from what is hashed up to `offset` (what the registry holds
+    /// Hashes the input's bytes from what is hashed up to `offset` (what the registry holds
     /// of a streamed `PATCH` that did not finish); false when they cannot be read.
-    async fn catch_up(&mut self, source: &dyn ImageSource, offset: u64) -> bool {
-        let start = self.hasher.bytes_hashed();
-        let Ok(mut stream) = source.open_blob(&self.descriptor, start).await else {
+    async fn catch_up(&mut self, blob: &Attempt<'_>, offset: u64) -> bool {
+        let start = self.hashed();
+        let Ok(mut stream) = blob.input.open(start).await else {
             return false;
         };
-        let mut hasher = self.hasher.clone();
+        let mut hasher = self
+            .hasher
+            .clone()
+            .unwrap_or_else(|| Hasher::new(blob.algorithm()));
         while hasher.bytes_hashed() < offset {
             let Some(Ok(chunk)) = stream.next().await else {
                 return false;
@@ -156,84 +167,67 @@ impl RemoteBlobWriter {
             start,
             "resuming an upload session the registry kept"
         );
-        self.hasher = hasher;
+        self.hasher = Some(hasher);
         true
     }
 
-    async fn attempt(
-        &mut self,
-        source: &dyn ImageSource,
-        progress: Option<&Arc<dyn ProgressSink>>,
-    ) -> Result<(), CopyError> {
-        let size = self.descriptor.size;
-        let mut reporter =
-            PushReporter::new(progress, &self.descriptor.digest, self.descriptor.size);
-        let mut session = self.open_session(source).await?;
-        if let Some(min) = session.min_chunk_size() {
-            self.chunk = Some(self.chunk.unwrap_or(self.policy.chunk_size).max(min.max(1)));
-        }
-        let monolithic =
-            session.offset() == 0 && size <= self.policy.monolithic_max && self.chunk.is_none();
-        let last = if monolithic {
-            let stream = source.open_blob(&self.descriptor, 0).await?;
-            let bytes = PieceReader::new(stream, &self.location, &self.descriptor, 0)
-                .piece(size)
-                .await?;
-            self.hasher.update(&bytes);
-            Some(bytes)
-        } else {
-            if let Err(e) = self.send_rest(&mut session, source, &mut reporter).await {
-                self.session = Some(session);
-                return Err(e);
-            }
-            None
-        };
-        if let Err(e) = self.check_hash() {
-            let _ = session.cancel().await;
-            self.hasher = Hasher::new(self.descriptor.digest.algorithm());
-            return Err(e);
-        }
-        reporter.report(size);
-        let kept = session.clone();
-        match session.finish(&self.descriptor.digest, last).await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                if e.status() == Some(413) {
-                    self.chunk = Some(self.first_chunk());
-                }
-                if monolithic {
-                    // The bytes of a refused monolithic PUT were not kept: start over.
-                    self.hasher = Hasher::new(self.descriptor.digest.algorithm());
-                    let _ = kept.cancel().await;
-                } else {
-                    self.session = Some(kept);
-                }
-                Err(self.registry_error(e))
-            }
-        }
+    /// Whether the blob goes in one `PUT`: small, and nothing sent or asked for chunks.
+    fn monolithic(&self, session: &BlobUpload, blob: &Attempt<'_>) -> bool {
+        let small = blob.size().unwrap_or(blob.measure.total()) <= self.policy.monolithic_max;
+        session.offset() == 0 && !self.complete && small && self.chunk.is_none()
     }
 
-    /// Sends bytes `session.offset()..size` from the source, streamed or chunked.
+    /// The whole blob in memory, for a monolithic `PUT`: exactly its size when known; else
+    /// up to the end of the stream, giving up (chunked next time) past twice the limit.
+    async fn gather(&mut self, blob: &Attempt<'_>) -> Result<Bytes, CopyError> {
+        let stream = blob.input.open(0).await?;
+        let mut reader = PieceReader::new(stream, &self.location, blob.input.id(), blob.size(), 0);
+        let bytes = match blob.size() {
+            Some(size) => reader.piece(size).await?,
+            None => {
+                let cap = 2 * self.policy.monolithic_max + (64 << 10);
+                let bytes = reader.piece(cap + 1).await?;
+                if bytes.len() as u64 > cap {
+                    self.chunk = Some(self.first_chunk(None));
+                    return Err(CopyError::Interrupted {
+                        reason: format!(
+                            "{}: compressed layer {} is larger than expected",
+                            self.location,
+                            blob.input.id()
+                        ),
+                    });
+                }
+                bytes
+            }
+        };
+        Ok(bytes)
+    }
+
+    /// Sends bytes `session.offset()..` from the input, streamed or chunked.
     async fn send_rest(
         &mut self,
         session: &mut BlobUpload,
-        source: &dyn ImageSource,
+        blob: &Attempt<'_>,
         reporter: &mut PushReporter,
     ) -> Result<(), CopyError> {
-        let size = self.descriptor.size;
         loop {
             let start = session.offset();
-            if start >= size {
+            if blob.size().is_some_and(|size| start >= size) {
                 return Ok(());
             }
-            let stream = source.open_blob(&self.descriptor, start).await?;
+            let stream = blob.input.open(start).await?;
             let result = match self.chunk {
-                Some(chunk) => self.send_chunks(session, stream, chunk, reporter).await,
-                None => self.send_streamed(session, stream, reporter).await,
+                Some(chunk) => {
+                    self.send_chunks(session, stream, chunk, blob, reporter)
+                        .await
+                }
+                None => self.send_streamed(session, stream, blob, reporter).await,
             };
             match result {
+                // A blob of unknown size ends with its stream; a known one may need more.
+                Ok(()) if blob.size().is_none() || session.offset() == start => return Ok(()),
                 Ok(()) => {}
-                Err(Failure::TooLarge) => self.shrink_chunk()?,
+                Err(Failure::TooLarge) => self.shrink_chunk(blob)?,
                 Err(Failure::Copy(e)) => return Err(e),
             }
         }
@@ -244,84 +238,115 @@ impl RemoteBlobWriter {
         &mut self,
         session: &mut BlobUpload,
         stream: BlobStream,
+        blob: &Attempt<'_>,
         reporter: &mut PushReporter,
     ) -> Result<(), Failure> {
         let start = session.offset();
-        let size = self.descriptor.size;
-        let shared = Arc::new(Mutex::new(self.hasher.clone()));
+        let size = blob.size();
+        let hasher = self
+            .hasher
+            .clone()
+            .unwrap_or_else(|| Hasher::new(blob.algorithm()));
+        let shared = Arc::new(Mutex::new(hasher));
         let hashing = Arc::clone(&shared);
-        let (location, descriptor) = (self.location.clone(), self.descriptor.clone());
-        let mut body_reporter = reporter.clone();
+        // The input's own error, which the request only sees as a broken body.
+        let failed: Arc<Mutex<Option<CopyError>>> = Arc::default();
+        let failing = Arc::clone(&failed);
+        let (location, id) = (self.location.clone(), blob.input.id().clone());
+        let (mut body_reporter, measure) = (reporter.clone(), blob.measure.clone());
         let body = stream.map(move |item| {
-            let chunk = item?;
-            let mut hasher = hashing.lock().unwrap_or_else(PoisonError::into_inner);
-            if hasher.bytes_hashed() + chunk.len() as u64 > size {
-                return Err(CopyError::SizeMismatch {
-                    location: location.clone(),
-                    digest: descriptor.digest.clone(),
-                    expected: size,
-                    actual: hasher.bytes_hashed() + chunk.len() as u64,
-                });
-            }
-            hasher.update(&chunk);
-            body_reporter.report(hasher.bytes_hashed());
-            Ok::<Bytes, CopyError>(chunk)
+            let checked = item.and_then(|chunk| {
+                let mut hasher = hashing.lock().unwrap_or_else(PoisonError::into_inner);
+                let total = hasher.bytes_hashed() + chunk.len() as u64;
+                if let Some(expected) = size.filter(|size| total > *size) {
+                    return Err(CopyError::SizeMismatch {
+                        location: location.clone(),
+                        digest: id.clone(),
+                        expected,
+                        actual: total,
+                    });
+                }
+                hasher.update(&chunk);
+                body_reporter.report(measure.at(hasher.bytes_hashed()));
+                Ok(chunk)
+            });
+            checked.map_err(|e| {
+                let message = e.to_string();
+                *failing.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+                std::io::Error::other(message)
+            })
         });
         let sent = session
-            .write_stream(reqwest::Body::wrap_stream(body), Some(size - start))
+            .write_stream(reqwest::Body::wrap_stream(body), size.map(|s| s - start))
             .await;
+        if let Some(e) = failed.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            return Err(Failure::Copy(e));
+        }
         // Only bytes the registry acknowledged count: after a failed PATCH the hash stays at
         // the session's offset (the next try sends from there, or starts over).
-        sent.map_err(|e| self.failure(e))?;
-        self.hasher = shared
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        sent.map_err(|e| self.failure(blob, e))?;
+        self.hasher = Some(
+            shared
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        );
         Ok(())
     }
 
-    /// `PATCH`es of `chunk` bytes, each hashed once the registry acknowledged it.
+    /// `PATCH`es of `chunk` bytes, each hashed once the registry acknowledged it; a blob of
+    /// unknown size ends with the first short piece.
     async fn send_chunks(
         &mut self,
         session: &mut BlobUpload,
         stream: BlobStream,
         chunk: u64,
+        blob: &Attempt<'_>,
         reporter: &mut PushReporter,
     ) -> Result<(), Failure> {
-        let size = self.descriptor.size;
-        let (location, descriptor) = (self.location.clone(), self.descriptor.clone());
-        let mut reader = PieceReader::new(stream, &location, &descriptor, session.offset());
-        while session.offset() < size {
-            let want = chunk.min(size - session.offset());
+        let size = blob.size();
+        let location = self.location.clone();
+        let mut reader =
+            PieceReader::new(stream, &location, blob.input.id(), size, session.offset());
+        loop {
+            let want = match size {
+                Some(size) if session.offset() >= size => return Ok(()),
+                Some(size) => chunk.min(size - session.offset()),
+                None => chunk,
+            };
             let bytes = reader.piece(want).await.map_err(Failure::Copy)?;
             session
                 .write_chunk(bytes.clone())
                 .await
-                .map_err(|e| self.failure(e))?;
-            self.hasher.update(&bytes);
-            reporter.report(session.offset());
+                .map_err(|e| self.failure(blob, e))?;
+            self.hasher
+                .get_or_insert_with(|| Hasher::new(blob.algorithm()))
+                .update(&bytes);
+            reporter.report(blob.measure.at(session.offset()));
+            if (bytes.len() as u64) < want {
+                return Ok(());
+            }
         }
-        Ok(())
     }
 
-    fn failure(&self, e: RegistryError) -> Failure {
+    fn failure(&self, blob: &Attempt<'_>, e: RegistryError) -> Failure {
         if e.status() == Some(413) {
             Failure::TooLarge
         } else {
-            Failure::Copy(self.registry_error(e))
+            Failure::Copy(self.registry_error(blob.input.id(), e))
         }
     }
 
     /// After a 413: chunked from now on, at half the size tried last.
-    fn shrink_chunk(&mut self) -> Result<(), CopyError> {
+    fn shrink_chunk(&mut self, blob: &Attempt<'_>) -> Result<(), CopyError> {
         let floor = self.policy.min_chunk_size.max(1);
         let next = match self.chunk {
-            None => self.first_chunk(),
+            None => self.first_chunk(blob.size()),
             Some(c) if c / 2 >= floor => c / 2,
             Some(c) => {
                 return Err(CopyError::TooLarge {
                     location: self.location.clone(),
-                    digest: self.descriptor.digest.clone(),
+                    digest: blob.input.id().clone(),
                     chunk: c,
                 })
             }
@@ -331,45 +356,104 @@ impl RemoteBlobWriter {
         Ok(())
     }
 
-    fn first_chunk(&self) -> u64 {
+    fn first_chunk(&self, size: Option<u64>) -> u64 {
         self.policy
             .chunk_size
-            .min(self.descriptor.size / 2)
+            .min(size.map_or(u64::MAX, |size| size / 2))
             .max(self.policy.min_chunk_size.max(1))
     }
 
-    fn check_hash(&self) -> Result<(), CopyError> {
-        if self.complete {
-            return Ok(());
-        }
-        let hashed = self.hasher.bytes_hashed();
-        if hashed != self.descriptor.size {
+    /// The blob the session now holds: the expected one, checked against the hash; or, for a
+    /// digest learnt at the end, what the hash says.
+    fn sent_blob(&self, blob: &Attempt<'_>) -> Result<Descriptor, CopyError> {
+        let hasher = self
+            .hasher
+            .clone()
+            .unwrap_or_else(|| Hasher::new(blob.algorithm()));
+        let (hashed, actual) = (hasher.bytes_hashed(), hasher.finish());
+        let Some(expected) = blob.known else {
+            return Ok(Descriptor::new(blob.input.media_type(), actual, hashed));
+        };
+        if hashed != expected.size {
             return Err(CopyError::SizeMismatch {
                 location: self.location.clone(),
-                digest: self.descriptor.digest.clone(),
-                expected: self.descriptor.size,
+                digest: expected.digest.clone(),
+                expected: expected.size,
                 actual: hashed,
             });
         }
-        let actual = self.hasher.clone().finish();
-        if actual != self.descriptor.digest {
+        if actual != expected.digest {
             return Err(CopyError::DigestMismatch {
                 location: self.location.clone(),
-                expected: self.descriptor.digest.clone(),
+                expected: expected.digest.clone(),
                 actual,
             });
         }
-        Ok(())
+        Ok(expected.clone())
     }
 }
 
 impl BlobWriter for RemoteBlobWriter {
-    fn write<'a>(
-        &'a mut self,
-        source: &'a dyn ImageSource,
-        progress: Option<&'a Arc<dyn ProgressSink>>,
-    ) -> BoxFuture<'a, Result<(), CopyError>> {
-        Box::pin(self.attempt(source, progress))
+    async fn write(
+        &mut self,
+        input: &dyn BlobInput,
+        progress: Progress<'_>,
+    ) -> Result<Descriptor, CopyError> {
+        let blob = Attempt {
+            input,
+            known: input.descriptor(),
+            measure: input.measure(),
+        };
+        let mut reporter = PushReporter::new(progress, input.id(), blob.measure.total());
+        let mut session = self.open_session(&blob).await?;
+        if let Some(min) = session.min_chunk_size() {
+            self.chunk = Some(self.chunk.unwrap_or(self.policy.chunk_size).max(min.max(1)));
+        }
+        let monolithic = self.monolithic(&session, &blob);
+        let last = if monolithic {
+            let bytes = self.gather(&blob).await?;
+            self.hasher = Some(Hasher::new(blob.algorithm()));
+            if let Some(hasher) = &mut self.hasher {
+                hasher.update(&bytes);
+            }
+            Some(bytes)
+        } else {
+            if !self.complete {
+                if let Err(e) = self.send_rest(&mut session, &blob, &mut reporter).await {
+                    self.session = Some(session);
+                    return Err(e);
+                }
+            }
+            None
+        };
+        let sent = match self.sent_blob(&blob) {
+            Ok(sent) => sent,
+            Err(e) => {
+                let _ = session.cancel().await;
+                self.restart();
+                return Err(e);
+            }
+        };
+        reporter.report(blob.measure.total());
+        let kept = session.clone();
+        match session.finish(&sent.digest, last).await {
+            Ok(()) => Ok(sent),
+            Err(e) => {
+                if e.status() == Some(413) {
+                    self.chunk = Some(self.first_chunk(blob.size()));
+                }
+                if monolithic {
+                    // The bytes of a refused monolithic PUT were not kept: start over.
+                    self.restart();
+                    let _ = kept.cancel().await;
+                } else {
+                    // Every byte is in the session: the next attempt only closes it.
+                    self.complete = true;
+                    self.session = Some(kept);
+                }
+                Err(self.registry_error(input.id(), e))
+            }
+        }
     }
 }
 
@@ -385,7 +469,9 @@ pub(crate) struct PieceReader<'a> {
     stream: BlobStream,
     pending: Bytes,
     location: &'a str,
-    descriptor: &'a Descriptor,
+    id: &'a Digest,
+    /// The blob's size when known: a stream ending before it is truncated.
+    size: Option<u64>,
     read: u64,
 }
 
@@ -393,37 +479,40 @@ impl<'a> PieceReader<'a> {
     pub(crate) fn new(
         stream: BlobStream,
         location: &'a str,
-        descriptor: &'a Descriptor,
+        id: &'a Digest,
+        size: Option<u64>,
         start: u64,
     ) -> PieceReader<'a> {
         PieceReader {
             stream,
             pending: Bytes::new(),
             location,
-            descriptor,
+            id,
+            size,
             read: start,
         }
     }
 
-    /// Exactly `len` bytes (a chunk, or a whole small blob): fewer is a truncated source,
-    /// reported as retryable.
+    /// `len` bytes (a chunk, or a whole small blob). Fewer only where a blob of unknown size
+    /// ended; a blob of known size that ends early is truncated, reported as retryable.
     pub(crate) async fn piece(&mut self, len: u64) -> Result<Bytes, CopyError> {
         let cap = usize::try_from(len).map_err(|_| CopyError::Interrupted {
             reason: format!("a piece of {len} bytes does not fit in memory"),
         })?;
-        let mut buf = BytesMut::with_capacity(cap);
+        let mut buf = BytesMut::with_capacity(cap.min(16 << 20));
         while buf.len() < cap {
             if self.pending.is_empty() {
                 self.pending = match self.stream.next().await {
                     Some(item) => item?,
+                    None if self.size.is_none() => break,
                     None => {
                         return Err(CopyError::Interrupted {
                             reason: format!(
                                 "{}: blob {} ended after {} of {} bytes",
                                 self.location,
-                                self.descriptor.digest,
+                                self.id,
                                 self.read + buf.len() as u64,
-                                self.descriptor.size
+                                self.size.unwrap_or_default()
                             ),
                         })
                     }
@@ -432,18 +521,7 @@ impl<'a> PieceReader<'a> {
             let take = (cap - buf.len()).min(self.pending.len());
             buf.extend_from_slice(&self.pending.split_to(take));
         }
-        self.read += len;
+        self.read += buf.len() as u64;
         Ok(buf.freeze())
     }
-}
-
-/// A session the registry no longer knows: a new attempt opens another.
-pub(crate) fn is_void_session(e: &RegistryError) -> bool {
-    matches!(e.status(), Some(404) | Some(416))
-        || e.code().is_some_and(|c| {
-            matches!(
-                c.as_str(),
-                "BLOB_UPLOAD_UNKNOWN" | "BLOB_UPLOAD_INVALID" | "RANGE_INVALID"
-            )
-        })
 }

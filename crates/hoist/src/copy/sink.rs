@@ -1,28 +1,46 @@
 //! [`ImageSink`]: what `copy` writes an image to — a registry repository, an OCI layout
-//! directory, the local store.
+//! directory, a `dir:`, an archive, the local store — and [`BlobStore`], the blob half of a
+//! sink, with its one [`BlobWriter`].
 //!
-//! A sink answers "do you have this blob?", may mount a blob from another repository of its
+//! A sink answers "do you have this blob?" and may mount a blob from another repository of its
 //! registry (both through [`ImageSink::find_blob`], which a sink with its own knowledge of where
-//! blobs are — push's v2 metadata — overrides), receives blobs through a [`BlobWriter`] that pulls the bytes from the source
-//! itself (so it can reopen the source at the offset it reached when an attempt fails), and
-//! stores manifests: children by digest, the root under the sink's tag.
+//! blobs are — push's v2 metadata — overrides), receives blobs through the [`BlobWriter`] of its
+//! [`BlobStore`], and stores manifests: children by digest, the root under the sink's tag.
+//!
+//! # One writer per destination
+//! A writer reads a [`BlobInput`] (`blob_input`): either a blob as the source holds it, whose
+//! digest and size are known before its bytes, or a layer compressed on the way (the
+//! compression step, `compress_step`, containers/image's `blobPipelineCompressionStep`), whose
+//! digest is learnt from the bytes at the end. The same writer takes both: the registry's
+//! closes its session with the digest it hashed (`PUT ?digest=`), the layout's commits an
+//! ingest under the expected digest or a spool under the one it computed. A sink that keeps
+//! layers in a form of its own declines compressed layers
+//! ([`ImageSink::takes_compressed_layers`]: the docker-archive, which stores them
+//! uncompressed).
+//!
+//! Writers implement [`BlobWriter`] with a plain `async fn`; the engine holds them as
+//! `Box<dyn DynBlobWriter>` (every [`BlobWriter`] is one), so no implementation boxes its own
+//! future.
 //!
 //! Contract kept by every implementation: a blob becomes visible only once its bytes hashed to
 //! the expected digest (the layout through the content store's ingest, a registry because its
-//! closing `PUT ?digest=` is refused otherwise and hoist checks the hash before sending it);
-//! [`ImageSink::put_manifest`] is only called by the walker after every blob and child
-//! manifest the manifest names was confirmed.
+//! closing `PUT ?digest=` is refused otherwise and hoist checks the hash before sending it); a
+//! compressed layer's stream only ends cleanly once its uncompressed bytes hashed to the
+//! layer's digest. [`ImageSink::put_manifest`] is only called by the walker after every blob
+//! and child manifest the manifest names was confirmed.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
-use super::source::{ImageSource, RepositoryName};
+pub use super::blob_input::{BlobInput, Measure, SourceBlob};
+use super::source::{CopyFuture, RepositoryName};
 use super::CopyError;
 use crate::media::Descriptor;
 use crate::progress::{ProgressSink, Wording};
-use crate::transfer::Compression;
+use crate::store::ContentStore;
 
 /// Where a copy writes to. See the module docs.
 pub trait ImageSink: Send + Sync {
@@ -38,19 +56,14 @@ pub trait ImageSink: Send + Sync {
         Wording::Push
     }
 
-    /// Whether the sink already holds the blob (no bytes need to move).
-    fn has_blob<'a>(&'a self, descriptor: &'a Descriptor)
-        -> BoxFuture<'a, Result<bool, CopyError>>;
+    /// Where its blobs go.
+    fn blobs(&self) -> &dyn BlobStore;
 
     /// Tries to make the blob present by mounting it from `from`; `Ok(false)` when the sink
     /// cannot (another registry, not a registry, or the registry declined).
     /// [`ImageSink::find_blob`]'s default calls it; a sink that overrides `find_blob` need not
     /// implement it.
-    fn try_mount<'a>(
-        &'a self,
-        _descriptor: &'a Descriptor,
-        _from: &'a RepositoryName,
-    ) -> BoxFuture<'a, Result<bool, CopyError>> {
+    fn try_mount<'a>(&'a self, _: &'a Descriptor, _: &'a RepositoryName) -> CopyFuture<'a, bool> {
         Box::pin(async { Ok(false) })
     }
 
@@ -58,18 +71,19 @@ pub trait ImageSink: Send + Sync {
     /// [`copy`](super::copy) falls back to a [`BlobWriter`]: `Some(Found::Existing)` when the
     /// sink has it (`Layer already exists`), `Some(Found::Mounted(R))` when it was mounted
     /// from repository `R` (`Mounted from R`), `None` when the bytes must be sent. `from` is
-    /// the source's repository ([`ImageSource::repository`]). Called again on every attempt.
+    /// the source's repository ([`ImageSource::repository`](super::ImageSource::repository)).
+    /// Called again on every attempt.
     ///
-    /// The default is [`ImageSink::has_blob`], then [`ImageSink::try_mount`] from `from`. A
+    /// The default is [`BlobStore::has_blob`], then [`ImageSink::try_mount`] from `from`. A
     /// sink with its own knowledge overrides it (push: blobs confirmed earlier in the run,
     /// the v2 metadata's mount candidates, see `crate::push`).
     fn find_blob<'a>(
         &'a self,
         descriptor: &'a Descriptor,
         from: Option<&'a RepositoryName>,
-    ) -> BoxFuture<'a, Result<Option<Found>, CopyError>> {
+    ) -> CopyFuture<'a, Option<Found>> {
         Box::pin(async move {
-            if self.has_blob(descriptor).await? {
+            if self.blobs().has_blob(descriptor).await? {
                 return Ok(Some(Found::Existing));
             }
             if let Some(from) = from {
@@ -81,43 +95,43 @@ pub trait ImageSink: Send + Sync {
         })
     }
 
-    /// A writer for the blob `descriptor`; it keeps its state (an upload session, a partial
-    /// ingest) across attempts.
-    fn blob_writer(&self, descriptor: &Descriptor) -> Box<dyn BlobWriter>;
+    /// Whether layers compressed on the way ([`CopyOptions::compression`](super::CopyOptions::compression))
+    /// may be written here; `false` makes such a copy fail with
+    /// [`CopyError::CannotCompress`] before anything is sent. Every sink but the
+    /// docker-archive (which stores layers uncompressed) takes them.
+    fn takes_compressed_layers(&self) -> bool {
+        true
+    }
 
-    /// A writer that compresses the uncompressed layer `descriptor` with `compression` on its
-    /// way into the sink (using up to `workers` threads; the bytes must not depend on it), for
-    /// [`CopyOptions::compression`](super::CopyOptions::compression); it keeps its state across
-    /// attempts. `None` (the default) when the sink cannot: the copy fails with
-    /// [`CopyError::CannotCompress`].
-    fn compressing_writer(
-        &self,
-        _descriptor: &Descriptor,
-        _compression: Compression,
-        _workers: usize,
-    ) -> Option<Box<dyn CompressingWriter>> {
+    /// A content store that keeps a copy of every layer compressed on the way into this sink
+    /// (push: so that the next push re-sends the very bytes), `None` by default.
+    fn keeps_compressed_in(&self) -> Option<ContentStore> {
         None
     }
 
-    /// Stores the manifest `bytes` (already verified against `descriptor`): under the sink's
-    /// tag when `root`, else by digest.
-    fn put_manifest<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-        bytes: Bytes,
-        root: bool,
-    ) -> BoxFuture<'a, Result<(), CopyError>>;
+    /// Stores `manifest`: the root under the sink's tag, a child by digest.
+    fn put_manifest<'a>(&'a self, manifest: &'a StoredManifest) -> CopyFuture<'a, ()>;
 }
 
-/// Receives one layer compressed on the way ([`ImageSink::compressing_writer`]).
-pub trait CompressingWriter: Send {
-    /// One attempt, like [`BlobWriter::write`]; returns the compressed blob now in the sink
-    /// (its digest and size; the media type is the caller's).
-    fn write<'a>(
-        &'a mut self,
-        source: &'a dyn ImageSource,
-        progress: Option<&'a Arc<dyn ProgressSink>>,
-    ) -> BoxFuture<'a, Result<Descriptor, CopyError>>;
+/// A manifest as [`ImageSink::put_manifest`] receives it.
+#[derive(Debug, Clone)]
+pub struct StoredManifest {
+    /// Its descriptor (media type, digest, size).
+    pub descriptor: Descriptor,
+    /// Its exact bytes, already verified against the descriptor.
+    pub bytes: Bytes,
+    /// Whether it is the copy's root (stored under the sink's tag).
+    pub root: bool,
+}
+
+/// The blob half of a sink: whether it holds a blob, and the writer that puts one in.
+pub trait BlobStore: Send + Sync {
+    /// Whether the blob is already there (no bytes need to move).
+    fn has_blob<'a>(&'a self, descriptor: &'a Descriptor) -> CopyFuture<'a, bool>;
+
+    /// The writer for `input`; it keeps its state (an upload session, a partial ingest)
+    /// across attempts, which are made with the same input.
+    fn blob_writer(&self, input: &dyn BlobInput) -> Box<dyn DynBlobWriter>;
 }
 
 /// How [`ImageSink::find_blob`] made a blob present without sending its bytes.
@@ -129,14 +143,39 @@ pub enum Found {
     Mounted(String),
 }
 
+/// Where a writer's progress lines go, if anywhere.
+pub type Progress<'a> = Option<&'a Arc<dyn ProgressSink>>;
+
 /// Receives one blob. [`BlobWriter::write`] is called again after a retryable failure and
 /// continues from what the sink already holds.
 pub trait BlobWriter: Send {
-    /// One attempt: read what is missing from `source`, verify, commit. `Pushing` lines,
-    /// named by the blob's digest, go to `progress` when there is one.
+    /// One attempt: read what is missing from `input`, verify, commit; returns the blob now
+    /// in the sink (its digest and size: for a compressed layer, the ones learnt from its
+    /// bytes). Byte counts, named by [`BlobInput::id`], go to `progress` when there is one.
     fn write<'a>(
         &'a mut self,
-        source: &'a dyn ImageSource,
-        progress: Option<&'a Arc<dyn ProgressSink>>,
-    ) -> BoxFuture<'a, Result<(), CopyError>>;
+        input: &'a dyn BlobInput,
+        progress: Progress<'a>,
+    ) -> impl Future<Output = Result<Descriptor, CopyError>> + Send + 'a;
+}
+
+/// A [`BlobWriter`] behind a pointer: what [`BlobStore::blob_writer`] hands out. Every
+/// [`BlobWriter`] is one.
+pub trait DynBlobWriter: Send {
+    /// [`BlobWriter::write`], boxed.
+    fn write_dyn<'a>(
+        &'a mut self,
+        input: &'a dyn BlobInput,
+        progress: Progress<'a>,
+    ) -> BoxFuture<'a, Result<Descriptor, CopyError>>;
+}
+
+impl<W: BlobWriter> DynBlobWriter for W {
+    fn write_dyn<'a>(
+        &'a mut self,
+        input: &'a dyn BlobInput,
+        progress: Progress<'a>,
+    ) -> BoxFuture<'a, Result<Descriptor, CopyError>> {
+        Box::pin(self.write(input, progress))
+    }
 }

@@ -18,13 +18,17 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 
 use super::CopyError;
+use crate::compress::Compression;
 use crate::digest::Digest;
 use crate::media::Descriptor;
-use crate::transfer::Compression;
 
 /// A blob's bytes from some offset, in order; an `Err` item ends the stream (the sink may
 /// reopen it at the offset it reached).
 pub type BlobStream = BoxStream<'static, Result<Bytes, CopyError>>;
+
+/// What the copy traits' methods return: a boxed future of a [`CopyError`] result, so the
+/// traits stay object-safe (`&dyn ImageSource`, `&dyn ImageSink`).
+pub type CopyFuture<'a, T> = BoxFuture<'a, Result<T, CopyError>>;
 
 /// A repository on a registry, as a mount source: the registry's domain and the path in it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -43,20 +47,17 @@ pub trait ImageSource: Send + Sync {
     /// The descriptor of the image the source was opened with (a tag, a digest, a layout
     /// entry): an image manifest or an index. A reference the source does not hold is
     /// [`CopyError::NotFound`].
-    fn resolve(&self) -> BoxFuture<'_, Result<Descriptor, CopyError>>;
+    fn resolve(&self) -> CopyFuture<'_, Descriptor>;
 
     /// The exact bytes of the manifest `descriptor` names, verified against its digest.
-    fn manifest<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-    ) -> BoxFuture<'a, Result<Bytes, CopyError>>;
+    fn manifest<'a>(&'a self, descriptor: &'a Descriptor) -> CopyFuture<'a, Bytes>;
 
     /// The bytes of the blob `descriptor` names, from byte `offset` on.
     fn open_blob<'a>(
         &'a self,
         descriptor: &'a Descriptor,
         offset: u64,
-    ) -> BoxFuture<'a, Result<BlobStream, CopyError>>;
+    ) -> CopyFuture<'a, BlobStream>;
 
     /// The registry repository the blobs live in, when the source is one: a sink on the same
     /// registry can mount them from there instead of receiving their bytes.
@@ -78,9 +79,9 @@ pub trait ImageSource: Send + Sync {
     /// none.
     fn compressed_blob<'a>(
         &'a self,
-        _descriptor: &'a Descriptor,
-        _compression: Compression,
-    ) -> BoxFuture<'a, Result<Option<Descriptor>, CopyError>> {
+        _: &'a Descriptor,
+        _: Compression,
+    ) -> CopyFuture<'a, Option<Descriptor>> {
         Box::pin(async { Ok(None) })
     }
 }

@@ -14,10 +14,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 
-use super::layout::{open_blob_file, read_manifest};
-use super::source::{BlobStream, ImageSource};
+use super::layout::LayoutFiles;
+use super::source::{CopyFuture, ImageSource};
 use super::CopyError;
 use crate::digest::Digest;
 use crate::media::{Descriptor, Manifest, MAX_MANIFEST_SIZE};
@@ -51,10 +50,6 @@ impl StoreSource {
             metadata,
             reference: reference.clone().with_default_tag(),
         }
-    }
-
-    fn root(&self) -> PathBuf {
-        self.content.root().to_owned()
     }
 
     async fn resolve_inner(&self) -> Result<Descriptor, CopyError> {
@@ -92,37 +87,17 @@ impl StoreSource {
     }
 }
 
-impl ImageSource for StoreSource {
-    fn location(&self) -> String {
+impl LayoutFiles for StoreSource {
+    fn describe(&self) -> String {
         format!("hoist:{}", self.reference)
     }
 
-    fn resolve(&self) -> BoxFuture<'_, Result<Descriptor, CopyError>> {
+    fn layout_root(&self) -> PathBuf {
+        self.content.root().to_owned()
+    }
+
+    fn resolve_root(&self) -> CopyFuture<'_, Descriptor> {
         Box::pin(self.resolve_inner())
-    }
-
-    fn manifest<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-    ) -> BoxFuture<'a, Result<Bytes, CopyError>> {
-        Box::pin(read_manifest(
-            self.root(),
-            ImageSource::location(self),
-            descriptor,
-        ))
-    }
-
-    fn open_blob<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-        offset: u64,
-    ) -> BoxFuture<'a, Result<BlobStream, CopyError>> {
-        Box::pin(open_blob_file(
-            self.root(),
-            ImageSource::location(self),
-            descriptor.digest.clone(),
-            offset,
-        ))
     }
 }
 

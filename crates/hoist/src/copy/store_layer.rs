@@ -38,15 +38,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 
-use super::sink::BlobWriter;
-use super::source::ImageSource;
+use super::sink::{BlobInput, BlobWriter, Progress};
 use super::CopyError;
 use crate::digest::Digest;
 use crate::media::Descriptor;
-use crate::progress::{ProgressEvent, ProgressSink, Status, Throttle};
+use crate::progress::{ProgressEvent, Status, Throttle};
 use crate::store::{ContentStore, LayerStore, StoreError};
 use crate::transfer::pipeline::{Feed, Pipeline, PipelineEnd, PipelineSpec};
 use crate::transfer::{Compression, LayerSink, LayerSinkFactory, TransferError};
@@ -290,8 +288,8 @@ impl StoreLayerWriter {
 
     async fn attempt(
         &mut self,
-        source: &dyn ImageSource,
-        progress: Option<&Arc<dyn ProgressSink>>,
+        input: &dyn BlobInput,
+        progress: Progress<'_>,
     ) -> Result<(), CopyError> {
         let mut running = match self.running.take() {
             Some(running) => running,
@@ -306,7 +304,7 @@ impl StoreLayerWriter {
         // A previous process wrote every byte but died before committing: nothing to read.
         if total.is_none_or(|total| running.offset < total) {
             running.resumed |= running.offset > 0;
-            let mut stream = match source.open_blob(&self.descriptor, running.offset).await {
+            let mut stream = match input.open(running.offset).await {
                 Ok(stream) => stream,
                 Err(e) => {
                     self.running = Some(running);
@@ -343,7 +341,7 @@ impl StoreLayerWriter {
                 return Err(CopyError::Interrupted {
                     reason: format!(
                         "{}: blob {} ended after {offset} of {size} bytes",
-                        source.location(),
+                        input.location(),
                         self.descriptor.digest
                     ),
                 });
@@ -425,7 +423,7 @@ impl StoreLayerWriter {
         }
     }
 
-    fn emit(&self, progress: Option<&Arc<dyn ProgressSink>>, status: Status) {
+    fn emit(&self, progress: Progress<'_>, status: Status) {
         if let Some(progress) = progress {
             progress.emit(ProgressEvent::new(&self.descriptor.digest, status));
         }
@@ -433,12 +431,13 @@ impl StoreLayerWriter {
 }
 
 impl BlobWriter for StoreLayerWriter {
-    fn write<'a>(
-        &'a mut self,
-        source: &'a dyn ImageSource,
-        progress: Option<&'a Arc<dyn ProgressSink>>,
-    ) -> BoxFuture<'a, Result<(), CopyError>> {
-        Box::pin(self.attempt(source, progress))
+    async fn write(
+        &mut self,
+        input: &dyn BlobInput,
+        progress: Progress<'_>,
+    ) -> Result<Descriptor, CopyError> {
+        self.attempt(input, progress).await?;
+        Ok(self.descriptor.clone())
     }
 }
 

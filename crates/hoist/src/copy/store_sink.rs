@@ -35,11 +35,9 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use futures_util::future::BoxFuture;
-
 use super::layout::LayoutSink;
-use super::sink::{BlobWriter, ImageSink};
+use super::sink::{BlobInput, BlobStore, DynBlobWriter, ImageSink, StoredManifest};
+use super::source::CopyFuture;
 use super::source::RepositoryName;
 use super::store_layer::{StoreLayerWriter, Streamed};
 use super::store_record::{record_root, Recording};
@@ -136,7 +134,7 @@ impl StoreSink {
             .lease()
             .map_err(|e| CopyError::store(&location, "take the store's lease", e))?;
         Ok(StoreSink {
-            blobs: LayoutSink::for_store(content, location),
+            blobs: LayoutSink::for_store(content, location).speaking(Wording::Pull),
             metadata,
             streamed: Arc::new(Streamed::new(layers.clone())),
             layers,
@@ -209,12 +207,12 @@ impl StoreSink {
         self.reference.as_ref()
     }
 
-    async fn put_manifest_inner(
-        &self,
-        descriptor: Descriptor,
-        bytes: Bytes,
-        root: bool,
-    ) -> Result<(), CopyError> {
+    async fn put_manifest_inner(&self, manifest: StoredManifest) -> Result<(), CopyError> {
+        let StoredManifest {
+            descriptor,
+            bytes,
+            root,
+        } = manifest;
         let location = ImageSink::location(self);
         let content = self.blobs.content().clone();
         let recording = root.then(|| Recording {
@@ -270,39 +268,41 @@ impl ImageSink for StoreSink {
             .map(|t| t.as_str().to_owned())
     }
 
-    fn has_blob<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-    ) -> BoxFuture<'a, Result<bool, CopyError>> {
-        self.blobs.has_blob(descriptor)
-    }
-
     fn wording(&self) -> Wording {
         Wording::Pull
     }
 
+    fn blobs(&self) -> &dyn BlobStore {
+        self
+    }
+
+    fn put_manifest<'a>(&'a self, manifest: &'a StoredManifest) -> CopyFuture<'a, ()> {
+        Box::pin(self.put_manifest_inner(manifest.clone()))
+    }
+}
+
+impl BlobStore for StoreSink {
+    fn has_blob<'a>(&'a self, descriptor: &'a Descriptor) -> CopyFuture<'a, bool> {
+        self.blobs.has_blob(descriptor)
+    }
+
     /// A layer streams in through the store's layer writer (`store_layer`: stored, hashed,
-    /// decompressed and unpacked in one pass); a config or a blob hoist does not unpack is only
-    /// stored.
-    fn blob_writer(&self, descriptor: &Descriptor) -> Box<dyn BlobWriter> {
-        match descriptor.layer_media_type() {
-            Some(layer) => Box::new(StoreLayerWriter::new(
+    /// decompressed and unpacked in one pass); a config, a blob hoist does not unpack, or a
+    /// layer compressed on the way (its digest known only at the end) is only stored — the
+    /// recording unpacks such a layer from its blob, checking its diffID.
+    fn blob_writer(&self, input: &dyn BlobInput) -> Box<dyn DynBlobWriter> {
+        let layer = input
+            .descriptor()
+            .and_then(|d| Some((d, d.layer_media_type()?)));
+        match layer {
+            Some((descriptor, layer)) => Box::new(StoreLayerWriter::new(
                 self.blobs.content().clone(),
                 Arc::clone(&self.streamed),
                 descriptor.clone(),
                 Compression::from(layer.compression),
                 ImageSink::location(self),
             )),
-            None => self.blobs.blob_writer(descriptor),
+            None => self.blobs.blob_writer(input),
         }
-    }
-
-    fn put_manifest<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-        bytes: Bytes,
-        root: bool,
-    ) -> BoxFuture<'a, Result<(), CopyError>> {
-        Box::pin(self.put_manifest_inner(descriptor.clone(), bytes, root))
     }
 }

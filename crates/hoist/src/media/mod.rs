@@ -56,3 +56,15 @@ pub use manifest::{
 pub use platform::{NoMatchingManifest, Platform, PlatformMatcher, PlatformParseError};
 pub use schema1::{Schema1Error, Schema1Image, Schema1Manifest};
 pub use types::{ConfigMediaType, LayerCompression, LayerMediaType, ManifestKind};
+
+/// JSON indented with three spaces, docker/distribution's `json.MarshalIndent(m, "", "   ")`:
+/// how docker serialises the manifests it builds (a rewritten push manifest, a saved
+/// archive's `manifest.json`), so the same content always gives the same digest.
+pub(crate) fn to_json_indented<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"   ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    // Serialising plain structs into a Vec cannot fail.
+    let _ = value.serialize(&mut serializer);
+    out
+}

@@ -7,8 +7,8 @@
 //! the next push finds the layer instead of compressing it again. In hoist the compression
 //! and the manifest rewrite are the copy engine's ([`crate::copy::CopyOptions::compression`],
 //! `crate::copy::convert`); push adds what its store knows:
-//! - the compressed blob is **kept in the content store** (the push sink's compressing writer,
-//!   `transfer::upload_compress`), so a later push — to this registry or another — reuses the
+//! - the compressed blob is **kept in the content store** (the engine's compression step tees
+//!   it there for the push sink, `ImageSink::keeps_compressed_in`), so a later push — to this registry or another — reuses the
 //!   very bytes: a blob source of the diffID whose blob the store holds, in the wanted
 //!   compression (recognised by its magic bytes), is used as is ([`reusable_blob`], the push
 //!   source's `compressed_blob`);
@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 use super::{spawn_blocking, PushError, Pusher};
 use crate::compress::sniff;
+use crate::compress::Compression;
 use crate::copy::{oci_layer_type, CopyOutcome};
 use crate::digest::Digest;
 use crate::media::types::{essence, OCI_MANIFEST};
@@ -32,7 +33,6 @@ use crate::media::Descriptor;
 use crate::reference::{Reference, Repository};
 use crate::store::metadata::{ImageLayer, ImageRecord};
 use crate::store::{BlobInfo, ContentStore, MetadataError, MetadataStore};
-use crate::transfer::Compression;
 
 /// A blob already known for `diff_id` (a blob source from an earlier push or pull) that the
 /// store holds in `compression`, most recently recorded first. Blocking.

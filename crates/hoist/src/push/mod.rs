@@ -21,7 +21,7 @@
 //! 3. **Uncompressed layers** (docker-archive loads) are compressed on the way with
 //!    [`PushOptions::compression`] (the engine's [`CopyOptions::compression`]: gzip by
 //!    default, on all cores, digest independent of the core count; zstd makes the manifest
-//!    OCI) while they are uploaded, the compressed bytes kept in the store (`compress`), or
+//!    OCI) while they are uploaded (the engine's compression step), the compressed bytes kept in the store, or
 //!    reuse the compressed blob an earlier push kept (`source`); the engine rewrites the
 //!    manifest for them after every blob is in. Afterwards the rewritten image is recorded
 //!    with a digest reference (`convert`).
@@ -50,7 +50,6 @@
 //! are recorded afterwards, not the rewritten index.
 
 mod candidates;
-mod compress;
 mod convert;
 mod error;
 mod hmac;
@@ -276,6 +275,8 @@ impl Pusher {
             platform: None,
             upload: self.options.upload.clone(),
             compression: self.options.compression,
+            // docker sends layers stored compressed as they are.
+            recompress: false,
             compression_workers: self.options.compression_workers,
             without_digest_line: false,
         };

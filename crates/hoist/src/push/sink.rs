@@ -17,9 +17,10 @@
 //! 4. for big layers, one more existence check when the digest is known elsewhere;
 //!
 //! and `None` sends the bytes (the engine's writer, wrapped here to record the success).
-//! An uncompressed layer the engine asks to compress goes up through
-//! [`ImageSink::compressing_writer`]: compressed while uploading and kept in the content
-//! store (`super::compress`), and recorded under its new digest.
+//! An uncompressed layer the engine asks to compress goes up through the same writer from the
+//! engine's compression step, which also keeps the compressed blob in the content store
+//! ([`ImageSink::keeps_compressed_in`]); it is recorded under the digest it turned out to
+//! have.
 //! A config blob (no diffID) is only looked for with a `HEAD`, never mounted, as docker does.
 //!
 //! Each success records the blob source (digest, target repository, HMAC of the credentials)
@@ -28,25 +29,19 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use futures_util::future::BoxFuture;
-
 use super::candidates::{mount_candidates, Budget};
-use super::compress::StoreCompressWriter;
 use super::hmac::matches;
 use super::run::{DiffIds, Target};
 use crate::copy::remote_upload::RemoteBlobWriter;
 use crate::copy::{
-    BlobWriter, CompressingWriter, CopyError, Found, ImageSink, ImageSource, RegistryImage,
-    RepositoryName,
+    BlobInput, BlobStore, BlobWriter, CopyError, CopyFuture, DynBlobWriter, Found, ImageSink,
+    Progress, RegistryImage, RepositoryName, StoredManifest,
 };
 use crate::digest::Digest;
 use crate::media::Descriptor;
-use crate::progress::ProgressSink;
 use crate::registry::{MountResult, Purpose};
 use crate::store::metadata::BlobSource;
-use crate::store::{MetadataError, MetadataStore};
-use crate::transfer::Compression;
+use crate::store::{ContentStore, MetadataError, MetadataStore};
 
 /// One tag's destination in a push: the registry image `NAME:TAG` with the run's knowledge.
 pub(crate) struct PushSink {
@@ -210,96 +205,81 @@ impl ImageSink for PushSink {
         self.image.tag()
     }
 
-    fn has_blob<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-    ) -> BoxFuture<'a, Result<bool, CopyError>> {
-        self.image.has_blob(descriptor)
+    fn blobs(&self) -> &dyn BlobStore {
+        self
     }
 
     fn find_blob<'a>(
         &'a self,
         descriptor: &'a Descriptor,
         _from: Option<&'a RepositoryName>,
-    ) -> BoxFuture<'a, Result<Option<Found>, CopyError>> {
+    ) -> CopyFuture<'a, Option<Found>> {
         Box::pin(self.find(descriptor))
     }
 
-    fn blob_writer(&self, descriptor: &Descriptor) -> Box<dyn BlobWriter> {
+    /// Layers compressed on the way are kept in the store: the next push re-sends them.
+    fn keeps_compressed_in(&self) -> Option<ContentStore> {
+        Some(self.run.content.clone())
+    }
+
+    fn put_manifest<'a>(&'a self, manifest: &'a StoredManifest) -> CopyFuture<'a, ()> {
+        Box::pin(async move {
+            self.image.put_manifest(manifest).await?;
+            self.run.confirm(&manifest.descriptor.digest);
+            Ok(())
+        })
+    }
+}
+
+impl BlobStore for PushSink {
+    fn has_blob<'a>(&'a self, descriptor: &'a Descriptor) -> CopyFuture<'a, bool> {
+        self.image.has_blob(descriptor)
+    }
+
+    fn blob_writer(&self, _: &dyn BlobInput) -> Box<dyn DynBlobWriter> {
         Box::new(PushWriter {
             run: Arc::clone(&self.run),
             inner: RemoteBlobWriter::new(
                 self.run.repo.clone(),
                 self.image.describe(),
-                descriptor.clone(),
                 self.run.policy,
             ),
-            digest: descriptor.digest.clone(),
-            diff_id: self.diff_ids.get(&descriptor.digest),
+            diff_ids: Arc::clone(&self.diff_ids),
             location: self.image.describe(),
-        })
-    }
-
-    fn compressing_writer(
-        &self,
-        descriptor: &Descriptor,
-        compression: Compression,
-        workers: usize,
-    ) -> Option<Box<dyn CompressingWriter>> {
-        Some(Box::new(StoreCompressWriter::new(
-            Arc::clone(&self.run),
-            descriptor.clone(),
-            self.diff_ids
-                .get(&descriptor.digest)
-                .unwrap_or_else(|| descriptor.digest.clone()),
-            Arc::clone(&self.diff_ids),
-            compression,
-            workers,
-            self.image.describe(),
-        )))
-    }
-
-    fn put_manifest<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-        bytes: Bytes,
-        root: bool,
-    ) -> BoxFuture<'a, Result<(), CopyError>> {
-        Box::pin(async move {
-            self.image.put_manifest(descriptor, bytes, root).await?;
-            self.run.confirm(&descriptor.digest);
-            Ok(())
         })
     }
 }
 
 /// The engine's registry writer, adopting a declined mount's session and recording the blob
-/// once it is in.
+/// once it is in (for a layer compressed on the way: under the digest it turned out to have).
 struct PushWriter {
     run: Arc<Target>,
     inner: RemoteBlobWriter,
-    digest: Digest,
-    diff_id: Option<Digest>,
+    diff_ids: Arc<DiffIds>,
     location: String,
 }
 
 impl BlobWriter for PushWriter {
-    fn write<'a>(
-        &'a mut self,
-        source: &'a dyn ImageSource,
-        progress: Option<&'a Arc<dyn ProgressSink>>,
-    ) -> BoxFuture<'a, Result<(), CopyError>> {
-        Box::pin(async move {
-            if let Some(session) = self.run.take_session(&self.digest) {
-                self.inner.adopt(session).await;
-            }
-            self.inner.write(source, progress).await?;
-            if let Some(diff_id) = &self.diff_id {
-                record_source(&self.run, diff_id, &self.digest, &self.location).await?;
-            }
-            self.run.confirm(&self.digest);
-            Ok(())
-        })
+    async fn write(
+        &mut self,
+        input: &dyn BlobInput,
+        progress: Progress<'_>,
+    ) -> Result<Descriptor, CopyError> {
+        let known = input.descriptor();
+        if let Some(session) = known.and_then(|d| self.run.take_session(&d.digest)) {
+            self.inner.adopt(session).await;
+        }
+        let blob = self.inner.write(input, progress).await?;
+        let diff_id = match known {
+            Some(known) => self.diff_ids.get(&known.digest),
+            None => input.diff_id(),
+        };
+        if let Some(diff_id) = diff_id {
+            self.diff_ids.insert(blob.digest.clone(), diff_id.clone());
+            record_source(&self.run, &diff_id, &blob.digest, &self.location).await?;
+        }
+        self.run.confirm(&blob.digest);
+        Ok(blob)
     }
 }
 

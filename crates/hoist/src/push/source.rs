@@ -16,10 +16,10 @@ use futures_util::future::BoxFuture;
 
 use super::convert::reusable_blob;
 use super::run::{DiffIds, Target};
+use crate::compress::Compression;
 use crate::copy::{BlobStream, CopyError, ImageSource, StoreSource};
 use crate::digest::Digest;
 use crate::media::Descriptor;
-use crate::transfer::Compression;
 
 /// The stored image(s) of one tag, as the copy engine's source.
 pub(crate) struct PushSource {

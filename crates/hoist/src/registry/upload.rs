@@ -164,15 +164,7 @@ impl BlobUpload {
     /// one byte refuses it, which costs a new session, never corrupt data).
     pub async fn refresh_offset(&mut self) -> Result<u64, RegistryError> {
         let url = self.location.clone();
-        let response = self
-            .repo
-            .client
-            .send(
-                &self.endpoint,
-                &self.scopes,
-                Outgoing::new(Method::GET, url.clone()),
-            )
-            .await?;
+        let response = self.send(Outgoing::new(Method::GET, url.clone())).await?;
         if !response.status().is_success() {
             return Err(read_error(&Method::GET, &url, response).await);
         }
@@ -230,11 +222,7 @@ impl BlobUpload {
 
     async fn patch(&mut self, out: Outgoing, expected_offset: u64) -> Result<(), RegistryError> {
         let url = out.url.clone();
-        let response = self
-            .repo
-            .client
-            .send(&self.endpoint, &self.scopes, out)
-            .await?;
+        let response = self.send(out).await?;
         if response.status() != StatusCode::ACCEPTED && !response.status().is_success() {
             return Err(read_error(&Method::PATCH, &url, response).await);
         }
@@ -256,28 +244,26 @@ impl BlobUpload {
             )
             .header(CONTENT_LENGTH, header_value(&bytes.len().to_string())?);
         out.body = OutBody::Bytes(bytes);
-        let response = self
-            .repo
-            .client
-            .send(&self.endpoint, &self.scopes, out)
-            .await?;
+        let response = self.send(out).await?;
         if response.status() != StatusCode::CREATED && !response.status().is_success() {
             return Err(read_error(&Method::PUT, &url, response).await);
         }
         Ok(())
     }
 
+    /// One request of the session, with its endpoint and scopes.
+    async fn send(&self, out: Outgoing) -> Result<reqwest::Response, RegistryError> {
+        self.repo
+            .client
+            .send(&self.endpoint, &self.scopes, out)
+            .await
+    }
+
     /// Abandons the session (`DELETE` on its URL); the registry discards what it received.
     pub async fn cancel(self) -> Result<(), RegistryError> {
         let url = self.location.clone();
         let response = self
-            .repo
-            .client
-            .send(
-                &self.endpoint,
-                &self.scopes,
-                Outgoing::new(Method::DELETE, url.clone()),
-            )
+            .send(Outgoing::new(Method::DELETE, url.clone()))
             .await?;
         if !response.status().is_success() && response.status() != StatusCode::NOT_FOUND {
             return Err(read_error(&Method::DELETE, &url, response).await);

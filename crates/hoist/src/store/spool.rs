@@ -95,6 +95,23 @@ impl Spool {
         self.inner.as_ref().map_or(0, |i| i.hasher.bytes_hashed())
     }
 
+    /// Writes and hashes all of `bytes`, like [`Ingest::write_chunk`](super::Ingest::write_chunk).
+    pub fn write_chunk(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        let Some(inner) = self.inner.as_mut() else {
+            return Err(StoreError::io(
+                "write",
+                self.store.root(),
+                io::ErrorKind::BrokenPipe.into(),
+            ));
+        };
+        inner
+            .data
+            .write_all(bytes)
+            .map_err(|e| StoreError::io("write", &inner.data_path, e))?;
+        inner.hasher.update(bytes);
+        Ok(())
+    }
+
     /// Stores what was written as the blob its bytes hash to (a no-op, beyond removing the
     /// spool, if that blob is already present) and returns it. Blocking: it may wait for
     /// another writer of the same digest.

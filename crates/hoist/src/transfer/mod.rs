@@ -2,8 +2,8 @@
 //! bounded concurrency, retries with backoff, docker's `Waiting` and `Retrying in N seconds`),
 //! its settings for pull ([`DownloadConfig`]) and push ([`UploadConfig`]), the one-pass layer
 //! stream into the store (`pipeline`: ingest + decoder + diffID hash + [`LayerSink`]), and the
-//! upload side's [`SendPolicy`] (`upload_body`) and `upload_compress` (a stored uncompressed
-//! layer compressed on its way to a registry, kept in the store, see [`crate::compress`]).
+//! upload side's [`SendPolicy`] (`upload_body`). Compression on the way is not here: it is a
+//! step of the copy engine's source side (`crate::copy`'s `compress_step`).
 //!
 //! Corresponds to docker's `distribution/xfer` (`LayerDownloadManager` and
 //! `LayerUploadManager`: concurrency limits, `maxDownloadAttempts`, the "Waiting" and
@@ -21,7 +21,6 @@
 //! - `upload`: [`UploadManager`], [`UploadJob`], [`UploadConfig`].
 //! - `pipeline`: one layer's blocking side: ingest + decoder + diffID hash + [`LayerSink`].
 //! - `hash_thread`: the diffID hash on a thread of its own.
-//! - `decompress`: [`Compression`] and its decoders.
 //! - `sink`: [`LayerSink`]/[`LayerSinkFactory`], where decompressed layer bytes go.
 //! - `error`: [`TransferError`], a layer stream's failure.
 //!
@@ -35,7 +34,6 @@
 //!
 //! [`Ingest`]: crate::store::Ingest
 
-pub(crate) mod decompress;
 mod error;
 mod hash_thread;
 pub(crate) mod pipeline;
@@ -43,18 +41,19 @@ mod retry;
 mod sink;
 mod upload;
 mod upload_body;
-mod upload_compress;
 mod window;
 
 use std::time::Duration;
 
-pub use decompress::Compression;
+/// The compression of a blob, owned by [`crate::compress`]; re-exported where pull and push
+/// settings name it.
+pub use crate::compress::Compression;
 pub use error::TransferError;
 pub use retry::{retry_after, Backoff, RetryClass, RetryPolicy, Retryable};
 pub use sink::{LayerSink, LayerSinkFactory};
 pub use upload::{UploadConfig, UploadJob, UploadManager};
+pub(crate) use upload_body::is_void_session;
 pub use upload_body::{SendError, SendPolicy};
-pub(crate) use upload_compress::{CompressJob, CompressTask, CHANNEL_PIECES};
 
 /// Limits and timing of pull's downloads ([`crate::pull::PullOptions::download`]): docker's
 /// `max-concurrent-downloads` and `max-download-attempts`, run by the copy engine's

@@ -44,11 +44,11 @@ use bytes::{Buf, Bytes};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::decompress::{Compression, Decoder};
 use super::hash_thread::HashThread;
 use super::sink::{LayerSink, LayerSinkFactory};
 use super::window::{frame_window, WindowPermit, FRAME_HEADER_MAX, WINDOWS};
 use super::TransferError;
+use crate::compress::{Compression, Decoder};
 use crate::digest::{Algorithm, Digest};
 use crate::store::{Ingest, StoreError};
 

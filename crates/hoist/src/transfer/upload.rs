@@ -6,8 +6,8 @@
 //! does (existence checks, mounts, the bytes) is the caller's [`UploadJob`] — the copy engine's
 //! blob and manifest jobs (`crate::copy`), which push uses too — as docker's
 //! `UploadDescriptor.Upload` is `v2PushDescriptor`'s. The bytes themselves are sent by the
-//! sink's writers (`crate::copy::remote_upload` for a registry; push's compressing writer,
-//! built on `upload_compress`, for a layer compressed on its way from the store).
+//! sink's one blob writer (`crate::copy::remote_upload` for a registry), for a blob as stored
+//! and a layer compressed on its way (`crate::copy`'s compression step) alike.
 //!
 //! # Behaviour
 //! - Every job is announced `Preparing` at once; a job that cannot get one of the

@@ -6,8 +6,7 @@
 //! [`SendPolicy::monolithic_max`], one streamed `PATCH` for larger ones, chunked `PATCH`es when
 //! the registry asks for a minimum chunk or answers `413`, halving down to
 //! [`SendPolicy::min_chunk_size`], the session resumed across attempts), which push goes
-//! through too; a layer stored uncompressed is compressed on its way by `upload_compress` and
-//! push's writer (`crate::push`).
+//! through too, for blobs as stored and layers compressed on the way alike.
 
 use crate::digest::Digest;
 use crate::registry::RegistryError;
@@ -66,15 +65,6 @@ pub enum SendError {
         /// The smallest chunk tried.
         chunk: u64,
     },
-    /// Compressing the layer failed (reading it, compressing, or writing the store).
-    #[error("cannot compress layer {diff_id} for upload")]
-    Compress {
-        /// The layer.
-        diff_id: Digest,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 impl SendError {
@@ -82,10 +72,7 @@ impl SendError {
     pub fn is_retryable(&self) -> bool {
         match self {
             SendError::Registry(e) => e.is_retryable() || is_void_session(e),
-            SendError::Store { .. }
-            | SendError::Read { .. }
-            | SendError::TooLarge { .. }
-            | SendError::Compress { .. } => false,
+            SendError::Store { .. } | SendError::Read { .. } | SendError::TooLarge { .. } => false,
         }
     }
 }

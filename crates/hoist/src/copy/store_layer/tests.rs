@@ -11,11 +11,13 @@ use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use futures_util::stream;
 use tempfile::TempDir;
 
 use super::*;
 use crate::copy::source::BlobStream;
+use crate::copy::{ImageSource, SourceBlob};
 use crate::media::types::OCI_LAYER_GZIP;
 use crate::transfer::Retryable;
 
@@ -199,7 +201,8 @@ impl Env {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match writer.write(source, None).await {
+            let input = SourceBlob::new(source, writer.descriptor.clone());
+            match writer.write(&input, None).await.map(drop) {
                 Err(e) if e.is_retryable() && attempts < 5 => continue,
                 other => return other,
             }
