@@ -26,6 +26,7 @@
 
 mod decode;
 mod gzip;
+pub(crate) mod window;
 
 #[cfg(test)]
 mod tests;

@@ -41,7 +41,6 @@ mod retry;
 mod sink;
 mod upload;
 mod upload_body;
-mod window;
 
 use std::time::Duration;
 

@@ -17,7 +17,7 @@
 //! to compute (an uncompressed blob's diffID is its digest) — there is no decoder: the tee
 //! only stores ([`PipelineSpec::decodes`]). Memory stays
 //! bounded: a few chunks in the channel plus the decoder's window. A zstd decoder first takes
-//! its window's share of the process's budget (`window`); while it waits for it, the tee only
+//! its window's share of the process's budget (`compress::window`); while it waits for it, the tee only
 //! stores, and the decoder then starts from the ingest's copy of what arrived meanwhile.
 //!
 //! # Resuming
@@ -46,8 +46,8 @@ use tokio::task::JoinHandle;
 
 use super::hash_thread::HashThread;
 use super::sink::{LayerSink, LayerSinkFactory};
-use super::window::{frame_window, WindowPermit, FRAME_HEADER_MAX, WINDOWS};
 use super::TransferError;
+use crate::compress::window::{frame_window, WindowPermit, FRAME_HEADER_MAX, WINDOWS};
 use crate::compress::{Compression, Decoder};
 use crate::digest::{Algorithm, Digest};
 use crate::store::{Ingest, StoreError};
