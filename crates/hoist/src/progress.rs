@@ -289,6 +289,28 @@ impl PushReporter {
     }
 }
 
+/// Runs `work` while handing the events it emits to `progress` from this task, so the
+/// caller's sink needs no `'static` lifetime and sees events in order.
+pub(crate) async fn forward_until_done<T>(
+    work: impl std::future::Future<Output = T>,
+    mut events: mpsc::UnboundedReceiver<ProgressEvent>,
+    progress: &dyn ProgressSink,
+) -> T {
+    tokio::pin!(work);
+    let result = loop {
+        tokio::select! {
+            biased;
+            Some(event) = events.recv() => progress.emit(event),
+            result = &mut work => break result,
+        }
+    };
+    // Transfers still running for other callers may hold senders: take what is there now.
+    while let Ok(event) = events.try_recv() {
+        progress.emit(event);
+    }
+    result
+}
+
 /// Decides which byte-count events of one blob are worth sending: the first, then one per
 /// [`INTERVAL`](Throttle::INTERVAL) or per [`STEP_PERCENT`](Throttle::STEP_PERCENT) of the
 /// total (whichever comes first), and always the one that reaches the total.

@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use crate::digest::Digest;
-use crate::media::{ManifestError, NoMatchingManifest};
+use crate::error::PullErrorMessage;
+use crate::media::{ConfigError, ManifestError, NoMatchingManifest};
 use crate::reference::ReferenceError;
 use crate::registry::RegistryError;
-use crate::store::{MetadataError, StoreError};
+use crate::store::{LayerError, MetadataError, StoreError};
 use crate::transfer::{Retryable, SendError};
 
 /// Why a copy failed.
@@ -91,7 +92,7 @@ pub enum CopyError {
         location: String,
         /// Why, as pull words it.
         #[source]
-        source: Box<crate::pull::PullError>,
+        source: Box<RecordError>,
     },
     /// A file of a layout could not be read.
     #[error("{location}: cannot {action} {path}")]
@@ -264,6 +265,83 @@ impl CopyError {
             action: action.into(),
             source: Box::new(source),
         }
+    }
+}
+
+/// Why the local store could not record an image that arrived in it (a pull, a copy to
+/// `hoist:`, a load): the checks of `store_record` and the writes of the records. A pull
+/// passes it on as it is ([`crate::pull::PullError::Record`]), so each sentence is written
+/// here once.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// A manifest under the root cannot be parsed.
+    #[error("{source}")]
+    Manifest {
+        /// The manifest (the location or the digest it was read by).
+        reference: String,
+        /// What is wrong with it.
+        #[source]
+        source: Box<ManifestError>,
+    },
+    /// The image config cannot be read.
+    #[error("image config {digest}: {source}")]
+    Config {
+        /// The config's digest.
+        digest: Digest,
+        /// Why.
+        #[source]
+        source: ConfigError,
+    },
+    /// The diffIDs of the layers differ from the config's `rootfs.diff_ids` (docker's
+    /// `errRootFSMismatch`). Nothing was recorded.
+    #[error("{}", PullErrorMessage::LayersDontMatchConfig)]
+    LayersDontMatchConfig {
+        /// The config's `rootfs.diff_ids`.
+        expected: Vec<Digest>,
+        /// The diffIDs of the layers as they arrived; `None` for a layer stored without being
+        /// decompressed (`pull --no-unpack`, checked when it is unpacked).
+        actual: Vec<Option<Digest>>,
+    },
+    /// No image of the index fits the platform the tag is to name.
+    #[error(transparent)]
+    NoMatchingManifest(Box<NoMatchingManifest>),
+    /// The content store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The layer store could not make a layer available (unpacking, publication).
+    #[error(transparent)]
+    Layers(Box<LayerError>),
+    /// The metadata database failed.
+    #[error(transparent)]
+    Metadata(Box<MetadataError>),
+}
+
+impl RecordError {
+    /// Whether the message is one of docker's own sentences, printed as it is ("no matching
+    /// manifest for …", "layers from manifest don't match image configuration").
+    pub fn is_docker_sentence(&self) -> bool {
+        matches!(
+            self,
+            RecordError::NoMatchingManifest(_) | RecordError::LayersDontMatchConfig { .. }
+        )
+    }
+}
+
+impl From<NoMatchingManifest> for RecordError {
+    fn from(e: NoMatchingManifest) -> RecordError {
+        RecordError::NoMatchingManifest(Box::new(e))
+    }
+}
+
+impl From<MetadataError> for RecordError {
+    fn from(e: MetadataError) -> RecordError {
+        RecordError::Metadata(Box::new(e))
+    }
+}
+
+impl From<LayerError> for RecordError {
+    fn from(e: LayerError) -> RecordError {
+        RecordError::Layers(Box::new(e))
     }
 }
 

@@ -136,7 +136,7 @@ pub use convert::{
     Rewritten,
 };
 pub use dir::{DirSink, DirSource};
-pub use error::CopyError;
+pub use error::{CopyError, RecordError};
 pub use layout::{LayoutSink, LayoutSource};
 pub use load::load_archive;
 pub use location::{ArchiveImage, ImageLocation};
@@ -144,13 +144,15 @@ pub use remote::RegistryImage;
 pub use sink::{BlobWriter, CompressingWriter, Found, ImageSink};
 pub use source::{BlobStream, ImageSource, RepositoryName};
 pub use store::{complete_index, tagged_index, CompleteIndex, IndexCheckError, StoreSource};
+pub(crate) use store_record::{record_child_reference, record_image, record_references};
 pub use store_sink::StoreSink;
 pub use walk::{plan, Plan};
 
 use crate::digest::Digest;
 use crate::media::{Descriptor, Platform};
-use crate::progress::{short_id, ChannelProgress, ProgressEvent, ProgressSink, Status, Wording};
-use crate::pull::forward_until_done;
+use crate::progress::{
+    forward_until_done, short_id, ChannelProgress, ProgressEvent, ProgressSink, Status, Wording,
+};
 use crate::transfer::{Compression, UploadConfig, UploadJob, UploadManager};
 
 /// How to copy.

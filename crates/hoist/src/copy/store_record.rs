@@ -13,9 +13,14 @@
 //!    `V2MetadataService.GetDiffID`, or the image record of that manifest); otherwise the blob
 //!    is decompressed and hashed — unpacked into the layer store's staging at the same time
 //!    when its layer is to be unpacked ([`LayerStore::stage_from_blob`]), so it is read once.
-//! 2. **Record**, with pull's code: each image ([`record_image`]: the record, blob sources,
-//!    the layer store), each child's `NAME@CHILD` ([`record_child_reference`]), then the
-//!    tag and the root's digest reference ([`record_references`]).
+//! 2. **Record**, with the code pull records with too: each image ([`record_image`]: the
+//!    record, blob sources, the layer store), each child's `NAME@CHILD`
+//!    ([`record_child_reference`]), then the tag and the root's digest reference
+//!    ([`record_references`]). docker 20.10's end of `pullV2Tag`: `addDigestReference` (a
+//!    digest reference that already points elsewhere is left alone, as docker's "Image ID for
+//!    digest D changed … cannot update"), then `AddTag(ref, id, force = true)`. Blob sources
+//!    are docker's `V2MetadataService.Add(diffID, {digest, repository})`, made on every pull
+//!    so a push can mount from the repository most recently seen with the blob.
 //!
 //! Layers staged and not registered (a failed check) are discarded.
 
@@ -24,18 +29,16 @@ use std::sync::Arc;
 
 use super::store_layer::Streamed;
 use super::CopyError;
+use super::RecordError;
 use crate::digest::Digest;
 use crate::media::{
     Descriptor, ImageConfig, ImageManifest, Manifest, ManifestKind, Platform, PlatformMatcher,
     MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE,
 };
-use crate::pull::{
-    record_child_reference, record_image, record_references, store_platform, PullError,
-};
 use crate::reference::{Reference, Repository};
 use crate::store::layers::{diff_id_of_blob, ChainId};
-use crate::store::metadata::{ImageLayer, ImageRecord};
-use crate::store::{ContentStore, LayerError, LayerStore, MetadataStore};
+use crate::store::metadata::{BlobSource, ImageLayer, ImageRecord};
+use crate::store::{ContentStore, LayerError, LayerStore, MetadataError, MetadataStore};
 
 /// Where and how to record (the store sink's settings).
 pub(super) struct Recording {
@@ -72,13 +75,13 @@ pub(super) fn record_root(
     root: &Descriptor,
     bytes: &[u8],
 ) -> Result<(), CopyError> {
-    let wrap = |e: PullError| CopyError::Record {
+    let wrap = |e: RecordError| CopyError::Record {
         location: recording.location.clone(),
         source: Box::new(e),
     };
     let content = recording.metadata.content();
     let parsed = Manifest::parse(&root.media_type, bytes).map_err(|e| {
-        wrap(PullError::Manifest {
+        wrap(RecordError::Manifest {
             reference: recording.location.clone(),
             source: Box::new(e),
         })
@@ -121,7 +124,7 @@ fn index_members(
     content: &ContentStore,
     index: &Digest,
     entries: &[Descriptor],
-) -> Result<Vec<Member>, PullError> {
+) -> Result<Vec<Member>, RecordError> {
     let mut members = Vec::with_capacity(entries.len());
     for entry in entries {
         let attestation = entry
@@ -145,7 +148,7 @@ fn index_members(
                 tracing::warn!(digest = %entry.digest, "not recording an index entry that is not an image manifest")
             }
             Err(source) => {
-                return Err(PullError::Manifest {
+                return Err(RecordError::Manifest {
                     reference: entry.digest.to_string(),
                     source: Box::new(source),
                 })
@@ -161,7 +164,7 @@ fn choose(
     platform: &Platform,
     entries: &[Descriptor],
     members: &[Member],
-) -> Result<Digest, PullError> {
+) -> Result<Digest, RecordError> {
     let candidates: Vec<Descriptor> = entries
         .iter()
         .filter(|e| members.iter().any(|m| m.digest == e.digest))
@@ -181,13 +184,13 @@ fn check(
     member: &Member,
     checked: &mut HashMap<(Digest, Digest), Digest>,
     staged: &mut Staged<'_>,
-) -> Result<ImageRecord, PullError> {
+) -> Result<ImageRecord, RecordError> {
     let metadata = &recording.metadata;
     let content = metadata.content();
     let manifest = &member.manifest;
     let config_bytes =
         content.read_to_vec_capped(&manifest.config.digest, MAX_CONFIG_SIZE as u64)?;
-    let config = ImageConfig::parse(&config_bytes).map_err(|source| PullError::Config {
+    let config = ImageConfig::parse(&config_bytes).map_err(|source| RecordError::Config {
         digest: manifest.config.digest.clone(),
         source,
     })?;
@@ -233,7 +236,7 @@ fn check(
         actual.push(diff_id);
     }
     if actual != expected {
-        return Err(PullError::LayersDontMatchConfig {
+        return Err(RecordError::LayersDontMatchConfig {
             expected: expected.to_vec(),
             actual: actual.into_iter().map(Some).collect(),
         });
@@ -247,7 +250,7 @@ fn check(
             .unwrap_or_else(|| manifest.kind().media_type().to_owned()),
         manifest_size: member.size,
         index_digest: member.index.clone(),
-        platform: store_platform(&config.platform()),
+        platform: (&config.platform()).into(),
         size: layers.iter().map(|l| l.size).sum(),
         created: config.created.clone(),
         layers,
@@ -261,7 +264,7 @@ fn record_all(
     root: &Descriptor,
     records: &[ImageRecord],
     tagged: &Digest,
-) -> Result<(), PullError> {
+) -> Result<(), RecordError> {
     let metadata = &recording.metadata;
     for record in records {
         record_image(
@@ -306,7 +309,7 @@ impl Staged<'_> {
         content: &ContentStore,
         layer: &ImageLayer,
         chain_id: &ChainId,
-    ) -> Result<Digest, PullError> {
+    ) -> Result<Digest, RecordError> {
         let Some(layers) = self.layers.filter(|l| matches!(l.get(chain_id), Ok(None))) else {
             return Ok(diff_id_of_blob(content, layer)?);
         };
@@ -324,5 +327,79 @@ impl Drop for Staged<'_> {
         if let Some(layers) = self.layers {
             layers.discard_staged(&self.blobs);
         }
+    }
+}
+
+/// Records `record` (docker's image store `Create`), each layer's blob as seen in `source`
+/// (docker's `V2MetadataService.Add`) when the image came from a registry repository, and,
+/// with a layer store, makes its layers visible and held ([`LayerStore::register_image`]).
+/// The caller has checked the diffIDs. Blocking. Shared by pull and the
+/// store sink.
+pub(crate) fn record_image(
+    metadata: &MetadataStore,
+    layers: Option<&LayerStore>,
+    record: &ImageRecord,
+    source: Option<&Repository>,
+) -> Result<(), RecordError> {
+    metadata.put_image(record)?;
+    if let Some(repository) = source {
+        for layer in &record.layers {
+            let source = BlobSource {
+                digest: layer.digest.clone(),
+                repository: repository.clone(),
+                hmac: None,
+            };
+            metadata.add_blob_source(&layer.diff_id, &source)?;
+        }
+    }
+    if let Some(layers) = layers {
+        layers.register_image(record)?;
+    }
+    Ok(())
+}
+
+/// Points `digest_ref` (`NAME@DIGEST`) and, when `target` has a tag, the tag (moved with
+/// force) at the image `manifest`; returns whether `target` now points at another image than
+/// before. A digest reference already pointing elsewhere is left alone (see the module docs).
+/// Blocking.
+pub(crate) fn record_references(
+    metadata: &MetadataStore,
+    target: &Reference,
+    digest_ref: &Reference,
+    manifest: &Digest,
+) -> Result<bool, MetadataError> {
+    let before = metadata.reference(target)?;
+    match metadata.add_digest(digest_ref, manifest, true) {
+        Ok(()) => {}
+        // docker's addDigestReference: a digest reference is never moved; go on (an index
+        // digest pulled again for another platform lands here). docker logs it in the
+        // daemon's log, not to the user: nothing is wrong, so it is a debug line here.
+        Err(MetadataError::DigestConflict { .. }) => tracing::debug!(
+            reference = %digest_ref,
+            manifest = %manifest,
+            "the digest reference points at another image and cannot be updated"
+        ),
+        Err(e) => return Err(e),
+    }
+    if target.tag().is_some() {
+        metadata.add_tag(target, manifest, true)?;
+    }
+    let after = metadata.reference(target)?;
+    Ok(before.map(|t| t.manifest_digest) != after.map(|t| t.manifest_digest))
+}
+
+/// The digest reference `NAME@CHILD` of an index's other platform `child`, recorded as the
+/// image `manifest`, so garbage collection keeps it and the index stays whole (`pull
+/// --all-platforms`). One that already exists is kept. Blocking.
+pub(crate) fn record_child_reference(
+    metadata: &MetadataStore,
+    repository: &Repository,
+    child: &Digest,
+    manifest: &Digest,
+) -> Result<(), MetadataError> {
+    let reference = Reference::new(repository.clone(), None, Some(child.clone()));
+    match metadata.add_digest(&reference, manifest, true) {
+        Ok(()) | Err(MetadataError::DigestConflict { .. }) => Ok(()),
+        Err(e) => Err(e),
     }
 }

@@ -151,7 +151,7 @@ impl Puller {
 /// A copy's failure as a pull's (docker's `TranslatePullError` for registry answers).
 pub(super) fn from_copy(error: CopyError, target: &Reference) -> PullError {
     match error {
-        CopyError::Record { source, .. } => *source,
+        CopyError::Record { source, .. } => PullError::Record(source),
         CopyError::Transfer { source, .. } => PullError::Transfer(*source),
         CopyError::Registry { source, .. }
         | CopyError::NotFound {

@@ -2,11 +2,12 @@
 //! is about. Registry answers are worded by [`crate::error::translate_pull_error`] (docker's
 //! `TranslatePullError`); the other sentences docker has ("no matching manifest for …",
 //! "filesystem layer verification failed for digest …", "layers from manifest don't match
-//! image configuration") come from the types that own them.
+//! image configuration") come from the types that own them ([`NoMatchingManifest`],
+//! [`TransferError`], [`RecordError`]).
 
-use crate::digest::Digest;
+use crate::copy::RecordError;
 use crate::error::PullErrorMessage;
-use crate::media::{ConfigError, ManifestError, NoMatchingManifest, Schema1Error};
+use crate::media::{ManifestError, NoMatchingManifest, Schema1Error};
 use crate::reference::ReferenceError;
 use crate::store::{LayerError, MetadataError, StoreError};
 use crate::transfer::TransferError;
@@ -53,26 +54,11 @@ pub enum PullError {
         limit: usize,
     },
 
-    /// The image config cannot be read.
-    #[error("image config {digest}: {source}")]
-    Config {
-        /// The config's digest.
-        digest: Digest,
-        /// Why.
-        #[source]
-        source: ConfigError,
-    },
-
-    /// The diffIDs of the downloaded layers differ from the config's `rootfs.diff_ids`
-    /// (docker's `errRootFSMismatch`). Nothing was recorded.
-    #[error("{}", PullErrorMessage::LayersDontMatchConfig)]
-    LayersDontMatchConfig {
-        /// The config's `rootfs.diff_ids`.
-        expected: Vec<Digest>,
-        /// The diffIDs of the layers as downloaded; `None` for a layer stored without being
-        /// decompressed (`pull --no-unpack`, checked when it is unpacked).
-        actual: Vec<Option<Digest>>,
-    },
+    /// The image could not be recorded in the store: its layers do not match the config's
+    /// diffIDs ("layers from manifest don't match image configuration"; nothing was
+    /// recorded), its config cannot be read, or the store failed while recording.
+    #[error(transparent)]
+    Record(Box<RecordError>),
 
     /// A blob could not be downloaded or verified ("filesystem layer verification failed for
     /// digest D" when its bytes did not match).
@@ -122,6 +108,12 @@ impl From<MetadataError> for PullError {
 impl From<LayerError> for PullError {
     fn from(e: LayerError) -> PullError {
         PullError::Layers(Box::new(e))
+    }
+}
+
+impl From<RecordError> for PullError {
+    fn from(e: RecordError) -> PullError {
+        PullError::Record(Box::new(e))
     }
 }
 

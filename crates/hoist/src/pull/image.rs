@@ -237,7 +237,7 @@ impl Puller {
             manifest_media_type: DOCKER_MANIFEST_V2.to_owned(),
             manifest_size,
             index_digest: origin.index_digest.clone(),
-            platform: store_platform(&image.platform),
+            platform: (&image.platform).into(),
             size: layers.iter().map(|l| l.size).sum(),
             created: None,
             layers,
@@ -285,14 +285,5 @@ fn origin_of<'a>(
         repo,
         target,
         index_digest: Some(index.clone()),
-    }
-}
-
-/// The recorded form of a config's platform.
-pub(crate) fn store_platform(p: &crate::media::Platform) -> crate::store::metadata::Platform {
-    crate::store::metadata::Platform {
-        os: p.os.clone(),
-        architecture: p.architecture.clone(),
-        variant: p.variant.clone(),
     }
 }

@@ -78,16 +78,12 @@ mod resolve;
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc::UnboundedReceiver;
-
 pub use error::PullError;
-pub(crate) use image::store_platform;
-pub(crate) use record::{record_child_reference, record_image, record_references};
 
 use crate::digest::Digest;
 use crate::media::types::IMAGE_CONFIG_TYPES;
 use crate::media::{ManifestOptions, Platform};
-use crate::progress::{ChannelProgress, ProgressEvent, ProgressSink};
+use crate::progress::{forward_until_done, ChannelProgress, ProgressEvent, ProgressSink};
 use crate::reference::{validate_repo_name, Reference, Tag};
 use crate::registry::{RegistryClient, RemoteRepository};
 use crate::store::LayerStore;
@@ -329,26 +325,4 @@ impl Puller {
                 reason: e.to_string(),
             })
     }
-}
-
-/// Runs `work` while handing the events it emits to `progress` from this task, so the
-/// caller's sink needs no `'static` lifetime and sees events in order.
-pub(crate) async fn forward_until_done<T>(
-    work: impl std::future::Future<Output = T>,
-    mut events: UnboundedReceiver<ProgressEvent>,
-    progress: &dyn ProgressSink,
-) -> T {
-    tokio::pin!(work);
-    let result = loop {
-        tokio::select! {
-            biased;
-            Some(event) = events.recv() => progress.emit(event),
-            result = &mut work => break result,
-        }
-    };
-    // Transfers still running for other callers may hold senders: take what is there now.
-    while let Ok(event) = events.try_recv() {
-        progress.emit(event);
-    }
-    result
 }

@@ -18,8 +18,8 @@
 use std::sync::Arc;
 
 use super::image::Origin;
-use super::record::record_child_reference;
 use super::{PullError, Puller};
+use crate::copy::record_child_reference;
 use crate::media::{Descriptor, Manifest};
 use crate::progress::ProgressSink;
 

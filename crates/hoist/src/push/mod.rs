@@ -72,8 +72,7 @@ use crate::copy::{
 use crate::credentials::Credentials;
 use crate::digest::Digest;
 use crate::media::Descriptor;
-use crate::progress::{ChannelProgress, ProgressEvent, ProgressSink};
-use crate::pull::forward_until_done;
+use crate::progress::{forward_until_done, ChannelProgress, ProgressEvent, ProgressSink};
 use crate::reference::{validate_repo_name, Reference, Repository};
 use crate::registry::RegistryClient;
 use crate::store::metadata::ImageRecord;

@@ -39,6 +39,17 @@ pub struct Platform {
     pub variant: Option<String>,
 }
 
+impl From<&crate::media::Platform> for Platform {
+    /// The recorded form of a config's platform.
+    fn from(p: &crate::media::Platform) -> Platform {
+        Platform {
+            os: p.os.clone(),
+            architecture: p.architecture.clone(),
+            variant: p.variant.clone(),
+        }
+    }
+}
+
 /// One layer of an image: the blob in the manifest and the diffID in the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageLayer {
