@@ -46,17 +46,17 @@ mod tests;
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 pub use chain::ChainId;
-pub use staging::{LayerMeta, TarFacts};
+pub use staging::LayerMeta;
 
 use super::lock::{lock_exclusive, open_lock_file, Wait};
 use super::metadata::{ImageLayer, ImageRecord, LayerRecord};
 use super::{ContentStore, MetadataError, MetadataStore, StoreError};
-use crate::digest::{Algorithm, Digest, Hasher};
+use crate::digest::{diff_id_of, Algorithm, Digest, HashingReader};
 use crate::media::LayerMediaType;
 use crate::transfer::decompress::Decoder;
 use crate::transfer::Compression;
@@ -477,13 +477,15 @@ pub(crate) fn diff_id_of_blob(
         return Ok(layer.digest.clone());
     }
     let blob = content.open_blob(&layer.digest)?;
-    let mut reader = HashingReader::new(decoder(compression, blob, &layer.digest)?);
-    io::copy(&mut reader, &mut io::sink()).map_err(|source| LayerError::Io {
-        op: "decompress",
-        path: content.path_of(&layer.digest),
-        source,
-    })?;
-    Ok(reader.finish())
+    let (diff_id, _) =
+        diff_id_of(decoder(compression, blob, &layer.digest)?).map_err(|source| {
+            LayerError::Io {
+                op: "decompress",
+                path: content.path_of(&layer.digest),
+                source,
+            }
+        })?;
+    Ok(diff_id)
 }
 
 /// A decompressing reader of a stored blob (buffered, so that an uncompressed tar is not read
@@ -500,31 +502,4 @@ pub(crate) fn decoder(
             source,
         }
     })
-}
-
-/// Hashes what passes through (the diffID of a decompressed stream).
-pub(crate) struct HashingReader<R> {
-    inner: R,
-    hasher: Hasher,
-}
-
-impl<R: Read> HashingReader<R> {
-    pub(crate) fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hasher: Hasher::new(Algorithm::Sha256),
-        }
-    }
-
-    pub(crate) fn finish(self) -> Digest {
-        self.hasher.finish()
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
 }
