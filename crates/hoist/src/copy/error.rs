@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::digest::Digest;
 use crate::error::PullErrorMessage;
-use crate::media::{ConfigError, ManifestError, NoMatchingManifest};
+use crate::media::{ConfigError, ManifestError, NoMatchingManifest, WalkError};
 use crate::reference::ReferenceError;
 use crate::registry::RegistryError;
 use crate::store::{LayerError, MetadataError, StoreError};
@@ -165,14 +165,10 @@ pub enum CopyError {
         /// The manifest.
         digest: Digest,
     },
-    /// Indexes nested deeper than the walker follows.
-    #[error("index {digest} nests indexes deeper than {limit} levels")]
-    TooDeep {
-        /// The innermost index reached.
-        digest: Digest,
-        /// The limit.
-        limit: usize,
-    },
+    /// The walk over the image's graph refused it: indexes nested too deep, a manifest too
+    /// large.
+    #[error(transparent)]
+    Walk(Box<WalkError>),
     /// `--platform` matches no manifest of the index.
     #[error(transparent)]
     NoMatchingManifest(Box<NoMatchingManifest>),

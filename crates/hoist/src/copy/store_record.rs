@@ -28,12 +28,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::store_layer::Streamed;
-use super::CopyError;
-use super::RecordError;
+use super::{CopyError, RecordError};
 use crate::digest::Digest;
 use crate::media::{
     Descriptor, ImageConfig, ImageManifest, Manifest, ManifestKind, Platform, PlatformMatcher,
-    MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE,
+    WalkLimits, Walker, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE,
 };
 use crate::reference::{Reference, Repository};
 use crate::store::layers::{diff_id_of_blob, ChainId};
@@ -97,7 +96,7 @@ pub(super) fn record_root(
             (vec![member], root.digest.clone())
         }
         Manifest::Index(index) => {
-            let members = index_members(content, &root.digest, &index.manifests).map_err(wrap)?;
+            let members = index_members(content, root, bytes).map_err(wrap)?;
             let tagged = choose(&recording.platform, &index.manifests, &members).map_err(wrap)?;
             (members, tagged)
         }
@@ -119,43 +118,68 @@ pub(super) fn record_root(
     record_all(recording, root, &records, &tagged).map_err(wrap)
 }
 
-/// The image manifests of an index (see the module docs for what is skipped).
+/// The image manifests of the index `root` (its `bytes` already read), by the one descriptor
+/// walk ([`Walker`]) with the entries the module docs skip filtered out; each read from the
+/// content store, where the copy put it verified.
 fn index_members(
     content: &ContentStore,
-    index: &Digest,
-    entries: &[Descriptor],
+    root: &Descriptor,
+    bytes: &[u8],
 ) -> Result<Vec<Member>, RecordError> {
-    let mut members = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let attestation = entry
-            .platform
-            .as_ref()
-            .is_some_and(|p| p.os == "unknown" && p.architecture == "unknown");
-        let nested = ManifestKind::from_media_type(&entry.media_type).is_some_and(|k| k.is_index());
-        if attestation || nested {
-            tracing::debug!(digest = %entry.digest, "not recording an index entry that is not an image");
+    let limits = WalkLimits {
+        max_depth: 1,
+        ..WalkLimits::default()
+    };
+    // Lenient: an entry that is an index after all (its descriptor did not say) is a leaf,
+    // and refused below as not an image manifest.
+    let mut walker = Walker::new([root.clone()], limits)
+        .lenient()
+        .filter(is_image_entry);
+    let mut members = Vec::new();
+    while let Some(next) = walker.next_manifest() {
+        let next = next.clone();
+        let bytes = if next.digest == root.digest {
+            bytes.to_vec()
+        } else {
+            content.read_to_vec_capped(&next.digest, MAX_MANIFEST_SIZE as u64)?
+        };
+        let manifest = Manifest::parse(&next.media_type, &bytes);
+        let size = bytes.len() as u64;
+        if let Err(e) = walker.visit(bytes.into()) {
+            tracing::warn!(error = %e, "a lenient walk refused a manifest");
+        }
+        if next.digest == root.digest {
             continue;
         }
-        let bytes = content.read_to_vec_capped(&entry.digest, MAX_MANIFEST_SIZE as u64)?;
-        match Manifest::parse(&entry.media_type, &bytes) {
+        match manifest {
             Ok(Manifest::Image(manifest)) => members.push(Member {
-                digest: entry.digest.clone(),
+                digest: next.digest.clone(),
                 manifest,
-                size: bytes.len() as u64,
-                index: Some(index.clone()),
+                size,
+                index: Some(root.digest.clone()),
             }),
             Ok(_) => {
-                tracing::warn!(digest = %entry.digest, "not recording an index entry that is not an image manifest")
+                tracing::warn!(digest = %next.digest, "not recording an index entry that is not an image manifest")
             }
             Err(source) => {
                 return Err(RecordError::Manifest {
-                    reference: entry.digest.to_string(),
+                    reference: next.digest.to_string(),
                     source: Box::new(source),
                 })
             }
         }
     }
     Ok(members)
+}
+
+/// An index entry recorded as an image: not an attestation manifest, not a nested index.
+fn is_image_entry(entry: &Descriptor) -> bool {
+    let nested = ManifestKind::from_media_type(&entry.media_type).is_some_and(|k| k.is_index());
+    if entry.is_attestation() || nested {
+        tracing::debug!(digest = %entry.digest, "not recording an index entry that is not an image");
+        return false;
+    }
+    true
 }
 
 /// The manifest of `members` the tag names: the best match for `platform` (docker's
