@@ -8,7 +8,7 @@
 //! `docker pull` lines (`a3ed95caeb02: Pull complete`).
 //!
 //! # Who emits what
-//! - The scheduler ([`crate::transfer::UploadManager`]): `Waiting`, `Retrying in N seconds`.
+//! - The scheduler ([`crate::transfer::Scheduler`]): `Waiting`, `Retrying in N seconds`.
 //! - The copy engine ([`crate::copy`]), in the [`Wording`] its sink chose: push's
 //!   `Preparing`, `Waiting`, `Pushing`, `Pushed`, `Layer already exists`, `Mounted from R`, or
 //!   pull's `Pulling fs layer`, `Waiting`, `Pull complete`, `Already exists` (the local

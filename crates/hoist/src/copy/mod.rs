@@ -31,7 +31,7 @@
 //!    descriptor (digest and size). All platforms of an index by default, like `skopeo copy
 //!    --all` and `crane copy`; with [`CopyOptions::platform`] the best matching manifest alone
 //!    becomes the root (docker's platform matching).
-//! 2. Blobs, each once, through the [`UploadManager`] (bounded concurrency, 5 by default;
+//! 2. Blobs, each once, through the [`Scheduler`] (bounded concurrency, 5 by default;
 //!    retries with backoff; docker's `Preparing`, `Waiting`, `Retrying in N seconds`): the
 //!    layers, then the configs (docker's push sends the config after the layers, so a refusal
 //!    stops the copy at the first layer). Each the cheapest way ([`ImageSink::find_blob`]):
@@ -153,16 +153,17 @@ use crate::media::{Descriptor, Platform};
 use crate::progress::{
     forward_until_done, short_id, ChannelProgress, ProgressEvent, ProgressSink, Status, Wording,
 };
-use crate::transfer::{Compression, UploadConfig, UploadJob, UploadManager};
+use crate::transfer::{Compression, Scheduler, TransferConfig, TransferJob};
 
 /// How to copy.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CopyOptions {
     /// Copy only the manifest of this platform from an index (`--platform`); `None` copies
     /// every platform and the index itself.
     pub platform: Option<Platform>,
-    /// Concurrency (default 5 blobs at once), attempts and backoff.
-    pub upload: UploadConfig,
+    /// Concurrency (default [`TransferConfig::uploads`]: 5 blobs at once), attempts and
+    /// backoff.
+    pub upload: TransferConfig,
     /// Compress uncompressed layers on the way (skopeo's `--dest-compress`; see `convert`):
     /// [`Compression::Gzip`] or [`Compression::Zstd`] (which makes those manifests OCI).
     /// [`Compression::None`] (default) copies every layer as it is.
@@ -173,6 +174,19 @@ pub struct CopyOptions {
     /// Leave out docker's closing `TAG: digest: D size: N` line (`hoist pull` prints its own
     /// `Digest: D` and `Status: …` lines instead).
     pub without_digest_line: bool,
+}
+
+impl Default for CopyOptions {
+    /// Every platform, docker's upload settings, layers as they are.
+    fn default() -> CopyOptions {
+        CopyOptions {
+            platform: None,
+            upload: TransferConfig::uploads(),
+            compression: Compression::default(),
+            compression_workers: 0,
+            without_digest_line: false,
+        }
+    }
 }
 
 /// What one [`copy`] did.
@@ -218,7 +232,7 @@ async fn copy_graph(
     progress: Arc<dyn ProgressSink>,
 ) -> Result<CopyOutcome, CopyError> {
     let plan = walk::plan(source, root, options.platform.as_ref()).await?;
-    let uploads = UploadManager::new(options.upload.clone());
+    let uploads = Scheduler::new(options.upload.clone());
     let done = send_blobs(source, sink, &plan.blobs, options, &uploads, &progress).await?;
     let count = |kind: BlobResult| done.iter().filter(|(d, _)| *d == kind).count();
     let converted: Vec<(Descriptor, Descriptor)> =
@@ -277,7 +291,7 @@ pub async fn copy_layers(
 ) -> Result<(), CopyError> {
     let (channel, events) = ChannelProgress::new();
     let blobs: Vec<(Descriptor, bool)> = layers.iter().map(|d| (d.clone(), false)).collect();
-    let uploads = UploadManager::new(options.upload.clone());
+    let uploads = Scheduler::new(options.upload.clone());
     let progress_arc: Arc<dyn ProgressSink> = Arc::new(channel);
     let work = send_blobs(source, sink, &blobs, options, &uploads, &progress_arc);
     forward_until_done(work, events, progress).await.map(drop)
@@ -291,7 +305,7 @@ async fn send_blobs(
     sink: &dyn ImageSink,
     blobs: &[(Descriptor, bool)],
     options: &CopyOptions,
-    uploads: &UploadManager,
+    uploads: &Scheduler,
     progress: &Arc<dyn ProgressSink>,
 ) -> Result<Vec<BlobOutput>, CopyError> {
     let from = source.repository();
@@ -464,7 +478,7 @@ impl BlobJob<'_> {
     }
 }
 
-impl UploadJob for BlobJob<'_> {
+impl TransferJob for BlobJob<'_> {
     type Output = BlobOutput;
     type Error = CopyError;
 
@@ -549,7 +563,7 @@ struct ManifestJob<'a> {
     root: bool,
 }
 
-impl UploadJob for ManifestJob<'_> {
+impl TransferJob for ManifestJob<'_> {
     type Output = ();
     type Error = CopyError;
 

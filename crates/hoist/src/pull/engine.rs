@@ -32,7 +32,6 @@ use crate::digest::Digest;
 use crate::error::translate_pull_error;
 use crate::media::Descriptor;
 use crate::reference::Reference;
-use crate::transfer::UploadConfig;
 
 /// The registry image being pulled, with manifests already read served from memory.
 pub(super) struct PullSource {
@@ -118,14 +117,8 @@ impl Puller {
 
     /// docker's download settings as the copy engine's.
     pub(super) fn copy_options(&self) -> CopyOptions {
-        let download = &self.options.download;
         CopyOptions {
-            upload: UploadConfig {
-                max_concurrent: download.max_concurrent,
-                max_attempts: download.max_attempts,
-                backoff: download.backoff,
-                max_retry_after: download.max_retry_after,
-            },
+            upload: self.options.download.clone(),
             without_digest_line: true,
             ..CopyOptions::default()
         }

@@ -88,7 +88,7 @@ use crate::reference::{validate_repo_name, Reference, Tag};
 use crate::registry::{RegistryClient, RemoteRepository};
 use crate::store::LayerStore;
 use crate::store::{ContentStore, MetadataStore};
-use crate::transfer::{DownloadConfig, LayerSinkFactory};
+use crate::transfer::{LayerSinkFactory, TransferConfig};
 
 /// How to pull: docker's `ImagePullConfig` (platform, accepted config media types, download
 /// manager settings) and `Config.RequireSchema2`.
@@ -107,7 +107,7 @@ pub struct PullOptions {
     /// Config media types accepted (docker's `ImageTypes` by default).
     pub accepted_config_types: Vec<String>,
     /// Concurrency, attempts and backoff of the downloads (also used to retry manifest reads).
-    pub download: DownloadConfig,
+    pub download: TransferConfig,
     /// The layer store layers are unpacked into while they download (docker's
     /// `RootFSDownloadManager`); `None` pulls content only (`hoist pull --no-unpack`).
     pub layers: Option<LayerStore>,
@@ -124,7 +124,7 @@ impl Default for PullOptions {
             all_platforms: false,
             require_schema2: false,
             accepted_config_types: IMAGE_CONFIG_TYPES.iter().map(|t| t.to_string()).collect(),
-            download: DownloadConfig::default(),
+            download: TransferConfig::downloads(),
             layers: None,
             layer_sink: None,
         }
