@@ -8,7 +8,7 @@ use crate::error::PullErrorMessage;
 use crate::media::{ConfigError, ManifestError, NoMatchingManifest, WalkError};
 use crate::reference::ReferenceError;
 use crate::registry::RegistryError;
-use crate::store::{LayerError, MetadataError, StoreError};
+use crate::store::{LocalStoreError, MetadataError, StoreError};
 use crate::transfer::{Retryable, SendError};
 
 /// Why a copy failed.
@@ -227,12 +227,7 @@ impl CopyError {
         action: impl Into<String>,
         source: RegistryError,
     ) -> CopyError {
-        CopyError::Registry {
-            location: location.to_owned(),
-            action: action.into(),
-            source: Box::new(source),
-            upload: false,
-        }
+        CopyError::registry_failure(location, action.into(), source, false)
     }
 
     /// A registry failure of an upload session on `location` while doing `action`: retried
@@ -242,11 +237,20 @@ impl CopyError {
         action: impl Into<String>,
         source: RegistryError,
     ) -> CopyError {
+        CopyError::registry_failure(location, action.into(), source, true)
+    }
+
+    fn registry_failure(
+        location: &str,
+        action: String,
+        source: RegistryError,
+        upload: bool,
+    ) -> CopyError {
         CopyError::Registry {
             location: location.to_owned(),
-            action: action.into(),
+            action,
             source: Box::new(source),
-            upload: true,
+            upload,
         }
     }
 
@@ -279,7 +283,8 @@ pub enum RecordError {
         #[source]
         source: Box<ManifestError>,
     },
-    /// The image config cannot be read.
+    /// The image config cannot be read (docker's `ImageConfigPullError`).
+    #[doc(alias = "ImageConfigPullError")]
     #[error("image config {digest}: {source}")]
     Config {
         /// The config's digest.
@@ -301,15 +306,10 @@ pub enum RecordError {
     /// No image of the index fits the platform the tag is to name.
     #[error(transparent)]
     NoMatchingManifest(Box<NoMatchingManifest>),
-    /// The content store failed.
+    /// The local store failed (a blob, `hoist.db`, or the layer store making a layer
+    /// available).
     #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The layer store could not make a layer available (unpacking, publication).
-    #[error(transparent)]
-    Layers(Box<LayerError>),
-    /// The metadata database failed.
-    #[error(transparent)]
-    Metadata(Box<MetadataError>),
+    Local(Box<LocalStoreError>),
 }
 
 impl RecordError {
@@ -329,15 +329,9 @@ impl From<NoMatchingManifest> for RecordError {
     }
 }
 
-impl From<MetadataError> for RecordError {
-    fn from(e: MetadataError) -> RecordError {
-        RecordError::Metadata(Box::new(e))
-    }
-}
-
-impl From<LayerError> for RecordError {
-    fn from(e: LayerError) -> RecordError {
-        RecordError::Layers(Box::new(e))
+impl<E: Into<LocalStoreError>> From<E> for RecordError {
+    fn from(e: E) -> RecordError {
+        RecordError::Local(Box::new(e.into()))
     }
 }
 

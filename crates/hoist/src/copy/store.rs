@@ -24,7 +24,10 @@ use crate::media::{Descriptor, WalkLimits, Walker, MAX_MANIFEST_SIZE};
 use crate::reference::Reference;
 use crate::store::{ContentStore, MetadataError, MetadataStore, StoreError};
 
-/// An image of the local store, by reference.
+/// An image of the local store, by reference. For push this is docker's
+/// `PushLayerProvider`: the stored layers ([`crate::store::metadata::ImageLayer`], docker's
+/// `PushLayer`) of the image, read from the content store.
+#[doc(alias = "PushLayerProvider")]
 #[derive(Debug, Clone)]
 pub struct StoreSource {
     content: ContentStore,

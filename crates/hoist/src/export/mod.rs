@@ -122,17 +122,8 @@ pub enum ExportError {
         #[source]
         source: UnpackError,
     },
-    /// A layer blob does not decompress to the diffID its image records.
-    #[error("layer {blob} decompresses to {actual}, not the diffID {expected} its image records")]
-    DiffIdMismatch {
-        /// The blob.
-        blob: Digest,
-        /// The recorded diffID.
-        expected: Digest,
-        /// What its bytes hash to.
-        actual: Digest,
-    },
-    /// The layer store.
+    /// The layer store, or a layer blob that does not decompress to the diffID its image
+    /// records ([`LayerError::DiffIdMismatch`], the sentence both routes share).
     #[error(transparent)]
     Layers(#[from] LayerError),
     /// The content store.
@@ -258,11 +249,12 @@ fn export_from_blobs(
             })?;
         let actual = reader.finish();
         if actual != layer.diff_id {
-            return Err(ExportError::DiffIdMismatch {
+            return Err(LayerError::DiffIdMismatch {
                 blob: layer.digest.clone(),
                 expected: layer.diff_id.clone(),
                 actual,
-            });
+            }
+            .into());
         }
         unapplied.extend(report.unapplied);
     }

@@ -151,7 +151,7 @@ pub(super) fn from_copy(error: CopyError, target: &Reference) -> PullError {
             source: Some(source),
             ..
         } => PullError::registry(translate_pull_error(*source, target)),
-        CopyError::Store { source, .. } => PullError::Store(*source),
+        CopyError::Store { source, .. } => PullError::from(*source),
         CopyError::NoMatchingManifest(e) => PullError::NoMatchingManifest(e),
         CopyError::Manifest { source, .. } => PullError::Manifest {
             reference: target.to_string(),

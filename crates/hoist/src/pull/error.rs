@@ -9,7 +9,7 @@ use crate::copy::RecordError;
 use crate::error::PullErrorMessage;
 use crate::media::{ManifestError, NoMatchingManifest, Schema1Error};
 use crate::reference::ReferenceError;
-use crate::store::{LayerError, MetadataError, StoreError};
+use crate::store::LocalStoreError;
 use crate::transfer::TransferError;
 
 /// Why a pull failed.
@@ -69,23 +69,16 @@ pub enum PullError {
     #[error(transparent)]
     Schema1(#[from] Schema1Error),
 
-    /// The content store failed.
+    /// The local store failed (a blob, `hoist.db`, or the layer store making a layer
+    /// available).
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Local(Box<LocalStoreError>),
 
-    /// The layer store could not make a layer available (unpacking, publication).
-    #[error(transparent)]
-    Layers(Box<LayerError>),
-
-    /// The metadata database failed.
-    #[error(transparent)]
-    Metadata(Box<MetadataError>),
-
-    /// A task of the pull ended abnormally (a panic, the runtime shutting down).
     /// The copy of the image into the store failed in a way pull has no word of its own for.
     #[error(transparent)]
     Copy(Box<crate::copy::CopyError>),
 
+    /// A task of the pull ended abnormally (a panic, the runtime shutting down).
     #[error("the pull was interrupted: {reason}")]
     Interrupted {
         /// What happened.
@@ -99,15 +92,9 @@ impl From<NoMatchingManifest> for PullError {
     }
 }
 
-impl From<MetadataError> for PullError {
-    fn from(e: MetadataError) -> PullError {
-        PullError::Metadata(Box::new(e))
-    }
-}
-
-impl From<LayerError> for PullError {
-    fn from(e: LayerError) -> PullError {
-        PullError::Layers(Box::new(e))
+impl<E: Into<LocalStoreError>> From<E> for PullError {
+    fn from(e: E) -> PullError {
+        PullError::Local(Box::new(e.into()))
     }
 }
 

@@ -92,6 +92,7 @@ use crate::transfer::{LayerSinkFactory, TransferConfig};
 
 /// How to pull: docker's `ImagePullConfig` (platform, accepted config media types, download
 /// manager settings) and `Config.RequireSchema2`.
+#[doc(alias = "ImagePullConfig")]
 #[derive(Clone)]
 pub struct PullOptions {
     /// The platform to choose from an index; `None` means the host's ([`Platform::host`]).

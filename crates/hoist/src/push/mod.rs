@@ -84,6 +84,7 @@ use source::PushSource;
 
 /// How to push: docker's `ImagePushConfig` (upload manager settings) plus the sizes that
 /// decide how blobs are sent and the compression of uncompressed layers.
+#[doc(alias = "ImagePushConfig")]
 #[derive(Debug, Clone)]
 pub struct PushOptions {
     /// Push every tag of the name even if the reference has none (docker's `--all-tags`); a

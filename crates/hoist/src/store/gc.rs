@@ -39,9 +39,9 @@ use std::io;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use super::layers::{sweep_layers, LayerError};
+use super::layers::sweep_layers;
 use super::layout::{BLOBS_DIR, INGEST_DIR};
-use super::{ingest_lock, ContentStore, MetadataError, MetadataStore, StoreError};
+use super::{ingest_lock, ContentStore, LocalStoreError, MetadataError, MetadataStore, StoreError};
 use crate::digest::{Algorithm, Digest};
 use crate::media::{Descriptor, WalkLimits, Walker, MAX_MANIFEST_SIZE};
 
@@ -107,16 +107,13 @@ impl GcReport {
 /// Why a collection stopped. What it had deleted until then stays deleted (see the module
 /// docs); running it again finishes the job.
 #[derive(Debug, thiserror::Error)]
-pub enum GcError {
-    /// The content store (listing or deleting files, the lock).
-    #[error("garbage collection failed")]
-    Store(#[from] StoreError),
-    /// The metadata database.
-    #[error("garbage collection failed")]
-    Metadata(#[from] MetadataError),
-    /// The layer store.
-    #[error("garbage collection failed")]
-    Layers(#[from] LayerError),
+#[error("garbage collection failed")]
+pub struct GcError(#[source] pub LocalStoreError);
+
+impl<E: Into<LocalStoreError>> From<E> for GcError {
+    fn from(e: E) -> GcError {
+        GcError(e.into())
+    }
 }
 
 /// Collects garbage in the store of `meta` as the module docs describe. `Ok(None)` only when

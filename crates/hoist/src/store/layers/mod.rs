@@ -133,7 +133,10 @@ pub(crate) struct Staged {
     pub(crate) temp: TempLayer,
 }
 
-/// The layer store of one root. Cheap to clone; clones share staged layers.
+/// The layer store of one root. Cheap to clone; clones share staged layers. docker's
+/// `RootFSDownloadManager` (what `ImagePullConfig` registers downloaded layers into) is this,
+/// given to a pull as [`crate::pull::PullOptions::layers`].
+#[doc(alias = "RootFSDownloadManager")]
 #[derive(Clone)]
 pub struct LayerStore {
     inner: Arc<Inner>,

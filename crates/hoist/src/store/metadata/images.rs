@@ -50,7 +50,10 @@ impl From<&crate::media::Platform> for Platform {
     }
 }
 
-/// One layer of an image: the blob in the manifest and the diffID in the config.
+/// One layer of an image: the blob in the manifest and the diffID in the config. docker's
+/// `PushLayer` (diffID, size, media type; its bytes opened from the content store by
+/// [`crate::copy::StoreSource`], push's `PushLayerProvider`).
+#[doc(alias = "PushLayer")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageLayer {
     /// The uncompressed digest (the config's `rootfs.diff_ids` entry).
