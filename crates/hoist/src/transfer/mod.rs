@@ -23,7 +23,8 @@
 //! - `pipeline`: one layer's blocking side: ingest + decoder + diffID hash + [`LayerSink`].
 //! - `hash_thread`: the diffID hash on a thread of its own.
 //! - `decompress`: [`Compression`] and its decoders.
-//! - `sink`: [`LayerSink`]/[`LayerSinkFactory`], where decompressed layer bytes go.
+//! - [`LayerSink`]/[`LayerSinkFactory`], where decompressed layer bytes go: the layer store's
+//!   (`crate::store::layers`), re-exported here for the pipeline's callers.
 //! - `error`: [`TransferError`], a layer stream's failure.
 //!
 //! # Invariants
@@ -42,17 +43,17 @@ mod hash_thread;
 pub(crate) mod pipeline;
 mod retry;
 mod scheduler;
-mod sink;
 mod upload_body;
 mod upload_compress;
 
 use std::time::Duration;
 
+/// Where decompressed layer bytes go: defined beside the layer store that implements them.
+pub use crate::store::layers::{LayerSink, LayerSinkFactory};
 pub use decompress::Compression;
 pub use error::TransferError;
 pub use retry::{retry_after, Backoff, RetryClass, RetryPolicy, Retryable};
 pub use scheduler::{Scheduler, TransferJob};
-pub use sink::{LayerSink, LayerSinkFactory};
 pub use upload_body::{SendError, SendPolicy};
 pub(crate) use upload_compress::{CompressJob, CompressTask, CHANNEL_PIECES};
 

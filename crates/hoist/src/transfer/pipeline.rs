@@ -44,9 +44,9 @@ use tokio::task::JoinHandle;
 
 use super::decompress::{Compression, Decoder};
 use super::hash_thread::HashThread;
-use super::sink::{LayerSink, LayerSinkFactory};
 use super::TransferError;
 use crate::digest::{Algorithm, Digest};
+use crate::store::layers::{LayerSink, LayerSinkFactory};
 use crate::store::{Ingest, StoreError};
 
 /// Chunks in flight between the network task and the pipeline thread.

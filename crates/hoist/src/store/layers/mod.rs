@@ -39,6 +39,7 @@
 //!   is never collected, and `.tmp-` directories gc finds belong to dead processes.
 
 mod chain;
+mod layer_sink;
 mod sink;
 pub mod staging;
 #[cfg(test)]
@@ -51,6 +52,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 pub use chain::ChainId;
+pub use layer_sink::{LayerSink, LayerSinkFactory};
 pub use staging::LayerMeta;
 
 use super::lock::{lock_exclusive, open_lock_file, Wait};
