@@ -139,26 +139,11 @@ fn check_manifest(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use futures_util::future::BoxFuture;
 
     use super::*;
     use crate::copy::source::BlobStream;
-
-    /// Manifests held in memory, by digest.
-    #[derive(Default)]
-    struct Manifests(HashMap<Digest, Bytes>);
-
-    impl Manifests {
-        fn add(&mut self, media_type: &str, json: serde_json::Value) -> Descriptor {
-            let bytes = Bytes::from(serde_json::to_vec(&json).unwrap());
-            let digest = Digest::sha256_of(&bytes);
-            let d = Descriptor::new(media_type, digest.clone(), bytes.len() as u64);
-            self.0.insert(digest, bytes);
-            d
-        }
-    }
+    use crate::media::walk::tests::{image, index, Manifests};
 
     impl ImageSource for Manifests {
         fn location(&self) -> String {
@@ -178,29 +163,6 @@ mod tests {
         ) -> BoxFuture<'a, Result<BlobStream, CopyError>> {
             unimplemented!()
         }
-    }
-
-    fn blob(n: u8) -> serde_json::Value {
-        let d = Digest::sha256_of(&[n]);
-        serde_json::json!({"mediaType": crate::media::types::OCI_LAYER_GZIP, "digest": d.to_string(), "size": 1})
-    }
-
-    fn image(m: &mut Manifests, layers: &[u8], platform: &str) -> Descriptor {
-        let config = serde_json::json!({"mediaType": crate::media::types::OCI_CONFIG, "digest": Digest::sha256_of(platform.as_bytes()).to_string(), "size": 1});
-        let mut d = m.add(
-            crate::media::types::OCI_MANIFEST,
-            serde_json::json!({"schemaVersion": 2, "config": config,
-                "layers": layers.iter().map(|n| blob(*n)).collect::<Vec<_>>()}),
-        );
-        d.platform = Some(Platform::parse(platform).unwrap());
-        d
-    }
-
-    fn index(m: &mut Manifests, children: &[Descriptor]) -> Descriptor {
-        m.add(
-            crate::media::types::OCI_INDEX,
-            serde_json::json!({"schemaVersion": 2, "manifests": children}),
-        )
     }
 
     #[tokio::test]

@@ -473,4 +473,4 @@ impl Walker {
 
 #[cfg(test)]
 #[path = "walk_tests.rs"]
-mod tests;
+pub(crate) mod tests;

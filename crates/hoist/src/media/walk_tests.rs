@@ -1,3 +1,6 @@
+//! The walker's tests; the helpers that build manifests in memory are shared with the tests
+//! of the walk's callers (`crate::copy`'s `walk`).
+
 use std::collections::HashMap;
 
 use super::*;
@@ -5,10 +8,10 @@ use crate::media::types::{OCI_CONFIG, OCI_LAYER_GZIP};
 
 /// Manifests held in memory, by digest.
 #[derive(Default)]
-struct Manifests(HashMap<Digest, Bytes>);
+pub(crate) struct Manifests(pub(crate) HashMap<Digest, Bytes>);
 
 impl Manifests {
-    fn add(&mut self, media_type: &str, json: serde_json::Value) -> Descriptor {
+    pub(crate) fn add(&mut self, media_type: &str, json: serde_json::Value) -> Descriptor {
         let bytes = Bytes::from(serde_json::to_vec(&json).unwrap());
         let digest = Digest::sha256_of(&bytes);
         let d = Descriptor::new(media_type, digest.clone(), bytes.len() as u64);
@@ -35,7 +38,7 @@ fn blob(n: u8) -> serde_json::Value {
     serde_json::json!({"mediaType": OCI_LAYER_GZIP, "digest": d.to_string(), "size": 1})
 }
 
-fn image(m: &mut Manifests, layers: &[u8], platform: &str) -> Descriptor {
+pub(crate) fn image(m: &mut Manifests, layers: &[u8], platform: &str) -> Descriptor {
     let config = serde_json::json!({"mediaType": OCI_CONFIG,
         "digest": Digest::sha256_of(platform.as_bytes()).to_string(), "size": 1});
     let mut d = m.add(
@@ -47,7 +50,7 @@ fn image(m: &mut Manifests, layers: &[u8], platform: &str) -> Descriptor {
     d
 }
 
-fn index(m: &mut Manifests, children: &[Descriptor]) -> Descriptor {
+pub(crate) fn index(m: &mut Manifests, children: &[Descriptor]) -> Descriptor {
     m.add(
         OCI_INDEX,
         serde_json::json!({"schemaVersion": 2, "manifests": children}),
