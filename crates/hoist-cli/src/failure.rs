@@ -311,11 +311,13 @@ fn is_push_sentence(err: &PushError) -> bool {
 }
 
 fn is_docker_sentence(err: &PullError) -> bool {
+    if let PullError::Record(record) = err {
+        return record.is_docker_sentence();
+    }
     matches!(
         err,
         PullError::Registry(_)
             | PullError::NoMatchingManifest(_)
-            | PullError::LayersDontMatchConfig { .. }
             | PullError::Transfer(TransferError::VerificationFailed { .. })
     )
 }

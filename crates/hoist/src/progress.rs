@@ -8,7 +8,7 @@
 //! `docker pull` lines (`a3ed95caeb02: Pull complete`).
 //!
 //! # Who emits what
-//! - The scheduler ([`crate::transfer::UploadManager`]): `Waiting`, `Retrying in N seconds`.
+//! - The scheduler ([`crate::transfer::Scheduler`]): `Waiting`, `Retrying in N seconds`.
 //! - The copy engine ([`crate::copy`]), in the [`Wording`] its sink chose: push's
 //!   `Preparing`, `Waiting`, `Pushing`, `Pushed`, `Layer already exists`, `Mounted from R`, or
 //!   pull's `Pulling fs layer`, `Waiting`, `Pull complete`, `Already exists` (the local
@@ -295,6 +295,28 @@ impl PushReporter {
             }
         }
     }
+}
+
+/// Runs `work` while handing the events it emits to `progress` from this task, so the
+/// caller's sink needs no `'static` lifetime and sees events in order.
+pub(crate) async fn forward_until_done<T>(
+    work: impl std::future::Future<Output = T>,
+    mut events: mpsc::UnboundedReceiver<ProgressEvent>,
+    progress: &dyn ProgressSink,
+) -> T {
+    tokio::pin!(work);
+    let result = loop {
+        tokio::select! {
+            biased;
+            Some(event) = events.recv() => progress.emit(event),
+            result = &mut work => break result,
+        }
+    };
+    // Transfers still running for other callers may hold senders: take what is there now.
+    while let Ok(event) = events.try_recv() {
+        progress.emit(event);
+    }
+    result
 }
 
 /// Decides which byte-count events of one blob are worth sending: the first, then one per

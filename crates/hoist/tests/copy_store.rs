@@ -13,14 +13,13 @@ use std::sync::Arc;
 
 use hoist::copy::{
     complete_index, copy, CopyError, CopyOutcome, ImageLocation, ImageSink, ImageSource,
-    LayoutSink, StoreSink, StoreSource,
+    LayoutSink, RecordError, StoreSink, StoreSource,
 };
 use hoist::digest::Digest;
 use hoist::export::{export_image, ExportOptions};
 use hoist::images::list_images;
 use hoist::media::Platform;
 use hoist::progress::Status;
-use hoist::pull::PullError;
 use hoist::reference::Reference;
 use hoist_testkit::tree::{differences, snapshot};
 use hoist_testkit::{
@@ -416,7 +415,7 @@ async fn layers_not_matching_the_config_fail_and_record_nothing() {
             panic!("{err:?}");
         };
         assert!(
-            matches!(**source, PullError::LayersDontMatchConfig { .. }),
+            matches!(**source, RecordError::LayersDontMatchConfig { .. }),
             "{source:?}"
         );
         assert!(

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use hoist::copy::{copy, CopyOptions, ImageSource, RegistryImage, StoreSink};
 use hoist::digest::Digest;
 use hoist::progress::{ProgressEvent, Status};
-use hoist::transfer::UploadConfig;
+use hoist::transfer::TransferConfig;
 use hoist_testkit::{Image, ImageBuilder, Layer, TestRegistry};
 
 use copy_support::fast_copy_options;
@@ -69,7 +69,7 @@ async fn copy_into(store: &LayeredStore, registry: &TestRegistry, name: &str) ->
         .with_layers(store.layers.clone())
         .with_source(source.repository());
     let options = CopyOptions {
-        upload: UploadConfig {
+        upload: TransferConfig {
             max_concurrent: PULL_CONCURRENCY,
             ..fast_copy_options().upload
         },

@@ -5,6 +5,7 @@
 mod layers_support;
 mod pull_support;
 
+use hoist::copy::RecordError;
 use hoist::digest::Digest;
 use hoist::pull::PullError;
 use hoist::store::{ChainId, LayerError};
@@ -156,7 +157,7 @@ async fn diff_ids_that_do_not_match_the_config_record_nothing() {
         .unwrap_err();
 
     assert!(
-        matches!(err, PullError::LayersDontMatchConfig { .. }),
+        matches!(&err, PullError::Record(r) if matches!(**r, RecordError::LayersDontMatchConfig { .. })),
         "{err:?}"
     );
     assert_eq!(

@@ -38,7 +38,7 @@ use hoist::credentials::CredentialStore;
 use hoist::media::Platform;
 use hoist::registry::RegistryClient;
 use hoist::store::{ContentStore, MetadataStore};
-use hoist::transfer::{Compression, UploadConfig};
+use hoist::transfer::{Compression, TransferConfig};
 
 use crate::cli::{CopyArgs, GlobalArgs, LayerCompression};
 use crate::commands::session::{client, renderer, runtime};
@@ -67,9 +67,9 @@ pub fn run(
     };
     let options = CopyOptions {
         platform,
-        upload: UploadConfig {
+        upload: TransferConfig {
             max_concurrent: config.max_concurrent_uploads,
-            ..UploadConfig::default()
+            ..TransferConfig::uploads()
         },
         compression: match args.dest_compress {
             Some(LayerCompression::Gzip) => Compression::Gzip,

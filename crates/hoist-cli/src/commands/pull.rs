@@ -27,7 +27,7 @@ use hoist::media::{Platform, PlatformMatcher};
 use hoist::pull::{PullOptions, PulledImage, Puller};
 use hoist::reference::Reference;
 use hoist::store::{LayerStore, MetadataStore};
-use hoist::transfer::DownloadConfig;
+use hoist::transfer::TransferConfig;
 
 use crate::cli::{GlobalArgs, PullArgs};
 use crate::commands::session::{renderer, Session};
@@ -51,10 +51,10 @@ pub fn run(
         platform,
         all_tags: args.all_tags,
         all_platforms: args.all_platforms,
-        download: DownloadConfig {
+        download: TransferConfig {
             max_concurrent: config.max_concurrent_downloads,
             max_attempts: u32::try_from(config.max_download_attempts).unwrap_or(u32::MAX),
-            ..DownloadConfig::default()
+            ..TransferConfig::downloads()
         },
         ..PullOptions::default()
     };

@@ -18,7 +18,7 @@
 use hoist::credentials::CredentialStore;
 use hoist::push::{PushOptions, Pusher};
 use hoist::reference::Reference;
-use hoist::transfer::{Compression, UploadConfig};
+use hoist::transfer::{Compression, TransferConfig};
 
 use crate::cli::{GlobalArgs, LayerCompression, PushArgs};
 use crate::commands::session::{renderer, Session};
@@ -35,9 +35,9 @@ pub fn run(
     let reference = Reference::parse(&args.reference)?;
     let options = PushOptions {
         all_tags: args.all_tags,
-        upload: UploadConfig {
+        upload: TransferConfig {
             max_concurrent: config.max_concurrent_uploads,
-            ..UploadConfig::default()
+            ..TransferConfig::uploads()
         },
         compression: match args.compression {
             LayerCompression::Gzip => Compression::Gzip,

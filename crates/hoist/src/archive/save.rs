@@ -46,12 +46,11 @@ use super::legacy::v1_layers;
 use super::{ArchiveError, ManifestItem, LAYER_FILE, MANIFEST_FILE, REPOSITORIES_FILE};
 use super::{V1_JSON_FILE, VERSION_FILE};
 use crate::compress::{Compression, Decoder};
-use crate::digest::{Algorithm, Digest, Hasher};
+use crate::digest::{diff_id_of, Algorithm, Digest, Hasher};
 use crate::images::created::parse_rfc3339;
 use crate::images::resolve_image;
 use crate::media::{ImageConfig, LayerMediaType, MAX_CONFIG_SIZE};
 use crate::reference::Reference;
-use crate::store::layers::HashingReader;
 use crate::store::metadata::{ImageLayer, ImageRecord};
 use crate::store::{ContentStore, MetadataStore};
 
@@ -362,11 +361,9 @@ fn plan_layer(
         _ => {
             let blob = content.open_blob(&stored.digest)?;
             let decoder = Decoder::new(compression, blob).map_err(ArchiveError::Read)?;
-            let mut reader = HashingReader::new(decoder);
-            let size = io::copy(&mut reader, &mut io::sink()).map_err(ArchiveError::Read)?;
+            let (actual_digest, size) = diff_id_of(decoder).map_err(ArchiveError::Read)?;
             // Checked before anything of the layer is written: a layer pulled with
             // `--no-unpack` was stored by its digest, its diffID not checked yet.
-            let actual_digest = reader.finish();
             if actual_digest != *diff_id {
                 return Err(ArchiveError::StoredLayerMismatch {
                     digest: stored.digest.clone(),

@@ -1,5 +1,5 @@
 //! The blob half of [`copy`](super::copy): every blob of the walk into the sink, each once, the
-//! cheapest way first, scheduled and retried by the [`UploadManager`].
+//! cheapest way first, scheduled and retried by the [`Scheduler`].
 //!
 //! One [`BlobJob`] per blob. On its first attempt it chooses its input (`blob_input`): the blob
 //! as the source holds it; or, for a layer [`CopyOptions::compression`] asks to compress, the
@@ -23,7 +23,7 @@ use super::{CopyError, CopyOptions};
 use crate::digest::Digest;
 use crate::media::Descriptor;
 use crate::progress::{short_id, ProgressEvent, ProgressSink, Status, Wording};
-use crate::transfer::{UploadJob, UploadManager};
+use crate::transfer::{Scheduler, TransferJob};
 
 /// How a blob reached the sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +45,7 @@ pub(super) async fn send_blobs(
     sink: &dyn ImageSink,
     blobs: &[(Descriptor, bool)],
     options: &CopyOptions,
-    uploads: &UploadManager,
+    uploads: &Scheduler,
     progress: &Arc<dyn ProgressSink>,
 ) -> Result<Vec<BlobOutput>, CopyError> {
     let from = source.repository();
@@ -234,7 +234,7 @@ impl<'a> BlobJob<'a> {
     }
 }
 
-impl UploadJob for BlobJob<'_> {
+impl TransferJob for BlobJob<'_> {
     type Output = BlobOutput;
     type Error = CopyError;
 

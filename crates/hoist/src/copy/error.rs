@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use crate::digest::Digest;
-use crate::media::{ManifestError, NoMatchingManifest};
+use crate::error::PullErrorMessage;
+use crate::media::{ConfigError, ManifestError, NoMatchingManifest, WalkError};
 use crate::reference::ReferenceError;
 use crate::registry::RegistryError;
-use crate::store::{MetadataError, StoreError};
+use crate::store::{LocalStoreError, MetadataError, StoreError};
 use crate::transfer::{Retryable, SendError};
 
 /// Why a copy failed.
@@ -91,7 +92,7 @@ pub enum CopyError {
         location: String,
         /// Why, as pull words it.
         #[source]
-        source: Box<crate::pull::PullError>,
+        source: Box<RecordError>,
     },
     /// A file of a layout could not be read.
     #[error("{location}: cannot {action} {path}")]
@@ -164,14 +165,10 @@ pub enum CopyError {
         /// The manifest.
         digest: Digest,
     },
-    /// Indexes nested deeper than the walker follows.
-    #[error("index {digest} nests indexes deeper than {limit} levels")]
-    TooDeep {
-        /// The innermost index reached.
-        digest: Digest,
-        /// The limit.
-        limit: usize,
-    },
+    /// The walk over the image's graph refused it: indexes nested too deep, a manifest too
+    /// large.
+    #[error(transparent)]
+    Walk(Box<WalkError>),
     /// `--platform` matches no manifest of the index.
     #[error(transparent)]
     NoMatchingManifest(Box<NoMatchingManifest>),
@@ -230,12 +227,7 @@ impl CopyError {
         action: impl Into<String>,
         source: RegistryError,
     ) -> CopyError {
-        CopyError::Registry {
-            location: location.to_owned(),
-            action: action.into(),
-            source: Box::new(source),
-            upload: false,
-        }
+        CopyError::registry_failure(location, action.into(), source, false)
     }
 
     /// A registry failure of an upload session on `location` while doing `action`: retried
@@ -245,11 +237,20 @@ impl CopyError {
         action: impl Into<String>,
         source: RegistryError,
     ) -> CopyError {
+        CopyError::registry_failure(location, action.into(), source, true)
+    }
+
+    fn registry_failure(
+        location: &str,
+        action: String,
+        source: RegistryError,
+        upload: bool,
+    ) -> CopyError {
         CopyError::Registry {
             location: location.to_owned(),
-            action: action.into(),
+            action,
             source: Box::new(source),
-            upload: true,
+            upload,
         }
     }
 
@@ -264,6 +265,73 @@ impl CopyError {
             action: action.into(),
             source: Box::new(source),
         }
+    }
+}
+
+/// Why the local store could not record an image that arrived in it (a pull, a copy to
+/// `hoist:`, a load): the checks of `store_record` and the writes of the records. A pull
+/// passes it on as it is ([`crate::pull::PullError::Record`]), so each sentence is written
+/// here once.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// A manifest under the root cannot be parsed.
+    #[error("{source}")]
+    Manifest {
+        /// The manifest (the location or the digest it was read by).
+        reference: String,
+        /// What is wrong with it.
+        #[source]
+        source: Box<ManifestError>,
+    },
+    /// The image config cannot be read (docker's `ImageConfigPullError`).
+    #[doc(alias = "ImageConfigPullError")]
+    #[error("image config {digest}: {source}")]
+    Config {
+        /// The config's digest.
+        digest: Digest,
+        /// Why.
+        #[source]
+        source: ConfigError,
+    },
+    /// The diffIDs of the layers differ from the config's `rootfs.diff_ids` (docker's
+    /// `errRootFSMismatch`). Nothing was recorded.
+    #[error("{}", PullErrorMessage::LayersDontMatchConfig)]
+    LayersDontMatchConfig {
+        /// The config's `rootfs.diff_ids`.
+        expected: Vec<Digest>,
+        /// The diffIDs of the layers as they arrived; `None` for a layer stored without being
+        /// decompressed (`pull --no-unpack`, checked when it is unpacked).
+        actual: Vec<Option<Digest>>,
+    },
+    /// No image of the index fits the platform the tag is to name.
+    #[error(transparent)]
+    NoMatchingManifest(Box<NoMatchingManifest>),
+    /// The local store failed (a blob, `hoist.db`, or the layer store making a layer
+    /// available).
+    #[error(transparent)]
+    Local(Box<LocalStoreError>),
+}
+
+impl RecordError {
+    /// Whether the message is one of docker's own sentences, printed as it is ("no matching
+    /// manifest for …", "layers from manifest don't match image configuration").
+    pub fn is_docker_sentence(&self) -> bool {
+        matches!(
+            self,
+            RecordError::NoMatchingManifest(_) | RecordError::LayersDontMatchConfig { .. }
+        )
+    }
+}
+
+impl From<NoMatchingManifest> for RecordError {
+    fn from(e: NoMatchingManifest) -> RecordError {
+        RecordError::NoMatchingManifest(Box::new(e))
+    }
+}
+
+impl<E: Into<LocalStoreError>> From<E> for RecordError {
+    fn from(e: E) -> RecordError {
+        RecordError::Local(Box::new(e.into()))
     }
 }
 

@@ -29,11 +29,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::archive_source::{Archive, ArchiveEntry};
-use super::{copy, CopyError, CopyOptions, StoreSink};
+use super::{copy, CopyError, CopyOptions, RecordError, StoreSink};
 use crate::archive::{ArchiveError, LoadEvent, LoadReport, LoadedImage};
 use crate::media::{ManifestKind, Platform};
 use crate::progress::NoProgress;
-use crate::pull::PullError;
 use crate::reference::Reference;
 use crate::store::MetadataStore;
 
@@ -158,7 +157,7 @@ impl ArchiveError {
         let CopyError::Record { source, .. } = copy.as_ref() else {
             return self;
         };
-        let PullError::LayersDontMatchConfig { expected, actual } = source.as_ref() else {
+        let RecordError::LayersDontMatchConfig { expected, actual } = source.as_ref() else {
             return self;
         };
         let mismatch = expected

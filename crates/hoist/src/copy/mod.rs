@@ -34,7 +34,7 @@
 //!    descriptor (digest and size). All platforms of an index by default, like `skopeo copy
 //!    --all` and `crane copy`; with [`CopyOptions::platform`] the best matching manifest alone
 //!    becomes the root (docker's platform matching).
-//! 2. Blobs, each once, through the [`UploadManager`] (bounded concurrency, 5 by default;
+//! 2. Blobs, each once, through the [`Scheduler`] (bounded concurrency, 5 by default;
 //!    retries with backoff; docker's `Preparing`, `Waiting`, `Retrying in N seconds`): the
 //!    layers, then the configs (docker's push sends the config after the layers, so a refusal
 //!    stops the copy at the first layer). Each the cheapest way ([`ImageSink::find_blob`]):
@@ -143,7 +143,7 @@ pub use convert::{
     Rewritten,
 };
 pub use dir::{DirSink, DirSource};
-pub use error::CopyError;
+pub use error::{CopyError, RecordError};
 pub use layout::{LayoutSink, LayoutSource};
 pub use load::load_archive;
 pub use location::{ArchiveImage, ImageLocation};
@@ -154,25 +154,26 @@ pub use sink::{
 };
 pub use source::{BlobStream, CopyFuture, ImageSource, RepositoryName};
 pub use store::{complete_index, tagged_index, CompleteIndex, IndexCheckError, StoreSource};
+pub(crate) use store_record::{record_child_reference, record_image, record_references};
 pub use store_sink::StoreSink;
 pub use walk::{plan, Plan};
 
 use crate::compress::Compression;
 use crate::digest::Digest;
 use crate::media::{Descriptor, Platform};
-use crate::progress::{ChannelProgress, ProgressEvent, ProgressSink};
-use crate::pull::forward_until_done;
-use crate::transfer::{UploadConfig, UploadJob, UploadManager};
+use crate::progress::{forward_until_done, ChannelProgress, ProgressEvent, ProgressSink};
+use crate::transfer::{Scheduler, TransferConfig, TransferJob};
 use blob_job::{send_blobs, BlobResult};
 
 /// How to copy.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CopyOptions {
     /// Copy only the manifest of this platform from an index (`--platform`); `None` copies
     /// every platform and the index itself.
     pub platform: Option<Platform>,
-    /// Concurrency (default 5 blobs at once), attempts and backoff.
-    pub upload: UploadConfig,
+    /// Concurrency (default [`TransferConfig::uploads`]: 5 blobs at once), attempts and
+    /// backoff.
+    pub upload: TransferConfig,
     /// Compress uncompressed layers on the way (skopeo's `--dest-compress`; see `convert`):
     /// [`Compression::Gzip`] or [`Compression::Zstd`] (which makes those manifests OCI).
     /// [`Compression::None`] (default) copies every layer as it is.
@@ -187,6 +188,20 @@ pub struct CopyOptions {
     /// Leave out docker's closing `TAG: digest: D size: N` line (`hoist pull` prints its own
     /// `Digest: D` and `Status: …` lines instead).
     pub without_digest_line: bool,
+}
+
+impl Default for CopyOptions {
+    /// Every platform, docker's upload settings, layers as they are.
+    fn default() -> CopyOptions {
+        CopyOptions {
+            platform: None,
+            upload: TransferConfig::uploads(),
+            compression: Compression::default(),
+            recompress: false,
+            compression_workers: 0,
+            without_digest_line: false,
+        }
+    }
 }
 
 /// What one [`copy`] did.
@@ -232,7 +247,7 @@ async fn copy_graph(
     progress: Arc<dyn ProgressSink>,
 ) -> Result<CopyOutcome, CopyError> {
     let plan = walk::plan(source, root, options.platform.as_ref()).await?;
-    let uploads = UploadManager::new(options.upload.clone());
+    let uploads = Scheduler::new(options.upload.clone());
     let done = send_blobs(source, sink, &plan.blobs, options, &uploads, &progress).await?;
     let count = |kind: BlobResult| done.iter().filter(|(d, _)| *d == kind).count();
     let converted: Vec<(Descriptor, Descriptor)> =
@@ -293,7 +308,7 @@ pub async fn copy_layers(
 ) -> Result<(), CopyError> {
     let (channel, events) = ChannelProgress::new();
     let blobs: Vec<(Descriptor, bool)> = layers.iter().map(|d| (d.clone(), false)).collect();
-    let uploads = UploadManager::new(options.upload.clone());
+    let uploads = Scheduler::new(options.upload.clone());
     let progress_arc: Arc<dyn ProgressSink> = Arc::new(channel);
     let work = send_blobs(source, sink, &blobs, options, &uploads, &progress_arc);
     forward_until_done(work, events, progress).await.map(drop)
@@ -305,7 +320,7 @@ struct ManifestJob<'a> {
     manifest: StoredManifest,
 }
 
-impl UploadJob for ManifestJob<'_> {
+impl TransferJob for ManifestJob<'_> {
     type Output = ();
     type Error = CopyError;
 

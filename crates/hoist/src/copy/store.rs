@@ -19,11 +19,14 @@ use super::layout::LayoutFiles;
 use super::source::{CopyFuture, ImageSource};
 use super::CopyError;
 use crate::digest::Digest;
-use crate::media::{Descriptor, Manifest, MAX_MANIFEST_SIZE};
+use crate::media::{Descriptor, WalkLimits, Walker, MAX_MANIFEST_SIZE};
 use crate::reference::Reference;
 use crate::store::{ContentStore, MetadataError, MetadataStore, StoreError};
 
-/// An image of the local store, by reference.
+/// An image of the local store, by reference. For push this is docker's
+/// `PushLayerProvider`: the stored layers ([`crate::store::metadata::ImageLayer`], docker's
+/// `PushLayer`) of the image, read from the content store.
+#[doc(alias = "PushLayerProvider")]
 #[derive(Debug, Clone)]
 pub struct StoreSource {
     content: ContentStore,
@@ -130,7 +133,9 @@ pub fn tagged_index(
 
 /// The index `digest` if the store holds it whole: its bytes, and for every child manifest an
 /// image record whose manifest, config and layers are all stored. `None` otherwise (a plain
-/// pull keeps one platform), or when the blob is not an index. Blocking.
+/// pull keeps one platform), or when the blob is not an index. The index's entries are those
+/// the one descriptor walk ([`Walker`]) gives; what each names is known from its image record,
+/// so no child manifest is read. Blocking.
 pub fn complete_index(
     metadata: &MetadataStore,
     digest: &Digest,
@@ -139,12 +144,19 @@ pub fn complete_index(
     if !content.has(digest)? {
         return Ok(None);
     }
-    let bytes = content.read_to_vec_capped(digest, MAX_MANIFEST_SIZE as u64)?;
-    let Ok(Manifest::Index(index)) = Manifest::parse("", &bytes) else {
-        return Ok(None);
-    };
-    for child in &index.manifests {
-        let Some(record) = metadata.image(&child.digest)? else {
+    let root = Descriptor::new("", digest.clone(), 0);
+    let mut walker = Walker::new([root], WalkLimits::default());
+    let mut index = None;
+    while let Some(next) = walker.next_manifest() {
+        if index.is_none() {
+            let bytes = content.read_to_vec_capped(digest, MAX_MANIFEST_SIZE as u64)?;
+            match walker.visit(bytes.into()) {
+                Ok(Some(node)) if node.children.is_index() => index = Some(node.clone()),
+                _ => return Ok(None),
+            }
+            continue;
+        }
+        let Some(record) = metadata.image(&next.digest)? else {
             return Ok(None);
         };
         let mut needed = vec![&record.manifest_digest, &record.image_id];
@@ -154,14 +166,16 @@ pub fn complete_index(
                 return Ok(None);
             }
         }
+        walker.skip();
     }
-    let media_type = index
-        .media_type
-        .clone()
-        .unwrap_or_else(|| index.kind().media_type().to_owned());
+    let Some(index) = index else {
+        return Ok(None);
+    };
+    let mut descriptor = index.descriptor;
+    descriptor.size = index.bytes.len() as u64;
     Ok(Some(CompleteIndex {
-        descriptor: Descriptor::new(&media_type, digest.clone(), bytes.len() as u64),
-        bytes: Bytes::from(bytes),
-        children: index.manifests,
+        descriptor,
+        bytes: index.bytes,
+        children: index.children.manifests.unwrap_or_default(),
     }))
 }

@@ -13,9 +13,14 @@
 //!    `V2MetadataService.GetDiffID`, or the image record of that manifest); otherwise the blob
 //!    is decompressed and hashed — unpacked into the layer store's staging at the same time
 //!    when its layer is to be unpacked ([`LayerStore::stage_from_blob`]), so it is read once.
-//! 2. **Record**, with pull's code: each image ([`record_image`]: the record, blob sources,
-//!    the layer store), each child's `NAME@CHILD` ([`record_child_reference`]), then the
-//!    tag and the root's digest reference ([`record_references`]).
+//! 2. **Record**, with the code pull records with too: each image ([`record_image`]: the
+//!    record, blob sources, the layer store), each child's `NAME@CHILD`
+//!    ([`record_child_reference`]), then the tag and the root's digest reference
+//!    ([`record_references`]). docker 20.10's end of `pullV2Tag`: `addDigestReference` (a
+//!    digest reference that already points elsewhere is left alone, as docker's "Image ID for
+//!    digest D changed … cannot update"), then `AddTag(ref, id, force = true)`. Blob sources
+//!    are docker's `V2MetadataService.Add(diffID, {digest, repository})`, made on every pull
+//!    so a push can mount from the repository most recently seen with the blob.
 //!
 //! Layers staged and not registered (a failed check) are discarded.
 
@@ -23,19 +28,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::store_layer::Streamed;
-use super::CopyError;
+use super::{CopyError, RecordError};
 use crate::digest::Digest;
 use crate::media::{
     Descriptor, ImageConfig, ImageManifest, Manifest, ManifestKind, Platform, PlatformMatcher,
-    MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE,
-};
-use crate::pull::{
-    record_child_reference, record_image, record_references, store_platform, PullError,
+    WalkLimits, Walker, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE,
 };
 use crate::reference::{Reference, Repository};
 use crate::store::layers::{diff_id_of_blob, ChainId};
-use crate::store::metadata::{ImageLayer, ImageRecord};
-use crate::store::{ContentStore, LayerError, LayerStore, MetadataStore};
+use crate::store::metadata::{BlobSource, ImageLayer, ImageRecord};
+use crate::store::{ContentStore, LayerError, LayerStore, MetadataError, MetadataStore};
 
 /// Where and how to record (the store sink's settings).
 pub(super) struct Recording {
@@ -72,13 +74,13 @@ pub(super) fn record_root(
     root: &Descriptor,
     bytes: &[u8],
 ) -> Result<(), CopyError> {
-    let wrap = |e: PullError| CopyError::Record {
+    let wrap = |e: RecordError| CopyError::Record {
         location: recording.location.clone(),
         source: Box::new(e),
     };
     let content = recording.metadata.content();
     let parsed = Manifest::parse(&root.media_type, bytes).map_err(|e| {
-        wrap(PullError::Manifest {
+        wrap(RecordError::Manifest {
             reference: recording.location.clone(),
             source: Box::new(e),
         })
@@ -94,7 +96,7 @@ pub(super) fn record_root(
             (vec![member], root.digest.clone())
         }
         Manifest::Index(index) => {
-            let members = index_members(content, &root.digest, &index.manifests).map_err(wrap)?;
+            let members = index_members(content, root, bytes).map_err(wrap)?;
             let tagged = choose(&recording.platform, &index.manifests, &members).map_err(wrap)?;
             (members, tagged)
         }
@@ -116,37 +118,52 @@ pub(super) fn record_root(
     record_all(recording, root, &records, &tagged).map_err(wrap)
 }
 
-/// The image manifests of an index (see the module docs for what is skipped).
+/// The image manifests of the index `root` (its `bytes` already read), by the one descriptor
+/// walk ([`Walker`]) with the entries the module docs skip filtered out; each read from the
+/// content store, where the copy put it verified.
 fn index_members(
     content: &ContentStore,
-    index: &Digest,
-    entries: &[Descriptor],
-) -> Result<Vec<Member>, PullError> {
-    let mut members = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let attestation = entry
-            .platform
-            .as_ref()
-            .is_some_and(|p| p.os == "unknown" && p.architecture == "unknown");
-        let nested = ManifestKind::from_media_type(&entry.media_type).is_some_and(|k| k.is_index());
-        if attestation || nested {
-            tracing::debug!(digest = %entry.digest, "not recording an index entry that is not an image");
+    root: &Descriptor,
+    bytes: &[u8],
+) -> Result<Vec<Member>, RecordError> {
+    let limits = WalkLimits {
+        max_depth: 1,
+        ..WalkLimits::default()
+    };
+    // Lenient: an entry that is an index after all (its descriptor did not say) is a leaf,
+    // and refused below as not an image manifest.
+    let mut walker = Walker::new([root.clone()], limits)
+        .lenient()
+        .filter(is_image_entry);
+    let mut members = Vec::new();
+    while let Some(next) = walker.next_manifest() {
+        let next = next.clone();
+        let bytes = if next.digest == root.digest {
+            bytes.to_vec()
+        } else {
+            content.read_to_vec_capped(&next.digest, MAX_MANIFEST_SIZE as u64)?
+        };
+        let manifest = Manifest::parse(&next.media_type, &bytes);
+        let size = bytes.len() as u64;
+        if let Err(e) = walker.visit(bytes.into()) {
+            tracing::warn!(error = %e, "a lenient walk refused a manifest");
+        }
+        if next.digest == root.digest {
             continue;
         }
-        let bytes = content.read_to_vec_capped(&entry.digest, MAX_MANIFEST_SIZE as u64)?;
-        match Manifest::parse(&entry.media_type, &bytes) {
+        match manifest {
             Ok(Manifest::Image(manifest)) => members.push(Member {
-                digest: entry.digest.clone(),
+                digest: next.digest.clone(),
                 manifest,
-                size: bytes.len() as u64,
-                index: Some(index.clone()),
+                size,
+                index: Some(root.digest.clone()),
             }),
             Ok(_) => {
-                tracing::warn!(digest = %entry.digest, "not recording an index entry that is not an image manifest")
+                tracing::warn!(digest = %next.digest, "not recording an index entry that is not an image manifest")
             }
             Err(source) => {
-                return Err(PullError::Manifest {
-                    reference: entry.digest.to_string(),
+                return Err(RecordError::Manifest {
+                    reference: next.digest.to_string(),
                     source: Box::new(source),
                 })
             }
@@ -155,13 +172,23 @@ fn index_members(
     Ok(members)
 }
 
+/// An index entry recorded as an image: not an attestation manifest, not a nested index.
+fn is_image_entry(entry: &Descriptor) -> bool {
+    let nested = ManifestKind::from_media_type(&entry.media_type).is_some_and(|k| k.is_index());
+    if entry.is_attestation() || nested {
+        tracing::debug!(digest = %entry.digest, "not recording an index entry that is not an image");
+        return false;
+    }
+    true
+}
+
 /// The manifest of `members` the tag names: the best match for `platform` (docker's
 /// `filterManifests`), as `hoist pull` chooses.
 fn choose(
     platform: &Platform,
     entries: &[Descriptor],
     members: &[Member],
-) -> Result<Digest, PullError> {
+) -> Result<Digest, RecordError> {
     let candidates: Vec<Descriptor> = entries
         .iter()
         .filter(|e| members.iter().any(|m| m.digest == e.digest))
@@ -181,13 +208,13 @@ fn check(
     member: &Member,
     checked: &mut HashMap<(Digest, Digest), Digest>,
     staged: &mut Staged<'_>,
-) -> Result<ImageRecord, PullError> {
+) -> Result<ImageRecord, RecordError> {
     let metadata = &recording.metadata;
     let content = metadata.content();
     let manifest = &member.manifest;
     let config_bytes =
         content.read_to_vec_capped(&manifest.config.digest, MAX_CONFIG_SIZE as u64)?;
-    let config = ImageConfig::parse(&config_bytes).map_err(|source| PullError::Config {
+    let config = ImageConfig::parse(&config_bytes).map_err(|source| RecordError::Config {
         digest: manifest.config.digest.clone(),
         source,
     })?;
@@ -233,7 +260,7 @@ fn check(
         actual.push(diff_id);
     }
     if actual != expected {
-        return Err(PullError::LayersDontMatchConfig {
+        return Err(RecordError::LayersDontMatchConfig {
             expected: expected.to_vec(),
             actual: actual.into_iter().map(Some).collect(),
         });
@@ -247,7 +274,7 @@ fn check(
             .unwrap_or_else(|| manifest.kind().media_type().to_owned()),
         manifest_size: member.size,
         index_digest: member.index.clone(),
-        platform: store_platform(&config.platform()),
+        platform: (&config.platform()).into(),
         size: layers.iter().map(|l| l.size).sum(),
         created: config.created.clone(),
         layers,
@@ -261,7 +288,7 @@ fn record_all(
     root: &Descriptor,
     records: &[ImageRecord],
     tagged: &Digest,
-) -> Result<(), PullError> {
+) -> Result<(), RecordError> {
     let metadata = &recording.metadata;
     for record in records {
         record_image(
@@ -306,7 +333,7 @@ impl Staged<'_> {
         content: &ContentStore,
         layer: &ImageLayer,
         chain_id: &ChainId,
-    ) -> Result<Digest, PullError> {
+    ) -> Result<Digest, RecordError> {
         let Some(layers) = self.layers.filter(|l| matches!(l.get(chain_id), Ok(None))) else {
             return Ok(diff_id_of_blob(content, layer)?);
         };
@@ -324,5 +351,79 @@ impl Drop for Staged<'_> {
         if let Some(layers) = self.layers {
             layers.discard_staged(&self.blobs);
         }
+    }
+}
+
+/// Records `record` (docker's image store `Create`), each layer's blob as seen in `source`
+/// (docker's `V2MetadataService.Add`) when the image came from a registry repository, and,
+/// with a layer store, makes its layers visible and held ([`LayerStore::register_image`]).
+/// The caller has checked the diffIDs. Blocking. Shared by pull and the
+/// store sink.
+pub(crate) fn record_image(
+    metadata: &MetadataStore,
+    layers: Option<&LayerStore>,
+    record: &ImageRecord,
+    source: Option<&Repository>,
+) -> Result<(), RecordError> {
+    metadata.put_image(record)?;
+    if let Some(repository) = source {
+        for layer in &record.layers {
+            let source = BlobSource {
+                digest: layer.digest.clone(),
+                repository: repository.clone(),
+                hmac: None,
+            };
+            metadata.add_blob_source(&layer.diff_id, &source)?;
+        }
+    }
+    if let Some(layers) = layers {
+        layers.register_image(record)?;
+    }
+    Ok(())
+}
+
+/// Points `digest_ref` (`NAME@DIGEST`) and, when `target` has a tag, the tag (moved with
+/// force) at the image `manifest`; returns whether `target` now points at another image than
+/// before. A digest reference already pointing elsewhere is left alone (see the module docs).
+/// Blocking.
+pub(crate) fn record_references(
+    metadata: &MetadataStore,
+    target: &Reference,
+    digest_ref: &Reference,
+    manifest: &Digest,
+) -> Result<bool, MetadataError> {
+    let before = metadata.reference(target)?;
+    match metadata.add_digest(digest_ref, manifest, true) {
+        Ok(()) => {}
+        // docker's addDigestReference: a digest reference is never moved; go on (an index
+        // digest pulled again for another platform lands here). docker logs it in the
+        // daemon's log, not to the user: nothing is wrong, so it is a debug line here.
+        Err(MetadataError::DigestConflict { .. }) => tracing::debug!(
+            reference = %digest_ref,
+            manifest = %manifest,
+            "the digest reference points at another image and cannot be updated"
+        ),
+        Err(e) => return Err(e),
+    }
+    if target.tag().is_some() {
+        metadata.add_tag(target, manifest, true)?;
+    }
+    let after = metadata.reference(target)?;
+    Ok(before.map(|t| t.manifest_digest) != after.map(|t| t.manifest_digest))
+}
+
+/// The digest reference `NAME@CHILD` of an index's other platform `child`, recorded as the
+/// image `manifest`, so garbage collection keeps it and the index stays whole (`pull
+/// --all-platforms`). One that already exists is kept. Blocking.
+pub(crate) fn record_child_reference(
+    metadata: &MetadataStore,
+    repository: &Repository,
+    child: &Digest,
+    manifest: &Digest,
+) -> Result<(), MetadataError> {
+    let reference = Reference::new(repository.clone(), None, Some(child.clone()));
+    match metadata.add_digest(&reference, manifest, true) {
+        Ok(()) | Err(MetadataError::DigestConflict { .. }) => Ok(()),
+        Err(e) => Err(e),
     }
 }

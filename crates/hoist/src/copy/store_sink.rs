@@ -9,9 +9,9 @@
 //! written, renamed into `blobs/` only when its digest matches, resumed by the next attempt);
 //! layers stream through the same ingest in one pass with their decompression, diffID and
 //! unpacking (`store_layer`). What the store adds is the **recording**, done when the root manifest arrives — i.e. only
-//! after the engine confirmed every blob and child manifest — by `store_record`, with pull's
-//! own recording code (`crate::pull::record_image`, `record_references`,
-//! `record_child_reference`):
+//! after the engine confirmed every blob and child manifest — by `store_record`, whose
+//! recording code (`record_image`, `record_references`, `record_child_reference`) pull
+//! records with too:
 //! - each image manifest under the root gets an image record (image ID = config digest),
 //!   its layers' diffIDs checked against the config first (docker's `errRootFSMismatch`,
 //!   "layers from manifest don't match image configuration"), and, unless the sink was opened

@@ -1,8 +1,10 @@
 //! Content digests: the `algorithm:hex` identifiers that name every blob and manifest.
 //!
 //! Owns the [`Digest`] type, its parsing (docker's `digest.Parse` from
-//! `github.com/opencontainers/go-digest`), incremental hashing ([`Hasher`]), and the verifying
-//! reader and writer (in [`verify`]) through which every byte that enters the store passes.
+//! `github.com/opencontainers/go-digest`), incremental hashing ([`Hasher`]), the verifying
+//! reader and writer (in [`verify`]) through which every byte that enters the store passes,
+//! and the hashing reader that computes a layer's diffID as its decompressed stream is read
+//! (in [`hashing`]: [`HashingReader`], [`diff_id_of`]).
 //!
 //! # Rules (matching go-digest's `Digest.Validate`)
 //! - The form is `algorithm ":" encoded`. A missing `:`, an empty algorithm or an empty encoded
@@ -26,6 +28,7 @@
 //! at run time (through `cpufeatures`) and falls back to portable code.
 
 mod error;
+pub mod hashing;
 pub mod verify;
 
 use std::fmt;
@@ -35,6 +38,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::Digest as _;
 
 pub use error::{DigestError, MalformedReason};
+pub use hashing::{diff_id_of, HashingReader};
 pub use verify::{VerifyingReader, VerifyingWriter};
 
 /// A digest algorithm hoist can compute and verify.

@@ -6,8 +6,8 @@
 //! # Two sources, one result
 //! - **Layers** (fast path): when every layer of the image is unpacked in the layer store
 //!   ([`LayerStore::get`] for each chain ID), each `layers/<chainID>/diff` is copied onto the
-//!   target in order, whiteouts executed (`apply_diff`). Files are copied (reflink when
-//!   possible), never hardlinked to the store.
+//!   target in order, whiteouts executed (`crate::unpack`'s `apply_dir`, [`DiffApplier`]).
+//!   Files are copied (reflink when possible), never hardlinked to the store.
 //! - **Blobs** (fallback, DESIGN.md principle 4: the content store is the truth): each layer
 //!   blob is decompressed and applied with [`unpack_layer`] in apply mode, its diffID checked.
 //!
@@ -26,21 +26,19 @@
 //!   them in the report's `unapplied` list (as `umoci unpack --rootless` does, umoci in an
 //!   xattr); the layer path copies what the layer directories hold (already rootless).
 
-mod apply_diff;
-mod file_copy;
-mod work_queue;
-
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
-use crate::store::layers::{compression_of, decoder, HashingReader, LayerMeta, TarFacts};
+use crate::digest::HashingReader;
+use crate::store::layers::{compression_of, decoder, LayerMeta};
 use crate::store::metadata::ImageRecord;
 use crate::store::{ChainId, LayerError, LayerStore, MetadataStore, StoreError};
 use crate::unpack::nofollow::{remove_children_at, remove_tree};
-use crate::unpack::{unpack_layer, Unapplied, UnpackError, UnpackMode, UnpackOptions};
-use apply_diff::DiffApplier;
+use crate::unpack::{
+    unpack_layer, DiffApplier, TarFacts, Unapplied, UnpackError, UnpackMode, UnpackOptions,
+};
 
 /// How to export.
 #[derive(Debug, Clone)]
@@ -124,17 +122,8 @@ pub enum ExportError {
         #[source]
         source: UnpackError,
     },
-    /// A layer blob does not decompress to the diffID its image records.
-    #[error("layer {blob} decompresses to {actual}, not the diffID {expected} its image records")]
-    DiffIdMismatch {
-        /// The blob.
-        blob: Digest,
-        /// The recorded diffID.
-        expected: Digest,
-        /// What its bytes hash to.
-        actual: Digest,
-    },
-    /// The layer store.
+    /// The layer store, or a layer blob that does not decompress to the diffID its image
+    /// records ([`LayerError::DiffIdMismatch`], the sentence both routes share).
     #[error(transparent)]
     Layers(#[from] LayerError),
     /// The content store.
@@ -260,11 +249,12 @@ fn export_from_blobs(
             })?;
         let actual = reader.finish();
         if actual != layer.diff_id {
-            return Err(ExportError::DiffIdMismatch {
+            return Err(LayerError::DiffIdMismatch {
                 blob: layer.digest.clone(),
                 expected: layer.diff_id.clone(),
                 actual,
-            });
+            }
+            .into());
         }
         unapplied.extend(report.unapplied);
     }

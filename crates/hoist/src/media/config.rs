@@ -30,7 +30,11 @@ pub const MAX_CONFIG_SIZE: usize = 4 << 20;
 pub const ROOTFS_TYPE_LAYERS: &str = "layers";
 
 /// An image config (OCI `application/vnd.oci.image.config.v1+json`, Docker
-/// `application/vnd.docker.container.image.v1+json`).
+/// `application/vnd.docker.container.image.v1+json`). With the content store that keeps its
+/// bytes ([`crate::store::ContentStore`]: docker's `Put`/`Get`), this is docker's
+/// `ImageConfigStore`: [`ImageConfig::diff_ids`] is its `RootFSFromConfig`,
+/// [`ImageConfig::platform`] its `PlatformFromConfig`.
+#[doc(alias = "ImageConfigStore")]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImageConfig {
     /// CPU architecture (Go names).

@@ -102,6 +102,15 @@ impl Descriptor {
     pub fn layer_media_type(&self) -> Option<LayerMediaType> {
         LayerMediaType::classify(&self.media_type)
     }
+
+    /// An index entry for an attestation manifest (BuildKit's provenance and SBOMs, platform
+    /// `unknown/unknown`), which carries in-toto layers rather than an image: listed by no
+    /// platform choice, recorded as no image.
+    pub fn is_attestation(&self) -> bool {
+        self.platform
+            .as_ref()
+            .is_some_and(|p| p.os == "unknown" && p.architecture == "unknown")
+    }
 }
 
 /// Reads JSON `null` as the type's default (Go's nil slice / map), any other value as usual.

@@ -1,5 +1,6 @@
 //! Media: what images are made of, as JSON documents and media types, and the decisions made
-//! from them before any blob is fetched. Pure parsing and logic; no I/O.
+//! from them before any blob is fetched, the walk over their graph among them. Pure parsing
+//! and logic; no I/O.
 //!
 //! An image is a graph of [`Descriptor`]s (DESIGN principle 1):
 //!
@@ -17,6 +18,7 @@
 //! | [`platform`] | [`Platform`], normalisation, host platform, [`PlatformMatcher`], [`NoMatchingManifest`] | containerd `platforms`, moby `filterManifests`, `noMatchesErr` |
 //! | [`config`] | [`ImageConfig`]: platform, `rootfs.diff_ids`, history | moby `image.NewFromJSON`, `rootFSFromConfig` |
 //! | [`schema1`] | [`Schema1Manifest`]: JWS payload and digest, layers and config as docker builds them | docker/distribution `schema1.SignedManifest`, moby `pullSchema1`, `v1.MakeConfigFromV1Config` |
+//! | [`walk`] | [`Walker`]: the one walk over the descriptor graph (children, platform filter, depth and size limits), I/O left to the caller | containerd `images.Walk`, `ChildrenHandler`, `LimitManifests` |
 //!
 //! How pull uses it: fetch the manifest (at most [`MAX_MANIFEST_SIZE`] bytes), call
 //! [`Manifest::parse_with`] with the response's `Content-Type`, [`Manifest::verify`] it
@@ -47,6 +49,7 @@ pub mod platform;
 pub mod schema1;
 mod schema1_signature;
 pub mod types;
+pub mod walk;
 
 pub use config::{ConfigError, ImageConfig, RootFs, MAX_CONFIG_SIZE};
 pub use descriptor::{Descriptor, DescriptorError};
@@ -56,6 +59,7 @@ pub use manifest::{
 pub use platform::{NoMatchingManifest, Platform, PlatformMatcher, PlatformParseError};
 pub use schema1::{Schema1Error, Schema1Image, Schema1Manifest};
 pub use types::{ConfigMediaType, LayerCompression, LayerMediaType, ManifestKind};
+pub use walk::{Children, Node, WalkError, WalkLimits, Walker, MAX_INDEX_DEPTH};
 
 /// JSON indented with three spaces, docker/distribution's `json.MarshalIndent(m, "", "   ")`:
 /// how docker serialises the manifests it builds (a rewritten push manifest, a saved

@@ -328,9 +328,9 @@ impl NoMatchingManifest {
     /// The error for `requested` against an index's `manifests`.
     pub fn new(requested: &Platform, manifests: &[Descriptor]) -> NoMatchingManifest {
         let mut available: Vec<Platform> = Vec::new();
-        for p in manifests.iter().filter_map(|d| d.platform.as_ref()) {
-            let attestation = p.os == "unknown" && p.architecture == "unknown";
-            if !attestation && !available.contains(p) {
+        let listed = manifests.iter().filter(|d| !d.is_attestation());
+        for p in listed.filter_map(|d| d.platform.as_ref()) {
+            if !available.contains(p) {
                 available.push(p.clone());
             }
         }

@@ -32,7 +32,6 @@ use crate::digest::Digest;
 use crate::error::translate_pull_error;
 use crate::media::Descriptor;
 use crate::reference::Reference;
-use crate::transfer::UploadConfig;
 
 /// The registry image being pulled, with manifests already read served from memory.
 pub(super) struct PullSource {
@@ -118,14 +117,8 @@ impl Puller {
 
     /// docker's download settings as the copy engine's.
     pub(super) fn copy_options(&self) -> CopyOptions {
-        let download = &self.options.download;
         CopyOptions {
-            upload: UploadConfig {
-                max_concurrent: download.max_concurrent,
-                max_attempts: download.max_attempts,
-                backoff: download.backoff,
-                max_retry_after: download.max_retry_after,
-            },
+            upload: self.options.download.clone(),
             without_digest_line: true,
             ..CopyOptions::default()
         }
@@ -151,14 +144,14 @@ impl Puller {
 /// A copy's failure as a pull's (docker's `TranslatePullError` for registry answers).
 pub(super) fn from_copy(error: CopyError, target: &Reference) -> PullError {
     match error {
-        CopyError::Record { source, .. } => *source,
+        CopyError::Record { source, .. } => PullError::Record(source),
         CopyError::Transfer { source, .. } => PullError::Transfer(*source),
         CopyError::Registry { source, .. }
         | CopyError::NotFound {
             source: Some(source),
             ..
         } => PullError::registry(translate_pull_error(*source, target)),
-        CopyError::Store { source, .. } => PullError::Store(*source),
+        CopyError::Store { source, .. } => PullError::from(*source),
         CopyError::NoMatchingManifest(e) => PullError::NoMatchingManifest(e),
         CopyError::Manifest { source, .. } => PullError::Manifest {
             reference: target.to_string(),

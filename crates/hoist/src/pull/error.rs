@@ -2,13 +2,14 @@
 //! is about. Registry answers are worded by [`crate::error::translate_pull_error`] (docker's
 //! `TranslatePullError`); the other sentences docker has ("no matching manifest for …",
 //! "filesystem layer verification failed for digest …", "layers from manifest don't match
-//! image configuration") come from the types that own them.
+//! image configuration") come from the types that own them ([`NoMatchingManifest`],
+//! [`TransferError`], [`RecordError`]).
 
-use crate::digest::Digest;
+use crate::copy::RecordError;
 use crate::error::PullErrorMessage;
-use crate::media::{ConfigError, ManifestError, NoMatchingManifest, Schema1Error};
+use crate::media::{ManifestError, NoMatchingManifest, Schema1Error};
 use crate::reference::ReferenceError;
-use crate::store::{LayerError, MetadataError, StoreError};
+use crate::store::LocalStoreError;
 use crate::transfer::TransferError;
 
 /// Why a pull failed.
@@ -53,26 +54,11 @@ pub enum PullError {
         limit: usize,
     },
 
-    /// The image config cannot be read.
-    #[error("image config {digest}: {source}")]
-    Config {
-        /// The config's digest.
-        digest: Digest,
-        /// Why.
-        #[source]
-        source: ConfigError,
-    },
-
-    /// The diffIDs of the downloaded layers differ from the config's `rootfs.diff_ids`
-    /// (docker's `errRootFSMismatch`). Nothing was recorded.
-    #[error("{}", PullErrorMessage::LayersDontMatchConfig)]
-    LayersDontMatchConfig {
-        /// The config's `rootfs.diff_ids`.
-        expected: Vec<Digest>,
-        /// The diffIDs of the layers as downloaded; `None` for a layer stored without being
-        /// decompressed (`pull --no-unpack`, checked when it is unpacked).
-        actual: Vec<Option<Digest>>,
-    },
+    /// The image could not be recorded in the store: its layers do not match the config's
+    /// diffIDs ("layers from manifest don't match image configuration"; nothing was
+    /// recorded), its config cannot be read, or the store failed while recording.
+    #[error(transparent)]
+    Record(Box<RecordError>),
 
     /// A blob could not be downloaded or verified ("filesystem layer verification failed for
     /// digest D" when its bytes did not match).
@@ -83,23 +69,16 @@ pub enum PullError {
     #[error(transparent)]
     Schema1(#[from] Schema1Error),
 
-    /// The content store failed.
+    /// The local store failed (a blob, `hoist.db`, or the layer store making a layer
+    /// available).
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Local(Box<LocalStoreError>),
 
-    /// The layer store could not make a layer available (unpacking, publication).
-    #[error(transparent)]
-    Layers(Box<LayerError>),
-
-    /// The metadata database failed.
-    #[error(transparent)]
-    Metadata(Box<MetadataError>),
-
-    /// A task of the pull ended abnormally (a panic, the runtime shutting down).
     /// The copy of the image into the store failed in a way pull has no word of its own for.
     #[error(transparent)]
     Copy(Box<crate::copy::CopyError>),
 
+    /// A task of the pull ended abnormally (a panic, the runtime shutting down).
     #[error("the pull was interrupted: {reason}")]
     Interrupted {
         /// What happened.
@@ -113,15 +92,15 @@ impl From<NoMatchingManifest> for PullError {
     }
 }
 
-impl From<MetadataError> for PullError {
-    fn from(e: MetadataError) -> PullError {
-        PullError::Metadata(Box::new(e))
+impl<E: Into<LocalStoreError>> From<E> for PullError {
+    fn from(e: E) -> PullError {
+        PullError::Local(Box::new(e.into()))
     }
 }
 
-impl From<LayerError> for PullError {
-    fn from(e: LayerError) -> PullError {
-        PullError::Layers(Box::new(e))
+impl From<RecordError> for PullError {
+    fn from(e: RecordError) -> PullError {
+        PullError::Record(Box::new(e))
     }
 }
 

@@ -19,16 +19,15 @@ use crate::copy::{copy, copy_layers, RegistryImage};
 use crate::digest::Digest;
 use crate::media::schema1::{deprecation_warning, manifest_list_deprecation_notice};
 use crate::media::types::{DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST_V2};
-use crate::media::{Descriptor, ImageManifest, Manifest, PlatformMatcher, Schema1Manifest};
+use crate::media::{
+    Descriptor, ImageManifest, Manifest, PlatformMatcher, Schema1Manifest, MAX_INDEX_DEPTH,
+};
 use crate::progress::{ProgressEvent, ProgressSink};
 use crate::reference::Reference;
 use crate::registry::RemoteRepository;
 use crate::store::layers::diff_id_of_blob;
 use crate::store::metadata::{ImageLayer, ImageRecord};
 use crate::store::MetadataStore;
-
-/// Indexes nested deeper than this are refused (an index naming itself would loop).
-const MAX_INDEX_DEPTH: usize = 4;
 
 /// Where the manifest being pulled came from.
 pub(super) struct Origin<'a> {
@@ -237,7 +236,7 @@ impl Puller {
             manifest_media_type: DOCKER_MANIFEST_V2.to_owned(),
             manifest_size,
             index_digest: origin.index_digest.clone(),
-            platform: store_platform(&image.platform),
+            platform: (&image.platform).into(),
             size: layers.iter().map(|l| l.size).sum(),
             created: None,
             layers,
@@ -285,14 +284,5 @@ fn origin_of<'a>(
         repo,
         target,
         index_digest: Some(index.clone()),
-    }
-}
-
-/// The recorded form of a config's platform.
-pub(crate) fn store_platform(p: &crate::media::Platform) -> crate::store::metadata::Platform {
-    crate::store::metadata::Platform {
-        os: p.os.clone(),
-        architecture: p.architecture.clone(),
-        variant: p.variant.clone(),
     }
 }

@@ -78,24 +78,21 @@ mod resolve;
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc::UnboundedReceiver;
-
 pub use error::PullError;
-pub(crate) use image::store_platform;
-pub(crate) use record::{record_child_reference, record_image, record_references};
 
 use crate::digest::Digest;
 use crate::media::types::IMAGE_CONFIG_TYPES;
 use crate::media::{ManifestOptions, Platform};
-use crate::progress::{ChannelProgress, ProgressEvent, ProgressSink};
+use crate::progress::{forward_until_done, ChannelProgress, ProgressEvent, ProgressSink};
 use crate::reference::{validate_repo_name, Reference, Tag};
 use crate::registry::{RegistryClient, RemoteRepository};
 use crate::store::LayerStore;
 use crate::store::{ContentStore, MetadataStore};
-use crate::transfer::{DownloadConfig, LayerSinkFactory};
+use crate::transfer::{LayerSinkFactory, TransferConfig};
 
 /// How to pull: docker's `ImagePullConfig` (platform, accepted config media types, download
 /// manager settings) and `Config.RequireSchema2`.
+#[doc(alias = "ImagePullConfig")]
 #[derive(Clone)]
 pub struct PullOptions {
     /// The platform to choose from an index; `None` means the host's ([`Platform::host`]).
@@ -111,7 +108,7 @@ pub struct PullOptions {
     /// Config media types accepted (docker's `ImageTypes` by default).
     pub accepted_config_types: Vec<String>,
     /// Concurrency, attempts and backoff of the downloads (also used to retry manifest reads).
-    pub download: DownloadConfig,
+    pub download: TransferConfig,
     /// The layer store layers are unpacked into while they download (docker's
     /// `RootFSDownloadManager`); `None` pulls content only (`hoist pull --no-unpack`).
     pub layers: Option<LayerStore>,
@@ -128,7 +125,7 @@ impl Default for PullOptions {
             all_platforms: false,
             require_schema2: false,
             accepted_config_types: IMAGE_CONFIG_TYPES.iter().map(|t| t.to_string()).collect(),
-            download: DownloadConfig::default(),
+            download: TransferConfig::downloads(),
             layers: None,
             layer_sink: None,
         }
@@ -329,26 +326,4 @@ impl Puller {
                 reason: e.to_string(),
             })
     }
-}
-
-/// Runs `work` while handing the events it emits to `progress` from this task, so the
-/// caller's sink needs no `'static` lifetime and sees events in order.
-pub(crate) async fn forward_until_done<T>(
-    work: impl std::future::Future<Output = T>,
-    mut events: UnboundedReceiver<ProgressEvent>,
-    progress: &dyn ProgressSink,
-) -> T {
-    tokio::pin!(work);
-    let result = loop {
-        tokio::select! {
-            biased;
-            Some(event) = events.recv() => progress.emit(event),
-            result = &mut work => break result,
-        }
-    };
-    // Transfers still running for other callers may hold senders: take what is there now.
-    while let Ok(event) = events.try_recv() {
-        progress.emit(event);
-    }
-    result
 }

@@ -18,8 +18,8 @@
 use std::sync::Arc;
 
 use super::image::Origin;
-use super::record::record_child_reference;
 use super::{PullError, Puller};
+use crate::copy::record_child_reference;
 use crate::media::{Descriptor, Manifest};
 use crate::progress::ProgressSink;
 
@@ -33,11 +33,7 @@ impl Puller {
         progress: &Arc<dyn ProgressSink>,
     ) -> Result<(), PullError> {
         for child in others {
-            let attestation = child
-                .platform
-                .as_ref()
-                .is_some_and(|p| p.os == "unknown" && p.architecture == "unknown");
-            if attestation {
+            if child.is_attestation() {
                 tracing::debug!(digest = %child.digest, "skipping an attestation manifest");
                 continue;
             }

@@ -8,14 +8,14 @@
 //! mount from the repository most recently seen with the blob.
 //!
 //! The blocking halves ([`record_image`], [`record_references`], [`record_child_reference`])
-//! are free functions so the copy engine's store sink (`crate::copy::StoreSink`) records a
-//! copied image with exactly this code.
+//! are the copy engine's (`crate::copy`'s `store_record`): the store sink records a copied
+//! image with exactly the code pull records with.
 
+use crate::copy::{record_image, record_references};
 use crate::digest::Digest;
 use crate::media::Platform;
-use crate::reference::{Reference, Repository};
-use crate::store::metadata::{BlobSource, ImageRecord};
-use crate::store::{LayerStore, MetadataError, MetadataStore};
+use crate::reference::Reference;
+use crate::store::metadata::ImageRecord;
 
 use super::{PullError, Puller};
 
@@ -111,79 +111,5 @@ impl Puller {
         self.blocking(move || record_references(&metadata, &target, &digest_ref, &manifest))
             .await?
             .map_err(PullError::from)
-    }
-}
-
-/// Records `record` (docker's image store `Create`), each layer's blob as seen in `source`
-/// (docker's `V2MetadataService.Add`) when the image came from a registry repository, and,
-/// with a layer store, makes its layers visible and held ([`LayerStore::register_image`]).
-/// The caller has checked the diffIDs. Blocking. Shared by pull and the copy engine's store
-/// sink.
-pub(crate) fn record_image(
-    metadata: &MetadataStore,
-    layers: Option<&LayerStore>,
-    record: &ImageRecord,
-    source: Option<&Repository>,
-) -> Result<(), PullError> {
-    metadata.put_image(record)?;
-    if let Some(repository) = source {
-        for layer in &record.layers {
-            let source = BlobSource {
-                digest: layer.digest.clone(),
-                repository: repository.clone(),
-                hmac: None,
-            };
-            metadata.add_blob_source(&layer.diff_id, &source)?;
-        }
-    }
-    if let Some(layers) = layers {
-        layers.register_image(record)?;
-    }
-    Ok(())
-}
-
-/// Points `digest_ref` (`NAME@DIGEST`) and, when `target` has a tag, the tag (moved with
-/// force) at the image `manifest`; returns whether `target` now points at another image than
-/// before. A digest reference already pointing elsewhere is left alone (see the module docs).
-/// Blocking.
-pub(crate) fn record_references(
-    metadata: &MetadataStore,
-    target: &Reference,
-    digest_ref: &Reference,
-    manifest: &Digest,
-) -> Result<bool, MetadataError> {
-    let before = metadata.reference(target)?;
-    match metadata.add_digest(digest_ref, manifest, true) {
-        Ok(()) => {}
-        // docker's addDigestReference: a digest reference is never moved; go on (an index
-        // digest pulled again for another platform lands here). docker logs it in the
-        // daemon's log, not to the user: nothing is wrong, so it is a debug line here.
-        Err(MetadataError::DigestConflict { .. }) => tracing::debug!(
-            reference = %digest_ref,
-            manifest = %manifest,
-            "the digest reference points at another image and cannot be updated"
-        ),
-        Err(e) => return Err(e),
-    }
-    if target.tag().is_some() {
-        metadata.add_tag(target, manifest, true)?;
-    }
-    let after = metadata.reference(target)?;
-    Ok(before.map(|t| t.manifest_digest) != after.map(|t| t.manifest_digest))
-}
-
-/// The digest reference `NAME@CHILD` of an index's other platform `child`, recorded as the
-/// image `manifest`, so garbage collection keeps it and the index stays whole (`pull
-/// --all-platforms`). One that already exists is kept. Blocking.
-pub(crate) fn record_child_reference(
-    metadata: &MetadataStore,
-    repository: &Repository,
-    child: &Digest,
-    manifest: &Digest,
-) -> Result<(), MetadataError> {
-    let reference = Reference::new(repository.clone(), None, Some(child.clone()));
-    match metadata.add_digest(&reference, manifest, true) {
-        Ok(()) | Err(MetadataError::DigestConflict { .. }) => Ok(()),
-        Err(e) => Err(e),
     }
 }

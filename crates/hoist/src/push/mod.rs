@@ -11,7 +11,7 @@
 //!    tag: REF" when there is nothing. `The push refers to repository [NAME]`.
 //! 2. **Per tag, the copy**: from `PushSource` (the store, layers named by their diffID as
 //!    docker names push lines) to `PushSink` (the registry image `NAME:TAG`), through the
-//!    engine's [`crate::transfer::UploadManager`] (5 at once, 5 attempts by default;
+//!    engine's [`crate::transfer::Scheduler`] (5 at once, 5 attempts by default;
 //!    `Preparing`, `Waiting`, `Retrying in N seconds`). Each layer the cheapest way first (`sink`): confirmed earlier
 //!    in this run, known in the target repository and found by `HEAD` (`Layer already
 //!    exists`), mounted from another repository of the same registry (`candidates`: ranked
@@ -71,26 +71,26 @@ use crate::copy::{
 use crate::credentials::Credentials;
 use crate::digest::Digest;
 use crate::media::Descriptor;
-use crate::progress::{ChannelProgress, ProgressEvent, ProgressSink};
-use crate::pull::forward_until_done;
+use crate::progress::{forward_until_done, ChannelProgress, ProgressEvent, ProgressSink};
 use crate::reference::{validate_repo_name, Reference, Repository};
 use crate::registry::RegistryClient;
 use crate::store::metadata::ImageRecord;
 use crate::store::{ContentStore, MetadataStore};
-use crate::transfer::{Compression, SendPolicy, UploadConfig};
+use crate::transfer::{Compression, SendPolicy, TransferConfig};
 use run::{DiffIds, Target};
 use sink::PushSink;
 use source::PushSource;
 
 /// How to push: docker's `ImagePushConfig` (upload manager settings) plus the sizes that
 /// decide how blobs are sent and the compression of uncompressed layers.
+#[doc(alias = "ImagePushConfig")]
 #[derive(Debug, Clone)]
 pub struct PushOptions {
     /// Push every tag of the name even if the reference has none (docker's `--all-tags`); a
     /// bare name does that anyway, this refuses a reference with a tag.
     pub all_tags: bool,
     /// Concurrency, attempts and backoff (docker's `max-concurrent-uploads`, default 5).
-    pub upload: UploadConfig,
+    pub upload: TransferConfig,
     /// Monolithic / streamed / chunked thresholds.
     pub send: SendPolicy,
     /// How layers stored uncompressed (docker-archive loads) are compressed for the registry:
@@ -107,7 +107,7 @@ impl Default for PushOptions {
     fn default() -> PushOptions {
         PushOptions {
             all_tags: false,
-            upload: UploadConfig::default(),
+            upload: TransferConfig::uploads(),
             send: SendPolicy::default(),
             compression: Compression::Gzip,
             compression_workers: 0,

@@ -64,7 +64,9 @@ pub enum RegistryError {
     },
     /// The endpoint answered `/v2/` but not as a v2 registry (no API-version header, status
     /// other than 200/401): most likely a v1-only registry, which hoist refuses like docker does
-    /// since 17.12.
+    /// since 17.12. docker's `ErrNoSupport` (a protocol the endpoint lacks): the next endpoint
+    /// (mirror, then the registry) is tried.
+    #[doc(alias = "ErrNoSupport")]
     #[error("{url} does not speak the registry v2 API (HTTP {status}); v1-only registries are not supported")]
     NotV2 {
         /// The `/v2/` URL pinged.

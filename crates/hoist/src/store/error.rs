@@ -8,6 +8,8 @@
 use std::io;
 use std::path::PathBuf;
 
+use super::layers::LayerError;
+use super::metadata::MetadataError;
 use crate::digest::Digest;
 
 /// An error of the local store (layout, content, ingests).
@@ -200,4 +202,21 @@ fn is_disk_full(e: &io::Error) -> bool {
             Some(code) if code == rustix::io::Errno::NOSPC.raw_os_error()
                 || code == rustix::io::Errno::DQUOT.raw_os_error()
         )
+}
+
+/// The local store failed, in whichever of its parts: the content ([`StoreError`]: blobs,
+/// `index.json`, ingests), the metadata database ([`MetadataError`]: `hoist.db`) or the layer
+/// store ([`LayerError`]). The errors of areas that use several parts (pull, recording, gc)
+/// hold this one wrapper instead of a variant per part; it adds no words of its own.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalStoreError {
+    /// The content store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The metadata database.
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    /// The layer store.
+    #[error(transparent)]
+    Layers(#[from] LayerError),
 }

@@ -9,8 +9,9 @@
 //!    dangling images);
 //! 2. **marks** the roots: every blob an image record names
 //!    ([`MetadataStore::recorded_blobs`]: manifest, config, layers, index), plus everything
-//!    reachable from the layout's `index.json` — its manifests, and through them configs,
-//!    layers and child manifests — so entries other tools wrote (or that a `hoist.db` moved
+//!    reachable from the layout's `index.json` by the one descriptor walk
+//!    ([`crate::media::Walker`], lenient) — its manifests, and through them configs, layers,
+//!    subjects and child manifests — so entries other tools wrote (or that a `hoist.db` moved
 //!    aside after corruption no longer knows) keep their images, as skopeo and umoci expect;
 //! 3. **sweeps** `blobs/<algorithm>/*`: every blob not marked is deleted;
 //! 4. deletes the unpacked layers no image record holds any more, then stale `layers/.tmp-*`
@@ -38,19 +39,21 @@ use std::io;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use serde_json::Value;
-
-use super::layers::{sweep_layers, LayerError};
+use super::layers::sweep_layers;
 use super::layout::{BLOBS_DIR, INGEST_DIR};
-use super::{ingest_lock, ContentStore, MetadataError, MetadataStore, StoreError};
+use super::{ingest_lock, ContentStore, LocalStoreError, MetadataError, MetadataStore, StoreError};
 use crate::digest::{Algorithm, Digest};
-use crate::media::MAX_MANIFEST_SIZE;
+use crate::media::{Descriptor, WalkLimits, Walker, MAX_MANIFEST_SIZE};
 
 /// How old an abandoned ingest must be before collection deletes it by default: 24 hours.
 pub const DEFAULT_INGEST_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// How deep collection follows index → manifest links from `index.json` (indexes of indexes).
-const MAX_WALK_DEPTH: usize = 8;
+/// How deep collection follows index → manifest links from `index.json` (indexes of indexes),
+/// and the largest blob it reads as a manifest.
+const LIMITS: WalkLimits = WalkLimits {
+    max_depth: 8,
+    max_manifest_size: MAX_MANIFEST_SIZE as u64,
+};
 
 /// What a collection does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,16 +107,13 @@ impl GcReport {
 /// Why a collection stopped. What it had deleted until then stays deleted (see the module
 /// docs); running it again finishes the job.
 #[derive(Debug, thiserror::Error)]
-pub enum GcError {
-    /// The content store (listing or deleting files, the lock).
-    #[error("garbage collection failed")]
-    Store(#[from] StoreError),
-    /// The metadata database.
-    #[error("garbage collection failed")]
-    Metadata(#[from] MetadataError),
-    /// The layer store.
-    #[error("garbage collection failed")]
-    Layers(#[from] LayerError),
+#[error("garbage collection failed")]
+pub struct GcError(#[source] pub LocalStoreError);
+
+impl<E: Into<LocalStoreError>> From<E> for GcError {
+    fn from(e: E) -> GcError {
+        GcError(e.into())
+    }
 }
 
 /// Collects garbage in the store of `meta` as the module docs describe. `Ok(None)` only when
@@ -172,60 +172,39 @@ fn delete_dangling_images(meta: &MetadataStore) -> Result<Vec<Digest>, MetadataE
     Ok(deleted)
 }
 
-/// Every blob reachable from `index.json`: its manifests and, through them, configs, layers
-/// and child manifests that are present. Read loosely (any JSON with `config`, `layers`,
-/// `manifests`, `subject` or schema 1 `fsLayers`), so an artifact or a format hoist does not
-/// pull still keeps its blobs; an unreadable manifest keeps only itself.
+/// Every blob reachable from `index.json`: its manifests and, through them, configs, layers,
+/// subjects and child manifests, by the one walk ([`Walker`]), lenient: any JSON with
+/// `config`, `layers`, `manifests`, `subject` or schema 1 `fsLayers` keeps what it names, so
+/// an artifact or a format hoist does not pull still keeps its blobs; an absent, oversized or
+/// unreadable manifest keeps only itself.
 fn layout_roots(content: &ContentStore) -> Result<BTreeSet<Digest>, StoreError> {
-    let mut roots = BTreeSet::new();
-    let mut pending: Vec<(Digest, usize)> = content
-        .index_manifests()?
+    let entries = content.index_manifests()?;
+    let roots = entries
         .into_iter()
-        .map(|entry| (entry.digest, 0))
-        .collect();
-    while let Some((digest, depth)) = pending.pop() {
-        if !roots.insert(digest.clone()) || depth >= MAX_WALK_DEPTH {
-            continue;
-        }
-        let bytes = match content.read_to_vec_capped(&digest, MAX_MANIFEST_SIZE as u64) {
-            Ok(bytes) => bytes,
+        .map(|entry| Descriptor::new(&entry.media_type, entry.digest, entry.size));
+    let mut walker = Walker::new(roots, LIMITS).lenient();
+    while let Some(next) = walker.next_manifest() {
+        match content.read_to_vec_capped(&next.digest, LIMITS.max_manifest_size) {
+            Ok(bytes) => {
+                if let Err(e) = walker.visit(bytes.into()) {
+                    // A lenient walk refuses nothing; were it to, the manifest still counts.
+                    tracing::warn!(error = %e, "garbage collection could not follow a manifest");
+                }
+            }
             // Absent (e.g. the other platforms of an index) or too large to be a manifest.
-            Err(StoreError::NotFound { .. } | StoreError::TooLarge { .. }) => continue,
+            Err(StoreError::NotFound { .. } | StoreError::TooLarge { .. }) => walker.skip(),
             Err(e) => return Err(e),
-        };
-        let Ok(json) = serde_json::from_slice::<Value>(&bytes) else {
-            tracing::warn!(%digest, "index.json names a blob that is not JSON; keeping it alone");
-            continue;
-        };
-        for key in ["config", "subject"] {
-            roots.extend(descriptor_digest(json.get(key)));
-        }
-        for layer in array(&json, "layers") {
-            roots.extend(descriptor_digest(Some(layer)));
-        }
-        for layer in array(&json, "fsLayers") {
-            roots.extend(digest_field(Some(layer), "blobSum"));
-        }
-        for child in array(&json, "manifests") {
-            pending.extend(descriptor_digest(Some(child)).map(|d| (d, depth + 1)));
         }
     }
-    Ok(roots)
-}
-
-fn array<'a>(json: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
-    json.get(key)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-}
-
-fn descriptor_digest(descriptor: Option<&Value>) -> Option<Digest> {
-    digest_field(descriptor, "digest")
-}
-
-fn digest_field(object: Option<&Value>, key: &str) -> Option<Digest> {
-    Digest::parse(object?.get(key)?.as_str()?).ok()
+    let mut marked = BTreeSet::new();
+    for node in walker.finish() {
+        let children = node.children;
+        marked.extend(children.blobs().map(|d| d.digest.clone()));
+        marked.extend(children.subject.map(|d| d.digest));
+        marked.extend(children.fs_layers);
+        marked.insert(node.descriptor.digest);
+    }
+    Ok(marked)
 }
 
 /// Deletes every blob under `blobs/` that is not in `roots`.

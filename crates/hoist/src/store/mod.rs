@@ -74,7 +74,7 @@ mod layout_tests;
 pub(crate) mod testing;
 
 pub use content::{BlobInfo, ContentStore};
-pub use error::StoreError;
+pub use error::{LocalStoreError, StoreError};
 pub use gc::{collect_garbage, GcError, GcOptions, GcReport};
 pub use ingest::Ingest;
 pub use layers::{sweep_layers, ChainId, LayerError, LayerStore};

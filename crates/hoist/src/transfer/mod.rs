@@ -1,6 +1,7 @@
-//! Moving blobs: the scheduler the copy engine runs every blob through ([`UploadManager`]:
+//! Moving blobs: the scheduler the copy engine runs every blob through ([`Scheduler`]:
 //! bounded concurrency, retries with backoff, docker's `Waiting` and `Retrying in N seconds`),
-//! its settings for pull ([`DownloadConfig`]) and push ([`UploadConfig`]), the one-pass layer
+//! one [`TransferConfig`] with docker's settings for pull ([`TransferConfig::downloads`]) and
+//! push ([`TransferConfig::uploads`]), the one-pass layer
 //! stream into the store (`pipeline`: ingest + decoder + diffID hash + [`LayerSink`]), and the
 //! upload side's [`SendPolicy`] (`upload_body`). Compression on the way is not here: it is a
 //! step of the copy engine's source side (`crate::copy`'s `compress_step`).
@@ -18,10 +19,11 @@
 //! # Parts
 //! - `retry`: the one [`RetryPolicy`] (attempts, backoff, `Retry-After`, what is never
 //!   retried) every retry loop uses, blob transfers and manifest reads alike.
-//! - `upload`: [`UploadManager`], [`UploadJob`], [`UploadConfig`].
+//! - `scheduler`: [`Scheduler`], [`TransferJob`] (with [`TransferConfig`], here).
 //! - `pipeline`: one layer's blocking side: ingest + decoder + diffID hash + [`LayerSink`].
 //! - `hash_thread`: the diffID hash on a thread of its own.
-//! - `sink`: [`LayerSink`]/[`LayerSinkFactory`], where decompressed layer bytes go.
+//! - [`LayerSink`]/[`LayerSinkFactory`], where decompressed layer bytes go: the layer store's
+//!   (`crate::store::layers`), re-exported here for the pipeline's callers.
 //! - `error`: [`TransferError`], a layer stream's failure.
 //!
 //! # Invariants
@@ -38,8 +40,7 @@ mod error;
 mod hash_thread;
 pub(crate) mod pipeline;
 mod retry;
-mod sink;
-mod upload;
+mod scheduler;
 mod upload_body;
 
 use std::time::Duration;
@@ -47,21 +48,25 @@ use std::time::Duration;
 /// The compression of a blob, owned by [`crate::compress`]; re-exported where pull and push
 /// settings name it.
 pub use crate::compress::Compression;
+/// Where decompressed layer bytes go: defined beside the layer store that implements them.
+pub use crate::store::layers::{LayerSink, LayerSinkFactory};
 pub use error::TransferError;
 pub use retry::{retry_after, Backoff, RetryClass, RetryPolicy, Retryable};
-pub use sink::{LayerSink, LayerSinkFactory};
-pub use upload::{UploadConfig, UploadJob, UploadManager};
+pub use scheduler::{Scheduler, TransferJob};
 pub(crate) use upload_body::is_void_session;
 pub use upload_body::{SendError, SendPolicy};
 
-/// Limits and timing of pull's downloads ([`crate::pull::PullOptions::download`]): docker's
-/// `max-concurrent-downloads` and `max-download-attempts`, run by the copy engine's
-/// scheduler ([`UploadManager`], configured from them).
+/// Limits and timing of the [`Scheduler`]: one type for both of docker's configurations,
+/// `max-concurrent-downloads`/`max-download-attempts` ([`TransferConfig::downloads`], pull's
+/// [`crate::pull::PullOptions::download`]) and `max-concurrent-uploads`/`maxUploadAttempts`
+/// ([`TransferConfig::uploads`], push's and copy's `upload`). The attempts, backoff and
+/// `Retry-After` cap are the job's [`RetryPolicy`].
+#[doc(alias = "DownloadConfig", alias = "UploadConfig")]
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DownloadConfig {
-    /// Blobs fetched at once (docker's `max-concurrent-downloads`, default 3; at least 1).
+pub struct TransferConfig {
+    /// Jobs running at once (at least 1).
     pub max_concurrent: usize,
-    /// Attempts per blob (docker's `max-download-attempts`, default 5; at least 1).
+    /// Attempts per job (at least 1).
     pub max_attempts: u32,
     /// The wait between attempts when the server did not say.
     pub backoff: Backoff,
@@ -69,24 +74,31 @@ pub struct DownloadConfig {
     pub max_retry_after: Duration,
 }
 
-impl DownloadConfig {
-    /// The attempts, backoff and `Retry-After` cap of each blob, as one [`RetryPolicy`].
+impl TransferConfig {
+    /// docker's download defaults: 3 blobs at once, 5 attempts each.
+    pub fn downloads() -> TransferConfig {
+        TransferConfig {
+            max_concurrent: 3,
+            ..TransferConfig::uploads()
+        }
+    }
+
+    /// docker's upload defaults: 5 blobs at once, 5 attempts each.
+    pub fn uploads() -> TransferConfig {
+        TransferConfig {
+            max_concurrent: 5,
+            max_attempts: 5,
+            backoff: Backoff::default(),
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+
+    /// The attempts, backoff and `Retry-After` cap of each job, as one [`RetryPolicy`].
     pub fn retry_policy(&self) -> RetryPolicy {
         RetryPolicy {
             max_attempts: self.max_attempts,
             backoff: self.backoff,
             max_retry_after: self.max_retry_after,
-        }
-    }
-}
-
-impl Default for DownloadConfig {
-    fn default() -> DownloadConfig {
-        DownloadConfig {
-            max_concurrent: 3,
-            max_attempts: 5,
-            backoff: Backoff::default(),
-            max_retry_after: Duration::from_secs(60),
         }
     }
 }

@@ -45,11 +45,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::hash_thread::HashThread;
-use super::sink::{LayerSink, LayerSinkFactory};
 use super::TransferError;
 use crate::compress::window::{frame_window, WindowPermit, FRAME_HEADER_MAX, WINDOWS};
 use crate::compress::{Compression, Decoder};
 use crate::digest::{Algorithm, Digest};
+use crate::store::layers::{LayerSink, LayerSinkFactory};
 use crate::store::{Ingest, StoreError};
 
 /// Chunks in flight between the network task and the pipeline thread.

@@ -8,8 +8,8 @@
 //! retried with that request, never in a loop of their own (a loop inside a loop would
 //! multiply the attempts).
 //!
-//! It lives in `transfer/` because the download and upload managers own the attempts and the
-//! `Retrying in N seconds` countdown; the registry client only classifies its errors
+//! It lives in `transfer/` because the scheduler ([`super::Scheduler`]) owns the attempts and
+//! the `Retrying in N seconds` countdown; the registry client only classifies its errors
 //! ([`Retryable`] on `RegistryError`) and reads `Retry-After` with [`retry_after`].
 //!
 //! # The schedule (docker's `distribution/xfer`)

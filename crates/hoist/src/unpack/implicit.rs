@@ -13,7 +13,19 @@
 
 use std::collections::HashSet;
 
+use serde::{Deserialize, Serialize};
+
 use super::path::EntryPath;
+
+/// What the layer store keeps beside `diff/` (see the module docs): whether the tar had a
+/// `./` entry, and which of `diff/`'s directories exist only as parents of other entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TarFacts {
+    /// The tar had an entry for the root itself, whose metadata export applies to its target.
+    pub root_entry: bool,
+    /// Directories without an entry of their own, as paths below `diff/` (`a/b`).
+    pub implicit_dirs: Vec<String>,
+}
 
 /// Directories named by entries and needed as parents, in diff mode.
 #[derive(Debug, Default)]

@@ -1,5 +1,8 @@
-//! Applying one layer tar stream to a directory, safely: docker's `archive.UnpackLayer` /
-//! `ApplyLayer` and containerd's `archive.Apply`, without a chroot.
+//! Applying one layer to a directory, safely: docker's `archive.UnpackLayer` /
+//! `ApplyLayer` and containerd's `archive.Apply`, without a chroot. A layer comes as a tar
+//! stream ([`unpack_layer`]) or, for `hoist export` from the layer store, as an unpacked layer
+//! directory ([`DiffApplier`], in `apply_dir`, with its helpers `file_copy` and `work_queue`);
+//! both execute whiteouts as [`whiteout`] defines them, and nothing else in hoist does.
 //!
 //! # Entry point
 //! [`unpack_layer`] reads an **uncompressed** tar from any [`std::io::Read`] and applies it
@@ -51,9 +54,11 @@
 //!   [`WhiteoutFormat::Marker`] when not root.
 
 mod apply;
+mod apply_dir;
 mod created;
 mod error;
 mod feed;
+mod file_copy;
 mod implicit;
 mod meta;
 pub mod nofollow;
@@ -62,6 +67,7 @@ mod report;
 pub mod root;
 mod stream;
 pub mod whiteout;
+mod work_queue;
 mod write;
 
 #[cfg(test)]
@@ -79,8 +85,10 @@ use std::rc::Rc;
 
 use tar::EntryType;
 
+pub(crate) use apply_dir::DiffApplier;
 pub use error::{EntryKind, EntryProblem, UnpackError};
 pub use feed::ChannelReader;
+pub use implicit::TarFacts;
 pub use path::EntryPath;
 pub use report::{Unapplied, UnpackReport};
 pub use whiteout::WhiteoutFormat;

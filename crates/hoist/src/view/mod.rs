@@ -39,8 +39,8 @@ use crate::media::{
 pub use history::{history_rows, HistoryRow};
 pub use inspect::{InspectLayer, RemoteInspect};
 
-/// How many indexes deep [`ImageView::image`] follows before giving up.
-pub const MAX_INDEX_DEPTH: usize = 4;
+/// How many indexes deep [`ImageView::image`] follows before giving up: the walker's limit.
+pub use crate::media::MAX_INDEX_DEPTH;
 
 /// An image manifest chosen from a reference: the manifest and, when it came from an index,
 /// the index's descriptor.

@@ -11,7 +11,7 @@ use hoist::copy::{
     OciArchiveSink, RegistryImage,
 };
 use hoist::registry::RegistryClient;
-use hoist::transfer::{Backoff, UploadConfig};
+use hoist::transfer::{Backoff, TransferConfig};
 use hoist_testkit::{Image, ImageBuilder, ImagePusher, Index, Layer, ManifestFormat, TestRegistry};
 
 use crate::pull_support::{anonymous_client, Recorder};
@@ -77,11 +77,11 @@ pub async fn seed_index(registry: &TestRegistry, repo: &str, tag: &str, index: &
 /// Options with a backoff of milliseconds.
 pub fn fast_copy_options() -> CopyOptions {
     CopyOptions {
-        upload: UploadConfig {
+        upload: TransferConfig {
             backoff: Backoff::Linear {
                 step: Duration::from_millis(20),
             },
-            ..UploadConfig::default()
+            ..TransferConfig::uploads()
         },
         ..CopyOptions::default()
     }

@@ -14,18 +14,18 @@ use hoist::pull::{PullOptions, Puller};
 use hoist::reference::Reference;
 use hoist::registry::{RegistryClient, RegistryConfig, StaticCredentials};
 use hoist::store::{ContentStore, MetadataStore};
-use hoist::transfer::{Backoff, DownloadConfig};
+use hoist::transfer::{Backoff, TransferConfig};
 use hoist_testkit::{Image, ImagePusher, TestRegistry};
 use tempfile::TempDir;
 
 /// Options with a backoff of milliseconds, so retries do not slow the suite.
 pub fn fast_options() -> PullOptions {
     PullOptions {
-        download: DownloadConfig {
+        download: TransferConfig {
             backoff: Backoff::Linear {
                 step: Duration::from_millis(20),
             },
-            ..DownloadConfig::default()
+            ..TransferConfig::downloads()
         },
         ..PullOptions::default()
     }

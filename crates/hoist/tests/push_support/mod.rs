@@ -12,7 +12,7 @@ use hoist::push::{PushOptions, Pusher};
 use hoist::reference::Reference;
 use hoist::registry::RegistryClient;
 use hoist::store::metadata::{ImageLayer, ImageRecord, Platform};
-use hoist::transfer::{Backoff, UploadConfig};
+use hoist::transfer::{Backoff, TransferConfig};
 use hoist_testkit::{Image, TestRegistry};
 
 use crate::pull_support::{anonymous_client, fast_options, push, reference, Recorder, Store};
@@ -20,11 +20,11 @@ use crate::pull_support::{anonymous_client, fast_options, push, reference, Recor
 /// Options with a backoff of milliseconds.
 pub fn fast_push_options() -> PushOptions {
     PushOptions {
-        upload: UploadConfig {
+        upload: TransferConfig {
             backoff: Backoff::Linear {
                 step: Duration::from_millis(20),
             },
-            ..UploadConfig::default()
+            ..TransferConfig::uploads()
         },
         ..PushOptions::default()
     }

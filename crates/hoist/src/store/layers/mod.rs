@@ -39,6 +39,7 @@
 //!   is never collected, and `.tmp-` directories gc finds belong to dead processes.
 
 mod chain;
+mod layer_sink;
 mod sink;
 pub mod staging;
 #[cfg(test)]
@@ -46,19 +47,19 @@ mod tests;
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 pub use chain::ChainId;
-pub use staging::{LayerMeta, TarFacts};
+pub use layer_sink::{LayerSink, LayerSinkFactory};
+pub use staging::LayerMeta;
 
 use super::lock::{lock_exclusive, open_lock_file, Wait};
 use super::metadata::{ImageLayer, ImageRecord, LayerRecord};
 use super::{ContentStore, MetadataError, MetadataStore, StoreError};
-use crate::compress::Compression;
-use crate::compress::Decoder;
-use crate::digest::{Algorithm, Digest, Hasher};
+use crate::compress::{Compression, Decoder};
+use crate::digest::{diff_id_of, Algorithm, Digest, HashingReader};
 use crate::media::LayerMediaType;
 use crate::unpack::nofollow::remove_tree;
 use crate::unpack::{unpack_layer, UnpackError, UnpackOptions};
@@ -133,7 +134,10 @@ pub(crate) struct Staged {
     pub(crate) temp: TempLayer,
 }
 
-/// The layer store of one root. Cheap to clone; clones share staged layers.
+/// The layer store of one root. Cheap to clone; clones share staged layers. docker's
+/// `RootFSDownloadManager` (what `ImagePullConfig` registers downloaded layers into) is this,
+/// given to a pull as [`crate::pull::PullOptions::layers`].
+#[doc(alias = "RootFSDownloadManager")]
 #[derive(Clone)]
 pub struct LayerStore {
     inner: Arc<Inner>,
@@ -477,13 +481,15 @@ pub(crate) fn diff_id_of_blob(
         return Ok(layer.digest.clone());
     }
     let blob = content.open_blob(&layer.digest)?;
-    let mut reader = HashingReader::new(decoder(compression, blob, &layer.digest)?);
-    io::copy(&mut reader, &mut io::sink()).map_err(|source| LayerError::Io {
-        op: "decompress",
-        path: content.path_of(&layer.digest),
-        source,
-    })?;
-    Ok(reader.finish())
+    let (diff_id, _) =
+        diff_id_of(decoder(compression, blob, &layer.digest)?).map_err(|source| {
+            LayerError::Io {
+                op: "decompress",
+                path: content.path_of(&layer.digest),
+                source,
+            }
+        })?;
+    Ok(diff_id)
 }
 
 /// A decompressing reader of a stored blob (buffered, so that an uncompressed tar is not read
@@ -500,31 +506,4 @@ pub(crate) fn decoder(
             source,
         }
     })
-}
-
-/// Hashes what passes through (the diffID of a decompressed stream).
-pub(crate) struct HashingReader<R> {
-    inner: R,
-    hasher: Hasher,
-}
-
-impl<R: Read> HashingReader<R> {
-    pub(crate) fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hasher: Hasher::new(Algorithm::Sha256),
-        }
-    }
-
-    pub(crate) fn finish(self) -> Digest {
-        self.hasher.finish()
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
 }

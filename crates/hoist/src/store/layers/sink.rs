@@ -24,9 +24,8 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::staging::TempLayer;
-use super::{LayerStore, Staged};
+use super::{LayerSink, LayerSinkFactory, LayerStore, Staged};
 use crate::digest::Digest;
-use crate::transfer::{LayerSink, LayerSinkFactory};
 use crate::unpack::{unpack_layer, ChannelReader, UnpackError, UnpackReport};
 
 /// Chunks in flight between the download pipeline and one unpack thread.

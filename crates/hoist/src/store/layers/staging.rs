@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::unpack::nofollow::remove_tree;
-use crate::unpack::{Privileges, UnpackReport, WhiteoutFormat};
+use crate::unpack::{Privileges, TarFacts, UnpackReport, WhiteoutFormat};
 
 /// Prefix of temporary directories under `layers/`.
 pub const TEMP_PREFIX: &str = ".tmp-";
@@ -42,16 +42,6 @@ pub struct LayerMeta {
     /// recorded it (export then applies the blobs instead of `diff/`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tar: Option<TarFacts>,
-}
-
-/// See `unpack/implicit.rs`: whether the tar had a `./` entry, and which of `diff/`'s
-/// directories exist only as parents of other entries.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TarFacts {
-    /// The tar had an entry for the root itself, whose metadata export applies to its target.
-    pub root_entry: bool,
-    /// Directories without an entry of their own, as paths below `diff/` (`a/b`).
-    pub implicit_dirs: Vec<String>,
 }
 
 impl LayerMeta {

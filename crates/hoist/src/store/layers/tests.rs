@@ -8,7 +8,6 @@ use tempfile::TempDir;
 
 use super::*;
 use crate::store::metadata::Platform;
-use crate::transfer::LayerSinkFactory;
 
 struct Fixture {
     _dir: TempDir,

@@ -39,7 +39,21 @@ pub struct Platform {
     pub variant: Option<String>,
 }
 
-/// One layer of an image: the blob in the manifest and the diffID in the config.
+impl From<&crate::media::Platform> for Platform {
+    /// The recorded form of a config's platform.
+    fn from(p: &crate::media::Platform) -> Platform {
+        Platform {
+            os: p.os.clone(),
+            architecture: p.architecture.clone(),
+            variant: p.variant.clone(),
+        }
+    }
+}
+
+/// One layer of an image: the blob in the manifest and the diffID in the config. docker's
+/// `PushLayer` (diffID, size, media type; its bytes opened from the content store by
+/// [`crate::copy::StoreSource`], push's `PushLayerProvider`).
+#[doc(alias = "PushLayer")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageLayer {
     /// The uncompressed digest (the config's `rootfs.diff_ids` entry).

@@ -1,25 +1,29 @@
-//! The upload manager: runs upload jobs (one per blob) a bounded number at a time, each retried
-//! with backoff, with docker's `Preparing`, `Waiting` and `Retrying in N seconds` lines.
+//! The one scheduler: runs transfer jobs (one per blob or manifest) a bounded number at a
+//! time, each retried with backoff, with docker's `Preparing`, `Waiting` and `Retrying in N
+//! seconds` lines. Pull, push and copy all run their blobs through it; only its
+//! [`TransferConfig`] differs ([`TransferConfig::downloads`], [`TransferConfig::uploads`]).
 //!
-//! Corresponds to docker's `distribution/xfer` `LayerUploadManager` (`NewLayerUploadManager`,
-//! `max-concurrent-uploads` default 5, `maxUploadAttempts` default 5, `Upload`): what one job
-//! does (existence checks, mounts, the bytes) is the caller's [`UploadJob`] — the copy engine's
-//! blob and manifest jobs (`crate::copy`), which push uses too — as docker's
-//! `UploadDescriptor.Upload` is `v2PushDescriptor`'s. The bytes themselves are sent by the
-//! sink's one blob writer (`crate::copy::remote_upload` for a registry), for a blob as stored
-//! and a layer compressed on its way (`crate::copy`'s compression step) alike.
+//! Corresponds to docker's `distribution/xfer` `LayerDownloadManager` and
+//! `LayerUploadManager` (`max-concurrent-downloads` default 3, `max-concurrent-uploads`
+//! default 5, 5 attempts each): what one job does (existence checks, mounts, the bytes) is
+//! the caller's [`TransferJob`] — the copy engine's blob and manifest jobs (`crate::copy`),
+//! which pull and push use too — as docker's `UploadDescriptor.Upload` is
+//! `v2PushDescriptor`'s and `DownloadDescriptor.Download` is `v2LayerDescriptor`'s. The bytes
+//! themselves are sent by the sink's one blob writer (`crate::copy::remote_upload` for a
+//! registry), for a blob as stored and a layer compressed on its way (`crate::copy`'s
+//! compression step) alike.
 //!
 //! # Behaviour
 //! - Every job is announced `Preparing` at once; a job that cannot get one of the
-//!   [`UploadConfig::max_concurrent`] slots straight away is `Waiting` until it does. A job
+//!   [`TransferConfig::max_concurrent`] slots straight away is `Waiting` until it does. A job
 //!   keeps its slot across its retries, as docker's transfer does.
 //! - A failed attempt is retried as the one [`RetryPolicy`] says ([`Retryable::is_retryable`],
-//!   docker's `xfer.DoNotRetry` being the opposite), up to [`UploadConfig::max_attempts`]
+//!   docker's `xfer.DoNotRetry` being the opposite), up to [`TransferConfig::max_attempts`]
 //!   attempts, after [`Backoff::delay`] (docker: 5 s × attempts) or the server's `Retry-After`
-//!   if longer (cut to [`UploadConfig::max_retry_after`]), counted down by whole seconds in
+//!   if longer (cut to [`TransferConfig::max_retry_after`]), counted down by whole seconds in
 //!   `Retrying in N seconds` lines. The job object lives across attempts, so an attempt can resume what the
 //!   previous one left (an open upload session, the digests already checked).
-//! - [`UploadManager::run_all`] fails fast: the first error drops the other jobs (docker cancels
+//! - [`Scheduler::run_all`] fails fast: the first error drops the other jobs (docker cancels
 //!   the push's context), so nothing is pushed after a failure is known.
 //!
 //! Jobs run inside the caller's task (no spawn): they may borrow, and dropping the future
@@ -27,52 +31,17 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::future::try_join_all;
 use tokio::sync::Semaphore;
 
-use super::retry::{count_down, Backoff, RetryPolicy, Retryable};
+use super::retry::{count_down, Retryable};
+use super::TransferConfig;
 use crate::digest::Digest;
 use crate::progress::{ProgressEvent, ProgressSink, Status};
 
-/// Limits and timing of an [`UploadManager`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UploadConfig {
-    /// Jobs running at once (docker's `max-concurrent-uploads`, default 5; at least 1).
-    pub max_concurrent: usize,
-    /// Attempts per job (docker's `maxUploadAttempts`, default 5; at least 1).
-    pub max_attempts: u32,
-    /// The wait between attempts when the server did not say.
-    pub backoff: Backoff,
-    /// The longest `Retry-After` honoured (default 60 s).
-    pub max_retry_after: Duration,
-}
-
-impl UploadConfig {
-    /// The attempts, backoff and `Retry-After` cap of each job, as one [`RetryPolicy`].
-    pub fn retry_policy(&self) -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: self.max_attempts,
-            backoff: self.backoff,
-            max_retry_after: self.max_retry_after,
-        }
-    }
-}
-
-impl Default for UploadConfig {
-    fn default() -> UploadConfig {
-        UploadConfig {
-            max_concurrent: 5,
-            max_attempts: 5,
-            backoff: Backoff::default(),
-            max_retry_after: Duration::from_secs(60),
-        }
-    }
-}
-
-/// One job of the upload manager (docker's `xfer.UploadDescriptor`).
-pub trait UploadJob: Send {
+/// One job of the scheduler (docker's `xfer.UploadDescriptor` / `DownloadDescriptor`).
+pub trait TransferJob: Send {
     /// What a successful job yields (for a layer: the blob now in the registry).
     type Output: Send;
     /// Why an attempt failed.
@@ -86,36 +55,41 @@ pub trait UploadJob: Send {
     fn attempt(&mut self) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send;
 }
 
-/// Runs [`UploadJob`]s: docker's `LayerUploadManager`. Cheap to clone; clones share the
-/// concurrency limit.
+/// Runs [`TransferJob`]s: docker's `LayerUploadManager` and `LayerDownloadManager`. Cheap to
+/// clone; clones share the concurrency limit.
+#[doc(
+    alias = "LayerUploadManager",
+    alias = "LayerDownloadManager",
+    alias = "UploadManager"
+)]
 #[derive(Debug, Clone)]
-pub struct UploadManager {
-    config: UploadConfig,
+pub struct Scheduler {
+    config: TransferConfig,
     slots: Arc<Semaphore>,
 }
 
-impl UploadManager {
-    /// A manager with `config`; limits below 1 are raised to 1.
-    pub fn new(config: UploadConfig) -> UploadManager {
-        let config = UploadConfig {
+impl Scheduler {
+    /// A scheduler with `config`; limits below 1 are raised to 1.
+    pub fn new(config: TransferConfig) -> Scheduler {
+        let config = TransferConfig {
             max_concurrent: config.max_concurrent.max(1),
             max_attempts: config.max_attempts.max(1),
             ..config
         };
-        UploadManager {
+        Scheduler {
             slots: Arc::new(Semaphore::new(config.max_concurrent)),
             config,
         }
     }
 
     /// The limits in effect.
-    pub fn config(&self) -> &UploadConfig {
+    pub fn config(&self) -> &TransferConfig {
         &self.config
     }
 
     /// Runs every job concurrently (within the limit) and returns their outputs in order, or
     /// the first error, dropping the jobs still running.
-    pub async fn run_all<J: UploadJob>(
+    pub async fn run_all<J: TransferJob>(
         &self,
         jobs: Vec<J>,
         progress: &dyn ProgressSink,
@@ -128,10 +102,10 @@ impl UploadManager {
         self.run_all_announced(jobs, progress).await
     }
 
-    /// [`UploadManager::run_all`] for jobs the caller has already announced in its own words
+    /// [`Scheduler::run_all`] for jobs the caller has already announced in its own words
     /// (a copy into the store says `Pulling fs layer`, as docker's pull does): no `Preparing`
     /// line; `Waiting` and `Retrying in N seconds` as usual.
-    pub async fn run_all_announced<J: UploadJob>(
+    pub async fn run_all_announced<J: TransferJob>(
         &self,
         jobs: Vec<J>,
         progress: &dyn ProgressSink,
@@ -141,7 +115,7 @@ impl UploadManager {
 
     /// Runs one job: waits for a slot, then attempts it until it succeeds, fails permanently,
     /// or runs out of attempts.
-    pub async fn run<J: UploadJob>(
+    pub async fn run<J: TransferJob>(
         &self,
         job: J,
         progress: &dyn ProgressSink,
@@ -152,7 +126,7 @@ impl UploadManager {
         self.run_prepared(job, progress).await
     }
 
-    async fn run_prepared<J: UploadJob>(
+    async fn run_prepared<J: TransferJob>(
         &self,
         mut job: J,
         progress: &dyn ProgressSink,
@@ -196,7 +170,10 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
 
+    use std::time::Duration;
+
     use super::*;
+    use crate::transfer::Backoff;
 
     #[derive(Debug, thiserror::Error)]
     #[error("fake failure (retryable: {0})")]
@@ -231,7 +208,7 @@ mod tests {
         }
     }
 
-    impl UploadJob for Job {
+    impl TransferJob for Job {
         type Output = u32;
         type Error = Fake;
 
@@ -262,13 +239,13 @@ mod tests {
         }
     }
 
-    fn fast(max_concurrent: usize) -> UploadManager {
-        UploadManager::new(UploadConfig {
+    fn fast(max_concurrent: usize) -> Scheduler {
+        Scheduler::new(TransferConfig {
             max_concurrent,
             backoff: Backoff::Linear {
                 step: Duration::from_millis(5),
             },
-            ..UploadConfig::default()
+            ..TransferConfig::uploads()
         })
     }
 

@@ -1,6 +1,8 @@
-//! The hook through which decompressed layer bytes leave the download pipeline: the layer
-//! store's tar unpacker plugs in here (docker's `layer.Store.Register`, which `xfer` feeds
-//! with the decompressed stream).
+//! The hook through which decompressed layer bytes leave the download pipeline
+//! (`crate::transfer`'s `pipeline`): the layer store's tar unpacker plugs in here (docker's
+//! `layer.Store.Register`, which `xfer` feeds with the decompressed stream). The traits live
+//! with the layer store, which implements them (`sink`), so the store does not depend on the
+//! transfer code that calls them.
 //!
 //! # Contract
 //! - A sink sees each decompressed byte of the layer exactly once, in order, on one blocking

@@ -1,5 +1,7 @@
 //! Applying one unpacked layer directory (`layers/<chainID>/diff`) onto a root filesystem:
-//! the export fast path. What overlayfs shows when the layers are stacked, as independent
+//! `hoist export`'s fast path ([`crate::export`]), beside the tar application of
+//! [`super::unpack_layer`] — the two ways a layer is applied, with one whiteout vocabulary
+//! ([`super::whiteout`]). What overlayfs shows when the layers are stacked, as independent
 //! files: a copy (reflink when the file system can, else `copy_file_range` through
 //! `std::io::copy`), never a hardlink into the layer store — the export must not change when
 //! the store does, nor the store when the export is edited.
@@ -39,16 +41,12 @@ use std::sync::{Mutex, PoisonError};
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
 use rustix::io::Errno;
 
-use crate::store::layers::TarFacts;
-use crate::unpack::nofollow::{chmod_at, list_names, remove_all_at, remove_children_at};
-use crate::unpack::root::Root;
-use crate::unpack::whiteout::{
-    OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_META_PREFIX, WHITEOUT_PREFIX,
-};
-use crate::unpack::{Privileges, WhiteoutFormat};
-
 use super::file_copy;
+use super::nofollow::{chmod_at, list_names, remove_all_at, remove_children_at};
+use super::root::Root;
+use super::whiteout::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_META_PREFIX, WHITEOUT_PREFIX};
 use super::work_queue::{self, Queue};
+use super::{Privileges, TarFacts, WhiteoutFormat};
 
 /// Files at least this large are copied by a task of their own, so that the large files of
 /// one directory are copied in parallel.
