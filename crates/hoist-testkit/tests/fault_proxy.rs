@@ -577,10 +577,21 @@ async fn patch_reset_mid_body_reaches_the_registry_as_a_disconnect_and_voids_the
         (300_000, &Outcome::RequestReset)
     );
 
-    let status = client.get(&location).send().await.unwrap();
-    assert_eq!(status.status(), 404);
-    assert!(status.text().await.unwrap().contains("BLOB_UPLOAD_INVALID"));
+    // The registry notices the disconnect on its own time: under load a status request can
+    // arrive first and still see the upload. Wait (bounded) for its log to say it did.
+    for _ in 0..200 {
+        if registry
+            .log()
+            .contains("client disconnected during blob PATCH")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert!(registry
         .log()
         .contains("client disconnected during blob PATCH"));
+    let status = client.get(&location).send().await.unwrap();
+    assert_eq!(status.status(), 404);
+    assert!(status.text().await.unwrap().contains("BLOB_UPLOAD_INVALID"));
 }
