@@ -1,9 +1,6 @@
 //! `hoist save` and `hoist load` run as the built binary: files, pipes, docker's output lines
 //! and one-line failures.
 
-#[path = "../../hoist/tests/store_fixture/mod.rs"]
-mod store_fixture;
-
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -31,7 +28,7 @@ impl Store {
     }
 
     fn put(&self, image: &Image, tag: &str) -> ImageRecord {
-        store_fixture::put(&self.meta, image, &[tag])
+        hoist_testkit::store::put(&self.meta, image, &[tag])
     }
 
     fn command(&self, args: &[&str]) -> Command {

@@ -1,9 +1,6 @@
 //! `hoist export` and the layer store through the built binary, against store roots prepared
 //! through the library (blobs, image records, unpacked layers) with testkit-built images.
 
-#[path = "../../hoist/tests/store_fixture/mod.rs"]
-mod store_fixture;
-
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -34,7 +31,7 @@ impl Store {
 
     /// Stores `image`, records and tags it, and (when `unpack`) unpacks its layers.
     fn put(&self, image: &Image, tag: &str, unpack: bool) -> ImageRecord {
-        let record = store_fixture::put(&self.meta, image, &[tag]);
+        let record = hoist_testkit::store::put(&self.meta, image, &[tag]);
         if unpack {
             self.layers.register_image(&record).unwrap();
         }

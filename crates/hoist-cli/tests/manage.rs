@@ -2,9 +2,6 @@
 //! roots prepared through the library with real (testkit-built) images, the way a pull leaves
 //! them; skopeo checks that what remains is still a readable OCI layout.
 
-#[path = "../../hoist/tests/store_fixture/mod.rs"]
-mod store_fixture;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -34,7 +31,7 @@ impl Store {
 
     /// Writes `image`'s blobs, records it and tags it with each of `tags`.
     fn put(&self, image: &Image, tags: &[&str]) -> ImageRecord {
-        store_fixture::put(&self.meta, image, tags)
+        hoist_testkit::store::put(&self.meta, image, tags)
     }
 
     fn has(&self, blob: &Blob) -> bool {
@@ -54,7 +51,7 @@ impl Store {
     }
 }
 
-use store_fixture::digest;
+use hoist_testkit::store::digest;
 
 fn image(layers: &[&str]) -> Image {
     layers
@@ -369,7 +366,7 @@ fn put_created(store: &Store, image: &Image, tag: &str, created: &str) -> ImageR
     for blob in image.layers.iter().chain([&image.config, &image.manifest]) {
         content.write_blob(&digest(blob), &blob.bytes).unwrap();
     }
-    let mut record = store_fixture::record_of(image);
+    let mut record = hoist_testkit::store::record_of(image);
     record.created = Some(created.to_owned());
     store.meta.put_image(&record).unwrap();
     let reference = hoist::reference::Reference::parse(tag).unwrap();

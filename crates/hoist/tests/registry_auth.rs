@@ -2,14 +2,14 @@
 //! token server (anonymous and user tokens, per-repository scope, caching, refresh tokens),
 //! login verification, and redirected blob GETs that must not carry credentials.
 
-mod common;
+mod support;
 
 use bytes::Bytes;
-use common::{basic, client, collect, image, seed, test_config, Push};
 use hoist::credentials::Credentials;
 use hoist::digest::Digest;
 use hoist::registry::{ErrorCode, MountResult};
 use hoist_testkit::{RedirectServer, TestRegistry, TokenServer};
+use support::registry::{basic, client, collect, image, seed, test_config, Push};
 
 async fn token_setup() -> (TokenServer, TestRegistry) {
     let tokens = TokenServer::builder()
@@ -27,7 +27,7 @@ async fn token_setup() -> (TokenServer, TestRegistry) {
     (tokens, reg)
 }
 
-fn seed_as_admin(reg: &TestRegistry, repo: &str, seed_name: &str) -> common::SeedImage {
+fn seed_as_admin(reg: &TestRegistry, repo: &str, seed_name: &str) -> support::registry::SeedImage {
     let img = image(seed_name, 4096);
     seed(
         &img,

@@ -2,13 +2,13 @@
 //! (with Range), tags and catalog pagination, uploads (monolithic, chunked, mount), v1-only
 //! refusal, User-Agent.
 
-mod common;
+mod support;
 
 use bytes::Bytes;
-use common::{anonymous_client, collect, image, seed, Push};
 use hoist::digest::Digest;
 use hoist::registry::{ErrorCode, MountResult, Purpose, RegistryError};
 use hoist_testkit::{TestRegistry, V1OnlyServer};
+use support::registry::{anonymous_client, collect, image, seed, Push};
 
 #[tokio::test]
 async fn ping_admits_a_v2_registry_over_plain_http_on_loopback() {

@@ -2,14 +2,14 @@
 //! certs.d, `insecure` hosts, a clear failure without the CA, and a plain-HTTP token realm
 //! refused for an HTTPS registry.
 
-mod common;
+mod support;
 
 use std::path::PathBuf;
 
-use common::{basic, client, image, seed, test_config, Push};
 use hoist::digest::Digest;
 use hoist::registry::{HostConfig, Purpose, RegistryConfig, RegistryError};
 use hoist_testkit::{TestCa, TestRegistry, TokenServer};
+use support::registry::{basic, client, image, seed, test_config, Push};
 use tempfile::TempDir;
 
 fn certs_d_config(dir: &TempDir) -> RegistryConfig {

@@ -1,6 +1,6 @@
 //! Shared helpers for the copy integration tests: a multi-platform index built and pushed by
 //! the testkit (independently of hoist), `copy` between two locations with a fast backoff, and
-//! reads of what a registry holds. Declare `mod pull_support;` beside `mod copy_support;`.
+//! reads of what a registry holds.
 #![allow(dead_code)]
 
 use std::time::Duration;
@@ -14,7 +14,7 @@ use hoist::registry::RegistryClient;
 use hoist::transfer::{Backoff, UploadConfig};
 use hoist_testkit::{Image, ImageBuilder, ImagePusher, Index, Layer, ManifestFormat, TestRegistry};
 
-use crate::pull_support::{anonymous_client, Recorder};
+use crate::support::pull::{anonymous_client, Recorder};
 
 /// A two-platform index (linux/amd64, linux/arm64/v8), each image with a small layer and a
 /// 300 KiB random one.
@@ -153,19 +153,8 @@ pub fn open_source(client: &RegistryClient, src: &str) -> Result<Box<dyn ImageSo
     })
 }
 
-/// `skopeo inspect --raw` of any transport reference (`docker://…` over plain HTTP, `oci:…`).
-pub fn skopeo_raw(reference: &str) -> Vec<u8> {
-    let out = std::process::Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false", reference])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo inspect {reference} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
+#[allow(unused_imports)]
+pub use super::skopeo::inspect_raw as skopeo_raw;
 
 /// The status of `HEAD /v2/REPO/KIND/REFERENCE` (`manifests` or `blobs`).
 pub async fn head_status(base_url: &str, repo: &str, kind: &str, reference: &str) -> u16 {
@@ -189,7 +178,7 @@ pub async fn head_status(base_url: &str, repo: &str, kind: &str, reference: &str
 /// with its exact bytes, and every child manifest is there by digest.
 pub async fn assert_index_copied(base_url: &str, repo: &str, index: &Index) {
     for image in &index.images {
-        crate::push_support::assert_blobs_equal(base_url, repo, image).await;
+        crate::support::push::assert_blobs_equal(base_url, repo, image).await;
         assert_eq!(
             head_status(base_url, repo, "manifests", image.digest()).await,
             200,

@@ -16,7 +16,7 @@ use tempfile::TempDir;
 
 // Re-exported for the archive tests (not every test binary uses it).
 #[allow(unused_imports)]
-pub use crate::store_fixture::digest;
+pub use hoist_testkit::store::digest;
 
 pub struct Store {
     pub dir: TempDir,
@@ -37,7 +37,7 @@ impl Store {
 
     /// Writes `image`'s blobs, records it and tags it with each of `tags`.
     pub fn put(&self, image: &Image, tags: &[&str]) -> ImageRecord {
-        crate::store_fixture::put(&self.meta, image, tags)
+        hoist_testkit::store::put(&self.meta, image, tags)
     }
 
     /// `hoist save NAMES` into memory.
@@ -152,19 +152,8 @@ pub fn entries(archive: &[u8]) -> Vec<(String, tar::EntryType, Vec<u8>, Option<S
     out
 }
 
-/// Runs skopeo, panicking with its stderr on failure.
-pub fn skopeo(args: &[&str]) {
-    let out = std::process::Command::new("skopeo")
-        .args(["--insecure-policy"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+#[allow(unused_imports)]
+pub use super::skopeo::run as skopeo;
 
 /// The config of the one image in an OCI layout directory.
 pub fn oci_config(dir: &Path) -> serde_json::Value {

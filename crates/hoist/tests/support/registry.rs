@@ -3,6 +3,9 @@
 //! construction.
 #![allow(dead_code)]
 
+#[allow(unused_imports)]
+pub use super::pull::{anonymous_client, test_config};
+
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -123,20 +126,6 @@ pub fn client(config: RegistryConfig, host: &str, creds: Option<Credentials>) ->
         lookup = lookup.with(host, c);
     }
     RegistryClient::new(config, Arc::new(lookup)).unwrap()
-}
-
-/// A client with the default configuration (no certs.d on this machine is assumed).
-pub fn anonymous_client() -> RegistryClient {
-    RegistryClient::new(test_config(), Arc::new(StaticCredentials::none())).unwrap()
-}
-
-/// The default configuration with no certs.d directories (the tests must not depend on the
-/// machine's `/etc/docker/certs.d`).
-pub fn test_config() -> RegistryConfig {
-    RegistryConfig {
-        certs_dirs: Vec::new(),
-        ..RegistryConfig::default()
-    }
 }
 
 pub fn basic(user: &str, password: &str) -> Credentials {

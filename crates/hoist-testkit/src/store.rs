@@ -1,17 +1,21 @@
-//! Testkit images written straight into a store the way a pull leaves them (blobs, image
-//! record, tags), for tests that need a filled store without a registry. Shared by the library's
-//! integration tests and, through `#[path]`, by the CLI's.
-#![allow(dead_code)]
+//! Testkit images written straight into a hoist store the way a pull leaves them (blobs, image
+//! record, tags), for tests that need a filled store without a registry.
+//!
+//! Only with the `store` feature: it is the one part of the testkit that uses the `hoist`
+//! crate (its store API), so everything else here stays independent of hoist. It seeds a store;
+//! it checks nothing, so a hoist bug it shares with the code under test cannot pass a test
+//! that compares against the testkit's own [`Image`] bytes and digests.
 
 use hoist::digest::Digest;
 use hoist::reference::Reference;
 use hoist::store::metadata::{ImageLayer, ImageRecord, Platform};
 use hoist::store::MetadataStore;
-use hoist_testkit::{Blob, Image};
 
-/// The digest of a testkit blob.
+use crate::{Blob, Image};
+
+/// The digest of a testkit blob (always a valid sha256 digest: the testkit computed it).
 pub fn digest(blob: &Blob) -> Digest {
-    Digest::parse(&blob.digest).unwrap()
+    Digest::parse(&blob.digest).expect("the testkit computes valid sha256 digests")
 }
 
 /// The record a pull of `image` (linux/amd64) would write.
@@ -34,7 +38,7 @@ pub fn record_of(image: &Image) -> ImageRecord {
             .iter()
             .zip(&image.diff_ids)
             .map(|(blob, diff_id)| ImageLayer {
-                diff_id: Digest::parse(diff_id).unwrap(),
+                diff_id: Digest::parse(diff_id).expect("the testkit computes valid diffIDs"),
                 digest: digest(blob),
                 size: blob.size,
                 media_type: blob.media_type.clone(),
@@ -44,20 +48,22 @@ pub fn record_of(image: &Image) -> ImageRecord {
 }
 
 /// Writes `image`'s blobs into `meta`'s store, records it and tags it with each of `tags`.
+///
+/// Panics when the store refuses (a test fixture: the test cannot go on without it).
 pub fn put(meta: &MetadataStore, image: &Image, tags: &[&str]) -> ImageRecord {
     let content = meta.content();
     for blob in image.layers.iter().chain([&image.config, &image.manifest]) {
-        content.write_blob(&digest(blob), &blob.bytes).unwrap();
+        content
+            .write_blob(&digest(blob), &blob.bytes)
+            .expect("writing a blob into the test store");
     }
     let record = record_of(image);
-    meta.put_image(&record).unwrap();
+    meta.put_image(&record)
+        .expect("recording an image in the test store");
     for tag in tags {
-        meta.add_tag(
-            &Reference::parse(tag).unwrap(),
-            &record.manifest_digest,
-            false,
-        )
-        .unwrap();
+        let reference = Reference::parse(tag).expect("a test's tag is a valid reference");
+        meta.add_tag(&reference, &record.manifest_digest, false)
+            .expect("tagging an image in the test store");
     }
     record
 }

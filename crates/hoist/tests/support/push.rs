@@ -1,7 +1,6 @@
 //! Shared helpers for the push integration tests: fill a store by pulling a testkit image from a
 //! source registry with hoist, tag it for the target, push with a fast backoff, and read back
-//! what the target registry holds (skopeo, plain HTTP, its access log). Declare
-//! `mod pull_support;` beside `mod push_support;` in a test file.
+//! what the target registry holds (skopeo, plain HTTP, its access log).
 #![allow(dead_code)]
 
 use std::time::Duration;
@@ -15,7 +14,7 @@ use hoist::store::metadata::{ImageLayer, ImageRecord, Platform};
 use hoist::transfer::{Backoff, UploadConfig};
 use hoist_testkit::{Image, TestRegistry};
 
-use crate::pull_support::{anonymous_client, fast_options, push, reference, Recorder, Store};
+use crate::support::pull::{anonymous_client, fast_options, push, reference, Recorder, Store};
 
 /// Options with a backoff of milliseconds.
 pub fn fast_push_options() -> PushOptions {
@@ -75,17 +74,7 @@ pub async fn push_anonymous(store: &Store, target: &str) -> (hoist::push::PushOu
 
 /// `skopeo inspect --raw docker://HOST/REPO:TAG` over plain HTTP.
 pub fn skopeo_remote_raw(reference: &str) -> Vec<u8> {
-    let out = std::process::Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo inspect failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    super::skopeo::inspect_raw(&format!("docker://{reference}"))
 }
 
 /// The bytes of blob `digest` in `repo` of the registry at `base_url`.

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use hoist::registry::{RegistryClient, RegistryConfig, StaticCredentials};
 
-use crate::pull_support::{fast_options, test_config, Recorder};
+use crate::support::pull::{fast_options, test_config, Recorder};
 
 /// A store root with its metadata and layer store.
 pub struct LayeredStore {

@@ -183,15 +183,5 @@ pub fn gets_of(registry: &TestRegistry, digest: &str) -> usize {
 
 /// `skopeo inspect --raw oci:ROOT:REF`: the manifest bytes skopeo reads from the layout.
 pub fn skopeo_raw(root: &Path, reference: &str) -> Vec<u8> {
-    let out = std::process::Command::new("skopeo")
-        .args(["inspect", "--raw"])
-        .arg(format!("oci:{}:{reference}", root.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo inspect failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    super::skopeo::inspect_raw(&format!("oci:{}:{reference}", root.display()))
 }

@@ -1,0 +1,43 @@
+//! skopeo, the independent reader and writer the tests check hoist against: every transport
+//! (`docker://` over plain HTTP, `oci:`, `dir:`, `docker-archive:`, `oci-archive:`).
+
+use std::process::Command;
+
+/// Runs `skopeo --insecure-policy ARGS…`, panicking with its stderr on failure.
+pub fn run(args: &[&str]) {
+    let out = Command::new("skopeo")
+        .args(["--insecure-policy"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `skopeo inspect --raw` of any transport reference: the root manifest's bytes.
+pub fn inspect_raw(reference: &str) -> Vec<u8> {
+    inspect(&["--raw"], reference)
+}
+
+/// `skopeo inspect --config --raw`: the config bytes of the image `reference` names.
+pub fn inspect_config(reference: &str) -> Vec<u8> {
+    inspect(&["--config", "--raw"], reference)
+}
+
+fn inspect(flags: &[&str], reference: &str) -> Vec<u8> {
+    let out = Command::new("skopeo")
+        .arg("inspect")
+        .args(flags)
+        .args(["--tls-verify=false", reference])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo inspect {reference} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
