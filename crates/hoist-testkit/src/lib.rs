@@ -76,8 +76,8 @@ pub mod tree;
 pub use error::{Error, Result};
 pub use fault::{FaultProxy, Outcome, ProxiedRequest, Rule};
 pub use image::{
-    sha256_digest, Attrs, Blob, Image, ImageBuilder, Index, Layer, LayerBuilder, ManifestFormat,
-    Platform,
+    sha256_digest, Attrs, Blob, Image, ImageBuilder, Index, Layer, LayerBuilder, LayerEncoding,
+    ManifestFormat, Platform,
 };
 pub use push::ImagePusher;
 pub use redirect::{RecordedRequest, RedirectServer, V1OnlyServer};
