@@ -64,13 +64,7 @@ pub mod whiteout;
 mod write;
 
 #[cfg(test)]
-mod tests_entries;
-#[cfg(test)]
-mod tests_hostile;
-#[cfg(test)]
-mod tests_support;
-#[cfg(test)]
-mod tests_whiteout;
+mod tests;
 
 use std::io::{self, Read};
 use std::path::Path;

@@ -4,8 +4,8 @@
 use super::*;
 use crate::media::manifest::{ImageIndex, Manifest};
 
-const NGINX_ALPINE_INDEX: &[u8] = include_bytes!("testdata/oci_index_nginx_alpine.json");
-const DOCKER_LIST: &[u8] = include_bytes!("testdata/docker_manifest_list.json");
+const NGINX_ALPINE_INDEX: &[u8] = include_bytes!("../testdata/oci_index_nginx_alpine.json");
+const DOCKER_LIST: &[u8] = include_bytes!("../testdata/docker_manifest_list.json");
 
 fn index(bytes: &[u8]) -> ImageIndex {
     match Manifest::parse("", bytes).unwrap() {

@@ -6,8 +6,8 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use super::{ContentStore, IndexEntry, StoreError};
 use crate::digest::Digest;
+use crate::store::{ContentStore, IndexEntry, StoreError};
 
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 /// The test helper script, shared with the CLI's integration tests.
-pub(crate) const TEST_HELPER_SCRIPT: &str = include_str!("testdata/docker-credential-test.sh");
+pub(crate) const TEST_HELPER_SCRIPT: &str = include_str!("../testdata/docker-credential-test.sh");
 
 /// Writes an executable `docker-credential-NAME` with `body` into `bin`.
 fn write_program(bin: &Path, name: &str, body: &str) {

@@ -2,7 +2,7 @@
 //! the specific problem. Inputs marked "docker" come from distribution's own invalid-name
 //! tables (normalize_test.go, reference_test.go).
 
-use super::*;
+use crate::reference::*;
 
 /// The variant's name, so the table can say which reason it expects.
 fn kind(err: &ReferenceError) -> &'static str {

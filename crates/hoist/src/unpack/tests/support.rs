@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use tar::{EntryType, Header};
 
-use super::{
+use crate::unpack::{
     unpack_layer, Privileges, UnpackError, UnpackMode, UnpackOptions, UnpackReport, WhiteoutFormat,
 };
 
@@ -237,7 +237,7 @@ pub fn options(mode: UnpackMode, privileges: Privileges, manual_walk: bool) -> U
             Privileges::Rootless => WhiteoutFormat::Marker,
         },
         privileges,
-        max_file_size: super::DEFAULT_MAX_FILE_SIZE,
+        max_file_size: crate::unpack::DEFAULT_MAX_FILE_SIZE,
         force_manual_walk: manual_walk,
     }
 }

@@ -5,9 +5,9 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 
 use tar::EntryType;
 
-use super::report::Unapplied;
-use super::tests_support::{apply, options, Layer, Sandbox, MTIME};
-use super::{unpack_layer, Privileges, UnpackMode};
+use super::support::{apply, options, Layer, Sandbox, MTIME};
+use crate::unpack::report::Unapplied;
+use crate::unpack::{unpack_layer, Privileges, UnpackMode};
 
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()
@@ -424,7 +424,7 @@ fn pipeline_feeds_the_unpacker_through_a_channel_reader() {
         }
     });
     let opts = options(UnpackMode::Diff, Privileges::Root, false);
-    let report = unpack_layer(super::ChannelReader::new(rx), &sandbox.root, &opts).unwrap();
+    let report = unpack_layer(crate::unpack::ChannelReader::new(rx), &sandbox.root, &opts).unwrap();
     sender.join().unwrap();
     assert_eq!(fs::read(sandbox.path("big")).unwrap(), content);
     assert_eq!(report.content_bytes, (3 << 20) + 1);
@@ -441,7 +441,8 @@ fn upstream_error_fails_the_unpack() {
         .unwrap();
     drop(tx);
     let opts = options(UnpackMode::Diff, Privileges::Root, false);
-    let err = unpack_layer(super::ChannelReader::new(rx), &sandbox.root, &opts).unwrap_err();
+    let err =
+        unpack_layer(crate::unpack::ChannelReader::new(rx), &sandbox.root, &opts).unwrap_err();
     assert!(
         format!("{err:?}").contains("layer digest mismatch"),
         "{err:?}"

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 
-const TEST_HELPER_SCRIPT: &str = include_str!("testdata/docker-credential-test.sh");
+const TEST_HELPER_SCRIPT: &str = include_str!("../testdata/docker-credential-test.sh");
 
 /// A temporary home: `docker/config.json`, `podman/auth.json`, and `bin/docker-credential-test`
 /// storing into `helper-store/`.

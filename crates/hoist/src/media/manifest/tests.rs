@@ -7,11 +7,11 @@ use crate::media::types::{
 };
 use crate::media::LayerCompression;
 
-const NGINX_ALPINE_INDEX: &[u8] = include_bytes!("testdata/oci_index_nginx_alpine.json");
-const DOCKER_LIST: &[u8] = include_bytes!("testdata/docker_manifest_list.json");
-const DOCKER_SCHEMA2: &[u8] = include_bytes!("testdata/docker_schema2_manifest.json");
-const OCI_ZSTD: &[u8] = include_bytes!("testdata/oci_manifest_zstd.json");
-const SCHEMA1_SIGNED: &[u8] = include_bytes!("testdata/schema1_signed_hello_world.json");
+const NGINX_ALPINE_INDEX: &[u8] = include_bytes!("../testdata/oci_index_nginx_alpine.json");
+const DOCKER_LIST: &[u8] = include_bytes!("../testdata/docker_manifest_list.json");
+const DOCKER_SCHEMA2: &[u8] = include_bytes!("../testdata/docker_schema2_manifest.json");
+const OCI_ZSTD: &[u8] = include_bytes!("../testdata/oci_manifest_zstd.json");
+const SCHEMA1_SIGNED: &[u8] = include_bytes!("../testdata/schema1_signed_hello_world.json");
 
 const LAYER: &str = "sha256:43c4264eed91be63b206e17d93e75256a6097070ce643c5e8f0379998b44f170";
 const CONFIG: &str = "sha256:5aad81aca13912be58110c762d4379ba7a6d4d5da095c4383130f413a6df975b";

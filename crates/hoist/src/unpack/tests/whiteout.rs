@@ -3,8 +3,8 @@
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
-use super::tests_support::{apply, options, Layer, Sandbox};
-use super::{unpack_layer, Privileges, UnpackMode, WhiteoutFormat};
+use super::support::{apply, options, Layer, Sandbox};
+use crate::unpack::{unpack_layer, Privileges, UnpackMode, WhiteoutFormat};
 
 fn names(dir: &std::path::Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)

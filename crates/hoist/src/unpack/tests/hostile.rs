@@ -8,11 +8,11 @@ use std::os::unix::fs::MetadataExt;
 
 use tar::EntryType;
 
-use super::error::{EntryKind, EntryProblem};
-use super::path::PathProblem;
-use super::root::ResolveError;
-use super::tests_support::{options, with_both_resolvers, Layer, Sandbox};
-use super::{unpack_layer, Privileges, UnpackError, UnpackMode, MAX_ENTRY_METADATA};
+use super::support::{options, with_both_resolvers, Layer, Sandbox};
+use crate::unpack::error::{EntryKind, EntryProblem};
+use crate::unpack::path::PathProblem;
+use crate::unpack::root::ResolveError;
+use crate::unpack::{unpack_layer, Privileges, UnpackError, UnpackMode, MAX_ENTRY_METADATA};
 
 fn entry_problem(err: UnpackError) -> (String, EntryKind, EntryProblem) {
     match err {
@@ -301,7 +301,7 @@ fn device_node_without_privileges_is_recorded_not_created() {
     assert!(fs::symlink_metadata(sandbox.path("dev/null")).is_err());
     assert_eq!(
         report.unapplied,
-        vec![super::Unapplied::Device {
+        vec![crate::unpack::Unapplied::Device {
             path: "dev/null".into(),
             device: "char",
             major: 1,
@@ -369,7 +369,7 @@ fn truncated_inside_file_data_is_an_error_naming_the_entry() {
     let full = Layer::new().file("big", &vec![7u8; 10_000]).finish();
     let cut = &full[..512 + 5_000];
     let sandbox = Sandbox::new();
-    let err = super::tests_support::apply(cut, &sandbox.root).unwrap_err();
+    let err = super::support::apply(cut, &sandbox.root).unwrap_err();
     let (path, kind, problem) = entry_problem(err);
     assert_eq!((path.as_str(), kind), ("big", EntryKind::File));
     assert!(matches!(
@@ -386,7 +386,7 @@ fn truncated_inside_a_header_is_an_error() {
     let full = Layer::new().file("a", b"x").file("b", b"y").finish();
     let cut = &full[..1024 + 300];
     let sandbox = Sandbox::new();
-    let err = super::tests_support::apply(cut, &sandbox.root).unwrap_err();
+    let err = super::support::apply(cut, &sandbox.root).unwrap_err();
     match err {
         UnpackError::Tar { after, .. } => assert_eq!(after.as_deref(), Some("a")),
         other => panic!("expected a tar error, got {other:?}"),
@@ -398,7 +398,7 @@ fn truncated_inside_padding_is_an_error() {
     let full = Layer::new().file("a", b"x").file("b", b"y").finish();
     let cut = &full[..512 + 100];
     let sandbox = Sandbox::new();
-    assert!(super::tests_support::apply(cut, &sandbox.root).is_err());
+    assert!(super::support::apply(cut, &sandbox.root).is_err());
 }
 
 /// A GNU sparse header (`S`): data chunks `(offset, bytes)`; the expanded size is the end of
@@ -422,7 +422,7 @@ fn sparse_layer(name: &str, chunks: &[(u64, &[u8])]) -> Vec<u8> {
 fn huge_sparse_size_bomb_is_refused_before_writing() {
     let sandbox = Sandbox::new();
     let tar = sparse_layer("bomb", &[(1 << 49, &[1u8; 512])]);
-    let err = super::tests_support::apply(&tar, &sandbox.root).unwrap_err();
+    let err = super::support::apply(&tar, &sandbox.root).unwrap_err();
     let (path, kind, problem) = entry_problem(err);
     assert_eq!((path.as_str(), kind), ("bomb", EntryKind::File));
     assert!(
@@ -437,7 +437,7 @@ fn sparse_file_is_written_sparsely() {
     let sandbox = Sandbox::new();
     let (first, last) = (64u64 << 20, 256u64 << 20);
     let tar = sparse_layer("sparse", &[(first, &[8u8; 512]), (last, &[9u8; 512])]);
-    let report = super::tests_support::apply(&tar, &sandbox.root).unwrap();
+    let report = super::support::apply(&tar, &sandbox.root).unwrap();
     let md = fs::metadata(sandbox.path("sparse")).unwrap();
     assert_eq!(md.len(), last + 512);
     assert!(
@@ -457,7 +457,7 @@ fn sparse_file_is_written_sparsely() {
 fn zero_filled_file_takes_no_disk() {
     let sandbox = Sandbox::new();
     let tar = Layer::new().file("zeros", &vec![0u8; 16 << 20]).finish();
-    super::tests_support::apply(&tar, &sandbox.root).unwrap();
+    super::support::apply(&tar, &sandbox.root).unwrap();
     let md = fs::metadata(sandbox.path("zeros")).unwrap();
     assert_eq!(md.len(), 16 << 20);
     assert!(md.blocks() * 512 < 1 << 20);
@@ -488,7 +488,7 @@ fn oversized_pax_header_is_refused_without_buffering_it() {
         .pax(&[("comment", &huge)])
         .file("after", b"2")
         .finish();
-    let err = super::tests_support::apply(&tar, &sandbox.root).unwrap_err();
+    let err = super::support::apply(&tar, &sandbox.root).unwrap_err();
     match err {
         UnpackError::MetadataTooLarge { after, .. } => assert_eq!(after.as_deref(), Some("ok")),
         other => panic!("expected MetadataTooLarge, got {other:?}"),
@@ -500,7 +500,7 @@ fn oversized_gnu_long_name_is_refused() {
     let sandbox = Sandbox::new();
     let name = "a/".repeat((MAX_ENTRY_METADATA as usize) / 2 + 10);
     let tar = Layer::new().file(&name, b"x").finish();
-    let err = super::tests_support::apply(&tar, &sandbox.root).unwrap_err();
+    let err = super::support::apply(&tar, &sandbox.root).unwrap_err();
     assert!(
         matches!(err, UnpackError::MetadataTooLarge { .. }),
         "{err:?}"
@@ -530,6 +530,6 @@ fn pax_sparse_file_is_refused_not_written_as_its_map() {
         ])
         .file("GNUSparseFile.0/holes", b"1\n1048064\n512\n")
         .finish();
-    let err = super::tests_support::apply(&tar, &sandbox.root).unwrap_err();
+    let err = super::support::apply(&tar, &sandbox.root).unwrap_err();
     assert!(matches!(entry_problem(err).2, EntryProblem::PaxSparse));
 }

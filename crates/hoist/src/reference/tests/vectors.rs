@@ -2,7 +2,7 @@
 //! run through `ParseNormalizedNamed`), written down as a table with the expected parts, the
 //! familiar form and the canonical string; plus the behaviour of the reference operations.
 
-use super::*;
+use crate::reference::*;
 
 macro_rules! ff256 {
     () => {

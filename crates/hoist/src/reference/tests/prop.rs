@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 
-use super::*;
+use crate::reference::*;
 
 /// A domain docker recognises as one: a dotted name, a name with a port, `localhost`, an IPv4
 /// address or a bracketed IPv6 address, each with an optional port.

@@ -8,8 +8,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use super::{ContentStore, StoreError};
 use crate::digest::Digest;
+use crate::store::{ContentStore, StoreError};
 
 fn store() -> (tempfile::TempDir, ContentStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -463,6 +463,6 @@ fn reading_a_missing_blob_is_not_found_naming_the_digest() {
 fn store_and_ingest_can_move_to_blocking_threads() {
     fn assert_send<T: Send + 'static>() {}
     assert_send::<ContentStore>();
-    assert_send::<super::Ingest>();
+    assert_send::<crate::store::Ingest>();
     assert_send::<StoreError>();
 }

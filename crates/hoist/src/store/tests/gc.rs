@@ -7,11 +7,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hoist_testkit::Blob;
 
-use super::gc::{collect_garbage, GcOptions, GcReport};
-use super::testing::{build, digest, fixture, put, write_blobs, Fixture};
-use super::IndexEntry;
 use crate::digest::Digest;
 use crate::reference::Reference;
+use crate::store::gc::{collect_garbage, GcOptions, GcReport};
+use crate::store::testing::{build, digest, fixture, put, write_blobs, Fixture};
+use crate::store::IndexEntry;
 
 fn has(f: &Fixture, blob: &Blob) -> bool {
     f.content.has(&digest(blob)).unwrap()

@@ -4,7 +4,7 @@
 use super::*;
 use base64::Engine as _;
 
-const SIGNED: &[u8] = include_bytes!("testdata/schema1_signed_hello_world.json");
+const SIGNED: &[u8] = include_bytes!("../testdata/schema1_signed_hello_world.json");
 const SIGNED_DIGEST: &str =
     "sha256:02fee8c3220ba806531f606525eceb83f4feb654f62b207191b1c9209188dedd";
 const TOP_BLOB: &str = "sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4";
