@@ -7,8 +7,9 @@
 //! that compares against the testkit's own [`Image`] bytes and digests.
 
 use hoist::digest::Digest;
+use hoist::media::Platform;
 use hoist::reference::Reference;
-use hoist::store::metadata::{ImageLayer, ImageRecord, Platform};
+use hoist::store::metadata::{ImageLayer, ImageRecord};
 use hoist::store::MetadataStore;
 
 use crate::{Blob, Image};
@@ -30,6 +31,7 @@ pub fn record_of(image: &Image) -> ImageRecord {
             os: "linux".into(),
             architecture: "amd64".into(),
             variant: None,
+            ..Default::default()
         },
         size: image.tars.iter().map(|t| t.len() as u64).sum(),
         created: Some("1970-01-01T00:00:00Z".into()),

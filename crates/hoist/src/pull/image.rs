@@ -288,11 +288,12 @@ fn origin_of<'a>(
     }
 }
 
-/// The recorded form of a config's platform.
-pub(crate) fn store_platform(p: &crate::media::Platform) -> crate::store::metadata::Platform {
-    crate::store::metadata::Platform {
-        os: p.os.clone(),
-        architecture: p.architecture.clone(),
-        variant: p.variant.clone(),
+/// The recorded form of a config's platform: `os`, `architecture` and `variant` (the store
+/// records neither `os.version` nor `os.features`).
+pub(crate) fn store_platform(p: &crate::media::Platform) -> crate::media::Platform {
+    crate::media::Platform {
+        os_version: None,
+        os_features: None,
+        ..p.clone()
     }
 }

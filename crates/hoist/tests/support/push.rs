@@ -6,11 +6,12 @@
 use std::time::Duration;
 
 use hoist::digest::Digest;
+use hoist::media::Platform;
 use hoist::progress::Status;
 use hoist::push::{PushOptions, Pusher};
 use hoist::reference::Reference;
 use hoist::registry::RegistryClient;
-use hoist::store::metadata::{ImageLayer, ImageRecord, Platform};
+use hoist::store::metadata::{ImageLayer, ImageRecord};
 use hoist::transfer::{Backoff, UploadConfig};
 use hoist_testkit::{Image, TestRegistry};
 
@@ -160,6 +161,7 @@ pub fn loaded(image: &Image, tag: &str) -> Store {
             os: "linux".into(),
             architecture: "amd64".into(),
             variant: None,
+            ..Default::default()
         },
         size: image.tars.iter().map(|t| t.len() as u64).sum(),
         created: None,

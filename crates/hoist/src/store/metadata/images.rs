@@ -27,17 +27,7 @@ use rusqlite::{params, OptionalExtension, Row, Transaction};
 use super::index_sync::mark_pending_for_manifest;
 use super::{unix_now, MetadataError, MetadataStore};
 use crate::digest::Digest;
-
-/// An image's platform as recorded (the config's `os`, `architecture` and `variant`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Platform {
-    /// `os`, e.g. `linux`.
-    pub os: String,
-    /// `architecture` in Go's names, e.g. `amd64`, `arm64`.
-    pub architecture: String,
-    /// `variant`, e.g. `v8`, if any.
-    pub variant: Option<String>,
-}
+use crate::media::Platform;
 
 /// One layer of an image: the blob in the manifest and the diffID in the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +55,8 @@ pub struct ImageRecord {
     pub manifest_size: u64,
     /// The digest of the index / manifest list the manifest was chosen from, if any.
     pub index_digest: Option<Digest>,
-    /// The image's platform.
+    /// The image's platform as recorded: the config's `os`, `architecture` and `variant`
+    /// (`os.version` and `os.features` are not recorded, so they read back as `None`).
     pub platform: Platform,
     /// The total size in bytes docker shows for the image: the sum of the layers' uncompressed
     /// sizes (docker's `Size`). Computed by the caller, which has decompressed the layers.
@@ -277,6 +268,8 @@ fn image_from_row(row: &Row<'_>) -> rusqlite::Result<ImageRecord> {
             os: row.get(5)?,
             architecture: row.get(6)?,
             variant: row.get(7)?,
+            os_version: None,
+            os_features: None,
         },
         size: row.get(8)?,
         created: row.get(9)?,
