@@ -142,7 +142,7 @@ pub use load::load_archive;
 pub use location::{ArchiveImage, ImageLocation};
 pub use remote::RegistryImage;
 pub use sink::{BlobWriter, CompressingWriter, Found, ImageSink};
-pub use source::{BlobStream, ImageSource, RepositoryName};
+pub use source::{BlobStream, ImageSource};
 pub use store::{complete_index, tagged_index, CompleteIndex, IndexCheckError, StoreSource};
 pub use store_sink::StoreSink;
 pub use walk::{plan, Plan};
@@ -353,7 +353,7 @@ struct BlobJob<'a> {
     /// For a compressed layer: the layer as the source holds it.
     converted: Option<Descriptor>,
     silent: bool,
-    from: Option<RepositoryName>,
+    from: Option<crate::reference::Repository>,
     /// The sink's words for the blob's steps.
     wording: Wording,
     writer: Option<Box<dyn BlobWriter>>,

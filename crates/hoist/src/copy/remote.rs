@@ -22,10 +22,10 @@ use futures_util::{StreamExt, TryStreamExt};
 use super::remote_compress::RemoteCompressWriter;
 use super::remote_upload::RemoteBlobWriter;
 use super::sink::{BlobWriter, CompressingWriter, ImageSink};
-use super::source::{BlobStream, ImageSource, RepositoryName};
+use super::source::{BlobStream, ImageSource};
 use super::CopyError;
 use crate::media::{Descriptor, MAX_MANIFEST_SIZE};
-use crate::reference::Reference;
+use crate::reference::{Reference, Repository};
 use crate::registry::body::Document;
 use crate::registry::{MountResult, Purpose, RegistryClient, RegistryError, RemoteRepository};
 use crate::transfer::{Backoff, Compression, RetryPolicy, SendPolicy};
@@ -210,11 +210,8 @@ impl ImageSource for RegistryImage {
         })
     }
 
-    fn repository(&self) -> Option<RepositoryName> {
-        Some(RepositoryName {
-            domain: self.repo.domain().to_owned(),
-            path: self.repo.path().to_owned(),
-        })
+    fn repository(&self) -> Option<Repository> {
+        Some(self.reference.repository().clone())
     }
 }
 
@@ -253,13 +250,13 @@ impl ImageSink for RegistryImage {
     fn try_mount<'a>(
         &'a self,
         descriptor: &'a Descriptor,
-        from: &'a RepositoryName,
+        from: &'a Repository,
     ) -> BoxFuture<'a, Result<bool, CopyError>> {
         Box::pin(async move {
-            if from.domain != self.repo.domain() || from.path == self.repo.path() {
+            if from.domain() != self.repo.domain() || from.path() == self.repo.path() {
                 return Ok(false);
             }
-            match self.repo.mount_blob(&descriptor.digest, &from.path).await {
+            match self.repo.mount_blob(&descriptor.digest, from.path()).await {
                 Ok(MountResult::Mounted) => Ok(true),
                 Ok(MountResult::Upload(session)) => {
                     // Best effort: the registry purges abandoned sessions anyway.
@@ -268,12 +265,12 @@ impl ImageSink for RegistryImage {
                 }
                 Err(e) if e.is_retryable() => Err(CopyError::registry(
                     &self.describe(),
-                    format!("mount blob {} from {}", descriptor.digest, from.path),
+                    format!("mount blob {} from {}", descriptor.digest, from.path()),
                     e,
                 )),
                 // docker: a failed mount is forgotten and the blob uploaded.
                 Err(e) => {
-                    tracing::debug!(error = %e, from = %from.path, "mount refused; uploading");
+                    tracing::debug!(error = %e, from = %from.path(), "mount refused; uploading");
                     Ok(false)
                 }
             }

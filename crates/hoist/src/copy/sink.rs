@@ -18,10 +18,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
-use super::source::{ImageSource, RepositoryName};
+use super::source::ImageSource;
 use super::CopyError;
 use crate::media::Descriptor;
 use crate::progress::{ProgressSink, Wording};
+use crate::reference::Repository;
 use crate::transfer::Compression;
 
 /// Where a copy writes to. See the module docs.
@@ -49,7 +50,7 @@ pub trait ImageSink: Send + Sync {
     fn try_mount<'a>(
         &'a self,
         _descriptor: &'a Descriptor,
-        _from: &'a RepositoryName,
+        _from: &'a Repository,
     ) -> BoxFuture<'a, Result<bool, CopyError>> {
         Box::pin(async { Ok(false) })
     }
@@ -66,7 +67,7 @@ pub trait ImageSink: Send + Sync {
     fn find_blob<'a>(
         &'a self,
         descriptor: &'a Descriptor,
-        from: Option<&'a RepositoryName>,
+        from: Option<&'a Repository>,
     ) -> BoxFuture<'a, Result<Option<Found>, CopyError>> {
         Box::pin(async move {
             if self.has_blob(descriptor).await? {
@@ -74,7 +75,7 @@ pub trait ImageSink: Send + Sync {
             }
             if let Some(from) = from {
                 if self.try_mount(descriptor, from).await? {
-                    return Ok(Some(Found::Mounted(from.path.clone())));
+                    return Ok(Some(Found::Mounted(from.path().to_owned())));
                 }
             }
             Ok(None)

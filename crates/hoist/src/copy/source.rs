@@ -20,20 +20,12 @@ use futures_util::stream::BoxStream;
 use super::CopyError;
 use crate::digest::Digest;
 use crate::media::Descriptor;
+use crate::reference::Repository;
 use crate::transfer::Compression;
 
 /// A blob's bytes from some offset, in order; an `Err` item ends the stream (the sink may
 /// reopen it at the offset it reached).
 pub type BlobStream = BoxStream<'static, Result<Bytes, CopyError>>;
-
-/// A repository on a registry, as a mount source: the registry's domain and the path in it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct RepositoryName {
-    /// The registry domain (`docker.io`, `localhost:5000`).
-    pub domain: String,
-    /// The repository path (`library/ubuntu`).
-    pub path: String,
-}
 
 /// Where a copy reads from. See the module docs.
 pub trait ImageSource: Send + Sync {
@@ -59,8 +51,9 @@ pub trait ImageSource: Send + Sync {
     ) -> BoxFuture<'a, Result<BlobStream, CopyError>>;
 
     /// The registry repository the blobs live in, when the source is one: a sink on the same
-    /// registry can mount them from there instead of receiving their bytes.
-    fn repository(&self) -> Option<RepositoryName> {
+    /// registry can mount them from there instead of receiving their bytes (its
+    /// [`Repository::domain`] names the registry, its [`Repository::path`] the mount source).
+    fn repository(&self) -> Option<Repository> {
         None
     }
 

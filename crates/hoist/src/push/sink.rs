@@ -38,11 +38,11 @@ use super::run::{DiffIds, Target};
 use crate::copy::remote_upload::RemoteBlobWriter;
 use crate::copy::{
     BlobWriter, CompressingWriter, CopyError, Found, ImageSink, ImageSource, RegistryImage,
-    RepositoryName,
 };
 use crate::digest::Digest;
 use crate::media::Descriptor;
 use crate::progress::ProgressSink;
+use crate::reference::Repository;
 use crate::registry::{MountResult, Purpose};
 use crate::store::metadata::BlobSource;
 use crate::store::{MetadataError, MetadataStore};
@@ -220,7 +220,7 @@ impl ImageSink for PushSink {
     fn find_blob<'a>(
         &'a self,
         descriptor: &'a Descriptor,
-        _from: Option<&'a RepositoryName>,
+        _from: Option<&'a Repository>,
     ) -> BoxFuture<'a, Result<Option<Found>, CopyError>> {
         Box::pin(self.find(descriptor))
     }
