@@ -45,11 +45,12 @@ async fn proxied_registry_with_image() -> (TestRegistry, FaultProxy) {
     let reg = TestRegistry::anonymous().await.unwrap();
     seed(
         &image("limits", 64),
-        &reg.host(),
+        &reg,
         "hostile/app",
         "v1",
         Push::default(),
-    );
+    )
+    .await;
     let proxy = FaultProxy::start(&reg).await.unwrap();
     (reg, proxy)
 }

@@ -32,7 +32,7 @@ fn hoist_requests(reg: &TestRegistry) -> usize {
 async fn mirror_serves_manifest_and_blob_reads() {
     let upstream = TestRegistry::anonymous().await.unwrap();
     let img = image("mirror-serves", 5000);
-    seed(&img, &upstream.host(), "library/app", "v1", Push::default());
+    seed(&img, &upstream, "library/app", "v1", Push::default()).await;
     let mirror = TestRegistry::builder()
         .proxy(&upstream.url(), None)
         .start()
@@ -70,7 +70,7 @@ async fn mirror_serves_manifest_and_blob_reads() {
 async fn mirror_down_falls_back_to_the_registry() {
     let upstream = TestRegistry::anonymous().await.unwrap();
     let img = image("mirror-down", 100);
-    seed(&img, &upstream.host(), "library/app", "v1", Push::default());
+    seed(&img, &upstream, "library/app", "v1", Push::default()).await;
     // A port nothing listens on.
     let dead = hoist_testkit::unused_port().unwrap();
     let repo = client(
@@ -90,7 +90,7 @@ async fn mirror_down_falls_back_to_the_registry() {
 async fn mirror_without_the_manifest_falls_back_to_the_registry() {
     let upstream = TestRegistry::anonymous().await.unwrap();
     let img = image("mirror-miss", 100);
-    seed(&img, &upstream.host(), "library/app", "v1", Push::default());
+    seed(&img, &upstream, "library/app", "v1", Push::default()).await;
     // An ordinary (non-proxy) registry as "mirror": it has nothing, answers 404.
     let empty = TestRegistry::anonymous().await.unwrap();
     let repo = client(

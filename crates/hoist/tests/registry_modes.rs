@@ -18,16 +18,7 @@ async fn read_path_works(
 ) {
     let img = image(&format!("modes-{}", reg.port()), 8192);
     for tag in ["v1", "v2"] {
-        seed(
-            &img,
-            &reg.host(),
-            "team/app",
-            tag,
-            Push {
-                creds: seed_creds,
-                ..Default::default()
-            },
-        );
+        seed(&img, reg, "team/app", tag, Push { creds: seed_creds }).await;
     }
     let client = client(config, &reg.host(), creds);
     client.ping(&reg.host()).await.unwrap();

@@ -1,23 +1,20 @@
-//! Shared helpers for the registry integration tests: images built here and pushed with
-//! `skopeo` (independent of hoist, so a hoist bug cannot hide on both sides), and client
-//! construction.
+//! Shared helpers for the registry client's integration tests: small images built here (a
+//! layer of exact size, not necessarily a tar) and pushed through `hoist-testkit` (independent
+//! of hoist, so a hoist bug cannot hide on both sides), and client construction.
 #![allow(dead_code)]
 
 #[allow(unused_imports)]
 pub use super::pull::{anonymous_client, test_config};
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use hoist::credentials::Credentials;
 use hoist::digest::Digest;
 use hoist::registry::{RegistryClient, RegistryConfig, StaticCredentials};
-use tempfile::TempDir;
+use hoist_testkit::{Blob, ImagePusher, TestRegistry};
 
-/// A one-layer OCI image written as an OCI layout, ready for `skopeo copy`.
+/// A one-layer OCI image: its manifest, config and layer bytes with their digests.
 pub struct SeedImage {
-    pub layout: TempDir,
     pub manifest: Vec<u8>,
     pub manifest_digest: Digest,
     pub config: Vec<u8>,
@@ -50,31 +47,7 @@ pub fn image(seed: &str, layer_size: usize) -> SeedImage {
     )
     .into_bytes();
     let manifest_digest = Digest::sha256_of(&manifest);
-    let layout = TempDir::new().unwrap();
-    let blobs = layout.path().join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    for (d, b) in [
-        (&layer_digest, &layer),
-        (&config_digest, &config),
-        (&manifest_digest, &manifest),
-    ] {
-        std::fs::write(blobs.join(d.hex()), b).unwrap();
-    }
-    std::fs::write(
-        layout.path().join("oci-layout"),
-        r#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
-    std::fs::write(
-        layout.path().join("index.json"),
-        format!(
-            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{MANIFEST_TYPE}","digest":"{manifest_digest}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"seed"}}}}]}}"#,
-            manifest.len()
-        ),
-    )
-    .unwrap();
     SeedImage {
-        layout,
         manifest,
         manifest_digest,
         config,
@@ -84,38 +57,33 @@ pub fn image(seed: &str, layer_size: usize) -> SeedImage {
     }
 }
 
-/// How skopeo reaches the registry.
+/// How the seed is pushed: anonymously, or with these credentials (Basic, or for a token).
 #[derive(Default)]
 pub struct Push<'a> {
     pub creds: Option<(&'a str, &'a str)>,
-    pub cert_dir: Option<&'a Path>,
 }
 
-/// Pushes `img` to `host/repo:tag` with skopeo.
-pub fn seed(img: &SeedImage, host: &str, repo: &str, tag: &str, push: Push<'_>) {
-    let src = format!("oci:{}:seed", img.layout.path().display());
-    let dst = format!("docker://{host}/{repo}:{tag}");
-    let mut cmd = Command::new("skopeo");
-    cmd.args([
-        "--insecure-policy",
-        "copy",
-        "--quiet",
-        "--preserve-digests",
-        "--dest-tls-verify=false",
-    ]);
-    match push.creds {
-        Some((u, p)) => cmd.arg(format!("--dest-creds={u}:{p}")),
-        None => cmd.arg("--dest-no-creds"),
-    };
-    if let Some(dir) = push.cert_dir {
-        cmd.arg(format!("--dest-cert-dir={}", dir.display()));
+/// Pushes `img` to `repo:tag` on `registry` with the testkit's pusher (which trusts the
+/// registry's CA and presents its client certificate when the registry asks for one).
+pub async fn seed(img: &SeedImage, registry: &TestRegistry, repo: &str, tag: &str, push: Push<'_>) {
+    let mut pusher = ImagePusher::new(registry);
+    if let Some((user, password)) = push.creds {
+        pusher = pusher.credentials(user, password);
     }
-    cmd.env("REGISTRY_AUTH_FILE", "/nonexistent-hoist-test-auth.json");
-    let out = cmd.arg(&src).arg(&dst).output().unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo copy to {dst} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let blobs = [
+        Blob::new("application/vnd.oci.image.layer.v1.tar", img.layer.clone()),
+        Blob::new(
+            "application/vnd.oci.image.config.v1+json",
+            img.config.clone(),
+        ),
+    ];
+    for blob in &blobs {
+        pusher.push_blob(repo, blob).await.unwrap();
+    }
+    let manifest = Blob::new(MANIFEST_TYPE, img.manifest.clone());
+    assert_eq!(
+        pusher.push_manifest(repo, tag, &manifest).await.unwrap(),
+        img.manifest_digest.as_str()
     );
 }
 
