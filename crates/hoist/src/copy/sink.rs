@@ -25,7 +25,8 @@ use crate::progress::{ProgressSink, Wording};
 use crate::reference::Repository;
 use crate::transfer::Compression;
 
-/// Where a copy writes to. See the module docs.
+/// The image sink: where a copy writes an image, one implementation per transport; each blob
+/// goes in through a [`BlobWriter`] (or a [`CompressingWriter`]). See the module docs.
 pub trait ImageSink: Send + Sync {
     /// The destination as the user wrote it, for messages.
     fn location(&self) -> String;
