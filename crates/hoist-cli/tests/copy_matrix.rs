@@ -24,8 +24,8 @@ use std::path::Path;
 
 use hoist::media::Platform;
 use hoist_testkit::{
-    sha256_digest, Image, ImageBuilder, ImagePusher, Index, Layer, LayerEncoding, ManifestFormat,
-    TestRegistry,
+    sha256_digest, skopeo, Image, ImageBuilder, ImagePusher, Index, Layer, LayerEncoding,
+    ManifestFormat, TestRegistry,
 };
 use sandbox::{stderr, stdout, Sandbox};
 
@@ -124,27 +124,6 @@ async fn hoist_ok(sandbox: &Sandbox, args: &[&str]) -> String {
     stdout(&out).trim().to_owned()
 }
 
-/// `skopeo inspect --raw|--config --raw LOCATION`.
-fn skopeo_inspect(flags: &[&str], location: &str) -> Vec<u8> {
-    let out = std::process::Command::new("skopeo")
-        .arg("inspect")
-        .args(flags)
-        .args(["--tls-verify=false", location])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo inspect {location}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-/// The root manifest skopeo reads at `location` (any transport but `hoist:`).
-fn skopeo_raw(location: &str) -> Vec<u8> {
-    skopeo_inspect(&["--raw"], location)
-}
-
 /// The digest of the root manifest at `location` (any transport but `hoist:`). skopeo reads
 /// it, but for `oci:` and `oci-archive:`: skopeo 1.9 finds no OCI-layout descriptor of a
 /// Docker schema 2 manifest (what a docker-archive's image is, kept as it is), so the
@@ -183,20 +162,21 @@ fn root_digest(transport: Transport, location: &str) -> String {
             assert_eq!(sha256_digest(&blob), digest, "{location}: manifest blob");
             digest.to_owned()
         }
-        _ => sha256_digest(&skopeo_raw(location)),
+        _ => sha256_digest(&skopeo::inspect_raw(location)),
     }
 }
 
 /// skopeo's view of a docker-archive: its config bytes and its layers' digests.
 fn archive_view(location: &str) -> (Vec<u8>, Vec<String>) {
-    let manifest: serde_json::Value = serde_json::from_slice(&skopeo_raw(location)).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&skopeo::inspect_raw(location)).unwrap();
     let layers = manifest["layers"]
         .as_array()
         .unwrap()
         .iter()
         .map(|l| l["digest"].as_str().unwrap().to_owned())
         .collect();
-    (skopeo_inspect(&["--config", "--raw"], location), layers)
+    (skopeo::inspect_config(location), layers)
 }
 
 /// The image ID `hoist inspect REF` reports.
@@ -303,7 +283,7 @@ async fn copy_between_every_pair_of_transports_keeps_digests_and_the_image_id() 
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // A docker-archive source is the host's image with its uncompressed layers.
     let archived = from_archive.expect("docker-archive was a source");
-    let raw = skopeo_raw(&format!(
+    let raw = skopeo::inspect_raw(&format!(
         "dir:{}",
         files.join("docker-archive-to-dir").display()
     ));

@@ -2,54 +2,17 @@
 //! roots prepared through the library with real (testkit-built) images, the way a pull leaves
 //! them; skopeo checks that what remains is still a readable OCI layout.
 
-use std::path::Path;
+mod sandbox;
+
 use std::process::{Command, Output};
 
 use hoist::digest::Digest;
 use hoist::store::metadata::ImageRecord;
-use hoist::store::{ContentStore, MetadataStore};
-use hoist_testkit::{Blob, Image, ImageBuilder, Layer};
+use hoist_testkit::{Image, ImageBuilder, Layer};
+use sandbox::SeededRoot;
 use serde_json::Value;
-use tempfile::TempDir;
 
-struct Store {
-    dir: TempDir,
-    meta: MetadataStore,
-}
-
-impl Store {
-    fn new() -> Store {
-        let dir = tempfile::tempdir().unwrap();
-        let content = ContentStore::open(dir.path()).unwrap();
-        let meta = MetadataStore::open(&content).unwrap();
-        Store { dir, meta }
-    }
-
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Writes `image`'s blobs, records it and tags it with each of `tags`.
-    fn put(&self, image: &Image, tags: &[&str]) -> ImageRecord {
-        hoist_testkit::store::put(&self.meta, image, tags)
-    }
-
-    fn has(&self, blob: &Blob) -> bool {
-        self.meta.content().has(&digest(blob)).unwrap()
-    }
-
-    /// Runs `hoist --root ROOT ARGS...`.
-    fn hoist(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_hoist"))
-            .arg("--root")
-            .arg(self.root())
-            .args(args)
-            .env_remove("HOIST_CONFIG")
-            .env("HOME", self.root())
-            .output()
-            .unwrap()
-    }
-}
+type Store = SeededRoot;
 
 use hoist_testkit::store::digest;
 

@@ -24,6 +24,8 @@
 //! - [`schema1`]: signed Docker schema 1 images ([`Schema1Builder`], [`Schema1Image`]) and the
 //!   libtrust-style [`TrustKey`] that signs them, for a registry started with
 //!   [`RegistryBuilder::accept_schema1`].
+//! - [`skopeo`]: skopeo run, and its raw view of a manifest or config in any transport — the
+//!   independent reader and writer hoist's results are checked with.
 //! - [`tree`]: directory trees read into memory and compared (what an unpack or export left).
 //! - `store` (feature `store`): testkit images written into a hoist store the way a pull
 //!   leaves them, for tests of the store, save, export and the CLI's store commands.
@@ -67,6 +69,7 @@ pub mod redirect;
 pub mod registry;
 pub mod schema1;
 mod server;
+pub mod skopeo;
 #[cfg(feature = "store")]
 pub mod store;
 pub mod tls;

@@ -6,13 +6,57 @@
 //! it checks nothing, so a hoist bug it shares with the code under test cannot pass a test
 //! that compares against the testkit's own [`Image`] bytes and digests.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use hoist::digest::Digest;
 use hoist::media::Platform;
 use hoist::reference::Reference;
 use hoist::store::metadata::{ImageLayer, ImageRecord};
-use hoist::store::MetadataStore;
+use hoist::store::{ContentStore, MetadataStore};
+use tempfile::TempDir;
 
 use crate::{Blob, Image};
+
+/// A store root (`DIR/root`) in a temporary directory with its metadata database open, to
+/// fill with [`SeededStore::put`]. The directory holds nothing else until a test puts
+/// something beside the root (an output directory, a HOME).
+pub struct SeededStore {
+    /// The temporary directory; the root is its `root/`.
+    pub dir: TempDir,
+    /// The store's metadata database (its content store through [`MetadataStore::content`]).
+    pub meta: Arc<MetadataStore>,
+}
+
+impl SeededStore {
+    /// A fresh, empty store.
+    pub fn new() -> SeededStore {
+        let dir = tempfile::tempdir().expect("creating a temporary directory");
+        let content =
+            ContentStore::open(&dir.path().join("root")).expect("creating the test store");
+        let meta = MetadataStore::open(&content).expect("opening the test store's database");
+        SeededStore {
+            dir,
+            meta: Arc::new(meta),
+        }
+    }
+
+    /// The store root, what `hoist --root` is given.
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// Writes `image`'s blobs, records it and tags it with each of `tags` (see [`put`]).
+    pub fn put(&self, image: &Image, tags: &[&str]) -> ImageRecord {
+        put(&self.meta, image, tags)
+    }
+}
+
+impl Default for SeededStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// The digest of a testkit blob (always a valid sha256 digest: the testkit computed it).
 pub fn digest(blob: &Blob) -> Digest {

@@ -9,35 +9,28 @@ use std::path::Path;
 
 use hoist::digest::Digest;
 use hoist::reference::Reference;
-use hoist::store::metadata::ImageRecord;
-use hoist::store::{ContentStore, MetadataStore};
+use hoist_testkit::store::SeededStore;
 use hoist_testkit::{Image, ImageBuilder, Layer};
-use tempfile::TempDir;
 
 // Re-exported for the archive tests (not every test binary uses it).
 #[allow(unused_imports)]
 pub use hoist_testkit::store::digest;
 
-pub struct Store {
-    pub dir: TempDir,
-    pub meta: MetadataStore,
+/// A store seeded through the testkit ([`SeededStore`]: `dir`, `meta`, `root()`, `put`), with
+/// what the archive tests ask of it.
+#[derive(Default)]
+pub struct Store(SeededStore);
+
+impl std::ops::Deref for Store {
+    type Target = SeededStore;
+    fn deref(&self) -> &SeededStore {
+        &self.0
+    }
 }
 
 impl Store {
     pub fn new() -> Store {
-        let dir = tempfile::tempdir().unwrap();
-        let content = ContentStore::open(dir.path()).unwrap();
-        let meta = MetadataStore::open(&content).unwrap();
-        Store { dir, meta }
-    }
-
-    pub fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Writes `image`'s blobs, records it and tags it with each of `tags`.
-    pub fn put(&self, image: &Image, tags: &[&str]) -> ImageRecord {
-        hoist_testkit::store::put(&self.meta, image, tags)
+        Store::default()
     }
 
     /// `hoist save NAMES` into memory.

@@ -3,15 +3,12 @@
 //! reads of what a registry holds.
 #![allow(dead_code)]
 
-use std::time::Duration;
-
 use hoist::copy::{
     copy, Archive, ArchiveFormat, ArchiveImage, CopyError, CopyOptions, CopyOutcome, DirSink,
     DirSource, DockerArchiveSink, ImageLocation, ImageSink, ImageSource, LayoutSink, LayoutSource,
     OciArchiveSink, RegistryImage,
 };
 use hoist::registry::RegistryClient;
-use hoist::transfer::{Backoff, UploadConfig};
 use hoist_testkit::{Image, ImageBuilder, ImagePusher, Index, Layer, ManifestFormat, TestRegistry};
 
 use crate::support::pull::{anonymous_client, Recorder};
@@ -77,12 +74,7 @@ pub async fn seed_index(registry: &TestRegistry, repo: &str, tag: &str, index: &
 /// Options with a backoff of milliseconds.
 pub fn fast_copy_options() -> CopyOptions {
     CopyOptions {
-        upload: UploadConfig {
-            backoff: Backoff::Linear {
-                step: Duration::from_millis(20),
-            },
-            ..UploadConfig::default()
-        },
+        upload: crate::support::push::fast_upload(),
         ..CopyOptions::default()
     }
 }

@@ -11,7 +11,8 @@
 //! - [`layers`]: a store whose pulls unpack into its layer store; umoci's reference rootfs.
 //! - [`archive`]: stores holding testkit images, tar archives read and rewritten in memory.
 //! - [`registry`]: the registry client's tests: images pushed with skopeo, clients built.
-//! - [`skopeo`]: skopeo run, and its raw view of a manifest or config in any transport.
+//! - `skopeo` (the testkit's): skopeo run, and its raw view of a manifest or config in any
+//!   transport.
 
 #![allow(dead_code)]
 
@@ -21,4 +22,4 @@ pub mod layers;
 pub mod pull;
 pub mod push;
 pub mod registry;
-pub mod skopeo;
+pub use hoist_testkit::skopeo;

@@ -6,26 +6,30 @@
 use std::time::Duration;
 
 use hoist::digest::Digest;
-use hoist::media::Platform;
 use hoist::progress::Status;
 use hoist::push::{PushOptions, Pusher};
 use hoist::reference::Reference;
 use hoist::registry::RegistryClient;
-use hoist::store::metadata::{ImageLayer, ImageRecord};
+use hoist::store::metadata::ImageRecord;
 use hoist::transfer::{Backoff, UploadConfig};
 use hoist_testkit::{Image, TestRegistry};
 
 use crate::support::pull::{anonymous_client, fast_options, push, reference, Recorder, Store};
 
+/// Upload settings with a backoff of milliseconds, so retries do not slow the suite.
+pub fn fast_upload() -> UploadConfig {
+    UploadConfig {
+        backoff: Backoff::Linear {
+            step: Duration::from_millis(20),
+        },
+        ..UploadConfig::default()
+    }
+}
+
 /// Options with a backoff of milliseconds.
 pub fn fast_push_options() -> PushOptions {
     PushOptions {
-        upload: UploadConfig {
-            backoff: Backoff::Linear {
-                step: Duration::from_millis(20),
-            },
-            ..UploadConfig::default()
-        },
+        upload: fast_upload(),
         ..PushOptions::default()
     }
 }
@@ -151,31 +155,10 @@ pub fn loaded(image: &Image, tag: &str) -> Store {
             .write_blob(&Digest::parse(&blob.digest).unwrap(), &blob.bytes)
             .unwrap();
     }
+    // The record a pull writes, but with no `created` (what this helper always recorded).
     let record = ImageRecord {
-        image_id: Digest::parse(&image.config.digest).unwrap(),
-        manifest_digest: Digest::parse(&image.manifest.digest).unwrap(),
-        manifest_media_type: image.manifest.media_type.clone(),
-        manifest_size: image.manifest.size,
-        index_digest: None,
-        platform: Platform {
-            os: "linux".into(),
-            architecture: "amd64".into(),
-            variant: None,
-            ..Default::default()
-        },
-        size: image.tars.iter().map(|t| t.len() as u64).sum(),
         created: None,
-        layers: image
-            .layers
-            .iter()
-            .zip(&image.diff_ids)
-            .map(|(blob, diff_id)| ImageLayer {
-                diff_id: Digest::parse(diff_id).unwrap(),
-                digest: Digest::parse(&blob.digest).unwrap(),
-                size: blob.size,
-                media_type: blob.media_type.clone(),
-            })
-            .collect(),
+        ..hoist_testkit::store::record_of(image)
     };
     meta.put_image(&record).unwrap();
     meta.add_tag(

@@ -1,15 +1,21 @@
-//! skopeo, the independent reader and writer the tests check hoist against: every transport
+//! skopeo, the independent reader and writer tests check hoist against, for every transport
 //! (`docker://` over plain HTTP, `oci:`, `dir:`, `docker-archive:`, `oci-archive:`).
+//!
+//! Test helpers: each runs the `skopeo` on PATH and panics with its stderr when it fails, so a
+//! test reads as the steps it takes.
 
 use std::process::Command;
 
-/// Runs `skopeo --insecure-policy ARGS…`, panicking with its stderr on failure.
+/// Runs `skopeo --insecure-policy ARGS…`.
+///
+/// # Panics
+/// When skopeo cannot be run or exits unsuccessfully.
 pub fn run(args: &[&str]) {
     let out = Command::new("skopeo")
         .args(["--insecure-policy"])
         .args(args)
         .output()
-        .unwrap();
+        .expect("running skopeo");
     assert!(
         out.status.success(),
         "skopeo {args:?}: {}",
@@ -18,11 +24,17 @@ pub fn run(args: &[&str]) {
 }
 
 /// `skopeo inspect --raw` of any transport reference: the root manifest's bytes.
+///
+/// # Panics
+/// When skopeo cannot be run or exits unsuccessfully.
 pub fn inspect_raw(reference: &str) -> Vec<u8> {
     inspect(&["--raw"], reference)
 }
 
 /// `skopeo inspect --config --raw`: the config bytes of the image `reference` names.
+///
+/// # Panics
+/// When skopeo cannot be run or exits unsuccessfully.
 pub fn inspect_config(reference: &str) -> Vec<u8> {
     inspect(&["--config", "--raw"], reference)
 }
@@ -33,7 +45,7 @@ fn inspect(flags: &[&str], reference: &str) -> Vec<u8> {
         .args(flags)
         .args(["--tls-verify=false", reference])
         .output()
-        .unwrap();
+        .expect("running skopeo");
     assert!(
         out.status.success(),
         "skopeo inspect {reference} failed: {}",
