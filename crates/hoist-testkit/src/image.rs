@@ -473,7 +473,9 @@ impl Layer {
     }
 }
 
-/// The platform of an image (`os/architecture[/variant]`).
+/// The platform of an image (`os/architecture[/variant]`), as the testkit writes it into
+/// configs and index entries. The testkit's own on purpose (it does not depend on hoist, see
+/// the crate docs); hoist's is `hoist::media::Platform`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Platform {
     /// e.g. `linux`.
