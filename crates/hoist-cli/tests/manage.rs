@@ -4,11 +4,11 @@
 
 mod sandbox;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use hoist::digest::Digest;
 use hoist::store::metadata::ImageRecord;
-use hoist_testkit::{Image, ImageBuilder, Layer};
+use hoist_testkit::{skopeo, Image, ImageBuilder, Layer};
 use sandbox::SeededRoot;
 use serde_json::Value;
 
@@ -299,13 +299,8 @@ fn prune_deletes_dangling_images_and_orphans_and_skopeo_still_reads_the_rest() {
     assert!(!store.has(&old.manifest) && !store.has(&old.layers[0]));
     assert!(!store.meta.content().has(&orphan_digest).unwrap());
     for name in ["docker.io/library/app:1", "docker.io/library/new:1"] {
-        let skopeo = Command::new("skopeo")
-            .args(["inspect", "--raw"])
-            .arg(format!("oci:{}:{name}", store.root().display()))
-            .output()
-            .unwrap();
-        assert!(skopeo.status.success(), "{name}: {}", stderr(&skopeo));
-        assert_eq!(skopeo.stdout, new.manifest.bytes, "{name}");
+        let raw = skopeo::inspect_raw(&format!("oci:{}:{name}", store.root().display()));
+        assert_eq!(raw, new.manifest.bytes, "{name}");
     }
 }
 
