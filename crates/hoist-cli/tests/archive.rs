@@ -1,66 +1,14 @@
 //! `hoist save` and `hoist load` run as the built binary: files, pipes, docker's output lines
 //! and one-line failures.
 
-#[path = "../../hoist/tests/store_fixture/mod.rs"]
-mod store_fixture;
+mod sandbox;
 
-use std::io::Write as _;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-use hoist::store::metadata::ImageRecord;
-use hoist::store::{ContentStore, MetadataStore};
 use hoist_testkit::{Image, ImageBuilder, Layer};
-use tempfile::TempDir;
+use sandbox::SeededRoot;
 
-struct Store {
-    dir: TempDir,
-    meta: MetadataStore,
-}
-
-impl Store {
-    fn new() -> Store {
-        let dir = tempfile::tempdir().unwrap();
-        let content = ContentStore::open(dir.path()).unwrap();
-        let meta = MetadataStore::open(&content).unwrap();
-        Store { dir, meta }
-    }
-
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn put(&self, image: &Image, tag: &str) -> ImageRecord {
-        store_fixture::put(&self.meta, image, &[tag])
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_hoist"));
-        command
-            .arg("--root")
-            .arg(self.root())
-            .args(args)
-            .env_remove("HOIST_CONFIG")
-            .env("HOME", self.root());
-        command
-    }
-
-    fn hoist(&self, args: &[&str]) -> Output {
-        self.command(args).stdin(Stdio::null()).output().unwrap()
-    }
-
-    fn hoist_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(input).unwrap();
-        child.wait_with_output().unwrap()
-    }
-}
+type Store = SeededRoot;
 
 fn image(name: &str) -> Image {
     ImageBuilder::new()
@@ -81,7 +29,7 @@ fn ok(output: Output) -> Output {
 #[test]
 fn save_to_a_file_then_load_it_prints_loaded_image() {
     let source = Store::new();
-    let record = source.put(&image("a"), "app:1");
+    let record = source.put(&image("a"), &["app:1"]);
     let file = source.root().join("out.tar");
     ok(source.hoist(&["save", "-o", file.to_str().unwrap(), "app:1"]));
 
@@ -99,7 +47,7 @@ fn save_to_a_file_then_load_it_prints_loaded_image() {
 #[test]
 fn save_streams_to_a_pipe_and_load_reads_stdin() {
     let source = Store::new();
-    source.put(&image("a"), "app:1");
+    source.put(&image("a"), &["app:1"]);
     let saved = ok(source.hoist(&["save", "app:1"])).stdout;
     assert!(!saved.is_empty());
 

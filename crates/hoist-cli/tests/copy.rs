@@ -208,17 +208,8 @@ async fn stored_index_copies_to_a_registry_byte_for_byte() {
         .await;
 
     assert!(out.status.success(), "{}", stderr(&out));
-    let raw = std::process::Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{}/out/app:v1", b.host()))
-        .output()
-        .unwrap();
-    assert!(
-        raw.status.success(),
-        "{}",
-        String::from_utf8_lossy(&raw.stderr)
-    );
-    assert_eq!(raw.stdout, index.index.bytes);
+    let raw = hoist_testkit::skopeo::inspect_raw(&format!("docker://{}/out/app:v1", b.host()));
+    assert_eq!(raw, index.index.bytes);
 }
 
 /// Writes `bytes` as a blob of the layout at `dir`; its descriptor with `media_type`.

@@ -1,40 +1,41 @@
 //! `hoist export` and the layer store through the built binary, against store roots prepared
 //! through the library (blobs, image records, unpacked layers) with testkit-built images.
 
-#[path = "../../hoist/tests/store_fixture/mod.rs"]
-mod store_fixture;
+mod sandbox;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 
 use hoist::store::metadata::ImageRecord;
-use hoist::store::{ContentStore, LayerStore, MetadataStore};
+use hoist::store::LayerStore;
+use hoist_testkit::store::SeededStore;
 use hoist_testkit::{Image, ImageBuilder, Layer};
-use tempfile::TempDir;
+use sandbox::command_at;
 
+/// A store seeded through the testkit with its layer store, and `hoist` run against it.
 struct Store {
-    dir: TempDir,
-    meta: Arc<MetadataStore>,
+    seeded: SeededStore,
     layers: LayerStore,
+}
+
+impl std::ops::Deref for Store {
+    type Target = SeededStore;
+    fn deref(&self) -> &SeededStore {
+        &self.seeded
+    }
 }
 
 impl Store {
     fn new() -> Store {
-        let dir = tempfile::tempdir().unwrap();
-        let content = ContentStore::open(&dir.path().join("root")).unwrap();
-        let meta = Arc::new(MetadataStore::open(&content).unwrap());
-        let layers = LayerStore::open(Arc::clone(&meta)).unwrap();
-        Store { dir, meta, layers }
-    }
-
-    fn root(&self) -> std::path::PathBuf {
-        self.dir.path().join("root")
+        let seeded = SeededStore::new();
+        let layers = LayerStore::open(Arc::clone(&seeded.meta)).unwrap();
+        Store { seeded, layers }
     }
 
     /// Stores `image`, records and tags it, and (when `unpack`) unpacks its layers.
     fn put(&self, image: &Image, tag: &str, unpack: bool) -> ImageRecord {
-        let record = store_fixture::put(&self.meta, image, &[tag]);
+        let record = self.seeded.put(image, &[tag]);
         if unpack {
             self.layers.register_image(&record).unwrap();
         }
@@ -49,12 +50,7 @@ impl Store {
     }
 
     fn hoist(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_hoist"))
-            .arg("--root")
-            .arg(self.root())
-            .args(args)
-            .env_remove("HOIST_CONFIG")
-            .env("HOME", self.dir.path())
+        command_at(&self.root(), self.dir.path(), args)
             .output()
             .unwrap()
     }

@@ -2,59 +2,19 @@
 //! roots prepared through the library with real (testkit-built) images, the way a pull leaves
 //! them; skopeo checks that what remains is still a readable OCI layout.
 
-#[path = "../../hoist/tests/store_fixture/mod.rs"]
-mod store_fixture;
+mod sandbox;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use hoist::digest::Digest;
 use hoist::store::metadata::ImageRecord;
-use hoist::store::{ContentStore, MetadataStore};
-use hoist_testkit::{Blob, Image, ImageBuilder, Layer};
+use hoist_testkit::{skopeo, Image, ImageBuilder, Layer};
+use sandbox::SeededRoot;
 use serde_json::Value;
-use tempfile::TempDir;
 
-struct Store {
-    dir: TempDir,
-    meta: MetadataStore,
-}
+type Store = SeededRoot;
 
-impl Store {
-    fn new() -> Store {
-        let dir = tempfile::tempdir().unwrap();
-        let content = ContentStore::open(dir.path()).unwrap();
-        let meta = MetadataStore::open(&content).unwrap();
-        Store { dir, meta }
-    }
-
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Writes `image`'s blobs, records it and tags it with each of `tags`.
-    fn put(&self, image: &Image, tags: &[&str]) -> ImageRecord {
-        store_fixture::put(&self.meta, image, tags)
-    }
-
-    fn has(&self, blob: &Blob) -> bool {
-        self.meta.content().has(&digest(blob)).unwrap()
-    }
-
-    /// Runs `hoist --root ROOT ARGS...`.
-    fn hoist(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_hoist"))
-            .arg("--root")
-            .arg(self.root())
-            .args(args)
-            .env_remove("HOIST_CONFIG")
-            .env("HOME", self.root())
-            .output()
-            .unwrap()
-    }
-}
-
-use store_fixture::digest;
+use hoist_testkit::store::digest;
 
 fn image(layers: &[&str]) -> Image {
     layers
@@ -339,13 +299,8 @@ fn prune_deletes_dangling_images_and_orphans_and_skopeo_still_reads_the_rest() {
     assert!(!store.has(&old.manifest) && !store.has(&old.layers[0]));
     assert!(!store.meta.content().has(&orphan_digest).unwrap());
     for name in ["docker.io/library/app:1", "docker.io/library/new:1"] {
-        let skopeo = Command::new("skopeo")
-            .args(["inspect", "--raw"])
-            .arg(format!("oci:{}:{name}", store.root().display()))
-            .output()
-            .unwrap();
-        assert!(skopeo.status.success(), "{name}: {}", stderr(&skopeo));
-        assert_eq!(skopeo.stdout, new.manifest.bytes, "{name}");
+        let raw = skopeo::inspect_raw(&format!("oci:{}:{name}", store.root().display()));
+        assert_eq!(raw, new.manifest.bytes, "{name}");
     }
 }
 
@@ -369,7 +324,7 @@ fn put_created(store: &Store, image: &Image, tag: &str, created: &str) -> ImageR
     for blob in image.layers.iter().chain([&image.config, &image.manifest]) {
         content.write_blob(&digest(blob), &blob.bytes).unwrap();
     }
-    let mut record = store_fixture::record_of(image);
+    let mut record = hoist_testkit::store::record_of(image);
     record.created = Some(created.to_owned());
     store.meta.put_image(&record).unwrap();
     let reference = hoist::reference::Reference::parse(tag).unwrap();

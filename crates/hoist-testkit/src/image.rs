@@ -68,6 +68,48 @@ impl ManifestFormat {
     }
 }
 
+/// How a layer is stored in an image: the bytes pushed and the media type that says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LayerEncoding {
+    /// gzip (`tar+gzip`, docker's `tar.gzip`), what most registries hold.
+    #[default]
+    Gzip,
+    /// zstd (`tar+zstd`); OCI only: Docker schema 2 has no zstd layer type.
+    Zstd,
+    /// The tar itself (`tar`, docker's `diff.tar`), as `docker save` and builders write it.
+    Uncompressed,
+}
+
+impl LayerEncoding {
+    /// The layer media type of this encoding in `format`, or `None` where the format has none
+    /// (zstd in Docker schema 2).
+    pub fn media_type(self, format: ManifestFormat) -> Option<&'static str> {
+        match (self, format) {
+            (LayerEncoding::Gzip, _) => Some(format.layer_type()),
+            (LayerEncoding::Zstd, ManifestFormat::Oci) => {
+                Some("application/vnd.oci.image.layer.v1.tar+zstd")
+            }
+            (LayerEncoding::Zstd, ManifestFormat::DockerSchema2) => None,
+            (LayerEncoding::Uncompressed, ManifestFormat::Oci) => {
+                Some("application/vnd.oci.image.layer.v1.tar")
+            }
+            (LayerEncoding::Uncompressed, ManifestFormat::DockerSchema2) => {
+                Some("application/vnd.docker.image.rootfs.diff.tar")
+            }
+        }
+    }
+
+    /// `layer` encoded this way.
+    fn encode(self, layer: &Layer) -> Result<Vec<u8>> {
+        match self {
+            LayerEncoding::Gzip => Ok(layer.gzip.clone()),
+            LayerEncoding::Zstd => zstd::encode_all(layer.tar.as_slice(), 3)
+                .map_err(|e| Error::io("compressing a layer with zstd", e)),
+            LayerEncoding::Uncompressed => Ok(layer.tar.clone()),
+        }
+    }
+}
+
 /// Content-addressed bytes with their media type.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Blob {
@@ -431,7 +473,9 @@ impl Layer {
     }
 }
 
-/// The platform of an image (`os/architecture[/variant]`).
+/// The platform of an image (`os/architecture[/variant]`), as the testkit writes it into
+/// configs and index entries. The testkit's own on purpose (it does not depend on hoist, see
+/// the crate docs); hoist's is `hoist::media::Platform`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Platform {
     /// e.g. `linux`.
@@ -466,7 +510,7 @@ impl Platform {
 pub struct ImageBuilder {
     format: ManifestFormat,
     platform: Platform,
-    layers: Vec<Layer>,
+    layers: Vec<(Layer, LayerEncoding)>,
     config: serde_json::Value,
 }
 
@@ -499,9 +543,15 @@ impl ImageBuilder {
         self
     }
 
-    /// Appends a layer.
-    pub fn layer(mut self, layer: Layer) -> Self {
-        self.layers.push(layer);
+    /// Appends a layer, gzip-compressed.
+    pub fn layer(self, layer: Layer) -> Self {
+        self.layer_encoded(layer, LayerEncoding::Gzip)
+    }
+
+    /// Appends a layer stored as `encoding` says (zstd needs the OCI format: `build` fails
+    /// otherwise).
+    pub fn layer_encoded(mut self, layer: Layer, encoding: LayerEncoding) -> Self {
+        self.layers.push((layer, encoding));
         self
     }
 
@@ -514,7 +564,7 @@ impl ImageBuilder {
     /// Writes the config and the manifest.
     pub fn build(self) -> Result<Image> {
         let f = self.format;
-        let diff_ids: Vec<String> = self.layers.iter().map(|l| l.diff_id.clone()).collect();
+        let diff_ids: Vec<String> = self.layers.iter().map(|(l, _)| l.diff_id.clone()).collect();
         let history: Vec<serde_json::Value> = (0..self.layers.len())
             .map(|i| json!({"created": "1970-01-01T00:00:00Z", "created_by": format!("hoist-testkit layer {i}")}))
             .collect();
@@ -524,11 +574,16 @@ impl ImageBuilder {
         config["rootfs"] = json!({"type": "layers", "diff_ids": diff_ids});
         config["history"] = json!(history);
         let config = Blob::new(f.config_type(), to_vec(&config)?);
-        let layers: Vec<Blob> = self
+        let layers = self
             .layers
             .iter()
-            .map(|l| Blob::new(f.layer_type(), l.gzip.clone()))
-            .collect();
+            .map(|(layer, encoding)| {
+                let media_type = encoding.media_type(f).ok_or_else(|| {
+                    Error::Protocol(format!("{encoding:?} layers have no {f:?} media type"))
+                })?;
+                Ok(Blob::new(media_type, encoding.encode(layer)?))
+            })
+            .collect::<Result<Vec<Blob>>>()?;
         let manifest = json!({
             "schemaVersion": 2,
             "mediaType": f.manifest_type(),
@@ -542,7 +597,7 @@ impl ImageBuilder {
             config,
             layers,
             diff_ids,
-            tars: self.layers.into_iter().map(|l| l.tar).collect(),
+            tars: self.layers.into_iter().map(|(l, _)| l.tar).collect(),
         })
     }
 }
@@ -558,7 +613,7 @@ pub struct Image {
     pub manifest: Blob,
     /// The config.
     pub config: Blob,
-    /// The compressed layers, in order.
+    /// The layers as pushed (gzip unless built with [`ImageBuilder::layer_encoded`]), in order.
     pub layers: Vec<Blob>,
     /// The config's `rootfs.diff_ids`, in order.
     pub diff_ids: Vec<String>,

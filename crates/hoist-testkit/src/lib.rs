@@ -3,7 +3,8 @@
 //!
 //! This crate is deliberately independent of the `hoist` crate: it re-implements the little
 //! protocol it needs (Basic and token auth, blob upload, manifest PUT) with plain `reqwest`, so
-//! a hoist bug cannot hide itself by being present on both sides of a test.
+//! a hoist bug cannot hide itself by being present on both sides of a test. The one exception
+//! is `store` (the `store` feature), which seeds a hoist store through hoist's own API.
 //!
 //! Parts:
 //! - [`registry`]: [`TestRegistry`], a CNCF distribution 2.8 process (anonymous, htpasswd,
@@ -23,6 +24,11 @@
 //! - [`schema1`]: signed Docker schema 1 images ([`Schema1Builder`], [`Schema1Image`]) and the
 //!   libtrust-style [`TrustKey`] that signs them, for a registry started with
 //!   [`RegistryBuilder::accept_schema1`].
+//! - [`skopeo`]: skopeo run, and its raw view of a manifest or config in any transport — the
+//!   independent reader and writer hoist's results are checked with.
+//! - [`tree`]: directory trees read into memory and compared (what an unpack or export left).
+//! - `store` (feature `store`): testkit images written into a hoist store the way a pull
+//!   leaves them, for tests of the store, save, export and the CLI's store commands.
 //!
 //! A typical integration test (hoist's side of it elided):
 //!
@@ -63,6 +69,9 @@ pub mod redirect;
 pub mod registry;
 pub mod schema1;
 mod server;
+pub mod skopeo;
+#[cfg(feature = "store")]
+pub mod store;
 pub mod tls;
 pub mod token;
 pub mod tree;
@@ -70,8 +79,8 @@ pub mod tree;
 pub use error::{Error, Result};
 pub use fault::{FaultProxy, Outcome, ProxiedRequest, Rule};
 pub use image::{
-    sha256_digest, Attrs, Blob, Image, ImageBuilder, Index, Layer, LayerBuilder, ManifestFormat,
-    Platform,
+    sha256_digest, Attrs, Blob, Image, ImageBuilder, Index, Layer, LayerBuilder, LayerEncoding,
+    ManifestFormat, Platform,
 };
 pub use push::ImagePusher;
 pub use redirect::{RecordedRequest, RedirectServer, V1OnlyServer};

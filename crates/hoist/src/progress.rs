@@ -210,7 +210,9 @@ impl fmt::Display for ProgressEvent {
     }
 }
 
-/// Where progress events go (docker's `progress.Output`). Implementations must not block.
+/// The progress sink: where progress events go (docker's `progress.Output`), unlike the
+/// image sinks, blob writers and layer sinks, which receive bytes. Implementations must not
+/// block.
 pub trait ProgressSink: Send + Sync {
     /// Records one event.
     fn emit(&self, event: ProgressEvent);

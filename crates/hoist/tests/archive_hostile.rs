@@ -1,12 +1,11 @@
 //! `hoist load` of hostile or damaged archives: each fails with a clear error and leaves
 //! nothing recorded or tagged.
 
-mod archive_support;
-mod store_fixture;
+mod support;
 
-use archive_support::{entries, image, write_tar, Store};
 use hoist::archive::ArchiveError;
 use hoist::copy::load_archive;
+use support::archive::{entries, image, write_tar, Store};
 use tar::EntryType;
 
 type Entries = Vec<(String, EntryType, Vec<u8>, Option<String>)>;

@@ -1,15 +1,14 @@
 //! `hoist load`: archives from `hoist save`, skopeo's docker-archive and OCI layout tarballs
 //! land in the store with their image IDs and tags.
 
-mod archive_support;
-mod store_fixture;
+mod support;
 
 use std::io::Write as _;
 
-use archive_support::{entries, image, skopeo, write_tar, Store};
 use hoist::archive::LoadEvent;
 use hoist::copy::load_archive;
 use hoist::media::types::{DOCKER_LAYER, DOCKER_LAYER_GZIP, DOCKER_MANIFEST_V2};
+use support::archive::{entries, image, skopeo, write_tar, Store};
 
 #[test]
 fn a_saved_image_loads_with_its_image_id_and_tag() {

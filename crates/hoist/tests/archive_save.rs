@@ -1,13 +1,12 @@
 //! `hoist save`: the archive has docker's layout, and skopeo reads it.
 
-mod archive_support;
-mod store_fixture;
+mod support;
 
-use archive_support::{
-    files, image, manifest_json, members, oci_config, oci_layer_diff_ids, skopeo, Store,
-};
 use hoist::archive::{save_images, ArchiveError};
 use hoist_testkit::ImageBuilder;
+use support::archive::{
+    files, image, manifest_json, members, oci_config, oci_layer_diff_ids, skopeo, Store,
+};
 
 #[test]
 fn save_writes_config_layers_manifest_and_repositories_like_docker() {
@@ -181,7 +180,7 @@ fn a_stored_layer_that_does_not_match_its_diff_id_fails_the_save() {
     let other = image(&["other"]);
     let mut record = store.put(&img, &["app:1"]);
     store.put(&other, &["other:1"]);
-    record.layers[0].digest = archive_support::digest(&other.layers[0]);
+    record.layers[0].digest = support::archive::digest(&other.layers[0]);
     store.meta.put_image(&record).unwrap();
     let mut out = Vec::new();
     let err = save_images(&store.meta, &["app:1".to_owned()], &mut out).unwrap_err();

@@ -8,10 +8,7 @@
 //! behind a fault proxy, the registry writer resumes a compressed stream reset mid-`PATCH`
 //! and sends it in chunks when large bodies are refused, with nothing kept to resend from.
 
-mod copy_support;
-mod layers_support;
-mod pull_support;
-mod push_support;
+mod support;
 
 use std::io::Read;
 use std::path::Path;
@@ -30,10 +27,10 @@ use hoist_testkit::{
     TestRegistry,
 };
 
-use copy_support::{copy_between, fast_copy_options, open_source};
-use layers_support::{umoci_rootfs, LayeredStore};
-use pull_support::{anonymous_client, push, Recorder};
-use push_support::blob_bytes;
+use support::copy::{copy_between, fast_copy_options, open_source};
+use support::layers::{umoci_rootfs, LayeredStore};
+use support::pull::{anonymous_client, push, Recorder};
+use support::push::blob_bytes;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";

@@ -3,16 +3,14 @@
 //! at the offset the destination holds, or the blob sent again), and a corrupted byte is
 //! caught before the destination accepts the blob.
 
-mod copy_support;
-mod pull_support;
-mod push_support;
+mod support;
 
 use hoist::copy::CopyError;
 use hoist_testkit::{FaultProxy, ImagePusher, Rule, TestRegistry};
 
-use copy_support::{big_image, copy_between, fast_copy_options, head_status};
-use pull_support::blobs_in;
-use push_support::assert_blobs_equal;
+use support::copy::{big_image, copy_between, fast_copy_options, head_status};
+use support::pull::blobs_in;
+use support::push::assert_blobs_equal;
 
 /// A registry with an 8 MiB single-layer image behind a fault proxy.
 async fn setup() -> (TestRegistry, FaultProxy, hoist_testkit::Image) {

@@ -4,9 +4,7 @@
 //! archive whose `index.json` names such a member is refused the same way. Nothing reaches
 //! the destination.
 
-mod copy_support;
-mod pull_support;
-mod push_support;
+mod support;
 
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -14,7 +12,7 @@ use std::path::{Path, PathBuf};
 use hoist::copy::CopyError;
 use hoist_testkit::{ImageBuilder, Index, Layer, ManifestFormat, TestRegistry};
 
-use copy_support::{copy_between, fast_copy_options, seed_index};
+use support::copy::{copy_between, fast_copy_options, seed_index};
 
 fn index() -> Index {
     Index::new(

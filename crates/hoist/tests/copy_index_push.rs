@@ -2,9 +2,7 @@
 //! index's exact bytes, so the target has the source's index digest. A plain pull of the same
 //! index still pushes the one platform manifest.
 
-mod copy_support;
-mod pull_support;
-mod push_support;
+mod support;
 
 use hoist::digest::Digest;
 use hoist::media::Platform;
@@ -12,9 +10,9 @@ use hoist::pull::PullOptions;
 use hoist::reference::Reference;
 use hoist_testkit::{ManifestFormat, TestRegistry};
 
-use copy_support::{assert_index_copied, seed_index, skopeo_raw, two_platform_index};
-use pull_support::{fast_options, Recorder, Store};
-use push_support::{push_anonymous, tag_as};
+use support::copy::{assert_index_copied, seed_index, skopeo_raw, two_platform_index};
+use support::pull::{fast_options, Recorder, Store};
+use support::push::{push_anonymous, tag_as};
 
 async fn pull(store: &Store, name: &str, all_platforms: bool) {
     let options = PullOptions {
@@ -125,7 +123,7 @@ async fn store_source_copies_a_whole_pulled_index_to_a_registry() {
         std::sync::Arc::new(store.metadata()),
         &Reference::parse(&name).unwrap(),
     );
-    let client = pull_support::anonymous_client();
+    let client = support::pull::anonymous_client();
     let dest = Reference::parse(&format!("{}/dst/app:v1", b.host())).unwrap();
     let sink = hoist::copy::RegistryImage::new(&client, &dest);
     let root = hoist::copy::ImageSource::resolve(&source).await.unwrap();
@@ -134,7 +132,7 @@ async fn store_source_copies_a_whole_pulled_index_to_a_registry() {
         &source,
         &sink,
         &root,
-        &copy_support::fast_copy_options(),
+        &support::copy::fast_copy_options(),
         &Recorder::default(),
     )
     .await

@@ -1,18 +1,16 @@
 //! `copy` to and from OCI layout directories (`oci:PATH[:TAG]`): skopeo reads what hoist wrote
 //! byte for byte, and a layout copies back to a registry with the same digests.
 
-mod copy_support;
-mod pull_support;
-mod push_support;
+mod support;
 
 use hoist::copy::CopyError;
 use hoist_testkit::{ManifestFormat, TestRegistry};
 
-use copy_support::{
+use support::copy::{
     assert_index_copied, copy_between, fast_copy_options, seed_index, skopeo_raw,
     two_platform_index,
 };
-use pull_support::blobs_in;
+use support::pull::blobs_in;
 
 #[tokio::test]
 async fn registry_to_layout_and_back_keeps_every_digest() {
@@ -73,17 +71,13 @@ async fn layout_written_by_skopeo_copies_to_a_registry() {
     seed_index(&a, "src/app", "v1", &index).await;
     let dir = tempfile::tempdir().unwrap();
     let oci = format!("oci:{}:stable", dir.path().join("by-skopeo").display());
-    let out = std::process::Command::new("skopeo")
-        .args(["copy", "--all", "--src-tls-verify=false"])
-        .arg(format!("docker://{}/src/app:v1", a.host()))
-        .arg(&oci)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::skopeo::run(&[
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        &format!("docker://{}/src/app:v1", a.host()),
+        &oci,
+    ]);
 
     let (result, _) = copy_between(
         &oci,

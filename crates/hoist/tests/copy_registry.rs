@@ -3,16 +3,14 @@
 //! one registry mounts every blob, a copy again sends nothing, and a missing source tag fails
 //! before anything is written.
 
-mod copy_support;
-mod pull_support;
-mod push_support;
+mod support;
 
 use hoist::copy::{CopyError, CopyOptions};
 use hoist::media::Platform;
 use hoist::progress::Status;
 use hoist_testkit::{ManifestFormat, TestRegistry};
 
-use copy_support::{
+use support::copy::{
     assert_index_copied, blob_writes, copy_between, fast_copy_options, head_status, seed_index,
     skopeo_raw, two_platform_index,
 };

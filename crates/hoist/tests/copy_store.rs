@@ -3,10 +3,7 @@
 //! diffIDs checked, layers unpacked), an index copied whole is complete, a stored image copies
 //! out to a layout umoci unpacks, and a bad blob or a lying config records nothing.
 
-mod copy_support;
-mod layers_support;
-mod pull_support;
-mod push_support;
+mod support;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,9 +23,9 @@ use hoist_testkit::{
     Blob, FaultProxy, Image, ImageBuilder, ImagePusher, Layer, ManifestFormat, Rule, TestRegistry,
 };
 
-use copy_support::{copy_between, fast_copy_options, seed_index, two_platform_index};
-use layers_support::{umoci_rootfs, LayeredStore};
-use pull_support::{anonymous_client, push, Recorder};
+use support::copy::{copy_between, fast_copy_options, seed_index, two_platform_index};
+use support::layers::{umoci_rootfs, LayeredStore};
+use support::pull::{anonymous_client, push, Recorder};
 
 /// A two-layer image with files, directories and a symlink.
 fn image() -> Image {
@@ -61,7 +58,7 @@ async fn copy_into(
     let client = anonymous_client();
     let source: Box<dyn ImageSource> = match ImageLocation::parse(src).unwrap() {
         ImageLocation::Store(r) => Box::new(StoreSource::new(Arc::clone(&store.meta), &r)),
-        _ => copy_support::open_source(&client, src).unwrap(),
+        _ => support::copy::open_source(&client, src).unwrap(),
     };
     let root = match source.resolve().await {
         Ok(root) => root,
@@ -298,7 +295,7 @@ async fn store_to_layout_unpacks_with_umoci_like_the_original() {
     let bundle = work.path().join("out-bundle");
     let mut umoci = std::process::Command::new("umoci");
     umoci.arg("unpack");
-    if !layers_support::is_root() {
+    if !support::layers::is_root() {
         umoci.arg("--rootless");
     }
     let out = umoci
@@ -358,14 +355,14 @@ async fn copying_again_transfers_nothing() {
     let store = LayeredStore::new();
     let src = format!("{}/src/app:v1", registry.host());
     copy_into(&store, &src, "app:v1", true).await.0.unwrap();
-    let gets_before = pull_support::blob_gets(&registry);
+    let gets_before = support::pull::blob_gets(&registry);
 
     let (result, progress) = copy_into(&store, &src, "app:v1", true).await;
 
     let outcome = result.unwrap();
     assert_eq!(outcome.copied, 0, "{outcome:?}");
     assert_eq!(outcome.existing, 3, "{outcome:?}");
-    assert_eq!(pull_support::blob_gets(&registry), gets_before);
+    assert_eq!(support::pull::blob_gets(&registry), gets_before);
     for layer in &image.layers {
         assert!(
             progress
@@ -492,7 +489,7 @@ async fn copy_out_to(store: &LayeredStore, tag: &str, dst: &str) -> CopyOutcome 
 #[tokio::test]
 async fn three_platforms_through_dir_into_the_store_and_out_to_an_oci_archive_keep_digests() {
     let registry = TestRegistry::anonymous().await.unwrap();
-    let index = copy_support::three_platform_index(ManifestFormat::Oci);
+    let index = support::copy::three_platform_index(ManifestFormat::Oci);
     seed_index(&registry, "src/app", "v1", &index).await;
     let tmp = tempfile::tempdir().unwrap();
     let dir = format!("dir:{}", tmp.path().join("d").display());
@@ -515,10 +512,10 @@ async fn three_platforms_through_dir_into_the_store_and_out_to_an_oci_archive_ke
     let archive = format!("oci-archive:{}:v1", tmp.path().join("o.tar").display());
     let out = copy_out_to(&store, "app:v1", &archive).await;
     assert_eq!(out.root.digest, digest(index.digest()));
-    assert_eq!(copy_support::skopeo_raw(&archive), index.index.bytes);
+    assert_eq!(support::copy::skopeo_raw(&archive), index.index.bytes);
     let back = format!("dir:{}", tmp.path().join("back").display());
     copy_out_to(&store, "app:v1", &back).await;
-    assert_eq!(copy_support::skopeo_raw(&back), index.index.bytes);
+    assert_eq!(support::copy::skopeo_raw(&back), index.index.bytes);
 }
 
 #[tokio::test]
@@ -532,7 +529,7 @@ async fn a_docker_archive_copied_into_the_store_has_the_image_id_of_its_config()
         platform: Some(Platform::parse("linux/arm64/v8").unwrap()),
         ..fast_copy_options()
     };
-    copy_support::copy_between(
+    support::copy::copy_between(
         &format!("docker://{}/src/app:v1", registry.host()),
         &format!("docker-archive:{}:app:v1", tar.display()),
         options,

@@ -5,21 +5,19 @@
 //! uncompressed layers, as `docker save` and skopeo write it), and interoperability with
 //! skopeo both ways.
 
-mod copy_support;
-mod pull_support;
-mod push_support;
+mod support;
 
 use std::path::Path;
-use std::process::Command;
 
 use hoist::copy::{CopyError, CopyOptions};
 use hoist::media::Platform;
 use hoist_testkit::{Blob, ImageBuilder, ImagePusher, Index, Layer, ManifestFormat, TestRegistry};
 
-use copy_support::{
+use support::copy::{
     assert_index_copied, copy_between, fast_copy_options, seed_index, skopeo_raw,
     three_platform_index,
 };
+use support::skopeo::{self, inspect_config};
 
 const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
@@ -68,19 +66,6 @@ async fn copy_with_options(src: &str, dst: &str, options: CopyOptions) {
     if let Err(e) = result {
         panic!("copy {src} {dst}: {e:?}");
     }
-}
-
-fn skopeo(args: &[&str]) {
-    let out = Command::new("skopeo")
-        .args(["--insecure-policy"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Every file under `dir` (relative name ⇒ bytes), recursively.
@@ -221,18 +206,9 @@ async fn docker_archive_holds_one_platform_of_an_index() {
         ..fast_copy_options()
     };
     copy_with_options(&format!("{}/multi:v1", a.host()), &dst, options).await;
-    let config = Command::new("skopeo")
-        .args(["inspect", "--config", "--raw"])
-        .arg(format!("docker-archive:{}", tar.display()))
-        .output()
-        .unwrap();
-    assert!(
-        config.status.success(),
-        "{}",
-        String::from_utf8_lossy(&config.stderr)
-    );
+    let config = inspect_config(&format!("docker-archive:{}", tar.display()));
     assert_eq!(
-        config.stdout, index.images[1].config.bytes,
+        config, index.images[1].config.bytes,
         "skopeo reads the arm64 config"
     );
 }
@@ -247,7 +223,7 @@ async fn dir_written_by_hoist_is_byte_identical_to_skopeos() {
     let by_hoist = tmp.path().join("hoist");
     let src = format!("docker://{}/src/app:v1", a.host());
 
-    skopeo(&[
+    skopeo::run(&[
         "copy",
         "--all",
         "--src-tls-verify=false",
@@ -278,9 +254,9 @@ async fn skopeo_written_dir_and_archives_copy_to_a_registry() {
         tmp.path().join("d.tar").display()
     );
     for dst in [&dir, &oci_archive] {
-        skopeo(&["copy", "--all", "--src-tls-verify=false", &src, dst]);
+        skopeo::run(&["copy", "--all", "--src-tls-verify=false", &src, dst]);
     }
-    skopeo(&[
+    skopeo::run(&[
         "copy",
         "--src-tls-verify=false",
         &format!("docker://{}/mixed:v1", a.host()),
@@ -334,7 +310,7 @@ async fn skopeo_reads_the_archives_hoist_writes() {
     .await;
 
     let by_skopeo = tmp.path().join("by-skopeo");
-    skopeo(&[
+    skopeo::run(&[
         "copy",
         "--all",
         &oci_archive,
@@ -344,16 +320,8 @@ async fn skopeo_reads_the_archives_hoist_writes() {
         skopeo_raw(&format!("oci:{}:v1", by_skopeo.display())),
         index.index.bytes
     );
-    let config = Command::new("skopeo")
-        .args(["inspect", "--config", "--raw", &docker_archive])
-        .output()
-        .unwrap();
-    assert!(
-        config.status.success(),
-        "{}",
-        String::from_utf8_lossy(&config.stderr)
-    );
-    assert_eq!(config.stdout, index.images[2].config.bytes);
+    let config = inspect_config(&docker_archive);
+    assert_eq!(config, index.images[2].config.bytes);
 }
 
 /// A gzip-only image pushed as `repo:v1` (skopeo 1.9 refuses to write zstd layers into a
@@ -380,7 +348,7 @@ async fn a_docker_archive_image_is_named_by_tag_or_position() {
     let tar = tmp.path().join("one.tar");
     let image = seed_gzip(&a, "mixed").await;
     let config = image.config;
-    skopeo(&[
+    skopeo::run(&[
         "copy",
         "--src-tls-verify=false",
         &format!("docker://{}/mixed:v1", a.host()),
@@ -466,7 +434,7 @@ async fn an_oci_archive_of_three_platforms_written_by_skopeo_loads_the_hosts() {
     seed_index(&a, "src/app", "v1", &index).await;
     let tmp = tempfile::tempdir().unwrap();
     let tar = tmp.path().join("o.tar");
-    skopeo(&[
+    skopeo::run(&[
         "copy",
         "--all",
         "--src-tls-verify=false",
@@ -499,15 +467,7 @@ async fn an_oci_archive_of_three_platforms_written_by_skopeo_loads_the_hosts() {
 
 /// skopeo's view of a docker-archive: its config bytes and its layer digests.
 fn skopeo_view(archive: &str) -> (Vec<u8>, Vec<serde_json::Value>) {
-    let config = Command::new("skopeo")
-        .args(["inspect", "--config", "--raw", archive])
-        .output()
-        .unwrap();
-    assert!(
-        config.status.success(),
-        "{}",
-        String::from_utf8_lossy(&config.stderr)
-    );
+    let config = inspect_config(archive);
     let manifest: serde_json::Value = serde_json::from_slice(&skopeo_raw(archive)).unwrap();
     let layers = manifest["layers"]
         .as_array()
@@ -515,7 +475,7 @@ fn skopeo_view(archive: &str) -> (Vec<u8>, Vec<serde_json::Value>) {
         .iter()
         .map(|l| l["digest"].clone())
         .collect();
-    (config.stdout, layers)
+    (config, layers)
 }
 
 #[tokio::test]
@@ -535,7 +495,7 @@ async fn a_docker_archive_of_an_index_holds_what_skopeo_writes_for_this_host() {
     let src = format!("docker://{}/src/app:v1", a.host());
     // Without --all skopeo takes this host's platform from the index (with --all it refuses:
     // a docker-archive cannot hold an index); `hoist copy` does the same by default.
-    skopeo(&["copy", "--src-tls-verify=false", &src, &by_skopeo]);
+    skopeo::run(&["copy", "--src-tls-verify=false", &src, &by_skopeo]);
     let options = CopyOptions {
         platform: Some(Platform::host()),
         ..fast_copy_options()

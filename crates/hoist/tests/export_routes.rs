@@ -3,8 +3,7 @@
 //! lower layer's symlink under which a higher layer puts files without naming their
 //! directory, the image's `./` entry, and a target that is a symlink.
 
-mod layers_support;
-mod pull_support;
+mod support;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -13,8 +12,8 @@ use hoist::export::{export_image, ExportOptions, ExportReport, ExportSource};
 use hoist::store::metadata::ImageRecord;
 use hoist_testkit::tree::{differences, snapshot};
 use hoist_testkit::{Attrs, Image, ImageBuilder, Layer, TestRegistry};
-use layers_support::{umoci_rootfs, LayeredStore};
-use pull_support::{push, reference};
+use support::layers::{umoci_rootfs, LayeredStore};
+use support::pull::{push, reference};
 
 /// Mode, owner and group of a directory itself.
 fn own_attrs(path: &Path) -> (u32, u32, u32) {

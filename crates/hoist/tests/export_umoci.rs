@@ -4,8 +4,7 @@
 //! whiteouts, an opaque directory, hardlinks, symlinks, long names, special bits, xattrs,
 //! owners and a FIFO.
 
-mod layers_support;
-mod pull_support;
+mod support;
 
 use std::path::Path;
 
@@ -13,8 +12,8 @@ use hoist::export::{export_image, ExportError, ExportOptions, ExportSource};
 use hoist::unpack::{Privileges, UnpackMode, UnpackOptions, WhiteoutFormat};
 use hoist_testkit::tree::{differences, snapshot};
 use hoist_testkit::{Attrs, Image, ImageBuilder, Layer, TestRegistry};
-use layers_support::{is_root, umoci_rootfs, LayeredStore};
-use pull_support::{push, reference};
+use support::layers::{is_root, umoci_rootfs, LayeredStore};
+use support::pull::{push, reference};
 
 fn long_name() -> String {
     format!("opt/{}", "n".repeat(180))
@@ -313,13 +312,13 @@ async fn pushed_copy_unpacks_to_the_same_tree_with_the_same_digests() {
 
     let content = hoist::store::ContentStore::open(&store.root()).unwrap();
     let pusher = hoist::push::Pusher::new(
-        pull_support::anonymous_client(),
+        support::pull::anonymous_client(),
         content.clone(),
         hoist::store::MetadataStore::open(&content).unwrap(),
         hoist::push::PushOptions::default(),
     );
     let outcome = pusher
-        .push(&dest, &pull_support::Recorder::default())
+        .push(&dest, &support::pull::Recorder::default())
         .await
         .unwrap();
 

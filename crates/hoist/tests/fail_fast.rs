@@ -8,8 +8,7 @@
 //! A manifest that does not match its digest on a mirror is not retried there either: the
 //! registry itself is asked next, and serves it right.
 
-mod pull_support;
-mod push_support;
+mod support;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,8 +20,8 @@ use hoist::push::PushOptions;
 use hoist::reference::Reference;
 use hoist::registry::{HostConfig, RegistryClient, RegistryConfig, StaticCredentials};
 use hoist_testkit::{unused_port, FaultProxy, ImageBuilder, Layer, Rule, TestRegistry};
-use pull_support::{anonymous_client, push, reference, test_config, Recorder, Store};
-use push_support::{pusher, seed_and_tag};
+use support::pull::{anonymous_client, push, reference, test_config, Recorder, Store};
+use support::push::{pusher, seed_and_tag};
 
 /// Well under one default backoff step (5 s), well over what the failing requests take.
 const AT_ONCE: Duration = Duration::from_secs(2);

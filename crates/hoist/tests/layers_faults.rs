@@ -3,13 +3,12 @@
 //! from zero in a fresh directory, and a layer that fails verification leaves no layer
 //! directory at all — not even a temporary one.
 
-mod layers_support;
-mod pull_support;
+mod support;
 
 use hoist::reference::Reference;
 use hoist_testkit::{FaultProxy, Image, ImageBuilder, Layer, Rule, TestRegistry};
-use layers_support::LayeredStore;
-use pull_support::{push, Recorder};
+use support::layers::LayeredStore;
+use support::pull::{push, Recorder};
 
 /// A small base and a 1 MiB top layer of random bytes.
 fn image() -> Image {

@@ -2,14 +2,13 @@
 //! of one of them deletes only its own layers and blobs, gc never runs under a pull's lease,
 //! and an image pulled with `--no-unpack` gets its layers on the next pull.
 
-mod layers_support;
-mod pull_support;
+mod support;
 
 use hoist::images::delete_image;
 use hoist::store::{collect_garbage, ChainId, GcOptions};
 use hoist_testkit::{Image, ImageBuilder, Layer, TestRegistry};
-use layers_support::LayeredStore;
-use pull_support::{blobs_in, push, reference};
+use support::layers::LayeredStore;
+use support::pull::{blobs_in, push, reference};
 
 fn image_on(base: &Layer, top: &str) -> Image {
     ImageBuilder::new()

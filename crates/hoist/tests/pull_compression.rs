@@ -3,13 +3,12 @@
 //! testkit builds gzip layers; the zstd and uncompressed variants are made here from the same
 //! tars.
 
-mod layers_support;
-mod pull_support;
+mod support;
 
 use hoist::digest::Digest;
 use hoist_testkit::{Blob, ImageBuilder, ImagePusher, Layer, TestRegistry};
-use layers_support::LayeredStore;
-use pull_support::{fast_options, reference, Recorder, Store};
+use support::layers::LayeredStore;
+use support::pull::{fast_options, reference, Recorder, Store};
 
 const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";

@@ -4,10 +4,7 @@
 //! references, blob sources, diffIDs and unpacked layers — and print the same per-layer lines
 //! (docker's pull statuses), byte counts aside.
 
-mod copy_support;
-mod layers_support;
-mod pull_support;
-mod push_support;
+mod support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,9 +15,9 @@ use hoist::progress::{ProgressEvent, Status};
 use hoist::transfer::TransferConfig;
 use hoist_testkit::{Image, ImageBuilder, Layer, TestRegistry};
 
-use copy_support::fast_copy_options;
-use layers_support::LayeredStore;
-use pull_support::{anonymous_client, blobs_in, push, reference, Recorder};
+use support::copy::fast_copy_options;
+use support::layers::LayeredStore;
+use support::pull::{anonymous_client, blobs_in, push, reference, Recorder};
 
 /// Downloads at once, both ways: docker's default.
 const PULL_CONCURRENCY: usize = 3;

@@ -2,16 +2,15 @@
 //! unknown tag or repository, diffIDs that do not match the config, a corrupted layer. And a
 //! token-auth registry that lets a granted user pull.
 
-mod layers_support;
-mod pull_support;
+mod support;
 
 use hoist::copy::RecordError;
 use hoist::digest::Digest;
 use hoist::pull::PullError;
 use hoist::store::{ChainId, LayerError};
 use hoist_testkit::{Blob, ImageBuilder, ImagePusher, Layer, TestRegistry, TokenServer};
-use layers_support::LayeredStore;
-use pull_support::{client_with, fast_options, push, reference, Recorder, Store};
+use support::layers::LayeredStore;
+use support::pull::{client_with, fast_options, push, reference, Recorder, Store};
 
 fn small_image(seed: &str) -> hoist_testkit::Image {
     ImageBuilder::new()

@@ -1,14 +1,14 @@
 //! Pulls through the testkit's fault proxy: the network fails under the pull and the image
 //! still arrives correct, or the pull fails at once when retrying cannot help.
 
-mod pull_support;
+mod support;
 
 use std::time::{Duration, Instant};
 
 use hoist::digest::Digest;
 use hoist::progress::Status;
 use hoist_testkit::{FaultProxy, Image, ImageBuilder, Layer, Rule, TestRegistry};
-use pull_support::{blobs_in, fast_options, push, Recorder, Store};
+use support::pull::{blobs_in, fast_options, push, Recorder, Store};
 
 /// A registry with one image of one large (incompressible) layer, and a proxy in front.
 async fn setup(repo: &str) -> (TestRegistry, FaultProxy, Image) {
@@ -26,7 +26,7 @@ async fn setup(repo: &str) -> (TestRegistry, FaultProxy, Image) {
 fn store_and_puller() -> (Store, hoist::pull::Puller) {
     let store = Store::new();
     let client = hoist::registry::RegistryClient::new(
-        pull_support::test_config(),
+        support::pull::test_config(),
         std::sync::Arc::new(hoist::registry::StaticCredentials::none()),
     )
     .unwrap();
@@ -291,7 +291,7 @@ async fn stalled_layer_body_times_out_and_resumes_with_range() {
     // The read timeout is the no-progress timeout: one second without a byte ends the attempt.
     let config = hoist::registry::RegistryConfig {
         read_timeout: Duration::from_secs(1),
-        ..pull_support::test_config()
+        ..support::pull::test_config()
     };
     let store = pull_with_timeouts(&proxy, "stall:v1", config, Duration::from_secs(20)).await;
 
@@ -316,7 +316,7 @@ async fn config_dripped_byte_by_byte_misses_its_deadline_and_resumes() {
     );
     let config = hoist::registry::RegistryConfig {
         document_timeout: Duration::from_secs(1),
-        ..pull_support::test_config()
+        ..support::pull::test_config()
     };
     let store = pull_with_timeouts(&proxy, "drip:v1", config, Duration::from_secs(10)).await;
 

@@ -1,13 +1,13 @@
 //! Pull of each image format from a real `docker-registry`: Docker schema 2, OCI, indexes with
 //! platform choice (arm variant fallback, no match), by digest, and every tag.
 
-mod pull_support;
+mod support;
 
 use hoist::digest::Digest;
 use hoist::media::Platform;
 use hoist::pull::{PullError, PullOptions};
 use hoist_testkit::{ImageBuilder, ImagePusher, Index, Layer, ManifestFormat, TestRegistry};
-use pull_support::{fast_options, push, reference, skopeo_raw, Recorder, Store};
+use support::pull::{fast_options, push, reference, skopeo_raw, Recorder, Store};
 
 fn d(s: &str) -> Digest {
     Digest::parse(s).unwrap()

@@ -3,17 +3,16 @@
 //! the registry, never held in memory; the peak is this process's `VmHWM`, reset just before
 //! the pull. Its own test binary, so no other test shares the process.
 
-mod layers_support;
-mod pull_support;
+mod support;
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 
 use hoist_testkit::{Blob, ImagePusher, TestRegistry};
-use layers_support::LayeredStore;
-use pull_support::reference;
 use sha2::{Digest as _, Sha256};
+use support::layers::LayeredStore;
+use support::pull::reference;
 
 const FILES_PER_LAYER: u64 = 4;
 const FILE_SIZE: u64 = 50 << 20;

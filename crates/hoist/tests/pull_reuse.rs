@@ -2,12 +2,12 @@
 //! layers already stored ("Already exists", no request), and the same image pulled twice at
 //! once into one store (each blob fetched once).
 
-mod pull_support;
+mod support;
 
 use hoist::digest::Digest;
 use hoist::progress::Status;
 use hoist_testkit::{ImageBuilder, Layer, ManifestFormat, TestRegistry};
-use pull_support::{blob_gets, fast_options, gets_of, push, reference, Recorder, Store};
+use support::pull::{blob_gets, fast_options, gets_of, push, reference, Recorder, Store};
 
 fn image_on(base: &Layer, top: &str) -> hoist_testkit::Image {
     ImageBuilder::new()

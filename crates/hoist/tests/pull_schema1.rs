@@ -4,7 +4,7 @@
 //! deprecation warning docker prints. The registry re-signs schema 1 manifests on every GET,
 //! so the bytes hoist receives never hash to the digest: only the signed payload does.
 
-mod pull_support;
+mod support;
 
 use hoist::digest::Digest;
 use hoist::images::inspect_image;
@@ -13,7 +13,7 @@ use hoist_testkit::{
     ImagePusher, Layer, Schema1Builder, Schema1Image, TestRegistry, TrustKey,
     SCHEMA1_SIGNED_MEDIA_TYPE,
 };
-use pull_support::{blob_gets, fast_options, gets_of, reference, Recorder, Store};
+use support::pull::{blob_gets, fast_options, gets_of, reference, Recorder, Store};
 
 const REPO: &str = "legacy/app";
 

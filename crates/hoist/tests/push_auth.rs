@@ -2,16 +2,15 @@
 //! error and the registry gets no manifest; a user with push access records blob sources
 //! signed with an HMAC of the credentials (docker's `V2MetadataService.TagAndAdd`).
 
-mod pull_support;
-mod push_support;
+mod support;
 
 use hoist::credentials::Credentials;
 use hoist::digest::Digest;
 use hoist::push::{hmac_matches, HmacKey, PushError};
 use hoist::reference::{Reference, Repository};
 use hoist_testkit::{Image, TestRegistry, TokenServer};
-use pull_support::{client_with, Recorder, Store};
-use push_support::{fast_push_options, pusher, seed_and_tag};
+use support::pull::{client_with, Recorder, Store};
+use support::push::{fast_push_options, pusher, seed_and_tag};
 
 async fn token_registry() -> (TokenServer, TestRegistry) {
     let tokens = TokenServer::builder()

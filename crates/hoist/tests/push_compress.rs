@@ -3,8 +3,7 @@
 //! request), the registry's layers decompress to the diffIDs, the image pulls back identical,
 //! and a second push sends no layer bytes.
 
-mod pull_support;
-mod push_support;
+mod support;
 
 use std::io::Read;
 
@@ -15,8 +14,8 @@ use hoist::reference::Reference;
 use hoist::store::MetadataStore;
 use hoist::transfer::{Compression, SendPolicy};
 use hoist_testkit::{Image, ImageBuilder, Layer, TestRegistry};
-use pull_support::{anonymous_client, fast_options, Recorder, Store};
-use push_support::{blob_bytes, fast_push_options, layer_statuses, loaded, pusher};
+use support::pull::{anonymous_client, fast_options, Recorder, Store};
+use support::push::{blob_bytes, fast_push_options, layer_statuses, loaded, pusher};
 
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

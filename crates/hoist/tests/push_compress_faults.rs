@@ -3,8 +3,7 @@
 //! refuses large bodies all end in a correct push, resumed from the compressed blob the
 //! first attempt kept instead of compressing again.
 
-mod pull_support;
-mod push_support;
+mod support;
 
 use std::io::Read;
 
@@ -13,8 +12,8 @@ use hoist::push::PushOptions;
 use hoist::reference::Reference;
 use hoist::transfer::{Compression, SendPolicy};
 use hoist_testkit::{FaultProxy, ImageBuilder, Layer, Outcome, Rule, TestRegistry};
-use pull_support::{anonymous_client, Recorder, Store};
-use push_support::{blob_bytes, fast_push_options, loaded, pusher};
+use support::pull::{anonymous_client, Recorder, Store};
+use support::push::{blob_bytes, fast_push_options, loaded, pusher};
 
 /// Streamed under [`options`]; random, so it stays ~this size gzipped.
 const BIG: usize = 1536 << 10;

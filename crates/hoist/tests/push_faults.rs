@@ -2,15 +2,14 @@
 //! PATCH and PUT, and a front that refuses large bodies with 413 all end in a correct push;
 //! a retry after the registry received every byte resumes instead of re-sending.
 
-mod pull_support;
-mod push_support;
+mod support;
 
 use hoist::push::PushOptions;
 use hoist::reference::Reference;
 use hoist::transfer::SendPolicy;
 use hoist_testkit::{FaultProxy, ImageBuilder, Layer, Outcome, Rule, TestRegistry};
-use pull_support::{anonymous_client, Recorder, Store};
-use push_support::{
+use support::pull::{anonymous_client, Recorder, Store};
+use support::push::{
     assert_blobs_equal, fast_push_options, pusher, seed_and_tag, skopeo_remote_raw,
 };
 

@@ -2,8 +2,7 @@
 //! manifest bytes and blob digests (no recompression), a second repository mounts every layer,
 //! a second push uploads nothing, and which tags a reference means.
 
-mod pull_support;
-mod push_support;
+mod support;
 
 use hoist::digest::Digest;
 use hoist::progress::Status;
@@ -11,8 +10,8 @@ use hoist::push::PushError;
 use hoist::reference::{Reference, Repository};
 use hoist::store::metadata::BlobSource;
 use hoist_testkit::{ImageBuilder, ImagePusher, Index, Layer, ManifestFormat, TestRegistry};
-use pull_support::{anonymous_client, Recorder, Store};
-use push_support::{
+use support::pull::{anonymous_client, Recorder, Store};
+use support::push::{
     assert_blobs_equal, fast_push_options, layer_statuses, layer_writes, mount_posts,
     push_anonymous, pusher, seed_and_tag, skopeo_remote_raw, tag_as,
 };
@@ -273,12 +272,12 @@ async fn image_pulled_from_an_index_is_pushed_as_its_platform_manifest() {
     let store = Store::new();
     let options = hoist::pull::PullOptions {
         platform: Some(hoist::media::Platform::parse("linux/amd64").unwrap()),
-        ..pull_support::fast_options()
+        ..support::pull::fast_options()
     };
     store
         .puller(options)
         .pull(
-            &pull_support::reference(&source, "base/multi:1"),
+            &support::pull::reference(&source, "base/multi:1"),
             &Recorder::default(),
         )
         .await

@@ -2,14 +2,14 @@
 //! token server (anonymous and user tokens, per-repository scope, caching, refresh tokens),
 //! login verification, and redirected blob GETs that must not carry credentials.
 
-mod common;
+mod support;
 
 use bytes::Bytes;
-use common::{basic, client, collect, image, seed, test_config, Push};
 use hoist::credentials::Credentials;
 use hoist::digest::Digest;
 use hoist::registry::{ErrorCode, MountResult};
 use hoist_testkit::{RedirectServer, TestRegistry, TokenServer};
+use support::registry::{basic, client, collect, image, seed, test_config, Push};
 
 async fn token_setup() -> (TokenServer, TestRegistry) {
     let tokens = TokenServer::builder()
@@ -27,18 +27,22 @@ async fn token_setup() -> (TokenServer, TestRegistry) {
     (tokens, reg)
 }
 
-fn seed_as_admin(reg: &TestRegistry, repo: &str, seed_name: &str) -> common::SeedImage {
+async fn seed_as_admin(
+    reg: &TestRegistry,
+    repo: &str,
+    seed_name: &str,
+) -> support::registry::SeedImage {
     let img = image(seed_name, 4096);
     seed(
         &img,
-        &reg.host(),
+        reg,
         repo,
         "v1",
         Push {
             creds: Some(("admin", "adm1n")),
-            ..Default::default()
         },
-    );
+    )
+    .await;
     img
 }
 
@@ -48,14 +52,14 @@ async fn htpasswd_credentials_read_manifest_and_blob() {
     let img = image("auth-basic", 2048);
     seed(
         &img,
-        &reg.host(),
+        &reg,
         "priv/app",
         "v1",
         Push {
             creds: Some(("alice", "s3cret")),
-            ..Default::default()
         },
-    );
+    )
+    .await;
     let repo = client(test_config(), &reg.host(), Some(basic("alice", "s3cret")))
         .repository(&reg.host(), "priv/app");
     assert_eq!(
@@ -90,7 +94,7 @@ async fn htpasswd_without_credentials_is_unauthorized() {
 #[tokio::test]
 async fn token_auth_anonymous_pull_of_public_repository() {
     let (tokens, reg) = token_setup().await;
-    let img = seed_as_admin(&reg, "public/base", "auth-public");
+    let img = seed_as_admin(&reg, "public/base", "auth-public").await;
     tokens.clear_requests();
     let repo = client(test_config(), &reg.host(), None).repository(&reg.host(), "public/base");
     assert_eq!(
@@ -106,7 +110,7 @@ async fn token_auth_anonymous_pull_of_public_repository() {
 #[tokio::test]
 async fn token_auth_user_reads_private_repository() {
     let (tokens, reg) = token_setup().await;
-    let img = seed_as_admin(&reg, "team/a", "auth-team");
+    let img = seed_as_admin(&reg, "team/a", "auth-team").await;
     tokens.clear_requests();
     let repo = client(test_config(), &reg.host(), Some(basic("dev", "d3v")))
         .repository(&reg.host(), "team/a");
@@ -130,8 +134,8 @@ async fn token_auth_wrong_password_is_unauthorized() {
 #[tokio::test]
 async fn token_scope_is_per_repository() {
     let (tokens, reg) = token_setup().await;
-    seed_as_admin(&reg, "team/a", "auth-scope-a");
-    seed_as_admin(&reg, "other/b", "auth-scope-b");
+    seed_as_admin(&reg, "team/a", "auth-scope-a").await;
+    seed_as_admin(&reg, "other/b", "auth-scope-b").await;
     tokens.clear_requests();
     let c = client(test_config(), &reg.host(), Some(basic("dev", "d3v")));
     c.repository(&reg.host(), "team/a")
@@ -159,7 +163,7 @@ async fn token_scope_is_per_repository() {
 #[tokio::test]
 async fn token_is_cached_for_its_scope() {
     let (tokens, reg) = token_setup().await;
-    let img = seed_as_admin(&reg, "team/cache", "auth-cache");
+    let img = seed_as_admin(&reg, "team/cache", "auth-cache").await;
     tokens.clear_requests();
     let repo = client(test_config(), &reg.host(), Some(basic("dev", "d3v")))
         .repository(&reg.host(), "team/cache");
@@ -203,7 +207,7 @@ async fn push_and_mount_ask_every_scope_in_one_token_request() {
 #[tokio::test]
 async fn concurrent_requests_share_one_token_fetch() {
     let (tokens, reg) = token_setup().await;
-    let img = seed_as_admin(&reg, "team/many", "auth-many");
+    let img = seed_as_admin(&reg, "team/many", "auth-many").await;
     tokens.clear_requests();
     let repo = client(test_config(), &reg.host(), Some(basic("dev", "d3v")))
         .repository(&reg.host(), "team/many");
@@ -246,7 +250,7 @@ async fn refresh_token_for(tokens: &TokenServer, user: &str, password: &str) -> 
 #[tokio::test]
 async fn identity_token_uses_oauth2_refresh_flow() {
     let (tokens, reg) = token_setup().await;
-    let img = seed_as_admin(&reg, "team/oauth", "auth-oauth");
+    let img = seed_as_admin(&reg, "team/oauth", "auth-oauth").await;
     let refresh = refresh_token_for(&tokens, "dev", "d3v").await;
     tokens.clear_requests();
     let creds = Credentials::IdentityToken {
@@ -346,14 +350,14 @@ async fn redirected_blob_get_carries_no_authorization() {
     let img = image("auth-redirect", 50_000);
     seed(
         &img,
-        &reg.host(),
+        &reg,
         "priv/r",
         "v1",
         Push {
             creds: Some(("alice", "s3cret")),
-            ..Default::default()
         },
-    );
+    )
+    .await;
     let front = RedirectServer::start(&reg).unwrap();
     let mut config = test_config();
     config

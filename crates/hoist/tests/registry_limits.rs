@@ -4,14 +4,14 @@
 //! from the testkit's fault proxy ([`Rule::endless_body`], [`Rule::throttle`],
 //! [`Rule::delay`]).
 
-mod common;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use common::{basic, client, image, seed, test_config, Push};
 use hoist::registry::body::{Document, MAX_LISTING_PAGE, MAX_MANIFEST_SIZE, MAX_TOKEN_ANSWER};
 use hoist::registry::{RegistryConfig, RegistryError};
 use hoist_testkit::{http_client, FaultProxy, Rule, TestRegistry, TokenAuthConfig, TokenServer};
+use support::registry::{basic, client, image, seed, test_config, Push};
 
 /// However the kernel buffers, the proxy cannot get much further ahead of a client that
 /// stopped reading at a cap than this.
@@ -45,11 +45,12 @@ async fn proxied_registry_with_image() -> (TestRegistry, FaultProxy) {
     let reg = TestRegistry::anonymous().await.unwrap();
     seed(
         &image("limits", 64),
-        &reg.host(),
+        &reg,
         "hostile/app",
         "v1",
         Push::default(),
-    );
+    )
+    .await;
     let proxy = FaultProxy::start(&reg).await.unwrap();
     (reg, proxy)
 }

@@ -1,13 +1,13 @@
 //! Mirrors: a testkit proxy-mode registry configured as mirror serves pull-side reads; a mirror
 //! that is down falls through to the registry; writes never touch the mirror.
 
-mod common;
+mod support;
 
 use bytes::Bytes;
-use common::{client, collect, image, seed, test_config, Push};
 use hoist::digest::Digest;
 use hoist::registry::{HostConfig, RegistryConfig};
 use hoist_testkit::TestRegistry;
+use support::registry::{client, collect, image, seed, test_config, Push};
 
 fn with_mirror(registry_host: &str, mirror_url: &str) -> RegistryConfig {
     let mut config = test_config();
@@ -32,7 +32,7 @@ fn hoist_requests(reg: &TestRegistry) -> usize {
 async fn mirror_serves_manifest_and_blob_reads() {
     let upstream = TestRegistry::anonymous().await.unwrap();
     let img = image("mirror-serves", 5000);
-    seed(&img, &upstream.host(), "library/app", "v1", Push::default());
+    seed(&img, &upstream, "library/app", "v1", Push::default()).await;
     let mirror = TestRegistry::builder()
         .proxy(&upstream.url(), None)
         .start()
@@ -70,14 +70,11 @@ async fn mirror_serves_manifest_and_blob_reads() {
 async fn mirror_down_falls_back_to_the_registry() {
     let upstream = TestRegistry::anonymous().await.unwrap();
     let img = image("mirror-down", 100);
-    seed(&img, &upstream.host(), "library/app", "v1", Push::default());
-    // A port nothing listens on: bind, note the port, close.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    seed(&img, &upstream, "library/app", "v1", Push::default()).await;
+    // A port nothing listens on.
+    let dead = hoist_testkit::unused_port().unwrap();
     let repo = client(
-        with_mirror(&upstream.host(), &format!("http://{dead}")),
+        with_mirror(&upstream.host(), &format!("http://127.0.0.1:{dead}")),
         &upstream.host(),
         None,
     )
@@ -93,7 +90,7 @@ async fn mirror_down_falls_back_to_the_registry() {
 async fn mirror_without_the_manifest_falls_back_to_the_registry() {
     let upstream = TestRegistry::anonymous().await.unwrap();
     let img = image("mirror-miss", 100);
-    seed(&img, &upstream.host(), "library/app", "v1", Push::default());
+    seed(&img, &upstream, "library/app", "v1", Push::default()).await;
     // An ordinary (non-proxy) registry as "mirror": it has nothing, answers 404.
     let empty = TestRegistry::anonymous().await.unwrap();
     let repo = client(

@@ -2,12 +2,12 @@
 //! registry people run: anonymous, htpasswd (Basic), token auth (Bearer from a real token
 //! server) and TLS with a private CA. Images are seeded with skopeo, independently of hoist.
 
-mod common;
+mod support;
 
-use common::{basic, client, collect, image, seed, test_config, Push};
 use hoist::credentials::Credentials;
 use hoist::registry::{HostConfig, RegistryConfig};
 use hoist_testkit::{TestCa, TestRegistry, TokenServer};
+use support::registry::{basic, client, collect, image, seed, test_config, Push};
 
 /// Reads `repo:v1` and `repo:v2` through a fresh client and checks every byte and the tag list.
 async fn read_path_works(
@@ -18,16 +18,7 @@ async fn read_path_works(
 ) {
     let img = image(&format!("modes-{}", reg.port()), 8192);
     for tag in ["v1", "v2"] {
-        seed(
-            &img,
-            &reg.host(),
-            "team/app",
-            tag,
-            Push {
-                creds: seed_creds,
-                ..Default::default()
-            },
-        );
+        seed(&img, reg, "team/app", tag, Push { creds: seed_creds }).await;
     }
     let client = client(config, &reg.host(), creds);
     client.ping(&reg.host()).await.unwrap();

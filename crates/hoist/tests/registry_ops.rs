@@ -2,13 +2,13 @@
 //! (with Range), tags and catalog pagination, uploads (monolithic, chunked, mount), v1-only
 //! refusal, User-Agent.
 
-mod common;
+mod support;
 
 use bytes::Bytes;
-use common::{anonymous_client, collect, image, seed, Push};
 use hoist::digest::Digest;
 use hoist::registry::{ErrorCode, MountResult, Purpose, RegistryError};
 use hoist_testkit::{TestRegistry, V1OnlyServer};
+use support::registry::{anonymous_client, collect, image, seed, Push};
 
 #[tokio::test]
 async fn ping_admits_a_v2_registry_over_plain_http_on_loopback() {
@@ -37,7 +37,7 @@ async fn v1_only_registry_is_refused_clearly() {
 async fn head_and_get_manifest_by_tag_and_by_digest() {
     let reg = TestRegistry::anonymous().await.unwrap();
     let img = image("ops-manifest", 1000);
-    seed(&img, &reg.host(), "team/app", "v1", Push::default());
+    seed(&img, &reg, "team/app", "v1", Push::default()).await;
     let repo = anonymous_client().repository(&reg.host(), "team/app");
 
     let head = repo.head_manifest("v1").await.unwrap();
@@ -62,7 +62,7 @@ async fn head_and_get_manifest_by_tag_and_by_digest() {
 async fn missing_manifest_is_manifest_unknown_and_translated() {
     let reg = TestRegistry::anonymous().await.unwrap();
     let img = image("ops-missing", 10);
-    seed(&img, &reg.host(), "x", "v1", Push::default());
+    seed(&img, &reg, "x", "v1", Push::default()).await;
     let repo = anonymous_client().repository(&reg.host(), "x");
     let err = repo.get_manifest("nope").await.unwrap_err();
     assert_eq!(err.code(), Some(&ErrorCode::ManifestUnknown));
@@ -105,7 +105,7 @@ async fn tags_of_unknown_repository_is_name_unknown() {
 async fn get_blob_whole_and_from_an_offset() {
     let reg = TestRegistry::anonymous().await.unwrap();
     let img = image("ops-blob", 100_000);
-    seed(&img, &reg.host(), "blobs", "v1", Push::default());
+    seed(&img, &reg, "blobs", "v1", Push::default()).await;
     let repo = anonymous_client().repository(&reg.host(), "blobs");
 
     let whole = repo.get_blob(&img.layer_digest, 0).await.unwrap();
@@ -122,7 +122,7 @@ async fn get_blob_whole_and_from_an_offset() {
 async fn stat_blob_reports_size_or_absence() {
     let reg = TestRegistry::anonymous().await.unwrap();
     let img = image("ops-stat", 1234);
-    seed(&img, &reg.host(), "stat", "v1", Push::default());
+    seed(&img, &reg, "stat", "v1", Push::default()).await;
     let repo = anonymous_client().repository(&reg.host(), "stat");
     assert_eq!(
         repo.stat_blob(&img.layer_digest, Purpose::Pull)
@@ -143,7 +143,7 @@ async fn stat_blob_reports_size_or_absence() {
 async fn tags_list_returns_every_tag() {
     let reg = TestRegistry::anonymous().await.unwrap();
     let img = image("ops-tags", 10);
-    seed(&img, &reg.host(), "tagged", "a", Push::default());
+    seed(&img, &reg, "tagged", "a", Push::default()).await;
     let repo = anonymous_client().repository(&reg.host(), "tagged");
     for tag in ["b", "c", "d", "e"] {
         repo.put_manifest(
@@ -168,7 +168,7 @@ async fn catalog_follows_link_pagination() {
     let reg = TestRegistry::anonymous().await.unwrap();
     let img = image("ops-catalog", 10);
     for repo in ["r1", "r2", "r3"] {
-        seed(&img, &reg.host(), repo, "v1", Push::default());
+        seed(&img, &reg, repo, "v1", Push::default()).await;
     }
     let client = anonymous_client();
     assert_eq!(
@@ -302,7 +302,7 @@ async fn requests_carry_hoist_user_agent() {
 async fn oversized_manifest_put_is_manifest_invalid() {
     let reg = TestRegistry::anonymous().await.unwrap();
     let img = image("ops-huge", 10);
-    seed(&img, &reg.host(), "huge", "small", Push::default());
+    seed(&img, &reg, "huge", "small", Push::default()).await;
     let mut manifest: serde_json::Value = serde_json::from_slice(&img.manifest).unwrap();
     manifest["annotations"] = serde_json::json!({ "padding": "x".repeat(5 * 1024 * 1024) });
     let bytes = Bytes::from(serde_json::to_vec(&manifest).unwrap());

@@ -2,14 +2,14 @@
 //! certs.d, `insecure` hosts, a clear failure without the CA, and a plain-HTTP token realm
 //! refused for an HTTPS registry.
 
-mod common;
+mod support;
 
 use std::path::PathBuf;
 
-use common::{basic, client, image, seed, test_config, Push};
 use hoist::digest::Digest;
 use hoist::registry::{HostConfig, Purpose, RegistryConfig, RegistryError};
 use hoist_testkit::{TestCa, TestRegistry, TokenServer};
+use support::registry::{basic, client, image, seed, test_config, Push};
 use tempfile::TempDir;
 
 fn certs_d_config(dir: &TempDir) -> RegistryConfig {
@@ -27,7 +27,7 @@ async fn certs_d_ca_makes_a_tls_registry_trusted() {
     let ca = TestCa::new().unwrap();
     let reg = TestRegistry::builder().tls(&ca).start().await.unwrap();
     let img = image("tls-certsd", 300);
-    seed(&img, &reg.host(), "secure/app", "v1", Push::default());
+    seed(&img, &reg, "secure/app", "v1", Push::default()).await;
     let certs = TempDir::new().unwrap();
     ca.write_certs_d(certs.path(), &reg.host(), None).unwrap();
     let c = client(certs_d_config(&certs), &reg.host(), None);
@@ -111,20 +111,10 @@ async fn client_certificate_from_certs_d_is_presented() {
         .unwrap();
     let identity = reg.client_identity().unwrap();
     let certs = TempDir::new().unwrap();
-    let host_dir = ca
-        .write_certs_d(certs.path(), &reg.host(), Some(identity))
+    ca.write_certs_d(certs.path(), &reg.host(), Some(identity))
         .unwrap();
     let img = image("tls-client", 300);
-    seed(
-        &img,
-        &reg.host(),
-        "mtls/app",
-        "v1",
-        Push {
-            cert_dir: Some(&host_dir),
-            ..Default::default()
-        },
-    );
+    seed(&img, &reg, "mtls/app", "v1", Push::default()).await;
     let repo =
         client(certs_d_config(&certs), &reg.host(), None).repository(&reg.host(), "mtls/app");
     assert_eq!(

@@ -3,10 +3,13 @@
 //! of the real user is read or written.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use hoist_testkit::{Image, ImageBuilder, ImagePusher, Index, Layer, ManifestFormat, TestRegistry};
+use hoist_testkit::store::SeededStore;
+use hoist_testkit::{
+    Blob, Image, ImageBuilder, ImagePusher, Index, Layer, ManifestFormat, TestRegistry,
+};
 
 /// An anonymous registry holding `team/app:v1`, a two-layer linux/amd64 image.
 pub async fn registry_with_image() -> (TestRegistry, Image) {
@@ -114,6 +117,74 @@ impl Sandbox {
     /// The configuration file every command is given with `--config` (empty at first).
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("hoist.toml")
+    }
+}
+
+/// `hoist --root ROOT ARGS…` as a blocking command with HOME at `home` and no config file from
+/// the environment: for tests against a store seeded through the testkit
+/// (`hoist_testkit::store::SeededStore`) rather than a [`Sandbox`].
+pub fn command_at(root: &Path, home: &Path, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hoist"));
+    command
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env_remove("HOIST_CONFIG")
+        .env("HOME", home);
+    command
+}
+
+/// A store seeded through the testkit, and `hoist --root ROOT` run against it as a blocking
+/// command (HOME at the root, stdin closed unless given).
+#[derive(Default)]
+pub struct SeededRoot(pub SeededStore);
+
+impl std::ops::Deref for SeededRoot {
+    type Target = SeededStore;
+    fn deref(&self) -> &SeededStore {
+        &self.0
+    }
+}
+
+impl SeededRoot {
+    pub fn new() -> SeededRoot {
+        SeededRoot::default()
+    }
+
+    /// `hoist --root ROOT ARGS…`, not yet run.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        command_at(&self.root(), &self.root(), args)
+    }
+
+    /// Runs `hoist --root ROOT ARGS…` with stdin closed.
+    pub fn hoist(&self, args: &[&str]) -> Output {
+        self.command(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs `hoist --root ROOT ARGS…` with `input` on its stdin.
+    pub fn hoist_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write as _;
+        use std::process::Stdio;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// The store holds `blob`.
+    pub fn has(&self, blob: &Blob) -> bool {
+        self.meta
+            .content()
+            .has(&hoist_testkit::store::digest(blob))
+            .unwrap()
     }
 }
 

@@ -274,7 +274,7 @@ fn check(
             .unwrap_or_else(|| manifest.kind().media_type().to_owned()),
         manifest_size: member.size,
         index_digest: member.index.clone(),
-        platform: (&config.platform()).into(),
+        platform: crate::store::metadata::images::recorded_platform(&config.platform()),
         size: layers.iter().map(|l| l.size).sum(),
         created: config.created.clone(),
         layers,

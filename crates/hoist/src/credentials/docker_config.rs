@@ -312,5 +312,4 @@ fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
 }
 
 #[cfg(test)]
-#[path = "docker_config_tests.rs"]
 mod tests;

@@ -236,5 +236,4 @@ enum Outcome {
 }
 
 #[cfg(test)]
-#[path = "helper_tests.rs"]
 mod tests;

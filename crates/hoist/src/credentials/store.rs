@@ -203,5 +203,4 @@ impl CredentialLookup for CredentialStore {
 }
 
 #[cfg(test)]
-#[path = "store_tests.rs"]
 mod tests;

@@ -18,8 +18,9 @@ use std::cmp::Reverse;
 use std::time::SystemTime;
 
 use crate::digest::Digest;
+use crate::media::Platform;
 use crate::reference::{Reference, Repository, Tag};
-use crate::store::metadata::{Association, ImageRecord, Platform};
+use crate::store::metadata::{Association, ImageRecord};
 use crate::store::MetadataStore;
 
 use super::created::parse_rfc3339;

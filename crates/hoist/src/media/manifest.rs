@@ -573,5 +573,4 @@ fn detect_kind(content_type: &str, body: &[u8]) -> Result<ManifestKind, Manifest
 }
 
 #[cfg(test)]
-#[path = "manifest_tests.rs"]
 mod tests;

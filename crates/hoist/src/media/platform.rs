@@ -350,5 +350,4 @@ fn available_suffix(available: &[Platform]) -> String {
 }
 
 #[cfg(test)]
-#[path = "platform_tests.rs"]
 mod tests;

@@ -557,5 +557,4 @@ fn go_html_escape(json: &str) -> String {
 }
 
 #[cfg(test)]
-#[path = "schema1_tests.rs"]
 mod tests;

@@ -236,7 +236,7 @@ impl Puller {
             manifest_media_type: DOCKER_MANIFEST_V2.to_owned(),
             manifest_size,
             index_digest: origin.index_digest.clone(),
-            platform: (&image.platform).into(),
+            platform: crate::store::metadata::images::recorded_platform(&image.platform),
             size: layers.iter().map(|l| l.size).sum(),
             created: None,
             layers,

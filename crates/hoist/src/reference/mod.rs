@@ -17,7 +17,7 @@
 //!   present (docker keeps both; the digest is what identifies the content).
 //! - `Display` prints the canonical form, and parsing it gives back an equal value.
 //!
-//! Parsing never panics on any input (fuzzed with proptest in `tests_prop.rs`).
+//! Parsing never panics on any input (fuzzed with proptest in `tests/prop.rs`).
 
 mod error;
 mod normalize;
@@ -346,8 +346,4 @@ serde_as_string!(Tag);
 serde_as_string!(Reference);
 
 #[cfg(test)]
-mod tests_malformed;
-#[cfg(test)]
-mod tests_prop;
-#[cfg(test)]
-mod tests_vectors;
+mod tests;

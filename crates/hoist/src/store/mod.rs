@@ -65,13 +65,9 @@ pub mod metadata;
 pub mod spool;
 
 #[cfg(test)]
-mod gc_tests;
-#[cfg(test)]
-mod ingest_tests;
-#[cfg(test)]
-mod layout_tests;
-#[cfg(test)]
 pub(crate) mod testing;
+#[cfg(test)]
+mod tests;
 
 pub use content::{BlobInfo, ContentStore};
 pub use error::{LocalStoreError, StoreError};

@@ -4,9 +4,10 @@
 use hoist_testkit::{Blob, Image, ImageBuilder, Layer};
 use tempfile::TempDir;
 
-use super::metadata::{ImageLayer, ImageRecord, Platform};
+use super::metadata::{ImageLayer, ImageRecord};
 use super::{ContentStore, MetadataStore};
 use crate::digest::Digest;
+use crate::media::Platform;
 use crate::reference::Reference;
 
 /// A store root with its content store and database.
@@ -62,6 +63,7 @@ pub(crate) fn put(f: &Fixture, image: &Image, tag: Option<&str>) -> ImageRecord 
             os: "linux".into(),
             architecture: "amd64".into(),
             variant: None,
+            ..Default::default()
         },
         size: image.tars.iter().map(|t| t.len() as u64).sum(),
         created: Some("1970-01-01T00:00:00Z".into()),

@@ -71,13 +71,7 @@ mod work_queue;
 mod write;
 
 #[cfg(test)]
-mod tests_entries;
-#[cfg(test)]
-mod tests_hostile;
-#[cfg(test)]
-mod tests_support;
-#[cfg(test)]
-mod tests_whiteout;
+mod tests;
 
 use std::io::{self, Read};
 use std::path::Path;

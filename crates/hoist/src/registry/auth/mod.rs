@@ -307,4 +307,4 @@ pub fn token_server(
 }
 
 #[cfg(test)]
-mod retry_tests;
+mod tests;

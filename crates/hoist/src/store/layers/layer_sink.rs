@@ -19,7 +19,9 @@ use std::io;
 
 use crate::digest::Digest;
 
-/// Receives the decompressed bytes of one layer. Blocking; runs on the pipeline's thread.
+/// The layer sink: receives the decompressed bytes of one layer on their way into the store's
+/// unpacker (not an image sink, which receives whole images in a copy, nor a blob writer, which
+/// receives a blob's stored bytes). Blocking; runs on the pipeline's thread.
 pub trait LayerSink: Send {
     /// The next decompressed bytes.
     fn write(&mut self, decompressed: &[u8]) -> io::Result<()>;

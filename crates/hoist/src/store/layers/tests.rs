@@ -7,7 +7,8 @@ use hoist_testkit::image::Layer;
 use tempfile::TempDir;
 
 use super::*;
-use crate::store::metadata::Platform;
+use crate::media::Platform;
+use crate::store::layers::LayerSinkFactory;
 
 struct Fixture {
     _dir: TempDir,
@@ -39,6 +40,7 @@ fn record(f: &Fixture, name: &str, layers: &[&Layer]) -> ImageRecord {
             os: "linux".to_owned(),
             architecture: "amd64".to_owned(),
             variant: None,
+            ..Default::default()
         },
         size: 1,
         created: None,

@@ -27,26 +27,15 @@ use rusqlite::{params, OptionalExtension, Row, Transaction};
 use super::index_sync::mark_pending_for_manifest;
 use super::{unix_now, MetadataError, MetadataStore};
 use crate::digest::Digest;
+use crate::media::Platform;
 
-/// An image's platform as recorded (the config's `os`, `architecture` and `variant`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Platform {
-    /// `os`, e.g. `linux`.
-    pub os: String,
-    /// `architecture` in Go's names, e.g. `amd64`, `arm64`.
-    pub architecture: String,
-    /// `variant`, e.g. `v8`, if any.
-    pub variant: Option<String>,
-}
-
-impl From<&crate::media::Platform> for Platform {
-    /// The recorded form of a config's platform.
-    fn from(p: &crate::media::Platform) -> Platform {
-        Platform {
-            os: p.os.clone(),
-            architecture: p.architecture.clone(),
-            variant: p.variant.clone(),
-        }
+/// The platform an image record keeps: os, architecture and variant (not the config's
+/// `os.version` and `os.features`, which the store's schema has no columns for).
+pub(crate) fn recorded_platform(platform: &Platform) -> Platform {
+    Platform {
+        os_version: None,
+        os_features: None,
+        ..platform.clone()
     }
 }
 
@@ -79,7 +68,8 @@ pub struct ImageRecord {
     pub manifest_size: u64,
     /// The digest of the index / manifest list the manifest was chosen from, if any.
     pub index_digest: Option<Digest>,
-    /// The image's platform.
+    /// The image's platform as recorded: the config's `os`, `architecture` and `variant`
+    /// (`os.version` and `os.features` are not recorded, so they read back as `None`).
     pub platform: Platform,
     /// The total size in bytes docker shows for the image: the sum of the layers' uncompressed
     /// sizes (docker's `Size`). Computed by the caller, which has decompressed the layers.
@@ -291,6 +281,8 @@ fn image_from_row(row: &Row<'_>) -> rusqlite::Result<ImageRecord> {
             os: row.get(5)?,
             architecture: row.get(6)?,
             variant: row.get(7)?,
+            os_version: None,
+            os_features: None,
         },
         size: row.get(8)?,
         created: row.get(9)?,

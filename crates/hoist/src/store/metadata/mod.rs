@@ -53,7 +53,7 @@ use super::ContentStore;
 
 pub use blob_sources::{BlobSource, BlobSourceRecord, MAX_SOURCES_PER_DIFF_ID};
 pub use error::MetadataError;
-pub use images::{ImageLayer, ImageRecord, Platform};
+pub use images::{ImageLayer, ImageRecord};
 pub use layers::LayerRecord;
 pub use refs::{Association, ReferenceTarget};
 

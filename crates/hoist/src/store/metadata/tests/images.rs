@@ -1,7 +1,8 @@
 //! Image records.
 
 use super::{digest, fixture, image, image_with_config, recorded, reference};
-use crate::store::metadata::{MetadataError, Platform};
+use crate::media::Platform;
+use crate::store::metadata::MetadataError;
 
 #[test]
 fn put_image_then_get_round_trips_every_field() {
@@ -12,6 +13,7 @@ fn put_image_then_get_round_trips_every_field() {
         os: "linux".to_owned(),
         architecture: "arm64".to_owned(),
         variant: Some("v8".to_owned()),
+        ..Default::default()
     };
     img.created = None;
     f.db.put_image(&img).unwrap();

@@ -10,8 +10,9 @@ mod refs;
 
 use tempfile::TempDir;
 
-use super::{ImageLayer, ImageRecord, MetadataStore, Platform};
+use super::{ImageLayer, ImageRecord, MetadataStore};
 use crate::digest::Digest;
+use crate::media::Platform;
 use crate::reference::Reference;
 use crate::store::ContentStore;
 
@@ -55,6 +56,7 @@ pub(super) fn image_with_config(name: &str, config: &str) -> ImageRecord {
             os: "linux".to_owned(),
             architecture: "amd64".to_owned(),
             variant: None,
+            ..Default::default()
         },
         size: 3000,
         created: Some("2026-01-02T03:04:05Z".to_owned()),

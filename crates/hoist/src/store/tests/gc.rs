@@ -1,0 +1,218 @@
+//! Tests of garbage collection against real stores holding real (testkit-built) images.
+
+use std::fs;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hoist_testkit::Blob;
+
+use crate::digest::Digest;
+use crate::reference::Reference;
+use crate::store::gc::{collect_garbage, GcOptions, GcReport};
+use crate::store::testing::{build, digest, fixture, put, write_blobs, Fixture};
+use crate::store::IndexEntry;
+
+fn has(f: &Fixture, blob: &Blob) -> bool {
+    f.content.has(&digest(blob)).unwrap()
+}
+
+fn sweep_only() -> GcOptions {
+    GcOptions {
+        remove_unreferenced_images: false,
+        ..GcOptions::default()
+    }
+}
+
+fn collect(f: &Fixture, options: &GcOptions) -> GcReport {
+    collect_garbage(&f.meta, options).unwrap().unwrap()
+}
+
+#[test]
+fn removing_one_of_two_images_sharing_a_base_deletes_only_its_own_blobs() {
+    let f = fixture();
+    let kept = build(&["base", "kept"]);
+    let gone = build(&["base", "gone"]);
+    put(&f, &kept, Some("kept:1"));
+    let record = put(&f, &gone, Some("gone:1"));
+    f.meta
+        .delete_reference(&Reference::parse("gone:1").unwrap())
+        .unwrap();
+    f.meta.delete_image(&record.manifest_digest).unwrap();
+
+    let report = collect(&f, &sweep_only());
+
+    assert!(has(&f, &gone.layers[0]), "the shared base layer must stay");
+    for blob in kept.layers.iter().chain([&kept.config, &kept.manifest]) {
+        assert!(has(&f, blob), "{blob:?} of the kept image was deleted");
+    }
+    for blob in [&gone.layers[1], &gone.config, &gone.manifest] {
+        assert!(
+            !has(&f, blob),
+            "{blob:?} of the removed image is still there"
+        );
+    }
+    assert_eq!(report.blobs_removed, 3);
+    let bytes = gone.layers[1].size + gone.config.size + gone.manifest.size;
+    assert_eq!(report.blob_bytes, bytes);
+    assert_eq!(report.reclaimed(), bytes);
+}
+
+#[test]
+fn prune_deletes_dangling_image_records_and_their_blobs() {
+    let f = fixture();
+    let image = build(&["dangling"]);
+    let record = put(&f, &image, Some("app:1"));
+    f.meta
+        .delete_reference(&Reference::parse("app:1").unwrap())
+        .unwrap();
+
+    let report = collect(&f, &GcOptions::default());
+
+    assert_eq!(report.deleted_images, vec![record.image_id]);
+    assert!(f.meta.image(&record.manifest_digest).unwrap().is_none());
+    assert!(!has(&f, &image.manifest) && !has(&f, &image.layers[0]));
+}
+
+#[test]
+fn a_sweep_without_pruning_keeps_dangling_images_and_their_blobs() {
+    let f = fixture();
+    let image = build(&["dangling"]);
+    let record = put(&f, &image, None);
+
+    let report = collect(&f, &sweep_only());
+
+    assert!(report.deleted_images.is_empty());
+    assert_eq!(report.blobs_removed, 0);
+    assert!(f.meta.image(&record.manifest_digest).unwrap().is_some());
+    assert!(has(&f, &image.manifest) && has(&f, &image.layers[0]));
+}
+
+#[test]
+fn unreferenced_blobs_are_deleted_and_files_that_are_not_digests_are_left_alone() {
+    let f = fixture();
+    let orphan = b"nobody needs me";
+    let orphan_digest = Digest::sha256_of(orphan);
+    f.content.write_blob(&orphan_digest, orphan).unwrap();
+    let stray = f.content.root().join("blobs/sha256/not-a-digest");
+    fs::write(&stray, b"x").unwrap();
+
+    let report = collect(&f, &sweep_only());
+
+    assert!(!f.content.has(&orphan_digest).unwrap());
+    assert_eq!(report.blob_bytes, orphan.len() as u64);
+    assert!(stray.exists());
+}
+
+#[test]
+fn index_json_entries_the_database_does_not_know_keep_their_blobs() {
+    let f = fixture();
+    let image = build(&["foreign"]);
+    write_blobs(&f.content, &image);
+    f.content
+        .index_add(&IndexEntry {
+            media_type: image.manifest.media_type.clone(),
+            digest: digest(&image.manifest),
+            size: image.manifest.size,
+            ref_name: Some("written-by-skopeo".into()),
+        })
+        .unwrap();
+
+    let report = collect(&f, &GcOptions::default());
+
+    assert_eq!(report.blobs_removed, 0);
+    assert!(has(&f, &image.manifest) && has(&f, &image.config) && has(&f, &image.layers[0]));
+}
+
+#[test]
+fn gc_waits_for_a_lease_and_spares_the_blob_committed_under_it() {
+    let f = fixture();
+    let image = build(&["pulled"]);
+    let lease = f.content.lease().unwrap();
+    // A pull half-way: blobs committed, image not recorded yet.
+    write_blobs(&f.content, &image);
+
+    let (done_tx, done_rx) = mpsc::channel();
+    thread::scope(|scope| {
+        let meta = &f.meta;
+        scope.spawn(move || {
+            let report = collect_garbage(meta, &GcOptions::default()).unwrap();
+            done_tx.send(report).unwrap();
+        });
+        assert!(
+            done_rx.recv_timeout(Duration::from_millis(300)).is_err(),
+            "gc ran while a lease was held"
+        );
+        put(&f, &image, Some("pulled:1"));
+        drop(lease);
+        let report = done_rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap()
+            .unwrap();
+        assert_eq!(report.blobs_removed, 0);
+    });
+    assert!(has(&f, &image.manifest) && has(&f, &image.layers[0]));
+}
+
+#[test]
+fn gc_that_must_not_wait_gives_up_while_a_lease_is_held() {
+    let f = fixture();
+    let _lease = f.content.lease().unwrap();
+    let options = GcOptions {
+        wait: false,
+        ..GcOptions::default()
+    };
+    assert!(collect_garbage(&f.meta, &options).unwrap().is_none());
+}
+
+/// Leaves an interrupted ingest of `bytes` whose first attempt began `age` ago.
+fn abandoned_ingest(f: &Fixture, bytes: &[u8], age: Duration) -> Digest {
+    let expected = Digest::sha256_of(bytes);
+    let mut ingest = f.content.begin(&expected, None).unwrap();
+    ingest.write_chunk(&bytes[..bytes.len() / 2]).unwrap();
+    drop(ingest);
+    let started = SystemTime::now() - age;
+    let meta = serde_json::json!({
+        "digest": expected.as_str(),
+        "expected_size": null,
+        "started": started.duration_since(UNIX_EPOCH).unwrap().as_secs(),
+    });
+    let dir = f.content.root().join("ingest").join(expected.hex());
+    fs::write(dir.join("meta.json"), meta.to_string()).unwrap();
+    expected
+}
+
+fn ingest_dir(f: &Fixture, digest: &Digest) -> std::path::PathBuf {
+    f.content.root().join("ingest").join(digest.hex())
+}
+
+#[test]
+fn stale_ingests_are_deleted_and_fresh_ones_kept_for_resuming() {
+    let f = fixture();
+    let day = Duration::from_secs(24 * 60 * 60);
+    let stale = abandoned_ingest(&f, b"two days old, never resumed", 2 * day);
+    let fresh = abandoned_ingest(&f, b"an hour old, may resume", day / 24);
+
+    let report = collect(&f, &GcOptions::default());
+
+    assert_eq!(report.ingests_removed, 1);
+    assert_eq!(report.ingest_bytes, 13);
+    assert!(!ingest_dir(&f, &stale).exists());
+    assert!(ingest_dir(&f, &fresh).exists());
+    let resumed = f.content.begin(&fresh, None).unwrap();
+    assert_eq!(resumed.offset(), 11);
+}
+
+#[test]
+fn a_stale_ingest_whose_lock_is_held_is_kept() {
+    let f = fixture();
+    let day = Duration::from_secs(24 * 60 * 60);
+    let digest = abandoned_ingest(&f, b"resumed right now by a writer", 3 * day);
+    let writer = f.content.begin(&digest, None).unwrap();
+
+    let report = collect(&f, &GcOptions::default());
+
+    assert_eq!(report.ingests_removed, 0);
+    assert!(ingest_dir(&f, &digest).join("data").exists());
+    drop(writer);
+}
