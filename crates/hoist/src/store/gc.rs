@@ -16,7 +16,9 @@
 //! 4. deletes the unpacked layers no image record holds any more, then stale `layers/.tmp-*`
 //!    and record-less layer directories ([`sweep_layers`]);
 //! 5. deletes ingests older than [`GcOptions::ingest_max_age`] (default 24 h, from `started`
-//!    in `meta.json`) whose lock nobody holds — a pull killed long ago will not resume them.
+//!    in `meta.json`) whose lock nobody holds — a pull killed long ago will not resume them —
+//!    and every spool whose lock nobody holds, whatever its age: nothing resumes a spool (see
+//!    [`spool`](super::spool)).
 //!
 //! # Safety against concurrent writers
 //! A pull commits blobs before it records the image that names them. Writers hold a
@@ -42,6 +44,7 @@ use serde_json::Value;
 
 use super::layers::{sweep_layers, LayerError};
 use super::layout::{BLOBS_DIR, INGEST_DIR};
+use super::spool::SPOOL_PREFIX;
 use super::{ingest_lock, ContentStore, MetadataError, MetadataStore, StoreError};
 use crate::digest::{Algorithm, Digest};
 use crate::media::MAX_MANIFEST_SIZE;
@@ -265,14 +268,14 @@ fn sweep_blobs(
     Ok(())
 }
 
-/// Deletes the ingests older than `max_age` that no writer holds.
+/// Deletes the ingests older than `max_age` and the spools that no writer holds.
 fn sweep_ingests(
     content: &ContentStore,
     max_age: Duration,
     report: &mut GcReport,
 ) -> Result<(), StoreError> {
     let now = SystemTime::now();
-    for (dir, _) in list_dir(&content.root().join(INGEST_DIR))? {
+    for (dir, name) in list_dir(&content.root().join(INGEST_DIR))? {
         if !dir.is_dir() {
             continue;
         }
@@ -282,7 +285,7 @@ fn sweep_ingests(
         let age = idle
             .started
             .map_or(Duration::MAX, |t| now.duration_since(t).unwrap_or_default());
-        if age > max_age {
+        if age > max_age || name.starts_with(SPOOL_PREFIX) {
             report.ingests_removed += 1;
             report.ingest_bytes += idle.bytes;
             idle.remove();

@@ -1,6 +1,7 @@
 //! Tests of garbage collection against real stores holding real (testkit-built) images.
 
 use std::fs;
+use std::io::Write;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -215,4 +216,24 @@ fn a_stale_ingest_whose_lock_is_held_is_kept() {
     assert_eq!(report.ingests_removed, 0);
     assert!(ingest_dir(&f, &digest).join("data").exists());
     drop(writer);
+}
+
+#[test]
+fn a_spool_left_by_a_killed_load_is_deleted_at_once_and_a_live_one_kept() {
+    let f = fixture();
+    // What a `hoist load` killed mid-member leaves: its spool directory, lock released.
+    let killed = f.content.root().join("ingest").join("spool-4242-1-0");
+    fs::create_dir_all(&killed).unwrap();
+    fs::write(killed.join("lock"), b"").unwrap();
+    fs::write(killed.join("data"), b"half a layer").unwrap();
+    let mut live = f.content.spool().unwrap();
+    live.write_all(b"a member being read").unwrap();
+
+    let report = collect(&f, &GcOptions::default());
+
+    assert_eq!(report.ingests_removed, 1);
+    assert_eq!(report.ingest_bytes, 12);
+    assert!(!killed.exists());
+    let committed = live.commit().unwrap();
+    assert!(f.content.has(&committed.digest).unwrap());
 }
