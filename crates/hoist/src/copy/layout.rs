@@ -321,7 +321,14 @@ impl LayoutBlobWriter {
         let mut reporter =
             PushReporter::new(progress, &self.descriptor.digest, self.descriptor.size);
         let mut offset = ingest.offset();
-        let mut stream = source.open_blob(&self.descriptor, offset).await?;
+        // A process killed after the last byte and before the commit left every byte: there
+        // is nothing to fetch (a registry answers a `Range` from the end with 416), only to
+        // verify and commit.
+        let mut stream: BlobStream = if size > 0 && offset >= size {
+            Box::pin(futures_util::stream::empty())
+        } else {
+            source.open_blob(&self.descriptor, offset).await?
+        };
         let mut ingest = Some(ingest);
         let mut batch = BytesMut::new();
         let mut ended = false;
