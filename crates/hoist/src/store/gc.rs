@@ -17,8 +17,9 @@
 //!    and record-less layer directories ([`sweep_layers`]);
 //! 5. deletes ingests older than [`GcOptions::ingest_max_age`] (default 24 h, from `started`
 //!    in `meta.json`) whose lock nobody holds — a pull killed long ago will not resume them —
-//!    and every spool whose lock nobody holds, whatever its age: nothing resumes a spool (see
-//!    [`spool`](super::spool)).
+//!    and, whatever their age, every idle spool (nothing resumes a spool, see
+//!    [`spool`](super::spool)) and every idle ingest of a blob already stored (a writer killed
+//!    between the rename into `blobs/` and the removal of its directory).
 //!
 //! # Safety against concurrent writers
 //! A pull commits blobs before it records the image that names them. Writers hold a
@@ -268,7 +269,8 @@ fn sweep_blobs(
     Ok(())
 }
 
-/// Deletes the ingests older than `max_age` and the spools that no writer holds.
+/// Deletes the ingests no writer holds that are older than `max_age`, or that nothing will
+/// resume: spools, and ingests of blobs already stored.
 fn sweep_ingests(
     content: &ContentStore,
     max_age: Duration,
@@ -285,7 +287,10 @@ fn sweep_ingests(
         let age = idle
             .started
             .map_or(Duration::MAX, |t| now.duration_since(t).unwrap_or_default());
-        if age > max_age || name.starts_with(SPOOL_PREFIX) {
+        let finished = name.starts_with(SPOOL_PREFIX)
+            || Digest::from_hex(Algorithm::Sha256, &name)
+                .is_ok_and(|digest| content.has(&digest).unwrap_or(false));
+        if age > max_age || finished {
             report.ingests_removed += 1;
             report.ingest_bytes += idle.bytes;
             idle.remove();

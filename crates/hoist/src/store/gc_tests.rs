@@ -237,3 +237,23 @@ fn a_spool_left_by_a_killed_load_is_deleted_at_once_and_a_live_one_kept() {
     let committed = live.commit().unwrap();
     assert!(f.content.has(&committed.digest).unwrap());
 }
+
+#[test]
+fn an_ingest_left_beside_its_stored_blob_is_deleted_at_once() {
+    let f = fixture();
+    let image = build(&["base"]);
+    put(&f, &image, Some("kept:1"));
+    // What a writer killed between the rename into blobs/ and removing its directory leaves.
+    let layer = digest(&image.layers[0]);
+    let left = f.content.root().join("ingest").join(layer.hex());
+    fs::create_dir_all(&left).unwrap();
+    fs::write(left.join("lock"), b"").unwrap();
+    let resumable = abandoned_ingest(&f, b"an hour old, may resume", Duration::from_secs(3600));
+
+    let report = collect(&f, &GcOptions::default());
+
+    assert_eq!(report.ingests_removed, 1);
+    assert!(!left.exists());
+    assert!(has(&f, &image.layers[0]), "the stored blob stays");
+    assert!(ingest_dir(&f, &resumable).exists());
+}
