@@ -19,7 +19,8 @@
 //!    in `meta.json`) whose lock nobody holds — a pull killed long ago will not resume them —
 //!    and, whatever their age, every idle spool (nothing resumes a spool, see
 //!    [`spool`](super::spool)) and every idle ingest of a blob already stored (a writer killed
-//!    between the rename into `blobs/` and the removal of its directory).
+//!    between the rename into `blobs/` and the removal of its directory). This step runs
+//!    first, so such an ingest goes even when step 3 then deletes its blob.
 //!
 //! # Safety against concurrent writers
 //! A pull commits blobs before it records the image that names them. Writers hold a
@@ -139,13 +140,15 @@ pub fn collect_garbage(
     if options.remove_unreferenced_images {
         report.deleted_images = delete_dangling_images(meta)?;
     }
+    // Ingests first: one left beside a stored blob is recognised as finished even when the
+    // sweep below deletes that blob.
+    sweep_ingests(content, options.ingest_max_age, &mut report)?;
     let mut roots = meta.recorded_blobs()?;
     roots.extend(layout_roots(content)?);
     sweep_blobs(content, &roots, &mut report)?;
     let layers = sweep_layers(meta)?;
     report.layers_removed = layers.removed;
     report.layer_dirs_removed = layers.stale_dirs;
-    sweep_ingests(content, options.ingest_max_age, &mut report)?;
     tracing::debug!(?report, "garbage collected");
     Ok(Some(report))
 }

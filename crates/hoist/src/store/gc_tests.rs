@@ -257,3 +257,20 @@ fn an_ingest_left_beside_its_stored_blob_is_deleted_at_once() {
     assert!(has(&f, &image.layers[0]), "the stored blob stays");
     assert!(ingest_dir(&f, &resumable).exists());
 }
+
+#[test]
+fn an_ingest_left_beside_a_blob_the_sweep_deletes_goes_with_it() {
+    let f = fixture();
+    let unreferenced = Digest::sha256_of(b"a blob no image names");
+    f.content
+        .write_blob(&unreferenced, b"a blob no image names")
+        .unwrap();
+    let left = f.content.root().join("ingest").join(unreferenced.hex());
+    fs::create_dir_all(&left).unwrap();
+    fs::write(left.join("lock"), b"").unwrap();
+
+    let report = collect(&f, &GcOptions::default());
+
+    assert_eq!((report.blobs_removed, report.ingests_removed), (1, 1));
+    assert!(!left.exists());
+}
