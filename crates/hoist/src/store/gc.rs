@@ -22,6 +22,9 @@
 //!    between the rename into `blobs/` and the removal of its directory). This step runs
 //!    first, so such an ingest goes even when step 3 then deletes its blob.
 //!
+//! 6. deletes the root's temporary files (`.tmp-PID-…`, an `index.json` being replaced) whose
+//!    process is gone: a writer killed between writing one and renaming it.
+//!
 //! # Safety against concurrent writers
 //! A pull commits blobs before it records the image that names them. Writers hold a
 //! [`Lease`](super::Lease) while they write, and collection takes the exclusive lock, so it
@@ -45,7 +48,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 
 use super::layers::{sweep_layers, LayerError};
-use super::layout::{BLOBS_DIR, INGEST_DIR};
+use super::layout::{BLOBS_DIR, INGEST_DIR, TEMP_PREFIX};
 use super::spool::SPOOL_PREFIX;
 use super::{ingest_lock, ContentStore, MetadataError, MetadataStore, StoreError};
 use crate::digest::{Algorithm, Digest};
@@ -149,6 +152,7 @@ pub fn collect_garbage(
     let layers = sweep_layers(meta)?;
     report.layers_removed = layers.removed;
     report.layer_dirs_removed = layers.stale_dirs;
+    sweep_temp_files(content.root())?;
     tracing::debug!(?report, "garbage collected");
     Ok(Some(report))
 }
@@ -300,6 +304,40 @@ fn sweep_ingests(
         }
     }
     Ok(())
+}
+
+/// Deletes the files `.tmp-PID-…` of `root` whose process PID is no longer running. A live
+/// PID (or one reused since) keeps its file; the next collection looks again.
+fn sweep_temp_files(root: &Path) -> Result<(), StoreError> {
+    for (path, name) in list_dir(root)? {
+        let pid = name
+            .strip_prefix(TEMP_PREFIX)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok());
+        let Some(pid) = pid else { continue };
+        if process_is_running(pid) || !path.is_file() {
+            continue;
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => {
+                tracing::debug!(path = %path.display(), "removed a dead writer's temporary file")
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io("remove", &path, e)),
+        }
+    }
+    Ok(())
+}
+
+/// Whether a process `pid` exists (`kill(pid, 0)`; "not permitted" means it does).
+fn process_is_running(pid: i32) -> bool {
+    let Some(pid) = rustix::process::Pid::from_raw(pid) else {
+        return false;
+    };
+    !matches!(
+        rustix::process::test_kill_process(pid),
+        Err(rustix::io::Errno::SRCH)
+    )
 }
 
 /// The entries of `dir` as (path, name); empty if `dir` does not exist.

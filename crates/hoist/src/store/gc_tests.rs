@@ -274,3 +274,24 @@ fn an_ingest_left_beside_a_blob_the_sweep_deletes_goes_with_it() {
     assert_eq!((report.blobs_removed, report.ingests_removed), (1, 1));
     assert!(!left.exists());
 }
+
+#[test]
+fn a_temporary_index_left_by_a_dead_writer_is_deleted_and_a_live_ones_kept() {
+    let f = fixture();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let root = f.content.root();
+    let left = root.join(format!(".tmp-{dead}-3-index.json"));
+    let live = root.join(format!(".tmp-{}-0-index.json", std::process::id()));
+    fs::write(&left, b"{").unwrap();
+    fs::write(&live, b"{").unwrap();
+
+    collect(&f, &GcOptions::default());
+
+    assert!(!left.exists(), "a killed writer's temporary file stays");
+    assert!(
+        live.exists(),
+        "a running writer's temporary file was deleted"
+    );
+}
