@@ -20,8 +20,14 @@ use crate::{lock, Ctx};
 
 const TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Failures that mean another process got there first (lower case).
-const EXPECTED: [&str; 2] = ["no such image", "does not exist locally"];
+/// Failures that mean another process got there first (lower case): the image was removed
+/// before it was tagged, pushed or removed again, or (`rmi`) a pull tagged it again between
+/// the removal of the tag and of the image.
+const EXPECTED: [&str; 3] = [
+    "no such image",
+    "does not exist locally",
+    "is still referenced by",
+];
 
 /// One process's loop.
 #[derive(Debug, Default)]
