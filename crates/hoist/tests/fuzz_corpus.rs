@@ -1,9 +1,8 @@
 //! The fuzz targets' inputs, replayed in CI: every file of `fuzz/seeds/TARGET` (valid inputs
-//! the fuzzers start from) and `fuzz/regressions/TARGET` (inputs the fuzzers found, minimized
-//! with `cargo fuzz cmin`: each reached code the others did not), through the parser calls of
-//! `fuzz/fuzz_targets/TARGET.rs`. A panic on any of them fails here in a second, without a
-//! nightly toolchain; the coverage-guided runs themselves are `scripts/fuzz.sh` (see
-//! docs/reliability.md).
+//! the fuzzers start from) and `fuzz/regressions/TARGET` (the input of each crash a fuzzer
+//! found, kept with its fix), through the parser calls of `fuzz/fuzz_targets/TARGET.rs`. A
+//! panic on any of them fails here in a second, without a nightly toolchain; the
+//! coverage-guided runs themselves are `scripts/fuzz.sh` (see docs/reliability.md).
 
 use std::path::{Path, PathBuf};
 
