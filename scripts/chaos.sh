@@ -8,7 +8,7 @@
 #                    [--layer-mib N] [--seed N] [--work DIR --keep]
 #
 # Defaults: 50 kills per operation, 100 faulty pulls and 100 faulty pushes, a 600 s soak
-# (about 75 minutes on 2 cores with a debug build). Not run by CI. Needs root (as CI: the
+# (about an hour on 2 busy cores with a debug build). Not run by CI. Needs root (as CI: the
 # store's modes and ownership are applied) and docker-registry; only loopback is used.
 # HOIST=/path/to/hoist tests that binary instead of building a debug one. The harness runs
 # at nice 10; its output is also written to chaos-<date>.log in the work tree's target/.
