@@ -406,7 +406,17 @@ impl BlobWriter for LayoutBlobWriter {
         let mut reporter =
             PushReporter::new(progress, input.id(), measure.total()).worded(self.sink.wording);
         let mut offset = target.offset();
-        let mut stream = input.open(offset).await?;
+        // A process killed after the last byte and before the commit left every byte: there
+        // is nothing to fetch (a registry answers a `Range` from the end with 416), only to
+        // verify and commit.
+        let complete = input
+            .descriptor()
+            .is_some_and(|d| d.size > 0 && offset >= d.size);
+        let mut stream: BlobStream = if complete {
+            Box::pin(futures_util::stream::empty())
+        } else {
+            input.open(offset).await?
+        };
         let mut target = Some(target);
         let mut batch = BytesMut::new();
         let mut ended = false;

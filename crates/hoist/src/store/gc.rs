@@ -17,7 +17,14 @@
 //! 4. deletes the unpacked layers no image record holds any more, then stale `layers/.tmp-*`
 //!    and record-less layer directories ([`sweep_layers`]);
 //! 5. deletes ingests older than [`GcOptions::ingest_max_age`] (default 24 h, from `started`
-//!    in `meta.json`) whose lock nobody holds — a pull killed long ago will not resume them.
+//!    in `meta.json`) whose lock nobody holds — a pull killed long ago will not resume them —
+//!    and, whatever their age, every idle spool (nothing resumes a spool, see
+//!    [`spool`](super::spool)) and every idle ingest of a blob already stored (a writer killed
+//!    between the rename into `blobs/` and the removal of its directory). This step runs
+//!    first, so such an ingest goes even when step 3 then deletes its blob.
+//!
+//! 6. deletes the root's temporary files (`.tmp-PID-…`, an `index.json` being replaced) whose
+//!    process is gone: a writer killed between writing one and renaming it.
 //!
 //! # Safety against concurrent writers
 //! A pull commits blobs before it records the image that names them. Writers hold a
@@ -40,7 +47,8 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use super::layers::sweep_layers;
-use super::layout::{BLOBS_DIR, INGEST_DIR};
+use super::layout::{BLOBS_DIR, INGEST_DIR, TEMP_PREFIX};
+use super::spool::SPOOL_PREFIX;
 use super::{ingest_lock, ContentStore, LocalStoreError, MetadataError, MetadataStore, StoreError};
 use crate::digest::{Algorithm, Digest};
 use crate::media::{Descriptor, WalkLimits, Walker, MAX_MANIFEST_SIZE};
@@ -135,13 +143,16 @@ pub fn collect_garbage(
     if options.remove_unreferenced_images {
         report.deleted_images = delete_dangling_images(meta)?;
     }
+    // Ingests first: one left beside a stored blob is recognised as finished even when the
+    // sweep below deletes that blob.
+    sweep_ingests(content, options.ingest_max_age, &mut report)?;
     let mut roots = meta.recorded_blobs()?;
     roots.extend(layout_roots(content)?);
     sweep_blobs(content, &roots, &mut report)?;
     let layers = sweep_layers(meta)?;
     report.layers_removed = layers.removed;
     report.layer_dirs_removed = layers.stale_dirs;
-    sweep_ingests(content, options.ingest_max_age, &mut report)?;
+    sweep_temp_files(content.root())?;
     tracing::debug!(?report, "garbage collected");
     Ok(Some(report))
 }
@@ -244,14 +255,15 @@ fn sweep_blobs(
     Ok(())
 }
 
-/// Deletes the ingests older than `max_age` that no writer holds.
+/// Deletes the ingests no writer holds that are older than `max_age`, or that nothing will
+/// resume: spools, and ingests of blobs already stored.
 fn sweep_ingests(
     content: &ContentStore,
     max_age: Duration,
     report: &mut GcReport,
 ) -> Result<(), StoreError> {
     let now = SystemTime::now();
-    for (dir, _) in list_dir(&content.root().join(INGEST_DIR))? {
+    for (dir, name) in list_dir(&content.root().join(INGEST_DIR))? {
         if !dir.is_dir() {
             continue;
         }
@@ -261,13 +273,50 @@ fn sweep_ingests(
         let age = idle
             .started
             .map_or(Duration::MAX, |t| now.duration_since(t).unwrap_or_default());
-        if age > max_age {
+        let finished = name.starts_with(SPOOL_PREFIX)
+            || Digest::from_hex(Algorithm::Sha256, &name)
+                .is_ok_and(|digest| content.has(&digest).unwrap_or(false));
+        if age > max_age || finished {
             report.ingests_removed += 1;
             report.ingest_bytes += idle.bytes;
             idle.remove();
         }
     }
     Ok(())
+}
+
+/// Deletes the files `.tmp-PID-…` of `root` whose process PID is no longer running. A live
+/// PID (or one reused since) keeps its file; the next collection looks again.
+fn sweep_temp_files(root: &Path) -> Result<(), StoreError> {
+    for (path, name) in list_dir(root)? {
+        let pid = name
+            .strip_prefix(TEMP_PREFIX)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok());
+        let Some(pid) = pid else { continue };
+        if process_is_running(pid) || !path.is_file() {
+            continue;
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => {
+                tracing::debug!(path = %path.display(), "removed a dead writer's temporary file")
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io("remove", &path, e)),
+        }
+    }
+    Ok(())
+}
+
+/// Whether a process `pid` exists (`kill(pid, 0)`; "not permitted" means it does).
+fn process_is_running(pid: i32) -> bool {
+    let Some(pid) = rustix::process::Pid::from_raw(pid) else {
+        return false;
+    };
+    !matches!(
+        rustix::process::test_kill_process(pid),
+        Err(rustix::io::Errno::SRCH)
+    )
 }
 
 /// The entries of `dir` as (path, name); empty if `dir` does not exist.

@@ -61,7 +61,7 @@ pub const PRIVATE_DIR_MODE: u32 = 0o700;
 
 /// Prefix of the temporary files written before an atomic rename; skipped when recognising a
 /// half-made root.
-const TEMP_PREFIX: &str = ".tmp-";
+pub(crate) const TEMP_PREFIX: &str = ".tmp-";
 
 /// One manifest entry of `index.json`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,8 +12,10 @@
 //!
 //! The spool directory has the same `lock` file as an ingest and holds it while writing, so
 //! garbage collection (which sweeps `ingest/`) leaves it alone; a spool left by a killed
-//! process is an idle, stale ingest directory that the next collection removes after its age
-//! limit.
+//! process is an idle ingest directory that the next collection removes at once: unlike an
+//! ingest, nothing ever resumes a spool (its name is unique to the process that made it), so
+//! keeping it for the ingests' age limit would only hold the disk (a `hoist load` killed 50
+//! times kept 50 partial copies of its archive for a day).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -30,6 +32,9 @@ use super::{BlobInfo, ContentStore, StoreError};
 use crate::digest::{Algorithm, Digest, Hasher};
 
 const DATA_FILE: &str = "data";
+
+/// How a spool's directory under `ingest/` begins (an ingest's is the digest's hex).
+pub(super) const SPOOL_PREFIX: &str = "spool-";
 
 /// Distinguishes spools of one process started in the same nanosecond.
 static NEXT_SPOOL: AtomicU64 = AtomicU64::new(0);
@@ -60,7 +65,7 @@ impl ContentStore {
             .map(|d| d.as_nanos())
             .unwrap_or(0);
         let name = format!(
-            "spool-{}-{nanos}-{}",
+            "{SPOOL_PREFIX}{}-{nanos}-{}",
             std::process::id(),
             NEXT_SPOOL.fetch_add(1, Ordering::Relaxed)
         );

@@ -271,9 +271,17 @@ impl LayerStore {
             parent = Some(chain_id);
         }
         let digests: Vec<Digest> = chain.iter().map(|c| c.digest().clone()).collect();
-        self.inner
-            .metadata
-            .hold_layers(&image.manifest_digest, &digests)?;
+        let metadata = &self.inner.metadata;
+        match metadata.hold_layers(&image.manifest_digest, &digests) {
+            // A concurrent `rmi` or `prune` deleted the record the caller just wrote; the
+            // callers' lease kept its blobs (no collection ran), so record it again, as a pull
+            // that started after the removal would (found by scripts/chaos.sh's soak).
+            Err(MetadataError::ImageRemoved { .. }) => {
+                metadata.put_image(image)?;
+                metadata.hold_layers(&image.manifest_digest, &digests)?;
+            }
+            held => held?,
+        }
         Ok(chain)
     }
 

@@ -233,3 +233,24 @@ fn sweeping_deletes_unheld_layers_top_first_and_stale_directories() {
     assert_eq!(sweep.removed, vec![chain[0].digest().clone()]);
     assert!(listing(&f).is_empty());
 }
+
+#[test]
+fn an_image_removed_while_it_registers_is_recorded_again_with_its_holds() {
+    let f = fixture();
+    let image = record(&f, "raced", &[&base()]);
+    // What a concurrent `rmi` does between a pull's recording and its layers' registration.
+    f.layers
+        .metadata()
+        .delete_image(&image.manifest_digest)
+        .unwrap();
+
+    let chain = f.layers.register_image(&image).unwrap();
+
+    let meta = f.layers.metadata();
+    assert_eq!(
+        meta.image(&image.manifest_digest).unwrap(),
+        Some(image.clone())
+    );
+    let held = meta.held_layers(&image.manifest_digest).unwrap();
+    assert_eq!(held, vec![chain[0].digest().clone()]);
+}

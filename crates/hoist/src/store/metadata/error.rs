@@ -74,6 +74,16 @@ pub enum MetadataError {
         manifest: Digest,
     },
 
+    /// An image's record was deleted (by a concurrent `rmi` or `prune`) between its
+    /// recording and the hold on its layers.
+    #[error("image with manifest {manifest} was removed from {path} while it was being recorded")]
+    ImageRemoved {
+        /// The database.
+        path: PathBuf,
+        /// The image's manifest digest.
+        manifest: Digest,
+    },
+
     /// An image record cannot be deleted while references point at it.
     #[error("image with manifest {manifest} in {path} is still referenced by {}", references.join(", "))]
     ImageInUse {

@@ -121,7 +121,8 @@ impl MetadataStore {
 
     /// Makes the image `manifest_digest` hold each layer of `chain` (its chain IDs, bottom
     /// first). Idempotent: a hold that exists is kept, not counted twice. Every layer must be
-    /// recorded ([`MetadataError::LayerNotFound`] otherwise) and the image too.
+    /// recorded ([`MetadataError::LayerNotFound`] otherwise) and the image too
+    /// ([`MetadataError::ImageRemoved`]: another process removed it since it was recorded).
     pub fn hold_layers(
         &self,
         manifest_digest: &Digest,
@@ -130,6 +131,19 @@ impl MetadataStore {
         let op = "hold an image's layers";
         self.write(op, |tx| {
             let err = |e| self.error(op, e);
+            let images: i64 = tx
+                .query_row(
+                    "SELECT count(*) FROM images WHERE manifest_digest = ?1",
+                    [manifest_digest],
+                    |row| row.get(0),
+                )
+                .map_err(err)?;
+            if images == 0 {
+                return Err(MetadataError::ImageRemoved {
+                    path: self.path.clone(),
+                    manifest: manifest_digest.clone(),
+                });
+            }
             for chain_id in chain {
                 if layer_in(tx, chain_id).map_err(err)?.is_none() {
                     return Err(MetadataError::LayerNotFound {

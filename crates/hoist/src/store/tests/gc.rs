@@ -1,6 +1,7 @@
 //! Tests of garbage collection against real stores holding real (testkit-built) images.
 
 use std::fs;
+use std::io::Write;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -215,4 +216,82 @@ fn a_stale_ingest_whose_lock_is_held_is_kept() {
     assert_eq!(report.ingests_removed, 0);
     assert!(ingest_dir(&f, &digest).join("data").exists());
     drop(writer);
+}
+
+#[test]
+fn a_spool_left_by_a_killed_load_is_deleted_at_once_and_a_live_one_kept() {
+    let f = fixture();
+    // What a `hoist load` killed mid-member leaves: its spool directory, lock released.
+    let killed = f.content.root().join("ingest").join("spool-4242-1-0");
+    fs::create_dir_all(&killed).unwrap();
+    fs::write(killed.join("lock"), b"").unwrap();
+    fs::write(killed.join("data"), b"half a layer").unwrap();
+    let mut live = f.content.spool().unwrap();
+    live.write_all(b"a member being read").unwrap();
+
+    let report = collect(&f, &GcOptions::default());
+
+    assert_eq!(report.ingests_removed, 1);
+    assert_eq!(report.ingest_bytes, 12);
+    assert!(!killed.exists());
+    let committed = live.commit().unwrap();
+    assert!(f.content.has(&committed.digest).unwrap());
+}
+
+#[test]
+fn an_ingest_left_beside_its_stored_blob_is_deleted_at_once() {
+    let f = fixture();
+    let image = build(&["base"]);
+    put(&f, &image, Some("kept:1"));
+    // What a writer killed between the rename into blobs/ and removing its directory leaves.
+    let layer = digest(&image.layers[0]);
+    let left = f.content.root().join("ingest").join(layer.hex());
+    fs::create_dir_all(&left).unwrap();
+    fs::write(left.join("lock"), b"").unwrap();
+    let resumable = abandoned_ingest(&f, b"an hour old, may resume", Duration::from_secs(3600));
+
+    let report = collect(&f, &GcOptions::default());
+
+    assert_eq!(report.ingests_removed, 1);
+    assert!(!left.exists());
+    assert!(has(&f, &image.layers[0]), "the stored blob stays");
+    assert!(ingest_dir(&f, &resumable).exists());
+}
+
+#[test]
+fn an_ingest_left_beside_a_blob_the_sweep_deletes_goes_with_it() {
+    let f = fixture();
+    let unreferenced = Digest::sha256_of(b"a blob no image names");
+    f.content
+        .write_blob(&unreferenced, b"a blob no image names")
+        .unwrap();
+    let left = f.content.root().join("ingest").join(unreferenced.hex());
+    fs::create_dir_all(&left).unwrap();
+    fs::write(left.join("lock"), b"").unwrap();
+
+    let report = collect(&f, &GcOptions::default());
+
+    assert_eq!((report.blobs_removed, report.ingests_removed), (1, 1));
+    assert!(!left.exists());
+}
+
+#[test]
+fn a_temporary_index_left_by_a_dead_writer_is_deleted_and_a_live_ones_kept() {
+    let f = fixture();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let root = f.content.root();
+    let left = root.join(format!(".tmp-{dead}-3-index.json"));
+    let live = root.join(format!(".tmp-{}-0-index.json", std::process::id()));
+    fs::write(&left, b"{").unwrap();
+    fs::write(&live, b"{").unwrap();
+
+    collect(&f, &GcOptions::default());
+
+    assert!(!left.exists(), "a killed writer's temporary file stays");
+    assert!(
+        live.exists(),
+        "a running writer's temporary file was deleted"
+    );
 }
