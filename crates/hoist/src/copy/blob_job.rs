@@ -18,11 +18,12 @@ use super::blob_input::{BlobInput, SourceBlob};
 use super::compress_step::CompressedLayer;
 use super::convert::{compressed_layer_type, needs_compression};
 use super::sink::{DynBlobWriter, Found, ImageSink};
-use super::source::{ImageSource, RepositoryName};
+use super::source::ImageSource;
 use super::{CopyError, CopyOptions};
 use crate::digest::Digest;
 use crate::media::Descriptor;
 use crate::progress::{short_id, ProgressEvent, ProgressSink, Status, Wording};
+use crate::reference::Repository;
 use crate::transfer::{Scheduler, TransferJob};
 
 /// How a blob reached the sink.
@@ -103,7 +104,7 @@ struct BlobJob<'a> {
     compress: bool,
     options: (crate::compress::Compression, usize),
     silent: bool,
-    from: Option<RepositoryName>,
+    from: Option<Repository>,
     /// The sink's words for the blob's steps.
     wording: Wording,
     /// Chosen on the first attempt, kept for the others.

@@ -152,7 +152,7 @@ pub use sink::{
     BlobInput, BlobStore, BlobWriter, DynBlobWriter, Found, ImageSink, Measure, Progress,
     SourceBlob, StoredManifest,
 };
-pub use source::{BlobStream, CopyFuture, ImageSource, RepositoryName};
+pub use source::{BlobStream, CopyFuture, ImageSource};
 pub use store::{complete_index, tagged_index, CompleteIndex, IndexCheckError, StoreSource};
 pub(crate) use store_record::{record_child_reference, record_image, record_references};
 pub use store_sink::StoreSink;

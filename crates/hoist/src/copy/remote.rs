@@ -19,10 +19,10 @@ use futures_util::{StreamExt, TryStreamExt};
 
 use super::remote_upload::RemoteBlobWriter;
 use super::sink::{BlobInput, BlobStore, DynBlobWriter, ImageSink, StoredManifest};
-use super::source::{BlobStream, CopyFuture, ImageSource, RepositoryName};
+use super::source::{BlobStream, CopyFuture, ImageSource};
 use super::CopyError;
 use crate::media::{Descriptor, MAX_MANIFEST_SIZE};
-use crate::reference::Reference;
+use crate::reference::{Reference, Repository};
 use crate::registry::body::Document;
 use crate::registry::{MountResult, Purpose, RegistryClient, RegistryError, RemoteRepository};
 use crate::transfer::{Backoff, RetryPolicy, SendPolicy};
@@ -204,11 +204,8 @@ impl ImageSource for RegistryImage {
         })
     }
 
-    fn repository(&self) -> Option<RepositoryName> {
-        Some(RepositoryName {
-            domain: self.repo.domain().to_owned(),
-            path: self.repo.path().to_owned(),
-        })
+    fn repository(&self) -> Option<Repository> {
+        Some(self.reference.repository().clone())
     }
 }
 
@@ -228,11 +225,7 @@ impl ImageSink for RegistryImage {
         self
     }
 
-    fn try_mount<'a>(
-        &'a self,
-        d: &'a Descriptor,
-        from: &'a RepositoryName,
-    ) -> CopyFuture<'a, bool> {
+    fn try_mount<'a>(&'a self, d: &'a Descriptor, from: &'a Repository) -> CopyFuture<'a, bool> {
         Box::pin(self.mount_from(d, from))
     }
 
@@ -273,12 +266,12 @@ impl RegistryImage {
     async fn mount_from(
         &self,
         descriptor: &Descriptor,
-        from: &RepositoryName,
+        from: &Repository,
     ) -> Result<bool, CopyError> {
-        if from.domain != self.repo.domain() || from.path == self.repo.path() {
+        if from.domain() != self.repo.domain() || from.path() == self.repo.path() {
             return Ok(false);
         }
-        match self.repo.mount_blob(&descriptor.digest, &from.path).await {
+        match self.repo.mount_blob(&descriptor.digest, from.path()).await {
             Ok(MountResult::Mounted) => Ok(true),
             Ok(MountResult::Upload(session)) => {
                 // Best effort: the registry purges abandoned sessions anyway.
@@ -287,12 +280,12 @@ impl RegistryImage {
             }
             Err(e) if e.is_retryable() => Err(CopyError::registry(
                 &self.describe(),
-                format!("mount blob {} from {}", descriptor.digest, from.path),
+                format!("mount blob {} from {}", descriptor.digest, from.path()),
                 e,
             )),
             // docker: a failed mount is forgotten and the blob uploaded.
             Err(e) => {
-                tracing::debug!(error = %e, from = %from.path, "mount refused; uploading");
+                tracing::debug!(error = %e, from = %from.path(), "mount refused; uploading");
                 Ok(false)
             }
         }

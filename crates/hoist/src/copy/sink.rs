@@ -36,10 +36,11 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
 pub use super::blob_input::{BlobInput, Measure, SourceBlob};
-use super::source::{CopyFuture, RepositoryName};
+use super::source::CopyFuture;
 use super::CopyError;
 use crate::media::Descriptor;
 use crate::progress::{ProgressSink, Wording};
+use crate::reference::Repository;
 use crate::store::ContentStore;
 
 /// Where a copy writes to. See the module docs.
@@ -63,7 +64,7 @@ pub trait ImageSink: Send + Sync {
     /// cannot (another registry, not a registry, or the registry declined).
     /// [`ImageSink::find_blob`]'s default calls it; a sink that overrides `find_blob` need not
     /// implement it.
-    fn try_mount<'a>(&'a self, _: &'a Descriptor, _: &'a RepositoryName) -> CopyFuture<'a, bool> {
+    fn try_mount<'a>(&'a self, _: &'a Descriptor, _: &'a Repository) -> CopyFuture<'a, bool> {
         Box::pin(async { Ok(false) })
     }
 
@@ -80,7 +81,7 @@ pub trait ImageSink: Send + Sync {
     fn find_blob<'a>(
         &'a self,
         descriptor: &'a Descriptor,
-        from: Option<&'a RepositoryName>,
+        from: Option<&'a Repository>,
     ) -> CopyFuture<'a, Option<Found>> {
         Box::pin(async move {
             if self.blobs().has_blob(descriptor).await? {
@@ -88,7 +89,7 @@ pub trait ImageSink: Send + Sync {
             }
             if let Some(from) = from {
                 if self.try_mount(descriptor, from).await? {
-                    return Ok(Some(Found::Mounted(from.path.clone())));
+                    return Ok(Some(Found::Mounted(from.path().to_owned())));
                 }
             }
             Ok(None)

@@ -21,6 +21,7 @@ use super::CopyError;
 use crate::compress::Compression;
 use crate::digest::Digest;
 use crate::media::Descriptor;
+use crate::reference::Repository;
 
 /// A blob's bytes from some offset, in order; an `Err` item ends the stream (the sink may
 /// reopen it at the offset it reached).
@@ -29,15 +30,6 @@ pub type BlobStream = BoxStream<'static, Result<Bytes, CopyError>>;
 /// What the copy traits' methods return: a boxed future of a [`CopyError`] result, so the
 /// traits stay object-safe (`&dyn ImageSource`, `&dyn ImageSink`).
 pub type CopyFuture<'a, T> = BoxFuture<'a, Result<T, CopyError>>;
-
-/// A repository on a registry, as a mount source: the registry's domain and the path in it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct RepositoryName {
-    /// The registry domain (`docker.io`, `localhost:5000`).
-    pub domain: String,
-    /// The repository path (`library/ubuntu`).
-    pub path: String,
-}
 
 /// Where a copy reads from. See the module docs.
 pub trait ImageSource: Send + Sync {
@@ -61,7 +53,7 @@ pub trait ImageSource: Send + Sync {
 
     /// The registry repository the blobs live in, when the source is one: a sink on the same
     /// registry can mount them from there instead of receiving their bytes.
-    fn repository(&self) -> Option<RepositoryName> {
+    fn repository(&self) -> Option<Repository> {
         None
     }
 

@@ -38,7 +38,6 @@ use std::sync::Arc;
 use super::layout::LayoutSink;
 use super::sink::{BlobInput, BlobStore, DynBlobWriter, ImageSink, StoredManifest};
 use super::source::CopyFuture;
-use super::source::RepositoryName;
 use super::store_layer::{StoreLayerWriter, Streamed};
 use super::store_record::{record_root, Recording};
 use super::CopyError;
@@ -193,12 +192,8 @@ impl StoreSink {
 
     /// The registry repository the blobs come from ([`super::ImageSource::repository`]), so
     /// each layer is recorded as seen there, as pull records it.
-    pub fn with_source(mut self, source: Option<RepositoryName>) -> StoreSink {
-        self.source = source.and_then(|r| {
-            Repository::parse(&format!("{}/{}", r.domain, r.path))
-                .inspect_err(|e| tracing::warn!(error = %e, "not recording blob sources"))
-                .ok()
-        });
+    pub fn with_source(mut self, source: Option<Repository>) -> StoreSink {
+        self.source = source;
         self
     }
 

@@ -26,12 +26,11 @@ use futures_util::future::BoxFuture;
 use super::image::Origin;
 use super::record::ImageResult;
 use super::{PullError, Puller};
-use crate::copy::RepositoryName;
 use crate::copy::{BlobStream, CopyError, CopyOptions, ImageSource, RegistryImage, StoreSink};
 use crate::digest::Digest;
 use crate::error::translate_pull_error;
 use crate::media::Descriptor;
-use crate::reference::Reference;
+use crate::reference::{Reference, Repository};
 
 /// The registry image being pulled, with manifests already read served from memory.
 pub(super) struct PullSource {
@@ -82,7 +81,7 @@ impl ImageSource for PullSource {
         self.image.open_blob(descriptor, offset)
     }
 
-    fn repository(&self) -> Option<RepositoryName> {
+    fn repository(&self) -> Option<Repository> {
         self.image.repository()
     }
 }
@@ -102,11 +101,7 @@ impl Puller {
             .blocking(move || StoreSink::for_pull(metadata, &target, index))
             .await?
             .map_err(|e| from_copy(e, origin.target))?;
-        let repository = origin.target.repository();
-        let sink = sink.with_source(Some(RepositoryName {
-            domain: repository.domain().to_owned(),
-            path: repository.path().to_owned(),
-        }));
+        let sink = sink.with_source(Some(origin.target.repository().clone()));
         Ok(match (&self.options.layers, &self.options.layer_sink) {
             (Some(layers), _) => sink.with_layers(layers.clone()),
             (None, Some(unpacker)) => sink.with_layer_sink(Arc::clone(unpacker)),

@@ -35,10 +35,11 @@ use super::run::{DiffIds, Target};
 use crate::copy::remote_upload::RemoteBlobWriter;
 use crate::copy::{
     BlobInput, BlobStore, BlobWriter, CopyError, CopyFuture, DynBlobWriter, Found, ImageSink,
-    Progress, RegistryImage, RepositoryName, StoredManifest,
+    Progress, RegistryImage, StoredManifest,
 };
 use crate::digest::Digest;
 use crate::media::Descriptor;
+use crate::reference::Repository;
 use crate::registry::{MountResult, Purpose};
 use crate::store::metadata::BlobSource;
 use crate::store::{ContentStore, MetadataError, MetadataStore};
@@ -212,7 +213,7 @@ impl ImageSink for PushSink {
     fn find_blob<'a>(
         &'a self,
         descriptor: &'a Descriptor,
-        _from: Option<&'a RepositoryName>,
+        _from: Option<&'a Repository>,
     ) -> CopyFuture<'a, Option<Found>> {
         Box::pin(self.find(descriptor))
     }
