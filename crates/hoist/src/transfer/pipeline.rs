@@ -229,7 +229,7 @@ fn pass(ingest: &mut Ingest, feed: &mut mpsc::Receiver<Feed>, spec: &PipelineSpe
     }
     // Held until the decoder is done: its window's share of the process's budget.
     let _window = match spec.compression {
-        Compression::Zstd => Some(tee.window_permit()),
+        Compression::Zstd => tee.window_permit(),
         _ => None,
     };
     let mut decoder = match Decoder::new(spec.compression, tee) {
@@ -436,9 +436,10 @@ impl Tee<'_> {
     /// Reads the zstd frame header and takes its window's share of the process's
     /// [`WINDOWS`] budget. While the budget cannot hold it, the feed is stored without being
     /// decoded, so the download goes on; then the stream is rewound to byte zero, read back
-    /// from the ingest, for the decoder. A stop (given up, store failure) is left for the
-    /// decoder's first read to report.
-    fn window_permit(&mut self) -> WindowPermit<'static> {
+    /// from the ingest, for the decoder. `None` once the stream stopped (given up, store
+    /// failure): nothing will be decoded, so nothing waits for the budget, and the stop is
+    /// left for the decoder's first read to report.
+    fn window_permit(&mut self) -> Option<WindowPermit<'static>> {
         let mut header = [0u8; FRAME_HEADER_MAX];
         let mut len = 0;
         while len < header.len() {
@@ -452,12 +453,17 @@ impl Tee<'_> {
             if let Some(permit) = WINDOWS.try_take(window) {
                 break permit;
             }
-            if self.stop.is_some() || self.ended || !self.store_next() {
-                break WINDOWS.take(window);
+            if self.stop.is_none() && !self.ended && self.store_next() {
+                continue;
             }
+            if self.stop.is_some() {
+                return None;
+            }
+            // Every byte is stored: waiting stalls nothing.
+            break WINDOWS.take(window);
         };
         self.rewind();
-        permit
+        Some(permit)
     }
 
     /// Stores the next fed chunk without handing it on; `false` at the end of the feed or
