@@ -24,9 +24,17 @@ lib_filters=(store:: export:: unpack::nofollow registry::)
 hoist_tests=(archive_hostile copy_hostile_files export_routes layers_store unpack_gnu_tar)
 cli_tests=(pull export archive manage copy store_lock)
 
+echo "== test-unprivileged.sh: finding the test binaries (cargo test --no-run)"
 # `cargo test --no-run` names each binary: "Executable tests/x.rs (target/debug/deps/x-HASH)".
+# Its whole output is shown when it fails, so a CI log says why.
 binaries() { # PACKAGE -> "source path" lines
-  cargo test -p "$1" --locked --no-run 2>&1 | sed -n 's/^ *Executable \(.*\) (\(.*\))$/\1 \2/p'
+  local out
+  if ! out=$(cargo test -p "$1" --locked --no-run 2>&1); then
+    printf '%s\n' "$out" >&2
+    echo "test-unprivileged.sh: cargo test -p $1 --no-run failed" >&2
+    exit 1
+  fi
+  printf '%s\n' "$out" | sed -n 's/^ *Executable \(.*\) (\(.*\))$/\1 \2/p'
 }
 hoist_bins=$(binaries hoist)
 cli_bins=$(binaries hoist-cli)
