@@ -13,7 +13,7 @@
 # traversal only (o+x) and the script says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$(pwd)
+repo=$(pwd -P) # as cargo names sources: absolute, symlinks resolved
 user=${HOIST_TEST_USER:-nobody}
 [ "$(id -u)" = 0 ] || { echo "test-unprivileged.sh: run it as root (it drops to $user)" >&2; exit 2; }
 uid=$(id -u "$user")
@@ -24,25 +24,25 @@ lib_filters=(store:: export:: unpack::nofollow registry::)
 hoist_tests=(archive_hostile copy_hostile_files export_routes layers_store unpack_gnu_tar)
 cli_tests=(pull export archive manage copy store_lock)
 
-echo "== test-unprivileged.sh: finding the test binaries (cargo test --no-run)"
-# `cargo test --no-run` names each binary: "Executable tests/x.rs (target/debug/deps/x-HASH)".
-# Its whole output is shown when it fails, so a CI log says why.
-binaries() { # PACKAGE -> "source path" lines
-  local out
-  if ! out=$(cargo test -p "$1" --locked --no-run 2>&1); then
-    printf '%s\n' "$out" >&2
-    echo "test-unprivileged.sh: cargo test -p $1 --no-run failed" >&2
-    exit 1
-  fi
-  printf '%s\n' "$out" | sed -n 's/^ *Executable \(.*\) (\(.*\))$/\1 \2/p'
-}
-hoist_bins=$(binaries hoist)
-cli_bins=$(binaries hoist-cli)
-pick() { # LIST SOURCE -> binary path, or fail naming what is missing
+echo "== test-unprivileged.sh: finding the test binaries (cargo test --workspace --no-run)"
+# The same `cargo test --workspace` build the suite just ran, so nothing is rebuilt (`-p PACKAGE`
+# resolves features anew and can rebuild every dependency: minutes and gigabytes). Its JSON
+# names each test binary with the absolute path of its source; its errors are shown.
+build_log=$(mktemp)
+if ! artifacts=$(cargo test --workspace --locked --no-run --message-format=json 2>"$build_log"); then
+  cat "$build_log" >&2
+  echo "test-unprivileged.sh: cargo test --workspace --no-run failed" >&2
+  exit 1
+fi
+rm -f "$build_log"
+# "SOURCE BINARY" per executable built (test harnesses; also the CLI and examples, never picked).
+binaries=$(printf '%s\n' "$artifacts" |
+  sed -n 's/.*"src_path":"\([^"]*\)".*"executable":"\([^"]*\)".*/\1 \2/p')
+pick() { # SOURCE (relative to the checkout) -> binary path, or fail naming what is missing
   local found
-  found=$(printf '%s\n' "$1" | awk -v s="$2" '$1 == s || ($1 == "unittests" && $2 == s) { print $NF }')
-  [ -n "$found" ] || { echo "test-unprivileged.sh: no test binary for $2" >&2; exit 1; }
-  case "$found" in /*) echo "$found" ;; *) echo "$repo/$found" ;; esac
+  found=$(printf '%s\n' "$binaries" | awk -v s="$repo/$1" '$1 == s { print $2 }')
+  [ -n "$found" ] || { echo "test-unprivileged.sh: no test binary for $1" >&2; exit 1; }
+  echo "$found"
 }
 
 # Traversal for the user down to the binaries (and the fixtures the tests name by path).
@@ -56,7 +56,8 @@ open_path() {
     dir=$(dirname "$dir")
   done
 }
-open_path "$repo/target/debug/deps"
+lib_bin=$(pick crates/hoist/src/lib.rs)
+open_path "$(dirname "$lib_bin")"
 
 work=$(mktemp -d)
 chown "$uid:$gid" "$work"
@@ -67,12 +68,14 @@ as_user() {
 }
 
 echo "== as $user: hoist library (${lib_filters[*]})"
-as_user "$(pick "$hoist_bins" src/lib.rs)" "${lib_filters[@]}"
+as_user "$lib_bin" "${lib_filters[@]}"
 for t in "${hoist_tests[@]}"; do
   echo "== as $user: hoist tests/$t.rs"
-  as_user "$(pick "$hoist_bins" "tests/$t.rs")"
+  bin=$(pick "crates/hoist/tests/$t.rs")
+  as_user "$bin"
 done
 for t in "${cli_tests[@]}"; do
   echo "== as $user: hoist-cli tests/$t.rs"
-  as_user "$(pick "$cli_bins" "tests/$t.rs")"
+  bin=$(pick "crates/hoist-cli/tests/$t.rs")
+  as_user "$bin"
 done
