@@ -85,11 +85,7 @@ fn write_replacing(
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, CopyError> + Send + 'static,
 ) -> Result<T, CopyError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| CopyError::Interrupted {
-            reason: e.to_string(),
-        })?
+    crate::transfer::blocking("the copy", f).await?
 }
 
 /// A `docker save` tarball to copy into. See the module docs.

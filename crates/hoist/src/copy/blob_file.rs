@@ -28,6 +28,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use super::source::BlobStream;
 use super::CopyError;
 use crate::media::{Descriptor, MAX_MANIFEST_SIZE};
+use crate::transfer::blocking;
 
 /// Bytes read from a blob file per stream item.
 const READ_PIECE: usize = 64 << 10;
@@ -80,11 +81,10 @@ pub(crate) fn open_regular(location: &str, path: &Path) -> Result<File, CopyErro
 /// [`open_regular`] on a blocking thread.
 async fn open_regular_async(location: &str, path: &Path) -> Result<tokio::fs::File, CopyError> {
     let (owned_location, owned_path) = (location.to_owned(), path.to_owned());
-    let file = tokio::task::spawn_blocking(move || open_regular(&owned_location, &owned_path))
-        .await
-        .map_err(|e| CopyError::Interrupted {
-            reason: e.to_string(),
-        })??;
+    let file = blocking("the copy", move || {
+        open_regular(&owned_location, &owned_path)
+    })
+    .await??;
     Ok(tokio::fs::File::from_std(file))
 }
 

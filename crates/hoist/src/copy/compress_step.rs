@@ -217,9 +217,9 @@ fn ended_checked(
                 Some(item) => Some((item, Some(output))),
                 None if done.load(Ordering::Acquire) => None,
                 None => Some((
-                    Err(CopyError::Interrupted {
-                        reason: format!("compressing layer {layer} stopped"),
-                    }),
+                    Err(CopyError::interrupted(format!(
+                        "compressing layer {layer} stopped"
+                    ))),
                     None,
                 )),
             }
@@ -262,8 +262,8 @@ impl Pass {
     }
 
     fn compress(&self, reader: &mut Input, out: Output) -> Result<(), CopyError> {
-        let interrupted = |e: io::Error| CopyError::Interrupted {
-            reason: format!("compressing layer {}: {e}", self.layer.digest),
+        let interrupted = |e: io::Error| {
+            CopyError::interrupted(format!("compressing layer {}: {e}", self.layer.digest))
         };
         let mut encoder = Encoder::new(self.to, out, self.workers).map_err(interrupted)?;
         let mut diff_id = Hasher::new(Algorithm::Sha256);

@@ -42,6 +42,7 @@ use crate::digest::Digest;
 use crate::media::{Descriptor, Manifest};
 use crate::store::layout::write_atomically;
 use crate::store::StoreError;
+use crate::transfer::blocking;
 
 /// The `version` file's name and content (containers/image's `version`).
 pub const DIR_VERSION_FILE: &str = "version";
@@ -209,11 +210,8 @@ impl DirSink {
         f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, CopyError> {
         let location = ImageSink::location(self);
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| CopyError::Interrupted {
-                reason: e.to_string(),
-            })?
+        blocking("the copy", f)
+            .await?
             .map_err(|e| CopyError::store(&location, action, e))
     }
 }

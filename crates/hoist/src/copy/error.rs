@@ -9,7 +9,7 @@ use crate::media::{ConfigError, ManifestError, NoMatchingManifest, WalkError};
 use crate::reference::ReferenceError;
 use crate::registry::RegistryError;
 use crate::store::{LocalStoreError, MetadataError, StoreError};
-use crate::transfer::{Retryable, SendError};
+use crate::transfer::{Interrupted, Retryable, SendError};
 
 /// Why a copy failed.
 #[derive(Debug, thiserror::Error)]
@@ -212,15 +212,17 @@ pub enum CopyError {
         source: Box<crate::transfer::TransferError>,
     },
     /// A blocking task or a stream ended abnormally (retried: a source that ended early, a
-    /// task that did not finish).
-    #[error("copy interrupted: {reason}")]
-    Interrupted {
-        /// What happened.
-        reason: String,
-    },
+    /// task that did not finish): `the copy was interrupted: …`.
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
 }
 
 impl CopyError {
+    /// The copy was interrupted because of `reason`.
+    pub(crate) fn interrupted(reason: impl Into<String>) -> CopyError {
+        CopyError::Interrupted(Interrupted::new("the copy", reason))
+    }
+
     /// A registry failure on `location` while doing `action`.
     pub(crate) fn registry(
         location: &str,
@@ -350,7 +352,7 @@ impl Retryable for CopyError {
             CopyError::Registry { source, upload, .. } => {
                 source.is_retryable() || (*upload && crate::transfer::is_void_session(source))
             }
-            CopyError::Interrupted { .. } => true,
+            CopyError::Interrupted(_) => true,
             CopyError::Metadata { source, .. } => source.is_busy(),
             CopyError::Send { source, .. } => source.is_retryable(),
             _ => false,

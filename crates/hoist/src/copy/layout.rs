@@ -38,6 +38,7 @@ use crate::media::Descriptor;
 use crate::progress::{PushReporter, Wording};
 use crate::store::layout::{BLOBS_DIR, INDEX_FILE, OCI_LAYOUT_FILE, REF_NAME_ANNOTATION};
 use crate::store::{BlobInfo, ContentStore, IndexEntry, Ingest, Spool, StoreError};
+use crate::transfer::blocking;
 
 /// Bytes gathered from the source before one blocking write into the ingest.
 const WRITE_BATCH: usize = 1 << 20;
@@ -263,11 +264,8 @@ impl LayoutSink {
         f: impl FnOnce(&ContentStore) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, CopyError> {
         let content = self.content.clone();
-        tokio::task::spawn_blocking(move || f(&content))
-            .await
-            .map_err(|e| CopyError::Interrupted {
-                reason: e.to_string(),
-            })?
+        blocking("the copy", move || f(&content))
+            .await?
             .map_err(|e| CopyError::store(&ImageSink::location(self), action, e))
     }
 }
@@ -398,9 +396,12 @@ impl BlobWriter for LayoutBlobWriter {
         let action = format!("write blob {}", input.id());
         let Some(target) = self.target(input, &action).await? else {
             // Present already; only a blob of known digest can be.
-            return input.descriptor().cloned().ok_or(CopyError::Interrupted {
-                reason: format!("{action}: the blob was lost"),
-            });
+            return input
+                .descriptor()
+                .cloned()
+                .ok_or(CopyError::interrupted(format!(
+                    "{action}: the blob was lost"
+                )));
         };
         let measure = input.measure();
         let mut reporter =
@@ -444,9 +445,9 @@ impl BlobWriter for LayoutBlobWriter {
             reporter.report(measure.at(offset));
         }
         let Some(target) = target else {
-            return Err(CopyError::Interrupted {
-                reason: format!("{action}: the ingest was lost"),
-            });
+            return Err(CopyError::interrupted(format!(
+                "{action}: the ingest was lost"
+            )));
         };
         if let Some(size) = input
             .descriptor()
@@ -455,13 +456,11 @@ impl BlobWriter for LayoutBlobWriter {
         {
             // Dropped, the ingest keeps its bytes for the next attempt to resume.
             drop(target);
-            return Err(CopyError::Interrupted {
-                reason: format!(
-                    "{}: blob {} ended after {offset} of {size} bytes",
-                    input.location(),
-                    input.id()
-                ),
-            });
+            return Err(CopyError::interrupted(format!(
+                "{}: blob {} ended after {offset} of {size} bytes",
+                input.location(),
+                input.id()
+            )));
         }
         let info = self.sink.blocking(action, move |_| target.commit()).await?;
         Ok(Descriptor::new(input.media_type(), info.digest, info.size))

@@ -89,9 +89,10 @@ fn load_one(
         let outcome = block_on(copy(&source, &sink, &entry.root, &options, &NoProgress))
             .map_err(|e| from_copy(e).with_member_names(entry))?;
         let Some(record) = metadata.image(&outcome.root.digest)? else {
-            return Err(ArchiveError::from(CopyError::Interrupted {
-                reason: format!("image {} was not recorded", outcome.root.digest),
-            }));
+            return Err(ArchiveError::from(CopyError::interrupted(format!(
+                "image {} was not recorded",
+                outcome.root.digest
+            ))));
         };
         let image = loaded.get_or_insert_with(|| LoadedImage {
             image_id: record.image_id.clone(),
@@ -128,9 +129,7 @@ fn block_on<T: Send>(
                 tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .map_err(|e| CopyError::Interrupted {
-                        reason: format!("cannot start a runtime: {e}"),
-                    })?
+                    .map_err(|e| CopyError::interrupted(format!("cannot start a runtime: {e}")))?
                     .block_on(work)
             })
             .join()

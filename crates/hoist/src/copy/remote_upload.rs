@@ -189,13 +189,11 @@ impl RemoteBlobWriter {
                 let bytes = reader.piece(cap + 1).await?;
                 if bytes.len() as u64 > cap {
                     self.chunk = Some(self.first_chunk(None));
-                    return Err(CopyError::Interrupted {
-                        reason: format!(
-                            "{}: compressed layer {} is larger than expected",
-                            self.location,
-                            blob.input.id()
-                        ),
-                    });
+                    return Err(CopyError::interrupted(format!(
+                        "{}: compressed layer {} is larger than expected",
+                        self.location,
+                        blob.input.id()
+                    )));
                 }
                 bytes
             }
@@ -496,8 +494,8 @@ impl<'a> PieceReader<'a> {
     /// `len` bytes (a chunk, or a whole small blob). Fewer only where a blob of unknown size
     /// ended; a blob of known size that ends early is truncated, reported as retryable.
     pub(crate) async fn piece(&mut self, len: u64) -> Result<Bytes, CopyError> {
-        let cap = usize::try_from(len).map_err(|_| CopyError::Interrupted {
-            reason: format!("a piece of {len} bytes does not fit in memory"),
+        let cap = usize::try_from(len).map_err(|_| {
+            CopyError::interrupted(format!("a piece of {len} bytes does not fit in memory"))
         })?;
         let mut buf = BytesMut::with_capacity(cap.min(16 << 20));
         while buf.len() < cap {
@@ -506,15 +504,13 @@ impl<'a> PieceReader<'a> {
                     Some(item) => item?,
                     None if self.size.is_none() => break,
                     None => {
-                        return Err(CopyError::Interrupted {
-                            reason: format!(
-                                "{}: blob {} ended after {} of {} bytes",
-                                self.location,
-                                self.id,
-                                self.read + buf.len() as u64,
-                                self.size.unwrap_or_default()
-                            ),
-                        })
+                        return Err(CopyError::interrupted(format!(
+                            "{}: blob {} ended after {} of {} bytes",
+                            self.location,
+                            self.id,
+                            self.read + buf.len() as u64,
+                            self.size.unwrap_or_default()
+                        )))
                     }
                 };
             }

@@ -22,6 +22,7 @@ use crate::digest::Digest;
 use crate::media::{Descriptor, WalkLimits, Walker, MAX_MANIFEST_SIZE};
 use crate::reference::Reference;
 use crate::store::{ContentStore, MetadataError, MetadataStore, StoreError};
+use crate::transfer::blocking;
 
 /// An image of the local store, by reference. For push this is docker's
 /// `PushLayerProvider`: the stored layers ([`crate::store::metadata::ImageLayer`], docker's
@@ -58,7 +59,7 @@ impl StoreSource {
     async fn resolve_inner(&self) -> Result<Descriptor, CopyError> {
         let (metadata, reference) = (Arc::clone(&self.metadata), self.reference.clone());
         let location = ImageSource::location(self);
-        let found = tokio::task::spawn_blocking(move || {
+        let found = blocking("the copy", move || {
             let Some(target) = metadata.reference(&reference)? else {
                 return Ok(None);
             };
@@ -74,10 +75,7 @@ impl StoreSource {
                 record.manifest_size,
             )))
         })
-        .await
-        .map_err(|e| CopyError::Interrupted {
-            reason: e.to_string(),
-        })?
+        .await?
         .map_err(|source| CopyError::Local {
             location: location.clone(),
             source: Box::new(source),

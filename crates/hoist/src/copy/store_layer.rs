@@ -46,6 +46,7 @@ use crate::digest::Digest;
 use crate::media::Descriptor;
 use crate::progress::{ProgressEvent, Status, Throttle};
 use crate::store::{ContentStore, LayerStore, StoreError};
+use crate::transfer::blocking;
 use crate::transfer::pipeline::{Feed, Pipeline, PipelineEnd, PipelineSpec};
 use crate::transfer::{Compression, LayerSink, LayerSinkFactory, TransferError};
 
@@ -338,13 +339,11 @@ impl StoreLayerWriter {
             if running.offset < size {
                 let offset = running.offset;
                 self.running = Some(running);
-                return Err(CopyError::Interrupted {
-                    reason: format!(
-                        "{}: blob {} ended after {offset} of {size} bytes",
-                        input.location(),
-                        self.descriptor.digest
-                    ),
-                });
+                return Err(CopyError::interrupted(format!(
+                    "{}: blob {} ended after {offset} of {size} bytes",
+                    input.location(),
+                    self.descriptor.digest
+                )));
             }
         }
         self.emit(progress, Status::VerifyingChecksum);
@@ -362,17 +361,16 @@ impl StoreLayerWriter {
                 if running.resumed =>
             {
                 tracing::warn!(%error, "verification failed after a resumed download; retrying from zero");
-                Err(CopyError::Interrupted {
-                    reason: format!("{}: {error}", self.location),
-                })
+                Err(CopyError::interrupted(format!(
+                    "{}: {error}",
+                    self.location
+                )))
             }
             PipelineEnd::Failed(error) => Err(self.failed(error)),
-            PipelineEnd::Abandoned => Err(CopyError::Interrupted {
-                reason: format!(
-                    "{}: the pipeline of {} stopped before the end of the blob",
-                    self.location, self.descriptor.digest
-                ),
-            }),
+            PipelineEnd::Abandoned => Err(CopyError::interrupted(format!(
+                "{}: the pipeline of {} stopped before the end of the blob",
+                self.location, self.descriptor.digest
+            ))),
         }
     }
 
@@ -384,11 +382,8 @@ impl StoreLayerWriter {
         let digest = self.descriptor.digest.clone();
         // Schema 1 does not say the size of its layers: 0 there means unknown.
         let size = (self.descriptor.size > 0).then_some(self.descriptor.size);
-        let ingest = tokio::task::spawn_blocking(move || content.begin(&digest, size))
-            .await
-            .map_err(|e| CopyError::Interrupted {
-                reason: e.to_string(),
-            })?
+        let ingest = blocking("the copy", move || content.begin(&digest, size))
+            .await?
             .map_err(|e: StoreError| {
                 CopyError::store(
                     &self.location,

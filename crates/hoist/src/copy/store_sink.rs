@@ -46,6 +46,7 @@ use crate::media::{Descriptor, Platform};
 use crate::progress::Wording;
 use crate::reference::{Reference, Repository};
 use crate::store::{LayerStore, Lease, MetadataStore};
+use crate::transfer::blocking;
 use crate::transfer::{Compression, LayerSinkFactory};
 
 /// The local store as a copy destination, under one tag. See the module docs.
@@ -221,7 +222,7 @@ impl StoreSink {
             index: self.index.clone(),
             location: location.clone(),
         });
-        tokio::task::spawn_blocking(move || {
+        blocking("the copy", move || {
             content
                 .write_blob(&descriptor.digest, &bytes)
                 .map_err(|e| {
@@ -236,10 +237,7 @@ impl StoreSink {
                 None => Ok(()),
             }
         })
-        .await
-        .map_err(|e| CopyError::Interrupted {
-            reason: e.to_string(),
-        })?
+        .await?
     }
 }
 

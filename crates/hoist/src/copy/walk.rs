@@ -81,9 +81,10 @@ pub async fn plan(
         .map(|node| (node.descriptor, node.bytes))
         .collect();
     let Some((root, _)) = manifests.last() else {
-        return Err(CopyError::Interrupted {
-            reason: format!("the walk from {} visited nothing", root.digest),
-        });
+        return Err(CopyError::interrupted(format!(
+            "the walk from {} visited nothing",
+            root.digest
+        )));
     };
     Ok(Plan {
         root: root.clone(),

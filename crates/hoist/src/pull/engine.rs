@@ -129,9 +129,9 @@ impl Puller {
         let record = self.blocking(move || metadata.image(&digest)).await??;
         match record {
             Some(record) => Ok(ImageResult::of(&record, true)),
-            None => Err(PullError::Interrupted {
-                reason: format!("image {manifest_digest} was copied but not recorded"),
-            }),
+            None => Err(PullError::interrupted(format!(
+                "image {manifest_digest} was copied but not recorded"
+            ))),
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::error::PullErrorMessage;
 use crate::media::{ManifestError, NoMatchingManifest, Schema1Error};
 use crate::reference::ReferenceError;
 use crate::store::LocalStoreError;
-use crate::transfer::TransferError;
+use crate::transfer::{Interrupted, TransferError};
 
 /// Why a pull failed.
 #[derive(Debug, thiserror::Error)]
@@ -78,12 +78,17 @@ pub enum PullError {
     #[error(transparent)]
     Copy(Box<crate::copy::CopyError>),
 
-    /// A task of the pull ended abnormally (a panic, the runtime shutting down).
-    #[error("the pull was interrupted: {reason}")]
-    Interrupted {
-        /// What happened.
-        reason: String,
-    },
+    /// A task of the pull ended abnormally (a panic, the runtime shutting down): `the pull was
+    /// interrupted: …`.
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
+}
+
+impl PullError {
+    /// The pull was interrupted because of `reason`.
+    pub(crate) fn interrupted(reason: impl Into<String>) -> PullError {
+        PullError::Interrupted(Interrupted::new("the pull", reason))
+    }
 }
 
 impl From<NoMatchingManifest> for PullError {

@@ -1,6 +1,7 @@
-//! Pulling one tag or digest: the manifest walk (index ⇒ platform manifest), the "already
-//! here" shortcut, then the image copied into the store by the copy engine (`engine`), or,
-//! for schema 1, its layers copied and its config built from their diffIDs.
+//! Pulling one tag or digest: the manifest walk (index ⇒ platform manifest: the one
+//! [`Walker`] narrowed to the platform), the "already here" shortcut, then the image copied
+//! into the store by the copy engine (`engine`), or, for schema 1, its layers copied and its
+//! config built from their diffIDs.
 //!
 //! docker 20.10's `pullV2Tag`, `pullManifestList`, `pullSchema2` (with
 //! `ImageStore.Get(config)` short-circuiting a pull of an image already present),
@@ -20,7 +21,8 @@ use crate::digest::Digest;
 use crate::media::schema1::{deprecation_warning, manifest_list_deprecation_notice};
 use crate::media::types::{DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST_V2};
 use crate::media::{
-    Descriptor, ImageManifest, Manifest, PlatformMatcher, Schema1Manifest, MAX_INDEX_DEPTH,
+    Descriptor, ImageManifest, Manifest, ManifestError, Schema1Manifest, WalkError, WalkLimits,
+    Walker, MAX_INDEX_DEPTH,
 };
 use crate::progress::{ProgressEvent, ProgressSink};
 use crate::reference::Reference;
@@ -54,70 +56,68 @@ impl Puller {
             tag_or_digest,
             format!("Pulling from {}", target.repository().familiar()),
         ));
-        let mut read = self
-            .read_manifest(repo, &digest, prefetched, target)
-            .await?;
-        let mut manifest_digest = digest.clone();
-        let mut depth = 0;
-        let result = loop {
-            let origin = Origin {
-                repo,
-                target,
-                index_digest: (depth > 0).then(|| digest.clone()),
+        // The one descriptor walk narrowed to the platform: a chain from the root through
+        // each index's best match; the last manifest read is the one pulled.
+        let root = Descriptor::new("", digest.clone(), 0);
+        let mut walker =
+            Walker::new([root], WalkLimits::default()).platform(&self.options.platform());
+        let mut pending = Some(prefetched);
+        let mut chosen = None;
+        while let Some(descriptor) = walker.next_manifest() {
+            let manifest_digest = descriptor.digest.clone();
+            let prefetched = pending.take().flatten();
+            let read = self
+                .read_manifest(repo, &manifest_digest, prefetched, target)
+                .await?;
+            let node = walker
+                .visit(read.bytes.clone())
+                .map_err(|e| walk_error(e, target))?;
+            let (depth, entries) = match node {
+                Some(node) => (node.depth, node.children.manifests.clone()),
+                None => (0, None),
             };
-            match read.manifest {
-                Manifest::Index(index) => {
-                    depth += 1;
-                    if depth > MAX_INDEX_DEPTH {
-                        return Err(PullError::IndexTooDeep {
-                            reference: target.to_string(),
-                            limit: MAX_INDEX_DEPTH,
-                        });
-                    }
-                    let matcher = PlatformMatcher::new(&self.options.platform());
-                    let chosen = matcher.select(&index.manifests)?;
-                    // Never empty: `select` fails instead. Docker takes the best match.
-                    let Some(first) = chosen.first() else {
-                        return Err(crate::media::NoMatchingManifest::new(
-                            matcher.requested(),
-                            &index.manifests,
-                        )
-                        .into());
-                    };
-                    manifest_digest = first.digest.clone();
-                    if self.options.all_platforms && depth == 1 {
-                        let others: Vec<Descriptor> = index
-                            .manifests
-                            .iter()
-                            .filter(|d| d.digest != manifest_digest)
-                            .cloned()
-                            .collect();
-                        self.pull_other_platforms(
-                            &origin_of(repo, target, &digest),
-                            &others,
-                            progress,
-                        )
-                        .await?;
-                    }
-                    read = self
-                        .read_manifest(repo, &manifest_digest, None, target)
-                        .await?;
-                }
-                Manifest::Image(image) => {
-                    break self
-                        .pull_image(&origin, &manifest_digest, image, read.bytes, progress)
-                        .await?;
-                }
-                Manifest::Schema1(schema1) => {
-                    let text = if depth > 0 {
-                        manifest_list_deprecation_notice(&target.familiar())
-                    } else {
-                        deprecation_warning(&target.familiar())
-                    };
-                    // Shown once, as a progress message (docker's place for it), not logged.
-                    progress.emit(ProgressEvent::message("", text));
-                    break self.pull_schema1(&origin, &schema1, progress).await?;
-                }
+            if let (Some(entries), true) = (entries, self.options.all_platforms && depth == 0) {
+                let best = walker.next_manifest().map(|d| d.digest.clone());
+                let others: Vec<Descriptor> = entries
+                    .into_iter()
+                    .filter(|d| Some(&d.digest) != best.as_ref())
+                    .collect();
+                self.pull_other_platforms(&origin_of(repo, target, &digest), &others, progress)
+                    .await?;
+            }
+            chosen = Some((manifest_digest, read, depth));
+        }
+        let Some((manifest_digest, read, depth)) = chosen else {
+            return Err(PullError::interrupted(format!(
+                "the walk from {digest} read no manifest"
+            )));
+        };
+        let origin = Origin {
+            repo,
+            target,
+            index_digest: (depth > 0).then(|| digest.clone()),
+        };
+        let result = match read.manifest {
+            Manifest::Image(image) => {
+                self.pull_image(&origin, &manifest_digest, image, read.bytes, progress)
+                    .await?
+            }
+            Manifest::Schema1(schema1) => {
+                let text = if depth > 0 {
+                    manifest_list_deprecation_notice(&target.familiar())
+                } else {
+                    deprecation_warning(&target.familiar())
+                };
+                // Shown once, as a progress message (docker's place for it), not logged.
+                progress.emit(ProgressEvent::message("", text));
+                self.pull_schema1(&origin, &schema1, progress).await?
+            }
+            // The walk ended on an index: one naming itself or an index already followed.
+            Manifest::Index(_) => {
+                return Err(PullError::IndexTooDeep {
+                    reference: target.to_string(),
+                    limit: MAX_INDEX_DEPTH,
+                })
             }
         };
         progress.emit(ProgressEvent::message("", format!("Digest: {digest}")));
@@ -217,10 +217,11 @@ impl Puller {
             },
             "layers": layer_json,
         });
-        let manifest_bytes =
-            serde_json::to_vec(&converted).map_err(|e| PullError::Interrupted {
-                reason: format!("cannot serialise the converted schema 1 manifest: {e}"),
-            })?;
+        let manifest_bytes = serde_json::to_vec(&converted).map_err(|e| {
+            PullError::interrupted(format!(
+                "cannot serialise the converted schema 1 manifest: {e}"
+            ))
+        })?;
         let manifest_digest = Digest::sha256_of(&manifest_bytes);
         let content = self.content.clone();
         let (cd, md) = (config_digest.clone(), manifest_digest.clone());
@@ -272,6 +273,32 @@ fn layer_facts(
         layers.push(layer);
     }
     Ok(layers)
+}
+
+/// A platform walk's failure in pull's words. Malformed and oversized manifests are refused
+/// by `read_manifest` before the walk sees them.
+fn walk_error(error: WalkError, target: &Reference) -> PullError {
+    match error {
+        WalkError::NoMatchingManifest(none) => PullError::NoMatchingManifest(none),
+        WalkError::TooDeep { .. } => PullError::IndexTooDeep {
+            reference: target.to_string(),
+            limit: MAX_INDEX_DEPTH,
+        },
+        WalkError::TooLarge { size, limit, .. } => PullError::Manifest {
+            reference: target.to_string(),
+            source: Box::new(ManifestError::TooLarge {
+                size: usize::try_from(size).unwrap_or(usize::MAX),
+                limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            }),
+        },
+        WalkError::Malformed { source, .. } => PullError::Manifest {
+            reference: target.to_string(),
+            source: Box::new(ManifestError::Malformed {
+                format: "manifest",
+                source,
+            }),
+        },
+    }
 }
 
 /// The origin of a manifest chosen from the index `index` of `repo`.

@@ -320,10 +320,6 @@ impl Puller {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PullError> {
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| PullError::Interrupted {
-                reason: e.to_string(),
-            })
+        Ok(crate::transfer::blocking("the pull", f).await?)
     }
 }

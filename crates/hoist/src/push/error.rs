@@ -6,7 +6,7 @@ use crate::digest::Digest;
 use crate::reference::ReferenceError;
 use crate::registry::RegistryError;
 use crate::store::{MetadataError, StoreError};
-use crate::transfer::{Retryable, SendError};
+use crate::transfer::{Interrupted, Retryable, SendError};
 
 /// Why a push failed.
 #[derive(Debug, thiserror::Error)]
@@ -71,9 +71,9 @@ pub enum PushError {
     /// [`PushError::Denied`] instead).
     #[error(transparent)]
     Copy(Box<CopyError>),
-    /// A blocking task (metadata access) ended without a result.
-    #[error("internal task failed: {0}")]
-    Task(String),
+    /// A blocking task (metadata access) ended abnormally: `the push was interrupted: …`.
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
 }
 
 impl PushError {

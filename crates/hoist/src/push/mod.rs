@@ -331,7 +331,5 @@ fn has_auth_info(credentials: Option<&Credentials>) -> bool {
 async fn spawn_blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, PushError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| PushError::Task(e.to_string()))
+    Ok(crate::transfer::blocking("the push", f).await?)
 }

@@ -43,6 +43,7 @@ use crate::reference::Repository;
 use crate::registry::{MountResult, Purpose};
 use crate::store::metadata::BlobSource;
 use crate::store::{ContentStore, MetadataError, MetadataStore};
+use crate::transfer::blocking;
 
 /// One tag's destination in a push: the registry image `NAME:TAG` with the run's knowledge.
 pub(crate) struct PushSink {
@@ -312,11 +313,8 @@ async fn metadata_call<T: Send + 'static>(
     f: impl FnOnce(&MetadataStore) -> Result<T, MetadataError> + Send + 'static,
 ) -> Result<T, CopyError> {
     let metadata = Arc::clone(&run.metadata);
-    tokio::task::spawn_blocking(move || f(&metadata))
-        .await
-        .map_err(|e| CopyError::Interrupted {
-            reason: e.to_string(),
-        })?
+    blocking("the copy", move || f(&metadata))
+        .await?
         .map_err(|source| CopyError::Metadata {
             location: location.to_owned(),
             action: action.to_owned(),

@@ -20,6 +20,7 @@ use crate::compress::Compression;
 use crate::copy::{BlobStream, CopyError, ImageSource, StoreSource};
 use crate::digest::Digest;
 use crate::media::Descriptor;
+use crate::transfer::blocking;
 
 /// The stored image(s) of one tag, as the copy engine's source.
 pub(crate) struct PushSource {
@@ -49,13 +50,10 @@ impl PushSource {
             self.run.content.clone(),
             diff_id.clone(),
         );
-        let found = tokio::task::spawn_blocking(move || {
+        let found = blocking("the copy", move || {
             reusable_blob(&metadata, &content, &key, compression)
         })
-        .await
-        .map_err(|e| CopyError::Interrupted {
-            reason: e.to_string(),
-        })?
+        .await?
         .map_err(|source| CopyError::Metadata {
             location: self.location(),
             action: format!("look up compressed blobs of layer {diff_id}"),

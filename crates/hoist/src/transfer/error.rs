@@ -8,7 +8,7 @@
 use std::io;
 use std::sync::Arc;
 
-use super::Compression;
+use super::{Compression, Interrupted};
 use crate::digest::Digest;
 use crate::store::StoreError;
 
@@ -60,17 +60,25 @@ pub enum TransferError {
     },
 
     /// A worker thread of the transfer ended abnormally (a panic in a sink, a runtime
-    /// shutting down).
-    #[error("download of {digest} was interrupted: {reason}")]
+    /// shutting down): `the download of D was interrupted: …`.
+    #[error("{interrupted}")]
     Interrupted {
         /// The blob.
         digest: Digest,
         /// What happened.
-        reason: String,
+        interrupted: Interrupted,
     },
 }
 
 impl TransferError {
+    /// The download of `digest` was interrupted because of `reason`.
+    pub(crate) fn interrupted(digest: &Digest, reason: impl Into<String>) -> TransferError {
+        TransferError::Interrupted {
+            digest: digest.clone(),
+            interrupted: Interrupted::new(format!("the download of {digest}"), reason),
+        }
+    }
+
     /// The blob this error is about.
     pub fn digest(&self) -> &Digest {
         match self {

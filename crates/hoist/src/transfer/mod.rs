@@ -25,6 +25,8 @@
 //! - [`LayerSink`]/[`LayerSinkFactory`], where decompressed layer bytes go: the layer store's
 //!   (`crate::store::layers`), re-exported here for the pipeline's callers.
 //! - `error`: [`TransferError`], a layer stream's failure.
+//! - `interrupted`: [`Interrupted`], work that ended abnormally (shared by the transfer, copy
+//!   and pull errors), and `blocking`, the one way blocking work is run from async code.
 //!
 //! # Invariants
 //! - Nothing unverified reaches `blobs/`: every byte goes through an [`Ingest`] that commits
@@ -38,6 +40,7 @@
 
 mod error;
 mod hash_thread;
+mod interrupted;
 pub(crate) mod pipeline;
 mod retry;
 mod scheduler;
@@ -51,6 +54,8 @@ pub use crate::compress::Compression;
 /// Where decompressed layer bytes go: defined beside the layer store that implements them.
 pub use crate::store::layers::{LayerSink, LayerSinkFactory};
 pub use error::TransferError;
+pub(crate) use interrupted::blocking;
+pub use interrupted::Interrupted;
 pub use retry::{retry_after, Backoff, RetryClass, RetryPolicy, Retryable};
 pub use scheduler::{Scheduler, TransferJob};
 pub(crate) use upload_body::is_void_session;

@@ -138,10 +138,7 @@ impl Pipeline {
         drop(self.feed);
         match self.thread.await {
             Ok(end) => end,
-            Err(e) => PipelineEnd::Failed(TransferError::Interrupted {
-                digest: self.digest,
-                reason: e.to_string(),
-            }),
+            Err(e) => PipelineEnd::Failed(TransferError::interrupted(&self.digest, e.to_string())),
         }
     }
 
@@ -150,10 +147,7 @@ impl Pipeline {
         let digest = self.digest.clone();
         match self.close().await {
             PipelineEnd::Failed(error) => error,
-            _ => TransferError::Interrupted {
-                digest,
-                reason: "the pipeline stopped without an error".to_owned(),
-            },
+            _ => TransferError::interrupted(&digest, "the pipeline stopped without an error"),
         }
     }
 }
@@ -359,10 +353,7 @@ fn abort_sink(sink: Option<Box<dyn LayerSink>>) {
 }
 
 fn hash_lost(digest: &Digest) -> TransferError {
-    TransferError::Interrupted {
-        digest: digest.clone(),
-        reason: "the thread computing the diffID stopped".to_owned(),
-    }
+    TransferError::interrupted(digest, "the thread computing the diffID stopped")
 }
 
 fn sink_error(digest: &Digest, e: io::Error) -> TransferError {

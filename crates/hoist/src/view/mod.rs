@@ -13,9 +13,9 @@
 //! | [`inspect`] | [`RemoteInspect`]: skopeo's `inspect` output |
 //! | [`history`] | [`HistoryRow`]: docker's `image history` rows from a config |
 //!
-//! Platform choice is docker's: an index's entries are matched with [`PlatformMatcher`] (the
+//! Platform choice is docker's: an index's entries are matched with [`crate::media::PlatformMatcher`] (the
 //! platform asked for, else the host's), best first; a nested index is followed (at most
-//! [`MAX_INDEX_DEPTH`] deep).
+//! [`MAX_INDEX_DEPTH`] deep). The choice is the one descriptor walk ([`Walker::platform`]).
 //!
 //! Invariants: every manifest returned was verified against its descriptor by the source;
 //! [`ImageView::config`] verifies the config blob's digest and size before returning it;
@@ -33,7 +33,7 @@ use crate::copy::{CopyError, ImageSource};
 use crate::digest::{Digest, Hasher};
 use crate::media::{
     ConfigError, Descriptor, ImageConfig, ImageManifest, Manifest, ManifestError,
-    NoMatchingManifest, Platform, PlatformMatcher, MAX_CONFIG_SIZE,
+    NoMatchingManifest, Platform, WalkError, WalkLimits, Walker, MAX_CONFIG_SIZE,
 };
 
 pub use history::{history_rows, HistoryRow};
@@ -192,43 +192,44 @@ impl<'a> ImageView<'a> {
     }
 
     /// The image manifest for `platform` (the host's when `None`): the root itself when it is
-    /// an image manifest, else the best match of the index, followed through nested indexes.
+    /// an image manifest, else the best match of the index, followed through nested indexes —
+    /// the one descriptor walk ([`Walker`]) narrowed to the platform, each manifest read
+    /// through the source.
     pub async fn image(&self, platform: Option<&Platform>) -> Result<ChosenImage, ViewError> {
-        let (root, bytes) = self.root().await?;
+        let (root, root_bytes) = self.root().await?;
         let wanted = platform.cloned().unwrap_or_else(Platform::host);
-        let matcher = PlatformMatcher::new(&wanted);
-        let (mut descriptor, mut bytes) = (root.clone(), bytes);
-        for _ in 0..=MAX_INDEX_DEPTH {
-            match self.parse(&descriptor, &bytes)? {
-                Manifest::Image(manifest) => {
-                    return Ok(ChosenImage {
-                        root,
-                        descriptor,
-                        bytes,
-                        manifest,
-                    })
-                }
-                Manifest::Index(index) => {
-                    let best = matcher.select(&index.manifests).map_err(Box::new)?;
-                    // `select` returns at least one entry or an error.
-                    let Some(child) = best.first() else {
-                        let none = NoMatchingManifest::new(&wanted, &index.manifests);
-                        return Err(Box::new(none).into());
-                    };
-                    descriptor = (*child).clone();
-                    bytes = self.manifest_bytes(&descriptor).await?;
-                }
-                Manifest::Schema1(_) => {
-                    return Err(ViewError::Schema1 {
-                        location: self.location(),
-                        digest: descriptor.digest,
-                    })
-                }
-            }
+        let mut walker = Walker::new([root.clone()], WalkLimits::default()).platform(&wanted);
+        let mut pending = Some(root_bytes);
+        // The walk is a chain (one entry per index): the last manifest read is the choice.
+        let mut last = None;
+        while let Some(descriptor) = walker.next_manifest() {
+            let descriptor = descriptor.clone();
+            let bytes = match pending.take() {
+                Some(bytes) => bytes,
+                None => self.manifest_bytes(&descriptor).await?,
+            };
+            let manifest = self.parse(&descriptor, &bytes)?;
+            walker
+                .visit(bytes.clone())
+                .map_err(|e| self.walk_error(e))?;
+            last = Some((descriptor, bytes, manifest));
         }
-        Err(ViewError::TooDeep {
-            location: self.location(),
-        })
+        match last {
+            Some((descriptor, bytes, Manifest::Image(manifest))) => Ok(ChosenImage {
+                root,
+                descriptor,
+                bytes,
+                manifest,
+            }),
+            Some((descriptor, _, Manifest::Schema1(_))) => Err(ViewError::Schema1 {
+                location: self.location(),
+                digest: descriptor.digest,
+            }),
+            // An index naming itself (or one already followed) ends the walk on an index.
+            Some((_, _, Manifest::Index(_))) | None => Err(ViewError::TooDeep {
+                location: self.location(),
+            }),
+        }
     }
 
     /// The config blob of `image`, verified, as its exact bytes.
@@ -332,6 +333,28 @@ impl<'a> ImageView<'a> {
             location: self.location(),
             digest: digest.clone(),
             limit,
+        }
+    }
+
+    /// A platform walk's failure in this view's words (malformed and oversized manifests are
+    /// caught by [`ImageView::parse`] and the source first).
+    fn walk_error(&self, error: WalkError) -> ViewError {
+        match error {
+            WalkError::NoMatchingManifest(none) => ViewError::NoMatchingManifest(none),
+            WalkError::TooDeep { .. } => ViewError::TooDeep {
+                location: self.location(),
+            },
+            WalkError::TooLarge { digest, limit, .. } => {
+                self.too_large(&digest, usize::try_from(limit).unwrap_or(usize::MAX))
+            }
+            WalkError::Malformed { digest, source } => ViewError::Manifest {
+                location: self.location(),
+                digest,
+                source: Box::new(ManifestError::Malformed {
+                    format: "manifest",
+                    source,
+                }),
+            },
         }
     }
 

@@ -87,9 +87,7 @@ impl ImageSource for Memory {
             items.push(Ok(Bytes::copy_from_slice(chunk)));
         }
         if cut.is_some() {
-            items.push(Err(CopyError::Interrupted {
-                reason: "connection cut".into(),
-            }));
+            items.push(Err(CopyError::interrupted("connection cut")));
         }
         Box::pin(async move { Ok(Box::pin(stream::iter(items)) as BlobStream) })
     }
