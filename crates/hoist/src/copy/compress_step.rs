@@ -266,14 +266,20 @@ impl Pass {
             CopyError::interrupted(format!("compressing layer {}: {e}", self.layer.digest))
         };
         let mut encoder = Encoder::new(self.to, out, self.workers).map_err(interrupted)?;
-        let mut diff_id = Hasher::new(Algorithm::Sha256);
+        // An uncompressed sha256 layer is its own tar: the source digest verified below is
+        // the diffID, so its bytes are hashed once, not twice.
+        let plain =
+            self.from == Compression::None && self.layer.digest.algorithm() == Algorithm::Sha256;
+        let mut diff_id = (!plain).then(|| Hasher::new(Algorithm::Sha256));
         let mut decoder = Decoder::new(self.from, &mut *reader).map_err(|e| self.decompress(e))?;
         let mut buf = vec![0u8; READ];
         let decoded = loop {
             match decoder.read(&mut buf) {
                 Ok(0) => break Ok(()),
                 Ok(n) => {
-                    diff_id.update(&buf[..n]);
+                    if let Some(diff_id) = &mut diff_id {
+                        diff_id.update(&buf[..n]);
+                    }
                     encoder.write_all(&buf[..n]).map_err(interrupted)?;
                 }
                 Err(e) => break Err(e),
@@ -301,7 +307,10 @@ impl Pass {
             None => None,
         };
         let mut made = self.made.lock().unwrap_or_else(PoisonError::into_inner);
-        made.diff_id = Some(diff_id.finish());
+        made.diff_id = Some(match diff_id {
+            Some(diff_id) => diff_id.finish(),
+            None => self.layer.digest.clone(),
+        });
         if kept.is_some() {
             made.kept = kept;
         }
