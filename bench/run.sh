@@ -18,6 +18,10 @@
 #    store before every run) and wraps every tool in /usr/bin/time for peak RSS (containerd's
 #    own VmHWM for `ctr`, whose work happens in the daemon);
 #    BENCH_IMAGES="debian:gzip twolayer:zstd ..." picks the images (name:compression).
+#    BENCH_CASES="pull push ..." picks the comparisons (pull export no-unpack push loadpush).
+#    BENCH_AB=/path/to/hoist: an A/B of two hoist builds instead — that binary (say, a build
+#    from before a change) takes the peer's place in every row, run the same way, so the
+#    ratio is its median ÷ this build's (> 1: this build is faster).
 # 5. prints the table (bench/table.py) and leaves JSON under $WORK/results.
 #
 # The stores being measured (hoist root, containerd root, skopeo layouts, unpacked trees) live on
@@ -35,7 +39,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --dir) dir=$2; shift ;;
     --runs) runs=$2; shift ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -264,7 +268,7 @@ hoist_pull() { rss "$hoist" --root "$S/hoist" pull -q "$@"; }
 hoist_pull_export() { hoist_pull "$src_reg/$1" && rss "$hoist" --root "$S/hoist" export "$src_reg/$1" "$S/out"; }
 skopeo_pull() { rss skopeo copy -q --src-tls-verify=false "docker://$src_reg/$1" "oci:$S/skopeo:img" >/dev/null; }
 skopeo_umoci() { skopeo_pull "$1" && rss umoci unpack --image "$S/skopeo:img" "$S/bundle" >/dev/null; }
-hoist_push() { rss "$hoist" --root "$S/pushsrc" push -q "$dst_reg/$1" >/dev/null; }
+hoist_push() { rss "$hoist" --root "${PUSHSRC:-$S/pushsrc}" push -q "$dst_reg/$1" >/dev/null; }
 skopeo_push() { rss skopeo copy -q --dest-tls-verify=false "oci:$S/pushsrc-oci:img" "docker://$dst_reg/$1" >/dev/null; }
 # docker save's archive (uncompressed layers) loaded into an empty store, then pushed: every
 # layer is compressed (gzip, all cores) on the way; skopeo does the same from a dir: copy whose
@@ -289,6 +293,12 @@ export -f rss containerd_restart dst_restart ctr_pull hoist_pull hoist_pull_expo
 
 bench() { # CASE IMAGE HOIST_CMD HOIST_PREPARE PEER_CMD PEER_PREPARE
   local id=$1-$2
+  # BENCH_AB: the other hoist build is the peer, run exactly as this one (its own prepare)
+  # (push reads a store that build pulled into: PUSHSRC).
+  if [ -n "${BENCH_AB:-}" ]; then
+    set -- "$1" "$2" "$3" "$4" "hoist=$BENCH_AB PUSHSRC=$S/pushsrc-ab $3" "$4"
+  fi
+  case " ${BENCH_CASES:-$1} " in *" $1 "*) ;; *) return 0 ;; esac
   echo "== $1 $2"
   : >"$work/results/$id.hoist.rss"
   : >"$work/results/$id.peer.rss"
@@ -313,6 +323,11 @@ for im in $images; do
   rm -rf "$S/pushsrc" "$S/pushsrc-oci"
   "$hoist" --root "$S/pushsrc" pull -q --no-unpack "$src_reg/$ref" >/dev/null
   "$hoist" --root "$S/pushsrc" tag "$src_reg/$ref" "$dst_reg/$ref" >/dev/null
+  if [ -n "${BENCH_AB:-}" ]; then
+    rm -rf "$S/pushsrc-ab"
+    "$BENCH_AB" --root "$S/pushsrc-ab" pull -q --no-unpack "$src_reg/$ref" >/dev/null
+    "$BENCH_AB" --root "$S/pushsrc-ab" tag "$src_reg/$ref" "$dst_reg/$ref" >/dev/null
+  fi
   skopeo copy -q --src-tls-verify=false "docker://$src_reg/$ref" "oci:$S/pushsrc-oci:img" >/dev/null
   bench push "$name:$comp" "hoist_push $ref" dst_restart "skopeo_push $ref" dst_restart
   if [ "$comp" = gzip ]; then # load + push needing compression (gzip either way)
@@ -322,7 +337,7 @@ for im in $images; do
       "skopeo_dir_push $ref" dst_restart
     rm -rf "$S/archive.tar" "$S/dirsrc"
   fi
-  rm -rf "$S/pushsrc" "$S/pushsrc-oci"
+  rm -rf "$S/pushsrc" "$S/pushsrc-oci" "$S/pushsrc-ab"
 done
 
 # ---------------------------------------------------------------- the table
@@ -330,4 +345,5 @@ fs=$(df -T "$S" | awk 'NR==2 {print $2}')
 echo
 echo "hoist $("$hoist" --version 2>/dev/null | head -1) · $(nproc) cores · $(free -g | awk '/Mem:/ {print $2}') GiB · kernel $(uname -r) · stores on $fs ($base) · $runs runs"
 python3 "$here/table.py" "$work/results" "$cache/oci" | tee "$work/results/table.md"
+[ -z "${BENCH_AB:-}" ] || echo "(A/B: every \"peer\" column above is $BENCH_AB, run the same way as this build)"
 echo "(results: $work/results)"
