@@ -42,6 +42,20 @@ pub trait BlobInput: Send + Sync {
     fn diff_id(&self) -> Option<Digest> {
         None
     }
+
+    /// Whether the input hashes the bytes it makes, so [`BlobInput::made_digest`] names them
+    /// once a stream ended cleanly (the compression step: its spool or its own hash). A writer
+    /// of a blob whose digest is learnt at the end then only counts the bytes: hashing them
+    /// again would be a second pass over every compressed byte.
+    fn hashes_itself(&self) -> bool {
+        false
+    }
+
+    /// The digest of the bytes the last stream carried, once it ended cleanly, when
+    /// [`BlobInput::hashes_itself`]; `None` otherwise.
+    fn made_digest(&self) -> Option<Digest> {
+        None
+    }
 }
 
 /// How far a blob is along (see [`BlobInput::measure`]). Cheap to clone; `'static`, so a

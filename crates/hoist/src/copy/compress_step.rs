@@ -15,8 +15,12 @@
 //! # Verification
 //! The stream ends cleanly only when the source's bytes had the layer's size and digest: a
 //! mismatch ends it with [`CopyError::DigestMismatch`] or [`CopyError::SizeMismatch`], so a
-//! writer never commits what an unverified layer became. The diffID computed on the way is
-//! [`BlobInput::diff_id`] afterwards (push records it beside the new digest).
+//! writer never commits what an unverified layer became. A source whose blobs were verified
+//! when stored (push's local store, [`ImageSource::verified_at_rest`]) has only its size
+//! checked, and an uncompressed sha256 layer is hashed once: its digest is its diffID. The
+//! diffID is [`BlobInput::diff_id`] afterwards (push records it beside the new digest). The
+//! compressed bytes are hashed once too — by the spool that keeps them, or by the pass — and
+//! their digest is [`BlobInput::made_digest`], so the writer only counts them.
 //!
 //! # Resuming
 //! hoist's encoders make bytes that depend on the input alone (`crate::compress`), so the
@@ -79,6 +83,8 @@ pub(crate) struct CompressedLayer<'a> {
 #[derive(Debug, Default, Clone)]
 struct Made {
     diff_id: Option<Digest>,
+    /// The compressed bytes' digest (the kept blob's, or the pass's own hash without a spool).
+    digest: Option<Digest>,
     /// The compressed blob kept in the sink's content store.
     kept: Option<Digest>,
 }
@@ -151,6 +157,7 @@ impl<'a> CompressedLayer<'a> {
         let pass = Pass {
             layer: self.layer.clone(),
             location: self.location(),
+            check: !self.source.verified_at_rest(),
             from: self.from,
             to: self.to,
             workers: self.workers,
@@ -162,6 +169,7 @@ impl<'a> CompressedLayer<'a> {
             channel: Some(output),
             skip: offset,
             piece: Vec::with_capacity(PIECE),
+            hasher: spool.is_none().then(|| Hasher::new(Algorithm::Sha256)),
             spool,
         };
         tokio::task::spawn_blocking(move || {
@@ -200,6 +208,14 @@ impl BlobInput for CompressedLayer<'_> {
     fn diff_id(&self) -> Option<Digest> {
         self.made().diff_id
     }
+
+    fn hashes_itself(&self) -> bool {
+        true
+    }
+
+    fn made_digest(&self) -> Option<Digest> {
+        self.made().digest
+    }
 }
 
 /// The receiving end of a pass as a blob stream: a channel that closes without the pass
@@ -232,6 +248,8 @@ fn ended_checked(
 struct Pass {
     layer: Descriptor,
     location: String,
+    /// Hash the source's bytes against the layer's digest (not for a source verified at rest).
+    check: bool,
     from: Compression,
     to: Compression,
     workers: usize,
@@ -246,7 +264,10 @@ impl Pass {
         let mut reader = Input {
             channel: input,
             pending: Bytes::new(),
-            hasher: Hasher::new(self.layer.digest.algorithm()),
+            hasher: self
+                .check
+                .then(|| Hasher::new(self.layer.digest.algorithm())),
+            taken: 0,
             read: Arc::clone(&self.read),
             failure: None,
         };
@@ -294,7 +315,7 @@ impl Pass {
             Some(failure) => failure,
             None => interrupted(e),
         })?;
-        self.verify(&reader.hasher)?;
+        self.verify(reader)?;
         let mut out = encoder.finish().map_err(interrupted)?;
         out.send_piece().map_err(interrupted)?;
         let kept = match out.spool.take() {
@@ -306,7 +327,11 @@ impl Pass {
             ),
             None => None,
         };
+        let digest = kept
+            .clone()
+            .or_else(|| out.hasher.take().map(Hasher::finish));
         let mut made = self.made.lock().unwrap_or_else(PoisonError::into_inner);
+        made.digest = digest;
         made.diff_id = Some(match diff_id {
             Some(diff_id) => diff_id.finish(),
             None => self.layer.digest.clone(),
@@ -328,16 +353,20 @@ impl Pass {
         }
     }
 
-    /// The source's bytes were the layer the descriptor names.
-    fn verify(&self, hasher: &Hasher) -> Result<(), CopyError> {
-        if hasher.bytes_hashed() != self.layer.size {
+    /// The source's bytes were the layer the descriptor names (only their size, for a source
+    /// verified at rest).
+    fn verify(&self, input: &Input) -> Result<(), CopyError> {
+        if input.taken != self.layer.size {
             return Err(CopyError::SizeMismatch {
                 location: self.location.clone(),
                 digest: self.layer.digest.clone(),
                 expected: self.layer.size,
-                actual: hasher.bytes_hashed(),
+                actual: input.taken,
             });
         }
+        let Some(hasher) = &input.hasher else {
+            return Ok(());
+        };
         let actual = hasher.clone().finish();
         if actual != self.layer.digest {
             return Err(CopyError::DigestMismatch {
@@ -354,7 +383,10 @@ impl Pass {
 struct Input {
     channel: mpsc::Receiver<Result<Bytes, CopyError>>,
     pending: Bytes,
-    hasher: Hasher,
+    /// `None` for a source verified at rest: the bytes are only counted.
+    hasher: Option<Hasher>,
+    /// Bytes taken.
+    taken: u64,
     read: Arc<AtomicU64>,
     /// The source's own error, kept to be reported instead of the I/O error it became.
     failure: Option<CopyError>,
@@ -376,7 +408,10 @@ impl Read for Input {
         let n = buf.len().min(self.pending.len());
         let chunk = self.pending.split_to(n);
         buf[..n].copy_from_slice(&chunk);
-        self.hasher.update(&chunk);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&chunk);
+        }
+        self.taken += n as u64;
         self.read.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
@@ -389,6 +424,8 @@ struct Output {
     skip: u64,
     piece: Vec<u8>,
     spool: Option<Spool>,
+    /// The digest of every byte made, when no spool hashes them.
+    hasher: Option<Hasher>,
 }
 
 impl Output {
@@ -419,6 +456,9 @@ impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if let Some(spool) = &mut self.spool {
             spool.write_all(buf)?;
+        }
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(buf);
         }
         // Below `skip`, so it fits the buffer's usize length.
         let skipped = self.skip.min(buf.len() as u64) as usize;

@@ -50,8 +50,8 @@ pub struct RemoteBlobWriter {
     session: Option<BlobUpload>,
     /// Set once the registry asked for chunks (413 or `OCI-Chunk-Min-Length`).
     chunk: Option<u64>,
-    /// The hash of the bytes the registry acknowledged in the kept session (`None`: none).
-    hasher: Option<Hasher>,
+    /// The bytes the registry acknowledged in the kept session (`None`: none).
+    hasher: Option<Acked>,
     /// The kept session received the whole blob: it only needs closing.
     complete: bool,
 }
@@ -72,6 +72,37 @@ impl Attempt<'_> {
     fn algorithm(&self) -> Algorithm {
         self.known
             .map_or(Algorithm::Sha256, |d| d.digest.algorithm())
+    }
+
+    /// Nothing acknowledged yet: hashed unless the input hashes what it makes.
+    fn acked(&self) -> Acked {
+        let hash = self.known.is_some() || !self.input.hashes_itself();
+        Acked {
+            hasher: hash.then(|| Hasher::new(self.algorithm())),
+            bytes: 0,
+        }
+    }
+}
+
+/// The bytes a registry acknowledged: how many, and their hash — unless the input reports the
+/// digest of what it made ([`BlobInput::made_digest`]), which the registry checks on `PUT`
+/// anyway, so the bytes are not hashed a second time.
+#[derive(Clone)]
+struct Acked {
+    hasher: Option<Hasher>,
+    bytes: u64,
+}
+
+impl Acked {
+    fn update(&mut self, bytes: &[u8]) {
+        self.bytes += bytes.len() as u64;
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(bytes);
+        }
+    }
+
+    fn bytes_hashed(&self) -> u64 {
+        self.bytes
     }
 }
 
@@ -106,7 +137,7 @@ impl RemoteBlobWriter {
     }
 
     fn hashed(&self) -> u64 {
-        self.hasher.as_ref().map_or(0, Hasher::bytes_hashed)
+        self.hasher.as_ref().map_or(0, Acked::bytes_hashed)
     }
 
     fn registry_error(&self, id: &Digest, e: RegistryError) -> CopyError {
@@ -150,10 +181,7 @@ impl RemoteBlobWriter {
         let Ok(mut stream) = blob.input.open(start).await else {
             return false;
         };
-        let mut hasher = self
-            .hasher
-            .clone()
-            .unwrap_or_else(|| Hasher::new(blob.algorithm()));
+        let mut hasher = self.hasher.clone().unwrap_or_else(|| blob.acked());
         while hasher.bytes_hashed() < offset {
             let Some(Ok(chunk)) = stream.next().await else {
                 return false;
@@ -241,10 +269,7 @@ impl RemoteBlobWriter {
     ) -> Result<(), Failure> {
         let start = session.offset();
         let size = blob.size();
-        let hasher = self
-            .hasher
-            .clone()
-            .unwrap_or_else(|| Hasher::new(blob.algorithm()));
+        let hasher = self.hasher.clone().unwrap_or_else(|| blob.acked());
         let shared = Arc::new(Mutex::new(hasher));
         let hashing = Arc::clone(&shared);
         // The input's own error, which the request only sees as a broken body.
@@ -318,7 +343,7 @@ impl RemoteBlobWriter {
                 .await
                 .map_err(|e| self.failure(blob, e))?;
             self.hasher
-                .get_or_insert_with(|| Hasher::new(blob.algorithm()))
+                .get_or_insert_with(|| blob.acked())
                 .update(&bytes);
             reporter.report(blob.measure.at(session.offset()));
             if (bytes.len() as u64) < want {
@@ -364,11 +389,18 @@ impl RemoteBlobWriter {
     /// The blob the session now holds: the expected one, checked against the hash; or, for a
     /// digest learnt at the end, what the hash says.
     fn sent_blob(&self, blob: &Attempt<'_>) -> Result<Descriptor, CopyError> {
-        let hasher = self
-            .hasher
-            .clone()
-            .unwrap_or_else(|| Hasher::new(blob.algorithm()));
-        let (hashed, actual) = (hasher.bytes_hashed(), hasher.finish());
+        let acked = self.hasher.clone().unwrap_or_else(|| blob.acked());
+        let hashed = acked.bytes_hashed();
+        let actual = match acked.hasher {
+            Some(hasher) => hasher.finish(),
+            None => blob.input.made_digest().ok_or_else(|| {
+                CopyError::interrupted(format!(
+                    "{}: the digest of what {} became was not reported",
+                    self.location,
+                    blob.input.id()
+                ))
+            })?,
+        };
         let Some(expected) = blob.known else {
             return Ok(Descriptor::new(blob.input.media_type(), actual, hashed));
         };
@@ -410,10 +442,9 @@ impl BlobWriter for RemoteBlobWriter {
         let monolithic = self.monolithic(&session, &blob);
         let last = if monolithic {
             let bytes = self.gather(&blob).await?;
-            self.hasher = Some(Hasher::new(blob.algorithm()));
-            if let Some(hasher) = &mut self.hasher {
-                hasher.update(&bytes);
-            }
+            let mut acked = blob.acked();
+            acked.update(&bytes);
+            self.hasher = Some(acked);
             Some(bytes)
         } else {
             if !self.complete {

@@ -64,6 +64,14 @@ pub trait ImageSource: Send + Sync {
         descriptor.digest.clone()
     }
 
+    /// Whether the blobs were verified when they were stored, in a place only hoist writes
+    /// (push's local store): a step that re-reads a layer (the compression step) then counts
+    /// its bytes instead of hashing them again, as docker's push trusts its layer store.
+    /// `false` (the default): every byte is checked against the descriptor.
+    fn verified_at_rest(&self) -> bool {
+        false
+    }
+
     /// A blob holding the uncompressed layer `descriptor` compressed with `compression` that
     /// the source already has (push: the blob an earlier push compressed and kept), so a copy
     /// with [`CopyOptions::compression`](super::CopyOptions::compression) sends it as is

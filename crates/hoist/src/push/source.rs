@@ -71,6 +71,11 @@ impl ImageSource for PushSource {
         self.store.location()
     }
 
+    /// The local store: every blob was verified when it entered it.
+    fn verified_at_rest(&self) -> bool {
+        true
+    }
+
     fn resolve(&self) -> BoxFuture<'_, Result<Descriptor, CopyError>> {
         self.store.resolve()
     }
