@@ -36,7 +36,11 @@ async fn attach_adds_a_referrer_that_discover_and_an_independent_reader_see() {
 
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    let attached = format!("Attached to {}/team/app@{}", registry.host(), index.digest());
+    let attached = format!(
+        "Attached to {}/team/app@{}",
+        registry.host(),
+        index.digest()
+    );
     assert!(text.contains(&attached), "{text}");
     let digest = text
         .lines()
@@ -56,11 +60,17 @@ async fn attach_adds_a_referrer_that_discover_and_an_independent_reader_see() {
     assert!(out.status.success(), "{}", stderr(&out));
     let tree = stdout(&out);
     assert!(
-        tree.starts_with(&format!("{}/team/app@{}\n└── {SBOM}\n    └── {digest}", registry.host(), index.digest())),
+        tree.starts_with(&format!(
+            "{}/team/app@{}\n└── {SBOM}\n    └── {digest}",
+            registry.host(),
+            index.digest()
+        )),
         "{tree}"
     );
 
-    let out = sandbox.hoist(&["discover", "--format", "json", &subject]).await;
+    let out = sandbox
+        .hoist(&["discover", "--format", "json", &subject])
+        .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(json["digest"], index.digest());
@@ -124,7 +134,11 @@ async fn copy_through_the_store_keeps_referrers_and_no_referrers_drops_them() {
     assert!(out.status.success(), "{}", stderr(&out));
     let out = sandbox.hoist(&["discover", "hoist:app:v1"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains(&sbom.manifest.digest), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&sbom.manifest.digest),
+        "{}",
+        stdout(&out)
+    );
 
     let out = sandbox
         .hoist(&["copy", "hoist:app:v1", &format!("{}/back/app:v1", b.host())])
@@ -132,8 +146,14 @@ async fn copy_through_the_store_keeps_referrers_and_no_referrers_drops_them() {
     assert!(out.status.success(), "{}", stderr(&out));
     let back = ImagePusher::new(&b);
     for artifact in [&sbom, &sig] {
-        let listed = back.referrers_index("back/app", &artifact.subject).await.unwrap();
-        assert!(listed.contains(&artifact.referrer_descriptor()), "{listed:?}");
+        let listed = back
+            .referrers_index("back/app", &artifact.subject)
+            .await
+            .unwrap();
+        assert!(
+            listed.contains(&artifact.referrer_descriptor()),
+            "{listed:?}"
+        );
     }
 
     let out = sandbox
@@ -145,6 +165,9 @@ async fn copy_through_the_store_keeps_referrers_and_no_referrers_drops_them() {
         ])
         .await;
     assert!(out.status.success(), "{}", stderr(&out));
-    let listed = back.referrers_index("bare/app", index.digest()).await.unwrap();
+    let listed = back
+        .referrers_index("bare/app", index.digest())
+        .await
+        .unwrap();
     assert!(listed.is_empty(), "{listed:?}");
 }

@@ -253,7 +253,14 @@ impl ImagePusher {
         let (method, url) = (&method, url);
         let cached = self.cached(repo);
         let resp = self
-            .request(method.clone(), url, content_type, body, cached.as_deref(), accept)
+            .request(
+                method.clone(),
+                url,
+                content_type,
+                body,
+                cached.as_deref(),
+                accept,
+            )
             .await?;
         if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(resp);

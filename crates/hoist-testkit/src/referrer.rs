@@ -99,16 +99,26 @@ impl ImagePusher {
             entries.push(artifact.referrer_descriptor());
         }
         let index = json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries });
-        self.put_referrers_index(repo, &artifact.subject, serde_json::to_vec(&index).unwrap_or_default())
-            .await?;
+        self.put_referrers_index(
+            repo,
+            &artifact.subject,
+            serde_json::to_vec(&index).unwrap_or_default(),
+        )
+        .await?;
         Ok(digest)
     }
 
     /// Writes `bytes` as the referrers tag of `subject` (an OCI index; anything, for tests of
     /// hostile lists).
-    pub async fn put_referrers_index(&self, repo: &str, subject: &str, bytes: Vec<u8>) -> Result<String> {
+    pub async fn put_referrers_index(
+        &self,
+        repo: &str,
+        subject: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String> {
         let blob = Blob::new(OCI_INDEX, bytes);
-        self.push_manifest(repo, &referrers_tag(subject), &blob).await
+        self.push_manifest(repo, &referrers_tag(subject), &blob)
+            .await
     }
 
     /// The entries of `subject`'s referrers tag in `repo`; none when there is no tag.

@@ -9,11 +9,11 @@
 mod support;
 
 use bytes::Bytes;
-use hoist::copy::{CopyError, CopyOptions, LayoutSource};
 use hoist::copy::ImageSource;
+use hoist::copy::{CopyError, CopyOptions, LayoutSource};
 use hoist::digest::Digest;
 use hoist::media::{Descriptor, MAX_REFERRERS};
-use hoist::registry::{RegistryError, ReferrersSource};
+use hoist::registry::{ReferrersSource, RegistryError};
 use hoist_testkit::{Artifact, ImagePusher, Index, ManifestFormat, TestRegistry};
 use serde_json::json;
 
@@ -88,9 +88,13 @@ async fn a_manifest_pushed_with_a_subject_is_added_to_the_fallback_tag_once() {
             pusher.push_blob("team/app", blob).await.unwrap();
         }
         let bytes = Bytes::from(artifact.manifest.bytes.clone());
-        repo.put_manifest(&artifact.manifest.digest, &artifact.manifest.media_type, bytes)
-            .await
-            .unwrap();
+        repo.put_manifest(
+            &artifact.manifest.digest,
+            &artifact.manifest.media_type,
+            bytes,
+        )
+        .await
+        .unwrap();
     }
 
     let entries = pusher
@@ -131,7 +135,11 @@ async fn copy_carries_referrers_recursively_with_digests_unchanged() {
             "{} missing from {listed:?}",
             artifact.manifest.digest
         );
-        let raw = skopeo_raw(&format!("docker://{}/dst/app@{}", b.host(), artifact.manifest.digest));
+        let raw = skopeo_raw(&format!(
+            "docker://{}/dst/app@{}",
+            b.host(),
+            artifact.manifest.digest
+        ));
         assert_eq!(raw, artifact.manifest.bytes);
     }
 }
@@ -169,7 +177,12 @@ async fn referrers_go_into_an_oci_layout_and_back_out() {
     let dir = tempfile::tempdir().unwrap();
     let layout = format!("oci:{}:v1", dir.path().display());
 
-    let (result, _) = copy_between(&format!("{}/src/app:v1", a.host()), &layout, with_referrers()).await;
+    let (result, _) = copy_between(
+        &format!("{}/src/app:v1", a.host()),
+        &layout,
+        with_referrers(),
+    )
+    .await;
     result.unwrap();
 
     // oras's layout: each referrer an untagged index.json entry.
@@ -189,12 +202,23 @@ async fn referrers_go_into_an_oci_layout_and_back_out() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].digest.as_str(), artifacts[0].manifest.digest);
 
-    let (result, _) = copy_between(&layout, &format!("{}/back/app:v1", c.host()), with_referrers()).await;
+    let (result, _) = copy_between(
+        &layout,
+        &format!("{}/back/app:v1", c.host()),
+        with_referrers(),
+    )
+    .await;
     result.unwrap();
     let pusher = ImagePusher::new(&c);
     for artifact in &artifacts {
-        let listed = pusher.referrers_index("back/app", &artifact.subject).await.unwrap();
-        assert!(listed.contains(&artifact.referrer_descriptor()), "{listed:?}");
+        let listed = pusher
+            .referrers_index("back/app", &artifact.subject)
+            .await
+            .unwrap();
+        assert!(
+            listed.contains(&artifact.referrer_descriptor()),
+            "{listed:?}"
+        );
     }
 }
 
@@ -213,7 +237,11 @@ async fn a_stale_entry_in_the_fallback_tag_is_skipped() {
         "manifests": [never_pushed.referrer_descriptor()],
     });
     ImagePusher::new(&a)
-        .put_referrers_index("src/app", index.digest(), serde_json::to_vec(&list).unwrap())
+        .put_referrers_index(
+            "src/app",
+            index.digest(),
+            serde_json::to_vec(&list).unwrap(),
+        )
         .await
         .unwrap();
 
@@ -243,13 +271,23 @@ async fn a_subject_with_too_many_referrers_is_refused_not_followed() {
         .collect();
     let list = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries});
     ImagePusher::new(&a)
-        .put_referrers_index("src/app", index.digest(), serde_json::to_vec(&list).unwrap())
+        .put_referrers_index(
+            "src/app",
+            index.digest(),
+            serde_json::to_vec(&list).unwrap(),
+        )
         .await
         .unwrap();
     let repo = anonymous_client().repository(&a.host(), "src/app");
 
-    let err = repo.referrers(&digest(index.digest()), None).await.unwrap_err();
-    assert!(matches!(err, RegistryError::TooManyReferrers { .. }), "{err}");
+    let err = repo
+        .referrers(&digest(index.digest()), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::TooManyReferrers { .. }),
+        "{err}"
+    );
 
     let (result, _) = copy_between(
         &format!("{}/src/app:v1", a.host()),

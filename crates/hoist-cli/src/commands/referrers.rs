@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hoist::copy::{
-    copy, discover as discover_referrers, ArtifactSource, CopyOptions, Discovered,
-    ImageLocation, ImageSource, RegistryImage,
+    copy, discover as discover_referrers, ArtifactSource, CopyOptions, Discovered, ImageLocation,
+    ImageSource, RegistryImage,
 };
 use hoist::credentials::CredentialStore;
 use hoist::reference::Reference;
@@ -55,7 +55,11 @@ pub fn attach(
     let artifact = ArtifactSource::build(&args.artifact_type, &subject, &args.files, annotations)
         .map_err(Box::new)?;
     let repository = subject_ref.repository().clone();
-    let target = Reference::new(repository.clone(), None, Some(artifact.descriptor().digest.clone()));
+    let target = Reference::new(
+        repository.clone(),
+        None,
+        Some(artifact.descriptor().digest.clone()),
+    );
     let sink = RegistryImage::new(&client, &target);
     let options = CopyOptions {
         without_digest_line: true,
@@ -106,12 +110,14 @@ pub fn discover(
     let client = client(config, credentials)?;
     let runtime = runtime()?;
     let source = open_source(&client, store.as_ref(), None, &location)?;
-    let (root, tree) = runtime.block_on(async {
-        let root = source.resolve().await?;
-        let tree = discover_referrers(source.as_ref(), &root, args.artifact_type.as_deref()).await?;
-        Ok::<_, hoist::copy::CopyError>((root, tree))
-    })
-    .map_err(Box::new)?;
+    let (root, tree) = runtime
+        .block_on(async {
+            let root = source.resolve().await?;
+            let tree =
+                discover_referrers(source.as_ref(), &root, args.artifact_type.as_deref()).await?;
+            Ok::<_, hoist::copy::CopyError>((root, tree))
+        })
+        .map_err(Box::new)?;
     let text = match args.format {
         DiscoverFormat::Json => {
             let mut top = json!({

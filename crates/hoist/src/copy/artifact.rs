@@ -92,11 +92,8 @@ impl ArtifactSource {
         manifest["annotations"] = json!(annotations);
         // Plain JSON values serialise without failure; an empty manifest would be refused.
         let bytes = Bytes::from(serde_json::to_vec(&manifest).unwrap_or_default());
-        let descriptor = Descriptor::new(
-            OCI_MANIFEST,
-            Digest::sha256_of(&bytes),
-            bytes.len() as u64,
-        );
+        let descriptor =
+            Descriptor::new(OCI_MANIFEST, Digest::sha256_of(&bytes), bytes.len() as u64);
         Ok(ArtifactSource {
             descriptor,
             manifest: bytes,
@@ -194,16 +191,23 @@ mod tests {
         std::fs::write(&file, b"{\"sbom\":1}").unwrap();
         let subject = Descriptor::new(OCI_MANIFEST, Digest::sha256_of(b"image"), 5);
 
-        let artifact =
-            ArtifactSource::build("application/vnd.example.sbom", &subject, &[file], BTreeMap::new())
-                .unwrap();
+        let artifact = ArtifactSource::build(
+            "application/vnd.example.sbom",
+            &subject,
+            &[file],
+            BTreeMap::new(),
+        )
+        .unwrap();
 
         let m: serde_json::Value = serde_json::from_slice(artifact.manifest_bytes()).unwrap();
         assert_eq!(m["artifactType"], "application/vnd.example.sbom");
         assert_eq!(m["config"]["mediaType"], EMPTY_CONFIG);
         assert_eq!(m["config"]["size"], 2);
         assert_eq!(m["layers"][0]["annotations"][TITLE_ANNOTATION], "sbom.json");
-        assert_eq!(m["layers"][0]["digest"], Digest::sha256_of(b"{\"sbom\":1}").as_str());
+        assert_eq!(
+            m["layers"][0]["digest"],
+            Digest::sha256_of(b"{\"sbom\":1}").as_str()
+        );
         let referrer = Referrer::of(artifact.descriptor(), artifact.manifest_bytes()).unwrap();
         assert_eq!(referrer.subject.digest, subject.digest);
     }
@@ -211,8 +215,13 @@ mod tests {
     #[test]
     fn a_missing_file_is_an_error_naming_it() {
         let subject = Descriptor::new(OCI_MANIFEST, Digest::sha256_of(b"image"), 5);
-        let err = ArtifactSource::build("t", &subject, &[PathBuf::from("/nonexistent/f")], BTreeMap::new())
-            .unwrap_err();
+        let err = ArtifactSource::build(
+            "t",
+            &subject,
+            &[PathBuf::from("/nonexistent/f")],
+            BTreeMap::new(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/f"), "{err}");
     }
 }

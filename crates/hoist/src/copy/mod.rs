@@ -301,7 +301,10 @@ async fn copy_graph(
     }
     // Referrers of rewritten manifests name digests the sink does not hold: left out, and
     // so are their own referrers.
-    let mut dropped: HashSet<Digest> = rewritten.iter().map(|r| r.original.digest.clone()).collect();
+    let mut dropped: HashSet<Digest> = rewritten
+        .iter()
+        .map(|r| r.original.digest.clone())
+        .collect();
     let mut carried = 0;
     for referrer in &plan.referrers {
         if dropped.contains(&referrer.subject.digest) {

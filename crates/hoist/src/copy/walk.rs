@@ -328,7 +328,11 @@ mod tests {
             ]
         );
         let as_is: Vec<bool> = with.blobs.iter().map(|(_, as_is)| *as_is).collect();
-        assert_eq!(with.blobs.len(), without.blobs.len() + 4, "3 layers + the empty config");
+        assert_eq!(
+            with.blobs.len(),
+            without.blobs.len() + 4,
+            "3 layers + the empty config"
+        );
         assert!(as_is[without.blobs.len()..].iter().all(|b| *b));
     }
 
@@ -354,9 +358,14 @@ mod tests {
         let arm = image(&mut m, &[2], "linux/arm64");
         let root = index(&mut m, &[amd, arm.clone()]);
 
-        let plan = plan(&m, &root, Some(&Platform::parse("linux/arm64").unwrap()), false)
-            .await
-            .unwrap();
+        let plan = plan(
+            &m,
+            &root,
+            Some(&Platform::parse("linux/arm64").unwrap()),
+            false,
+        )
+        .await
+        .unwrap();
 
         assert_eq!(plan.root.digest, arm.digest);
         assert_eq!(plan.manifests.len(), 1);

@@ -144,7 +144,10 @@ pub fn referrers_index(referrers: &[Descriptor]) -> Vec<u8> {
 }
 
 /// The entries of a referrers list for `subject`, at most [`MAX_REFERRERS`].
-pub fn read_referrers_index(subject: &Digest, bytes: &[u8]) -> Result<Vec<Descriptor>, ReferrersError> {
+pub fn read_referrers_index(
+    subject: &Digest,
+    bytes: &[u8],
+) -> Result<Vec<Descriptor>, ReferrersError> {
     let index: ImageIndex =
         serde_json::from_slice(bytes).map_err(|e| ReferrersError::NotAnIndex {
             reason: e.to_string(),
@@ -185,8 +188,7 @@ mod tests {
         Descriptor::new("", Digest::sha256_of(bytes), bytes.len() as u64)
     }
 
-    const SUBJECT: &str =
-        r#"{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":7}"#;
+    const SUBJECT: &str = r#"{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":7}"#;
 
     #[test]
     fn an_artifact_is_listed_by_its_artifact_type_and_annotations() {
@@ -232,7 +234,10 @@ mod tests {
         let subject = Digest::sha256_of(b"s");
         let entry = described(b"x");
         let bytes = referrers_index(std::slice::from_ref(&entry));
-        assert_eq!(read_referrers_index(&subject, &bytes).unwrap(), vec![entry.clone()]);
+        assert_eq!(
+            read_referrers_index(&subject, &bytes).unwrap(),
+            vec![entry.clone()]
+        );
 
         let many = vec![entry; MAX_REFERRERS + 1];
         let err = read_referrers_index(&subject, &referrers_index(&many)).unwrap_err();

@@ -291,5 +291,8 @@ fn more_referrers_than_the_limit_stop_the_walk() {
 
     let err = walker.add_referrers(&root.digest, many).unwrap_err();
 
-    assert!(matches!(err, WalkError::TooManyReferrers { limit: 2, .. }), "{err}");
+    assert!(
+        matches!(err, WalkError::TooManyReferrers { limit: 2, .. }),
+        "{err}"
+    );
 }

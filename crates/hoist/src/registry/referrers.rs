@@ -53,7 +53,10 @@ pub const OCI_FILTERS_APPLIED: &str = "oci-filters-applied";
 /// truncated to 32 characters, `-`, the encoded part truncated to 64; every character a tag
 /// may not hold becomes `-`. `sha256:abc…` ⇒ `sha256-abc…`.
 pub fn referrers_tag(digest: &Digest) -> String {
-    let (algorithm, encoded) = digest.as_str().split_once(':').unwrap_or(("", digest.as_str()));
+    let (algorithm, encoded) = digest
+        .as_str()
+        .split_once(':')
+        .unwrap_or(("", digest.as_str()));
     let clean = |s: &str, n: usize| -> String {
         s.chars()
             .take(n)
@@ -142,13 +145,12 @@ impl RemoteRepository {
         let mut next: Option<Url> = Some(url);
         let mut first = true;
         while let Some(url) = next.take() {
-            let page = match fetch_page(&self.client, &ep, &scopes, &url, Some(accept.clone()))
-                .await
-            {
-                Ok(page) => page,
-                Err(e) if first && e.status() == Some(404) => return Ok(None),
-                Err(e) => return Err(e),
-            };
+            let page =
+                match fetch_page(&self.client, &ep, &scopes, &url, Some(accept.clone())).await {
+                    Ok(page) => page,
+                    Err(e) if first && e.status() == Some(404) => return Ok(None),
+                    Err(e) => return Err(e),
+                };
             first = false;
             let filtered = page
                 .headers

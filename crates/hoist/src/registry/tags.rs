@@ -96,10 +96,11 @@ async fn all_pages<T: serde::de::DeserializeOwned>(
     let mut next = Some(first);
     while let Some(url) = next.take() {
         let page = fetch_page(client, ep, scopes, &url, None).await?;
-        let parsed: T = serde_json::from_slice(&page.body).map_err(|e| RegistryError::Protocol {
-            url: url.to_string(),
-            reason: format!("listing is not valid JSON: {e}"),
-        })?;
+        let parsed: T =
+            serde_json::from_slice(&page.body).map_err(|e| RegistryError::Protocol {
+                url: url.to_string(),
+                reason: format!("listing is not valid JSON: {e}"),
+            })?;
         pages.push(parsed);
         next = page.next;
     }
@@ -125,8 +126,8 @@ pub(crate) async fn fetch_page(
     url: &Url,
     accept: Option<http::HeaderValue>,
 ) -> Result<Page, RegistryError> {
-    let mut out = Outgoing::new(Method::GET, url.clone())
-        .with_deadline(client.config().document_timeout);
+    let mut out =
+        Outgoing::new(Method::GET, url.clone()).with_deadline(client.config().document_timeout);
     if let Some(accept) = accept {
         out = out.header(http::header::ACCEPT, accept);
     }

@@ -462,7 +462,10 @@ fn subject_and_artifact_type_are_read_from_manifests_and_indexes() {
         m.artifact_type.as_deref(),
         Some("application/vnd.example.sbom")
     );
-    assert_eq!(m.subject.map(|s| s.digest.to_string()).as_deref(), Some(LAYER));
+    assert_eq!(
+        m.subject.map(|s| s.digest.to_string()).as_deref(),
+        Some(LAYER)
+    );
 
     let index = format!(
         r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","artifactType":"application/vnd.example.bundle","manifests":[],"subject":{subject}}}"#
