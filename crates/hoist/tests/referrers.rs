@@ -114,7 +114,7 @@ async fn copy_carries_referrers_recursively_with_digests_unchanged() {
         TestRegistry::anonymous().await.unwrap(),
         TestRegistry::anonymous().await.unwrap(),
     );
-    let (index, artifacts) = seeded(&a, "src/app").await;
+    let (_, artifacts) = seeded(&a, "src/app").await;
 
     let (result, _) = copy_between(
         &format!("{}/src/app:v1", a.host()),
@@ -230,20 +230,18 @@ async fn a_stale_entry_in_the_fallback_tag_is_skipped() {
     );
     let index = two_platform_index(ManifestFormat::Oci);
     seed_index(&a, "src/app", "v1", &index).await;
-    let never_pushed = Artifact::new(SBOM, &index.index, &[("gone", b"gone")]);
-    let list = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [never_pushed.referrer_descriptor()],
-    });
-    ImagePusher::new(&a)
-        .put_referrers_index(
-            "src/app",
-            index.digest(),
-            serde_json::to_vec(&list).unwrap(),
-        )
+    // Listed in the fallback tag, then deleted without updating it (what a plain
+    // `DELETE` by another client leaves).
+    let gone = Artifact::new(SBOM, &index.index, &[("gone", b"gone")]);
+    ImagePusher::new(&a).push_referrer("src/app", &gone).await.unwrap();
+    let status = hoist_testkit::http_client()
+        .unwrap()
+        .delete(format!("{}/v2/src/app/manifests/{}", a.url(), gone.manifest.digest))
+        .send()
         .await
-        .unwrap();
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "{status}");
 
     let (result, _) = copy_between(
         &format!("{}/src/app:v1", a.host()),
@@ -263,19 +261,19 @@ async fn a_subject_with_too_many_referrers_is_refused_not_followed() {
     );
     let index = two_platform_index(ManifestFormat::Oci);
     seed_index(&a, "src/app", "v1", &index).await;
-    let entries: Vec<serde_json::Value> = (0..=MAX_REFERRERS)
-        .map(|i| {
-            let d = Digest::sha256_of(i.to_string().as_bytes());
-            json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": d.as_str(), "size": 10})
-        })
-        .collect();
-    let list = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries});
-    ImagePusher::new(&a)
-        .put_referrers_index(
-            "src/app",
-            index.digest(),
-            serde_json::to_vec(&list).unwrap(),
-        )
+    // One referrer listed more times than the limit (the registry checks that each entry
+    // exists, not that it is listed once).
+    let pusher = ImagePusher::new(&a);
+    let one = Artifact::new(SBOM, &index.index, &[]);
+    pusher.push_referrer("src/app", &one).await.unwrap();
+    let entries = vec![one.referrer_descriptor(); MAX_REFERRERS + 1];
+    let list = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": entries,
+    });
+    pusher
+        .put_referrers_index("src/app", index.digest(), serde_json::to_vec(&list).unwrap())
         .await
         .unwrap();
     let repo = anonymous_client().repository(&a.host(), "src/app");
