@@ -233,10 +233,17 @@ async fn a_stale_entry_in_the_fallback_tag_is_skipped() {
     // Listed in the fallback tag, then deleted without updating it (what a plain
     // `DELETE` by another client leaves).
     let gone = Artifact::new(SBOM, &index.index, &[("gone", b"gone")]);
-    ImagePusher::new(&a).push_referrer("src/app", &gone).await.unwrap();
+    ImagePusher::new(&a)
+        .push_referrer("src/app", &gone)
+        .await
+        .unwrap();
     let status = hoist_testkit::http_client()
         .unwrap()
-        .delete(format!("{}/v2/src/app/manifests/{}", a.url(), gone.manifest.digest))
+        .delete(format!(
+            "{}/v2/src/app/manifests/{}",
+            a.url(),
+            gone.manifest.digest
+        ))
         .send()
         .await
         .unwrap()
@@ -273,7 +280,11 @@ async fn a_subject_with_too_many_referrers_is_refused_not_followed() {
         "manifests": entries,
     });
     pusher
-        .put_referrers_index("src/app", index.digest(), serde_json::to_vec(&list).unwrap())
+        .put_referrers_index(
+            "src/app",
+            index.digest(),
+            serde_json::to_vec(&list).unwrap(),
+        )
         .await
         .unwrap();
     let repo = anonymous_client().repository(&a.host(), "src/app");
