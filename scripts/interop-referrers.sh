@@ -22,11 +22,14 @@ testkit=${TESTKIT:-$here/target/debug/testkit}
 [ -x "$hoist" ] || (cd "$here" && cargo build -p hoist-cli)
 [ -x "$testkit" ] || (cd "$here" && cargo build -p hoist-testkit --bin testkit)
 
-if [ ! -x "$chroot_dir/usr/bin/oras" ]; then
+if [ ! -x "$chroot_dir/usr/bin/apt-get" ]; then
   echo "== building the sid chroot at $chroot_dir (debootstrap --variant=minbase sid)"
   command -v debootstrap >/dev/null || apt-get install -y debootstrap
   debootstrap --variant=minbase sid "$chroot_dir" http://deb.debian.org/debian
-  chroot "$chroot_dir" apt-get update
+fi
+if [ ! -x "$chroot_dir/usr/bin/oras" ]; then
+  # A clock ahead of the mirror's Valid-Until must not stop the install.
+  chroot "$chroot_dir" apt-get -o Acquire::Check-Valid-Until=false update
   chroot "$chroot_dir" apt-get install -y --no-install-recommends oras ca-certificates
 fi
 oras() { chroot "$chroot_dir" oras "$@"; }
