@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use crate::cli_referrers::{AttachArgs, DiscoverArgs, DiscoverFormat};
 pub use crate::cli_registry::{
     BlobArgs, CatalogArgs, DeleteArgs, HistoryArgs, LsArgs, RemoteImageArgs,
 };
@@ -137,6 +138,10 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Show the build steps of an image (stored, or docker://REF from its registry)
     History(HistoryArgs),
+    /// Attach files to an image as an artifact referring to it (OCI 1.1 referrer, oras attach)
+    Attach(AttachArgs),
+    /// List the artifacts referring to an image, and theirs (OCI 1.1 referrers, oras discover)
+    Discover(DiscoverArgs),
     /// Print a shell completion script
     #[command(after_help = "Example:\n  hoist completion bash > /etc/bash_completion.d/hoist")]
     Completion(CompletionArgs),
@@ -186,6 +191,11 @@ pub struct CopyArgs {
     /// `hoist pull --no-unpack`)
     #[arg(long)]
     pub no_unpack: bool,
+
+    /// Leave out the referrers (OCI 1.1 signatures, SBOMs, attestations), which are copied
+    /// with the image, recursively, by default into a registry, an oci: layout or the store
+    #[arg(long)]
+    pub no_referrers: bool,
 
     /// The source: docker://REF, a bare REF (registry), oci:PATH[:TAG] (OCI layout),
     /// dir:PATH, docker-archive:PATH[:REF|:@N], oci-archive:PATH[:TAG] or hoist:REF (the local

@@ -1,8 +1,8 @@
 //! The `hoist` command: parses the command line, loads the configuration, runs one command,
 //! and turns a failure into one clear line and a non-zero exit status.
 //!
-//! The logic lives in the `hoist` library and in the modules here, one per concern: `cli`
-//! and `cli_registry` (arguments), `config` (the TOML file), `commands` (one file per
+//! The logic lives in the `hoist` library and in the modules here, one per concern: `cli`,
+//! `cli_registry` and `cli_referrers` (arguments), `config` (the TOML file), `commands` (one file per
 //! subcommand, or per family: `registry` for the registry commands, `generate` for
 //! completions and man pages), `prompt` (terminal input), `verify` (login checks against the
 //! registry), `progress` (pull progress on a terminal or as plain lines), `output` (stdout
@@ -18,6 +18,7 @@
 )]
 
 mod cli;
+mod cli_referrers;
 mod cli_registry;
 mod commands;
 mod config;
@@ -81,6 +82,8 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Blob(args) => commands::registry::blob(args, &config, store),
         Command::Delete(args) => commands::registry::delete(args, &config, store),
         Command::History(args) => commands::history::run(args, &cli.global, &config, store),
+        Command::Attach(args) => commands::referrers::attach(args, &config, store),
+        Command::Discover(args) => commands::referrers::discover(args, &cli.global, &config, store),
         Command::Completion(args) => commands::generate::completion(args),
         Command::Man(args) => commands::generate::man(args),
     }

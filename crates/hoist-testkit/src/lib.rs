@@ -21,6 +21,8 @@
 //! - [`image`]: in-memory test images ([`Layer`], [`ImageBuilder`], [`Image`], [`Index`]) in
 //!   OCI or Docker schema2 format, every blob kept with its digest, size and bytes.
 //! - [`push`]: [`ImagePusher`], seeding a registry with those images (Basic or token auth).
+//! - [`referrer`]: OCI 1.1 artifacts referring to an image ([`Artifact`]) and an independent
+//!   writer of them and of the referrers tag schema ([`ImagePusher::push_referrer`]).
 //! - [`schema1`]: signed Docker schema 1 images ([`Schema1Builder`], [`Schema1Image`]) and the
 //!   libtrust-style [`TrustKey`] that signs them, for a registry started with
 //!   [`RegistryBuilder::accept_schema1`].
@@ -66,6 +68,7 @@ pub mod fault;
 pub mod image;
 pub mod push;
 pub mod redirect;
+pub mod referrer;
 pub mod registry;
 pub mod schema1;
 mod server;
@@ -84,6 +87,7 @@ pub use image::{
 };
 pub use push::ImagePusher;
 pub use redirect::{RecordedRequest, RedirectServer, V1OnlyServer};
+pub use referrer::{referrers_tag, Artifact};
 pub use registry::{unused_port, AccessLogEntry, RegistryBuilder, TestRegistry, TokenAuthConfig};
 pub use schema1::{Schema1Builder, Schema1Image, TrustKey, SCHEMA1_SIGNED_MEDIA_TYPE};
 pub use tls::{http_client, IssuedCert, TestCa};

@@ -231,9 +231,36 @@ impl ImagePusher {
         content_type: Option<&str>,
         body: Option<&[u8]>,
     ) -> Result<reqwest::Response> {
+        self.send_accepting(repo, method, url, content_type, body, None)
+            .await
+    }
+
+    /// The registry's base URL (`http://host:port`).
+    pub(crate) fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// [`Self::send`] with an `Accept` header.
+    pub(crate) async fn send_accepting(
+        &self,
+        repo: &str,
+        method: Method,
+        url: &str,
+        content_type: Option<&str>,
+        body: Option<&[u8]>,
+        accept: Option<&str>,
+    ) -> Result<reqwest::Response> {
+        let (method, url) = (&method, url);
         let cached = self.cached(repo);
         let resp = self
-            .request(method.clone(), url, content_type, body, cached.as_deref())
+            .request(
+                method.clone(),
+                url,
+                content_type,
+                body,
+                cached.as_deref(),
+                accept,
+            )
             .await?;
         if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(resp);
@@ -248,8 +275,15 @@ impl ImagePusher {
         if let Ok(mut auth) = self.auth.lock() {
             auth.insert(repo.to_string(), authorization.clone());
         }
-        self.request(method, url, content_type, body, Some(&authorization))
-            .await
+        self.request(
+            method.clone(),
+            url,
+            content_type,
+            body,
+            Some(&authorization),
+            accept,
+        )
+        .await
     }
 
     fn cached(&self, repo: &str) -> Option<String> {
@@ -263,10 +297,14 @@ impl ImagePusher {
         content_type: Option<&str>,
         body: Option<&[u8]>,
         authorization: Option<&str>,
+        accept: Option<&str>,
     ) -> Result<reqwest::Response> {
         let mut req = self.client.request(method.clone(), url);
         if let Some(ct) = content_type {
             req = req.header(CONTENT_TYPE, ct);
+        }
+        if let Some(accept) = accept {
+            req = req.header(reqwest::header::ACCEPT, accept);
         }
         if let Some(a) = authorization {
             req = req.header(AUTHORIZATION, a);
@@ -363,7 +401,7 @@ fn parse_challenge(header: &str) -> (String, HashMap<String, String>) {
     (scheme.to_string(), params)
 }
 
-async fn expect(
+pub(crate) async fn expect(
     resp: reqwest::Response,
     want: StatusCode,
     method: &str,

@@ -26,6 +26,8 @@
 //!    built image) are compressed on their way into a registry and the manifests rewritten
 //!    for them (zstd makes them OCI); other destinations refuse it.
 //! 7. With `-q`, only the digest copied is printed.
+//! 8. The referrers (OCI 1.1) of every manifest copied, and theirs, go along into a registry,
+//!    an `oci:` layout or the store (as `oras copy -r`); `--no-referrers` leaves them out.
 
 use std::sync::Arc;
 
@@ -77,6 +79,7 @@ pub fn run(
             None => Compression::None,
         },
         recompress: true,
+        referrers: !args.no_referrers,
         ..CopyOptions::default()
     };
     let store = match (&from, &to) {
@@ -161,7 +164,7 @@ fn store_of(store: Option<&Arc<MetadataStore>>) -> Result<Arc<MetadataStore>, Cl
 
 /// The source `location` names; an archive is read into `staging` when given (the store's
 /// content), else into a private staging directory.
-fn open_source(
+pub(crate) fn open_source(
     client: &RegistryClient,
     store: Option<&Arc<MetadataStore>>,
     staging: Option<ContentStore>,

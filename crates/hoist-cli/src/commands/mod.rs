@@ -15,6 +15,7 @@ pub mod logout;
 pub mod prune;
 pub mod pull;
 pub mod push;
+pub mod referrers;
 pub mod registry;
 pub mod rmi;
 pub mod save;

@@ -56,6 +56,12 @@ pub trait BlobInput: Send + Sync {
     fn made_digest(&self) -> Option<Digest> {
         None
     }
+
+    /// Whether the blob is no image layer whatever its media type (a config, an artifact's
+    /// content: a referrer's blobs), so a sink stores it as it is and never unpacks it.
+    fn stored_as_is(&self) -> bool {
+        false
+    }
 }
 
 /// How far a blob is along (see [`BlobInput::measure`]). Cheap to clone; `'static`, so a
@@ -99,12 +105,23 @@ impl Measure {
 pub struct SourceBlob<'a> {
     source: &'a dyn ImageSource,
     descriptor: Descriptor,
+    as_is: bool,
 }
 
 impl<'a> SourceBlob<'a> {
     /// The blob `descriptor` of `source`.
     pub fn new(source: &'a dyn ImageSource, descriptor: Descriptor) -> SourceBlob<'a> {
-        SourceBlob { source, descriptor }
+        SourceBlob {
+            source,
+            descriptor,
+            as_is: false,
+        }
+    }
+
+    /// Marks the blob as no image layer ([`BlobInput::stored_as_is`]).
+    pub fn as_is(mut self) -> SourceBlob<'a> {
+        self.as_is = true;
+        self
     }
 }
 
@@ -131,5 +148,9 @@ impl BlobInput for SourceBlob<'_> {
 
     fn measure(&self) -> Measure {
         Measure::written(self.descriptor.size)
+    }
+
+    fn stored_as_is(&self) -> bool {
+        self.as_is
     }
 }

@@ -158,9 +158,12 @@ impl<'a> BlobJob<'a> {
     fn choose(&self) -> impl Future<Output = Result<Input<'a>, CopyError>> + Send + 'a {
         let (source, sink, compress) = (self.source, self.sink, self.compress);
         let (descriptor, (compression, workers)) = (self.descriptor.clone(), self.options);
+        let as_is = self.silent;
         async move {
             if !compress {
                 let blob = SourceBlob::new(source, descriptor);
+                // Configs and referrers' blobs (the silent ones) are no image layers.
+                let blob = if as_is { blob.as_is() } else { blob };
                 return Ok(Input::Blob {
                     blob,
                     converted: false,

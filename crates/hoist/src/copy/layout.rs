@@ -19,7 +19,8 @@
 //!   ignore.
 //!
 //! [`super::StoreSource`] reads the local store the same way, resolving a reference through the
-//! metadata store instead of `index.json`.
+//! metadata store instead of `index.json`. Both keep referrers (OCI 1.1) as untagged
+//! `index.json` entries, as oras does (`layout_referrers`).
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +29,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::blob_file::{read_manifest_file, read_small_file, stream_blob_file};
+use super::layout_referrers::{layout_referrers, record_in_layout, without_referrers};
 use super::sink::{
     BlobInput, BlobStore, BlobWriter, DynBlobWriter, ImageSink, Progress, StoredManifest,
 };
@@ -103,21 +105,23 @@ impl LayoutSource {
                 std::io::Error::new(std::io::ErrorKind::InvalidData, e),
             )
         })?;
+        let mut manifests = index.manifests;
+        if self.tag.is_none() && manifests.len() > 1 {
+            // Referrers (untagged entries with a subject) are not images of their own.
+            manifests = without_referrers(self.root.clone(), &location, manifests).await?;
+        }
         match &self.tag {
-            Some(tag) => index
-                .manifests
+            Some(tag) => manifests
                 .into_iter()
                 .find(|d| d.annotations.get(REF_NAME_ANNOTATION) == Some(tag))
                 .ok_or_else(missing),
-            None if index.manifests.len() == 1 => {
-                index.manifests.into_iter().next().ok_or_else(missing)
-            }
-            None if index.manifests.is_empty() => Err(missing()),
+            None if manifests.len() == 1 => manifests.into_iter().next().ok_or_else(missing),
+            None if manifests.is_empty() => Err(missing()),
             None => Err(CopyError::Location {
                 input: location.clone(),
                 reason: format!(
                     "the layout holds {} images: name one with oci:PATH:TAG",
-                    index.manifests.len()
+                    manifests.len()
                 ),
             }),
         }
@@ -178,6 +182,19 @@ impl<T: LayoutFiles> ImageSource for T {
             self.describe(),
             digest,
             at,
+        ))
+    }
+
+    fn referrers<'a>(
+        &'a self,
+        subject: &'a Descriptor,
+        artifact_type: Option<&'a str>,
+    ) -> CopyFuture<'a, Vec<Descriptor>> {
+        Box::pin(layout_referrers(
+            self.layout_root(),
+            self.describe(),
+            subject,
+            artifact_type,
         ))
     }
 }
@@ -308,6 +325,22 @@ impl ImageSink for LayoutSink {
                 Ok(())
             }),
         )
+    }
+
+    fn holds_referrers(&self) -> bool {
+        true
+    }
+
+    fn put_referrer<'a>(
+        &'a self,
+        manifest: &'a StoredManifest,
+        _subject: &'a Descriptor,
+    ) -> CopyFuture<'a, ()> {
+        let (descriptor, bytes) = (manifest.descriptor.clone(), manifest.bytes.clone());
+        Box::pin(self.blocking(
+            format!("store referrer {}", descriptor.digest),
+            move |content| record_in_layout(content, &descriptor, &bytes),
+        ))
     }
 }
 

@@ -19,9 +19,12 @@
 //! | `remote`, `remote_upload` | [`RegistryImage`] (source and sink) and its one blob writer (streamed, chunked, resumed; digest known up front or at the end) |
 //! | `convert` | layers compressed on the way: which, their media types, manifests rewritten |
 //! | `layout` | [`LayoutSource`], [`LayoutSink`]: `oci:PATH[:TAG]` directories |
+//! | `layout_referrers` | referrers in a layout (an `oci:` directory, the store): untagged `index.json` entries, listed and recorded |
+//! | `artifact` | [`ArtifactSource`]: local files as an artifact referring to a subject (`hoist attach`) |
 //! | `archive_source`, `archive_sink` | [`ArchiveSource`], [`DockerArchiveSink`], [`OciArchiveSink`]: `docker-archive:` and `oci-archive:` tarballs, on [`crate::archive`]'s formats |
 //! | `load` | [`load_archive`]: `hoist load`, every image of an archive copied into a [`StoreSink`] |
 //! | `dir` | [`DirSource`], [`DirSink`]: skopeo's `dir:PATH` directories |
+//! | `discover` | [`discover`]: a manifest's referrers and theirs, as a tree (`hoist discover`) |
 //! | `staging` | the private content store file transports write blobs through |
 //! | `blob_file` | opening blob files of directories: regular files only, symlinks never followed |
 //! | `store` | [`StoreSource`]: the local store by reference; [`complete_index`] |
@@ -60,7 +63,10 @@
 //!    rewritten (zstd ⇒ OCI), then the indexes naming rewritten manifests;
 //!    [`CopyOutcome::converted`] and [`CopyOutcome::rewritten`] say what changed.
 //! 4. Manifests, children before parents, each only after everything it names is in the
-//!    sink; the root last, under the sink's tag. Then docker's line `TAG: digest: D size: N`.
+//!    sink; the root last, under the sink's tag. Then, with [`CopyOptions::referrers`], the
+//!    referrers (OCI 1.1) the walk found, each after its subject, through
+//!    [`ImageSink::put_referrer`] (their blobs went with the others in step 2, as they are).
+//!    Then docker's line `TAG: digest: D size: N`.
 //!
 //! # Invariants
 //! - A sink never holds a manifest whose blobs or child manifests are missing (order of step
@@ -113,14 +119,17 @@
 
 pub mod archive_sink;
 pub mod archive_source;
+pub mod artifact;
 mod blob_file;
 mod blob_input;
 mod blob_job;
 mod compress_step;
 mod convert;
 pub mod dir;
+pub mod discover;
 mod error;
 pub mod layout;
+mod layout_referrers;
 pub mod load;
 pub mod location;
 pub mod remote;
@@ -134,15 +143,18 @@ mod store_record;
 pub mod store_sink;
 pub mod walk;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 pub use archive_sink::{DockerArchiveSink, OciArchiveSink};
 pub use archive_source::{Archive, ArchiveEntry, ArchiveFormat, ArchiveSource};
+pub use artifact::ArtifactSource;
 pub use convert::{
     compressed_layer_type, compressed_media_type, needs_compression, oci_layer_type, pushes_as_oci,
     Rewritten,
 };
 pub use dir::{DirSink, DirSource};
+pub use discover::{discover, Discovered};
 pub use error::{CopyError, RecordError};
 pub use layout::{LayoutSink, LayoutSource};
 pub use load::load_archive;
@@ -156,7 +168,7 @@ pub use source::{BlobStream, CopyFuture, ImageSource};
 pub use store::{complete_index, tagged_index, CompleteIndex, IndexCheckError, StoreSource};
 pub(crate) use store_record::{record_child_reference, record_image, record_references};
 pub use store_sink::StoreSink;
-pub use walk::{plan, Plan};
+pub use walk::{plan, Plan, PlannedReferrer};
 
 use crate::compress::Compression;
 use crate::digest::Digest;
@@ -188,6 +200,12 @@ pub struct CopyOptions {
     /// Leave out docker's closing `TAG: digest: D size: N` line (`hoist pull` prints its own
     /// `Digest: D` and `Status: …` lines instead).
     pub without_digest_line: bool,
+    /// Carry the referrers (OCI 1.1: signatures, SBOMs, attestations) of every manifest
+    /// copied, recursively, into a sink that keeps them ([`ImageSink::holds_referrers`]), as
+    /// `oras copy -r` does. `false` by default (docker's pull and push carry none); `hoist
+    /// copy` sets it unless `--no-referrers`. Referrers of a manifest that `compression`
+    /// rewrites are left out: they name a digest the destination does not hold.
+    pub referrers: bool,
 }
 
 impl Default for CopyOptions {
@@ -200,6 +218,7 @@ impl Default for CopyOptions {
             recompress: false,
             compression_workers: 0,
             without_digest_line: false,
+            referrers: false,
         }
     }
 }
@@ -209,7 +228,7 @@ impl Default for CopyOptions {
 pub struct CopyOutcome {
     /// The root now in the sink (under its tag, if it has one).
     pub root: Descriptor,
-    /// Manifests stored (the root included).
+    /// Manifests stored (the root and referrers included).
     pub manifests: usize,
     /// Blobs whose bytes were sent.
     pub copied: usize,
@@ -246,7 +265,8 @@ async fn copy_graph(
     options: &CopyOptions,
     progress: Arc<dyn ProgressSink>,
 ) -> Result<CopyOutcome, CopyError> {
-    let plan = walk::plan(source, root, options.platform.as_ref()).await?;
+    let referrers = options.referrers && sink.holds_referrers();
+    let plan = walk::plan(source, root, options.platform.as_ref(), referrers).await?;
     let uploads = Scheduler::new(options.upload.clone());
     let done = send_blobs(source, sink, &plan.blobs, options, &uploads, &progress).await?;
     let count = |kind: BlobResult| done.iter().filter(|(d, _)| *d == kind).count();
@@ -275,8 +295,24 @@ async fn copy_graph(
                 bytes: bytes.clone(),
                 root: i == last,
             },
+            subject: None,
         };
         uploads.run(job, &*progress).await?;
+    }
+    // Referrers of rewritten manifests name digests the sink does not hold: left out, and
+    // so are their own referrers.
+    let mut dropped: HashSet<Digest> = rewritten
+        .iter()
+        .map(|r| r.original.digest.clone())
+        .collect();
+    let mut carried = 0;
+    for referrer in &plan.referrers {
+        if dropped.contains(&referrer.subject.digest) {
+            dropped.extend(referrer.manifests.last().map(|(d, _)| d.digest.clone()));
+            continue;
+        }
+        put_referrer(sink, referrer, &uploads, &progress).await?;
+        carried += referrer.manifests.len();
     }
     if !options.without_digest_line {
         let line = match sink.tag() {
@@ -287,7 +323,7 @@ async fn copy_graph(
     }
     Ok(CopyOutcome {
         root,
-        manifests: manifests.len(),
+        manifests: manifests.len() + carried,
         copied: count(BlobResult::Copied),
         mounted: count(BlobResult::Mounted),
         existing: count(BlobResult::Existing),
@@ -314,10 +350,35 @@ pub async fn copy_layers(
     forward_until_done(work, events, progress).await.map(drop)
 }
 
-/// One manifest `PUT` (retried like a blob).
+/// Stores one referrer: its child manifests by digest, then itself as its subject's
+/// referrer, each retried like a blob.
+async fn put_referrer(
+    sink: &dyn ImageSink,
+    referrer: &PlannedReferrer,
+    uploads: &Scheduler,
+    progress: &Arc<dyn ProgressSink>,
+) -> Result<(), CopyError> {
+    let last = referrer.manifests.len().saturating_sub(1);
+    for (i, (descriptor, bytes)) in referrer.manifests.iter().enumerate() {
+        let job = ManifestJob {
+            sink,
+            manifest: StoredManifest {
+                descriptor: descriptor.clone(),
+                bytes: bytes.clone(),
+                root: false,
+            },
+            subject: (i == last).then_some(&referrer.subject),
+        };
+        uploads.run(job, &**progress).await?;
+    }
+    Ok(())
+}
+
+/// One manifest `PUT` (retried like a blob); a referrer's with its subject.
 struct ManifestJob<'a> {
     sink: &'a dyn ImageSink,
     manifest: StoredManifest,
+    subject: Option<&'a Descriptor>,
 }
 
 impl TransferJob for ManifestJob<'_> {
@@ -329,6 +390,9 @@ impl TransferJob for ManifestJob<'_> {
     }
 
     fn attempt(&mut self) -> impl std::future::Future<Output = Result<(), CopyError>> + Send {
-        self.sink.put_manifest(&self.manifest)
+        match self.subject {
+            Some(subject) => self.sink.put_referrer(&self.manifest, subject),
+            None => self.sink.put_manifest(&self.manifest),
+        }
     }
 }

@@ -10,7 +10,9 @@
 //!   mount when the source is another repository of the same registry (docker's "Mounted from
 //!   R"; a declined mount's session is cancelled and the blob uploaded), uploads by
 //!   `RemoteBlobWriter` (`remote_upload`: blobs as the source holds them and layers
-//!   compressed on the way alike), manifests `PUT` by digest, the root under the tag.
+//!   compressed on the way alike), manifests `PUT` by digest, the root under the tag;
+//! - **referrers** (OCI 1.1) listed and kept by the client (`registry::referrers`): the
+//!   referrers API, or the fallback tag `sha256-HEX` on registries without it.
 
 use std::time::Duration;
 
@@ -207,6 +209,25 @@ impl ImageSource for RegistryImage {
     fn repository(&self) -> Option<Repository> {
         Some(self.reference.repository().clone())
     }
+
+    fn referrers<'a>(
+        &'a self,
+        subject: &'a Descriptor,
+        artifact_type: Option<&'a str>,
+    ) -> CopyFuture<'a, Vec<Descriptor>> {
+        Box::pin(async move {
+            let (listed, _) = with_retries(|| self.repo.referrers(&subject.digest, artifact_type))
+                .await
+                .map_err(|e| {
+                    CopyError::registry(
+                        &self.describe(),
+                        format!("list the referrers of {}", subject.digest),
+                        e,
+                    )
+                })?;
+            Ok(listed)
+        })
+    }
 }
 
 impl ImageSink for RegistryImage {
@@ -231,6 +252,12 @@ impl ImageSink for RegistryImage {
 
     fn put_manifest<'a>(&'a self, manifest: &'a StoredManifest) -> CopyFuture<'a, ()> {
         Box::pin(self.put_manifest_inner(manifest))
+    }
+
+    /// A referrer is `PUT` by digest like any child: the registry client keeps the subject's
+    /// fallback tag when the registry has no referrers API (`registry::referrers`).
+    fn holds_referrers(&self) -> bool {
+        true
     }
 }
 

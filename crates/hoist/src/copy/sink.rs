@@ -112,6 +112,25 @@ pub trait ImageSink: Send + Sync {
 
     /// Stores `manifest`: the root under the sink's tag, a child by digest.
     fn put_manifest<'a>(&'a self, manifest: &'a StoredManifest) -> CopyFuture<'a, ()>;
+
+    /// Whether the sink keeps referrers (OCI 1.1): a copy lists and carries them only into a
+    /// sink that does. `false` by default (`dir:`, archives); registries, layouts and the
+    /// store keep them.
+    fn holds_referrers(&self) -> bool {
+        false
+    }
+
+    /// Stores the referrer `manifest` of `subject`, after its subject and everything the
+    /// referrer names, so whoever lists the subject's referrers finds it: a registry through
+    /// its referrers API or the fallback tag (kept by the client on `PUT`), a layout as an
+    /// untagged `index.json` entry. The default stores it as a child, by digest.
+    fn put_referrer<'a>(
+        &'a self,
+        manifest: &'a StoredManifest,
+        _subject: &'a Descriptor,
+    ) -> CopyFuture<'a, ()> {
+        self.put_manifest(manifest)
+    }
 }
 
 /// A manifest as [`ImageSink::put_manifest`] receives it.

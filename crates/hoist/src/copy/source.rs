@@ -84,4 +84,20 @@ pub trait ImageSource: Send + Sync {
     ) -> CopyFuture<'a, Option<Descriptor>> {
         Box::pin(async { Ok(None) })
     }
+
+    /// The referrers (OCI 1.1) the source holds for the manifest `subject` — only those of
+    /// `artifact_type` when given — as a referrers list describes them
+    /// ([`crate::media::Referrer`]): a registry's referrers API or fallback tag, the untagged
+    /// entries of a layout's `index.json`. At most [`crate::media::MAX_REFERRERS`]. The
+    /// default, for sources that keep none (`dir:`, archives), is none.
+    ///
+    /// Hook for signatures attached by tag (cosign's `sha256-HEX.sig`): a source that treats
+    /// them as referrers lists them here, and `copy` carries them like any other.
+    fn referrers<'a>(
+        &'a self,
+        _subject: &'a Descriptor,
+        _artifact_type: Option<&'a str>,
+    ) -> CopyFuture<'a, Vec<Descriptor>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }

@@ -272,6 +272,20 @@ impl ImageSink for StoreSink {
     fn put_manifest<'a>(&'a self, manifest: &'a StoredManifest) -> CopyFuture<'a, ()> {
         Box::pin(self.put_manifest_inner(manifest.clone()))
     }
+
+    fn holds_referrers(&self) -> bool {
+        true
+    }
+
+    /// Into the store's layout as an `oci:` layout keeps them (an untagged `index.json`
+    /// entry); nothing is recorded in the database: a referrer is no image.
+    fn put_referrer<'a>(
+        &'a self,
+        manifest: &'a StoredManifest,
+        subject: &'a Descriptor,
+    ) -> CopyFuture<'a, ()> {
+        self.blobs.put_referrer(manifest, subject)
+    }
 }
 
 impl BlobStore for StoreSink {
@@ -280,12 +294,14 @@ impl BlobStore for StoreSink {
     }
 
     /// A layer streams in through the store's layer writer (`store_layer`: stored, hashed,
-    /// decompressed and unpacked in one pass); a config, a blob hoist does not unpack, or a
+    /// decompressed and unpacked in one pass); a config, a referrer's blob (whatever its media
+    /// type, [`BlobInput::stored_as_is`]), a blob hoist does not unpack, or a
     /// layer compressed on the way (its digest known only at the end) is only stored — the
     /// recording unpacks such a layer from its blob, checking its diffID.
     fn blob_writer(&self, input: &dyn BlobInput) -> Box<dyn DynBlobWriter> {
         let layer = input
             .descriptor()
+            .filter(|_| !input.stored_as_is())
             .and_then(|d| Some((d, d.layer_media_type()?)));
         match layer {
             Some((descriptor, layer)) => Box::new(StoreLayerWriter::new(

@@ -16,63 +16,123 @@
 //! With a platform, the walker follows only each index's best match (docker's
 //! `filterManifests` through [`crate::media::PlatformMatcher`]), and the chosen image manifest
 //! becomes the root: the destination gets that one manifest under the tag, no index.
+//!
+//! With referrers (OCI 1.1; `hoist copy` unless `--no-referrers`, as `oras copy -r`), each
+//! manifest read is one more question to the source ([`ImageSource::referrers`]), whose answer
+//! the same walker queues as more roots ([`Walker::add_referrers`], at most
+//! [`crate::media::MAX_REFERRERS`] in one copy) — so referrers of referrers and every
+//! platform's referrers come along, and never a second walk. They are returned apart
+//! ([`Plan::referrers`]), each after its subject, for the sink's
+//! [`ImageSink::put_referrer`](super::ImageSink::put_referrer). A listed referrer that is gone
+//! (a stale fallback tag) or whose `subject` is another manifest is left out. Their blobs are
+//! copied as they are, whatever their media types (an artifact's files are no image layers).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 
 use super::source::ImageSource;
 use super::CopyError;
 use crate::digest::Digest;
-use crate::media::{Descriptor, ManifestError, Platform, WalkError, WalkLimits, Walker};
+use crate::media::{Descriptor, ManifestError, Node, Platform, WalkError, WalkLimits, Walker};
 
 /// What one copy moves, in the order it must reach the sink.
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// The root: what the sink's tag will name (the chosen manifest with a platform).
     pub root: Descriptor,
-    /// Every config and layer once, with whether it is a config (configs get no progress
-    /// line, as in `docker push`).
+    /// Every config and layer once, with whether it is no image layer (a config, or a
+    /// referrer's blob): those get no progress line (as configs in `docker push`), are never
+    /// compressed on the way and are stored as they are.
     pub blobs: Vec<(Descriptor, bool)>,
     /// Manifests with their exact bytes, children first, the root last.
     pub manifests: Vec<(Descriptor, Bytes)>,
+    /// The referrers found, each after its subject (referrers of referrers after those).
+    pub referrers: Vec<PlannedReferrer>,
 }
 
-/// Reads the graph under `root` from `source` (see the module docs).
+/// A referrer (OCI 1.1) a copy carries: the manifest naming `subject`, after the manifests
+/// it names itself (a referrer may be an index).
+#[derive(Debug, Clone)]
+pub struct PlannedReferrer {
+    /// The manifest it refers to.
+    pub subject: Descriptor,
+    /// Its child manifests, children first, then the referrer itself, with their bytes.
+    pub manifests: Vec<(Descriptor, Bytes)>,
+}
+
+/// Reads the graph under `root` from `source` (see the module docs); with `referrers`, the
+/// referrers of every manifest read too.
 pub async fn plan(
     source: &dyn ImageSource,
     root: &Descriptor,
     platform: Option<&Platform>,
+    referrers: bool,
 ) -> Result<Plan, CopyError> {
     let mut walker = Walker::new([root.clone()], WalkLimits::default());
     if let Some(platform) = platform {
         walker = walker.platform(platform);
     }
+    // Referrer ⇒ the subject it was listed for.
+    let mut listed: HashMap<Digest, Digest> = HashMap::new();
     while let Some(next) = walker.next_manifest() {
         let next = next.clone();
-        let bytes = source.manifest(&next).await?;
+        let bytes = match source.manifest(&next).await {
+            Ok(bytes) => bytes,
+            Err(e) if listed.contains_key(&next.digest) && is_gone(&e) => {
+                // A fallback tag may still list a referrer deleted since.
+                tracing::debug!(referrer = %next.digest, error = %e, "listed referrer is gone");
+                walker.skip();
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         check_manifest(source, &next, &bytes)?;
-        let node = walker.visit(bytes).map_err(from_walk)?;
-        if node.is_some_and(|node| node.children.is_schema1()) {
+        let Some(node) = walker.visit(bytes).map_err(from_walk)? else {
+            continue;
+        };
+        if node.children.is_schema1() {
             return Err(CopyError::Schema1 {
                 digest: next.digest,
             });
         }
+        // With a platform the indexes are only the way to the chosen manifest: not copied,
+        // so neither are their referrers.
+        if referrers && !(platform.is_some() && node.children.is_index()) {
+            let subject = node.descriptor.clone();
+            let found = source.referrers(&subject, None).await?;
+            for referrer in &found {
+                listed.insert(referrer.digest.clone(), subject.digest.clone());
+            }
+            walker
+                .add_referrers(&subject.digest, found)
+                .map_err(from_walk)?;
+        }
     }
     let mut nodes = walker.finish();
+    // Post order: the root's graph ends with the root, the first node at depth 0; what
+    // follows are the referrers' graphs.
+    let image_len = nodes
+        .iter()
+        .position(|node| node.depth == 0)
+        .map_or(nodes.len(), |i| i + 1);
+    let extra = nodes.split_off(image_len);
     if platform.is_some() {
         // The indexes were only the way to the chosen manifest.
         nodes.retain(|node| !node.children.is_index());
     }
+    let planned = group_referrers(extra, &listed);
     let mut blobs = Vec::new();
     let mut seen = HashSet::new();
-    for node in &nodes {
+    let image_blobs = nodes.iter().map(|node| (node, false));
+    let referrer_nodes = planned.iter().flat_map(|(_, group)| group.iter());
+    for (node, as_is) in image_blobs.chain(referrer_nodes.map(|node| (node, true))) {
         let children = &node.children;
         let config = children.config.iter().map(|c| (c, true));
         let layers = children.layers.iter().filter(|l| !is_foreign(l));
-        for (blob, is_config) in config.chain(layers.map(|l| (l, false))) {
+        for (blob, not_layer) in config.chain(layers.map(|l| (l, as_is))) {
             if seen.insert(blob.digest.clone()) {
-                blobs.push((blob.clone(), is_config));
+                blobs.push((blob.clone(), not_layer));
             }
         }
     }
@@ -86,11 +146,67 @@ pub async fn plan(
             root.digest
         )));
     };
+    let referrers = planned
+        .into_iter()
+        .map(|(subject, group)| PlannedReferrer {
+            subject,
+            manifests: group
+                .into_iter()
+                .map(|node| (node.descriptor, node.bytes))
+                .collect(),
+        })
+        .collect();
     Ok(Plan {
         root: root.clone(),
         blobs,
         manifests,
+        referrers,
     })
+}
+
+/// The referrers' nodes (post order: each referrer after its children) grouped per referrer,
+/// with the subject each names. A referrer that could not be read, or whose `subject` is not
+/// the manifest it was listed for (a stale or lying list), is left out with its children.
+fn group_referrers(
+    extra: Vec<Node>,
+    listed: &HashMap<Digest, Digest>,
+) -> Vec<(Descriptor, Vec<Node>)> {
+    let mut groups = Vec::new();
+    let mut group = Vec::new();
+    for node in extra {
+        let is_referrer = node.depth == 0;
+        let read = node.read;
+        group.push(node);
+        if !is_referrer {
+            continue;
+        }
+        let members = std::mem::take(&mut group);
+        let Some(referrer) = members.last() else {
+            continue;
+        };
+        let subject = referrer.children.subject.clone();
+        let expected = listed.get(&referrer.descriptor.digest);
+        match subject {
+            Some(subject) if read && Some(&subject.digest) == expected => {
+                groups.push((subject, members))
+            }
+            _ => tracing::debug!(
+                referrer = %referrer.descriptor.digest,
+                "listed as a referrer but not one of its subject: left out"
+            ),
+        }
+    }
+    groups
+}
+
+/// Whether a source's failure says the manifest is not there.
+fn is_gone(error: &CopyError) -> bool {
+    match error {
+        CopyError::NotFound { .. } => true,
+        CopyError::Registry { source, .. } => source.is_not_found(),
+        CopyError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
+    }
 }
 
 /// A walk's refusal as copy words it.
@@ -144,7 +260,7 @@ mod tests {
 
     use super::*;
     use crate::copy::source::BlobStream;
-    use crate::media::walk::tests::{image, index, Manifests};
+    use crate::media::walk::tests::{image, index, referrer, Manifests};
 
     impl ImageSource for Manifests {
         fn location(&self) -> String {
@@ -164,6 +280,61 @@ mod tests {
         ) -> BoxFuture<'a, Result<BlobStream, CopyError>> {
             unimplemented!()
         }
+        fn referrers<'a>(
+            &'a self,
+            subject: &'a Descriptor,
+            _: Option<&'a str>,
+        ) -> BoxFuture<'a, Result<Vec<Descriptor>, CopyError>> {
+            let found = self
+                .0
+                .iter()
+                .filter_map(|(digest, bytes)| {
+                    let d = Descriptor::new("", digest.clone(), bytes.len() as u64);
+                    crate::media::Referrer::of(&d, bytes)
+                })
+                .filter(|r| r.subject.digest == subject.digest)
+                .map(|r| r.descriptor)
+                .collect();
+            Box::pin(async move { Ok(found) })
+        }
+    }
+
+    #[tokio::test]
+    async fn referrers_of_every_platform_and_of_referrers_come_after_the_image() {
+        let mut m = Manifests::default();
+        let amd = image(&mut m, &[1], "linux/amd64");
+        let arm = image(&mut m, &[2], "linux/arm64");
+        let root = index(&mut m, &[amd.clone(), arm.clone()]);
+        let sbom = referrer(&mut m, &root, 7);
+        let sig = referrer(&mut m, &sbom, 8);
+        let on_arm = referrer(&mut m, &arm, 9);
+
+        let without = plan(&m, &root, None, false).await.unwrap();
+        let with = plan(&m, &root, None, true).await.unwrap();
+
+        assert!(without.referrers.is_empty());
+        assert_eq!(with.root.digest, root.digest);
+        assert_eq!(with.manifests.len(), 3);
+        let carried: Vec<(&Digest, &Digest)> = with
+            .referrers
+            .iter()
+            .map(|r| (&r.subject.digest, &r.manifests[0].0.digest))
+            .collect();
+        assert_eq!(
+            carried,
+            [
+                (&root.digest, &sbom.digest),
+                (&arm.digest, &on_arm.digest),
+                (&sbom.digest, &sig.digest)
+            ]
+        );
+        let as_is: Vec<bool> = with.blobs.iter().map(|(_, as_is)| *as_is).collect();
+        assert_eq!(
+            with.blobs.len(),
+            without.blobs.len() + 4,
+            "3 layers + the empty config"
+        );
+        assert!(as_is[without.blobs.len()..].iter().all(|b| *b));
     }
 
     #[tokio::test]
@@ -173,7 +344,7 @@ mod tests {
         let arm = image(&mut m, &[1, 3], "linux/arm64");
         let root = index(&mut m, &[amd.clone(), arm.clone()]);
 
-        let plan = plan(&m, &root, None).await.unwrap();
+        let plan = plan(&m, &root, None, false).await.unwrap();
 
         let order: Vec<&Digest> = plan.manifests.iter().map(|(d, _)| &d.digest).collect();
         assert_eq!(order, [&amd.digest, &arm.digest, &root.digest]);
@@ -188,9 +359,14 @@ mod tests {
         let arm = image(&mut m, &[2], "linux/arm64");
         let root = index(&mut m, &[amd, arm.clone()]);
 
-        let plan = plan(&m, &root, Some(&Platform::parse("linux/arm64").unwrap()))
-            .await
-            .unwrap();
+        let plan = plan(
+            &m,
+            &root,
+            Some(&Platform::parse("linux/arm64").unwrap()),
+            false,
+        )
+        .await
+        .unwrap();
 
         assert_eq!(plan.root.digest, arm.digest);
         assert_eq!(plan.manifests.len(), 1);
@@ -201,7 +377,7 @@ mod tests {
         let mut m = Manifests::default();
         let root = m.add("", serde_json::json!({"schemaVersion": 1, "fsLayers": []}));
 
-        let err = plan(&m, &root, None).await.unwrap_err();
+        let err = plan(&m, &root, None, false).await.unwrap_err();
 
         assert!(matches!(err, CopyError::Schema1 { .. }), "{err:?}");
     }
@@ -215,7 +391,7 @@ mod tests {
         m.0.insert(root.digest.clone(), bytes);
         root.size = m.0[&root.digest].len() as u64;
 
-        let err = plan(&m, &root, None).await.unwrap_err();
+        let err = plan(&m, &root, None, false).await.unwrap_err();
 
         assert!(matches!(err, CopyError::DigestMismatch { .. }), "{err:?}");
     }

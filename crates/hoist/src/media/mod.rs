@@ -18,7 +18,8 @@
 //! | [`platform`] | [`Platform`], normalisation, host platform, [`PlatformMatcher`], [`NoMatchingManifest`] | containerd `platforms`, moby `filterManifests`, `noMatchesErr` |
 //! | [`config`] | [`ImageConfig`]: platform, `rootfs.diff_ids`, history | moby `image.NewFromJSON`, `rootFSFromConfig` |
 //! | [`schema1`] | [`Schema1Manifest`]: JWS payload and digest, layers and config as docker builds them | docker/distribution `schema1.SignedManifest`, moby `pullSchema1`, `v1.MakeConfigFromV1Config` |
-//! | [`walk`] | [`Walker`]: the one walk over the descriptor graph (children, platform filter, depth and size limits), I/O left to the caller | containerd `images.Walk`, `ChildrenHandler`, `LimitManifests` |
+//! | [`walk`] | [`Walker`]: the one walk over the descriptor graph (children, platform filter, depth and size limits, referrers as more roots), I/O left to the caller | containerd `images.Walk`, `ChildrenHandler`, `LimitManifests` |
+//! | [`referrer`] | [`Referrer`]: a manifest with a `subject` as its referrers list names it; the list (an OCI index) written and read, capped | distribution-spec 1.1 "Listing Referrers", "Referrers Tag Schema" |
 //!
 //! How pull uses it: fetch the manifest (at most [`MAX_MANIFEST_SIZE`] bytes), call
 //! [`Manifest::parse_with`] with the response's `Content-Type`, [`Manifest::verify`] it
@@ -46,6 +47,7 @@ pub mod config;
 pub mod descriptor;
 pub mod manifest;
 pub mod platform;
+pub mod referrer;
 pub mod schema1;
 mod schema1_signature;
 pub mod types;
@@ -57,6 +59,7 @@ pub use manifest::{
     ImageIndex, ImageManifest, Manifest, ManifestError, ManifestOptions, MAX_MANIFEST_SIZE,
 };
 pub use platform::{NoMatchingManifest, Platform, PlatformMatcher, PlatformParseError};
+pub use referrer::{Referrer, ReferrersError, MAX_REFERRERS};
 pub use schema1::{Schema1Error, Schema1Image, Schema1Manifest};
 pub use types::{ConfigMediaType, LayerCompression, LayerMediaType, ManifestKind};
 pub use walk::{Children, Node, WalkError, WalkLimits, Walker, MAX_INDEX_DEPTH};

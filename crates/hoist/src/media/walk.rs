@@ -26,6 +26,10 @@
 //! - Only `manifests` entries are followed; `config`, `layers`, `subject` and schema 1
 //!   `fsLayers` are reported in [`Children`] for the caller to use (copy moves them, gc keeps
 //!   them).
+//! - Referrers (OCI 1.1) are one more step of the same walk: the caller lists a visited
+//!   manifest's referrers wherever its side keeps them and hands them to
+//!   [`Walker::add_referrers`], which queues them as further roots (bounded in number), so
+//!   they and their own referrers come after everything already queued.
 //! - Strict (the default): a manifest that is not JSON of a manifest's shape, that is larger
 //!   than the limit, or an index nested deeper than the limit, is an error. [`Walker::lenient`]
 //!   (garbage collection, which must keep whatever it can tell is used): such a manifest is a
@@ -97,6 +101,14 @@ pub enum WalkError {
     /// [`Walker::platform`] matches no entry of an index.
     #[error(transparent)]
     NoMatchingManifest(Box<NoMatchingManifest>),
+    /// More referrers were added than [`Walker::max_referrers`] allows.
+    #[error("the referrers of {subject} make more than {limit} referrers in one walk")]
+    TooManyReferrers {
+        /// The subject whose referrers passed the limit.
+        subject: Digest,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 /// What one manifest names (containerd's `images.Children`). Read from any manifest-shaped
@@ -280,6 +292,8 @@ pub struct Walker {
     wanted: Option<(Descriptor, usize)>,
     seen: HashSet<Digest>,
     done: Vec<Node>,
+    max_referrers: usize,
+    referrers: usize,
 }
 
 impl Walker {
@@ -296,7 +310,44 @@ impl Walker {
             wanted: None,
             seen: HashSet::new(),
             done: Vec::new(),
+            max_referrers: super::MAX_REFERRERS,
+            referrers: 0,
         }
+    }
+
+    /// At most `limit` referrers in the whole walk ([`Walker::add_referrers`]; default
+    /// [`super::MAX_REFERRERS`]).
+    pub fn max_referrers(mut self, limit: usize) -> Walker {
+        self.max_referrers = limit;
+        self
+    }
+
+    /// Adds `referrers` of the manifest `subject` (OCI 1.1: manifests naming it as their
+    /// `subject`, listed by whoever holds them) as more roots, walked after the roots already
+    /// queued — so a referrer comes after its subject in [`Walker::finish`], and referrers
+    /// of referrers after those. Each is visited once; more than
+    /// [`Walker::max_referrers`] in one walk is [`WalkError::TooManyReferrers`].
+    pub fn add_referrers(
+        &mut self,
+        subject: &Digest,
+        referrers: impl IntoIterator<Item = Descriptor>,
+    ) -> Result<(), WalkError> {
+        for referrer in referrers {
+            if self.seen.contains(&referrer.digest)
+                || self.roots.iter().any(|r| r.digest == referrer.digest)
+            {
+                continue;
+            }
+            self.referrers += 1;
+            if self.referrers > self.max_referrers {
+                return Err(WalkError::TooManyReferrers {
+                    subject: subject.clone(),
+                    limit: self.max_referrers,
+                });
+            }
+            self.roots.push_back(referrer);
+        }
+        Ok(())
     }
 
     /// Unreadable, oversized or too deep manifests become leaves instead of errors (see the

@@ -243,3 +243,56 @@ fn the_stored_media_type_comes_from_the_body_when_the_descriptor_has_none() {
     assert_eq!(nodes[1].descriptor.media_type, OCI_INDEX);
     assert_eq!(nodes[0].descriptor.media_type, OCI_MANIFEST);
 }
+
+/// A referrer of `subject` with one layer `n`.
+pub(crate) fn referrer(m: &mut Manifests, subject: &Descriptor, n: u8) -> Descriptor {
+    let config = serde_json::json!({"mediaType": "application/vnd.oci.empty.v1+json",
+        "digest": Digest::sha256_of(b"{}").to_string(), "size": 2});
+    let subject = Descriptor::new(&subject.media_type, subject.digest.clone(), subject.size);
+    m.add(
+        OCI_MANIFEST,
+        serde_json::json!({"schemaVersion": 2, "artifactType": "application/x-test",
+            "config": config, "layers": [blob(n)], "subject": subject}),
+    )
+}
+
+#[test]
+fn referrers_are_walked_after_what_is_queued_and_once() {
+    let mut m = Manifests::default();
+    let amd = image(&mut m, &[1], "linux/amd64");
+    let root = index(&mut m, std::slice::from_ref(&amd));
+    let sbom = referrer(&mut m, &root, 7);
+    let sig = referrer(&mut m, &sbom, 8);
+    let mut walker = Walker::new([root.clone()], WalkLimits::default());
+    while let Some(next) = walker.next_manifest() {
+        let next = next.clone();
+        walker.visit(m.0[&next.digest].clone()).unwrap();
+        let found: Vec<Descriptor> = [(&root, &sbom), (&sbom, &sig), (&root, &sbom)]
+            .iter()
+            .filter(|(subject, _)| subject.digest == next.digest)
+            .map(|(_, r)| (*r).clone())
+            .collect();
+        walker.add_referrers(&next.digest, found).unwrap();
+    }
+    let nodes = walker.finish();
+    assert_eq!(
+        digests(&nodes),
+        [&amd.digest, &root.digest, &sbom.digest, &sig.digest]
+    );
+    assert_eq!(nodes[2].depth, 0, "a referrer is a root of its own");
+}
+
+#[test]
+fn more_referrers_than_the_limit_stop_the_walk() {
+    let mut m = Manifests::default();
+    let root = image(&mut m, &[1], "linux/amd64");
+    let many: Vec<Descriptor> = (0..3).map(|n| referrer(&mut m, &root, n)).collect();
+    let mut walker = Walker::new([root.clone()], WalkLimits::default()).max_referrers(2);
+
+    let err = walker.add_referrers(&root.digest, many).unwrap_err();
+
+    assert!(
+        matches!(err, WalkError::TooManyReferrers { limit: 2, .. }),
+        "{err}"
+    );
+}

@@ -298,6 +298,8 @@ fn walk_error(error: WalkError, target: &Reference) -> PullError {
                 source,
             }),
         },
+        // A platform walk adds no referrers; any other refusal is the walk's own sentence.
+        other => PullError::Copy(Box::new(crate::copy::CopyError::Walk(Box::new(other)))),
     }
 }
 

@@ -279,6 +279,7 @@ impl Pusher {
             recompress: false,
             compression_workers: self.options.compression_workers,
             without_digest_line: false,
+            referrers: false,
         };
         let outcome = copy(&source, &sink, &root, &options, progress)
             .await

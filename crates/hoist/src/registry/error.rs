@@ -196,6 +196,14 @@ pub enum RegistryError {
         /// The first URL.
         url: String,
     },
+    /// A subject lists more referrers than a client follows (`media::MAX_REFERRERS`).
+    #[error("{subject} has more than {limit} referrers; refusing to follow them")]
+    TooManyReferrers {
+        /// The subject's digest.
+        subject: String,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl RegistryError {
@@ -305,7 +313,8 @@ impl RegistryError {
             | RegistryError::NoCredentials { .. }
             | RegistryError::Protocol { .. }
             | RegistryError::BodyTooLarge { .. }
-            | RegistryError::TooManyRedirects { .. } => RetryClass::Refused,
+            | RegistryError::TooManyRedirects { .. }
+            | RegistryError::TooManyReferrers { .. } => RetryClass::Refused,
         }
     }
 }

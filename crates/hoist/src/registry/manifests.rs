@@ -13,6 +13,10 @@
 //! 2.x even re-signs the manifest on every GET, so the served bytes never hash to it. Bodies are capped at [`Document::Manifest`]'s
 //! 4 MiB ([`RegistryError::BodyTooLarge`], see `body`), as containerd caps them, so a hostile registry cannot
 //! exhaust memory. A 404 without a body is reported as `MANIFEST_UNKNOWN`.
+//!
+//! A manifest `PUT` with a `subject` (OCI 1.1) that the registry does not acknowledge with
+//! `OCI-Subject` is then added to the subject's referrers tag (`referrers`), as the
+//! distribution spec requires of clients; every write path (push, copy, attach) gets it.
 
 use std::sync::Arc;
 
@@ -24,12 +28,13 @@ use super::body::{read_document, Document};
 use super::endpoint::{Endpoint, Purpose};
 use super::errcode::ErrorCode;
 use super::error::RegistryError;
+use super::referrers::lists_referrers;
 use super::transport::{read_error, OutBody, Outgoing};
 use super::Access;
 use super::RemoteRepository;
 use crate::digest::{Algorithm, Digest};
 use crate::media::types::MANIFEST_ACCEPT;
-use crate::media::Schema1Manifest;
+use crate::media::{Descriptor, Schema1Manifest};
 
 /// What a HEAD tells about a manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,12 +87,32 @@ impl RemoteRepository {
 
     /// PUT a manifest under `reference` (tag or digest) with its media type; returns the
     /// digest of `bytes` (checked against `Docker-Content-Digest` when the registry sends one).
+    /// A manifest with a `subject` that the registry does not list itself (no `OCI-Subject`
+    /// in the answer) is then added to the subject's referrers tag (`referrers`).
     pub async fn put_manifest(
         &self,
         reference: &str,
         media_type: &str,
         bytes: Bytes,
     ) -> Result<Digest, RegistryError> {
+        let (digest, listed) = self
+            .put_manifest_bytes(reference, media_type, bytes.clone())
+            .await?;
+        if !listed {
+            let descriptor = Descriptor::new(media_type, digest.clone(), bytes.len() as u64);
+            self.record_referrer(&descriptor, &bytes).await?;
+        }
+        Ok(digest)
+    }
+
+    /// The `PUT` itself; also returns whether the registry answered `OCI-Subject` (it lists
+    /// the manifest among its subject's referrers itself).
+    pub(super) async fn put_manifest_bytes(
+        &self,
+        reference: &str,
+        media_type: &str,
+        bytes: Bytes,
+    ) -> Result<(Digest, bool), RegistryError> {
         let digest = Digest::sha256_of(&bytes);
         let content_type =
             HeaderValue::from_str(media_type).map_err(|e| RegistryError::Protocol {
@@ -120,7 +145,7 @@ impl RemoteRepository {
                             });
                         }
                     }
-                    Ok(digest)
+                    Ok((digest, lists_referrers(&response)))
                 }
             })
             .await

@@ -15,6 +15,7 @@
 //! | `errcode`   | registry error bodies ⇒ typed [`ErrorCode`]s |
 //! | `error`     | [`RegistryError`] and its retry classification |
 //! | `manifests`, `blobs`, `upload`, `tags`, `delete` | the API operations |
+//! | `referrers` | OCI 1.1 referrers: the referrers API, the fallback tag kept on manifest `PUT`s |
 //!
 //! Use: build one [`RegistryClient`] per process (it caches pings, TLS clients and tokens), and
 //! a [`RemoteRepository`] per repository. Pull-side reads go through the host's mirrors first:
@@ -34,6 +35,7 @@ pub mod errcode;
 pub mod error;
 pub mod hosts;
 pub mod manifests;
+pub mod referrers;
 pub mod tags;
 pub mod tls;
 pub mod transport;
@@ -55,6 +57,7 @@ pub use errcode::{ErrorCode, RegistryErrorEntry};
 pub use error::RegistryError;
 pub use hosts::{HostConfig, RegistryConfig};
 pub use manifests::{FetchedManifest, ManifestInfo};
+pub use referrers::{referrers_tag, ReferrersSource};
 pub use tags::{Catalog, TagList};
 pub use upload::{BlobUpload, MountResult};
 

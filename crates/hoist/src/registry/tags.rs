@@ -5,6 +5,7 @@
 //! `getNextLink` parses the `Link` header), and the OCI distribution spec's "Listing Tags".
 //! Pages are followed until no `Link` remains; a `Link` that leaves the endpoint's origin is
 //! refused (credentials would follow it). A page is capped at [`Document::Listing`]'s size.
+//! The referrers API (`referrers`) pages the same way, through the same page reader.
 
 use http::{Method, StatusCode};
 use serde::Deserialize;
@@ -94,50 +95,84 @@ async fn all_pages<T: serde::de::DeserializeOwned>(
     let mut pages = Vec::new();
     let mut next = Some(first);
     while let Some(url) = next.take() {
-        let response = client
-            .send(
-                ep,
-                scopes,
-                Outgoing::new(Method::GET, url.clone())
-                    .with_deadline(client.config().document_timeout),
-            )
-            .await?;
-        if response.status() != StatusCode::OK {
-            return Err(read_error(&Method::GET, &url, response).await);
-        }
-        let link = response
-            .headers()
-            .get_all(http::header::LINK)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(parse_next_link);
-        let body = read_document(&Method::GET, &url, response, Document::Listing).await?;
-        let page: T = serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
-            url: url.to_string(),
-            reason: format!("listing is not valid JSON: {e}"),
-        })?;
-        pages.push(page);
-        if let Some(link) = link {
-            let target = url.join(&link).map_err(|e| RegistryError::Url {
-                url: link.clone(),
-                reason: e.to_string(),
+        let page = fetch_page(client, ep, scopes, &url, None).await?;
+        let parsed: T =
+            serde_json::from_slice(&page.body).map_err(|e| RegistryError::Protocol {
+                url: url.to_string(),
+                reason: format!("listing is not valid JSON: {e}"),
             })?;
-            if target.origin() != url.origin() {
-                return Err(RegistryError::Protocol {
-                    url: url.to_string(),
-                    reason: format!("Link to another origin refused: {target}"),
-                });
-            }
-            if target == url {
-                return Err(RegistryError::Protocol {
-                    url: url.to_string(),
-                    reason: "Link points to the same page".into(),
-                });
-            }
-            next = Some(target);
-        }
+        pages.push(parsed);
+        next = page.next;
     }
     Ok(pages)
+}
+
+/// One page of a paginated listing (tags, catalog, referrers).
+pub(crate) struct Page {
+    /// The answer's headers.
+    pub headers: http::HeaderMap,
+    /// The body, at most [`Document::Listing`]'s cap.
+    pub body: Vec<u8>,
+    /// The next page from the `Link` header, on the same origin.
+    pub next: Option<Url>,
+}
+
+/// `GET url` (with `accept` when given); anything but 200 is the registry's error. The next
+/// page's URL is resolved against `url` and must stay on its origin and differ from it.
+pub(crate) async fn fetch_page(
+    client: &RegistryClient,
+    ep: &Endpoint,
+    scopes: &ScopeSet,
+    url: &Url,
+    accept: Option<http::HeaderValue>,
+) -> Result<Page, RegistryError> {
+    let mut out =
+        Outgoing::new(Method::GET, url.clone()).with_deadline(client.config().document_timeout);
+    if let Some(accept) = accept {
+        out = out.header(http::header::ACCEPT, accept);
+    }
+    let response = client.send(ep, scopes, out).await?;
+    if response.status() != StatusCode::OK {
+        return Err(read_error(&Method::GET, url, response).await);
+    }
+    let headers = response.headers().clone();
+    let link = headers
+        .get_all(http::header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(parse_next_link);
+    let body = read_document(&Method::GET, url, response, Document::Listing).await?;
+    let next = match link {
+        Some(link) => Some(next_page_url(url, &link)?),
+        None => None,
+    };
+    Ok(Page {
+        headers,
+        body,
+        next,
+    })
+}
+
+/// The page `link` names, relative to `url`: refused when it leaves the origin (credentials
+/// would follow it) or points back to the same page.
+fn next_page_url(url: &Url, link: &str) -> Result<Url, RegistryError> {
+    let target = url.join(link).map_err(|e| RegistryError::Url {
+        url: link.to_owned(),
+        reason: e.to_string(),
+    })?;
+    if target.origin() != url.origin() {
+        return Err(RegistryError::Protocol {
+            url: url.to_string(),
+            reason: format!("Link to another origin refused: {target}"),
+        });
+    }
+    if target == *url {
+        return Err(RegistryError::Protocol {
+            url: url.to_string(),
+            reason: "Link points to the same page".into(),
+        });
+    }
+    Ok(target)
 }
 
 /// The target of the `rel="next"` entry of a `Link` header value (RFC 8288), if any.

@@ -355,6 +355,8 @@ impl<'a> ImageView<'a> {
                     source,
                 }),
             },
+            // A platform walk adds no referrers; any other refusal is the walk's own sentence.
+            other => ViewError::Source(Box::new(CopyError::Walk(Box::new(other)))),
         }
     }
 

@@ -442,3 +442,40 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn subject_and_artifact_type_are_read_from_manifests_and_indexes() {
+    let subject = format!(r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{LAYER}","size":7}}"#);
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"application/vnd.example.sbom",
+            "config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{CONFIG}","size":2}},
+            "layers":[],"subject":{subject}}}"#
+    );
+    let parsed = Manifest::parse(OCI_MANIFEST, manifest.as_bytes()).unwrap();
+    // The digest is over the bytes as given: nothing is re-serialised.
+    assert_eq!(
+        parsed.digest(manifest.as_bytes()),
+        Digest::sha256_of(manifest.as_bytes())
+    );
+    let m = image(parsed);
+    assert_eq!(
+        m.artifact_type.as_deref(),
+        Some("application/vnd.example.sbom")
+    );
+    assert_eq!(
+        m.subject.map(|s| s.digest.to_string()).as_deref(),
+        Some(LAYER)
+    );
+
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","artifactType":"application/vnd.example.bundle","manifests":[],"subject":{subject}}}"#
+    );
+    let Manifest::Index(i) = Manifest::parse(OCI_INDEX, index.as_bytes()).unwrap() else {
+        panic!("not an index");
+    };
+    assert_eq!(
+        i.artifact_type.as_deref(),
+        Some("application/vnd.example.bundle")
+    );
+    assert!(i.subject.is_some());
+}

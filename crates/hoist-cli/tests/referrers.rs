@@ -1,0 +1,173 @@
+//! `hoist attach`, `hoist discover` and the referrers `hoist copy` carries, end to end: the
+//! built binary against real `docker-registry` processes (no referrers API: the fallback tag
+//! is what is read and written), checked with the testkit's own reader and writer.
+
+mod sandbox;
+
+use sandbox::{push_index, stderr, stdout, Sandbox};
+
+use hoist_testkit::{Artifact, ImagePusher, TestRegistry};
+use serde_json::Value;
+
+const SBOM: &str = "application/vnd.example.sbom.v1";
+const SIG: &str = "application/vnd.example.signature.v1";
+
+#[tokio::test]
+async fn attach_adds_a_referrer_that_discover_and_an_independent_reader_see() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let index = push_index(&registry, "team/app", &["amd64", "arm64"]).await;
+    let sandbox = Sandbox::new();
+    let file = sandbox.dir.path().join("sbom.json");
+    std::fs::write(&file, b"{\"packages\":[]}").unwrap();
+    let subject = format!("{}/team/app:v1", registry.host());
+
+    let out = sandbox
+        .hoist(&[
+            "attach",
+            "--artifact-type",
+            SBOM,
+            "--subject",
+            &subject,
+            "-a",
+            "purpose=test",
+            file.to_str().unwrap(),
+        ])
+        .await;
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let attached = format!(
+        "Attached to {}/team/app@{}",
+        registry.host(),
+        index.digest()
+    );
+    assert!(text.contains(&attached), "{text}");
+    let digest = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Digest: "))
+        .unwrap()
+        .to_owned();
+    let listed = ImagePusher::new(&registry)
+        .referrers_index("team/app", index.digest())
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["digest"], digest.as_str());
+    assert_eq!(listed[0]["artifactType"], SBOM);
+    assert_eq!(listed[0]["annotations"]["purpose"], "test");
+
+    let out = sandbox.hoist(&["discover", &subject]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let tree = stdout(&out);
+    assert!(
+        tree.starts_with(&format!(
+            "{}/team/app@{}\n└── {SBOM}\n    └── {digest}",
+            registry.host(),
+            index.digest()
+        )),
+        "{tree}"
+    );
+
+    let out = sandbox
+        .hoist(&["discover", "--format", "json", &subject])
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["digest"], index.digest());
+    assert_eq!(json["referrers"][0]["digest"], digest.as_str());
+    assert_eq!(json["referrers"][0]["artifactType"], SBOM);
+}
+
+#[tokio::test]
+async fn discover_lists_referrers_of_referrers_written_by_another_client() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let index = push_index(&registry, "team/app", &["amd64"]).await;
+    let pusher = ImagePusher::new(&registry);
+    let sbom = Artifact::new(SBOM, &index.index, &[("sbom.json", b"{}")]);
+    let sig = Artifact::new(SIG, &sbom.manifest, &[("sig", b"s")]);
+    for artifact in [&sbom, &sig] {
+        pusher.push_referrer("team/app", artifact).await.unwrap();
+    }
+    let sandbox = Sandbox::new();
+    let subject = format!("docker://{}/team/app:v1", registry.host());
+
+    let out = sandbox.hoist(&["discover", &subject]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected = format!(
+        "{}/team/app@{}\n└── {SBOM}\n    └── {}\n        └── {SIG}\n            └── {}\n",
+        registry.host(),
+        index.digest(),
+        sbom.manifest.digest,
+        sig.manifest.digest
+    );
+    assert_eq!(stdout(&out), expected);
+
+    let out = sandbox
+        .hoist(&["discover", "--artifact-type", SIG, &subject])
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!("{}/team/app@{}\n", registry.host(), index.digest()),
+        "the filter applies to the first level too"
+    );
+}
+
+#[tokio::test]
+async fn copy_through_the_store_keeps_referrers_and_no_referrers_drops_them() {
+    let (a, b) = (
+        TestRegistry::anonymous().await.unwrap(),
+        TestRegistry::anonymous().await.unwrap(),
+    );
+    let index = push_index(&a, "team/app", &["amd64", "arm64"]).await;
+    let sbom = Artifact::new(SBOM, &index.index, &[("sbom.tar", b"not a tar at all")]);
+    let sig = Artifact::new(SIG, &index.images[1].manifest, &[("sig", b"s")]);
+    let pusher = ImagePusher::new(&a);
+    for artifact in [&sbom, &sig] {
+        pusher.push_referrer("team/app", artifact).await.unwrap();
+    }
+    let sandbox = Sandbox::new();
+
+    let out = sandbox
+        .hoist(&["copy", &format!("{}/team/app:v1", a.host()), "hoist:app:v1"])
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = sandbox.hoist(&["discover", "hoist:app:v1"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&sbom.manifest.digest),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = sandbox
+        .hoist(&["copy", "hoist:app:v1", &format!("{}/back/app:v1", b.host())])
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let back = ImagePusher::new(&b);
+    for artifact in [&sbom, &sig] {
+        let listed = back
+            .referrers_index("back/app", &artifact.subject)
+            .await
+            .unwrap();
+        assert!(
+            listed.contains(&artifact.referrer_descriptor()),
+            "{listed:?}"
+        );
+    }
+
+    let out = sandbox
+        .hoist(&[
+            "copy",
+            "--no-referrers",
+            &format!("{}/team/app:v1", a.host()),
+            &format!("{}/bare/app:v1", b.host()),
+        ])
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listed = back
+        .referrers_index("bare/app", index.digest())
+        .await
+        .unwrap();
+    assert!(listed.is_empty(), "{listed:?}");
+}
