@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 pub use crate::cli_registry::{
     BlobArgs, CatalogArgs, DeleteArgs, HistoryArgs, LsArgs, RemoteImageArgs,
 };
+pub use crate::cli_trust::{GenerateKeyArgs, PolicyArgs, SignArgs};
 
 /// hoist: pull, push and manage container images without a daemon.
 #[derive(Debug, Parser)]
@@ -137,6 +138,8 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Show the build steps of an image (stored, or docker://REF from its registry)
     History(HistoryArgs),
+    /// Make a sigstore key pair: PREFIX.private (encrypted, as cosign's) and PREFIX.pub
+    GenerateSigstoreKey(GenerateKeyArgs),
     /// Print a shell completion script
     #[command(after_help = "Example:\n  hoist completion bash > /etc/bash_completion.d/hoist")]
     Completion(CompletionArgs),
@@ -186,6 +189,14 @@ pub struct CopyArgs {
     /// `hoist pull --no-unpack`)
     #[arg(long)]
     pub no_unpack: bool,
+
+    /// Which sources may be copied.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+
+    /// Signing the destination.
+    #[command(flatten)]
+    pub sign: SignArgs,
 
     /// The source: docker://REF, a bare REF (registry), oci:PATH[:TAG] (OCI layout),
     /// dir:PATH, docker-archive:PATH[:REF|:@N], oci-archive:PATH[:TAG] or hoist:REF (the local
@@ -378,6 +389,10 @@ pub struct PullArgs {
     #[arg(long)]
     pub no_unpack: bool,
 
+    /// Which images may be pulled.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+
     /// The image: NAME[:TAG|@DIGEST] (a name alone means :latest)
     #[arg(value_name = "REF")]
     pub reference: String,
@@ -398,6 +413,10 @@ pub struct PushArgs {
     /// compressed are sent as they are
     #[arg(long, value_enum, default_value_t = LayerCompression::Gzip)]
     pub compression: LayerCompression,
+
+    /// Signing what is pushed.
+    #[command(flatten)]
+    pub sign: SignArgs,
 
     /// The image: NAME[:TAG] (a name alone pushes every local tag of it)
     #[arg(value_name = "REF")]

@@ -19,6 +19,7 @@
 
 mod cli;
 mod cli_registry;
+mod cli_trust;
 mod commands;
 mod config;
 mod failure;
@@ -81,6 +82,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Blob(args) => commands::registry::blob(args, &config, store),
         Command::Delete(args) => commands::registry::delete(args, &config, store),
         Command::History(args) => commands::history::run(args, &cli.global, &config, store),
+        Command::GenerateSigstoreKey(args) => commands::trust::generate_key(args),
         Command::Completion(args) => commands::generate::completion(args),
         Command::Man(args) => commands::generate::man(args),
     }

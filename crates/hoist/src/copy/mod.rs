@@ -30,6 +30,8 @@
 //! | `error` | [`CopyError`] |
 //!
 //! # What [`copy`] does
+//! 0. With [`CopyOptions::verify`], the root digest is judged ([`crate::trust`]); a refusal
+//!    stops the copy before anything else is read or written.
 //! 1. Reads every manifest under the root from the source, verifying each against its
 //!    descriptor (digest and size). All platforms of an index by default, like `skopeo copy
 //!    --all` and `crane copy`; with [`CopyOptions::platform`] the best matching manifest alone
@@ -188,6 +190,9 @@ pub struct CopyOptions {
     /// Leave out docker's closing `TAG: digest: D size: N` line (`hoist pull` prints its own
     /// `Digest: D` and `Status: …` lines instead).
     pub without_digest_line: bool,
+    /// Judge the source's root digest before anything is read past it or written
+    /// (`hoist copy --policy`, see [`crate::trust`]); `None` accepts every image.
+    pub verify: Option<crate::trust::Verification>,
 }
 
 impl Default for CopyOptions {
@@ -200,6 +205,7 @@ impl Default for CopyOptions {
             recompress: false,
             compression_workers: 0,
             without_digest_line: false,
+            verify: None,
         }
     }
 }
@@ -246,6 +252,9 @@ async fn copy_graph(
     options: &CopyOptions,
     progress: Arc<dyn ProgressSink>,
 ) -> Result<CopyOutcome, CopyError> {
+    if let Some(verification) = &options.verify {
+        verification.check(&root.digest).await.map_err(Box::new)?;
+    }
     let plan = walk::plan(source, root, options.platform.as_ref()).await?;
     let uploads = Scheduler::new(options.upload.clone());
     let done = send_blobs(source, sink, &plan.blobs, options, &uploads, &progress).await?;

@@ -279,6 +279,7 @@ impl Pusher {
             recompress: false,
             compression_workers: self.options.compression_workers,
             without_digest_line: false,
+            verify: None,
         };
         let outcome = copy(&source, &sink, &root, &options, progress)
             .await
