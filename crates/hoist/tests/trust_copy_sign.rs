@@ -122,8 +122,9 @@ async fn hoist_signatures_verify_independently_and_keep_earlier_ones() {
     )
     .await
     .unwrap();
-    let key = keys::generate();
+    let (key, second) = (keys::generate(), keys::generate());
     let public = keys::public_key_pem(key.verifying_key()).unwrap();
+    let second_public = keys::public_key_pem(second.verifying_key()).unwrap();
     let client = anonymous_client();
     let reference = Reference::parse(&format!("{}/team/app:v1", registry.host())).unwrap();
     let repo = client.repository(
@@ -131,11 +132,11 @@ async fn hoist_signatures_verify_independently_and_keep_earlier_ones() {
         reference.repository().path(),
     );
     let digest = Digest::parse(image.digest()).unwrap();
-    let signer = SigstoreSigner::new(key);
 
-    signer.sign(&repo, &reference, &digest).await.unwrap();
-    // Signing the same thing again adds a new signature (a new timestamp), never a copy of one.
-    signer.sign(&repo, &reference, &digest).await.unwrap();
+    for key in [key, second] {
+        let signer = SigstoreSigner::new(key);
+        signer.sign(&repo, &reference, &digest).await.unwrap();
+    }
 
     let found = sigstore::read_signatures(
         &registry.client(),
@@ -147,8 +148,9 @@ async fn hoist_signatures_verify_independently_and_keep_earlier_ones() {
     .unwrap();
     assert_eq!(found.len(), 3, "{found:?}");
     assert!(sigstore::verifies(&cosign.public_pem(), &found[0]));
+    assert!(sigstore::verifies(&public, &found[1]));
+    assert!(sigstore::verifies(&second_public, &found[2]));
     for layer in &found[1..] {
-        assert!(sigstore::verifies(&public, layer));
         let payload: serde_json::Value = serde_json::from_slice(&layer.payload).unwrap();
         assert_eq!(
             payload["critical"]["image"]["docker-manifest-digest"],

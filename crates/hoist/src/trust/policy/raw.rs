@@ -363,12 +363,9 @@ fn check_prefix(prefix: &str) -> Result<(), String> {
             "remapIdentity prefix {prefix:?}: wildcard prefixes are not supported yet"
         ));
     }
-    let full = match prefix.contains('/') {
-        true => prefix.to_owned(),
-        // A host alone: check it as the domain of a two-component repository (one component
-        // under docker.io would gain `library/`).
-        false => format!("{prefix}/x/y"),
-    };
+    // Checked as the start of a longer name: a namespace or a host alone is not a repository
+    // (and one component under docker.io would gain `library/`).
+    let full = format!("{prefix}/x/y");
     match Repository::parse(&full) {
         Ok(repository) if repository.as_str() == full => Ok(()),
         _ => Err(format!(
