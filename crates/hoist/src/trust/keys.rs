@@ -16,8 +16,8 @@
 //! errors.
 
 use base64::Engine;
-use crypto_secretbox::aead::{Aead, KeyInit};
 use crypto_secretbox::aead::generic_array::GenericArray;
+use crypto_secretbox::aead::{Aead, KeyInit};
 use crypto_secretbox::XSalsa20Poly1305;
 use p256::ecdsa::{SigningKey, VerifyingKey};
 use p256::pkcs8::{

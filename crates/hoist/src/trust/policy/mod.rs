@@ -68,7 +68,7 @@ pub enum Requirement {
     /// `signedBy`: a GPG signature (simple signing). Parsed; refused when it applies.
     SignedBy,
     /// `sigstoreSigned`: a sigstore signature by one of the keys.
-    SigstoreSigned(SigstoreSigned),
+    SigstoreSigned(Box<SigstoreSigned>),
 }
 
 /// A `sigstoreSigned` requirement.

@@ -168,7 +168,7 @@ impl RawRequirement {
                 self.only(&["keyType", "keyPath", "keyPaths", "keyData", "signedIdentity"])?;
                 Ok(Requirement::SignedBy)
             }
-            "sigstoreSigned" => self.sigstore().map(Requirement::SigstoreSigned),
+            "sigstoreSigned" => self.sigstore().map(|s| Requirement::SigstoreSigned(Box::new(s))),
             other => Err(format!(
                 "unknown requirement type {other:?} (insecureAcceptAnything, reject, signedBy, sigstoreSigned)"
             )),

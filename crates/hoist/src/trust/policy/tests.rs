@@ -178,10 +178,7 @@ fn malformed_files_say_file_line_and_problem() {
     assert!(err.contains("invalid scope"), "{err}");
 
     let err = error("not json");
-    assert!(
-        err.starts_with("invalid /etc/p.json:1:"),
-        "{err}"
-    );
+    assert!(err.starts_with("invalid /etc/p.json:1:"), "{err}");
 }
 
 #[test]
