@@ -11,6 +11,7 @@ pub use crate::cli_referrers::{AttachArgs, DiscoverArgs, DiscoverFormat};
 pub use crate::cli_registry::{
     BlobArgs, CatalogArgs, DeleteArgs, HistoryArgs, LsArgs, RemoteImageArgs,
 };
+pub use crate::cli_trust::{GenerateKeyArgs, PolicyArgs, SignArgs};
 
 /// hoist: pull, push and manage container images without a daemon.
 #[derive(Debug, Parser)]
@@ -142,6 +143,8 @@ pub enum Command {
     Attach(AttachArgs),
     /// List the artifacts referring to an image, and theirs (OCI 1.1 referrers, oras discover)
     Discover(DiscoverArgs),
+    /// Make a sigstore key pair: PREFIX.private (encrypted, as cosign's) and PREFIX.pub
+    GenerateSigstoreKey(GenerateKeyArgs),
     /// Print a shell completion script
     #[command(after_help = "Example:\n  hoist completion bash > /etc/bash_completion.d/hoist")]
     Completion(CompletionArgs),
@@ -196,6 +199,13 @@ pub struct CopyArgs {
     /// with the image, recursively, by default into a registry, an oci: layout or the store
     #[arg(long)]
     pub no_referrers: bool,
+    /// Which sources may be copied.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+
+    /// Signing the destination.
+    #[command(flatten)]
+    pub sign: SignArgs,
 
     /// The source: docker://REF, a bare REF (registry), oci:PATH[:TAG] (OCI layout),
     /// dir:PATH, docker-archive:PATH[:REF|:@N], oci-archive:PATH[:TAG] or hoist:REF (the local
@@ -388,6 +398,10 @@ pub struct PullArgs {
     #[arg(long)]
     pub no_unpack: bool,
 
+    /// Which images may be pulled.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+
     /// The image: NAME[:TAG|@DIGEST] (a name alone means :latest)
     #[arg(value_name = "REF")]
     pub reference: String,
@@ -408,6 +422,10 @@ pub struct PushArgs {
     /// compressed are sent as they are
     #[arg(long, value_enum, default_value_t = LayerCompression::Gzip)]
     pub compression: LayerCompression,
+
+    /// Signing what is pushed.
+    #[command(flatten)]
+    pub sign: SignArgs,
 
     /// The image: NAME[:TAG] (a name alone pushes every local tag of it)
     #[arg(value_name = "REF")]

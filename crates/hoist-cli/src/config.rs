@@ -12,6 +12,11 @@
 //! insecure = false
 //! ```
 //!
+//! Trust (`hoist pull`, `copy`, see `hoist::trust`): `policy = "/path/policy.json"` (used when
+//! `--policy` is not given), `registries_d = "/path/registries.d"` (when `--registries.d` is
+//! not), `sigstore_attachments = ["myreg:5001", "docker.io/myorg"]` (scopes whose signatures
+//! are read from sigstore attachments, as registries.d's `use-sigstore-attachments: true`).
+//!
 //! It plays the part of dockerd's `daemon.json` options of the same meaning
 //! (`max-concurrent-downloads`, `max-concurrent-uploads`, `max-download-attempts`,
 //! `registry-mirrors`, `insecure-registries`), with mirrors per registry rather than for Docker
@@ -58,6 +63,13 @@ pub struct Config {
     pub certs_dirs: Vec<PathBuf>,
     /// Per-registry settings, by `host[:port]` as written in references (`docker.io`, ...).
     pub registries: BTreeMap<String, RegistryConfig>,
+    /// The trust policy file (`policy.json`) when `--policy` does not name one.
+    pub policy: Option<PathBuf>,
+    /// The `registries.d` directory when `--registries.d` does not name one.
+    pub registries_d: Option<PathBuf>,
+    /// Registries, namespaces or repositories whose signatures are read from sigstore
+    /// attachments, in addition to what `registries.d` enables.
+    pub sigstore_attachments: Vec<String>,
 }
 
 /// Settings for one registry host.
@@ -85,6 +97,10 @@ struct ConfigFile {
     certs_dirs: Option<Vec<PathBuf>>,
     #[serde(default)]
     registries: BTreeMap<String, RegistryConfig>,
+    policy: Option<PathBuf>,
+    registries_d: Option<PathBuf>,
+    #[serde(default)]
+    sigstore_attachments: Vec<String>,
 }
 
 /// A count that must be at least 1; refused where it is written, so the error has its line.
@@ -161,6 +177,9 @@ impl Default for Config {
             max_download_attempts: DEFAULT_MAX_DOWNLOAD_ATTEMPTS,
             certs_dirs: DEFAULT_CERTS_DIRS.iter().map(PathBuf::from).collect(),
             registries: BTreeMap::new(),
+            policy: None,
+            registries_d: None,
+            sigstore_attachments: Vec::new(),
         }
     }
 }
@@ -231,6 +250,9 @@ impl Config {
                 .map_or(defaults.max_download_attempts, |n| n.0),
             certs_dirs: file.certs_dirs.unwrap_or(defaults.certs_dirs),
             registries: file.registries,
+            policy: file.policy,
+            registries_d: file.registries_d,
+            sigstore_attachments: file.sigstore_attachments,
         })
     }
 }

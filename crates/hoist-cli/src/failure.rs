@@ -158,6 +158,18 @@ pub enum CliError {
     #[error(transparent)]
     Delete(#[from] Box<hoist::registry::DeleteError>),
 
+    /// The trust policy or `registries.d` cannot be used.
+    #[error(transparent)]
+    Policy(#[from] hoist::trust::PolicyError),
+
+    /// A signing or verification key cannot be used.
+    #[error(transparent)]
+    Key(#[from] hoist::trust::KeyError),
+
+    /// Signing an image failed.
+    #[error(transparent)]
+    Trust(#[from] Box<hoist::trust::TrustError>),
+
     /// Writing the output to stdout failed (other than the reader going away).
     #[error("cannot write to stdout")]
     Stdout(#[source] std::io::Error),

@@ -20,6 +20,7 @@
 mod cli;
 mod cli_referrers;
 mod cli_registry;
+mod cli_trust;
 mod commands;
 mod config;
 mod failure;
@@ -84,6 +85,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Command::History(args) => commands::history::run(args, &cli.global, &config, store),
         Command::Attach(args) => commands::referrers::attach(args, &config, store),
         Command::Discover(args) => commands::referrers::discover(args, &cli.global, &config, store),
+        Command::GenerateSigstoreKey(args) => commands::trust::generate_key(args),
         Command::Completion(args) => commands::generate::completion(args),
         Command::Man(args) => commands::generate::man(args),
     }

@@ -26,6 +26,8 @@
 //! - [`schema1`]: signed Docker schema 1 images ([`Schema1Builder`], [`Schema1Image`]) and the
 //!   libtrust-style [`TrustKey`] that signs them, for a registry started with
 //!   [`RegistryBuilder::accept_schema1`].
+//! - [`sigstore`]: an independent sigstore signer and reader ([`CosignKey`], cosign's
+//!   `.sig` attachment manifests), to check hoist's policy and signing against.
 //! - [`skopeo`]: skopeo run, and its raw view of a manifest or config in any transport — the
 //!   independent reader and writer hoist's results are checked with.
 //! - [`tree`]: directory trees read into memory and compared (what an unpack or export left).
@@ -72,6 +74,7 @@ pub mod referrer;
 pub mod registry;
 pub mod schema1;
 mod server;
+pub mod sigstore;
 pub mod skopeo;
 #[cfg(feature = "store")]
 pub mod store;
@@ -90,5 +93,6 @@ pub use redirect::{RecordedRequest, RedirectServer, V1OnlyServer};
 pub use referrer::{referrers_tag, Artifact};
 pub use registry::{unused_port, AccessLogEntry, RegistryBuilder, TestRegistry, TokenAuthConfig};
 pub use schema1::{Schema1Builder, Schema1Image, TrustKey, SCHEMA1_SIGNED_MEDIA_TYPE};
+pub use sigstore::{CosignKey, SignatureLayer};
 pub use tls::{http_client, IssuedCert, TestCa};
 pub use token::{Credentials, TokenRequest, TokenServer, TokenServerBuilder};

@@ -53,6 +53,7 @@
 //! | [`pull`] | docker's pull as a copy into the store: which tags and platform, schema 1, docker's statuses |
 //! | [`push`] | docker's push as a copy from the store: which tags, mount candidates, compression of loaded layers |
 //! | [`archive`] | the docker-archive and OCI-archive formats: `save`, and what `load` reads and reports |
+//! | [`trust`] | `policy.json`, sigstore signatures (verify before any layer, sign on push and copy), the verifier hook |
 //! | [`export`] | an image's flattened root filesystem in a directory |
 //! | [`images`] | managing the store's images: list, resolve, inspect, tag, delete |
 //! | [`view`] | reading an image without storing it (digest, manifest, config, blob, inspect, history) |
@@ -88,5 +89,6 @@ pub mod reference;
 pub mod registry;
 pub mod store;
 pub mod transfer;
+pub mod trust;
 pub mod unpack;
 pub mod view;

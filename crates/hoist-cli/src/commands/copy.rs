@@ -28,6 +28,10 @@
 //! 7. With `-q`, only the digest copied is printed.
 //! 8. The referrers (OCI 1.1) of every manifest copied, and theirs, go along into a registry,
 //!    an `oci:` layout or the store (as `oras copy -r`); `--no-referrers` leaves them out.
+//! 9. With a trust policy (`--policy`, …; `commands::trust`) the source is judged by its
+//!    resolved digest before anything is copied. `--sign-by-sigstore-private-key` signs the
+//!    digest written to a `docker://` destination (other destinations are refused before the
+//!    copy) and attaches the signature as cosign does.
 
 use std::sync::Arc;
 
@@ -41,9 +45,11 @@ use hoist::media::Platform;
 use hoist::registry::RegistryClient;
 use hoist::store::{ContentStore, MetadataStore};
 use hoist::transfer::{Compression, TransferConfig};
+use hoist::trust::{Subject, Verification};
 
 use crate::cli::{CopyArgs, GlobalArgs, LayerCompression};
 use crate::commands::session::{client, renderer, runtime};
+use crate::commands::trust;
 use crate::config::Config;
 use crate::failure::CliError;
 use crate::root::open_store;
@@ -82,6 +88,11 @@ pub fn run(
         referrers: !args.no_referrers,
         ..CopyOptions::default()
     };
+    let signer = trust::signer(&args.sign)?;
+    let signed = match &signer {
+        Some(_) => Some(trust::signing_destination(&to)?.clone()),
+        None => None,
+    };
     let store = match (&from, &to) {
         (ImageLocation::Store(_), _) | (_, ImageLocation::Store(_)) => {
             Some(Arc::new(open_store(global.root.as_ref())?))
@@ -90,6 +101,10 @@ pub fn run(
     };
     let client = client(config, credentials)?;
     let runtime = runtime()?;
+    let verify = trust::verifier(&args.policy, config)?.map(|verifier| Verification {
+        verifier,
+        subject: Subject::from_location(&from, &client),
+    });
     // An archive copied into the store is read straight into the store's content (under a
     // lease until the sink records it), so no blob is written twice.
     let staging = match (&to, &store) {
@@ -102,6 +117,13 @@ pub fn run(
     };
     let source = open_source(&client, store.as_ref(), staging, &from)?;
     let root = runtime.block_on(source.resolve()).map_err(Box::new)?;
+    // Judged here rather than through `CopyOptions::verify`: opening a sink already creates
+    // an `oci:`/`dir:` destination, and a refused image must leave nothing behind.
+    if let Some(verification) = &verify {
+        runtime
+            .block_on(verification.check(&root.digest))
+            .map_err(Box::new)?;
+    }
     let sink = open_sink(
         &client,
         store.as_ref(),
@@ -119,6 +141,14 @@ pub fn run(
     ));
     renderer.finish();
     let outcome = result.map_err(Box::new)?;
+    if let (Some(signer), Some(reference)) = (&signer, &signed) {
+        runtime.block_on(trust::sign(
+            signer,
+            &client,
+            reference,
+            &outcome.root.digest,
+        ))?;
+    }
     if args.quiet {
         crate::outln!("{}", outcome.root.digest);
     } else {

@@ -21,6 +21,7 @@ pub mod rmi;
 pub mod save;
 pub mod session;
 pub mod tag;
+pub mod trust;
 
 use hoist::credentials::{convert_to_hostname, is_docker_hub};
 use serde::Serialize;

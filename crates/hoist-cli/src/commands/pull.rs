@@ -16,6 +16,10 @@
 //!    pulled as it is) gets docker's warning on stderr: "image with reference … was found
 //!    but does not match the specified platform: wanted …, actual: …".
 //!
+//! With a trust policy (`--policy FILE`, the config's `policy`, containers' default files;
+//! see `commands::trust`), the image is judged before anything is fetched; a refused image
+//! stores nothing and the error says why.
+//!
 //! Layers are unpacked into the layer store (`ROOT/layers/<chainID>/`) while they download, as
 //! docker registers them; `--no-unpack` stores the verified blobs only (a later pull without it
 //! unpacks what is missing).
@@ -56,6 +60,7 @@ pub fn run(
             max_attempts: u32::try_from(config.max_download_attempts).unwrap_or(u32::MAX),
             ..TransferConfig::downloads()
         },
+        verifier: crate::commands::trust::verifier(&args.policy, config)?,
         ..PullOptions::default()
     };
     let Session {

@@ -11,6 +11,9 @@
 //!    with `-q`. Each tag ends with docker's `TAG: digest: sha256:… size: N` line.
 //! 4. With `-q`, only the reference pushed is printed, as `docker push -q` does.
 //!
+//! `--sign-by-sigstore-private-key KEY` (with `--sign-passphrase-file`, `--sign-identity`)
+//! signs each tag pushed and attaches the signature as cosign does (`commands::trust`).
+//!
 //! `--compression gzip|zstd` (default gzip) chooses how layers stored uncompressed (loaded
 //! with `hoist load`) are compressed on the way; docker 20.10 always gzips them. zstd pushes
 //! an OCI manifest.
@@ -22,6 +25,7 @@ use hoist::transfer::{Compression, TransferConfig};
 
 use crate::cli::{GlobalArgs, LayerCompression, PushArgs};
 use crate::commands::session::{renderer, Session};
+use crate::commands::trust;
 use crate::config::Config;
 use crate::failure::CliError;
 
@@ -51,11 +55,17 @@ pub fn run(
         client,
         runtime,
     } = Session::open(global, config, credentials)?;
-    let pusher = Pusher::new(client, content, metadata, options);
+    let signer = trust::signer(&args.sign)?;
+    let pusher = Pusher::new(client.clone(), content, metadata, options);
     let renderer = renderer(args.quiet);
     let result = runtime.block_on(pusher.push(&reference, renderer.sink()));
     renderer.finish();
-    result.map_err(Box::new)?;
+    let outcome = result.map_err(Box::new)?;
+    if let Some(signer) = &signer {
+        for tag in &outcome.tags {
+            runtime.block_on(trust::sign(signer, &client, &tag.reference, &tag.digest))?;
+        }
+    }
     if args.quiet {
         crate::outln!("{reference}");
     }

@@ -14,6 +14,9 @@ use crate::transfer::{Interrupted, Retryable, SendError};
 /// Why a copy failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
+    /// The source image was refused by the verifier, or could not be judged.
+    #[error(transparent)]
+    Trust(#[from] Box<crate::trust::TrustError>),
     /// A location on the command line is malformed (`oci:` without a path, a bad reference).
     #[error("invalid image location {input:?}: {reason}")]
     Location {

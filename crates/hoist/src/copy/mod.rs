@@ -33,6 +33,8 @@
 //! | `error` | [`CopyError`] |
 //!
 //! # What [`copy`] does
+//! 0. With [`CopyOptions::verify`], the root digest is judged ([`crate::trust`]); a refusal
+//!    stops the copy before anything else is read or written.
 //! 1. Reads every manifest under the root from the source, verifying each against its
 //!    descriptor (digest and size). All platforms of an index by default, like `skopeo copy
 //!    --all` and `crane copy`; with [`CopyOptions::platform`] the best matching manifest alone
@@ -206,6 +208,9 @@ pub struct CopyOptions {
     /// copy` sets it unless `--no-referrers`. Referrers of a manifest that `compression`
     /// rewrites are left out: they name a digest the destination does not hold.
     pub referrers: bool,
+    /// Judge the source's root digest before anything is read past it or written
+    /// (`hoist copy --policy`, see [`crate::trust`]); `None` accepts every image.
+    pub verify: Option<crate::trust::Verification>,
 }
 
 impl Default for CopyOptions {
@@ -219,6 +224,7 @@ impl Default for CopyOptions {
             compression_workers: 0,
             without_digest_line: false,
             referrers: false,
+            verify: None,
         }
     }
 }
@@ -265,6 +271,9 @@ async fn copy_graph(
     options: &CopyOptions,
     progress: Arc<dyn ProgressSink>,
 ) -> Result<CopyOutcome, CopyError> {
+    if let Some(verification) = &options.verify {
+        verification.check(&root.digest).await.map_err(Box::new)?;
+    }
     let referrers = options.referrers && sink.holds_referrers();
     let plan = walk::plan(source, root, options.platform.as_ref(), referrers).await?;
     let uploads = Scheduler::new(options.upload.clone());

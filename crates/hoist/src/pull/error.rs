@@ -78,6 +78,10 @@ pub enum PullError {
     #[error(transparent)]
     Copy(Box<crate::copy::CopyError>),
 
+    /// The verifier refused the image, or could not judge it (nothing was stored).
+    #[error(transparent)]
+    Trust(Box<crate::trust::TrustError>),
+
     /// A task of the pull ended abnormally (a panic, the runtime shutting down): `the pull was
     /// interrupted: …`.
     #[error(transparent)]
@@ -100,6 +104,12 @@ impl From<NoMatchingManifest> for PullError {
 impl<E: Into<LocalStoreError>> From<E> for PullError {
     fn from(e: E) -> PullError {
         PullError::Local(Box::new(e.into()))
+    }
+}
+
+impl From<crate::trust::TrustError> for PullError {
+    fn from(e: crate::trust::TrustError) -> PullError {
+        PullError::Trust(Box::new(e))
     }
 }
 

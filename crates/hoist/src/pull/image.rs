@@ -48,6 +48,10 @@ impl Puller {
         progress: &Arc<dyn ProgressSink>,
     ) -> Result<PulledImage, PullError> {
         let (digest, prefetched) = self.resolve(repo, target).await?;
+        if let Some(verifier) = &self.options.verifier {
+            let subject = crate::trust::Subject::registry(target.clone(), Arc::clone(repo));
+            verifier.verify(&subject, &digest).await?;
+        }
         let tag_or_digest = match target.tag() {
             Some(tag) => tag.as_str().to_owned(),
             None => digest.to_string(),

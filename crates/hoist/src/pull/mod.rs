@@ -8,6 +8,8 @@
 //!    falling back to GET when HEAD fails or gives no `Docker-Content-Digest`. Registry
 //!    answers are retried while retryable (5xx, 429 with `Retry-After`), then worded by
 //!    `TranslatePullError`.
+//!    With [`PullOptions::verifier`] (`--policy`), the digest is then judged
+//!    ([`crate::trust`]) before any manifest or layer is fetched or stored.
 //! 2. **Fetch by digest** (`resolve`): the manifest is read from the store when it is there,
 //!    else fetched by digest (the registry client verifies it) and stored. An index / manifest
 //!    list is stored too, the platform chosen (`PullOptions::platform`, default the host's;
@@ -89,6 +91,7 @@ use crate::registry::{RegistryClient, RemoteRepository};
 use crate::store::LayerStore;
 use crate::store::{ContentStore, MetadataStore};
 use crate::transfer::{LayerSinkFactory, TransferConfig};
+use crate::trust::ImageVerifier;
 
 /// How to pull: docker's `ImagePullConfig` (platform, accepted config media types, download
 /// manager settings) and `Config.RequireSchema2`.
@@ -115,6 +118,9 @@ pub struct PullOptions {
     /// Any other receiver of every layer's decompressed stream; used only when `layers` is
     /// `None`.
     pub layer_sink: Option<Arc<dyn LayerSinkFactory>>,
+    /// Judges each image by the digest its tag resolved to before anything is fetched or
+    /// stored (`hoist pull --policy`, see [`crate::trust`]); `None` accepts every image.
+    pub verifier: Option<Arc<dyn ImageVerifier>>,
 }
 
 impl Default for PullOptions {
@@ -128,6 +134,7 @@ impl Default for PullOptions {
             download: TransferConfig::downloads(),
             layers: None,
             layer_sink: None,
+            verifier: None,
         }
     }
 }
@@ -143,6 +150,7 @@ impl std::fmt::Debug for PullOptions {
             .field("download", &self.download)
             .field("layers", &self.layers.is_some())
             .field("layer_sink", &self.layer_sink.is_some())
+            .field("verifier", &self.verifier.is_some())
             .finish()
     }
 }

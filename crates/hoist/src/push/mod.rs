@@ -280,6 +280,7 @@ impl Pusher {
             compression_workers: self.options.compression_workers,
             without_digest_line: false,
             referrers: false,
+            verify: None,
         };
         let outcome = copy(&source, &sink, &root, &options, progress)
             .await

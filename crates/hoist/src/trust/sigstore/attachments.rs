@@ -1,0 +1,275 @@
+//! Sigstore signatures as cosign attaches them: the tag `sha256-HEX.sig` in the image's own
+//! repository names an OCI image manifest whose layers are the signatures — each a
+//! simple-signing payload blob (`application/vnd.dev.cosign.simplesigning.v1+json`) with the
+//! base64 ECDSA signature in the annotation `dev.cosignproject.cosign/signature`. Its config
+//! is an OCI image config whose `rootfs.diff_ids` are the payload digests.
+//!
+//! [`read`] returns them, bounded: the manifest is capped by the registry client (4 MiB), at
+//! most [`MAX_SIGNATURES`] layers are accepted (a manifest with more is refused before any
+//! blob is read), and each payload is at most [`MAX_PAYLOAD`] bytes, read with a cap and
+//! checked against its digest. Layers of other media types (attestations cosign attaches
+//! elsewhere, foreign attachments) are counted, not read.
+//!
+//! [`append`] adds one signature the way containers/image and cosign do: the existing
+//! manifest is kept with its layers (a signature already there with the same payload and
+//! signature is not added twice), the payload and the updated config are uploaded, and the
+//! manifest is put under the same tag.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use crate::digest::Digest;
+use crate::media::types::{OCI_CONFIG, OCI_MANIFEST};
+use crate::media::{Descriptor, ImageManifest};
+use crate::registry::{RegistryError, RemoteRepository};
+use crate::trust::TrustError;
+
+/// The media type of a signature layer.
+pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// The annotation holding the base64 signature.
+pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// The most signature layers one `.sig` manifest may have.
+pub const MAX_SIGNATURES: usize = 128;
+/// The largest payload read (cosign's are a few hundred bytes).
+pub const MAX_PAYLOAD: u64 = 256 << 10;
+/// The largest `.sig` config read when appending.
+const MAX_SIG_CONFIG: u64 = 1 << 20;
+
+/// One signature of an image (untrusted until verified).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    /// The payload bytes (what was signed).
+    pub payload: Bytes,
+    /// The layer's annotations (the signature, and certificates or bundles when present).
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// What the `.sig` tag of an image holds.
+#[derive(Debug, Default)]
+pub struct Attachments {
+    /// The signatures, in manifest order.
+    pub signatures: Vec<Signature>,
+    /// Layers that are not simple-signing payloads.
+    pub others: usize,
+    /// The manifest and config as found, for [`append`].
+    existing: Option<(ImageManifest, Option<serde_json::Value>)>,
+}
+
+/// The attachment tag of `digest`: `sha256-HEX.sig`.
+pub fn tag_for(digest: &Digest) -> String {
+    format!("{}-{}.sig", digest.algorithm().as_str(), digest.hex())
+}
+
+/// The signatures attached to `digest` in `repo` (`image` names it in errors). No `.sig`
+/// tag means no signatures.
+pub async fn read(
+    repo: &RemoteRepository,
+    digest: &Digest,
+    image: &str,
+) -> Result<Attachments, TrustError> {
+    read_with(repo, digest, image, false).await
+}
+
+async fn read_with(
+    repo: &RemoteRepository,
+    digest: &Digest,
+    image: &str,
+    with_config: bool,
+) -> Result<Attachments, TrustError> {
+    let tag = tag_for(digest);
+    let bounds = |reason: String| TrustError::Attachments {
+        image: image.to_owned(),
+        tag: tag.clone(),
+        reason,
+    };
+    let fetched = match repo.get_manifest(&tag).await {
+        Ok(fetched) => fetched,
+        Err(e) if e.is_not_found() => return Ok(Attachments::default()),
+        Err(e) => return Err(registry(image, format!("reading signatures {tag}"), e)),
+    };
+    let manifest: ImageManifest = serde_json::from_slice(&fetched.bytes)
+        .map_err(|e| bounds(format!("not an image manifest: {e}")))?;
+    if manifest.layers.len() > MAX_SIGNATURES {
+        return Err(bounds(format!(
+            "{} layers, more than the {MAX_SIGNATURES} signatures hoist reads",
+            manifest.layers.len()
+        )));
+    }
+    let mut found = Attachments::default();
+    for layer in &manifest.layers {
+        if layer.media_type != SIMPLE_SIGNING {
+            found.others += 1;
+            continue;
+        }
+        if layer.size > MAX_PAYLOAD {
+            return Err(bounds(format!(
+                "signature payload {} is {} bytes, more than the {MAX_PAYLOAD} hoist reads",
+                layer.digest, layer.size
+            )));
+        }
+        let payload = read_blob(repo, layer, image, &tag).await?;
+        found.signatures.push(Signature {
+            payload,
+            annotations: layer.annotations.clone(),
+        });
+    }
+    let config = match with_config && manifest.config.size <= MAX_SIG_CONFIG {
+        true => read_blob(repo, &manifest.config, image, &tag)
+            .await
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok()),
+        false => None,
+    };
+    found.existing = Some((manifest, config));
+    Ok(found)
+}
+
+/// Adds `payload` signed with `signature` (base64) to the `.sig` manifest of `digest`.
+pub async fn append(
+    repo: &RemoteRepository,
+    digest: &Digest,
+    payload: Bytes,
+    signature: String,
+    image: &str,
+) -> Result<(), TrustError> {
+    let tag = tag_for(digest);
+    let current = read_with(repo, digest, image, true).await?;
+    let layer = Descriptor {
+        media_type: SIMPLE_SIGNING.to_owned(),
+        digest: Digest::sha256_of(&payload),
+        size: payload.len() as u64,
+        urls: Vec::new(),
+        annotations: BTreeMap::from([(SIGNATURE_ANNOTATION.to_owned(), signature)]),
+        platform: None,
+        artifact_type: None,
+    };
+    let (mut manifest, config) = match current.existing {
+        Some((manifest, config)) => (manifest, config),
+        None => (empty_manifest(), None),
+    };
+    manifest
+        .media_type
+        .get_or_insert_with(|| OCI_MANIFEST.to_owned());
+    if manifest
+        .layers
+        .iter()
+        .any(|l| l.digest == layer.digest && l.annotations == layer.annotations)
+    {
+        return Ok(());
+    }
+    let upload = |what: String, e: RegistryError| registry(image, what, e);
+    repo.upload_blob(&layer.digest, payload)
+        .await
+        .map_err(|e| upload(format!("uploading signature payload {}", layer.digest), e))?;
+    manifest.layers.push(layer);
+    let config = config_for(config, &manifest.layers);
+    let config_bytes = Bytes::from(config.to_string());
+    let config_digest = Digest::sha256_of(&config_bytes);
+    manifest.config = Descriptor {
+        media_type: OCI_CONFIG.to_owned(),
+        digest: config_digest.clone(),
+        size: config_bytes.len() as u64,
+        urls: Vec::new(),
+        annotations: BTreeMap::new(),
+        platform: None,
+        artifact_type: None,
+    };
+    repo.upload_blob(&config_digest, config_bytes)
+        .await
+        .map_err(|e| upload(format!("uploading signature config {config_digest}"), e))?;
+    let bytes = serde_json::to_vec(&manifest).map_err(|e| TrustError::Attachments {
+        image: image.to_owned(),
+        tag: tag.clone(),
+        reason: e.to_string(),
+    })?;
+    repo.put_manifest(&tag, OCI_MANIFEST, Bytes::from(bytes))
+        .await
+        .map_err(|e| upload(format!("writing signatures {tag}"), e))?;
+    Ok(())
+}
+
+fn empty_manifest() -> ImageManifest {
+    ImageManifest {
+        schema_version: 2,
+        media_type: Some(OCI_MANIFEST.to_owned()),
+        artifact_type: None,
+        config: Descriptor {
+            media_type: OCI_CONFIG.to_owned(),
+            digest: Digest::sha256_of(b"{}"),
+            size: 2,
+            urls: Vec::new(),
+            annotations: BTreeMap::new(),
+            platform: None,
+            artifact_type: None,
+        },
+        layers: Vec::new(),
+        subject: None,
+        annotations: BTreeMap::new(),
+    }
+}
+
+/// The `.sig` config for `layers`: the existing one (when it is an object) with
+/// `rootfs.diff_ids` naming every layer, as cosign's (go-containerregistry's `mutate.Append`)
+/// has; else a new one of cosign's shape.
+fn config_for(existing: Option<serde_json::Value>, layers: &[Descriptor]) -> serde_json::Value {
+    let diff_ids: Vec<String> = layers.iter().map(|l| l.digest.to_string()).collect();
+    let mut config = match existing {
+        Some(value @ serde_json::Value::Object(_)) => value,
+        _ => serde_json::json!({
+            "architecture": "",
+            "created": "0001-01-01T00:00:00Z",
+            "os": "",
+            "config": {},
+        }),
+    };
+    config["rootfs"] = serde_json::json!({"type": "layers", "diff_ids": diff_ids});
+    let history: Vec<serde_json::Value> = layers
+        .iter()
+        .map(|_| serde_json::json!({"created": "0001-01-01T00:00:00Z"}))
+        .collect();
+    config["history"] = serde_json::Value::Array(history);
+    config
+}
+
+/// The blob `descriptor` read whole (at most its declared size) and checked against its
+/// digest.
+async fn read_blob(
+    repo: &RemoteRepository,
+    descriptor: &Descriptor,
+    image: &str,
+    tag: &str,
+) -> Result<Bytes, TrustError> {
+    let what = || format!("reading signature blob {} of {tag}", descriptor.digest);
+    let mut stream = repo
+        .get_blob(&descriptor.digest, 0)
+        .await
+        .map_err(|e| registry(image, what(), e))?;
+    let limit = usize::try_from(descriptor.size).unwrap_or(usize::MAX);
+    let mut bytes = Vec::with_capacity(limit.min(MAX_PAYLOAD as usize));
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| registry(image, what(), e))?;
+        if bytes.len() + chunk.len() > limit {
+            break;
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let actual = Digest::of(descriptor.digest.algorithm(), &bytes);
+    if actual != descriptor.digest {
+        return Err(TrustError::Attachments {
+            image: image.to_owned(),
+            tag: tag.to_owned(),
+            reason: format!("blob {} does not match its digest", descriptor.digest),
+        });
+    }
+    Ok(Bytes::from(bytes))
+}
+
+fn registry(image: &str, action: String, e: RegistryError) -> TrustError {
+    TrustError::Registry {
+        image: image.to_owned(),
+        action,
+        source: Box::new(e),
+    }
+}

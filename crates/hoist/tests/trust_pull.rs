@@ -1,0 +1,387 @@
+//! A pull under a `policy.json`: images signed by the testkit's independent cosign-style
+//! signer in a real registry are accepted or refused before any layer is fetched, and a
+//! refused image leaves nothing in the store.
+
+mod support;
+
+use std::sync::Arc;
+
+use hoist::pull::{PullError, PullOptions};
+use hoist::trust::{Policy, PolicyVerifier, SigstoreAttachments, TrustError};
+use hoist_testkit::sigstore::{self, CosignKey, SignatureLayer};
+use hoist_testkit::{Blob, Image, ImagePusher, TestRegistry};
+use support::pull::{fast_options, reference, Store};
+use tempfile::TempDir;
+
+struct Setup {
+    registry: TestRegistry,
+    image: Image,
+    key: CosignKey,
+    dir: TempDir,
+}
+
+impl Setup {
+    /// `team/app:v1` in a fresh registry, and a key whose public half is `DIR/key.pub`.
+    async fn new() -> Setup {
+        let registry = TestRegistry::anonymous().await.unwrap();
+        let image = Image::from_files(&[("hello.txt", b"hello\n")]).unwrap();
+        ImagePusher::new(&registry)
+            .push_image("team/app", "v1", &image)
+            .await
+            .unwrap();
+        let key = CosignKey::generate();
+        let dir = TempDir::new().unwrap();
+        std::fs::write(dir.path().join("key.pub"), key.public_pem()).unwrap();
+        Setup {
+            registry,
+            image,
+            key,
+            dir,
+        }
+    }
+
+    fn name(&self, repo: &str) -> String {
+        format!("{}/{repo}", self.registry.host())
+    }
+
+    async fn attach(&self, repo: &str, digest: &str, layers: &[SignatureLayer]) {
+        sigstore::push_signatures(&ImagePusher::new(&self.registry), repo, digest, layers)
+            .await
+            .unwrap();
+    }
+
+    /// The image signed for `identity` (`HOST/` is prepended).
+    async fn sign_as(&self, identity: &str) {
+        let layer = self
+            .key
+            .signature(self.image.digest(), &self.name(identity));
+        self.attach("team/app", self.image.digest(), &[layer]).await;
+    }
+
+    /// A policy whose `docker` default is `requirements` (JSON), `keyPath` meaning this
+    /// setup's key.
+    fn policy(&self, requirements: &str) -> Policy {
+        let key = self.dir.path().join("key.pub");
+        let text = format!(
+            r#"{{"default": [{{"type": "reject"}}], "transports": {{"docker": {{"": {}}}}}}}"#,
+            requirements.replace("KEY", &key.display().to_string())
+        );
+        let path = self.dir.path().join("policy.json");
+        std::fs::write(&path, &text).unwrap();
+        Policy::load(&path).unwrap()
+    }
+
+    async fn pull(&self, policy: Policy, target: &str) -> (Store, Result<(), PullError>) {
+        let mut attachments = SigstoreAttachments::default();
+        attachments.enable(&self.registry.host());
+        let options = PullOptions {
+            verifier: Some(Arc::new(PolicyVerifier::new(policy, attachments))),
+            ..fast_options()
+        };
+        let store = Store::new();
+        let result = store
+            .puller(options)
+            .pull(
+                &reference(&self.registry, target),
+                &hoist::progress::NoProgress,
+            )
+            .await
+            .map(drop);
+        (store, result)
+    }
+}
+
+const SIGNED_BY_KEY: &str = r#"[{"type": "sigstoreSigned", "keyPath": "KEY"}]"#;
+
+fn refusal(result: Result<(), PullError>) -> TrustError {
+    match result {
+        Err(PullError::Trust(e)) => *e,
+        other => panic!("expected a trust refusal, got {other:?}"),
+    }
+}
+
+/// Nothing of the image reached the store: no blob at all.
+fn assert_nothing_stored(store: &Store) {
+    let blobs = store.root().join("blobs/sha256");
+    let count = std::fs::read_dir(&blobs).map_or(0, |d| d.count());
+    assert_eq!(count, 0, "blobs stored for a refused image");
+}
+
+#[tokio::test]
+async fn an_image_signed_by_the_key_is_pulled() {
+    let setup = Setup::new().await;
+    setup.sign_as("team/app:v1").await;
+
+    let (store, result) = setup.pull(setup.policy(SIGNED_BY_KEY), "team/app:v1").await;
+
+    result.unwrap();
+    assert!(store
+        .blobs()
+        .iter()
+        .any(|d| d.as_str() == setup.image.digest()));
+}
+
+#[tokio::test]
+async fn an_unsigned_image_is_refused_before_any_layer_and_nothing_is_stored() {
+    let setup = Setup::new().await;
+    setup.registry.clear_log().unwrap();
+
+    let (store, result) = setup.pull(setup.policy(SIGNED_BY_KEY), "team/app:v1").await;
+
+    let err = refusal(result);
+    assert!(matches!(err, TrustError::NoSignature { .. }), "{err}");
+    let line = err.to_string();
+    assert!(
+        line.contains("a signature was required") && !line.contains('\n'),
+        "{line}"
+    );
+    assert_nothing_stored(&store);
+    assert_eq!(
+        setup.registry.count_requests("GET", "/v2/team/app/blobs/"),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_signature_by_another_key_is_refused_naming_the_key() {
+    let setup = Setup::new().await;
+    let other = CosignKey::generate();
+    let layer = other.signature(setup.image.digest(), &setup.name("team/app:v1"));
+    setup
+        .attach("team/app", setup.image.digest(), &[layer])
+        .await;
+
+    let (store, result) = setup.pull(setup.policy(SIGNED_BY_KEY), "team/app:v1").await;
+
+    let line = refusal(result).to_string();
+    assert!(
+        line.contains("signature 1: not signed by") && line.contains("key.pub"),
+        "{line}"
+    );
+    assert_nothing_stored(&store);
+}
+
+#[tokio::test]
+async fn a_signature_for_another_identity_is_refused_naming_it() {
+    let setup = Setup::new().await;
+    setup.sign_as("team/other:v1").await;
+
+    let (store, result) = setup.pull(setup.policy(SIGNED_BY_KEY), "team/app:v1").await;
+
+    let line = refusal(result).to_string();
+    assert!(
+        line.contains("team/other:v1\" not accepted by signedIdentity matchRepoDigestOrExact"),
+        "{line}"
+    );
+    assert_nothing_stored(&store);
+}
+
+#[tokio::test]
+async fn a_payload_lying_about_the_digest_is_refused() {
+    let setup = Setup::new().await;
+    // A valid signature for another digest, stored under this image's `.sig` tag.
+    let other = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    let layer = setup.key.signature(other, &setup.name("team/app:v1"));
+    setup
+        .attach("team/app", setup.image.digest(), &[layer])
+        .await;
+
+    let (store, result) = setup.pull(setup.policy(SIGNED_BY_KEY), "team/app:v1").await;
+
+    let line = refusal(result).to_string();
+    assert!(
+        line.contains(&format!("signed for digest {other}")),
+        "{line}"
+    );
+    assert_nothing_stored(&store);
+}
+
+#[tokio::test]
+async fn one_good_signature_among_bad_ones_is_enough() {
+    let setup = Setup::new().await;
+    let bad = CosignKey::generate().signature(setup.image.digest(), &setup.name("team/app:v1"));
+    let good = setup
+        .key
+        .signature(setup.image.digest(), &setup.name("team/app:v1"));
+    setup
+        .attach("team/app", setup.image.digest(), &[bad, good])
+        .await;
+
+    let (_store, result) = setup.pull(setup.policy(SIGNED_BY_KEY), "team/app:v1").await;
+
+    result.unwrap();
+}
+
+#[tokio::test]
+async fn reject_refuses_and_insecure_accept_anything_accepts() {
+    let setup = Setup::new().await;
+    let (store, result) = setup
+        .pull(setup.policy(r#"[{"type": "reject"}]"#), "team/app:v1")
+        .await;
+    let err = refusal(result);
+    let policy = setup.dir.path().join("policy.json");
+    assert!(matches!(err, TrustError::Rejected { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .ends_with(&format!("is rejected by policy {}", policy.display())),
+        "{err}"
+    );
+    assert_nothing_stored(&store);
+
+    let accept = setup.policy(r#"[{"type": "insecureAcceptAnything"}]"#);
+    setup.pull(accept, "team/app:v1").await.1.unwrap();
+}
+
+#[tokio::test]
+async fn key_data_inline_and_key_paths_accept_any_listed_key() {
+    let setup = Setup::new().await;
+    setup.sign_as("team/app:v1").await;
+    let data = base64_std(setup.key.public_pem().as_bytes());
+    let inline = setup.policy(&format!(
+        r#"[{{"type": "sigstoreSigned", "keyData": "{data}"}}]"#
+    ));
+    setup.pull(inline, "team/app:v1").await.1.unwrap();
+
+    let other = setup.dir.path().join("other.pub");
+    std::fs::write(&other, CosignKey::generate().public_pem()).unwrap();
+    let listed = setup.policy(&format!(
+        r#"[{{"type": "sigstoreSigned", "keyPaths": ["{}", "KEY"]}}]"#,
+        other.display()
+    ));
+    setup.pull(listed, "team/app:v1").await.1.unwrap();
+}
+
+#[tokio::test]
+async fn remap_identity_accepts_a_mirror_of_a_signed_image() {
+    let setup = Setup::new().await;
+    // The mirror holds the image and the upstream signature, made for `upstream/app:v1`.
+    ImagePusher::new(&setup.registry)
+        .push_image("mirror/app", "v1", &setup.image)
+        .await
+        .unwrap();
+    let layer = setup
+        .key
+        .signature(setup.image.digest(), &setup.name("upstream/app:v1"));
+    setup
+        .attach("mirror/app", setup.image.digest(), &[layer])
+        .await;
+    let remap = format!(
+        r#"[{{"type": "sigstoreSigned", "keyPath": "KEY", "signedIdentity": {{"type": "remapIdentity", "prefix": "{}", "signedPrefix": "{}"}}}}]"#,
+        setup.name("mirror"),
+        setup.name("upstream")
+    );
+
+    setup
+        .pull(setup.policy(&remap), "mirror/app:v1")
+        .await
+        .1
+        .unwrap();
+    let (_store, refused) = setup
+        .pull(setup.policy(SIGNED_BY_KEY), "mirror/app:v1")
+        .await;
+    assert!(refusal(refused).to_string().contains("upstream/app:v1"));
+}
+
+#[tokio::test]
+async fn without_attachments_enabled_no_signature_is_read_and_the_error_says_how() {
+    let setup = Setup::new().await;
+    setup.sign_as("team/app:v1").await;
+    let verifier = PolicyVerifier::new(setup.policy(SIGNED_BY_KEY), SigstoreAttachments::default());
+    let store = Store::new();
+    let options = PullOptions {
+        verifier: Some(Arc::new(verifier)),
+        ..fast_options()
+    };
+
+    let result = store
+        .puller(options)
+        .pull(
+            &reference(&setup.registry, "team/app:v1"),
+            &hoist::progress::NoProgress,
+        )
+        .await;
+
+    let line = refusal(result.map(drop)).to_string();
+    assert!(line.contains("use-sigstore-attachments"), "{line}");
+}
+
+#[tokio::test]
+async fn fulcio_and_gpg_requirements_are_refused_as_not_supported_yet() {
+    let setup = Setup::new().await;
+    let fulcio = r#"[{"type": "sigstoreSigned", "fulcio": {"caPath": "/ca.pem", "oidcIssuer": "https://i", "subjectEmail": "a@b"}, "rekorPublicKeyPath": "/r.pub"}]"#;
+    let (_store, result) = setup.pull(setup.policy(fulcio), "team/app:v1").await;
+    let line = refusal(result).to_string();
+    assert!(
+        line.contains("sigstoreSigned with fulcio in ") && line.ends_with("is not supported yet"),
+        "{line}"
+    );
+    assert!(line.contains("policy.json"), "{line}");
+
+    let gpg = r#"[{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/k.gpg"}]"#;
+    let (_store, result) = setup.pull(setup.policy(gpg), "team/app:v1").await;
+    assert!(matches!(refusal(result), TrustError::Unsupported { .. }));
+}
+
+#[tokio::test]
+async fn a_signature_manifest_with_thousands_of_layers_is_refused_unread() {
+    let setup = Setup::new().await;
+    let layer = setup
+        .key
+        .signature(setup.image.digest(), &setup.name("team/app:v1"));
+    let layers = vec![layer; 3000];
+    setup
+        .attach("team/app", setup.image.digest(), &layers)
+        .await;
+    setup.registry.clear_log().unwrap();
+
+    let (store, result) = setup.pull(setup.policy(SIGNED_BY_KEY), "team/app:v1").await;
+
+    let line = refusal(result).to_string();
+    assert!(line.contains("3000 layers, more than the 128"), "{line}");
+    assert_eq!(
+        setup.registry.count_requests("GET", "/v2/team/app/blobs/"),
+        0
+    );
+    assert_nothing_stored(&store);
+}
+
+#[tokio::test]
+async fn a_huge_signature_payload_is_refused_unread() {
+    let setup = Setup::new().await;
+    let mut payload = sigstore::payload(setup.image.digest(), &setup.name("team/app:v1"));
+    payload.resize(300 << 10, b' ');
+    let layer = SignatureLayer::signed(&setup.key, payload.clone());
+    setup
+        .attach("team/app", setup.image.digest(), &[layer])
+        .await;
+    let blob = Blob::new(sigstore::SIMPLE_SIGNING_TYPE, payload);
+    setup.registry.clear_log().unwrap();
+
+    let (_store, result) = setup.pull(setup.policy(SIGNED_BY_KEY), "team/app:v1").await;
+
+    let line = refusal(result).to_string();
+    assert!(line.contains("more than the 262144 hoist reads"), "{line}");
+    let path = format!("/v2/team/app/blobs/{}", blob.digest);
+    assert_eq!(setup.registry.count_requests("GET", &path), 0);
+}
+
+#[tokio::test]
+async fn a_digest_reference_is_judged_by_repository() {
+    let setup = Setup::new().await;
+    setup.sign_as("team/app:v1").await;
+    let by_digest = format!("team/app@{}", setup.image.digest());
+
+    setup
+        .pull(setup.policy(SIGNED_BY_KEY), &by_digest)
+        .await
+        .1
+        .unwrap();
+    let exact = r#"[{"type": "sigstoreSigned", "keyPath": "KEY", "signedIdentity": {"type": "matchExact"}}]"#;
+    let (_store, result) = setup.pull(setup.policy(exact), &by_digest).await;
+    assert!(matches!(refusal(result), TrustError::NotAccepted { .. }));
+}
+
+fn base64_std(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
