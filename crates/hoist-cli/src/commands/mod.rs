@@ -19,6 +19,7 @@ pub mod registry;
 pub mod rmi;
 pub mod save;
 pub mod session;
+pub mod sync;
 pub mod tag;
 
 use hoist::credentials::{convert_to_hostname, is_docker_hub};
