@@ -51,13 +51,19 @@ async fn yaml_sync_copies_then_finds_everything_up_to_date() {
         "{text}"
     );
     let last = text.lines().last().unwrap_or_default();
-    assert!(last.starts_with("Synced 2 images (0 up to date, 2 copied: "), "{last}");
+    assert!(
+        last.starts_with("Synced 2 images (0 up to date, 2 copied: "),
+        "{last}"
+    );
 
     let second = sandbox.hoist(&args).await;
 
     assert!(second.status.success(), "{}", stderr(&second));
     let text = stdout(&second);
-    assert!(text.contains(&format!("docker://{dest}/app:v1: up to date")), "{text}");
+    assert!(
+        text.contains(&format!("docker://{dest}/app:v1: up to date")),
+        "{text}"
+    );
     let last = text.lines().last().unwrap_or_default();
     assert_eq!(
         last,
@@ -73,7 +79,16 @@ async fn dry_run_prints_what_would_move_and_copies_nothing() {
     let dest = format!("{}/mirror", b.host());
 
     let out = sandbox
-        .hoist(&["sync", "--dry-run", "-s", "docker", "-d", "docker", &src, &dest])
+        .hoist(&[
+            "sync",
+            "--dry-run",
+            "-s",
+            "docker",
+            "-d",
+            "docker",
+            &src,
+            &dest,
+        ])
         .await;
 
     assert!(out.status.success(), "{}", stderr(&out));
@@ -84,7 +99,10 @@ async fn dry_run_prints_what_would_move_and_copies_nothing() {
         )),
         "{text}"
     );
-    assert!(text.contains("Would sync 1 image (0 up to date, 1 to copy: 2 blobs ("), "{text}");
+    assert!(
+        text.contains("Would sync 1 image (0 up to date, 1 to copy: 2 blobs ("),
+        "{text}"
+    );
     assert_eq!(b.count_requests("PUT", "/v2/"), 0);
 }
 
@@ -102,17 +120,32 @@ async fn keep_going_reports_the_missing_repository_and_exits_1() {
     let dest = format!("{}/mirror", b.host());
 
     let out = sandbox
-        .hoist(&["sync", "--keep-going", "--src", "yaml", "--dest", "docker", &file, &dest])
+        .hoist(&[
+            "sync",
+            "--keep-going",
+            "--src",
+            "yaml",
+            "--dest",
+            "docker",
+            &file,
+            &dest,
+        ])
         .await;
 
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let errors = stderr(&out);
     assert!(
-        errors.contains(&format!("Error: cannot list the tags of {}/team/missing", a.host())),
+        errors.contains(&format!(
+            "Error: cannot list the tags of {}/team/missing",
+            a.host()
+        )),
         "{errors}"
     );
     let last = stdout(&out).lines().last().unwrap_or_default().to_owned();
-    assert!(last.starts_with("Synced 1 image (0 up to date, 1 copied"), "{last}");
+    assert!(
+        last.starts_with("Synced 1 image (0 up to date, 1 copied"),
+        "{last}"
+    );
     assert!(last.ends_with(", 1 failed)"), "{last}");
 }
 

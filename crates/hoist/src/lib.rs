@@ -52,7 +52,7 @@
 //! | [`copy`] | the engine: sources, sinks, the walk, and every transport (registry, store, `oci:`, `dir:`, archives) |
 //! | [`pull`] | docker's pull as a copy into the store: which tags and platform, schema 1, docker's statuses |
 //! | [`push`] | docker's push as a copy from the store: which tags, mount candidates, compression of loaded layers |
-| [`sync`] | many images between registries and directories, incrementally (skopeo sync's sources, YAML and names) |
+//! | [`sync`] | many images between registries and directories, incrementally (skopeo sync's sources, YAML and names) |
 //! | [`archive`] | the docker-archive and OCI-archive formats: `save`, and what `load` reads and reports |
 //! | [`export`] | an image's flattened root filesystem in a directory |
 //! | [`images`] | managing the store's images: list, resolve, inspect, tag, delete |

@@ -13,7 +13,9 @@ use support::copy::copy_between;
 use support::sync::{base_layer, fast_options, image_on, remote_digest, seed, sync};
 
 fn blob_files(layout: &std::path::Path) -> usize {
-    std::fs::read_dir(layout.join("blobs/sha256")).unwrap().count()
+    std::fs::read_dir(layout.join("blobs/sha256"))
+        .unwrap()
+        .count()
 }
 
 #[tokio::test]
@@ -32,11 +34,20 @@ async fn registry_to_layout_to_registry_keeps_every_digest() {
     let yaml = dir.path().join("sync.yml");
     std::fs::write(
         &yaml,
-        format!("{}:\n  images:\n    team/app: []\n    other/tool: ['2.0']\n", a.host()),
+        format!(
+            "{}:\n  images:\n    team/app: []\n    other/tool: ['2.0']\n",
+            a.host()
+        ),
     )
     .unwrap();
 
-    let out = sync(&Source::File(yaml.clone()), &to_layout, false, &fast_options()).await;
+    let out = sync(
+        &Source::File(yaml.clone()),
+        &to_layout,
+        false,
+        &fast_options(),
+    )
+    .await;
 
     assert!(out.succeeded(), "{:?}", out.failures);
     let mut names: Vec<String> = read_index_manifests(&layout)
@@ -46,7 +57,11 @@ async fn registry_to_layout_to_registry_keeps_every_digest() {
         .collect();
     names.sort();
     assert_eq!(names, ["app:v1", "tool:2.0"]);
-    assert_eq!(blob_files(&layout), 2 + 5, "two manifests; base layer stored once");
+    assert_eq!(
+        blob_files(&layout),
+        2 + 5,
+        "two manifests; base layer stored once"
+    );
 
     let again = sync(&Source::File(yaml), &to_layout, false, &fast_options()).await;
     assert!(again
@@ -101,7 +116,9 @@ async fn skopeo_dir_trees_sync_into_a_registry_named_by_their_directories() {
 
     assert!(out.succeeded(), "{:?}", out.failures);
     assert_eq!(
-        remote_digest(&b, "test/busybox", "1-glibc").await.as_deref(),
+        remote_digest(&b, "test/busybox", "1-glibc")
+            .await
+            .as_deref(),
         Some(image.digest())
     );
 }
@@ -131,14 +148,26 @@ async fn dir_to_dir_and_empty_sources_are_refused() {
     let client = support::pull::anonymous_client();
     let to_dir = Destination::parse("dir", "/nonexistent/out").unwrap();
 
-    let err = hoist::sync::plan(&client, &Source::Dir(dir.path().to_owned()), None, &to_dir, false)
-        .await
-        .unwrap_err();
+    let err = hoist::sync::plan(
+        &client,
+        &Source::Dir(dir.path().to_owned()),
+        None,
+        &to_dir,
+        false,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, SyncError::DirToDir), "{err}");
 
     let registry = Destination::parse("docker", "127.0.0.1:1/x").unwrap();
-    let err = hoist::sync::plan(&client, &Source::Dir(dir.path().to_owned()), None, &registry, false)
-        .await
-        .unwrap_err();
+    let err = hoist::sync::plan(
+        &client,
+        &Source::Dir(dir.path().to_owned()),
+        None,
+        &registry,
+        false,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, SyncError::Empty { .. }), "{err}");
 }

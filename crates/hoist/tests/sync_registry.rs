@@ -42,7 +42,11 @@ async fn first_sync_copies_every_tag_second_moves_nothing_a_new_tag_only_its_blo
 
     assert!(first.succeeded(), "{:?}", first.failures);
     assert_eq!(first.images.len(), 3);
-    for (tag, digest) in [("v1", v1.digest()), ("v2", v2.digest()), ("multi", index.digest())] {
+    for (tag, digest) in [
+        ("v1", v1.digest()),
+        ("v2", v2.digest()),
+        ("multi", index.digest()),
+    ] {
         let copied = remote_digest(&b, "mirror/app", tag).await;
         assert_eq!(copied.as_deref(), Some(digest), "{tag}: digest kept");
     }
@@ -58,7 +62,11 @@ async fn first_sync_copies_every_tag_second_moves_nothing_a_new_tag_only_its_blo
         .all(|i| matches!(i.outcome, ImageOutcome::UpToDate(_))));
     assert_eq!(blob_requests(&b), 0, "no blob moved");
     assert_eq!(b.count_requests("HEAD", "/v2/mirror/app/blobs/"), 0);
-    assert_eq!(b.count_requests("HEAD", "/v2/mirror/app/manifests/"), 3, "one HEAD per tag");
+    assert_eq!(
+        b.count_requests("HEAD", "/v2/mirror/app/manifests/"),
+        3,
+        "one HEAD per tag"
+    );
 
     let v3 = image_on(&base, "v3");
     seed(&a, "team/app", "v3", &v3).await;
@@ -135,7 +143,10 @@ async fn dry_run_says_what_would_move_and_writes_nothing() {
         panic!("not estimated: {:?}", report.images[0].outcome);
     };
     let size: u64 = image.layers.iter().map(|l| l.size).sum::<u64>() + image.config.size;
-    assert_eq!((estimate.blobs, estimate.bytes, estimate.manifests), (3, size, 1));
+    assert_eq!(
+        (estimate.blobs, estimate.bytes, estimate.manifests),
+        (3, size, 1)
+    );
     assert_eq!(remote_digest(&b, "mirror/app", "v1").await, None);
     assert_eq!(blob_requests(&b), 0);
     assert_eq!(b.count_requests("PUT", "/v2/"), 0);
@@ -159,17 +170,33 @@ async fn keep_going_reports_the_broken_repository_and_syncs_the_rest() {
     let (source, destination) = (Source::File("sync.yml".into()), mirror(&b));
     let plan = || hoist::sync::plan(&client, &source, Some(&file), &destination, false);
 
-    let stopping = hoist::sync::run(&client, plan().await.unwrap(), &fast_options(), &Recorder::default()).await;
+    let stopping = hoist::sync::run(
+        &client,
+        plan().await.unwrap(),
+        &fast_options(),
+        &Recorder::default(),
+    )
+    .await;
 
     assert_eq!(stopping.failures.len(), 1, "{:?}", stopping.failures);
     assert!(stopping.images.is_empty() && stopping.skipped == 3);
-    assert_eq!(remote_digest(&b, "mirror/app", "v1").await, None, "nothing copied");
+    assert_eq!(
+        remote_digest(&b, "mirror/app", "v1").await,
+        None,
+        "nothing copied"
+    );
 
     let options = SyncOptions {
         keep_going: true,
         ..fast_options()
     };
-    let going = hoist::sync::run(&client, plan().await.unwrap(), &options, &Recorder::default()).await;
+    let going = hoist::sync::run(
+        &client,
+        plan().await.unwrap(),
+        &options,
+        &Recorder::default(),
+    )
+    .await;
 
     let subjects: Vec<&str> = going.failures.iter().map(|f| f.subject.as_str()).collect();
     assert_eq!(
@@ -207,7 +234,10 @@ async fn a_platform_sync_stores_that_manifest_and_is_then_up_to_date() {
 
     assert!(first.succeeded(), "{:?}", first.failures);
     let arm = index.images[1].digest();
-    assert_eq!(remote_digest(&b, "mirror/app", "v1").await.as_deref(), Some(arm));
+    assert_eq!(
+        remote_digest(&b, "mirror/app", "v1").await.as_deref(),
+        Some(arm)
+    );
     b.clear_log().unwrap();
     let second = sync(&source, &destination, false, &options).await;
     assert!(matches!(
@@ -230,7 +260,11 @@ async fn skopeo_man_page_yaml_plans_the_images_it_describes() {
         (
             &example,
             "nginx",
-            &["1.13.1-alpine-perl", "1.13.2-alpine-perl", "1.13.3-alpine-perl"],
+            &[
+                "1.13.1-alpine-perl",
+                "1.13.2-alpine-perl",
+                "1.13.3-alpine-perl",
+            ],
         ),
         (&example, "alpine", &["3.11", "3.12.0", "3.13", "latest"]),
         (&quay, "coreos/etcd", &["latest", "v3"]),
@@ -270,8 +304,14 @@ async fn skopeo_man_page_yaml_plans_the_images_it_describes() {
         (format!("{e}/alpine:3.13"), "alpine:3.13".to_owned()),
         (format!("{e}/busybox:1-glibc"), "busybox:1-glibc".to_owned()),
         (format!("{e}/busybox:latest"), "busybox:latest".to_owned()),
-        (format!("{e}/nginx:1.13.1-alpine-perl"), "nginx:1.13.1-alpine-perl".to_owned()),
-        (format!("{e}/nginx:1.13.2-alpine-perl"), "nginx:1.13.2-alpine-perl".to_owned()),
+        (
+            format!("{e}/nginx:1.13.1-alpine-perl"),
+            "nginx:1.13.1-alpine-perl".to_owned(),
+        ),
+        (
+            format!("{e}/nginx:1.13.2-alpine-perl"),
+            "nginx:1.13.2-alpine-perl".to_owned(),
+        ),
         (format!("{e}/redis:1.0"), "redis:1.0".to_owned()),
         (format!("{e}/redis:2.0"), "redis:2.0".to_owned()),
         (format!("{e}/redis@{zero}"), format!("redis@{zero}")),

@@ -21,8 +21,7 @@ use hoist::credentials::CredentialStore;
 use hoist::media::Platform;
 use hoist::registry::{CredentialLookup, RegistryClient};
 use hoist::sync::{
-    plan, run, Destination, ImageOutcome, Source, SourceFile, SyncError, SyncOptions,
-    SyncReport,
+    plan, run, Destination, ImageOutcome, Source, SourceFile, SyncError, SyncOptions, SyncReport,
 };
 use hoist::transfer::TransferConfig;
 

@@ -219,7 +219,8 @@ fn lenient_version(tag: &str) -> Option<Version> {
     }
     let mut parsed = [0u64; 3];
     for (slot, number) in parsed.iter_mut().zip(&numbers) {
-        if !number.bytes().all(|b| b.is_ascii_digit()) || (number.len() > 1 && number.starts_with('0'))
+        if !number.bytes().all(|b| b.is_ascii_digit())
+            || (number.len() > 1 && number.starts_with('0'))
         {
             return None;
         }
@@ -263,8 +264,8 @@ mod tests {
     }
 
     const TAGS: &[&str] = &[
-        "latest", "3.11", "3.11.8", "3.12.0", "3.12", "v3.13.1", "3.14-rc1", "4.0.0",
-        "3.12.0.1", "03.12.0",
+        "latest", "3.11", "3.11.8", "3.12.0", "3.12", "v3.13.1", "3.14-rc1", "4.0.0", "3.12.0.1",
+        "03.12.0",
     ];
 
     #[test]
@@ -290,10 +291,20 @@ mod tests {
 
     #[test]
     fn hyphen_ranges_wildcards_and_not_equal() {
-        assert_eq!(admitted("3.11 - 3.12", TAGS), ["3.11", "3.11.8", "3.12.0", "3.12"]);
+        assert_eq!(
+            admitted("3.11 - 3.12", TAGS),
+            ["3.11", "3.11.8", "3.12.0", "3.12"]
+        );
         assert_eq!(admitted("3.11.x", TAGS), ["3.11", "3.11.8"]);
-        assert_eq!(admitted("*", TAGS).len(), 6, "every release, no pre-release");
-        assert_eq!(admitted(">= 3.11, != 3.12.0", TAGS), ["3.11", "3.11.8", "v3.13.1", "4.0.0"]);
+        assert_eq!(
+            admitted("*", TAGS).len(),
+            6,
+            "every release, no pre-release"
+        );
+        assert_eq!(
+            admitted(">= 3.11, != 3.12.0", TAGS),
+            ["3.11", "3.11.8", "v3.13.1", "4.0.0"]
+        );
     }
 
     #[test]
@@ -312,13 +323,21 @@ mod tests {
         for range in [">= ", ">= one", "3.1 -", "!! 3"] {
             assert!(SemverRange::parse(range).is_err(), "{range}");
         }
-        assert_eq!(ops(&SemverRange::parse("=> 1, =< 2").unwrap()), [Op::GreaterEq, Op::LessEq]);
+        assert_eq!(
+            ops(&SemverRange::parse("=> 1, =< 2").unwrap()),
+            [Op::GreaterEq, Op::LessEq]
+        );
     }
 
     #[test]
     fn regex_filters_match_anywhere_in_the_tag_as_go_does() {
         let filter = TagFilter::regex("nginx", r"^1\.13\.[12]-alpine-perl$").unwrap();
-        let tags = ["1.13.1-alpine-perl", "1.13.2-alpine-perl", "1.13.3-alpine-perl", "x1.13.1-alpine-perl"];
+        let tags = [
+            "1.13.1-alpine-perl",
+            "1.13.2-alpine-perl",
+            "1.13.3-alpine-perl",
+            "x1.13.1-alpine-perl",
+        ];
         let taken: Vec<_> = tags.iter().filter(|t| filter.admits(t)).collect();
         assert_eq!(taken, [&"1.13.1-alpine-perl", &"1.13.2-alpine-perl"]);
         let unanchored = TagFilter::regex("r", "alpine").unwrap();

@@ -287,7 +287,11 @@ fn walk_dir_images(
     for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
         let entry = entry.map_err(|e| io(dir, e))?;
         // Symlinks are not followed (a loop, or a tree outside DIR).
-        if entry.file_type().map_err(|e| io(&entry.path(), e))?.is_dir() {
+        if entry
+            .file_type()
+            .map_err(|e| io(&entry.path(), e))?
+            .is_dir()
+        {
             walk_dir_images(base, &entry.path(), images)?;
         }
     }

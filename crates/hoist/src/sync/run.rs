@@ -57,8 +57,8 @@ pub struct SyncOptions {
 pub enum ImageOutcome {
     /// The destination already named this digest: nothing was sent.
     UpToDate(Digest),
-    /// Copied.
-    Copied(CopyOutcome),
+    /// Copied (boxed: a copy's outcome is large).
+    Copied(Box<CopyOutcome>),
     /// `dry_run`: what a copy would send.
     WouldCopy(Estimate),
 }
@@ -185,7 +185,12 @@ async fn sync_image(
     let platform = options.copy.platform.as_ref();
     let expected = match platform {
         None => root.digest.clone(),
-        Some(_) => walk_plan(source.as_ref(), &root, platform).await?.root.digest,
+        Some(_) => {
+            walk_plan(source.as_ref(), &root, platform)
+                .await?
+                .root
+                .digest
+        }
     };
     if destination_digest(client, &image.destination).await? == Some(expected.clone()) {
         progress.emit(ProgressEvent::message(
@@ -195,8 +200,8 @@ async fn sync_image(
         return Ok(ImageOutcome::UpToDate(expected));
     }
     if options.dry_run {
-        let estimate = estimate(client, source.as_ref(), &root, &image.destination, options)
-            .await?;
+        let estimate =
+            estimate(client, source.as_ref(), &root, &image.destination, options).await?;
         return Ok(ImageOutcome::WouldCopy(estimate));
     }
     let sink = open_sink(client, &image.destination, filled)?;
@@ -204,7 +209,7 @@ async fn sync_image(
     if let Some((repository, digests)) = sink.into_record() {
         filled.record(&repository, digests);
     }
-    Ok(ImageOutcome::Copied(outcome))
+    Ok(ImageOutcome::Copied(Box::new(outcome)))
 }
 
 /// The source `location` names (the locations a plan makes: registry, layout, `dir:`).
@@ -224,11 +229,11 @@ fn open_source(
 
 /// The destination `location` names, as a sink that also mounts from repositories the run
 /// filled (`sink`).
-fn open_sink(
+fn open_sink<'a>(
     client: &RegistryClient,
     location: &ImageLocation,
-    filled: &Filled,
-) -> Result<SyncSink, CopyError> {
+    filled: &'a Filled,
+) -> Result<SyncSink<'a>, CopyError> {
     let sink: Box<dyn ImageSink> = match location {
         ImageLocation::Registry(reference) => Box::new(RegistryImage::new(client, reference)),
         ImageLocation::Layout { path, tag } => Box::new(LayoutSink::open(path, tag.as_deref())?),
@@ -256,9 +261,7 @@ async fn destination_digest(
     location: &ImageLocation,
 ) -> Result<Option<Digest>, CopyError> {
     let found = match location {
-        ImageLocation::Registry(reference) => {
-            RegistryImage::new(client, reference).resolve().await
-        }
+        ImageLocation::Registry(reference) => RegistryImage::new(client, reference).resolve().await,
         ImageLocation::Layout { path, tag } => {
             if !has_layout(path).await {
                 return Ok(None);

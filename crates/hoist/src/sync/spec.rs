@@ -183,7 +183,10 @@ mod tests {
             "registry.example.com/library/debian:bookworm"
         );
         let hub = reference("busybox:latest");
-        assert_eq!(registry_suffix(&hub, true), "docker.io/library/busybox:latest");
+        assert_eq!(
+            registry_suffix(&hub, true),
+            "docker.io/library/busybox:latest"
+        );
         let digest = format!("r.example/redis@sha256:{}", "ab".repeat(32));
         let pinned = reference(&digest);
         assert_eq!(
@@ -207,7 +210,9 @@ mod tests {
             "docker://my-registry.local.lan/repo/registry.example.com/repo/busybox:1-glibc"
         );
         let dir = Destination::parse("docker", "my-registry.local.lan/test").unwrap();
-        let from_dir = dir.location(&dir_suffix("/busybox:1-glibc", false)).unwrap();
+        let from_dir = dir
+            .location(&dir_suffix("/busybox:1-glibc", false))
+            .unwrap();
         assert_eq!(
             from_dir.to_string(),
             "docker://my-registry.local.lan/test/busybox:1-glibc"
@@ -230,14 +235,17 @@ mod tests {
             .location(&registry_suffix(&source, true))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("mirror.example/localhost:5000/app:v1"), "{err}");
+        assert!(
+            err.contains("mirror.example/localhost:5000/app:v1"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unknown_transports_and_bad_destinations_are_refused() {
         assert!(Source::parse("oci", "x").is_err());
         assert!(Destination::parse("yaml", "x").is_err());
-        for bad in ["", "docker://r.example", "UPPER/x"] {
+        for bad in ["", "docker://r.example", "r.example/Bad Name"] {
             assert!(Destination::parse("docker", bad).is_err(), "{bad}");
         }
     }

@@ -115,7 +115,10 @@ pub fn blobs_of(image: &Image) -> BTreeSet<String> {
 pub async fn remote_digest(registry: &TestRegistry, repo: &str, reference: &str) -> Option<String> {
     let response = hoist_testkit::http_client()
         .unwrap()
-        .head(format!("{}/v2/{repo}/manifests/{reference}", registry.url()))
+        .head(format!(
+            "{}/v2/{repo}/manifests/{reference}",
+            registry.url()
+        ))
         .header(
             "Accept",
             "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, \

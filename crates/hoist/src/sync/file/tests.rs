@@ -50,7 +50,11 @@ fn skopeo_man_page_yaml_gives_its_five_repositories() {
     let expected = [
         ("quay.io", "coreos/etcd", "tags latest".to_owned()),
         ("registry.example.com", "busybox", "all".to_owned()),
-        ("registry.example.com", "redis", format!("tags 1.0,2.0,{digest}")),
+        (
+            "registry.example.com",
+            "redis",
+            format!("tags 1.0,2.0,{digest}"),
+        ),
         (
             "registry.example.com",
             "nginx",
@@ -80,10 +84,17 @@ fn skopeo_man_page_registry_settings_are_kept() {
     assert_eq!(example.tls_verify, Some(true));
     assert_eq!(example.cert_dir, Some(PathBuf::from("/home/john/certs")));
     let quay = &file.registries["quay.io"];
-    assert_eq!((quay.tls_verify, quay.credentials.is_none()), (Some(false), true));
+    assert_eq!(
+        (quay.tls_verify, quay.credentials.is_none()),
+        (Some(false), true)
+    );
 
     let mut config = RegistryConfig::default();
-    config.registries.entry("quay.io".into()).or_default().insecure = false;
+    config
+        .registries
+        .entry("quay.io".into())
+        .or_default()
+        .insecure = false;
     file.apply_to(&mut config);
     assert!(config.host("quay.io").insecure);
     let example = config.host("registry.example.com");
@@ -103,15 +114,13 @@ fn the_toml_form_says_the_same() {
         &yaml.registries["registry.example.com"],
         &toml.registries["registry.example.com"],
     );
-    assert_eq!(
-        (&a.credentials, &a.cert_dir),
-        (&b.credentials, &b.cert_dir)
-    );
+    assert_eq!((&a.credentials, &a.cert_dir), (&b.credentials, &b.cert_dir));
 }
 
 #[test]
 fn unquoted_numbers_are_tags_as_written() {
-    let file = SourceFile::parse_yaml("r.example:\n  images:\n    redis: [1.0, 7, 2.10]\n").unwrap();
+    let file =
+        SourceFile::parse_yaml("r.example:\n  images:\n    redis: [1.0, 7, 2.10]\n").unwrap();
 
     assert_eq!(
         summary(&file)[0].2,
@@ -139,12 +148,12 @@ fn misspelt_keys_and_bad_filters_are_refused() {
     let err = SourceFile::parse_yaml("r.example:\n  image:\n    busybox: []\n").unwrap_err();
     assert!(err.to_string().contains("image"), "{err}");
 
-    let err = SourceFile::parse_yaml("r.example:\n  images-by-tag-regex:\n    x: \"(\"\n")
-        .unwrap_err();
+    let err =
+        SourceFile::parse_yaml("r.example:\n  images-by-tag-regex:\n    x: \"(\"\n").unwrap_err();
     assert!(matches!(err, SyncError::Filter { .. }), "{err}");
 
-    let err = SourceFile::parse_yaml("r.example:\n  images-by-semver:\n    x: \">= one\"\n")
-        .unwrap_err();
+    let err =
+        SourceFile::parse_yaml("r.example:\n  images-by-semver:\n    x: \">= one\"\n").unwrap_err();
     assert!(err.to_string().contains("x"), "{err}");
 }
 
