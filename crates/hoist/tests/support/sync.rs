@@ -5,13 +5,12 @@
 
 use std::collections::BTreeSet;
 
-use hoist::copy::CopyOptions;
 use hoist::registry::RegistryClient;
 use hoist::sync::{plan, run, Destination, Source, SyncOptions, SyncReport};
 use hoist_testkit::{Image, ImageBuilder, ImagePusher, Layer, TestRegistry};
 
+use crate::support::copy::fast_copy_options;
 use crate::support::pull::{anonymous_client, Recorder};
-use crate::support::push::fast_upload;
 
 /// An image on the shared `base` layer with one small layer of its own (`name` in a file).
 pub fn image_on(base: &Layer, name: &str) -> Image {
@@ -38,10 +37,7 @@ pub async fn seed(registry: &TestRegistry, repo: &str, tag: &str, image: &Image)
 /// Options with a fast backoff, every platform.
 pub fn fast_options() -> SyncOptions {
     SyncOptions {
-        copy: CopyOptions {
-            upload: fast_upload(),
-            ..CopyOptions::default()
-        },
+        copy: fast_copy_options(),
         ..SyncOptions::default()
     }
 }
