@@ -11,6 +11,7 @@ pub use crate::cli_referrers::{AttachArgs, DiscoverArgs, DiscoverFormat};
 pub use crate::cli_registry::{
     BlobArgs, CatalogArgs, DeleteArgs, HistoryArgs, LsArgs, RemoteImageArgs,
 };
+pub use crate::cli_sync::SyncArgs;
 pub use crate::cli_trust::{GenerateKeyArgs, PolicyArgs, SignArgs};
 
 /// hoist: pull, push and manage container images without a daemon.
@@ -116,6 +117,13 @@ pub enum Command {
         after_help = "Examples:\n  hoist copy docker://localhost:5000/team/app:v1 oci:./layout:v1\n  hoist copy oci:./layout:v1 hoist:team/app:v1\n  hoist copy hoist:team/app:v1 docker-archive:app.tar:team/app:v1"
     )]
     Copy(CopyArgs),
+    /// Copy many images at once, incrementally: every tag of a repository, the images of a
+    /// skopeo sync YAML file, or a directory written by an earlier sync, into a registry or
+    /// an OCI layout directory (skopeo's sync)
+    #[command(
+        after_help = "Examples:\n  hoist sync --src docker --dest docker registry.example.com/library/busybox my-registry.local.lan/mirror\n  hoist sync --src yaml --dest dir sync.yml /media/usb\n  hoist sync --src dir --dest docker /media/usb my-registry.local.lan/mirror"
+    )]
+    Sync(SyncArgs),
     /// List the tags of a repository in a registry
     Ls(LsArgs),
     /// List the repositories of a registry

@@ -209,6 +209,7 @@ impl Config {
                     mirrors: settings.mirrors.clone(),
                     ca_file: settings.ca_file.clone(),
                     insecure: settings.insecure,
+                    cert_dir: None,
                 };
                 (host.clone(), host_config)
             })

@@ -139,6 +139,10 @@ pub enum CliError {
     #[error(transparent)]
     Copy(#[from] Box<hoist::copy::CopyError>),
 
+    /// A sync could not start, or one of its images or repositories failed.
+    #[error(transparent)]
+    Sync(#[from] Box<hoist::sync::SyncError>),
+
     /// A registry command's request failed; `action` says what was asked.
     #[error("{action}")]
     Remote {

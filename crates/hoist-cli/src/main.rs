@@ -2,7 +2,8 @@
 //! and turns a failure into one clear line and a non-zero exit status.
 //!
 //! The logic lives in the `hoist` library and in the modules here, one per concern: `cli`,
-//! `cli_registry` and `cli_referrers` (arguments), `config` (the TOML file), `commands` (one file per
+//! `cli_registry`, `cli_referrers`, `cli_sync` and `cli_trust` (arguments), `config` (the
+//! TOML file), `commands` (one file per
 //! subcommand, or per family: `registry` for the registry commands, `generate` for
 //! completions and man pages), `prompt` (terminal input), `verify` (login checks against the
 //! registry), `progress` (pull progress on a terminal or as plain lines), `output` (stdout
@@ -20,6 +21,7 @@
 mod cli;
 mod cli_referrers;
 mod cli_registry;
+mod cli_sync;
 mod cli_trust;
 mod commands;
 mod config;
@@ -73,6 +75,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Load(args) => commands::load::run(args, &open_store(cli)?),
         Command::Export(args) => commands::export::run(args, open_store(cli)?),
         Command::Copy(args) => commands::copy::run(args, &cli.global, &config, store),
+        Command::Sync(args) => commands::sync::run_sync(args, &cli.global, &config, store),
         Command::Ls(args) => commands::registry::ls(args, &config, store),
         Command::Catalog(args) => commands::registry::catalog(args, &config, store),
         Command::Digest(args) => commands::registry::image_part(Part::Digest, args, &config, store),

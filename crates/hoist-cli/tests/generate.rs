@@ -5,7 +5,15 @@ mod sandbox;
 
 use sandbox::{stderr, stdout, Sandbox};
 
-const COMMANDS: [&str; 6] = ["pull", "ls", "catalog", "manifest", "history", "completion"];
+const COMMANDS: [&str; 7] = [
+    "pull",
+    "ls",
+    "catalog",
+    "manifest",
+    "history",
+    "completion",
+    "sync",
+];
 
 #[tokio::test]
 async fn completion_scripts_name_every_command() {

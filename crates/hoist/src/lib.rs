@@ -52,6 +52,7 @@
 //! | [`copy`] | the engine: sources, sinks, the walk, and every transport (registry, store, `oci:`, `dir:`, archives) |
 //! | [`pull`] | docker's pull as a copy into the store: which tags and platform, schema 1, docker's statuses |
 //! | [`push`] | docker's push as a copy from the store: which tags, mount candidates, compression of loaded layers |
+//! | [`sync`] | many images between registries and directories, incrementally (skopeo sync's sources, YAML and names) |
 //! | [`archive`] | the docker-archive and OCI-archive formats: `save`, and what `load` reads and reports |
 //! | [`trust`] | `policy.json`, sigstore signatures (verify before any layer, sign on push and copy), the verifier hook |
 //! | [`export`] | an image's flattened root filesystem in a directory |
@@ -88,6 +89,7 @@ pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod store;
+pub mod sync;
 pub mod transfer;
 pub mod trust;
 pub mod unpack;

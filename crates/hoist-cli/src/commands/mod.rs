@@ -20,6 +20,7 @@ pub mod registry;
 pub mod rmi;
 pub mod save;
 pub mod session;
+pub mod sync;
 pub mod tag;
 pub mod trust;
 

@@ -33,6 +33,11 @@ pub struct HostConfig {
     /// Allow plain HTTP and unverified TLS for this host (docker's `insecure-registries`).
     #[serde(default)]
     pub insecure: bool,
+    /// A directory laid out as this host's certs.d directory (`*.crt` CAs, `client.cert` +
+    /// `client.key`), searched before the certs.d directories: skopeo's `--cert-dir`, the
+    /// `cert-dir` of a sync source file.
+    #[serde(default)]
+    pub cert_dir: Option<PathBuf>,
 }
 
 /// Everything the registry client needs from the configuration. Deserialises from the config

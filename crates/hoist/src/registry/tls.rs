@@ -1,7 +1,7 @@
 //! TLS for registry hosts: a rustls `ClientConfig` per host, with the `ring` provider.
 //!
-//! Trust = the system roots (rustls-native-certs) + every `*.crt` in
-//! `CERTS_DIR/HOST[:PORT]/` for each certs.d directory + the host's `ca_file`. A client
+//! Trust = the system roots (rustls-native-certs) + every `*.crt` in the host's `cert_dir`
+//! and in `CERTS_DIR/HOST[:PORT]/` for each certs.d directory + the host's `ca_file`. A client
 //! certificate is presented when the same directory holds `client.cert` and `client.key`
 //! (docker's `registry.ReadCertsDirectory`, which pairs `*.cert` with `*.key`). A host
 //! configured `insecure` gets a verifier that accepts any certificate (docker's
@@ -73,16 +73,17 @@ fn system_roots() -> &'static [CertificateDer<'static>] {
     })
 }
 
-/// The existing `CERTS_DIR/HOST` directories, in configured order.
+/// The host's own `cert_dir`, then the existing `CERTS_DIR/HOST` directories, in configured
+/// order.
 fn host_dirs(config: &RegistryConfig, host: &str) -> Vec<std::path::PathBuf> {
     // A host name never contains '/', but a malformed one must not escape the certs dir.
     if host.contains('/') || host.contains("..") {
         return Vec::new();
     }
-    config
-        .certs_dirs
-        .iter()
-        .map(|d| d.join(host))
+    let own = config.host(host).cert_dir;
+    let certs_d = config.certs_dirs.iter().map(|d| d.join(host));
+    own.into_iter()
+        .chain(certs_d)
         .filter(|d| d.is_dir())
         .collect()
 }

@@ -302,16 +302,22 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
         .map_err(|e| StoreError::io("sync directory", dir, e))
 }
 
+/// The manifests listed in the `index.json` of the layout at `root`, read without opening
+/// (or creating anything in) the layout: what a reader of someone else's layout needs.
+pub fn read_index_manifests(root: &Path) -> Result<Vec<IndexEntry>, StoreError> {
+    let path = root.join(INDEX_FILE);
+    let index = read_index(&path)?;
+    index
+        .manifests
+        .iter()
+        .map(|m| entry_from_json(&path, m))
+        .collect()
+}
+
 impl ContentStore {
     /// The manifests listed in the layout's `index.json`.
     pub fn index_manifests(&self) -> Result<Vec<IndexEntry>, StoreError> {
-        let path = self.root().join(INDEX_FILE);
-        let index = read_index(&path)?;
-        index
-            .manifests
-            .iter()
-            .map(|m| entry_from_json(&path, m))
-            .collect()
+        read_index_manifests(self.root())
     }
 
     /// Adds `entry` to `index.json`. An entry with the same `ref_name` is replaced (a tag moves,

@@ -11,6 +11,7 @@
 //! - [`layers`]: a store whose pulls unpack into its layer store; umoci's reference rootfs.
 //! - [`archive`]: stores holding testkit images, tar archives read and rewritten in memory.
 //! - [`registry`]: the registry client's tests: images pushed with skopeo, clients built.
+//! - [`sync`]: repositories sharing a base layer, one sync run, what a destination received.
 //! - `skopeo` (the testkit's): skopeo run, and its raw view of a manifest or config in any
 //!   transport.
 
@@ -22,4 +23,5 @@ pub mod layers;
 pub mod pull;
 pub mod push;
 pub mod registry;
+pub mod sync;
 pub use hoist_testkit::skopeo;

@@ -1,0 +1,161 @@
+//! `hoist sync` end to end: the built binary between real `docker-registry` processes, from a
+//! skopeo sync YAML file; the second run finds everything up to date; `--dry-run` writes
+//! nothing; `--keep-going` reports a missing repository on stderr, syncs the rest and exits 1.
+
+mod sandbox;
+
+use sandbox::{arch_image, push_index, stderr, stdout, Sandbox};
+
+use hoist_testkit::{ImagePusher, TestRegistry};
+
+/// A source registry with `team/app:v1` (an index of two platforms) and `base/tool:1.0`.
+async fn source() -> TestRegistry {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    push_index(&registry, "team/app", &["amd64", "arm64"]).await;
+    ImagePusher::new(&registry)
+        .push_image("base/tool", "1.0", &arch_image("amd64"))
+        .await
+        .unwrap();
+    registry
+}
+
+fn yaml(sandbox: &Sandbox, text: &str) -> String {
+    let path = sandbox.dir.path().join("sync.yml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test]
+async fn yaml_sync_copies_then_finds_everything_up_to_date() {
+    let (a, b) = (source().await, TestRegistry::anonymous().await.unwrap());
+    let sandbox = Sandbox::new();
+    let file = yaml(
+        &sandbox,
+        &format!(
+            "{}:\n    images:\n        team/app: []\n    images-by-semver:\n        base/tool: \">= 1\"\n",
+            a.host()
+        ),
+    );
+    let dest = format!("{}/mirror", b.host());
+    let args = ["sync", "--src", "yaml", "--dest", "docker", &file, &dest];
+
+    let first = sandbox.hoist(&args).await;
+
+    assert!(first.status.success(), "{}", stderr(&first));
+    let text = stdout(&first);
+    assert!(
+        text.contains(&format!(
+            "Copying image 2/2: docker://{}/base/tool:1.0 to docker://{dest}/tool:1.0",
+            a.host()
+        )),
+        "{text}"
+    );
+    let last = text.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("Synced 2 images (0 up to date, 2 copied: "),
+        "{last}"
+    );
+
+    let second = sandbox.hoist(&args).await;
+
+    assert!(second.status.success(), "{}", stderr(&second));
+    let text = stdout(&second);
+    assert!(
+        text.contains(&format!("docker://{dest}/app:v1: up to date")),
+        "{text}"
+    );
+    let last = text.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        "Synced 2 images (2 up to date, 0 copied: 0 blobs sent, 0 mounted, 0 already there)"
+    );
+}
+
+#[tokio::test]
+async fn dry_run_prints_what_would_move_and_copies_nothing() {
+    let (a, b) = (source().await, TestRegistry::anonymous().await.unwrap());
+    let sandbox = Sandbox::new();
+    let src = format!("{}/base/tool:1.0", a.host());
+    let dest = format!("{}/mirror", b.host());
+
+    let out = sandbox
+        .hoist(&[
+            "sync",
+            "--dry-run",
+            "-s",
+            "docker",
+            "-d",
+            "docker",
+            &src,
+            &dest,
+        ])
+        .await;
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "Would copy docker://{src} to docker://{dest}/tool:1.0: 1 manifest, 2 blobs ("
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("Would sync 1 image (0 up to date, 1 to copy: 2 blobs ("),
+        "{text}"
+    );
+    assert_eq!(b.count_requests("PUT", "/v2/"), 0);
+}
+
+#[tokio::test]
+async fn keep_going_reports_the_missing_repository_and_exits_1() {
+    let (a, b) = (source().await, TestRegistry::anonymous().await.unwrap());
+    let sandbox = Sandbox::new();
+    let file = yaml(
+        &sandbox,
+        &format!(
+            "{}:\n    images:\n        team/app: [v1]\n        team/missing: []\n",
+            a.host()
+        ),
+    );
+    let dest = format!("{}/mirror", b.host());
+
+    let out = sandbox
+        .hoist(&[
+            "sync",
+            "--keep-going",
+            "--src",
+            "yaml",
+            "--dest",
+            "docker",
+            &file,
+            &dest,
+        ])
+        .await;
+
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let errors = stderr(&out);
+    assert!(
+        errors.contains(&format!(
+            "Error: cannot list the tags of {}/team/missing",
+            a.host()
+        )),
+        "{errors}"
+    );
+    let last = stdout(&out).lines().last().unwrap_or_default().to_owned();
+    assert!(
+        last.starts_with("Synced 1 image (0 up to date, 1 copied"),
+        "{last}"
+    );
+    assert!(last.ends_with(", 1 failed)"), "{last}");
+}
+
+#[tokio::test]
+async fn unknown_transports_are_usage_errors() {
+    let sandbox = Sandbox::new();
+
+    let out = sandbox
+        .hoist(&["sync", "--src", "oci", "--dest", "docker", "a", "b"])
+        .await;
+
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

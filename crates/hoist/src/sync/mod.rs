@@ -1,0 +1,54 @@
+//! Sync: many images between registries and directories, incrementally — `hoist sync --src
+//! docker|dir|yaml SRC --dest docker|dir DEST`, skopeo sync's command for mirrors and
+//! air-gapped sites, as configurations of the one copy engine ([`crate::copy::copy`]).
+//!
+//! Data flow: the command line's two ends ([`Source`], [`Destination`]; a source file read
+//! into a [`SourceFile`]) ⇒ [`plan`] ⇒ a [`SyncPlan`], every image as a pair of
+//! [`crate::copy::ImageLocation`]s (source, destination) ⇒ [`run`] ⇒ a [`SyncReport`]
+//! (each image up to date, copied or estimated, and every failure).
+//!
+//! # Parts
+//! | file | owns |
+//! |------|------|
+//! | `spec` | [`Source`], [`Destination`], destination names (skopeo's, `--scoped`), the `--dest dir` layout choice |
+//! | `file` | [`SourceFile`]: skopeo sync's YAML accepted as is, and its TOML form; per-registry credentials, `tls-verify`, `cert-dir` |
+//! | `filter` | [`TagFilter`]: listed tags, `images-by-tag-regex` (RE2), `images-by-semver` (Masterminds' ranges) |
+//! | `plan` | [`plan`]: tags listed with pagination, layouts and `dir:` trees walked, names given |
+//! | `run` | [`run`]: up-to-date check (one `HEAD`), copy or `--dry-run` estimate, `--keep-going` |
+//! | `sink` | [`SyncSink`]: mounts a blob from destination repositories the run already filled |
+//! | `error` | [`SyncError`] |
+//!
+//! # Behaviour kept from skopeo sync (1.22)
+//! Transports `docker`, `dir`, `yaml` in and `docker`, `dir` out, `dir` to `dir` refused;
+//! a repository without a tag means every tag; destination names are the last component of
+//! the source repository (`--scoped`: the whole reference); a sync fails when any image
+//! failed, after the others with `--keep-going`. Where hoist differs, on purpose:
+//! - every platform of an index is copied unless `--platform` names one (skopeo's `--all`
+//!   is the default); `--preserve-digests` always holds (nothing is rewritten);
+//! - an image whose digest the destination already names costs one `HEAD` and moves nothing
+//!   (skopeo's `OptimizeDestinationImageAlreadyExists`), and blobs shared between
+//!   repositories of the destination registry are mounted, not sent again (`sink`);
+//! - `--dest dir` is one shared OCI layout rather than a `dir:` directory per image (see
+//!   `spec`), which a later `--src dir` reads back; a second sync into it writes only what
+//!   it lacks;
+//! - a repository of a source file that cannot be listed fails the run (skopeo logs it and
+//!   exits 0), a misspelt key of the file is refused, and the file's registries and
+//!   repositories are taken in sorted order, not Go's random map order.
+
+mod error;
+mod file;
+mod filter;
+mod plan;
+mod run;
+mod sink;
+mod spec;
+
+pub use error::SyncError;
+pub use file::{FileCredentials, RegistryImages, SourceFile};
+pub use filter::{SemverRange, TagFilter};
+pub use plan::{plan, PlanFailure, SyncImage, SyncPlan};
+pub use run::{run, Estimate, ImageOutcome, SyncFailure, SyncOptions, SyncReport, SyncedImage};
+pub use sink::{Filled, SyncSink};
+pub use spec::{
+    dir_suffix, registry_suffix, Destination, Source, DESTINATION_TRANSPORTS, SOURCE_TRANSPORTS,
+};
