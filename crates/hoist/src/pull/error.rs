@@ -89,6 +89,13 @@ pub enum PullError {
 }
 
 impl PullError {
+    /// A reference could not point at the image because it is not recorded (an `rmi` removed
+    /// it since the pull recorded it).
+    pub(crate) fn is_image_not_recorded(&self) -> bool {
+        matches!(self, PullError::Local(e)
+            if matches!(**e, LocalStoreError::Metadata(crate::store::MetadataError::ImageNotRecorded { .. })))
+    }
+
     /// The pull was interrupted because of `reason`.
     pub(crate) fn interrupted(reason: impl Into<String>) -> PullError {
         PullError::Interrupted(Interrupted::new("the pull", reason))
@@ -123,5 +130,27 @@ impl PullError {
     /// A registry error worded for the reference being pulled.
     pub(crate) fn registry(message: PullErrorMessage) -> PullError {
         PullError::Registry(Box::new(message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::Digest;
+    use crate::store::MetadataError;
+
+    #[test]
+    fn a_reference_to_an_image_removed_meanwhile_is_told_apart_from_other_store_errors() {
+        let gone = PullError::from(MetadataError::ImageNotRecorded {
+            path: "hoist.db".into(),
+            reference: "r/x@sha256:…".to_owned(),
+            manifest: Digest::sha256_of(b"m"),
+        });
+        assert!(gone.is_image_not_recorded(), "{gone}");
+        let other = PullError::from(MetadataError::NotADigestReference {
+            reference: "r/x:v1".to_owned(),
+        });
+        assert!(!other.is_image_not_recorded(), "{other}");
+        assert!(!PullError::interrupted("x").is_image_not_recorded());
     }
 }

@@ -31,6 +31,9 @@ use crate::store::layers::diff_id_of_blob;
 use crate::store::metadata::{ImageLayer, ImageRecord};
 use crate::store::MetadataStore;
 
+/// How many times a pull records an image again that an `rmi` removed before its references.
+const MAX_RECORD_ATTEMPTS: u32 = 3;
+
 /// Where the manifest being pulled came from.
 pub(super) struct Origin<'a> {
     pub(super) repo: &'a Arc<RemoteRepository>,
@@ -101,8 +104,11 @@ impl Puller {
             target,
             index_digest: (depth > 0).then(|| digest.clone()),
         };
-        let result = match read.manifest {
+        // Kept to record the image again if an `rmi` removes it before its references.
+        let mut again = None;
+        let mut result = match read.manifest {
             Manifest::Image(image) => {
+                again = Some((image.clone(), read.bytes.clone()));
                 self.pull_image(&origin, &manifest_digest, image, read.bytes, progress)
                     .await?
             }
@@ -125,7 +131,25 @@ impl Puller {
             }
         };
         progress.emit(ProgressEvent::message("", format!("Digest: {digest}")));
-        let updated = self.record_references(target, &digest, &result).await?;
+        let mut attempts = 0;
+        let updated = loop {
+            match self.record_references(target, &digest, &result).await {
+                // An `rmi` removed the image between its recording and its references (the
+                // pull's lease kept its blobs): record it again, then point at it — as the
+                // layer store does when an `rmi` lands before its holds.
+                Err(e) if attempts < MAX_RECORD_ATTEMPTS && e.is_image_not_recorded() => {
+                    let Some((image, bytes)) = again.clone() else {
+                        return Err(e);
+                    };
+                    attempts += 1;
+                    tracing::debug!(manifest = %manifest_digest, "the image was removed before it was tagged: recording it again");
+                    result = self
+                        .pull_image(&origin, &manifest_digest, image, bytes, progress)
+                        .await?;
+                }
+                other => break other?,
+            }
+        };
         Ok(PulledImage {
             reference: target.clone(),
             digest,
