@@ -9,7 +9,8 @@ mod support;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use hoist::copy::CopyError;
+use hoist::compress::Compression;
+use hoist::copy::{CopyError, CopyOptions};
 use hoist_testkit::{ImageBuilder, Index, Layer, ManifestFormat, TestRegistry};
 
 use support::copy::{copy_between, fast_copy_options, seed_index};
@@ -65,6 +66,21 @@ fn replace(blob: &Path, with: Replacement, outside: &Path) {
 }
 
 async fn refused(transport: &str, with: Replacement) {
+    refused_with(transport, with, fast_copy_options()).await;
+}
+
+/// The same, with the layer recompressed on the way: the compression step reads a local
+/// blob file itself (`ImageSource::blob_file`) and must refuse it just as `open_blob` does.
+async fn refused_recompressing(transport: &str, with: Replacement) {
+    let options = CopyOptions {
+        compression: Compression::Zstd,
+        recompress: true,
+        ..fast_copy_options()
+    };
+    refused_with(transport, with, options).await;
+}
+
+async fn refused_with(transport: &str, with: Replacement, options: CopyOptions) {
     let a = TestRegistry::anonymous().await.unwrap();
     let index = index();
     seed_index(&a, "app", "v1", &index).await;
@@ -91,11 +107,7 @@ async fn refused(transport: &str, with: Replacement) {
 
     let (result, _) = tokio::time::timeout(
         std::time::Duration::from_secs(30),
-        copy_between(
-            &src,
-            &format!("oci:{}:v1", dst.display()),
-            fast_copy_options(),
-        ),
+        copy_between(&src, &format!("oci:{}:v1", dst.display()), options),
     )
     .await
     .expect("the copy must not wait on a FIFO");
@@ -144,6 +156,16 @@ async fn dir_blob_that_is_a_directory_is_refused() {
 #[tokio::test]
 async fn dir_blob_that_is_a_fifo_is_refused_without_waiting() {
     refused("dir", Replacement::Fifo).await;
+}
+
+#[tokio::test]
+async fn layout_blob_that_is_a_symlink_is_not_followed_when_recompressing() {
+    refused_recompressing("oci", Replacement::Symlink).await;
+}
+
+#[tokio::test]
+async fn dir_blob_that_is_a_fifo_is_refused_without_waiting_when_recompressing() {
+    refused_recompressing("dir", Replacement::Fifo).await;
 }
 
 /// An oci-archive of `index` whose layer member is written as `kind` (a symlink to the

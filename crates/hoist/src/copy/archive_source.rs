@@ -31,7 +31,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
-use super::layout::{open_blob_file, read_manifest};
+use super::layout::{blob_path, open_blob_file, read_manifest};
 use super::location::ArchiveImage;
 use super::source::{BlobStream, ImageSource};
 use super::staging::StagingDir;
@@ -433,5 +433,10 @@ impl ImageSource for ArchiveSource {
             )
             .await
         })
+    }
+
+    fn blob_file(&self, descriptor: &Descriptor) -> Result<Option<PathBuf>, CopyError> {
+        self.member(descriptor)?;
+        Ok(Some(blob_path(self.content.root(), &descriptor.digest)))
     }
 }

@@ -31,11 +31,15 @@
 //! stream verified — the pass goes on into the spool when its writer gives up, and the next
 //! opening waits for it, then reads that blob instead of compressing again.
 //!
-//! Memory stays bounded: two channels of a few pieces, and the encoder's blocks in flight.
+//! A source that keeps its blobs as local files ([`ImageSource::blob_file`]: the store, `oci:`,
+//! `dir:`, an archive) is read on the pass's own thread; a registry's stream comes through a
+//! channel. Memory stays bounded: channels of a few pieces, and the encoder's blocks in flight.
 //!
 //! [`ImageSink::keeps_compressed_in`]: super::ImageSink::keeps_compressed_in
 
+use std::fs::File;
 use std::io::{self, Read, Write};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -43,7 +47,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use super::blob_file::stream_blob_file;
+use super::blob_file::{open_regular, stream_blob_file};
 use super::blob_input::{BlobInput, Measure};
 use super::convert::compressed_layer_type;
 use super::layout::blob_path;
@@ -135,7 +139,11 @@ impl<'a> CompressedLayer<'a> {
             return stream_blob_file(self.location(), &path, offset).await;
         }
         self.read.store(0, Ordering::Relaxed);
-        let mut stream = self.source.open_blob(&self.layer, 0).await?;
+        let feed = match self.source.blob_file(&self.layer)? {
+            // A local file is read on the pass's own thread: no stream, no channel.
+            Some(path) => Feed::File(path),
+            None => Feed::Stream(self.forward_blob().await?),
+        };
         let spool =
             match &self.keep {
                 Some(content) => Some(content.spool().map_err(|e| {
@@ -143,16 +151,7 @@ impl<'a> CompressedLayer<'a> {
                 })?),
                 None => None,
             };
-        let (input, input_rx) = mpsc::channel::<Result<Bytes, CopyError>>(DEPTH);
         let (output, output_rx) = mpsc::channel::<Result<Bytes, CopyError>>(DEPTH);
-        tokio::spawn(async move {
-            while let Some(item) = stream.next().await {
-                let failed = item.is_err();
-                if input.send(item).await.is_err() || failed {
-                    return;
-                }
-            }
-        });
         let done = Arc::new(AtomicBool::new(false));
         let pass = Pass {
             layer: self.layer.clone(),
@@ -173,11 +172,34 @@ impl<'a> CompressedLayer<'a> {
             spool,
         };
         tokio::task::spawn_blocking(move || {
-            pass.run(input_rx, out);
+            pass.run(feed, out);
             drop(keeping);
         });
         Ok(ended_checked(output_rx, done, self.layer.digest.clone()))
     }
+
+    /// The source's blob stream, forwarded into a channel the pass's thread reads.
+    async fn forward_blob(&self) -> Result<mpsc::Receiver<Result<Bytes, CopyError>>, CopyError> {
+        let mut stream = self.source.open_blob(&self.layer, 0).await?;
+        let (input, input_rx) = mpsc::channel::<Result<Bytes, CopyError>>(DEPTH);
+        tokio::spawn(async move {
+            while let Some(item) = stream.next().await {
+                let failed = item.is_err();
+                if input.send(item).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(input_rx)
+    }
+}
+
+/// Where a pass reads the source's bytes.
+enum Feed {
+    /// The blob's local file ([`ImageSource::blob_file`]), opened by the pass.
+    File(PathBuf),
+    /// The source's stream, forwarded into a channel.
+    Stream(mpsc::Receiver<Result<Bytes, CopyError>>),
 }
 
 impl BlobInput for CompressedLayer<'_> {
@@ -259,19 +281,11 @@ struct Pass {
 }
 
 impl Pass {
-    fn run(self, input: mpsc::Receiver<Result<Bytes, CopyError>>, out: Output) {
+    fn run(self, feed: Feed, out: Output) {
         let failure = out.channel.clone();
-        let mut reader = Input {
-            channel: input,
-            pending: Bytes::new(),
-            hasher: self
-                .check
-                .then(|| Hasher::new(self.layer.digest.algorithm())),
-            taken: 0,
-            read: Arc::clone(&self.read),
-            failure: None,
-        };
-        let result = self.compress(&mut reader, out);
+        let result = self
+            .open(feed)
+            .and_then(|mut reader| self.compress(&mut reader, out));
         match result {
             Ok(()) => self.done.store(true, Ordering::Release),
             Err(e) => {
@@ -280,6 +294,29 @@ impl Pass {
                 }
             }
         }
+    }
+
+    fn open(&self, feed: Feed) -> Result<Input, CopyError> {
+        let source = match feed {
+            Feed::File(path) => Source::File {
+                file: open_regular(&self.location, &path)?,
+                location: self.location.clone(),
+                path,
+            },
+            Feed::Stream(channel) => Source::Stream {
+                channel,
+                pending: Bytes::new(),
+            },
+        };
+        Ok(Input {
+            source,
+            hasher: self
+                .check
+                .then(|| Hasher::new(self.layer.digest.algorithm())),
+            taken: 0,
+            read: Arc::clone(&self.read),
+            failure: None,
+        })
     }
 
     fn compress(&self, reader: &mut Input, out: Output) -> Result<(), CopyError> {
@@ -381,8 +418,7 @@ impl Pass {
 
 /// The source's bytes as a [`Read`], hashed and counted as they are taken.
 struct Input {
-    channel: mpsc::Receiver<Result<Bytes, CopyError>>,
-    pending: Bytes,
+    source: Source,
     /// `None` for a source verified at rest: the bytes are only counted.
     hasher: Option<Hasher>,
     /// Bytes taken.
@@ -392,24 +428,59 @@ struct Input {
     failure: Option<CopyError>,
 }
 
+/// An opened [`Feed`].
+enum Source {
+    File {
+        file: File,
+        /// The source and the file, for a read error's message.
+        location: String,
+        path: PathBuf,
+    },
+    Stream {
+        channel: mpsc::Receiver<Result<Bytes, CopyError>>,
+        pending: Bytes,
+    },
+}
+
 impl Read for Input {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pending.is_empty() {
-            match self.channel.blocking_recv() {
-                Some(Ok(chunk)) => self.pending = chunk,
-                Some(Err(e)) => {
+        let n = match &mut self.source {
+            Source::File {
+                file,
+                location,
+                path,
+            } => match file.read(buf) {
+                Ok(n) => n,
+                Err(e) => {
                     let message = e.to_string();
-                    self.failure = Some(e);
+                    self.failure = Some(CopyError::Io {
+                        location: location.clone(),
+                        action: "read",
+                        path: path.display().to_string(),
+                        source: e,
+                    });
                     return Err(io::Error::other(message));
                 }
-                None => return Ok(0),
+            },
+            Source::Stream { channel, pending } => {
+                while pending.is_empty() {
+                    match channel.blocking_recv() {
+                        Some(Ok(chunk)) => *pending = chunk,
+                        Some(Err(e)) => {
+                            let message = e.to_string();
+                            self.failure = Some(e);
+                            return Err(io::Error::other(message));
+                        }
+                        None => return Ok(0),
+                    }
+                }
+                let n = buf.len().min(pending.len());
+                buf[..n].copy_from_slice(&pending.split_to(n));
+                n
             }
-        }
-        let n = buf.len().min(self.pending.len());
-        let chunk = self.pending.split_to(n);
-        buf[..n].copy_from_slice(&chunk);
+        };
         if let Some(hasher) = &mut self.hasher {
-            hasher.update(&chunk);
+            hasher.update(&buf[..n]);
         }
         self.taken += n as u64;
         self.read.fetch_add(n as u64, Ordering::Relaxed);

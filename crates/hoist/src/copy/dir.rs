@@ -143,6 +143,10 @@ impl ImageSource for DirSource {
         let path = dir_blob_path(&self.root, &descriptor.digest);
         Box::pin(async move { stream_blob_file(ImageSource::location(self), &path, offset).await })
     }
+
+    fn blob_file(&self, descriptor: &Descriptor) -> Result<Option<PathBuf>, CopyError> {
+        Ok(Some(dir_blob_path(&self.root, &descriptor.digest)))
+    }
 }
 
 /// A `dir:` directory to copy into. See the module docs.

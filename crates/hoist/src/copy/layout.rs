@@ -185,6 +185,10 @@ impl<T: LayoutFiles> ImageSource for T {
         ))
     }
 
+    fn blob_file(&self, descriptor: &Descriptor) -> Result<Option<PathBuf>, CopyError> {
+        Ok(Some(blob_path(&self.layout_root(), &descriptor.digest)))
+    }
+
     fn referrers<'a>(
         &'a self,
         subject: &'a Descriptor,

@@ -13,6 +13,8 @@
 //! (implementations verify); [`ImageSource::open_blob`] streams raw bytes that the *sink*
 //! verifies, because only the sink sees them all (a resumed read sees a suffix).
 
+use std::path::PathBuf;
+
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
@@ -50,6 +52,15 @@ pub trait ImageSource: Send + Sync {
         descriptor: &'a Descriptor,
         offset: u64,
     ) -> CopyFuture<'a, BlobStream>;
+
+    /// The file that holds the blob `descriptor`, when the source keeps its blobs as local
+    /// files (`oci:`, `dir:`, the store, an archive's staged members): a blocking step (the
+    /// compression step) reads it directly instead of through [`open_blob`](Self::open_blob)'s
+    /// stream. Opened as `open_blob` opens it — a regular file only, never through a symlink —
+    /// and unverified alike. `None` (the default) for sources that stream (registries).
+    fn blob_file(&self, _descriptor: &Descriptor) -> Result<Option<PathBuf>, CopyError> {
+        Ok(None)
+    }
 
     /// The registry repository the blobs live in, when the source is one: a sink on the same
     /// registry can mount them from there instead of receiving their bytes.

@@ -9,6 +9,7 @@
 //! see `super::convert`). Everything else is [`StoreSource`]'s: manifests and blobs read from the
 //! content store, verified by the engine and the sink.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -93,6 +94,10 @@ impl ImageSource for PushSource {
         offset: u64,
     ) -> BoxFuture<'a, Result<BlobStream, CopyError>> {
         self.store.open_blob(descriptor, offset)
+    }
+
+    fn blob_file(&self, descriptor: &Descriptor) -> Result<Option<PathBuf>, CopyError> {
+        self.store.blob_file(descriptor)
     }
 
     fn progress_id(&self, descriptor: &Descriptor) -> Digest {
