@@ -18,7 +18,12 @@
 #    store before every run) and wraps every tool in /usr/bin/time for peak RSS (containerd's
 #    own VmHWM for `ctr`, whose work happens in the daemon);
 #    BENCH_IMAGES="debian:gzip twolayer:zstd ..." picks the images (name:compression).
-#    BENCH_CASES="pull push ..." picks the comparisons (pull export no-unpack push loadpush).
+#    BENCH_CASES="pull push ..." picks the comparisons (pull export no-unpack push loadpush;
+#    floor; with the current peers pull-ctr21 pull-ctr21p no-unpack-crane export-crane
+#    push-skopeo122 loadpush-skopeo122).
+#    BENCH_PEERS=all (default) | debian12: with or without the current peers (containerd 2.1,
+#    crane, skopeo 1.2x from Debian unstable), which bench/peers.sh sets up (see there).
+#    "floor" is each image's layer blobs through pigz -d / zstd -d into tar -x (no registry).
 #    BENCH_AB=/path/to/hoist: an A/B of two hoist builds instead — that binary (say, a build
 #    from before a change) takes the peer's place in every row, run the same way, so the
 #    ratio is its median ÷ this build's (> 1: this build is faster).
@@ -39,7 +44,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --dir) dir=$2; shift ;;
     --runs) runs=$2; shift ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -193,7 +198,9 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   [ -f "$run/containerd.pid" ] && kill "$(cat "$run/containerd.pid")" 2>/dev/null || true
   [ -f "$run/dst.pid" ] && kill "$(cat "$run/dst.pid")" 2>/dev/null || true
+  for d in ctr21 ctr21p; do [ -f "$run/$d.pid" ] && kill "$(cat "$run/$d.pid")" 2>/dev/null || true; done
   sleep 0.5
+  ! declare -F peers_cleanup >/dev/null || peers_cleanup
   rm -rf "$run"
   [ "${KEEP:-0}" = 1 ] || rm -rf "$work/store" "$work/out"
 }
@@ -278,18 +285,35 @@ hoist_load_push() {
     rss "$hoist" --root "$S/loadsrc" push -q "$dst_reg/$1" >/dev/null
 }
 skopeo_dir_push() { rss skopeo copy -q --dest-tls-verify=false "dir:$S/dirsrc" "docker://$dst_reg/$1" >/dev/null; }
-wipe() { rm -rf "$S/hoist" "$S/out" "$S/skopeo" "$S/bundle" "$S/loadsrc"; }
+wipe() { rm -rf "$S/hoist" "$S/out" "$S/skopeo" "$S/bundle" "$S/loadsrc" "$S/crane"; }
 wipe_all() { # after each command's runs: one tool's data at a time on the filesystem
   wipe
-  if [ -f "$run/containerd.pid" ]; then
-    kill "$(cat "$run/containerd.pid")" 2>/dev/null || true
-    while kill -0 "$(cat "$run/containerd.pid")" 2>/dev/null; do sleep 0.05; done
-    rm -f "$run/containerd.pid"
-  fi
-  rm -rf "$S/containerd"
+  for d in containerd ctr21 ctr21p; do
+    if [ -f "$run/$d.pid" ]; then
+      kill "$(cat "$run/$d.pid")" 2>/dev/null || true
+      while kill -0 "$(cat "$run/$d.pid")" 2>/dev/null; do sleep 0.05; done
+      rm -f "$run/$d.pid"
+    fi
+    rm -rf "${S:?}/$d"
+  done
+  rm -rf "$S/crane"
 }
+# The floor: each layer's blob decompressed by the fastest standalone tool (pigz -d, zstd -d)
+# into tar -x, in order — no registry, no hashing, no store.
+floor_unpack() { # NAME-COMP
+  mkdir -p "$S/out"
+  while read -r tool blob; do
+    rss "$tool" -dc <"$blob" | rss tar -x -C "$S/out" || return 1
+  done <"$work/layers-$1"
+}
+mkdir -p "$S"
+case "${BENCH_PEERS:-all}" in
+  all) [ -n "${BENCH_AB:-}" ] || . "$here/peers.sh" ;;
+  debian12) ;;
+  *) echo "BENCH_PEERS must be all or debian12" >&2; exit 2 ;;
+esac
 export -f rss containerd_restart dst_restart ctr_pull hoist_pull hoist_pull_export skopeo_pull \
-  skopeo_umoci hoist_push skopeo_push hoist_load_push skopeo_dir_push wipe wipe_all
+  skopeo_umoci hoist_push skopeo_push hoist_load_push skopeo_dir_push wipe wipe_all floor_unpack
 
 bench() { # CASE IMAGE HOIST_CMD HOIST_PREPARE PEER_CMD PEER_PREPARE
   local id=$1-$2
@@ -299,6 +323,8 @@ bench() { # CASE IMAGE HOIST_CMD HOIST_PREPARE PEER_CMD PEER_PREPARE
     set -- "$1" "$2" "$3" "$4" "hoist=$BENCH_AB PUSHSRC=$S/pushsrc-ab $3" "$4"
   fi
   case " ${BENCH_CASES:-$1} " in *" $1 "*) ;; *) return 0 ;; esac
+  # an A/B compares the two builds once per kind of work
+  [ -z "${BENCH_AB:-}" ] || case $1 in pull | export | no-unpack | push | loadpush) ;; *) return 0 ;; esac
   echo "== $1 $2"
   : >"$work/results/$id.hoist.rss"
   : >"$work/results/$id.peer.rss"
@@ -314,6 +340,24 @@ for im in $images; do
   ref=bench/$name:$comp
   bench pull "$name:$comp" "hoist_pull $src_reg/$ref" wipe \
     "ctr_pull $ref" containerd_restart
+  # the floor: the layer blobs of the image's layout, in order, with the tool that inflates them
+  python3 - "$cache/oci/$name-$comp" >"$work/layers-$name-$comp" <<'PY'
+import json, os, sys
+oci = sys.argv[1]
+blob = lambda d: os.path.join(oci, "blobs", *d.split(":"))
+index = json.load(open(os.path.join(oci, "index.json")))
+manifest = json.load(open(blob(index["manifests"][0]["digest"])))
+for layer in manifest["layers"]:
+    print("zstd" if "zstd" in layer["mediaType"] else "pigz", blob(layer["digest"]))
+PY
+  bench floor "$name:$comp" "hoist_pull $src_reg/$ref" wipe "floor_unpack $name-$comp" wipe
+  if declare -F ctr21_pull >/dev/null; then
+    bench pull-ctr21 "$name:$comp" "hoist_pull $src_reg/$ref" wipe "ctr21_pull $ref" ctr21_restart
+    bench pull-ctr21p "$name:$comp" "hoist_pull $src_reg/$ref" wipe "ctr21p_pull $ref" ctr21p_restart
+    bench no-unpack-crane "$name:$comp" "hoist_pull --no-unpack $src_reg/$ref" wipe \
+      "crane_pull $ref" wipe
+    bench export-crane "$name:$comp" "hoist_pull_export $ref" wipe "crane_export $ref" wipe
+  fi
   # umoci 0.4.7 (Debian 12) cannot unpack zstd layers: hoist alone for those
   bench export "$name:$comp" "hoist_pull_export $ref" wipe \
     "$([ "$comp" = zstd ] || echo "skopeo_umoci $ref")" wipe
@@ -330,11 +374,16 @@ for im in $images; do
   fi
   skopeo copy -q --src-tls-verify=false "docker://$src_reg/$ref" "oci:$S/pushsrc-oci:img" >/dev/null
   bench push "$name:$comp" "hoist_push $ref" dst_restart "skopeo_push $ref" dst_restart
+  ! declare -F skopeo122_push >/dev/null ||
+    bench push-skopeo122 "$name:$comp" "hoist_push $ref" dst_restart "skopeo122_push $ref" dst_restart
   if [ "$comp" = gzip ]; then # load + push needing compression (gzip either way)
     "$hoist" --root "$S/pushsrc" save -o "$S/archive.tar" "$dst_reg/$ref"
     skopeo copy -q --src-tls-verify=false --dest-decompress "docker://$src_reg/$ref" "dir:$S/dirsrc" >/dev/null
     bench loadpush "$name:$comp" "hoist_load_push $ref" "dst_restart; wipe" \
       "skopeo_dir_push $ref" dst_restart
+    ! declare -F skopeo122_dir_push >/dev/null ||
+      bench loadpush-skopeo122 "$name:$comp" "hoist_load_push $ref" "dst_restart; wipe" \
+        "skopeo122_dir_push $ref" dst_restart
     rm -rf "$S/archive.tar" "$S/dirsrc"
   fi
   rm -rf "$S/pushsrc" "$S/pushsrc-oci" "$S/pushsrc-ab"

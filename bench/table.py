@@ -18,6 +18,13 @@ CASES = {
     "no-unpack": ("hoist pull --no-unpack", "skopeo copy docker→oci"),
     "push": ("hoist push", "skopeo copy oci→docker"),
     "loadpush": ("hoist load + push (compressing)", "skopeo copy dir:→docker (uncompressed source)"),
+    "floor": ("hoist pull", "floor: each layer blob → pigz -d / zstd -d → tar -x"),
+    "pull-ctr21": ("hoist pull", "containerd 2.1 transfer pull (native)"),
+    "pull-ctr21p": ("hoist pull", "containerd 2.1 pull, 64 MiB layer fetch buffer"),
+    "no-unpack-crane": ("hoist pull --no-unpack", "crane pull --format oci"),
+    "export-crane": ("hoist pull + export", "crane export → tar -x"),
+    "push-skopeo122": ("hoist push", "skopeo 1.2x copy oci→docker"),
+    "loadpush-skopeo122": ("hoist load + push (compressing)", "skopeo 1.2x copy dir:→docker"),
 }
 
 
@@ -47,8 +54,9 @@ def main():
     rows = []
     for path in sorted(glob.glob(os.path.join(results, "*.json"))):
         stem = os.path.basename(path)[: -len(".json")]
-        case, image = stem.split("-", 1) if not stem.startswith("no-unpack") else (
-            "no-unpack", stem[len("no-unpack-"):])
+        # the longest case name the stem starts with (`pull-ctr21p-…` before `pull-…`)
+        case = max((c for c in CASES if stem.startswith(c + "-")), key=len)
+        image = stem[len(case) + 1:]
         name, comp = image.split(":")
         try:
             with open(path) as f:
