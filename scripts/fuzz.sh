@@ -16,7 +16,7 @@ cd "$(dirname "$0")/../fuzz"
 seconds=${1:-300}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(reference manifest www_authenticate layer_tar docker_archive)
+[ ${#targets[@]} -gt 0 ] || targets=(reference manifest www_authenticate layer_tar docker_archive trust)
 # The layer and archive targets make a directory per input: keep them in memory.
 export TMPDIR=${TMPDIR:-/dev/shm}
 

@@ -19,6 +19,9 @@ use hoist::registry::auth::token::parse_token_response;
 use hoist::registry::errcode::decode_errors;
 use hoist::registry::tags::parse_next_link;
 use hoist::store::ContentStore;
+use hoist::trust::keys::public_key;
+use hoist::trust::sigstore::Payload;
+use hoist::trust::Policy;
 use hoist::unpack::{unpack_layer, UnpackOptions};
 
 /// The inputs of one target: seeds and regressions, at least one.
@@ -124,6 +127,31 @@ fn archive_inputs_load_or_fail_cleanly() {
             .is_some_and(|p| p.ends_with("seeds/docker_archive"))
         {
             assert_eq!(entries.map(|e| e.len()).ok(), Some(1), "{}", path.display());
+        }
+    }
+}
+
+#[test]
+fn trust_inputs_parse_or_fail_cleanly() {
+    for (path, data) in inputs("trust") {
+        let Some((&selector, body)) = data.split_first() else {
+            continue;
+        };
+        let is_seed = path.parent().is_some_and(|p| p.ends_with("seeds/trust"));
+        match selector % 3 {
+            0 => {
+                if let Ok(text) = std::str::from_utf8(body) {
+                    let _ = Policy::parse(Path::new("policy.json"), text);
+                }
+            }
+            1 => {
+                let parsed = Payload::parse(body);
+                assert!(!is_seed || parsed.is_ok(), "{}", path.display());
+            }
+            _ => {
+                let parsed = public_key(body, "key.pub");
+                assert!(!is_seed || parsed.is_ok(), "{}", path.display());
+            }
         }
     }
 }
