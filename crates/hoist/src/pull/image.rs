@@ -15,6 +15,7 @@ use bytes::Bytes;
 
 use super::engine::{from_copy, PullSource};
 use super::record::ImageResult;
+use super::resolve::ReadManifest;
 use super::{PullError, PulledImage, Puller};
 use crate::copy::{copy, copy_layers, RegistryImage};
 use crate::digest::Digest;
@@ -43,6 +44,61 @@ pub(super) struct Origin<'a> {
 }
 
 impl Puller {
+    /// Judges each image manifest `digests` of `target` with the pull's verifier, if any.
+    async fn verify(
+        &self,
+        repo: &Arc<RemoteRepository>,
+        target: &Reference,
+        digests: &[Digest],
+    ) -> Result<(), PullError> {
+        let Some(verifier) = &self.options.verifier else {
+            return Ok(());
+        };
+        let subject = crate::trust::Subject::registry(target.clone(), Arc::clone(repo));
+        for digest in digests {
+            verifier.verify(&subject, digest).await?;
+        }
+        Ok(())
+    }
+
+    /// The image manifests a pull of the manifest `digest` (`root`, not stored yet) judges:
+    /// `digest` itself when it is one; from an index, the entry the platform chooses (every
+    /// entry but attestations with `all_platforms`) — never the index, as containers/image
+    /// judges each single image it copies, not the list. Read from the index's entries, so
+    /// the judgement comes before any manifest is stored.
+    fn images_to_judge(
+        &self,
+        digest: &Digest,
+        root: &ReadManifest,
+        target: &Reference,
+    ) -> Result<Vec<Digest>, PullError> {
+        let Manifest::Index(index) = &root.manifest else {
+            return Ok(vec![digest.clone()]);
+        };
+        if self.options.all_platforms {
+            return Ok(index
+                .manifests
+                .iter()
+                .filter(|entry| !entry.is_attestation())
+                .map(|entry| entry.digest.clone())
+                .collect());
+        }
+        let mut walker = Walker::new(
+            [Descriptor::new("", digest.clone(), 0)],
+            WalkLimits::default(),
+        )
+        .platform(&self.options.platform());
+        walker.next_manifest();
+        walker
+            .visit(root.bytes.clone())
+            .map_err(|e| walk_error(e, target))?;
+        Ok(walker
+            .next_manifest()
+            .map(|d| d.digest.clone())
+            .into_iter()
+            .collect())
+    }
+
     /// Pulls `target` (a tag or digest reference) and records it.
     pub(super) async fn pull_one(
         &self,
@@ -50,10 +106,15 @@ impl Puller {
         target: &Reference,
         progress: &Arc<dyn ProgressSink>,
     ) -> Result<PulledImage, PullError> {
-        let (digest, prefetched) = self.resolve(repo, target).await?;
-        if let Some(verifier) = &self.options.verifier {
-            let subject = crate::trust::Subject::registry(target.clone(), Arc::clone(repo));
-            verifier.verify(&subject, &digest).await?;
+        let (digest, mut prefetched) = self.resolve(repo, target).await?;
+        if self.options.verifier.is_some() {
+            let root = match prefetched.take() {
+                Some(read) => read,
+                None => self.fetch_manifest(repo, &digest, target).await?,
+            };
+            let images = self.images_to_judge(&digest, &root, target)?;
+            self.verify(repo, target, &images).await?;
+            prefetched = Some(root);
         }
         let tag_or_digest = match target.tag() {
             Some(tag) => tag.as_str().to_owned(),
