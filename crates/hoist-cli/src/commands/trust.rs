@@ -76,19 +76,24 @@ pub fn signing_destination(destination: &ImageLocation) -> Result<&Reference, Cl
     }
 }
 
-/// Signs `digest`, just written as `reference`, with `signer`.
+/// Signs each of `digests` (the manifests just written as `reference`: an index and its
+/// platforms' manifests, as containers/image signs each image it copies and the list) with
+/// `signer`, all as `reference`'s identity.
 pub async fn sign(
     signer: &SigstoreSigner,
     client: &RegistryClient,
     reference: &Reference,
-    digest: &hoist::digest::Digest,
+    digests: &[hoist::digest::Digest],
 ) -> Result<(), CliError> {
     let repo = reference.repository();
     let repository = client.repository(repo.domain(), repo.path());
-    signer
-        .sign(&repository, reference, digest)
-        .await
-        .map_err(|e| CliError::Trust(Box::new(e)))
+    for digest in digests {
+        signer
+            .sign(&repository, reference, digest)
+            .await
+            .map_err(|e| CliError::Trust(Box::new(e)))?;
+    }
+    Ok(())
 }
 
 /// Runs `hoist generate-sigstore-key`: refuses to overwrite either file, as skopeo does.
