@@ -15,10 +15,15 @@
 #    for 1 and 2, skopeo is asked the same question under the same policy and must agree —
 #    the peer is the reference;
 # 3. images signed by `hoist copy` and `hoist push --sign-by-sigstore-private-key` (with a
-#    hoist-generated key and with a cosign-generated key) verify with `skopeo copy` under a
-#    `sigstoreSigned` policy and with `cosign verify --key` (and not with another key);
+#    hoist-generated key and with a cosign-generated key; an image and an index) verify with
+#    `skopeo copy` under a `sigstoreSigned` policy and with `cosign verify --key` (and not
+#    with another key);
 # 4. signatures already there are kept when hoist adds one: `cosign verify` passes with both
-#    keys, and a policy requiring both keys passes in hoist and skopeo.
+#    keys, and a policy requiring both keys passes in hoist and skopeo; and (5.) the other way
+#    round, cosign and skopeo add theirs to hoist's `.sig` manifest, and all three verify;
+# 2b. every signedIdentity rule over tags, digests, a mirror, cosign's repository-only
+#    identity, a signed index and an index with only one platform signed: hoist accepts
+#    exactly what skopeo accepts.
 # Prints PASS/FAIL per check and exits 1 when one failed.
 #
 # Note on cosign's identity: `cosign sign` claims the repository only
@@ -38,7 +43,7 @@ die() {
 interop_build || die "cannot build hoist"
 interop_chroot skopeo:skopeo cosign:cosign || die "cannot install skopeo and cosign"
 interop_start
-echo "== $(peer skopeo --version), $(peer cosign version 2>&1 | grep -m1 GitVersion | tr -s ' ')"
+echo "== skopeo $(peer dpkg-query -W -f '${Version}' skopeo), cosign $(peer dpkg-query -W -f '${Version}' cosign)"
 
 passphrase=interop-pass
 printf '%s\n' "$passphrase" >"$work/pass"
@@ -198,6 +203,61 @@ verified() {
   fi
 }
 
+echo "== 2b. every signedIdentity rule: hoist's verdict is skopeo's"
+# skopeo/app:v2 and mirror/app:v1 are skopeo/app:v1 copied with its signature (claiming
+# skopeo/app:v1); multi/app:v1 is an index cosign signed, multi/one:v1 an index only one of
+# whose platform manifests cosign signed.
+sk_copy "docker://$reg/skopeo/app:v1" "docker://$reg/skopeo/app:v2" || die "skopeo copy v2"
+sk_copy "docker://$reg/skopeo/app:v1" "docker://$reg/mirror/app:v1" || die "skopeo copy mirror"
+skopeo_digest=$(hoist_cmd digest "$reg/skopeo/app:v1") || die "hoist digest"
+for repo in multi/app multi/one; do
+  "$testkit" seed --registry "$reg" --repo "$repo:v1" --platform linux/amd64 \
+    --platform linux/arm64 >/dev/null || die "testkit seed $repo"
+done
+multi_digest=$(hoist_cmd digest "$reg/multi/app:v1") || die "hoist digest"
+cosign_cmd "${cosign_sign[@]}" --key cosign.key "$reg/multi/app@$multi_digest" \
+  >>"$work/cosign-sign.log" 2>&1 || die "cosign sign multi/app: $(cat "$work/cosign-sign.log")"
+one_platform=$(hoist_cmd manifest "$reg/multi/one:v1" | python3 -c \
+  'import json,sys; print(json.load(sys.stdin)["manifests"][0]["digest"])') ||
+  die "hoist manifest multi/one"
+cosign_cmd "${cosign_sign[@]}" --key cosign.key "$reg/multi/one@$one_platform" \
+  >>"$work/cosign-sign.log" 2>&1 || die "cosign sign multi/one: $(cat "$work/cosign-sign.log")"
+# identity RULE-JSON — sigstoreSigned by skopeo's or cosign's key with that signedIdentity.
+identity() {
+  printf '[{"type": "sigstoreSigned", "keyPaths": ["@W@/skopeo.pub", "@W@/cosign.pub"], "signedIdentity": %s}]' "$1"
+}
+rules=(
+  '{"type": "matchRepoDigestOrExact"}'
+  '{"type": "matchExact"}'
+  '{"type": "matchRepository"}'
+  '{"type": "exactReference", "dockerReference": "'"$reg"'/skopeo/app:v1"}'
+  '{"type": "exactReference", "dockerReference": "'"$reg"'/skopeo/app:v2"}'
+  '{"type": "exactRepository", "dockerRepository": "'"$reg"'/skopeo/app"}'
+  '{"type": "exactRepository", "dockerRepository": "'"$reg"'/cosign/app"}'
+  '{"type": "remapIdentity", "prefix": "'"$reg"'/mirror", "signedPrefix": "'"$reg"'/skopeo"}'
+)
+refs=("$reg/skopeo/app:v1" "$reg/skopeo/app:v2" "$reg/skopeo/app@$skopeo_digest"
+  "$reg/mirror/app:v1" "$reg/cosign/app:v1" "$reg/cosign/app@$cosign_digest"
+  "$reg/multi/app:v1" "$reg/multi/one:v1")
+n=0
+for rule in "${rules[@]}"; do
+  n=$((n + 1))
+  policy "rule$n" "$(identity "$rule")"
+  for ref in "${refs[@]}"; do
+    hoist_pull "rule$n" "$ref"
+    skopeo_pull "rule$n" "$ref"
+    [ "$status" = 0 ] && mine=accepts || mine=refuses
+    [ "$peer_status" = 0 ] && theirs=accepts || theirs=refuses
+    what="${ref#"$reg"/} under $(tr -d '"{} ' <<<"$rule" | sed "s|$reg/||g")"
+    if [ $mine = $theirs ]; then
+      pass "both $mine $what"
+    else
+      fail "hoist $mine but skopeo $theirs $what" "hoist: $out
+skopeo: $peer_out"
+    fi
+  done
+done
+
 echo "== 3. signed by hoist, verified by the peers"
 sign_hoist=(--sign-by-sigstore-private-key "$work/hoist.private"
   --sign-passphrase-file "$work/pass")
@@ -216,6 +276,14 @@ if out=$(hoist_cmd copy -q --policy "$work/accept.json" "${sign_cosign_key[@]}" 
   verified "hoist copy's signature" "$reg/hoist-copy-cosign/app:v1" cosign.pub cosign-exact
 else
   fail "hoist copy --sign-by-sigstore-private-key (cosign's key)" "$out"
+fi
+if out=$(hoist_cmd copy -q --policy "$work/accept.json" "${sign_hoist[@]}" \
+  "docker://$reg/multi/one:v1" "docker://$reg/hoist-multi/app:v1" 2>&1); then
+  pass "hoist copy --sign-by-sigstore-private-key of an index"
+  verified "hoist copy's signatures of an index (index and platforms)" \
+    "$reg/hoist-multi/app:v1" hoist.pub hoist
+else
+  fail "hoist copy --sign-by-sigstore-private-key of an index" "$out"
 fi
 export HOIST_ROOT=$work/push-store
 for key in hoist cosign; do
@@ -249,5 +317,19 @@ for key in cosign.pub hoist.pub; do
   fi
 done
 accepted "both signatures, each required" both "$reg/cosign/app:v1"
+
+echo "== 5. the peers add signatures to hoist's, keeping it"
+hoist_copy_digest=$(hoist_cmd digest "$reg/hoist-copy/app:v1")
+if out=$(cosign_cmd "${cosign_sign[@]}" --key cosign.key \
+  "$reg/hoist-copy/app@$hoist_copy_digest" 2>&1) &&
+  out=$(sk_copy "${sign_skopeo[@]}" "docker://$reg/hoist-copy/app:v1" \
+    "docker://$reg/hoist-copy/app:v1" 2>&1); then
+  pass "cosign sign and skopeo copy --sign-by-sigstore-private-key add to hoist's signature"
+else
+  fail "cosign sign and skopeo copy --sign-by-sigstore-private-key add to hoist's signature" "$out"
+fi
+policy all-three "[$(signed_by hoist.pub), $(signed_by cosign.pub matchRepository), $(signed_by skopeo.pub)]"
+accepted "hoist's, cosign's and skopeo's signatures, each required" all-three \
+  "$reg/hoist-copy/app:v1"
 
 interop_summary interop-sign

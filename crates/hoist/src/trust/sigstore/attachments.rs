@@ -13,7 +13,9 @@
 //! [`append`] adds one signature the way containers/image and cosign do: the existing
 //! manifest is kept with its layers (a signature already there with the same payload and
 //! signature is not added twice), the payload and the updated config are uploaded, and the
-//! manifest is put under the same tag.
+//! manifest is put under the same tag. Like cosign's and containers/image's, this
+//! read-modify-write of the tag is not atomic: two signers of one digest at the same instant
+//! may leave only the last one's signature (see `registry::referrers` on the same race).
 
 use std::collections::BTreeMap;
 
