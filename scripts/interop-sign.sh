@@ -238,7 +238,7 @@ rules=(
 )
 refs=("$reg/skopeo/app:v1" "$reg/skopeo/app:v2" "$reg/skopeo/app@$skopeo_digest"
   "$reg/mirror/app:v1" "$reg/cosign/app:v1" "$reg/cosign/app@$cosign_digest"
-  "$reg/multi/app:v1" "$reg/multi/one:v1")
+  "$reg/multi/app:v1" "$reg/multi/one:v1" "$reg/multi/one@$(hoist_cmd digest "$reg/multi/one:v1")")
 n=0
 for rule in "${rules[@]}"; do
   n=$((n + 1))
@@ -250,13 +250,41 @@ for rule in "${rules[@]}"; do
     [ "$peer_status" = 0 ] && theirs=accepts || theirs=refuses
     what="${ref#"$reg"/} under $(tr -d '"{} ' <<<"$rule" | sed "s|$reg/||g")"
     if [ $mine = $theirs ]; then
-      pass "both $mine $what"
+      pass "both ${mine%s} $what"
     else
       fail "hoist $mine but skopeo $theirs $what" "hoist: $out
 skopeo: $peer_out"
     fi
   done
 done
+
+# copy_agrees POLICY REF — `hoist copy` (every platform) into an oci: layout and `skopeo
+# copy --all` into a dir: give the same verdict under POLICY.
+copy_agrees() {
+  local dest hoist_out hoist_status
+  dest=$(mktemp -u "$work/layout.XXXXXX")
+  hoist_out=$(hoist_cmd copy -q --policy "$work/$1.json" --registries.d "$work/registries.d" \
+    "docker://$2" "oci:$dest:v1" 2>&1)
+  hoist_status=$?
+  dest=$(mktemp -d "$work/dir.XXXXXX")
+  peer_out=$(skopeo_cmd --policy "$pwork/$1.peer.json" copy -q --all --src-tls-verify=false \
+    "docker://$2" "dir:$pwork/${dest##*/}" 2>&1)
+  peer_status=$?
+  [ "$hoist_status" = 0 ] && mine=accepts || mine=refuses
+  [ "$peer_status" = 0 ] && theirs=accepts || theirs=refuses
+  if [ $mine = $theirs ]; then
+    pass "hoist copy and skopeo copy --all both ${mine%s} ${2#"$reg"/} (policy $1)"
+  else
+    fail "hoist copy $mine but skopeo copy --all $theirs ${2#"$reg"/} (policy $1)" \
+      "hoist: $hoist_out
+skopeo: $peer_out"
+  fi
+}
+echo "== 2c. every platform copied: hoist copy and skopeo copy --all agree"
+copy_agrees cosign "$reg/multi/app:v1"
+copy_agrees cosign "$reg/multi/one:v1"
+copy_agrees cosign "$reg/cosign/app:v1"
+copy_agrees skopeo "$reg/src/app:v1"
 
 echo "== 3. signed by hoist, verified by the peers"
 sign_hoist=(--sign-by-sigstore-private-key "$work/hoist.private"
@@ -282,6 +310,7 @@ if out=$(hoist_cmd copy -q --policy "$work/accept.json" "${sign_hoist[@]}" \
   pass "hoist copy --sign-by-sigstore-private-key of an index"
   verified "hoist copy's signatures of an index (index and platforms)" \
     "$reg/hoist-multi/app:v1" hoist.pub hoist
+  copy_agrees hoist "$reg/hoist-multi/app:v1"
 else
   fail "hoist copy --sign-by-sigstore-private-key of an index" "$out"
 fi
