@@ -21,6 +21,8 @@
 # 4. signatures already there are kept when hoist adds one: `cosign verify` passes with both
 #    keys, and a policy requiring both keys passes in hoist and skopeo; and (5.) the other way
 #    round, cosign and skopeo add theirs to hoist's `.sig` manifest, and all three verify;
+# 6. `hoist copy` carries signatures from one repository to another (skopeo and cosign
+#    verify them there), and `--remove-signatures` leaves them out;
 # 2b. every signedIdentity rule over tags, digests, a mirror, cosign's repository-only
 #    identity, a signed index and an index with only one platform signed: hoist accepts
 #    exactly what skopeo accepts.
@@ -360,5 +362,30 @@ fi
 policy all-three "[$(signed_by hoist.pub), $(signed_by cosign.pub matchRepository), $(signed_by skopeo.pub)]"
 accepted "hoist's, cosign's and skopeo's signatures, each required" all-three \
   "$reg/hoist-copy/app:v1"
+
+echo "== 6. hoist copy carries signatures between repositories, as skopeo copy does"
+if out=$(hoist_cmd copy -q --policy "$work/accept.json" "docker://$reg/skopeo/app:v1" \
+  "docker://$reg/carried/app:v1" 2>&1) &&
+  out=$(hoist_cmd copy -q --policy "$work/accept.json" "docker://$reg/cosign/app:v1" \
+    "docker://$reg/carried-cosign/app:v1" 2>&1) &&
+  out=$(hoist_cmd copy -q --policy "$work/accept.json" --remove-signatures \
+    "docker://$reg/skopeo/app:v1" "docker://$reg/bare/app:v1" 2>&1); then
+  pass "hoist copy (and --remove-signatures) between repositories"
+else
+  fail "hoist copy (and --remove-signatures) between repositories" "$out"
+fi
+# The carried signature still claims skopeo/app:v1: a mirror's policy remaps the name.
+policy carried '[{"type": "sigstoreSigned", "keyPath": "@W@/skopeo.pub", "signedIdentity":
+  {"type": "remapIdentity", "prefix": "'"$reg"'/carried", "signedPrefix": "'"$reg"'/skopeo"}}]'
+accepted "skopeo's signature carried by hoist copy" carried "$reg/carried/app:v1"
+refused "a copy made with --remove-signatures" carried "$reg/bare/app:v1" "no signature exists"
+for key in cosign.pub hoist.pub; do
+  if out=$(cosign_cmd verify --key "$key" --insecure-ignore-tlog=true --allow-http-registry \
+    "$reg/carried-cosign/app:v1" 2>&1); then
+    pass "cosign verify --key $key accepts the signature hoist copy carried"
+  else
+    fail "cosign verify --key $key accepts the signature hoist copy carried" "$out"
+  fi
+done
 
 interop_summary interop-sign

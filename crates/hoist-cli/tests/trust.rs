@@ -361,3 +361,46 @@ async fn signing_an_index_signs_it_and_each_platform_as_skopeo_does() {
         );
     }
 }
+
+#[tokio::test]
+async fn copy_carries_signatures_between_registries_unless_removed() {
+    let (registry, image) = registry_with_image().await;
+    let signing = Signing::new().await;
+    let host = registry.host();
+    let out = signing
+        .signed_copy(
+            &format!("docker://{host}/team/app:v1"),
+            &format!("docker://{host}/signed/app:v1"),
+            "pass",
+        )
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let copy = |dst: &str, remove: bool| {
+        let mut args = vec!["copy".to_owned(), "-q".to_owned()];
+        if remove {
+            args.push("--remove-signatures".to_owned());
+        }
+        args.push(format!("docker://{host}/signed/app:v1"));
+        args.push(format!("docker://{host}/{dst}:v1"));
+        signing
+            .sandbox
+            .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+
+    let out = copy("carried/app", false).output().await.unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = copy("bare/app", true).output().await.unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let original = signatures(&registry, "signed/app", &image).await;
+    let carried = signatures(&registry, "carried/app", &image).await;
+    assert_eq!(carried.len(), 1);
+    assert_eq!(carried[0].payload, original[0].payload);
+    assert_eq!(carried[0].signature, original[0].signature);
+    assert!(verifies(&signing.public_pem(), &carried[0]));
+    assert!(signatures(&registry, "bare/app", &image).await.is_empty());
+    // Copied again: the signature is already there, not added twice.
+    let out = copy("carried/app", false).output().await.unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(signatures(&registry, "carried/app", &image).await.len(), 1);
+}

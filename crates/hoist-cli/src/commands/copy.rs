@@ -31,9 +31,14 @@
 //! 9. With a trust policy (`--policy`, …; `commands::trust`) each image manifest of the
 //!    source to be copied (every platform's, or `--platform`'s; never an index itself, as
 //!    skopeo) is judged by its digest before anything is copied.
-//!    `--sign-by-sigstore-private-key` signs each manifest written to a `docker://`
-//!    destination — an index and each platform's, as skopeo does (other destinations are
-//!    refused before the copy) — and attaches the signatures as cosign does.
+//! 10. From one registry to another, the sigstore signatures of each manifest copied
+//!     unchanged (cosign's `sha256-DIGEST.sig` tags) go along, kept as they are and added to
+//!     any the destination has, as `skopeo copy` does; `--remove-signatures` leaves them out.
+//!     Other destinations cannot hold them and get none (skopeo refuses to copy a signed image
+//!     there without `--remove-signatures`).
+//! 11. `--sign-by-sigstore-private-key` then signs each manifest written to a `docker://`
+//!     destination — an index and each platform's, as skopeo does (other destinations are
+//!     refused before the copy) — and attaches the signatures as cosign does.
 
 use std::sync::Arc;
 
@@ -148,6 +153,12 @@ pub fn run(
     ));
     renderer.finish();
     let outcome = result.map_err(Box::new)?;
+    if let (ImageLocation::Registry(src), ImageLocation::Registry(dst), false) =
+        (&from, &to, args.remove_signatures)
+    {
+        let carried = runtime.block_on(trust::carry_signatures(&client, src, dst, &outcome))?;
+        tracing::debug!(carried, "signatures copied");
+    }
     if let (Some(signer), Some(reference)) = (&signer, &signed) {
         runtime.block_on(trust::sign(signer, &client, reference, &outcome.written))?;
     }
