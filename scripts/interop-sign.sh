@@ -15,9 +15,10 @@
 #    for 1 and 2, skopeo is asked the same question under the same policy and must agree —
 #    the peer is the reference;
 # 3. images signed by `hoist copy` and `hoist push --sign-by-sigstore-private-key` (with a
-#    hoist-generated key and with a cosign-generated key; an image and an index) verify with
-#    `skopeo copy` under a `sigstoreSigned` policy and with `cosign verify --key` (and not
-#    with another key);
+#    hoist-generated key, a cosign-generated key and a skopeo-generated key; an image and an
+#    index) verify with `skopeo copy` under a `sigstoreSigned` policy and with `cosign verify
+#    --key` (and not with another key); a wrong passphrase copies nothing and says so in one
+#    line;
 # 4. signatures already there are kept when hoist adds one: `cosign verify` passes with both
 #    keys, and a policy requiring both keys passes in hoist and skopeo; and (5.) the other way
 #    round, cosign and skopeo add theirs to hoist's `.sig` manifest, and all three verify;
@@ -315,6 +316,26 @@ if out=$(hoist_cmd copy -q --policy "$work/accept.json" "${sign_hoist[@]}" \
   copy_agrees hoist "$reg/hoist-multi/app:v1"
 else
   fail "hoist copy --sign-by-sigstore-private-key of an index" "$out"
+fi
+if out=$(hoist_cmd copy -q --policy "$work/accept.json" --sign-by-sigstore-private-key \
+  "$work/skopeo.private" --sign-passphrase-file "$work/pass" \
+  "docker://$reg/src/app:v1" "docker://$reg/hoist-copy-skopeo/app:v1" 2>&1); then
+  pass "hoist copy --sign-by-sigstore-private-key (skopeo's key)"
+  verified "hoist copy's signature" "$reg/hoist-copy-skopeo/app:v1" skopeo.pub skopeo
+else
+  fail "hoist copy --sign-by-sigstore-private-key (skopeo's key)" "$out"
+fi
+printf 'not-the-passphrase\n' >"$work/wrong-pass"
+out=$(hoist_cmd copy -q --policy "$work/accept.json" --sign-by-sigstore-private-key \
+  "$work/cosign.key" --sign-passphrase-file "$work/wrong-pass" \
+  "docker://$reg/src/app:v1" "docker://$reg/wrong-pass/app:v1" 2>&1)
+status=$?
+if [ "$status" != 0 ] && [ "$(grep -c . <<<"$out")" = 1 ] &&
+  grep -qF "wrong passphrase" <<<"$out" && ! hoist_cmd digest "$reg/wrong-pass/app:v1" \
+  >/dev/null 2>&1; then
+  pass "a wrong passphrase for cosign's key: nothing copied, one line: $out"
+else
+  fail "a wrong passphrase for cosign's key: nothing copied, one line" "exit $status: $out"
 fi
 export HOIST_ROOT=$work/push-store
 for key in hoist cosign; do
