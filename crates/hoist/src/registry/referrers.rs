@@ -26,10 +26,10 @@
 //! digest) optional and distribution 2.8 has none, so two clients adding a referrer to the
 //! same subject at the same instant may each `PUT` an index holding only their own entry, and
 //! the last one wins. The lost referrer's manifest is still in the registry (by digest), only
-//! unlisted; attaching it again lists it (an entry is added once). oras-go and docker
-//! buildx's clients of the tag schema have the same race; a re-read after the `PUT` would not
-//! close it (the other writer may `PUT` after the check), so none is attempted. Registries with
-//! the referrers API list referrers themselves and are not affected.
+//! unlisted; attaching it again lists it (an entry is added once). oras-go (`oras attach`)
+//! and every other client of the tag schema have the same race; a re-read after the `PUT`
+//! would not close it (the other writer may `PUT` after the check), so none is attempted.
+//! Registries with the referrers API list referrers themselves and are not affected.
 //!
 //! Bounds: a list is at most [`MAX_REFERRERS`] entries (API pages counted together; a
 //! fallback index is also a manifest, capped at 4 MiB): more is
