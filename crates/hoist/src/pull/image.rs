@@ -21,6 +21,7 @@ use crate::copy::{copy, copy_layers, RegistryImage};
 use crate::digest::Digest;
 use crate::media::schema1::{deprecation_warning, manifest_list_deprecation_notice};
 use crate::media::types::{DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST_V2};
+use crate::media::ManifestKind;
 use crate::media::{
     Descriptor, ImageManifest, Manifest, ManifestError, Schema1Manifest, WalkError, WalkLimits,
     Walker, MAX_INDEX_DEPTH,
@@ -62,20 +63,18 @@ impl Puller {
     }
 
     /// The image manifests a pull of the manifest `digest` (`root`, not stored yet) judges:
-    /// `digest` itself when it is one; from an index, the entry the platform chooses (every
-    /// entry but attestations with `all_platforms`) — never the index, as containers/image
-    /// judges each single image it copies, not the list. Read from the index's entries, so
-    /// the judgement comes before any manifest is stored.
-    fn images_to_judge(
+    /// `digest` itself when it is one; from an index, the image manifest the platform
+    /// chooses (through nested indexes; every entry but attestations with `all_platforms`)
+    /// — never an index, as containers/image judges each single image it copies, not the
+    /// list. Nothing is stored, so the judgement comes before anything of the image is.
+    async fn images_to_judge(
         &self,
+        repo: &RemoteRepository,
         digest: &Digest,
         root: &ReadManifest,
         target: &Reference,
     ) -> Result<Vec<Digest>, PullError> {
-        let Manifest::Index(index) = &root.manifest else {
-            return Ok(vec![digest.clone()]);
-        };
-        if self.options.all_platforms {
+        if let (Manifest::Index(index), true) = (&root.manifest, self.options.all_platforms) {
             return Ok(index
                 .manifests
                 .iter()
@@ -83,20 +82,25 @@ impl Puller {
                 .map(|entry| entry.digest.clone())
                 .collect());
         }
-        let mut walker = Walker::new(
-            [Descriptor::new("", digest.clone(), 0)],
-            WalkLimits::default(),
-        )
-        .platform(&self.options.platform());
-        walker.next_manifest();
-        walker
-            .visit(root.bytes.clone())
-            .map_err(|e| walk_error(e, target))?;
-        Ok(walker
-            .next_manifest()
-            .map(|d| d.digest.clone())
-            .into_iter()
-            .collect())
+        // The pull's own walk, narrowed to the platform, reading without storing; an entry
+        // whose media type says it is an image manifest ends it unread.
+        let first = Descriptor::new("", digest.clone(), 0);
+        let mut walker =
+            Walker::new([first], WalkLimits::default()).platform(&self.options.platform());
+        let mut bytes = Some(root.bytes.clone());
+        let mut last = digest.clone();
+        while let Some(next) = walker.next_manifest() {
+            last = next.digest.clone();
+            let image =
+                ManifestKind::from_media_type(&next.media_type).is_some_and(|k| !k.is_index());
+            let read = match bytes.take() {
+                Some(read) => read,
+                None if image => break,
+                None => self.fetch_manifest(repo, &last, target).await?.bytes,
+            };
+            walker.visit(read).map_err(|e| walk_error(e, target))?;
+        }
+        Ok(vec![last])
     }
 
     /// Pulls `target` (a tag or digest reference) and records it.
@@ -112,7 +116,7 @@ impl Puller {
                 Some(read) => read,
                 None => self.fetch_manifest(repo, &digest, target).await?,
             };
-            let images = self.images_to_judge(&digest, &root, target)?;
+            let images = self.images_to_judge(repo, &digest, &root, target).await?;
             self.verify(repo, target, &images).await?;
             prefetched = Some(root);
         }
