@@ -207,6 +207,12 @@ pub struct CopyArgs {
     /// with the image, recursively, by default into a registry, an oci: layout or the store
     #[arg(long)]
     pub no_referrers: bool,
+
+    /// Leave out the sigstore signatures (cosign's sha256-DIGEST.sig tags), which are copied
+    /// with the image from one registry to another by default, as skopeo copies them
+    #[arg(long)]
+    pub remove_signatures: bool,
+
     /// Which sources may be copied.
     #[command(flatten)]
     pub policy: PolicyArgs,

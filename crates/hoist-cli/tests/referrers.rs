@@ -4,7 +4,7 @@
 
 mod sandbox;
 
-use sandbox::{push_index, stderr, stdout, Sandbox};
+use sandbox::{push_index, registry_with_image, stderr, stdout, Sandbox};
 
 use hoist_testkit::{Artifact, ImagePusher, TestRegistry};
 use serde_json::Value;
@@ -170,4 +170,37 @@ async fn copy_through_the_store_keeps_referrers_and_no_referrers_drops_them() {
         .await
         .unwrap();
     assert!(listed.is_empty(), "{listed:?}");
+}
+
+#[tokio::test]
+async fn rmi_takes_the_referrers_stored_with_the_image() {
+    let (registry, image) = registry_with_image().await;
+    let sbom = Artifact::new(SBOM, &image.manifest, &[("sbom.json", b"{}")]);
+    let sig = Artifact::new(SIG, &sbom.manifest, &[("sig", b"s")]);
+    let pusher = ImagePusher::new(&registry);
+    for artifact in [&sbom, &sig] {
+        pusher.push_referrer("team/app", artifact).await.unwrap();
+    }
+    let sandbox = Sandbox::new();
+    let src = format!("{}/team/app:v1", registry.host());
+    let out = sandbox.hoist(&["copy", &src, "hoist:app:v1"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = sandbox.hoist(&["discover", "hoist:app:v1"]).await;
+    assert!(
+        stdout(&out).contains(&sig.manifest.digest),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = sandbox.hoist(&["rmi", "app:v1"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let blobs = std::fs::read_dir(sandbox.root().join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect::<Vec<_>>();
+    assert!(blobs.is_empty(), "left behind: {blobs:?}");
+    let index = std::fs::read_to_string(sandbox.root().join("index.json")).unwrap();
+    let index: Value = serde_json::from_str(&index).unwrap();
+    assert_eq!(index["manifests"], serde_json::json!([]), "{index}");
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use hoist_testkit::sigstore::{read_signatures, verifies};
 use hoist_testkit::{Image, TestRegistry};
-use sandbox::{registry_with_image, stderr, Sandbox};
+use sandbox::{push_index, registry_with_image, stderr, Sandbox};
 
 /// A sandbox with a key pair `k.private`/`k.pub` made by `hoist generate-sigstore-key`
 /// (passphrase in `pass`), and a policy requiring that key for every docker image.
@@ -320,4 +320,87 @@ async fn registries_d_enables_attachments_and_copy_checks_the_policy() {
         stderr(&out)
     );
     assert!(!std::path::Path::new(&refused).exists());
+}
+
+#[tokio::test]
+async fn signing_an_index_signs_it_and_each_platform_as_skopeo_does() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let index = push_index(&registry, "team/app", &["amd64", "arm64"]).await;
+    let signing = Signing::new().await;
+    let host = registry.host();
+
+    let out = signing
+        .signed_copy(
+            &format!("docker://{host}/team/app:v1"),
+            &format!("docker://{host}/signed/app:v1"),
+            "pass",
+        )
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let manifests = std::iter::once(&index.index).chain(index.images.iter().map(|i| &i.manifest));
+    for manifest in manifests {
+        let found = read_signatures(
+            &registry.client(),
+            &registry.url(),
+            "signed/app",
+            &manifest.digest,
+        )
+        .await
+        .unwrap();
+        assert_eq!(found.len(), 1, "{}: {found:?}", manifest.digest);
+        assert!(verifies(&signing.public_pem(), &found[0]));
+        let payload: serde_json::Value = serde_json::from_slice(&found[0].payload).unwrap();
+        assert_eq!(
+            payload["critical"]["image"]["docker-manifest-digest"],
+            manifest.digest.as_str()
+        );
+        assert_eq!(
+            payload["critical"]["identity"]["docker-reference"],
+            format!("{host}/signed/app:v1")
+        );
+    }
+}
+
+#[tokio::test]
+async fn copy_carries_signatures_between_registries_unless_removed() {
+    let (registry, image) = registry_with_image().await;
+    let signing = Signing::new().await;
+    let host = registry.host();
+    let out = signing
+        .signed_copy(
+            &format!("docker://{host}/team/app:v1"),
+            &format!("docker://{host}/signed/app:v1"),
+            "pass",
+        )
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let copy = |dst: &str, remove: bool| {
+        let mut args = vec!["copy".to_owned(), "-q".to_owned()];
+        if remove {
+            args.push("--remove-signatures".to_owned());
+        }
+        args.push(format!("docker://{host}/signed/app:v1"));
+        args.push(format!("docker://{host}/{dst}:v1"));
+        signing
+            .sandbox
+            .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+
+    let out = copy("carried/app", false).output().await.unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = copy("bare/app", true).output().await.unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let original = signatures(&registry, "signed/app", &image).await;
+    let carried = signatures(&registry, "carried/app", &image).await;
+    assert_eq!(carried.len(), 1);
+    assert_eq!(carried[0].payload, original[0].payload);
+    assert_eq!(carried[0].signature, original[0].signature);
+    assert!(verifies(&signing.public_pem(), &carried[0]));
+    assert!(signatures(&registry, "bare/app", &image).await.is_empty());
+    // Copied again: the signature is already there, not added twice.
+    let out = copy("carried/app", false).output().await.unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(signatures(&registry, "carried/app", &image).await.len(), 1);
 }

@@ -381,6 +381,108 @@ async fn a_digest_reference_is_judged_by_repository() {
     assert!(matches!(refusal(result), TrustError::NotAccepted { .. }));
 }
 
+/// `sigstoreSigned` with this setup's key and the `signedIdentity` object `identity` (JSON).
+fn signed_with_identity(identity: &str) -> String {
+    format!(r#"[{{"type": "sigstoreSigned", "keyPath": "KEY", "signedIdentity": {identity}}}]"#)
+}
+
+#[tokio::test]
+async fn a_repository_only_identity_as_cosign_signs_needs_match_repository_or_exact_repository() {
+    let setup = Setup::new().await;
+    // `cosign sign` claims the repository without a tag; containers/image's default refuses it.
+    setup.sign_as("team/app").await;
+
+    let (store, default) = setup.pull(setup.policy(SIGNED_BY_KEY), "team/app:v1").await;
+    let line = refusal(default).to_string();
+    assert!(
+        line.contains("team/app\" not accepted by signedIdentity matchRepoDigestOrExact"),
+        "{line}"
+    );
+    assert_nothing_stored(&store);
+
+    let repository = signed_with_identity(r#"{"type": "matchRepository"}"#);
+    setup
+        .pull(setup.policy(&repository), "team/app:v1")
+        .await
+        .1
+        .unwrap();
+    let exact = signed_with_identity(&format!(
+        r#"{{"type": "exactRepository", "dockerRepository": "{}"}}"#,
+        setup.name("team/app")
+    ));
+    setup
+        .pull(setup.policy(&exact), "team/app:v1")
+        .await
+        .1
+        .unwrap();
+    let elsewhere = signed_with_identity(&format!(
+        r#"{{"type": "exactRepository", "dockerRepository": "{}"}}"#,
+        setup.name("team/other")
+    ));
+    let (_store, refused) = setup.pull(setup.policy(&elsewhere), "team/app:v1").await;
+    assert!(refusal(refused)
+        .to_string()
+        .contains("not accepted by signedIdentity exactRepository"),);
+}
+
+#[tokio::test]
+async fn match_exact_accepts_the_signed_tag_only_and_match_repository_any_tag() {
+    let setup = Setup::new().await;
+    setup.sign_as("team/app:v1").await;
+    // The same image under another tag: the `.sig` tag (by digest) is shared.
+    ImagePusher::new(&setup.registry)
+        .push_image("team/app", "v2", &setup.image)
+        .await
+        .unwrap();
+    let exact = signed_with_identity(r#"{"type": "matchExact"}"#);
+    let repository = signed_with_identity(r#"{"type": "matchRepository"}"#);
+
+    setup
+        .pull(setup.policy(&exact), "team/app:v1")
+        .await
+        .1
+        .unwrap();
+    let (store, refused) = setup.pull(setup.policy(&exact), "team/app:v2").await;
+    assert!(refusal(refused)
+        .to_string()
+        .contains("not accepted by signedIdentity matchExact"),);
+    assert_nothing_stored(&store);
+    let (_store, refused) = setup.pull(setup.policy(SIGNED_BY_KEY), "team/app:v2").await;
+    assert!(matches!(refusal(refused), TrustError::NotAccepted { .. }));
+    setup
+        .pull(setup.policy(&repository), "team/app:v2")
+        .await
+        .1
+        .unwrap();
+}
+
+#[tokio::test]
+async fn exact_reference_accepts_a_signature_for_that_reference_whatever_the_image_is_called() {
+    let setup = Setup::new().await;
+    let release = "registry.example.com/release/app:1.0";
+    let layer = setup.key.signature(setup.image.digest(), release);
+    setup
+        .attach("team/app", setup.image.digest(), &[layer])
+        .await;
+    let rule = |reference: &str| {
+        signed_with_identity(&format!(
+            r#"{{"type": "exactReference", "dockerReference": "{reference}"}}"#
+        ))
+    };
+
+    setup
+        .pull(setup.policy(&rule(release)), "team/app:v1")
+        .await
+        .1
+        .unwrap();
+    let other = "registry.example.com/release/app:2.0";
+    let (store, refused) = setup.pull(setup.policy(&rule(other)), "team/app:v1").await;
+    assert!(refusal(refused)
+        .to_string()
+        .contains("not accepted by signedIdentity exactReference"),);
+    assert_nothing_stored(&store);
+}
+
 fn base64_std(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)

@@ -28,16 +28,23 @@
 //! 7. With `-q`, only the digest copied is printed.
 //! 8. The referrers (OCI 1.1) of every manifest copied, and theirs, go along into a registry,
 //!    an `oci:` layout or the store (as `oras copy -r`); `--no-referrers` leaves them out.
-//! 9. With a trust policy (`--policy`, …; `commands::trust`) the source is judged by its
-//!    resolved digest before anything is copied. `--sign-by-sigstore-private-key` signs the
-//!    digest written to a `docker://` destination (other destinations are refused before the
-//!    copy) and attaches the signature as cosign does.
+//! 9. With a trust policy (`--policy`, …; `commands::trust`) each image manifest of the
+//!    source to be copied (every platform's, or `--platform`'s; never an index itself, as
+//!    skopeo) is judged by its digest before anything is copied.
+//! 10. From one registry to another, the sigstore signatures of each manifest copied
+//!     unchanged (cosign's `sha256-DIGEST.sig` tags) go along, kept as they are and added to
+//!     any the destination has, as `skopeo copy` does; `--remove-signatures` leaves them out.
+//!     Other destinations cannot hold them and get none (skopeo refuses to copy a signed image
+//!     there without `--remove-signatures`).
+//! 11. `--sign-by-sigstore-private-key` then signs each manifest written to a `docker://`
+//!     destination — an index and each platform's, as skopeo does (other destinations are
+//!     refused before the copy) — and attaches the signatures as cosign does.
 
 use std::sync::Arc;
 
 use hoist::copy::{
-    copy, Archive, ArchiveFormat, ArchiveImage, CopyOptions, CopyOutcome, DirSink, DirSource,
-    DockerArchiveSink, ImageLocation, ImageSink, ImageSource, LayoutSink, LayoutSource,
+    copy, verify_source, Archive, ArchiveFormat, ArchiveImage, CopyOptions, CopyOutcome, DirSink,
+    DirSource, DockerArchiveSink, ImageLocation, ImageSink, ImageSource, LayoutSink, LayoutSource,
     OciArchiveSink, RegistryImage, StoreSink, StoreSource,
 };
 use hoist::credentials::CredentialStore;
@@ -121,7 +128,12 @@ pub fn run(
     // an `oci:`/`dir:` destination, and a refused image must leave nothing behind.
     if let Some(verification) = &verify {
         runtime
-            .block_on(verification.check(&root.digest))
+            .block_on(verify_source(
+                source.as_ref(),
+                &root,
+                options.platform.as_ref(),
+                verification,
+            ))
             .map_err(Box::new)?;
     }
     let sink = open_sink(
@@ -141,13 +153,14 @@ pub fn run(
     ));
     renderer.finish();
     let outcome = result.map_err(Box::new)?;
+    if let (ImageLocation::Registry(src), ImageLocation::Registry(dst), false) =
+        (&from, &to, args.remove_signatures)
+    {
+        let carried = runtime.block_on(trust::carry_signatures(&client, src, dst, &outcome))?;
+        tracing::debug!(carried, "signatures copied");
+    }
     if let (Some(signer), Some(reference)) = (&signer, &signed) {
-        runtime.block_on(trust::sign(
-            signer,
-            &client,
-            reference,
-            &outcome.root.digest,
-        ))?;
+        runtime.block_on(trust::sign(signer, &client, reference, &outcome.written))?;
     }
     if args.quiet {
         crate::outln!("{}", outcome.root.digest);

@@ -12,7 +12,8 @@
 //! 4. With `-q`, only the reference pushed is printed, as `docker push -q` does.
 //!
 //! `--sign-by-sigstore-private-key KEY` (with `--sign-passphrase-file`, `--sign-identity`)
-//! signs each tag pushed and attaches the signature as cosign does (`commands::trust`).
+//! signs each tag pushed — an index and each of its platforms' manifests, as `skopeo copy
+//! --all --sign-by-…` does — and attaches the signatures as cosign does (`commands::trust`).
 //!
 //! `--compression gzip|zstd` (default gzip) chooses how layers stored uncompressed (loaded
 //! with `hoist load`) are compressed on the way; docker 20.10 always gzips them. zstd pushes
@@ -63,7 +64,7 @@ pub fn run(
     let outcome = result.map_err(Box::new)?;
     if let Some(signer) = &signer {
         for tag in &outcome.tags {
-            runtime.block_on(trust::sign(signer, &client, &tag.reference, &tag.digest))?;
+            runtime.block_on(trust::sign(signer, &client, &tag.reference, &tag.manifests))?;
         }
     }
     if args.quiet {

@@ -13,9 +13,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hoist::copy::ImageLocation;
+use hoist::copy::{CopyOutcome, ImageLocation};
 use hoist::reference::Reference;
 use hoist::registry::RegistryClient;
+use hoist::trust::sigstore::attachments;
 use hoist::trust::{
     keys, read_passphrase_file, ImageVerifier, Policy, PolicyVerifier, SigstoreAttachments,
     SigstoreSigner, TrustError,
@@ -76,19 +77,56 @@ pub fn signing_destination(destination: &ImageLocation) -> Result<&Reference, Cl
     }
 }
 
-/// Signs `digest`, just written as `reference`, with `signer`.
+/// Signs each of `digests` (the manifests just written as `reference`: an index and its
+/// platforms' manifests, as containers/image signs each image it copies and the list) with
+/// `signer`, all as `reference`'s identity.
 pub async fn sign(
     signer: &SigstoreSigner,
     client: &RegistryClient,
     reference: &Reference,
-    digest: &hoist::digest::Digest,
+    digests: &[hoist::digest::Digest],
 ) -> Result<(), CliError> {
     let repo = reference.repository();
     let repository = client.repository(repo.domain(), repo.path());
-    signer
-        .sign(&repository, reference, digest)
-        .await
-        .map_err(|e| CliError::Trust(Box::new(e)))
+    for digest in digests {
+        signer
+            .sign(&repository, reference, digest)
+            .await
+            .map_err(|e| CliError::Trust(Box::new(e)))?;
+    }
+    Ok(())
+}
+
+/// Copies the sigstore signatures of each manifest `outcome` wrote unchanged from the
+/// registry image `source` to `destination` (`hoist copy` without `--remove-signatures`, as
+/// `skopeo copy`). A manifest the copy rewrote (`--dest-compress`) has a digest its source's
+/// signatures do not name: they stay behind. Returns how many signatures were added.
+pub async fn carry_signatures(
+    client: &RegistryClient,
+    source: &Reference,
+    destination: &Reference,
+    outcome: &CopyOutcome,
+) -> Result<usize, CliError> {
+    let repository = |reference: &Reference| {
+        let repo = reference.repository();
+        client.repository(repo.domain(), repo.path())
+    };
+    let (from, to) = (repository(source), repository(destination));
+    let image = format!("docker://{}", source.familiar());
+    let mut carried = 0;
+    for digest in &outcome.written {
+        if outcome
+            .rewritten
+            .iter()
+            .any(|r| &r.descriptor.digest == digest)
+        {
+            continue;
+        }
+        carried += attachments::copy_signatures(&from, &to, digest, &image)
+            .await
+            .map_err(|e| CliError::Trust(Box::new(e)))?;
+    }
+    Ok(carried)
 }
 
 /// Runs `hoist generate-sigstore-key`: refuses to overwrite either file, as skopeo does.

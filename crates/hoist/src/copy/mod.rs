@@ -33,12 +33,14 @@
 //! | `error` | [`CopyError`] |
 //!
 //! # What [`copy`] does
-//! 0. With [`CopyOptions::verify`], the root digest is judged ([`crate::trust`]); a refusal
-//!    stops the copy before anything else is read or written.
 //! 1. Reads every manifest under the root from the source, verifying each against its
 //!    descriptor (digest and size). All platforms of an index by default, like `skopeo copy
 //!    --all` and `crane copy`; with [`CopyOptions::platform`] the best matching manifest alone
-//!    becomes the root (docker's platform matching).
+//!    becomes the root (docker's platform matching). Then, with [`CopyOptions::verify`],
+//!    each image manifest to be copied is judged by its own digest ([`crate::trust`]; never
+//!    an index, as containers/image judges each single image it copies); a refusal stops
+//!    the copy before any blob is read or anything written ([`verify_source`] does the same
+//!    for a caller that must judge before opening its sink).
 //! 2. Blobs, each once, through the [`Scheduler`] (bounded concurrency, 5 by default;
 //!    retries with backoff; docker's `Preparing`, `Waiting`, `Retrying in N seconds`): the
 //!    layers, then the configs (docker's push sends the config after the layers, so a refusal
@@ -208,7 +210,7 @@ pub struct CopyOptions {
     /// copy` sets it unless `--no-referrers`. Referrers of a manifest that `compression`
     /// rewrites are left out: they name a digest the destination does not hold.
     pub referrers: bool,
-    /// Judge the source's root digest before anything is read past it or written
+    /// Judge each image manifest copied before any blob is read or anything written
     /// (`hoist copy --policy`, see [`crate::trust`]); `None` accepts every image.
     pub verify: Option<crate::trust::Verification>,
 }
@@ -234,6 +236,10 @@ impl Default for CopyOptions {
 pub struct CopyOutcome {
     /// The root now in the sink (under its tag, if it has one).
     pub root: Descriptor,
+    /// Every manifest of the image now in the sink — each platform's, then the index —
+    /// children first, the root last (referrers not included): what a signer signs, as
+    /// containers/image signs each image it copies and the list.
+    pub written: Vec<Digest>,
     /// Manifests stored (the root and referrers included).
     pub manifests: usize,
     /// Blobs whose bytes were sent.
@@ -264,6 +270,29 @@ pub async fn copy(
     forward_until_done(work, events, progress).await
 }
 
+/// Judges the image under `root` in `source` as [`copy`] does with [`CopyOptions::verify`]
+/// (each image manifest the copy would write, see [`Plan::images`]), reading its manifests
+/// and nothing else: for a caller that must decide before it opens its sink.
+pub async fn verify_source(
+    source: &dyn ImageSource,
+    root: &Descriptor,
+    platform: Option<&Platform>,
+    verification: &crate::trust::Verification,
+) -> Result<(), CopyError> {
+    let plan = walk::plan(source, root, platform, false).await?;
+    verify_images(verification, &plan.images).await
+}
+
+async fn verify_images(
+    verification: &crate::trust::Verification,
+    images: &[Digest],
+) -> Result<(), CopyError> {
+    for digest in images {
+        verification.check(digest).await.map_err(Box::new)?;
+    }
+    Ok(())
+}
+
 async fn copy_graph(
     source: &dyn ImageSource,
     sink: &dyn ImageSink,
@@ -271,11 +300,11 @@ async fn copy_graph(
     options: &CopyOptions,
     progress: Arc<dyn ProgressSink>,
 ) -> Result<CopyOutcome, CopyError> {
-    if let Some(verification) = &options.verify {
-        verification.check(&root.digest).await.map_err(Box::new)?;
-    }
     let referrers = options.referrers && sink.holds_referrers();
     let plan = walk::plan(source, root, options.platform.as_ref(), referrers).await?;
+    if let Some(verification) = &options.verify {
+        verify_images(verification, &plan.images).await?;
+    }
     let uploads = Scheduler::new(options.upload.clone());
     let done = send_blobs(source, sink, &plan.blobs, options, &uploads, &progress).await?;
     let count = |kind: BlobResult| done.iter().filter(|(d, _)| *d == kind).count();
@@ -332,6 +361,7 @@ async fn copy_graph(
     }
     Ok(CopyOutcome {
         root,
+        written: manifests.iter().map(|(d, _)| d.digest.clone()).collect(),
         manifests: manifests.len() + carried,
         copied: count(BlobResult::Copied),
         mounted: count(BlobResult::Mounted),

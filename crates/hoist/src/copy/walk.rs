@@ -47,6 +47,9 @@ pub struct Plan {
     pub blobs: Vec<(Descriptor, bool)>,
     /// Manifests with their exact bytes, children first, the root last.
     pub manifests: Vec<(Descriptor, Bytes)>,
+    /// The image manifests among them (not the indexes): what a trust policy judges, as
+    /// containers/image judges each single image it copies (`copySingleImage`), never a list.
+    pub images: Vec<Digest>,
     /// The referrers found, each after its subject (referrers of referrers after those).
     pub referrers: Vec<PlannedReferrer>,
 }
@@ -136,6 +139,11 @@ pub async fn plan(
             }
         }
     }
+    let images = nodes
+        .iter()
+        .filter(|node| !node.children.is_index())
+        .map(|node| node.descriptor.digest.clone())
+        .collect();
     let manifests: Vec<(Descriptor, Bytes)> = nodes
         .into_iter()
         .map(|node| (node.descriptor, node.bytes))
@@ -160,6 +168,7 @@ pub async fn plan(
         root: root.clone(),
         blobs,
         manifests,
+        images,
         referrers,
     })
 }

@@ -15,7 +15,9 @@
 //! Deleting an image deletes its records (every manifest recorded for that image ID).
 //! References are removed first, records second, each in its own transaction, so a process
 //! killed in between leaves a dangling record that `prune` deletes. Blobs are left to
-//! [`crate::store::collect_garbage`], which the caller runs afterwards.
+//! [`crate::store::collect_garbage`], which the caller runs afterwards; it also drops the
+//! image's referrers (signatures, SBOMs a `hoist copy` stored with it), which live only as
+//! long as their subject.
 
 use crate::digest::Digest;
 use crate::reference::Reference;

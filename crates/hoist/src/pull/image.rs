@@ -15,11 +15,13 @@ use bytes::Bytes;
 
 use super::engine::{from_copy, PullSource};
 use super::record::ImageResult;
+use super::resolve::ReadManifest;
 use super::{PullError, PulledImage, Puller};
 use crate::copy::{copy, copy_layers, RegistryImage};
 use crate::digest::Digest;
 use crate::media::schema1::{deprecation_warning, manifest_list_deprecation_notice};
 use crate::media::types::{DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST_V2};
+use crate::media::ManifestKind;
 use crate::media::{
     Descriptor, ImageManifest, Manifest, ManifestError, Schema1Manifest, WalkError, WalkLimits,
     Walker, MAX_INDEX_DEPTH,
@@ -43,6 +45,64 @@ pub(super) struct Origin<'a> {
 }
 
 impl Puller {
+    /// Judges each image manifest `digests` of `target` with the pull's verifier, if any.
+    async fn verify(
+        &self,
+        repo: &Arc<RemoteRepository>,
+        target: &Reference,
+        digests: &[Digest],
+    ) -> Result<(), PullError> {
+        let Some(verifier) = &self.options.verifier else {
+            return Ok(());
+        };
+        let subject = crate::trust::Subject::registry(target.clone(), Arc::clone(repo));
+        for digest in digests {
+            verifier.verify(&subject, digest).await?;
+        }
+        Ok(())
+    }
+
+    /// The image manifests a pull of the manifest `digest` (`root`, not stored yet) judges:
+    /// `digest` itself when it is one; from an index, the image manifest the platform
+    /// chooses (through nested indexes; every entry but attestations with `all_platforms`)
+    /// — never an index, as containers/image judges each single image it copies, not the
+    /// list. Nothing is stored, so the judgement comes before anything of the image is.
+    async fn images_to_judge(
+        &self,
+        repo: &RemoteRepository,
+        digest: &Digest,
+        root: &ReadManifest,
+        target: &Reference,
+    ) -> Result<Vec<Digest>, PullError> {
+        if let (Manifest::Index(index), true) = (&root.manifest, self.options.all_platforms) {
+            return Ok(index
+                .manifests
+                .iter()
+                .filter(|entry| !entry.is_attestation())
+                .map(|entry| entry.digest.clone())
+                .collect());
+        }
+        // The pull's own walk, narrowed to the platform, reading without storing; an entry
+        // whose media type says it is an image manifest ends it unread.
+        let first = Descriptor::new("", digest.clone(), 0);
+        let mut walker =
+            Walker::new([first], WalkLimits::default()).platform(&self.options.platform());
+        let mut bytes = Some(root.bytes.clone());
+        let mut last = digest.clone();
+        while let Some(next) = walker.next_manifest() {
+            last = next.digest.clone();
+            let image =
+                ManifestKind::from_media_type(&next.media_type).is_some_and(|k| !k.is_index());
+            let read = match bytes.take() {
+                Some(read) => read,
+                None if image => break,
+                None => self.fetch_manifest(repo, &last, target).await?.bytes,
+            };
+            walker.visit(read).map_err(|e| walk_error(e, target))?;
+        }
+        Ok(vec![last])
+    }
+
     /// Pulls `target` (a tag or digest reference) and records it.
     pub(super) async fn pull_one(
         &self,
@@ -50,10 +110,15 @@ impl Puller {
         target: &Reference,
         progress: &Arc<dyn ProgressSink>,
     ) -> Result<PulledImage, PullError> {
-        let (digest, prefetched) = self.resolve(repo, target).await?;
-        if let Some(verifier) = &self.options.verifier {
-            let subject = crate::trust::Subject::registry(target.clone(), Arc::clone(repo));
-            verifier.verify(&subject, &digest).await?;
+        let (digest, mut prefetched) = self.resolve(repo, target).await?;
+        if self.options.verifier.is_some() {
+            let root = match prefetched.take() {
+                Some(read) => read,
+                None => self.fetch_manifest(repo, &digest, target).await?,
+            };
+            let images = self.images_to_judge(repo, &digest, &root, target).await?;
+            self.verify(repo, target, &images).await?;
+            prefetched = Some(root);
         }
         let tag_or_digest = match target.tag() {
             Some(tag) => tag.as_str().to_owned(),

@@ -8,8 +8,11 @@
 //!    falling back to GET when HEAD fails or gives no `Docker-Content-Digest`. Registry
 //!    answers are retried while retryable (5xx, 429 with `Retry-After`), then worded by
 //!    `TranslatePullError`.
-//!    With [`PullOptions::verifier`] (`--policy`), the digest is then judged
-//!    ([`crate::trust`]) before any manifest or layer is fetched or stored.
+//!    With [`PullOptions::verifier`] (`--policy`), the image is then judged
+//!    ([`crate::trust`]) before any manifest is stored or layer fetched: the manifest the
+//!    tag names when it is an image manifest; from an index, the platform manifest chosen
+//!    (every platform's with `--all-platforms`), never the index itself — as
+//!    containers/image judges each single image it copies.
 //! 2. **Fetch by digest** (`resolve`): the manifest is read from the store when it is there,
 //!    else fetched by digest (the registry client verifies it) and stored. An index / manifest
 //!    list is stored too, the platform chosen (`PullOptions::platform`, default the host's;
@@ -118,7 +121,7 @@ pub struct PullOptions {
     /// Any other receiver of every layer's decompressed stream; used only when `layers` is
     /// `None`.
     pub layer_sink: Option<Arc<dyn LayerSinkFactory>>,
-    /// Judges each image by the digest its tag resolved to before anything is fetched or
+    /// Judges each image manifest pulled (not an index) by its digest before anything is
     /// stored (`hoist pull --policy`, see [`crate::trust`]); `None` accepts every image.
     pub verifier: Option<Arc<dyn ImageVerifier>>,
 }

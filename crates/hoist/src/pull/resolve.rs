@@ -113,14 +113,25 @@ impl Puller {
             };
             return self.parse(fetched, target);
         }
+        let read = self.fetch_manifest(repo, digest, target).await?;
+        self.store_manifest(digest, &read).await?;
+        Ok(read)
+    }
+
+    /// The manifest `digest` of `repo` from the registry (verified by the client), not
+    /// stored: what a verifier reads before anything of the image is stored.
+    pub(super) async fn fetch_manifest(
+        &self,
+        repo: &RemoteRepository,
+        digest: &Digest,
+        target: &Reference,
+    ) -> Result<ReadManifest, PullError> {
         let reference = digest.to_string();
         let fetched = self
             .with_retries(|| repo.get_manifest(&reference))
             .await
             .map_err(|e| PullError::registry(translate_pull_error(e, target)))?;
-        let read = self.parse(fetched, target)?;
-        self.store_manifest(digest, &read).await?;
-        Ok(read)
+        self.parse(fetched, target)
     }
 
     fn parse(

@@ -133,6 +133,9 @@ pub struct PushedTag {
     pub digest: Digest,
     /// The manifest's size in bytes.
     pub size: u64,
+    /// Every manifest pushed under the tag, children first, `digest` last (an index and its
+    /// platforms' manifests; one manifest otherwise).
+    pub manifests: Vec<Digest>,
 }
 
 /// Pushes images from one local store: docker's `distribution.Push` with its `Config`.
@@ -293,6 +296,7 @@ impl Pusher {
             reference: tag.reference.clone(),
             digest: outcome.root.digest,
             size: outcome.root.size,
+            manifests: outcome.written,
         })
     }
 

@@ -19,10 +19,17 @@
 //!   anything but an image index: refuse, changing nothing), add the manifest's descriptor
 //!   unless already listed (`artifactType` and annotations as `media::referrer` builds them),
 //!   and `PUT` the index back under the tag. CNCF distribution 2.8 (Debian's
-//!   `docker-registry`) has no referrers API, so this is the path real tests take. The
-//!   read-modify-write is not atomic across clients (the spec leaves conditional requests
-//!   optional and distribution 2.8 has none): two writers at the same instant may lose one
-//!   entry, as with every client of the tag schema.
+//!   `docker-registry`) has no referrers API, so this is the path real tests take.
+//!
+//! **Known limitation: concurrent attaches.** The fallback tag's read-modify-write is not
+//! atomic across clients: the spec leaves conditional requests (`If-Match` on the tag's
+//! digest) optional and distribution 2.8 has none, so two clients adding a referrer to the
+//! same subject at the same instant may each `PUT` an index holding only their own entry, and
+//! the last one wins. The lost referrer's manifest is still in the registry (by digest), only
+//! unlisted; attaching it again lists it (an entry is added once). oras-go (`oras attach`)
+//! and every other client of the tag schema have the same race; a re-read after the `PUT`
+//! would not close it (the other writer may `PUT` after the check), so none is attempted.
+//! Registries with the referrers API list referrers themselves and are not affected.
 //!
 //! Bounds: a list is at most [`MAX_REFERRERS`] entries (API pages counted together; a
 //! fallback index is also a manifest, capped at 4 MiB): more is

@@ -12,7 +12,14 @@
 //!    reachable from the layout's `index.json` by the one descriptor walk
 //!    ([`crate::media::Walker`], lenient) — its manifests, and through them configs, layers,
 //!    subjects and child manifests — so entries other tools wrote (or that a `hoist.db` moved
-//!    aside after corruption no longer knows) keep their images, as skopeo and umoci expect;
+//!    aside after corruption no longer knows) keep their images, as skopeo and umoci expect.
+//!    Except **referrers** (OCI 1.1; untagged entries whose manifest has a `subject`, as
+//!    `hoist copy` and `oras` record them in a layout): a referrer lives as long as its
+//!    subject, as containerd keeps referrers through their subject's gc labels. Referrers
+//!    whose subject is marked (or recorded) are walked, then theirs, and so on; the others
+//!    — left by `rmi` or `prune` of their image — are removed from `index.json`, so their
+//!    blobs are swept and `discover` no longer lists them (a cycle of referrers keeps
+//!    nothing alive);
 //! 3. **sweeps** `blobs/<algorithm>/*`: every blob not marked is deleted;
 //! 4. deletes the unpacked layers no image record holds any more, then stale `layers/.tmp-*`
 //!    and record-less layer directories ([`sweep_layers`]);
@@ -49,9 +56,12 @@ use std::time::{Duration, SystemTime};
 use super::layers::sweep_layers;
 use super::layout::{BLOBS_DIR, INGEST_DIR, TEMP_PREFIX};
 use super::spool::SPOOL_PREFIX;
-use super::{ingest_lock, ContentStore, LocalStoreError, MetadataError, MetadataStore, StoreError};
+use super::{
+    ingest_lock, ContentStore, IndexEntry, LocalStoreError, MetadataError, MetadataStore,
+    StoreError,
+};
 use crate::digest::{Algorithm, Digest};
-use crate::media::{Descriptor, WalkLimits, Walker, MAX_MANIFEST_SIZE};
+use crate::media::{Descriptor, Referrer, WalkLimits, Walker, MAX_MANIFEST_SIZE};
 
 /// How old an abandoned ingest must be before collection deletes it by default: 24 hours.
 pub const DEFAULT_INGEST_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
@@ -103,6 +113,8 @@ pub struct GcReport {
     pub ingests_removed: usize,
     /// The bytes their partial data held.
     pub ingest_bytes: u64,
+    /// Referrers whose subject was gone, removed from `index.json`.
+    pub referrers_removed: usize,
 }
 
 impl GcReport {
@@ -147,7 +159,8 @@ pub fn collect_garbage(
     // sweep below deletes that blob.
     sweep_ingests(content, options.ingest_max_age, &mut report)?;
     let mut roots = meta.recorded_blobs()?;
-    roots.extend(layout_roots(content)?);
+    let from_layout = layout_roots(content, &roots, &mut report)?;
+    roots.extend(from_layout);
     sweep_blobs(content, &roots, &mut report)?;
     let layers = sweep_layers(meta)?;
     report.layers_removed = layers.removed;
@@ -187,12 +200,70 @@ fn delete_dangling_images(meta: &MetadataStore) -> Result<Vec<Digest>, MetadataE
 /// subjects and child manifests, by the one walk ([`Walker`]), lenient: any JSON with
 /// `config`, `layers`, `manifests`, `subject` or schema 1 `fsLayers` keeps what it names, so
 /// an artifact or a format hoist does not pull still keeps its blobs; an absent, oversized or
-/// unreadable manifest keeps only itself.
-fn layout_roots(content: &ContentStore) -> Result<BTreeSet<Digest>, StoreError> {
-    let entries = content.index_manifests()?;
-    let roots = entries
-        .into_iter()
-        .map(|entry| Descriptor::new(&entry.media_type, entry.digest, entry.size));
+/// unreadable manifest keeps only itself. Referrers are walked only while their subject is
+/// kept (by this walk or by `recorded`); the entries of the others are removed (module docs).
+fn layout_roots(
+    content: &ContentStore,
+    recorded: &BTreeSet<Digest>,
+    report: &mut GcReport,
+) -> Result<BTreeSet<Digest>, StoreError> {
+    let (mut referrers, entries) = split_referrers(content, content.index_manifests()?)?;
+    let mut marked = walk_from(content, entries)?;
+    loop {
+        let (alive, waiting): (Vec<_>, Vec<_>) = referrers
+            .into_iter()
+            .partition(|(_, subject)| marked.contains(subject) || recorded.contains(subject));
+        referrers = waiting;
+        if alive.is_empty() {
+            break;
+        }
+        marked.extend(walk_from(
+            content,
+            alive.into_iter().map(|(d, _)| d).collect(),
+        )?);
+    }
+    if !referrers.is_empty() {
+        let orphans: BTreeSet<Digest> = referrers.into_iter().map(|(d, _)| d.digest).collect();
+        report.referrers_removed = content.index_remove_untagged(&orphans)?;
+    }
+    Ok(marked)
+}
+
+/// An untagged `index.json` entry that is a referrer, with its subject's digest.
+type ReferrerEntry = (Descriptor, Digest);
+
+/// The untagged entries of `index.json` that are referrers, each with its subject's digest;
+/// and every other entry (a manifest that cannot be read is no referrer: it keeps itself).
+fn split_referrers(
+    content: &ContentStore,
+    entries: Vec<IndexEntry>,
+) -> Result<(Vec<ReferrerEntry>, Vec<Descriptor>), StoreError> {
+    let mut referrers = Vec::new();
+    let mut others = Vec::new();
+    for entry in entries {
+        let descriptor = Descriptor::new(&entry.media_type, entry.digest.clone(), entry.size);
+        if entry.ref_name.is_none() {
+            match content.read_to_vec_capped(&entry.digest, LIMITS.max_manifest_size) {
+                Ok(bytes) => {
+                    if let Some(referrer) = Referrer::of(&descriptor, &bytes) {
+                        referrers.push((descriptor, referrer.subject.digest));
+                        continue;
+                    }
+                }
+                Err(StoreError::NotFound { .. } | StoreError::TooLarge { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        others.push(descriptor);
+    }
+    Ok((referrers, others))
+}
+
+/// Every blob the walk from `roots` reaches (see [`layout_roots`]).
+fn walk_from(
+    content: &ContentStore,
+    roots: Vec<Descriptor>,
+) -> Result<BTreeSet<Digest>, StoreError> {
     let mut walker = Walker::new(roots, LIMITS).lenient();
     while let Some(next) = walker.next_manifest() {
         match content.read_to_vec_capped(&next.digest, LIMITS.max_manifest_size) {

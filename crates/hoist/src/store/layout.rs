@@ -22,6 +22,7 @@
 //!   processes tagging at once do not lose each other's entries. Unknown fields of the index
 //!   and of its descriptors (platform, other annotations) are kept as they were.
 
+use std::collections::BTreeSet;
 use std::fs::{self, DirBuilder, File, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -336,6 +337,23 @@ impl ContentStore {
             let before = manifests.len();
             manifests.retain(|m| ref_name_of(m) != Some(ref_name));
             removed = manifests.len() != before;
+        })?;
+        Ok(removed)
+    }
+
+    /// Removes the untagged entries (no `ref.name`) naming one of `digests` from `index.json`
+    /// (garbage collection's orphaned referrers); returns how many went. Tagged entries are
+    /// never touched.
+    pub fn index_remove_untagged(&self, digests: &BTreeSet<Digest>) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        self.modify_index(|manifests| {
+            let before = manifests.len();
+            manifests.retain(|m| {
+                let digest = m.get("digest").and_then(Value::as_str);
+                ref_name_of(m).is_some()
+                    || !digest.is_some_and(|d| digests.iter().any(|x| x.as_str() == d))
+            });
+            removed = before - manifests.len();
         })?;
         Ok(removed)
     }

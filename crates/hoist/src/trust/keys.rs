@@ -1,5 +1,7 @@
 //! Keys as cosign and skopeo keep them: public keys as PEM `PUBLIC KEY` (SPKI), private keys
-//! as PEM `ENCRYPTED SIGSTORE PRIVATE KEY` (older cosign: `ENCRYPTED COSIGN PRIVATE KEY`).
+//! as PEM `ENCRYPTED SIGSTORE PRIVATE KEY` (cosign 2+; older cosign, and skopeo 1.22's
+//! `generate-sigstore-key`: `ENCRYPTED COSIGN PRIVATE KEY`). cosign 3.1 uses scrypt
+//! N = 65536; both are read (`tests/trust_peer_formats.rs` holds real ones).
 //!
 //! The encrypted form is go-securesystemslib's `encrypted` package as sigstore uses it: a
 //! JSON document

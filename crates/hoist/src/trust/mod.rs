@@ -3,8 +3,9 @@
 //!
 //! DESIGN.md principle 6, "trust before bytes": when a verifier is configured, pull
 //! ([`crate::pull::PullOptions::verifier`]) and copy ([`crate::copy::CopyOptions::verify`])
-//! call it with the digest the reference resolved to before anything of the image is fetched
-//! or stored, so a refused image leaves nothing behind and the error says why in one line.
+//! call it with the digest of each image manifest they will pull or copy, after reading the
+//! manifests and before any layer is fetched or anything stored, so a refused image leaves
+//! nothing behind and the error says why in one line.
 //!
 //! # Parts
 //! | file | owns |
@@ -22,8 +23,10 @@
 //! What is not verified yet: Fulcio certificates, Rekor bundles, `pki` and GPG `signedBy` —
 //! a requirement naming them refuses the image with "not supported yet", never accepts it.
 //! Signatures are read from registries only (sigstore attachments), so `sigstoreSigned`
-//! refuses images read from `oci:`, `dir:`, archives and the local store. An index is judged
-//! by its own digest (what cosign signs and what the tag names), not per platform.
+//! refuses images read from `oci:`, `dir:`, archives and the local store. As containers/image
+//! (skopeo, podman) does, each image manifest is judged by its own digest and `.sig`, never
+//! an index: an index signed alone (`cosign sign` without `--recursive`) does not admit its
+//! platforms; `cosign sign --recursive` and `skopeo copy --all --sign-by-…` sign each.
 
 mod error;
 mod identity;

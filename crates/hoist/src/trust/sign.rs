@@ -8,12 +8,13 @@
 //! format ([`super::keys`]); it is opened once, and neither it nor the passphrase is ever
 //! logged (`Debug` shows neither).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use bytes::Bytes;
 use p256::ecdsa::SigningKey;
 
-use super::sigstore::{self, attachments};
+use super::sigstore::{self, attachments, Signature, SIGNATURE_ANNOTATION};
 use super::{keys, KeyError, TrustError};
 use crate::digest::Digest;
 use crate::reference::Reference;
@@ -64,7 +65,11 @@ impl SigstoreSigner {
         let identity = self.identity.as_ref().unwrap_or(destination);
         let (payload, signature) = sigstore::sign(&self.key, digest, identity);
         let image = format!("docker://{}", destination.familiar());
-        attachments::append(repo, digest, Bytes::from(payload), signature, &image).await?;
+        let signature = Signature {
+            payload: Bytes::from(payload),
+            annotations: BTreeMap::from([(SIGNATURE_ANNOTATION.to_owned(), signature)]),
+        };
+        attachments::append(repo, digest, signature, &image).await?;
         tracing::debug!(%digest, identity = %identity, "signature attached");
         Ok(())
     }

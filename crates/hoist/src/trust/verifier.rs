@@ -1,5 +1,6 @@
-//! [`ImageVerifier`]: the hook pull and copy call with the digest a reference resolved to,
-//! before any layer is fetched (containerd's image-verifier idea: a plug-in judges `name` +
+//! [`ImageVerifier`]: the hook pull and copy call with the digest of each image manifest
+//! they will pull or copy (a reference's platform manifests, never an index), before any
+//! layer is fetched (containerd's image-verifier idea: a plug-in judges `name` +
 //! descriptor), and [`PolicyVerifier`], the one that enforces a `policy.json`.
 //!
 //! [`PolicyVerifier`] takes the requirements that apply to the subject (see
@@ -25,8 +26,9 @@ use crate::digest::Digest;
 /// Judges whether an image may be pulled or copied. Implement it to plug in another
 /// verifier (notation, an admission service); hoist's is [`PolicyVerifier`].
 pub trait ImageVerifier: Send + Sync {
-    /// Accepts or refuses `subject`, whose reference resolved to the manifest (or index)
-    /// `digest`. Called before anything of the image is stored.
+    /// Accepts or refuses the image manifest `digest` of `subject` (the manifest its
+    /// reference names, or one platform's from the index it names). Called before anything
+    /// of the image is stored.
     fn verify<'a>(
         &'a self,
         subject: &'a Subject,
@@ -45,7 +47,7 @@ pub struct Verification {
 }
 
 impl Verification {
-    /// Runs the verifier on the source's root `digest`.
+    /// Runs the verifier on the image manifest `digest` of the source.
     pub async fn check(&self, digest: &Digest) -> Result<(), TrustError> {
         self.verifier.verify(&self.subject, digest).await
     }

@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hoist_testkit::Blob;
+use hoist_testkit::{Artifact, Blob};
 
 use crate::digest::Digest;
 use crate::reference::Reference;
@@ -123,6 +123,107 @@ fn index_json_entries_the_database_does_not_know_keep_their_blobs() {
 
     assert_eq!(report.blobs_removed, 0);
     assert!(has(&f, &image.manifest) && has(&f, &image.config) && has(&f, &image.layers[0]));
+}
+
+/// Stores `artifact` as `hoist copy` records a referrer: its blobs, and an untagged
+/// `index.json` entry for its manifest.
+fn put_referrer(f: &Fixture, artifact: &Artifact) {
+    for blob in artifact.blobs.iter().chain([&artifact.manifest]) {
+        f.content.write_blob(&digest(blob), &blob.bytes).unwrap();
+    }
+    f.content
+        .index_add(&IndexEntry {
+            media_type: artifact.manifest.media_type.clone(),
+            digest: digest(&artifact.manifest),
+            size: artifact.manifest.size,
+            ref_name: None,
+        })
+        .unwrap();
+}
+
+fn untagged_entries(f: &Fixture) -> usize {
+    let entries = f.content.index_manifests().unwrap();
+    entries.iter().filter(|e| e.ref_name.is_none()).count()
+}
+
+#[test]
+fn referrers_live_as_long_as_their_subject() {
+    let f = fixture();
+    let image = build(&["signed"]);
+    let record = put(&f, &image, Some("app:1"));
+    let sbom = Artifact::new(
+        "application/vnd.example.sbom",
+        &image.manifest,
+        &[("s", b"sbom")],
+    );
+    let signature = Artifact::new(
+        "application/vnd.example.sig",
+        &sbom.manifest,
+        &[("g", b"sig")],
+    );
+    put_referrer(&f, &sbom);
+    put_referrer(&f, &signature);
+
+    let report = collect(&f, &sweep_only());
+    assert_eq!((report.blobs_removed, report.referrers_removed), (0, 0));
+    assert_eq!(untagged_entries(&f), 2);
+
+    f.meta
+        .delete_reference(&Reference::parse("app:1").unwrap())
+        .unwrap();
+    f.meta.delete_image(&record.manifest_digest).unwrap();
+    let report = collect(&f, &sweep_only());
+
+    assert_eq!(report.referrers_removed, 2);
+    assert_eq!(untagged_entries(&f), 0);
+    for blob in [&sbom, &signature]
+        .iter()
+        .flat_map(|a| a.blobs.iter().chain([&a.manifest]))
+        .chain([&image.manifest, &image.layers[0]])
+    {
+        assert!(!has(&f, blob), "{blob:?} outlived its subject");
+    }
+}
+
+#[test]
+fn a_referrer_of_an_image_other_tools_tagged_is_kept_and_a_cycle_keeps_nothing() {
+    let f = fixture();
+    let image = build(&["foreign"]);
+    write_blobs(&f.content, &image);
+    f.content
+        .index_add(&IndexEntry {
+            media_type: image.manifest.media_type.clone(),
+            digest: digest(&image.manifest),
+            size: image.manifest.size,
+            ref_name: Some("written-by-skopeo".into()),
+        })
+        .unwrap();
+    let kept = Artifact::new(
+        "application/vnd.example.sbom",
+        &image.manifest,
+        &[("k", b"k")],
+    );
+    put_referrer(&f, &kept);
+    // A referrer whose subject was never stored, and one referring to it: orphans both.
+    let absent = Blob::new(
+        "application/vnd.oci.image.manifest.v1+json",
+        b"{\"never\": \"stored\"}".to_vec(),
+    );
+    let orphan = Artifact::new("application/vnd.example.sbom", &absent, &[("o", b"o")]);
+    let orphan_of_orphan = Artifact::new(
+        "application/vnd.example.sig",
+        &orphan.manifest,
+        &[("p", b"p")],
+    );
+    put_referrer(&f, &orphan);
+    put_referrer(&f, &orphan_of_orphan);
+
+    let report = collect(&f, &GcOptions::default());
+
+    assert_eq!(report.referrers_removed, 2);
+    assert_eq!(untagged_entries(&f), 1);
+    assert!(has(&f, &kept.manifest) && has(&f, &kept.blobs[1]) && has(&f, &image.layers[0]));
+    assert!(!has(&f, &orphan.manifest) && !has(&f, &orphan_of_orphan.blobs[1]));
 }
 
 #[test]

@@ -10,10 +10,15 @@
 //! checked against its digest. Layers of other media types (attestations cosign attaches
 //! elsewhere, foreign attachments) are counted, not read.
 //!
+//! [`copy_signatures`] carries an image's signatures to another repository (`hoist copy`,
+//! as `skopeo copy`), one [`append`] each.
+//!
 //! [`append`] adds one signature the way containers/image and cosign do: the existing
 //! manifest is kept with its layers (a signature already there with the same payload and
 //! signature is not added twice), the payload and the updated config are uploaded, and the
-//! manifest is put under the same tag.
+//! manifest is put under the same tag. Like cosign's and containers/image's, this
+//! read-modify-write of the tag is not atomic: two signers of one digest at the same instant
+//! may leave only the last one's signature (see `registry::referrers` on the same race).
 
 use std::collections::BTreeMap;
 
@@ -126,22 +131,46 @@ async fn read_with(
     Ok(found)
 }
 
-/// Adds `payload` signed with `signature` (base64) to the `.sig` manifest of `digest`.
+/// Copies the signatures attached to `digest` in `from` to the `.sig` manifest of the same
+/// digest in `to`, as containers/image copies sigstore signatures along with an image:
+/// payloads and every annotation as they are, the destination's own signatures kept, one
+/// already there not added twice. Returns how many were added.
+pub async fn copy_signatures(
+    from: &RemoteRepository,
+    to: &RemoteRepository,
+    digest: &Digest,
+    image: &str,
+) -> Result<usize, TrustError> {
+    let found = read(from, digest, image).await?;
+    let mut added = 0;
+    for signature in found.signatures {
+        if append(to, digest, signature, image).await? {
+            added += 1;
+        }
+    }
+    Ok(added)
+}
+
+/// Adds `signature` (its payload, and its annotations: the base64 signature, certificates or
+/// bundles) to the `.sig` manifest of `digest`; `false` when it was there already.
 pub async fn append(
     repo: &RemoteRepository,
     digest: &Digest,
-    payload: Bytes,
-    signature: String,
+    signature: Signature,
     image: &str,
-) -> Result<(), TrustError> {
+) -> Result<bool, TrustError> {
     let tag = tag_for(digest);
     let current = read_with(repo, digest, image, true).await?;
+    let Signature {
+        payload,
+        annotations,
+    } = signature;
     let layer = Descriptor {
         media_type: SIMPLE_SIGNING.to_owned(),
         digest: Digest::sha256_of(&payload),
         size: payload.len() as u64,
         urls: Vec::new(),
-        annotations: BTreeMap::from([(SIGNATURE_ANNOTATION.to_owned(), signature)]),
+        annotations,
         platform: None,
         artifact_type: None,
     };
@@ -157,7 +186,7 @@ pub async fn append(
         .iter()
         .any(|l| l.digest == layer.digest && l.annotations == layer.annotations)
     {
-        return Ok(());
+        return Ok(false);
     }
     let upload = |what: String, e: RegistryError| registry(image, what, e);
     repo.upload_blob(&layer.digest, payload)
@@ -187,7 +216,7 @@ pub async fn append(
     repo.put_manifest(&tag, OCI_MANIFEST, Bytes::from(bytes))
         .await
         .map_err(|e| upload(format!("writing signatures {tag}"), e))?;
-    Ok(())
+    Ok(true)
 }
 
 fn empty_manifest() -> ImageManifest {
