@@ -1,7 +1,8 @@
 //! `hoist::sync` between two real registries: a first sync copies every tag with its digest,
 //! a second moves no blob, a new tag moves only its own blobs, blobs shared between
-//! destination repositories are mounted, `--dry-run` writes nothing, and `--keep-going`
-//! reports a broken repository and syncs the rest.
+//! destination repositories are mounted, `--dry-run` writes nothing, `--keep-going`
+//! reports a broken repository and syncs the rest, and referrers travel (new ones too, to
+//! an image otherwise up to date) unless signatures are left out.
 
 mod support;
 
@@ -327,4 +328,81 @@ async fn skopeo_man_page_yaml_plans_the_images_it_describes() {
     .collect();
     expected.sort();
     assert_eq!(pairs, expected);
+}
+
+#[tokio::test]
+async fn referrers_travel_new_ones_follow_and_signatures_can_be_left_out() {
+    use hoist_testkit::Artifact;
+    const SBOM: &str = "application/vnd.example.sbom.v1";
+    const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+    let (a, b) = (
+        TestRegistry::anonymous().await.unwrap(),
+        TestRegistry::anonymous().await.unwrap(),
+    );
+    let index = two_platform_index(ManifestFormat::Oci);
+    support::copy::seed_index(&a, "team/app", "v1", &index).await;
+    let pusher = hoist_testkit::ImagePusher::new(&a);
+    let sbom = Artifact::new(SBOM, &index.index, &[("sbom.json", b"{}")]);
+    let signature = Artifact::new(BUNDLE, &index.index, &[("bundle.json", b"{\"sig\":1}")]);
+    for artifact in [&sbom, &signature] {
+        pusher.push_referrer("team/app", artifact).await.unwrap();
+    }
+    let carrying = SyncOptions {
+        copy: hoist::copy::CopyOptions {
+            referrers: true,
+            ..fast_options().copy
+        },
+        ..fast_options()
+    };
+    let subject = hoist::digest::Digest::parse(index.digest()).unwrap();
+    let listed = |repo: &'static str| {
+        let client = anonymous_client();
+        let (host, subject) = (b.host(), subject.clone());
+        async move {
+            let (found, _) = client
+                .repository(&host, repo)
+                .referrers(&subject, None)
+                .await
+                .unwrap();
+            let mut types: Vec<String> =
+                found.into_iter().filter_map(|d| d.artifact_type).collect();
+            types.sort();
+            types
+        }
+    };
+
+    let all = sync(&source_repo(&a, "team/app"), &mirror(&b), false, &carrying).await;
+
+    assert!(all.succeeded(), "{:?}", all.failures);
+    assert_eq!(
+        all.images.len(),
+        1,
+        "the fallback tag is no image of its own"
+    );
+    assert_eq!(listed("mirror/app").await, [BUNDLE, SBOM]);
+
+    let unsigned = SyncOptions {
+        remove_signatures: true,
+        ..carrying.clone()
+    };
+    let destination = Destination::parse("docker", &format!("{}/unsigned", b.host())).unwrap();
+    let without = sync(&source_repo(&a, "team/app"), &destination, false, &unsigned).await;
+    assert!(without.succeeded(), "{:?}", without.failures);
+    assert_eq!(listed("unsigned/app").await, [SBOM]);
+
+    let later = Artifact::new(SBOM, &index.index, &[("later.json", b"{\"v\":2}")]);
+    pusher.push_referrer("team/app", &later).await.unwrap();
+    b.clear_log().unwrap();
+    let again = sync(&source_repo(&a, "team/app"), &mirror(&b), false, &carrying).await;
+
+    assert!(again.succeeded(), "{:?}", again.failures);
+    assert!(matches!(again.images[0].outcome, ImageOutcome::Copied(_)));
+    assert_eq!(listed("mirror/app").await, [BUNDLE, SBOM, SBOM]);
+    let later_blobs: std::collections::BTreeSet<String> =
+        later.blobs.iter().map(|b| b.digest.clone()).collect();
+    assert!(
+        uploaded(&b).is_subset(&later_blobs),
+        "only the new referrer's blobs: {:?}",
+        uploaded(&b)
+    );
 }
