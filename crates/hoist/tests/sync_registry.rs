@@ -2,7 +2,8 @@
 //! a second moves no blob, a new tag moves only its own blobs, blobs shared between
 //! destination repositories are mounted, `--dry-run` writes nothing, `--keep-going`
 //! reports a broken repository and syncs the rest, and referrers travel (new ones too, to
-//! an image otherwise up to date) unless signatures are left out.
+//! an image otherwise up to date) unless signatures are left out; a listing page answered
+//! 429 is waited out.
 
 mod support;
 
@@ -405,4 +406,45 @@ async fn referrers_travel_new_ones_follow_and_signatures_can_be_left_out() {
         "only the new referrer's blobs: {:?}",
         uploaded(&b)
     );
+}
+
+/// distribution 2.8 pages its catalog but not its tag lists; both go through the same page
+/// reader, so the catalog shows a rate-limited page waited out in the middle of a listing.
+#[tokio::test]
+async fn rate_limited_listing_pages_are_waited_out_and_every_page_is_read() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let image = image_on(&base_layer(), "v");
+    let repos = ["team/a", "team/b", "team/c"];
+    for repo in repos {
+        seed(&registry, repo, "v1", &image).await;
+    }
+    let proxy = hoist_testkit::FaultProxy::start(&registry).await.unwrap();
+    let listing = || hoist_testkit::Rule::matching("GET /v2/_catalog");
+    proxy.rule(listing().times(1).label("the first page passes"));
+    proxy.rule(
+        listing()
+            .status(429)
+            .error("TOOMANYREQUESTS", "slow down")
+            .retry_after(1)
+            .times(2),
+    );
+    let started = std::time::Instant::now();
+
+    let listed = anonymous_client()
+        .catalog(&proxy.host(), Some(2))
+        .await
+        .unwrap();
+
+    assert_eq!(listed, repos);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "Retry-After honoured"
+    );
+    let answered: Vec<Option<u16>> = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v2/_catalog")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(answered, [Some(200), Some(429), Some(429), Some(200)]);
 }
