@@ -220,5 +220,5 @@ async fn referrers_cross_the_gap_with_their_images() {
         .await
         .unwrap();
     let digests: Vec<String> = listed.iter().map(|d| d.digest.to_string()).collect();
-    assert_eq!(digests, [sbom.manifest.digest.clone()]);
+    assert_eq!(digests, [sbom.manifest.digest.as_str()]);
 }
