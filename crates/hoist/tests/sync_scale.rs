@@ -4,8 +4,8 @@
 //! - into a registry with token auth and TLS: the first sync copies all 100 with their
 //!   digests and sends each blob once (shared layers mounted, never sent twice even by
 //!   images in flight together); the second moves no blob; a new tag moves only its own;
-//! - through the fault proxy (429 with `Retry-After` on tag lists and manifests, resets on
-//!   blobs) the run is slower and gives the same result; with one repository refused,
+//! - through the fault proxy (429 with `Retry-After` on tag lists, manifests and blobs,
+//!   resets on blobs) the run is slower and gives the same result; with one repository refused,
 //!   `keep_going` reports that repository's images and syncs the other 95;
 //! - across an air gap: an export, a second export `--since` the first holding only the new
 //!   images' manifests and new blobs, both pushed in order into a registry, from which hoist's
@@ -184,6 +184,7 @@ async fn resets_and_rate_limits_slow_the_run_and_a_refused_repository_fails_alon
     proxy.rule(slow_down(Rule::matching("GET /v2/**/tags/list")).times(2));
     proxy.rule(slow_down(Rule::head_manifest()).times(4));
     proxy.rule(slow_down(Rule::get_manifest()).times(2));
+    proxy.rule(slow_down(Rule::get_blob()).times(2));
     proxy.rule(Rule::get_blob().reset_after(100).times(4));
     let yaml = fleet_yaml(&proxy.host(), &fleet);
     let client = anonymous_client();
@@ -203,7 +204,7 @@ async fn resets_and_rate_limits_slow_the_run_and_a_refused_repository_fails_alon
         .iter()
         .filter(|r| r.status == Some(429))
         .count();
-    assert_eq!(limited, 8, "every 429 was answered and waited out");
+    assert_eq!(limited, 10, "every 429 was answered and waited out");
 
     proxy.clear_rules();
     proxy.rule(
