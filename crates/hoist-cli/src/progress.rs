@@ -228,10 +228,14 @@ fn terminal(rx: mpsc::Receiver<ProgressEvent>) {
             let _ = w.write_str(&time_left(state.eta()));
         });
     let mut lines: HashMap<String, ProgressBar> = HashMap::new();
+    // The totals line, once there is one: always the last line, redrawn in place.
     let mut totals: Option<ProgressBar> = None;
+    let add = |totals: &Option<ProgressBar>, line: ProgressBar| match totals {
+        Some(last) => multi.insert_before(last, line),
+        None => multi.add(line),
+    };
     for event in rx {
         if let (TOTALS_ID, Status::Message(message)) = (event.id.as_str(), &event.status) {
-            // One line, redrawn in place below the others.
             let line = totals
                 .get_or_insert_with(|| multi.add(ProgressBar::new(0).with_style(text.clone())));
             line.set_message(message.clone());
@@ -239,12 +243,13 @@ fn terminal(rx: mpsc::Receiver<ProgressEvent>) {
         }
         if !event.is_blob_event() {
             // A line of its own, kept in place below the layers shown so far.
-            let line = multi.add(ProgressBar::new(0).with_style(text.clone()));
+            let line = add(&totals, ProgressBar::new(0).with_style(text.clone()));
             line.finish_with_message(event.to_string());
             continue;
         }
         let line = lines.entry(event.id.clone()).or_insert_with(|| {
-            multi.add(
+            add(
+                &totals,
                 ProgressBar::new(0)
                     .with_style(text.clone())
                     .with_prefix(format!("{}: ", event.id)),

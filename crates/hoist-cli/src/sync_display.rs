@@ -104,10 +104,16 @@ impl SyncDisplay {
                 ..
             } => totals.up_to_date += 1,
             SyncEvent::Skipped { .. } => return None,
-            SyncEvent::Failed { total, .. } => {
+            SyncEvent::Failed {
+                index: Some(_),
+                total,
+                ..
+            } => {
                 totals.total = *total;
                 totals.failed += 1;
             }
+            // A repository that could not be listed is no image: the summary names it.
+            SyncEvent::Failed { .. } => return None,
             SyncEvent::BlobSent { total, .. } => {
                 totals.sent = *total;
                 if !self.in_place {

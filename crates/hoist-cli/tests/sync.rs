@@ -230,3 +230,29 @@ async fn json_prints_one_object_per_line_with_bytes_and_a_summary() {
         .filter(|e| e["event"] == "skipped")
         .all(|e| e["reason"] == "up-to-date" && e["bytes"] == 0));
 }
+
+#[tokio::test]
+async fn since_without_a_dir_destination_is_a_usage_error() {
+    let sandbox = Sandbox::new();
+
+    let out = sandbox
+        .hoist(&[
+            "sync",
+            "--since",
+            "/nowhere",
+            "--src",
+            "dir",
+            "--dest",
+            "docker",
+            "/a",
+            "r.example/x",
+        ])
+        .await;
+
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--since needs --dest dir"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -48,6 +48,12 @@ pub fn run_sync(
     config: &Config,
     credentials: CredentialStore,
 ) -> Result<(), CliError> {
+    if args.since.is_some() && args.destination_transport != "dir" {
+        return Err(CliError::Arguments(
+            "--since needs --dest dir: it leaves out of an export what a previous export holds"
+                .to_owned(),
+        ));
+    }
     let source = Source::parse(&args.source_transport, &args.source).map_err(Box::new)?;
     let destination =
         Destination::parse(&args.destination_transport, &args.destination).map_err(Box::new)?;
