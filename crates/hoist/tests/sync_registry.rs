@@ -3,7 +3,7 @@
 //! destination repositories are mounted, `--dry-run` writes nothing, `--keep-going`
 //! reports a broken repository and syncs the rest, and referrers travel (new ones too, to
 //! an image otherwise up to date) unless signatures are left out; a listing page answered
-//! 429 is waited out.
+//! 429 is waited out, and a 429 holds every request to its registry for its `Retry-After`.
 
 mod support;
 
@@ -447,4 +447,34 @@ async fn rate_limited_listing_pages_are_waited_out_and_every_page_is_read() {
         .map(|r| r.status)
         .collect();
     assert_eq!(answered, [Some(200), Some(429), Some(429), Some(200)]);
+}
+
+#[tokio::test]
+async fn a_429_holds_every_request_to_that_registry_for_its_retry_after() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    seed(&registry, "team/app", "v1", &image_on(&base_layer(), "v")).await;
+    let proxy = hoist_testkit::FaultProxy::start(&registry).await.unwrap();
+    proxy.rule(
+        hoist_testkit::Rule::head_manifest()
+            .status(429)
+            .error("TOOMANYREQUESTS", "slow down")
+            .retry_after(2)
+            .times(1),
+    );
+    let repo = anonymous_client().repository(&proxy.host(), "team/app");
+
+    let refused = repo.head_manifest("v1").await.unwrap_err();
+    let started = std::time::Instant::now();
+    let tags = repo.tags(None).await.unwrap();
+
+    assert_eq!(
+        refused.retry_after(),
+        Some(std::time::Duration::from_secs(2))
+    );
+    assert_eq!(tags, ["v1"]);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(1500),
+        "another request waited: {:?}",
+        started.elapsed()
+    );
 }
