@@ -40,6 +40,10 @@
 //! - images are copied `--concurrency` at a time (skopeo: one by one), a blob wanted by two
 //!   of them sent once; referrers (signatures, SBOMs) travel unless `--no-referrers`, as
 //!   with `hoist copy`;
+//! - a registry that rate-limits (429 with `Retry-After`) slows the run down rather than
+//!   failing it: tag-list pages, manifests and blobs are retried after the wait it asks,
+//!   and every other request to that registry waits as long (`crate::registry`'s
+//!   `rate_limit`);
 //! - a repository of a source file that cannot be listed fails the run (skopeo logs it and
 //!   exits 0), a misspelt key of the file is refused, and the file's registries and
 //!   repositories are taken in sorted order, not Go's random map order.
