@@ -86,6 +86,7 @@ async fn a_hundred_images_into_a_token_tls_registry_each_blob_sent_once_then_not
     let tokens = TokenServer::builder()
         .user("ci", "c1")
         .grant("ci", "mirror/*", &["pull", "push"])
+        .tls(ca.server_cert(&[]).unwrap())
         .start()
         .unwrap();
     let mirror = TestRegistry::builder()
@@ -94,17 +95,15 @@ async fn a_hundred_images_into_a_token_tls_registry_each_blob_sent_once_then_not
         .start()
         .await
         .unwrap();
-    // The testkit's token server speaks plain HTTP, whose tokens hoist sends only to a host
-    // configured `insecure` (which also stops the certificate checks): the wire is still TLS.
+    // The registry and its token server, both HTTPS with certificates of the test CA.
     let mut config = test_config();
-    config.registries.insert(
-        mirror.host(),
-        HostConfig {
+    for host in [mirror.host(), tokens.host()] {
+        let trusted = HostConfig {
             ca_file: Some(ca.cert_path()),
-            insecure: true,
             ..Default::default()
-        },
-    );
+        };
+        config.registries.insert(host, trusted);
+    }
     let client = client(config, &mirror.host(), Some(basic("ci", "c1")));
     let bases = fleet_bases();
     let mut fleet = seed_fleet(&source, &bases, REPOS).await;
@@ -116,6 +115,7 @@ async fn a_hundred_images_into_a_token_tls_registry_each_blob_sent_once_then_not
 
     assert!(first.succeeded(), "{:?}", first.failures);
     assert_eq!(first.images.len(), REPOS * 5);
+    assert!(tokens.realm().starts_with("https://") && !tokens.requests().is_empty());
     assert_mirrored(&mirror, "mirror", &fleet);
     let sent = upload_digests(&mirror);
     let once: BTreeSet<String> = sent.iter().cloned().collect();
