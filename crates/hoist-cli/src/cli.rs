@@ -121,7 +121,7 @@ pub enum Command {
     /// skopeo sync YAML file, or a directory written by an earlier sync, into a registry or
     /// an OCI layout directory (skopeo's sync)
     #[command(
-        after_help = "Examples:\n  hoist sync --src docker --dest docker registry.example.com/library/busybox my-registry.local.lan/mirror\n  hoist sync --src yaml --dest dir sync.yml /media/usb\n  hoist sync --src dir --dest docker /media/usb my-registry.local.lan/mirror"
+        after_help = "Examples:\n  hoist sync --src docker --dest docker registry.example.com/library/busybox my-registry.local.lan/mirror\n  hoist sync --src yaml --dest dir sync.yml /media/usb\n  hoist sync --src yaml --dest dir --since /media/usb/index.json sync.yml /media/usb2\n  hoist sync --src dir --dest docker /media/usb my-registry.local.lan/mirror"
     )]
     Sync(SyncArgs),
     /// List the tags of a repository in a registry

@@ -55,8 +55,36 @@ pub struct SyncArgs {
     pub keep_going: bool,
 
     /// No progress: only the summary and failures
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "json")]
     pub quiet: bool,
+
+    /// Print one JSON object per line instead of progress, for scripts: an image
+    /// started, done (with the bytes sent), skipped (up-to-date, not-attempted) or failed,
+    /// then a summary
+    #[arg(long)]
+    pub json: bool,
+
+    /// Images copied at once; a blob two of them need is sent once
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+
+    /// With --dest dir: write only what the export at STATE lacks, so the second transfer
+    /// across an air gap carries only new blobs. STATE is the previous export's directory,
+    /// or its index.json (the file, or a directory holding it); images it names with the
+    /// same digest are left out, the others get their manifests and only new configs and
+    /// layers. Push the exports with --src dir in the order they were made
+    #[arg(long, value_name = "STATE")]
+    pub since: Option<std::path::PathBuf>,
+
+    /// Leave out the referrers (OCI 1.1 signatures, SBOMs, attestations), which are synced
+    /// with each image, recursively, by default
+    #[arg(long)]
+    pub no_referrers: bool,
+
+    /// Leave out signatures: signature referrers (cosign, sigstore bundles, notation) and
+    /// cosign's sha256-DIGEST.sig tags
+    #[arg(long)]
+    pub remove_signatures: bool,
 
     /// The source: a repository or image (--src docker), a directory (--src dir) or a file
     /// (--src yaml)

@@ -6,7 +6,8 @@
 //! TOML file), `commands` (one file per
 //! subcommand, or per family: `registry` for the registry commands, `generate` for
 //! completions and man pages), `prompt` (terminal input), `verify` (login checks against the
-//! registry), `progress` (pull progress on a terminal or as plain lines), `output` (stdout
+//! registry), `progress` (pull progress on a terminal or as plain lines), `sync_display`
+//! (`hoist sync`'s totals line and `--json` lines), `output` (stdout
 //! that survives a closed pipe), `format` (`--format`: Go templates, `json`, `table`),
 //! `failure` (error output and exit statuses: 0 ok, 1 failure, 2 usage), `logging` (`-v`,
 //! `--debug`, `NO_COLOR`), `root` (where the store is), `units` (docker's human sizes and
@@ -32,6 +33,7 @@ mod output;
 mod progress;
 mod prompt;
 mod root;
+mod sync_display;
 mod units;
 mod verify;
 

@@ -7,6 +7,11 @@
 //! terminal I/O happens inside async code. [`Renderer::finish`] drains the queue and waits for
 //! the thread, so every line is out before the final reference is printed.
 //!
+//! Two kinds of line besides docker's: a totals line ([`TOTALS_ID`], `hoist sync`'s images,
+//! bytes and rate), redrawn in place on a terminal and printed as it is otherwise; and, in
+//! [`Mode::Json`], nothing but the JSON lines a command sends ([`JSON_ID`]), one object per
+//! line, for scripts.
+//!
 //! Plain lines are throttled: a status change is always printed, but `Downloading` and `Pushing` (with their
 //! byte counts) at most once per [`PLAIN_DOWNLOAD_INTERVAL`] per layer, and `Retrying in N
 //! seconds` once per retry, so a log file gets a bounded number of lines per layer.
@@ -15,12 +20,17 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::Write as _;
 use std::sync::mpsc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hoist::progress::{ProgressEvent, ProgressSink, Status};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+
+/// The id of a totals line (see the module docs).
+pub const TOTALS_ID: &str = "\u{0}totals";
+/// The id of a JSON line (see the module docs).
+pub const JSON_ID: &str = "\u{0}json";
 
 /// Least time between two plain `Downloading` lines of one layer.
 pub const PLAIN_DOWNLOAD_INTERVAL: Duration = Duration::from_secs(1);
@@ -34,11 +44,14 @@ pub enum Mode {
     Plain,
     /// Nothing (`-q`).
     Quiet,
+    /// Only the JSON lines ([`JSON_ID`]) (`--json`).
+    Json,
 }
 
 /// Queues events for the rendering thread.
+#[derive(Clone)]
 struct Queue {
-    tx: Mutex<Option<mpsc::Sender<ProgressEvent>>>,
+    tx: Arc<Mutex<Option<mpsc::Sender<ProgressEvent>>>>,
 }
 
 impl ProgressSink for Queue {
@@ -65,10 +78,13 @@ impl Renderer {
             Mode::Quiet => None,
             Mode::Plain => Some(std::thread::spawn(move || plain(rx))),
             Mode::Terminal => Some(std::thread::spawn(move || terminal(rx))),
+            Mode::Json => Some(std::thread::spawn(move || json_lines(rx))),
         };
         let tx = thread.is_some().then_some(tx);
         Renderer {
-            queue: Queue { tx: Mutex::new(tx) },
+            queue: Queue {
+                tx: Arc::new(Mutex::new(tx)),
+            },
             thread,
         }
     }
@@ -76,6 +92,12 @@ impl Renderer {
     /// The sink to give the pull.
     pub fn sink(&self) -> &dyn ProgressSink {
         &self.queue
+    }
+
+    /// The same sink, owned, for whoever reports from outside the operation's call (a
+    /// sync's observer). It stops forwarding once [`Renderer::finish`] is called.
+    pub fn shared(&self) -> Arc<dyn ProgressSink> {
+        Arc::new(self.queue.clone())
     }
 
     /// Waits until every queued event is drawn.
@@ -105,12 +127,26 @@ fn plain(rx: mpsc::Receiver<ProgressEvent>) {
     }
 }
 
+/// `--json`: the JSON lines, nothing else.
+fn json_lines(rx: mpsc::Receiver<ProgressEvent>) {
+    let stdout = std::io::stdout();
+    for event in rx {
+        if let (JSON_ID, Status::Message(line)) = (event.id.as_str(), &event.status) {
+            // stdout gone (a closed pipe): nothing more to show, the operation goes on.
+            let _ = writeln!(stdout.lock(), "{line}");
+        }
+    }
+}
+
 /// The line to print for `event`, if any; `last` holds each id's last printed status.
 pub fn plain_line(
     event: &ProgressEvent,
     last: &mut HashMap<String, (String, Instant)>,
     now: Instant,
 ) -> Option<String> {
+    if let (TOTALS_ID | JSON_ID, Status::Message(text)) = (event.id.as_str(), &event.status) {
+        return Some(text.clone());
+    }
     if !event.is_blob_event() {
         return Some(event.to_string());
     }
@@ -192,15 +228,28 @@ fn terminal(rx: mpsc::Receiver<ProgressEvent>) {
             let _ = w.write_str(&time_left(state.eta()));
         });
     let mut lines: HashMap<String, ProgressBar> = HashMap::new();
+    // The totals line, once there is one: always the last line, redrawn in place.
+    let mut totals: Option<ProgressBar> = None;
+    let add = |totals: &Option<ProgressBar>, line: ProgressBar| match totals {
+        Some(last) => multi.insert_before(last, line),
+        None => multi.add(line),
+    };
     for event in rx {
+        if let (TOTALS_ID, Status::Message(message)) = (event.id.as_str(), &event.status) {
+            let line = totals
+                .get_or_insert_with(|| multi.add(ProgressBar::new(0).with_style(text.clone())));
+            line.set_message(message.clone());
+            continue;
+        }
         if !event.is_blob_event() {
             // A line of its own, kept in place below the layers shown so far.
-            let line = multi.add(ProgressBar::new(0).with_style(text.clone()));
+            let line = add(&totals, ProgressBar::new(0).with_style(text.clone()));
             line.finish_with_message(event.to_string());
             continue;
         }
         let line = lines.entry(event.id.clone()).or_insert_with(|| {
-            multi.add(
+            add(
+                &totals,
                 ProgressBar::new(0)
                     .with_style(text.clone())
                     .with_prefix(format!("{}: ", event.id)),
@@ -221,7 +270,7 @@ fn terminal(rx: mpsc::Receiver<ProgressEvent>) {
             }
         }
     }
-    for line in lines.values() {
+    for line in lines.values().chain(totals.iter()) {
         line.abandon();
     }
 }

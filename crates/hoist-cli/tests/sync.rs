@@ -159,3 +159,100 @@ async fn unknown_transports_are_usage_errors() {
 
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[tokio::test]
+async fn json_prints_one_object_per_line_with_bytes_and_a_summary() {
+    let (a, b) = (source().await, TestRegistry::anonymous().await.unwrap());
+    let sandbox = Sandbox::new();
+    let file = yaml(
+        &sandbox,
+        &format!(
+            "{}:\n    images:\n        team/app: []\n        base/tool: ['1.0']\n",
+            a.host()
+        ),
+    );
+    let dest = format!("{}/mirror", b.host());
+    let args = [
+        "sync",
+        "--json",
+        "--concurrency",
+        "2",
+        "--src",
+        "yaml",
+        "--dest",
+        "docker",
+        &file,
+        &dest,
+    ];
+
+    let first = sandbox.hoist(&args).await;
+    let second = sandbox.hoist(&args).await;
+
+    for out in [&first, &second] {
+        assert!(out.status.success(), "{}", stderr(out));
+    }
+    let events = |text: String| -> Vec<serde_json::Value> {
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect()
+    };
+    let (first, second) = (events(stdout(&first)), events(stdout(&second)));
+    let kinds = |events: &[serde_json::Value]| -> Vec<String> {
+        let mut kinds: Vec<String> = events
+            .iter()
+            .map(|e| e["event"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        kinds.sort();
+        kinds
+    };
+    assert_eq!(
+        kinds(&first),
+        ["done", "done", "started", "started", "summary"]
+    );
+    assert_eq!(
+        kinds(&second),
+        ["skipped", "skipped", "started", "started", "summary"]
+    );
+    let sent: u64 = first
+        .iter()
+        .filter(|e| e["event"] == "done")
+        .map(|e| e["bytes"].as_u64().unwrap())
+        .sum();
+    assert!(sent > 0);
+    let summary = first.last().unwrap();
+    assert_eq!(summary["event"], "summary");
+    assert_eq!(
+        (summary["copied"].as_u64(), summary["bytes"].as_u64()),
+        (Some(2), Some(sent))
+    );
+    assert!(second
+        .iter()
+        .filter(|e| e["event"] == "skipped")
+        .all(|e| e["reason"] == "up-to-date" && e["bytes"] == 0));
+}
+
+#[tokio::test]
+async fn since_without_a_dir_destination_is_a_usage_error() {
+    let sandbox = Sandbox::new();
+
+    let out = sandbox
+        .hoist(&[
+            "sync",
+            "--since",
+            "/nowhere",
+            "--src",
+            "dir",
+            "--dest",
+            "docker",
+            "/a",
+            "r.example/x",
+        ])
+        .await;
+
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--since needs --dest dir"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1,4 +1,5 @@
-//! Running an axum router in the background for a test: [`BackgroundServer`].
+//! Running an axum router in the background for a test, over HTTP or HTTPS:
+//! [`BackgroundServer`].
 //!
 //! Each server gets its own OS thread with a current-thread tokio runtime, so it keeps serving
 //! whatever the test does with its own runtime (`#[tokio::test]` current-thread, a blocking
@@ -7,6 +8,7 @@
 //! every connection task are dropped with the runtime, then the thread is joined.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
@@ -24,6 +26,23 @@ pub(crate) struct BackgroundServer {
 impl BackgroundServer {
     /// Binds `ip:0` and serves `router` there.
     pub(crate) fn start(ip: &str, router: axum::Router) -> Result<Self> {
+        Self::start_with(ip, router, None)
+    }
+
+    /// Binds `ip:0` and serves `router` there over HTTPS with `tls`.
+    pub(crate) fn start_tls(
+        ip: &str,
+        router: axum::Router,
+        tls: Arc<rustls::ServerConfig>,
+    ) -> Result<Self> {
+        Self::start_with(ip, router, Some(tls))
+    }
+
+    fn start_with(
+        ip: &str,
+        router: axum::Router,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Result<Self> {
         let listener = std::net::TcpListener::bind((ip, 0))
             .map_err(|e| Error::io(format!("binding {ip}:0"), e))?;
         listener
@@ -44,8 +63,18 @@ impl BackgroundServer {
                     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                         return;
                     };
+                    let serving = async move {
+                        match tls {
+                            None => drop(axum::serve(listener, router).await),
+                            Some(tls) => {
+                                let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                                let listener = TlsListener { listener, acceptor };
+                                drop(axum::serve(listener, router).await)
+                            }
+                        }
+                    };
                     tokio::select! {
-                        _ = axum::serve(listener, router) => {}
+                        _ = serving => {}
                         _ = rx => {}
                     }
                 });
@@ -61,6 +90,37 @@ impl BackgroundServer {
     /// The address it listens on.
     pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
+    }
+}
+
+/// TCP connections that completed a TLS handshake; one that fails it is dropped.
+struct TlsListener {
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let (tcp, addr) = match self.listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(_) => {
+                    // Out of descriptors and the like: wait a little rather than spin.
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            if let Ok(stream) = self.acceptor.accept(tcp).await {
+                return (stream, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.listener.local_addr()
     }
 }
 

@@ -1,6 +1,7 @@
 //! `hoist::sync` across an air gap: a registry synced into one OCI layout directory (named
 //! entries, shared blobs stored once, a second sync writing nothing) and that directory
-//! synced into another registry with every digest kept; skopeo's `dir:` trees as a source.
+//! synced into another registry with every digest kept, referrers with them; skopeo's `dir:`
+//! trees as a source.
 
 mod support;
 
@@ -170,4 +171,54 @@ async fn dir_to_dir_and_empty_sources_are_refused() {
     .await
     .unwrap_err();
     assert!(matches!(err, SyncError::Empty { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn referrers_cross_the_gap_with_their_images() {
+    let (a, b) = (
+        TestRegistry::anonymous().await.unwrap(),
+        TestRegistry::anonymous().await.unwrap(),
+    );
+    let index = support::copy::two_platform_index(hoist_testkit::ManifestFormat::Oci);
+    support::copy::seed_index(&a, "team/app", "v1", &index).await;
+    let sbom = hoist_testkit::Artifact::new(
+        "application/vnd.example.sbom.v1",
+        &index.images[1].manifest,
+        &[("sbom.json", b"{}")],
+    );
+    hoist_testkit::ImagePusher::new(&a)
+        .push_referrer("team/app", &sbom)
+        .await
+        .unwrap();
+    let mut options = fast_options();
+    options.copy.referrers = true;
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("usb");
+
+    let out = sync(
+        &Source::Registry(Reference::parse(&format!("{}/team/app", a.host())).unwrap()),
+        &Destination::parse("dir", layout.to_str().unwrap()).unwrap(),
+        false,
+        &options,
+    )
+    .await;
+    assert!(out.succeeded(), "{:?}", out.failures);
+    let back = sync(
+        &Source::Dir(layout),
+        &Destination::parse("docker", &format!("{}/imported", b.host())).unwrap(),
+        false,
+        &options,
+    )
+    .await;
+
+    assert!(back.succeeded(), "{:?}", back.failures);
+    assert_eq!(back.images.len(), 1, "the referrer is no image of its own");
+    let subject = hoist::digest::Digest::parse(index.images[1].digest()).unwrap();
+    let (listed, _) = support::pull::anonymous_client()
+        .repository(&b.host(), "imported/app")
+        .referrers(&subject, None)
+        .await
+        .unwrap();
+    let digests: Vec<String> = listed.iter().map(|d| d.digest.to_string()).collect();
+    assert_eq!(digests, [sbom.manifest.digest.as_str()]);
 }

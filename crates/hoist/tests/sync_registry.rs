@@ -1,7 +1,9 @@
 //! `hoist::sync` between two real registries: a first sync copies every tag with its digest,
 //! a second moves no blob, a new tag moves only its own blobs, blobs shared between
-//! destination repositories are mounted, `--dry-run` writes nothing, and `--keep-going`
-//! reports a broken repository and syncs the rest.
+//! destination repositories are mounted, `--dry-run` writes nothing, `--keep-going`
+//! reports a broken repository and syncs the rest, and referrers travel (new ones too, to
+//! an image otherwise up to date) unless signatures are left out; a listing page answered
+//! 429 is waited out, and a 429 holds every request to its registry for its `Retry-After`.
 
 mod support;
 
@@ -327,4 +329,152 @@ async fn skopeo_man_page_yaml_plans_the_images_it_describes() {
     .collect();
     expected.sort();
     assert_eq!(pairs, expected);
+}
+
+#[tokio::test]
+async fn referrers_travel_new_ones_follow_and_signatures_can_be_left_out() {
+    use hoist_testkit::Artifact;
+    const SBOM: &str = "application/vnd.example.sbom.v1";
+    const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+    let (a, b) = (
+        TestRegistry::anonymous().await.unwrap(),
+        TestRegistry::anonymous().await.unwrap(),
+    );
+    let index = two_platform_index(ManifestFormat::Oci);
+    support::copy::seed_index(&a, "team/app", "v1", &index).await;
+    let pusher = hoist_testkit::ImagePusher::new(&a);
+    let sbom = Artifact::new(SBOM, &index.index, &[("sbom.json", b"{}")]);
+    let signature = Artifact::new(BUNDLE, &index.index, &[("bundle.json", b"{\"sig\":1}")]);
+    for artifact in [&sbom, &signature] {
+        pusher.push_referrer("team/app", artifact).await.unwrap();
+    }
+    let carrying = SyncOptions {
+        copy: hoist::copy::CopyOptions {
+            referrers: true,
+            ..fast_options().copy
+        },
+        ..fast_options()
+    };
+    let subject = hoist::digest::Digest::parse(index.digest()).unwrap();
+    let listed = |repo: &'static str| {
+        let client = anonymous_client();
+        let (host, subject) = (b.host(), subject.clone());
+        async move {
+            let (found, _) = client
+                .repository(&host, repo)
+                .referrers(&subject, None)
+                .await
+                .unwrap();
+            let mut types: Vec<String> =
+                found.into_iter().filter_map(|d| d.artifact_type).collect();
+            types.sort();
+            types
+        }
+    };
+
+    let all = sync(&source_repo(&a, "team/app"), &mirror(&b), false, &carrying).await;
+
+    assert!(all.succeeded(), "{:?}", all.failures);
+    assert_eq!(
+        all.images.len(),
+        1,
+        "the fallback tag is no image of its own"
+    );
+    assert_eq!(listed("mirror/app").await, [BUNDLE, SBOM]);
+
+    let unsigned = SyncOptions {
+        remove_signatures: true,
+        ..carrying.clone()
+    };
+    let destination = Destination::parse("docker", &format!("{}/unsigned", b.host())).unwrap();
+    let without = sync(&source_repo(&a, "team/app"), &destination, false, &unsigned).await;
+    assert!(without.succeeded(), "{:?}", without.failures);
+    assert_eq!(listed("unsigned/app").await, [SBOM]);
+
+    let later = Artifact::new(SBOM, &index.index, &[("later.json", b"{\"v\":2}")]);
+    pusher.push_referrer("team/app", &later).await.unwrap();
+    b.clear_log().unwrap();
+    let again = sync(&source_repo(&a, "team/app"), &mirror(&b), false, &carrying).await;
+
+    assert!(again.succeeded(), "{:?}", again.failures);
+    assert!(matches!(again.images[0].outcome, ImageOutcome::Copied(_)));
+    assert_eq!(listed("mirror/app").await, [BUNDLE, SBOM, SBOM]);
+    let later_blobs: std::collections::BTreeSet<String> =
+        later.blobs.iter().map(|b| b.digest.clone()).collect();
+    assert!(
+        uploaded(&b).is_subset(&later_blobs),
+        "only the new referrer's blobs: {:?}",
+        uploaded(&b)
+    );
+}
+
+/// distribution 2.8 pages its catalog but not its tag lists; both go through the same page
+/// reader, so the catalog shows a rate-limited page waited out in the middle of a listing.
+#[tokio::test]
+async fn rate_limited_listing_pages_are_waited_out_and_every_page_is_read() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let image = image_on(&base_layer(), "v");
+    let repos = ["team/a", "team/b", "team/c"];
+    for repo in repos {
+        seed(&registry, repo, "v1", &image).await;
+    }
+    let proxy = hoist_testkit::FaultProxy::start(&registry).await.unwrap();
+    let listing = || hoist_testkit::Rule::matching("GET /v2/_catalog");
+    proxy.rule(listing().times(1).label("the first page passes"));
+    proxy.rule(
+        listing()
+            .status(429)
+            .error("TOOMANYREQUESTS", "slow down")
+            .retry_after(1)
+            .times(2),
+    );
+    let started = std::time::Instant::now();
+
+    let listed = anonymous_client()
+        .catalog(&proxy.host(), Some(2))
+        .await
+        .unwrap();
+
+    assert_eq!(listed, repos);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "Retry-After honoured"
+    );
+    let answered: Vec<Option<u16>> = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v2/_catalog")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(answered, [Some(200), Some(429), Some(429), Some(200)]);
+}
+
+#[tokio::test]
+async fn a_429_holds_every_request_to_that_registry_for_its_retry_after() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    seed(&registry, "team/app", "v1", &image_on(&base_layer(), "v")).await;
+    let proxy = hoist_testkit::FaultProxy::start(&registry).await.unwrap();
+    proxy.rule(
+        hoist_testkit::Rule::head_manifest()
+            .status(429)
+            .error("TOOMANYREQUESTS", "slow down")
+            .retry_after(2)
+            .times(1),
+    );
+    let repo = anonymous_client().repository(&proxy.host(), "team/app");
+
+    let refused = repo.head_manifest("v1").await.unwrap_err();
+    let started = std::time::Instant::now();
+    let tags = repo.tags(None).await.unwrap();
+
+    assert_eq!(
+        refused.retry_after(),
+        Some(std::time::Duration::from_secs(2))
+    );
+    assert_eq!(tags, ["v1"]);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(1500),
+        "another request waited: {:?}",
+        started.elapsed()
+    );
 }

@@ -67,12 +67,17 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 /// A progress renderer for stdout: silent when `quiet`, bars on a terminal, plain lines
 /// otherwise. Call [`Renderer::finish`] when the operation is over.
 pub fn renderer(quiet: bool) -> Renderer {
-    let mode = if quiet {
+    Renderer::start(progress_mode(quiet))
+}
+
+/// How progress is drawn for stdout: nothing when `quiet`, bars on a terminal, plain lines
+/// otherwise.
+pub fn progress_mode(quiet: bool) -> Mode {
+    if quiet {
         Mode::Quiet
     } else if std::io::stdout().is_terminal() {
         Mode::Terminal
     } else {
         Mode::Plain
-    };
-    Renderer::start(mode)
+    }
 }

@@ -11,8 +11,15 @@
 //!    the copy's push statuses and digest line, or `DST: up to date (D)` when the destination
 //!    already holds it; with `--dry-run` a `Would copy` line per image saying what it would
 //!    send.
+//!    Images go `--concurrency` at a time (4 by default); a totals line (images, bytes, rate)
+//!    follows each image, redrawn in place on a terminal (`sync_display`). Referrers travel
+//!    unless `--no-referrers`; `--remove-signatures` leaves signatures out; `--since STATE`
+//!    exports only what a previous export lacks (`hoist::sync`'s `since`).
 //! 4. A closing summary line on stdout; every failure as an `Error:` line on stderr, and exit
 //!    status 1 when anything failed (after the rest with `--keep-going`).
+//! 5. With `--json`, stdout has only JSON lines: one per image event (`sync_display`), then
+//!    `{"event":"summary", "images", "copied", "up_to_date", "failed", "not_attempted",
+//!    "bytes", "dry_run"}`; failures are still on stderr.
 
 use std::sync::Arc;
 
@@ -21,14 +28,17 @@ use hoist::credentials::CredentialStore;
 use hoist::media::Platform;
 use hoist::registry::{CredentialLookup, RegistryClient};
 use hoist::sync::{
-    plan, run, Destination, ImageOutcome, Source, SourceFile, SyncError, SyncOptions, SyncReport,
+    plan, run, Destination, ImageOutcome, Source, SourceFile, SyncError, SyncObserver, SyncOptions,
+    SyncReport,
 };
 use hoist::transfer::TransferConfig;
 
 use crate::cli::{GlobalArgs, SyncArgs};
-use crate::commands::session::{renderer, runtime};
+use crate::commands::session::{progress_mode, runtime};
 use crate::config::Config;
 use crate::failure::{report_item, CliError};
+use crate::progress::{Mode, Renderer};
+use crate::sync_display::SyncDisplay;
 use crate::units::human_size;
 
 /// Runs `hoist sync`.
@@ -38,6 +48,12 @@ pub fn run_sync(
     config: &Config,
     credentials: CredentialStore,
 ) -> Result<(), CliError> {
+    if args.since.is_some() && args.destination_transport != "dir" {
+        return Err(CliError::Arguments(
+            "--since needs --dest dir: it leaves out of an export what a previous export holds"
+                .to_owned(),
+        ));
+    }
     let source = Source::parse(&args.source_transport, &args.source).map_err(Box::new)?;
     let destination =
         Destination::parse(&args.destination_transport, &args.destination).map_err(Box::new)?;
@@ -50,6 +66,16 @@ pub fn run_sync(
         _ => None,
     };
     let client = sync_client(config, credentials, file.as_ref())?;
+    let mode = match args.json {
+        true => Mode::Json,
+        false => progress_mode(args.quiet),
+    };
+    let renderer = Renderer::start(mode);
+    let display = Arc::new(SyncDisplay::new(
+        renderer.shared(),
+        args.json,
+        mode == Mode::Terminal,
+    ));
     let options = SyncOptions {
         copy: CopyOptions {
             platform,
@@ -57,26 +83,42 @@ pub fn run_sync(
                 max_concurrent: config.max_concurrent_uploads,
                 ..TransferConfig::uploads()
             },
+            referrers: !args.no_referrers,
             ..CopyOptions::default()
         },
         dry_run: args.dry_run,
         keep_going: args.keep_going,
+        concurrency: usize::from(args.concurrency),
+        since: args.since.clone(),
+        remove_signatures: args.remove_signatures,
+        observer: (mode != Mode::Quiet).then(|| Arc::clone(&display) as Arc<dyn SyncObserver>),
     };
     let runtime = runtime()?;
-    let planned = runtime
-        .block_on(plan(
-            &client,
-            &source,
-            file.as_ref(),
-            &destination,
-            args.scoped,
-        ))
-        .map_err(Box::new)?;
-    let renderer = renderer(args.quiet);
-    let report = runtime.block_on(run(&client, planned, &options, renderer.sink()));
+    let planned = runtime.block_on(plan(
+        &client,
+        &source,
+        file.as_ref(),
+        &destination,
+        args.scoped,
+    ));
+    let report = match planned {
+        Ok(planned) => runtime.block_on(run(&client, planned, &options, renderer.sink())),
+        Err(e) => {
+            drop((options, display));
+            renderer.finish();
+            return Err(CliError::Sync(Box::new(e)));
+        }
+    };
+    if args.json {
+        display.json_line(&summary_json(&report, args.dry_run));
+    }
+    // The display holds the renderer's queue: both go before the renderer is finished.
+    drop((options, display));
     renderer.finish();
-    for line in summary(&report, args.dry_run) {
-        crate::outln!("{line}");
+    if !args.json {
+        for line in summary(&report, args.dry_run) {
+            crate::outln!("{line}");
+        }
     }
     if report.succeeded() {
         return Ok(());
@@ -173,6 +215,36 @@ fn summary(report: &SyncReport, dry_run: bool) -> Vec<String> {
         counts.join(", ")
     ));
     lines
+}
+
+/// `--json`'s closing object.
+fn summary_json(report: &SyncReport, dry_run: bool) -> serde_json::Value {
+    let count = |wanted: fn(&ImageOutcome) -> bool| {
+        report
+            .images
+            .iter()
+            .filter(|image| wanted(&image.outcome))
+            .count()
+    };
+    let would: u64 = report
+        .images
+        .iter()
+        .filter_map(|image| match &image.outcome {
+            ImageOutcome::WouldCopy(estimate) => Some(estimate.bytes),
+            _ => None,
+        })
+        .sum();
+    serde_json::json!({
+        "event": "summary",
+        "images": report.images.len() + report.skipped
+            + report.failures.iter().filter(|f| matches!(f.error, SyncError::Copy { .. })).count(),
+        "copied": count(|o| matches!(o, ImageOutcome::Copied(_) | ImageOutcome::WouldCopy(_))),
+        "up_to_date": count(|o| matches!(o, ImageOutcome::UpToDate(_))),
+        "failed": report.failures.len(),
+        "not_attempted": report.skipped,
+        "bytes": if dry_run { would } else { report.sent },
+        "dry_run": dry_run,
+    })
 }
 
 fn plural(n: usize) -> &'static str {

@@ -26,6 +26,9 @@
 //! granted, which is how per-repository token scope is tested: a token for `a` is refused by the
 //! registry for `b` (`insufficient_scope`).
 //!
+//! It serves plain HTTP, or HTTPS with a certificate of a [`crate::TestCa`]
+//! ([`TokenServerBuilder::tls`]), as the token server of a registry served over TLS is.
+//!
 //! Every request is recorded as a [`TokenRequest`] so tests can assert token caching ("one token
 //! request for three manifest GETs"). Passwords are never recorded.
 
@@ -43,6 +46,7 @@ use tempfile::TempDir;
 use crate::error::{Error, Result};
 use crate::registry::TokenAuthConfig;
 use crate::server::BackgroundServer;
+use crate::tls::IssuedCert;
 
 mod policy;
 mod protocol;
@@ -101,6 +105,7 @@ pub struct TokenServerBuilder {
     expires_in: u64,
     service: String,
     issuer: String,
+    tls: Option<IssuedCert>,
 }
 
 impl TokenServerBuilder {
@@ -148,6 +153,13 @@ impl TokenServerBuilder {
         self
     }
 
+    /// Serves HTTPS with `cert` (e.g. [`TestCa::server_cert`](crate::TestCa::server_cert)),
+    /// so the realm is `https://127.0.0.1:PORT/token`, as a registry served over TLS has it.
+    pub fn tls(mut self, cert: IssuedCert) -> Self {
+        self.tls = Some(cert);
+        self
+    }
+
     /// Generates the signing key and certificate and starts serving on `127.0.0.1`.
     pub fn start(self) -> Result<TokenServer> {
         let dir = tempfile::Builder::new()
@@ -183,12 +195,16 @@ impl TokenServerBuilder {
         let router = Router::new()
             .route("/token", get(get_token).post(post_token))
             .with_state(state.clone());
-        let server = BackgroundServer::start("127.0.0.1", router)?;
+        let server = match &self.tls {
+            None => BackgroundServer::start("127.0.0.1", router)?,
+            Some(cert) => BackgroundServer::start_tls("127.0.0.1", router, server_config(cert)?)?,
+        };
         Ok(TokenServer {
             server,
             state,
             _dir: dir,
             cert_path,
+            https: self.tls.is_some(),
         })
     }
 }
@@ -199,6 +215,25 @@ pub struct TokenServer {
     state: Arc<Shared>,
     _dir: TempDir,
     cert_path: PathBuf,
+    /// Served over TLS ([`TokenServerBuilder::tls`]).
+    https: bool,
+}
+
+/// The rustls server configuration (ring provider) presenting `cert`.
+fn server_config(cert: &IssuedCert) -> Result<Arc<rustls::ServerConfig>> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| Error::Tls(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![CertificateDer::from(cert.cert_der.clone())],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key_der.clone())),
+    )
+    .map_err(|e| Error::Tls(format!("token server certificate: {e}")))?;
+    Ok(Arc::new(config))
 }
 
 impl std::fmt::Debug for TokenServer {
@@ -219,15 +254,22 @@ impl TokenServer {
             expires_in: 300,
             service: DEFAULT_SERVICE.to_string(),
             issuer: DEFAULT_ISSUER.to_string(),
+            tls: None,
         }
     }
 
-    /// `http://127.0.0.1:PORT` (no path).
+    /// `http://127.0.0.1:PORT` (no path; `https://` when served over TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.server.addr())
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.server.addr())
     }
 
-    /// The realm clients are sent to: `http://127.0.0.1:PORT/token`.
+    /// `127.0.0.1:PORT`: the host to configure trust for when served over TLS.
+    pub fn host(&self) -> String {
+        self.server.addr().to_string()
+    }
+
+    /// The realm clients are sent to: `http://127.0.0.1:PORT/token` (`https://` over TLS).
     pub fn realm(&self) -> String {
         format!("{}/token", self.url())
     }

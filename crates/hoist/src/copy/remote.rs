@@ -3,9 +3,10 @@
 //! go-containerregistry's `remote.Image` / `remote.Write` over hoist's [`RemoteRepository`]:
 //! - **resolve**: `HEAD` the tag (or digest) for `Docker-Content-Digest`, `Content-Type` and
 //!   `Content-Length`; a `GET` when the `HEAD` says too little. Manifest reads are retried
-//!   while retryable (5xx, 429, connection errors), a few times with a short backoff;
+//!   while retryable (5xx, 429 after its `Retry-After`, connection errors), 5 times in all;
 //! - **blobs** are streamed (`GET`, `Range: bytes=N-` from an offset); a registry that ignores
-//!   the range has the prefix skipped here, so the stream always starts at the offset;
+//!   the range has the prefix skipped here, so the stream always starts at the offset (a
+//!   failed blob read is retried by the copy's scheduler, which honours `Retry-After`);
 //! - **sink**: `HEAD` for "has blob" (on the registry itself, never a mirror), a cross-repository
 //!   mount when the source is another repository of the same registry (docker's "Mounted from
 //!   R"; a declined mount's session is cancelled and the blob uploaded), uploads by
@@ -29,13 +30,16 @@ use crate::registry::body::Document;
 use crate::registry::{MountResult, Purpose, RegistryClient, RegistryError, RemoteRepository};
 use crate::transfer::{Backoff, RetryPolicy, SendPolicy};
 
-/// Manifest reads and writes: a few attempts, a short backoff, `Retry-After` up to 10 s.
+/// Manifest reads and writes (`HEAD`, `GET`, `PUT`, referrers lists): 5 attempts (docker's
+/// count), a short backoff, and a registry's `Retry-After` honoured up to a minute, so that
+/// a registry rate-limiting a mirror's many `HEAD`s (429) slows a sync down rather than
+/// failing its images.
 const MANIFEST_RETRY: RetryPolicy = RetryPolicy {
-    max_attempts: 3,
+    max_attempts: 5,
     backoff: Backoff::Linear {
         step: Duration::from_millis(200),
     },
-    max_retry_after: Duration::from_secs(10),
+    max_retry_after: Duration::from_secs(60),
 };
 
 /// One image reference on a registry, readable and writable. Cheap to clone.

@@ -10,6 +10,7 @@
 //! | `endpoint`  | endpoint order (mirrors first for pulls), HTTPS/HTTP, the `/v2/` ping |
 //! | `tls`       | rustls configuration per host (system roots, certs.d, client certificates) |
 //! | `transport` | sending: User-Agent, meta headers, timeouts, proxies, safe redirects |
+//! | `rate_limit` | a host that answered 429 with `Retry-After`: every request to it waits that long |
 //! | `body`      | the small documents read whole (manifests, listings, tokens, errors), capped |
 //! | `auth/`     | challenges, scopes, Basic, Bearer tokens and their cache, the 401 retry |
 //! | `errcode`   | registry error bodies ⇒ typed [`ErrorCode`]s |
@@ -35,6 +36,7 @@ pub mod errcode;
 pub mod error;
 pub mod hosts;
 pub mod manifests;
+mod rate_limit;
 pub mod referrers;
 pub mod tags;
 pub mod tls;
@@ -65,6 +67,7 @@ use crate::credentials::Credentials;
 use auth::token::fetch_token;
 use auth::Authorizer;
 use endpoint::{candidates, ping, EndpointCandidate};
+use rate_limit::RateLimits;
 use transport::{read_error, Outgoing, Transport};
 
 /// A registry client: configuration, transport, authorisation and the endpoints already
@@ -78,6 +81,7 @@ struct Inner {
     transport: Transport,
     authorizer: Authorizer,
     pinged: Mutex<HashMap<String, Arc<Endpoint>>>,
+    rate_limits: RateLimits,
 }
 
 impl RegistryClient {
@@ -91,6 +95,7 @@ impl RegistryClient {
                 transport: Transport::new(Arc::new(config))?,
                 authorizer: Authorizer::new(credentials),
                 pinged: Mutex::new(HashMap::new()),
+                rate_limits: RateLimits::default(),
             }),
         })
     }
@@ -232,10 +237,16 @@ impl RegistryClient {
         scopes: &ScopeSet,
         out: Outgoing,
     ) -> Result<reqwest::Response, RegistryError> {
-        self.inner
+        // A host that asked for a pause (429, `Retry-After`) gets it from every request.
+        self.inner.rate_limits.wait(&endpoint.host).await;
+        let response = self
+            .inner
             .authorizer
             .send(&self.inner.transport, endpoint, scopes, out)
-            .await
+            .await?;
+        let limits = &self.inner.rate_limits;
+        limits.note(&endpoint.host, response.status(), response.headers());
+        Ok(response)
     }
 
     /// The pinged endpoint for `candidate`, pinging it on first use. Failed pings are not

@@ -6,6 +6,13 @@
 //! Pages are followed until no `Link` remains; a `Link` that leaves the endpoint's origin is
 //! refused (credentials would follow it). A page is capped at [`Document::Listing`]'s size.
 //! The referrers API (`referrers`) pages the same way, through the same page reader.
+//!
+//! Each page of a listing is retried on its own ([`LISTING_RETRY`], the one
+//! [`RetryPolicy`]): a registry that rate-limits (429 with `Retry-After`, as Docker Hub does
+//! for tag lists) or drops a connection mid-listing slows the listing down rather than
+//! failing it, and pages already read are not asked for again.
+
+use std::time::Duration;
 
 use http::{Method, StatusCode};
 use serde::Deserialize;
@@ -16,6 +23,17 @@ use super::endpoint::{Endpoint, Purpose};
 use super::error::RegistryError;
 use super::transport::{read_error, Outgoing};
 use super::{Access, RegistryClient, RemoteRepository, ScopeSet};
+use crate::transfer::{Backoff, RetryPolicy};
+
+/// One page of a listing: 5 attempts, 500 ms × attempts between them, or as long as the
+/// registry's `Retry-After` asks, up to a minute.
+pub const LISTING_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 5,
+    backoff: Backoff::Linear {
+        step: Duration::from_millis(500),
+    },
+    max_retry_after: Duration::from_secs(60),
+};
 
 /// A page of `tags/list`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -95,7 +113,11 @@ async fn all_pages<T: serde::de::DeserializeOwned>(
     let mut pages = Vec::new();
     let mut next = Some(first);
     while let Some(url) = next.take() {
-        let page = fetch_page(client, ep, scopes, &url, None).await?;
+        let page = LISTING_RETRY
+            .run("listing page", || {
+                fetch_page(client, ep, scopes, &url, None)
+            })
+            .await?;
         let parsed: T =
             serde_json::from_slice(&page.body).map_err(|e| RegistryError::Protocol {
                 url: url.to_string(),

@@ -78,11 +78,28 @@ pub enum SyncError {
         #[source]
         source: Box<StoreError>,
     },
+    /// The `--dest dir` layout cannot be created.
+    #[error("cannot create the OCI layout {}", path.display())]
+    CreateLayout {
+        /// The layout.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<CopyError>,
+    },
     /// The source holds no image (skopeo: "No images to sync found in …").
     #[error("no images to sync found in {source_name}")]
     Empty {
         /// The source as given.
         source_name: String,
+    },
+    /// `--since STATE` names no previous export.
+    #[error("--since {}: {reason}", path.display())]
+    Since {
+        /// STATE as given.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
     },
     /// `--src dir` with `--dest dir` (skopeo refuses it too).
     #[error("sync from dir to dir is not supported: use `hoist copy` or rsync")]

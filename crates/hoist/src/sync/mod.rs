@@ -14,8 +14,13 @@
 //! | `file` | [`SourceFile`]: skopeo sync's YAML accepted as is, and its TOML form; per-registry credentials, `tls-verify`, `cert-dir` |
 //! | `filter` | [`TagFilter`]: listed tags, `images-by-tag-regex` (RE2), `images-by-semver` (Masterminds' ranges) |
 //! | `plan` | [`plan`]: tags listed with pagination, layouts and `dir:` trees walked, names given |
-//! | `run` | [`run`]: up-to-date check (one `HEAD`), copy or `--dry-run` estimate, `--keep-going` |
-//! | `sink` | [`SyncSink`]: mounts a blob from destination repositories the run already filled |
+//! | `run` | [`run`]: images `--concurrency` at a time, up-to-date check (one `HEAD`), copy or `--dry-run` estimate, `--keep-going` |
+//! | `destination` | what the destination holds: an image's digest, its referrers, an estimate |
+//! | `sink` | [`SyncSink`], [`RunState`]: mounts a blob from destination repositories the run already filled; `--since`'s blobs count as present |
+//! | `inflight` | a blob wanted by two images at once is sent once: the first sends, the other waits |
+//! | `since` | [`PreviousExport`]: `--since STATE`, what a previous export holds |
+//! | `attachments` | referrers and signatures: `--no-referrers`, `--remove-signatures`, fallback and `.sig` tags |
+//! | `events` | [`SyncEvent`], [`SyncObserver`]: images started, done, skipped, failed, blobs sent (progress totals, `--json`) |
 //! | `error` | [`SyncError`] |
 //!
 //! # Behaviour kept from skopeo sync (1.22)
@@ -30,25 +35,41 @@
 //!   repositories of the destination registry are mounted, not sent again (`sink`);
 //! - `--dest dir` is one shared OCI layout rather than a `dir:` directory per image (see
 //!   `spec`), which a later `--src dir` reads back; a second sync into it writes only what
-//!   it lacks;
+//!   it lacks; `--since STATE` makes a new export hold only what the previous one (STATE)
+//!   lacks (`since`), so a second transfer across the gap carries only new blobs;
+//! - images are copied `--concurrency` at a time (skopeo: one by one), a blob wanted by two
+//!   of them sent once; referrers (signatures, SBOMs) travel unless `--no-referrers`, as
+//!   with `hoist copy`;
+//! - a registry that rate-limits (429 with `Retry-After`) slows the run down rather than
+//!   failing it: tag-list pages, manifests and blobs are retried after the wait it asks,
+//!   and every other request to that registry waits as long (`crate::registry`'s
+//!   `rate_limit`);
 //! - a repository of a source file that cannot be listed fails the run (skopeo logs it and
 //!   exits 0), a misspelt key of the file is refused, and the file's registries and
 //!   repositories are taken in sorted order, not Go's random map order.
 
+mod attachments;
+mod destination;
 mod error;
+mod events;
 mod file;
 mod filter;
+mod inflight;
 mod plan;
 mod run;
+mod since;
 mod sink;
 mod spec;
 
+pub use attachments::{is_referrers_tag, is_signature, is_signature_tag, WithoutSignatures};
 pub use error::SyncError;
+pub use events::{one_line, SkipReason, SyncEvent, SyncObserver};
 pub use file::{FileCredentials, RegistryImages, SourceFile};
 pub use filter::{SemverRange, TagFilter};
 pub use plan::{plan, PlanFailure, SyncImage, SyncPlan};
 pub use run::{run, Estimate, ImageOutcome, SyncFailure, SyncOptions, SyncReport, SyncedImage};
-pub use sink::{Filled, SyncSink};
+pub use since::PreviousExport;
+pub use sink::{RunState, SyncSink};
 pub use spec::{
     dir_suffix, registry_suffix, Destination, Source, DESTINATION_TRANSPORTS, SOURCE_TRANSPORTS,
 };

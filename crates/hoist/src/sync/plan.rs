@@ -6,7 +6,8 @@
 //! - a registry reference with a tag or digest is one image; a repository alone is every tag
 //!   the registry lists (`GET /v2/NAME/tags/list`, following `Link` pagination:
 //!   [`crate::registry::RemoteRepository::tags`]); none at all is an error;
-//! - a directory is an OCI layout's named entries, or skopeo's `dir:` images below it (every
+//! - a directory is an OCI layout's named entries (its unnamed ones are referrers, which the
+//!   copy of their subjects carries), or skopeo's `dir:` images below it (every
 //!   directory holding a `manifest.json`; the walk does not go into an image, nor follow
 //!   symlinks);
 //! - a file lists registries and repositories (`file`); each repository's tags are listed
@@ -244,7 +245,8 @@ fn find_dir_images(dir: &Path) -> Result<Vec<(ImageLocation, String)>, SyncError
         let mut images = Vec::new();
         for entry in entries {
             let Some(name) = entry.ref_name else {
-                tracing::warn!(digest = %entry.digest, "skipping an unnamed layout entry");
+                // Referrers (`--dest dir` keeps them so) travel with their subjects.
+                tracing::debug!(digest = %entry.digest, "an unnamed layout entry is no image");
                 continue;
             };
             let location = ImageLocation::Layout {

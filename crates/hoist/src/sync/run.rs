@@ -1,34 +1,50 @@
-//! Carrying out a [`SyncPlan`]: [`run`] takes each image in turn and returns a
-//! [`SyncReport`].
+//! Carrying out a [`SyncPlan`]: [`run`] syncs its images, [`SyncOptions::concurrency`] at a
+//! time, and returns a [`SyncReport`].
 //!
 //! For each image, cheapest first:
 //! 1. the source is resolved (one `HEAD` on a registry, `index.json` of a layout);
-//! 2. the destination is asked for the same name (one `HEAD`, or its layout's `index.json`):
-//!    when it already names the digest the copy would put there — the source's root, or with
-//!    a platform the manifest chosen for it — the image is **up to date** and nothing more
-//!    is sent or read. The destination is the only state: no side database, so two runs
-//!    from different machines agree;
+//! 2. the destination is asked for the same name (one `HEAD`, or its layout's `index.json`;
+//!    with `--since`, also the previous export's `index.json`): when it already names the
+//!    digest the copy would put there — the source's root, or with a platform the manifest
+//!    chosen for it — the image is **up to date** and nothing more is sent or read, unless
+//!    referrers are carried and the source lists one of the root's that the destination
+//!    lacks (`destination`). The destination is the only state: no side database, so two
+//!    runs from different machines agree;
 //! 3. otherwise [`crate::copy::copy`] moves it, the one engine: every blob the destination
 //!    holds is skipped (`Layer already exists`), a blob of another repository of the same
 //!    registry is mounted (`sink`: the source's repository, and the destination
-//!    repositories this run already filled with it), the rest streamed, retried and
-//!    verified; manifests last, children first. Nothing is rewritten (no compression, no
-//!    format change), so every digest is kept: `--preserve-digests` holds by construction.
+//!    repositories this run filled with it), a blob another image of the run is sending is
+//!    waited for and then found or mounted (`inflight`), the rest streamed, retried and
+//!    verified; manifests last, children first, then the referrers (`attachments`). Nothing
+//!    is rewritten (no compression, no format change), so every digest is kept:
+//!    `--preserve-digests` holds by construction.
 //!
 //! With `dry_run`, step 3 is replaced by an estimate: the manifests are read from the
 //! source and each blob's presence is asked of the destination (a `HEAD`, a file), so the
 //! report says how many blobs and bytes would move; nothing is written, not even a layout
 //! directory.
 //!
-//! A failure ends the run unless `keep_going`: then it is recorded and the next image
-//! taken, and the report lists every failure (skopeo's `--keep-going`). Without
+//! # Concurrency and failures
+//! Images run [`SyncOptions::concurrency`] at once, inside the caller's task (no spawn);
+//! each copies its blobs with [`crate::copy::CopyOptions::upload`]'s concurrency. The report
+//! lists images in plan order whatever order they finished in. A failure ends the run
+//! unless `keep_going`: no image is started after it (those already running finish), and
+//! the rest are counted as not attempted; with `keep_going` it is recorded and the others
+//! go on, and the report lists every failure (skopeo's `--keep-going`). Without
 //! `keep_going`, repositories that could not be planned fail the run before anything is
-//! copied.
+//! copied. Every step is told to [`SyncOptions::observer`] ([`SyncEvent`]).
 
-use std::path::Path;
+use std::path::PathBuf;
+use std::sync::Arc;
 
+use futures_util::stream::{FuturesUnordered, StreamExt};
+
+use super::attachments::{keeps, WithoutSignatures};
+use super::destination::{destination_digest, estimate, lacks_referrers};
+use super::events::{one_line, SkipReason, SyncEvent, SyncObserver};
 use super::plan::{SyncImage, SyncPlan};
-use super::sink::{Filled, SyncSink};
+use super::since::PreviousExport;
+use super::sink::{RunState, SyncSink};
 use super::SyncError;
 use crate::copy::{
     copy, plan as walk_plan, CopyError, CopyOptions, CopyOutcome, DirSource, ImageLocation,
@@ -38,18 +54,42 @@ use crate::digest::Digest;
 use crate::media::Descriptor;
 use crate::progress::{ProgressEvent, ProgressSink};
 use crate::registry::RegistryClient;
-use crate::store::layout::OCI_LAYOUT_FILE;
 
 /// How to sync.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct SyncOptions {
     /// How each image is copied: its platform (`None`: every platform and the index, the
-    /// default, skopeo's `--all`), concurrency and retries.
+    /// default, skopeo's `--all`), blob concurrency, retries, and whether referrers travel
+    /// (`referrers`: `hoist sync` sets it unless `--no-referrers`, see `attachments`).
     pub copy: CopyOptions,
     /// Estimate instead of copying (`--dry-run`).
     pub dry_run: bool,
     /// Go on after a failure and report them all (`--keep-going`).
     pub keep_going: bool,
+    /// Images synced at once (`--concurrency`); 0 and 1 take them one after the other, as
+    /// skopeo does.
+    pub concurrency: usize,
+    /// `--since STATE`, with a layout destination: export only what the previous export at
+    /// STATE lacks (`since`).
+    pub since: Option<PathBuf>,
+    /// Leave out signatures (`--remove-signatures`, see `attachments`).
+    pub remove_signatures: bool,
+    /// Who hears of each image and blob ([`SyncEvent`]).
+    pub observer: Option<Arc<dyn SyncObserver>>,
+}
+
+impl std::fmt::Debug for SyncOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncOptions")
+            .field("copy", &self.copy)
+            .field("dry_run", &self.dry_run)
+            .field("keep_going", &self.keep_going)
+            .field("concurrency", &self.concurrency)
+            .field("since", &self.since)
+            .field("remove_signatures", &self.remove_signatures)
+            .field("observer", &self.observer.is_some())
+            .finish()
+    }
 }
 
 /// What happened to one image.
@@ -85,6 +125,8 @@ pub struct SyncedImage {
     pub image: SyncImage,
     /// What happened.
     pub outcome: ImageOutcome,
+    /// Bytes of blobs sent to the destination for it (0 when up to date or estimated).
+    pub sent: u64,
 }
 
 /// A failure: an image, or a repository that could not be planned.
@@ -99,12 +141,14 @@ pub struct SyncFailure {
 /// What a run did.
 #[derive(Debug, Default)]
 pub struct SyncReport {
-    /// Images synced (or estimated), in order.
+    /// Images synced (or estimated), in plan order.
     pub images: Vec<SyncedImage>,
     /// Every failure, planning ones first.
     pub failures: Vec<SyncFailure>,
     /// Images of the plan not attempted because an earlier failure ended the run.
     pub skipped: usize,
+    /// Bytes of blobs sent to the destination.
+    pub sent: u64,
 }
 
 impl SyncReport {
@@ -114,7 +158,7 @@ impl SyncReport {
     }
 }
 
-/// Syncs every image of `plan` (see the module docs). Progress lines (an `Copying N/M` line
+/// Syncs every image of `plan` (see the module docs). Progress lines (a `Copying N/M` line
 /// per image, then the copy's own) go to `progress`.
 pub async fn run(
     client: &RegistryClient,
@@ -123,97 +167,324 @@ pub async fn run(
     progress: &dyn ProgressSink,
 ) -> SyncReport {
     let mut report = SyncReport::default();
-    for failure in plan.failures {
-        report.failures.push(SyncFailure {
-            subject: failure.repository,
-            error: failure.error,
-        });
-    }
+    let referrers = options.copy.referrers;
+    let images: Vec<SyncImage> = plan
+        .images
+        .into_iter()
+        .filter(|image| keeps(image, referrers, options.remove_signatures))
+        .collect();
+    let total = images.len();
+    let tell = |event: SyncEvent| {
+        if let Some(observer) = &options.observer {
+            observer.event(&event);
+        }
+    };
+    let since = match &options.since {
+        None => None,
+        Some(path) => match read_since(client, path, &images).await {
+            Ok(previous) => Some(previous),
+            Err(error) => {
+                plan_failures_too(&mut report, plan.failures, &tell, total);
+                report.failures.push(failed(
+                    path.display().to_string(),
+                    None,
+                    error,
+                    &tell,
+                    total,
+                ));
+                not_attempted(&mut report, images.into_iter().enumerate(), &tell, total);
+                return report;
+            }
+        },
+    };
+    plan_failures_too(&mut report, plan.failures, &tell, total);
     if !report.failures.is_empty() && !options.keep_going {
-        report.skipped = plan.images.len();
+        not_attempted(&mut report, images.into_iter().enumerate(), &tell, total);
         return report;
     }
-    let total = plan.images.len();
-    let mut filled = Filled::default();
-    let mut images = plan.images.into_iter().enumerate();
-    for (i, image) in images.by_ref() {
-        let verb = if options.dry_run {
-            "Would copy"
-        } else {
-            "Copying"
+    if let Err(error) = create_layout(&images, options.dry_run) {
+        report
+            .failures
+            .push(failed("--dest dir".into(), None, error, &tell, total));
+        not_attempted(&mut report, images.into_iter().enumerate(), &tell, total);
+        return report;
+    }
+    let state = Arc::new(RunState::new(since, options.observer.clone()));
+    let mut queue = images.into_iter().enumerate();
+    let mut running = FuturesUnordered::new();
+    let mut done: Vec<(usize, SyncedImage)> = Vec::new();
+    let mut stop = false;
+    loop {
+        while !stop && running.len() < options.concurrency.max(1) {
+            let Some((i, image)) = queue.next() else {
+                break;
+            };
+            announce(i, total, &image, options.dry_run, progress);
+            tell(SyncEvent::Started {
+                index: i + 1,
+                total,
+                image: image.clone(),
+            });
+            let state = &state;
+            running.push(async move {
+                let result = sync_image(client, &image, options, state, progress).await;
+                (i, image, result)
+            });
+        }
+        let Some((i, image, result)) = running.next().await else {
+            break;
         };
-        progress.emit(ProgressEvent::message(
-            "",
-            format!(
-                "{verb} image {}/{total}: {} to {}",
-                i + 1,
-                image.source,
-                image.destination
-            ),
-        ));
-        match sync_image(client, &image, options, &mut filled, progress).await {
-            Ok(outcome) => report.images.push(SyncedImage { image, outcome }),
-            Err(error) => {
-                report.failures.push(SyncFailure {
-                    subject: image.source.to_string(),
-                    error: SyncError::Copy {
-                        source_name: image.source.to_string(),
-                        destination: image.destination.to_string(),
-                        source: Box::new(error),
+        match result {
+            Ok((outcome, sent)) => {
+                tell(finished(i, total, &image, &outcome, sent));
+                done.push((
+                    i,
+                    SyncedImage {
+                        image,
+                        outcome,
+                        sent,
                     },
-                });
-                if !options.keep_going {
-                    break;
-                }
+                ));
+            }
+            Err(error) => {
+                let error = SyncError::Copy {
+                    source_name: image.source.to_string(),
+                    destination: image.destination.to_string(),
+                    source: Box::new(error),
+                };
+                let subject = image.source.to_string();
+                let destination = Some(image.destination.to_string());
+                report
+                    .failures
+                    .push(failed(subject, Some((i, destination)), error, &tell, total));
+                stop |= !options.keep_going;
             }
         }
     }
-    report.skipped = images.count();
+    not_attempted(&mut report, queue, &tell, total);
+    done.sort_by_key(|(i, _)| *i);
+    report.images = done.into_iter().map(|(_, image)| image).collect();
+    report.sent = state.sent();
     report
 }
 
-/// One image: resolve, compare, then copy or estimate.
+/// `Copying image N/M: SRC to DST` (`Would copy` with `dry_run`).
+fn announce(i: usize, total: usize, image: &SyncImage, dry_run: bool, progress: &dyn ProgressSink) {
+    let verb = if dry_run { "Would copy" } else { "Copying" };
+    progress.emit(ProgressEvent::message(
+        "",
+        format!(
+            "{verb} image {}/{total}: {} to {}",
+            i + 1,
+            image.source,
+            image.destination
+        ),
+    ));
+}
+
+/// The event closing an image that did not fail.
+fn finished(
+    i: usize,
+    total: usize,
+    image: &SyncImage,
+    outcome: &ImageOutcome,
+    sent: u64,
+) -> SyncEvent {
+    let image = image.clone();
+    match outcome {
+        ImageOutcome::UpToDate(digest) => SyncEvent::Skipped {
+            index: i + 1,
+            total,
+            image,
+            reason: SkipReason::UpToDate,
+            digest: Some(digest.clone()),
+        },
+        ImageOutcome::Copied(outcome) => SyncEvent::Done {
+            index: i + 1,
+            total,
+            image,
+            digest: Some(outcome.root.digest.clone()),
+            bytes: sent,
+            dry_run: false,
+        },
+        ImageOutcome::WouldCopy(estimate) => SyncEvent::Done {
+            index: i + 1,
+            total,
+            image,
+            digest: estimate.digest.clone(),
+            bytes: estimate.bytes,
+            dry_run: true,
+        },
+    }
+}
+
+/// A failure, told: of the image at `image` (its index and destination), or of a repository.
+fn failed(
+    subject: String,
+    image: Option<(usize, Option<String>)>,
+    error: SyncError,
+    tell: &impl Fn(SyncEvent),
+    total: usize,
+) -> SyncFailure {
+    let (index, destination) = match image {
+        Some((i, destination)) => (Some(i + 1), destination),
+        None => (None, None),
+    };
+    tell(SyncEvent::Failed {
+        index,
+        total,
+        subject: subject.clone(),
+        destination,
+        error: one_line(&error),
+    });
+    SyncFailure { subject, error }
+}
+
+/// The plan's failures into the report, told.
+fn plan_failures_too(
+    report: &mut SyncReport,
+    failures: Vec<super::plan::PlanFailure>,
+    tell: &impl Fn(SyncEvent),
+    total: usize,
+) {
+    for failure in failures {
+        let failure = failed(failure.repository, None, failure.error, tell, total);
+        report.failures.push(failure);
+    }
+}
+
+/// The images left, counted as not attempted and told.
+fn not_attempted(
+    report: &mut SyncReport,
+    left: impl Iterator<Item = (usize, SyncImage)>,
+    tell: &impl Fn(SyncEvent),
+    total: usize,
+) {
+    for (i, image) in left {
+        report.skipped += 1;
+        tell(SyncEvent::Skipped {
+            index: i + 1,
+            total,
+            image,
+            reason: SkipReason::NotAttempted,
+            digest: None,
+        });
+    }
+}
+
+/// The destination layout made before images are copied into it at once (they would race
+/// to create it); nothing with `dry_run`.
+fn create_layout(images: &[SyncImage], dry_run: bool) -> Result<(), SyncError> {
+    let layout = images.iter().find_map(|image| match &image.destination {
+        ImageLocation::Layout { path, .. } => Some(path),
+        _ => None,
+    });
+    match layout {
+        Some(path) if !dry_run => {
+            LayoutSink::open(path, None)
+                .map(drop)
+                .map_err(|e| SyncError::CreateLayout {
+                    path: path.clone(),
+                    source: Box::new(e),
+                })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `--since`: refused unless every image goes into a layout.
+async fn read_since(
+    client: &RegistryClient,
+    path: &std::path::Path,
+    images: &[SyncImage],
+) -> Result<PreviousExport, SyncError> {
+    if images
+        .iter()
+        .any(|i| !matches!(i.destination, ImageLocation::Layout { .. }))
+    {
+        return Err(SyncError::Since {
+            path: path.to_owned(),
+            reason: "only an export (--dest dir) can leave out what a previous one holds".into(),
+        });
+    }
+    PreviousExport::read(client, path, images).await
+}
+
+/// One image: resolve, compare, then copy or estimate; with the bytes it sent.
 async fn sync_image(
     client: &RegistryClient,
     image: &SyncImage,
     options: &SyncOptions,
-    filled: &mut Filled,
+    state: &Arc<RunState>,
     progress: &dyn ProgressSink,
-) -> Result<ImageOutcome, CopyError> {
-    let source = open_source(client, &image.source)?;
+) -> Result<(ImageOutcome, u64), CopyError> {
+    let mut source = open_source(client, &image.source)?;
+    if options.remove_signatures {
+        source = Box::new(WithoutSignatures(source));
+    }
     let root = source.resolve().await?;
     let platform = options.copy.platform.as_ref();
-    let expected = match platform {
-        None => root.digest.clone(),
+    let expected: Descriptor = match platform {
+        None => root.clone(),
         Some(_) => {
             walk_plan(source.as_ref(), &root, platform, false)
                 .await?
                 .root
-                .digest
         }
     };
-    if destination_digest(client, &image.destination).await? == Some(expected.clone()) {
+    if up_to_date(client, source.as_ref(), image, &expected, options, state).await? {
         progress.emit(ProgressEvent::message(
             "",
-            format!("{}: up to date ({expected})", image.destination),
+            format!("{}: up to date ({})", image.destination, expected.digest),
         ));
-        return Ok(ImageOutcome::UpToDate(expected));
+        return Ok((ImageOutcome::UpToDate(expected.digest), 0));
     }
     if options.dry_run {
-        let estimate =
-            estimate(client, source.as_ref(), &root, &image.destination, options).await?;
-        return Ok(ImageOutcome::WouldCopy(estimate));
+        let estimate = estimate(
+            client,
+            source.as_ref(),
+            &root,
+            &image.destination,
+            &options.copy,
+            state,
+        )
+        .await?;
+        return Ok((ImageOutcome::WouldCopy(estimate), 0));
     }
-    let sink = open_sink(client, &image.destination, filled)?;
+    let sink = open_sink(client, &image.destination, state)?;
     let outcome = copy(source.as_ref(), &sink, &root, &options.copy, progress).await?;
-    if let Some((repository, digests)) = sink.into_record() {
-        filled.record(&repository, digests);
+    Ok((ImageOutcome::Copied(Box::new(outcome)), sink.sent()))
+}
+
+/// Whether the destination (or `--since`'s previous export) already names `expected` under
+/// the image's name, with the root's referrers when they are carried.
+async fn up_to_date(
+    client: &RegistryClient,
+    source: &dyn ImageSource,
+    image: &SyncImage,
+    expected: &Descriptor,
+    options: &SyncOptions,
+    state: &RunState,
+) -> Result<bool, CopyError> {
+    let name = match &image.destination {
+        ImageLocation::Layout { tag, .. } => tag.as_deref(),
+        _ => None,
+    };
+    let exported = state.since.as_ref().zip(name).and_then(|(p, n)| p.named(n));
+    if exported == Some(&expected.digest) {
+        return Ok(true);
     }
-    Ok(ImageOutcome::Copied(Box::new(outcome)))
+    if destination_digest(client, &image.destination).await? != Some(expected.digest.clone()) {
+        return Ok(false);
+    }
+    if !options.copy.referrers {
+        return Ok(true);
+    }
+    Ok(!lacks_referrers(client, source, expected, &image.destination).await?)
 }
 
 /// The source `location` names (the locations a plan makes: registry, layout, `dir:`).
-fn open_source(
+pub(super) fn open_source(
     client: &RegistryClient,
     location: &ImageLocation,
 ) -> Result<Box<dyn ImageSource>, CopyError> {
@@ -227,13 +498,12 @@ fn open_source(
     }
 }
 
-/// The destination `location` names, as a sink that also mounts from repositories the run
-/// filled (`sink`).
-fn open_sink<'a>(
+/// The destination `location` names, as a sink sharing the run's `state` (`sink`).
+fn open_sink(
     client: &RegistryClient,
     location: &ImageLocation,
-    filled: &'a Filled,
-) -> Result<SyncSink<'a>, CopyError> {
+    state: &Arc<RunState>,
+) -> Result<SyncSink, CopyError> {
     let sink: Box<dyn ImageSink> = match location {
         ImageLocation::Registry(reference) => Box::new(RegistryImage::new(client, reference)),
         ImageLocation::Layout { path, tag } => Box::new(LayoutSink::open(path, tag.as_deref())?),
@@ -243,93 +513,15 @@ fn open_sink<'a>(
         ImageLocation::Registry(reference) => Some(reference.repository().clone()),
         _ => None,
     };
-    Ok(SyncSink::new(sink, repository, filled))
+    Ok(SyncSink::new(sink, repository, Arc::clone(state)))
 }
 
-fn unsupported(location: &ImageLocation) -> CopyError {
+/// A location sync does not read or write.
+pub(super) fn unsupported(location: &ImageLocation) -> CopyError {
     CopyError::Location {
         input: location.to_string(),
         reason: "sync reads registries, OCI layouts and dir: directories, and writes \
                  registries and OCI layouts"
             .to_owned(),
-    }
-}
-
-/// The digest the destination's name holds now, `None` when it holds nothing there.
-async fn destination_digest(
-    client: &RegistryClient,
-    location: &ImageLocation,
-) -> Result<Option<Digest>, CopyError> {
-    let found = match location {
-        ImageLocation::Registry(reference) => RegistryImage::new(client, reference).resolve().await,
-        ImageLocation::Layout { path, tag } => {
-            if !has_layout(path).await {
-                return Ok(None);
-            }
-            LayoutSource::new(path, tag.as_deref()).resolve().await
-        }
-        other => return Err(unsupported(other)),
-    };
-    match found {
-        Ok(descriptor) => Ok(Some(descriptor.digest)),
-        Err(CopyError::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-async fn has_layout(path: &Path) -> bool {
-    tokio::fs::try_exists(path.join(OCI_LAYOUT_FILE))
-        .await
-        .unwrap_or(false)
-}
-
-/// What copying `root` to `destination` would send: the manifests read from the source, the
-/// destination asked for each blob, nothing written.
-async fn estimate(
-    client: &RegistryClient,
-    source: &dyn ImageSource,
-    root: &Descriptor,
-    destination: &ImageLocation,
-    options: &SyncOptions,
-) -> Result<Estimate, CopyError> {
-    let plan = walk_plan(
-        source,
-        root,
-        options.copy.platform.as_ref(),
-        options.copy.referrers,
-    )
-    .await?;
-    let mut estimate = Estimate {
-        digest: Some(plan.root.digest.clone()),
-        manifests: plan.manifests.len(),
-        ..Estimate::default()
-    };
-    for (blob, _) in &plan.blobs {
-        if destination_has_blob(client, destination, blob).await? {
-            estimate.present += 1;
-        } else {
-            estimate.blobs += 1;
-            estimate.bytes += blob.size;
-        }
-    }
-    Ok(estimate)
-}
-
-/// Whether the destination holds `blob`, asked without writing anything.
-async fn destination_has_blob(
-    client: &RegistryClient,
-    destination: &ImageLocation,
-    blob: &Descriptor,
-) -> Result<bool, CopyError> {
-    match destination {
-        ImageLocation::Registry(reference) => {
-            let image = RegistryImage::new(client, reference);
-            ImageSink::blobs(&image).has_blob(blob).await
-        }
-        ImageLocation::Layout { path, .. } => {
-            let file = crate::copy::layout::blob_path(path, &blob.digest);
-            Ok(tokio::fs::try_exists(file).await.unwrap_or(false))
-        }
-        other => Err(unsupported(other)),
     }
 }

@@ -29,7 +29,8 @@
 //! an ordinary layout, readable with `oci:DEST:busybox:1-glibc` by hoist, skopeo and umoci.
 //! `--src dir DEST` reads such a layout back: every named entry is an image, its name the
 //! suffix above. A directory without `oci-layout` is read as skopeo leaves one: every
-//! directory below it holding a `manifest.json` is a `dir:` image.
+//! directory below it holding a `manifest.json` is a `dir:` image. A second export across
+//! the gap can hold only what the first lacks (`--since`, see `since`).
 
 use std::path::PathBuf;
 
