@@ -62,22 +62,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$work/registry.yml" <<YML
-version: 0.1
-log: {level: warn}
-storage:
-  filesystem: {rootdirectory: $work/registry}
-  delete: {enabled: true}
-http: {addr: 127.0.0.1:$port}
-YML
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.1
-done
-reg=127.0.0.1:$port
+. "$here/scripts/loopback-registry.sh"
+start_registry "$work"
 export HOIST_ROOT="$work/store"
 
 # sign REPO DIR [FLAGS…]: pushes a small image to REPO:v1 and signs it keyless for $email from

@@ -32,6 +32,22 @@ impl Setup {
             .signature(self.image.digest(), &self.name("team/app:v1"))
     }
 
+    /// The image signed for `team/app:v1` by a certificate for `leaf`, logged now.
+    fn keyless_logged(&self, leaf: &Leaf) -> SignatureLayer {
+        let mut layer = self.keyless_unlogged(leaf);
+        self.keyless.rekor.record(&mut layer, now());
+        layer
+    }
+
+    /// `layer` with a bundle, by this setup's Rekor key, recording the log entry `entry`.
+    fn logged_as(&self, mut layer: SignatureLayer, entry: &[u8]) -> SignatureLayer {
+        let bundle = self.keyless.rekor.bundle(entry, now());
+        layer
+            .annotations
+            .insert(BUNDLE_ANNOTATION.to_owned(), bundle);
+        layer
+    }
+
     /// Attaches `layer` to the image and pulls it under [`KEYLESS`]: the refusal's line.
     async fn refused(&self, layer: SignatureLayer) -> String {
         self.attach("team/app", self.image.digest(), &[layer]).await;
@@ -58,14 +74,7 @@ impl Setup {
 #[tokio::test]
 async fn a_keyless_signature_logged_in_rekor_is_pulled() {
     let setup = Setup::new().await;
-    let layer = setup
-        .keyless
-        .signature(
-            &Leaf::new(EMAIL, ISSUER),
-            setup.image.digest(),
-            &setup.name("team/app:v1"),
-        )
-        .unwrap();
+    let layer = setup.keyless_logged(&Leaf::new(EMAIL, ISSUER));
     setup.accepted(layer).await;
 }
 
@@ -92,8 +101,7 @@ async fn either_oidc_issuer_extension_is_read() {
             extensions,
             ..Leaf::new(EMAIL, ISSUER)
         };
-        let mut layer = setup.keyless_unlogged(&leaf);
-        setup.keyless.rekor.record(&mut layer, now());
+        let layer = setup.keyless_logged(&leaf);
         setup.accepted(layer).await;
     }
 }
@@ -101,8 +109,7 @@ async fn either_oidc_issuer_extension_is_read() {
 #[tokio::test]
 async fn a_certificate_for_another_email_is_refused_naming_both() {
     let setup = Setup::new().await;
-    let mut layer = setup.keyless_unlogged(&Leaf::new("intruder@example.com", ISSUER));
-    setup.keyless.rekor.record(&mut layer, now());
+    let layer = setup.keyless_logged(&Leaf::new("intruder@example.com", ISSUER));
 
     let line = setup.refused(layer).await;
 
@@ -115,8 +122,7 @@ async fn a_certificate_for_another_email_is_refused_naming_both() {
 #[tokio::test]
 async fn a_certificate_from_another_oidc_issuer_is_refused_naming_both() {
     let setup = Setup::new().await;
-    let mut layer = setup.keyless_unlogged(&Leaf::new(EMAIL, "https://evil.example.net"));
-    setup.keyless.rekor.record(&mut layer, now());
+    let layer = setup.keyless_logged(&Leaf::new(EMAIL, "https://evil.example.net"));
 
     let line = setup.refused(layer).await;
 
@@ -133,8 +139,7 @@ async fn disagreeing_oidc_issuer_extensions_are_refused() {
         issuer_v2: Some("https://evil.example.net".into()),
         ..Leaf::new(EMAIL, ISSUER)
     };
-    let mut layer = setup.keyless_unlogged(&leaf);
-    setup.keyless.rekor.record(&mut layer, now());
+    let layer = setup.keyless_logged(&leaf);
 
     let line = setup.refused(layer).await;
 
@@ -190,14 +195,11 @@ async fn a_bundle_signed_by_another_rekor_key_is_refused() {
 async fn a_bundle_for_another_signature_is_refused() {
     let setup = Setup::new().await;
     let cert = setup.keyless.ca.issue(&Leaf::new(EMAIL, ISSUER)).unwrap();
-    let mut layer = cert.signature(setup.image.digest(), &setup.name("team/app:v1"));
+    let layer = cert.signature(setup.image.digest(), &setup.name("team/app:v1"));
     // A valid bundle, by the right key, for an entry of another signature by the same
     // certificate (another payload).
     let other = cert.signature(setup.image.digest(), &setup.name("team/other:v1"));
-    let bundle = setup.keyless.rekor.bundle(&hashedrekord(&other), now());
-    layer
-        .annotations
-        .insert(BUNDLE_ANNOTATION.to_owned(), bundle);
+    let layer = setup.logged_as(layer, &hashedrekord(&other));
 
     let line = setup.refused(layer).await;
 
@@ -213,14 +215,7 @@ async fn a_bundle_whose_entry_names_another_payload_is_refused() {
     let layer = setup.keyless_unlogged(&Leaf::new(EMAIL, ISSUER));
     let mut entry: serde_json::Value = serde_json::from_slice(&hashedrekord(&layer)).unwrap();
     entry["spec"]["data"]["hash"]["value"] = "00".repeat(32).into();
-    let bundle = setup
-        .keyless
-        .rekor
-        .bundle(entry.to_string().as_bytes(), now());
-    let mut layer = layer;
-    layer
-        .annotations
-        .insert(BUNDLE_ANNOTATION.to_owned(), bundle);
+    let layer = setup.logged_as(layer, entry.to_string().as_bytes());
 
     let line = setup.refused(layer).await;
 
@@ -254,14 +249,7 @@ async fn an_integrated_time_outside_the_certificate_validity_is_refused() {
 #[tokio::test]
 async fn a_keyless_signature_does_not_satisfy_a_key_and_a_key_signature_not_fulcio() {
     let setup = Setup::new().await;
-    let layer = setup
-        .keyless
-        .signature(
-            &Leaf::new(EMAIL, ISSUER),
-            setup.image.digest(),
-            &setup.name("team/app:v1"),
-        )
-        .unwrap();
+    let layer = setup.keyless_logged(&Leaf::new(EMAIL, ISSUER));
     setup
         .attach("team/app", setup.image.digest(), &[layer])
         .await;
@@ -281,11 +269,15 @@ async fn a_keyless_signature_does_not_satisfy_a_key_and_a_key_signature_not_fulc
 async fn a_key_with_a_rekor_key_needs_a_bundle_for_that_key() {
     let setup = Setup::new().await;
     let policy = r#"[{"type": "sigstoreSigned", "keyPath": "KEY", "rekorPublicKeyPath": "REKOR"}]"#;
-    let mut layer = setup
+    let layer = setup
         .key
         .signature(setup.image.digest(), &setup.name("team/app:v1"));
     setup
-        .attach("team/app", setup.image.digest(), &[layer.clone()])
+        .attach(
+            "team/app",
+            setup.image.digest(),
+            std::slice::from_ref(&layer),
+        )
         .await;
     let (_store, result) = setup.pull(setup.policy(policy), "team/app:v1").await;
     assert!(refusal(result)
@@ -293,11 +285,8 @@ async fn a_key_with_a_rekor_key_needs_a_bundle_for_that_key() {
         .contains("no dev.sigstore.cosign/bundle annotation"));
 
     // The entry of a key-signed signature names the public key's PEM.
-    let body = hashedrekord_entry(&layer.payload, &layer.signature, &setup.key.public_pem());
-    layer.annotations.insert(
-        BUNDLE_ANNOTATION.to_owned(),
-        setup.keyless.rekor.bundle(&body, now()),
-    );
+    let entry = hashedrekord_entry(&layer.payload, &layer.signature, &setup.key.public_pem());
+    let layer = setup.logged_as(layer, &entry);
     setup
         .attach("team/app", setup.image.digest(), &[layer])
         .await;
