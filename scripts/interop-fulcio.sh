@@ -16,7 +16,9 @@
 #    `rekorPublicKeyPath`) and one registries.d (use-sigstore-attachments), `skopeo copy
 #    docker://… oci:…` and `hoist pull` must both accept the image; with the policy's
 #    subjectEmail changed, its oidcIssuer changed, its CA or its Rekor key another one's, both
-#    must refuse it, and both must refuse the late and the unlogged image. (skopeo is
+#    must refuse it, and both must refuse the late and the unlogged image; an image signed
+#    with a key and logged (`keyPath` + `rekorPublicKeyPath`) is accepted by both, and
+#    refused by both under another Rekor key (and the keyless image under that key). (skopeo is
 #    given --remove-signatures because an oci: layout cannot hold signatures; the policy is
 #    judged on the source all the same.)
 # The policy's files live at the same absolute path outside and inside the chroot, so the very
@@ -82,6 +84,12 @@ sign interop/app "$work/a"
 sign interop/other "$work/b"
 sign interop/late "$work/late" --logged-at-offset 3600
 sign interop/unlogged "$work/unlogged" --unlogged
+# A key-signed image whose signature a Rekor-style log recorded (keyPath + rekorPublicKeyPath).
+mkdir -p "$work/keyed"
+"$testkit" seed --registry "$reg" --repo interop/keyed:v1 --from-dir "$here/scripts" >/dev/null
+keyed_digest=$("$hoist" digest "$reg/interop/keyed:v1")
+"$testkit" sign-key-logged --registry "$reg" --repo interop/keyed --digest "$keyed_digest" \
+  --identity "$reg/interop/keyed:v1" --out "$work/keyed"
 
 mkdir -p "$work/registries.d"
 cat > "$work/registries.d/interop.yaml" <<YML
@@ -115,6 +123,16 @@ policy other-ca "$email" "$issuer" "$work/b" "$work/a"
 policy other-rekor "$email" "$issuer" "$work/a" "$work/b"
 policy late "$email" "$issuer" "$work/late" "$work/late"
 policy unlogged "$email" "$issuer" "$work/unlogged" "$work/unlogged"
+# keyed NAME REKOR_DIR: a policy requiring the key of keyed/ with a bundle by REKOR_DIR's key.
+keyed() {
+  cat > "$work/$1.json" <<JSON
+{"default": [{"type": "reject"}], "transports": {"docker": {"$reg/interop": [{
+  "type": "sigstoreSigned", "keyPath": "$work/keyed/key.pub",
+  "rekorPublicKeyPath": "$2/rekor.pub", "signedIdentity": {"type": "matchRepository"}}]}}}
+JSON
+}
+keyed key-rekor "$work/keyed"
+keyed key-other-rekor "$work/a"
 cp -a "$work/." "$chroot_dir$work/"
 
 fail=0
@@ -148,7 +166,9 @@ run() {
 echo "== the same policy for both tools"
 for case in accept:interop/app:accept other-email:interop/app:refuse \
   other-issuer:interop/app:refuse other-ca:interop/app:refuse other-rekor:interop/app:refuse \
-  late:interop/late:refuse unlogged:interop/unlogged:refuse; do
+  late:interop/late:refuse unlogged:interop/unlogged:refuse \
+  key-rekor:interop/keyed:accept key-other-rekor:interop/keyed:refuse \
+  key-rekor:interop/app:refuse; do
   IFS=: read -r policy repo expect <<<"$case"
   run skopeo "$policy" "$repo" "$expect"
   run hoist "$policy" "$repo" "$expect"

@@ -13,6 +13,9 @@
 //!   `DIR/rekor.pub`, what a policy's `caPath` and `rekorPublicKeyPath` name. Made wrong on
 //!   purpose: `--logged-at-offset S` logs it S seconds from now, `--unlogged` attaches no
 //!   bundle.
+//! - `testkit sign-key-logged --registry HOST:PORT --repo NAME --digest D --identity REF
+//!   --out DIR` signs with a new cosign key and logs the signature with a new Rekor-style key
+//!   (what `keyPath` + `rekorPublicKeyPath` require); writes `DIR/key.pub` and `DIR/rekor.pub`.
 //! - `testkit serve anonymous|htpasswd|token|tls [--user U --password P]` starts a registry
 //!   (and for `token` a token server granting U everything and anonymous clients pull) and
 //!   prints where it is until SIGINT/SIGTERM, then stops it cleanly.
@@ -24,8 +27,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use hoist_testkit::{
-    fulcio, http_client, sigstore, Image, ImageBuilder, ImagePusher, Index, KeylessSigner, Layer,
-    Leaf, ManifestFormat, TestCa, TestRegistry, TokenServer,
+    fulcio, http_client, sigstore, CosignKey, Image, ImageBuilder, ImagePusher, Index,
+    KeylessSigner, Layer, Leaf, ManifestFormat, RekorKey, SignatureLayer, TestCa, TestRegistry,
+    TokenServer,
 };
 
 #[derive(Parser)]
@@ -95,6 +99,24 @@ enum Command {
         #[arg(long)]
         unlogged: bool,
     },
+    /// Sign an image with a new cosign key, logged in a new Rekor-style log, and attach it.
+    SignKeyLogged {
+        /// The registry, `HOST:PORT` (plain HTTP, anonymous).
+        #[arg(long)]
+        registry: String,
+        /// The repository holding the image, `NAME`.
+        #[arg(long)]
+        repo: String,
+        /// The manifest digest to sign.
+        #[arg(long)]
+        digest: String,
+        /// The docker reference the signature claims.
+        #[arg(long)]
+        identity: String,
+        /// Where to write `key.pub` and `rekor.pub`.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Start a registry and print its address until killed.
     Serve {
         /// Which kind of registry.
@@ -158,6 +180,13 @@ async fn main() -> ExitCode {
             let target = (registry.as_str(), repo.as_str(), digest.as_str());
             sign_keyless(target, &identity, &leaf, logged, &out).await
         }
+        Command::SignKeyLogged {
+            registry,
+            repo,
+            digest,
+            identity,
+            out,
+        } => sign_key_logged((&registry, &repo, &digest), &identity, &out).await,
         Command::Serve {
             mode,
             user,
@@ -253,21 +282,64 @@ async fn sign_keyless(
     if let Some(offset) = logged {
         signer.rekor.record(&mut layer, fulcio::now() + offset);
     }
-    let write = |name: &str, text: &str| {
+    let files = [
+        ("fulcio-ca.pem", signer.ca.root_pem().to_owned()),
+        ("rekor.pub", signer.rekor.public_pem()),
+    ];
+    let signer = format!("{} from {}", leaf.email, leaf.issuer);
+    attach(
+        (registry, repo, digest),
+        identity,
+        layer,
+        &signer,
+        &files,
+        out,
+    )
+    .await
+}
+
+/// Signs `digest` of `registry`/`repo` for `identity` with a new cosign key, logged now by a
+/// new Rekor-style key.
+async fn sign_key_logged(
+    target: (&str, &str, &str),
+    identity: &str,
+    out: &std::path::Path,
+) -> Result<(), String> {
+    let key = CosignKey::generate();
+    let rekor = RekorKey::generate();
+    let mut layer = key.signature(target.2, identity);
+    let entry = fulcio::hashedrekord_entry(&layer.payload, &layer.signature, &key.public_pem());
+    layer.annotations.insert(
+        fulcio::BUNDLE_ANNOTATION.to_owned(),
+        rekor.bundle(&entry, fulcio::now()),
+    );
+    let files = [
+        ("key.pub", key.public_pem()),
+        ("rekor.pub", rekor.public_pem()),
+    ];
+    attach(target, identity, layer, "a new key", &files, out).await
+}
+
+/// Writes `files` under `out` and pushes `layer` as the `.sig` manifest of `digest`.
+async fn attach(
+    (registry, repo, digest): (&str, &str, &str),
+    identity: &str,
+    layer: SignatureLayer,
+    signer: &str,
+    files: &[(&str, String)],
+    out: &std::path::Path,
+) -> Result<(), String> {
+    for (name, text) in files {
         let path = out.join(name);
-        std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))
-    };
-    write("fulcio-ca.pem", signer.ca.root_pem())?;
-    write("rekor.pub", &signer.rekor.public_pem())?;
+        std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
     let client = http_client().map_err(|e| e.to_string())?;
     let pusher = ImagePusher::for_url(client, &format!("http://{registry}"));
     let pushed = sigstore::push_signatures(&pusher, repo, digest, &[layer])
         .await
         .map_err(|e| e.to_string())?;
     println!(
-        "signed {registry}/{repo}@{digest} as {identity} by {} from {}: {}@{pushed}",
-        leaf.email,
-        leaf.issuer,
+        "signed {registry}/{repo}@{digest} as {identity} by {signer}: {}@{pushed}",
         sigstore::signature_tag(digest)
     );
     Ok(())
