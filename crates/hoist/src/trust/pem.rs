@@ -132,6 +132,21 @@ mod tests {
         assert_eq!(blocks[0].label, "PUBLIC KEY");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_input_decodes_without_panicking(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = decode_all(&bytes);
+        }
+
+        #[test]
+        fn what_encode_writes_decodes_back(label in "[A-Z][A-Z ]{0,20}[A-Z]", der in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let pem = encode(&label, &der);
+            let (block, rest) = decode(pem.as_bytes()).unwrap();
+            proptest::prop_assert_eq!(block, Block { label, der });
+            proptest::prop_assert!(rest.is_empty());
+        }
+    }
+
     #[test]
     fn the_end_line_must_name_the_same_label_alone() {
         let text = "-----BEGIN A-----\nAAAA\n-----END B-----\n";

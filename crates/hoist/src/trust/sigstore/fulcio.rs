@@ -309,6 +309,26 @@ mod tests {
         assert_eq!(der_string(&long).map(|s| s.len()), Some(200));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_certificate_annotation_is_refused_without_panicking(
+            text in "\\PC*",
+            der in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+        ) {
+            let root = FulcioRoot {
+                ca_name: "ca".into(),
+                anchors: Vec::new(),
+                oidc_issuer: "i".into(),
+                subject_email: "e".into(),
+            };
+            let wrapped = pem::encode("CERTIFICATE", &der);
+            for certificate in [text.as_bytes(), wrapped.as_bytes()] {
+                proptest::prop_assert!(root.verify(0, certificate, Some(certificate)).is_err());
+            }
+            let _ = der_string(&der);
+        }
+    }
+
     #[test]
     fn a_ca_file_without_certificates_is_refused() {
         let err = FulcioRoot::new("/ca.pem", b"not pem", "i", "e").unwrap_err();

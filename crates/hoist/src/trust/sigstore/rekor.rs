@@ -247,6 +247,14 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_bundle_is_refused_without_panicking(bundle in "\\PC*", entry in "\\PC*") {
+            proptest::prop_assert!(verify_set(&[], &bundle, b"", b"", b"").is_err());
+            proptest::prop_assert!(check_entry(&entry, b"", b"", b"").is_err());
+        }
+    }
+
     #[test]
     fn integers_a_log_cannot_sign_exactly_are_refused() {
         let set = SetPayload {
