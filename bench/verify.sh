@@ -19,7 +19,9 @@
 #    KEYLESS=1 adds a third, `keyless`: the same image signed by the testkit's keyless signer
 #    (`testkit sign-keyless`) and pulled under `fulcio` + `rekorPublicKeyPath` (certificate
 #    chain, Rekor SET and entry checked too; needs a hoist that verifies them);
-# 3. prints the medians and their differences, and leaves hyperfine's JSON in the work dir.
+#    The commands run in 6 rounds of hyperfine (a share of the runs each), so that load from
+#    elsewhere on the machine drifting during the run weighs on every command alike;
+# 3. prints the medians (and quartiles) and their differences (KEEP=1 keeps the JSON).
 # Not part of CI.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,7 +46,8 @@ for tool in docker-registry hyperfine python3; do
   command -v $tool >/dev/null || { echo "needs $tool" >&2; exit 2; }
 done
 
-work=$(mktemp -d /tmp/hoist-bench-verify.XXXXXX)
+# On tmpfs (registry storage and store): what is timed is hoist's work, not the disk's fsyncs.
+work=$(mktemp -d "${BENCH_DIR:-/dev/shm}/hoist-bench-verify.XXXXXX")
 registry_pid=
 cleanup() {
   [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null || true
@@ -105,14 +108,25 @@ for name in "${names[@]}"; do
   commands+=(-n "$name" "$(pull "$name")")
 done
 
-echo "== $("$hoist" --version 2>/dev/null || echo hoist) at $hoist, $runs runs each"
-hyperfine --style basic --warmup 3 --runs "$runs" --prepare "rm -rf $HOIST_ROOT" \
-  --export-json "$work/verify.json" "${commands[@]}"
+# In rounds, so that a machine whose load drifts during the run weighs on every command alike.
+rounds=6
+per_round=$(( (runs + rounds - 1) / rounds ))
+echo "== $("$hoist" --version 2>/dev/null || echo hoist) at $hoist, $((per_round * rounds)) runs each in $rounds rounds"
+for round in $(seq $rounds); do
+  hyperfine --style none --warmup 2 --runs "$per_round" --prepare "rm -rf $HOIST_ROOT" \
+    --export-json "$work/verify-$round.json" "${commands[@]}"
+done
 
-python3 - "$work/verify.json" <<'PY'
+python3 - "$work"/verify-*.json <<'PY'
 import json, statistics, sys
-medians = {r["command"]: statistics.median(r["times"]) * 1000
-           for r in json.load(open(sys.argv[1]))["results"]}
+times = {}
+for path in sys.argv[1:]:
+    for result in json.load(open(path))["results"]:
+        times.setdefault(result["command"], []).extend(result["times"])
+medians = {name: statistics.median(t) * 1000 for name, t in times.items()}
+quartiles = {name: statistics.quantiles(t, n=4) for name, t in times.items()}
+for name, (q1, _, q3) in quartiles.items():
+    print(f"{name:>8}: {len(times[name])} runs, median {medians[name]:6.1f} ms, IQR {q1 * 1000:6.1f} … {q3 * 1000:6.1f} ms")
 base = medians.pop("accept")
 print(f"median pull, no verification: {base:7.1f} ms")
 for name, median in medians.items():
