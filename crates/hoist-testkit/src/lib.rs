@@ -28,6 +28,9 @@
 //!   [`RegistryBuilder::accept_schema1`].
 //! - [`sigstore`]: an independent sigstore signer and reader ([`CosignKey`], cosign's
 //!   `.sig` attachment manifests), to check hoist's policy and signing against.
+//! - [`fulcio`]: an independent keyless signer — a Fulcio-style CA issuing short-lived
+//!   certificates for an e-mail and OIDC issuer, and a Rekor-style log key making bundles
+//!   ([`KeylessSigner`], [`FulcioCa`], [`RekorKey`]).
 //! - [`skopeo`]: skopeo run, and its raw view of a manifest or config in any transport — the
 //!   independent reader and writer hoist's results are checked with.
 //! - [`tree`]: directory trees read into memory and compared (what an unpack or export left).
@@ -67,6 +70,7 @@
 
 pub mod error;
 pub mod fault;
+pub mod fulcio;
 pub mod image;
 pub mod push;
 pub mod redirect;
@@ -84,6 +88,7 @@ pub mod tree;
 
 pub use error::{Error, Result};
 pub use fault::{FaultProxy, Outcome, ProxiedRequest, Rule};
+pub use fulcio::{FulcioCa, FulcioCert, KeylessSigner, Leaf, RekorKey};
 pub use image::{
     sha256_digest, Attrs, Blob, Image, ImageBuilder, Index, Layer, LayerBuilder, LayerEncoding,
     ManifestFormat, Platform,

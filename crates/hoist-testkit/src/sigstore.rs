@@ -9,6 +9,10 @@
 //! `application/vnd.dev.cosign.simplesigning.v1+json` with the annotation
 //! `dev.cosignproject.cosign/signature` = base64(DER ECDSA signature over SHA-256 of the
 //! payload); the config is an OCI config whose `rootfs.diff_ids` are the layer digests.
+//! Keyless signatures ([`crate::fulcio`]) add the certificate, chain and Rekor bundle as
+//! further annotations of the same layer.
+
+use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -92,6 +96,8 @@ pub struct SignatureLayer {
     pub payload: Vec<u8>,
     /// The annotation's value (normally base64 of the signature).
     pub signature: String,
+    /// The layer's other annotations (a keyless signature's certificate, chain and bundle).
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl SignatureLayer {
@@ -100,6 +106,7 @@ impl SignatureLayer {
         SignatureLayer {
             signature: key.sign(&payload),
             payload,
+            annotations: BTreeMap::new(),
         }
     }
 }
@@ -131,11 +138,13 @@ pub fn signature_manifest(layers: &[SignatureLayer]) -> (Blob, Blob, Vec<Blob>) 
         .iter()
         .zip(layers)
         .map(|(blob, layer)| {
+            let mut annotations = layer.annotations.clone();
+            annotations.insert(SIGNATURE_ANNOTATION.to_owned(), layer.signature.clone());
             json!({
                 "mediaType": SIMPLE_SIGNING_TYPE,
                 "size": blob.size,
                 "digest": blob.digest,
-                "annotations": {SIGNATURE_ANNOTATION: layer.signature},
+                "annotations": annotations,
             })
         })
         .collect();
@@ -201,12 +210,16 @@ pub async fn read_signatures(
                 "{url}: bytes do not match the digest"
             )));
         }
+        let mut annotations: BTreeMap<String, String> = layer["annotations"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+            .collect();
         out.push(SignatureLayer {
             payload,
-            signature: layer["annotations"][SIGNATURE_ANNOTATION]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
+            signature: annotations.remove(SIGNATURE_ANNOTATION).unwrap_or_default(),
+            annotations,
         });
     }
     Ok(out)

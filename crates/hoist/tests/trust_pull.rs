@@ -6,106 +6,14 @@ mod support;
 
 use std::sync::Arc;
 
-use hoist::pull::{PullError, PullOptions};
-use hoist::trust::{Policy, PolicyVerifier, SigstoreAttachments, TrustError};
+use hoist::pull::PullOptions;
+use hoist::trust::{PolicyVerifier, SigstoreAttachments, TrustError};
 use hoist_testkit::sigstore::{self, CosignKey, SignatureLayer};
-use hoist_testkit::{Blob, Image, ImagePusher, TestRegistry};
+use hoist_testkit::{Blob, ImagePusher};
 use support::pull::{fast_options, reference, Store};
-use tempfile::TempDir;
-
-struct Setup {
-    registry: TestRegistry,
-    image: Image,
-    key: CosignKey,
-    dir: TempDir,
-}
-
-impl Setup {
-    /// `team/app:v1` in a fresh registry, and a key whose public half is `DIR/key.pub`.
-    async fn new() -> Setup {
-        let registry = TestRegistry::anonymous().await.unwrap();
-        let image = Image::from_files(&[("hello.txt", b"hello\n")]).unwrap();
-        ImagePusher::new(&registry)
-            .push_image("team/app", "v1", &image)
-            .await
-            .unwrap();
-        let key = CosignKey::generate();
-        let dir = TempDir::new().unwrap();
-        std::fs::write(dir.path().join("key.pub"), key.public_pem()).unwrap();
-        Setup {
-            registry,
-            image,
-            key,
-            dir,
-        }
-    }
-
-    fn name(&self, repo: &str) -> String {
-        format!("{}/{repo}", self.registry.host())
-    }
-
-    async fn attach(&self, repo: &str, digest: &str, layers: &[SignatureLayer]) {
-        sigstore::push_signatures(&ImagePusher::new(&self.registry), repo, digest, layers)
-            .await
-            .unwrap();
-    }
-
-    /// The image signed for `identity` (`HOST/` is prepended).
-    async fn sign_as(&self, identity: &str) {
-        let layer = self
-            .key
-            .signature(self.image.digest(), &self.name(identity));
-        self.attach("team/app", self.image.digest(), &[layer]).await;
-    }
-
-    /// A policy whose `docker` default is `requirements` (JSON), `keyPath` meaning this
-    /// setup's key.
-    fn policy(&self, requirements: &str) -> Policy {
-        let key = self.dir.path().join("key.pub");
-        let text = format!(
-            r#"{{"default": [{{"type": "reject"}}], "transports": {{"docker": {{"": {}}}}}}}"#,
-            requirements.replace("KEY", &key.display().to_string())
-        );
-        let path = self.dir.path().join("policy.json");
-        std::fs::write(&path, &text).unwrap();
-        Policy::load(&path).unwrap()
-    }
-
-    async fn pull(&self, policy: Policy, target: &str) -> (Store, Result<(), PullError>) {
-        let mut attachments = SigstoreAttachments::default();
-        attachments.enable(&self.registry.host());
-        let options = PullOptions {
-            verifier: Some(Arc::new(PolicyVerifier::new(policy, attachments))),
-            ..fast_options()
-        };
-        let store = Store::new();
-        let result = store
-            .puller(options)
-            .pull(
-                &reference(&self.registry, target),
-                &hoist::progress::NoProgress,
-            )
-            .await
-            .map(drop);
-        (store, result)
-    }
-}
+use support::trust::{assert_nothing_stored, refusal, Setup};
 
 const SIGNED_BY_KEY: &str = r#"[{"type": "sigstoreSigned", "keyPath": "KEY"}]"#;
-
-fn refusal(result: Result<(), PullError>) -> TrustError {
-    match result {
-        Err(PullError::Trust(e)) => *e,
-        other => panic!("expected a trust refusal, got {other:?}"),
-    }
-}
-
-/// Nothing of the image reached the store: no blob at all.
-fn assert_nothing_stored(store: &Store) {
-    let blobs = store.root().join("blobs/sha256");
-    let count = std::fs::read_dir(&blobs).map_or(0, |d| d.count());
-    assert_eq!(count, 0, "blobs stored for a refused image");
-}
 
 #[tokio::test]
 async fn an_image_signed_by_the_key_is_pulled() {
@@ -306,13 +214,13 @@ async fn without_attachments_enabled_no_signature_is_read_and_the_error_says_how
 }
 
 #[tokio::test]
-async fn fulcio_and_gpg_requirements_are_refused_as_not_supported_yet() {
+async fn pki_and_gpg_requirements_are_refused_as_not_supported_yet() {
     let setup = Setup::new().await;
-    let fulcio = r#"[{"type": "sigstoreSigned", "fulcio": {"caPath": "/ca.pem", "oidcIssuer": "https://i", "subjectEmail": "a@b"}, "rekorPublicKeyPath": "/r.pub"}]"#;
-    let (_store, result) = setup.pull(setup.policy(fulcio), "team/app:v1").await;
+    let pki = r#"[{"type": "sigstoreSigned", "pki": {"caRootsPath": "/roots.pem", "subjectEmail": "a@b"}}]"#;
+    let (_store, result) = setup.pull(setup.policy(pki), "team/app:v1").await;
     let line = refusal(result).to_string();
     assert!(
-        line.contains("sigstoreSigned with fulcio in ") && line.ends_with("is not supported yet"),
+        line.contains("sigstoreSigned with pki in ") && line.ends_with("is not supported yet"),
         "{line}"
     );
     assert!(line.contains("policy.json"), "{line}");

@@ -5,6 +5,17 @@
 //!   HTTP (Basic or token auth answered from the registry's challenge). With `--from-dir`, its
 //!   one layer holds that directory's files; with several `--platform`, an index is pushed.
 //!   Prints the digests and sizes of what it pushed.
+//! - `testkit sign-keyless --registry HOST:PORT --repo NAME --digest D --identity REF
+//!   --email E --issuer I --out DIR` signs an image as `cosign sign` does without a key: a
+//!   new Fulcio-style CA (root + intermediate) issues a short-lived certificate for E from I,
+//!   a new Rekor-style key logs the signature, and the `sha256-….sig` manifest is pushed over
+//!   plain HTTP. Writes the CA root to `DIR/fulcio-ca.pem` and the Rekor public key to
+//!   `DIR/rekor.pub`, what a policy's `caPath` and `rekorPublicKeyPath` name. Made wrong on
+//!   purpose: `--logged-at-offset S` logs it S seconds from now, `--unlogged` attaches no
+//!   bundle.
+//! - `testkit sign-key-logged --registry HOST:PORT --repo NAME --digest D --identity REF
+//!   --out DIR` signs with a new cosign key and logs the signature with a new Rekor-style key
+//!   (what `keyPath` + `rekorPublicKeyPath` require); writes `DIR/key.pub` and `DIR/rekor.pub`.
 //! - `testkit serve anonymous|htpasswd|token|tls [--user U --password P]` starts a registry
 //!   (and for `token` a token server granting U everything and anonymous clients pull) and
 //!   prints where it is until SIGINT/SIGTERM, then stops it cleanly.
@@ -16,14 +27,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use hoist_testkit::{
-    http_client, Image, ImageBuilder, ImagePusher, Index, Layer, ManifestFormat, TestCa,
-    TestRegistry, TokenServer,
+    fulcio, http_client, sigstore, CosignKey, Image, ImageBuilder, ImagePusher, Index,
+    KeylessSigner, Layer, Leaf, ManifestFormat, RekorKey, SignatureLayer, TestCa, TestRegistry,
+    TokenServer,
 };
 
 #[derive(Parser)]
 #[command(
     name = "testkit",
-    about = "hoist test support: seed and serve registries"
+    about = "hoist test support: seed, sign and serve registries"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -55,6 +67,55 @@ enum Command {
         /// Platform(s) `OS/ARCH[/VARIANT]`; several make an index (manifest list).
         #[arg(long, default_value = "linux/amd64")]
         platform: Vec<String>,
+    },
+    /// Sign an image keyless-style (Fulcio certificate + Rekor bundle) and attach it.
+    SignKeyless {
+        /// The registry, `HOST:PORT` (plain HTTP, anonymous).
+        #[arg(long)]
+        registry: String,
+        /// The repository holding the image, `NAME`.
+        #[arg(long)]
+        repo: String,
+        /// The manifest digest to sign.
+        #[arg(long)]
+        digest: String,
+        /// The docker reference the signature claims.
+        #[arg(long)]
+        identity: String,
+        /// The certificate's e-mail.
+        #[arg(long)]
+        email: String,
+        /// The certificate's OIDC issuer.
+        #[arg(long)]
+        issuer: String,
+        /// Where to write `fulcio-ca.pem` and `rekor.pub`.
+        #[arg(long)]
+        out: PathBuf,
+        /// Log the signature this many seconds from now (the certificate is valid from a
+        /// minute ago for ten minutes: 3600 makes the log time fall outside it).
+        #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+        logged_at_offset: i64,
+        /// Attach no Rekor bundle.
+        #[arg(long)]
+        unlogged: bool,
+    },
+    /// Sign an image with a new cosign key, logged in a new Rekor-style log, and attach it.
+    SignKeyLogged {
+        /// The registry, `HOST:PORT` (plain HTTP, anonymous).
+        #[arg(long)]
+        registry: String,
+        /// The repository holding the image, `NAME`.
+        #[arg(long)]
+        repo: String,
+        /// The manifest digest to sign.
+        #[arg(long)]
+        digest: String,
+        /// The docker reference the signature claims.
+        #[arg(long)]
+        identity: String,
+        /// Where to write `key.pub` and `rekor.pub`.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Start a registry and print its address until killed.
     Serve {
@@ -103,6 +164,29 @@ async fn main() -> ExitCode {
             let creds = user.zip(password);
             seed(&registry, &repo, creds, from_dir, format, &platform).await
         }
+        Command::SignKeyless {
+            registry,
+            repo,
+            digest,
+            identity,
+            email,
+            issuer,
+            out,
+            logged_at_offset,
+            unlogged,
+        } => {
+            let leaf = Leaf::new(&email, &issuer);
+            let logged = (!unlogged).then_some(logged_at_offset);
+            let target = (registry.as_str(), repo.as_str(), digest.as_str());
+            sign_keyless(target, &identity, &leaf, logged, &out).await
+        }
+        Command::SignKeyLogged {
+            registry,
+            repo,
+            digest,
+            identity,
+            out,
+        } => sign_key_logged((&registry, &repo, &digest), &identity, &out).await,
         Command::Serve {
             mode,
             user,
@@ -177,6 +261,87 @@ async fn seed(
         println!("index    {} {}", index.index.digest, index.index.size);
         println!("pushed {registry}/{name}:{tag}@{}", index.digest());
     }
+    Ok(())
+}
+
+/// Signs `digest` of `registry`/`repo` for `identity` with a certificate for `leaf`, logged
+/// `logged` seconds from now (`None`: no bundle).
+async fn sign_keyless(
+    (registry, repo, digest): (&str, &str, &str),
+    identity: &str,
+    leaf: &Leaf,
+    logged: Option<i64>,
+    out: &std::path::Path,
+) -> Result<(), String> {
+    let signer = KeylessSigner::new().map_err(|e| e.to_string())?;
+    let mut layer = signer
+        .ca
+        .issue(leaf)
+        .map_err(|e| e.to_string())?
+        .signature(digest, identity);
+    if let Some(offset) = logged {
+        signer.rekor.record(&mut layer, fulcio::now() + offset);
+    }
+    let files = [
+        ("fulcio-ca.pem", signer.ca.root_pem().to_owned()),
+        ("rekor.pub", signer.rekor.public_pem()),
+    ];
+    let signer = format!("{} from {}", leaf.email, leaf.issuer);
+    attach(
+        (registry, repo, digest),
+        identity,
+        layer,
+        &signer,
+        &files,
+        out,
+    )
+    .await
+}
+
+/// Signs `digest` of `registry`/`repo` for `identity` with a new cosign key, logged now by a
+/// new Rekor-style key.
+async fn sign_key_logged(
+    target: (&str, &str, &str),
+    identity: &str,
+    out: &std::path::Path,
+) -> Result<(), String> {
+    let key = CosignKey::generate();
+    let rekor = RekorKey::generate();
+    let mut layer = key.signature(target.2, identity);
+    let entry = fulcio::hashedrekord_entry(&layer.payload, &layer.signature, &key.public_pem());
+    layer.annotations.insert(
+        fulcio::BUNDLE_ANNOTATION.to_owned(),
+        rekor.bundle(&entry, fulcio::now()),
+    );
+    let files = [
+        ("key.pub", key.public_pem()),
+        ("rekor.pub", rekor.public_pem()),
+    ];
+    attach(target, identity, layer, "a new key", &files, out).await
+}
+
+/// Writes `files` under `out` and pushes `layer` as the `.sig` manifest of `digest`.
+async fn attach(
+    (registry, repo, digest): (&str, &str, &str),
+    identity: &str,
+    layer: SignatureLayer,
+    signer: &str,
+    files: &[(&str, String)],
+    out: &std::path::Path,
+) -> Result<(), String> {
+    for (name, text) in files {
+        let path = out.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    let client = http_client().map_err(|e| e.to_string())?;
+    let pusher = ImagePusher::for_url(client, &format!("http://{registry}"));
+    let pushed = sigstore::push_signatures(&pusher, repo, digest, &[layer])
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "signed {registry}/{repo}@{digest} as {identity} by {signer}: {}@{pushed}",
+        sigstore::signature_tag(digest)
+    );
     Ok(())
 }
 

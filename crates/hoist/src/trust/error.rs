@@ -92,8 +92,8 @@ pub enum TrustError {
         /// Each signature's reason, `signature N: …`, joined with `; `.
         reasons: String,
     },
-    /// The policy asks for something hoist cannot check yet (GPG `signedBy`, Fulcio, Rekor,
-    /// `pki`): refused, never accepted unchecked.
+    /// The policy asks for something hoist cannot check yet (GPG `signedBy`, `pki`):
+    /// refused, never accepted unchecked.
     #[error("{image}: {what} in {policy} is not supported yet")]
     Unsupported {
         /// The image as the user named it.

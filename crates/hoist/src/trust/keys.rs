@@ -28,7 +28,7 @@ use p256::pkcs8::{
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 
-use super::KeyError;
+use super::{pem, KeyError};
 
 /// The PEM label of the private keys hoist writes (cosign 2+, skopeo).
 pub const PRIVATE_KEY_LABEL: &str = "ENCRYPTED SIGSTORE PRIVATE KEY";
@@ -46,8 +46,8 @@ pub fn public_key(pem: &[u8], name: &str) -> Result<VerifyingKey, KeyError> {
         path: name.to_owned(),
         reason,
     };
-    let text = std::str::from_utf8(pem).map_err(|_| invalid("not a PEM file".into()))?;
-    let (label, der) = pem_block(text).ok_or_else(|| invalid("not a PEM file".into()))?;
+    let (block, _) = pem::decode(pem).ok_or_else(|| invalid("not a PEM file".into()))?;
+    let (label, der) = (block.label, block.der);
     if label != "PUBLIC KEY" {
         return Err(invalid(format!(
             "a {label:?} PEM block, not \"PUBLIC KEY\""
@@ -82,8 +82,8 @@ pub fn decrypt_private_key(
         path: name.to_owned(),
         reason: reason.to_owned(),
     };
-    let text = std::str::from_utf8(pem).map_err(|_| invalid("not a PEM file"))?;
-    let (label, body) = pem_block(text).ok_or_else(|| invalid("not a PEM file"))?;
+    let (block, _) = pem::decode(pem).ok_or_else(|| invalid("not a PEM file"))?;
+    let (label, body) = (block.label, block.der);
     if label != PRIVATE_KEY_LABEL && label != LEGACY_PRIVATE_KEY_LABEL {
         return Err(invalid(&format!(
             "a {label:?} PEM block, not {PRIVATE_KEY_LABEL:?} (a key made by cosign generate-key-pair or hoist generate-sigstore-key)"
@@ -142,7 +142,7 @@ pub fn encrypt_private_key(key: &SigningKey, passphrase: &[u8]) -> Result<String
         ciphertext: encode(&ciphertext),
     };
     let json = serde_json::to_vec(&sealed).map_err(|e| failed(e.to_string()))?;
-    Ok(pem_encode(PRIVATE_KEY_LABEL, &json))
+    Ok(pem::encode(PRIVATE_KEY_LABEL, &json))
 }
 
 /// The JSON inside the PEM block.
@@ -205,35 +205,6 @@ fn decode(text: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(text).ok()
 }
 
-/// The label and decoded body of the first PEM block of `text`.
-fn pem_block(text: &str) -> Option<(String, Vec<u8>)> {
-    let start = text.find("-----BEGIN ")?;
-    let rest = &text[start + "-----BEGIN ".len()..];
-    let label_end = rest.find("-----")?;
-    let label = &rest[..label_end];
-    let body_and_end = &rest[label_end + 5..];
-    let end = body_and_end.find(&format!("-----END {label}-----"))?;
-    let body: String = body_and_end[..end]
-        .lines()
-        // Headers (`Proc-Type: …`) are not base64; cosign writes none.
-        .filter(|line| !line.contains(':'))
-        .flat_map(|line| line.chars().filter(|c| !c.is_whitespace()))
-        .collect();
-    Some((label.to_owned(), decode(&body)?))
-}
-
-/// `bytes` as a PEM block labelled `label`, 64 columns as Go's `pem.Encode`.
-fn pem_encode(label: &str, bytes: &[u8]) -> String {
-    let body = encode(bytes);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for chunk in body.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(chunk));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,7 +244,7 @@ mod tests {
     #[test]
     fn hostile_scrypt_parameters_are_refused_before_any_work() {
         let body = r#"{"kdf":{"name":"scrypt","params":{"N":1073741824,"r":8,"p":1},"salt":"AAAA"},"cipher":{"name":"nacl/secretbox","nonce":"AAAA"},"ciphertext":"AAAA"}"#;
-        let pem = pem_encode(PRIVATE_KEY_LABEL, body.as_bytes());
+        let pem = pem::encode(PRIVATE_KEY_LABEL, body.as_bytes());
         let err = decrypt_private_key(pem.as_bytes(), b"x", "k")
             .unwrap_err()
             .to_string();

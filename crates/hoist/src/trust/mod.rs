@@ -14,14 +14,16 @@
 //! | `identity` | [`SignedIdentity`]: the `signedIdentity` rules |
 //! | `subject` | [`Subject`]: the image judged — transport, scopes, docker identity, where its signatures are |
 //! | `registries_d` | [`SigstoreAttachments`]: `registries.d`'s `use-sigstore-attachments`, and hoist's config |
-//! | `sigstore` | signatures as cosign stores them: the `.sig` tag ([`sigstore::attachments`]), the payload, checking and making one |
+//! | `sigstore` | signatures as cosign stores them: the `.sig` tag ([`sigstore::attachments`]), the payload, Fulcio certificates and Rekor bundles, checking and making one |
 //! | `keys` | cosign's key files: public keys, encrypted private keys, new keys |
+//! | `pem` | PEM blocks as Go's `encoding/pem` reads and writes them |
 //! | `verifier` | [`ImageVerifier`] (the hook; plug in your own) and [`PolicyVerifier`] (the policy's) |
 //! | `sign` | [`SigstoreSigner`]: `--sign-by-sigstore-private-key` for push and copy |
 //! | `error` | [`PolicyError`], [`KeyError`], [`TrustError`] |
 //!
-//! What is not verified yet: Fulcio certificates, Rekor bundles, `pki` and GPG `signedBy` —
-//! a requirement naming them refuses the image with "not supported yet", never accepts it.
+//! What is not verified yet: `pki` and GPG `signedBy` — a requirement naming them refuses the
+//! image with "not supported yet", never accepts it. Fulcio certificates and Rekor bundles
+//! are verified as skopeo 1.22 does ([`sigstore::fulcio`], [`sigstore::rekor`]).
 //! Signatures are read from registries only (sigstore attachments), so `sigstoreSigned`
 //! refuses images read from `oci:`, `dir:`, archives and the local store. As containers/image
 //! (skopeo, podman) does, each image manifest is judged by its own digest and `.sig`, never
@@ -31,6 +33,7 @@
 mod error;
 mod identity;
 pub mod keys;
+mod pem;
 pub mod policy;
 mod registries_d;
 mod sign;

@@ -6,9 +6,13 @@
 //! [`PolicyVerifier`] takes the requirements that apply to the subject (see
 //! [`super::policy`]) and checks each, as containers/image's `IsRunningImageAllowed` does:
 //! `insecureAcceptAnything` passes, `reject` refuses, `sigstoreSigned` needs one signature
-//! that verifies with one of its keys, signs the digest, and claims an accepted identity;
-//! requirements hoist cannot check (`signedBy`, Fulcio, Rekor, `pki`) refuse with "not
-//! supported yet" naming the policy file — never accepted unchecked. The signatures are read
+//! that verifies with one of its keys (or with a Fulcio certificate its CA issued for the
+//! required e-mail and OIDC issuer, recorded in Rekor — see [`super::sigstore::fulcio`]),
+//! signs the digest, and claims an accepted identity; requirements hoist cannot check
+//! (`signedBy`, `pki`) refuse with "not supported yet" naming the policy file — never
+//! accepted unchecked. The keys and CA certificates a requirement names are read when it
+//! applies (as containers/image's `prepareTrustRoot`); one that cannot be read fails the
+//! image with a [`KeyError`]. The signatures are read
 //! once per image, from the sigstore attachments of the subject's repository when
 //! [`SigstoreAttachments`] enables them for it; otherwise there are none and the refusal says
 //! how to enable them.
@@ -18,8 +22,8 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use p256::ecdsa::VerifyingKey;
 
-use super::policy::{KeySource, Requirement, SigstoreSigned};
-use super::sigstore::{self, attachments, Signature};
+use super::policy::{Fulcio, KeySource, Requirement, SigstoreSigned};
+use super::sigstore::{self, attachments, FulcioRoot, Signature, TrustRoot};
 use super::{keys, KeyError, Policy, SigstoreAttachments, Subject, TrustError};
 use crate::digest::Digest;
 
@@ -153,12 +157,12 @@ impl PolicyVerifier {
                 hint: self.hint(subject),
             });
         }
-        let keys = load_keys(&rule.keys)?;
+        let root = trust_root(rule)?;
         let mut reasons = Vec::with_capacity(signatures.len());
         for (i, signature) in signatures.iter().enumerate() {
             match sigstore::check(
                 signature,
-                &keys,
+                &root,
                 digest,
                 &rule.signed_identity,
                 subject.reference(),
@@ -197,20 +201,57 @@ impl ImageVerifier for PolicyVerifier {
     }
 }
 
-/// The public keys of a requirement, each with the name messages use.
-fn load_keys(sources: &[KeySource]) -> Result<Vec<(String, VerifyingKey)>, TrustError> {
+/// What a requirement trusts, read from its files and inline data.
+fn trust_root(rule: &SigstoreSigned) -> Result<TrustRoot, TrustError> {
+    Ok(TrustRoot {
+        keys: load_keys(&rule.keys, "keyData")?,
+        fulcio: rule.fulcio.as_ref().map(load_fulcio).transpose()?,
+        rekor: load_keys(&rule.rekor, "rekorPublicKeyData")?,
+    })
+}
+
+/// The public keys of a requirement, each with the name messages use (the file, or
+/// `inline` for data in the policy).
+fn load_keys(
+    sources: &[KeySource],
+    inline: &str,
+) -> Result<Vec<(String, VerifyingKey)>, TrustError> {
     let mut out = Vec::with_capacity(sources.len());
     for source in sources {
-        let name = source.name();
-        let pem = match source {
-            KeySource::Path(path) => std::fs::read(path).map_err(|source| KeyError::Read {
-                path: name.clone(),
-                source,
-            })?,
-            KeySource::Data(data) => data.clone(),
-        };
-        let key = keys::public_key(&pem, &name)?;
+        let name = named(source, inline);
+        let key = keys::public_key(&read(source, &name)?, &name)?;
         out.push((name, key));
     }
     Ok(out)
+}
+
+/// The Fulcio CA certificates and identity of a requirement.
+fn load_fulcio(fulcio: &Fulcio) -> Result<FulcioRoot, TrustError> {
+    let name = named(&fulcio.ca, "caData");
+    let pem = read(&fulcio.ca, &name)?;
+    FulcioRoot::new(&name, &pem, &fulcio.oidc_issuer, &fulcio.subject_email).map_err(|reason| {
+        TrustError::Key(KeyError::Invalid {
+            path: name.clone(),
+            reason,
+        })
+    })
+}
+
+/// How messages name `source`: its path, or the policy field `inline` for inline data.
+fn named(source: &KeySource, inline: &str) -> String {
+    match source {
+        KeySource::Path(_) => source.name(),
+        KeySource::Data(_) => inline.to_owned(),
+    }
+}
+
+/// The bytes of a key or certificate source (`name` in errors).
+fn read(source: &KeySource, name: &str) -> Result<Vec<u8>, KeyError> {
+    match source {
+        KeySource::Path(path) => std::fs::read(path).map_err(|e| KeyError::Read {
+            path: name.to_owned(),
+            source: e,
+        }),
+        KeySource::Data(data) => Ok(data.clone()),
+    }
 }

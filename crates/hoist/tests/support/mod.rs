@@ -12,6 +12,7 @@
 //! - [`archive`]: stores holding testkit images, tar archives read and rewritten in memory.
 //! - [`registry`]: the registry client's tests: images pushed with skopeo, clients built.
 //! - [`sync`]: repositories sharing a base layer, one sync run, what a destination received.
+//! - [`trust`]: an image and the testkit's signers, pulls under a policy naming them.
 //! - `skopeo` (the testkit's): skopeo run, and its raw view of a manifest or config in any
 //!   transport.
 
@@ -24,4 +25,5 @@ pub mod pull;
 pub mod push;
 pub mod registry;
 pub mod sync;
+pub mod trust;
 pub use hoist_testkit::skopeo;

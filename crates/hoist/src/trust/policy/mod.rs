@@ -17,9 +17,11 @@
 //! }
 //! ```
 //! Requirement types: `insecureAcceptAnything`, `reject`, `sigstoreSigned` (`keyPath`,
-//! `keyPaths`, `keyData`, `keyDatas`; `fulcio`, `rekorPublicKey*` and `pki` are parsed and
-//! refused when they apply, "not supported yet") and `signedBy` (GPG: parsed, refused when it
-//! applies). Every requirement of the list that applies must be satisfied.
+//! `keyPaths`, `keyData`, `keyDatas`, or `fulcio` (`caPath`/`caData`, `oidcIssuer`,
+//! `subjectEmail`), each optionally with `rekorPublicKeyPath`/`…Paths`/`…Data`/`…Datas`, which
+//! `fulcio` requires; `pki` is parsed and refused when it applies, "not supported yet") and
+//! `signedBy` (GPG: parsed, refused when it applies). Every requirement of the list that
+//! applies must be satisfied.
 //!
 //! # Which requirements apply ([`Policy::requirements`])
 //! The transport's scopes, most specific first, as containers/image resolves them
@@ -77,9 +79,10 @@ pub struct SigstoreSigned {
     /// The public keys (`keyPath`, `keyPaths`, `keyData`, `keyDatas`); any one of them may
     /// have signed. Empty with `fulcio` or `pki`.
     pub keys: Vec<KeySource>,
-    /// Fulcio certificates instead of keys (not verified by hoist yet).
+    /// Fulcio certificates instead of keys.
     pub fulcio: Option<Fulcio>,
-    /// Rekor public keys (`rekorPublicKey*`; not verified by hoist yet).
+    /// Rekor public keys (`rekorPublicKey*`): when given, a signature needs a Rekor bundle
+    /// signed by one of them.
     pub rekor: Vec<KeySource>,
     /// `pki` was given (not verified by hoist yet).
     pub pki: bool,
@@ -90,11 +93,7 @@ pub struct SigstoreSigned {
 impl SigstoreSigned {
     /// What this requirement asks that hoist cannot verify yet, if anything.
     pub fn unsupported(&self) -> Option<&'static str> {
-        if self.fulcio.is_some() {
-            Some("sigstoreSigned with fulcio")
-        } else if !self.rekor.is_empty() {
-            Some("sigstoreSigned with rekorPublicKey")
-        } else if self.pki {
+        if self.pki {
             Some("sigstoreSigned with pki")
         } else {
             None

@@ -210,6 +210,9 @@ impl RawRequirement {
                 "fulcio needs a Rekor public key (rekorPublicKeyPath or rekorPublicKeyData)".into(),
             );
         }
+        if self.pki.is_some() && !rekor.is_empty() {
+            return Err("rekorPublicKey* cannot be used with pki".into());
+        }
         Ok(SigstoreSigned {
             keys,
             fulcio,
@@ -265,14 +268,16 @@ fn decode_data(data: &str, field: &str) -> Result<Vec<u8>, String> {
 
 impl RawFulcio {
     fn check(self) -> Result<Fulcio, String> {
-        let ca = match (self.ca_path, self.ca_data) {
+        let ca = match (self.ca_path.filter(|p| !p.is_empty()), self.ca_data) {
             (Some(path), None) => KeySource::Path(PathBuf::from(path)),
             (None, Some(data)) => KeySource::Data(decode_data(&data, "ca")?),
             _ => return Err("fulcio needs exactly one of caPath, caData".into()),
         };
-        let (Some(oidc_issuer), Some(subject_email)) = (self.oidc_issuer, self.subject_email)
-        else {
-            return Err("fulcio needs oidcIssuer and subjectEmail".into());
+        let (Some(oidc_issuer), Some(subject_email)) = (
+            self.oidc_issuer.filter(|s| !s.is_empty()),
+            self.subject_email.filter(|s| !s.is_empty()),
+        ) else {
+            return Err("fulcio needs a non-empty oidcIssuer and subjectEmail".into());
         };
         Ok(Fulcio {
             ca,

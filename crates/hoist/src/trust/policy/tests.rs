@@ -68,7 +68,7 @@ fn wildcards_then_the_transport_default_then_the_default() {
 }
 
 #[test]
-fn key_data_is_base64_and_fulcio_and_rekor_are_kept() {
+fn key_data_is_base64_and_fulcio_and_rekor_are_kept_and_supported() {
     let policy = parse(
         r#"{"default": [{"type": "sigstoreSigned", "keyData": "UEVN",
               "rekorPublicKeyPath": "/rekor.pub"}],
@@ -81,16 +81,18 @@ fn key_data_is_base64_and_fulcio_and_rekor_are_kept() {
         panic!()
     };
     assert_eq!(keyed.keys, [KeySource::Data(b"PEM".to_vec())]);
-    assert_eq!(
-        keyed.unsupported(),
-        Some("sigstoreSigned with rekorPublicKey")
-    );
+    assert_eq!(keyed.rekor, [KeySource::Path("/rekor.pub".into())]);
+    assert_eq!(keyed.unsupported(), None);
     let Requirement::SigstoreSigned(fulcio) = &policy.requirements("docker", &["reg".into()])[0]
     else {
         panic!()
     };
-    assert_eq!(fulcio.fulcio.as_ref().unwrap().subject_email, "a@b");
-    assert_eq!(fulcio.unsupported(), Some("sigstoreSigned with fulcio"));
+    let section = fulcio.fulcio.as_ref().unwrap();
+    assert_eq!(section.ca, KeySource::Path("/ca.pem".into()));
+    assert_eq!(section.oidc_issuer, "https://issuer");
+    assert_eq!(section.subject_email, "a@b");
+    assert_eq!(fulcio.rekor, [KeySource::Data(b"REK".to_vec())]);
+    assert_eq!(fulcio.unsupported(), None);
 }
 
 #[test]
@@ -179,6 +181,107 @@ fn malformed_files_say_file_line_and_problem() {
 
     let err = error("not json");
     assert!(err.starts_with("invalid /etc/p.json:1:"), "{err}");
+}
+
+/// A policy whose default is one `sigstoreSigned` with `fulcio` = `section` and `rekor`
+/// (extra fields, written after `"fulcio"`), laid over several lines.
+fn fulcio_policy(section: &str, rekor: &str) -> String {
+    format!(
+        "{{\n  \"default\": [\n    {{\"type\": \"sigstoreSigned\",\n     \"fulcio\": {section}{rekor}}}\n  ]\n}}"
+    )
+}
+
+#[test]
+fn fulcio_with_ca_data_and_rekor_paths_parses() {
+    let text = fulcio_policy(
+        r#"{"caData": "Q0E=", "oidcIssuer": "https://accounts.example", "subjectEmail": "dev@example.com"}"#,
+        r#", "rekorPublicKeyPaths": ["/r1.pub", "/r2.pub"]"#,
+    );
+    let policy = parse(&text).unwrap();
+    let Requirement::SigstoreSigned(rule) = &policy.requirements("docker", &[])[0] else {
+        panic!()
+    };
+    assert_eq!(
+        rule.fulcio.as_ref().unwrap().ca,
+        KeySource::Data(b"CA".to_vec())
+    );
+    assert_eq!(rule.rekor.len(), 2);
+    assert!(rule.keys.is_empty());
+}
+
+#[test]
+fn malformed_fulcio_sections_say_file_line_and_problem() {
+    let rekor = r#", "rekorPublicKeyPath": "/r.pub""#;
+    let cases = [
+        (
+            r#"{"caPath": "/ca", "caData": "Q0E=", "oidcIssuer": "i", "subjectEmail": "e"}"#,
+            rekor,
+            "fulcio needs exactly one of caPath, caData",
+        ),
+        (
+            r#"{"oidcIssuer": "i", "subjectEmail": "e"}"#,
+            rekor,
+            "fulcio needs exactly one of caPath, caData",
+        ),
+        (
+            r#"{"caPath": "", "oidcIssuer": "i", "subjectEmail": "e"}"#,
+            rekor,
+            "fulcio needs exactly one of caPath, caData",
+        ),
+        (
+            r#"{"caPath": "/ca", "subjectEmail": "e"}"#,
+            rekor,
+            "fulcio needs a non-empty oidcIssuer and subjectEmail",
+        ),
+        (
+            r#"{"caPath": "/ca", "oidcIssuer": "i", "subjectEmail": ""}"#,
+            rekor,
+            "fulcio needs a non-empty oidcIssuer and subjectEmail",
+        ),
+        (
+            r#"{"caPath": "/ca", "oidcIssuer": "i", "subjectEmail": "e", "subjectHostname": "h"}"#,
+            rekor,
+            "unknown field `subjectHostname`",
+        ),
+        (
+            r#"{"caPath": "/ca", "caPath": "/ca2", "oidcIssuer": "i", "subjectEmail": "e"}"#,
+            rekor,
+            "duplicate field `caPath`",
+        ),
+        (
+            r#"{"caData": "%%", "oidcIssuer": "i", "subjectEmail": "e"}"#,
+            rekor,
+            "caData is not base64",
+        ),
+        (
+            r#"{"caPath": "/ca", "oidcIssuer": "i", "subjectEmail": "e"}"#,
+            "",
+            "fulcio needs a Rekor public key",
+        ),
+        (
+            r#"{"caPath": "/ca", "oidcIssuer": "i", "subjectEmail": "e"}"#,
+            r#", "rekorPublicKeyPath": "/r.pub", "rekorPublicKeyData": "UkVL""#,
+            "only one of rekorPublicKeyPath, rekorPublicKeyPaths",
+        ),
+        (
+            r#"{"caPath": "/ca", "oidcIssuer": "i", "subjectEmail": "e"}"#,
+            r#", "keyPath": "/k.pub", "rekorPublicKeyPath": "/r.pub""#,
+            "exactly one of keyPath, keyPaths, keyData, keyDatas, fulcio, pki",
+        ),
+        (r#""/ca.pem""#, rekor, "invalid type: string"),
+    ];
+    for (section, extra, problem) in cases {
+        let err = error(&fulcio_policy(section, extra));
+        // serde_json names where it stood when the problem showed: inside the fulcio section
+        // (line 4) for its own fields, or just past the requirement holding it (line 5, the
+        // `]`) for what is checked once the requirement is read whole.
+        assert!(
+            err.starts_with("invalid /etc/p.json:4:") || err.starts_with("invalid /etc/p.json:5:"),
+            "{section}: {err}"
+        );
+        assert!(err.contains(problem), "{section}: {err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
 }
 
 #[test]

@@ -20,11 +20,11 @@ fn signed(key: &SigningKey, digest: &Digest, identity: &str) -> Signature {
 }
 
 fn check_with(signature: &Signature, key: &SigningKey, image: &str) -> Result<(), String> {
-    let keys = [("k.pub".to_owned(), *key.verifying_key())];
+    let root = TrustRoot::keys(vec![("k.pub".to_owned(), *key.verifying_key())]);
     let image = Reference::parse(image).unwrap();
     check(
         signature,
-        &keys,
+        &root,
         &digest(),
         &SignedIdentity::MatchRepoDigestOrExact,
         Some(&image),
@@ -98,4 +98,147 @@ fn malformed_annotations_are_refused() {
     assert!(check_with(&signature, &key, "reg:5000/app:v1")
         .unwrap_err()
         .contains("not an ECDSA"));
+}
+
+mod keyless {
+    use hoist_testkit::fulcio::{hashedrekord, now, KeylessSigner, Leaf, BUNDLE_ANNOTATION};
+    use hoist_testkit::SignatureLayer;
+
+    use super::*;
+
+    const EMAIL: &str = "dev@example.com";
+    const ISSUER: &str = "https://issuer.example.com";
+
+    /// The testkit's layer as hoist reads it from the registry.
+    fn read(layer: &SignatureLayer) -> Signature {
+        let mut annotations = layer.annotations.clone();
+        annotations.insert(SIGNATURE_ANNOTATION.to_owned(), layer.signature.clone());
+        Signature {
+            payload: Bytes::from(layer.payload.clone()),
+            annotations,
+        }
+    }
+
+    fn root(signer: &KeylessSigner) -> TrustRoot {
+        let rekor = keys::public_key(signer.rekor.public_pem().as_bytes(), "rekor.pub").unwrap();
+        TrustRoot {
+            keys: Vec::new(),
+            fulcio: Some(
+                FulcioRoot::new("ca.pem", signer.ca.root_pem().as_bytes(), ISSUER, EMAIL).unwrap(),
+            ),
+            rekor: vec![("rekor.pub".to_owned(), rekor)],
+        }
+    }
+
+    fn check_keyless(signer: &KeylessSigner, signature: &Signature) -> Result<(), String> {
+        let image = Reference::parse("reg:5000/app:v1").unwrap();
+        check(
+            signature,
+            &root(signer),
+            &digest(),
+            &SignedIdentity::MatchRepoDigestOrExact,
+            Some(&image),
+        )
+    }
+
+    fn signed(signer: &KeylessSigner) -> SignatureLayer {
+        signer
+            .signature(&Leaf::new(EMAIL, ISSUER), DIGEST, "reg:5000/app:v1")
+            .unwrap()
+    }
+
+    #[test]
+    fn a_logged_keyless_signature_is_accepted() {
+        let signer = KeylessSigner::new().unwrap();
+        assert_eq!(check_keyless(&signer, &read(&signed(&signer))), Ok(()));
+    }
+
+    #[test]
+    fn the_payload_rules_still_apply_to_a_keyless_signature() {
+        let signer = KeylessSigner::new().unwrap();
+        let layer = signer
+            .signature(&Leaf::new(EMAIL, ISSUER), DIGEST, "reg:5000/other:v1")
+            .unwrap();
+        let err = check_keyless(&signer, &read(&layer)).unwrap_err();
+        assert!(err.contains("not accepted by signedIdentity"), "{err}");
+    }
+
+    #[test]
+    fn a_certificate_annotation_with_more_than_one_block_is_refused() {
+        let signer = KeylessSigner::new().unwrap();
+        let mut signature = read(&signed(&signer));
+        let certificate = signature.annotations[CERTIFICATE_ANNOTATION].clone();
+        signature.annotations.insert(
+            CERTIFICATE_ANNOTATION.to_owned(),
+            format!("{certificate}{certificate}"),
+        );
+        assert_eq!(
+            check_keyless(&signer, &signature).unwrap_err(),
+            "the certificate annotation is not one PEM block"
+        );
+    }
+
+    #[test]
+    fn a_chain_that_is_not_certificates_is_refused() {
+        let signer = KeylessSigner::new().unwrap();
+        let mut signature = read(&signed(&signer));
+        signature
+            .annotations
+            .insert(CHAIN_ANNOTATION.to_owned(), "garbage".to_owned());
+        assert_eq!(
+            check_keyless(&signer, &signature).unwrap_err(),
+            "the certificate chain is not PEM"
+        );
+    }
+
+    #[test]
+    fn a_missing_chain_leaves_the_intermediate_unknown() {
+        let signer = KeylessSigner::new().unwrap();
+        let mut signature = read(&signed(&signer));
+        signature.annotations.remove(CHAIN_ANNOTATION);
+        let err = check_keyless(&signer, &signature).unwrap_err();
+        assert!(err.contains("not issued by the Fulcio CA ca.pem"), "{err}");
+    }
+
+    #[test]
+    fn an_entry_of_another_kind_or_version_is_refused() {
+        let signer = KeylessSigner::new().unwrap();
+        let layer = signed(&signer);
+        let entry: serde_json::Value = serde_json::from_slice(&hashedrekord(&layer)).unwrap();
+        for (field, value, says) in [
+            ("kind", "rekord", "not a \"hashedrekord\""),
+            (
+                "apiVersion",
+                "0.0.2",
+                "unsupported Rekor hashedrekord version \"0.0.2\"",
+            ),
+        ] {
+            let mut changed = entry.clone();
+            changed[field] = value.into();
+            let mut signature = read(&layer);
+            signature.annotations.insert(
+                BUNDLE_ANNOTATION.to_owned(),
+                signer.rekor.bundle(changed.to_string().as_bytes(), now()),
+            );
+            let err = check_keyless(&signer, &signature).unwrap_err();
+            assert!(err.contains(says), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_bundle_whose_payload_was_changed_after_signing_is_refused() {
+        let signer = KeylessSigner::new().unwrap();
+        let mut signature = read(&signed(&signer));
+        let bundle = &signature.annotations[BUNDLE_ANNOTATION];
+        let mut value: serde_json::Value = serde_json::from_str(bundle).unwrap();
+        let time = value["Payload"]["integratedTime"].as_i64().unwrap();
+        value["Payload"]["integratedTime"] = (time + 1).into();
+        signature
+            .annotations
+            .insert(BUNDLE_ANNOTATION.to_owned(), value.to_string());
+        assert_eq!(
+            check_keyless(&signer, &signature).unwrap_err(),
+            "the Rekor SET is not signed by rekor.pub"
+        );
+    }
 }
