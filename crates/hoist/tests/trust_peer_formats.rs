@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use hoist::digest::Digest;
 use hoist::reference::Reference;
-use hoist::trust::sigstore::{check, Signature, SIGNATURE_ANNOTATION};
+use hoist::trust::sigstore::{check, Signature, TrustRoot, SIGNATURE_ANNOTATION};
 use hoist::trust::{keys, KeyError, SignedIdentity};
 
 const SIGNED: &str = "sha256:af0b36ddb431de407a12f9d61ac287a34db2535d154e8b486eeb72bbee3d1878";
@@ -36,7 +36,7 @@ fn verify(tool: &str, identity: &SignedIdentity, image: &str) -> Result<(), Stri
     let image = Reference::parse(image).unwrap();
     check(
         &signature(tool),
-        &[(tool.to_owned(), key)],
+        &TrustRoot::keys(vec![(tool.to_owned(), key)]),
         &Digest::parse(SIGNED).unwrap(),
         identity,
         Some(&image),
@@ -91,7 +91,7 @@ fn a_peers_signature_does_not_verify_with_the_other_peers_key() {
     let image = Reference::parse("127.0.0.1:51181/cosign/app:v1").unwrap();
     let refused = check(
         &signature("cosign"),
-        &[("skopeo.pub".to_owned(), key)],
+        &TrustRoot::keys(vec![("skopeo.pub".to_owned(), key)]),
         &Digest::parse(SIGNED).unwrap(),
         &SignedIdentity::MatchRepository,
         Some(&image),
