@@ -35,22 +35,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$work/registry.yml" <<YML
-version: 0.1
-log: {level: warn}
-storage:
-  filesystem: {rootdirectory: $work/registry}
-  delete: {enabled: true}
-http: {addr: 127.0.0.1:$port}
-YML
-echo "== starting docker-registry on 127.0.0.1:$port"
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.1
-done
+. scripts/loopback-registry.sh
+start_registry "$work"
+port=${reg##*:}
+echo "== started docker-registry on $reg"
 
 echo "== pushing a busybox image to 127.0.0.1:$port/demo/busybox:latest"
 rootfs="$work/rootfs"

@@ -11,6 +11,7 @@
 # the work directory).
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$here/scripts/loopback-registry.sh"
 chroot_dir=${CHROOT:-/var/tmp/hoist-interop-sid}
 hoist=${HOIST:-$here/target/debug/hoist}
 testkit=${TESTKIT:-$here/target/debug/testkit}
@@ -54,23 +55,7 @@ interop_start() {
   pwork=/tmp/${work##*/}
   registry_pid=
   trap interop_cleanup EXIT
-  local port
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  cat >"$work/registry.yml" <<YML
-version: 0.1
-log: {level: warn}
-storage:
-  filesystem: {rootdirectory: $work/registry}
-  delete: {enabled: true}
-http: {addr: 127.0.0.1:$port}
-YML
-  docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-  registry_pid=$!
-  for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    sleep 0.1
-  done
-  reg=127.0.0.1:$port
+  start_registry "$work"
 }
 
 interop_cleanup() {
