@@ -15,7 +15,9 @@ use hoist::digest::Digest;
 use hoist::pull::PullOptions;
 use hoist::reference::Reference;
 use hoist::transfer::RangeFetch;
-use hoist_testkit::{FaultProxy, Image, ImageBuilder, Layer, Outcome, ProxiedRequest, Rule, TestRegistry};
+use hoist_testkit::{
+    FaultProxy, Image, ImageBuilder, Layer, Outcome, ProxiedRequest, Rule, TestRegistry,
+};
 use support::layers::LayeredStore;
 use support::pull::{fast_options, push, Recorder};
 
@@ -108,11 +110,18 @@ async fn a_big_layer_arrives_in_parts_and_equals_the_one_stream_pull() {
     pull(&parted, &reference, in_parts()).await;
 
     let gets = layer_gets(&proxy, &image);
-    assert_eq!(gets.len() as u64, layer_size(&image).div_ceil(PART), "{gets:?}");
+    assert_eq!(
+        gets.len() as u64,
+        layer_size(&image).div_ceil(PART),
+        "{gets:?}"
+    );
     let mut spans: Vec<_> = gets.iter().map(|g| span(g).expect("a part")).collect();
     spans.sort_by_key(|s| s.start);
     assert_eq!(spans.first().map(|s| s.start), Some(0));
-    assert!(spans.windows(2).all(|w| w[0].end == w[1].start), "{spans:?}");
+    assert!(
+        spans.windows(2).all(|w| w[0].end == w[1].start),
+        "{spans:?}"
+    );
     assert_eq!(spans.last().map(|s| s.end), Some(layer_size(&image)));
     assert!(gets.iter().all(|g| g.status == Some(206)));
     let from_parts = assert_layer_stored_and_unpacked(&parted, &image);
@@ -122,7 +131,10 @@ async fn a_big_layer_arrives_in_parts_and_equals_the_one_stream_pull() {
     pull(&streamed, &reference, RangeFetch::off()).await;
 
     assert_eq!(layer_gets(&proxy, &image).len(), 1);
-    assert_eq!(assert_layer_stored_and_unpacked(&streamed, &image), from_parts);
+    assert_eq!(
+        assert_layer_stored_and_unpacked(&streamed, &image),
+        from_parts
+    );
     let manifest = Digest::parse(image.digest()).unwrap();
     let (a, b) = (
         parted.meta.image(&manifest).unwrap().unwrap(),
@@ -170,7 +182,10 @@ async fn a_part_cut_mid_way_is_asked_again_for_what_it_lacks() {
         .filter_map(span)
         .find(|s| s.end == cut.end && s.start > cut.start)
         .expect("the rest of the cut part was asked for");
-    assert!(again.start <= cut.start + 100_000, "{again:?} after {cut:?}");
+    assert!(
+        again.start <= cut.start + 100_000,
+        "{again:?} after {cut:?}"
+    );
     assert_layer_stored_and_unpacked(&store, &image);
 }
 
@@ -203,12 +218,13 @@ async fn wrong_bytes_in_a_part_fail_naming_the_layer_when_no_attempt_is_left() {
         .await
         .unwrap_err();
 
-    assert!(
-        err.to_string().contains(&image.layers[0].digest),
-        "{err}"
-    );
+    assert!(err.to_string().contains(&image.layers[0].digest), "{err}");
     let digest = Digest::parse(&image.layers[0].digest).unwrap();
-    assert!(!store.root().join("blobs/sha256").join(digest.hex()).exists());
+    assert!(!store
+        .root()
+        .join("blobs/sha256")
+        .join(digest.hex())
+        .exists());
 }
 
 #[tokio::test]
@@ -242,7 +258,8 @@ async fn a_rerun_fetches_only_the_parts_a_killed_pull_did_not_complete() {
     for get in &gets {
         let asked = span(get).expect("only parts were asked for");
         assert!(
-            done.iter().all(|d| asked.end <= d.start || asked.start >= d.end),
+            done.iter()
+                .all(|d| asked.end <= d.start || asked.start >= d.end),
             "{asked:?} was complete already"
         );
     }

@@ -20,8 +20,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use hoist_testkit::{
-    http_client, FaultProxy, Image, ImageBuilder, ImagePusher, Index, Layer, ManifestFormat,
-    Rule, TestCa, TestRegistry, TokenServer,
+    http_client, FaultProxy, Image, ImageBuilder, ImagePusher, Index, Layer, ManifestFormat, Rule,
+    TestCa, TestRegistry, TokenServer,
 };
 
 #[derive(Parser)]

@@ -50,11 +50,11 @@ use std::time::Duration;
 use futures_util::StreamExt;
 
 use super::sink::{BlobInput, BlobWriter, Progress};
+use super::store_parts::{fetch_parts, PartsEnd};
 use super::CopyError;
 use crate::digest::Digest;
 use crate::media::Descriptor;
 use crate::progress::{ProgressEvent, Status, Throttle};
-use super::store_parts::{fetch_parts, PartsEnd};
 use crate::store::{ContentStore, IngestParts, LayerStore, StoreError};
 use crate::transfer::blocking;
 use crate::transfer::pipeline::{Feed, Pipeline, PipelineEnd, PipelineSpec};
@@ -322,7 +322,10 @@ impl StoreLayerWriter {
         let size = self.descriptor.size;
         let total = (size > 0).then_some(size);
         if let Some(parts) = running.parts.clone() {
-            if let Err(e) = self.fetch_parts(input, &mut running, &parts, progress).await {
+            if let Err(e) = self
+                .fetch_parts(input, &mut running, &parts, progress)
+                .await
+            {
                 return match e {
                     Some(e) => {
                         self.running = Some(running);
@@ -415,7 +418,8 @@ impl StoreLayerWriter {
         let digest = self.descriptor.digest.clone();
         // Schema 1 does not say the size of its layers: 0 there means unknown.
         let size = (self.descriptor.size > 0).then_some(self.descriptor.size);
-        let in_parts = size.is_some_and(|size| self.range_fetch.applies_to(size)) && !self.one_stream;
+        let in_parts =
+            size.is_some_and(|size| self.range_fetch.applies_to(size)) && !self.one_stream;
         let ingest = blocking("the copy", move || {
             let ingest = content.begin(&digest, size)?;
             let parts = ingest.parts()?;
@@ -430,13 +434,13 @@ impl StoreLayerWriter {
             Ok::<_, StoreError>((ingest, parts))
         })
         .await?
-            .map_err(|e: StoreError| {
-                CopyError::store(
-                    &self.location,
-                    format!("write blob {}", self.descriptor.digest),
-                    e,
-                )
-            })?;
+        .map_err(|e: StoreError| {
+            CopyError::store(
+                &self.location,
+                format!("write blob {}", self.descriptor.digest),
+                e,
+            )
+        })?;
         let (ingest, parts) = ingest;
         if ingest.is_present() {
             // Dropped on a blocking thread: an ingest owns files.

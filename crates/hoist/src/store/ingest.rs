@@ -368,7 +368,8 @@ impl Ingest {
             State::Present { .. } => return Ok(0),
             State::Writing(w) => w,
         };
-        let want = usize::try_from(upto.saturating_sub(w.offset)).map_or(buf.len(), |n| n.min(buf.len()));
+        let want =
+            usize::try_from(upto.saturating_sub(w.offset)).map_or(buf.len(), |n| n.min(buf.len()));
         if want == 0 {
             return Ok(0);
         }

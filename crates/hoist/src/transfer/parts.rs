@@ -170,7 +170,7 @@ mod tests {
 
     #[test]
     fn no_prefix_until_byte_zero_is_complete() {
-        let spans = Spans::from_ranges([4..8]);
+        let spans = Spans::from_ranges(std::iter::once(4..8));
         assert_eq!(spans.prefix(), 0);
         assert_eq!(Spans::default().prefix(), 0);
     }
@@ -183,7 +183,9 @@ mod tests {
             vec![10..18, 18..25, 30..38, 38..42]
         );
         assert_eq!(spans.missing(26, 42, 100), vec![30..42]);
-        assert!(Spans::from_ranges([0..42]).missing(0, 42, 8).is_empty());
+        assert!(Spans::from_ranges(std::iter::once(0..42))
+            .missing(0, 42, 8)
+            .is_empty());
     }
 
     #[test]

@@ -34,7 +34,10 @@ fn parts_placed_out_of_order_commit_once_hashed_in_order() {
     let data = blob(10_000);
     let digest = Digest::sha256_of(&data);
     let mut ingest = store.begin(&digest, Some(10_000)).unwrap();
-    let parts = ingest.parts().unwrap().expect("a blob of known size has parts");
+    let parts = ingest
+        .parts()
+        .unwrap()
+        .expect("a blob of known size has parts");
 
     for range in [6000..10_000, 0..3000, 3000..6000] {
         let (start, end) = (range.start as usize, range.end as usize);
