@@ -31,7 +31,7 @@ use std::io;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
 use serde::{Deserialize, Serialize};
 
@@ -164,13 +164,7 @@ impl IngestParts {
                 expected: shared.size,
             });
         }
-        let abandoned = shared
-            .abandoned
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        if *abandoned {
-            return Err(self.abandoned_error());
-        }
+        let _live = self.live()?;
         shared
             .file
             .write_all_at(bytes, offset)
@@ -184,13 +178,7 @@ impl IngestParts {
             .file
             .sync_data()
             .map_err(|e| StoreError::io("sync", &shared.data_path, e))?;
-        let abandoned = shared
-            .abandoned
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        if *abandoned {
-            return Err(self.abandoned_error());
-        }
+        let _live = self.live()?;
         let mut done = shared.done.lock().unwrap_or_else(PoisonError::into_inner);
         let mut next = done.clone();
         next.insert(range);
@@ -221,11 +209,21 @@ impl IngestParts {
         remove_record(&shared.dir)
     }
 
-    fn abandoned_error(&self) -> StoreError {
-        StoreError::io(
-            "write",
-            &self.shared.data_path,
-            io::Error::other("the parallel fetch of this blob was given up"),
-        )
+    /// A shared hold on the parts not being abandoned, for as long as a write takes; an
+    /// error once they were.
+    fn live(&self) -> Result<RwLockReadGuard<'_, bool>, StoreError> {
+        let abandoned = self
+            .shared
+            .abandoned
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *abandoned {
+            return Err(StoreError::io(
+                "write",
+                &self.shared.data_path,
+                io::Error::other("the parallel fetch of this blob was given up"),
+            ));
+        }
+        Ok(abandoned)
     }
 }

@@ -3,23 +3,10 @@
 
 use std::fs;
 
+use super::ingest::{blob, ingest_dir, store};
 use crate::digest::Digest;
-use crate::store::{ContentStore, Ingest, StoreError};
+use crate::store::{Ingest, StoreError};
 use crate::transfer::Spans;
-
-fn store() -> (tempfile::TempDir, ContentStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = ContentStore::open(&dir.path().join("root")).unwrap();
-    (dir, store)
-}
-
-fn blob(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 13 % 253) as u8).collect()
-}
-
-fn ingest_dir(store: &ContentStore, digest: &Digest) -> std::path::PathBuf {
-    store.root().join("ingest").join(digest.hex())
-}
 
 /// Takes every placed byte up to `upto` into the ingest's hash, as the pipeline does.
 fn take_placed(ingest: &mut Ingest, upto: u64) {
