@@ -279,3 +279,27 @@ fn blob_error(mut e: RegistryError) -> RegistryError {
     }
     e
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_content_range(value: &str) -> reqwest::Response {
+        let response = http::Response::builder()
+            .status(206)
+            .header(http::header::CONTENT_RANGE, value)
+            .body(Vec::new())
+            .unwrap();
+        reqwest::Response::from(response)
+    }
+
+    #[test]
+    fn content_range_names_the_bytes_a_part_carries() {
+        let span = |value| content_range_span(&with_content_range(value));
+        assert_eq!(span("bytes 0-1023/4096"), Some(0..1024));
+        assert_eq!(span("bytes 1024-1024/*"), Some(1024..1025));
+        assert_eq!(span("bytes 9-3/100"), None);
+        assert_eq!(span("bytes */4096"), None);
+        assert_eq!(span("items 0-1/2"), None);
+    }
+}
