@@ -244,11 +244,7 @@ async fn serve(mode: Mode, user: &str, password: &str) -> Result<(), String> {
 }
 
 async fn proxy(upstream: &str, throttle: Option<u64>) -> Result<(), String> {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| e.to_string())?;
-    let proxy = FaultProxy::start_for_url(upstream, client)
+    let proxy = FaultProxy::start_for_plain_url(upstream)
         .await
         .map_err(|e| e.to_string())?;
     if let Some(rate) = throttle {
