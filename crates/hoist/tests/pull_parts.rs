@@ -243,11 +243,11 @@ async fn a_rerun_fetches_only_the_parts_a_killed_pull_did_not_complete() {
         let parts = ingest.parts().unwrap().unwrap();
         for range in done.iter().cloned() {
             let bytes = &layer.bytes[range.start as usize..range.end as usize];
-            parts.write_at(range.start, bytes).unwrap();
+            parts.write_at(range.start, &[bytes]).unwrap();
             parts.complete(range).unwrap();
         }
         let unrecorded = &layer.bytes[PART as usize..2 * PART as usize];
-        parts.write_at(PART, unrecorded).unwrap();
+        parts.write_at(PART, &[unrecorded]).unwrap();
     }
 
     pull(&store, &reference, in_parts()).await;

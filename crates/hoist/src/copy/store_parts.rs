@@ -6,8 +6,9 @@
 //! [`RangeFetch::connections`] workers, each taking the next part from a shared queue and
 //! reading it with one `Range: bytes=START-END` request ([`BlobInput::open_part`]) on its own
 //! connection. A part's bytes are written at their offset into the ingest's file as they
-//! arrive ([`IngestParts::write_at`], batches of [`WRITE_BATCH`] bytes on a blocking thread:
-//! no part is ever held whole), then synced and recorded ([`IngestParts::complete`]), and
+//! arrive ([`IngestParts::write_at`]: the network's chunks, about [`WRITE_BATCH`] bytes of
+//! them at a time, in one `pwritev` on a blocking thread, never copied into a buffer of ours,
+//! and no part ever held whole), then synced and recorded ([`IngestParts::complete`]), and
 //! the end of the complete prefix is sent to the layer's pipeline ([`Feed::Placed`]), which
 //! hashes, decompresses and unpacks it in order. Memory is a batch per connection.
 //!
@@ -26,6 +27,7 @@ use std::ops::Range;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
@@ -35,7 +37,8 @@ use crate::store::{IngestParts, StoreError};
 use crate::transfer::pipeline::{Feed, Pipeline};
 use crate::transfer::{blocking, Backoff, RangeFetch, RetryPolicy, Spans};
 
-/// Bytes a worker gathers before writing them (one `pwrite` on a blocking thread).
+/// Bytes a worker holds (as the network's chunks) before writing them: one `pwritev` on a
+/// blocking thread.
 pub(super) const WRITE_BATCH: usize = 256 * 1024;
 
 /// How one part is retried after its answer broke off: a few attempts, a short backoff
@@ -66,6 +69,14 @@ enum Event {
     Done(Range<u64>),
     Declined,
     Failed(CopyError),
+}
+
+/// Chunks received and not yet written.
+#[derive(Default)]
+struct Batch {
+    chunks: Vec<Bytes>,
+    /// Their bytes.
+    len: usize,
 }
 
 /// The shared state of one fetch.
@@ -205,7 +216,7 @@ impl Fetch<'_> {
         let Some(mut stream) = self.input.open_part(*at..end).await? else {
             return Ok(false);
         };
-        let mut batch = Vec::with_capacity(WRITE_BATCH);
+        let mut batch = Batch::default();
         while let Some(item) = stream.next().await {
             let chunk = match item {
                 Ok(chunk) => chunk,
@@ -215,12 +226,13 @@ impl Fetch<'_> {
                     return Err(error);
                 }
             };
-            if *at + (batch.len() + chunk.len()) as u64 > end {
+            if *at + (batch.len + chunk.len()) as u64 > end {
                 tracing::info!(blob = %self.input.id(), "a part's answer is longer than the part; fetching as one stream");
                 return Ok(false);
             }
-            batch.extend_from_slice(&chunk);
-            if batch.len() >= WRITE_BATCH {
+            batch.len += chunk.len();
+            batch.chunks.push(chunk);
+            if batch.len >= WRITE_BATCH {
                 self.write(at, &mut batch, tx).await?;
             }
         }
@@ -240,23 +252,23 @@ impl Fetch<'_> {
     async fn write(
         &self,
         at: &mut u64,
-        batch: &mut Vec<u8>,
+        batch: &mut Batch,
         tx: &mpsc::Sender<Event>,
     ) -> Result<(), CopyError> {
-        if batch.is_empty() {
+        if batch.len == 0 {
             return Ok(());
         }
-        let (parts, offset, bytes) = (self.parts.clone(), *at, std::mem::take(batch));
-        let (mut bytes, written) = blocking("the copy", move || {
-            let written = parts.write_at(offset, &bytes);
-            (bytes, written)
+        let (parts, offset, chunks) = (self.parts.clone(), *at, std::mem::take(&mut batch.chunks));
+        let (mut chunks, written) = blocking("the copy", move || {
+            let written = parts.write_at(offset, &chunks);
+            (chunks, written)
         })
         .await?;
         written.map_err(|e| self.store_error(e))?;
-        let len = bytes.len() as u64;
+        let len = std::mem::take(&mut batch.len) as u64;
         *at += len;
-        bytes.clear();
-        *batch = bytes;
+        chunks.clear();
+        batch.chunks = chunks;
         // The fetch may have stopped listening (it ended): nothing to report then.
         let _ = tx.send(Event::Received(len)).await;
         Ok(())

@@ -27,9 +27,8 @@
 //! Commit, discard and reset remove `parts.json` with the rest of the ingest.
 
 use std::fs::{self, File};
-use std::io;
+use std::io::{self, IoSlice};
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
@@ -152,12 +151,14 @@ impl IngestParts {
             .clone()
     }
 
-    /// Writes `bytes` at `offset` of the blob. Bytes past the blob's size are refused
-    /// ([`StoreError::SizeExceeded`]), as is every write after [`IngestParts::abandon`].
-    /// Blocking.
-    pub fn write_at(&self, offset: u64, bytes: &[u8]) -> Result<(), StoreError> {
+    /// Writes `bufs`, one after the other, at `offset` of the blob (`pwritev`: the network's
+    /// chunks go to the file without being gathered first). Bytes past the blob's size are
+    /// refused ([`StoreError::SizeExceeded`]), as is every write after
+    /// [`IngestParts::abandon`]. Blocking.
+    pub fn write_at<B: AsRef<[u8]>>(&self, offset: u64, bufs: &[B]) -> Result<(), StoreError> {
         let shared = &self.shared;
-        if offset.saturating_add(bytes.len() as u64) > shared.size {
+        let len: u64 = bufs.iter().map(|b| b.as_ref().len() as u64).sum();
+        if offset.saturating_add(len) > shared.size {
             return Err(StoreError::SizeExceeded {
                 digest: shared.digest.clone(),
                 path: shared.data_path.clone(),
@@ -165,10 +166,24 @@ impl IngestParts {
             });
         }
         let _live = self.live()?;
-        shared
-            .file
-            .write_all_at(bytes, offset)
-            .map_err(|e| StoreError::io("write", &shared.data_path, e))
+        let mut slices: Vec<IoSlice<'_>> = bufs.iter().map(|b| IoSlice::new(b.as_ref())).collect();
+        let mut left = &mut slices[..];
+        let mut at = offset;
+        while !left.is_empty() {
+            match rustix::io::pwritev(&shared.file, left, at) {
+                Ok(0) => {
+                    let e = io::ErrorKind::WriteZero.into();
+                    return Err(StoreError::io("write", &shared.data_path, e));
+                }
+                Ok(n) => {
+                    at += n as u64;
+                    IoSlice::advance_slices(&mut left, n);
+                }
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(StoreError::io("write", &shared.data_path, e.into())),
+            }
+        }
+        Ok(())
     }
 
     /// Records `range` as complete: syncs the data, then rewrites `parts.json`. Blocking.

@@ -28,7 +28,7 @@ fn parts_placed_out_of_order_commit_once_hashed_in_order() {
 
     for range in [6000..10_000, 0..3000, 3000..6000] {
         let (start, end) = (range.start as usize, range.end as usize);
-        parts.write_at(range.start, &data[start..end]).unwrap();
+        parts.write_at(range.start, &[&data[start..end]]).unwrap();
         parts.complete(range).unwrap();
     }
     take_placed(&mut ingest, 10_000);
@@ -46,12 +46,12 @@ fn a_resumed_ingest_hashes_its_complete_prefix_and_knows_the_other_parts() {
     let digest = Digest::sha256_of(&data);
     let ingest = store.begin(&digest, Some(10_000)).unwrap();
     let parts = ingest.parts().unwrap().unwrap();
-    parts.write_at(0, &data[..2500]).unwrap();
+    parts.write_at(0, &[&data[..2500]]).unwrap();
     parts.complete(0..2500).unwrap();
-    parts.write_at(5000, &data[5000..7500]).unwrap();
+    parts.write_at(5000, &[&data[5000..7500]]).unwrap();
     parts.complete(5000..7500).unwrap();
     // Written but never recorded: a kill before its sync.
-    parts.write_at(2500, &data[2500..3000]).unwrap();
+    parts.write_at(2500, &[&data[2500..3000]]).unwrap();
     drop(parts);
     drop(ingest);
 
@@ -61,7 +61,7 @@ fn a_resumed_ingest_hashes_its_complete_prefix_and_knows_the_other_parts() {
     assert_eq!(parts.done(), Spans::from_ranges([0..2500, 5000..7500]));
     for range in [2500..5000, 7500..10_000] {
         let (start, end) = (range.start as usize, range.end as usize);
-        parts.write_at(range.start, &data[start..end]).unwrap();
+        parts.write_at(range.start, &[&data[start..end]]).unwrap();
         parts.complete(range).unwrap();
     }
     take_placed(&mut ingest, 10_000);
@@ -75,7 +75,7 @@ fn a_record_for_another_size_makes_the_data_worthless() {
     let digest = Digest::sha256_of(&data);
     let ingest = store.begin(&digest, Some(4000)).unwrap();
     let parts = ingest.parts().unwrap().unwrap();
-    parts.write_at(0, &data[..1000]).unwrap();
+    parts.write_at(0, &[&data[..1000]]).unwrap();
     parts.complete(0..1000).unwrap();
     drop((parts, ingest));
 
@@ -98,15 +98,17 @@ fn abandoned_parts_leave_an_ordinary_prefix_and_refuse_late_writes() {
     let digest = Digest::sha256_of(&data);
     let mut ingest = store.begin(&digest, Some(6000)).unwrap();
     let parts = ingest.parts().unwrap().unwrap();
-    parts.write_at(0, &data[..2000]).unwrap();
+    parts
+        .write_at(0, &[&data[..1000], &data[1000..2000]])
+        .unwrap();
     parts.complete(0..2000).unwrap();
-    parts.write_at(4000, &data[4000..]).unwrap();
+    parts.write_at(4000, &[&data[4000..]]).unwrap();
     parts.complete(4000..6000).unwrap();
     take_placed(&mut ingest, 2000);
 
     parts.abandon(2000).unwrap();
 
-    assert!(parts.write_at(2000, &data[2000..3000]).is_err());
+    assert!(parts.write_at(2000, &[&data[2000..3000]]).is_err());
     assert!(!ingest_dir(&store, &digest).join("parts.json").exists());
     // One stream goes on from the prefix.
     ingest.write_chunk(&data[2000..]).unwrap();
@@ -122,7 +124,7 @@ fn parts_never_write_past_the_blob() {
     let ingest = store.begin(&digest, Some(100)).unwrap();
     let parts = ingest.parts().unwrap().unwrap();
 
-    let err = parts.write_at(90, &[0u8; 11]).unwrap_err();
+    let err = parts.write_at(90, &[[0u8; 11]]).unwrap_err();
 
     assert!(matches!(err, StoreError::SizeExceeded { .. }), "{err:?}");
 }
@@ -136,7 +138,7 @@ fn wrong_bytes_in_a_part_fail_the_commit_and_drop_the_record() {
     let parts = ingest.parts().unwrap().unwrap();
     let mut wrong = data.clone();
     wrong[1500] ^= 0xff;
-    parts.write_at(0, &wrong).unwrap();
+    parts.write_at(0, &[&wrong]).unwrap();
     parts.complete(0..3000).unwrap();
     take_placed(&mut ingest, 3000);
 
