@@ -110,6 +110,9 @@ struct Writing {
     started: SystemTime,
     /// The spans `parts.json` recorded complete when the ingest was opened, if it has one.
     parts: Option<Spans>,
+    /// The file position is behind `offset`: bytes were taken with `read_placed`, which
+    /// reads at an offset. The next sequential write seeks first.
+    position_behind: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -211,6 +214,7 @@ impl Writing {
             offset: 0,
             started,
             parts: None,
+            position_behind: false,
         };
         match resume_point(&writing.dir, expected, expected_size) {
             ResumePoint::Stream => writing.rehash(u64::MAX)?,
@@ -264,11 +268,17 @@ impl Writing {
             .map_err(|e| StoreError::io("truncate", &self.data_path, e))?;
         self.hasher = Hasher::new(self.hasher.algorithm());
         self.offset = 0;
+        self.position_behind = false;
         Ok(())
     }
 
     /// One `write(2)`: the bytes it accepted are hashed and counted, nothing else.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.position_behind {
+            // One stream goes on where the bytes placed by parts end.
+            self.data.seek(SeekFrom::Start(self.offset))?;
+            self.position_behind = false;
+        }
         let n = self.data.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.offset += n as u64;
@@ -389,10 +399,7 @@ impl Ingest {
         };
         w.hasher.update(&buf[..n]);
         w.offset += n as u64;
-        // Sequential writes (a fall back to one stream) continue where the hash ends.
-        w.data
-            .seek(SeekFrom::Start(w.offset))
-            .map_err(|e| StoreError::io("seek", &w.data_path, e))?;
+        w.position_behind = true;
         Ok(n)
     }
 
