@@ -4,6 +4,9 @@
 //! max_concurrent_downloads = 3
 //! max_concurrent_uploads = 5
 //! max_download_attempts = 5
+//! range_fetch_threshold = 67108864   # bytes; 0: every layer as one stream
+//! range_fetch_part_size = 16777216
+//! range_fetch_connections = 4
 //! certs_dirs = ["/etc/hoist/certs.d", "/etc/docker/certs.d"]
 //! [registries."docker.io"]
 //! mirrors = ["https://mirror.internal:5000"]
@@ -20,7 +23,9 @@
 //! It plays the part of dockerd's `daemon.json` options of the same meaning
 //! (`max-concurrent-downloads`, `max-concurrent-uploads`, `max-download-attempts`,
 //! `registry-mirrors`, `insecure-registries`), with mirrors per registry rather than for Docker
-//! Hub only.
+//! Hub only. The `range_fetch_*` keys are containerd 2.1's `concurrent_layer_fetch_buffer`
+//! (with `max_concurrent_downloads`): a layer of at least the threshold is fetched as several
+//! `Range` requests at once (`hoist::transfer::RangeFetch`).
 //!
 //! Where it is read from: `--config FILE` (or `$HOIST_CONFIG`), which must exist; otherwise the
 //! first existing of `$XDG_CONFIG_HOME/hoist/config.toml` (`~/.config/hoist/config.toml`) and
@@ -59,6 +64,8 @@ pub struct Config {
     pub max_concurrent_uploads: usize,
     /// Attempts per layer download before a pull fails.
     pub max_download_attempts: usize,
+    /// When a big layer is fetched as several `Range` requests at once.
+    pub range_fetch: hoist::transfer::RangeFetch,
     /// Directories holding `HOST[:PORT]/{ca.crt,client.cert,client.key}`.
     pub certs_dirs: Vec<PathBuf>,
     /// Per-registry settings, by `host[:port]` as written in references (`docker.io`, ...).
@@ -94,6 +101,9 @@ struct ConfigFile {
     max_concurrent_downloads: Option<AtLeastOne>,
     max_concurrent_uploads: Option<AtLeastOne>,
     max_download_attempts: Option<AtLeastOne>,
+    range_fetch_threshold: Option<u64>,
+    range_fetch_part_size: Option<AtLeastOne>,
+    range_fetch_connections: Option<AtLeastOne>,
     certs_dirs: Option<Vec<PathBuf>>,
     #[serde(default)]
     registries: BTreeMap<String, RegistryConfig>,
@@ -175,6 +185,7 @@ impl Default for Config {
             max_concurrent_downloads: DEFAULT_MAX_CONCURRENT_DOWNLOADS,
             max_concurrent_uploads: DEFAULT_MAX_CONCURRENT_UPLOADS,
             max_download_attempts: DEFAULT_MAX_DOWNLOAD_ATTEMPTS,
+            range_fetch: hoist::transfer::RangeFetch::default(),
             certs_dirs: DEFAULT_CERTS_DIRS.iter().map(PathBuf::from).collect(),
             registries: BTreeMap::new(),
             policy: None,
@@ -249,6 +260,17 @@ impl Config {
             max_download_attempts: file
                 .max_download_attempts
                 .map_or(defaults.max_download_attempts, |n| n.0),
+            range_fetch: hoist::transfer::RangeFetch {
+                threshold: file
+                    .range_fetch_threshold
+                    .unwrap_or(defaults.range_fetch.threshold),
+                part_size: file
+                    .range_fetch_part_size
+                    .map_or(defaults.range_fetch.part_size, |n| n.0 as u64),
+                connections: file
+                    .range_fetch_connections
+                    .map_or(defaults.range_fetch.connections, |n| n.0),
+            },
             certs_dirs: file.certs_dirs.unwrap_or(defaults.certs_dirs),
             registries: file.registries,
             policy: file.policy,
@@ -331,6 +353,27 @@ insecure = true
         let myreg = &config.registries["myreg:5001"];
         assert_eq!(myreg.ca_file, Some(PathBuf::from("/path/ca.crt")));
         assert!(myreg.insecure);
+    }
+
+    #[test]
+    fn range_fetch_keys_set_the_parallel_fetch_of_big_layers() {
+        let config = parse(
+            "range_fetch_threshold = 0\nrange_fetch_part_size = 1048576\nrange_fetch_connections = 8\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.range_fetch,
+            hoist::transfer::RangeFetch {
+                threshold: 0,
+                part_size: 1 << 20,
+                connections: 8,
+            }
+        );
+        assert_eq!(
+            parse("").unwrap().range_fetch,
+            hoist::transfer::RangeFetch::default()
+        );
+        assert!(parse("range_fetch_connections = 0\n").is_err());
     }
 
     #[test]

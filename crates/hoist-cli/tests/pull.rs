@@ -9,7 +9,7 @@ use sandbox::{registry_with_image, stderr, stdout, Sandbox};
 
 use std::path::Path;
 
-use hoist_testkit::{Blob, ImagePusher, TestRegistry};
+use hoist_testkit::{Blob, FaultProxy, ImagePusher, Rule, TestRegistry};
 
 fn short(digest: &str) -> &str {
     &digest.trim_start_matches("sha256:")[..12]
@@ -236,6 +236,85 @@ async fn pull_killed_mid_layer_resumes_from_the_partial_ingest() {
         .join("blobs/sha256")
         .join(layer.digest.trim_start_matches("sha256:"));
     assert_eq!(std::fs::read(blob).unwrap(), layer.bytes);
+}
+
+/// The spans `ingest/<hex>/parts.json` records complete, as `(start, end)`.
+fn recorded_parts(ingest: &Path) -> Vec<(u64, u64)> {
+    let Ok(bytes) = std::fs::read(ingest.join("parts.json")) else {
+        return Vec::new();
+    };
+    let record: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    record["done"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|span| (span[0].as_u64().unwrap(), span[1].as_u64().unwrap()))
+        .collect()
+}
+
+#[tokio::test]
+async fn pull_killed_mid_parallel_fetch_fetches_only_the_missing_parts() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let layer = push_uncompressed_image(&registry, "parts", 24 * 1024 * 1024).await;
+    // 4 MB/s per connection: the 24 MiB take seconds, so the kill lands mid-way.
+    let proxy = FaultProxy::start(&registry).await.unwrap();
+    proxy.rule(Rule::get_blob().throttle(4_000_000));
+    let sandbox = Sandbox::new();
+    std::fs::write(
+        sandbox.config_path(),
+        "range_fetch_threshold = 4194304\nrange_fetch_part_size = 2097152\n",
+    )
+    .unwrap();
+    let reference = format!("{}/parts:v1", proxy.host());
+    let ingest = sandbox
+        .root()
+        .join("ingest")
+        .join(layer.digest.trim_start_matches("sha256:"));
+    let args = ["pull", "-q", "--no-unpack", reference.as_str()];
+    let mut first = sandbox.command(&args).spawn().unwrap();
+    let done = loop {
+        let done = recorded_parts(&ingest);
+        if !done.is_empty() {
+            first.kill().await.unwrap(); // SIGKILL
+            break recorded_parts(&ingest);
+        }
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the pull ended before any part was recorded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
+    let covered: u64 = done.iter().map(|(start, end)| end - start).sum();
+    assert!(covered < layer.size, "{done:?}");
+    proxy.clear_rules();
+    proxy.clear_requests();
+
+    let second = sandbox.hoist(&args).await;
+
+    assert!(second.status.success(), "{}", stderr(&second));
+    let path = format!("/v2/parts/blobs/{}", layer.digest);
+    let gets: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path == path)
+        .collect();
+    for get in &gets {
+        let range = get.range().expect("only parts were asked for");
+        let (start, end) = range.trim_start_matches("bytes=").split_once('-').unwrap();
+        let (start, end): (u64, u64) = (start.parse().unwrap(), end.parse::<u64>().unwrap() + 1);
+        assert!(
+            done.iter().all(|&(s, e)| end <= s || start >= e),
+            "{range} was recorded complete before the kill: {done:?}"
+        );
+    }
+    let fetched: u64 = gets.iter().map(|g| g.response_bytes).sum();
+    assert_eq!(fetched, layer.size - covered);
+    let blob = sandbox
+        .root()
+        .join("blobs/sha256")
+        .join(layer.digest.trim_start_matches("sha256:"));
+    assert_eq!(std::fs::read(blob).unwrap(), layer.bytes);
+    assert!(!ingest.exists());
 }
 
 #[tokio::test]

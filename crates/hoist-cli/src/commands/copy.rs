@@ -51,7 +51,7 @@ use hoist::credentials::CredentialStore;
 use hoist::media::Platform;
 use hoist::registry::RegistryClient;
 use hoist::store::{ContentStore, MetadataStore};
-use hoist::transfer::{Compression, TransferConfig};
+use hoist::transfer::{Compression, RangeFetch, TransferConfig};
 use hoist::trust::{Subject, Verification};
 
 use crate::cli::{CopyArgs, GlobalArgs, LayerCompression};
@@ -142,6 +142,7 @@ pub fn run(
         &to,
         source.as_ref(),
         args.no_unpack,
+        config.range_fetch,
     )?;
     let renderer = renderer(args.quiet);
     let result = runtime.block_on(copy(
@@ -245,6 +246,7 @@ fn open_sink(
     location: &ImageLocation,
     source: &dyn ImageSource,
     no_unpack: bool,
+    range_fetch: RangeFetch,
 ) -> Result<Box<dyn ImageSink>, CliError> {
     Ok(match location {
         ImageLocation::Registry(reference) => Box::new(RegistryImage::new(client, reference)),
@@ -254,7 +256,8 @@ fn open_sink(
         ImageLocation::Store(reference) => {
             let sink = StoreSink::open(store_of(store)?, reference)
                 .map_err(Box::new)?
-                .with_source(source.repository());
+                .with_source(source.repository())
+                .with_range_fetch(range_fetch);
             Box::new(if no_unpack {
                 sink.without_unpack()
             } else {

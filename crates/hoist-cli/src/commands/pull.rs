@@ -60,6 +60,7 @@ pub fn run(
             max_attempts: u32::try_from(config.max_download_attempts).unwrap_or(u32::MAX),
             ..TransferConfig::downloads()
         },
+        range_fetch: config.range_fetch,
         verifier: crate::commands::trust::verifier(&args.policy, config)?,
         ..PullOptions::default()
     };

@@ -19,6 +19,10 @@
 //! - `testkit serve anonymous|htpasswd|token|tls [--user U --password P]` starts a registry
 //!   (and for `token` a token server granting U everything and anonymous clients pull) and
 //!   prints where it is until SIGINT/SIGTERM, then stops it cleanly.
+//! - `testkit proxy --upstream http://HOST:PORT [--throttle BYTES_PER_SEC]` starts the fault
+//!   proxy in front of a plain-HTTP registry, every blob answer paced to at most that rate
+//!   (each answer on its own: a connection carries one at a time, so this caps each
+//!   connection), and prints where it is until SIGINT/SIGTERM (`bench/range.sh`).
 //!
 //! Credentials are never printed.
 
@@ -27,9 +31,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use hoist_testkit::{
-    fulcio, http_client, sigstore, CosignKey, Image, ImageBuilder, ImagePusher, Index,
-    KeylessSigner, Layer, Leaf, ManifestFormat, RekorKey, SignatureLayer, TestCa, TestRegistry,
-    TokenServer,
+    fulcio, http_client, sigstore, CosignKey, FaultProxy, Image, ImageBuilder, ImagePusher, Index,
+    KeylessSigner, Layer, Leaf, ManifestFormat, RekorKey, Rule, SignatureLayer, TestCa,
+    TestRegistry, TokenServer,
 };
 
 #[derive(Parser)]
@@ -129,6 +133,16 @@ enum Command {
         #[arg(long, default_value = "testpassword")]
         password: String,
     },
+    /// Start the fault proxy in front of a plain-HTTP registry and print where it is until
+    /// killed.
+    Proxy {
+        /// The registry, `http://HOST:PORT`.
+        #[arg(long)]
+        upstream: String,
+        /// Pace every blob answer to at most this many bytes per second.
+        #[arg(long)]
+        throttle: Option<u64>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -192,6 +206,7 @@ async fn main() -> ExitCode {
             user,
             password,
         } => serve(mode, &user, &password).await,
+        Command::Proxy { upstream, throttle } => proxy(&upstream, throttle).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -390,6 +405,19 @@ async fn serve(mode: Mode, user: &str, password: &str) -> Result<(), String> {
     println!("log: {}", registry.log_path().display());
     wait_for_signal().await?;
     drop(registry);
+    Ok(())
+}
+
+async fn proxy(upstream: &str, throttle: Option<u64>) -> Result<(), String> {
+    let proxy = FaultProxy::start_for_plain_url(upstream)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(rate) = throttle {
+        proxy.rule(Rule::get_blob().throttle(rate));
+    }
+    println!("proxy: {} (to {upstream})", proxy.host());
+    wait_for_signal().await?;
+    drop(proxy);
     Ok(())
 }
 

@@ -106,6 +106,13 @@ impl FaultProxy {
         Self::start_for_url(&registry.url(), client).await
     }
 
+    /// Starts a proxy in front of the plain-HTTP server at `upstream_url` (`http://host:port`),
+    /// with the same client [`FaultProxy::start`] uses for a plain-HTTP registry (no overall
+    /// timeout, redirects not followed): a registry the testkit did not start.
+    pub async fn start_for_plain_url(upstream_url: &str) -> Result<FaultProxy> {
+        Self::start_for_url(upstream_url, crate::tls::streaming_http_client()?).await
+    }
+
     /// Starts a proxy in front of the server at `upstream_url` (`http://host:port`), reaching
     /// it with `client` (which should not follow redirects).
     pub async fn start_for_url(upstream_url: &str, client: reqwest::Client) -> Result<FaultProxy> {

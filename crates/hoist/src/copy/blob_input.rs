@@ -32,6 +32,12 @@ pub trait BlobInput: Send + Sync {
     /// The bytes from `offset` on.
     fn open(&self, offset: u64) -> CopyFuture<'_, BlobStream>;
 
+    /// The bytes `part` (end exclusive) of the blob, when the source serves parts
+    /// ([`ImageSource::open_blob_part`]); `Ok(None)` otherwise (the default).
+    fn open_part(&self, _part: std::ops::Range<u64>) -> CopyFuture<'_, Option<BlobStream>> {
+        Box::pin(async { Ok(None) })
+    }
+
     /// How far along the blob is, for `Pushing` / `Downloading` lines: the bytes a writer
     /// received, or, for a layer compressed on the way, the source bytes read (docker counts
     /// those while it compresses).
@@ -144,6 +150,10 @@ impl BlobInput for SourceBlob<'_> {
 
     fn open(&self, offset: u64) -> CopyFuture<'_, BlobStream> {
         self.source.open_blob(&self.descriptor, offset)
+    }
+
+    fn open_part(&self, part: std::ops::Range<u64>) -> CopyFuture<'_, Option<BlobStream>> {
+        self.source.open_blob_part(&self.descriptor, part)
     }
 
     fn measure(&self) -> Measure {

@@ -29,6 +29,7 @@
 //! | `blob_file` | opening blob files of directories: regular files only, symlinks never followed |
 //! | `store` | [`StoreSource`]: the local store by reference; [`complete_index`] |
 //! | `store_sink`, `store_layer`, `store_record` | [`StoreSink`]: the local store as a destination, layers streamed in one pass, images recorded as pull records them |
+//! | `store_parts` | the parallel range fetch of a big layer into the store (several `Range` requests at once, resumable) |
 //! | `location` | [`ImageLocation`]: `docker://REF`, bare `REF`, `oci:PATH[:TAG]`, `hoist:REF`, `dir:PATH`, `docker-archive:PATH[:REF]`, `oci-archive:PATH[:TAG]` |
 //! | `error` | [`CopyError`] |
 //!
@@ -143,6 +144,7 @@ pub mod source;
 mod staging;
 pub mod store;
 mod store_layer;
+mod store_parts;
 mod store_record;
 pub mod store_sink;
 pub mod walk;

@@ -6,7 +6,10 @@
 //!   while retryable (5xx, 429 after its `Retry-After`, connection errors), 5 times in all;
 //! - **blobs** are streamed (`GET`, `Range: bytes=N-` from an offset); a registry that ignores
 //!   the range has the prefix skipped here, so the stream always starts at the offset (a
-//!   failed blob read is retried by the copy's scheduler, which honours `Retry-After`);
+//!   failed blob read is retried by the copy's scheduler, which honours `Retry-After`). Parts
+//!   of a big blob (`Range: bytes=START-END`) are served only when the answer is a 206 whose
+//!   `Content-Range` names exactly those bytes; otherwise the part is declined (`None`) and
+//!   the store falls back to one stream;
 //! - **sink**: `HEAD` for "has blob" (on the registry itself, never a mirror), a cross-repository
 //!   mount when the source is another repository of the same registry (docker's "Mounted from
 //!   R"; a declined mount's session is cancelled and the blob uploaded), uploads by
@@ -207,6 +210,35 @@ impl ImageSource for RegistryImage {
                 })
                 .try_filter(|chunk| futures_util::future::ready(!chunk.is_empty()));
             Ok(Box::pin(body) as BlobStream)
+        })
+    }
+
+    fn open_blob_part<'a>(
+        &'a self,
+        descriptor: &'a Descriptor,
+        part: std::ops::Range<u64>,
+    ) -> CopyFuture<'a, Option<BlobStream>> {
+        Box::pin(async move {
+            let location = self.describe();
+            let action = format!("read blob {}", descriptor.digest);
+            let stream = self
+                .repo
+                .get_blob_part(&descriptor.digest, part.clone())
+                .await
+                .map_err(|e| CopyError::registry(&location, action.clone(), e))?;
+            if stream.content_range() != Some(part.clone()) {
+                // Dropping the stream closes that connection without reading the body.
+                tracing::info!(
+                    blob = %descriptor.digest,
+                    asked = ?part,
+                    answered = ?stream.content_range(),
+                    partial = stream.is_partial(),
+                    "the registry did not serve the range; fetching the blob as one stream"
+                );
+                return Ok(None);
+            }
+            let body = stream.map_err(move |e| CopyError::registry(&location, action.clone(), e));
+            Ok(Some(Box::pin(body) as BlobStream))
         })
     }
 

@@ -62,6 +62,18 @@ pub trait ImageSource: Send + Sync {
         Ok(None)
     }
 
+    /// The bytes `part` (end exclusive) of the blob `descriptor`, for the parallel fetch of a
+    /// big blob (`store_parts`); `Ok(None)` when the source does not serve parts — the
+    /// default, and a registry that ignored the `Range` or answered other bytes — so the
+    /// caller falls back to one stream ([`ImageSource::open_blob`]).
+    fn open_blob_part<'a>(
+        &'a self,
+        _descriptor: &'a Descriptor,
+        _part: std::ops::Range<u64>,
+    ) -> CopyFuture<'a, Option<BlobStream>> {
+        Box::pin(async { Ok(None) })
+    }
+
     /// The registry repository the blobs live in, when the source is one: a sink on the same
     /// registry can mount them from there instead of receiving their bytes.
     fn repository(&self) -> Option<Repository> {

@@ -23,6 +23,15 @@
 //! a retry if this digest verification error happened after a resumed download"); any other
 //! mismatch fails the copy, the bad bytes dropped by the store.
 //!
+//! # Big layers
+//! A layer of at least [`RangeFetch::threshold`] bytes, from a source that serves parts (a
+//! registry), is fetched as several `Range` requests at once (`store_parts`), each part
+//! written at its offset into the same ingest; the pipeline hashes, decompresses and unpacks
+//! the complete prefix as it grows, so unpacking follows the download as for a small layer,
+//! at most a few parts behind. A source that declines parts, or a digest mismatch after a
+//! parallel fetch (a part with wrong bytes), makes the writer fetch the layer as one stream
+//! from then on.
+//!
 //! # Statuses
 //! `Downloading` (throttled, [`Throttle`]), `Verifying Checksum` once every byte arrived,
 //! `Download complete` once the blob is committed. The engine adds `Pulling fs layer`,
@@ -41,14 +50,15 @@ use std::time::Duration;
 use futures_util::StreamExt;
 
 use super::sink::{BlobInput, BlobWriter, Progress};
+use super::store_parts::{fetch_parts, PartsEnd};
 use super::CopyError;
 use crate::digest::Digest;
 use crate::media::Descriptor;
 use crate::progress::{ProgressEvent, Status, Throttle};
-use crate::store::{ContentStore, LayerStore, StoreError};
+use crate::store::{ContentStore, IngestParts, LayerStore, StoreError};
 use crate::transfer::blocking;
 use crate::transfer::pipeline::{Feed, Pipeline, PipelineEnd, PipelineSpec};
-use crate::transfer::{Compression, LayerSink, LayerSinkFactory, TransferError};
+use crate::transfer::{Compression, LayerSink, LayerSinkFactory, RangeFetch, TransferError};
 
 /// The diffIDs the sink's layer writers computed, by blob, and where their decompressed
 /// bytes went: the layer store (staged until the image is recorded) or another
@@ -255,6 +265,10 @@ pub(super) struct StoreLayerWriter {
     location: String,
     /// The pipeline of the current pass, kept across attempts.
     running: Option<Running>,
+    /// When the layer is fetched in parts.
+    range_fetch: RangeFetch,
+    /// Set once parts were declined or brought wrong bytes: one stream from then on.
+    one_stream: bool,
 }
 
 /// A pass in progress.
@@ -265,6 +279,8 @@ struct Running {
     /// This pass continued from a non-zero offset.
     resumed: bool,
     throttle: Throttle,
+    /// The ingest's parts handle while the layer is fetched in parts.
+    parts: Option<IngestParts>,
 }
 
 impl StoreLayerWriter {
@@ -276,6 +292,7 @@ impl StoreLayerWriter {
         descriptor: Descriptor,
         compression: Compression,
         location: String,
+        range_fetch: RangeFetch,
     ) -> StoreLayerWriter {
         StoreLayerWriter {
             content,
@@ -284,6 +301,8 @@ impl StoreLayerWriter {
             compression,
             location,
             running: None,
+            range_fetch,
+            one_stream: false,
         }
     }
 
@@ -302,6 +321,20 @@ impl StoreLayerWriter {
         };
         let size = self.descriptor.size;
         let total = (size > 0).then_some(size);
+        if let Some(parts) = running.parts.clone() {
+            if let Err(e) = self
+                .fetch_parts(input, &mut running, &parts, progress)
+                .await
+            {
+                return match e {
+                    Some(e) => {
+                        self.running = Some(running);
+                        Err(e)
+                    }
+                    None => Err(self.failed(running.pipe.stopped().await)),
+                };
+            }
+        }
         // A previous process wrote every byte but died before committing: nothing to read.
         if total.is_none_or(|total| running.offset < total) {
             running.resumed |= running.offset > 0;
@@ -358,9 +391,12 @@ impl StoreLayerWriter {
             }
             // The store already dropped the bad bytes: the next attempt starts from zero.
             PipelineEnd::Failed(error @ TransferError::VerificationFailed { .. })
-                if running.resumed =>
+                if running.resumed || running.parts.is_some() =>
             {
-                tracing::warn!(%error, "verification failed after a resumed download; retrying from zero");
+                // After parts, the wrong bytes may be one part's: the next attempt is one
+                // stream, whose bytes come from one answer.
+                self.one_stream |= running.parts.is_some();
+                tracing::warn!(%error, "verification failed after a resumed or parallel download; retrying from zero");
                 Err(CopyError::interrupted(format!(
                     "{}: {error}",
                     self.location
@@ -382,15 +418,30 @@ impl StoreLayerWriter {
         let digest = self.descriptor.digest.clone();
         // Schema 1 does not say the size of its layers: 0 there means unknown.
         let size = (self.descriptor.size > 0).then_some(self.descriptor.size);
-        let ingest = blocking("the copy", move || content.begin(&digest, size))
-            .await?
-            .map_err(|e: StoreError| {
-                CopyError::store(
-                    &self.location,
-                    format!("write blob {}", self.descriptor.digest),
-                    e,
-                )
-            })?;
+        let in_parts =
+            size.is_some_and(|size| self.range_fetch.applies_to(size)) && !self.one_stream;
+        let ingest = blocking("the copy", move || {
+            let ingest = content.begin(&digest, size)?;
+            let parts = ingest.parts()?;
+            let parts = match parts {
+                Some(parts) if !in_parts && parts.done().covered() > ingest.offset() => {
+                    // Parts of an earlier run this one fetches as one stream: back to a prefix.
+                    parts.abandon(ingest.offset())?;
+                    None
+                }
+                parts => parts.filter(|_| in_parts),
+            };
+            Ok::<_, StoreError>((ingest, parts))
+        })
+        .await?
+        .map_err(|e: StoreError| {
+            CopyError::store(
+                &self.location,
+                format!("write blob {}", self.descriptor.digest),
+                e,
+            )
+        })?;
+        let (ingest, parts) = ingest;
         if ingest.is_present() {
             // Dropped on a blocking thread: an ingest owns files.
             let _ = tokio::task::spawn_blocking(move || drop(ingest)).await;
@@ -408,7 +459,63 @@ impl StoreLayerWriter {
             offset,
             resumed: offset > 0,
             throttle: Throttle::new(),
+            parts,
         }))
+    }
+
+    /// Fetches the layer in parts (`store_parts`) until every byte is placed, or, when the
+    /// source declines parts, cuts the ingest back to the placed prefix and leaves the rest to
+    /// one stream. `Err(None)`: the pipeline stopped.
+    async fn fetch_parts(
+        &mut self,
+        input: &dyn BlobInput,
+        running: &mut Running,
+        parts: &IngestParts,
+        progress: Progress<'_>,
+    ) -> Result<(), Option<CopyError>> {
+        let total = Some(self.descriptor.size);
+        let (throttle, digest) = (&mut running.throttle, &self.descriptor.digest);
+        let mut report = |received: u64| {
+            if throttle.admit(received, total) {
+                if let Some(progress) = progress {
+                    let status = Status::Downloading {
+                        current: received,
+                        total,
+                    };
+                    progress.emit(ProgressEvent::new(digest, status));
+                }
+            }
+        };
+        let ended = fetch_parts(
+            input,
+            parts,
+            &running.pipe,
+            self.range_fetch,
+            &mut running.offset,
+            &self.location,
+            &mut report,
+        )
+        .await
+        .map_err(Some)?;
+        match ended {
+            PartsEnd::Complete => Ok(()),
+            PartsEnd::PipelineStopped => Err(None),
+            PartsEnd::Declined => {
+                self.one_stream = true;
+                running.parts = None;
+                let (parts, keep) = (parts.clone(), running.offset);
+                blocking("the copy", move || parts.abandon(keep))
+                    .await
+                    .map_err(|e| Some(CopyError::from(e)))?
+                    .map_err(|e| {
+                        Some(CopyError::store(
+                            &self.location,
+                            format!("write blob {}", self.descriptor.digest),
+                            e,
+                        ))
+                    })
+            }
+        }
     }
 
     fn failed(&self, error: TransferError) -> CopyError {

@@ -47,7 +47,7 @@ use crate::progress::Wording;
 use crate::reference::{Reference, Repository};
 use crate::store::{LayerStore, Lease, MetadataStore};
 use crate::transfer::blocking;
-use crate::transfer::{Compression, LayerSinkFactory};
+use crate::transfer::{Compression, LayerSinkFactory, RangeFetch};
 
 /// The local store as a copy destination, under one tag. See the module docs.
 #[derive(Debug, Clone)]
@@ -65,6 +65,8 @@ pub struct StoreSink {
     references: bool,
     /// The index an image root was chosen from (pull), recorded with the image.
     index: Option<Digest>,
+    /// When big layers are fetched in parts.
+    range_fetch: RangeFetch,
     _lease: Arc<Lease>,
 }
 
@@ -143,6 +145,7 @@ impl StoreSink {
             source: None,
             references: true,
             index: None,
+            range_fetch: RangeFetch::default(),
             _lease: Arc::new(lease),
         })
     }
@@ -183,6 +186,13 @@ impl StoreSink {
     /// The diffID of `blob` computed while it streamed in through this sink, if it did.
     pub(crate) fn streamed_diff_id(&self, blob: &Digest) -> Option<Digest> {
         self.streamed.diff_id(blob)
+    }
+
+    /// Fetches layers of at least `range_fetch.threshold` bytes as several `Range` requests
+    /// at once (default [`RangeFetch::default`]; [`RangeFetch::off`]: always one stream).
+    pub fn with_range_fetch(mut self, range_fetch: RangeFetch) -> StoreSink {
+        self.range_fetch = range_fetch;
+        self
     }
 
     /// For an index copied whole, tag the image of `platform` rather than the host's.
@@ -310,6 +320,7 @@ impl BlobStore for StoreSink {
                 descriptor.clone(),
                 Compression::from(layer.compression),
                 ImageSink::location(self),
+                self.range_fetch,
             )),
             None => self.blobs.blob_writer(input),
         }

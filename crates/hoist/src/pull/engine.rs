@@ -81,6 +81,14 @@ impl ImageSource for PullSource {
         self.image.open_blob(descriptor, offset)
     }
 
+    fn open_blob_part<'a>(
+        &'a self,
+        descriptor: &'a Descriptor,
+        part: std::ops::Range<u64>,
+    ) -> BoxFuture<'a, Result<Option<BlobStream>, CopyError>> {
+        self.image.open_blob_part(descriptor, part)
+    }
+
     fn repository(&self) -> Option<Repository> {
         self.image.repository()
     }
@@ -101,7 +109,9 @@ impl Puller {
             .blocking(move || StoreSink::for_pull(metadata, &target, index))
             .await?
             .map_err(|e| from_copy(e, origin.target))?;
-        let sink = sink.with_source(Some(origin.target.repository().clone()));
+        let sink = sink
+            .with_source(Some(origin.target.repository().clone()))
+            .with_range_fetch(self.options.range_fetch);
         Ok(match (&self.options.layers, &self.options.layer_sink) {
             (Some(layers), _) => sink.with_layers(layers.clone()),
             (None, Some(unpacker)) => sink.with_layer_sink(Arc::clone(unpacker)),

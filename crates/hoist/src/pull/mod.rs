@@ -93,7 +93,7 @@ use crate::reference::{validate_repo_name, Reference, Tag};
 use crate::registry::{RegistryClient, RemoteRepository};
 use crate::store::LayerStore;
 use crate::store::{ContentStore, MetadataStore};
-use crate::transfer::{LayerSinkFactory, TransferConfig};
+use crate::transfer::{LayerSinkFactory, RangeFetch, TransferConfig};
 use crate::trust::ImageVerifier;
 
 /// How to pull: docker's `ImagePullConfig` (platform, accepted config media types, download
@@ -115,6 +115,10 @@ pub struct PullOptions {
     pub accepted_config_types: Vec<String>,
     /// Concurrency, attempts and backoff of the downloads (also used to retry manifest reads).
     pub download: TransferConfig,
+    /// When a big layer is fetched as several `Range` requests on several connections
+    /// (containerd 2.1's `concurrent_layer_fetch_buffer`; default: layers of 64 MiB and more,
+    /// 16 MiB parts, 4 connections).
+    pub range_fetch: RangeFetch,
     /// The layer store layers are unpacked into while they download (docker's
     /// `RootFSDownloadManager`); `None` pulls content only (`hoist pull --no-unpack`).
     pub layers: Option<LayerStore>,
@@ -135,6 +139,7 @@ impl Default for PullOptions {
             require_schema2: false,
             accepted_config_types: IMAGE_CONFIG_TYPES.iter().map(|t| t.to_string()).collect(),
             download: TransferConfig::downloads(),
+            range_fetch: RangeFetch::default(),
             layers: None,
             layer_sink: None,
             verifier: None,
@@ -151,6 +156,7 @@ impl std::fmt::Debug for PullOptions {
             .field("require_schema2", &self.require_schema2)
             .field("accepted_config_types", &self.accepted_config_types)
             .field("download", &self.download)
+            .field("range_fetch", &self.range_fetch)
             .field("layers", &self.layers.is_some())
             .field("layer_sink", &self.layer_sink.is_some())
             .field("verifier", &self.verifier.is_some())

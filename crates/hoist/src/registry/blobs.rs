@@ -1,4 +1,7 @@
-//! Blob reads: HEAD and streaming GET on `/v2/NAME/blobs/DIGEST`, with `Range` resumption.
+//! Blob reads: HEAD and streaming GET on `/v2/NAME/blobs/DIGEST`, with `Range` resumption
+//! (`bytes=N-`) and part reads (`bytes=START-END`, [`RemoteRepository::get_blob_part`], for
+//! the parallel fetch of a big blob: the caller checks [`BlobStream::content_range`], since a
+//! registry or mirror may ignore the range and answer 200 with the whole blob).
 //!
 //! Corresponds to docker/distribution's `blobs.Stat` / `blobs.Open` (docker's
 //! `httpReadSeeker` resumes with `Range: bytes=N-`) and containerd's `fetcher.go`.
@@ -34,6 +37,7 @@ pub struct BlobStream {
     partial: bool,
     content_length: Option<u64>,
     total_length: Option<u64>,
+    content_range: Option<std::ops::Range<u64>>,
     inner: BodyStream,
 }
 
@@ -54,6 +58,12 @@ impl BlobStream {
     /// `Content-Range` (else offset + `Content-Length`), the `Content-Length` of a 200.
     pub fn total_length(&self) -> Option<u64> {
         self.total_length
+    }
+
+    /// The bytes a 206 says it carries (`Content-Range: bytes START-END/…`, as `START..END+1`);
+    /// `None` for a 200 or a 206 without a readable `Content-Range`.
+    pub fn content_range(&self) -> Option<std::ops::Range<u64>> {
+        self.content_range.clone()
     }
 }
 
@@ -122,7 +132,23 @@ impl RemoteRepository {
     ) -> Result<BlobStream, RegistryError> {
         self.client
             .with_endpoints(&self.domain, Purpose::Pull, |ep| {
-                self.get_blob_at(ep, digest, offset)
+                self.get_blob_at(ep, digest, offset, None)
+            })
+            .await
+    }
+
+    /// GET the bytes `part` (end exclusive, not empty) of the blob, mirrors first:
+    /// `Range: bytes=START-END`. The answer may still be a 200 with the whole blob, or a 206
+    /// of other bytes: check [`BlobStream::content_range`].
+    pub async fn get_blob_part(
+        &self,
+        digest: &Digest,
+        part: std::ops::Range<u64>,
+    ) -> Result<BlobStream, RegistryError> {
+        let last = part.end.saturating_sub(1).max(part.start);
+        self.client
+            .with_endpoints(&self.domain, Purpose::Pull, |ep| {
+                self.get_blob_at(ep, digest, part.start, Some(last))
             })
             .await
     }
@@ -132,11 +158,13 @@ impl RemoteRepository {
         ep: Arc<Endpoint>,
         digest: &Digest,
         offset: u64,
+        last: Option<u64>,
     ) -> Result<BlobStream, RegistryError> {
         let url = ep.api_url(&format!("{}/blobs/{digest}", self.path))?;
         let mut out = Outgoing::new(Method::GET, url.clone());
-        if offset > 0 {
-            let range = HeaderValue::from_str(&format!("bytes={offset}-")).map_err(|e| {
+        if offset > 0 || last.is_some() {
+            let end = last.map(|last| last.to_string()).unwrap_or_default();
+            let range = HeaderValue::from_str(&format!("bytes={offset}-{end}")).map_err(|e| {
                 RegistryError::Protocol {
                     url: url.to_string(),
                     reason: e.to_string(),
@@ -159,6 +187,7 @@ impl RemoteRepository {
         } else {
             content_length
         };
+        let content_range = partial.then(|| content_range_span(&response)).flatten();
         let final_url = response.url().to_string();
         let body = response.bytes_stream().map(move |r| {
             r.map_err(|e| RegistryError::Http {
@@ -178,6 +207,7 @@ impl RemoteRepository {
             partial,
             content_length,
             total_length,
+            content_range,
             inner,
         })
     }
@@ -225,6 +255,19 @@ fn content_range_total(response: &reqwest::Response) -> Option<u64> {
     value.rsplit_once('/')?.1.trim().parse().ok()
 }
 
+/// `START..END+1` of `Content-Range: bytes START-END/TOTAL` (`None` when malformed).
+fn content_range_span(response: &reqwest::Response) -> Option<std::ops::Range<u64>> {
+    let value = response
+        .headers()
+        .get(http::header::CONTENT_RANGE)?
+        .to_str()
+        .ok()?;
+    let span = value.trim().strip_prefix("bytes ")?.split_once('/')?.0;
+    let (start, end) = span.split_once('-')?;
+    let (start, end): (u64, u64) = (start.trim().parse().ok()?, end.trim().parse().ok()?);
+    (start <= end).then(|| start..end.saturating_add(1))
+}
+
 /// A bare 404 on a blob URL means the blob is unknown.
 fn blob_error(mut e: RegistryError) -> RegistryError {
     if let RegistryError::Api { errors, .. } = &mut e {
@@ -235,4 +278,28 @@ fn blob_error(mut e: RegistryError) -> RegistryError {
         }
     }
     e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_content_range(value: &str) -> reqwest::Response {
+        let response = http::Response::builder()
+            .status(206)
+            .header(http::header::CONTENT_RANGE, value)
+            .body(Vec::new())
+            .unwrap();
+        reqwest::Response::from(response)
+    }
+
+    #[test]
+    fn content_range_names_the_bytes_a_part_carries() {
+        let span = |value| content_range_span(&with_content_range(value));
+        assert_eq!(span("bytes 0-1023/4096"), Some(0..1024));
+        assert_eq!(span("bytes 1024-1024/*"), Some(1024..1025));
+        assert_eq!(span("bytes 9-3/100"), None);
+        assert_eq!(span("bytes */4096"), None);
+        assert_eq!(span("items 0-1/2"), None);
+    }
 }

@@ -11,6 +11,8 @@
 //! ingest/<hex>/lock        flock(2) target; its holder is the only writer of this digest
 //! ingest/<hex>/meta.json   {"digest", "expected_size", "started"} (unix seconds)
 //! ingest/<hex>/data        the bytes received so far
+//! ingest/<hex>/parts.json  only while a big blob is fetched in parts: the spans complete
+//!                          (see [`super::ingest_parts`])
 //! ```
 //!
 //! # Life of an ingest
@@ -22,10 +24,14 @@
 //! 2. If `data` exists (a process was killed mid-download), it is re-read through a fresh
 //!    [`Hasher`] to rebuild the hash state, and [`Ingest::offset`] reports its length so the
 //!    caller can ask for `Range: bytes=OFFSET-`. [`Ingest::reset`] starts over (a registry that
-//!    answers 200 instead of 206).
+//!    answers 200 instead of 206). An ingest written in parts is re-read only over the prefix
+//!    its `parts.json` says is complete; [`Ingest::parts`] hands the fetch the rest of the
+//!    record.
 //! 3. Bytes are written unbuffered to `data` and fed to the hasher in the same call, so the
 //!    hash always covers exactly the bytes in the file. Writing past a known expected size
 //!    discards the data ([`StoreError::SizeExceeded`]): a registry cannot fill the disk.
+//!    A blob fetched in parts is written by [`IngestParts`] at the parts' offsets instead, and
+//!    taken into the hash in order with [`Ingest::read_placed`] as its prefix completes.
 //! 4. [`Ingest::commit`] checks the size, fsyncs `data`, compares digests, makes the file
 //!    read-only, renames it to `blobs/<alg>/<hex>` and fsyncs that directory, then removes the
 //!    ingest directory. A digest mismatch deletes the data and returns [`StoreError::Mismatch`].
@@ -55,10 +61,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::ingest_lock::{acquire, remove_ingest_dir, IngestLock};
+use super::ingest_parts::{remove_record, resume_point, IngestParts, ResumePoint};
 use super::layout::{sync_dir, write_json_atomically, INGEST_DIR};
 use super::lock::Wait;
 use super::{BlobInfo, ContentStore, StoreError};
 use crate::digest::{Digest, Hasher};
+use crate::transfer::Spans;
 
 /// Mode of a partial download: not even readable by others while its bytes are unverified.
 pub(crate) const INGEST_FILE_MODE: u32 = 0o600;
@@ -100,6 +108,11 @@ struct Writing {
     hasher: Hasher,
     offset: u64,
     started: SystemTime,
+    /// The spans `parts.json` recorded complete when the ingest was opened, if it has one.
+    parts: Option<Spans>,
+    /// The file position is behind `offset`: bytes were taken with `read_placed`, which
+    /// reads at an offset. The next sequential write seeks first.
+    position_behind: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -200,8 +213,23 @@ impl Writing {
             hasher: Hasher::new(expected.algorithm()),
             offset: 0,
             started,
+            parts: None,
+            position_behind: false,
         };
-        writing.rehash()?;
+        match resume_point(&writing.dir, expected, expected_size) {
+            ResumePoint::Stream => writing.rehash(u64::MAX)?,
+            ResumePoint::Parts(spans) => {
+                // Past the prefix the file may have holes: only the prefix is a prefix.
+                writing.rehash(spans.prefix())?;
+                if writing.offset == spans.prefix() {
+                    writing.parts = Some(spans);
+                } else {
+                    // Shorter than its record says (changed behind hoist's back).
+                    writing.truncate()?;
+                }
+            }
+            ResumePoint::Discard => writing.truncate()?,
+        }
         if expected_size.is_some_and(|size| writing.offset > size) {
             // Longer than the blob can be: not a prefix of it, so worthless.
             writing.truncate()?;
@@ -209,14 +237,16 @@ impl Writing {
         Ok(writing)
     }
 
-    /// Rebuilds hash and offset from what `data` holds, leaving the file position at its end.
-    fn rehash(&mut self) -> Result<(), StoreError> {
+    /// Rebuilds hash and offset from the first `limit` bytes `data` holds, leaving the file
+    /// position at the end of what was read.
+    fn rehash(&mut self, limit: u64) -> Result<(), StoreError> {
         self.data
             .seek(SeekFrom::Start(0))
             .map_err(|e| StoreError::io("seek", &self.data_path, e))?;
         let mut buf = vec![0u8; REHASH_BUFFER];
         loop {
-            let n = match self.data.read(&mut buf) {
+            let want = usize::try_from(limit - self.offset).map_or(buf.len(), |n| n.min(buf.len()));
+            let n = match self.data.read(&mut buf[..want]) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -229,17 +259,26 @@ impl Writing {
     }
 
     fn truncate(&mut self) -> Result<(), StoreError> {
+        // The record first: spans it names must never outlive their bytes.
+        remove_record(&self.dir)?;
+        self.parts = None;
         self.data
             .set_len(0)
             .and_then(|()| self.data.seek(SeekFrom::Start(0)).map(drop))
             .map_err(|e| StoreError::io("truncate", &self.data_path, e))?;
         self.hasher = Hasher::new(self.hasher.algorithm());
         self.offset = 0;
+        self.position_behind = false;
         Ok(())
     }
 
     /// One `write(2)`: the bytes it accepted are hashed and counted, nothing else.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.position_behind {
+            // One stream goes on where the bytes placed by parts end.
+            self.data.seek(SeekFrom::Start(self.offset))?;
+            self.position_behind = false;
+        }
         let n = self.data.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.offset += n as u64;
@@ -304,6 +343,64 @@ impl Ingest {
         let path = self.data_path();
         let file = File::open(&path).map_err(|e| StoreError::io("open", &path, e))?;
         Ok(file.take(self.offset()))
+    }
+
+    /// The handle a fetch in parts writes through (see [`super::ingest_parts`]), with the
+    /// spans an interrupted earlier writer completed. `None` for a present blob or one of
+    /// unknown size.
+    pub fn parts(&self) -> Result<Option<IngestParts>, StoreError> {
+        let (State::Writing(w), Some(size)) = (&self.state, self.expected_size) else {
+            return Ok(None);
+        };
+        let file = w
+            .data
+            .try_clone()
+            .map_err(|e| StoreError::io("open", &w.data_path, e))?;
+        let mut done = w.parts.clone().unwrap_or_default();
+        // What the hash covers is complete too (an ordinary ingest's prefix).
+        done.insert(0..w.offset);
+        Ok(Some(IngestParts::new(
+            file,
+            w.data_path.clone(),
+            w.dir.clone(),
+            self.expected.clone(),
+            size,
+            done,
+        )))
+    }
+
+    /// Takes bytes that [`IngestParts`] already placed in the file at the current
+    /// [`offset`](Self::offset) into the hash, up to `upto` (the end of the complete prefix),
+    /// copying them into `buf` for a consumer of the stream. Returns how many; 0 once the
+    /// offset reached `upto`.
+    pub fn read_placed(&mut self, buf: &mut [u8], upto: u64) -> Result<usize, StoreError> {
+        let w = match &mut self.state {
+            State::Present { .. } => return Ok(0),
+            State::Writing(w) => w,
+        };
+        let want =
+            usize::try_from(upto.saturating_sub(w.offset)).map_or(buf.len(), |n| n.min(buf.len()));
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = loop {
+            match std::os::unix::fs::FileExt::read_at(&w.data, &mut buf[..want], w.offset) {
+                Ok(0) => {
+                    return Err(StoreError::io(
+                        "read back",
+                        &w.data_path,
+                        io::ErrorKind::UnexpectedEof.into(),
+                    ))
+                }
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(StoreError::io("read back", &w.data_path, e)),
+            }
+        };
+        w.hasher.update(&buf[..n]);
+        w.offset += n as u64;
+        w.position_behind = true;
+        Ok(n)
     }
 
     /// Drops what was written and starts from byte zero (the registry ignored `Range` and

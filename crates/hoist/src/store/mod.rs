@@ -9,7 +9,7 @@
 //!   index.json.lock       flock serialising changes to index.json
 //!   gc.lock               flock: writers hold it shared, garbage collection exclusive
 //!   blobs/sha256/<hex>    verified content: manifests, configs, compressed layers
-//!   ingest/<hex>/         partial writes (data, meta.json, lock), resumable
+//!   ingest/<hex>/         partial writes (data, meta.json, lock, parts.json), resumable
 //!   hoist.db (-wal, -shm) SQLite metadata: references, images, blob sources, layer records
 //!   layers/<chainID hex>/ unpacked layers (see [`layers`]), `layers/.tmp-*` being unpacked
 //! ```
@@ -22,6 +22,8 @@
 //!   `distribution.ContentStore`, containerd's local content store.
 //! - [`ingest`]: [`Ingest`], a partial write keyed by expected digest: hashed as written,
 //!   committed by atomic rename only when the digest matches, resumed after a crash.
+//! - [`ingest_parts`]: [`IngestParts`], an ingest written in parts at their offsets (a big
+//!   blob fetched on several connections), with the record that makes it resumable.
 //! - [`spool`]: [`Spool`], a write of a blob whose digest is not known in advance (a member
 //!   of a `docker load` archive), committed under the digest its bytes turn out to have.
 //! - [`layout`]: `oci-layout` and `index.json` (creation, recognition, tag entries).
@@ -57,6 +59,7 @@ mod error;
 pub mod gc;
 pub mod ingest;
 mod ingest_lock;
+pub mod ingest_parts;
 pub mod layers;
 pub mod layout;
 pub mod lease;
@@ -73,6 +76,7 @@ pub use content::{BlobInfo, ContentStore};
 pub use error::{LocalStoreError, StoreError};
 pub use gc::{collect_garbage, GcError, GcOptions, GcReport};
 pub use ingest::Ingest;
+pub use ingest_parts::IngestParts;
 pub use layers::{sweep_layers, ChainId, LayerError, LayerStore};
 pub use layout::IndexEntry;
 pub use lease::{GcLock, Lease};

@@ -21,6 +21,11 @@
 //!   retried) every retry loop uses, blob transfers and manifest reads alike.
 //! - `scheduler`: [`Scheduler`], [`TransferJob`] (with [`TransferConfig`], here).
 //! - `pipeline`: one layer's blocking side: ingest + decoder + diffID hash + [`LayerSink`].
+//! - `tee`: the compressed stream as the decoder sees it: fed chunks stored as they pass,
+//!   a resumed prefix replayed, bytes placed by a fetch in parts taken in order.
+//! - `parts`: [`RangeFetch`], when a big blob is fetched as several `Range` requests at
+//!   once (containerd 2.1's `concurrent_layer_fetch_buffer`), and [`Spans`], which of its
+//!   bytes are complete.
 //! - `hash_thread`: the diffID hash on a thread of its own.
 //! - [`LayerSink`]/[`LayerSinkFactory`], where decompressed layer bytes go: the layer store's
 //!   (`crate::store::layers`), re-exported here for the pipeline's callers.
@@ -41,9 +46,11 @@
 mod error;
 mod hash_thread;
 mod interrupted;
+mod parts;
 pub(crate) mod pipeline;
 mod retry;
 mod scheduler;
+mod tee;
 mod upload_body;
 
 use std::time::Duration;
@@ -56,6 +63,7 @@ pub use crate::store::layers::{LayerSink, LayerSinkFactory};
 pub use error::TransferError;
 pub(crate) use interrupted::blocking;
 pub use interrupted::Interrupted;
+pub use parts::{RangeFetch, Spans};
 pub use retry::{retry_after, Backoff, RetryClass, RetryPolicy, Retryable};
 pub use scheduler::{Scheduler, TransferJob};
 pub(crate) use upload_body::is_void_session;

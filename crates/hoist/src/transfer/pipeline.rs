@@ -20,6 +20,14 @@
 //! its window's share of the process's budget (`compress::window`); while it waits for it, the tee only
 //! stores, and the decoder then starts from the ingest's copy of what arrived meanwhile.
 //!
+//! # A blob fetched in parts
+//! A big blob fetched on several connections (`crate::copy`'s `store_parts`) is written
+//! into the ingest's file by the fetch itself, part by part at their offsets; the async half
+//! then only sends [`Feed::Placed`] with the end of the complete prefix, and the tee (`tee`)
+//! reads those bytes back from the file into the ingest's hash and the decoder. So the
+//! digest is still computed in one pass, and a big layer unpacks while it downloads,
+//! following the complete prefix (at most a few parts behind the fastest connection).
+//!
 //! # Resuming
 //! - A dropped connection is invisible here: the async half reopens the source at the offset
 //!   it reached (`Range`; a registry that ignores it has the prefix skipped by the source) and
@@ -40,17 +48,17 @@
 use std::io::{self, Read};
 use std::sync::Arc;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::hash_thread::HashThread;
+use super::tee::{Stop, Tee};
 use super::TransferError;
-use crate::compress::window::{frame_window, WindowPermit, FRAME_HEADER_MAX, WINDOWS};
 use crate::compress::{Compression, Decoder};
 use crate::digest::{Algorithm, Digest};
 use crate::store::layers::{LayerSink, LayerSinkFactory};
-use crate::store::{Ingest, StoreError};
+use crate::store::Ingest;
 
 /// Chunks in flight between the network task and the pipeline thread.
 pub(crate) const FEED_DEPTH: usize = 4;
@@ -63,6 +71,9 @@ const DECODE_BUFFER: usize = 64 * 1024;
 pub(crate) enum Feed {
     /// The next compressed bytes.
     Chunk(Bytes),
+    /// The ingest's file holds every byte up to this offset, placed there by a fetch in
+    /// parts (`crate::store::IngestParts`): take them into the stream from the file.
+    Placed(u64),
     /// All bytes were sent: verify and commit.
     End,
 }
@@ -199,14 +210,7 @@ fn pass(ingest: &mut Ingest, feed: &mut mpsc::Receiver<Feed>, spec: &PipelineSpe
         Ok(sink) => sink,
         Err(e) => return PassEnd::Failed(e),
     };
-    let mut tee = Tee {
-        prefix,
-        feed,
-        pending: Bytes::new(),
-        ingest,
-        ended: false,
-        stop: None,
-    };
+    let mut tee = Tee::new(prefix, feed, ingest);
     if !spec.decodes() {
         tee.drain();
         return match tee.stop.take() {
@@ -368,169 +372,5 @@ fn decode_error(spec: &PipelineSpec, e: io::Error) -> TransferError {
         digest: spec.digest.clone(),
         format: spec.compression,
         source: Arc::new(e),
-    }
-}
-
-/// Why the tee stopped before the end of the blob.
-enum Stop {
-    Abandoned,
-    Store(StoreError),
-}
-
-/// The compressed stream as the decoder sees it: first the resumed prefix from disk, then the
-/// feed, each fed chunk written into the ingest before the decoder gets it.
-struct Tee<'a> {
-    prefix: Option<io::Take<std::fs::File>>,
-    feed: &'a mut mpsc::Receiver<Feed>,
-    pending: Bytes,
-    ingest: &'a mut Ingest,
-    /// `Feed::End` was received: every later read is end-of-stream.
-    ended: bool,
-    /// Set when reading stopped for a reason other than the end of the blob; reads then fail.
-    stop: Option<Stop>,
-}
-
-impl Tee<'_> {
-    fn stopped(&mut self, stop: Stop) -> io::Error {
-        let message = match &stop {
-            Stop::Abandoned => "download given up",
-            Stop::Store(_) => "cannot write to the store",
-        };
-        self.stop = Some(stop);
-        io::Error::other(message)
-    }
-}
-
-impl Tee<'_> {
-    /// Stores the rest of the feed without reading it (nothing decodes it): the resumed
-    /// prefix is already in the ingest, so it is skipped.
-    fn drain(&mut self) {
-        self.prefix = None;
-        self.pending = Bytes::new();
-        while self.stop.is_none() && !self.ended {
-            match self.feed.blocking_recv() {
-                Some(Feed::Chunk(chunk)) => {
-                    if let Err(e) = self.ingest.write_chunk(&chunk) {
-                        self.stopped(Stop::Store(e));
-                    }
-                }
-                Some(Feed::End) => self.ended = true,
-                None => {
-                    self.stopped(Stop::Abandoned);
-                }
-            }
-        }
-    }
-}
-
-impl Tee<'_> {
-    /// Reads the zstd frame header and takes its window's share of the process's
-    /// [`WINDOWS`] budget. While the budget cannot hold it, the feed is stored without being
-    /// decoded, so the download goes on; then the stream is rewound to byte zero, read back
-    /// from the ingest, for the decoder. `None` once the stream stopped (given up, store
-    /// failure): nothing will be decoded, so nothing waits for the budget, and the stop is
-    /// left for the decoder's first read to report.
-    fn window_permit(&mut self) -> Option<WindowPermit<'static>> {
-        let mut header = [0u8; FRAME_HEADER_MAX];
-        let mut len = 0;
-        while len < header.len() {
-            match self.read(&mut header[len..]) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => len += n,
-            }
-        }
-        let window = frame_window(&header[..len]);
-        let permit = loop {
-            if let Some(permit) = WINDOWS.try_take(window) {
-                break permit;
-            }
-            if self.stop.is_none() && !self.ended && self.store_next() {
-                continue;
-            }
-            if self.stop.is_some() {
-                return None;
-            }
-            // Every byte is stored: waiting stalls nothing.
-            break WINDOWS.take(window);
-        };
-        self.rewind();
-        Some(permit)
-    }
-
-    /// Stores the next fed chunk without handing it on; `false` at the end of the feed or
-    /// when it stopped.
-    fn store_next(&mut self) -> bool {
-        match self.feed.blocking_recv() {
-            Some(Feed::Chunk(chunk)) => match self.ingest.write_chunk(&chunk) {
-                Ok(()) => true,
-                Err(e) => {
-                    self.stopped(Stop::Store(e));
-                    false
-                }
-            },
-            Some(Feed::End) => {
-                self.ended = true;
-                false
-            }
-            None => {
-                self.stopped(Stop::Abandoned);
-                false
-            }
-        }
-    }
-
-    /// Starts the stream again from byte zero: everything taken from the feed so far is in
-    /// the ingest, so it is read back from there.
-    fn rewind(&mut self) {
-        if self.stop.is_some() {
-            return;
-        }
-        self.pending = Bytes::new();
-        match self.ingest.read_written() {
-            Ok(written) => self.prefix = Some(written),
-            Err(e) => {
-                self.stopped(Stop::Store(e));
-            }
-        }
-    }
-}
-
-impl Read for Tee<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.stop.is_some() {
-            return Err(io::Error::other("stream stopped"));
-        }
-        if let Some(prefix) = &mut self.prefix {
-            match prefix.read(buf) {
-                Ok(0) => self.prefix = None,
-                Ok(n) => return Ok(n),
-                Err(e) => {
-                    let what = format!("the partial download of {}", self.ingest.digest());
-                    return Err(self.stopped(Stop::Store(StoreError::io("read back", what, e))));
-                }
-            }
-        }
-        if self.ended {
-            return Ok(0);
-        }
-        while self.pending.is_empty() {
-            match self.feed.blocking_recv() {
-                Some(Feed::Chunk(chunk)) => {
-                    if let Err(e) = self.ingest.write_chunk(&chunk) {
-                        return Err(self.stopped(Stop::Store(e)));
-                    }
-                    self.pending = chunk;
-                }
-                Some(Feed::End) => {
-                    self.ended = true;
-                    return Ok(0);
-                }
-                None => return Err(self.stopped(Stop::Abandoned)),
-            }
-        }
-        let n = buf.len().min(self.pending.len());
-        buf[..n].copy_from_slice(&self.pending[..n]);
-        self.pending.advance(n);
-        Ok(n)
     }
 }

@@ -191,6 +191,7 @@ impl Env {
             descriptor,
             Compression::Gzip,
             "hoist:test".into(),
+            RangeFetch::off(),
         )
     }
 

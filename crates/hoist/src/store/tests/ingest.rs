@@ -11,17 +11,17 @@ use std::time::Duration;
 use crate::digest::Digest;
 use crate::store::{ContentStore, StoreError};
 
-fn store() -> (tempfile::TempDir, ContentStore) {
+pub(super) fn store() -> (tempfile::TempDir, ContentStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = ContentStore::open(&dir.path().join("root")).unwrap();
     (dir, store)
 }
 
-fn blob(len: usize) -> Vec<u8> {
+pub(super) fn blob(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 % 251) as u8).collect()
 }
 
-fn ingest_dir(store: &ContentStore, digest: &Digest) -> std::path::PathBuf {
+pub(super) fn ingest_dir(store: &ContentStore, digest: &Digest) -> std::path::PathBuf {
     store.root().join("ingest").join(digest.hex())
 }
 

@@ -5,4 +5,5 @@
 
 mod gc;
 mod ingest;
+mod ingest_parts;
 mod layout;

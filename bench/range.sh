@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Parallel range fetch of one big layer (issue 13, target 3): `hoist pull` of an image with one
+# 1 GiB layer, one stream against parts on several connections, through the testkit's fault
+# proxy capping each connection at 50 MB/s, and unthrottled on loopback straight from the
+# registry. Prints one markdown table of medians (wall seconds, peak RSS) for bench/RESULTS.md.
+#
+#   bench/range.sh [RUNS]            (default 5 runs of each row)
+#
+# Environment:
+#   HOIST=PATH    the hoist binary (default: target/release/hoist, built if missing)
+#   TESTKIT=PATH  the testkit binary (default: target/release/testkit, built if missing)
+#   WORK=DIR      cache for the image and the registry's storage (default ~/.cache/hoist-range)
+#   STORE=DIR     where the pulled store roots go (default /dev/shm: tmpfs)
+#   SIZE_MB=N     the layer's size (default 1024)
+#   RATE=N        the cap per connection in bytes/s (default 50000000)
+#
+# Needs docker-registry, skopeo, pigz, python3 and /usr/bin/time. Run it on a quiet machine:
+# the unthrottled rows measure the CPU.
+set -euo pipefail
+
+runs=${1:-5}
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+work=${WORK:-$HOME/.cache/hoist-range}
+store=${STORE:-/dev/shm}/hoist-range-$$
+size_mb=${SIZE_MB:-1024}
+rate=${RATE:-50000000}
+target=${CARGO_TARGET_DIR:-$repo/target}
+hoist=${HOIST:-$target/release/hoist}
+testkit=${TESTKIT:-$target/release/testkit}
+if [ ! -x "$hoist" ] || [ ! -x "$testkit" ]; then
+  (cd "$repo" && cargo build --release --locked -q -p hoist-cli -p hoist-testkit)
+fi
+mkdir -p "$work" "$store"
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$store"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+
+# ------------------------------------------------------------------ the image, made once
+image=$work/oci-$size_mb
+if [ ! -d "$image" ]; then
+  echo "== making a ${size_mb} MiB layer" >&2
+  rm -rf "$work/layer" && mkdir -p "$work/layer"
+  head -c "$((size_mb << 20))" /dev/urandom >"$work/layer/random.bin"
+  python3 "$here/mkimage.py" "$image.tmp" latest gzip "$work/layer"
+  rm -rf "$work/layer"
+  mv "$image.tmp" "$image"
+fi
+
+# ------------------------------------------------------------------ registry and proxy
+port=$(free_port)
+printf 'version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage:\n  filesystem: {rootdirectory: %s}\nhttp: {addr: 127.0.0.1:%s}\n' \
+  "$work/registry" "$port" >"$work/registry.yml"
+docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+pids+=($!)
+wait_port "$port"
+registry=127.0.0.1:$port
+skopeo copy -q --dest-tls-verify=false "oci:$image:latest" "docker://$registry/range/big:v1"
+
+"$testkit" proxy --upstream "http://$registry" --throttle "$rate" >"$work/proxy.out" &
+pids+=($!)
+for _ in $(seq 200); do grep -q '^proxy: ' "$work/proxy.out" 2>/dev/null && break; sleep 0.05; done
+proxy=$(sed -n 's/^proxy: \([^ ]*\) .*/\1/p' "$work/proxy.out")
+[ -n "$proxy" ] || { echo "the proxy did not start" >&2; exit 1; }
+
+printf 'range_fetch_threshold = 0\n' >"$work/one-stream.toml"
+printf '' >"$work/parts.toml" # the defaults: 64 MiB threshold, 16 MiB parts, 4 connections
+
+# ------------------------------------------------------------------ runs
+# one HOST CONFIG [--no-unpack]: prints "SECONDS RSS_KB" of one pull into a fresh root.
+one() {
+  local host=$1 config=$2
+  shift 2
+  rm -rf "$store/root"
+  sync
+  /usr/bin/time -f '%e %M' -o "$store/time" \
+    "$hoist" --root "$store/root" --config "$work/$config.toml" pull -q "$@" "$host/range/big:v1" >/dev/null
+  cat "$store/time"
+}
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+rows=(
+  "capped 50 MB/s per connection|$proxy|one-stream|--no-unpack"
+  "capped 50 MB/s per connection|$proxy|parts|--no-unpack"
+  "loopback, no cap|$registry|one-stream|--no-unpack"
+  "loopback, no cap|$registry|parts|--no-unpack"
+  "loopback, no cap, unpacked|$registry|one-stream|"
+  "loopback, no cap, unpacked|$registry|parts|"
+)
+echo "| link | fetch | \`hoist pull\` | median s | median peak RSS MB |"
+echo "|---|---|---|---|---|"
+for row in "${rows[@]}"; do
+  IFS='|' read -r link host config flags <<<"$row"
+  : >"$store/samples"
+  for _ in $(seq "$runs"); do
+    # shellcheck disable=SC2086
+    one "$host" "$config" $flags >>"$store/samples"
+  done
+  secs=$(awk '{ print $1 }' "$store/samples" | median)
+  rss=$(awk '{ print $2 }' "$store/samples" | median)
+  echo "| $link | $config | \`pull -q ${flags:-(unpack)}\` | $secs | $((${rss%.*} / 1024)) |"
+done
