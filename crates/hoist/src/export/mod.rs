@@ -31,14 +31,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
-use crate::digest::HashingReader;
-use crate::store::layers::{compression_of, decoder, LayerMeta};
+use crate::store::layers::{compression_of, unpack_checked, LayerMeta};
 use crate::store::metadata::ImageRecord;
-use crate::store::{ChainId, LayerError, LayerStore, MetadataStore, StoreError};
+use crate::store::{ChainId, FileError, LayerError, LayerStore, MetadataStore, StoreError};
 use crate::unpack::nofollow::{remove_children_at, remove_tree};
-use crate::unpack::{
-    unpack_layer, DiffApplier, TarFacts, Unapplied, UnpackError, UnpackMode, UnpackOptions,
-};
+use crate::unpack::{DiffApplier, TarFacts, Unapplied, UnpackError, UnpackMode, UnpackOptions};
 
 /// How to export.
 #[derive(Debug, Clone)]
@@ -92,16 +89,8 @@ pub enum ExportError {
         path: PathBuf,
     },
     /// A file operation on the target.
-    #[error("cannot {op} {path}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FileError),
     /// Copying an unpacked layer failed.
     #[error("cannot apply layer {chain_id} from {path}")]
     Layer {
@@ -144,11 +133,7 @@ pub fn export_image(
     let target = prepare_target(dir, options.force)?;
     // A DIR that is a symlink is followed once, here, as `tar -C` and umoci follow it; both
     // routes then write below the same real directory and never follow it again.
-    let dir = &fs::canonicalize(dir).map_err(|source| ExportError::Io {
-        op: "resolve",
-        path: dir.to_owned(),
-        source,
-    })?;
+    let dir = &fs::canonicalize(dir).map_err(FileError::at("resolve", dir))?;
     let result = export_into(metadata, layers, image, dir, options);
     if result.is_err() {
         target.clean_up(dir);
@@ -241,21 +226,12 @@ fn export_from_blobs(
     for layer in &image.layers {
         let compression = compression_of(layer)?;
         let blob = metadata.content().open_blob(&layer.digest)?;
-        let mut reader = HashingReader::new(decoder(compression, blob, &layer.digest)?);
-        let report =
-            unpack_layer(&mut reader, dir, &unpack).map_err(|source| ExportError::Unpack {
+        let report = unpack_checked(compression, blob, layer, dir, &unpack, |source| {
+            ExportError::Unpack {
                 blob: layer.digest.clone(),
                 source,
-            })?;
-        let actual = reader.finish();
-        if actual != layer.diff_id {
-            return Err(LayerError::DiffIdMismatch {
-                blob: layer.digest.clone(),
-                expected: layer.diff_id.clone(),
-                actual,
             }
-            .into());
-        }
+        })?;
         unapplied.extend(report.unapplied);
     }
     Ok(ExportReport {
@@ -294,13 +270,7 @@ impl Target {
 
 /// Creates `dir` if absent; refuses a non-empty one unless `force`.
 fn prepare_target(dir: &Path, force: bool) -> Result<Target, ExportError> {
-    let io = |op| {
-        move |source| ExportError::Io {
-            op,
-            path: dir.to_owned(),
-            source,
-        }
-    };
+    let io = |op| move |source| ExportError::Io(FileError::at(op, dir)(source));
     match fs::read_dir(dir) {
         Ok(mut entries) => match (entries.next().is_some(), force) {
             (false, _) => Ok(Target::Empty),

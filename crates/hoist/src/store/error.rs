@@ -6,7 +6,7 @@
 //! everything else [`StoreError::Io`].
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::layers::LayerError;
 use super::metadata::MetadataError;
@@ -219,4 +219,30 @@ pub enum LocalStoreError {
     /// The layer store.
     #[error(transparent)]
     Layers(#[from] LayerError),
+}
+
+/// A file operation that failed: what was being done, where, and why. The one shape of the
+/// `Io` variants of [`LayerError`] and [`ExportError`](crate::export::ExportError), whose
+/// sentence is `cannot OP PATH` with the operating system's error as its cause.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {op} {path}")]
+pub struct FileError {
+    /// What was being done, e.g. `"create"`, `"resolve"`.
+    pub op: &'static str,
+    /// The file or directory involved.
+    pub path: PathBuf,
+    /// The operating system's error.
+    #[source]
+    pub source: io::Error,
+}
+
+impl FileError {
+    /// The error of `op` on `path`, for `map_err`.
+    pub fn at<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> FileError + 'a {
+        move |source| FileError {
+            op,
+            path: path.to_owned(),
+            source,
+        }
+    }
 }

@@ -73,7 +73,7 @@ pub(crate) mod testing;
 mod tests;
 
 pub use content::{BlobInfo, ContentStore};
-pub use error::{LocalStoreError, StoreError};
+pub use error::{FileError, LocalStoreError, StoreError};
 pub use gc::{collect_garbage, GcError, GcOptions, GcReport};
 pub use ingest::Ingest;
 pub use ingest_parts::IngestParts;

@@ -57,12 +57,12 @@ pub use staging::LayerMeta;
 
 use super::lock::{lock_exclusive, open_lock_file, Wait};
 use super::metadata::{ImageLayer, ImageRecord, LayerRecord};
-use super::{ContentStore, MetadataError, MetadataStore, StoreError};
+use super::{ContentStore, FileError, MetadataError, MetadataStore, StoreError};
 use crate::compress::{Compression, Decoder};
 use crate::digest::{diff_id_of, Algorithm, Digest, HashingReader};
 use crate::media::LayerMediaType;
 use crate::unpack::nofollow::remove_tree;
-use crate::unpack::{unpack_layer, UnpackError, UnpackOptions};
+use crate::unpack::{unpack_layer, UnpackError, UnpackOptions, UnpackReport};
 use staging::{TempLayer, DIFF_DIR, TEMP_PREFIX};
 
 /// `layers/` at the store root.
@@ -74,16 +74,8 @@ const PUBLISH_LOCK: &str = ".lock";
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
     /// A file operation in `layers/`.
-    #[error("cannot {op} {path}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FileError),
     /// The metadata database.
     #[error(transparent)]
     Metadata(#[from] MetadataError),
@@ -120,11 +112,7 @@ pub enum LayerError {
 }
 
 fn io_error<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> LayerError + 'a {
-    move |source| LayerError::Io {
-        op,
-        path: path.to_owned(),
-        source,
-    }
+    move |source| LayerError::Io(FileError::at(op, path)(source))
 }
 
 /// A layer unpacked by a sink, waiting for its image to be registered.
@@ -328,22 +316,18 @@ impl LayerStore {
         let compression = compression_of(layer)?;
         let blob = self.inner.content.open_blob(&layer.digest)?;
         let temp = TempLayer::create(&self.inner.dir).map_err(io_error("create in", self.dir()))?;
-        let mut reader = HashingReader::new(decoder(compression, blob, &layer.digest)?);
-        let report =
-            unpack_layer(&mut reader, &temp.diff(), &self.inner.options).map_err(|source| {
-                LayerError::Unpack {
-                    blob: layer.digest.clone(),
-                    source,
-                }
-            })?;
-        let actual = reader.finish();
-        if actual != layer.diff_id {
-            return Err(LayerError::DiffIdMismatch {
+        let report = unpack_checked(
+            compression,
+            blob,
+            layer,
+            &temp.diff(),
+            &self.inner.options,
+            |source| LayerError::Unpack {
                 blob: layer.digest.clone(),
-                expected: layer.diff_id.clone(),
-                actual,
-            });
-        }
+                source,
+            },
+        )?;
+        let actual = layer.diff_id.clone();
         let options = &self.inner.options;
         let meta = temp
             .describe(&actual, options.whiteouts, options.privileges, &report)
@@ -491,13 +475,39 @@ pub(crate) fn diff_id_of_blob(
     let blob = content.open_blob(&layer.digest)?;
     let (diff_id, _) =
         diff_id_of(decoder(compression, blob, &layer.digest)?).map_err(|source| {
-            LayerError::Io {
+            LayerError::Io(FileError {
                 op: "decompress",
                 path: content.path_of(&layer.digest),
                 source,
-            }
+            })
         })?;
     Ok(diff_id)
+}
+
+/// Unpacks the stored `blob` of `layer` (compressed with `compression`) into `dir`, hashing
+/// the tar as it goes by: a diffID other than the layer's is [`LayerError::DiffIdMismatch`],
+/// an unpack error is what `unpack_error` makes of it (the layer store and export word it
+/// each their way).
+pub(crate) fn unpack_checked<E: From<LayerError>>(
+    compression: Compression,
+    blob: File,
+    layer: &ImageLayer,
+    dir: &Path,
+    options: &UnpackOptions,
+    unpack_error: impl FnOnce(UnpackError) -> E,
+) -> Result<UnpackReport, E> {
+    let mut reader = HashingReader::new(decoder(compression, blob, &layer.digest)?);
+    let report = unpack_layer(&mut reader, dir, options).map_err(unpack_error)?;
+    let actual = reader.finish();
+    if actual != layer.diff_id {
+        return Err(LayerError::DiffIdMismatch {
+            blob: layer.digest.clone(),
+            expected: layer.diff_id.clone(),
+            actual,
+        }
+        .into());
+    }
+    Ok(report)
 }
 
 /// A decompressing reader of a stored blob (buffered, so that an uncompressed tar is not read
@@ -508,10 +518,10 @@ pub(crate) fn decoder(
     digest: &Digest,
 ) -> Result<Decoder<io::BufReader<File>>, LayerError> {
     Decoder::new(compression, io::BufReader::with_capacity(1 << 16, blob)).map_err(|source| {
-        LayerError::Io {
+        LayerError::Io(FileError {
             op: "start decompressing",
             path: PathBuf::from(digest.as_str()),
             source,
-        }
+        })
     })
 }
