@@ -8,6 +8,7 @@ use crate::copy::CopyError;
 use crate::reference::ReferenceError;
 use crate::registry::RegistryError;
 use crate::store::StoreError;
+use crate::transfer::Interrupted;
 
 /// Why a sync (or a part of it) failed.
 #[derive(Debug, thiserror::Error)]
@@ -116,9 +117,6 @@ pub enum SyncError {
         source: Box<CopyError>,
     },
     /// Work was stopped by something outside the sync (a task that panicked).
-    #[error("interrupted: {reason}")]
-    Interrupted {
-        /// What stopped.
-        reason: String,
-    },
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
 }

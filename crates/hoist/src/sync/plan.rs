@@ -30,6 +30,7 @@ use crate::digest::Digest;
 use crate::reference::{Reference, Repository, Tag};
 use crate::registry::RegistryClient;
 use crate::store::layout::{read_index_manifests, OCI_LAYOUT_FILE};
+use crate::transfer::blocking;
 
 /// One image to sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,11 +218,7 @@ fn name_registry_images(
 
 /// The images of a `--src dir` directory with the path (or entry name) that names each.
 async fn dir_images(dir: PathBuf) -> Result<Vec<(ImageLocation, String)>, SyncError> {
-    tokio::task::spawn_blocking(move || find_dir_images(&dir))
-        .await
-        .map_err(|e| SyncError::Interrupted {
-            reason: format!("the directory walk stopped: {e}"),
-        })?
+    blocking("the directory walk", move || find_dir_images(&dir)).await?
 }
 
 /// Blocking: see [`dir_images`].

@@ -36,6 +36,7 @@ use crate::digest::Digest;
 use crate::media::Descriptor;
 use crate::registry::RegistryClient;
 use crate::store::layout::{read_index_manifests, IndexEntry, INDEX_FILE};
+use crate::transfer::blocking;
 
 /// What a previous export holds (see the module docs).
 #[derive(Debug, Default)]
@@ -57,11 +58,9 @@ impl PreviousExport {
         let dir = state_dir(path)?;
         let entries = {
             let index_dir = dir.clone();
-            tokio::task::spawn_blocking(move || read_index_manifests(&index_dir))
-                .await
-                .map_err(|e| SyncError::Interrupted {
-                    reason: format!("reading {} stopped: {e}", path.display()),
-                })?
+            let task = format!("reading {}", path.display());
+            blocking(&task, move || read_index_manifests(&index_dir))
+                .await?
                 .map_err(|e| SyncError::Layout {
                     path: dir.clone(),
                     source: Box::new(e),
