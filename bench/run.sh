@@ -27,7 +27,8 @@
 #    BENCH_AB=/path/to/hoist: an A/B of two hoist builds instead — that binary (say, a build
 #    from before a change) takes the peer's place in every row, run the same way, so the
 #    ratio is its median ÷ this build's (> 1: this build is faster).
-# 5. prints the table (bench/table.py) and leaves JSON under $WORK/results.
+# 5. prints the table (bench/table.py), issue 13's targets met or not (bench/targets.py), and
+#    leaves JSON under $WORK/results.
 #
 # The stores being measured (hoist root, containerd root, skopeo layouts, unpacked trees) live on
 # tmpfs by default, or under DIR with --dir DIR (the disk). Images and registries stay in the
@@ -44,7 +45,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --dir) dir=$2; shift ;;
     --runs) runs=$2; shift ;;
-    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -395,4 +396,8 @@ echo
 echo "hoist $("$hoist" --version 2>/dev/null | head -1) · $(nproc) cores · $(free -g | awk '/Mem:/ {print $2}') GiB · kernel $(uname -r) · stores on $fs ($base) · $runs runs"
 python3 "$here/table.py" "$work/results" "$cache/oci" | tee "$work/results/table.md"
 [ -z "${BENCH_AB:-}" ] || echo "(A/B: every \"peer\" column above is $BENCH_AB, run the same way as this build)"
+if [ -z "${BENCH_AB:-}" ]; then
+  echo
+  python3 "$here/targets.py" "$work/results" $([ "$fs" = tmpfs ] || echo --disk) | tee "$work/results/targets.md"
+fi
 echo "(results: $work/results)"
