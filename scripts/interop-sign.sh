@@ -428,12 +428,18 @@ if out=$(hoist_cmd pull -q --registries.d "$work/registries.d" "$reg/cosign/app:
 else
   fail "hoist pull stores cosign's signature, hoist push carries it" "$out"
 fi
-if out=$(peer skopeo inspect --raw "oci:$pwork/carry-store:$cosign_sig_tag" 2>&1) &&
-  grep -qF simplesigning <<<"$out"; then
-  pass "skopeo inspect reads the signature in hoist's store (oci:STORE:$cosign_sig_tag)"
-else
-  fail "skopeo inspect reads the signature in hoist's store" "$out"
-fi
+# skopeo_reads_sig LAYOUT WHAT — skopeo inspect reads cosign's `.sig` manifest in the layout
+# $work/LAYOUT by its name.
+skopeo_reads_sig() {
+  local out
+  if out=$(peer skopeo inspect --raw "oci:$pwork/$1:$cosign_sig_tag" 2>&1) &&
+    grep -qF simplesigning <<<"$out"; then
+    pass "skopeo inspect reads the signature in $2 (oci:DIR:$cosign_sig_tag)"
+  else
+    fail "skopeo inspect reads the signature in $2" "$out"
+  fi
+}
+skopeo_reads_sig carry-store "hoist's store"
 unset HOIST_ROOT
 if out=$(hoist_cmd copy -q "docker://$reg/cosign/app:v1" "oci:$work/carry-layout:v1" 2>&1 &&
   hoist_cmd copy -q "oci:$work/carry-layout:v1" "docker://$reg/oci-pushed/app:v1" 2>&1); then
@@ -441,12 +447,7 @@ if out=$(hoist_cmd copy -q "docker://$reg/cosign/app:v1" "oci:$work/carry-layout
 else
   fail "hoist copy carries cosign's signature into an oci: layout and out of it" "$out"
 fi
-if out=$(peer skopeo inspect --raw "oci:$pwork/carry-layout:$cosign_sig_tag" 2>&1) &&
-  grep -qF simplesigning <<<"$out"; then
-  pass "skopeo inspect reads the signature in hoist's oci: layout (oci:DIR:$cosign_sig_tag)"
-else
-  fail "skopeo inspect reads the signature in hoist's oci: layout" "$out"
-fi
+skopeo_reads_sig carry-layout "hoist's oci: layout"
 if out=$(skopeo_cmd --policy "$pwork/accept.json" copy -q --dest-tls-verify=false \
   "oci:$pwork/carry-layout:$cosign_sig_tag" "docker://$reg/skopeo-moved/app:$cosign_sig_tag" 2>&1) &&
   out=$(hoist_cmd copy -q --remove-signatures "docker://$reg/cosign/app:v1" \

@@ -77,6 +77,34 @@ fn blob(root: &Path, digest: &str) -> PathBuf {
         .join(digest.trim_start_matches("sha256:"))
 }
 
+/// skopeo reads the `.sig` manifest of `digest` in the layout at `root` by its name, as it
+/// would have written it (`oci:ROOT:sha256-HEX.sig`).
+fn assert_skopeo_reads_signature(root: &Path, digest: &str) {
+    let raw = skopeo::inspect_raw(&format!("oci:{}:{}", root.display(), tag_of(digest)));
+    assert!(String::from_utf8_lossy(&raw).contains("simplesigning"));
+}
+
+/// The signatures of `digest` in `repo` at `registry`, read by the testkit.
+async fn signatures_at(
+    registry: &TestRegistry,
+    repo: &str,
+    digest: &str,
+) -> Vec<hoist_testkit::SignatureLayer> {
+    read_signatures(&registry.client(), &registry.url(), repo, digest)
+        .await
+        .unwrap()
+}
+
+/// Pulls `team/app:v1` from `from` into `sandbox` and tags it for `to`.
+async fn pull_for(sandbox: &Sandbox, from: &TestRegistry, to: &TestRegistry) {
+    let (source, target) = (
+        format!("{}/team/app:v1", from.host()),
+        format!("{}/team/app:v1", to.host()),
+    );
+    hoist_ok(sandbox, &["pull", "-q", &source]).await;
+    hoist_ok(sandbox, &["tag", &source, &target]).await;
+}
+
 /// The payload digests a `.sig` manifest in the layout at `root` names.
 fn payloads(root: &Path, manifest_digest: &str) -> Vec<String> {
     let manifest: serde_json::Value =
@@ -122,7 +150,7 @@ async fn pull_stores_signatures_and_push_carries_them_to_a_registry_where_they_v
     let sandbox = sandbox_for(&[&a]);
     let (ha, hb) = (a.host(), b.host());
 
-    hoist_ok(&sandbox, &["pull", "-q", &format!("{ha}/team/app:v1")]).await;
+    pull_for(&sandbox, &a, &b).await;
     let entries = signature_entries(&sandbox.root());
     assert_eq!(entries.len(), 1, "{entries:?}");
     assert_eq!(entries[0].0, tag_of(image.digest()));
@@ -130,27 +158,11 @@ async fn pull_stores_signatures_and_push_carries_them_to_a_registry_where_they_v
     assert_eq!(stored.len(), 1);
     assert!(blob(&sandbox.root(), &stored[0]).is_file());
     // The store stays a layout skopeo reads, the signature included.
-    let raw = skopeo::inspect_raw(&format!(
-        "oci:{}:{}",
-        sandbox.root().display(),
-        tag_of(image.digest())
-    ));
-    assert!(String::from_utf8_lossy(&raw).contains("simplesigning"));
+    assert_skopeo_reads_signature(&sandbox.root(), image.digest());
 
-    hoist_ok(
-        &sandbox,
-        &[
-            "tag",
-            &format!("{ha}/team/app:v1"),
-            &format!("{hb}/team/app:v1"),
-        ],
-    )
-    .await;
     hoist_ok(&sandbox, &["push", "-q", &format!("{hb}/team/app:v1")]).await;
 
-    let pushed = read_signatures(&b.client(), &b.url(), "team/app", image.digest())
-        .await
-        .unwrap();
+    let pushed = signatures_at(&b, "team/app", image.digest()).await;
     assert_eq!(pushed.len(), 1);
     assert!(verifies(&key.public_pem(), &pushed[0]));
     let dir = tempfile::tempdir().unwrap();
@@ -159,9 +171,7 @@ async fn pull_stores_signatures_and_push_carries_them_to_a_registry_where_they_v
     assert!(accepted, "{err}");
     // Pushed again: the signature is there already, not added twice.
     hoist_ok(&sandbox, &["push", "-q", &format!("{hb}/team/app:v1")]).await;
-    let again = read_signatures(&b.client(), &b.url(), "team/app", image.digest())
-        .await
-        .unwrap();
+    let again = signatures_at(&b, "team/app", image.digest()).await;
     assert_eq!(again.len(), 1);
 }
 
@@ -198,12 +208,7 @@ async fn copy_through_an_oci_layout_and_the_store_carries_signatures() {
     let entries = signature_entries(&layout);
     assert_eq!(entries.len(), 1, "{entries:?}");
     // skopeo reads the signature manifest by its name, as it would have written it.
-    let raw = skopeo::inspect_raw(&format!(
-        "oci:{}:{}",
-        layout.display(),
-        tag_of(image.digest())
-    ));
-    assert!(String::from_utf8_lossy(&raw).contains("simplesigning"));
+    assert_skopeo_reads_signature(&layout, image.digest());
 
     // oci: → registry.
     hoist_ok(
@@ -246,9 +251,7 @@ async fn copy_through_an_oci_layout_and_the_store_carries_signatures() {
     let dir = tempfile::tempdir().unwrap();
     let policy = policy(dir.path(), &key, &format!("{ha}/team/app"));
     for repo in ["from-oci/app", "from-store/app"] {
-        let found = read_signatures(&b.client(), &b.url(), repo, image.digest())
-            .await
-            .unwrap();
+        let found = signatures_at(&b, repo, image.digest()).await;
         assert_eq!(found.len(), 1, "{repo}");
         assert!(verifies(&key.public_pem(), &found[0]), "{repo}");
         let (accepted, err) = verified_pull(&b, &policy, &format!("{hb}/{repo}:v1")).await;
@@ -303,9 +306,7 @@ async fn every_platform_and_the_index_keep_their_signatures_through_a_layout() {
     wanted.sort();
     assert_eq!(names, wanted);
     for digest in &digests {
-        let found = read_signatures(&b.client(), &b.url(), "team/app", digest)
-            .await
-            .unwrap();
+        let found = signatures_at(&b, "team/app", digest).await;
         assert_eq!(found.len(), 1, "{digest}");
         assert!(verifies(&key.public_pem(), &found[0]), "{digest}");
     }
@@ -358,17 +359,8 @@ async fn remove_signatures_leaves_them_out_of_copy_and_push() {
     .await;
     assert!(signature_entries(&layout).is_empty());
 
-    hoist_ok(&sandbox, &["pull", "-q", &format!("{ha}/team/app:v1")]).await;
+    pull_for(&sandbox, &a, &b).await;
     assert_eq!(signature_entries(&sandbox.root()).len(), 1);
-    hoist_ok(
-        &sandbox,
-        &[
-            "tag",
-            &format!("{ha}/team/app:v1"),
-            &format!("{hb}/team/app:v1"),
-        ],
-    )
-    .await;
     hoist_ok(
         &sandbox,
         &[
@@ -379,9 +371,7 @@ async fn remove_signatures_leaves_them_out_of_copy_and_push() {
         ],
     )
     .await;
-    let pushed = read_signatures(&b.client(), &b.url(), "team/app", image.digest())
-        .await
-        .unwrap();
+    let pushed = signatures_at(&b, "team/app", image.digest()).await;
     assert!(pushed.is_empty());
 }
 

@@ -42,7 +42,11 @@
 //!    each image manifest to be copied is judged by its own digest ([`crate::trust`]; never
 //!    an index, as containers/image judges each single image it copies); a refusal stops
 //!    the copy before any blob is read or anything written ([`verify_source`] does the same
-//!    for a caller that must judge before opening its sink).
+//!    for a caller that must judge before opening its sink). With
+//!    [`CopyOptions::signatures`], the signatures attached by tag to every manifest to be
+//!    written (`sha256-HEX.sig`, the index's too) are read from the source
+//!    ([`ImageSource::signatures`]), bounded; one that cannot be read fails the copy here,
+//!    before anything is written, as skopeo's does.
 //! 2. Blobs, each once, through the [`Scheduler`] (bounded concurrency, 5 by default;
 //!    retries with backoff; docker's `Preparing`, `Waiting`, `Retrying in N seconds`): the
 //!    layers, then the configs (docker's push sends the config after the layers, so a refusal
@@ -72,7 +76,9 @@
 //!    sink; the root last, under the sink's tag. Then, with [`CopyOptions::referrers`], the
 //!    referrers (OCI 1.1) the walk found, each after its subject, through
 //!    [`ImageSink::put_referrer`] (their blobs went with the others in step 2, as they are).
-//!    Then docker's line `TAG: digest: D size: N`.
+//!    Then the signatures read in step 1 are added to the sink's ([`ImageSink::signatures`]:
+//!    a registry's `.sig` tag, a layout's `sha256-HEX.sig` entry), those already there kept
+//!    and none twice; a rewritten manifest's stay behind. Then docker's line `TAG: digest: D size: N`.
 //!
 //! # Invariants
 //! - A sink never holds a manifest whose blobs or child manifests are missing (order of step
