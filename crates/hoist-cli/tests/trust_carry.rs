@@ -247,6 +247,23 @@ async fn copy_through_an_oci_layout_and_the_store_carries_signatures() {
     )
     .await;
     assert_eq!(signature_entries(&back).len(), 1);
+    // Untagged, the layout's one image is still found: a signature entry is no image.
+    hoist_ok(
+        &sandbox,
+        &[
+            "copy",
+            "-q",
+            &format!("oci:{}", back.display()),
+            &format!("docker://{hb}/from-back/app:v1"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        signatures_at(&b, "from-back/app", image.digest())
+            .await
+            .len(),
+        1
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let policy = policy(dir.path(), &key, &format!("{ha}/team/app"));
