@@ -24,6 +24,11 @@
 #    round, cosign and skopeo add theirs to hoist's `.sig` manifest, and all three verify;
 # 6. `hoist copy` carries signatures from one repository to another (skopeo and cosign
 #    verify them there), and `--remove-signatures` leaves them out;
+# 7. an image signed by `cosign sign --key` pulled by hoist into its store and copied into an
+#    `oci:` layout (the `.sig` manifest kept as an `index.json` entry named
+#    `sha256-DIGEST.sig`, which skopeo reads as `oci:DIR:sha256-DIGEST.sig`), then pushed
+#    and copied on by hoist to other repositories: `cosign verify --key` and skopeo (policy
+#    `sigstoreSigned`) accept it there;
 # 2b. every signedIdentity rule over tags, digests, a mirror, cosign's repository-only
 #    identity, a signed index and an index with only one platform signed: hoist accepts
 #    exactly what skopeo accepts.
@@ -407,6 +412,62 @@ for key in cosign.pub hoist.pub; do
   else
     fail "cosign verify --key $key accepts the signature hoist copy carried" "$out"
   fi
+done
+
+echo "== 7. signatures through the store and an oci: layout, as cosign and skopeo read them"
+# cosign/app:v1 carries cosign's signature (and hoist's, from 4.). Pulled into a store
+# reading sigstore attachments, and copied into an oci: layout, its `.sig` manifest is kept
+# as an index.json entry named sha256-DIGEST.sig; pushed or copied on from there it lands
+# under that tag at another repository, where cosign and skopeo verify it.
+cosign_sig_tag=$(sed 's/:/-/' <<<"$cosign_digest").sig
+export HOIST_ROOT=$work/carry-store
+if out=$(hoist_cmd pull -q --registries.d "$work/registries.d" "$reg/cosign/app:v1" 2>&1 &&
+  hoist_cmd tag "$reg/cosign/app:v1" "$reg/store-pushed/app:v1" 2>&1 &&
+  hoist_cmd push -q "$reg/store-pushed/app:v1" 2>&1); then
+  pass "hoist pull stores cosign's signature, hoist push carries it"
+else
+  fail "hoist pull stores cosign's signature, hoist push carries it" "$out"
+fi
+# skopeo_reads_sig LAYOUT WHAT — skopeo inspect reads cosign's `.sig` manifest in the layout
+# $work/LAYOUT by its name.
+skopeo_reads_sig() {
+  local out
+  if out=$(peer skopeo inspect --raw "oci:$pwork/$1:$cosign_sig_tag" 2>&1) &&
+    grep -qF simplesigning <<<"$out"; then
+    pass "skopeo inspect reads the signature in $2 (oci:DIR:$cosign_sig_tag)"
+  else
+    fail "skopeo inspect reads the signature in $2" "$out"
+  fi
+}
+skopeo_reads_sig carry-store "hoist's store"
+unset HOIST_ROOT
+if out=$(hoist_cmd copy -q "docker://$reg/cosign/app:v1" "oci:$work/carry-layout:v1" 2>&1 &&
+  hoist_cmd copy -q "oci:$work/carry-layout:v1" "docker://$reg/oci-pushed/app:v1" 2>&1); then
+  pass "hoist copy carries cosign's signature into an oci: layout and out of it"
+else
+  fail "hoist copy carries cosign's signature into an oci: layout and out of it" "$out"
+fi
+skopeo_reads_sig carry-layout "hoist's oci: layout"
+if out=$(skopeo_cmd --policy "$pwork/accept.json" copy -q --dest-tls-verify=false \
+  "oci:$pwork/carry-layout:$cosign_sig_tag" "docker://$reg/skopeo-moved/app:$cosign_sig_tag" 2>&1) &&
+  out=$(hoist_cmd copy -q --remove-signatures "docker://$reg/cosign/app:v1" \
+    "docker://$reg/skopeo-moved/app:v1" 2>&1) &&
+  out=$(cosign_cmd verify --key cosign.pub --insecure-ignore-tlog=true --allow-http-registry \
+    "$reg/skopeo-moved/app:v1" 2>&1); then
+  pass "skopeo copies the signature out of hoist's oci: layout as an image; cosign verifies it"
+else
+  fail "skopeo copies the signature out of hoist's oci: layout as an image; cosign verifies it" "$out"
+fi
+policy carried-cosign '[{"type": "sigstoreSigned", "keyPath": "@W@/cosign.pub", "signedIdentity":
+  {"type": "exactRepository", "dockerRepository": "'"$reg"'/cosign/app"}}]'
+for repo in store-pushed oci-pushed; do
+  if out=$(cosign_cmd verify --key cosign.pub --insecure-ignore-tlog=true --allow-http-registry \
+    "$reg/$repo/app:v1" 2>&1); then
+    pass "cosign verify --key cosign.pub accepts $repo/app:v1"
+  else
+    fail "cosign verify --key cosign.pub accepts $repo/app:v1" "$out"
+  fi
+  accepted "cosign's signature carried to $repo/app" carried-cosign "$reg/$repo/app:v1"
 done
 
 interop_summary interop-sign

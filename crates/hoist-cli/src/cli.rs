@@ -208,8 +208,9 @@ pub struct CopyArgs {
     #[arg(long)]
     pub no_referrers: bool,
 
-    /// Leave out the sigstore signatures (cosign's sha256-DIGEST.sig tags), which are copied
-    /// with the image from one registry to another by default, as skopeo copies them
+    /// Leave out the sigstore signatures (cosign's sha256-DIGEST.sig), which are copied with
+    /// the image by default between registries, oci: layouts and the store, as skopeo
+    /// copies them
     #[arg(long)]
     pub remove_signatures: bool,
 
@@ -436,6 +437,11 @@ pub struct PushArgs {
     /// compressed are sent as they are
     #[arg(long, value_enum, default_value_t = LayerCompression::Gzip)]
     pub compression: LayerCompression,
+
+    /// Leave out the sigstore signatures (cosign's sha256-DIGEST.sig) the store holds for
+    /// the image, which are pushed with it by default, as podman push does
+    #[arg(long)]
+    pub remove_signatures: bool,
 
     /// Signing what is pushed.
     #[command(flatten)]

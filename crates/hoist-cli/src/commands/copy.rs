@@ -31,11 +31,13 @@
 //! 9. With a trust policy (`--policy`, …; `commands::trust`) each image manifest of the
 //!    source to be copied (every platform's, or `--platform`'s; never an index itself, as
 //!    skopeo) is judged by its digest before anything is copied.
-//! 10. From one registry to another, the sigstore signatures of each manifest copied
-//!     unchanged (cosign's `sha256-DIGEST.sig` tags) go along, kept as they are and added to
-//!     any the destination has, as `skopeo copy` does; `--remove-signatures` leaves them out.
-//!     Other destinations cannot hold them and get none (skopeo refuses to copy a signed image
-//!     there without `--remove-signatures`).
+//! 10. The sigstore signatures of each manifest copied unchanged (cosign's
+//!     `sha256-DIGEST.sig`) go along between registries, `oci:` layouts and the store (a
+//!     layout names the `.sig` manifest by an `index.json` entry of that name:
+//!     `hoist::copy::layout_signatures`), kept as they are and added to any the destination
+//!     has, as `skopeo copy` does; `--remove-signatures` leaves them out. A `.sig` that cannot
+//!     be read or is outside hoist's bounds fails the copy before anything is sent, as
+//!     skopeo's does. `dir:` and archives cannot hold them and get none.
 //! 11. `--sign-by-sigstore-private-key` then signs each manifest written to a `docker://`
 //!     destination — an index and each platform's, as skopeo does (other destinations are
 //!     refused before the copy) — and attaches the signatures as cosign does.
@@ -93,6 +95,7 @@ pub fn run(
         },
         recompress: true,
         referrers: !args.no_referrers,
+        signatures: !args.remove_signatures,
         ..CopyOptions::default()
     };
     let signer = trust::signer(&args.sign)?;
@@ -154,12 +157,7 @@ pub fn run(
     ));
     renderer.finish();
     let outcome = result.map_err(Box::new)?;
-    if let (ImageLocation::Registry(src), ImageLocation::Registry(dst), false) =
-        (&from, &to, args.remove_signatures)
-    {
-        let carried = runtime.block_on(trust::carry_signatures(&client, src, dst, &outcome))?;
-        tracing::debug!(carried, "signatures copied");
-    }
+    tracing::debug!(carried = outcome.signatures, "signatures copied");
     if let (Some(signer), Some(reference)) = (&signer, &signed) {
         runtime.block_on(trust::sign(signer, &client, reference, &outcome.written))?;
     }

@@ -20,6 +20,12 @@
 //! see `commands::trust`), the image is judged before anything is fetched; a refused image
 //! stores nothing and the error says why.
 //!
+//! Where sigstore attachments are enabled for the image (registries.d's
+//! `use-sigstore-attachments`, the config's `sigstore_attachments`: the switch verification
+//! reads signatures by), the signatures attached to it by tag (cosign's `sha256-DIGEST.sig`)
+//! are stored with it, in the store's layout, as podman stores them on pull; `hoist push` and
+//! `hoist copy` carry them on.
+//!
 //! Layers are unpacked into the layer store (`ROOT/layers/<chainID>/`) while they download, as
 //! docker registers them; `--no-unpack` stores the verified blobs only (a later pull without it
 //! unpacks what is missing).
@@ -62,6 +68,8 @@ pub fn run(
         },
         range_fetch: config.range_fetch,
         verifier: crate::commands::trust::verifier(&args.policy, config)?,
+        signatures: crate::commands::trust::attachments(&args.policy, config)?
+            .enabled_for(&reference),
         ..PullOptions::default()
     };
     let Session {

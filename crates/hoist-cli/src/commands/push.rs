@@ -11,6 +11,10 @@
 //!    with `-q`. Each tag ends with docker's `TAG: digest: sha256:… size: N` line.
 //! 4. With `-q`, only the reference pushed is printed, as `docker push -q` does.
 //!
+//! The sigstore signatures the store holds for each manifest pushed (cosign's
+//! `sha256-DIGEST.sig`, stored by `hoist pull` or `hoist copy`) go along, added to those the
+//! registry has, as `podman push` copies them; `--remove-signatures` leaves them out.
+//!
 //! `--sign-by-sigstore-private-key KEY` (with `--sign-passphrase-file`, `--sign-identity`)
 //! signs each tag pushed — an index and each of its platforms' manifests, as `skopeo copy
 //! --all --sign-by-…` does — and attaches the signatures as cosign does (`commands::trust`).
@@ -48,6 +52,7 @@ pub fn run(
             LayerCompression::Gzip => Compression::Gzip,
             LayerCompression::Zstd => Compression::Zstd,
         },
+        signatures: !args.remove_signatures,
         ..PushOptions::default()
     };
     let Session {

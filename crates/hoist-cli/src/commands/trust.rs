@@ -13,10 +13,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hoist::copy::{CopyOutcome, ImageLocation};
+use hoist::copy::ImageLocation;
 use hoist::reference::Reference;
 use hoist::registry::RegistryClient;
-use hoist::trust::sigstore::attachments;
 use hoist::trust::{
     keys, read_passphrase_file, ImageVerifier, Policy, PolicyVerifier, SigstoreAttachments,
     SigstoreSigner, TrustError,
@@ -38,17 +37,34 @@ pub fn verifier(
         return Ok(None);
     };
     let policy = Policy::load(&path)?;
+    let (attachments, dir) = attachments_at(args, config, home.as_deref())?;
+    tracing::debug!(policy = %path.display(), registries_d = %dir.display(), "trust policy in force");
+    Ok(Some(Arc::new(PolicyVerifier::new(policy, attachments))))
+}
+
+/// Where sigstore attachments are enabled (`registries.d`, the config's
+/// `sigstore_attachments`): what verification reads signatures by, and where `hoist pull`
+/// stores them.
+pub fn attachments(args: &PolicyArgs, config: &Config) -> Result<SigstoreAttachments, CliError> {
+    let home = std::env::home_dir();
+    Ok(attachments_at(args, config, home.as_deref())?.0)
+}
+
+fn attachments_at(
+    args: &PolicyArgs,
+    config: &Config,
+    home: Option<&Path>,
+) -> Result<(SigstoreAttachments, PathBuf), CliError> {
     let explicit_dir = args
         .registries_d
         .as_deref()
         .or(config.registries_d.as_deref());
-    let dir = SigstoreAttachments::locate(explicit_dir, home.as_deref());
+    let dir = SigstoreAttachments::locate(explicit_dir, home);
     let mut attachments = SigstoreAttachments::load_dir(&dir)?;
     for scope in &config.sigstore_attachments {
         attachments.enable(scope);
     }
-    tracing::debug!(policy = %path.display(), registries_d = %dir.display(), "trust policy in force");
-    Ok(Some(Arc::new(PolicyVerifier::new(policy, attachments))))
+    Ok((attachments, dir))
 }
 
 /// The signer `args` ask for, if any.
@@ -95,38 +111,6 @@ pub async fn sign(
             .map_err(|e| CliError::Trust(Box::new(e)))?;
     }
     Ok(())
-}
-
-/// Copies the sigstore signatures of each manifest `outcome` wrote unchanged from the
-/// registry image `source` to `destination` (`hoist copy` without `--remove-signatures`, as
-/// `skopeo copy`). A manifest the copy rewrote (`--dest-compress`) has a digest its source's
-/// signatures do not name: they stay behind. Returns how many signatures were added.
-pub async fn carry_signatures(
-    client: &RegistryClient,
-    source: &Reference,
-    destination: &Reference,
-    outcome: &CopyOutcome,
-) -> Result<usize, CliError> {
-    let repository = |reference: &Reference| {
-        let repo = reference.repository();
-        client.repository(repo.domain(), repo.path())
-    };
-    let (from, to) = (repository(source), repository(destination));
-    let image = format!("docker://{}", source.familiar());
-    let mut carried = 0;
-    for digest in &outcome.written {
-        if outcome
-            .rewritten
-            .iter()
-            .any(|r| &r.descriptor.digest == digest)
-        {
-            continue;
-        }
-        carried += attachments::copy_signatures(&from, &to, digest, &image)
-            .await
-            .map_err(|e| CliError::Trust(Box::new(e)))?;
-    }
-    Ok(carried)
 }
 
 /// Runs `hoist generate-sigstore-key`: refuses to overwrite either file, as skopeo does.

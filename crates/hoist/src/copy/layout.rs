@@ -30,6 +30,7 @@ use serde::Deserialize;
 
 use super::blob_file::{read_manifest_file, read_small_file, stream_blob_file};
 use super::layout_referrers::{layout_referrers, record_in_layout, without_referrers};
+use super::layout_signatures::LayoutSignatures;
 use super::sink::{
     BlobInput, BlobStore, BlobWriter, DynBlobWriter, ImageSink, Progress, StoredManifest,
 };
@@ -41,6 +42,7 @@ use crate::progress::{PushReporter, Wording};
 use crate::store::layout::{BLOBS_DIR, INDEX_FILE, OCI_LAYOUT_FILE, REF_NAME_ANNOTATION};
 use crate::store::{BlobInfo, ContentStore, IndexEntry, Ingest, Spool, StoreError};
 use crate::transfer::blocking;
+use crate::trust::sigstore::SignatureHome;
 
 /// Bytes gathered from the source before one blocking write into the ingest.
 const WRITE_BATCH: usize = 1 << 20;
@@ -201,6 +203,11 @@ impl<T: LayoutFiles> ImageSource for T {
             artifact_type,
         ))
     }
+
+    fn signatures(&self) -> Option<Box<dyn SignatureHome>> {
+        let home = LayoutSignatures::reading(self.layout_root(), self.describe());
+        Some(Box::new(home))
+    }
 }
 
 /// `blobs/<alg>/<hex>` under `root`.
@@ -333,6 +340,12 @@ impl ImageSink for LayoutSink {
 
     fn holds_referrers(&self) -> bool {
         true
+    }
+
+    fn signatures(&self) -> Option<Box<dyn SignatureHome>> {
+        let location = ImageSink::location(self);
+        let home = LayoutSignatures::writing(self.content.clone(), location);
+        Some(Box::new(home))
     }
 
     fn put_referrer<'a>(

@@ -26,6 +26,7 @@ use crate::media::referrer::{check_count, matches_artifact_type};
 use crate::media::{Descriptor, Referrer, WalkError};
 use crate::store::layout::{INDEX_FILE, REF_NAME_ANNOTATION};
 use crate::store::{ContentStore, IndexEntry, StoreError};
+use crate::trust::sigstore::attachments::subject_of_tag;
 
 #[derive(Deserialize)]
 struct IndexFile {
@@ -78,8 +79,9 @@ pub(crate) async fn layout_referrers(
     Ok(found)
 }
 
-/// The `entries` of the layout at `root` that are no referrers (an image copied into a
-/// layout without a tag is found among its referrers this way).
+/// The `entries` of the layout at `root` that are no referrers and no signatures attached by
+/// tag (`sha256-HEX.sig`, `layout_signatures`): an image copied into a layout without a tag
+/// is found among them this way.
 pub(crate) async fn without_referrers(
     root: PathBuf,
     location: &str,
@@ -87,8 +89,11 @@ pub(crate) async fn without_referrers(
 ) -> Result<Vec<Descriptor>, CopyError> {
     let mut images = Vec::new();
     for entry in entries {
-        let tagged = entry.annotations.contains_key(REF_NAME_ANNOTATION);
-        if !tagged {
+        let name = entry.annotations.get(REF_NAME_ANNOTATION);
+        if name.is_some_and(|name| subject_of_tag(name).is_some()) {
+            continue;
+        }
+        if name.is_none() {
             let manifest = read_manifest(root.clone(), location.to_owned(), &entry).await?;
             if Referrer::of(&entry, &manifest).is_some() {
                 continue;

@@ -20,6 +20,7 @@
 //! | `convert` | layers compressed on the way: which, their media types, manifests rewritten |
 //! | `layout` | [`LayoutSource`], [`LayoutSink`]: `oci:PATH[:TAG]` directories |
 //! | `layout_referrers` | referrers in a layout (an `oci:` directory, the store): untagged `index.json` entries, listed and recorded |
+//! | `layout_signatures` | [`LayoutSignatures`]: signatures attached by tag (`sha256-HEX.sig`) in a layout, as `index.json` entries of that name |
 //! | `artifact` | [`ArtifactSource`]: local files as an artifact referring to a subject (`hoist attach`) |
 //! | `archive_source`, `archive_sink` | [`ArchiveSource`], [`DockerArchiveSink`], [`OciArchiveSink`]: `docker-archive:` and `oci-archive:` tarballs, on [`crate::archive`]'s formats |
 //! | `load` | [`load_archive`]: `hoist load`, every image of an archive copied into a [`StoreSink`] |
@@ -41,7 +42,11 @@
 //!    each image manifest to be copied is judged by its own digest ([`crate::trust`]; never
 //!    an index, as containers/image judges each single image it copies); a refusal stops
 //!    the copy before any blob is read or anything written ([`verify_source`] does the same
-//!    for a caller that must judge before opening its sink).
+//!    for a caller that must judge before opening its sink). With
+//!    [`CopyOptions::signatures`], the signatures attached by tag to every manifest to be
+//!    written (`sha256-HEX.sig`, the index's too) are read from the source
+//!    ([`ImageSource::signatures`]), bounded; one that cannot be read fails the copy here,
+//!    before anything is written, as skopeo's does.
 //! 2. Blobs, each once, through the [`Scheduler`] (bounded concurrency, 5 by default;
 //!    retries with backoff; docker's `Preparing`, `Waiting`, `Retrying in N seconds`): the
 //!    layers, then the configs (docker's push sends the config after the layers, so a refusal
@@ -71,7 +76,9 @@
 //!    sink; the root last, under the sink's tag. Then, with [`CopyOptions::referrers`], the
 //!    referrers (OCI 1.1) the walk found, each after its subject, through
 //!    [`ImageSink::put_referrer`] (their blobs went with the others in step 2, as they are).
-//!    Then docker's line `TAG: digest: D size: N`.
+//!    Then the signatures read in step 1 are added to the sink's ([`ImageSink::signatures`]:
+//!    a registry's `.sig` tag, a layout's `sha256-HEX.sig` entry), those already there kept
+//!    and none twice; a rewritten manifest's stay behind. Then docker's line `TAG: digest: D size: N`.
 //!
 //! # Invariants
 //! - A sink never holds a manifest whose blobs or child manifests are missing (order of step
@@ -135,6 +142,7 @@ pub mod discover;
 mod error;
 pub mod layout;
 mod layout_referrers;
+pub mod layout_signatures;
 pub mod load;
 pub mod location;
 pub mod remote;
@@ -163,6 +171,7 @@ pub use dir::{DirSink, DirSource};
 pub use discover::{discover, Discovered};
 pub use error::{CopyError, RecordError};
 pub use layout::{LayoutSink, LayoutSource};
+pub use layout_signatures::LayoutSignatures;
 pub use load::load_archive;
 pub use location::{ArchiveImage, ImageLocation};
 pub use remote::RegistryImage;
@@ -181,6 +190,7 @@ use crate::digest::Digest;
 use crate::media::{Descriptor, Platform};
 use crate::progress::{forward_until_done, ChannelProgress, ProgressEvent, ProgressSink};
 use crate::transfer::{Scheduler, TransferConfig, TransferJob};
+use crate::trust::sigstore::{attachments, SignatureHome};
 use blob_job::{send_blobs, BlobResult};
 
 /// How to copy.
@@ -212,6 +222,17 @@ pub struct CopyOptions {
     /// copy` sets it unless `--no-referrers`. Referrers of a manifest that `compression`
     /// rewrites are left out: they name a digest the destination does not hold.
     pub referrers: bool,
+    /// Carry the signatures attached by tag (cosign's `sha256-HEX.sig`) to each manifest
+    /// copied unchanged — every platform's and the index's — from the source's
+    /// [`ImageSource::signatures`] to the sink's [`ImageSink::signatures`], when both keep
+    /// them: read before any blob is sent (a `.sig` that cannot be read, or is outside
+    /// [`crate::trust::sigstore::attachments`]' bounds, fails the copy, as skopeo's does),
+    /// added after the manifests to those the sink has (none twice). `false` by default
+    /// (sync carries `.sig` tags as tags); `hoist copy` and `hoist push` set it unless
+    /// `--remove-signatures`, `hoist pull` where sigstore attachments are enabled. A
+    /// manifest `compression` rewrites has a digest its signatures do not name: they stay
+    /// behind, as its referrers do.
+    pub signatures: bool,
     /// Judge each image manifest copied before any blob is read or anything written
     /// (`hoist copy --policy`, see [`crate::trust`]); `None` accepts every image.
     pub verify: Option<crate::trust::Verification>,
@@ -228,6 +249,7 @@ impl Default for CopyOptions {
             compression_workers: 0,
             without_digest_line: false,
             referrers: false,
+            signatures: false,
             verify: None,
         }
     }
@@ -244,6 +266,8 @@ pub struct CopyOutcome {
     pub written: Vec<Digest>,
     /// Manifests stored (the root and referrers included).
     pub manifests: usize,
+    /// Signatures attached by tag added at the sink ([`CopyOptions::signatures`]).
+    pub signatures: usize,
     /// Blobs whose bytes were sent.
     pub copied: usize,
     /// Blobs mounted from the source repository.
@@ -307,6 +331,7 @@ async fn copy_graph(
     if let Some(verification) = &options.verify {
         verify_images(verification, &plan.images).await?;
     }
+    let signatures = read_signatures(source, sink, &plan, options).await?;
     let uploads = Scheduler::new(options.upload.clone());
     let done = send_blobs(source, sink, &plan.blobs, options, &uploads, &progress).await?;
     let count = |kind: BlobResult| done.iter().filter(|(d, _)| *d == kind).count();
@@ -354,6 +379,18 @@ async fn copy_graph(
         put_referrer(sink, referrer, &uploads, &progress).await?;
         carried += referrer.manifests.len();
     }
+    let signatures = match signatures {
+        Some((home, found)) => {
+            let kept = found
+                .into_iter()
+                .filter(|(digest, _)| !rewritten.iter().any(|r| &r.original.digest == digest))
+                .collect();
+            attachments::append_each(&*home, kept, &source.location())
+                .await
+                .map_err(Box::new)?
+        }
+        None => 0,
+    };
     if !options.without_digest_line {
         let line = match sink.tag() {
             Some(tag) => format!("{tag}: digest: {} size: {}", root.digest, root.size),
@@ -365,6 +402,7 @@ async fn copy_graph(
         root,
         written: manifests.iter().map(|(d, _)| d.digest.clone()).collect(),
         manifests: manifests.len() + carried,
+        signatures,
         copied: count(BlobResult::Copied),
         mounted: count(BlobResult::Mounted),
         existing: count(BlobResult::Existing),
@@ -372,6 +410,34 @@ async fn copy_graph(
         rewritten,
     })
 }
+
+/// The signatures attached by tag to each manifest of `plan`, read from the source, and the
+/// sink's home for them; `None` when the copy carries none ([`CopyOptions::signatures`]).
+async fn read_signatures(
+    source: &dyn ImageSource,
+    sink: &dyn ImageSink,
+    plan: &Plan,
+    options: &CopyOptions,
+) -> Result<Option<(Box<dyn SignatureHome>, SignaturesFound)>, CopyError> {
+    let (Some(from), Some(to)) = (
+        options.signatures.then(|| source.signatures()).flatten(),
+        sink.signatures(),
+    ) else {
+        return Ok(None);
+    };
+    let digests: Vec<Digest> = plan
+        .manifests
+        .iter()
+        .map(|(d, _)| d.digest.clone())
+        .collect();
+    let found = attachments::read_each(&*from, &digests, &source.location())
+        .await
+        .map_err(Box::new)?;
+    Ok(Some((to, found)))
+}
+
+/// What [`attachments::read_each`] found: signatures by the digest they sign.
+type SignaturesFound = Vec<(Digest, Vec<crate::trust::sigstore::Signature>)>;
 
 /// The blob half of [`copy`], for an image whose manifest is made only after its layers
 /// arrived (pull's Docker schema 1 conversion): `layers` from `source` into `sink`, each

@@ -32,6 +32,7 @@ use crate::reference::{Reference, Repository};
 use crate::registry::body::Document;
 use crate::registry::{MountResult, Purpose, RegistryClient, RegistryError, RemoteRepository};
 use crate::transfer::{Backoff, RetryPolicy, SendPolicy};
+use crate::trust::sigstore::SignatureHome;
 
 /// Manifest reads and writes (`HEAD`, `GET`, `PUT`, referrers lists): 5 attempts (docker's
 /// count), a short backoff, and a registry's `Retry-After` honoured up to a minute, so that
@@ -264,6 +265,10 @@ impl ImageSource for RegistryImage {
             Ok(listed)
         })
     }
+
+    fn signatures(&self) -> Option<Box<dyn SignatureHome>> {
+        Some(Box::new(self.repo.clone()))
+    }
 }
 
 impl ImageSink for RegistryImage {
@@ -292,6 +297,10 @@ impl ImageSink for RegistryImage {
 
     /// A referrer is `PUT` by digest like any child: the registry client keeps the subject's
     /// fallback tag when the registry has no referrers API (`registry::referrers`).
+    fn signatures(&self) -> Option<Box<dyn SignatureHome>> {
+        Some(Box::new(self.repo.clone()))
+    }
+
     fn holds_referrers(&self) -> bool {
         true
     }

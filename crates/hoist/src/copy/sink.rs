@@ -42,6 +42,7 @@ use crate::media::Descriptor;
 use crate::progress::{ProgressSink, Wording};
 use crate::reference::Repository;
 use crate::store::ContentStore;
+use crate::trust::sigstore::SignatureHome;
 
 /// Where a copy writes to. See the module docs.
 pub trait ImageSink: Send + Sync {
@@ -118,6 +119,13 @@ pub trait ImageSink: Send + Sync {
     /// store keep them.
     fn holds_referrers(&self) -> bool {
         false
+    }
+
+    /// Where the sink keeps signatures attached by tag (cosign's `sha256-HEX.sig`; see
+    /// [`ImageSource::signatures`](super::ImageSource::signatures)); `None` (the default)
+    /// for sinks that cannot hold them (`dir:`, archives): a copy carries none there.
+    fn signatures(&self) -> Option<Box<dyn SignatureHome>> {
+        None
     }
 
     /// Stores the referrer `manifest` of `subject`, after its subject and everything the

@@ -24,6 +24,7 @@ use crate::compress::Compression;
 use crate::digest::Digest;
 use crate::media::Descriptor;
 use crate::reference::Repository;
+use crate::trust::sigstore::SignatureHome;
 
 /// A blob's bytes from some offset, in order; an `Err` item ends the stream (the sink may
 /// reopen it at the offset it reached).
@@ -113,14 +114,22 @@ pub trait ImageSource: Send + Sync {
     /// ([`crate::media::Referrer`]): a registry's referrers API or fallback tag, the untagged
     /// entries of a layout's `index.json`. At most [`crate::media::MAX_REFERRERS`]. The
     /// default, for sources that keep none (`dir:`, archives), is none.
-    ///
-    /// Hook for signatures attached by tag (cosign's `sha256-HEX.sig`): a source that treats
-    /// them as referrers lists them here, and `copy` carries them like any other.
+    /// Signatures attached by tag (cosign's `sha256-HEX.sig`) are no referrers: they travel
+    /// through [`signatures`](Self::signatures).
     fn referrers<'a>(
         &'a self,
         _subject: &'a Descriptor,
         _artifact_type: Option<&'a str>,
     ) -> CopyFuture<'a, Vec<Descriptor>> {
         Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Where the source keeps the signatures attached to its manifests by tag (cosign's
+    /// `sha256-HEX.sig`): a registry repository, an OCI layout (`oci:`, the store; see
+    /// `layout_signatures`). A copy with [`CopyOptions::signatures`](super::CopyOptions::signatures)
+    /// carries them from here into the sink's. `None` (the default) for sources that keep
+    /// none (`dir:`, archives).
+    fn signatures(&self) -> Option<Box<dyn SignatureHome>> {
+        None
     }
 }

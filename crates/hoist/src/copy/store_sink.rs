@@ -36,6 +36,7 @@
 use std::sync::Arc;
 
 use super::layout::LayoutSink;
+use super::layout_signatures::LayoutSignatures;
 use super::sink::{BlobInput, BlobStore, DynBlobWriter, ImageSink, StoredManifest};
 use super::source::CopyFuture;
 use super::store_layer::{StoreLayerWriter, Streamed};
@@ -48,6 +49,7 @@ use crate::reference::{Reference, Repository};
 use crate::store::{LayerStore, Lease, MetadataStore};
 use crate::transfer::blocking;
 use crate::transfer::{Compression, LayerSinkFactory, RangeFetch};
+use crate::trust::sigstore::SignatureHome;
 
 /// The local store as a copy destination, under one tag. See the module docs.
 #[derive(Debug, Clone)]
@@ -285,6 +287,13 @@ impl ImageSink for StoreSink {
 
     fn holds_referrers(&self) -> bool {
         true
+    }
+
+    /// The store's layout, as an `oci:` layout keeps them (`layout_signatures`).
+    fn signatures(&self) -> Option<Box<dyn SignatureHome>> {
+        let location = ImageSink::location(self);
+        let home = LayoutSignatures::writing(self.blobs.content().clone(), location);
+        Some(Box::new(home))
     }
 
     /// Into the store's layout as an `oci:` layout keeps them (an untagged `index.json`

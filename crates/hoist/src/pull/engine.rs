@@ -26,11 +26,14 @@ use futures_util::future::BoxFuture;
 use super::image::Origin;
 use super::record::ImageResult;
 use super::{PullError, Puller};
-use crate::copy::{BlobStream, CopyError, CopyOptions, ImageSource, RegistryImage, StoreSink};
+use crate::copy::{
+    BlobStream, CopyError, CopyOptions, ImageSource, LayoutSignatures, RegistryImage, StoreSink,
+};
 use crate::digest::Digest;
 use crate::error::translate_pull_error;
 use crate::media::Descriptor;
 use crate::reference::{Reference, Repository};
+use crate::trust::sigstore::attachments;
 
 /// The registry image being pulled, with manifests already read served from memory.
 pub(super) struct PullSource {
@@ -92,6 +95,10 @@ impl ImageSource for PullSource {
     fn repository(&self) -> Option<Repository> {
         self.image.repository()
     }
+
+    fn signatures(&self) -> Option<Box<dyn crate::trust::sigstore::SignatureHome>> {
+        ImageSource::signatures(&self.image)
+    }
 }
 
 impl Puller {
@@ -125,8 +132,31 @@ impl Puller {
         CopyOptions {
             upload: self.options.download.clone(),
             without_digest_line: true,
+            signatures: self.options.signatures,
             ..CopyOptions::default()
         }
+    }
+
+    /// Stores the signatures attached by tag to `digests` in `origin`'s repository in the
+    /// store, with [`PullOptions::signatures`](super::PullOptions::signatures): for what the
+    /// copy engine does not carry itself — the index an image was chosen from, an image
+    /// already pulled. Returns how many were added.
+    pub(super) async fn carry_signatures(
+        &self,
+        origin: &Origin<'_>,
+        digests: &[Digest],
+    ) -> Result<usize, PullError> {
+        if !self.options.signatures {
+            return Ok(0);
+        }
+        let image = format!("docker://{}", origin.target);
+        let found = attachments::read_each(&**origin.repo, digests, &image).await?;
+        if found.is_empty() {
+            return Ok(0);
+        }
+        let location = format!("hoist:{}", origin.target);
+        let home = LayoutSignatures::writing(self.metadata.content().clone(), location);
+        Ok(attachments::append_each(&home, found, &image).await?)
     }
 
     /// The image the sink recorded for `manifest_digest`.

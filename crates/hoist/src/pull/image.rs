@@ -195,6 +195,11 @@ impl Puller {
                 })
             }
         };
+        if let Some(index) = &origin.index_digest {
+            // The platform's signatures came with its copy; the index's come here.
+            self.carry_signatures(&origin, std::slice::from_ref(index))
+                .await?;
+        }
         progress.emit(ProgressEvent::message("", format!("Digest: {digest}")));
         let mut attempts = 0;
         let updated = loop {
@@ -238,6 +243,9 @@ impl Puller {
         progress: &Arc<dyn ProgressSink>,
     ) -> Result<ImageResult, PullError> {
         if let Some(done) = self.already_pulled(manifest_digest).await? {
+            // Not copied again, but signed since, perhaps: its signatures still come along.
+            self.carry_signatures(origin, std::slice::from_ref(manifest_digest))
+                .await?;
             return Ok(done);
         }
         let media_type = manifest

@@ -128,6 +128,13 @@ pub struct PullOptions {
     /// Judges each image manifest pulled (not an index) by its digest before anything is
     /// stored (`hoist pull --policy`, see [`crate::trust`]); `None` accepts every image.
     pub verifier: Option<Arc<dyn ImageVerifier>>,
+    /// Store the signatures attached by tag (cosign's `sha256-HEX.sig`) to each manifest
+    /// pulled — the platform's and the index it was chosen from — in the store's layout
+    /// (`copy::layout_signatures`), so `hoist push` and `hoist copy` carry them on, as
+    /// podman stores them on pull. `false` by default; `hoist pull` sets it where sigstore
+    /// attachments are enabled for the image (`use-sigstore-attachments` in registries.d,
+    /// `sigstore_attachments` in hoist's config: the switch verification reads them by).
+    pub signatures: bool,
 }
 
 impl Default for PullOptions {
@@ -143,6 +150,7 @@ impl Default for PullOptions {
             layers: None,
             layer_sink: None,
             verifier: None,
+            signatures: false,
         }
     }
 }
@@ -160,6 +168,7 @@ impl std::fmt::Debug for PullOptions {
             .field("layers", &self.layers.is_some())
             .field("layer_sink", &self.layer_sink.is_some())
             .field("verifier", &self.verifier.is_some())
+            .field("signatures", &self.signatures)
             .finish()
     }
 }

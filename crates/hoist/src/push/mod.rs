@@ -101,6 +101,11 @@ pub struct PushOptions {
     /// Threads compressing one layer; 0 (default) means every core. The compressed bytes do
     /// not depend on it.
     pub compression_workers: usize,
+    /// Carry the signatures the store holds for the manifests pushed (attached by tag,
+    /// cosign's `sha256-HEX.sig`, as `hoist pull` or `hoist copy` stored them) to the
+    /// registry, added to those there, as `podman push` copies an image's signatures; `true`
+    /// by default, `false` with `--remove-signatures`.
+    pub signatures: bool,
 }
 
 impl Default for PushOptions {
@@ -111,6 +116,7 @@ impl Default for PushOptions {
             send: SendPolicy::default(),
             compression: Compression::Gzip,
             compression_workers: 0,
+            signatures: true,
         }
     }
 }
@@ -283,6 +289,7 @@ impl Pusher {
             compression_workers: self.options.compression_workers,
             without_digest_line: false,
             referrers: false,
+            signatures: self.options.signatures,
             verify: None,
         };
         let outcome = copy(&source, &sink, &root, &options, progress)

@@ -224,6 +224,10 @@ impl ImageSink for PushSink {
         Some(self.run.content.clone())
     }
 
+    fn signatures(&self) -> Option<Box<dyn crate::trust::sigstore::SignatureHome>> {
+        ImageSink::signatures(&self.image)
+    }
+
     fn put_manifest<'a>(&'a self, manifest: &'a StoredManifest) -> CopyFuture<'a, ()> {
         Box::pin(async move {
             self.image.put_manifest(manifest).await?;

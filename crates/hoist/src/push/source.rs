@@ -113,4 +113,8 @@ impl ImageSource for PushSource {
     ) -> BoxFuture<'a, Result<Option<Descriptor>, CopyError>> {
         Box::pin(self.reusable(descriptor, compression))
     }
+
+    fn signatures(&self) -> Option<Box<dyn crate::trust::sigstore::SignatureHome>> {
+        self.store.signatures()
+    }
 }

@@ -19,7 +19,10 @@
 //!    whose subject is marked (or recorded) are walked, then theirs, and so on; the others
 //!    — left by `rmi` or `prune` of their image — are removed from `index.json`, so their
 //!    blobs are swept and `discover` no longer lists them (a cycle of referrers keeps
-//!    nothing alive);
+//!    nothing alive). **Signatures attached by tag** (entries named `sha256-HEX.sig`, as
+//!    `copy::layout_signatures` keeps cosign's `.sig` manifests) are treated alike, their
+//!    subject being the digest their name says: kept, with their payloads, exactly as long
+//!    as that manifest, and their entry removed with it;
 //! 3. **sweeps** `blobs/<algorithm>/*`: every blob not marked is deleted;
 //! 4. deletes the unpacked layers no image record holds any more, then stale `layers/.tmp-*`
 //!    and record-less layer directories ([`sweep_layers`]);
@@ -62,6 +65,7 @@ use super::{
 };
 use crate::digest::{Algorithm, Digest};
 use crate::media::{Descriptor, Referrer, WalkLimits, Walker, MAX_MANIFEST_SIZE};
+use crate::trust::sigstore::attachments::subject_of_tag;
 
 /// How old an abandoned ingest must be before collection deletes it by default: 24 hours.
 pub const DEFAULT_INGEST_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
@@ -115,6 +119,8 @@ pub struct GcReport {
     pub ingest_bytes: u64,
     /// Referrers whose subject was gone, removed from `index.json`.
     pub referrers_removed: usize,
+    /// Signature entries (`sha256-HEX.sig`) whose image was gone, removed from `index.json`.
+    pub signatures_removed: usize,
 }
 
 impl GcReport {
@@ -212,28 +218,42 @@ fn layout_roots(
     loop {
         let (alive, waiting): (Vec<_>, Vec<_>) = referrers
             .into_iter()
-            .partition(|(_, subject)| marked.contains(subject) || recorded.contains(subject));
+            .partition(|(_, subject, _)| marked.contains(subject) || recorded.contains(subject));
         referrers = waiting;
         if alive.is_empty() {
             break;
         }
         marked.extend(walk_from(
             content,
-            alive.into_iter().map(|(d, _)| d).collect(),
+            alive.into_iter().map(|(d, _, _)| d).collect(),
         )?);
     }
-    if !referrers.is_empty() {
-        let orphans: BTreeSet<Digest> = referrers.into_iter().map(|(d, _)| d.digest).collect();
+    let mut orphans = BTreeSet::new();
+    for (descriptor, _, name) in referrers {
+        match name {
+            Some(name) => {
+                if content.index_remove(&name)? {
+                    report.signatures_removed += 1;
+                }
+            }
+            None => {
+                orphans.insert(descriptor.digest);
+            }
+        }
+    }
+    if !orphans.is_empty() {
         report.referrers_removed = content.index_remove_untagged(&orphans)?;
     }
     Ok(marked)
 }
 
-/// An untagged `index.json` entry that is a referrer, with its subject's digest.
-type ReferrerEntry = (Descriptor, Digest);
+/// An `index.json` entry that lives as long as its subject, with the subject's digest: an
+/// untagged referrer (no name), or a signature entry (its name, `sha256-HEX.sig`).
+type ReferrerEntry = (Descriptor, Digest, Option<String>);
 
-/// The untagged entries of `index.json` that are referrers, each with its subject's digest;
-/// and every other entry (a manifest that cannot be read is no referrer: it keeps itself).
+/// The untagged entries of `index.json` that are referrers and the signature entries, each
+/// with its subject's digest; and every other entry (a manifest that cannot be read is no
+/// referrer: it keeps itself).
 fn split_referrers(
     content: &ContentStore,
     entries: Vec<IndexEntry>,
@@ -242,11 +262,15 @@ fn split_referrers(
     let mut others = Vec::new();
     for entry in entries {
         let descriptor = Descriptor::new(&entry.media_type, entry.digest.clone(), entry.size);
+        if let Some(subject) = entry.ref_name.as_deref().and_then(subject_of_tag) {
+            referrers.push((descriptor, subject, entry.ref_name.clone()));
+            continue;
+        }
         if entry.ref_name.is_none() {
             match content.read_to_vec_capped(&entry.digest, LIMITS.max_manifest_size) {
                 Ok(bytes) => {
                     if let Some(referrer) = Referrer::of(&descriptor, &bytes) {
-                        referrers.push((descriptor, referrer.subject.digest));
+                        referrers.push((descriptor, referrer.subject.digest, None));
                         continue;
                     }
                 }

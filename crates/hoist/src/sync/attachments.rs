@@ -23,6 +23,7 @@ use crate::copy::{BlobStream, CopyFuture, ImageLocation, ImageSource};
 use crate::digest::Digest;
 use crate::media::Descriptor;
 use crate::reference::Repository;
+use crate::trust::sigstore::attachments::subject_of_tag;
 
 /// Artifact types of signatures: cosign's referrer signatures, sigstore bundles (cosign 3
 /// attaches those by default), Notary v2 (notation).
@@ -51,7 +52,7 @@ fn digest_tag_with(tag: &str, rest: &str) -> bool {
 
 /// cosign's signature tag: `sha256-HEX.sig`.
 pub fn is_signature_tag(tag: &str) -> bool {
-    digest_tag_with(tag, ".sig")
+    subject_of_tag(tag).is_some()
 }
 
 /// The referrers fallback tag (distribution-spec "Referrers Tag Schema"): `sha256-HEX`.

@@ -117,6 +117,18 @@ pub enum TrustError {
         #[source]
         source: Box<RegistryError>,
     },
+    /// The signatures could not be read from, or written to, an OCI layout (an `oci:`
+    /// directory, the local store).
+    #[error("{image}: {action}: {source}")]
+    Layout {
+        /// The image as the user named it.
+        image: String,
+        /// What was being done (`reading signatures sha256-….sig`).
+        action: String,
+        /// What the layout answered.
+        #[source]
+        source: Box<crate::copy::CopyError>,
+    },
     /// The signature manifest or a signature in it is outside the bounds hoist reads, or
     /// malformed.
     #[error("{image}: signature manifest {tag}: {reason}")]

@@ -24,8 +24,10 @@
 //! What is not verified yet: `pki` and GPG `signedBy` — a requirement naming them refuses the
 //! image with "not supported yet", never accepts it. Fulcio certificates and Rekor bundles
 //! are verified as skopeo 1.22 does ([`sigstore::fulcio`], [`sigstore::rekor`]).
-//! Signatures are read from registries only (sigstore attachments), so `sigstoreSigned`
-//! refuses images read from `oci:`, `dir:`, archives and the local store. As containers/image
+//! Signatures are judged from registries only (sigstore attachments), so `sigstoreSigned`
+//! refuses images read from `oci:`, `dir:`, archives and the local store — even though
+//! copies, pulls and pushes carry the signatures through `oci:` layouts and the store
+//! ([`sigstore::attachments`], `copy::layout_signatures`). As containers/image
 //! (skopeo, podman) does, each image manifest is judged by its own digest and `.sig`, never
 //! an index: an index signed alone (`cosign sign` without `--recursive`) does not admit its
 //! platforms; `cosign sign --recursive` and `skopeo copy --all --sign-by-…` sign each.

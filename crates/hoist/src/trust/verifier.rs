@@ -133,7 +133,7 @@ impl PolicyVerifier {
         if !self.attachments.enabled_for(reference) {
             return Ok(Vec::new());
         }
-        let found = attachments::read(repository, digest, subject.name()).await?;
+        let found = attachments::read(&**repository, digest, subject.name()).await?;
         if found.others > 0 {
             tracing::debug!(
                 others = found.others,

@@ -226,6 +226,68 @@ fn a_referrer_of_an_image_other_tools_tagged_is_kept_and_a_cycle_keeps_nothing()
     assert!(!has(&f, &orphan.manifest) && !has(&f, &orphan_of_orphan.blobs[1]));
 }
 
+/// The testkit's `.sig` manifest for the image `subject`, stored as `copy::layout_signatures`
+/// keeps it: blobs, and an `index.json` entry named `sha256-HEX.sig`. Returns its blobs.
+fn put_signature(f: &Fixture, subject: &Blob) -> Vec<Blob> {
+    let key = hoist_testkit::sigstore::CosignKey::generate();
+    let layer = key.signature(&subject.digest, "example.com/app:1");
+    let (manifest, config, payloads) = hoist_testkit::sigstore::signature_manifest(&[layer]);
+    let blobs: Vec<Blob> = payloads.into_iter().chain([config, manifest]).collect();
+    for blob in &blobs {
+        f.content.write_blob(&digest(blob), &blob.bytes).unwrap();
+    }
+    let manifest = &blobs[blobs.len() - 1];
+    f.content
+        .index_add(&IndexEntry {
+            media_type: manifest.media_type.clone(),
+            digest: digest(manifest),
+            size: manifest.size,
+            ref_name: Some(hoist_testkit::sigstore::signature_tag(&subject.digest)),
+        })
+        .unwrap();
+    blobs
+}
+
+#[test]
+fn signatures_attached_by_tag_live_as_long_as_their_image() {
+    let f = fixture();
+    let kept = build(&["kept"]);
+    let gone = build(&["gone"]);
+    put(&f, &kept, Some("kept:1"));
+    let record = put(&f, &gone, Some("gone:1"));
+    let kept_signature = put_signature(&f, &kept.manifest);
+    let gone_signature = put_signature(&f, &gone.manifest);
+
+    let report = collect(&f, &sweep_only());
+    assert_eq!((report.blobs_removed, report.signatures_removed), (0, 0));
+
+    f.meta
+        .delete_reference(&Reference::parse("gone:1").unwrap())
+        .unwrap();
+    f.meta.delete_image(&record.manifest_digest).unwrap();
+    let report = collect(&f, &sweep_only());
+
+    assert_eq!(report.signatures_removed, 1);
+    let names: Vec<String> = f
+        .content
+        .index_manifests()
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| e.ref_name)
+        .filter(|name| name.ends_with(".sig"))
+        .collect();
+    assert_eq!(
+        names,
+        [hoist_testkit::sigstore::signature_tag(
+            &kept.manifest.digest
+        )]
+    );
+    assert!(kept_signature.iter().all(|b| has(&f, b)));
+    for blob in &gone_signature {
+        assert!(!has(&f, blob), "{blob:?} outlived its image");
+    }
+}
+
 #[test]
 fn gc_waits_for_a_lease_and_spares_the_blob_committed_under_it() {
     let f = fixture();

@@ -4,14 +4,23 @@
 //! base64 ECDSA signature in the annotation `dev.cosignproject.cosign/signature`. Its config
 //! is an OCI image config whose `rootfs.diff_ids` are the payload digests.
 //!
-//! [`read`] returns them, bounded: the manifest is capped by the registry client (4 MiB), at
-//! most [`MAX_SIGNATURES`] layers are accepted (a manifest with more is refused before any
-//! blob is read), and each payload is at most [`MAX_PAYLOAD`] bytes, read with a cap and
-//! checked against its digest. Layers of other media types (attestations cosign attaches
-//! elsewhere, foreign attachments) are counted, not read.
+//! Every function works on a [`SignatureHome`]: a registry repository (the tag), or an OCI
+//! layout — an `oci:` directory or the local store — where the same manifest is named by an
+//! `index.json` entry whose `org.opencontainers.image.ref.name` is that tag
+//! (`copy::layout_signatures` says why that form).
 //!
-//! [`copy_signatures`] carries an image's signatures to another repository (`hoist copy`,
-//! as `skopeo copy`), one [`append`] each.
+//! [`read`] returns them, bounded: the manifest is capped (4 MiB), at most
+//! [`MAX_SIGNATURES`] layers are accepted (a manifest with more is refused before any blob
+//! is read), and each payload is at most [`MAX_PAYLOAD`] bytes, read with a cap and checked
+//! against its digest. Layers of other media types (attestations cosign attaches elsewhere,
+//! foreign attachments) are counted, not read. A `.sig` outside these bounds, or malformed,
+//! is an error, never skipped: containers/image fails a copy whose signatures it cannot read
+//! (`GetSignaturesWithFormat`), and a copy that silently lost an image's signatures would be
+//! refused later by a policy nobody expected to fail (`--remove-signatures` copies without).
+//!
+//! [`read_each`] and [`append_each`] carry an image's signatures from one home to another
+//! (the copy engine, `hoist pull`, `hoist push`, `hoist copy`, as `skopeo copy` and `podman
+//! push` do); [`copy_signatures`] is the two for one digest.
 //!
 //! [`append`] adds one signature the way containers/image and cosign do: the existing
 //! manifest is kept with its layers (a signature already there with the same payload and
@@ -23,12 +32,11 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 
+pub use super::home::{HomeFuture, SignatureHome};
 use crate::digest::Digest;
 use crate::media::types::{OCI_CONFIG, OCI_MANIFEST};
 use crate::media::{Descriptor, ImageManifest};
-use crate::registry::{RegistryError, RemoteRepository};
 use crate::trust::TrustError;
 
 /// The media type of a signature layer.
@@ -67,18 +75,28 @@ pub fn tag_for(digest: &Digest) -> String {
     format!("{}-{}.sig", digest.algorithm().as_str(), digest.hex())
 }
 
-/// The signatures attached to `digest` in `repo` (`image` names it in errors). No `.sig`
+/// The digest an attachment tag names: `sha256-HEX.sig` ⇒ `sha256:HEX` (64 lowercase hex
+/// digits); `None` for any other tag.
+pub fn subject_of_tag(tag: &str) -> Option<Digest> {
+    let hex = tag.strip_prefix("sha256-")?.strip_suffix(".sig")?;
+    let lower_hex = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    lower_hex
+        .then(|| Digest::parse(&format!("sha256:{hex}")).ok())
+        .flatten()
+}
+
+/// The signatures attached to `digest` in `home` (`image` names it in errors). No `.sig`
 /// tag means no signatures.
 pub async fn read(
-    repo: &RemoteRepository,
+    home: &dyn SignatureHome,
     digest: &Digest,
     image: &str,
 ) -> Result<Attachments, TrustError> {
-    read_with(repo, digest, image, false).await
+    read_with(home, digest, image, false).await
 }
 
 async fn read_with(
-    repo: &RemoteRepository,
+    home: &dyn SignatureHome,
     digest: &Digest,
     image: &str,
     with_config: bool,
@@ -89,12 +107,10 @@ async fn read_with(
         tag: tag.clone(),
         reason,
     };
-    let fetched = match repo.get_manifest(&tag).await {
-        Ok(fetched) => fetched,
-        Err(e) if e.is_not_found() => return Ok(Attachments::default()),
-        Err(e) => return Err(registry(image, format!("reading signatures {tag}"), e)),
+    let Some(bytes) = home.sig_manifest(&tag, image).await? else {
+        return Ok(Attachments::default());
     };
-    let manifest: ImageManifest = serde_json::from_slice(&fetched.bytes)
+    let manifest: ImageManifest = serde_json::from_slice(&bytes)
         .map_err(|e| bounds(format!("not an image manifest: {e}")))?;
     if manifest.layers.len() > MAX_SIGNATURES {
         return Err(bounds(format!(
@@ -114,14 +130,14 @@ async fn read_with(
                 layer.digest, layer.size
             )));
         }
-        let payload = read_blob(repo, layer, image, &tag).await?;
+        let payload = read_blob(home, layer, image, &tag).await?;
         found.signatures.push(Signature {
             payload,
             annotations: layer.annotations.clone(),
         });
     }
     let config = match with_config && manifest.config.size <= MAX_SIG_CONFIG {
-        true => read_blob(repo, &manifest.config, image, &tag)
+        true => read_blob(home, &manifest.config, image, &tag)
             .await
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok()),
@@ -131,36 +147,66 @@ async fn read_with(
     Ok(found)
 }
 
-/// Copies the signatures attached to `digest` in `from` to the `.sig` manifest of the same
-/// digest in `to`, as containers/image copies sigstore signatures along with an image:
-/// payloads and every annotation as they are, the destination's own signatures kept, one
-/// already there not added twice. Returns how many were added.
-pub async fn copy_signatures(
-    from: &RemoteRepository,
-    to: &RemoteRepository,
-    digest: &Digest,
+/// The signatures attached to each of `digests` in `home`, read before anything is written
+/// (a `.sig` outside the bounds fails here, as containers/image reads an image's signatures
+/// before copying it); digests without any are left out.
+pub async fn read_each(
+    home: &dyn SignatureHome,
+    digests: &[Digest],
+    image: &str,
+) -> Result<Vec<(Digest, Vec<Signature>)>, TrustError> {
+    let mut found = Vec::new();
+    for digest in digests {
+        let signatures = read(home, digest, image).await?.signatures;
+        if !signatures.is_empty() && !found.iter().any(|(d, _)| d == digest) {
+            found.push((digest.clone(), signatures));
+        }
+    }
+    Ok(found)
+}
+
+/// Adds each of `found` ([`read_each`]'s) to `home`, one [`append`] each: payloads and every
+/// annotation as they are, the signatures already there kept, one already there not added
+/// twice. Returns how many were added.
+pub async fn append_each(
+    home: &dyn SignatureHome,
+    found: Vec<(Digest, Vec<Signature>)>,
     image: &str,
 ) -> Result<usize, TrustError> {
-    let found = read(from, digest, image).await?;
     let mut added = 0;
-    for signature in found.signatures {
-        if append(to, digest, signature, image).await? {
-            added += 1;
+    for (digest, signatures) in found {
+        for signature in signatures {
+            if append(home, &digest, signature, image).await? {
+                added += 1;
+            }
         }
     }
     Ok(added)
 }
 
+/// Copies the signatures attached to `digest` in `from` to the `.sig` manifest of the same
+/// digest in `to`, as containers/image copies sigstore signatures along with an image
+/// ([`read_each`], then [`append_each`]). Returns how many were added.
+pub async fn copy_signatures(
+    from: &dyn SignatureHome,
+    to: &dyn SignatureHome,
+    digest: &Digest,
+    image: &str,
+) -> Result<usize, TrustError> {
+    let found = read_each(from, std::slice::from_ref(digest), image).await?;
+    append_each(to, found, image).await
+}
+
 /// Adds `signature` (its payload, and its annotations: the base64 signature, certificates or
 /// bundles) to the `.sig` manifest of `digest`; `false` when it was there already.
 pub async fn append(
-    repo: &RemoteRepository,
+    home: &dyn SignatureHome,
     digest: &Digest,
     signature: Signature,
     image: &str,
 ) -> Result<bool, TrustError> {
     let tag = tag_for(digest);
-    let current = read_with(repo, digest, image, true).await?;
+    let current = read_with(home, digest, image, true).await?;
     let Signature {
         payload,
         annotations,
@@ -188,10 +234,7 @@ pub async fn append(
     {
         return Ok(false);
     }
-    let upload = |what: String, e: RegistryError| registry(image, what, e);
-    repo.upload_blob(&layer.digest, payload)
-        .await
-        .map_err(|e| upload(format!("uploading signature payload {}", layer.digest), e))?;
+    home.put_sig_blob(&layer.digest, payload, image).await?;
     manifest.layers.push(layer);
     let config = config_for(config, &manifest.layers);
     let config_bytes = Bytes::from(config.to_string());
@@ -205,17 +248,15 @@ pub async fn append(
         platform: None,
         artifact_type: None,
     };
-    repo.upload_blob(&config_digest, config_bytes)
-        .await
-        .map_err(|e| upload(format!("uploading signature config {config_digest}"), e))?;
+    home.put_sig_blob(&config_digest, config_bytes, image)
+        .await?;
     let bytes = serde_json::to_vec(&manifest).map_err(|e| TrustError::Attachments {
         image: image.to_owned(),
         tag: tag.clone(),
         reason: e.to_string(),
     })?;
-    repo.put_manifest(&tag, OCI_MANIFEST, Bytes::from(bytes))
-        .await
-        .map_err(|e| upload(format!("writing signatures {tag}"), e))?;
+    home.put_sig_manifest(&tag, Bytes::from(bytes), image)
+        .await?;
     Ok(true)
 }
 
@@ -265,25 +306,12 @@ fn config_for(existing: Option<serde_json::Value>, layers: &[Descriptor]) -> ser
 /// The blob `descriptor` read whole (at most its declared size) and checked against its
 /// digest.
 async fn read_blob(
-    repo: &RemoteRepository,
+    home: &dyn SignatureHome,
     descriptor: &Descriptor,
     image: &str,
     tag: &str,
 ) -> Result<Bytes, TrustError> {
-    let what = || format!("reading signature blob {} of {tag}", descriptor.digest);
-    let mut stream = repo
-        .get_blob(&descriptor.digest, 0)
-        .await
-        .map_err(|e| registry(image, what(), e))?;
-    let limit = usize::try_from(descriptor.size).unwrap_or(usize::MAX);
-    let mut bytes = Vec::with_capacity(limit.min(MAX_PAYLOAD as usize));
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| registry(image, what(), e))?;
-        if bytes.len() + chunk.len() > limit {
-            break;
-        }
-        bytes.extend_from_slice(&chunk);
-    }
+    let bytes = home.sig_blob(descriptor, image, tag).await?;
     let actual = Digest::of(descriptor.digest.algorithm(), &bytes);
     if actual != descriptor.digest {
         return Err(TrustError::Attachments {
@@ -292,13 +320,5 @@ async fn read_blob(
             reason: format!("blob {} does not match its digest", descriptor.digest),
         });
     }
-    Ok(Bytes::from(bytes))
-}
-
-fn registry(image: &str, action: String, e: RegistryError) -> TrustError {
-    TrustError::Registry {
-        image: image.to_owned(),
-        action,
-        source: Box::new(e),
-    }
+    Ok(bytes)
 }

@@ -1,4 +1,4 @@
-//! Sigstore signatures: where they are ([`attachments`]), what they sign ([`payload`]), who
+//! Sigstore signatures: where they are ([`attachments`], in a [`SignatureHome`]), what they sign ([`payload`]), who
 //! may have signed them ([`TrustRoot`]: public keys, or Fulcio certificates proven by Rekor
 //! bundles — [`fulcio`], [`rekor`]), and the two operations on one signature — [`check`] (is
 //! it a valid signature by this trust root for this digest and an accepted identity?) and
@@ -13,6 +13,7 @@
 
 pub mod attachments;
 pub mod fulcio;
+mod home;
 pub mod payload;
 pub mod rekor;
 
@@ -22,7 +23,7 @@ use p256::ecdsa::{Signature as EcdsaSignature, SigningKey, VerifyingKey};
 use p256::pkcs8::EncodePublicKey;
 
 pub use attachments::{
-    Signature, MAX_PAYLOAD, MAX_SIGNATURES, SIGNATURE_ANNOTATION, SIMPLE_SIGNING,
+    Signature, SignatureHome, MAX_PAYLOAD, MAX_SIGNATURES, SIGNATURE_ANNOTATION, SIMPLE_SIGNING,
 };
 pub use fulcio::{FulcioRoot, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION};
 pub use payload::Payload;

@@ -242,3 +242,20 @@ mod keyless {
         );
     }
 }
+
+#[test]
+fn the_attachment_tag_names_its_digest_and_nothing_else_does() {
+    let tag = attachments::tag_for(&digest());
+    assert_eq!(attachments::subject_of_tag(&tag), Some(digest()));
+    let hex = DIGEST.trim_start_matches("sha256:");
+    for other in [
+        format!("sha256-{hex}"),
+        format!("sha256-{hex}.att"),
+        format!("sha256-{}.sig", "AB".repeat(32)),
+        format!("sha256-{}.sig", &hex[1..]),
+        format!("sha512-{hex}.sig"),
+        "v1.sig".to_owned(),
+    ] {
+        assert_eq!(attachments::subject_of_tag(&other), None, "{other}");
+    }
+}
