@@ -154,9 +154,9 @@ run() {
   local got=accept
   [ "$status" = 0 ] || got=refuse
   if [ "$got" = "$expect" ]; then
-    echo "ok: $tool ${got}s $repo under $policy"
+    echo "PASS: $tool ${got}s $repo under $policy"
   else
-    echo "FAILED: $tool ${got}s $repo under $policy (expected $expect)"
+    echo "FAIL: $tool ${got}s $repo under $policy (expected $expect)"
     fail=1
   fi
   [ "$got" = refuse ] && echo "    $(tail -n 1 <<<"$out")"
