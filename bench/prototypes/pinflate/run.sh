@@ -1,6 +1,6 @@
 #!/bin/sh
 # Interleaved runs of every variant (see README.md): ROUNDS rounds of
-# flate2 / rgz1 / rgz2 / rgz2 with the marker path forced, on BLOB, output MODE (sha|null).
+# flate2 / flate2t / rgz1 / rgz2 / rgz2 with the marker path forced (or $VARIANTS), on BLOB, output MODE (sha|null).
 # One line per run: variant, mode, wall s, user s, sys s, peak RSS KB, decoder path.
 # FORCED is the binary built from the patched crate (README.md), empty to skip that variant.
 set -eu
@@ -9,7 +9,7 @@ BIN=${BIN:-target/release/pinflate}
 FORCED=${FORCED:-}
 for r in $(seq "$ROUNDS"); do
   echo "# round $r, load $(cut -d' ' -f1 /proc/loadavg)"
-  for v in flate2 rgz1 rgz2 forced2; do
+  for v in ${VARIANTS:-flate2 flate2t rgz1 rgz2 forced2}; do
     case $v in
       forced2) [ -n "$FORCED" ] || continue
                cmd="env PINFLATE_FORCE_MARKER=1 $FORCED $BLOB rgz2 $MODE" ;;

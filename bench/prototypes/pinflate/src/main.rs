@@ -1,5 +1,5 @@
 //! Inflate one gzip blob (argument 1) with variant argument 2 — `flate2` (MultiGzDecoder on
-//! zlib-rs, hoist today) or `rgz1`/`rgz2`/`rgzN` (rapidgzip-core with N workers) — and
+//! zlib-rs, hoist today), `flate2t` (the same on its own thread, decode-ahead) or `rgz1`/`rgz2`/`rgzN` (rapidgzip-core with N workers) — and
 //! argument 3 `sha` (hash the output with sha256, as the pull pipeline does) or `null`
 //! (discard it). Prints the decoded size, the digest, the wall time and the decoder path.
 
@@ -29,9 +29,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut sink = Sink((mode == "sha").then(Sha256::new), 0);
     let start = Instant::now();
     let mut path_used = String::from("-");
-    if variant == "flate2" {
+    if variant == "flate2t" {
+        // Decode-ahead: flate2 on its own thread, 128 KiB chunks through a bounded channel
+        // (16 in flight), the consumer (hash or discard) on this one.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+        let path = path.clone();
+        let worker = std::thread::spawn(move || -> io::Result<()> {
+            let file = std::fs::File::open(path)?;
+            let mut dec =
+                flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 16, file));
+            loop {
+                let mut buf = vec![0u8; 1 << 17];
+                let n = dec.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                buf.truncate(n);
+                if tx.send(buf).is_err() {
+                    return Ok(());
+                }
+            }
+        });
+        for chunk in rx {
+            sink.write_all(&chunk)?;
+        }
+        worker.join().map_err(|_| "decode thread panicked")??;
+    } else if variant == "flate2" {
         let file = std::fs::File::open(path)?;
-        let mut dec = flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 16, file));
+        let mut dec =
+            flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 16, file));
         let mut buf = vec![0u8; 1 << 17];
         loop {
             let n = dec.read(&mut buf)?;
@@ -42,7 +68,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     } else {
         let workers: usize = variant.trim_start_matches("rgz").parse()?;
-        let decoder = rapidgzip_core::Decoder::builder().decoder_threads(workers).build()?;
+        let decoder = rapidgzip_core::Decoder::builder()
+            .decoder_threads(workers)
+            .build()?;
         let mut reader = decoder.open(path)?;
         let handle = reader.handle();
         let mut buf = vec![0u8; 1 << 17];
@@ -58,7 +86,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         reader.finish()?;
     }
     let wall = start.elapsed().as_secs_f64();
-    let digest = sink.0.map(|h| format!("{:x}", h.finalize())).unwrap_or_default();
-    println!("{variant} {mode} out {} wall {wall:.3} path {path_used} sha256 {digest}", sink.1);
+    let digest = sink
+        .0
+        .map(|h| format!("{:x}", h.finalize()))
+        .unwrap_or_default();
+    println!(
+        "{variant} {mode} out {} wall {wall:.3} path {path_used} sha256 {digest}",
+        sink.1
+    );
     Ok(())
 }
