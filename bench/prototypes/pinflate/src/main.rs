@@ -1,5 +1,5 @@
 //! Inflate one gzip blob (argument 1) with variant argument 2 — `flate2` (MultiGzDecoder on
-//! zlib-rs, hoist today), `flate2t` (the same on its own thread, decode-ahead) or `rgz1`/`rgz2`/`rgzN` (rapidgzip-core with N workers) — and
+//! zlib-rs, hoist today), `flate2t` (the same on its own thread, decode-ahead, recycled buffers) or `rgz1`/`rgz2`/`rgzN` (rapidgzip-core with N workers) — and
 //! argument 3 `sha` (hash the output with sha256, as the pull pipeline does) or `null`
 //! (discard it). Prints the decoded size, the digest, the wall time and the decoder path.
 
@@ -30,28 +30,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let mut path_used = String::from("-");
     if variant == "flate2t" {
-        // Decode-ahead: flate2 on its own thread, 128 KiB chunks through a bounded channel
-        // (16 in flight), the consumer (hash or discard) on this one.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+        // Decode-ahead: flate2 on its own thread, 8 recycled 256 KiB buffers going round
+        // between it and the consumer (hash or discard) on this thread.
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(8);
+        let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        for _ in 0..8 {
+            empty_tx.send(vec![0u8; 1 << 18])?;
+        }
         let path = path.clone();
         let worker = std::thread::spawn(move || -> io::Result<()> {
             let file = std::fs::File::open(path)?;
             let mut dec =
                 flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(1 << 16, file));
-            loop {
-                let mut buf = vec![0u8; 1 << 17];
+            while let Ok(mut buf) = empty_rx.recv() {
                 let n = dec.read(&mut buf)?;
-                if n == 0 {
-                    return Ok(());
-                }
-                buf.truncate(n);
-                if tx.send(buf).is_err() {
+                if n == 0 || full_tx.send((buf, n)).is_err() {
                     return Ok(());
                 }
             }
+            Ok(())
         });
-        for chunk in rx {
-            sink.write_all(&chunk)?;
+        for (chunk, n) in full_rx {
+            sink.write_all(&chunk[..n])?;
+            let _ = empty_tx.send(chunk);
         }
         worker.join().map_err(|_| "decode thread panicked")??;
     } else if variant == "flate2" {
