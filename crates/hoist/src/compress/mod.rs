@@ -1,6 +1,7 @@
 //! Compression of layer blobs, in one place: the [`Compression`] enum, the [`Encoder`]s
-//! (parallel, byte-for-byte reproducible), the decoders (`decode`) and [`sniff`]ing a blob's
-//! format from its magic bytes. Plain synchronous `Read`/`Write` adapters: the copy engine's
+//! (parallel, byte-for-byte reproducible), the decoders (`decode`), decoding ahead on a thread
+//! of its own for a blob read from disk (`ahead`) and [`sniff`]ing a blob's format from its
+//! magic bytes. Plain synchronous `Read`/`Write` adapters: the copy engine's
 //! compression step (`crate::copy`'s `compress_step`, a stream step on the source side) and
 //! the store's layer pipeline (`crate::transfer`'s `pipeline`) run them on blocking threads.
 //! This module depends on neither.
@@ -24,6 +25,7 @@
 //! Memory is bounded whatever the input size: gzip keeps at most `2 × workers` blocks of
 //! 128 KiB in flight, zstd its own job buffers (a few MiB per worker at level 3).
 
+mod ahead;
 mod decode;
 mod gzip;
 pub(crate) mod window;
@@ -33,6 +35,7 @@ mod tests;
 
 use std::io::{self, Write};
 
+pub(crate) use ahead::DecodeAhead;
 pub use decode::Compression;
 pub(crate) use decode::Decoder;
 pub use gzip::{

@@ -6,7 +6,7 @@ use super::*;
 use crate::digest::Digest;
 
 /// Compressible but not trivial input: text-like runs mixed with pseudo-random bytes.
-fn input(len: usize) -> Vec<u8> {
+pub(super) fn input(len: usize) -> Vec<u8> {
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let mut out = Vec::with_capacity(len);
     while out.len() < len {

@@ -58,7 +58,7 @@ pub use staging::LayerMeta;
 use super::lock::{lock_exclusive, open_lock_file, Wait};
 use super::metadata::{ImageLayer, ImageRecord, LayerRecord};
 use super::{ContentStore, FileError, MetadataError, MetadataStore, StoreError};
-use crate::compress::{Compression, Decoder};
+use crate::compress::{Compression, DecodeAhead, Decoder};
 use crate::digest::{diff_id_of, Algorithm, Digest, HashingReader};
 use crate::media::LayerMediaType;
 use crate::unpack::nofollow::remove_tree;
@@ -511,17 +511,20 @@ pub(crate) fn unpack_checked<E: From<LayerError>>(
 }
 
 /// A decompressing reader of a stored blob (buffered, so that an uncompressed tar is not read
-/// a header at a time).
+/// a header at a time), decoding on a thread of its own so that the caller's hashing and
+/// untarring overlap it ([`DecodeAhead`]).
 pub(crate) fn decoder(
     compression: Compression,
     blob: File,
     digest: &Digest,
-) -> Result<Decoder<io::BufReader<File>>, LayerError> {
-    Decoder::new(compression, io::BufReader::with_capacity(1 << 16, blob)).map_err(|source| {
-        LayerError::Io(FileError {
-            op: "start decompressing",
-            path: PathBuf::from(digest.as_str()),
-            source,
+) -> Result<DecodeAhead, LayerError> {
+    Decoder::new(compression, io::BufReader::with_capacity(1 << 16, blob))
+        .and_then(DecodeAhead::spawn)
+        .map_err(|source| {
+            LayerError::Io(FileError {
+                op: "start decompressing",
+                path: PathBuf::from(digest.as_str()),
+                source,
+            })
         })
-    })
 }
