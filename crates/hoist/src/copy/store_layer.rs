@@ -477,11 +477,10 @@ impl StoreLayerWriter {
                 let current = running.offset;
                 self.emit(progress, Status::Downloading { current, total });
             }
-            let now = Instant::now();
-            let Some(seen) = probe
-                .as_mut()
-                .and_then(|p| p.observe(now, running.offset, running.pipe.waited(now)))
-            else {
+            let Some(seen) = probe.as_mut().and_then(|p| {
+                let now = Instant::now();
+                p.observe(now, running.offset, running.pipe.waited(now))
+            }) else {
                 continue;
             };
             tracing::debug!(blob = %self.descriptor.digest, bytes = seen.bytes, elapsed = ?seen.elapsed, waited = ?seen.waited, bottleneck = ?seen.bottleneck, "probed the link");
