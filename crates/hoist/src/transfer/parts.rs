@@ -13,6 +13,12 @@
 //! prefix grows, by the same pipeline thread as a one-stream download, so hashing stays one
 //! pass and unpacking follows the prefix instead of waiting for the whole blob.
 //!
+//! Unlike containerd, hoist first fetches [`RangeFetch::probe`] bytes as one stream and asks a
+//! [`Probe`] whether the link or the pipeline limited it: parts cost CPU one stream does not
+//! (each byte written, then read back to be hashed in order), which on a link faster than
+//! hoist (loopback, a LAN) only slows the pull; so parts are used only where the pipeline
+//! waited for the network most of the time.
+//!
 //! This module holds only the arithmetic; the fetching is the store's layer writer's
 //! (`crate::copy`'s `store_parts`), the bookkeeping on disk the ingest's.
 //!
@@ -36,8 +42,8 @@ pub struct RangeFetch {
     /// Parts fetched at once, each on its own connection (at least 1). Default 4.
     pub connections: usize,
     /// How many bytes of a big blob are first fetched as one stream to see whether the link
-    /// or hoist is what limits it ([`Probe`]); `0`: in parts at once, without looking
-    /// (containerd 2.1's way). Default 8 MiB.
+    /// or hoist is what limits it (see the module docs); `0`: in parts at once, without
+    /// looking (containerd 2.1's way). Default 8 MiB.
     pub probe: u64,
 }
 
