@@ -2,12 +2,15 @@
 # Parallel range fetch of one big layer (issue 13, target 3): `hoist pull` of an image with one
 # 1 GiB layer, one stream against parts on several connections, through the testkit's fault
 # proxy capping each connection at 50 MB/s, and unthrottled on loopback straight from the
-# registry. Prints one markdown table of medians (wall seconds, peak RSS) for bench/RESULTS.md.
+# registry. Prints one markdown table of medians (wall seconds, user + system CPU seconds, peak
+# RSS) for bench/RESULTS.md.
 #
 #   bench/range.sh [RUNS]            (default 5 runs of each row)
 #
 # Environment:
 #   HOIST=PATH    the hoist binary (default: target/release/hoist, built if missing)
+#   HOIST_B=PATH  a second hoist build to compare (A/B): every row runs both, alternating run
+#                 by run, so the machine's load falls on both alike
 #   TESTKIT=PATH  the testkit binary (default: target/release/testkit, built if missing)
 #   WORK=DIR      cache for the image and the registry's storage (default ~/.cache/hoist-range)
 #   STORE=DIR     where the pulled store roots go (default /dev/shm: tmpfs)
@@ -74,15 +77,16 @@ printf 'range_fetch_threshold = 0\n' >"$work/one-stream.toml"
 printf '' >"$work/parts.toml" # the defaults: 64 MiB threshold, 16 MiB parts, 4 connections
 
 # ------------------------------------------------------------------ runs
-# one HOST CONFIG [--no-unpack]: prints "SECONDS RSS_KB" of one pull into a fresh root.
+# one HOIST HOST CONFIG [--no-unpack]: prints "SECONDS RSS_KB CPU_SECONDS" of one pull into a
+# fresh root.
 one() {
-  local host=$1 config=$2
-  shift 2
+  local bin=$1 host=$2 config=$3
+  shift 3
   rm -rf "$store/root"
   sync
-  /usr/bin/time -f '%e %M' -o "$store/time" \
-    "$hoist" --root "$store/root" --config "$work/$config.toml" pull -q "$@" "$host/range/big:v1" >/dev/null
-  cat "$store/time"
+  /usr/bin/time -f '%e %M %U %S' -o "$store/time" \
+    "$bin" --root "$store/root" --config "$work/$config.toml" pull -q "$@" "$host/range/big:v1" >/dev/null
+  awk '{ print $1, $2, $3 + $4 }' "$store/time"
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
@@ -94,16 +98,24 @@ rows=(
   "loopback, no cap, unpacked|$registry|one-stream|"
   "loopback, no cap, unpacked|$registry|parts|"
 )
-echo "| link | fetch | \`hoist pull\` | median s | median peak RSS MB |"
-echo "|---|---|---|---|---|"
+builds=("$hoist")
+[ -n "${HOIST_B:-}" ] && builds+=("$HOIST_B")
+echo "| link | fetch | \`hoist pull\` | build | median s | median CPU s | median peak RSS MB |"
+echo "|---|---|---|---|---|---|---|"
 for row in "${rows[@]}"; do
   IFS='|' read -r link host config flags <<<"$row"
-  : >"$store/samples"
+  for b in "${!builds[@]}"; do : >"$store/samples-$b"; done
   for _ in $(seq "$runs"); do
-    # shellcheck disable=SC2086
-    one "$host" "$config" $flags >>"$store/samples"
+    for b in "${!builds[@]}"; do
+      # shellcheck disable=SC2086
+      one "${builds[$b]}" "$host" "$config" $flags >>"$store/samples-$b"
+    done
   done
-  secs=$(awk '{ print $1 }' "$store/samples" | median)
-  rss=$(awk '{ print $2 }' "$store/samples" | median)
-  echo "| $link | $config | \`pull -q ${flags:-(unpack)}\` | $secs | $((${rss%.*} / 1024)) |"
+  for b in "${!builds[@]}"; do
+    secs=$(awk '{ print $1 }' "$store/samples-$b" | median)
+    rss=$(awk '{ print $2 }' "$store/samples-$b" | median)
+    cpu=$(awk '{ print $3 }' "$store/samples-$b" | median)
+    name=$(basename "${builds[$b]}")
+    echo "| $link | $config | \`pull -q ${flags:-(unpack)}\` | $name | $secs | $cpu | $((${rss%.*} / 1024)) |"
+  done
 done

@@ -7,6 +7,7 @@
 //! range_fetch_threshold = 67108864   # bytes; 0: every layer as one stream
 //! range_fetch_part_size = 16777216
 //! range_fetch_connections = 4
+//! range_fetch_probe = 8388608       # bytes first watched as one stream; 0: parts at once
 //! certs_dirs = ["/etc/hoist/certs.d", "/etc/docker/certs.d"]
 //! [registries."docker.io"]
 //! mirrors = ["https://mirror.internal:5000"]
@@ -25,7 +26,9 @@
 //! `registry-mirrors`, `insecure-registries`), with mirrors per registry rather than for Docker
 //! Hub only. The `range_fetch_*` keys are containerd 2.1's `concurrent_layer_fetch_buffer`
 //! (with `max_concurrent_downloads`): a layer of at least the threshold is fetched as several
-//! `Range` requests at once (`hoist::transfer::RangeFetch`).
+//! `Range` requests at once (`hoist::transfer::RangeFetch`), once the first
+//! `range_fetch_probe` bytes, fetched as one stream, showed the link rather than hoist to be
+//! the bottleneck.
 //!
 //! Where it is read from: `--config FILE` (or `$HOIST_CONFIG`), which must exist; otherwise the
 //! first existing of `$XDG_CONFIG_HOME/hoist/config.toml` (`~/.config/hoist/config.toml`) and
@@ -104,6 +107,7 @@ struct ConfigFile {
     range_fetch_threshold: Option<u64>,
     range_fetch_part_size: Option<AtLeastOne>,
     range_fetch_connections: Option<AtLeastOne>,
+    range_fetch_probe: Option<u64>,
     certs_dirs: Option<Vec<PathBuf>>,
     #[serde(default)]
     registries: BTreeMap<String, RegistryConfig>,
@@ -270,6 +274,7 @@ impl Config {
                 connections: file
                     .range_fetch_connections
                     .map_or(defaults.range_fetch.connections, |n| n.0),
+                probe: file.range_fetch_probe.unwrap_or(defaults.range_fetch.probe),
             },
             certs_dirs: file.certs_dirs.unwrap_or(defaults.certs_dirs),
             registries: file.registries,
@@ -358,7 +363,7 @@ insecure = true
     #[test]
     fn range_fetch_keys_set_the_parallel_fetch_of_big_layers() {
         let config = parse(
-            "range_fetch_threshold = 0\nrange_fetch_part_size = 1048576\nrange_fetch_connections = 8\n",
+            "range_fetch_threshold = 0\nrange_fetch_part_size = 1048576\nrange_fetch_connections = 8\nrange_fetch_probe = 0\n",
         )
         .unwrap();
         assert_eq!(
@@ -367,6 +372,7 @@ insecure = true
                 threshold: 0,
                 part_size: 1 << 20,
                 connections: 8,
+                probe: 0,
             }
         );
         assert_eq!(

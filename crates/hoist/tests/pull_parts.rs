@@ -4,8 +4,10 @@
 //! every way a part or the registry can fail ends in the right image — a registry ignoring
 //! `Range` gets one stream, a cut part is asked again for what it lacks, a part with wrong
 //! bytes is caught by the digest and the layer fetched again as one stream, and a rerun after
-//! a kill fetches only the parts not recorded complete. The threshold is small so the tests
-//! stay fast.
+//! a kill fetches only the parts not recorded complete. By default the first bytes come as one
+//! stream that decides (the probe): a link slower than hoist gets parts for the rest, a
+//! consumer slower than the link keeps one stream. The threshold is small so the tests stay
+//! fast.
 
 mod support;
 
@@ -23,12 +25,13 @@ use support::pull::{fast_options, push, Recorder};
 
 const PART: u64 = 256 << 10;
 
-/// Parts of 256 KiB on 4 connections for layers of 512 KiB and more.
+/// Parts of 256 KiB on 4 connections for layers of 512 KiB and more, at once (no probe).
 fn in_parts() -> RangeFetch {
     RangeFetch {
         threshold: 512 << 10,
         part_size: PART,
         connections: 4,
+        probe: 0,
     }
 }
 
@@ -43,6 +46,14 @@ async fn setup() -> (TestRegistry, FaultProxy, Image, Reference) {
     let proxy = FaultProxy::start(&registry).await.unwrap();
     let reference = Reference::parse(&format!("{}/big:v1", proxy.host())).unwrap();
     (registry, proxy, image, reference)
+}
+
+/// [`in_parts`], but watching the first 256 KiB (and 250 ms) as one stream first.
+fn probing() -> RangeFetch {
+    RangeFetch {
+        probe: PART,
+        ..in_parts()
+    }
 }
 
 fn options(store: &LayeredStore, range_fetch: RangeFetch) -> PullOptions {
@@ -264,4 +275,77 @@ async fn a_rerun_fetches_only_the_parts_a_killed_pull_did_not_complete() {
         );
     }
     assert_layer_stored_and_unpacked(&store, &image);
+}
+
+#[tokio::test]
+async fn a_link_capped_per_connection_is_probed_then_fetched_in_parts() {
+    let (_registry, proxy, image, reference) = setup().await;
+    // 2 MB/s per connection: the first 250 ms bring about 500 KB of the 2 MiB.
+    proxy.rule(layer_rule(&image).throttle(2_000_000));
+    let store = LayeredStore::new();
+
+    pull(&store, &reference, probing()).await;
+
+    let gets = layer_gets(&proxy, &image);
+    let (probe, parts) = gets.split_first().unwrap();
+    assert_eq!(probe.range(), None, "{gets:?}");
+    assert!(probe.response_bytes < layer_size(&image), "{gets:?}");
+    let mut spans: Vec<_> = parts.iter().map(|g| span(g).expect("a part")).collect();
+    spans.sort_by_key(|s| s.start);
+    // The parts start where the probe's stream was left, and cover the rest.
+    let from = spans.first().map(|s| s.start).unwrap();
+    assert!(from >= PART && from <= probe.response_bytes, "{gets:?}");
+    assert!(
+        spans.windows(2).all(|w| w[0].end == w[1].start),
+        "{spans:?}"
+    );
+    assert_eq!(spans.last().map(|s| s.end), Some(layer_size(&image)));
+    assert_layer_stored_and_unpacked(&store, &image);
+}
+
+/// A layer sink slower than loopback: 20 ms for each write.
+struct SlowSink;
+
+impl hoist::transfer::LayerSink for SlowSink {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<()> {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, _: &Digest) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn abort(self: Box<Self>) {}
+}
+
+#[tokio::test]
+async fn a_link_faster_than_hoist_keeps_one_stream() {
+    let (_registry, proxy, image, reference) = setup().await;
+    let store = LayeredStore::new();
+    let slow = |_: &Digest| -> std::io::Result<Box<dyn hoist::transfer::LayerSink>> {
+        Ok(Box::new(SlowSink))
+    };
+    let options = PullOptions {
+        layers: None,
+        layer_sink: Some(std::sync::Arc::new(slow)),
+        ..options(&store, probing())
+    };
+
+    store
+        .puller_with(options)
+        .pull(&reference, &Recorder::default())
+        .await
+        .unwrap();
+
+    // The sink takes more than half a second for the 2 MiB, so the probe decided on the way
+    // (after 250 ms), seeing the pipeline busy: one whole answer, no part asked for.
+    let gets = layer_gets(&proxy, &image);
+    assert_eq!(gets.len(), 1, "{gets:?}");
+    assert_eq!(gets[0].range(), None);
+    assert_eq!(gets[0].outcome, Outcome::Forwarded);
+    assert_eq!(gets[0].response_bytes, layer_size(&image));
+    let digest = Digest::parse(&image.layers[0].digest).unwrap();
+    let blob = store.root().join("blobs/sha256").join(digest.hex());
+    assert_eq!(std::fs::read(blob).unwrap(), image.layers[0].bytes);
 }

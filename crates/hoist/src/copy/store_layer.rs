@@ -25,12 +25,19 @@
 //!
 //! # Big layers
 //! A layer of at least [`RangeFetch::threshold`] bytes, from a source that serves parts (a
-//! registry), is fetched as several `Range` requests at once (`store_parts`), each part
+//! registry), may be fetched as several `Range` requests at once (`store_parts`), each part
 //! written at its offset into the same ingest; the pipeline hashes, decompresses and unpacks
 //! the complete prefix as it grows, so unpacking follows the download as for a small layer,
-//! at most a few parts behind. A source that declines parts, or a digest mismatch after a
-//! parallel fetch (a part with wrong bytes), makes the writer fetch the layer as one stream
-//! from then on.
+//! at most a few parts behind. Parts cost CPU one stream does not (each byte is written, then
+//! read back to be hashed in order), so they are used only where they pay: the layer starts
+//! as one stream, and a [`Probe`] over its first [`RangeFetch::probe`] bytes times how long
+//! the pipeline waits for the network. A pipeline waiting most of the time (the link is the
+//! bottleneck: a capped connection, a long fat link) gets the rest in parts, from where the
+//! stream was left; a busy one (loopback, a LAN: hoist is the bottleneck) keeps the one
+//! stream to the end. Parts an earlier, killed run placed are fetched on in parts at once;
+//! `probe = 0` fetches in parts at once always. A source that declines parts, or a digest
+//! mismatch after a parallel fetch (a part with wrong bytes), makes the writer fetch the
+//! layer as one stream from then on.
 //!
 //! # Statuses
 //! `Downloading` (throttled, [`Throttle`]), `Verifying Checksum` once every byte arrived,
@@ -45,7 +52,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
@@ -58,7 +65,9 @@ use crate::progress::{ProgressEvent, Status, Throttle};
 use crate::store::{ContentStore, IngestParts, LayerStore, StoreError};
 use crate::transfer::blocking;
 use crate::transfer::pipeline::{Feed, Pipeline, PipelineEnd, PipelineSpec};
-use crate::transfer::{Compression, LayerSink, LayerSinkFactory, RangeFetch, TransferError};
+use crate::transfer::{
+    Bottleneck, Compression, LayerSink, LayerSinkFactory, Probe, RangeFetch, TransferError,
+};
 
 /// The diffIDs the sink's layer writers computed, by blob, and where their decompressed
 /// bytes went: the layer store (staged until the image is recorded) or another
@@ -281,6 +290,9 @@ struct Running {
     throttle: Throttle,
     /// The ingest's parts handle while the layer is fetched in parts.
     parts: Option<IngestParts>,
+    /// Bytes to watch as one stream before fetching in parts ([`RangeFetch::probe`]), until
+    /// a probe decided.
+    probe: Option<u64>,
 }
 
 impl StoreLayerWriter {
@@ -321,53 +333,24 @@ impl StoreLayerWriter {
         };
         let size = self.descriptor.size;
         let total = (size > 0).then_some(size);
-        if let Some(parts) = running.parts.clone() {
+        if running.parts.is_some() && running.probe.is_some() {
+            // One stream first, until the probe says whether parts would pay.
+            if let Err(e) = self.stream(input, &mut running, progress).await {
+                return Err(self.keep_or_fail(running, e).await);
+            }
+        }
+        if let Some(parts) = running.parts.clone().filter(|_| running.offset < size) {
             if let Err(e) = self
                 .fetch_parts(input, &mut running, &parts, progress)
                 .await
             {
-                return match e {
-                    Some(e) => {
-                        self.running = Some(running);
-                        Err(e)
-                    }
-                    None => Err(self.failed(running.pipe.stopped().await)),
-                };
+                return Err(self.keep_or_fail(running, e).await);
             }
         }
         // A previous process wrote every byte but died before committing: nothing to read.
-        if total.is_none_or(|total| running.offset < total) {
-            running.resumed |= running.offset > 0;
-            let mut stream = match input.open(running.offset).await {
-                Ok(stream) => stream,
-                Err(e) => {
-                    self.running = Some(running);
-                    return Err(e);
-                }
-            };
-            while let Some(item) = stream.next().await {
-                let chunk = match item {
-                    Ok(chunk) => chunk,
-                    Err(e) => {
-                        // What arrived is in the pipeline: the next attempt goes on from there.
-                        self.running = Some(running);
-                        return Err(e);
-                    }
-                };
-                let len = chunk.len() as u64;
-                if running.pipe.send(Feed::Chunk(chunk)).await.is_err() {
-                    return Err(self.failed(running.pipe.stopped().await));
-                }
-                running.offset += len;
-                if running.throttle.admit(running.offset, total) {
-                    self.emit(
-                        progress,
-                        Status::Downloading {
-                            current: running.offset,
-                            total,
-                        },
-                    );
-                }
+        if total.is_none_or(|total| running.offset < total) && running.parts.is_none() {
+            if let Err(e) = self.stream(input, &mut running, progress).await {
+                return Err(self.keep_or_fail(running, e).await);
             }
             if running.offset < size {
                 let offset = running.offset;
@@ -459,8 +442,67 @@ impl StoreLayerWriter {
             offset,
             resumed: offset > 0,
             throttle: Throttle::new(),
+            // Parts an earlier run placed past the prefix are fetched on at once.
+            probe: parts
+                .as_ref()
+                .filter(|p| self.range_fetch.probe > 0 && p.done().covered() <= offset)
+                .map(|_| self.range_fetch.probe),
             parts,
         }))
+    }
+
+    /// Sends the source's bytes from `running.offset` on into the pipeline as one stream,
+    /// to the end of the blob or, while `running.probe` is set, until the [`Probe`] says the
+    /// link is the bottleneck (the rest is then fetched in parts). `Err(None)`: the pipeline
+    /// stopped.
+    async fn stream(
+        &self,
+        input: &dyn BlobInput,
+        running: &mut Running,
+        progress: Progress<'_>,
+    ) -> Result<(), Option<CopyError>> {
+        let total = (self.descriptor.size > 0).then_some(self.descriptor.size);
+        let mut probe = running.probe.map(Probe::new);
+        running.resumed |= running.offset > 0;
+        let mut stream = input.open(running.offset).await.map_err(Some)?;
+        while let Some(item) = stream.next().await {
+            // What arrived is in the pipeline: the next attempt goes on from there.
+            let chunk = item.map_err(Some)?;
+            let len = chunk.len() as u64;
+            if running.pipe.send(Feed::Chunk(chunk)).await.is_err() {
+                return Err(None);
+            }
+            running.offset += len;
+            if running.throttle.admit(running.offset, total) {
+                let current = running.offset;
+                self.emit(progress, Status::Downloading { current, total });
+            }
+            let Some(seen) = probe.as_mut().and_then(|p| {
+                let now = Instant::now();
+                p.observe(now, running.offset, running.pipe.waited(now))
+            }) else {
+                continue;
+            };
+            tracing::debug!(blob = %self.descriptor.digest, bytes = seen.bytes, elapsed = ?seen.elapsed, waited = ?seen.waited, bottleneck = ?seen.bottleneck, "probed the link");
+            (probe, running.probe) = (None, None);
+            match seen.bottleneck {
+                Bottleneck::Link => return Ok(()),
+                Bottleneck::Consumer => running.parts = None,
+            }
+        }
+        Ok(())
+    }
+
+    /// After a failed step of an attempt: keeps the pass for the next attempt, or, when the
+    /// pipeline stopped (`None`), ends it with the pipeline's error.
+    async fn keep_or_fail(&mut self, running: Running, error: Option<CopyError>) -> CopyError {
+        match error {
+            Some(error) => {
+                self.running = Some(running);
+                error
+            }
+            None => self.failed(running.pipe.stopped().await),
+        }
     }
 
     /// Fetches the layer in parts (`store_parts`) until every byte is placed, or, when the

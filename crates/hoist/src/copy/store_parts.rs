@@ -1,8 +1,10 @@
 //! The parallel range fetch of one big layer into the store: [`fetch_parts`], used by the
 //! store's layer writer (`store_layer`) for blobs [`RangeFetch::applies_to`].
 //!
-//! containerd 2.1's `concurrent_layer_fetch_buffer`, on hoist's ingest: the parts still
-//! missing ([`Spans::missing`] of what the ingest records complete) go to
+//! containerd 2.1's `concurrent_layer_fetch_buffer`, on hoist's ingest, once the layer
+//! writer's probe found the link to be the bottleneck: the parts still missing
+//! ([`Spans::missing`] of what the ingest records complete and of the prefix the probe's one
+//! stream already sent into the pipeline) go to
 //! [`RangeFetch::connections`] workers, each taking the next part from a shared queue and
 //! reading it with one `Range: bytes=START-END` request ([`BlobInput::open_part`]) on its own
 //! connection. A part's bytes are written at their offset into the ingest's file as they
@@ -14,6 +16,10 @@
 //! which hashes, decompresses and unpacks them in order: the hash starts with the first
 //! bytes, not after the first part (measured: waiting for whole parts made a 1 GiB pull on
 //! loopback 9 % slower than one stream). Memory is a batch per connection.
+//!
+//! The prefix the probe's stream sent is the pipeline's (written by its tee, in order), not
+//! recorded in `parts.json`: a rerun after a kill fetches it again, as parts — one probe
+//! window, against a record that would otherwise have to wait for the tee's writes.
 //!
 //! # Failures
 //! - A part whose answer breaks off is asked again for the bytes it still lacks, by itself
@@ -110,6 +116,8 @@ pub(super) async fn fetch_parts(
 ) -> Result<PartsEnd, CopyError> {
     let size = parts.size();
     let mut done = parts.done();
+    // What was sent as one stream (a probe) is the pipeline's already: not fetched again.
+    done.insert(0..*placed);
     // How far each part being fetched is written from its start.
     let mut heads = HashMap::new();
     if !announce(pipe, &done, &heads, placed).await {

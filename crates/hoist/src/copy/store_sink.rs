@@ -191,7 +191,8 @@ impl StoreSink {
     }
 
     /// Fetches layers of at least `range_fetch.threshold` bytes as several `Range` requests
-    /// at once (default [`RangeFetch::default`]; [`RangeFetch::off`]: always one stream).
+    /// at once where the first `range_fetch.probe` bytes showed the link to be the
+    /// bottleneck (default [`RangeFetch::default`]; [`RangeFetch::off`]: always one stream).
     pub fn with_range_fetch(mut self, range_fetch: RangeFetch) -> StoreSink {
         self.range_fetch = range_fetch;
         self

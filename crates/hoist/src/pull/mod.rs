@@ -117,7 +117,8 @@ pub struct PullOptions {
     pub download: TransferConfig,
     /// When a big layer is fetched as several `Range` requests on several connections
     /// (containerd 2.1's `concurrent_layer_fetch_buffer`; default: layers of 64 MiB and more,
-    /// 16 MiB parts, 4 connections).
+    /// 16 MiB parts, 4 connections, once their first 8 MiB as one stream showed the link,
+    /// not hoist, to be the bottleneck).
     pub range_fetch: RangeFetch,
     /// The layer store layers are unpacked into while they download (docker's
     /// `RootFSDownloadManager`); `None` pulls content only (`hoist pull --no-unpack`).

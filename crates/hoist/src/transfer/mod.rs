@@ -24,8 +24,8 @@
 //! - `tee`: the compressed stream as the decoder sees it: fed chunks stored as they pass,
 //!   a resumed prefix replayed, bytes placed by a fetch in parts taken in order.
 //! - `parts`: [`RangeFetch`], when a big blob is fetched as several `Range` requests at
-//!   once (containerd 2.1's `concurrent_layer_fetch_buffer`), and [`Spans`], which of its
-//!   bytes are complete.
+//!   once (containerd 2.1's `concurrent_layer_fetch_buffer`), [`Spans`], which of its
+//!   bytes are complete, and `Probe`, whether the link or hoist limits its one stream.
 //! - `hash_thread`: the diffID hash on a thread of its own.
 //! - [`LayerSink`]/[`LayerSinkFactory`], where decompressed layer bytes go: the layer store's
 //!   (`crate::store::layers`), re-exported here for the pipeline's callers.
@@ -63,6 +63,7 @@ pub use crate::store::layers::{LayerSink, LayerSinkFactory};
 pub use error::TransferError;
 pub(crate) use interrupted::blocking;
 pub use interrupted::Interrupted;
+pub(crate) use parts::{Bottleneck, Probe};
 pub use parts::{RangeFetch, Spans};
 pub use retry::{retry_after, Backoff, RetryClass, RetryPolicy, Retryable};
 pub use scheduler::{Scheduler, TransferJob};

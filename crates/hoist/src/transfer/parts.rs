@@ -13,6 +13,12 @@
 //! prefix grows, by the same pipeline thread as a one-stream download, so hashing stays one
 //! pass and unpacking follows the prefix instead of waiting for the whole blob.
 //!
+//! Unlike containerd, hoist first fetches [`RangeFetch::probe`] bytes as one stream and asks a
+//! [`Probe`] whether the link or the pipeline limited it: parts cost CPU one stream does not
+//! (each byte written, then read back to be hashed in order), which on a link faster than
+//! hoist (loopback, a LAN) only slows the pull; so parts are used only where the pipeline
+//! waited for the network most of the time.
+//!
 //! This module holds only the arithmetic; the fetching is the store's layer writer's
 //! (`crate::copy`'s `store_parts`), the bookkeeping on disk the ingest's.
 //!
@@ -20,6 +26,7 @@
 //! merged), so [`Spans::prefix`] is the end of the first span when it starts at 0.
 
 use std::ops::Range;
+use std::time::{Duration, Instant};
 
 /// When and how a big blob is fetched in parts. See the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +41,10 @@ pub struct RangeFetch {
     pub part_size: u64,
     /// Parts fetched at once, each on its own connection (at least 1). Default 4.
     pub connections: usize,
+    /// How many bytes of a big blob are first fetched as one stream to see whether the link
+    /// or hoist is what limits it (see the module docs); `0`: in parts at once, without
+    /// looking (containerd 2.1's way). Default 8 MiB.
+    pub probe: u64,
 }
 
 /// Default [`RangeFetch::threshold`].
@@ -42,6 +53,8 @@ pub const DEFAULT_THRESHOLD: u64 = 64 << 20;
 pub const DEFAULT_PART_SIZE: u64 = 16 << 20;
 /// Default [`RangeFetch::connections`].
 pub const DEFAULT_CONNECTIONS: usize = 4;
+/// Default [`RangeFetch::probe`].
+pub const DEFAULT_PROBE: u64 = 8 << 20;
 
 impl Default for RangeFetch {
     fn default() -> RangeFetch {
@@ -49,6 +62,7 @@ impl Default for RangeFetch {
             threshold: DEFAULT_THRESHOLD,
             part_size: DEFAULT_PART_SIZE,
             connections: DEFAULT_CONNECTIONS,
+            probe: DEFAULT_PROBE,
         }
     }
 }
@@ -69,6 +83,85 @@ impl RangeFetch {
             && size >= self.threshold
             && self.connections > 1
             && size > self.part_size.max(1)
+    }
+}
+
+/// The shortest a [`Probe`] watches, however fast its bytes come: long enough that one
+/// scheduling hiccup on a busy machine does not decide.
+pub(crate) const PROBE_MIN_TIME: Duration = Duration::from_millis(250);
+/// The longest a [`Probe`] watches, however few bytes came (a slow link must not wait for
+/// its [`RangeFetch::probe`] bytes on one connection).
+pub(crate) const PROBE_MAX_TIME: Duration = Duration::from_secs(2);
+
+/// What a [`Probe`] saw limit the one stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bottleneck {
+    /// The pipeline waited for the network most of the time: more connections can help.
+    Link,
+    /// The pipeline was busy (hashing, decompressing, unpacking) most of the time: more
+    /// connections would only add work (each part is written, then read back to be hashed).
+    Consumer,
+}
+
+/// Watches the first bytes of a big blob arriving as one stream, and says whether the link or
+/// the pipeline consuming them limits it: the pipeline's time waiting for the network,
+/// against the time the window lasted. The window starts with the first bytes (not the
+/// request: its round trip is not the link's rate) and lasts until [`RangeFetch::probe`]
+/// bytes came and [`PROBE_MIN_TIME`] passed, or [`PROBE_MAX_TIME`] passed. More than half of
+/// it waiting is [`Bottleneck::Link`]: parts on several connections then pay, and cost
+/// nothing on a link already faster than hoist (loopback, a LAN), where one stream is kept.
+#[derive(Debug)]
+pub(crate) struct Probe {
+    bytes: u64,
+    /// When the window started: the time, the offset and the pipeline's wait until then.
+    start: Option<(Instant, u64, Duration)>,
+}
+
+/// What the window measured, for the trace.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProbeResult {
+    pub(crate) bottleneck: Bottleneck,
+    pub(crate) bytes: u64,
+    pub(crate) elapsed: Duration,
+    pub(crate) waited: Duration,
+}
+
+impl Probe {
+    /// A probe watching at least `bytes` bytes.
+    pub(crate) fn new(bytes: u64) -> Probe {
+        Probe { bytes, start: None }
+    }
+
+    /// Takes in that the stream reached `offset` at `now`, the pipeline having waited
+    /// `waited` for the feed in all (a growing total). The verdict once the window is over.
+    pub(crate) fn observe(
+        &mut self,
+        now: Instant,
+        offset: u64,
+        waited: Duration,
+    ) -> Option<ProbeResult> {
+        let Some((started, from, waited_before)) = self.start else {
+            self.start = Some((now, offset, waited));
+            return None;
+        };
+        let elapsed = now.saturating_duration_since(started);
+        let bytes = offset.saturating_sub(from);
+        let over = (bytes >= self.bytes && elapsed >= PROBE_MIN_TIME) || elapsed >= PROBE_MAX_TIME;
+        if !over {
+            return None;
+        }
+        let waited = waited.saturating_sub(waited_before).min(elapsed);
+        let bottleneck = if waited * 2 > elapsed {
+            Bottleneck::Link
+        } else {
+            Bottleneck::Consumer
+        };
+        Some(ProbeResult {
+            bottleneck,
+            bytes,
+            elapsed,
+            waited,
+        })
     }
 }
 
@@ -194,6 +287,7 @@ mod tests {
             threshold: 100,
             part_size: 40,
             connections: 4,
+            probe: 0,
         };
         assert!(!fetch.applies_to(99));
         assert!(fetch.applies_to(100));
@@ -208,5 +302,47 @@ mod tests {
             ..fetch
         }
         .applies_to(1000));
+    }
+
+    #[test]
+    fn a_probe_decides_after_its_bytes_and_its_shortest_time() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut probe = Probe::new(100);
+        // The first bytes start the window (after the request's round trip).
+        assert!(probe.observe(ms(5), 10, Duration::from_millis(5)).is_none());
+        // Enough bytes, too soon.
+        assert!(probe
+            .observe(ms(50), 500, Duration::from_millis(50))
+            .is_none());
+        // Enough bytes and time: the pipeline waited 200 of 250 ms: the link limits.
+        let seen = probe
+            .observe(ms(255), 900, Duration::from_millis(205))
+            .unwrap();
+        assert_eq!(seen.bottleneck, Bottleneck::Link);
+        assert_eq!(seen.bytes, 890);
+        assert_eq!(seen.waited, Duration::from_millis(200));
+
+        // A pipeline that waited only 50 of 300 ms is the limit itself.
+        let mut probe = Probe::new(100);
+        probe.observe(ms(0), 0, Duration::ZERO);
+        let seen = probe
+            .observe(ms(300), 1000, Duration::from_millis(50))
+            .unwrap();
+        assert_eq!(seen.bottleneck, Bottleneck::Consumer);
+    }
+
+    #[test]
+    fn a_slow_link_is_seen_before_the_probe_bytes_arrive() {
+        let t0 = Instant::now();
+        let mut probe = Probe::new(1 << 30);
+        probe.observe(t0, 0, Duration::ZERO);
+        assert!(probe
+            .observe(t0 + PROBE_MAX_TIME / 2, 10, PROBE_MAX_TIME / 2)
+            .is_none());
+        let seen = probe
+            .observe(t0 + PROBE_MAX_TIME, 20, PROBE_MAX_TIME)
+            .unwrap();
+        assert_eq!(seen.bottleneck, Bottleneck::Link);
     }
 }

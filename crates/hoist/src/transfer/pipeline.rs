@@ -28,6 +28,10 @@
 //! digest is still computed in one pass, and a big layer unpacks while it downloads,
 //! following the complete prefix (at most a few parts behind the fastest connection).
 //!
+//! The thread times its waits for the feed ([`Pipeline::waited`]): the layer writer's probe
+//! (`crate::transfer`'s `Probe`) compares them with the time a one stream took, to tell a link
+//! slower than the pipeline (parts pay) from a pipeline slower than the link (they do not).
+//!
 //! # Resuming
 //! - A dropped connection is invisible here: the async half reopens the source at the offset
 //!   it reached (`Range`; a registry that ignores it has the prefix skipped by the source) and
@@ -46,7 +50,8 @@
 //! download was given up: the sink is aborted and the ingest kept for a later resume.
 
 use std::io::{self, Read};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -76,6 +81,70 @@ pub(crate) enum Feed {
     Placed(u64),
     /// All bytes were sent: verify and commit.
     End,
+}
+
+/// The pipeline thread's end of the feed, timing how long the thread waits for it
+/// ([`FeedWaits`]).
+pub(super) struct FeedRx {
+    rx: mpsc::Receiver<Feed>,
+    waits: Arc<FeedWaits>,
+}
+
+impl FeedRx {
+    /// The next feed, blocking; `None` once the sender is gone.
+    pub(super) fn recv(&mut self) -> Option<Feed> {
+        match self.rx.try_recv() {
+            Ok(feed) => return Some(feed),
+            Err(mpsc::error::TryRecvError::Disconnected) => return None,
+            Err(mpsc::error::TryRecvError::Empty) => {}
+        }
+        self.waits.begin();
+        let feed = self.rx.blocking_recv();
+        self.waits.end();
+        feed
+    }
+}
+
+/// How long a pipeline thread has waited for its feed — the network — in all: the measure a
+/// [`Probe`](super::Probe) takes of whether the link or the pipeline limits a download. Only
+/// waits that block are timed (a feed already there costs no clock).
+#[derive(Debug, Default)]
+struct FeedWaits {
+    state: Mutex<Waits>,
+}
+
+#[derive(Debug, Default)]
+struct Waits {
+    /// The waits that ended.
+    total: Duration,
+    /// When the wait in progress began.
+    since: Option<Instant>,
+}
+
+impl FeedWaits {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waits> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn begin(&self) {
+        self.lock().since = Some(Instant::now());
+    }
+
+    fn end(&self) {
+        let mut waits = self.lock();
+        if let Some(since) = waits.since.take() {
+            waits.total += since.elapsed();
+        }
+    }
+
+    /// The time waited up to `now`, the wait in progress included.
+    fn until(&self, now: Instant) -> Duration {
+        let waits = self.lock();
+        waits.total
+            + waits
+                .since
+                .map_or(Duration::ZERO, |since| now.saturating_duration_since(since))
+    }
 }
 
 /// What a pipeline is asked to do with a blob.
@@ -118,18 +187,30 @@ pub(crate) struct Pipeline {
     feed: mpsc::Sender<Feed>,
     thread: JoinHandle<PipelineEnd>,
     digest: Digest,
+    waits: Arc<FeedWaits>,
 }
 
 impl Pipeline {
     pub(crate) fn start(ingest: Ingest, spec: Arc<PipelineSpec>) -> Pipeline {
         let (feed, rx) = mpsc::channel(FEED_DEPTH);
         let digest = spec.digest.clone();
+        let waits = Arc::new(FeedWaits::default());
+        let rx = FeedRx {
+            rx,
+            waits: Arc::clone(&waits),
+        };
         let thread = tokio::task::spawn_blocking(move || run(ingest, rx, &spec));
         Pipeline {
             feed,
             thread,
             digest,
+            waits,
         }
+    }
+
+    /// How long the thread has waited for the feed in all, up to `now`.
+    pub(crate) fn waited(&self, now: Instant) -> Duration {
+        self.waits.until(now)
     }
 
     /// Sends to the thread; `Err` when it has stopped (learn why with [`Pipeline::stopped`]).
@@ -164,11 +245,7 @@ impl Pipeline {
 }
 
 /// Runs the pipeline for `ingest` until the feed ends or closes. Blocking.
-pub(crate) fn run(
-    mut ingest: Ingest,
-    feed: mpsc::Receiver<Feed>,
-    spec: &PipelineSpec,
-) -> PipelineEnd {
+fn run(mut ingest: Ingest, feed: FeedRx, spec: &PipelineSpec) -> PipelineEnd {
     let mut feed = feed;
     match pass(&mut ingest, &mut feed, spec) {
         PassEnd::Abandoned => PipelineEnd::Abandoned,
@@ -197,7 +274,7 @@ struct PassOutcome {
 }
 
 /// One pass over the blob from byte zero (or from the resumed prefix).
-fn pass(ingest: &mut Ingest, feed: &mut mpsc::Receiver<Feed>, spec: &PipelineSpec) -> PassEnd {
+fn pass(ingest: &mut Ingest, feed: &mut FeedRx, spec: &PipelineSpec) -> PassEnd {
     let prefix = if ingest.offset() > 0 {
         match ingest.read_written() {
             Ok(reader) => Some(reader),

@@ -6,12 +6,10 @@
 
 use std::io::{self, Read};
 
-use bytes::{Buf, Bytes};
-use tokio::sync::mpsc;
-
-use super::pipeline::Feed;
+use super::pipeline::{Feed, FeedRx};
 use crate::compress::window::{frame_window, WindowPermit, FRAME_HEADER_MAX, WINDOWS};
 use crate::store::{Ingest, StoreError};
+use bytes::{Buf, Bytes};
 
 /// Buffer for placed bytes nothing decodes (they are only hashed).
 const PLACED_BUFFER: usize = 256 * 1024;
@@ -26,7 +24,7 @@ pub(super) enum Stop {
 /// feed, each fed chunk written into the ingest before the decoder gets it.
 pub(super) struct Tee<'a> {
     prefix: Option<io::Take<std::fs::File>>,
-    feed: &'a mut mpsc::Receiver<Feed>,
+    feed: &'a mut FeedRx,
     pending: Bytes,
     ingest: &'a mut Ingest,
     /// The end of the complete prefix a fetch in parts placed in the file (`Feed::Placed`).
@@ -41,7 +39,7 @@ impl<'a> Tee<'a> {
     /// The stream of `ingest`: `prefix` (what a killed process left) first, then the feed.
     pub(super) fn new(
         prefix: Option<io::Take<std::fs::File>>,
-        feed: &'a mut mpsc::Receiver<Feed>,
+        feed: &'a mut FeedRx,
         ingest: &'a mut Ingest,
     ) -> Tee<'a> {
         Tee {
@@ -87,7 +85,7 @@ impl Tee<'_> {
         self.prefix = None;
         self.pending = Bytes::new();
         while self.stop.is_none() && !self.ended {
-            match self.feed.blocking_recv() {
+            match self.feed.recv() {
                 Some(Feed::Chunk(chunk)) => {
                     if let Err(e) = self.ingest.write_chunk(&chunk) {
                         self.stopped(Stop::Store(e));
@@ -143,7 +141,7 @@ impl Tee<'_> {
     /// Stores the next fed chunk without handing it on; `false` at the end of the feed or
     /// when it stopped.
     fn store_next(&mut self) -> bool {
-        match self.feed.blocking_recv() {
+        match self.feed.recv() {
             Some(Feed::Chunk(chunk)) => match self.ingest.write_chunk(&chunk) {
                 Ok(()) => true,
                 Err(e) => {
@@ -209,7 +207,7 @@ impl Read for Tee<'_> {
                     Err(e) => Err(self.stopped(Stop::Store(e))),
                 };
             }
-            match self.feed.blocking_recv() {
+            match self.feed.recv() {
                 Some(Feed::Chunk(chunk)) => {
                     if let Err(e) = self.ingest.write_chunk(&chunk) {
                         return Err(self.stopped(Stop::Store(e)));
