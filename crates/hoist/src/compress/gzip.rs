@@ -248,18 +248,21 @@ pub(super) fn deflate_member(
         true => 0,
         false => level,
     };
-    let compressor = compressors.of(level);
+    let (compressor, scratch) = compressors.of(level);
     let bound = compressor.deflate_compress_bound(input.len());
-    let mut member = vec![0u8; HEADER.len() + bound];
-    member[..HEADER.len()].copy_from_slice(&HEADER);
+    if scratch.len() < bound {
+        scratch.resize(bound, 0);
+    }
     let deflated = compressor
-        .deflate_compress(input, &mut member[HEADER.len()..])
+        .deflate_compress(input, scratch)
         .map_err(|e| io::Error::other(format!("deflate: {e}")))?;
-    member.truncate(HEADER.len() + deflated);
-    member.reserve_exact(TRAILER_LEN);
+    // Deflated into the worker's scratch and copied out at its size: a member in flight holds
+    // only its own bytes.
+    let mut member = Vec::with_capacity(HEADER.len() + deflated + TRAILER_LEN);
+    member.extend_from_slice(&HEADER);
+    member.extend_from_slice(&scratch[..deflated]);
     member.extend_from_slice(&libdeflater::crc32(input).to_le_bytes());
     // ISIZE is the length modulo 2^32 (RFC 1952 §2.3.1); a block is far shorter anyway.
     member.extend_from_slice(&(input.len() as u32).to_le_bytes());
-    member.shrink_to_fit();
     Ok(member)
 }

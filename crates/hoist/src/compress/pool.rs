@@ -17,10 +17,10 @@
 //!
 //! So whatever the number of layers and cores, at most [`BLOCKS_IN_FLIGHT`] blocks exist
 //! (each its input of [`BLOCK_SIZE`](super::BLOCK_SIZE) until deflated, then its member,
-//! usually 40 % of that) and at most as many threads deflate — 32 × 512 KiB: 16 MiB of input,
-//! about 30 MiB with the members and the threads' libdeflate state; 32 cores at ~70 MB/s
-//! each deflate 2 GB/s, more than an upload carries. The number of workers never changes the
-//! bytes (see `gzip`).
+//! usually 40 % of that) and at most as many threads deflate, each with its libdeflate state
+//! (~0.5 MiB) and a scratch buffer of one block: 16 × 512 KiB, 8 MiB of input, under 25 MiB
+//! in all. 16 cores at ~70 MB/s each deflate 1 GB/s, more than an upload carries. The number
+//! of workers never changes the bytes (see `gzip`).
 
 use std::io;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
@@ -33,7 +33,7 @@ use super::budget::{MemoryBudget, MemoryPermit};
 use super::gzip::{deflate_member, BLOCK_SIZE};
 
 /// Blocks in flight in the whole process (see the module docs).
-pub const BLOCKS_IN_FLIGHT: usize = 32;
+pub const BLOCKS_IN_FLIGHT: usize = 16;
 
 /// The budget of blocks in flight: [`BLOCKS_IN_FLIGHT`] blocks of [`BLOCK_SIZE`].
 pub(crate) static BLOCKS: MemoryBudget = MemoryBudget::new((BLOCKS_IN_FLIGHT * BLOCK_SIZE) as u64);
@@ -156,15 +156,17 @@ impl Drop for Threads {
 }
 
 /// A worker's libdeflate compressors, one per level asked for (their state is reused from one
-/// block to the next; each block is deflated from scratch, so the bytes do not depend on it).
+/// block to the next; each block is deflated from scratch, so the bytes do not depend on it),
+/// and the buffer it deflates into.
 #[derive(Default)]
 pub(crate) struct Compressors {
     by_level: Vec<(i32, Compressor)>,
+    scratch: Vec<u8>,
 }
 
 impl Compressors {
-    /// The compressor of `level` (0–12; outside, the nearest).
-    pub(crate) fn of(&mut self, level: i32) -> &mut Compressor {
+    /// The compressor of `level` (0–12; outside, the nearest) and the worker's scratch buffer.
+    pub(crate) fn of(&mut self, level: i32) -> (&mut Compressor, &mut Vec<u8>) {
         let level = level.clamp(0, 12);
         let index = match self.by_level.iter().position(|(l, _)| *l == level) {
             Some(index) => index,
@@ -174,7 +176,7 @@ impl Compressors {
                 self.by_level.len() - 1
             }
         };
-        &mut self.by_level[index].1
+        (&mut self.by_level[index].1, &mut self.scratch)
     }
 }
 
