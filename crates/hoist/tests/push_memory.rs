@@ -19,6 +19,7 @@ use hoist::reference::Reference;
 use hoist::transfer::Compression;
 use hoist_testkit::TestRegistry;
 use sha2::{Digest as _, Sha256};
+use support::memory::{reset_peak, status_kib, Hashing};
 use support::pull::{anonymous_client, Recorder, Store};
 use support::push::{fast_push_options, pusher};
 
@@ -54,29 +55,9 @@ impl Read for Text {
     }
 }
 
-/// Hashes what is written through it.
-struct Hashing<W> {
-    inner: W,
-    hasher: Sha256,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// One layer tar of one generated file; returns its diffID.
+/// One layer tar of one generated file, and its diffID.
 fn layer_tar(seed: u64) -> (Vec<u8>, String) {
-    let mut tar = tar::Builder::new(Hashing {
-        inner: Vec::new(),
-        hasher: Sha256::new(),
-    });
+    let mut tar = tar::Builder::new(Hashing::new(Vec::new()));
     let mut header = tar::Header::new_gnu();
     header.set_size(LAYER_FILE);
     header.set_mode(0o644);
@@ -87,11 +68,7 @@ fn layer_tar(seed: u64) -> (Vec<u8>, String) {
     };
     tar.append_data(&mut header, format!("data/{seed}.txt"), data)
         .unwrap();
-    let out = tar.into_inner().unwrap();
-    (
-        out.inner,
-        format!("sha256:{}", hex::encode(out.hasher.finalize())),
-    )
+    tar.into_inner().unwrap().finish()
 }
 
 /// A docker-archive of `LAYERS` generated layers tagged `tag`, written to `path` one layer at a
@@ -131,12 +108,6 @@ fn write_archive(path: &Path, tag: &str) {
     archive.into_inner().unwrap().flush().unwrap();
 }
 
-fn status_kib(field: &str) -> u64 {
-    let status = fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 // About a minute in a debug build (200 MiB generated, loaded and compressed), so not in the
 // default run: `cargo test -p hoist --test push_memory -- --ignored`.
 #[ignore = "slow: 200 MiB generated, loaded and pushed compressed; run with --ignored"]
@@ -157,8 +128,7 @@ async fn compressing_push_of_50_layers_with_32_workers_keeps_peak_rss_under_100_
     };
 
     // Reset the peak (VmHWM) to the current RSS (Linux 4.0+), then push.
-    fs::write("/proc/self/clear_refs", "5").unwrap();
-    let before = status_kib("VmRSS:");
+    let before = reset_peak();
     let outcome = pusher(&store, anonymous_client(), options)
         .push(&Reference::parse(&target).unwrap(), &Recorder::default())
         .await
