@@ -6,8 +6,9 @@
 //! start its own threads and keep up to two blocks per thread in flight, so memory and threads
 //! grew with layers × cores (5 layers on a 64-core machine: 320 threads, 640 blocks). Now:
 //! - **one pool**: [`GzipPool::shared`] gives every encoder asking for the same number of
-//!   workers the same threads (kept while an encoder holds them, ended with the last one);
-//!   jobs queue in the order the encoders hand them out, so concurrent layers share the cores.
+//!   workers the same threads (kept while an encoder holds them, ended with the last one; an
+//!   encoder asking for another number, which only tests do, gets a pool of its own); jobs
+//!   queue in the order the encoders hand them out, so concurrent layers share the cores.
 //! - **one budget**: a block is handed out only with a share of [`BLOCKS`], the process's
 //!   [`MemoryBudget`] of [`BLOCKS_IN_FLIGHT`] blocks; the share travels with the block to its
 //!   worker and back and is given back when the encoder has written the block out (or dropped
@@ -18,9 +19,10 @@
 //! So whatever the number of layers and cores, at most [`BLOCKS_IN_FLIGHT`] blocks exist
 //! (each its input of [`BLOCK_SIZE`](super::BLOCK_SIZE) until deflated, then its member,
 //! usually 40 % of that) and at most as many threads deflate, each with its libdeflate state
-//! (~0.5 MiB) and a scratch buffer of one block: 16 × 512 KiB, 8 MiB of input, under 25 MiB
-//! in all. 16 cores at ~70 MB/s each deflate 1 GB/s, more than an upload carries. The number
-//! of workers never changes the bytes (see `gzip`).
+//! and a scratch buffer of one block (about 1.5 MiB a thread, measured): 16 × 512 KiB, 8 MiB
+//! of input, about 35 MiB in all (`tests/push_memory.rs`). 16 cores at ~70 MB/s each deflate
+//! 1 GB/s, more than an upload carries. The number of workers never changes the bytes (see
+//! `gzip`).
 
 use std::io;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
