@@ -10,8 +10,8 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 
 use hoist_testkit::{Blob, ImagePusher, TestRegistry};
-use sha2::{Digest as _, Sha256};
 use support::layers::LayeredStore;
+use support::memory::{reset_peak, status_kib, Hashing};
 use support::pull::reference;
 
 const FILES_PER_LAYER: u64 = 4;
@@ -43,36 +43,13 @@ impl Read for Prng {
     }
 }
 
-/// Hashes what is written through it.
-struct Hashing<W> {
-    inner: W,
-    hasher: Sha256,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 /// Writes a gzip layer of generated files to `path`; returns (blob digest, size, diffID).
 fn generate_layer(path: &Path, seed: u64) -> (String, u64, String) {
-    let file = Hashing {
-        inner: BufWriter::new(File::create(path).unwrap()),
-        hasher: Sha256::new(),
-    };
+    let file = Hashing::new(BufWriter::new(File::create(path).unwrap()));
     // Level 0: stored deflate blocks. The data is incompressible anyway; this keeps the
     // generator fast while the pull still runs the gzip decoder.
     let gz = flate2::write::GzEncoder::new(file, flate2::Compression::none());
-    let tar_out = Hashing {
-        inner: gz,
-        hasher: Sha256::new(),
-    };
+    let tar_out = Hashing::new(gz);
     let mut builder = tar::Builder::new(tar_out);
     for i in 0..FILES_PER_LAYER {
         let mut header = tar::Header::new_gnu();
@@ -87,19 +64,12 @@ fn generate_layer(path: &Path, seed: u64) -> (String, u64, String) {
             .append_data(&mut header, format!("data/layer{seed}-{i}"), data)
             .unwrap();
     }
-    let tar_out = builder.into_inner().unwrap();
-    let diff_id = format!("sha256:{}", hex::encode(tar_out.hasher.finalize()));
-    let mut file = tar_out.inner.finish().unwrap();
+    let (gz, diff_id) = builder.into_inner().unwrap().finish();
+    let mut file = gz.finish().unwrap();
     file.flush().unwrap();
-    let digest = format!("sha256:{}", hex::encode(file.hasher.finalize()));
+    let (_, digest) = file.finish();
     let size = fs::metadata(path).unwrap().len();
     (digest, size, diff_id)
-}
-
-fn status_kib(field: &str) -> u64 {
-    let status = fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 // About two minutes in a debug build (generating, pushing and pulling 400 MiB), so not in the
@@ -147,8 +117,7 @@ async fn pull_and_unpack_of_a_400_mib_image_keeps_peak_rss_under_100_mib() {
     let store = LayeredStore::new();
 
     // Reset the peak (VmHWM) to the current RSS (Linux 4.0+), then pull.
-    fs::write("/proc/self/clear_refs", "5").unwrap();
-    let before = status_kib("VmRSS:");
+    let before = reset_peak();
     let record = store.pull(&reference(&registry, "big:v1"), true).await;
     let peak = status_kib("VmHWM:");
 

@@ -1,7 +1,8 @@
 //! Push of images loaded from a docker-archive (layers stored uncompressed) against real
 //! `docker-registry` processes: the layers are compressed on the way (gzip by default, zstd on
 //! request), the registry's layers decompress to the diffIDs, the image pulls back identical,
-//! and a second push sends no layer bytes.
+//! and a second push sends no layer bytes. A layer of several gzip members (one per block of
+//! hoist's encoder) reads back through hoist, skopeo (Go's reader) and umoci.
 
 mod support;
 
@@ -14,6 +15,8 @@ use hoist::reference::Reference;
 use hoist::store::MetadataStore;
 use hoist::transfer::{Compression, SendPolicy};
 use hoist_testkit::{Image, ImageBuilder, Layer, TestRegistry};
+use support::archive::skopeo;
+use support::layers::umoci_rootfs;
 use support::pull::{anonymous_client, fast_options, Recorder, Store};
 use support::push::{blob_bytes, fast_push_options, layer_statuses, loaded, pusher};
 
@@ -102,7 +105,7 @@ fn decompress(compression: Compression, bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     match compression {
         Compression::Gzip => {
-            flate2::read::GzDecoder::new(bytes)
+            flate2::read::MultiGzDecoder::new(bytes)
                 .read_to_end(&mut out)
                 .unwrap();
         }
@@ -114,6 +117,13 @@ fn decompress(compression: Compression, bytes: &[u8]) -> Vec<u8> {
 
 /// Pulls `reference` into a fresh store; returns its image ID and diffIDs.
 async fn pull_fresh(reference: &str) -> (Digest, Vec<Digest>) {
+    let (_, record) = pull_into_fresh_store(reference).await;
+    let diff_ids = record.layers.iter().map(|l| l.diff_id.clone()).collect();
+    (record.image_id, diff_ids)
+}
+
+/// Pulls `reference` into a fresh store; returns the store and the image's record.
+async fn pull_into_fresh_store(reference: &str) -> (Store, hoist::store::metadata::ImageRecord) {
     let store = Store::new();
     let reference = Reference::parse(reference).unwrap();
     store
@@ -124,8 +134,7 @@ async fn pull_fresh(reference: &str) -> (Digest, Vec<Digest>) {
     let meta = store.metadata();
     let target = meta.reference(&reference).unwrap().unwrap();
     let record = meta.image(&target.manifest_digest).unwrap().unwrap();
-    let diff_ids = record.layers.iter().map(|l| l.diff_id.clone()).collect();
-    (record.image_id, diff_ids)
+    (store, record)
 }
 
 fn diff_ids(image: &Image) -> Vec<Digest> {
@@ -406,4 +415,89 @@ async fn copy_compressing_into_a_registry_gives_what_push_gives() {
     assert_eq!(copied, pushed);
     let (_, layers) = pull_fresh(&copied_to).await;
     assert_eq!(layers, diff_ids(&img));
+}
+
+/// A text file of `len` bytes: compressible, so its gzip members are deflated, not stored.
+fn text(len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 64);
+    let mut line = 0u64;
+    while out.len() < len {
+        out.extend_from_slice(format!("line {line} of a file in the layer\n").as_bytes());
+        line = line
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+    }
+    out.truncate(len);
+    out
+}
+
+/// The number of gzip members in `blob`.
+fn gzip_members(mut blob: &[u8]) -> usize {
+    let mut count = 0;
+    while !blob.is_empty() {
+        let mut member = flate2::bufread::GzDecoder::new(blob);
+        std::io::copy(&mut member, &mut std::io::sink()).unwrap();
+        blob = member.into_inner();
+        count += 1;
+    }
+    count
+}
+
+#[tokio::test]
+async fn gzip_layer_of_several_members_reads_back_through_hoist_skopeo_and_umoci() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let big = text(3 * hoist::compress::BLOCK_SIZE + 1000);
+    let img = ImageBuilder::new()
+        .layer(Layer::from_files(&[("usr/share/doc/big.txt", &big)]).unwrap())
+        .layer(Layer::from_files(&[("etc/hostname", b"members\n")]).unwrap())
+        .build()
+        .unwrap();
+    let target = format!("{}/members/app:v1", registry.host());
+    push(&loaded(&img, &target), &target, Compression::Gzip).await;
+    let (_, manifest) = remote_manifest(&registry, "members/app", "v1").await;
+    let blob = blob_bytes(&registry.url(), "members/app", &layers_of(&manifest)[0].1).await;
+    assert!(gzip_members(&blob) >= 4, "{} members", gzip_members(&blob));
+
+    // hoist: pulled (diffIDs checked), then exported from the blobs themselves.
+    let (store, record) = pull_into_fresh_store(&target).await;
+    let pulled: Vec<Digest> = record.layers.iter().map(|l| l.diff_id.clone()).collect();
+    assert_eq!(pulled, diff_ids(&img));
+    let work = tempfile::tempdir().unwrap();
+    let exported = work.path().join("export");
+    hoist::export::export_image(
+        &store.metadata(),
+        None,
+        &record,
+        &exported,
+        &hoist::export::ExportOptions::default(),
+    )
+    .unwrap();
+    assert!(std::fs::read(exported.join("usr/share/doc/big.txt")).unwrap() == big);
+
+    // skopeo (containers/image, Go): decompressed into a dir: layout, each layer is the tar.
+    let dir = work.path().join("dir");
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--dest-decompress",
+        &format!("docker://{target}"),
+        &format!("dir:{}", dir.display()),
+    ]);
+    let decompressed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let layers: Vec<String> = decompressed["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let digest = l["digest"].as_str().unwrap();
+            let tar = std::fs::read(dir.join(digest.strip_prefix("sha256:").unwrap())).unwrap();
+            Digest::sha256_of(&tar).to_string()
+        })
+        .collect();
+    assert_eq!(layers, img.diff_ids);
+
+    // umoci: unpacks the gzip layers (checking their diffIDs) into the same file.
+    let rootfs = umoci_rootfs(&registry, "members/app:v1", work.path());
+    assert!(std::fs::read(rootfs.join("usr/share/doc/big.txt")).unwrap() == big);
 }

@@ -72,7 +72,7 @@ async fn assert_layer_correct(s: &Setup, outcome: &hoist::push::PushOutcome) -> 
     let blob = blob_bytes(&s.target.url(), "app", layer.digest.as_str()).await;
     assert_eq!(Digest::sha256_of(&blob), layer.digest);
     let mut tar = Vec::new();
-    flate2::read::GzDecoder::new(&blob[..])
+    flate2::read::MultiGzDecoder::new(&blob[..])
         .read_to_end(&mut tar)
         .unwrap();
     assert_eq!(Digest::sha256_of(&tar).to_string(), s.image.diff_ids[0]);

@@ -1,6 +1,7 @@
 //! Deflate one layer tar (argument 1) three times with variant N (argument 2): zlib-rs in
 //! 128 KiB blocks primed with the 32 KiB before them (hoist's gzip today), or libdeflate in
-//! independent blocks (one gzip member each); prints the size and the wall rate.
+//! independent blocks (one gzip member each); prints the size and the wall rate. The variant
+//! is a row of bench/RESULTS.md's table (0-5) or `NAME BLOCK_KIB LEVEL`.
 
 use flate2::{Compress, Compression, FlushCompress};
 use std::time::Instant;
@@ -33,8 +34,20 @@ fn main() {
     let input = std::fs::read(&path).unwrap();
     let mb = input.len() as f64 / 1e6;
     println!("input {:.1} MB", mb);
-    let v: usize = std::env::args().nth(2).unwrap().parse().unwrap();
-    let (name, block, level) = [("zlib-rs dict", 128 << 10, 6u32), ("libdeflate", 128 << 10, 6), ("libdeflate", 1 << 20, 6), ("libdeflate", 1 << 20, 5), ("libdeflate", 1 << 20, 4), ("zlib-rs dict", 128 << 10, 5)][v];
+    // Either a variant number of the table in bench/RESULTS.md, or NAME BLOCK_KIB LEVEL
+    // (NAME: zlib-rs or libdeflate).
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    let (name, block, level) = match args.as_slice() {
+        [v] => {
+            let v: usize = v.parse().unwrap();
+            [("zlib-rs dict", 128 << 10, 6u32), ("libdeflate", 128 << 10, 6), ("libdeflate", 1 << 20, 6), ("libdeflate", 1 << 20, 5), ("libdeflate", 1 << 20, 4), ("zlib-rs dict", 128 << 10, 5)][v]
+        }
+        [name, kib, level] => {
+            let name = if name.starts_with("zlib") { "zlib-rs dict" } else { "libdeflate" };
+            (name, kib.parse::<usize>().unwrap() << 10, level.parse().unwrap())
+        }
+        _ => panic!("usage: defl LAYER.tar (VARIANT | NAME BLOCK_KIB LEVEL)"),
+    };
     let t = Instant::now();
     let mut size = 0;
     for _ in 0..3 { size = if name.starts_with("zlib") { zlib_dict(&input, block, level) } else { libdeflate_blocks(&input, block, level as i32) }; }

@@ -6,7 +6,10 @@
 //! bytes: the registry's declaration is what the diffID check in pull is defined against.
 //!
 //! gzip is read with `MultiGzDecoder`, which continues over concatenated members as `gzip -d`
-//! and Go's `gzip.Reader` do; zstd's decoder likewise reads concatenated frames.
+//! and Go's `gzip.Reader` do — hoist's own encoder writes one member per block (`gzip`), and
+//! every path that reads a layer (pull, the layer store's unpack, export, load, save, the
+//! copy's compression step) decodes through this [`Decoder`]; zstd's decoder likewise reads
+//! concatenated frames.
 //!
 //! [`Decoder::source_mut`] gives back the compressed stream under the decoder so that the
 //! download pipeline can read (and store) whatever the decoder left unread: trailing bytes

@@ -9,10 +9,11 @@
 //! Encoders — used when a copy or a push compresses a layer on the way (skopeo's
 //! `--dest-compress`; docker's `compression.CompressStream` in `v2PushDescriptor` for a layer
 //! loaded uncompressed):
-//! - **gzip** ([`ParallelGzip`], `gzip`): pigz's block technique on all cores, with an output
-//!   that depends only on the input and the level, never on the core count — so the layer's
-//!   digest is the same on every machine (see that module's docs for the format and the block
-//!   size).
+//! - **gzip** ([`ParallelGzip`], `gzip`): independent 512 KiB blocks deflated by libdeflate
+//!   on all cores, each one gzip member, with an output that depends only on the input and the
+//!   level, never on the core count — so the layer's digest is the same on every machine (see
+//!   that module's docs for the format, the block size and the level). One [`GzipPool`] of
+//!   threads serves every encoder of the process (`pool`).
 //! - **zstd** ([`Encoder::Zstd`]): libzstd's streaming multithreaded mode (`nbWorkers ≥ 1`).
 //!   Its output is the same for any number of workers ≥ 1 (zstd's documented guarantee for
 //!   streaming compression, facebook/zstd#2238, the fix of #2327; checked by this module's
@@ -22,12 +23,19 @@
 //! [`Encoder`] is the one [`Write`] for either; [`Encoder::finish`] ends the stream. Because
 //! the output is a function of the input alone, a compressed stream can be produced again and
 //! resumed at any offset (what the compression step does after a failed upload).
-//! Memory is bounded whatever the input size: gzip keeps at most `2 × workers` blocks of
-//! 128 KiB in flight, zstd its own job buffers (a few MiB per worker at level 3).
+//! Memory is bounded whatever the input size: gzip keeps at most [`BLOCKS_IN_FLIGHT`] blocks of
+//! 512 KiB in flight in the whole process, however many layers compress at once (`pool`);
+//! zstd its own job buffers (a few MiB per worker at level 3, per encoder).
+//!
+//! Decoders read what these encoders write and what any other tool writes: gzip of any number
+//! of members, zstd of any number of frames (`decode`). `budget` holds the one kind of memory
+//! budget shared by threads (zstd windows while decoding, gzip blocks while encoding).
 
 mod ahead;
+pub(crate) mod budget;
 mod decode;
 mod gzip;
+mod pool;
 pub(crate) mod window;
 
 #[cfg(test)]
@@ -38,9 +46,8 @@ use std::io::{self, Write};
 pub(crate) use ahead::DecodeAhead;
 pub use decode::Compression;
 pub(crate) use decode::Decoder;
-pub use gzip::{
-    default_workers, GzipOptions, ParallelGzip, BLOCK_SIZE, DEFAULT_LEVEL, DICTIONARY_SIZE,
-};
+pub use gzip::{default_workers, GzipOptions, ParallelGzip, BLOCK_SIZE, DEFAULT_LEVEL};
+pub use pool::{GzipPool, BLOCKS_IN_FLIGHT};
 
 /// zstd's default level, the one push uses.
 pub const ZSTD_LEVEL: i32 = 3;
@@ -57,7 +64,8 @@ pub enum Encoder<W: Write> {
 
 impl<W: Write> Encoder<W> {
     /// An encoder of `compression` into `inner` using `workers` threads (at least 1; the
-    /// output does not depend on it).
+    /// output does not depend on it): for gzip, the process's shared pool of that many
+    /// ([`GzipPool::shared`]).
     pub fn new(compression: Compression, inner: W, workers: usize) -> io::Result<Encoder<W>> {
         let workers = workers.max(1);
         Ok(match compression {

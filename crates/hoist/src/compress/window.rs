@@ -6,7 +6,7 @@
 //! own window, so four such layers reached 429 MB of resident memory (issue 15, finding 10).
 //!
 //! Every zstd decoder of the download pipeline first reads its frame header
-//! ([`frame_window`]) and takes that window's size from one [`WindowBudget`] of
+//! ([`frame_window`]) and takes that window's size from one [`MemoryBudget`], [`WINDOWS`], of
 //! [`WINDOW_BUDGET`] bytes for as long as it decodes; a window the budget cannot hold now
 //! waits for one to be given back. So the windows in flight together never exceed the largest
 //! one a layer may have, whatever the number of layers pulled at once, and small windows (the
@@ -19,7 +19,7 @@
 //! frame's (a skippable frame first, or garbage the decoder will refuse) is charged the whole
 //! budget.
 
-use std::sync::{Condvar, Mutex, PoisonError};
+use super::budget::MemoryBudget;
 
 /// The bytes of windows the decoders of one process may hold at once: libzstd's default
 /// largest window (`ZSTD_WINDOWLOG_LIMIT_DEFAULT`, 2^27), so that the largest window a layer
@@ -31,6 +31,9 @@ pub(crate) const WINDOW_BUDGET: u64 = 1 << 27;
 pub(crate) const FRAME_HEADER_MAX: usize = 18;
 
 const ZSTD_MAGIC: u32 = 0xFD2F_B528;
+
+/// The budget every download pipeline of this process draws from.
+pub(crate) static WINDOWS: MemoryBudget = MemoryBudget::new(WINDOW_BUDGET);
 
 /// The window a zstd frame needs, from the start of its bytes (at most
 /// [`FRAME_HEADER_MAX`] are looked at); `None` when `header` does not start with a whole zstd
@@ -64,83 +67,6 @@ pub(crate) fn frame_window(header: &[u8]) -> Option<u64> {
         _ => u64::from_le_bytes(header.get(start..start + 8)?.try_into().ok()?),
     };
     Some(size)
-}
-
-/// Bytes of window memory shared by the decoders of a process (see the module docs).
-#[derive(Debug)]
-pub(crate) struct WindowBudget {
-    capacity: u64,
-    used: Mutex<u64>,
-    returned: Condvar,
-}
-
-/// The budget every download pipeline of this process draws from.
-pub(crate) static WINDOWS: WindowBudget = WindowBudget::new(WINDOW_BUDGET);
-
-impl WindowBudget {
-    /// A budget of `capacity` bytes.
-    pub(crate) const fn new(capacity: u64) -> WindowBudget {
-        WindowBudget {
-            capacity,
-            used: Mutex::new(0),
-            returned: Condvar::new(),
-        }
-    }
-
-    /// What a window of `window` bytes (`None`: unknown) is charged: at most the capacity, so
-    /// that any window can be decoded alone.
-    fn charge(&self, window: Option<u64>) -> u64 {
-        window.unwrap_or(self.capacity).min(self.capacity)
-    }
-
-    /// Takes a window's share if the budget holds it now.
-    pub(crate) fn try_take(&self, window: Option<u64>) -> Option<WindowPermit<'_>> {
-        let charge = self.charge(window);
-        let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
-        (*used + charge <= self.capacity).then(|| {
-            *used += charge;
-            WindowPermit {
-                budget: self,
-                charge,
-            }
-        })
-    }
-
-    /// Takes a window's share, waiting until the budget holds it.
-    pub(crate) fn take(&self, window: Option<u64>) -> WindowPermit<'_> {
-        let charge = self.charge(window);
-        let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
-        while *used + charge > self.capacity {
-            used = self
-                .returned
-                .wait(used)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        *used += charge;
-        WindowPermit {
-            budget: self,
-            charge,
-        }
-    }
-}
-
-/// A window's share of a [`WindowBudget`], given back when dropped.
-#[derive(Debug)]
-pub(crate) struct WindowPermit<'a> {
-    budget: &'a WindowBudget,
-    charge: u64,
-}
-
-impl Drop for WindowPermit<'_> {
-    fn drop(&mut self) {
-        let mut used = self
-            .budget
-            .used
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        *used -= self.charge;
-        self.budget.returned.notify_all();
-    }
 }
 
 #[cfg(test)]
@@ -188,40 +114,5 @@ mod tests {
         assert_eq!(frame_window(&[0x50, 0x2A, 0x4D, 0x18, 4, 0, 0, 0]), None);
         // Truncated after the descriptor.
         assert_eq!(frame_window(&[0x28, 0xB5, 0x2F, 0xFD, 0x00]), None);
-    }
-
-    #[test]
-    fn windows_share_the_budget_and_a_large_one_waits_for_it() {
-        let budget = WindowBudget::new(100);
-        let small = budget.try_take(Some(30)).unwrap();
-        let other = budget.try_take(Some(30)).unwrap();
-        assert!(budget.try_take(Some(50)).is_none());
-        drop(other);
-        let large = budget.try_take(Some(50)).unwrap();
-        // Unknown and oversized windows are charged the whole budget.
-        assert!(budget.try_take(None).is_none());
-        drop((small, large));
-        let whole = budget.try_take(Some(1 << 40)).unwrap();
-        assert!(budget.try_take(Some(1)).is_none());
-        drop(whole);
-        assert!(budget.try_take(None).is_some());
-    }
-
-    #[test]
-    fn a_waiting_window_gets_its_share_when_one_is_given_back() {
-        let budget = WindowBudget::new(10);
-        let held = budget.try_take(Some(10)).unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::scope(|scope| {
-            scope.spawn(|| {
-                let _permit = budget.take(Some(6));
-                tx.send(()).unwrap();
-            });
-            assert!(rx
-                .recv_timeout(std::time::Duration::from_millis(50))
-                .is_err());
-            drop(held);
-            rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
-        });
     }
 }

@@ -6,10 +6,12 @@
 
 use std::io::{self, Read};
 
-use super::pipeline::{Feed, FeedRx};
-use crate::compress::window::{frame_window, WindowPermit, FRAME_HEADER_MAX, WINDOWS};
-use crate::store::{Ingest, StoreError};
 use bytes::{Buf, Bytes};
+
+use super::pipeline::{Feed, FeedRx};
+use crate::compress::budget::MemoryPermit;
+use crate::compress::window::{frame_window, FRAME_HEADER_MAX, WINDOWS};
+use crate::store::{Ingest, StoreError};
 
 /// Buffer for placed bytes nothing decodes (they are only hashed).
 const PLACED_BUFFER: usize = 256 * 1024;
@@ -111,7 +113,7 @@ impl Tee<'_> {
     /// from the ingest, for the decoder. `None` once the stream stopped (given up, store
     /// failure): nothing will be decoded, so nothing waits for the budget, and the stop is
     /// left for the decoder's first read to report.
-    pub(super) fn window_permit(&mut self) -> Option<WindowPermit<'static>> {
+    pub(super) fn window_permit(&mut self) -> Option<MemoryPermit<'static>> {
         let mut header = [0u8; FRAME_HEADER_MAX];
         let mut len = 0;
         while len < header.len() {

@@ -179,7 +179,7 @@ pub fn oci_layer_diff_ids(dir: &Path) -> Vec<String> {
             let bytes = read(layer["digest"].as_str().unwrap());
             let tar = if bytes.starts_with(&[0x1f, 0x8b]) {
                 let mut out = Vec::new();
-                flate2::read::GzDecoder::new(bytes.as_slice())
+                flate2::read::MultiGzDecoder::new(bytes.as_slice())
                     .read_to_end(&mut out)
                     .unwrap();
                 out

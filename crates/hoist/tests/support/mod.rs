@@ -10,6 +10,7 @@
 //! - [`copy`]: multi-platform indexes, `copy` between two locations, reads of a registry.
 //! - [`layers`]: a store whose pulls unpack into its layer store; umoci's reference rootfs.
 //! - [`archive`]: stores holding testkit images, tar archives read and rewritten in memory.
+//! - [`memory`]: the memory tests' hashing writer and this process's resident memory.
 //! - [`registry`]: the registry client's tests: images pushed with skopeo, clients built.
 //! - [`sync`]: repositories sharing a base layer, one sync run, what a destination received.
 //! - [`trust`]: an image and the testkit's signers, pulls under a policy naming them.
@@ -21,6 +22,7 @@
 pub mod archive;
 pub mod copy;
 pub mod layers;
+pub mod memory;
 pub mod pull;
 pub mod push;
 pub mod registry;
