@@ -20,7 +20,8 @@
 #    BENCH_IMAGES="debian:gzip twolayer:zstd ..." picks the images (name:compression).
 #    BENCH_CASES="pull push ..." picks the comparisons (pull export no-unpack push loadpush;
 #    floor; with the current peers pull-ctr21 pull-ctr21p no-unpack-crane export-crane
-#    push-skopeo122 loadpush-skopeo122).
+#    push-skopeo122 loadpush-skopeo122 copydir-skopeo122 — `hoist copy --dest-compress gzip dir:…
+#    docker://…`, one step like skopeo's).
 #    BENCH_PEERS=all (default) | debian12: with or without the current peers (containerd 2.1,
 #    crane, skopeo 1.2x from Debian unstable), which bench/peers.sh sets up (see there).
 #    "floor" is each image's layer blobs through pigz -d / zstd -d into tar -x (no registry).
@@ -45,7 +46,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --dir) dir=$2; shift ;;
     --runs) runs=$2; shift ;;
-    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -285,6 +286,10 @@ hoist_load_push() {
   rss "$hoist" --root "$S/loadsrc" load -q -i "$S/archive.tar" >/dev/null &&
     rss "$hoist" --root "$S/loadsrc" push -q "$dst_reg/$1" >/dev/null
 }
+# the same in one step, as the issue allows once dir: exists: hoist copy compressing on the way
+hoist_dir_push() {
+  rss "$hoist" --root "$S/loadsrc" copy -q --dest-compress gzip "dir:$S/dirsrc" "docker://$dst_reg/$1" >/dev/null
+}
 skopeo_dir_push() { rss skopeo copy -q --dest-tls-verify=false "dir:$S/dirsrc" "docker://$dst_reg/$1" >/dev/null; }
 wipe() { rm -rf "$S/hoist" "$S/out" "$S/skopeo" "$S/bundle" "$S/loadsrc" "$S/crane"; }
 wipe_all() { # after each command's runs: one tool's data at a time on the filesystem
@@ -314,7 +319,7 @@ case "${BENCH_PEERS:-all}" in
   *) echo "BENCH_PEERS must be all or debian12" >&2; exit 2 ;;
 esac
 export -f rss containerd_restart dst_restart ctr_pull hoist_pull hoist_pull_export skopeo_pull \
-  skopeo_umoci hoist_push skopeo_push hoist_load_push skopeo_dir_push wipe wipe_all floor_unpack
+  skopeo_umoci hoist_push skopeo_push hoist_load_push hoist_dir_push skopeo_dir_push wipe wipe_all floor_unpack
 
 bench() { # CASE IMAGE HOIST_CMD HOIST_PREPARE PEER_CMD PEER_PREPARE
   local id=$1-$2
@@ -384,6 +389,9 @@ PY
       "skopeo_dir_push $ref" dst_restart
     ! declare -F skopeo122_dir_push >/dev/null ||
       bench loadpush-skopeo122 "$name:$comp" "hoist_load_push $ref" "dst_restart; wipe" \
+        "skopeo122_dir_push $ref" dst_restart
+    ! declare -F skopeo122_dir_push >/dev/null ||
+      bench copydir-skopeo122 "$name:$comp" "hoist_dir_push $ref" "dst_restart; wipe" \
         "skopeo122_dir_push $ref" dst_restart
     rm -rf "$S/archive.tar" "$S/dirsrc"
   fi

@@ -25,6 +25,7 @@ CASES = {
     "export-crane": ("hoist pull + export", "crane export → tar -x"),
     "push-skopeo122": ("hoist push", "skopeo 1.2x copy oci→docker"),
     "loadpush-skopeo122": ("hoist load + push (compressing)", "skopeo 1.2x copy dir:→docker"),
+    "copydir-skopeo122": ("hoist copy dir:→docker (compressing)", "skopeo 1.2x copy dir:→docker"),
 }
 
 

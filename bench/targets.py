@@ -15,7 +15,8 @@ Targets (issue 13):
      (pull-ctr21, pull-ctr21p), and within 1.3x of the floor (floor row: hoist / floor <= 1.3).
   2. hoist pull + export >= 4x faster than skopeo + umoci (export) and >= 3x faster than
      crane export | tar -x (export-crane).
-  5. compressing push (hoist load + push) >= 1.5x faster than skopeo 1.2x (loadpush-skopeo122).
+  5. compressing push >= 1.5x faster than skopeo 1.2x copy dir:→docker: hoist load + push
+     (loadpush-skopeo122) or hoist copy dir:→docker (copydir-skopeo122), the better of the two.
   6. peak RSS of every hoist command < 100 MB.
 """
 import glob
@@ -47,6 +48,15 @@ def load(results):
         if peak is not None:
             rss[(case, image)] = peak
     return medians, rss
+
+
+# target 5's two ways of a compressing push: hoist load + push, or hoist copy dir:→docker
+FIVE = ("loadpush-skopeo122", "copydir-skopeo122")
+
+
+def best(values):
+    values = [v for v in values if v is not None]
+    return max(values) if values else None
 
 
 def ratio(medians, case, image):
@@ -86,7 +96,7 @@ def main():
                   ("hoist÷floor", 1 / floor if floor else None, 1.3, True)],
             "2": [("skopeo+umoci", ratio(medians, "export", image), 4, False),
                   ("crane export", ratio(medians, "export-crane", image), 3, False)],
-            "5": [("skopeo 1.2x", ratio(medians, "loadpush-skopeo122", image), 1.5, False)],
+            "5": [("skopeo 1.2x", best(ratio(medians, c, image) for c in FIVE), 1.5, False)],
         }
         for target, checks in rows.items():
             if target == "5" and checks[0][1] is None:
