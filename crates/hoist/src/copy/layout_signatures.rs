@@ -52,7 +52,7 @@ use crate::media::Descriptor;
 use crate::store::layout::{INDEX_FILE, REF_NAME_ANNOTATION};
 use crate::store::{ContentStore, IndexEntry, StoreError};
 use crate::transfer::blocking;
-use crate::trust::sigstore::attachments::{HomeFuture, SignatureHome};
+use crate::trust::sigstore::attachments::{HomeFuture, SigItem, SigPut, SignatureHome};
 use crate::trust::TrustError;
 
 /// The `.sig` manifests of an OCI layout (see the module docs): read from `root`, written
@@ -160,56 +160,45 @@ impl SignatureHome for LayoutSignatures {
         })
     }
 
-    fn sig_blob<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-        image: &'a str,
-        tag: &'a str,
-    ) -> HomeFuture<'a, Bytes> {
+    fn sig_blob<'a>(&'a self, blob: &'a Descriptor, image: &'a str) -> HomeFuture<'a, Bytes> {
         Box::pin(async move {
             // Payloads and configs are checked against their bounds (far below the manifest
             // cap this read has) before they are read.
-            let path = blob_path(&self.root, &descriptor.digest);
+            let path = blob_path(&self.root, &blob.digest);
             let mut bytes = read_small_file(&self.location, &path).await.map_err(|e| {
-                let action = format!("reading signature blob {} of {tag}", descriptor.digest);
+                let action = format!("reading signature blob {}", blob.digest);
                 self.error(image, action, e)
             })?;
-            bytes.truncate(usize::try_from(descriptor.size).unwrap_or(usize::MAX));
+            bytes.truncate(usize::try_from(blob.size).unwrap_or(usize::MAX));
             Ok(Bytes::from(bytes))
         })
     }
 
-    fn put_sig_blob<'a>(
-        &'a self,
-        digest: &'a Digest,
-        bytes: Bytes,
-        image: &'a str,
-    ) -> HomeFuture<'a, ()> {
-        let expected = digest.clone();
-        Box::pin(self.write(
-            image,
-            format!("storing signature blob {digest}"),
-            move |content| content.write_blob(&expected, &bytes).map(drop),
-        ))
-    }
-
-    fn put_sig_manifest<'a>(
-        &'a self,
-        tag: &'a str,
-        bytes: Bytes,
-        image: &'a str,
-    ) -> HomeFuture<'a, ()> {
-        let entry = IndexEntry {
-            media_type: OCI_MANIFEST.to_owned(),
-            digest: Digest::sha256_of(&bytes),
-            size: bytes.len() as u64,
-            ref_name: Some(tag.to_owned()),
-        };
-        Box::pin(
-            self.write(image, format!("writing signatures {tag}"), move |content| {
-                content.write_blob(&entry.digest, &bytes)?;
-                content.index_add(&entry)
-            }),
-        )
+    fn put_sig<'a>(&'a self, put: SigPut<'a>) -> HomeFuture<'a, ()> {
+        let SigPut { item, bytes, image } = put;
+        match item {
+            SigItem::Blob(digest) => {
+                let expected = digest.clone();
+                Box::pin(self.write(
+                    image,
+                    format!("storing signature blob {digest}"),
+                    move |content| content.write_blob(&expected, &bytes).map(drop),
+                ))
+            }
+            SigItem::Manifest(tag) => {
+                let entry = IndexEntry {
+                    media_type: OCI_MANIFEST.to_owned(),
+                    digest: Digest::sha256_of(&bytes),
+                    size: bytes.len() as u64,
+                    ref_name: Some(tag.to_owned()),
+                };
+                Box::pin(
+                    self.write(image, format!("writing signatures {tag}"), move |content| {
+                        content.write_blob(&entry.digest, &bytes)?;
+                        content.index_add(&entry)
+                    }),
+                )
+            }
+        }
     }
 }

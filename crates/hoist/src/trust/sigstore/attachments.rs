@@ -33,7 +33,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-pub use super::home::{HomeFuture, SignatureHome};
+pub use super::home::{HomeFuture, SigItem, SigPut, SignatureHome};
 use crate::digest::Digest;
 use crate::media::types::{OCI_CONFIG, OCI_MANIFEST};
 use crate::media::{Descriptor, ImageManifest};
@@ -234,7 +234,12 @@ pub async fn append(
     {
         return Ok(false);
     }
-    home.put_sig_blob(&layer.digest, payload, image).await?;
+    home.put_sig(SigPut {
+        item: SigItem::Blob(&layer.digest),
+        bytes: payload,
+        image,
+    })
+    .await?;
     manifest.layers.push(layer);
     let config = config_for(config, &manifest.layers);
     let config_bytes = Bytes::from(config.to_string());
@@ -248,15 +253,23 @@ pub async fn append(
         platform: None,
         artifact_type: None,
     };
-    home.put_sig_blob(&config_digest, config_bytes, image)
-        .await?;
+    home.put_sig(SigPut {
+        item: SigItem::Blob(&config_digest),
+        bytes: config_bytes,
+        image,
+    })
+    .await?;
     let bytes = serde_json::to_vec(&manifest).map_err(|e| TrustError::Attachments {
         image: image.to_owned(),
         tag: tag.clone(),
         reason: e.to_string(),
     })?;
-    home.put_sig_manifest(&tag, Bytes::from(bytes), image)
-        .await?;
+    home.put_sig(SigPut {
+        item: SigItem::Manifest(&tag),
+        bytes: Bytes::from(bytes),
+        image,
+    })
+    .await?;
     Ok(true)
 }
 
@@ -311,7 +324,7 @@ async fn read_blob(
     image: &str,
     tag: &str,
 ) -> Result<Bytes, TrustError> {
-    let bytes = home.sig_blob(descriptor, image, tag).await?;
+    let bytes = home.sig_blob(descriptor, image).await?;
     let actual = Digest::of(descriptor.digest.algorithm(), &bytes);
     if actual != descriptor.digest {
         return Err(TrustError::Attachments {

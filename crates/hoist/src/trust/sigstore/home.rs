@@ -26,29 +26,30 @@ pub trait SignatureHome: Send + Sync {
     /// The manifest under `tag` (`sha256-HEX.sig`), `None` when there is none.
     fn sig_manifest<'a>(&'a self, tag: &'a str, image: &'a str) -> HomeFuture<'a, Option<Bytes>>;
 
-    /// The blob `descriptor` names, at most `descriptor.size` bytes, unverified.
-    fn sig_blob<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-        image: &'a str,
-        tag: &'a str,
-    ) -> HomeFuture<'a, Bytes>;
+    /// The blob `blob` names, at most `blob.size` bytes, unverified.
+    fn sig_blob<'a>(&'a self, blob: &'a Descriptor, image: &'a str) -> HomeFuture<'a, Bytes>;
 
-    /// Stores the blob `bytes` (already hashed to `digest` by the caller).
-    fn put_sig_blob<'a>(
-        &'a self,
-        digest: &'a Digest,
-        bytes: Bytes,
-        image: &'a str,
-    ) -> HomeFuture<'a, ()>;
+    /// Stores what `put` says: a blob (already hashed by the caller) or the OCI image
+    /// manifest of a tag, replacing what was there.
+    fn put_sig<'a>(&'a self, put: SigPut<'a>) -> HomeFuture<'a, ()>;
+}
 
-    /// Stores the OCI image manifest `bytes` under `tag`, replacing what was there.
-    fn put_sig_manifest<'a>(
-        &'a self,
-        tag: &'a str,
-        bytes: Bytes,
-        image: &'a str,
-    ) -> HomeFuture<'a, ()>;
+/// One write to a [`SignatureHome`].
+pub struct SigPut<'a> {
+    /// What is written.
+    pub item: SigItem<'a>,
+    /// Its bytes.
+    pub bytes: Bytes,
+    /// The image, for errors.
+    pub image: &'a str,
+}
+
+/// What a [`SigPut`] writes.
+pub enum SigItem<'a> {
+    /// A payload or config blob, by its digest.
+    Blob(&'a Digest),
+    /// The `.sig` manifest, under its tag.
+    Manifest(&'a str),
 }
 
 impl SignatureHome for RemoteRepository {
@@ -62,19 +63,14 @@ impl SignatureHome for RemoteRepository {
         })
     }
 
-    fn sig_blob<'a>(
-        &'a self,
-        descriptor: &'a Descriptor,
-        image: &'a str,
-        tag: &'a str,
-    ) -> HomeFuture<'a, Bytes> {
+    fn sig_blob<'a>(&'a self, blob: &'a Descriptor, image: &'a str) -> HomeFuture<'a, Bytes> {
         Box::pin(async move {
-            let what = || format!("reading signature blob {} of {tag}", descriptor.digest);
+            let what = || format!("reading signature blob {}", blob.digest);
             let mut stream = self
-                .get_blob(&descriptor.digest, 0)
+                .get_blob(&blob.digest, 0)
                 .await
                 .map_err(|e| registry(image, what(), e))?;
-            let limit = usize::try_from(descriptor.size).unwrap_or(usize::MAX);
+            let limit = usize::try_from(blob.size).unwrap_or(usize::MAX);
             let mut bytes = Vec::with_capacity(limit.min(super::MAX_PAYLOAD as usize));
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.map_err(|e| registry(image, what(), e))?;
@@ -87,30 +83,20 @@ impl SignatureHome for RemoteRepository {
         })
     }
 
-    fn put_sig_blob<'a>(
-        &'a self,
-        digest: &'a Digest,
-        bytes: Bytes,
-        image: &'a str,
-    ) -> HomeFuture<'a, ()> {
+    fn put_sig<'a>(&'a self, put: SigPut<'a>) -> HomeFuture<'a, ()> {
         Box::pin(async move {
-            self.upload_blob(digest, bytes)
-                .await
-                .map_err(|e| registry(image, format!("uploading signature blob {digest}"), e))
-        })
-    }
-
-    fn put_sig_manifest<'a>(
-        &'a self,
-        tag: &'a str,
-        bytes: Bytes,
-        image: &'a str,
-    ) -> HomeFuture<'a, ()> {
-        Box::pin(async move {
-            self.put_manifest(tag, OCI_MANIFEST, bytes)
-                .await
-                .map(drop)
-                .map_err(|e| registry(image, format!("writing signatures {tag}"), e))
+            let SigPut { item, bytes, image } = put;
+            match item {
+                SigItem::Blob(digest) => self
+                    .upload_blob(digest, bytes)
+                    .await
+                    .map_err(|e| registry(image, format!("uploading signature blob {digest}"), e)),
+                SigItem::Manifest(tag) => self
+                    .put_manifest(tag, OCI_MANIFEST, bytes)
+                    .await
+                    .map(drop)
+                    .map_err(|e| registry(image, format!("writing signatures {tag}"), e)),
+            }
         })
     }
 }
