@@ -109,7 +109,7 @@ struct CountingSink {
 }
 
 impl hoist::transfer::LayerSink for CountingSink {
-    fn write(&mut self, decompressed: &[u8]) -> std::io::Result<()> {
+    fn write(&mut self, decompressed: hoist::transfer::Bytes) -> std::io::Result<()> {
         self.bytes += decompressed.len() as u64;
         Ok(())
     }

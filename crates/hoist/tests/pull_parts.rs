@@ -307,7 +307,7 @@ async fn a_link_capped_per_connection_is_probed_then_fetched_in_parts() {
 struct SlowSink;
 
 impl hoist::transfer::LayerSink for SlowSink {
-    fn write(&mut self, _: &[u8]) -> std::io::Result<()> {
+    fn write(&mut self, _: hoist::transfer::Bytes) -> std::io::Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(20));
         Ok(())
     }

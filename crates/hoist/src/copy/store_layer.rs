@@ -234,7 +234,7 @@ struct TrackedSink {
 }
 
 impl LayerSink for TrackedSink {
-    fn write(&mut self, decompressed: &[u8]) -> std::io::Result<()> {
+    fn write(&mut self, decompressed: bytes::Bytes) -> std::io::Result<()> {
         match &mut self.inner {
             Some(inner) => inner.write(decompressed),
             None => Err(std::io::Error::other("the layer sink is closed")),

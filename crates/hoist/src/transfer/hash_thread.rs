@@ -6,12 +6,15 @@
 //! tmpfs): the pipeline thread was the critical path with 55 % of the samples, a quarter of
 //! all samples being sha256 (the compressed and the decompressed bytes).
 //!
-//! Chunks are copied into a bounded channel ([`DEPTH`] chunks), so memory stays bounded and a
-//! slow hasher slows the decoder rather than queueing the layer. Dropping a `HashThread`
+//! Chunks are shared, not copied ([`Bytes`]: the layer sink gets the same ones), through a
+//! bounded channel ([`DEPTH`] chunks), so memory stays bounded and a slow hasher slows the
+//! decoder rather than queueing the layer. Dropping a `HashThread`
 //! without [`HashThread::finish`] (a restarted or failed pass) ends the thread.
 
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
+
+use bytes::Bytes;
 
 use crate::digest::{Algorithm, Digest, Hasher};
 
@@ -20,7 +23,7 @@ const DEPTH: usize = 8;
 
 /// A sha256 computed on another thread from the chunks given to [`HashThread::update`].
 pub(crate) struct HashThread {
-    chunks: Option<SyncSender<Vec<u8>>>,
+    chunks: Option<SyncSender<Bytes>>,
     thread: Option<JoinHandle<Digest>>,
     /// Hashes here when the thread could not be started or has gone.
     local: Option<Hasher>,
@@ -29,7 +32,7 @@ pub(crate) struct HashThread {
 impl HashThread {
     /// Starts the thread (or, if the system refuses one, hashes on the caller's thread).
     pub(crate) fn new() -> HashThread {
-        let (tx, rx) = sync_channel::<Vec<u8>>(DEPTH);
+        let (tx, rx) = sync_channel::<Bytes>(DEPTH);
         let spawned = std::thread::Builder::new()
             .name("hoist-diffid".to_owned())
             .spawn(move || {
@@ -54,13 +57,13 @@ impl HashThread {
     }
 
     /// Adds `bytes` to the hash.
-    pub(crate) fn update(&mut self, bytes: &[u8]) {
+    pub(crate) fn update(&mut self, bytes: Bytes) {
         if let Some(local) = &mut self.local {
-            local.update(bytes);
+            local.update(&bytes);
             return;
         }
         if let Some(tx) = &self.chunks {
-            if tx.send(bytes.to_vec()).is_ok() {
+            if tx.send(bytes).is_ok() {
                 return;
             }
         }
@@ -98,7 +101,7 @@ mod tests {
         let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
         let mut hash = HashThread::new();
         for chunk in data.chunks(65_536) {
-            hash.update(chunk);
+            hash.update(Bytes::copy_from_slice(chunk));
         }
         assert_eq!(hash.finish(), Some(Digest::sha256_of(&data)));
     }

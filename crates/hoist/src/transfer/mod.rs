@@ -26,6 +26,8 @@
 //! - `parts`: [`RangeFetch`], when a big blob is fetched as several `Range` requests at
 //!   once (containerd 2.1's `concurrent_layer_fetch_buffer`), [`Spans`], which of its
 //!   bytes are complete, and `Probe`, whether the link or hoist limits its one stream.
+//! - `chunks`: the buffers the decoder fills, shared by the diffID hash and the sink and
+//!   recycled once both are done.
 //! - `hash_thread`: the diffID hash on a thread of its own.
 //! - [`LayerSink`]/[`LayerSinkFactory`], where decompressed layer bytes go: the layer store's
 //!   (`crate::store::layers`), re-exported here for the pipeline's callers.
@@ -43,6 +45,7 @@
 //!
 //! [`Ingest`]: crate::store::Ingest
 
+mod chunks;
 mod error;
 mod hash_thread;
 mod interrupted;
@@ -60,6 +63,9 @@ use std::time::Duration;
 pub use crate::compress::Compression;
 /// Where decompressed layer bytes go: defined beside the layer store that implements them.
 pub use crate::store::layers::{LayerSink, LayerSinkFactory};
+/// The shared byte buffers a [`LayerSink`] receives (the `bytes` crate's, re-exported so that
+/// a sink needs no dependency of its own on it).
+pub use bytes::Bytes;
 pub use error::TransferError;
 pub(crate) use interrupted::blocking;
 pub use interrupted::Interrupted;

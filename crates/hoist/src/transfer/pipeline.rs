@@ -57,6 +57,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::chunks::Chunks;
 use super::hash_thread::HashThread;
 use super::tee::{Stop, Tee};
 use super::TransferError;
@@ -68,8 +69,8 @@ use crate::store::Ingest;
 /// Chunks in flight between the network task and the pipeline thread.
 pub(crate) const FEED_DEPTH: usize = 4;
 
-/// Size of the decompressed-bytes buffer.
-const DECODE_BUFFER: usize = 64 * 1024;
+/// Size of the decoded chunks ([`Chunks`]).
+const DECODE_BUFFER: usize = 256 * 1024;
 
 /// What the async half sends to the pipeline thread.
 #[derive(Debug)]
@@ -393,17 +394,18 @@ fn decode_all<R: Read>(
     hasher: &mut HashThread,
     sink: &mut Option<Box<dyn LayerSink>>,
 ) -> Result<(), DecodeFailure> {
-    let mut buf = vec![0u8; DECODE_BUFFER];
+    let mut chunks = Chunks::new(DECODE_BUFFER);
     loop {
-        let n = match decoder.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(DecodeFailure::Read(e)),
-        };
-        hasher.update(&buf[..n]);
-        if let Some(sink) = sink {
-            sink.write(&buf[..n]).map_err(DecodeFailure::Sink)?;
+        let chunk = chunks.fill(decoder).map_err(DecodeFailure::Read)?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        match sink {
+            Some(sink) => {
+                hasher.update(chunk.clone());
+                sink.write(chunk).map_err(DecodeFailure::Sink)?;
+            }
+            None => hasher.update(chunk),
         }
     }
 }

@@ -108,11 +108,11 @@ struct RecordingSink {
 }
 
 impl LayerSink for RecordingSink {
-    fn write(&mut self, decompressed: &[u8]) -> io::Result<()> {
+    fn write(&mut self, decompressed: bytes::Bytes) -> io::Result<()> {
         if self.recorder.fail_writes {
             return Err(io::Error::other("disk on fire"));
         }
-        self.bytes.extend_from_slice(decompressed);
+        self.bytes.extend_from_slice(&decompressed);
         Ok(())
     }
     fn finish(self: Box<Self>, diff_id: &Digest) -> io::Result<()> {

@@ -17,14 +17,16 @@
 
 use std::io;
 
+use bytes::Bytes;
+
 use crate::digest::Digest;
 
 /// The layer sink: receives the decompressed bytes of one layer on their way into the store's
 /// unpacker (not an image sink, which receives whole images in a copy, nor a blob writer, which
 /// receives a blob's stored bytes). Blocking; runs on the pipeline's thread.
 pub trait LayerSink: Send {
-    /// The next decompressed bytes.
-    fn write(&mut self, decompressed: &[u8]) -> io::Result<()>;
+    /// The next decompressed bytes (shared with the diffID's hasher, not copied).
+    fn write(&mut self, decompressed: Bytes) -> io::Result<()>;
 
     /// The stream is complete and its blob verified; `diff_id` is the sha256 of every byte
     /// written.

@@ -83,14 +83,11 @@ impl UnpackSink {
 }
 
 impl LayerSink for UnpackSink {
-    fn write(&mut self, decompressed: &[u8]) -> io::Result<()> {
+    fn write(&mut self, decompressed: Bytes) -> io::Result<()> {
         let Some(tx) = &self.tx else {
             return Err(io::Error::other("write after the layer stream ended"));
         };
-        if tx
-            .blocking_send(Ok(Bytes::copy_from_slice(decompressed)))
-            .is_err()
-        {
+        if tx.blocking_send(Ok(decompressed)).is_err() {
             // The unpack stopped reading: it failed. Its error says why.
             return Err(match self.join() {
                 Err(e) => e,

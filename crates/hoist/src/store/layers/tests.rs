@@ -3,6 +3,7 @@
 use std::fs;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use hoist_testkit::image::Layer;
 use tempfile::TempDir;
 
@@ -67,7 +68,7 @@ fn stream(f: &Fixture, layer: &Layer) {
     let blob = Digest::sha256_of(&layer.gzip);
     let mut sink = f.layers.open(&blob).unwrap();
     for chunk in layer.tar.chunks(700) {
-        sink.write(chunk).unwrap();
+        sink.write(Bytes::copy_from_slice(chunk)).unwrap();
     }
     sink.finish(&digest(&layer.diff_id)).unwrap();
 }
@@ -125,7 +126,8 @@ fn an_aborted_unpack_leaves_no_directory() {
     let base = base();
     let blob = Digest::sha256_of(&base.gzip);
     let mut sink = f.layers.open(&blob).unwrap();
-    sink.write(&base.tar[..base.tar.len() / 2]).unwrap();
+    sink.write(Bytes::copy_from_slice(&base.tar[..base.tar.len() / 2]))
+        .unwrap();
     sink.abort();
     assert!(listing(&f).is_empty(), "{:?}", listing(&f));
 }
@@ -136,7 +138,7 @@ fn a_layer_that_fails_to_unpack_fails_the_sink_and_leaves_nothing() {
     let blob = Digest::sha256_of(b"garbage");
     let mut sink = f.layers.open(&blob).unwrap();
     let garbage = vec![0x41u8; 4096];
-    let wrote = sink.write(&garbage);
+    let wrote = sink.write(Bytes::from(garbage.clone()));
     let finished = match wrote {
         Ok(()) => sink.finish(&Digest::sha256_of(&garbage)),
         Err(e) => {
