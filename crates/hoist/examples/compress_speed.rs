@@ -1,7 +1,7 @@
 //! Throughput of hoist's layer compressors on one file, for the numbers in commit messages and
 //! `bench/`: `cargo run --release --example compress_speed -- FILE [gzip[:LEVEL]|zstd] [WORKERS...]`.
 //! Prints MB/s (input bytes per second) and the ratio for each worker count, and checks that
-//! every worker count gives the same digest. gzip's LEVEL is libdeflate's (0–12, default 5).
+//! every worker count gives the same digest. gzip's LEVEL is libdeflate's (0–12, default 3).
 
 use std::io::Write;
 use std::time::Instant;
