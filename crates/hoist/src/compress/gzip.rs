@@ -226,15 +226,25 @@ pub(super) fn looks_incompressible(input: &[u8]) -> bool {
     if input.len() < 4096 {
         return false;
     }
-    let mut counts = [0u64; 256];
-    for &b in input {
-        counts[usize::from(b)] += 1;
+    // Four tables, one per byte of each 4-byte group, summed after: in a run of one byte
+    // value (a tar's zero padding) one table would make every increment wait for the one
+    // before (measured: 13 % of a compressing copy of files100k's layer). `u32`: the input
+    // is one block.
+    let mut tables = [[0u32; 256]; 4];
+    let mut groups = input.chunks_exact(4);
+    for group in &mut groups {
+        for (table, &b) in tables.iter_mut().zip(group) {
+            table[usize::from(b)] += 1;
+        }
+    }
+    for &b in groups.remainder() {
+        tables[0][usize::from(b)] += 1;
     }
     let total = input.len() as f64;
-    let bits: f64 = counts
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
+    let bits: f64 = (0..256)
+        .map(|i| tables.iter().map(|table| u64::from(table[i])).sum::<u64>())
+        .filter(|&c| c > 0)
+        .map(|c| {
             let p = c as f64 / total;
             -p * p.log2()
         })
