@@ -2,7 +2,8 @@
 //! that can hold them, with the built binary: `pull` stores them in the store's layout (an
 //! `index.json` entry named `sha256-DIGEST.sig`), `push` and `copy` carry them from there and
 //! from `oci:` layouts to another registry, where hoist's own verifier accepts them under a
-//! `sigstoreSigned` policy; `--remove-signatures` leaves them out; garbage collection drops
+//! `sigstoreSigned` policy; `--remove-signatures` leaves them out; a copy that would rewrite a
+//! signed manifest (`--dest-compress`) is refused; garbage collection drops
 //! them with their image; a `.sig` outside the bounds fails the copy with one line. The
 //! signatures are made by the testkit's independent signer, never by hoist.
 
@@ -390,6 +391,56 @@ async fn remove_signatures_leaves_them_out_of_copy_and_push() {
     .await;
     let pushed = signatures_at(&b, "team/app", image.digest()).await;
     assert!(pushed.is_empty());
+}
+
+#[tokio::test]
+async fn compressing_the_layers_of_a_signed_image_is_refused_unless_signatures_are_removed() {
+    let key = CosignKey::generate();
+    let (a, image) = signed_registry(&key).await;
+    let sandbox = sandbox_for(&[&a]);
+    let src = format!("docker://{}/team/app:v1", a.host());
+    let layout = sandbox.dir.path().join("zstd");
+    let dst = format!("oci:{}:v1", layout.display());
+
+    // gzip layers into zstd: the manifest would be rewritten, its signature would not match.
+    let out = sandbox
+        .hoist(&["copy", "-q", "--dest-compress", "zstd", &src, &dst])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(image.digest()), "{err}");
+    assert!(err.contains("--remove-signatures"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(layout.join("blobs/sha256")).map_or(0, |d| d.count()),
+        0,
+        "something was written before the refusal"
+    );
+
+    hoist_ok(
+        &sandbox,
+        &[
+            "copy",
+            "-q",
+            "--dest-compress",
+            "zstd",
+            "--remove-signatures",
+            &src,
+            &dst,
+        ],
+    )
+    .await;
+    assert!(signature_entries(&layout).is_empty());
+
+    // gzip layers into gzip: nothing changes, the signature goes along.
+    let same = sandbox.dir.path().join("gzip");
+    let dst = format!("oci:{}:v1", same.display());
+    hoist_ok(
+        &sandbox,
+        &["copy", "-q", "--dest-compress", "gzip", &src, &dst],
+    )
+    .await;
+    assert_eq!(signature_entries(&same).len(), 1);
 }
 
 #[tokio::test]

@@ -21,7 +21,7 @@
 //!   indentation), so the same inputs always give the same digest and a second copy re-sends
 //!   the manifest the sink already has.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 
@@ -96,6 +96,34 @@ pub fn oci_layer_type(media_type: &str) -> String {
         _ => return media_type.to_owned(),
     }
     .to_owned()
+}
+
+/// The manifests of `manifests` (children first) that a copy compressing with `compression`
+/// will rewrite: each image with a layer that [`needs_compression`], each index naming one of
+/// those — what [`rewrite_manifests`] rewrites, known before any blob is sent.
+pub(crate) fn will_rewrite(
+    manifests: &[(Descriptor, Bytes)],
+    compression: Compression,
+    recompress: bool,
+) -> HashSet<Digest> {
+    let mut rewritten = HashSet::new();
+    for (descriptor, bytes) in manifests {
+        let rewrites = match Manifest::parse(&descriptor.media_type, bytes) {
+            Ok(Manifest::Image(image)) => image
+                .layers
+                .iter()
+                .any(|l| needs_compression(&l.media_type, compression, recompress)),
+            Ok(Manifest::Index(index)) => index
+                .manifests
+                .iter()
+                .any(|child| rewritten.contains(&child.digest)),
+            _ => false,
+        };
+        if rewrites {
+            rewritten.insert(descriptor.digest.clone());
+        }
+    }
+    rewritten
 }
 
 /// `manifests` (children first, as the walker orders them) with every layer of `converted`

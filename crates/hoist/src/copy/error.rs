@@ -194,6 +194,22 @@ pub enum CopyError {
         /// The layer.
         digest: Digest,
     },
+    /// The copy would compress layers of a signed manifest on the way, which rewrites the
+    /// manifest: its signatures would name a digest the destination does not hold. Refused
+    /// before anything is sent, as skopeo refuses ("Would invalidate signatures").
+    #[error(
+        "{location}: manifest {digest} is signed ({count} signature(s)), and compressing its \
+         layers on the way changes its digest, so the signatures would no longer match; copy \
+         with --remove-signatures to leave them behind, or without compressing the layers"
+    )]
+    WouldInvalidateSignatures {
+        /// The source, as written.
+        location: String,
+        /// The signed manifest.
+        digest: Digest,
+        /// How many signatures it has.
+        count: usize,
+    },
     /// A layer compressed on the way could not be sent.
     #[error("{location}: upload of layer {digest} failed")]
     Send {

@@ -78,7 +78,8 @@
 //!    [`ImageSink::put_referrer`] (their blobs went with the others in step 2, as they are).
 //!    Then the signatures read in step 1 are added to the sink's ([`ImageSink::signatures`]:
 //!    a registry's `.sig` tag, a layout's `sha256-HEX.sig` entry), those already there kept
-//!    and none twice; a rewritten manifest's stay behind. Then docker's line `TAG: digest: D size: N`.
+//!    and none twice (a signed manifest the copy would rewrite was refused in step 1). Then
+//!    docker's line `TAG: digest: D size: N`.
 //!
 //! # Invariants
 //! - A sink never holds a manifest whose blobs or child manifests are missing (order of step
@@ -230,8 +231,9 @@ pub struct CopyOptions {
     /// added after the manifests to those the sink has (none twice). `false` by default
     /// (sync carries `.sig` tags as tags); `hoist copy` and `hoist push` set it unless
     /// `--remove-signatures`, `hoist pull` where sigstore attachments are enabled. A
-    /// manifest `compression` rewrites has a digest its signatures do not name: they stay
-    /// behind, as its referrers do.
+    /// manifest `compression` rewrites would have a digest its signatures do not name: a
+    /// signed one fails the copy before anything is sent
+    /// ([`CopyError::WouldInvalidateSignatures`], as skopeo refuses).
     pub signatures: bool,
     /// Judge each image manifest copied before any blob is read or anything written
     /// (`hoist copy --policy`, see [`crate::trust`]); `None` accepts every image.
@@ -433,6 +435,14 @@ async fn read_signatures(
     let found = attachments::read_each(&*from, &digests, &source.location())
         .await
         .map_err(Box::new)?;
+    let rewritten = convert::will_rewrite(&plan.manifests, options.compression, options.recompress);
+    if let Some((digest, signatures)) = found.iter().find(|(d, _)| rewritten.contains(d)) {
+        return Err(CopyError::WouldInvalidateSignatures {
+            location: source.location(),
+            digest: digest.clone(),
+            count: signatures.len(),
+        });
+    }
     Ok(Some((to, found)))
 }
 
