@@ -194,13 +194,14 @@ pub enum CopyError {
         /// The layer.
         digest: Digest,
     },
-    /// The copy would compress layers of a signed manifest on the way, which rewrites the
-    /// manifest: its signatures would name a digest the destination does not hold. Refused
-    /// before anything is sent, as skopeo refuses ("Would invalidate signatures").
+    /// The copy would compress layers of a signed manifest on the way (`copy --dest-compress`;
+    /// `push` of layers stored uncompressed), which rewrites the manifest: its signatures would
+    /// name a digest the destination does not hold. Refused before anything is sent, as skopeo
+    /// refuses ("Would invalidate signatures").
     #[error(
         "{location}: manifest {digest} is signed ({count} signature(s)), and compressing its \
-         layers on the way changes its digest, so the signatures would no longer match; copy \
-         with --remove-signatures to leave them behind, or without compressing the layers"
+         layers on the way changes its digest, so the signatures would no longer match; leave \
+         them behind with --remove-signatures, or copy without --dest-compress"
     )]
     WouldInvalidateSignatures {
         /// The source, as written.
