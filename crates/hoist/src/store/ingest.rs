@@ -9,7 +9,8 @@
 //! # On disk
 //! ```text
 //! ingest/<hex>/lock        flock(2) target; its holder is the only writer of this digest
-//! ingest/<hex>/meta.json   {"digest", "expected_size", "started"} (unix seconds)
+//! ingest/<hex>/meta.json   {"digest", "expected_size", "started"} (unix seconds; not fsynced:
+//!                          a crash may lose it, and the ingest then counts as started anew)
 //! ingest/<hex>/data        the bytes received so far
 //! ingest/<hex>/parts.json  only while a big blob is fetched in parts: the spans complete
 //!                          (see [`super::ingest_parts`])
@@ -62,7 +63,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ingest_lock::{acquire, remove_ingest_dir, IngestLock};
 use super::ingest_parts::{remove_record, resume_point, IngestParts, ResumePoint};
-use super::layout::{sync_dir, write_json_atomically, INGEST_DIR};
+use super::layout::{sync_dir, write_json_unsynced, INGEST_DIR};
 use super::lock::Wait;
 use super::{BlobInfo, ContentStore, StoreError};
 use crate::digest::{Digest, Hasher};
@@ -194,7 +195,9 @@ impl Writing {
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
         };
-        write_json_atomically(&dir, &meta_path, &meta)?;
+        // Not fsynced: lost in a crash, the next attempt reads no record and starts its clock
+        // anew (the data file and its parts record are what resume).
+        write_json_unsynced(&dir, &meta_path, &meta)?;
 
         let data_path = dir.join(DATA_FILE);
         let data = OpenOptions::new()

@@ -256,33 +256,62 @@ pub(crate) fn write_json_atomically<T: Serialize>(
     target: &Path,
     value: &T,
 ) -> Result<(), StoreError> {
-    let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Io {
+    write_atomically(dir, target, &encode_json(target, value)?)
+}
+
+/// Writes `value` as JSON to `target` by way of a temporary file in `dir` and a rename, with no
+/// fsync: for a record that costs nothing when a crash loses it, because its reader takes a
+/// missing, empty or torn file for an absent one. While the system runs, readers see the old
+/// file or the new one, never part of one. Each fsync is a journal commit on a disk — two
+/// saved for every blob a pull writes.
+pub(crate) fn write_json_unsynced<T: Serialize>(
+    dir: &Path,
+    target: &Path,
+    value: &T,
+) -> Result<(), StoreError> {
+    replace(dir, target, &encode_json(target, value)?, false)
+}
+
+fn encode_json<T: Serialize>(target: &Path, value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Io {
         op: "encode",
         path: target.to_owned(),
         source: io::Error::other(e),
-    })?;
-    write_atomically(dir, target, &bytes)
+    })
 }
 
 /// Writes `bytes` to `target` the way [`write_json_atomically`] does (also used for the
 /// manifests of a `dir:` destination).
 pub(crate) fn write_atomically(dir: &Path, target: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    replace(dir, target, bytes, true)
+}
+
+/// A temporary file in `dir` renamed over `target`; `durable`: the file is fsynced before the
+/// rename and `dir` after it.
+fn replace(dir: &Path, target: &Path, bytes: &[u8], durable: bool) -> Result<(), StoreError> {
     let temp = temp_path(dir, target);
-    let result = write_and_sync(&temp, bytes)
+    let result = write_file(&temp, bytes, durable)
         .and_then(|()| fs::rename(&temp, target).map_err(|e| StoreError::io("rename", target, e)));
     if result.is_err() {
         // Best effort: a leftover temp file is harmless (it is skipped and never read).
         let _ = fs::remove_file(&temp);
     }
     result?;
-    sync_dir(dir)
+    if durable {
+        sync_dir(dir)?;
+    }
+    Ok(())
 }
 
-fn write_and_sync(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+fn write_file(path: &Path, bytes: &[u8], sync: bool) -> Result<(), StoreError> {
     let mut file = File::create(path).map_err(|e| StoreError::io("create", path, e))?;
     file.write_all(bytes)
         .map_err(|e| StoreError::io("write", path, e))?;
-    file.sync_all().map_err(|e| StoreError::io("sync", path, e))
+    if sync {
+        file.sync_all()
+            .map_err(|e| StoreError::io("sync", path, e))?;
+    }
+    Ok(())
 }
 
 /// A temporary name unique across processes (pid) and threads (counter).
