@@ -44,7 +44,7 @@ esac
 ctr21_config() { # NAME FETCH_BUFFER
   cat <<TOML
 version = 3
-root = "$work/store/$1"
+root = "$S/$1"
 state = "$run/$1-state"
 disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime"]
 [grpc]

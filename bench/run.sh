@@ -245,7 +245,7 @@ wait_port "$src_port"
 src_reg=127.0.0.1:$src_port
 dst_port=$(free_port)
 dst_reg=127.0.0.1:$dst_port
-registry_config "$dst_port" "$work/store/dst-registry" >"$run/dst.yml"
+registry_config "$dst_port" "$stores/dst-registry" >"$run/dst.yml"
 
 echo "== pushing the images to the bench registry $src_reg"
 for im in $images; do
@@ -256,7 +256,7 @@ done
 
 cat >"$run/containerd.toml" <<TOML
 version = 2
-root = "$work/store/containerd"
+root = "$stores/containerd"
 state = "$run/containerd-state"
 disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [grpc]
