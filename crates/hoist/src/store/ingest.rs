@@ -31,6 +31,7 @@
 //! 3. Bytes are written unbuffered to `data` and fed to the hasher in the same call, so the
 //!    hash always covers exactly the bytes in the file. Writing past a known expected size
 //!    discards the data ([`StoreError::SizeExceeded`]): a registry cannot fill the disk.
+//!    Every 8 MiB the write-back of what was written is started (`super::writeback`).
 //!    A blob fetched in parts is written by [`IngestParts`] at the parts' offsets instead, and
 //!    taken into the hash in order with [`Ingest::read_placed`] as its prefix completes.
 //! 4. [`Ingest::commit`] checks the size, fsyncs `data`, compares digests, makes the file
@@ -65,6 +66,7 @@ use super::ingest_lock::{acquire, remove_ingest_dir, IngestLock};
 use super::ingest_parts::{remove_record, resume_point, IngestParts, ResumePoint};
 use super::layout::{sync_dir, write_json_unsynced, INGEST_DIR};
 use super::lock::Wait;
+use super::writeback::Writeback;
 use super::{BlobInfo, ContentStore, StoreError};
 use crate::digest::{Digest, Hasher};
 use crate::transfer::Spans;
@@ -114,6 +116,7 @@ struct Writing {
     /// The file position is behind `offset`: bytes were taken with `read_placed`, which
     /// reads at an offset. The next sequential write seeks first.
     position_behind: bool,
+    writeback: Writeback,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -218,6 +221,7 @@ impl Writing {
             started,
             parts: None,
             position_behind: false,
+            writeback: Writeback::default(),
         };
         match resume_point(&writing.dir, expected, expected_size) {
             ResumePoint::Stream => writing.rehash(u64::MAX)?,
@@ -285,6 +289,7 @@ impl Writing {
         let n = self.data.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.offset += n as u64;
+        self.writeback.wrote(&self.data, self.offset);
         Ok(n)
     }
 

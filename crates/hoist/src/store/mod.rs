@@ -30,6 +30,8 @@
 //! - [`layers`]: [`LayerStore`], unpacked layers by chain ID (docker's `layer.Store`), fed
 //!   while blobs download; [`sweep_layers`] is its part of garbage collection.
 //! - `lock`: the `flock(2)` helpers both use.
+//! - `writeback`: an ingest's bytes handed to the disk as they arrive, so that its commit's
+//!   `fsync` does not wait for the whole blob.
 //! - [`lease`]: writers' shared hold on the store against garbage collection.
 //! - [`gc`]: [`collect_garbage`], mark-and-sweep of blobs, dangling images and stale ingests.
 //! - [`metadata`]: [`MetadataStore`], `hoist.db`: the reference store (tags and digest
@@ -66,6 +68,7 @@ pub mod lease;
 mod lock;
 pub mod metadata;
 pub mod spool;
+mod writeback;
 
 #[cfg(test)]
 pub(crate) mod testing;

@@ -163,6 +163,25 @@ fn begin_after_a_killed_writer_resumes_from_the_partial_offset() {
 }
 
 #[test]
+fn a_blob_written_back_while_it_arrives_is_stored_intact() {
+    // 20 MiB in 1 MiB writes crosses the 8 MiB write-back step twice; a reset halfway starts
+    // the write-back over from zero.
+    let (_tmp, store) = store();
+    let data = blob(20 << 20);
+    let digest = Digest::sha256_of(&data);
+    let mut ingest = store.begin(&digest, Some(data.len() as u64)).unwrap();
+    for chunk in data[..12 << 20].chunks(1 << 20) {
+        ingest.write_chunk(chunk).unwrap();
+    }
+    ingest.reset().unwrap();
+    for chunk in data.chunks(1 << 20) {
+        ingest.write_chunk(chunk).unwrap();
+    }
+    ingest.commit().unwrap();
+    assert_eq!(fs::read(store.path_of(&digest)).unwrap(), data);
+}
+
+#[test]
 fn a_meta_record_lost_in_a_crash_still_resumes_the_data() {
     // meta.json is not fsynced: after a power cut it may be empty or gone.
     let (_tmp, store) = store();

@@ -1,0 +1,64 @@
+//! Starting the write-back of an ingest's bytes while the blob is still arriving, so that the
+//! `fsync` of its commit finds little left to write. Without it a big blob sits in the page
+//! cache until the commit (the kernel starts background write-back only past 10 % of memory
+//! dirty), and the commit then waits for all of it: 0.21–0.33 s at the end of a 746 MB layer's
+//! pull on ext4, after everything else was done.
+//!
+//! The kernel's way to ask for write-back without waiting is `sync_file_range(WRITE)`, which
+//! rustix does not offer; `posix_fadvise(DONTNEED)` on a range starts the same asynchronous
+//! write-back of its dirty pages (Linux's `generic_fadvise`), and drops only the pages already
+//! clean — those of this range are dirty, just written, so the cache keeps them. Advice only:
+//! its errors are ignored, and on tmpfs it does nothing.
+
+use std::fs::File;
+use std::num::NonZeroU64;
+
+use rustix::fs::{fadvise, Advice};
+
+/// Write-back is started every this many bytes written.
+const STEP: u64 = 8 << 20;
+
+/// Where the write-back of one sequentially written file stands.
+#[derive(Debug, Default)]
+pub(super) struct Writeback {
+    /// Bytes before this offset were handed to write-back.
+    started: u64,
+}
+
+impl Writeback {
+    /// `file` now holds `offset` bytes: hands the ones since the last call to write-back once
+    /// there are [`STEP`] of them. An offset below the last one (the file was truncated)
+    /// starts over from there.
+    pub(super) fn wrote(&mut self, file: &File, offset: u64) {
+        if offset < self.started {
+            self.started = offset;
+        }
+        let Some(len) = NonZeroU64::new(offset - self.started).filter(|n| n.get() >= STEP) else {
+            return;
+        };
+        let _ = fadvise(file, self.started, Some(len), Advice::DontNeed);
+        self.started = offset;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_back_starts_every_step_and_over_after_a_truncate() {
+        let file = tempfile::tempfile().unwrap();
+        let mut writeback = Writeback::default();
+        writeback.wrote(&file, STEP - 1);
+        assert_eq!(
+            writeback.started, 0,
+            "less than a step: nothing handed over"
+        );
+        writeback.wrote(&file, STEP + 5);
+        assert_eq!(writeback.started, STEP + 5);
+        writeback.wrote(&file, 10); // truncated and written again
+        assert_eq!(writeback.started, 10);
+        writeback.wrote(&file, 10 + STEP);
+        assert_eq!(writeback.started, 10 + STEP);
+    }
+}
