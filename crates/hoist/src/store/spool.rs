@@ -28,6 +28,7 @@ use super::ingest;
 use super::ingest_lock::{self, IngestLock};
 use super::layout::INGEST_DIR;
 use super::lock::Wait;
+use super::writeback::Writeback;
 use super::{BlobInfo, ContentStore, StoreError};
 use crate::digest::{Algorithm, Digest, Hasher};
 
@@ -55,6 +56,7 @@ struct Inner {
     data_path: PathBuf,
     data: File,
     hasher: Hasher,
+    writeback: Writeback,
 }
 
 impl ContentStore {
@@ -89,6 +91,7 @@ impl ContentStore {
                 data_path,
                 data,
                 hasher: Hasher::new(Algorithm::Sha256),
+                writeback: Writeback::default(),
             }),
         })
     }
@@ -114,6 +117,7 @@ impl Spool {
             .write_all(bytes)
             .map_err(|e| StoreError::io("write", &inner.data_path, e))?;
         inner.hasher.update(bytes);
+        inner.wrote();
         Ok(())
     }
 
@@ -132,6 +136,13 @@ impl Spool {
         let result = commit(&self.store, &inner);
         discard(inner);
         result
+    }
+}
+
+impl Inner {
+    /// Starts the write-back of what was written, every few MiB (see `super::writeback`).
+    fn wrote(&mut self) {
+        self.writeback.wrote(&self.data, self.hasher.bytes_hashed());
     }
 }
 
@@ -174,6 +185,7 @@ impl Write for Spool {
         match inner.data.write(buf) {
             Ok(n) => {
                 inner.hasher.update(&buf[..n]);
+                inner.wrote();
                 Ok(n)
             }
             Err(e) => {
