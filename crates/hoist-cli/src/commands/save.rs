@@ -10,7 +10,7 @@ use std::io::{self, BufWriter, IsTerminal as _, Write as _};
 use std::path::Path;
 
 use hoist::archive::save_images;
-use hoist::store::MetadataStore;
+use hoist::store::{MetadataStore, WritebackFile};
 
 use crate::cli::SaveArgs;
 use crate::failure::CliError;
@@ -47,7 +47,7 @@ fn save_to_file(args: &SaveArgs, meta: &MetadataStore, path: &Path) -> Result<()
         .tempfile_in(dir)
         .map_err(|e| failed("create a temporary file for", e))?;
     {
-        let mut out = BufWriter::with_capacity(1 << 20, temp.as_file_mut());
+        let mut out = BufWriter::with_capacity(1 << 20, WritebackFile::new(temp.as_file_mut()));
         save_images(meta, &args.references, &mut out)?;
         out.flush().map_err(|e| failed("write", e))?;
     }

@@ -35,7 +35,7 @@ use crate::archive::{write_docker_archive, write_oci_layout, ArchiveError, Archi
 use crate::media::{Descriptor, ImageConfig, Manifest, MAX_CONFIG_SIZE};
 use crate::reference::Reference;
 use crate::store::metadata::ImageLayer;
-use crate::store::ContentStore;
+use crate::store::{ContentStore, WritebackFile};
 
 /// The directory PATH is in.
 fn parent_of(path: &Path) -> PathBuf {
@@ -66,12 +66,15 @@ fn write_replacing(
             .create_new(true)
             .open(&temp)
             .map_err(|e| io("create a temporary file for", e))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
+        let mut out = BufWriter::with_capacity(1 << 20, WritebackFile::new(file));
         write(&mut out).map_err(|source| CopyError::Archive {
             location: location.to_owned(),
             source: Box::new(source),
         })?;
-        let file = out.into_inner().map_err(|e| io("write", e.into_error()))?;
+        let file = out
+            .into_inner()
+            .map_err(|e| io("write", e.into_error()))?
+            .into_inner();
         file.sync_all().map_err(|e| io("write", e))?;
         std::fs::rename(&temp, path).map_err(|e| io("rename the temporary file to", e))
     })();

@@ -85,3 +85,4 @@ pub use layout::IndexEntry;
 pub use lease::{GcLock, Lease};
 pub use metadata::{MetadataError, MetadataStore};
 pub use spool::Spool;
+pub use writeback::WritebackFile;
