@@ -1,9 +1,9 @@
 //! Starting the write-back of an ingest's bytes while the blob is still arriving, so that the
-//! `fsync` of its commit finds little left to write (and of any file written front to back
-//! and fsynced at the end: [`WritebackFile`], for the archives `save` writes). Without it a big blob sits in the page
-//! cache until the commit (the kernel starts background write-back only past 10 % of memory
-//! dirty), and the commit then waits for all of it: 0.21–0.33 s at the end of a 746 MB layer's
-//! pull on ext4, after everything else was done.
+//! `fsync` of its commit finds little left to write — and of any file written front to back
+//! and fsynced at the end ([`WritebackFile`], for the archives `save` writes). Without it a
+//! big blob sits in the page cache until the commit (the kernel starts background write-back
+//! only past 10 % of memory dirty), and the commit then waits for all of it: 0.21–0.33 s at
+//! the end of a 746 MB layer's pull on ext4, after everything else was done.
 //!
 //! The kernel's way to ask for write-back without waiting is `sync_file_range(WRITE)`, which
 //! rustix does not offer; `posix_fadvise(DONTNEED)` on a range starts the same asynchronous
