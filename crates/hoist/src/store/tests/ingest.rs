@@ -143,16 +143,22 @@ fn commit_with_wrong_content_discards_data_and_names_both_digests() {
     assert_eq!(store.begin(&expected, None).unwrap().offset(), 0);
 }
 
-#[test]
-fn begin_after_a_killed_writer_resumes_from_the_partial_offset() {
-    let (_tmp, store) = store();
+/// A 100 000-byte blob whose writer died halfway (no commit, no cleanup): its bytes, its digest
+/// and how far the ingest got.
+fn killed_halfway(store: &ContentStore) -> (Vec<u8>, Digest, usize) {
     let data = blob(100_000);
     let digest = Digest::sha256_of(&data);
     let half = data.len() / 2;
-
     let mut first = store.begin(&digest, Some(data.len() as u64)).unwrap();
     first.write_chunk(&data[..half]).unwrap();
-    drop(first); // the process dies: no commit, no cleanup
+    drop(first);
+    (data, digest, half)
+}
+
+#[test]
+fn begin_after_a_killed_writer_resumes_from_the_partial_offset() {
+    let (_tmp, store) = store();
+    let (data, digest, half) = killed_halfway(&store);
 
     let mut second = store.begin(&digest, Some(data.len() as u64)).unwrap();
     assert_eq!(second.offset(), half as u64);
@@ -185,12 +191,7 @@ fn a_blob_written_back_while_it_arrives_is_stored_intact() {
 fn a_meta_record_lost_in_a_crash_still_resumes_the_data() {
     // meta.json is not fsynced: after a power cut it may be empty or gone.
     let (_tmp, store) = store();
-    let data = blob(100_000);
-    let digest = Digest::sha256_of(&data);
-    let half = data.len() / 2;
-    let mut first = store.begin(&digest, Some(data.len() as u64)).unwrap();
-    first.write_chunk(&data[..half]).unwrap();
-    drop(first);
+    let (data, digest, half) = killed_halfway(&store);
 
     for torn in ["", "{\"digest\":"] {
         fs::write(ingest_dir(&store, &digest).join("meta.json"), torn).unwrap();
