@@ -69,12 +69,19 @@ if [ -n "$dir" ]; then mkdir -p "$dir"; base=$(cd "$dir" && pwd); else base=$cac
 work=$(mktemp -d "$base/run.XXXXXX")
 run=$(mktemp -d /run/hoist-bench.XXXXXX) # sockets and containerd state: short paths, tmpfs
 stores=$work/store
+loop=
+release_ext4() { # unmount, detach and remove what --ext4 made, as far as it got
+  [ -n "$ext4" ] || return 0
+  ! mountpoint -q "$run/ext4" || umount "$run/ext4" || true
+  [ -z "$loop" ] || losetup -d "$loop" 2>/dev/null || true
+  rm -f "$ext4"
+}
 if [ -n "$ext4" ]; then
   [ ! -e "$ext4" ] || { echo "$ext4 exists; --ext4 makes a new file there" >&2; exit 2; }
+  trap release_ext4 EXIT # until cleanup() below takes over
   truncate -s 24G "$ext4"
   mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$ext4"
   loop=$(losetup -f --show --direct-io=on "$ext4")
-  trap 'losetup -d "$loop"; rm -f "$ext4"' EXIT # until cleanup() below takes over
   mkdir -p "$run/ext4"
   mount "$loop" "$run/ext4"
   base=$ext4 stores=$run/ext4/store
@@ -225,9 +232,7 @@ cleanup() {
   for d in ctr21 ctr21p; do [ -f "$run/$d.pid" ] && kill "$(cat "$run/$d.pid")" 2>/dev/null || true; done
   sleep 0.5
   ! declare -F peers_cleanup >/dev/null || peers_cleanup
-  if [ -n "${loop:-}" ]; then
-    umount "$run/ext4" && losetup -d "$loop" && rm -f "$ext4"
-  fi
+  release_ext4
   rm -rf "$run"
   [ "${KEEP:-0}" = 1 ] || rm -rf "$work/store" "$work/out"
 }
