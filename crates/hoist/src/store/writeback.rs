@@ -8,8 +8,10 @@
 //! The kernel's way to ask for write-back without waiting is `sync_file_range(WRITE)`, which
 //! rustix does not offer; `posix_fadvise(DONTNEED)` on a range starts the same asynchronous
 //! write-back of its dirty pages (Linux's `generic_fadvise`), and drops only the pages already
-//! clean — those of this range are dirty, just written, so the cache keeps them. Advice only:
-//! its errors are ignored, and on tmpfs it does nothing.
+//! clean — those just written are dirty, so the cache keeps them. (The first range of a resumed
+//! ingest also covers the prefix written before, on disk and clean: those pages may go, and
+//! nothing reads them again.) Advice only: its errors are ignored, and on tmpfs it does
+//! nothing.
 
 use std::io::{self, Write};
 use std::num::NonZeroU64;
