@@ -9,9 +9,9 @@
 //! rustix does not offer; `posix_fadvise(DONTNEED)` on a range starts the same asynchronous
 //! write-back of its dirty pages (Linux's `generic_fadvise`), and drops only the pages already
 //! clean — those just written are dirty, so the cache keeps them. (The first range of a resumed
-//! ingest also covers the prefix written before, on disk and clean: those pages may go, and
-//! nothing reads them again.) Advice only: its errors are ignored, and on tmpfs it does
-//! nothing.
+//! ingest also covers the prefix written before, on disk and clean: those pages may go — the
+//! pull read that prefix before its first new write — and are read from the disk if ever
+//! needed again.) Advice only: its errors are ignored, and on tmpfs it does nothing.
 
 use std::io::{self, Write};
 use std::num::NonZeroU64;
