@@ -24,8 +24,8 @@
 //! directory's metadata is set, deepest first, so that adding entries does not change a
 //! directory's times after they were set and a read-only directory is filled before it
 //! becomes read-only. Queued directories are named by their path below the target (opened
-//! again, component by component, without following symlinks), so a wide tree does not hold a
-//! descriptor per waiting directory.
+//! again, never through a symlink: `nofollow::open_dir_beneath`), so a wide tree does not hold
+//! a descriptor per waiting directory.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
@@ -42,7 +42,7 @@ use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timesta
 use rustix::io::Errno;
 
 use super::file_copy;
-use super::nofollow::{chmod_at, list_names, remove_all_at, remove_children_at};
+use super::nofollow::{chmod_at, list_names, open_dir_beneath, remove_all_at, remove_children_at};
 use super::root::Root;
 use super::whiteout::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_META_PREFIX, WHITEOUT_PREFIX};
 use super::work_queue::{self, Queue};
@@ -162,14 +162,17 @@ impl DiffApplier {
         let later = Later::default();
         work_queue::run(first, self.workers, |task, queue| match task {
             Task::Dir(dir) => self.apply_dir(&target, dir, queue, &later),
-            Task::File(file) => self.create_file(file, open_rel(root.as_fd(), &file.rel)?.as_fd()),
+            Task::File(file) => {
+                self.create_file(file, open_dir_beneath(root.as_fd(), &file.rel)?.as_fd())
+            }
         })?;
         self.link_all(root.as_fd(), Later::take(later.links))?;
         let mut dirs = Later::take(later.dirs);
         // Deepest first: a directory's entries are all final before its own metadata.
         dirs.sort_by_key(|d| std::cmp::Reverse(d.rel.components().count()));
         for dir in dirs {
-            let fd = open_rel(root.as_fd(), &dir.rel.join(OsStr::from_bytes(&dir.name)))?;
+            let rel = dir.rel.join(OsStr::from_bytes(&dir.name));
+            let fd = open_dir_beneath(root.as_fd(), &rel)?;
             self.set_fd_meta(&dir.src, &dir.meta, fd.as_fd())?;
         }
         if self.tar.root_entry {
@@ -194,7 +197,7 @@ impl DiffApplier {
                 src.display()
             )));
         }
-        let dst = open_rel(target.root, &at.rel)?;
+        let dst = open_dir_beneath(target.root, &at.rel)?;
         let mut entries: Vec<(Vec<u8>, fs::Metadata)> = Vec::new();
         for entry in fs::read_dir(src)? {
             let entry = entry?;
@@ -235,12 +238,12 @@ impl DiffApplier {
         for link in links {
             let fd = match dir.take() {
                 Some((rel, fd)) if rel == link.rel => fd,
-                _ => open_rel(root, &link.rel)?,
+                _ => open_dir_beneath(root, &link.rel)?,
             };
             let key = (link.meta.dev(), link.meta.ino());
             match firsts.get(&key) {
                 Some((rel, first)) => {
-                    let first_dir = open_rel(root, rel)?;
+                    let first_dir = open_dir_beneath(root, rel)?;
                     rfs::linkat(
                         &first_dir,
                         first.as_slice(),
@@ -526,16 +529,6 @@ fn open_dir_at(dir: impl AsFd, name: impl rustix::path::Arg) -> io::Result<Owned
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )?)
-}
-
-/// The directory `rel` (normal components only, as the walk builds them) below `root`,
-/// each component opened without following a symlink.
-fn open_rel(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
-    let mut dir = open_dir_at(root, c".")?;
-    for component in rel.components() {
-        dir = open_dir_at(&dir, component.as_os_str())?;
-    }
-    Ok(dir)
 }
 
 fn lstat_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<Option<rfs::Stat>> {

@@ -24,9 +24,10 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::path::Path;
+use std::path::{Component, Path};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
 /// Deepest directory tree removed (one open fd per level; as deep as an export applies).
@@ -82,6 +83,56 @@ pub fn chmod_at(dir: BorrowedFd<'_>, name: &[u8], mode: u32) -> io::Result<()> {
         return Err(Errno::LOOP.into());
     }
     chmod_fd(fd.as_fd(), mode)
+}
+
+/// Whether `openat2` may be tried: cleared for the process by the first `ENOSYS` (a kernel
+/// before 5.6) or `EPERM` (a seccomp filter that does not know it).
+static OPENAT2: AtomicBool = AtomicBool::new(true);
+
+/// Opens the directory `rel` below `root` (readable, so that its metadata can be set through
+/// the fd) without following a symlink in any of its components, nor `..` out of `root`:
+/// one `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` where the kernel has it, else one
+/// `openat(O_NOFOLLOW)` per component ([`open_dir_walking`]). Both refuse the same paths;
+/// when `openat2` refuses one (or a rename raced it), the walk opens it again to return the
+/// error of the component at fault. An empty `rel` is `root` itself.
+///
+/// Measured on `hoist export` of split50 (debian's files in 50 layers, each with its own
+/// copy of the directory tree; tmpfs): the walk was 75 886 `openat` and as many `close`,
+/// one per component of every directory of every layer, twice (entries, then metadata).
+pub fn open_dir_beneath(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
+    if rel.as_os_str().is_empty() {
+        return Ok(open_dir(root, c".", OFlags::empty())?);
+    }
+    if OPENAT2.load(Ordering::Relaxed) {
+        match rfs::openat2(
+            root,
+            rel,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+        ) {
+            Ok(fd) => return Ok(fd),
+            Err(Errno::NOSYS | Errno::PERM) => OPENAT2.store(false, Ordering::Relaxed),
+            Err(_) => {}
+        }
+    }
+    open_dir_walking(root, rel)
+}
+
+/// [`open_dir_beneath`] one component at a time, each opened `O_NOFOLLOW | O_DIRECTORY`;
+/// only plain names are taken (no `..`, no absolute path).
+fn open_dir_walking(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
+    let mut dir = open_dir(root, c".", OFlags::empty())?;
+    for component in rel.components() {
+        let Component::Normal(name) = component else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a path below the directory", rel.display()),
+            ));
+        };
+        dir = open_dir(&dir, name, OFlags::empty())?;
+    }
+    Ok(dir)
 }
 
 /// The names in the directory `dir` (without `.` and `..`).
@@ -182,7 +233,49 @@ fn chmod_fd(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
 mod tests {
     use super::*;
     use std::fs;
-    use std::os::unix::fs::{symlink, PermissionsExt};
+    use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+
+    #[test]
+    fn opening_beneath_refuses_symlinks_and_parents_with_both_methods() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        fs::create_dir_all(outside.join("sub")).unwrap();
+        let root_path = tmp.path().join("root");
+        fs::create_dir_all(root_path.join("a/b/c")).unwrap();
+        symlink(&outside, root_path.join("a/abs")).unwrap();
+        symlink("b", root_path.join("a/rel")).unwrap();
+        fs::write(root_path.join("a/file"), b"x").unwrap();
+        let root = open_dir(rfs::CWD, &root_path, OFlags::empty()).unwrap();
+        let same = |fd: &OwnedFd, path: &Path| {
+            let (a, b) = (rfs::fstat(fd).unwrap(), fs::metadata(path).unwrap());
+            assert_eq!(
+                (a.st_dev, a.st_ino),
+                (b.dev(), b.ino()),
+                "{}",
+                path.display()
+            );
+        };
+        for open in [open_dir_beneath, open_dir_walking] {
+            same(&open(root.as_fd(), Path::new("")).unwrap(), &root_path);
+            same(
+                &open(root.as_fd(), Path::new("a/b/c")).unwrap(),
+                &root_path.join("a/b/c"),
+            );
+            for refused in [
+                "a/abs",
+                "a/abs/sub",
+                "a/rel",
+                "a/rel/c",
+                "a/file",
+                "../outside",
+            ] {
+                let rel = Path::new(refused);
+                assert!(open(root.as_fd(), rel).is_err(), "{refused} was opened");
+            }
+            let missing = open(root.as_fd(), Path::new("a/none")).unwrap_err();
+            assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+        }
+    }
 
     #[test]
     fn removes_read_only_directories_and_leaves_symlink_targets() {
