@@ -8,8 +8,9 @@
 //! `InsecureSkipVerify` for insecure registries).
 //!
 //! Everything here reads files: call [`client_tls_config`] from a blocking thread. The one
-//! exception is deliberate: the system roots are read by the first certificate verification
-//! of the process, inside the handshake (once, about 8 ms; `Trust::Roots` says why).
+//! exception is deliberate and limited to hosts that may be reached over plain HTTP (loopback,
+//! `insecure`): for those the system roots are read by the first certificate verification,
+//! inside the handshake (once per process, about 8 ms; `Trust::Roots` says why).
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -21,12 +22,13 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+use super::endpoint::allows_plain_http;
 use super::error::RegistryError;
 use super::hosts::RegistryConfig;
 
 /// Builds the TLS configuration for `host` (`HOST[:PORT]`, as the certs.d directory is named).
-/// Blocking: reads the host's files (the system roots are read at the first handshake that
-/// verifies a certificate, once per process).
+/// Blocking: reads the host's files and, unless the host may be reached over plain HTTP, the
+/// system roots (once per process; see `Trust::Roots`).
 pub fn client_tls_config(
     config: &RegistryConfig,
     host: &str,
@@ -56,9 +58,15 @@ pub fn client_tls_config(
             verifier: OnceLock::new(),
         }
     };
+    let verifier = HostVerifier { provider, trust };
+    if !allows_plain_http(config, host) {
+        // Every request to this host is HTTPS: build the webpki verifier here, on the caller's
+        // blocking thread, rather than in the first handshake.
+        verifier.prepare();
+    }
     let builder = builder
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(HostVerifier { provider, trust }));
+        .with_custom_certificate_verifier(Arc::new(verifier));
     let mut tls = match client_identity(config, host)? {
         Some((chain, key)) => builder
             .with_client_auth_cert(chain, key)
@@ -193,12 +201,14 @@ enum Trust {
     /// A host configured `insecure`: any certificate is accepted, but handshake signatures
     /// are still checked so the connection is at least to the holder of that key.
     Any,
-    /// The system roots and the host's own CAs (`own`), as webpki checks them. The system
-    /// roots (`system`) are read at the first certificate to verify, not when the client is
-    /// built: a registry reached over plain HTTP — a loopback one, whose HTTPS attempt fails
-    /// before any certificate — never pays for them. Reading the roots of Debian's
-    /// `/etc/ssl/certs` (the bundle and the 140 files beside it, as Go reads both) was 8 ms of
-    /// a 24 ms `hoist pull` of an image already stored (hyperfine, loopback registry).
+    /// The system roots and the host's own CAs (`own`), as webpki checks them. For a host
+    /// that may be reached over plain HTTP (loopback, `insecure`) the system roots (`system`)
+    /// are read at the first certificate to verify, not when the client is built: such a
+    /// registry often speaks plain HTTP, its HTTPS attempt fails at the ClientHello, and it
+    /// then never pays for them. Reading the roots of Debian's `/etc/ssl/certs` (the bundle
+    /// and the 140 files beside it, as Go reads both) was 8 ms of a 24 ms `hoist pull` of an
+    /// image already stored (hyperfine, loopback registry). Every other host is HTTPS only:
+    /// its verifier is built with the client ([`HostVerifier::prepare`]), off the runtime.
     Roots {
         own: RootCertStore,
         system: fn() -> &'static [CertificateDer<'static>],
@@ -207,6 +217,19 @@ enum Trust {
 }
 
 impl HostVerifier {
+    /// Builds the webpki verifier of `Trust::Roots` now, reading the system roots if no
+    /// verifier did yet (a failure is kept, and reported by the first verification).
+    fn prepare(&self) {
+        if let Trust::Roots {
+            own,
+            system,
+            verifier,
+        } = &self.trust
+        {
+            let _ = self.webpki(own, *system, verifier);
+        }
+    }
+
     /// The webpki verifier of `Trust::Roots`, built on first use.
     fn webpki(
         &self,
@@ -318,12 +341,12 @@ mod tests {
     }
 
     #[test]
-    fn system_roots_are_read_at_the_first_certificate_and_once() {
+    fn system_roots_are_read_once_at_the_first_certificate_or_when_prepared() {
         let (ca, other) = (TestCa::new().unwrap(), TestCa::new().unwrap());
         let mut own = RootCertStore::empty();
         own.add(CertificateDer::from(ca.cert_der().to_vec()))
             .unwrap();
-        let host = verifier(own);
+        let host = verifier(own.clone());
         assert!(!host.supported_verify_schemes().is_empty());
         assert_eq!(
             SYSTEM_LOADS.load(Ordering::SeqCst),
@@ -340,6 +363,13 @@ mod tests {
         );
         verify(&host, &ca.server_cert(&[]).unwrap().cert_der).unwrap();
         assert_eq!(SYSTEM_LOADS.load(Ordering::SeqCst), 1, "read again");
+
+        // An HTTPS-only host's verifier is built with its client: read before any handshake.
+        let prepared = verifier(own);
+        prepared.prepare();
+        assert_eq!(SYSTEM_LOADS.load(Ordering::SeqCst), 2);
+        verify(&prepared, &ca.server_cert(&[]).unwrap().cert_der).unwrap();
+        assert_eq!(SYSTEM_LOADS.load(Ordering::SeqCst), 2, "read again");
 
         // Nothing to trust at all: every certificate is refused, with the reason.
         let empty = verifier(RootCertStore::empty());
