@@ -2,7 +2,7 @@
 //! paths, types, modes (setuid/setgid/sticky), owners, sizes, content, link targets, xattrs,
 //! hardlink groups — from the unpacked layers and from the blobs alone. The image has
 //! whiteouts, an opaque directory, hardlinks, symlinks, long names, special bits, xattrs,
-//! owners and a FIFO.
+//! owners, a set-group-ID directory with root's entries below it, and a FIFO.
 
 mod support;
 
@@ -54,6 +54,7 @@ fn image() -> Image {
         )
         .dir("srv")
         .file("srv/data", b"srv")
+        .dir_with("shared", 0o2775, Attrs::owner(0, 1000))
         .build()
         .unwrap();
     let middle = Layer::builder()
@@ -84,6 +85,13 @@ fn image() -> Image {
             0o600,
             Attrs::owner(12, 34).mtime(1_700_000_000),
         )
+        // Into a set-group-ID directory of a lower layer: what is created there takes its
+        // group, so root's entries must still be chowned to the tar's 0:0.
+        .dir_with("shared", 0o2775, Attrs::owner(0, 1000))
+        .file("shared/root-file", b"group 0, not 1000")
+        .dir("shared/sub")
+        .file("shared/sub/deeper", b"also group 0")
+        .symlink("shared/link", "root-file")
         .build()
         .unwrap();
     ImageBuilder::new()

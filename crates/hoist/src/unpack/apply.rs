@@ -484,6 +484,7 @@ impl<'o> Unpacker<'o> {
         meta: &EntryMeta,
         mut set: impl FnMut(&[u8], &[u8]) -> Result<(), Errno>,
     ) -> Result<(), EntryProblem> {
+        self.report.xattrs |= !meta.xattrs.is_empty();
         for (name, value) in &meta.xattrs {
             let reason = if name.starts_with(b"trusted.overlay.") {
                 // Reserved for the overlay whiteouts hoist writes itself; a layer setting

@@ -11,7 +11,12 @@
 //! replacing what lower layers had at that name unless both are directories (then the upper
 //! one's metadata wins and the contents merge). Hardlinks inside the layer stay hardlinks.
 //! Metadata per entry: owner (root only), xattrs (not `trusted.overlay.*`), mode (after
-//! chown, which clears setuid), then atime/mtime; directories' after their contents.
+//! chown, which clears setuid), then atime/mtime; directories' after their contents. What the
+//! target already has is not set again: the owner of what this process creates when it is
+//! the process's (outside set-group-ID directories), the owner and mode of a lower layer's
+//! directory when they are the same, the mode of a file created with it (no special bits, a
+//! umask that keeps them); and xattrs are read only from a layer whose tar had some
+//! ([`TarFacts`]), opaque attributes only from one that had opaque directories.
 //!
 //! The target side uses only `*at` calls on directory fds opened with `O_NOFOLLOW`, so a
 //! symlink a lower layer left cannot redirect a write outside the target.
@@ -71,6 +76,9 @@ struct DirTask {
     /// The directory was created by this application (or the root was empty): it holds
     /// nothing but what this layer put there, so no name needs checking or removing.
     fresh: bool,
+    /// The target directory has its set-group-ID bit (or may have): what is created in it
+    /// takes its group, not the process's.
+    setgid: bool,
 }
 
 /// An entry whose creation waits for the end of the walk (see the module docs).
@@ -80,6 +88,17 @@ struct Deferred {
     name: Vec<u8>,
     src: PathBuf,
     meta: fs::Metadata,
+    /// What the entry in the target already has.
+    have: Have,
+}
+
+/// Metadata an entry of the target already has as the layer gives it, so that it is not set
+/// again: a file created by this process is the process's (in a directory without the
+/// set-group-ID bit), a directory of a lower layer may have the same owner and mode.
+#[derive(Debug, Clone, Copy, Default)]
+struct Have {
+    owner: bool,
+    mode: bool,
 }
 
 /// The target of one application: its root, and (for a layer with implicit directories) the
@@ -127,6 +146,11 @@ pub(crate) struct DiffApplier {
     tar: TarFacts,
     /// [`TarFacts::implicit_dirs`] as paths.
     implicit: HashSet<PathBuf>,
+    /// Who owns what this process creates.
+    euid: u32,
+    egid: u32,
+    /// The process's umask, if it could be read (`/proc/self/status`).
+    umask: Option<u32>,
 }
 
 impl DiffApplier {
@@ -138,6 +162,9 @@ impl DiffApplier {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
             implicit: tar.implicit_dirs.iter().map(PathBuf::from).collect(),
             tar,
+            euid: rustix::process::geteuid().as_raw(),
+            egid: rustix::process::getegid().as_raw(),
+            umask: process_umask(),
         }
     }
 
@@ -158,6 +185,7 @@ impl DiffApplier {
             rel: PathBuf::new(),
             depth: 0,
             fresh: list_names(root.as_fd())?.is_empty(),
+            setgid: rfs::fstat(&root)?.st_mode & SET_GID != 0,
         });
         let later = Later::default();
         work_queue::run(first, self.workers, |task, queue| match task {
@@ -173,11 +201,12 @@ impl DiffApplier {
         for dir in dirs {
             let rel = dir.rel.join(OsStr::from_bytes(&dir.name));
             let fd = open_dir_beneath(root.as_fd(), &rel)?;
-            self.set_fd_meta(&dir.src, &dir.meta, fd.as_fd())?;
+            self.set_fd_meta(&dir.src, &dir.meta, dir.have, fd.as_fd())?;
         }
         if self.tar.root_entry {
             // The tar's `./` entry: its metadata is the root's, as the blob path applies it.
-            self.set_fd_meta(src, &fs::symlink_metadata(src)?, root.as_fd())?;
+            let meta = fs::symlink_metadata(src)?;
+            self.set_fd_meta(src, &meta, Have::default(), root.as_fd())?;
         }
         Ok(())
     }
@@ -223,6 +252,7 @@ impl DiffApplier {
                 src: src.join(OsStr::from_bytes(&name)),
                 name,
                 meta,
+                have: Have::default(),
             };
             self.copy_entry(entry, dst.as_fd(), target, at, queue, later)?;
         }
@@ -265,6 +295,7 @@ impl DiffApplier {
     fn is_opaque(&self, src: &Path, entries: &[(Vec<u8>, fs::Metadata)]) -> io::Result<bool> {
         Ok(match self.format {
             WhiteoutFormat::Marker => entries.iter().any(|(n, _)| n.as_slice() == OPAQUE_MARKER),
+            WhiteoutFormat::Overlay if !self.tar.opaque_dirs => false,
             WhiteoutFormat::Overlay => {
                 let mut value = [0u8; 4];
                 match rfs::lgetxattr(src, OVERLAY_OPAQUE_XATTR, &mut value[..]) {
@@ -296,7 +327,7 @@ impl DiffApplier {
 
     fn copy_entry(
         &self,
-        entry: Deferred,
+        mut entry: Deferred,
         dst: BorrowedFd<'_>,
         target: &Target<'_>,
         at: &DirTask,
@@ -329,21 +360,34 @@ impl DiffApplier {
                     depth: resolved.components().count(),
                     rel: resolved,
                     fresh: false,
+                    setgid: true, // not looked at: what it creates is always chowned
                 }));
                 return Ok(());
             }
-            let is_dir = kind == Some(FileType::Directory);
-            if !is_dir {
-                if existing.is_some() {
-                    remove_all_at(dst, name)?;
+            let (is_dir, setgid) = match existing {
+                Some(st) if kind == Some(FileType::Directory) => {
+                    entry.have = Have {
+                        owner: st.st_uid == meta.uid() && st.st_gid == meta.gid(),
+                        mode: st.st_mode & 0o7777 == meta.mode() & 0o7777,
+                    };
+                    (true, st.st_mode & SET_GID != 0)
                 }
-                rfs::mkdirat(dst, name, Mode::from_raw_mode(0o700))?;
-            }
+                _ => {
+                    if existing.is_some() {
+                        remove_all_at(dst, name)?;
+                    }
+                    rfs::mkdirat(dst, name, Mode::from_raw_mode(0o700))?;
+                    entry.have.owner = self.created_owned(meta, at.setgid);
+                    // A directory made in a set-group-ID one inherits the bit.
+                    (false, at.setgid)
+                }
+            };
             queue.push(Task::Dir(DirTask {
                 src: entry.src.clone(),
                 rel,
                 depth: at.depth + 1,
                 fresh: !is_dir,
+                setgid,
             }));
             // An implicit directory over an existing one keeps that one's metadata.
             if !(implicit && is_dir) {
@@ -354,6 +398,7 @@ impl DiffApplier {
         if existing.is_some() {
             remove_all_at(dst, name)?;
         }
+        entry.have.owner = self.created_owned(meta, at.setgid);
         if meta.nlink() > 1 {
             Later::add(&later.links, entry);
             return Ok(());
@@ -374,21 +419,35 @@ impl DiffApplier {
         } else {
             return Ok(()); // sockets: never in a layer tar
         }
-        self.set_node_meta(src, meta, dst, name, ft.is_symlink())
+        self.set_node_meta(src, meta, entry.have, dst, name, ft.is_symlink())
     }
 
-    /// A regular file: created, filled, its metadata set.
+    /// Whether what this process creates in a directory (set-group-ID or not) already has the
+    /// owner `meta` gives: only then is the chown skipped.
+    fn created_owned(&self, meta: &fs::Metadata, setgid: bool) -> bool {
+        !setgid && meta.uid() == self.euid && meta.gid() == self.egid
+    }
+
+    /// A regular file: created, filled, its metadata set. Created with its final permissions
+    /// when the umask leaves them whole and there are no special bits (chown would clear
+    /// those): then there is no chmod.
     fn create_file(&self, entry: &Deferred, dst: BorrowedFd<'_>) -> io::Result<()> {
+        let mode = entry.meta.mode() & 0o7777;
+        let final_mode = mode & 0o7000 == 0 && self.umask.is_some_and(|umask| mode & umask == 0);
         let out: OwnedFd = rfs::openat(
             dst,
             entry.name.as_slice(),
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
+            Mode::from_raw_mode(if final_mode { mode } else { 0o600 }),
         )?;
         let input = File::open(&entry.src)?;
         let output = File::from(out);
         self.copy_contents(input, &output, &entry.meta)?;
-        self.set_fd_meta(&entry.src, &entry.meta, output.as_fd())
+        let have = Have {
+            mode: final_mode,
+            ..entry.have
+        };
+        self.set_fd_meta(&entry.src, &entry.meta, have, output.as_fd())
     }
 
     /// Copies a file's content: a reflink while the file system takes them, else
@@ -408,16 +467,34 @@ impl DiffApplier {
     }
 
     /// Metadata of a file or directory that is open.
-    fn set_fd_meta(&self, src: &Path, meta: &fs::Metadata, fd: BorrowedFd<'_>) -> io::Result<()> {
-        if self.privileges == Privileges::Root {
+    fn set_fd_meta(
+        &self,
+        src: &Path,
+        meta: &fs::Metadata,
+        have: Have,
+        fd: BorrowedFd<'_>,
+    ) -> io::Result<()> {
+        let chown = self.privileges == Privileges::Root && !have.owner;
+        if chown {
             rfs::fchown(fd, Some(uid(meta)), Some(gid(meta)))?;
         }
-        for (name, value) in read_xattrs(src)? {
+        for (name, value) in self.read_xattrs(src)? {
             set_xattr(|| rfs::fsetxattr(fd, name.as_slice(), &value, XattrFlags::empty()))?;
         }
-        rfs::fchmod(fd, Mode::from_raw_mode(meta.mode() & 0o7777))?;
+        // After a chown, which may have cleared set-user-ID and set-group-ID bits.
+        if chown || !have.mode {
+            rfs::fchmod(fd, Mode::from_raw_mode(meta.mode() & 0o7777))?;
+        }
         rfs::futimens(fd, &times(meta))?;
         Ok(())
+    }
+
+    /// The xattrs of `src` to copy: none when the layer's tar had none.
+    fn read_xattrs(&self, src: &Path) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        match self.tar.xattrs {
+            true => read_xattrs(src),
+            false => Ok(Vec::new()),
+        }
     }
 
     /// Metadata of a symlink or node, by name in `dir`.
@@ -425,11 +502,12 @@ impl DiffApplier {
         &self,
         src: &Path,
         meta: &fs::Metadata,
+        have: Have,
         dir: BorrowedFd<'_>,
         name: &[u8],
         symlink: bool,
     ) -> io::Result<()> {
-        if self.privileges == Privileges::Root {
+        if self.privileges == Privileges::Root && !have.owner {
             rfs::chownat(
                 dir,
                 name,
@@ -438,7 +516,7 @@ impl DiffApplier {
                 AtFlags::SYMLINK_NOFOLLOW,
             )?;
         }
-        let xattrs = read_xattrs(src)?;
+        let xattrs = self.read_xattrs(src)?;
         if !xattrs.is_empty() {
             // No `setxattrat` before Linux 6.13: the parent's /proc/self/fd link names exactly
             // this directory, and `lsetxattr` does not follow the final name.
@@ -462,6 +540,17 @@ impl DiffApplier {
         rfs::utimensat(dir, name, &times(meta), AtFlags::SYMLINK_NOFOLLOW)?;
         Ok(())
     }
+}
+
+/// The set-group-ID bit of a mode.
+const SET_GID: u32 = 0o2000;
+
+/// The process's umask, from `/proc/self/status` (Linux 4.7 and later): reading it any other
+/// way means setting it, which other threads would see.
+fn process_umask() -> Option<u32> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    u32::from_str_radix(line.trim(), 8).ok()
 }
 
 /// An xattr the target refuses (not root, no support) is skipped as umoci's rootless

@@ -19,12 +19,27 @@ use super::path::EntryPath;
 
 /// What the layer store keeps beside `diff/` (see the module docs): whether the tar had a
 /// `./` entry, and which of `diff/`'s directories exist only as parents of other entries.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Also two facts that spare the export a question per entry: whether any entry carried
+/// extended attributes, and whether any directory was made opaque. Without them (a layer
+/// unpacked before hoist recorded them) both read as "yes", and the export asks `diff/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TarFacts {
     /// The tar had an entry for the root itself, whose metadata export applies to its target.
     pub root_entry: bool,
     /// Directories without an entry of their own, as paths below `diff/` (`a/b`).
     pub implicit_dirs: Vec<String>,
+    /// Some entry carried extended attributes: `diff/`'s are to be copied.
+    #[serde(default = "unknown")]
+    pub xattrs: bool,
+    /// Some directory of `diff/` is opaque (its overlay attribute is to be looked for).
+    #[serde(default = "unknown")]
+    pub opaque_dirs: bool,
+}
+
+/// A fact a `layer.json` written before it was recorded does not have: it may hold.
+fn unknown() -> bool {
+    true
 }
 
 /// Directories named by entries and needed as parents, in diff mode.
@@ -86,5 +101,18 @@ mod tests {
         assert!(!dirs.root_entry);
         note(&mut dirs, "./", true);
         assert!(dirs.root_entry);
+    }
+
+    #[test]
+    fn facts_of_an_older_layer_json_may_hold() {
+        // Written before the xattr and opaque facts were recorded: the export must look.
+        let old: TarFacts =
+            serde_json::from_str(r#"{"root_entry":true,"implicit_dirs":["lib"]}"#).unwrap();
+        assert!(old.xattrs && old.opaque_dirs);
+        let new: TarFacts = serde_json::from_str(
+            r#"{"root_entry":false,"implicit_dirs":[],"xattrs":false,"opaque_dirs":false}"#,
+        )
+        .unwrap();
+        assert!(!new.xattrs && !new.opaque_dirs);
     }
 }

@@ -70,6 +70,11 @@ pub struct UnpackReport {
     /// Diff mode: directories that exist only as parents of other entries, sorted (see
     /// `unpack/implicit.rs`); `None` in apply mode, or when one is not UTF-8.
     pub implicit_dirs: Option<Vec<String>>,
+    /// Some entry carried extended attributes.
+    pub xattrs: bool,
+    /// Diff mode: some directory was made opaque (an overlay-format `trusted.overlay.opaque`
+    /// attribute in the layer directory; the marker format keeps its `.wh..wh..opq` file).
+    pub opaque_dirs: bool,
 }
 
 impl UnpackReport {

@@ -112,6 +112,7 @@ impl Unpacker<'_> {
                 .map_err(|e| EntryProblem::io("mknodat whiteout", e))
             }
             (UnpackMode::Diff, Whiteout::Opaque) => {
+                self.report.opaque_dirs = true;
                 let dir = self.parent(dir_path.components())?;
                 let fd = dir.open_self().map_err(|e| EntryProblem::io("openat", e))?;
                 rfs::fsetxattr(&fd, OVERLAY_OPAQUE_XATTR, b"y", XattrFlags::empty())

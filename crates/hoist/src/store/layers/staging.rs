@@ -121,6 +121,8 @@ impl TempLayer {
             tar: report.implicit_dirs.clone().map(|implicit_dirs| TarFacts {
                 root_entry: report.root_entry,
                 implicit_dirs,
+                xattrs: report.xattrs,
+                opaque_dirs: report.opaque_dirs,
             }),
         };
         if privileges == Privileges::Rootless {

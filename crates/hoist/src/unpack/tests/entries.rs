@@ -192,7 +192,8 @@ fn user_xattrs_from_pax_are_applied() {
         .pax(&[("SCHILY.xattr.user.dir", b"1")])
         .dir("d")
         .finish();
-    apply(&tar, &sandbox.root).unwrap();
+    let report = apply(&tar, &sandbox.root).unwrap();
+    assert!(report.xattrs);
     assert_eq!(
         xattr(&sandbox.path("f"), "user.origin"),
         Some(b"hoist\0bin".to_vec())

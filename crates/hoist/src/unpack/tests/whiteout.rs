@@ -124,7 +124,10 @@ fn diff_mode_overlay_format_writes_char_devices_and_opaque_xattrs() {
         .finish();
     let opts = options(UnpackMode::Diff, Privileges::Root, false);
     assert_eq!(opts.whiteouts, WhiteoutFormat::Overlay);
-    unpack_layer(tar.as_slice(), &sandbox.root, &opts).unwrap();
+    let report = unpack_layer(tar.as_slice(), &sandbox.root, &opts).unwrap();
+    // What the export's layer route asks `layer.json` instead of every directory.
+    assert!(report.opaque_dirs);
+    assert!(!report.xattrs);
     let md = fs::symlink_metadata(sandbox.path("gone")).unwrap();
     assert!(md.file_type().is_char_device());
     assert_eq!(md.rdev(), 0);
@@ -145,7 +148,9 @@ fn diff_mode_marker_format_keeps_the_marker_files() {
         .finish();
     let opts = options(UnpackMode::Diff, Privileges::Rootless, false);
     assert_eq!(opts.whiteouts, WhiteoutFormat::Marker);
-    unpack_layer(tar.as_slice(), &sandbox.root, &opts).unwrap();
+    let report = unpack_layer(tar.as_slice(), &sandbox.root, &opts).unwrap();
+    // The marker file itself says it: no attribute to look for.
+    assert!(!report.opaque_dirs);
     assert!(sandbox.path(".wh.gone").is_file());
     assert!(sandbox.path("opq/.wh..wh..opq").is_file());
 }
