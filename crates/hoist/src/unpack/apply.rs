@@ -33,6 +33,7 @@ use super::nofollow;
 use super::path::EntryPath;
 use super::report::{Unapplied, UnpackReport};
 use super::root::{DirInRoot, Missing, Name, ResolveError, Root};
+use super::umask;
 use super::write::{write_content, BUFFER_SIZE};
 use super::{Privileges, UnpackMode, UnpackOptions};
 
@@ -57,6 +58,8 @@ pub(super) struct Unpacker<'o> {
     cache: Option<(Vec<Vec<u8>>, Rc<DirInRoot>)>,
     buf: Vec<u8>,
     ids: (u32, u32),
+    /// The process's umask, if known (see `umask`).
+    umask: Option<u32>,
 }
 
 fn io(op: &'static str) -> impl FnOnce(Errno) -> EntryProblem {
@@ -78,6 +81,7 @@ impl<'o> Unpacker<'o> {
                 rustix::process::geteuid().as_raw(),
                 rustix::process::getegid().as_raw(),
             ),
+            umask: umask::process_umask(),
         }
     }
 
@@ -214,12 +218,13 @@ impl<'o> Unpacker<'o> {
                 limit: self.options.max_file_size,
             });
         }
+        let whole = umask::creates_whole(meta.mode, self.umask);
         let fd = self.create_or_replace(dir, name, "openat", || {
             rfs::openat(
                 dir,
                 name.as_bytes(),
                 OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::from_raw_mode(0o600),
+                Mode::from_raw_mode(if whole { meta.mode } else { 0o600 }),
             )
         })?;
         let file = File::from(fd);
@@ -232,7 +237,7 @@ impl<'o> Unpacker<'o> {
             });
         }
         self.report.content_bytes += size;
-        self.fd_metadata(file.as_fd(), path, meta, meta.mode)?;
+        self.fd_metadata(file.as_fd(), path, meta, (!whole).then_some(meta.mode))?;
         rfs::futimens(&file, &meta.times).map_err(io("futimens"))
     }
 
@@ -284,7 +289,7 @@ impl<'o> Unpacker<'o> {
         } else {
             meta.mode
         };
-        self.fd_metadata(fd, path, meta, now_mode)?;
+        self.fd_metadata(fd, path, meta, Some(now_mode))?;
         self.fixups.push(DirFixup {
             path: path.clone(),
             mode: (now_mode != meta.mode).then_some(meta.mode),
@@ -293,19 +298,23 @@ impl<'o> Unpacker<'o> {
         Ok(())
     }
 
-    /// Owner, xattrs, mode on an open file or directory.
+    /// Owner, xattrs, mode on an open file or directory; `mode` is `None` for a file created
+    /// with its permissions whole (see `umask`).
     fn fd_metadata(
         &mut self,
         fd: BorrowedFd<'_>,
         path: &EntryPath,
         meta: &EntryMeta,
-        mode: u32,
+        mode: Option<u32>,
     ) -> Result<(), EntryProblem> {
         self.owner(path, meta, |uid, gid| rfs::fchown(fd, uid, gid))?;
         self.xattrs(path, meta, |name, value| {
             rfs::fsetxattr(fd, name, value, XattrFlags::empty())
         })?;
-        rfs::fchmod(fd, Mode::from_raw_mode(mode)).map_err(io("fchmod"))
+        match mode {
+            Some(mode) => rfs::fchmod(fd, Mode::from_raw_mode(mode)).map_err(io("fchmod")),
+            None => Ok(()),
+        }
     }
 
     fn symlink(

@@ -49,6 +49,7 @@ use rustix::io::Errno;
 use super::file_copy;
 use super::nofollow::{chmod_at, list_names, open_dir_beneath, remove_all_at, remove_children_at};
 use super::root::Root;
+use super::umask;
 use super::whiteout::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_META_PREFIX, WHITEOUT_PREFIX};
 use super::work_queue::{self, Queue};
 use super::{Privileges, TarFacts, WhiteoutFormat};
@@ -164,7 +165,7 @@ impl DiffApplier {
             tar,
             euid: rustix::process::geteuid().as_raw(),
             egid: rustix::process::getegid().as_raw(),
-            umask: process_umask(),
+            umask: umask::process_umask(),
         }
     }
 
@@ -433,7 +434,7 @@ impl DiffApplier {
     /// those): then there is no chmod.
     fn create_file(&self, entry: &Deferred, dst: BorrowedFd<'_>) -> io::Result<()> {
         let mode = entry.meta.mode() & 0o7777;
-        let final_mode = mode & 0o7000 == 0 && self.umask.is_some_and(|umask| mode & umask == 0);
+        let final_mode = umask::creates_whole(mode, self.umask);
         let out: OwnedFd = rfs::openat(
             dst,
             entry.name.as_slice(),
@@ -544,14 +545,6 @@ impl DiffApplier {
 
 /// The set-group-ID bit of a mode.
 const SET_GID: u32 = 0o2000;
-
-/// The process's umask, from `/proc/self/status` (Linux 4.7 and later): reading it any other
-/// way means setting it, which other threads would see.
-fn process_umask() -> Option<u32> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
-    u32::from_str_radix(line.trim(), 8).ok()
-}
 
 /// An xattr the target refuses (not root, no support) is skipped as umoci's rootless
 /// unpack skips it; other failures are errors.

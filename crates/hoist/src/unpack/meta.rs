@@ -2,8 +2,9 @@
 //! read from the ustar/GNU header with PAX records taking precedence, as Go's `archive/tar`
 //! (and so docker) reads them.
 //!
-//! - mode: the permission bits including setuid/setgid/sticky (`& 0o7777`); applied with an
-//!   explicit `fchmod`, so the process umask never matters;
+//! - mode: the permission bits including setuid/setgid/sticky (`& 0o7777`); a file is created
+//!   with them when the umask keeps them whole (`umask`), anything else gets an explicit
+//!   `fchmod`, so the process umask never changes what is applied;
 //! - uid/gid: PAX `uid`/`gid` override the octal/base-256 header fields (the tar crate already
 //!   does this);
 //! - mtime/atime: PAX `mtime`/`atime` with fractional seconds, else the header's whole seconds;

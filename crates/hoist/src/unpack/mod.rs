@@ -66,6 +66,7 @@ pub mod path;
 mod report;
 pub mod root;
 mod stream;
+mod umask;
 pub mod whiteout;
 mod work_queue;
 mod write;
