@@ -102,6 +102,14 @@ struct Have {
     mode: bool,
 }
 
+/// The directory being applied, open in the layer and in the target: what its small files
+/// are opened and created under, by name (no path walked from `/` again for each).
+#[derive(Clone, Copy)]
+struct OpenDirs<'a> {
+    src: BorrowedFd<'a>,
+    dst: BorrowedFd<'a>,
+}
+
 /// The target of one application: its root, and (for a layer with implicit directories) the
 /// resolver of lower layers' symlinks.
 struct Target<'a> {
@@ -191,9 +199,11 @@ impl DiffApplier {
         let later = Later::default();
         work_queue::run(first, self.workers, |task, queue| match task {
             Task::Dir(dir) => self.apply_dir(&target, dir, queue, &later),
-            Task::File(file) => {
-                self.create_file(file, open_dir_beneath(root.as_fd(), &file.rel)?.as_fd())
-            }
+            Task::File(file) => self.create_file(
+                file,
+                None,
+                open_dir_beneath(root.as_fd(), &file.rel)?.as_fd(),
+            ),
         })?;
         self.link_all(root.as_fd(), Later::take(later.links))?;
         let mut dirs = Later::take(later.dirs);
@@ -228,10 +238,12 @@ impl DiffApplier {
             )));
         }
         let dst = open_dir_beneath(target.root, &at.rel)?;
+        let src_dir = open_dir_at(rfs::CWD, src)?;
         let mut entries: Vec<(Vec<u8>, fs::Metadata)> = Vec::new();
         for entry in fs::read_dir(src)? {
             let entry = entry?;
-            let meta = fs::symlink_metadata(entry.path())?;
+            // `fstatat` on the listing's descriptor: not followed, no path walked.
+            let meta = entry.metadata()?;
             entries.push((entry.file_name().as_bytes().to_vec(), meta));
         }
         entries.sort_by(|a, b| a.0.cmp(&b.0));
@@ -247,6 +259,10 @@ impl DiffApplier {
                 None => copies.push((name, meta)),
             }
         }
+        let dirs = OpenDirs {
+            src: src_dir.as_fd(),
+            dst: dst.as_fd(),
+        };
         for (name, meta) in copies {
             let entry = Deferred {
                 rel: at.rel.clone(),
@@ -255,7 +271,7 @@ impl DiffApplier {
                 meta,
                 have: Have::default(),
             };
-            self.copy_entry(entry, dst.as_fd(), target, at, queue, later)?;
+            self.copy_entry(entry, dirs, target, at, queue, later)?;
         }
         Ok(())
     }
@@ -284,7 +300,7 @@ impl DiffApplier {
                     )?;
                 }
                 None => {
-                    self.create_file(&link, fd.as_fd())?;
+                    self.create_file(&link, None, fd.as_fd())?;
                     firsts.insert(key, (link.rel.clone(), link.name.clone()));
                 }
             }
@@ -329,13 +345,14 @@ impl DiffApplier {
     fn copy_entry(
         &self,
         mut entry: Deferred,
-        dst: BorrowedFd<'_>,
+        dirs: OpenDirs<'_>,
         target: &Target<'_>,
         at: &DirTask,
         queue: &Queue<Task>,
         later: &Later,
     ) -> io::Result<()> {
         let (src, meta, name) = (entry.src.as_path(), &entry.meta, entry.name.as_slice());
+        let dst = dirs.dst;
         // In a directory this application created, names are unique: nothing is there.
         let existing = match at.fresh {
             true => None,
@@ -409,7 +426,7 @@ impl DiffApplier {
             return Ok(());
         }
         if ft.is_file() {
-            return self.create_file(&entry, dst);
+            return self.create_file(&entry, Some(dirs.src), dst);
         }
         if ft.is_symlink() {
             let target = fs::read_link(src)?;
@@ -431,8 +448,13 @@ impl DiffApplier {
 
     /// A regular file: created, filled, its metadata set. Created with its final permissions
     /// when the umask leaves them whole and there are no special bits (chown would clear
-    /// those): then there is no chmod.
-    fn create_file(&self, entry: &Deferred, dst: BorrowedFd<'_>) -> io::Result<()> {
+    /// those): then there is no chmod. `src_dir` is the layer's directory holding it, if open.
+    fn create_file(
+        &self,
+        entry: &Deferred,
+        src_dir: Option<BorrowedFd<'_>>,
+        dst: BorrowedFd<'_>,
+    ) -> io::Result<()> {
         let mode = entry.meta.mode() & 0o7777;
         let final_mode = umask::creates_whole(mode, self.umask);
         let out: OwnedFd = rfs::openat(
@@ -441,7 +463,15 @@ impl DiffApplier {
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::from_raw_mode(if final_mode { mode } else { 0o600 }),
         )?;
-        let input = File::open(&entry.src)?;
+        let input = match src_dir {
+            Some(dir) => File::from(rfs::openat(
+                dir,
+                entry.name.as_slice(),
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?),
+            None => File::open(&entry.src)?,
+        };
         let output = File::from(out);
         self.copy_contents(input, &output, &entry.meta)?;
         let have = Have {
