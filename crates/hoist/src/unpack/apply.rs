@@ -56,6 +56,10 @@ pub(super) struct Unpacker<'o> {
     fixups: Vec<DirFixup>,
     /// The last parent directory resolved; dropped whenever anything is removed.
     cache: Option<(Vec<Vec<u8>>, Rc<DirInRoot>)>,
+    /// Whether the cached parent has its set-group-ID bit (what is created in it takes its
+    /// group); `None` until a file asks, and again whenever the cache changes or a
+    /// directory's metadata is applied.
+    parent_setgid: Option<bool>,
     buf: Vec<u8>,
     ids: (u32, u32),
     /// The process's umask, if known (see `umask`).
@@ -76,6 +80,7 @@ impl<'o> Unpacker<'o> {
             dirs: ImplicitDirs::default(),
             fixups: Vec::new(),
             cache: None,
+            parent_setgid: None,
             buf: vec![0; BUFFER_SIZE],
             ids: (
                 rustix::process::geteuid().as_raw(),
@@ -150,6 +155,7 @@ impl<'o> Unpacker<'o> {
                 .map_err(EntryProblem::Parent)?,
         );
         self.cache = Some((parent.to_vec(), dir.clone()));
+        self.parent_setgid = None;
         Ok(dir)
     }
 
@@ -169,7 +175,7 @@ impl<'o> Unpacker<'o> {
                 Ok(true)
             }
             Some(_) => {
-                self.cache = None;
+                self.forget_cache();
                 dir.remove_all(name)
                     .map_err(|e| EntryProblem::io("remove existing", e))?;
                 Ok(false)
@@ -198,6 +204,26 @@ impl<'o> Unpacker<'o> {
     /// Forgets the cached parent (after anything was removed).
     pub(super) fn forget_cache(&mut self) {
         self.cache = None;
+        self.parent_setgid = None;
+    }
+
+    /// Whether a file this process creates in `dir` (the parent [`parent`](Self::parent) just
+    /// gave) already has the owner `meta` gives, so that root need not chown it: it is the
+    /// process's, unless `dir` has its set-group-ID bit (asked once per parent, not per file).
+    fn created_owned(&mut self, dir: &DirInRoot, meta: &EntryMeta) -> Result<bool, EntryProblem> {
+        if self.options.privileges != Privileges::Root || (meta.uid, meta.gid) != self.ids {
+            return Ok(false);
+        }
+        let setgid = match self.parent_setgid {
+            Some(setgid) => setgid,
+            None => {
+                let st = rfs::fstat(dir).map_err(io("fstat"))?;
+                let setgid = st.st_mode & Mode::SGID.bits() != 0;
+                self.parent_setgid = Some(setgid);
+                setgid
+            }
+        };
+        Ok(!setgid)
     }
 
     fn file<R: Read>(
@@ -219,6 +245,7 @@ impl<'o> Unpacker<'o> {
             });
         }
         let whole = umask::creates_whole(meta.mode, self.umask);
+        let owned = self.created_owned(dir, meta)?;
         let fd = self.create_or_replace(dir, name, "openat", || {
             rfs::openat(
                 dir,
@@ -237,7 +264,13 @@ impl<'o> Unpacker<'o> {
             });
         }
         self.report.content_bytes += size;
-        self.fd_metadata(file.as_fd(), path, meta, (!whole).then_some(meta.mode))?;
+        self.fd_metadata(
+            file.as_fd(),
+            path,
+            meta,
+            !owned,
+            (!whole).then_some(meta.mode),
+        )?;
         rfs::futimens(&file, &meta.times).map_err(io("futimens"))
     }
 
@@ -289,7 +322,9 @@ impl<'o> Unpacker<'o> {
         } else {
             meta.mode
         };
-        self.fd_metadata(fd, path, meta, Some(now_mode))?;
+        // The cached parent may be this directory: its set-group-ID bit is asked again.
+        self.parent_setgid = None;
+        self.fd_metadata(fd, path, meta, true, Some(now_mode))?;
         self.fixups.push(DirFixup {
             path: path.clone(),
             mode: (now_mode != meta.mode).then_some(meta.mode),
@@ -298,16 +333,20 @@ impl<'o> Unpacker<'o> {
         Ok(())
     }
 
-    /// Owner, xattrs, mode on an open file or directory; `mode` is `None` for a file created
-    /// with its permissions whole (see `umask`).
+    /// Owner, xattrs, mode on an open file or directory; `owner` is false for a file already
+    /// the process's as `meta` wants it (`created_owned`), `mode` `None` for one created with
+    /// its permissions whole (see `umask`).
     fn fd_metadata(
         &mut self,
         fd: BorrowedFd<'_>,
         path: &EntryPath,
         meta: &EntryMeta,
+        owner: bool,
         mode: Option<u32>,
     ) -> Result<(), EntryProblem> {
-        self.owner(path, meta, |uid, gid| rfs::fchown(fd, uid, gid))?;
+        if owner {
+            self.owner(path, meta, |uid, gid| rfs::fchown(fd, uid, gid))?;
+        }
         self.xattrs(path, meta, |name, value| {
             rfs::fsetxattr(fd, name, value, XattrFlags::empty())
         })?;

@@ -194,7 +194,7 @@ impl DiffApplier {
             rel: PathBuf::new(),
             depth: 0,
             fresh: list_names(root.as_fd())?.is_empty(),
-            setgid: rfs::fstat(&root)?.st_mode & SET_GID != 0,
+            setgid: rfs::fstat(&root)?.st_mode & Mode::SGID.bits() != 0,
         });
         let later = Later::default();
         work_queue::run(first, self.workers, |task, queue| match task {
@@ -388,7 +388,7 @@ impl DiffApplier {
                         owner: st.st_uid == meta.uid() && st.st_gid == meta.gid(),
                         mode: st.st_mode & 0o7777 == meta.mode() & 0o7777,
                     };
-                    (true, st.st_mode & SET_GID != 0)
+                    (true, st.st_mode & Mode::SGID.bits() != 0)
                 }
                 _ => {
                     if existing.is_some() {
@@ -572,9 +572,6 @@ impl DiffApplier {
         Ok(())
     }
 }
-
-/// The set-group-ID bit of a mode.
-const SET_GID: u32 = 0o2000;
 
 /// An xattr the target refuses (not root, no support) is skipped as umoci's rootless
 /// unpack skips it; other failures are errors.

@@ -272,6 +272,40 @@ fn root_entry_sets_the_root_directory_metadata() {
 }
 
 #[test]
+fn root_owned_files_in_a_set_group_id_directory_are_chowned_all_the_same() {
+    // Root skips the chown of a file that is already its own, but a set-group-ID parent gives
+    // new files its group: here the root becomes one (its `./` entry) after a file was written
+    // in it, then a directory is one from its entry on.
+    if !is_root() {
+        return;
+    }
+    let shared = |h: &mut tar::Header| {
+        h.set_mode(0o2775);
+        h.set_uid(0);
+        h.set_gid(1000);
+    };
+    let tar = Layer::new()
+        .file("before", b"written while the root was plain")
+        .entry_with(EntryType::Directory, b"./", b"", b"", shared)
+        .file("after", b"root's group is 1000 now")
+        .entry_with(EntryType::Directory, b"d/", b"", b"", shared)
+        .file("d/f", b"d's group is 1000")
+        .dir("d/sub")
+        .file("d/sub/g", b"sub inherited the bit")
+        .finish();
+    for mode in [UnpackMode::Apply, UnpackMode::Diff] {
+        let sandbox = Sandbox::new();
+        let opts = options(mode, Privileges::Root, false);
+        unpack_layer(tar.as_slice(), &sandbox.root, &opts).unwrap();
+        for name in ["before", "after", "d/f", "d/sub", "d/sub/g"] {
+            let md = fs::symlink_metadata(sandbox.path(name)).unwrap();
+            assert_eq!((md.uid(), md.gid()), (0, 0), "{name} in {mode:?} mode");
+        }
+        assert_eq!(fs::metadata(sandbox.path("d")).unwrap().gid(), 1000);
+    }
+}
+
+#[test]
 fn fifo_is_created_with_its_mode() {
     let sandbox = Sandbox::new();
     let tar = Layer::new()
