@@ -19,7 +19,9 @@
 //! ([`TarFacts`]), opaque attributes only from one that had opaque directories.
 //!
 //! The target side uses only `*at` calls on directory fds opened with `O_NOFOLLOW`, so a
-//! symlink a lower layer left cannot redirect a write outside the target.
+//! symlink a lower layer left cannot redirect a write outside the target. On the layer side
+//! each entry is stat'ed through its directory's listing, and a small file opened by name
+//! under that directory's descriptor: no path is walked from `/` per file.
 //!
 //! # In parallel
 //! Directories are independent, so one layer's tree is walked by a pool of threads (one per
