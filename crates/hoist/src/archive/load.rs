@@ -1,5 +1,5 @@
 //! What `hoist load` reports ([`LoadEvent`], [`LoadReport`]) and how it reads its input
-//! ([`decompressed`]: a `docker save | gzip` stream is sniffed and decompressed on the fly, as
+//! (`decompressed`: a `docker save | gzip` stream is sniffed and decompressed on the fly, as
 //! docker's `DecompressStream` does). The load itself is a copy from the archive into the
 //! store's sink: `crate::copy::load_archive`.
 //!
@@ -61,7 +61,7 @@ pub struct LoadedImage {
     pub tags: Vec<Reference>,
 }
 
-/// What [`load_archive`] did.
+/// What [`load_archive`](crate::copy::load_archive) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadReport {
     /// The images, in archive order.

@@ -2,7 +2,7 @@
 //! [`DockerArchiveSink`], [`OciArchiveSink`].
 //!
 //! A tarball is written whole, after every blob is known, so both sinks receive the image
-//! into a private [`StagingDir`] beside PATH (through a [`LayoutSink`]: each blob hashed as
+//! into a private `StagingDir` beside PATH (through a [`LayoutSink`]: each blob hashed as
 //! written and committed only when its digest matches — the one blob writer of a layout), and
 //! write the tarball when the root manifest arrives (the engine sends it last, after every
 //! blob and child manifest was confirmed): into a temporary file beside PATH, renamed over

@@ -5,7 +5,7 @@
 //! and a member's digest is known only once it was read), so it is read once, in stream order,
 //! by the archive format code ([`crate::archive`]'s members: path safety, links resolved
 //! inside the archive only, `blobs/sha256/<hex>` checked against its name), every blob spooled
-//! into a content store: a private [`StagingDir`] for a copy to anywhere, or the local store's
+//! into a content store: a private `StagingDir` for a copy to anywhere, or the local store's
 //! own content when the copy goes there (`hoist copy docker-archive:F hoist:R`), so no blob is
 //! written twice. The input may itself be gzip or zstd (sniffed, as docker's
 //! `DecompressStream`).

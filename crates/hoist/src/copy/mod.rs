@@ -25,7 +25,7 @@
 //! | `archive_source`, `archive_sink` | [`ArchiveSource`], [`DockerArchiveSink`], [`OciArchiveSink`]: `docker-archive:` and `oci-archive:` tarballs, on [`crate::archive`]'s formats |
 //! | `load` | [`load_archive`]: `hoist load`, every image of an archive copied into a [`StoreSink`] |
 //! | `dir` | [`DirSource`], [`DirSink`]: skopeo's `dir:PATH` directories |
-//! | `discover` | [`discover`]: a manifest's referrers and theirs, as a tree (`hoist discover`) |
+//! | `discover` | [`discover()`]: a manifest's referrers and theirs, as a tree (`hoist discover`) |
 //! | `staging` | the private content store file transports write blobs through |
 //! | `blob_file` | opening blob files of directories: regular files only, symlinks never followed |
 //! | `store` | [`StoreSource`]: the local store by reference; [`complete_index`] |
@@ -57,7 +57,7 @@
 //!    the source to the sink's [`BlobWriter`] (`Pushing`, `Pushed`), never held whole. Config
 //!    blobs get no progress line, as in `docker push`; lines are named by
 //!    [`ImageSource::progress_id`] (the digest; push: the layer's diffID). The words are the
-//!    sink's ([`ImageSink::wording`]): a sink speaking [`Wording::Pull`] (the local store)
+//!    sink's ([`ImageSink::wording`]): a sink speaking [`Wording::Pull`](crate::progress::Wording::Pull) (the local store)
 //!    gets docker's pull lines instead — every layer it lacks announced `Pulling fs layer`
 //!    and every layer it holds `Already exists` before any waits for a slot, its writer's
 //!    `Downloading`, `Verifying Checksum`, `Download complete`, then `Pull complete`.

@@ -6,10 +6,10 @@
 //! # Two sources, one result
 //! - **Layers** (fast path): when every layer of the image is unpacked in the layer store
 //!   ([`LayerStore::get`] for each chain ID), each `layers/<chainID>/diff` is copied onto the
-//!   target in order, whiteouts executed (`crate::unpack`'s `apply_dir`, [`DiffApplier`]).
+//!   target in order, whiteouts executed (`crate::unpack`'s `apply_dir`, `DiffApplier`).
 //!   Files are copied (reflink when possible), never hardlinked to the store.
 //! - **Blobs** (fallback, DESIGN.md principle 4: the content store is the truth): each layer
-//!   blob is decompressed and applied with [`unpack_layer`] in apply mode, its diffID checked.
+//!   blob is decompressed and applied with [`unpack_layer`](crate::unpack::unpack_layer) in apply mode, its diffID checked.
 //!
 //! # Rules
 //! - The target must be empty or absent (created), unless [`ExportOptions::force`]: then the

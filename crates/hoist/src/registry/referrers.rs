@@ -13,7 +13,7 @@
 //!   [`referrers_tag`]`(DIGEST)` (`sha256-HEX`), filtered here; no such tag, or a tag that is
 //!   not an image index, means no referrers.
 //! - **Pushing** a manifest with a `subject` (`manifests::put_manifest` calls
-//!   [`RemoteRepository::record_referrer`]): a registry with the API answers the `PUT` with
+//!   `RemoteRepository::record_referrer`): a registry with the API answers the `PUT` with
 //!   `OCI-Subject: DIGEST` and lists the manifest itself. Without that header the client keeps
 //!   the fallback tag: read the index tagged `sha256-HEX` (none: start from an empty one;
 //!   anything but an image index: refuse, changing nothing), add the manifest's descriptor

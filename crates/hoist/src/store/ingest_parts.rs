@@ -16,7 +16,7 @@
 //!   syncs the data, then rewrites `parts.json` atomically), so after a kill or a power loss
 //!   every span `parts.json` names holds the bytes that were received.
 //! - A resumed ingest with a valid `parts.json` rebuilds its hash over the complete prefix
-//!   only ([`resume_point`]) — the rest of `data` may have holes — and the fetch asks only
+//!   only (`resume_point`) — the rest of `data` may have holes — and the fetch asks only
 //!   for the spans not named. A `parts.json` that cannot be read, or names another blob or
 //!   size, makes the data worthless: it is truncated.
 //! - Giving up on parts ([`IngestParts::abandon`]: the registry ignores `Range`, a mirror

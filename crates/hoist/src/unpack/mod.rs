@@ -1,7 +1,7 @@
 //! Applying one layer to a directory, safely: docker's `archive.UnpackLayer` /
 //! `ApplyLayer` and containerd's `archive.Apply`, without a chroot. A layer comes as a tar
 //! stream ([`unpack_layer`]) or, for `hoist export` from the layer store, as an unpacked layer
-//! directory ([`DiffApplier`], in `apply_dir`, with its helpers `file_copy` and `work_queue`);
+//! directory (`DiffApplier`, in `apply_dir`, with its helpers `file_copy` and `work_queue`);
 //! both execute whiteouts as [`whiteout`] defines them, and nothing else in hoist does.
 //!
 //! # Entry point

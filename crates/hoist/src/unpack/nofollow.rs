@@ -92,7 +92,7 @@ static OPENAT2: AtomicBool = AtomicBool::new(true);
 /// Opens the directory `rel` below `root` (readable, so that its metadata can be set through
 /// the fd) without following a symlink in any of its components, nor `..` out of `root`:
 /// one `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` where the kernel has it, else one
-/// `openat(O_NOFOLLOW)` per component ([`open_dir_walking`]). Both refuse a symlink
+/// `openat(O_NOFOLLOW)` per component (`open_dir_walking`). Both refuse a symlink
 /// anywhere on the way (the walk is stricter still: plain names only, no `..` at all); when
 /// `openat2` refuses a path (or a rename raced it), the walk opens it again to return the
 /// error of the component at fault. An empty `rel` is `root` itself.

@@ -2,7 +2,7 @@
 //!
 //! `layers/.tmp-<pid>-<n>-<nanos>/` holds `diff/` (the unpack target) and, once the unpack
 //! succeeded, `layer.json` and (unprivileged) `unapplied.jsonl`. The directory is removed
-//! when its [`TempLayer`] is dropped unless it was published (renamed to `layers/<chainID>`).
+//! when its `TempLayer` is dropped unless it was published (renamed to `layers/<chainID>`).
 //! A process killed mid-unpack leaves a `.tmp-` directory that nothing reads; garbage
 //! collection, which runs only while no writer holds a lease, deletes it.
 
