@@ -16,7 +16,7 @@
 //! the process's (outside set-group-ID directories), the owner and mode of a lower layer's
 //! directory when they are the same, the mode of a file created with it (no special bits, a
 //! umask that keeps them); and xattrs are read only from a layer whose tar had some
-//! ([`TarFacts`]), opaque attributes only from one that had opaque directories.
+//! ([`TarFacts`]), opaque attributes only from one that had opaque directories (`copy_meta`).
 //!
 //! The target side uses only `*at` calls on directory fds opened with `O_NOFOLLOW`, so a
 //! symlink a lower layer left cannot redirect a write outside the target. On the layer side
@@ -45,11 +45,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
+use super::copy_meta::{Have, MetaCopy};
 use super::file_copy;
-use super::nofollow::{chmod_at, list_names, open_dir_beneath, remove_all_at, remove_children_at};
+use super::nofollow::{list_names, open_dir_beneath, remove_all_at, remove_children_at};
 use super::root::Root;
 use super::umask;
 use super::whiteout::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_META_PREFIX, WHITEOUT_PREFIX};
@@ -95,15 +96,6 @@ struct Deferred {
     have: Have,
 }
 
-/// Metadata an entry of the target already has as the layer gives it, so that it is not set
-/// again: a file created by this process is the process's (in a directory without the
-/// set-group-ID bit), a directory of a lower layer may have the same owner and mode.
-#[derive(Debug, Clone, Copy, Default)]
-struct Have {
-    owner: bool,
-    mode: bool,
-}
-
 /// The directory being applied, open in the layer and in the target: what its small files
 /// are opened and created under, by name (no path walked from `/` again for each).
 #[derive(Clone, Copy)]
@@ -147,7 +139,8 @@ const MAX_DEPTH: usize = 4096;
 /// One layer's application.
 pub(crate) struct DiffApplier {
     format: WhiteoutFormat,
-    privileges: Privileges,
+    /// How entries get their metadata.
+    meta: MetaCopy,
     /// Whether to try a reflink: cleared by the first refusal (tmpfs, ext4, another file
     /// system), so a file system without them costs one failed `ioctl`, not one per file.
     reflink: AtomicBool,
@@ -157,9 +150,6 @@ pub(crate) struct DiffApplier {
     tar: TarFacts,
     /// [`TarFacts::implicit_dirs`] as paths.
     implicit: HashSet<PathBuf>,
-    /// Who owns what this process creates.
-    euid: u32,
-    egid: u32,
     /// The process's umask, if it could be read (`/proc/self/status`).
     umask: Option<u32>,
 }
@@ -168,13 +158,11 @@ impl DiffApplier {
     pub(crate) fn new(format: WhiteoutFormat, privileges: Privileges, tar: TarFacts) -> Self {
         DiffApplier {
             format,
-            privileges,
+            meta: MetaCopy::new(privileges, tar.xattrs),
             reflink: AtomicBool::new(true),
             workers: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
             implicit: tar.implicit_dirs.iter().map(PathBuf::from).collect(),
             tar,
-            euid: rustix::process::geteuid().as_raw(),
-            egid: rustix::process::getegid().as_raw(),
             umask: umask::process_umask(),
         }
     }
@@ -214,12 +202,14 @@ impl DiffApplier {
         for dir in dirs {
             let rel = dir.rel.join(OsStr::from_bytes(&dir.name));
             let fd = open_dir_beneath(root.as_fd(), &rel)?;
-            self.set_fd_meta(&dir.src, &dir.meta, dir.have, fd.as_fd())?;
+            self.meta
+                .set_fd_meta(&dir.src, &dir.meta, dir.have, fd.as_fd())?;
         }
         if self.tar.root_entry {
             // The tar's `./` entry: its metadata is the root's, as the blob path applies it.
             let meta = fs::symlink_metadata(src)?;
-            self.set_fd_meta(src, &meta, Have::default(), root.as_fd())?;
+            self.meta
+                .set_fd_meta(src, &meta, Have::default(), root.as_fd())?;
         }
         Ok(())
     }
@@ -397,7 +387,7 @@ impl DiffApplier {
                         remove_all_at(dst, name)?;
                     }
                     rfs::mkdirat(dst, name, Mode::from_raw_mode(0o700))?;
-                    entry.have.owner = self.created_owned(meta, at.setgid);
+                    entry.have.owner = self.meta.created_owned(meta, at.setgid);
                     // A directory made in a set-group-ID one inherits the bit.
                     (false, at.setgid)
                 }
@@ -418,7 +408,7 @@ impl DiffApplier {
         if existing.is_some() {
             remove_all_at(dst, name)?;
         }
-        entry.have.owner = self.created_owned(meta, at.setgid);
+        entry.have.owner = self.meta.created_owned(meta, at.setgid);
         if meta.nlink() > 1 {
             Later::add(&later.links, entry);
             return Ok(());
@@ -439,13 +429,8 @@ impl DiffApplier {
         } else {
             return Ok(()); // sockets: never in a layer tar
         }
-        self.set_node_meta(src, meta, entry.have, dst, name, ft.is_symlink())
-    }
-
-    /// Whether what this process creates in a directory (set-group-ID or not) already has the
-    /// owner `meta` gives: only then is the chown skipped.
-    fn created_owned(&self, meta: &fs::Metadata, setgid: bool) -> bool {
-        !setgid && meta.uid() == self.euid && meta.gid() == self.egid
+        self.meta
+            .set_node_meta(src, meta, entry.have, dst, name, ft.is_symlink())
     }
 
     /// A regular file: created, filled, its metadata set. Created with its final permissions
@@ -480,7 +465,8 @@ impl DiffApplier {
             mode: final_mode,
             ..entry.have
         };
-        self.set_fd_meta(&entry.src, &entry.meta, have, output.as_fd())
+        self.meta
+            .set_fd_meta(&entry.src, &entry.meta, have, output.as_fd())
     }
 
     /// Copies a file's content: a reflink while the file system takes them, else
@@ -497,139 +483,6 @@ impl DiffApplier {
             }
         }
         file_copy::copy_extents(&input, output, meta)
-    }
-
-    /// Metadata of a file or directory that is open.
-    fn set_fd_meta(
-        &self,
-        src: &Path,
-        meta: &fs::Metadata,
-        have: Have,
-        fd: BorrowedFd<'_>,
-    ) -> io::Result<()> {
-        let chown = self.privileges == Privileges::Root && !have.owner;
-        if chown {
-            rfs::fchown(fd, Some(uid(meta)), Some(gid(meta)))?;
-        }
-        for (name, value) in self.read_xattrs(src)? {
-            set_xattr(|| rfs::fsetxattr(fd, name.as_slice(), &value, XattrFlags::empty()))?;
-        }
-        // After a chown, which may have cleared set-user-ID and set-group-ID bits.
-        if chown || !have.mode {
-            rfs::fchmod(fd, Mode::from_raw_mode(meta.mode() & 0o7777))?;
-        }
-        rfs::futimens(fd, &times(meta))?;
-        Ok(())
-    }
-
-    /// The xattrs of `src` to copy: none when the layer's tar had none.
-    fn read_xattrs(&self, src: &Path) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        match self.tar.xattrs {
-            true => read_xattrs(src),
-            false => Ok(Vec::new()),
-        }
-    }
-
-    /// Metadata of a symlink or node, by name in `dir`.
-    fn set_node_meta(
-        &self,
-        src: &Path,
-        meta: &fs::Metadata,
-        have: Have,
-        dir: BorrowedFd<'_>,
-        name: &[u8],
-        symlink: bool,
-    ) -> io::Result<()> {
-        if self.privileges == Privileges::Root && !have.owner {
-            rfs::chownat(
-                dir,
-                name,
-                Some(uid(meta)),
-                Some(gid(meta)),
-                AtFlags::SYMLINK_NOFOLLOW,
-            )?;
-        }
-        let xattrs = self.read_xattrs(src)?;
-        if !xattrs.is_empty() {
-            // No `setxattrat` before Linux 6.13: the parent's /proc/self/fd link names exactly
-            // this directory, and `lsetxattr` does not follow the final name.
-            let mut path =
-                format!("/proc/self/fd/{}/", std::os::fd::AsRawFd::as_raw_fd(&dir)).into_bytes();
-            path.extend_from_slice(name);
-            for (xname, value) in xattrs {
-                set_xattr(|| {
-                    rfs::lsetxattr(
-                        path.as_slice(),
-                        xname.as_slice(),
-                        &value,
-                        XattrFlags::empty(),
-                    )
-                })?;
-            }
-        }
-        if !symlink {
-            chmod_at(dir, name, meta.mode() & 0o7777)?;
-        }
-        rfs::utimensat(dir, name, &times(meta), AtFlags::SYMLINK_NOFOLLOW)?;
-        Ok(())
-    }
-}
-
-/// An xattr the target refuses (not root, no support) is skipped as umoci's rootless
-/// unpack skips it; other failures are errors.
-fn set_xattr(set: impl FnOnce() -> Result<(), Errno>) -> io::Result<()> {
-    match set() {
-        Ok(()) | Err(Errno::PERM | Errno::NOTSUP | Errno::ACCESS) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The xattrs of `path` (not followed) that belong in a root filesystem.
-fn read_xattrs(path: &Path) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let size = match rfs::llistxattr_query(path) {
-        Ok(0) | Err(Errno::NOTSUP) => return Ok(Vec::new()),
-        Ok(n) => n,
-        Err(e) => return Err(e.into()),
-    };
-    let mut names = vec![0u8; size];
-    let n = rfs::llistxattr(path, &mut names[..])?;
-    names.truncate(n);
-    let mut found = Vec::new();
-    for name in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
-        if name.starts_with(b"trusted.overlay.") {
-            continue;
-        }
-        let len = match rfs::lgetxattr_query(path, name) {
-            Ok(n) => n,
-            Err(Errno::NODATA) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        let mut value = vec![0u8; len];
-        let n = rfs::lgetxattr(path, name, &mut value[..])?;
-        value.truncate(n);
-        found.push((name.to_vec(), value));
-    }
-    Ok(found)
-}
-
-fn uid(meta: &fs::Metadata) -> rfs::Uid {
-    rfs::Uid::from_raw(meta.uid())
-}
-
-fn gid(meta: &fs::Metadata) -> rfs::Gid {
-    rfs::Gid::from_raw(meta.gid())
-}
-
-fn times(meta: &fs::Metadata) -> Timestamps {
-    Timestamps {
-        last_access: Timespec {
-            tv_sec: meta.atime(),
-            tv_nsec: meta.atime_nsec(),
-        },
-        last_modification: Timespec {
-            tv_sec: meta.mtime(),
-            tv_nsec: meta.mtime_nsec(),
-        },
     }
 }
 

@@ -55,6 +55,7 @@
 
 mod apply;
 mod apply_dir;
+mod copy_meta;
 mod created;
 mod error;
 mod feed;
