@@ -10,7 +10,9 @@
 //!   with `mknodat`, all relative to the parent directory fd;
 //! - metadata order: owner (`fchown`, which clears setuid bits and `security.capability`),
 //!   then xattrs, then mode (`fchmod`, exact bits, umask irrelevant), then times. Directory
-//!   times are set by [`Unpacker::finish`], after their contents;
+//!   times are set by [`Unpacker::finish`], after their contents. What a new file already has
+//!   is not set again (`on_create`): root's own files outside set-group-ID directories are
+//!   not chowned, and a file created with its whole permissions is not chmodded;
 //! - hardlinks get no metadata of their own (they share the inode of their target).
 //!
 //! Without privileges (see [`Privileges`]) ownership and device nodes are recorded in the
@@ -30,10 +32,10 @@ use super::error::{EntryKind, EntryProblem};
 use super::implicit::ImplicitDirs;
 use super::meta::EntryMeta;
 use super::nofollow;
+use super::on_create::{self, creates_owned};
 use super::path::EntryPath;
 use super::report::{Unapplied, UnpackReport};
 use super::root::{DirInRoot, Missing, Name, ResolveError, Root};
-use super::umask;
 use super::write::{write_content, BUFFER_SIZE};
 use super::{Privileges, UnpackMode, UnpackOptions};
 
@@ -62,7 +64,7 @@ pub(super) struct Unpacker<'o> {
     parent_setgid: Option<bool>,
     buf: Vec<u8>,
     ids: (u32, u32),
-    /// The process's umask, if known (see `umask`).
+    /// The process's umask, if known (see `on_create`).
     umask: Option<u32>,
 }
 
@@ -82,11 +84,8 @@ impl<'o> Unpacker<'o> {
             cache: None,
             parent_setgid: None,
             buf: vec![0; BUFFER_SIZE],
-            ids: (
-                rustix::process::geteuid().as_raw(),
-                rustix::process::getegid().as_raw(),
-            ),
-            umask: umask::process_umask(),
+            ids: on_create::process_ids(),
+            umask: on_create::process_umask(),
         }
     }
 
@@ -212,7 +211,7 @@ impl<'o> Unpacker<'o> {
     /// process's, unless `dir` has its set-group-ID bit (asked once per parent, not per file).
     fn created_owned(&mut self, dir: &DirInRoot, meta: &EntryMeta) -> Result<bool, EntryProblem> {
         if self.options.privileges != Privileges::Root || (meta.uid, meta.gid) != self.ids {
-            return Ok(false);
+            return Ok(false); // no chown skipped: rootless records, another owner needs one
         }
         let setgid = match self.parent_setgid {
             Some(setgid) => setgid,
@@ -223,7 +222,7 @@ impl<'o> Unpacker<'o> {
                 setgid
             }
         };
-        Ok(!setgid)
+        Ok(creates_owned((meta.uid, meta.gid), self.ids, setgid))
     }
 
     fn file<R: Read>(
@@ -244,7 +243,7 @@ impl<'o> Unpacker<'o> {
                 limit: self.options.max_file_size,
             });
         }
-        let whole = umask::creates_whole(meta.mode, self.umask);
+        let whole = on_create::creates_whole(meta.mode, self.umask);
         let owned = self.created_owned(dir, meta)?;
         let fd = self.create_or_replace(dir, name, "openat", || {
             rfs::openat(
@@ -335,7 +334,7 @@ impl<'o> Unpacker<'o> {
 
     /// Owner, xattrs, mode on an open file or directory; `owner` is false for a file already
     /// the process's as `meta` wants it (`created_owned`), `mode` `None` for one created with
-    /// its permissions whole (see `umask`).
+    /// its permissions whole (see `on_create`).
     fn fd_metadata(
         &mut self,
         fd: BorrowedFd<'_>,

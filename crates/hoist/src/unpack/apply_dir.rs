@@ -51,8 +51,8 @@ use rustix::io::Errno;
 use super::copy_meta::{Have, MetaCopy};
 use super::file_copy;
 use super::nofollow::{list_names, open_dir_beneath, remove_all_at, remove_children_at};
+use super::on_create;
 use super::root::Root;
-use super::umask;
 use super::whiteout::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_META_PREFIX, WHITEOUT_PREFIX};
 use super::work_queue::{self, Queue};
 use super::{Privileges, TarFacts, WhiteoutFormat};
@@ -163,7 +163,7 @@ impl DiffApplier {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
             implicit: tar.implicit_dirs.iter().map(PathBuf::from).collect(),
             tar,
-            umask: umask::process_umask(),
+            umask: on_create::process_umask(),
         }
     }
 
@@ -443,7 +443,7 @@ impl DiffApplier {
         dst: BorrowedFd<'_>,
     ) -> io::Result<()> {
         let mode = entry.meta.mode() & 0o7777;
-        let final_mode = umask::creates_whole(mode, self.umask);
+        let final_mode = on_create::creates_whole(mode, self.umask);
         let out: OwnedFd = rfs::openat(
             dst,
             entry.name.as_slice(),

@@ -14,6 +14,7 @@ use rustix::fs::{self as rfs, AtFlags, Mode, Timespec, Timestamps, XattrFlags};
 use rustix::io::Errno;
 
 use super::nofollow::chmod_at;
+use super::on_create;
 use super::Privileges;
 
 /// Metadata an entry of the target already has as the layer gives it, so that it is not set
@@ -33,8 +34,7 @@ pub(super) struct MetaCopy {
     /// The layer's tar had xattrs (`TarFacts::xattrs`): its directory's are to be copied.
     xattrs: bool,
     /// Who owns what this process creates.
-    euid: u32,
-    egid: u32,
+    process: (u32, u32),
 }
 
 impl MetaCopy {
@@ -43,15 +43,14 @@ impl MetaCopy {
         MetaCopy {
             privileges,
             xattrs,
-            euid: rustix::process::geteuid().as_raw(),
-            egid: rustix::process::getegid().as_raw(),
+            process: on_create::process_ids(),
         }
     }
 
     /// Whether what this process creates in a directory (set-group-ID or not) already has the
     /// owner `meta` gives: only then is the chown skipped.
     pub(super) fn created_owned(&self, meta: &fs::Metadata, setgid: bool) -> bool {
-        !setgid && meta.uid() == self.euid && meta.gid() == self.egid
+        on_create::creates_owned((meta.uid(), meta.gid()), self.process, setgid)
     }
 
     /// Metadata of a file or directory that is open.

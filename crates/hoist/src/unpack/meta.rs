@@ -3,7 +3,7 @@
 //! (and so docker) reads them.
 //!
 //! - mode: the permission bits including setuid/setgid/sticky (`& 0o7777`); a file is created
-//!   with them when the umask keeps them whole (`umask`), anything else gets an explicit
+//!   with them when the umask keeps them whole (`on_create`), anything else gets an explicit
 //!   `fchmod`, so the process umask never changes what is applied;
 //! - uid/gid: PAX `uid`/`gid` override the octal/base-256 header fields (the tar crate already
 //!   does this);

@@ -1,4 +1,9 @@
-//! Creating a regular file with its final permissions, so that no `chmod` follows.
+//! What an entry this process creates already has, so that it is not set again: its owner,
+//! and (a regular file) its permissions when created with them.
+//!
+//! A new inode belongs to the process's effective uid, and to its effective gid unless the
+//! directory it is made in has the set-group-ID bit (then to the directory's group, and a new
+//! directory inherits the bit): [`creates_owned`].
 //!
 //! `open(O_CREAT, mode)` gives `mode & !umask`: the permissions are whole when the umask
 //! takes none of them away, and when there are no set-user-ID, set-group-ID or sticky bits
@@ -8,6 +13,20 @@
 //! unpack (`apply`) and the copy of an unpacked layer (`apply_dir`).
 
 use std::fs;
+
+/// The process's effective uid and gid: who owns what it creates.
+pub(super) fn process_ids() -> (u32, u32) {
+    (
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw(),
+    )
+}
+
+/// Whether an entry this process (`process`: [`process_ids`]) creates in a directory with or
+/// without the set-group-ID bit already has the owner `owner` (uid, gid).
+pub(super) fn creates_owned(owner: (u32, u32), process: (u32, u32), setgid: bool) -> bool {
+    !setgid && owner == process
+}
 
 /// The process's umask, from `/proc/self/status` (Linux 4.7 and later): reading it any other
 /// way means setting it, which other threads would see. `None` when it cannot be read: then
@@ -38,6 +57,14 @@ mod tests {
         assert!(!creates_whole(0o4755, Some(0)));
         assert!(!creates_whole(0o1777, Some(0)));
         assert!(!creates_whole(0o644, None));
+    }
+
+    #[test]
+    fn a_set_group_id_directory_gives_its_group() {
+        assert!(creates_owned((0, 0), (0, 0), false));
+        assert!(!creates_owned((0, 0), (0, 0), true));
+        assert!(!creates_owned((0, 1000), (0, 0), false));
+        assert!(!creates_owned((1000, 0), (0, 0), false));
     }
 
     #[test]
