@@ -18,6 +18,32 @@ fn image_on(base: &Layer, top: &str) -> hoist_testkit::Image {
         .unwrap()
 }
 
+/// The methods of hoist's manifest requests, in order.
+fn manifest_requests(registry: &TestRegistry) -> Vec<String> {
+    let log = registry.access_log();
+    log.iter()
+        .filter(|e| e.user_agent.starts_with("hoist/") && e.path.contains("/manifests/"))
+        .map(|e| e.method.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn first_pull_reads_the_tag_with_one_get() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let base = Layer::from_files(&[("base", b"base")]).unwrap();
+    push(&registry, "app", "v1", &image_on(&base, "first")).await;
+    let store = Store::new();
+
+    store
+        .puller(fast_options())
+        .pull(&reference(&registry, "app:v1"), &Recorder::default())
+        .await
+        .unwrap();
+
+    // A tag the store does not hold cannot be up to date: GET at once, no HEAD first.
+    assert_eq!(manifest_requests(&registry), ["GET"]);
+}
+
 #[tokio::test]
 async fn second_pull_is_up_to_date_without_fetching_blobs() {
     let registry = TestRegistry::anonymous().await.unwrap();
@@ -43,6 +69,8 @@ async fn second_pull_is_up_to_date_without_fetching_blobs() {
     assert!(!outcome.updated);
     assert!(!outcome.images[0].downloaded);
     assert_eq!(blob_gets(&registry), 0, "{:?}", registry.access_log());
+    // The tag the store holds is HEADed: an unchanged image costs no manifest GET.
+    assert_eq!(manifest_requests(&registry), ["HEAD"]);
     assert_eq!(
         progress.lines().last().unwrap(),
         &format!("Status: Image is up to date for {}/app:v1", registry.host())

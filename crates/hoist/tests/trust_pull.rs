@@ -30,6 +30,55 @@ async fn an_image_signed_by_the_key_is_pulled() {
 }
 
 #[tokio::test]
+async fn an_unchanged_image_is_judged_again_from_the_stored_manifest() {
+    let setup = Setup::new().await;
+    setup.sign_as("team/app:v1").await;
+    let options = || {
+        let mut attachments = SigstoreAttachments::default();
+        attachments.enable(&setup.registry.host());
+        let policy = setup.policy(SIGNED_BY_KEY);
+        PullOptions {
+            verifier: Some(Arc::new(PolicyVerifier::new(policy, attachments))),
+            ..fast_options()
+        }
+    };
+    let store = Store::new();
+    let target = reference(&setup.registry, "team/app:v1");
+    let progress = hoist::progress::NoProgress;
+    store
+        .puller(options())
+        .pull(&target, &progress)
+        .await
+        .unwrap();
+    setup.registry.clear_log().unwrap();
+
+    let outcome = store
+        .puller(options())
+        .pull(&target, &progress)
+        .await
+        .unwrap();
+
+    assert!(!outcome.updated);
+    // Judged again (its signature read again), the image's own manifest only HEADed.
+    let image_manifest = [
+        "/v2/team/app/manifests/v1".to_owned(),
+        format!("/v2/team/app/manifests/{}", setup.image.digest()),
+    ];
+    let log = setup.registry.access_log();
+    let read: Vec<_> = log
+        .iter()
+        .filter(|e| e.user_agent.starts_with("hoist/") && image_manifest.contains(&e.path))
+        .map(|e| format!("{} {}", e.method, e.path))
+        .collect();
+    assert_eq!(read, [format!("HEAD {}", image_manifest[0])], "{log:?}");
+    assert!(
+        log.iter()
+            .any(|e| e.path.ends_with(".sig") && e.method == "GET"),
+        "{log:?}"
+    );
+}
+
+#[tokio::test]
 async fn an_unsigned_image_is_refused_before_any_layer_and_nothing_is_stored() {
     let setup = Setup::new().await;
     setup.registry.clear_log().unwrap();

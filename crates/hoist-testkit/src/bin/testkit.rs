@@ -19,15 +19,18 @@
 //! - `testkit serve anonymous|htpasswd|token|tls [--user U --password P]` starts a registry
 //!   (and for `token` a token server granting U everything and anonymous clients pull) and
 //!   prints where it is until SIGINT/SIGTERM, then stops it cleanly.
-//! - `testkit proxy --upstream http://HOST:PORT [--throttle BYTES_PER_SEC]` starts the fault
-//!   proxy in front of a plain-HTTP registry, every blob answer paced to at most that rate
-//!   (each answer on its own: a connection carries one at a time, so this caps each
-//!   connection), and prints where it is until SIGINT/SIGTERM (`bench/range.sh`).
+//! - `testkit proxy --upstream http://HOST:PORT [--throttle BYTES_PER_SEC] [--delay MS]`
+//!   starts the fault proxy in front of a plain-HTTP registry, every blob answer paced to at
+//!   most that rate (each answer on its own: a connection carries one at a time, so this caps
+//!   each connection) and every answer's headers held back MS milliseconds (a registry far
+//!   away: one round trip more per request), and prints where it is until SIGINT/SIGTERM
+//!   (`bench/range.sh`, `bench/latency.sh`).
 //!
 //! Credentials are never printed.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use hoist_testkit::{
@@ -142,6 +145,9 @@ enum Command {
         /// Pace every blob answer to at most this many bytes per second.
         #[arg(long)]
         throttle: Option<u64>,
+        /// Hold every answer's headers back this many milliseconds.
+        #[arg(long)]
+        delay: Option<u64>,
     },
 }
 
@@ -206,7 +212,11 @@ async fn main() -> ExitCode {
             user,
             password,
         } => serve(mode, &user, &password).await,
-        Command::Proxy { upstream, throttle } => proxy(&upstream, throttle).await,
+        Command::Proxy {
+            upstream,
+            throttle,
+            delay,
+        } => proxy(&upstream, throttle, delay.map(Duration::from_millis)).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -408,12 +418,24 @@ async fn serve(mode: Mode, user: &str, password: &str) -> Result<(), String> {
     Ok(())
 }
 
-async fn proxy(upstream: &str, throttle: Option<u64>) -> Result<(), String> {
+async fn proxy(
+    upstream: &str,
+    throttle: Option<u64>,
+    delay: Option<Duration>,
+) -> Result<(), String> {
     let proxy = FaultProxy::start_for_plain_url(upstream)
         .await
         .map_err(|e| e.to_string())?;
+    // The first rule a request matches applies: blob answers get both faults, others the delay.
+    let with_delay = |rule: Rule| match delay {
+        Some(d) => rule.delay(d),
+        None => rule,
+    };
     if let Some(rate) = throttle {
-        proxy.rule(Rule::get_blob().throttle(rate));
+        proxy.rule(with_delay(Rule::get_blob().throttle(rate)));
+    }
+    if delay.is_some() {
+        proxy.rule(with_delay(Rule::any()));
     }
     println!("proxy: {} (to {upstream})", proxy.host());
     wait_for_signal().await?;

@@ -24,7 +24,7 @@ use crate::digest::Digest;
 use crate::media::Descriptor;
 use crate::progress::{short_id, ProgressEvent, ProgressSink, Status, Wording};
 use crate::reference::Repository;
-use crate::transfer::{Scheduler, TransferJob};
+use crate::transfer::{Scheduler, TransferConfig, TransferJob};
 
 /// How a blob reached the sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,9 +38,12 @@ pub(super) enum BlobResult {
 /// the layer as the source holds it and the blob the sink now has.
 pub(super) type BlobOutput = (BlobResult, Option<(Descriptor, Descriptor)>);
 
-/// Every blob of `blobs` (with whether it is a config) into the sink, cheapest way first:
-/// the layers, then the configs (docker's push sends the config after the layers, so a
-/// refusal on the first layer stops the copy before anything else is sent).
+/// Every blob of `blobs` (with whether it is a config) into the sink, cheapest way first.
+/// A push sends the layers, then the configs (docker's push sends the config after the
+/// layers, so a refusal on the first layer stops the copy before anything else is sent). A
+/// pull fetches the configs beside the layers, as docker's puller and containerd fetch the
+/// config at once: on a link with latency, fetching it after the last layer added one round
+/// trip to every pull.
 pub(super) async fn send_blobs(
     source: &dyn ImageSource,
     sink: &dyn ImageSink,
@@ -75,21 +78,33 @@ pub(super) async fn send_blobs(
     };
     let layers = blobs.iter().filter(|(_, config)| !config);
     let configs = blobs.iter().filter(|(_, config)| *config);
-    let layer_jobs = layers.map(|(d, c)| job(d, *c)).collect();
-    let mut done = match sink.wording() {
-        Wording::Push => uploads.run_all(layer_jobs, &**progress).await?,
-        Wording::Pull => {
-            let (mut present, pending) = announce_pull(layer_jobs).await?;
-            present.extend(uploads.run_all_announced(pending, &**progress).await?);
-            present
+    let layer_jobs: Vec<_> = layers.map(|(d, c)| job(d, *c)).collect();
+    let layers_len = layer_jobs.len();
+    let config_jobs = configs.map(|(d, c)| job(d, *c)).collect();
+    match sink.wording() {
+        Wording::Push => {
+            let mut done = uploads.run_all(layer_jobs, &**progress).await?;
+            done.extend(uploads.run_all(config_jobs, &**progress).await?);
+            Ok(done)
         }
-    };
-    done.extend(
-        uploads
-            .run_all(configs.map(|(d, c)| job(d, *c)).collect(), &**progress)
-            .await?,
-    );
-    Ok(done)
+        Wording::Pull => {
+            // Outside the layers' slots, as docker's puller fetches the config beside its
+            // download manager: a 3-layer image shows no layer `Waiting` for the config.
+            let config_slots = Scheduler::new(TransferConfig {
+                max_concurrent: blobs.len() - layers_len,
+                ..uploads.config().clone()
+            });
+            let configs = config_slots.run_all(config_jobs, &**progress);
+            let layers = async {
+                let (mut present, pending) = announce_pull(layer_jobs).await?;
+                present.extend(uploads.run_all_announced(pending, &**progress).await?);
+                Ok::<_, CopyError>(present)
+            };
+            let (mut done, layers) = futures_util::future::try_join(configs, layers).await?;
+            done.extend(layers);
+            Ok(done)
+        }
+    }
 }
 
 /// One blob, cheapest way first (see the module docs).

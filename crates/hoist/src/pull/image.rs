@@ -96,7 +96,7 @@ impl Puller {
             let read = match bytes.take() {
                 Some(read) => read,
                 None if image => break,
-                None => self.fetch_manifest(repo, &last, target).await?.bytes,
+                None => self.peek_manifest(repo, &last, target).await?.bytes,
             };
             walker.visit(read).map_err(|e| walk_error(e, target))?;
         }
@@ -114,7 +114,7 @@ impl Puller {
         if self.options.verifier.is_some() {
             let root = match prefetched.take() {
                 Some(read) => read,
-                None => self.fetch_manifest(repo, &digest, target).await?,
+                None => self.peek_manifest(repo, &digest, target).await?,
             };
             let images = self.images_to_judge(repo, &digest, &root, target).await?;
             self.verify(repo, target, &images).await?;
