@@ -5,7 +5,8 @@
 //! caller's choice). Every read sends one `Accept` listing all manifest media types hoist
 //! understands, so registries do not down-convert to schema1.
 //!
-//! Invariants: a manifest fetched by digest is returned only if it has that digest
+//! Invariants: a manifest fetched by digest — or by tag, with the `Docker-Content-Digest` the
+//! registry answered — is returned only if it has that digest
 //! ([`RegistryError::DigestMismatch`] otherwise): its bytes hash to it or, for a signed schema 1
 //! manifest, its signed payload does. docker/distribution's `schema1.SignedManifest` digest is
 //! `digest.FromBytes(sm.Canonical)`, the payload without the `signatures` block, and that is
@@ -55,7 +56,8 @@ pub struct FetchedManifest {
     pub bytes: Bytes,
     /// The `Content-Type` the registry declared, parameters removed (empty when none).
     pub media_type: String,
-    /// The digest: the one asked for (verified), or sha256 of the bytes for a tag.
+    /// The digest: the one asked for, or for a tag the registry's `Docker-Content-Digest`
+    /// (verified either way), else sha256 of the bytes.
     pub digest: Digest,
 }
 
@@ -76,7 +78,8 @@ impl RemoteRepository {
     }
 
     /// GET the manifest `reference` (a tag or a digest string), mirrors first. By digest, the
-    /// bytes are verified against it.
+    /// bytes are verified against it; by tag, against the `Docker-Content-Digest` the
+    /// registry sends with them, if any.
     pub async fn get_manifest(&self, reference: &str) -> Result<FetchedManifest, RegistryError> {
         self.client
             .with_endpoints(&self.domain, Purpose::Pull, |ep| {
@@ -220,21 +223,15 @@ impl RemoteRepository {
     ) -> Result<FetchedManifest, RegistryError> {
         let (url, response) = self.read_manifest(&ep, Method::GET, reference).await?;
         let header_type = content_type(&response);
+        let stated = content_digest(&response);
         let body = read_document(&Method::GET, &url, response, Document::Manifest).await?;
-        let digest = match Digest::parse(reference) {
-            Ok(expected) => {
-                let actual = Digest::of(expected.algorithm(), &body);
-                let signed_schema1 = || signed_schema1_digest(expected.algorithm(), &body);
-                if actual != expected && signed_schema1() != Some(expected.clone()) {
-                    return Err(RegistryError::DigestMismatch {
-                        url: url.to_string(),
-                        expected: expected.to_string(),
-                        actual: actual.to_string(),
-                    });
-                }
-                expected
-            }
-            Err(_) => Digest::sha256_of(&body),
+        let digest = match (Digest::parse(reference), stated) {
+            (Ok(expected), _) => verified(&url, &body, expected)?,
+            // By tag, the registry's `Docker-Content-Digest` is what a HEAD would have said
+            // and the bytes must have it: a body changed on the way is refused, not taken for
+            // a new image.
+            (Err(_), Some(stated)) => verified(&url, &body, stated)?,
+            (Err(_), None) => Digest::sha256_of(&body),
         };
         Ok(FetchedManifest {
             bytes: Bytes::from(body),
@@ -242,6 +239,22 @@ impl RemoteRepository {
             digest,
         })
     }
+}
+
+/// `expected` if `body` has that digest: its bytes hash to it or, for a signed schema 1
+/// manifest, its signed payload does (see the module docs).
+fn verified(url: &url::Url, body: &[u8], expected: Digest) -> Result<Digest, RegistryError> {
+    let actual = Digest::of(expected.algorithm(), body);
+    if actual != expected
+        && signed_schema1_digest(expected.algorithm(), body) != Some(expected.clone())
+    {
+        return Err(RegistryError::DigestMismatch {
+            url: url.to_string(),
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    Ok(expected)
 }
 
 /// The digest of a signed schema 1 manifest under `algorithm`: of its signed payload (see the
