@@ -3,14 +3,15 @@
 
 mod support;
 
-use hoist::copy::CopyError;
-use hoist_testkit::{ManifestFormat, TestRegistry};
+use hoist::copy::{copy, CopyError, ImageSource, LayoutSink, RegistryImage};
+use hoist::reference::Reference;
+use hoist_testkit::{FaultProxy, ManifestFormat, Rule, TestRegistry};
 
 use support::copy::{
     assert_index_copied, copy_between, fast_copy_options, seed_index, skopeo_raw,
     two_platform_index,
 };
-use support::pull::blobs_in;
+use support::pull::{anonymous_client, blobs_in, Recorder};
 
 #[tokio::test]
 async fn registry_to_layout_and_back_keeps_every_digest() {
@@ -118,4 +119,62 @@ async fn missing_layout_tag_is_not_found_and_the_destination_layout_is_not_creat
     assert!(matches!(err, CopyError::NotFound { .. }), "{err:?}");
     assert!(err.to_string().contains("v2"), "{err}");
     assert!(!dst.exists());
+}
+
+/// The registry's requests for the index itself (the tag, or its digest), as "METHOD PATH".
+fn index_reads(log: &[hoist_testkit::AccessLogEntry], index: &str) -> Vec<String> {
+    log.iter()
+        .filter(|e| e.path.ends_with("/manifests/v1") || e.path.ends_with(index))
+        .map(|e| format!("{} {}", e.method, e.path))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_copy_reading_at_once_gets_the_tag_once_and_walks_those_bytes() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let index = two_platform_index(ManifestFormat::Oci);
+    seed_index(&registry, "src/app", "v1", &index).await;
+    registry.clear_log().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let reference = Reference::parse(&format!("{}/src/app:v1", registry.host())).unwrap();
+    let source = RegistryImage::new(&anonymous_client(), &reference).reading_at_once();
+    let sink = LayoutSink::open(&layout, Some("v1")).unwrap();
+    let progress = Recorder::default();
+
+    let root = source.resolve().await.unwrap();
+    copy(&source, &sink, &root, &fast_copy_options(), &progress)
+        .await
+        .unwrap();
+
+    assert_eq!(root.digest.to_string(), index.digest());
+    assert_eq!(
+        skopeo_raw(&format!("oci:{}:v1", layout.display())),
+        index.index.bytes
+    );
+    let reads = index_reads(&registry.access_log(), index.digest());
+    assert_eq!(reads, ["GET /v2/src/app/manifests/v1"]);
+}
+
+#[tokio::test]
+async fn a_copy_reading_at_once_refuses_a_tag_whose_bytes_were_changed_on_the_way() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let index = two_platform_index(ManifestFormat::Oci);
+    seed_index(&registry, "src/app", "v1", &index).await;
+    let proxy = FaultProxy::start(&registry).await.unwrap();
+    proxy.rule(Rule::get_manifest().corrupt_byte(10));
+    let reference = Reference::parse(&format!("{}/src/app:v1", proxy.host())).unwrap();
+    let source = RegistryImage::new(&anonymous_client(), &reference).reading_at_once();
+
+    let err = source.resolve().await.unwrap_err();
+
+    // The body no longer has the Docker-Content-Digest the registry sent with it.
+    let mut text = err.to_string();
+    let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(&err);
+    while let Some(e) = cause {
+        text.push_str(&format!(": {e}"));
+        cause = e.source();
+    }
+    assert!(text.contains(index.digest()), "{text}");
+    assert!(text.contains("does not match its digest"), "{text}");
 }

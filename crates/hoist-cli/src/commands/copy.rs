@@ -217,7 +217,9 @@ pub(crate) fn open_source(
         None => Archive::open(path, format),
     };
     Ok(match location {
-        ImageLocation::Registry(reference) => Box::new(RegistryImage::new(client, reference)),
+        ImageLocation::Registry(reference) => {
+            Box::new(RegistryImage::new(client, reference).reading_at_once())
+        }
         ImageLocation::Layout { path, tag } => Box::new(LayoutSource::new(path, tag.as_deref())),
         ImageLocation::Store(reference) => Box::new(StoreSource::new(store_of(store)?, reference)),
         ImageLocation::Dir(path) => Box::new(DirSource::new(path)),

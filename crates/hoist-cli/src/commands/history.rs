@@ -83,7 +83,7 @@ fn remote_rows(
     let reference = registry_reference(&args.reference)?;
     let platform = platform_arg(args.platform.as_deref())?;
     let client = client(config, credentials)?;
-    let source = RegistryImage::new(&client, &reference);
+    let source = RegistryImage::new(&client, &reference).reading_at_once();
     let view = ImageView::new(&source);
     let (image, bytes) = runtime()?.block_on(async {
         let image = chosen(&view, platform.as_ref()).await?;

@@ -92,7 +92,7 @@ pub fn run_remote(
     let reference = registry_reference(input)?;
     let platform = platform_arg(args.platform.as_deref())?;
     let client = client(config, credentials)?;
-    let source = RegistryImage::new(&client, &reference);
+    let source = RegistryImage::new(&client, &reference).reading_at_once();
     let view = ImageView::new(&source);
     let runtime = runtime()?;
     if args.raw {

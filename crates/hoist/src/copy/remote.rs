@@ -2,8 +2,12 @@
 //!
 //! go-containerregistry's `remote.Image` / `remote.Write` over hoist's [`RemoteRepository`]:
 //! - **resolve**: `HEAD` the tag (or digest) for `Docker-Content-Digest`, `Content-Type` and
-//!   `Content-Length`; a `GET` when the `HEAD` says too little. Manifest reads are retried
-//!   while retryable (5xx, 429 after its `Retry-After`, connection errors), 5 times in all;
+//!   `Content-Length`; a `GET` when the `HEAD` says too little. A one-shot copy
+//!   ([`RegistryImage::reading_at_once`]) `GET`s a tag at once instead, as skopeo and crane
+//!   do, and the walk then reads those bytes: one round trip less (`sync` keeps the `HEAD`:
+//!   an unchanged image costs it no `GET`). A manifest read by `GET` is kept for the walk
+//!   either way. Manifest reads are retried while retryable (5xx, 429 after its
+//!   `Retry-After`, connection errors), 5 times in all;
 //! - **blobs** are streamed (`GET`, `Range: bytes=N-` from an offset); a registry that ignores
 //!   the range has the prefix skipped here, so the stream always starts at the offset (a
 //!   failed blob read is retried by the copy's scheduler, which honours `Retry-After`). Parts
@@ -18,6 +22,7 @@
 //! - **referrers** (OCI 1.1) listed and kept by the client (`registry::referrers`): the
 //!   referrers API, or the fallback tag `sha256-HEX` on registries without it.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,7 +35,9 @@ use super::CopyError;
 use crate::media::{Descriptor, MAX_MANIFEST_SIZE};
 use crate::reference::{Reference, Repository};
 use crate::registry::body::Document;
-use crate::registry::{MountResult, Purpose, RegistryClient, RegistryError, RemoteRepository};
+use crate::registry::{
+    FetchedManifest, MountResult, Purpose, RegistryClient, RegistryError, RemoteRepository,
+};
 use crate::transfer::{Backoff, RetryPolicy, SendPolicy};
 use crate::trust::sigstore::SignatureHome;
 
@@ -52,6 +59,10 @@ pub struct RegistryImage {
     repo: RemoteRepository,
     reference: Reference,
     policy: SendPolicy,
+    /// Resolve a tag with `GET` rather than `HEAD` ([`RegistryImage::reading_at_once`]).
+    get_at_once: bool,
+    /// The manifest the resolution fetched whole (verified), for the walk's first read.
+    resolved: Arc<Mutex<Option<FetchedManifest>>>,
 }
 
 impl std::fmt::Debug for RegistryImage {
@@ -71,7 +82,16 @@ impl RegistryImage {
             repo: client.repository(repository.domain(), repository.path()),
             reference,
             policy: SendPolicy::default(),
+            get_at_once: false,
+            resolved: Arc::default(),
         }
+    }
+
+    /// Resolves a tag with one `GET` and keeps its bytes for the walk (see the module docs):
+    /// for a copy made once; not for `sync`, whose `HEAD` spares an unchanged image a `GET`.
+    pub fn reading_at_once(mut self) -> RegistryImage {
+        self.get_at_once = true;
+        self
     }
 
     /// With the monolithic / streamed / chunked thresholds of `policy` for uploads.
@@ -107,8 +127,14 @@ impl RegistryImage {
             reference: wanted.clone(),
             source: Some(Box::new(e)),
         };
-        match with_retries(|| self.repo.head_manifest(&wanted)).await {
-            Ok(info) => {
+        let by_tag_at_once = self.get_at_once && self.reference.digest().is_none();
+        let head = match by_tag_at_once {
+            true => None,
+            false => Some(with_retries(|| self.repo.head_manifest(&wanted)).await),
+        };
+        match head {
+            None => {}
+            Some(Ok(info)) => {
                 if let (Some(digest), Some(size)) = (info.digest, info.size) {
                     let expected = self.reference.digest();
                     if expected.is_none_or(|d| *d == digest) && !info.media_type.is_empty() {
@@ -116,15 +142,15 @@ impl RegistryImage {
                     }
                 }
             }
-            Err(e) if e.is_not_found() => return Err(not_found(e)),
-            Err(e) if e.is_auth() => {
+            Some(Err(e)) if e.is_not_found() => return Err(not_found(e)),
+            Some(Err(e)) if e.is_auth() => {
                 return Err(CopyError::registry(
                     &location,
                     format!("resolve {wanted}"),
                     e,
                 ))
             }
-            Err(e) => tracing::debug!(error = %e, "HEAD of the manifest failed; trying GET"),
+            Some(Err(e)) => tracing::debug!(error = %e, "HEAD of the manifest failed; trying GET"),
         }
         let fetched = with_retries(|| self.repo.get_manifest(&wanted))
             .await
@@ -135,11 +161,22 @@ impl RegistryImage {
                     CopyError::registry(&location, format!("resolve {wanted}"), e)
                 }
             })?;
-        Ok(Descriptor::new(
+        let descriptor = Descriptor::new(
             &fetched.media_type,
-            fetched.digest,
+            fetched.digest.clone(),
             fetched.bytes.len() as u64,
-        ))
+        );
+        *self.resolved.lock().unwrap_or_else(PoisonError::into_inner) = Some(fetched);
+        Ok(descriptor)
+    }
+
+    /// The bytes of `descriptor` if the resolution fetched them.
+    fn resolved_bytes(&self, descriptor: &Descriptor) -> Option<Bytes> {
+        let resolved = self.resolved.lock().unwrap_or_else(PoisonError::into_inner);
+        resolved
+            .as_ref()
+            .filter(|m| m.digest == descriptor.digest)
+            .map(|m| m.bytes.clone())
     }
 }
 
@@ -164,6 +201,9 @@ impl ImageSource for RegistryImage {
                         limit: MAX_MANIFEST_SIZE,
                     },
                 ));
+            }
+            if let Some(bytes) = self.resolved_bytes(descriptor) {
+                return Ok(bytes);
             }
             let reference = descriptor.digest.to_string();
             // The client verifies the bytes against the digest they were asked by.
