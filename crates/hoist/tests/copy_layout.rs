@@ -178,3 +178,39 @@ async fn a_copy_reading_at_once_refuses_a_tag_whose_bytes_were_changed_on_the_wa
     assert!(text.contains(index.digest()), "{text}");
     assert!(text.contains("does not match its digest"), "{text}");
 }
+
+#[tokio::test]
+async fn a_second_walk_of_the_same_source_reads_no_manifest_again() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let index = two_platform_index(ManifestFormat::Oci);
+    seed_index(&registry, "src/app", "v1", &index).await;
+    let dir = tempfile::tempdir().unwrap();
+    let reference = Reference::parse(&format!("{}/src/app:v1", registry.host())).unwrap();
+    // As `hoist copy` under a policy: judged (one walk), then copied (another).
+    let source = RegistryImage::new(&anonymous_client(), &reference).reading_at_once();
+    let root = source.resolve().await.unwrap();
+    let first = LayoutSink::open(&dir.path().join("first"), Some("v1")).unwrap();
+    let progress = Recorder::default();
+    copy(&source, &first, &root, &fast_copy_options(), &progress)
+        .await
+        .unwrap();
+    let by_digest = |log: &[hoist_testkit::AccessLogEntry]| {
+        log.iter()
+            .filter(|e| e.method == "GET" && e.path.contains("/manifests/sha256:"))
+            .count()
+    };
+    assert_eq!(by_digest(&registry.access_log()), 2, "the two platforms");
+    registry.clear_log().unwrap();
+
+    let second = LayoutSink::open(&dir.path().join("second"), Some("v1")).unwrap();
+    copy(&source, &second, &root, &fast_copy_options(), &progress)
+        .await
+        .unwrap();
+
+    assert_eq!(by_digest(&registry.access_log()), 0);
+    let layout = dir.path().join("second");
+    assert_eq!(
+        skopeo_raw(&format!("oci:{}:v1", layout.display())),
+        index.index.bytes
+    );
+}

@@ -5,9 +5,11 @@
 //!   `Content-Length`; a `GET` when the `HEAD` says too little. A one-shot copy
 //!   ([`RegistryImage::reading_at_once`]) `GET`s a tag at once instead, as skopeo and crane
 //!   do, and the walk then reads those bytes: one round trip less (`sync` keeps the `HEAD`:
-//!   an unchanged image costs it no `GET`). A manifest read by `GET` is kept for the walk
-//!   either way. Manifest reads are retried while retryable (5xx, 429 after its
-//!   `Retry-After`, connection errors), 5 times in all;
+//!   an unchanged image costs it no `GET`). Manifest reads are retried while retryable (5xx,
+//!   429 after its `Retry-After`, connection errors), 5 times in all;
+//! - **manifests** read by `GET` (verified) are kept, up to [`KEPT_MANIFEST_BYTES`], and read
+//!   again from there: a copy judged by a policy walks the graph twice (the judgement before
+//!   the sink opens, then the copy), and fetched every child manifest twice;
 //! - **blobs** are streamed (`GET`, `Range: bytes=N-` from an offset); a registry that ignores
 //!   the range has the prefix skipped here, so the stream always starts at the offset (a
 //!   failed blob read is retried by the copy's scheduler, which honours `Retry-After`). Parts
@@ -22,6 +24,7 @@
 //! - **referrers** (OCI 1.1) listed and kept by the client (`registry::referrers`): the
 //!   referrers API, or the fallback tag `sha256-HEX` on registries without it.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -32,12 +35,11 @@ use super::remote_upload::RemoteBlobWriter;
 use super::sink::{BlobInput, BlobStore, DynBlobWriter, ImageSink, StoredManifest};
 use super::source::{BlobStream, CopyFuture, ImageSource};
 use super::CopyError;
+use crate::digest::Digest;
 use crate::media::{Descriptor, MAX_MANIFEST_SIZE};
 use crate::reference::{Reference, Repository};
 use crate::registry::body::Document;
-use crate::registry::{
-    FetchedManifest, MountResult, Purpose, RegistryClient, RegistryError, RemoteRepository,
-};
+use crate::registry::{MountResult, Purpose, RegistryClient, RegistryError, RemoteRepository};
 use crate::transfer::{Backoff, RetryPolicy, SendPolicy};
 use crate::trust::sigstore::SignatureHome;
 
@@ -61,8 +63,29 @@ pub struct RegistryImage {
     policy: SendPolicy,
     /// Resolve a tag with `GET` rather than `HEAD` ([`RegistryImage::reading_at_once`]).
     get_at_once: bool,
-    /// The manifest the resolution fetched whole (verified), for the walk's first read.
-    resolved: Arc<Mutex<Option<FetchedManifest>>>,
+    /// Manifests read (verified), by digest; shared by clones.
+    kept: Arc<Mutex<KeptManifests>>,
+}
+
+/// The most manifest bytes one [`RegistryImage`] keeps (see the module docs); a manifest
+/// past it is read again when asked again.
+pub const KEPT_MANIFEST_BYTES: usize = 8 << 20;
+
+/// Manifests already read, by digest.
+#[derive(Default)]
+struct KeptManifests {
+    by_digest: HashMap<Digest, Bytes>,
+    bytes: usize,
+}
+
+impl KeptManifests {
+    fn keep(&mut self, digest: Digest, bytes: Bytes) {
+        if self.bytes + bytes.len() <= KEPT_MANIFEST_BYTES && !self.by_digest.contains_key(&digest)
+        {
+            self.bytes += bytes.len();
+            self.by_digest.insert(digest, bytes);
+        }
+    }
 }
 
 impl std::fmt::Debug for RegistryImage {
@@ -83,7 +106,7 @@ impl RegistryImage {
             reference,
             policy: SendPolicy::default(),
             get_at_once: false,
-            resolved: Arc::default(),
+            kept: Arc::default(),
         }
     }
 
@@ -166,17 +189,19 @@ impl RegistryImage {
             fetched.digest.clone(),
             fetched.bytes.len() as u64,
         );
-        *self.resolved.lock().unwrap_or_else(PoisonError::into_inner) = Some(fetched);
+        self.keep(fetched.digest, fetched.bytes);
         Ok(descriptor)
     }
 
-    /// The bytes of `descriptor` if the resolution fetched them.
-    fn resolved_bytes(&self, descriptor: &Descriptor) -> Option<Bytes> {
-        let resolved = self.resolved.lock().unwrap_or_else(PoisonError::into_inner);
-        resolved
-            .as_ref()
-            .filter(|m| m.digest == descriptor.digest)
-            .map(|m| m.bytes.clone())
+    fn keep(&self, digest: Digest, bytes: Bytes) {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.keep(digest, bytes);
+    }
+
+    /// The bytes of `digest` if they were read already.
+    fn kept(&self, digest: &Digest) -> Option<Bytes> {
+        let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.by_digest.get(digest).cloned()
     }
 }
 
@@ -202,7 +227,7 @@ impl ImageSource for RegistryImage {
                     },
                 ));
             }
-            if let Some(bytes) = self.resolved_bytes(descriptor) {
+            if let Some(bytes) = self.kept(&descriptor.digest) {
                 return Ok(bytes);
             }
             let reference = descriptor.digest.to_string();
@@ -212,6 +237,7 @@ impl ImageSource for RegistryImage {
                 .map_err(|e| {
                     CopyError::registry(&self.describe(), format!("read manifest {reference}"), e)
                 })?;
+            self.keep(fetched.digest, fetched.bytes.clone());
             Ok(fetched.bytes)
         })
     }
