@@ -9,7 +9,10 @@
 //!   429 after its `Retry-After`, connection errors), 5 times in all;
 //! - **manifests** read by `GET` (verified) are kept, up to [`KEPT_MANIFEST_BYTES`], and read
 //!   again from there: a copy judged by a policy walks the graph twice (the judgement before
-//!   the sink opens, then the copy), and fetched every child manifest twice;
+//!   the sink opens, then the copy), and fetched every child manifest twice. An index's
+//!   entries are read ahead [`PREFETCH`] at a time when a walk that follows them all reaches
+//!   it ([`ImageSource::prefetch_manifests`]): a walk visits manifests one by one, which on a
+//!   registry far away was one round trip per platform;
 //! - **blobs** are streamed (`GET`, `Range: bytes=N-` from an offset); a registry that ignores
 //!   the range has the prefix skipped here, so the stream always starts at the offset (a
 //!   failed blob read is retried by the copy's scheduler, which honours `Retry-After`). Parts
@@ -70,6 +73,10 @@ pub struct RegistryImage {
 /// The most manifest bytes one [`RegistryImage`] keeps (see the module docs); a manifest
 /// past it is read again when asked again.
 pub const KEPT_MANIFEST_BYTES: usize = 8 << 20;
+
+/// Manifests of one index read ahead at once, and at most how many of its entries.
+pub const PREFETCH: usize = 8;
+const PREFETCH_ENTRIES: usize = 64;
 
 /// Manifests already read, by digest.
 #[derive(Default)]
@@ -239,6 +246,23 @@ impl ImageSource for RegistryImage {
                 })?;
             self.keep(fetched.digest, fetched.bytes.clone());
             Ok(fetched.bytes)
+        })
+    }
+
+    fn prefetch_manifests<'a>(&'a self, manifests: &'a [Descriptor]) -> CopyFuture<'a, ()> {
+        Box::pin(async move {
+            let unread = manifests
+                .iter()
+                .take(PREFETCH_ENTRIES)
+                .filter(|d| self.kept(&d.digest).is_none());
+            futures_util::stream::iter(unread)
+                .for_each_concurrent(PREFETCH, |d| async move {
+                    if let Err(e) = self.manifest(d).await {
+                        tracing::debug!(manifest = %d.digest, error = %e, "reading ahead failed; the walk reads it again");
+                    }
+                })
+                .await;
+            Ok(())
         })
     }
 

@@ -47,6 +47,15 @@ pub trait ImageSource: Send + Sync {
     /// The exact bytes of the manifest `descriptor` names, verified against its digest.
     fn manifest<'a>(&'a self, descriptor: &'a Descriptor) -> CopyFuture<'a, Bytes>;
 
+    /// Reads ahead, at once, the manifests an index names that a walk is about to visit one
+    /// by one, so that its [`manifest`](Self::manifest) calls find them read — for a source
+    /// where every read is a round trip. Failures are left for those calls to meet. By
+    /// default nothing: a local source reads as fast on demand.
+    fn prefetch_manifests<'a>(&'a self, manifests: &'a [Descriptor]) -> CopyFuture<'a, ()> {
+        let _ = manifests;
+        Box::pin(async { Ok(()) })
+    }
+
     /// The bytes of the blob `descriptor` names, from byte `offset` on.
     fn open_blob<'a>(
         &'a self,

@@ -99,6 +99,10 @@ pub async fn plan(
                 digest: next.digest,
             });
         }
+        // Without a platform the walk visits every entry: read them ahead, all at once.
+        if let (Some(entries), None) = (&node.children.manifests, platform) {
+            source.prefetch_manifests(entries).await?;
+        }
         // With a platform the indexes are only the way to the chosen manifest: not copied,
         // so neither are their referrers.
         if referrers && !(platform.is_some() && node.children.is_index()) {
@@ -344,6 +348,63 @@ mod tests {
             "3 layers + the empty config"
         );
         assert!(as_is[without.blobs.len()..].iter().all(|b| *b));
+    }
+
+    /// A source that records what a walk asks it to read ahead.
+    struct ReadAhead {
+        manifests: Manifests,
+        asked: std::sync::Mutex<Vec<Vec<Digest>>>,
+    }
+
+    impl ImageSource for ReadAhead {
+        fn location(&self) -> String {
+            "memory".into()
+        }
+        fn resolve(&self) -> BoxFuture<'_, Result<Descriptor, CopyError>> {
+            unimplemented!()
+        }
+        fn manifest<'a>(&'a self, d: &'a Descriptor) -> BoxFuture<'a, Result<Bytes, CopyError>> {
+            self.manifests.manifest(d)
+        }
+        fn prefetch_manifests<'a>(
+            &'a self,
+            manifests: &'a [Descriptor],
+        ) -> BoxFuture<'a, Result<(), CopyError>> {
+            let digests = manifests.iter().map(|d| d.digest.clone()).collect();
+            self.asked.lock().unwrap().push(digests);
+            Box::pin(async { Ok(()) })
+        }
+        fn open_blob<'a>(
+            &'a self,
+            _: &'a Descriptor,
+            _: u64,
+        ) -> BoxFuture<'a, Result<BlobStream, CopyError>> {
+            unimplemented!()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_index_s_entries_are_read_ahead_unless_a_platform_picks_one() {
+        let mut m = Manifests::default();
+        let amd = image(&mut m, &[1], "linux/amd64");
+        let arm = image(&mut m, &[2], "linux/arm64");
+        let root = index(&mut m, &[amd.clone(), arm.clone()]);
+        let source = ReadAhead {
+            manifests: m,
+            asked: Default::default(),
+        };
+
+        plan(&source, &root, None, false).await.unwrap();
+        let arm64 = Platform::parse("linux/arm64").unwrap();
+        let one = plan(&source, &root, Some(&arm64), false).await.unwrap();
+
+        let asked = source.asked.lock().unwrap();
+        assert_eq!(
+            *asked,
+            [vec![amd.digest, arm.digest.clone()]],
+            "once, by the walk of all"
+        );
+        assert_eq!(one.root.digest, arm.digest);
     }
 
     #[tokio::test]

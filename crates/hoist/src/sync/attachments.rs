@@ -89,6 +89,10 @@ impl ImageSource for WithoutSignatures {
         self.0.manifest(descriptor)
     }
 
+    fn prefetch_manifests<'a>(&'a self, manifests: &'a [Descriptor]) -> CopyFuture<'a, ()> {
+        self.0.prefetch_manifests(manifests)
+    }
+
     fn open_blob<'a>(
         &'a self,
         descriptor: &'a Descriptor,
