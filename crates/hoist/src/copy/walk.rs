@@ -286,6 +286,14 @@ mod tests {
             let bytes = self.0.get(&d.digest).cloned().unwrap();
             Box::pin(async move { Ok(bytes) })
         }
+        fn prefetch_manifests<'a>(
+            &'a self,
+            manifests: &'a [Descriptor],
+        ) -> BoxFuture<'a, Result<(), CopyError>> {
+            let digests = manifests.iter().map(|d| d.digest.clone()).collect();
+            self.1.lock().unwrap().push(digests);
+            Box::pin(async { Ok(()) })
+        }
         fn open_blob<'a>(
             &'a self,
             _: &'a Descriptor,
@@ -350,55 +358,18 @@ mod tests {
         assert!(as_is[without.blobs.len()..].iter().all(|b| *b));
     }
 
-    /// A source that records what a walk asks it to read ahead.
-    struct ReadAhead {
-        manifests: Manifests,
-        asked: std::sync::Mutex<Vec<Vec<Digest>>>,
-    }
-
-    impl ImageSource for ReadAhead {
-        fn location(&self) -> String {
-            "memory".into()
-        }
-        fn resolve(&self) -> BoxFuture<'_, Result<Descriptor, CopyError>> {
-            unimplemented!()
-        }
-        fn manifest<'a>(&'a self, d: &'a Descriptor) -> BoxFuture<'a, Result<Bytes, CopyError>> {
-            self.manifests.manifest(d)
-        }
-        fn prefetch_manifests<'a>(
-            &'a self,
-            manifests: &'a [Descriptor],
-        ) -> BoxFuture<'a, Result<(), CopyError>> {
-            let digests = manifests.iter().map(|d| d.digest.clone()).collect();
-            self.asked.lock().unwrap().push(digests);
-            Box::pin(async { Ok(()) })
-        }
-        fn open_blob<'a>(
-            &'a self,
-            _: &'a Descriptor,
-            _: u64,
-        ) -> BoxFuture<'a, Result<BlobStream, CopyError>> {
-            unimplemented!()
-        }
-    }
-
     #[tokio::test]
     async fn an_index_s_entries_are_read_ahead_unless_a_platform_picks_one() {
         let mut m = Manifests::default();
         let amd = image(&mut m, &[1], "linux/amd64");
         let arm = image(&mut m, &[2], "linux/arm64");
         let root = index(&mut m, &[amd.clone(), arm.clone()]);
-        let source = ReadAhead {
-            manifests: m,
-            asked: Default::default(),
-        };
 
-        plan(&source, &root, None, false).await.unwrap();
+        plan(&m, &root, None, false).await.unwrap();
         let arm64 = Platform::parse("linux/arm64").unwrap();
-        let one = plan(&source, &root, Some(&arm64), false).await.unwrap();
+        let one = plan(&m, &root, Some(&arm64), false).await.unwrap();
 
-        let asked = source.asked.lock().unwrap();
+        let asked = m.1.lock().unwrap();
         assert_eq!(
             *asked,
             [vec![amd.digest, arm.digest.clone()]],

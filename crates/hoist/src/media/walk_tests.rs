@@ -6,9 +6,13 @@ use std::collections::HashMap;
 use super::*;
 use crate::media::types::{OCI_CONFIG, OCI_LAYER_GZIP};
 
-/// Manifests held in memory, by digest.
+/// Manifests held in memory, by digest; and, as a copy source, the entries a walk asked it
+/// to read ahead (`copy::walk`'s tests).
 #[derive(Default)]
-pub(crate) struct Manifests(pub(crate) HashMap<Digest, Bytes>);
+pub(crate) struct Manifests(
+    pub(crate) HashMap<Digest, Bytes>,
+    pub(crate) std::sync::Mutex<Vec<Vec<Digest>>>,
+);
 
 impl Manifests {
     pub(crate) fn add(&mut self, media_type: &str, json: serde_json::Value) -> Descriptor {
