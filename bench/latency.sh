@@ -48,21 +48,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+# shellcheck source=bench/common.sh
+. "$here/common.sh"
 
 # ------------------------------------------------------------------ registry and proxy
 port=$(free_port)
-printf 'version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage:\n  filesystem: {rootdirectory: %s}\nhttp: {addr: 127.0.0.1:%s}\n' \
-  "$cache/registry" "$port" >"$work/registry.yml"
+registry_config "$port" "$cache/registry" >"$work/registry.yml"
 docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
 pids+=($!)
 wait_port "$port"
 "$testkit" proxy --upstream "http://127.0.0.1:$port" --delay "$delay" >"$work/proxy.out" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do grep -q '^proxy: ' "$work/proxy.out" 2>/dev/null && break; sleep 0.05; done
-reg=$(awk '/^proxy: /{print $2}' "$work/proxy.out")
-[ -n "$reg" ] || { echo "the proxy did not start: $(cat "$work/proxy.out")" >&2; exit 1; }
+reg=$(proxy_address "$work/proxy.out")
 
 # ------------------------------------------------------------------ rows
 median_ms() { # hyperfine JSON -> median in ms

@@ -43,8 +43,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+# shellcheck source=bench/common.sh
+. "$here/common.sh"
 
 # ------------------------------------------------------------------ the image, made once
 image=$work/oci-$size_mb
@@ -59,8 +59,7 @@ fi
 
 # ------------------------------------------------------------------ registry and proxy
 port=$(free_port)
-printf 'version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage:\n  filesystem: {rootdirectory: %s}\nhttp: {addr: 127.0.0.1:%s}\n' \
-  "$work/registry" "$port" >"$work/registry.yml"
+registry_config "$port" "$work/registry" >"$work/registry.yml"
 docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
 pids+=($!)
 wait_port "$port"
@@ -69,9 +68,7 @@ skopeo copy -q --dest-tls-verify=false "oci:$image:latest" "docker://$registry/r
 
 "$testkit" proxy --upstream "http://$registry" --throttle "$rate" >"$work/proxy.out" &
 pids+=($!)
-for _ in $(seq 200); do grep -q '^proxy: ' "$work/proxy.out" 2>/dev/null && break; sleep 0.05; done
-proxy=$(sed -n 's/^proxy: \([^ ]*\) .*/\1/p' "$work/proxy.out")
-[ -n "$proxy" ] || { echo "the proxy did not start" >&2; exit 1; }
+proxy=$(proxy_address "$work/proxy.out")
 
 printf 'range_fetch_threshold = 0\n' >"$work/one-stream.toml"
 printf '' >"$work/parts.toml" # the defaults: 64 MiB threshold, 16 MiB parts, 4 connections

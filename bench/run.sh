@@ -223,7 +223,8 @@ echo "== building hoist (release)"
 hoist=${CARGO_TARGET_DIR:-$repo/target}/release/hoist
 
 # ---------------------------------------------------------------- registries and containerd
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/common.sh
+. "$here/common.sh"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -238,10 +239,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
-registry_config() { # PORT STORAGE
-  printf 'version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage:\n  filesystem: {rootdirectory: %s}\n  delete: {enabled: true}\nhttp: {addr: 127.0.0.1:%s}\n' "$2" "$1"
-}
 src_port=$(free_port)
 registry_config "$src_port" "$cache/registry" >"$run/src.yml"
 docker-registry serve "$run/src.yml" >"$log/registry-src.log" 2>&1 &

@@ -33,15 +33,7 @@ async fn an_image_signed_by_the_key_is_pulled() {
 async fn an_unchanged_image_is_judged_again_from_the_stored_manifest() {
     let setup = Setup::new().await;
     setup.sign_as("team/app:v1").await;
-    let options = || {
-        let mut attachments = SigstoreAttachments::default();
-        attachments.enable(&setup.registry.host());
-        let policy = setup.policy(SIGNED_BY_KEY);
-        PullOptions {
-            verifier: Some(Arc::new(PolicyVerifier::new(policy, attachments))),
-            ..fast_options()
-        }
-    };
+    let options = || setup.options(setup.policy(SIGNED_BY_KEY));
     let store = Store::new();
     let target = reference(&setup.registry, "team/app:v1");
     let progress = hoist::progress::NoProgress;

@@ -78,9 +78,8 @@ pub(super) async fn send_blobs(
     };
     let layers = blobs.iter().filter(|(_, config)| !config);
     let configs = blobs.iter().filter(|(_, config)| *config);
-    let layer_jobs: Vec<_> = layers.map(|(d, c)| job(d, *c)).collect();
-    let layers_len = layer_jobs.len();
-    let config_jobs = configs.map(|(d, c)| job(d, *c)).collect();
+    let layer_jobs = layers.map(|(d, c)| job(d, *c)).collect();
+    let config_jobs: Vec<_> = configs.map(|(d, c)| job(d, *c)).collect();
     match sink.wording() {
         Wording::Push => {
             let mut done = uploads.run_all(layer_jobs, &**progress).await?;
@@ -91,7 +90,7 @@ pub(super) async fn send_blobs(
             // Outside the layers' slots, as docker's puller fetches the config beside its
             // download manager: a 3-layer image shows no layer `Waiting` for the config.
             let config_slots = Scheduler::new(TransferConfig {
-                max_concurrent: blobs.len() - layers_len,
+                max_concurrent: config_jobs.len(),
                 ..uploads.config().clone()
             });
             let configs = config_slots.run_all(config_jobs, &**progress);

@@ -82,13 +82,18 @@ impl Setup {
         Policy::load(&path).unwrap()
     }
 
-    pub async fn pull(&self, policy: Policy, target: &str) -> (Store, Result<(), PullError>) {
+    /// Pull options judging by `policy`, sigstore attachments read from the registry.
+    pub fn options(&self, policy: Policy) -> PullOptions {
         let mut attachments = SigstoreAttachments::default();
         attachments.enable(&self.registry.host());
-        let options = PullOptions {
+        PullOptions {
             verifier: Some(Arc::new(PolicyVerifier::new(policy, attachments))),
             ..fast_options()
-        };
+        }
+    }
+
+    pub async fn pull(&self, policy: Policy, target: &str) -> (Store, Result<(), PullError>) {
+        let options = self.options(policy);
         let store = Store::new();
         let result = store
             .puller(options)
