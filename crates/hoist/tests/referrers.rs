@@ -14,7 +14,7 @@ use hoist::copy::{CopyError, CopyOptions, LayoutSource};
 use hoist::digest::Digest;
 use hoist::media::{Descriptor, MAX_REFERRERS};
 use hoist::registry::{ReferrersSource, RegistryError};
-use hoist_testkit::{Artifact, ImagePusher, Index, ManifestFormat, TestRegistry};
+use hoist_testkit::{Artifact, FaultProxy, ImagePusher, Index, ManifestFormat, TestRegistry};
 use serde_json::json;
 
 use support::copy::{copy_between, fast_copy_options, seed_index, skopeo_raw, two_platform_index};
@@ -142,6 +142,73 @@ async fn copy_carries_referrers_recursively_with_digests_unchanged() {
         ));
         assert_eq!(raw, artifact.manifest.bytes);
     }
+}
+
+/// How many requests `proxy` passed to the referrers API, and the fallback tags (not `.sig`
+/// tags) requested, in order.
+fn referrer_requests(proxy: &FaultProxy) -> (usize, Vec<String>) {
+    let requests = proxy.requests();
+    let api = requests
+        .iter()
+        .filter(|r| r.path.contains("/referrers/"))
+        .count();
+    let tags = requests
+        .iter()
+        .filter(|r| r.path.contains("/manifests/sha256-") && !r.path.ends_with(".sig"))
+        .map(|r| r.path.clone())
+        .collect();
+    (api, tags)
+}
+
+#[tokio::test]
+async fn a_registry_without_the_referrers_api_is_asked_for_it_once() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let (index, artifacts) = seeded(&registry, "team/app").await;
+    let proxy = FaultProxy::start(&registry).await.unwrap();
+    let repo = anonymous_client().repository(&proxy.host(), "team/app");
+    let subjects = [
+        index.digest(),
+        index.images[0].digest(),
+        &artifacts[0].manifest.digest,
+    ];
+
+    for subject in subjects {
+        let (_, source) = repo.referrers(&digest(subject), None).await.unwrap();
+        assert_eq!(source, ReferrersSource::Tag);
+    }
+
+    // The first 404 says there is no API (a registry with one must not answer 404); the
+    // next lookups go to the fallback tag at once.
+    let (api, tags) = referrer_requests(&proxy);
+    assert_eq!(api, 1);
+    assert_eq!(tags.len(), subjects.len(), "{tags:?}");
+}
+
+#[tokio::test]
+async fn a_copy_reads_each_list_once_and_asks_for_the_api_once() {
+    let (a, b) = (
+        TestRegistry::anonymous().await.unwrap(),
+        TestRegistry::anonymous().await.unwrap(),
+    );
+    let (_, artifacts) = seeded(&a, "src/app").await;
+    let proxy = FaultProxy::start(&a).await.unwrap();
+
+    let (result, _) = copy_between(
+        &format!("{}/src/app:v1", proxy.host()),
+        &format!("{}/dst/app:v1", b.host()),
+        with_referrers(),
+    )
+    .await;
+
+    // The index, its two platforms and the three artifacts: each list read once, though
+    // the platforms' lists were read ahead of the walk.
+    assert_eq!(result.unwrap().manifests, 3 + artifacts.len());
+    let (api, mut tags) = referrer_requests(&proxy);
+    assert_eq!(api, 1);
+    let read = tags.len();
+    tags.sort();
+    tags.dedup();
+    assert_eq!((read, tags.len()), (6, 6), "{tags:?}");
 }
 
 #[tokio::test]

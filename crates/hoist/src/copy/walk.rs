@@ -21,7 +21,10 @@
 //! manifest read is one more question to the source ([`ImageSource::referrers`]), whose answer
 //! the same walker queues as more roots ([`Walker::add_referrers`], at most
 //! [`crate::media::MAX_REFERRERS`] in one copy) — so referrers of referrers and every
-//! platform's referrers come along, and never a second walk. They are returned apart
+//! platform's referrers come along, and never a second walk. When the walk follows all of an
+//! index's entries, their lists are read ahead, [`REFERRERS_AHEAD`] at a time, once the
+//! index's own is in (a registry without the referrers API has then said so, and each entry
+//! costs one round trip, all at once). They are returned apart
 //! ([`Plan::referrers`]), each after its subject, for the sink's
 //! [`ImageSink::put_referrer`](super::ImageSink::put_referrer). A listed referrer that is gone
 //! (a stale fallback tag) or whose `subject` is another manifest is left out. Their blobs are
@@ -30,6 +33,8 @@
 use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
+use futures_util::future::join;
+use futures_util::StreamExt;
 
 use super::source::ImageSource;
 use super::CopyError;
@@ -78,6 +83,8 @@ pub async fn plan(
     }
     // Referrer ⇒ the subject it was listed for.
     let mut listed: HashMap<Digest, Digest> = HashMap::new();
+    // Subject ⇒ its referrers, read ahead of the walk's visit.
+    let mut ahead: HashMap<Digest, Vec<Descriptor>> = HashMap::new();
     while let Some(next) = walker.next_manifest() {
         let next = next.clone();
         let bytes = match source.manifest(&next).await {
@@ -99,15 +106,33 @@ pub async fn plan(
                 digest: next.digest,
             });
         }
-        // Without a platform the walk visits every entry: read them ahead, all at once.
+        // Without a platform the walk visits every entry: read them ahead, all at once, and
+        // with referrers their lists and the index's own.
         if let (Some(entries), None) = (&node.children.manifests, platform) {
-            source.prefetch_manifests(entries).await?;
+            let manifests = source.prefetch_manifests(entries);
+            if referrers {
+                // The index's own list first: a registry without the referrers API says so
+                // once, and its entries' lists are then read from their tags at once.
+                let found = async {
+                    let mut found = referrers_ahead(source, vec![node.descriptor.clone()]).await;
+                    found.extend(referrers_ahead(source, entries.clone()).await);
+                    found
+                };
+                let (read, found) = join(manifests, found).await;
+                read?;
+                ahead.extend(found);
+            } else {
+                manifests.await?;
+            }
         }
         // With a platform the indexes are only the way to the chosen manifest: not copied,
         // so neither are their referrers.
         if referrers && !(platform.is_some() && node.children.is_index()) {
             let subject = node.descriptor.clone();
-            let found = source.referrers(&subject, None).await?;
+            let found = match ahead.remove(&subject.digest) {
+                Some(found) => found,
+                None => source.referrers(&subject, None).await?,
+            };
             for referrer in &found {
                 listed.insert(referrer.digest.clone(), subject.digest.clone());
             }
@@ -175,6 +200,39 @@ pub async fn plan(
         images,
         referrers,
     })
+}
+
+/// How many referrer lists [`plan`] reads ahead at once, and how many of an index's entries'
+/// lists at most (the rest are read as the walk visits them).
+const REFERRERS_AHEAD: usize = 8;
+const REFERRERS_AHEAD_ENTRIES: usize = 64;
+
+/// The referrers of `subjects` (an index's entries), read [`REFERRERS_AHEAD`] at a time
+/// instead of one round trip per manifest as the walk visits them. A list that could not be
+/// read is left out: the walk asks again and reports the error in its place.
+async fn referrers_ahead(
+    source: &dyn ImageSource,
+    mut subjects: Vec<Descriptor>,
+) -> HashMap<Digest, Vec<Descriptor>> {
+    subjects.truncate(REFERRERS_AHEAD_ENTRIES);
+    futures_util::stream::iter(subjects)
+        .map(|subject| async move {
+            let found = source.referrers(&subject, None).await;
+            (subject, found)
+        })
+        .buffer_unordered(REFERRERS_AHEAD)
+        .filter_map(|(subject, found)| {
+            let kept = match found {
+                Ok(found) => Some((subject.digest, found)),
+                Err(e) => {
+                    tracing::debug!(subject = %subject.digest, error = %e, "reading referrers ahead failed; the walk reads them again");
+                    None
+                }
+            };
+            std::future::ready(kept)
+        })
+        .collect()
+        .await
 }
 
 /// The referrers' nodes (post order: each referrer after its children) grouped per referrer,

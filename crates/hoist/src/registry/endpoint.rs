@@ -15,6 +15,8 @@
 //!   with [`RegistryError::NotV2`]. A 401 carries the `WWW-Authenticate` challenges `auth` uses.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use http::Method;
 use url::Url;
@@ -63,6 +65,9 @@ pub struct Endpoint {
     pub credential_host: String,
     /// The challenges the ping answered with (empty when `/v2/` needs no auth).
     pub challenges: Vec<Challenge>,
+    /// Set once the endpoint answered a referrers API request with 404 (see
+    /// [`Endpoint::lacks_referrers_api`]); shared by the clones of one ping's endpoint.
+    no_referrers_api: Arc<AtomicBool>,
 }
 
 impl Endpoint {
@@ -73,6 +78,19 @@ impl Endpoint {
             url: joined,
             reason: e.to_string(),
         })
+    }
+
+    /// Whether the endpoint is known to have no referrers API: it answered a request to it
+    /// with 404, which distribution-spec 1.1 forbids a registry that has the API to do. Later
+    /// lookups go to the fallback tag at once, one round trip each instead of two (oras-go
+    /// remembers this per repository too).
+    pub fn lacks_referrers_api(&self) -> bool {
+        self.no_referrers_api.load(Ordering::Relaxed)
+    }
+
+    /// Records that the endpoint has no referrers API (see [`Endpoint::lacks_referrers_api`]).
+    pub fn mark_no_referrers_api(&self) {
+        self.no_referrers_api.store(true, Ordering::Relaxed);
     }
 }
 
@@ -249,6 +267,7 @@ pub async fn ping(
             mirror: candidate.mirror,
             credential_host: candidate.credential_host.clone(),
             challenges,
+            no_referrers_api: Arc::default(),
         });
     }
     Err(RegistryError::Unreachable {

@@ -11,7 +11,8 @@
 //!   the filter is applied here. A `404` means the registry has no referrers API (one that
 //!   has it must not answer 404): the list is then the image index tagged
 //!   [`referrers_tag`]`(DIGEST)` (`sha256-HEX`), filtered here; no such tag, or a tag that is
-//!   not an image index, means no referrers.
+//!   not an image index, means no referrers. The 404 is remembered for the endpoint
+//!   ([`super::endpoint::Endpoint::lacks_referrers_api`]): the next lookups read the tag at once.
 //! - **Pushing** a manifest with a `subject` (`manifests::put_manifest` calls
 //!   `RemoteRepository::record_referrer`): a registry with the API answers the `PUT` with
 //!   `OCI-Subject: DIGEST` and lists the manifest itself. Without that header the client keeps
@@ -142,6 +143,9 @@ impl RemoteRepository {
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Option<Vec<Descriptor>>, RegistryError> {
+        if ep.lacks_referrers_api() {
+            return Ok(None);
+        }
         let mut url = ep.api_url(&format!("{}/referrers/{subject}", self.path))?;
         if let Some(t) = artifact_type {
             url.query_pairs_mut().append_pair("artifactType", t);
@@ -155,7 +159,10 @@ impl RemoteRepository {
             let page =
                 match fetch_page(&self.client, &ep, &scopes, &url, Some(accept.clone())).await {
                     Ok(page) => page,
-                    Err(e) if first && e.status() == Some(404) => return Ok(None),
+                    Err(e) if first && e.status() == Some(404) => {
+                        ep.mark_no_referrers_api();
+                        return Ok(None);
+                    }
                     Err(e) => return Err(e),
                 };
             first = false;
