@@ -32,6 +32,7 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 
 pub use super::home::{HomeFuture, SigItem, SigPut, SignatureHome};
 use crate::digest::Digest;
@@ -149,20 +150,37 @@ async fn read_with(
 
 /// The signatures attached to each of `digests` in `home`, read before anything is written
 /// (a `.sig` outside the bounds fails here, as containers/image reads an image's signatures
-/// before copying it); digests without any are left out.
+/// before copying it); digests without any are left out. [`READ_AHEAD`] tags are read at
+/// once (an index's platforms are a round trip each otherwise); the result and the error
+/// reported are those of reading them in order.
 pub async fn read_each(
     home: &dyn SignatureHome,
     digests: &[Digest],
     image: &str,
 ) -> Result<Vec<(Digest, Vec<Signature>)>, TrustError> {
-    let mut found = Vec::new();
-    for digest in digests {
-        let signatures = read(home, digest, image).await?.signatures;
+    let reads: Vec<_> = digests.iter().map(|d| read_of(home, d, image)).collect();
+    let mut reads = futures_util::stream::iter(reads).buffered(READ_AHEAD);
+    let mut found: Vec<(Digest, Vec<Signature>)> = Vec::new();
+    while let Some((digest, read)) = reads.next().await {
+        let signatures = read?.signatures;
         if !signatures.is_empty() && !found.iter().any(|(d, _)| d == digest) {
             found.push((digest.clone(), signatures));
         }
     }
     Ok(found)
+}
+
+/// How many `.sig` tags [`read_each`] reads at once.
+pub const READ_AHEAD: usize = 8;
+
+/// [`read`], with the digest read: [`read_each`] collects these named futures first, which
+/// keeps its stream `Send` (a closure over the slice in the stream would not be).
+async fn read_of<'a>(
+    home: &'a dyn SignatureHome,
+    digest: &'a Digest,
+    image: &'a str,
+) -> (&'a Digest, Result<Attachments, TrustError>) {
+    (digest, read(home, digest, image).await)
 }
 
 /// Adds each of `found` ([`read_each`]'s) to `home`, one [`append`] each: payloads and every
