@@ -45,6 +45,15 @@ async fn registry_to_registry_copies_every_platform_of_an_index() {
     }
     let line = format!("v1: digest: {} size: {}", index.digest(), index.index.size);
     assert!(progress.has_line(&line), "{:?}", progress.lines());
+    // The platforms (put together) are in before the index names them.
+    let puts: Vec<String> = b
+        .access_log()
+        .into_iter()
+        .filter(|e| e.method == "PUT" && e.path.contains("/manifests/"))
+        .map(|e| e.path)
+        .collect();
+    assert_eq!(puts.len(), 3, "{puts:?}");
+    assert_eq!(puts[2], "/v2/dst/app/manifests/v1", "{puts:?}");
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@
 //! | `compress_step` | the compression step on the source side: a layer (re)compressed as it streams, its digest learnt at the end |
 //! | `blob_job` | the blob half of [`copy`]: each blob found, mounted or written, scheduled and retried |
 //! | `walk` | the descriptor graph ⇒ blobs and manifests in sink order |
+//! | `put_order` | the manifests in waves: children before parents, siblings at once |
 //! | `remote`, `remote_upload` | [`RegistryImage`] (source and sink) and its one blob writer (streamed, chunked, resumed; digest known up front or at the end) |
 //! | `convert` | layers compressed on the way: which, their media types, manifests rewritten |
 //! | `layout` | [`LayoutSource`], [`LayoutSink`]: `oci:PATH[:TAG]` directories |
@@ -73,7 +74,8 @@
 //!    rewritten (zstd ⇒ OCI), then the indexes naming rewritten manifests;
 //!    [`CopyOutcome::converted`] and [`CopyOutcome::rewritten`] say what changed.
 //! 4. Manifests, children before parents, each only after everything it names is in the
-//!    sink; the root last, under the sink's tag. Then, with [`CopyOptions::referrers`], the
+//!    sink, those whose children are all in sent at once (`put_order`: an index's platform
+//!    manifests together); the root last, under the sink's tag. Then, with [`CopyOptions::referrers`], the
 //!    referrers (OCI 1.1) the walk found, each after its subject, through
 //!    [`ImageSink::put_referrer`] (their blobs went with the others in step 2, as they are).
 //!    Then the signatures read in step 1 are added to the sink's ([`ImageSink::signatures`]:
@@ -146,6 +148,7 @@ mod layout_referrers;
 pub mod layout_signatures;
 pub mod load;
 pub mod location;
+mod put_order;
 pub mod remote;
 pub(crate) mod remote_upload;
 pub mod sink;
@@ -354,17 +357,20 @@ async fn copy_graph(
         None => plan.root.clone(),
     };
     let last = manifests.len().saturating_sub(1);
-    for (i, (descriptor, bytes)) in manifests.iter().enumerate() {
-        let job = ManifestJob {
-            sink,
-            manifest: StoredManifest {
-                descriptor: descriptor.clone(),
-                bytes: bytes.clone(),
-                root: i == last,
-            },
-            subject: None,
-        };
-        uploads.run(job, &*progress).await?;
+    for wave in put_order::waves(&manifests) {
+        let jobs = wave
+            .into_iter()
+            .map(|i| ManifestJob {
+                sink,
+                manifest: StoredManifest {
+                    descriptor: manifests[i].0.clone(),
+                    bytes: manifests[i].1.clone(),
+                    root: i == last,
+                },
+                subject: None,
+            })
+            .collect();
+        uploads.run_all(jobs, &*progress).await?;
     }
     // Referrers of rewritten manifests name digests the sink does not hold: left out, and
     // so are their own referrers.
