@@ -2,8 +2,8 @@
 //!
 //! docker 20.10 pulls one platform; `docker pull --all-platforms` exists only with the
 //! containerd image store, which then keeps the whole index. hoist does the equivalent here:
-//! every image manifest of the index other than the chosen one is read (verified, stored) and
-//! pulled like the chosen one (config and layers through the copy engine, diffIDs
+//! every image manifest of the index other than the chosen one is read (verified, stored; 8
+//! at a time, before the first is pulled) and pulled like the chosen one (config and layers through the copy engine, diffIDs
 //! checked, image recorded with the index's digest), and gets a digest reference `NAME@CHILD`
 //! so garbage collection keeps it. The tag keeps pointing at the chosen platform's image,
 //! so `images`, `inspect` and `save` see what a plain pull gives.
@@ -17,11 +17,16 @@
 
 use std::sync::Arc;
 
+use futures_util::{StreamExt, TryStreamExt};
+
 use super::image::Origin;
 use super::{PullError, Puller};
 use crate::copy::record_child_reference;
 use crate::media::{Descriptor, Manifest};
 use crate::progress::ProgressSink;
+
+/// How many of the other platforms' manifests are read at once.
+const READ_AHEAD: usize = 8;
 
 impl Puller {
     /// Pulls and records every image manifest of `others` (the index's entries but the
@@ -32,14 +37,26 @@ impl Puller {
         others: &[Descriptor],
         progress: &Arc<dyn ProgressSink>,
     ) -> Result<(), PullError> {
-        for child in others {
-            if child.is_attestation() {
-                tracing::debug!(digest = %child.digest, "skipping an attestation manifest");
-                continue;
-            }
-            let read = self
-                .read_manifest(origin.repo, &child.digest, None, origin.target)
-                .await?;
+        let wanted: Vec<&Descriptor> = others
+            .iter()
+            .filter(|child| {
+                if child.is_attestation() {
+                    tracing::debug!(digest = %child.digest, "skipping an attestation manifest");
+                }
+                !child.is_attestation()
+            })
+            .collect();
+        // Their manifests first, READ_AHEAD at a time (each read is verified and stored):
+        // one round trip for all instead of one before each platform's pull.
+        let reads: Vec<_> = wanted
+            .iter()
+            .map(|child| self.read_manifest(origin.repo, &child.digest, None, origin.target))
+            .collect();
+        let reads: Vec<_> = futures_util::stream::iter(reads)
+            .buffered(READ_AHEAD)
+            .try_collect()
+            .await?;
+        for (child, read) in wanted.into_iter().zip(reads) {
             let Manifest::Image(image) = read.manifest else {
                 tracing::warn!(digest = %child.digest, "skipping an index entry that is not an image manifest");
                 continue;
