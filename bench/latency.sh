@@ -17,8 +17,18 @@
 #   BENCH_CACHE   bench/run.sh's cache (default /dev/shm/hoist-bench)
 #   BENCH_SID     the chroot with crane and skopeo 1.22 (default /var/tmp/hoist-bench-sid)
 #
+#   INDEX=N       also the index rows (below) with an index of N image manifests (default
+#                 12; 0: none)
+#
 # Rows: `hoist pull --no-unpack` beside `crane pull --format oci` and `skopeo copy docker://…
 # oci:…` (fetch and store, nothing unpacked), then `hoist pull` (unpacked). Stores on tmpfs.
+# Index rows: the first image of IMAGES is copied into a scratch registry (behind a proxy of
+# its own) as N image manifests that differ by an annotation, under one OCI index (`idx`);
+# then `hoist copy docker://…:idx oci:…` (referrers and signatures looked up, the default),
+# the same with `--no-referrers`, `skopeo copy --all` (which looks up neither), `hoist pull
+# --no-unpack --all-platforms`, and the first push of the index back (`hoist copy oci:…
+# docker://…` beside `skopeo copy --all oci:… docker://…`, the repository removed before
+# each run).
 # Prints one markdown table of medians in ms. Needs docker-registry and hyperfine. Not part
 # of CI.
 set -euo pipefail
@@ -100,3 +110,63 @@ for im in $images; do
     row "$label" "$im" "rm -rf $work/store" "$build --root $work/store pull -q $ref"
   done
 done
+
+# ------------------------------------------------------------------ an index
+count=${INDEX:-12}
+[ "$count" -gt 0 ] || exit 0
+first=${images%% *}
+port2=$(free_port)
+registry_config "$port2" "$work/scratch" >"$work/scratch.yml"
+docker-registry serve "$work/scratch.yml" >"$work/scratch.log" 2>&1 &
+pids+=($!)
+wait_port "$port2"
+"$testkit" proxy --upstream "http://127.0.0.1:$port2" --delay "$delay" >"$work/proxy2.out" 2>&1 &
+pids+=($!)
+reg2=$(proxy_address "$work/proxy2.out")
+"$hoist" --root "$work/seed" copy -q "docker://127.0.0.1:$port/bench/${first%%:*}:${first#*:}" \
+  "docker://127.0.0.1:$port2/idx/app:base" >/dev/null
+rm -rf "$work/seed"
+python3 - "127.0.0.1:$port2" "$count" <<'PY'
+import hashlib, json, sys, urllib.request
+host, count = sys.argv[1], int(sys.argv[2])
+base = f"http://{host}/v2/idx/app/manifests"
+accept = "application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.v2+json"
+answer = urllib.request.urlopen(urllib.request.Request(f"{base}/base", headers={"Accept": accept}))
+media_type, manifest = answer.headers["Content-Type"], json.loads(answer.read())
+def put(reference, body, kind):
+    urllib.request.urlopen(urllib.request.Request(f"{base}/{reference}", data=body, method="PUT",
+                                                  headers={"Content-Type": kind}))
+entries = []
+for i in range(count):
+    variant = dict(manifest, annotations={"bench.variant": str(i)})
+    body = json.dumps(variant).encode()
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    put(digest, body, media_type)
+    entries.append({"mediaType": media_type, "digest": digest, "size": len(body),
+                    "platform": {"architecture": "amd64", "os": "linux", "variant": f"v{i}"}})
+index = "application/vnd.oci.image.index.v1+json"
+put("idx", json.dumps({"schemaVersion": 2, "mediaType": index, "manifests": entries}).encode(), index)
+PY
+src=$reg2/idx/app:idx
+label="index of $count ($first)"
+"$hoist" copy -q "docker://$src" "oci:$work/index-layout:idx" >/dev/null
+for build in "$hoist" ${HOIST_B:+"$HOIST_B"}; do
+  b=""
+  [ "$build" = "$hoist" ] || b=" (B)"
+  row "hoist$b copy docker:// oci:" "$label" "rm -rf $work/out" "$build copy -q docker://$src oci:$work/out:idx"
+  row "hoist$b copy --no-referrers docker:// oci:" "$label" "rm -rf $work/out" \
+    "$build copy -q --no-referrers docker://$src oci:$work/out:idx"
+  row "hoist$b pull --no-unpack --all-platforms" "$label" "rm -rf $work/store" \
+    "$build --root $work/store pull -q --no-unpack --all-platforms $src"
+  row "hoist$b copy oci: docker:// (first push)" "$label" "rm -rf $work/scratch/docker/registry/v2/repositories/pushed" \
+    "$build copy -q oci:$work/index-layout:idx docker://$reg2/pushed/app:idx"
+done
+if [ -n "$peer_dir" ] && [ -x "$sid/usr/bin/skopeo" ]; then
+  inside=${peer_dir#"$sid"}
+  cp -a "$work/index-layout" "$peer_dir/index-layout"
+  row "skopeo 1.22 copy --all docker:// oci:" "$label" "rm -rf $peer_dir/out" \
+    "chroot $sid skopeo copy -q --all --src-tls-verify=false docker://$src oci:$inside/out:idx"
+  row "skopeo 1.22 copy --all oci: docker:// (first push)" "$label" \
+    "rm -rf $work/scratch/docker/registry/v2/repositories/pushed" \
+    "chroot $sid skopeo copy -q --all --dest-tls-verify=false oci:$inside/index-layout:idx docker://$reg2/pushed/app:idx"
+fi
