@@ -24,7 +24,8 @@
 //! platform's referrers come along, and never a second walk. When the walk follows all of an
 //! index's entries, their lists are read ahead, [`REFERRERS_AHEAD`] at a time, once the
 //! index's own is in (a registry without the referrers API has then said so, and each entry
-//! costs one round trip, all at once). They are returned apart
+//! costs one round trip, all at once), and so are the referrers they list, manifests and
+//! lists, a level at a time ([`lists_ahead`]). They are returned apart
 //! ([`Plan::referrers`]), each after its subject, for the sink's
 //! [`ImageSink::put_referrer`](super::ImageSink::put_referrer). A listed referrer that is gone
 //! (a stale fallback tag) or whose `subject` is another manifest is left out. Their blobs are
@@ -111,13 +112,7 @@ pub async fn plan(
         if let (Some(entries), None) = (&node.children.manifests, platform) {
             let manifests = source.prefetch_manifests(entries);
             if referrers {
-                // The index's own list first: a registry without the referrers API says so
-                // once, and its entries' lists are then read from their tags at once.
-                let found = async {
-                    let mut found = referrers_ahead(source, vec![node.descriptor.clone()]).await;
-                    found.extend(referrers_ahead(source, entries.clone()).await);
-                    found
-                };
+                let found = lists_ahead(source, &node.descriptor, entries);
                 let (read, found) = join(manifests, found).await;
                 read?;
                 ahead.extend(found);
@@ -206,6 +201,40 @@ pub async fn plan(
 /// lists at most (the rest are read as the walk visits them).
 const REFERRERS_AHEAD: usize = 8;
 const REFERRERS_AHEAD_ENTRIES: usize = 64;
+
+/// How many levels of referrers (of an index and its entries, then of those referrers, …)
+/// [`lists_ahead`] reads ahead.
+const REFERRER_LEVELS_AHEAD: usize = 3;
+
+/// The referrer lists a walk following all of `index`'s `entries` will ask for, read ahead:
+/// the index's own first (a registry without the referrers API says so once, and every
+/// other list is then read from its tag at once), then the entries', then level by level
+/// the referrers listed: their manifests (read ahead by the source) and their own lists.
+async fn lists_ahead(
+    source: &dyn ImageSource,
+    index: &Descriptor,
+    entries: &[Descriptor],
+) -> HashMap<Digest, Vec<Descriptor>> {
+    let mut found = referrers_ahead(source, vec![index.clone()]).await;
+    found.extend(referrers_ahead(source, entries.to_vec()).await);
+    let mut level: Vec<Descriptor> = found.values().flatten().cloned().collect();
+    for _ in 0..REFERRER_LEVELS_AHEAD {
+        level.retain(|d| !found.contains_key(&d.digest));
+        level.sort_by(|a, b| a.digest.cmp(&b.digest));
+        level.dedup_by(|a, b| a.digest == b.digest);
+        if level.is_empty() {
+            break;
+        }
+        let manifests = source.prefetch_manifests(&level);
+        let (read, lists) = join(manifests, referrers_ahead(source, level.clone())).await;
+        if let Err(e) = read {
+            tracing::debug!(error = %e, "reading referrers ahead failed; the walk reads them again");
+        }
+        level = lists.values().flatten().cloned().collect();
+        found.extend(lists);
+    }
+    found
+}
 
 /// The referrers of `subjects` (an index's entries), read [`REFERRERS_AHEAD`] at a time
 /// instead of one round trip per manifest as the walk visits them. A list that could not be
