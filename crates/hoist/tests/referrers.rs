@@ -209,6 +209,52 @@ async fn a_copy_reads_each_list_once_and_asks_for_the_api_once() {
     tags.sort();
     tags.dedup();
     assert_eq!((read, tags.len()), (6, 6), "{tags:?}");
+    // The referrers' manifests were read ahead of the walk, and only once.
+    let requests = proxy.requests();
+    for artifact in &artifacts {
+        let path = format!("/v2/src/app/manifests/{}", artifact.manifest.digest);
+        let gets = requests.iter().filter(|r| r.path == path).count();
+        assert_eq!(gets, 1, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn referrers_of_one_subject_copied_into_a_registry_are_all_listed() {
+    let (a, b) = (
+        TestRegistry::anonymous().await.unwrap(),
+        TestRegistry::anonymous().await.unwrap(),
+    );
+    let (index, mut artifacts) = seeded(&a, "src/app").await;
+    // Three more on the index: its fallback tag is read, changed and put back for each, so
+    // they must not go at once (those of different subjects do).
+    let pusher = ImagePusher::new(&a);
+    for n in 0..3 {
+        let name = format!("extra{n}.json");
+        let extra = Artifact::new(SBOM, &index.index, &[(name.as_str(), b"{}")]);
+        pusher.push_referrer("src/app", &extra).await.unwrap();
+        artifacts.push(extra);
+    }
+
+    let (result, _) = copy_between(
+        &format!("{}/src/app:v1", a.host()),
+        &format!("{}/dst/app:v1", b.host()),
+        with_referrers(),
+    )
+    .await;
+
+    assert_eq!(result.unwrap().manifests, 3 + artifacts.len());
+    let pusher = ImagePusher::new(&b);
+    for artifact in &artifacts {
+        let listed = pusher
+            .referrers_index("dst/app", &artifact.subject)
+            .await
+            .unwrap();
+        assert!(
+            listed.contains(&artifact.referrer_descriptor()),
+            "{} missing from {listed:?}",
+            artifact.manifest.digest
+        );
+    }
 }
 
 #[tokio::test]

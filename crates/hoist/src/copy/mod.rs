@@ -16,7 +16,7 @@
 //! | `compress_step` | the compression step on the source side: a layer (re)compressed as it streams, its digest learnt at the end |
 //! | `blob_job` | the blob half of [`copy`]: each blob found, mounted or written, scheduled and retried |
 //! | `walk` | the descriptor graph ⇒ blobs and manifests in sink order |
-//! | `put_order` | the manifests in waves: children before parents, siblings at once |
+//! | `put_order` | manifests and referrers in waves: children before parents, siblings at once |
 //! | `remote`, `remote_upload` | [`RegistryImage`] (source and sink) and its one blob writer (streamed, chunked, resumed; digest known up front or at the end) |
 //! | `convert` | layers compressed on the way: which, their media types, manifests rewritten |
 //! | `layout` | [`LayoutSource`], [`LayoutSink`]: `oci:PATH[:TAG]` directories |
@@ -77,7 +77,8 @@
 //!    sink, those whose children are all in sent at once (`put_order`: an index's platform
 //!    manifests together); the root last, under the sink's tag. Then, with [`CopyOptions::referrers`], the
 //!    referrers (OCI 1.1) the walk found, each after its subject, through
-//!    [`ImageSink::put_referrer`] (their blobs went with the others in step 2, as they are).
+//!    [`ImageSink::put_referrer`] (their blobs went with the others in step 2, as they are;
+//!    into a registry, those of different subjects at once: `put_order`).
 //!    Then the signatures read in step 1 are added to the sink's ([`ImageSink::signatures`]:
 //!    a registry's `.sig` tag, a layout's `sha256-HEX.sig` entry), those already there kept
 //!    and none twice (a signed manifest the copy would rewrite was refused in step 1). Then
@@ -163,6 +164,8 @@ pub mod walk;
 
 use std::collections::HashSet;
 use std::sync::Arc;
+
+use futures_util::future::try_join_all;
 
 pub use archive_sink::{DockerArchiveSink, OciArchiveSink};
 pub use archive_source::{Archive, ArchiveEntry, ArchiveFormat, ArchiveSource};
@@ -378,14 +381,24 @@ async fn copy_graph(
         .iter()
         .map(|r| r.original.digest.clone())
         .collect();
-    let mut carried = 0;
+    let mut kept = Vec::new();
     for referrer in &plan.referrers {
         if dropped.contains(&referrer.subject.digest) {
             dropped.extend(referrer.manifests.last().map(|(d, _)| d.digest.clone()));
-            continue;
+        } else {
+            kept.push(referrer);
         }
-        put_referrer(sink, referrer, &uploads, &progress).await?;
-        carried += referrer.manifests.len();
+    }
+    let carried: usize = kept.iter().map(|r| r.manifests.len()).sum();
+    let waves = match sink.puts_referrers_at_once() {
+        true => put_order::referrer_waves(&kept),
+        false => (0..kept.len()).map(|i| vec![i]).collect(),
+    };
+    for wave in waves {
+        let puts = wave
+            .into_iter()
+            .map(|i| put_referrer(sink, kept[i], &uploads, &progress));
+        try_join_all(puts).await?;
     }
     let signatures = match signatures {
         Some((home, found)) => {

@@ -4,11 +4,13 @@
 //! one `PUT` at a time; waves keep it with every manifest whose children are all stored sent
 //! at once — an index's platform manifests together, then the index — one round trip for the
 //! platforms instead of one each (go-containerregistry's `remote.MultiWrite` does the same).
+//! [`referrer_waves`] does the same for the referrers a copy carries into a registry.
 
 use std::collections::HashMap;
 
 use bytes::Bytes;
 
+use super::walk::PlannedReferrer;
 use crate::digest::Digest;
 use crate::media::{Children, Descriptor};
 
@@ -44,6 +46,32 @@ pub fn waves(manifests: &[(Descriptor, Bytes)]) -> Vec<Vec<usize>> {
         waves[level].push(i);
     }
     waves.retain(|wave| !wave.is_empty());
+    waves
+}
+
+/// The referrers of a copy (`referrers`: each after its subject, as
+/// [`super::walk::Plan::referrers`]) as waves of indexes into it, for a sink that stores
+/// referrers of different subjects at once: a referrer comes after the referrer it refers
+/// to, and after every earlier referrer of the same subject (a registry without the
+/// referrers API keeps a subject's list in one tag, read, changed and put back).
+pub fn referrer_waves(referrers: &[&PlannedReferrer]) -> Vec<Vec<usize>> {
+    // The wave of each referrer put so far, and the first wave free for each subject.
+    let mut wave_of: HashMap<&Digest, usize> = HashMap::new();
+    let mut free: HashMap<&Digest, usize> = HashMap::new();
+    let mut waves: Vec<Vec<usize>> = Vec::new();
+    for (i, referrer) in referrers.iter().enumerate() {
+        let subject = &referrer.subject.digest;
+        let after_subject = wave_of.get(subject).map_or(0, |w| w + 1);
+        let wave = after_subject.max(free.get(subject).copied().unwrap_or(0));
+        free.insert(subject, wave + 1);
+        if let Some((descriptor, _)) = referrer.manifests.last() {
+            wave_of.insert(&descriptor.digest, wave);
+        }
+        if waves.len() <= wave {
+            waves.resize(wave + 1, Vec::new());
+        }
+        waves[wave].push(i);
+    }
     waves
 }
 
@@ -100,6 +128,28 @@ mod tests {
         // With a platform the root is the chosen manifest; other manifests never share its wave.
         let (a, b) = (manifest("a"), manifest("b"));
         assert_eq!(waves(&[a, b]), vec![vec![0], vec![1]]);
+    }
+
+    fn planned(subject: &(Descriptor, Bytes), name: &str) -> PlannedReferrer {
+        PlannedReferrer {
+            subject: subject.0.clone(),
+            manifests: vec![manifest(name)],
+        }
+    }
+
+    #[test]
+    fn referrers_of_different_subjects_go_together_those_of_one_subject_in_turn() {
+        let (a, b) = (manifest("a"), manifest("b"));
+        let (sbom_a, sbom_b, sig_a) = (
+            planned(&a, "sbom a"),
+            planned(&b, "sbom b"),
+            planned(&a, "sig a"),
+        );
+        // A signature of the SBOM of a: after it.
+        let on_sbom = planned(&sbom_a.manifests[0], "sig of sbom a");
+        let all = [&sbom_a, &sbom_b, &sig_a, &on_sbom];
+        assert_eq!(referrer_waves(&all), vec![vec![0, 1], vec![2, 3]]);
+        assert!(referrer_waves(&[]).is_empty());
     }
 
     #[test]

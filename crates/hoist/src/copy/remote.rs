@@ -394,6 +394,10 @@ impl ImageSink for RegistryImage {
     fn holds_referrers(&self) -> bool {
         true
     }
+
+    fn puts_referrers_at_once(&self) -> bool {
+        true
+    }
 }
 
 impl BlobStore for RegistryImage {

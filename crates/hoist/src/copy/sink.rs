@@ -121,6 +121,14 @@ pub trait ImageSink: Send + Sync {
         false
     }
 
+    /// Whether referrers of different subjects may be stored at once (those of one subject
+    /// still one after the other, each after the referrer it refers to): a registry, where
+    /// each costs round trips. `false` by default: a layout keeps its `index.json` entries
+    /// in the order the copy found them.
+    fn puts_referrers_at_once(&self) -> bool {
+        false
+    }
+
     /// Where the sink keeps signatures attached by tag (cosign's `sha256-HEX.sig`; see
     /// [`ImageSource::signatures`](super::ImageSource::signatures)); `None` (the default)
     /// for sinks that cannot hold them (`dir:`, archives): a copy carries none there.

@@ -260,6 +260,10 @@ impl ImageSink for SyncSink {
         self.inner.holds_referrers()
     }
 
+    fn puts_referrers_at_once(&self) -> bool {
+        self.inner.puts_referrers_at_once()
+    }
+
     fn put_referrer<'b>(
         &'b self,
         manifest: &'b StoredManifest,
