@@ -23,12 +23,15 @@
 # Rows: `hoist pull --no-unpack` beside `crane pull --format oci` and `skopeo copy docker://…
 # oci:…` (fetch and store, nothing unpacked), then `hoist pull` (unpacked). Stores on tmpfs.
 # Index rows: the first image of IMAGES is copied into a scratch registry (behind a proxy of
-# its own) as N image manifests that differ by an annotation, under one OCI index (`idx`);
-# then `hoist copy docker://…:idx oci:…` (referrers and signatures looked up, the default),
-# the same with `--no-referrers`, `skopeo copy --all` (which looks up neither), `hoist pull
-# --no-unpack --all-platforms`, and the first push of the index back (`hoist copy oci:…
-# docker://…` beside `skopeo copy --all oci:… docker://…`, the repository removed before
-# each run).
+# its own) as N image manifests that differ by an annotation, under one OCI index (`idx`),
+# with an SBOM (`hoist attach`) referring to the index and one to each platform; then `hoist
+# copy docker://…:idx oci:…` (referrers and signatures carried, the default), the same with
+# `--no-referrers`, `skopeo copy --all` (which carries neither), `hoist pull --no-unpack
+# --all-platforms`, the first push of the index back (`hoist copy oci:… docker://…` beside
+# `skopeo copy --all oci:… docker://…`), and registry to registry: `hoist copy` beside
+# `oras cp -r` (which carries the referrers too; installed in the chroot when there),
+# `skopeo copy --all` and `crane copy` (which do not). A destination repository is removed
+# before each run.
 # Prints one markdown table of medians in ms. Needs docker-registry and hyperfine. Not part
 # of CI.
 set -euo pipefail
@@ -149,6 +152,16 @@ put("idx", json.dumps({"schemaVersion": 2, "mediaType": index, "manifests": entr
 PY
 src=$reg2/idx/app:idx
 label="index of $count ($first)"
+# An SBOM referring to the index and one to each platform (OCI 1.1; the fallback tags, as
+# docker-registry 2.8 has no referrers API).
+echo '{"packages":[]}' >"$work/sbom.json"
+for digest in $(curl -s -H 'Accept: application/vnd.oci.image.index.v1+json' \
+  "http://127.0.0.1:$port2/v2/idx/app/manifests/idx" -D "$work/index.headers" |
+  python3 -c 'import json,sys; [print(m["digest"]) for m in json.load(sys.stdin)["manifests"]]') \
+  "$(sed -n 's/^Docker-Content-Digest: *\([^[:space:]]*\).*/\1/ip' "$work/index.headers")"; do
+  "$hoist" attach -q --artifact-type application/vnd.example.sbom \
+    --subject "127.0.0.1:$port2/idx/app@$digest" "$work/sbom.json" >/dev/null
+done
 "$hoist" copy -q "docker://$src" "oci:$work/index-layout:idx" >/dev/null
 for build in "$hoist" ${HOIST_B:+"$HOIST_B"}; do
   b=""
@@ -160,6 +173,8 @@ for build in "$hoist" ${HOIST_B:+"$HOIST_B"}; do
     "$build --root $work/store pull -q --no-unpack --all-platforms $src"
   row "hoist$b copy oci: docker:// (first push)" "$label" "rm -rf $work/scratch/docker/registry/v2/repositories/pushed" \
     "$build copy -q oci:$work/index-layout:idx docker://$reg2/pushed/app:idx"
+  row "hoist$b copy docker:// docker://" "$label" "rm -rf $work/scratch/docker/registry/v2/repositories/copied" \
+    "$build copy -q docker://$src docker://$reg2/copied/app:idx"
 done
 if [ -n "$peer_dir" ] && [ -x "$sid/usr/bin/skopeo" ]; then
   inside=${peer_dir#"$sid"}
@@ -169,4 +184,15 @@ if [ -n "$peer_dir" ] && [ -x "$sid/usr/bin/skopeo" ]; then
   row "skopeo 1.22 copy --all oci: docker:// (first push)" "$label" \
     "rm -rf $work/scratch/docker/registry/v2/repositories/pushed" \
     "chroot $sid skopeo copy -q --all --dest-tls-verify=false oci:$inside/index-layout:idx docker://$reg2/pushed/app:idx"
+  row "skopeo 1.22 copy --all docker:// docker://" "$label" \
+    "rm -rf $work/scratch/docker/registry/v2/repositories/copied" \
+    "chroot $sid skopeo copy -q --all --src-tls-verify=false --dest-tls-verify=false docker://$src docker://$reg2/copied/app:idx"
+fi
+if [ -n "$peer_dir" ] && [ -x "$sid/usr/bin/crane" ]; then
+  row "crane copy" "$label" "rm -rf $work/scratch/docker/registry/v2/repositories/copied" \
+    "chroot $sid crane copy --insecure $src $reg2/copied/app:idx 2>/dev/null"
+fi
+if [ -n "$peer_dir" ] && [ -x "$sid/usr/bin/oras" ]; then
+  row "oras cp -r" "$label" "rm -rf $work/scratch/docker/registry/v2/repositories/copied" \
+    "chroot $sid oras cp -r --from-plain-http --to-plain-http $src $reg2/copied/app:idx >/dev/null"
 fi

@@ -94,11 +94,11 @@ if [ ! -x "$sid/usr/bin/apt-get" ]; then
   rm -rf "$sid"
   debootstrap --variant=minbase sid "$sid" http://deb.debian.org/debian >"$log/debootstrap-sid.log" 2>&1
 fi
-if [ ! -x "$sid/usr/bin/crane" ] || [ ! -x "$sid/usr/bin/skopeo" ]; then
-  echo "== crane and skopeo in the sid chroot"
+if [ ! -x "$sid/usr/bin/crane" ] || [ ! -x "$sid/usr/bin/skopeo" ] || [ ! -x "$sid/usr/bin/oras" ]; then
+  echo "== crane, skopeo and oras (for bench/latency.sh) in the sid chroot"
   chroot "$sid" apt-get -o Acquire::Check-Valid-Until=false update -qq
   chroot "$sid" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    crane skopeo ca-certificates >/dev/null
+    crane skopeo oras ca-certificates >/dev/null
 fi
 mkdir -p "$sid/bench-store"
 mount --bind "$S" "$sid/bench-store"
