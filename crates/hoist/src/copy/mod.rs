@@ -75,8 +75,9 @@
 //!    [`CopyOutcome::converted`] and [`CopyOutcome::rewritten`] say what changed.
 //! 4. Manifests, children before parents, each only after everything it names is in the
 //!    sink, those whose children are all in sent at once (`put_order`: an index's platform
-//!    manifests together); the root last, under the sink's tag. Then, with [`CopyOptions::referrers`], the
-//!    referrers (OCI 1.1) the walk found, each after its subject, through
+//!    manifests together); the root last, under the sink's tag. Then, with
+//!    [`CopyOptions::referrers`], the referrers (OCI 1.1) the walk found, each after its
+//!    subject, through
 //!    [`ImageSink::put_referrer`] (their blobs went with the others in step 2, as they are;
 //!    into a registry, those of different subjects at once: `put_order`).
 //!    Then the signatures read in step 1 are added to the sink's ([`ImageSink::signatures`]:
@@ -321,9 +322,7 @@ async fn verify_images(
     verification: &crate::trust::Verification,
     images: &[Digest],
 ) -> Result<(), CopyError> {
-    for digest in images {
-        verification.check(digest).await.map_err(Box::new)?;
-    }
+    verification.check_each(images).await.map_err(Box::new)?;
     Ok(())
 }
 

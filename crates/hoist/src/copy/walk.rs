@@ -22,10 +22,10 @@
 //! the same walker queues as more roots ([`Walker::add_referrers`], at most
 //! [`crate::media::MAX_REFERRERS`] in one copy) — so referrers of referrers and every
 //! platform's referrers come along, and never a second walk. When the walk follows all of an
-//! index's entries, their lists are read ahead, [`REFERRERS_AHEAD`] at a time, once the
+//! index's entries, their lists are read ahead, `REFERRERS_AHEAD` at a time, once the
 //! index's own is in (a registry without the referrers API has then said so, and each entry
 //! costs one round trip, all at once), and so are the referrers they list, manifests and
-//! lists, a level at a time ([`lists_ahead`]). They are returned apart
+//! lists, a level at a time (`lists_ahead`). They are returned apart
 //! ([`Plan::referrers`]), each after its subject, for the sink's
 //! [`ImageSink::put_referrer`](super::ImageSink::put_referrer). A listed referrer that is gone
 //! (a stale fallback tag) or whose `subject` is another manifest is left out. Their blobs are
@@ -228,7 +228,7 @@ async fn lists_ahead(
         let manifests = source.prefetch_manifests(&level);
         let (read, lists) = join(manifests, referrers_ahead(source, level.clone())).await;
         if let Err(e) = read {
-            tracing::debug!(error = %e, "reading referrers ahead failed; the walk reads them again");
+            tracing::debug!(error = %e, "reading referrer manifests ahead failed");
         }
         level = lists.values().flatten().cloned().collect();
         found.extend(lists);

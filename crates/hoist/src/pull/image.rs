@@ -56,9 +56,7 @@ impl Puller {
             return Ok(());
         };
         let subject = crate::trust::Subject::registry(target.clone(), Arc::clone(repo));
-        for digest in digests {
-            verifier.verify(&subject, digest).await?;
-        }
+        crate::trust::verify_each(&**verifier, &subject, digests).await?;
         Ok(())
     }
 

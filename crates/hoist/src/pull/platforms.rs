@@ -3,10 +3,11 @@
 //! docker 20.10 pulls one platform; `docker pull --all-platforms` exists only with the
 //! containerd image store, which then keeps the whole index. hoist does the equivalent here:
 //! every image manifest of the index other than the chosen one is read (verified, stored; 8
-//! at a time, before the first is pulled) and pulled like the chosen one (config and layers through the copy engine, diffIDs
-//! checked, image recorded with the index's digest), and gets a digest reference `NAME@CHILD`
-//! so garbage collection keeps it. The tag keeps pointing at the chosen platform's image,
-//! so `images`, `inspect` and `save` see what a plain pull gives.
+//! at a time, before the first is pulled) and pulled like the chosen one (config and layers
+//! through the copy engine, diffIDs checked, image recorded with the index's digest), and
+//! gets a digest reference `NAME@CHILD` so garbage collection keeps it. The tag keeps
+//! pointing at the chosen platform's image, so `images`, `inspect` and `save` see what a plain
+//! pull gives.
 //!
 //! With every child recorded, [`crate::copy::complete_index`] holds for the index, and push
 //! sends the children and then the index's exact bytes.

@@ -12,7 +12,8 @@
 //!   has it must not answer 404): the list is then the image index tagged
 //!   [`referrers_tag`]`(DIGEST)` (`sha256-HEX`), filtered here; no such tag, or a tag that is
 //!   not an image index, means no referrers. The 404 is remembered for the endpoint
-//!   ([`super::endpoint::Endpoint::lacks_referrers_api`]): the next lookups read the tag at once.
+//!   ([`super::endpoint::Endpoint::lacks_referrers_api`]): the next lookups read the tag at
+//!   once.
 //! - **Pushing** a manifest with a `subject` (`manifests::put_manifest` calls
 //!   `RemoteRepository::record_referrer`): a registry with the API answers the `PUT` with
 //!   `OCI-Subject: DIGEST` and lists the manifest itself. Without that header the client keeps

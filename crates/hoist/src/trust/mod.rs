@@ -49,4 +49,4 @@ pub use policy::{Policy, Requirement};
 pub use registries_d::{SigstoreAttachments, SYSTEM_REGISTRIES_D};
 pub use sign::{read_passphrase_file, SigstoreSigner};
 pub use subject::Subject;
-pub use verifier::{ImageVerifier, PolicyVerifier, Verification};
+pub use verifier::{verify_each, ImageVerifier, PolicyVerifier, Verification};

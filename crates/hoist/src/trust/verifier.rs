@@ -20,6 +20,7 @@
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
 use p256::ecdsa::VerifyingKey;
 
 use super::policy::{Fulcio, KeySource, Requirement, SigstoreSigned};
@@ -55,6 +56,34 @@ impl Verification {
     pub async fn check(&self, digest: &Digest) -> Result<(), TrustError> {
         self.verifier.verify(&self.subject, digest).await
     }
+
+    /// Runs the verifier on each image manifest `digests` of the source ([`verify_each`]).
+    pub async fn check_each(&self, digests: &[Digest]) -> Result<(), TrustError> {
+        verify_each(&*self.verifier, &self.subject, digests).await
+    }
+}
+
+/// How many image manifests [`verify_each`] judges at once.
+pub const VERIFY_AHEAD: usize = 8;
+
+/// Judges each image manifest `digests` of `subject` (an index's platforms), [`VERIFY_AHEAD`]
+/// at a time: each judgement may read signatures from the registry, a round trip or more.
+/// The refusal reported is the first in `digests`' order, as judging them one after the other
+/// would report; a few judgements after it may have run (they read, never write).
+pub async fn verify_each(
+    verifier: &dyn ImageVerifier,
+    subject: &Subject,
+    digests: &[Digest],
+) -> Result<(), TrustError> {
+    let checks: Vec<_> = digests
+        .iter()
+        .map(|d| verifier.verify(subject, d))
+        .collect();
+    let mut checks = futures_util::stream::iter(checks).buffered(VERIFY_AHEAD);
+    while let Some(judged) = checks.next().await {
+        judged?;
+    }
+    Ok(())
 }
 
 impl std::fmt::Debug for Verification {
@@ -253,5 +282,71 @@ fn read(source: &KeySource, name: &str) -> Result<Vec<u8>, KeyError> {
             source: e,
         }),
         KeySource::Data(data) => Ok(data.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::copy::ImageLocation;
+
+    /// Refuses the digests it is given, the later ones faster; counts judgements at once.
+    struct Refusing {
+        refused: Vec<Digest>,
+        order: Vec<Digest>,
+        running: AtomicUsize,
+        peak: AtomicUsize,
+    }
+
+    impl ImageVerifier for Refusing {
+        fn verify<'a>(
+            &'a self,
+            _: &'a Subject,
+            digest: &'a Digest,
+        ) -> BoxFuture<'a, Result<(), TrustError>> {
+            Box::pin(async move {
+                let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+                self.peak.fetch_max(now, Ordering::SeqCst);
+                let position = self.order.iter().position(|d| d == digest).unwrap_or(0);
+                let later_is_faster = (self.order.len() - position) as u64;
+                tokio::time::sleep(Duration::from_millis(5 * later_is_faster)).await;
+                self.running.fetch_sub(1, Ordering::SeqCst);
+                match self.refused.contains(digest) {
+                    true => Err(TrustError::Rejected {
+                        image: digest.to_string(),
+                        policy: "p".into(),
+                    }),
+                    false => Ok(()),
+                }
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_refusal_in_order_is_reported_though_judged_at_once() {
+        let digests: Vec<Digest> = (0..12u8).map(|i| Digest::sha256_of(&[i])).collect();
+        let verifier = Refusing {
+            refused: vec![digests[3].clone(), digests[9].clone()],
+            order: digests.clone(),
+            running: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+        };
+        let location = ImageLocation::parse("oci:/x").unwrap();
+        let credentials = Arc::new(crate::registry::auth::StaticCredentials::none());
+        let client = crate::registry::RegistryClient::new(Default::default(), credentials);
+        let subject = Subject::from_location(&location, &client.unwrap());
+
+        let err = verify_each(&verifier, &subject, &digests)
+            .await
+            .unwrap_err();
+
+        assert!(err.to_string().starts_with(digests[3].as_str()), "{err}");
+        assert!(verifier.peak.load(Ordering::SeqCst) > 1);
+        assert!(verifier.peak.load(Ordering::SeqCst) <= VERIFY_AHEAD);
+        let all_good = &digests[..3];
+        verify_each(&verifier, &subject, all_good).await.unwrap();
     }
 }
