@@ -65,14 +65,22 @@ trap cleanup EXIT
 . "$here/common.sh"
 
 # ------------------------------------------------------------------ registry and proxy
-port=$(free_port)
-registry_config "$port" "$cache/registry" >"$work/registry.yml"
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-pids+=($!)
-wait_port "$port"
-"$testkit" proxy --upstream "http://127.0.0.1:$port" --delay "$delay" >"$work/proxy.out" 2>&1 &
-pids+=($!)
-reg=$(proxy_address "$work/proxy.out")
+# serve NAME STORAGE: a docker-registry on STORAGE behind a delaying proxy; sets port_NAME (the
+# registry's own port) and reg_NAME (the proxy's HOST:PORT).
+serve() {
+  local port
+  port=$(free_port)
+  registry_config "$port" "$2" >"$work/$1.yml"
+  docker-registry serve "$work/$1.yml" >"$work/$1.log" 2>&1 &
+  pids+=($!)
+  wait_port "$port"
+  "$testkit" proxy --upstream "http://127.0.0.1:$port" --delay "$delay" >"$work/$1-proxy.out" 2>&1 &
+  pids+=($!)
+  printf -v "port_$1" %s "$port"
+  printf -v "reg_$1" %s "$(proxy_address "$work/$1-proxy.out")"
+}
+serve cache "$cache/registry"
+port=$port_cache reg=$reg_cache
 
 # ------------------------------------------------------------------ rows
 median_ms() { # hyperfine JSON -> median in ms
@@ -118,14 +126,8 @@ done
 count=${INDEX:-12}
 [ "$count" -gt 0 ] || exit 0
 first=${images%% *}
-port2=$(free_port)
-registry_config "$port2" "$work/scratch" >"$work/scratch.yml"
-docker-registry serve "$work/scratch.yml" >"$work/scratch.log" 2>&1 &
-pids+=($!)
-wait_port "$port2"
-"$testkit" proxy --upstream "http://127.0.0.1:$port2" --delay "$delay" >"$work/proxy2.out" 2>&1 &
-pids+=($!)
-reg2=$(proxy_address "$work/proxy2.out")
+serve scratch "$work/scratch"
+port2=$port_scratch reg2=$reg_scratch
 "$hoist" --root "$work/seed" copy -q "docker://127.0.0.1:$port/bench/${first%%:*}:${first#*:}" \
   "docker://127.0.0.1:$port2/idx/app:base" >/dev/null
 rm -rf "$work/seed"
