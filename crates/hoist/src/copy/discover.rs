@@ -2,7 +2,8 @@
 //! `hoist discover` prints (oras's `discover`).
 //!
 //! Only referrers are followed, never a manifest's children: like oras, the referrers of an
-//! index's platform manifests are not those of the index. Each list comes from
+//! index's platform manifests are not those of the index. A level's lists are read 8 at a
+//! time (each is a round trip or two to a registry). Each list comes from
 //! [`ImageSource::referrers`] (a registry's referrers API or fallback tag, a layout's untagged
 //! `index.json` entries), filtered by `artifactType` at every level when asked. Bounded:
 //! [`MAX_DISCOVER_DEPTH`] levels and [`MAX_REFERRERS`] referrers in the whole tree (then
@@ -11,6 +12,8 @@
 
 use std::collections::HashSet;
 
+use futures_util::StreamExt;
+
 use super::source::ImageSource;
 use super::CopyError;
 use crate::digest::Digest;
@@ -18,6 +21,9 @@ use crate::media::{Descriptor, WalkError, MAX_REFERRERS};
 
 /// How many levels of referrers of referrers [`discover`] follows.
 pub const MAX_DISCOVER_DEPTH: usize = 8;
+
+/// How many lists of one level [`discover`] reads at once.
+const LEVEL_AHEAD: usize = 8;
 
 /// One referrer and its own referrers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,8 +47,15 @@ pub async fn discover(
     let mut count = 0;
     for _ in 0..MAX_DISCOVER_DEPTH {
         let mut next = Vec::new();
-        for (parent, (descriptor, _)) in frontier.iter().enumerate() {
-            for found in source.referrers(descriptor, artifact_type).await? {
+        // A level's lists read LEVEL_AHEAD at a time, taken in order.
+        let lists: Vec<_> = frontier
+            .iter()
+            .map(|(descriptor, _)| source.referrers(descriptor, artifact_type))
+            .collect();
+        let mut lists = futures_util::stream::iter(lists).buffered(LEVEL_AHEAD);
+        let mut parent = 0;
+        while let Some(list) = lists.next().await {
+            for found in list? {
                 if !seen.insert(found.digest.clone()) {
                     continue;
                 }
@@ -52,7 +65,9 @@ pub async fn discover(
                 }
                 next.push((found, Some(parent)));
             }
+            parent += 1;
         }
+        drop(lists);
         if next.is_empty() {
             break;
         }
