@@ -6,7 +6,7 @@ mod sandbox;
 
 use sandbox::{push_index, registry_with_image, stderr, stdout, Sandbox};
 
-use hoist_testkit::{Artifact, ImagePusher, TestRegistry};
+use hoist_testkit::{Artifact, FaultProxy, ImagePusher, Rule, TestRegistry};
 use serde_json::Value;
 
 const SBOM: &str = "application/vnd.example.sbom.v1";
@@ -111,6 +111,49 @@ async fn discover_lists_referrers_of_referrers_written_by_another_client() {
         format!("{}/team/app@{}\n", registry.host(), index.digest()),
         "the filter applies to the first level too"
     );
+}
+
+#[tokio::test]
+async fn discover_keeps_each_list_under_its_referrer_when_the_lists_arrive_out_of_order() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let index = push_index(&registry, "team/app", &["amd64"]).await;
+    let pusher = ImagePusher::new(&registry);
+    let sbom = Artifact::new(SBOM, &index.index, &[("sbom.json", b"{}")]);
+    let other = Artifact::new(SBOM, &index.index, &[("other.json", b"{}")]);
+    let on_sbom = Artifact::new(SIG, &sbom.manifest, &[("sig", b"s")]);
+    let on_other = Artifact::new(SIG, &other.manifest, &[("sig", b"o")]);
+    for artifact in [&sbom, &other, &on_sbom, &on_other] {
+        pusher.push_referrer("team/app", artifact).await.unwrap();
+    }
+    // The second level's lists are read at once: the first one's answer comes last.
+    let proxy = FaultProxy::start(&registry).await.unwrap();
+    let slow = sbom.manifest.digest.replace(':', "-");
+    proxy.rule(
+        Rule::matching(&format!("GET /v2/team/app/manifests/{slow}"))
+            .delay(std::time::Duration::from_millis(300)),
+    );
+    let sandbox = Sandbox::new();
+    let subject = format!("docker://{}/team/app:v1", proxy.host());
+
+    let out = sandbox
+        .hoist(&["discover", "--format", "json", &subject])
+        .await;
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let first_level = json["referrers"].as_array().unwrap();
+    assert_eq!(first_level.len(), 2, "{json}");
+    for referrer in first_level {
+        let expected = match referrer["digest"].as_str() {
+            Some(d) if d == sbom.manifest.digest => &on_sbom.manifest.digest,
+            _ => &on_other.manifest.digest,
+        };
+        assert_eq!(
+            referrer["referrers"][0]["digest"],
+            expected.as_str(),
+            "{json}"
+        );
+    }
 }
 
 #[tokio::test]
