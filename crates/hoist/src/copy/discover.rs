@@ -18,12 +18,10 @@ use super::source::ImageSource;
 use super::CopyError;
 use crate::digest::Digest;
 use crate::media::{Descriptor, WalkError, MAX_REFERRERS};
+use crate::registry::read_ahead;
 
 /// How many levels of referrers of referrers [`discover`] follows.
 pub const MAX_DISCOVER_DEPTH: usize = 8;
-
-/// How many lists of one level [`discover`] reads at once.
-const LEVEL_AHEAD: usize = 8;
 
 /// One referrer and its own referrers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,27 +45,26 @@ pub async fn discover(
     let mut count = 0;
     for _ in 0..MAX_DISCOVER_DEPTH {
         let mut next = Vec::new();
-        // A level's lists read LEVEL_AHEAD at a time, taken in order.
-        let lists: Vec<_> = frontier
-            .iter()
-            .map(|(descriptor, _)| source.referrers(descriptor, artifact_type))
-            .collect();
-        let mut lists = futures_util::stream::iter(lists).buffered(LEVEL_AHEAD);
-        let mut parent = 0;
-        while let Some(list) = lists.next().await {
-            for found in list? {
-                if !seen.insert(found.digest.clone()) {
-                    continue;
+        {
+            // A level's lists read ahead, taken in order (the stream borrows `frontier`).
+            let lists: Vec<_> = frontier
+                .iter()
+                .map(|(descriptor, _)| source.referrers(descriptor, artifact_type))
+                .collect();
+            let mut lists = std::pin::pin!(read_ahead::in_order(lists).enumerate());
+            while let Some((parent, list)) = lists.next().await {
+                for found in list? {
+                    if !seen.insert(found.digest.clone()) {
+                        continue;
+                    }
+                    count += 1;
+                    if count > MAX_REFERRERS {
+                        return Err(too_many(&subject.digest));
+                    }
+                    next.push((found, Some(parent)));
                 }
-                count += 1;
-                if count > MAX_REFERRERS {
-                    return Err(too_many(&subject.digest));
-                }
-                next.push((found, Some(parent)));
             }
-            parent += 1;
         }
-        drop(lists);
         if next.is_empty() {
             break;
         }

@@ -10,9 +10,9 @@
 //! - **manifests** read by `GET` (verified) are kept, up to [`KEPT_MANIFEST_BYTES`], and read
 //!   again from there: a copy judged by a policy walks the graph twice (the judgement before
 //!   the sink opens, then the copy), and fetched every child manifest twice. An index's
-//!   entries are read ahead [`PREFETCH`] at a time when a walk that follows them all reaches
-//!   it ([`ImageSource::prefetch_manifests`]): a walk visits manifests one by one, which on a
-//!   registry far away was one round trip per platform;
+//!   entries are read ahead ([`read_ahead::READ_AHEAD`] at a time) when a walk that follows
+//!   them all reaches it ([`ImageSource::prefetch_manifests`]): a walk visits manifests one by
+//!   one, which on a registry far away was one round trip per platform;
 //! - **blobs** are streamed (`GET`, `Range: bytes=N-` from an offset); a registry that ignores
 //!   the range has the prefix skipped here, so the stream always starts at the offset (a
 //!   failed blob read is retried by the copy's scheduler, which honours `Retry-After`). Parts
@@ -42,6 +42,7 @@ use crate::digest::Digest;
 use crate::media::{Descriptor, MAX_MANIFEST_SIZE};
 use crate::reference::{Reference, Repository};
 use crate::registry::body::Document;
+use crate::registry::read_ahead;
 use crate::registry::{MountResult, Purpose, RegistryClient, RegistryError, RemoteRepository};
 use crate::transfer::{Backoff, RetryPolicy, SendPolicy};
 use crate::trust::sigstore::SignatureHome;
@@ -74,8 +75,7 @@ pub struct RegistryImage {
 /// past it is read again when asked again.
 pub const KEPT_MANIFEST_BYTES: usize = 8 << 20;
 
-/// Manifests of one index read ahead at once, and at most how many of its entries.
-pub const PREFETCH: usize = 8;
+/// At most how many of one index's entries are read ahead.
 const PREFETCH_ENTRIES: usize = 64;
 
 /// Manifests already read, by digest.
@@ -256,7 +256,7 @@ impl ImageSource for RegistryImage {
                 .take(PREFETCH_ENTRIES)
                 .filter(|d| self.kept(&d.digest).is_none());
             futures_util::stream::iter(unread)
-                .for_each_concurrent(PREFETCH, |d| async move {
+                .for_each_concurrent(read_ahead::READ_AHEAD, |d| async move {
                     if let Err(e) = self.manifest(d).await {
                         tracing::debug!(manifest = %d.digest, error = %e, "reading ahead failed; the walk reads it again");
                     }

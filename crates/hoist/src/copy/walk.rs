@@ -22,7 +22,7 @@
 //! the same walker queues as more roots ([`Walker::add_referrers`], at most
 //! [`crate::media::MAX_REFERRERS`] in one copy) — so referrers of referrers and every
 //! platform's referrers come along, and never a second walk. When the walk follows all of an
-//! index's entries, their lists are read ahead, `REFERRERS_AHEAD` at a time, once the
+//! index's entries, their lists are read ahead ([`read_ahead`]) once the
 //! index's own is in (a registry without the referrers API has then said so, and each entry
 //! costs one round trip, all at once), and so are the referrers they list, manifests and
 //! lists, a level at a time (`lists_ahead`). They are returned apart
@@ -41,6 +41,7 @@ use super::source::ImageSource;
 use super::CopyError;
 use crate::digest::Digest;
 use crate::media::{Descriptor, ManifestError, Node, Platform, WalkError, WalkLimits, Walker};
+use crate::registry::read_ahead;
 
 /// What one copy moves, in the order it must reach the sink.
 #[derive(Debug, Clone)]
@@ -197,9 +198,8 @@ pub async fn plan(
     })
 }
 
-/// How many referrer lists [`plan`] reads ahead at once, and how many of an index's entries'
-/// lists at most (the rest are read as the walk visits them).
-const REFERRERS_AHEAD: usize = 8;
+/// How many of an index's entries' referrer lists [`plan`] reads ahead at most (the rest are
+/// read as the walk visits them).
 const REFERRERS_AHEAD_ENTRIES: usize = 64;
 
 /// How many levels of referrers (of an index and its entries, then of those referrers, …)
@@ -236,7 +236,7 @@ async fn lists_ahead(
     found
 }
 
-/// The referrers of `subjects` (an index's entries), read [`REFERRERS_AHEAD`] at a time
+/// The referrers of `subjects` (an index's entries), read ahead ([`read_ahead::in_order`])
 /// instead of one round trip per manifest as the walk visits them. A list that could not be
 /// read is left out: the walk asks again and reports the error in its place.
 async fn referrers_ahead(
@@ -244,24 +244,20 @@ async fn referrers_ahead(
     mut subjects: Vec<Descriptor>,
 ) -> HashMap<Digest, Vec<Descriptor>> {
     subjects.truncate(REFERRERS_AHEAD_ENTRIES);
-    futures_util::stream::iter(subjects)
-        .map(|subject| async move {
-            let found = source.referrers(&subject, None).await;
-            (subject, found)
-        })
-        .buffer_unordered(REFERRERS_AHEAD)
-        .filter_map(|(subject, found)| {
-            let kept = match found {
-                Ok(found) => Some((subject.digest, found)),
-                Err(e) => {
-                    tracing::debug!(subject = %subject.digest, error = %e, "reading referrers ahead failed; the walk reads them again");
-                    None
-                }
-            };
-            std::future::ready(kept)
-        })
-        .collect()
-        .await
+    let lists: Vec<_> = subjects.iter().map(|s| source.referrers(s, None)).collect();
+    let lists: Vec<_> = read_ahead::in_order(lists).collect().await;
+    let mut found = HashMap::new();
+    for (subject, list) in subjects.into_iter().zip(lists) {
+        match list {
+            Ok(list) => {
+                found.insert(subject.digest, list);
+            }
+            Err(e) => {
+                tracing::debug!(subject = %subject.digest, error = %e, "reading referrers ahead failed; the walk reads them again");
+            }
+        }
+    }
+    found
 }
 
 /// The referrers' nodes (post order: each referrer after its children) grouped per referrer,

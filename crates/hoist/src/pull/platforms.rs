@@ -18,16 +18,14 @@
 
 use std::sync::Arc;
 
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::TryStreamExt;
 
 use super::image::Origin;
 use super::{PullError, Puller};
 use crate::copy::record_child_reference;
 use crate::media::{Descriptor, Manifest};
 use crate::progress::ProgressSink;
-
-/// How many of the other platforms' manifests are read at once.
-const READ_AHEAD: usize = 8;
+use crate::registry::read_ahead;
 
 impl Puller {
     /// Pulls and records every image manifest of `others` (the index's entries but the
@@ -47,16 +45,13 @@ impl Puller {
                 !child.is_attestation()
             })
             .collect();
-        // Their manifests first, READ_AHEAD at a time (each read is verified and stored):
-        // one round trip for all instead of one before each platform's pull.
+        // Their manifests first, read ahead (each read is verified and stored): one round
+        // trip for all instead of one before each platform's pull.
         let reads: Vec<_> = wanted
             .iter()
             .map(|child| self.read_manifest(origin.repo, &child.digest, None, origin.target))
             .collect();
-        let reads: Vec<_> = futures_util::stream::iter(reads)
-            .buffered(READ_AHEAD)
-            .try_collect()
-            .await?;
+        let reads: Vec<_> = read_ahead::in_order(reads).try_collect().await?;
         for (child, read) in wanted.into_iter().zip(reads) {
             let Manifest::Image(image) = read.manifest else {
                 tracing::warn!(digest = %child.digest, "skipping an index entry that is not an image manifest");

@@ -17,6 +17,7 @@
 //! | `error`     | [`RegistryError`] and its retry classification |
 //! | `manifests`, `blobs`, `upload`, `tags`, `delete` | the API operations |
 //! | `referrers` | OCI 1.1 referrers: the referrers API, the fallback tag kept on manifest `PUT`s |
+//! | `read_ahead` | [`read_ahead::READ_AHEAD`]: how many small reads a command keeps in flight |
 //!
 //! Use: build one [`RegistryClient`] per process (it caches pings, TLS clients and tokens), and
 //! a [`RemoteRepository`] per repository. Pull-side reads go through the host's mirrors first:
@@ -37,6 +38,7 @@ pub mod error;
 pub mod hosts;
 pub mod manifests;
 mod rate_limit;
+pub mod read_ahead;
 pub mod referrers;
 pub mod tags;
 pub mod tls;

@@ -20,13 +20,14 @@
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use futures_util::StreamExt;
+use futures_util::TryStreamExt;
 use p256::ecdsa::VerifyingKey;
 
 use super::policy::{Fulcio, KeySource, Requirement, SigstoreSigned};
 use super::sigstore::{self, attachments, FulcioRoot, Signature, TrustRoot};
 use super::{keys, KeyError, Policy, SigstoreAttachments, Subject, TrustError};
 use crate::digest::Digest;
+use crate::registry::read_ahead;
 
 /// Judges whether an image may be pulled or copied. Implement it to plug in another
 /// verifier (notation, an admission service); hoist's is [`PolicyVerifier`].
@@ -63,11 +64,9 @@ impl Verification {
     }
 }
 
-/// How many image manifests [`verify_each`] judges at once.
-pub const VERIFY_AHEAD: usize = 8;
-
-/// Judges each image manifest `digests` of `subject` (an index's platforms), [`VERIFY_AHEAD`]
-/// at a time: each judgement may read signatures from the registry, a round trip or more.
+/// Judges each image manifest `digests` of `subject` (an index's platforms), several at once
+/// ([`read_ahead::in_order`]): each judgement may read signatures from the registry, a round
+/// trip or more.
 /// The refusal reported is the first in `digests`' order, as judging them one after the other
 /// would report; a few judgements after it may have run (they read, never write).
 pub async fn verify_each(
@@ -79,11 +78,9 @@ pub async fn verify_each(
         .iter()
         .map(|d| verifier.verify(subject, d))
         .collect();
-    let mut checks = futures_util::stream::iter(checks).buffered(VERIFY_AHEAD);
-    while let Some(judged) = checks.next().await {
-        judged?;
-    }
-    Ok(())
+    read_ahead::in_order(checks)
+        .try_for_each(|()| async { Ok(()) })
+        .await
 }
 
 impl std::fmt::Debug for Verification {
@@ -345,7 +342,7 @@ mod tests {
 
         assert!(err.to_string().starts_with(digests[3].as_str()), "{err}");
         assert!(verifier.peak.load(Ordering::SeqCst) > 1);
-        assert!(verifier.peak.load(Ordering::SeqCst) <= VERIFY_AHEAD);
+        assert!(verifier.peak.load(Ordering::SeqCst) <= read_ahead::READ_AHEAD);
         let all_good = &digests[..3];
         verify_each(&verifier, &subject, all_good).await.unwrap();
     }

@@ -38,6 +38,7 @@ pub use super::home::{HomeFuture, SigItem, SigPut, SignatureHome};
 use crate::digest::Digest;
 use crate::media::types::{OCI_CONFIG, OCI_MANIFEST};
 use crate::media::{Descriptor, ImageManifest};
+use crate::registry::read_ahead;
 use crate::trust::TrustError;
 
 /// The media type of a signature layer.
@@ -150,16 +151,16 @@ async fn read_with(
 
 /// The signatures attached to each of `digests` in `home`, read before anything is written
 /// (a `.sig` outside the bounds fails here, as containers/image reads an image's signatures
-/// before copying it); digests without any are left out. [`READ_AHEAD`] tags are read at
-/// once (an index's platforms are a round trip each otherwise); the result and the error
-/// reported are those of reading them in order.
+/// before copying it); digests without any are left out. The tags are read ahead
+/// ([`read_ahead::in_order`]: an index's platforms are a round trip each otherwise); the
+/// result and the error reported are those of reading them in order.
 pub async fn read_each(
     home: &dyn SignatureHome,
     digests: &[Digest],
     image: &str,
 ) -> Result<Vec<(Digest, Vec<Signature>)>, TrustError> {
     let reads: Vec<_> = digests.iter().map(|d| read_of(home, d, image)).collect();
-    let mut reads = futures_util::stream::iter(reads).buffered(READ_AHEAD);
+    let mut reads = std::pin::pin!(read_ahead::in_order(reads));
     let mut found: Vec<(Digest, Vec<Signature>)> = Vec::new();
     while let Some((digest, read)) = reads.next().await {
         let signatures = read?.signatures;
@@ -170,11 +171,7 @@ pub async fn read_each(
     Ok(found)
 }
 
-/// How many `.sig` tags [`read_each`] reads at once.
-pub const READ_AHEAD: usize = 8;
-
-/// [`read`], with the digest read: [`read_each`] collects these named futures first, which
-/// keeps its stream `Send` (a closure over the slice in the stream would not be).
+/// [`read`], with the digest read (a named future for [`read_ahead::in_order`]).
 async fn read_of<'a>(
     home: &'a dyn SignatureHome,
     digest: &'a Digest,
