@@ -23,7 +23,9 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::{self, Write as _};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::thread;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +40,16 @@ const TOKEN_USERNAME: &str = "<token>";
 
 /// Helper output quoted in errors is cut to this many characters.
 const MAX_MESSAGE_CHARS: usize = 1000;
+
+/// How often a start refused with "text file busy" is tried again, and the first pause.
+///
+/// `ETXTBSY` comes when the program was just written and a descriptor open for writing it is
+/// still held somewhere — typically by a child another thread of the writing process forked in
+/// that moment, until the child's own `exec` closes it. It clears within milliseconds, so the
+/// start is tried again (as Go's `cmd/go` does for the binaries it has just linked) instead of
+/// failing a login or a pull.
+const BUSY_RETRIES: u32 = 5;
+const BUSY_FIRST_PAUSE: Duration = Duration::from_millis(5);
 
 /// One `docker-credential-NAME` program.
 #[derive(Debug, Clone)]
@@ -168,7 +180,7 @@ impl CredentialHelper {
             helper: self.name.clone(),
             source,
         };
-        let mut child = match command.spawn() {
+        let mut child = match spawn_when_not_busy(&mut command) {
             Ok(child) => child,
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
                 return Err(CredentialError::HelperNotFound {
@@ -233,6 +245,21 @@ impl CredentialHelper {
 enum Outcome {
     Success(Vec<u8>),
     NotFound,
+}
+
+/// Starts `command`, trying again with growing pauses while the kernel answers "text file busy".
+fn spawn_when_not_busy(command: &mut Command) -> io::Result<Child> {
+    let mut pause = BUSY_FIRST_PAUSE;
+    for _ in 0..BUSY_RETRIES {
+        match command.spawn() {
+            Err(err) if err.kind() == io::ErrorKind::ExecutableFileBusy => {
+                thread::sleep(pause);
+                pause *= 2;
+            }
+            started => return started,
+        }
+    }
+    command.spawn()
 }
 
 #[cfg(test)]

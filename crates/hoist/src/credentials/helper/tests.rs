@@ -172,6 +172,25 @@ fn debug_of_get_result_hides_the_secret() {
     assert!(!shown.contains("hunter2"), "{shown}");
 }
 
+#[test]
+fn a_helper_still_open_for_writing_is_started_once_it_is_closed() {
+    // The race the CI hit: another thread's child held the just-written script open for
+    // writing, and the start failed with "text file busy". Here the test holds it open itself,
+    // which makes the kernel refuse every start until it is closed.
+    let test = TestHelper::new();
+    let writer = fs::OpenOptions::new()
+        .append(true)
+        .open(test.bin().join("docker-credential-test"))
+        .unwrap();
+    let closer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        drop(writer);
+    });
+    let got = test.helper("test").get("h");
+    closer.join().unwrap();
+    assert_eq!(got.unwrap(), None);
+}
+
 /// `PATH` with `bin` first, so the helper finds both itself and the shell's tools.
 fn path_with(bin: &Path) -> std::ffi::OsString {
     let inherited = std::env::var_os("PATH").unwrap_or_default();
