@@ -3,12 +3,14 @@
 #   docker-registry  the CNCF distribution registry the integration tests start
 #   skopeo           reads hoist's store as an OCI layout in the store tests
 #   umoci            unpacks images into the reference rootfs the export tests compare with
+#   pigz             a second gzip decoder the compression tests check hoist's output with
 set -euo pipefail
 
 need=()
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v umoci >/dev/null 2>&1 || need+=(umoci)
+command -v pigz >/dev/null 2>&1 || need+=(pigz)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
