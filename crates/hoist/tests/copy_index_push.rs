@@ -1,16 +1,22 @@
 //! An image pulled with `--all-platforms` is pushed as its index: every child, then the
 //! index's exact bytes, so the target has the source's index digest. A plain pull of the same
-//! index still pushes the one platform manifest.
+//! index still pushes the one platform manifest. The platforms of an `--all-platforms` pull are
+//! fetched at once, through the puller's one set of download slots.
 
 mod support;
+
+use std::time::Duration;
 
 use hoist::digest::Digest;
 use hoist::media::Platform;
 use hoist::pull::PullOptions;
 use hoist::reference::Reference;
-use hoist_testkit::{ManifestFormat, TestRegistry};
+use hoist::transfer::TransferConfig;
+use hoist_testkit::{FaultProxy, ManifestFormat, ProxiedRequest, Rule, TestRegistry};
 
-use support::copy::{assert_index_copied, seed_index, skopeo_raw, two_platform_index};
+use support::copy::{
+    assert_index_copied, seed_index, skopeo_raw, three_platform_index, two_platform_index,
+};
 use support::pull::{fast_options, Recorder, Store};
 use support::push::{push_anonymous, tag_as};
 
@@ -141,4 +147,123 @@ async fn store_source_copies_a_whole_pulled_index_to_a_registry() {
     assert_eq!(outcome.root.digest.to_string(), index.digest());
     assert_eq!(skopeo_raw(&format!("docker://{dest}")), index.index.bytes);
     assert_index_copied(&b.url(), "dst/app", &index).await;
+}
+
+/// How long the arm64 platform's big layer is held back in the two tests below.
+const HELD: Duration = Duration::from_secs(3);
+
+/// A three-platform index behind a proxy that holds the arm64 image's big layer back for
+/// [`HELD`], and an `--all-platforms` pull of it (linux/amd64 chosen) with `slots` download
+/// slots running in a task.
+struct HeldPull {
+    index: hoist_testkit::Index,
+    proxy: FaultProxy,
+    store: Store,
+    task: tokio::task::JoinHandle<()>,
+    _registry: TestRegistry,
+}
+
+async fn pull_holding_arm64(slots: usize) -> HeldPull {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let index = three_platform_index(ManifestFormat::Oci);
+    seed_index(&registry, "src/app", "v1", &index).await;
+    let proxy = FaultProxy::start(&registry).await.unwrap();
+    let held = &index.images[1].layers[1].digest;
+    proxy.rule(Rule::matching(&format!("GET /v2/src/app/blobs/{held}")).delay(HELD));
+    let store = Store::new();
+    let puller = store.puller(PullOptions {
+        platform: Some(Platform::parse("linux/amd64").unwrap()),
+        all_platforms: true,
+        download: TransferConfig {
+            max_concurrent: slots,
+            ..fast_options().download
+        },
+        ..fast_options()
+    });
+    let target = Reference::parse(&format!("{}/src/app:v1", proxy.host())).unwrap();
+    let task = tokio::spawn(async move {
+        puller.pull(&target, &Recorder::default()).await.unwrap();
+    });
+    HeldPull {
+        index,
+        proxy,
+        store,
+        task,
+        _registry: registry,
+    }
+}
+
+/// Where `requests` has a GET of the blob `digest` (they are listed as they start), and
+/// whether it was answered.
+fn blob_get(requests: &[ProxiedRequest], digest: &str) -> Option<(usize, bool)> {
+    requests
+        .iter()
+        .position(|r| r.method == "GET" && r.path.ends_with(&format!("/blobs/{digest}")))
+        .map(|i| (i, requests[i].status.is_some()))
+}
+
+#[tokio::test]
+async fn all_platforms_pull_fetches_another_platform_while_one_is_held_back() {
+    let HeldPull {
+        index,
+        proxy,
+        task,
+        store: _store,
+        _registry,
+    } = pull_holding_arm64(3).await;
+    let (held, other) = (
+        &index.images[1].layers[1].digest,
+        &index.images[2].layers[1].digest,
+    );
+    // One platform after the other, s390x's layer would be asked only once arm64's was
+    // answered.
+    loop {
+        let requests = proxy.requests();
+        match (blob_get(&requests, held), blob_get(&requests, other)) {
+            (Some((_, false)), Some(_)) => break,
+            (Some((_, true)), _) => panic!("s390x not fetched while arm64 was held: {requests:#?}"),
+            _ => assert!(!task.is_finished(), "{requests:#?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn all_platforms_pull_shares_one_set_of_download_slots() {
+    let HeldPull {
+        index,
+        proxy,
+        store,
+        task,
+        _registry,
+    } = pull_holding_arm64(1).await;
+    let held = &index.images[1].layers[1].digest;
+    // While arm64's layer holds the one slot, no other layer may start.
+    let mut seen_held = false;
+    loop {
+        let requests = proxy.requests();
+        match blob_get(&requests, held) {
+            Some((at, false)) => {
+                seen_held = true;
+                let layers = index.images.iter().flat_map(|image| &image.layers);
+                for layer in layers.filter(|layer| &layer.digest != held) {
+                    if let Some((started, _)) = blob_get(&requests, &layer.digest) {
+                        assert!(started < at, "{} beside the held layer", layer.digest);
+                    }
+                }
+            }
+            Some((_, true)) => break,
+            None => assert!(!task.is_finished(), "{requests:#?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(seen_held);
+    task.await.unwrap();
+    let metadata = store.metadata();
+    for image in &index.images[1..] {
+        let name = format!("{}/src/app@{}", proxy.host(), image.manifest.digest);
+        let reference = Reference::parse(&name).unwrap();
+        assert!(metadata.reference(&reference).unwrap().is_some(), "{name}");
+    }
 }

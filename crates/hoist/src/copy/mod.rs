@@ -300,8 +300,23 @@ pub async fn copy(
     options: &CopyOptions,
     progress: &dyn ProgressSink,
 ) -> Result<CopyOutcome, CopyError> {
+    let slots = Scheduler::new(options.upload.clone());
+    copy_sharing(source, sink, root, options, &slots, progress).await
+}
+
+/// [`copy`], its blobs and manifests run through `slots`, a scheduler other copies share
+/// (a puller's: one `max-concurrent-downloads` for all its pulls, as docker's download manager
+/// is one per daemon). The limits are `slots`' own, not [`CopyOptions::upload`]'s.
+pub(crate) async fn copy_sharing(
+    source: &dyn ImageSource,
+    sink: &dyn ImageSink,
+    root: &Descriptor,
+    options: &CopyOptions,
+    slots: &Scheduler,
+    progress: &dyn ProgressSink,
+) -> Result<CopyOutcome, CopyError> {
     let (channel, events) = ChannelProgress::new();
-    let work = copy_graph(source, sink, root, options, Arc::new(channel));
+    let work = copy_graph(source, sink, root, options, slots, Arc::new(channel));
     forward_until_done(work, events, progress).await
 }
 
@@ -331,6 +346,7 @@ async fn copy_graph(
     sink: &dyn ImageSink,
     root: &Descriptor,
     options: &CopyOptions,
+    uploads: &Scheduler,
     progress: Arc<dyn ProgressSink>,
 ) -> Result<CopyOutcome, CopyError> {
     let referrers = options.referrers && sink.holds_referrers();
@@ -339,8 +355,7 @@ async fn copy_graph(
         verify_images(verification, &plan.images).await?;
     }
     let signatures = read_signatures(source, sink, &plan, options).await?;
-    let uploads = Scheduler::new(options.upload.clone());
-    let done = send_blobs(source, sink, &plan.blobs, options, &uploads, &progress).await?;
+    let done = send_blobs(source, sink, &plan.blobs, options, uploads, &progress).await?;
     let count = |kind: BlobResult| done.iter().filter(|(d, _)| *d == kind).count();
     let converted: Vec<(Descriptor, Descriptor)> =
         done.iter().filter_map(|(_, c)| c.clone()).collect();
@@ -396,7 +411,7 @@ async fn copy_graph(
     for wave in waves {
         let puts = wave
             .into_iter()
-            .map(|i| put_referrer(sink, kept[i], &uploads, &progress));
+            .map(|i| put_referrer(sink, kept[i], uploads, &progress));
         try_join_all(puts).await?;
     }
     let signatures = match signatures {

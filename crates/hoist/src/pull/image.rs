@@ -17,7 +17,7 @@ use super::engine::{from_copy, PullSource};
 use super::record::ImageResult;
 use super::resolve::ReadManifest;
 use super::{PullError, PulledImage, Puller};
-use crate::copy::{copy, copy_layers, RegistryImage};
+use crate::copy::{copy_layers, copy_sharing, RegistryImage};
 use crate::digest::Digest;
 use crate::media::schema1::{deprecation_warning, manifest_list_deprecation_notice};
 use crate::media::types::{DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST_V2};
@@ -256,9 +256,17 @@ impl Puller {
             [(manifest_digest.clone(), bytes)],
         );
         let sink = self.sink(origin, false).await?;
-        copy(&source, &sink, &root, &self.copy_options(), &**progress)
-            .await
-            .map_err(|e| from_copy(e, origin.target))?;
+        let options = self.copy_options();
+        copy_sharing(
+            &source,
+            &sink,
+            &root,
+            &options,
+            &self.downloads,
+            &**progress,
+        )
+        .await
+        .map_err(|e| from_copy(e, origin.target))?;
         drop(sink);
         self.recorded(manifest_digest).await
     }

@@ -93,7 +93,7 @@ use crate::reference::{validate_repo_name, Reference, Tag};
 use crate::registry::{RegistryClient, RemoteRepository};
 use crate::store::LayerStore;
 use crate::store::{ContentStore, MetadataStore};
-use crate::transfer::{LayerSinkFactory, RangeFetch, TransferConfig};
+use crate::transfer::{LayerSinkFactory, RangeFetch, Scheduler, TransferConfig};
 use crate::trust::ImageVerifier;
 
 /// How to pull: docker's `ImagePullConfig` (platform, accepted config media types, download
@@ -220,13 +220,18 @@ pub struct PulledImage {
 }
 
 /// Pulls images into one local store: docker's `distribution.Pull` with its `Config`. Cheap
-/// to share by reference; pulls may run concurrently on one `Puller` (a blob two pulls need is
-/// fetched once: the store's per-blob lock makes the second find it stored).
+/// to share by reference; pulls may run concurrently on one `Puller`, sharing its download
+/// slots (a blob two pulls need is fetched once: the store's per-blob lock makes the second
+/// find it stored).
 pub struct Puller {
     client: RegistryClient,
     content: ContentStore,
     metadata: Arc<MetadataStore>,
     options: PullOptions,
+    /// The download slots every pull of this puller shares ([`PullOptions::download`]):
+    /// docker's one `LayerDownloadManager` per daemon. `--all-platforms` pulls its platforms
+    /// at once through them.
+    downloads: Scheduler,
 }
 
 impl Puller {
@@ -243,6 +248,7 @@ impl Puller {
             client,
             content,
             metadata: Arc::new(metadata),
+            downloads: Scheduler::new(options.download.clone()),
             options,
         }
     }

@@ -1,7 +1,8 @@
 //! Reading ahead: the small reads a command would otherwise make one after the other — an
 //! index's manifests and their referrer lists, `.sig` tags, policy judgements, a level of
-//! `hoist discover` — kept [`READ_AHEAD`] in flight at once. Against a registry 20 ms away
-//! each is a round trip: an index of 12 platforms costs two rounds instead of twelve.
+//! `hoist discover`, the platforms of `pull --all-platforms` (whose blobs still share the
+//! puller's download slots) — kept [`READ_AHEAD`] in flight at once. Against a registry 20 ms
+//! away each is a round trip: an index of 12 platforms costs two rounds instead of twelve.
 
 use std::future::Future;
 
