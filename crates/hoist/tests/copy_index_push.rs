@@ -149,12 +149,12 @@ async fn store_source_copies_a_whole_pulled_index_to_a_registry() {
     assert_index_copied(&b.url(), "dst/app", &index).await;
 }
 
-/// How long the arm64 platform's big layer is held back in the two tests below.
+/// How long one platform's big layer is held back in the tests below.
 const HELD: Duration = Duration::from_secs(3);
 
-/// A three-platform index behind a proxy that holds the arm64 image's big layer back for
-/// [`HELD`], and an `--all-platforms` pull of it (linux/amd64 chosen) with `slots` download
-/// slots running in a task.
+/// A three-platform index (amd64, arm64, s390x) behind a proxy that holds the big layer of
+/// `images[held]` back for [`HELD`], and an `--all-platforms` pull of it (linux/amd64 chosen)
+/// with `slots` download slots running in a task.
 struct HeldPull {
     index: hoist_testkit::Index,
     proxy: FaultProxy,
@@ -163,13 +163,13 @@ struct HeldPull {
     _registry: TestRegistry,
 }
 
-async fn pull_holding_arm64(slots: usize) -> HeldPull {
+async fn pull_holding(held: usize, slots: usize) -> HeldPull {
     let registry = TestRegistry::anonymous().await.unwrap();
     let index = three_platform_index(ManifestFormat::Oci);
     seed_index(&registry, "src/app", "v1", &index).await;
     let proxy = FaultProxy::start(&registry).await.unwrap();
-    let held = &index.images[1].layers[1].digest;
-    proxy.rule(Rule::matching(&format!("GET /v2/src/app/blobs/{held}")).delay(HELD));
+    let layer = &index.images[held].layers[1].digest;
+    proxy.rule(Rule::matching(&format!("GET /v2/src/app/blobs/{layer}")).delay(HELD));
     let store = Store::new();
     let puller = store.puller(PullOptions {
         platform: Some(Platform::parse("linux/amd64").unwrap()),
@@ -202,31 +202,36 @@ fn blob_get(requests: &[ProxiedRequest], digest: &str) -> Option<(usize, bool)> 
         .map(|i| (i, requests[i].status.is_some()))
 }
 
-#[tokio::test]
-async fn all_platforms_pull_fetches_another_platform_while_one_is_held_back() {
-    let HeldPull {
-        index,
-        proxy,
-        task,
-        store: _store,
-        _registry,
-    } = pull_holding_arm64(3).await;
+/// With `images[held]`'s layer held back, `images[other]`'s is asked before it is answered.
+async fn fetched_while_held(held: usize, other: usize) {
+    let pull = pull_holding(held, 3).await;
+    let images = &pull.index.images;
     let (held, other) = (
-        &index.images[1].layers[1].digest,
-        &index.images[2].layers[1].digest,
+        &images[held].layers[1].digest,
+        &images[other].layers[1].digest,
     );
-    // One platform after the other, s390x's layer would be asked only once arm64's was
-    // answered.
     loop {
-        let requests = proxy.requests();
+        let requests = pull.proxy.requests();
         match (blob_get(&requests, held), blob_get(&requests, other)) {
             (Some((_, false)), Some(_)) => break,
-            (Some((_, true)), _) => panic!("s390x not fetched while arm64 was held: {requests:#?}"),
-            _ => assert!(!task.is_finished(), "{requests:#?}"),
+            (Some((_, true)), _) => panic!("{other} not fetched while {held} was held"),
+            _ => assert!(!pull.task.is_finished(), "{requests:#?}"),
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    task.await.unwrap();
+    pull.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn all_platforms_pull_fetches_another_platform_while_one_is_held_back() {
+    // One platform after the other, s390x would be asked only once arm64 was answered.
+    fetched_while_held(1, 2).await;
+}
+
+#[tokio::test]
+async fn all_platforms_pull_fetches_the_chosen_platform_beside_the_others() {
+    // The chosen platform after the others, amd64 would wait for s390x.
+    fetched_while_held(2, 0).await;
 }
 
 #[tokio::test]
@@ -237,7 +242,7 @@ async fn all_platforms_pull_shares_one_set_of_download_slots() {
         store,
         task,
         _registry,
-    } = pull_holding_arm64(1).await;
+    } = pull_holding(1, 1).await;
     let held = &index.images[1].layers[1].digest;
     // While arm64's layer holds the one slot, no other layer may start.
     let mut seen_held = false;

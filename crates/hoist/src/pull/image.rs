@@ -133,6 +133,8 @@ impl Puller {
             Walker::new([root], WalkLimits::default()).platform(&self.options.platform());
         let mut pending = Some(prefetched);
         let mut chosen = None;
+        // With `--all-platforms`, the index's other entries: pulled beside the chosen one.
+        let mut others = Vec::new();
         while let Some(descriptor) = walker.next_manifest() {
             let manifest_digest = descriptor.digest.clone();
             let prefetched = pending.take().flatten();
@@ -148,12 +150,10 @@ impl Puller {
             };
             if let (Some(entries), true) = (entries, self.options.all_platforms && depth == 0) {
                 let best = walker.next_manifest().map(|d| d.digest.clone());
-                let others: Vec<Descriptor> = entries
+                others = entries
                     .into_iter()
                     .filter(|d| Some(&d.digest) != best.as_ref())
                     .collect();
-                self.pull_other_platforms(&origin_of(repo, target, &digest), &others, progress)
-                    .await?;
             }
             chosen = Some((manifest_digest, read, depth));
         }
@@ -168,31 +168,15 @@ impl Puller {
             index_digest: (depth > 0).then(|| digest.clone()),
         };
         // Kept to record the image again if an `rmi` removes it before its references.
-        let mut again = None;
-        let mut result = match read.manifest {
-            Manifest::Image(image) => {
-                again = Some((image.clone(), read.bytes.clone()));
-                self.pull_image(&origin, &manifest_digest, image, read.bytes, progress)
-                    .await?
-            }
-            Manifest::Schema1(schema1) => {
-                let text = if depth > 0 {
-                    manifest_list_deprecation_notice(&target.familiar())
-                } else {
-                    deprecation_warning(&target.familiar())
-                };
-                // Shown once, as a progress message (docker's place for it), not logged.
-                progress.emit(ProgressEvent::message("", text));
-                self.pull_schema1(&origin, &schema1, progress).await?
-            }
-            // The walk ended on an index: one naming itself or an index already followed.
-            Manifest::Index(_) => {
-                return Err(PullError::IndexTooDeep {
-                    reference: target.to_string(),
-                    limit: MAX_INDEX_DEPTH,
-                })
-            }
+        let again = match &read.manifest {
+            Manifest::Image(image) => Some((image.clone(), read.bytes.clone())),
+            _ => None,
         };
+        let (mut result, ()) = futures_util::future::try_join(
+            self.pull_chosen(&origin, &manifest_digest, read, depth, progress),
+            self.pull_other_platforms(&origin_of(repo, target, &digest), &others, progress),
+        )
+        .await?;
         if let Some(index) = &origin.index_digest {
             // The platform's signatures came with its copy; the index's come here.
             self.carry_signatures(&origin, std::slice::from_ref(index))
@@ -227,6 +211,40 @@ impl Puller {
             updated,
             downloaded: result.downloaded,
         })
+    }
+
+    /// The manifest the platform walk chose (`read`, `depth` indexes down): an image
+    /// manifest is pulled, a schema 1 one converted; an index there is one too deep.
+    async fn pull_chosen(
+        &self,
+        origin: &Origin<'_>,
+        manifest_digest: &Digest,
+        read: ReadManifest,
+        depth: usize,
+        progress: &Arc<dyn ProgressSink>,
+    ) -> Result<ImageResult, PullError> {
+        match read.manifest {
+            Manifest::Image(image) => {
+                self.pull_image(origin, manifest_digest, image, read.bytes, progress)
+                    .await
+            }
+            Manifest::Schema1(schema1) => {
+                let name = origin.target.familiar();
+                let text = if depth > 0 {
+                    manifest_list_deprecation_notice(&name)
+                } else {
+                    deprecation_warning(&name)
+                };
+                // Shown once, as a progress message (docker's place for it), not logged.
+                progress.emit(ProgressEvent::message("", text));
+                self.pull_schema1(origin, &schema1, progress).await
+            }
+            // The walk ended on an index: one naming itself or an index already followed.
+            Manifest::Index(_) => Err(PullError::IndexTooDeep {
+                reference: origin.target.to_string(),
+                limit: MAX_INDEX_DEPTH,
+            }),
+        }
     }
 
     /// An OCI or Docker schema 2 image manifest (its exact `bytes`): reuse, or copy it from

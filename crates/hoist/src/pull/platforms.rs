@@ -5,10 +5,10 @@
 //! every image manifest of the index other than the chosen one is read (verified, stored; 8
 //! at a time, before the first is pulled) and pulled like the chosen one (config and layers
 //! through the copy engine, diffIDs checked, image recorded with the index's digest; 8
-//! platforms at a time, their blobs through the puller's one set of download slots, the
-//! chosen platform after them), and gets a digest reference `NAME@CHILD` so garbage
-//! collection keeps it. The tag keeps pointing at the chosen platform's image, so `images`,
-//! `inspect` and `save` see what a plain pull gives.
+//! platforms at a time beside the chosen one, their blobs through the puller's one set of
+//! download slots), and gets a digest reference `NAME@CHILD` so garbage collection keeps it.
+//! The tag keeps pointing at the chosen platform's image, so `images`, `inspect` and `save`
+//! see what a plain pull gives.
 //!
 //! With every child recorded, [`crate::copy::complete_index`] holds for the index, and push
 //! sends the children and then the index's exact bytes.
