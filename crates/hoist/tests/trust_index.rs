@@ -83,10 +83,22 @@ impl Setup {
     }
 
     async fn pull(&self, platform: &str, all_platforms: bool) -> (Store, Result<(), PullError>) {
+        self.pull_keeping(platform, all_platforms, false).await
+    }
+
+    /// [`Setup::pull`], storing the signatures with `keep` (what `hoist pull` does where
+    /// attachments are enabled).
+    async fn pull_keeping(
+        &self,
+        platform: &str,
+        all_platforms: bool,
+        keep: bool,
+    ) -> (Store, Result<(), PullError>) {
         let options = PullOptions {
             platform: Some(Platform::parse(platform).unwrap()),
             all_platforms,
             verifier: Some(Arc::clone(&self.verifier) as _),
+            signatures: keep,
             ..fast_options()
         };
         let store = Store::new();
@@ -171,6 +183,30 @@ async fn all_platforms_needs_every_platform_signed() {
     let (store, result) = setup.pull("linux/amd64", true).await;
     result.unwrap();
     assert!(store.blobs().iter().any(|d| d.as_str() == setup.arm64()));
+}
+
+#[tokio::test]
+async fn all_platforms_reads_each_signature_once_and_stores_the_ones_judged() {
+    let setup = Setup::new().await;
+    setup.sign(setup.amd64()).await;
+    setup.sign(setup.arm64()).await;
+    setup.registry.clear_log().unwrap();
+
+    let (store, result) = setup.pull_keeping("linux/amd64", true, true).await;
+
+    result.unwrap();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(store.root().join("index.json")).unwrap()).unwrap();
+    for digest in [setup.amd64(), setup.arm64()] {
+        let tag = format!("{}.sig", digest.replacen(':', "-", 1));
+        // Judged by the verifier, then kept by the platform's copy: one read.
+        let path = format!("/v2/team/app/manifests/{tag}");
+        assert_eq!(setup.registry.count_requests("GET", &path), 1, "{tag}");
+        let names = index["manifests"].as_array().unwrap().iter();
+        let mut names =
+            names.filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str());
+        assert!(names.any(|name| name == tag), "{tag} not stored: {index}");
+    }
 }
 
 #[tokio::test]

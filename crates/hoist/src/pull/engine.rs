@@ -33,23 +33,27 @@ use crate::digest::Digest;
 use crate::error::translate_pull_error;
 use crate::media::Descriptor;
 use crate::reference::{Reference, Repository};
-use crate::trust::sigstore::attachments;
+use crate::trust::sigstore::{attachments, RememberedSignatures};
 
 /// The registry image being pulled, with manifests already read served from memory.
 pub(super) struct PullSource {
     image: RegistryImage,
     manifests: HashMap<Digest, Bytes>,
+    signatures: RememberedSignatures,
 }
 
 impl PullSource {
-    /// `image`, with `manifests` (verified bytes by digest) already read.
+    /// `image`, with `manifests` (verified bytes by digest) already read, its signatures read
+    /// through `signatures` (those the verifier read are not read again).
     pub(super) fn new(
         image: RegistryImage,
         manifests: impl IntoIterator<Item = (Digest, Bytes)>,
+        signatures: &RememberedSignatures,
     ) -> PullSource {
         PullSource {
             image,
             manifests: manifests.into_iter().collect(),
+            signatures: signatures.clone(),
         }
     }
 }
@@ -97,7 +101,7 @@ impl ImageSource for PullSource {
     }
 
     fn signatures(&self) -> Option<Box<dyn crate::trust::sigstore::SignatureHome>> {
-        ImageSource::signatures(&self.image)
+        Some(Box::new(self.signatures.clone()))
     }
 }
 
@@ -150,7 +154,7 @@ impl Puller {
             return Ok(0);
         }
         let image = format!("docker://{}", origin.target);
-        let found = attachments::read_each(&**origin.repo, digests, &image).await?;
+        let found = attachments::read_each(origin.signatures, digests, &image).await?;
         if found.is_empty() {
             return Ok(0);
         }

@@ -32,6 +32,7 @@ use crate::registry::RemoteRepository;
 use crate::store::layers::diff_id_of_blob;
 use crate::store::metadata::{ImageLayer, ImageRecord};
 use crate::store::MetadataStore;
+use crate::trust::sigstore::RememberedSignatures;
 
 /// How many times a pull records an image again that an `rmi` removed before its references.
 const MAX_RECORD_ATTEMPTS: u32 = 3;
@@ -42,6 +43,9 @@ pub(super) struct Origin<'a> {
     pub(super) target: &'a Reference,
     /// The digest of the index the manifest was chosen from, if any.
     pub(super) index_digest: Option<Digest>,
+    /// The repository's signatures, each read once: by the verifier, then by the copies
+    /// that keep them.
+    pub(super) signatures: &'a RememberedSignatures,
 }
 
 impl Puller {
@@ -51,11 +55,13 @@ impl Puller {
         repo: &Arc<RemoteRepository>,
         target: &Reference,
         digests: &[Digest],
+        signatures: &RememberedSignatures,
     ) -> Result<(), PullError> {
         let Some(verifier) = &self.options.verifier else {
             return Ok(());
         };
-        let subject = crate::trust::Subject::registry(target.clone(), Arc::clone(repo));
+        let subject = crate::trust::Subject::registry(target.clone(), Arc::clone(repo))
+            .with_signatures(signatures.clone());
         crate::trust::verify_each(&**verifier, &subject, digests).await?;
         Ok(())
     }
@@ -109,13 +115,14 @@ impl Puller {
         progress: &Arc<dyn ProgressSink>,
     ) -> Result<PulledImage, PullError> {
         let (digest, mut prefetched) = self.resolve(repo, target).await?;
+        let signatures = RememberedSignatures::new(Arc::clone(repo));
         if self.options.verifier.is_some() {
             let root = match prefetched.take() {
                 Some(read) => read,
                 None => self.peek_manifest(repo, &digest, target).await?,
             };
             let images = self.images_to_judge(repo, &digest, &root, target).await?;
-            self.verify(repo, target, &images).await?;
+            self.verify(repo, target, &images, &signatures).await?;
             prefetched = Some(root);
         }
         let tag_or_digest = match target.tag() {
@@ -166,6 +173,7 @@ impl Puller {
             repo,
             target,
             index_digest: (depth > 0).then(|| digest.clone()),
+            signatures: &signatures,
         };
         // Kept to record the image again if an `rmi` removes it before its references.
         let again = match &read.manifest {
@@ -174,7 +182,11 @@ impl Puller {
         };
         let (mut result, ()) = futures_util::future::try_join(
             self.pull_chosen(&origin, &manifest_digest, read, depth, progress),
-            self.pull_other_platforms(&origin_of(repo, target, &digest), &others, progress),
+            self.pull_other_platforms(
+                &origin_of(repo, target, &digest, &signatures),
+                &others,
+                progress,
+            ),
         )
         .await?;
         if let Some(index) = &origin.index_digest {
@@ -272,6 +284,7 @@ impl Puller {
         let source = PullSource::new(
             RegistryImage::new(&self.client, origin.target),
             [(manifest_digest.clone(), bytes)],
+            origin.signatures,
         );
         let sink = self.sink(origin, false).await?;
         let options = self.copy_options();
@@ -305,7 +318,8 @@ impl Puller {
             .iter()
             .map(|d| Descriptor::new(DOCKER_LAYER_GZIP, d.clone(), 0))
             .collect();
-        let source = PullSource::new(RegistryImage::new(&self.client, origin.target), []);
+        let remote = RegistryImage::new(&self.client, origin.target);
+        let source = PullSource::new(remote, [], origin.signatures);
         let sink = self.sink(origin, true).await?;
         copy_layers(&source, &sink, &layers, &self.copy_options(), &**progress)
             .await
@@ -433,10 +447,12 @@ fn origin_of<'a>(
     repo: &'a Arc<RemoteRepository>,
     target: &'a Reference,
     index: &Digest,
+    signatures: &'a RememberedSignatures,
 ) -> Origin<'a> {
     Origin {
         repo,
         target,
         index_digest: Some(index.clone()),
+        signatures,
     }
 }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use crate::copy::ImageLocation;
 use crate::reference::Reference;
 use crate::registry::{RegistryClient, RemoteRepository};
+use crate::trust::sigstore::{RememberedSignatures, SignatureHome};
 
 /// The image being admitted. See the module docs.
 #[derive(Clone)]
@@ -25,6 +26,7 @@ pub struct Subject {
     scopes: Vec<String>,
     name: String,
     repository: Option<Arc<RemoteRepository>>,
+    remembered: Option<RememberedSignatures>,
 }
 
 impl Subject {
@@ -37,6 +39,7 @@ impl Subject {
             name: format!("docker://{}", reference.familiar()),
             reference: Some(reference),
             repository: Some(repository),
+            remembered: None,
         }
     }
 
@@ -57,6 +60,7 @@ impl Subject {
                     name: format!("hoist:{}", reference.familiar()),
                     reference: Some(reference),
                     repository: None,
+                    remembered: None,
                 }
             }
             ImageLocation::Layout { path, tag } => {
@@ -87,6 +91,7 @@ impl Subject {
             scopes,
             name: location.to_string(),
             repository: None,
+            remembered: None,
         }
     }
 
@@ -109,6 +114,24 @@ impl Subject {
     /// The registry repository signatures are read from, when there is one.
     pub fn repository(&self) -> Option<&Arc<RemoteRepository>> {
         self.repository.as_ref()
+    }
+
+    /// The same image, its signatures read through `home` (a [`RememberedSignatures`] of its
+    /// repository, shared with the copy that follows the judgement: each `.sig` is read once,
+    /// and the copy keeps the signatures that were judged).
+    pub fn with_signatures(mut self, home: RememberedSignatures) -> Subject {
+        self.remembered = Some(home);
+        self
+    }
+
+    /// Where the image's signatures are read: the home [`Subject::with_signatures`] gave,
+    /// else the registry repository; none for an image of another transport.
+    pub fn signature_home(&self) -> Option<&dyn SignatureHome> {
+        match (&self.remembered, &self.repository) {
+            (Some(home), _) => Some(home),
+            (None, Some(repository)) => Some(&**repository),
+            (None, None) => None,
+        }
     }
 
     /// How messages name the image (`docker://reg/app:v1`, `oci:/dir:v1`).

@@ -152,14 +152,13 @@ impl PolicyVerifier {
         subject: &Subject,
         digest: &Digest,
     ) -> Result<Vec<Signature>, TrustError> {
-        let (Some(reference), Some(repository)) = (subject.reference(), subject.repository())
-        else {
+        let (Some(reference), Some(home)) = (subject.reference(), subject.signature_home()) else {
             return Ok(Vec::new());
         };
         if !self.attachments.enabled_for(reference) {
             return Ok(Vec::new());
         }
-        let found = attachments::read(&**repository, digest, subject.name()).await?;
+        let found = attachments::read(home, digest, subject.name()).await?;
         if found.others > 0 {
             tracing::debug!(
                 others = found.others,

@@ -16,6 +16,7 @@ pub mod fulcio;
 mod home;
 pub mod payload;
 pub mod rekor;
+mod remembered;
 
 use base64::Engine;
 use p256::ecdsa::signature::{Signer, Verifier};
@@ -28,6 +29,7 @@ pub use attachments::{
 pub use fulcio::{FulcioRoot, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION};
 pub use payload::Payload;
 pub use rekor::BUNDLE_ANNOTATION;
+pub use remembered::{RememberedSignatures, MAX_REMEMBERED};
 
 use crate::digest::Digest;
 use crate::reference::Reference;
