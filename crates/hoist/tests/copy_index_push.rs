@@ -149,12 +149,12 @@ async fn store_source_copies_a_whole_pulled_index_to_a_registry() {
     assert_index_copied(&b.url(), "dst/app", &index).await;
 }
 
-/// How long one platform's big layer is held back in the tests below.
+/// How long one request is held back in the tests below.
 const HELD: Duration = Duration::from_secs(3);
 
-/// A three-platform index (amd64, arm64, s390x) behind a proxy that holds the big layer of
-/// `images[held]` back for [`HELD`], and an `--all-platforms` pull of it (linux/amd64 chosen)
-/// with `slots` download slots running in a task.
+/// A three-platform index (amd64, arm64, s390x) behind a proxy that holds the GET of the
+/// path ending in `held` back for [`HELD`], and an `--all-platforms` pull of it (linux/amd64
+/// chosen, signatures kept) with `slots` download slots running in a task.
 struct HeldPull {
     index: hoist_testkit::Index,
     proxy: FaultProxy,
@@ -163,17 +163,18 @@ struct HeldPull {
     _registry: TestRegistry,
 }
 
-async fn pull_holding(held: usize, slots: usize) -> HeldPull {
+async fn pull_holding(held: impl Fn(&hoist_testkit::Index) -> String, slots: usize) -> HeldPull {
     let registry = TestRegistry::anonymous().await.unwrap();
     let index = three_platform_index(ManifestFormat::Oci);
     seed_index(&registry, "src/app", "v1", &index).await;
     let proxy = FaultProxy::start(&registry).await.unwrap();
-    let layer = &index.images[held].layers[1].digest;
-    proxy.rule(Rule::matching(&format!("GET /v2/src/app/blobs/{layer}")).delay(HELD));
+    let held = held(&index);
+    proxy.rule(Rule::matching(&format!("GET /v2/src/app/{held}")).delay(HELD));
     let store = Store::new();
     let puller = store.puller(PullOptions {
         platform: Some(Platform::parse("linux/amd64").unwrap()),
         all_platforms: true,
+        signatures: true,
         download: TransferConfig {
             max_concurrent: slots,
             ..fast_options().download
@@ -193,28 +194,37 @@ async fn pull_holding(held: usize, slots: usize) -> HeldPull {
     }
 }
 
-/// Where `requests` has a GET of the blob `digest` (they are listed as they start), and
-/// whether it was answered.
-fn blob_get(requests: &[ProxiedRequest], digest: &str) -> Option<(usize, bool)> {
+/// The big layer of `images[i]`, as a path under the repository.
+fn layer(i: usize) -> impl Fn(&hoist_testkit::Index) -> String {
+    move |index| format!("blobs/{}", index.images[i].layers[1].digest)
+}
+
+/// The manifest of `images[i]`, as a path under the repository.
+fn manifest(i: usize) -> impl Fn(&hoist_testkit::Index) -> String {
+    move |index| format!("manifests/{}", index.images[i].manifest.digest)
+}
+
+/// Where `requests` has a GET of the path ending in `path` (they are listed as they start),
+/// and whether it was answered.
+fn get_of(requests: &[ProxiedRequest], path: &str) -> Option<(usize, bool)> {
     requests
         .iter()
-        .position(|r| r.method == "GET" && r.path.ends_with(&format!("/blobs/{digest}")))
+        .position(|r| r.method == "GET" && r.path.ends_with(&format!("/{path}")))
         .map(|i| (i, requests[i].status.is_some()))
 }
 
-/// With `images[held]`'s layer held back, `images[other]`'s is asked before it is answered.
-async fn fetched_while_held(held: usize, other: usize) {
-    let pull = pull_holding(held, 3).await;
-    let images = &pull.index.images;
-    let (held, other) = (
-        &images[held].layers[1].digest,
-        &images[other].layers[1].digest,
-    );
+/// With `held` held back, `other` is asked before `held` is answered.
+async fn asked_while_held(
+    held: impl Fn(&hoist_testkit::Index) -> String,
+    other: impl Fn(&hoist_testkit::Index) -> String,
+) {
+    let pull = pull_holding(&held, 3).await;
+    let (held, other) = (held(&pull.index), other(&pull.index));
     loop {
         let requests = pull.proxy.requests();
-        match (blob_get(&requests, held), blob_get(&requests, other)) {
+        match (get_of(&requests, &held), get_of(&requests, &other)) {
             (Some((_, false)), Some(_)) => break,
-            (Some((_, true)), _) => panic!("{other} not fetched while {held} was held"),
+            (Some((_, true)), _) => panic!("{other} not asked while {held} was held"),
             _ => assert!(!pull.task.is_finished(), "{requests:#?}"),
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -225,13 +235,28 @@ async fn fetched_while_held(held: usize, other: usize) {
 #[tokio::test]
 async fn all_platforms_pull_fetches_another_platform_while_one_is_held_back() {
     // One platform after the other, s390x would be asked only once arm64 was answered.
-    fetched_while_held(1, 2).await;
+    asked_while_held(layer(1), layer(2)).await;
 }
 
 #[tokio::test]
 async fn all_platforms_pull_fetches_the_chosen_platform_beside_the_others() {
     // The chosen platform after the others, amd64 would wait for s390x.
-    fetched_while_held(2, 0).await;
+    asked_while_held(layer(2), layer(0)).await;
+}
+
+#[tokio::test]
+async fn all_platforms_pull_reads_the_chosen_manifest_with_the_others() {
+    // The chosen one read first, alone, arm64's would wait for amd64's.
+    asked_while_held(manifest(0), manifest(1)).await;
+}
+
+#[tokio::test]
+async fn all_platforms_pull_reads_the_index_signatures_beside_the_platforms() {
+    // Read after the platforms, the index's `.sig` would wait for arm64's layer.
+    let sig = |index: &hoist_testkit::Index| {
+        format!("manifests/{}.sig", index.index.digest.replacen(':', "-", 1))
+    };
+    asked_while_held(layer(1), sig).await;
 }
 
 #[tokio::test]
@@ -242,18 +267,22 @@ async fn all_platforms_pull_shares_one_set_of_download_slots() {
         store,
         task,
         _registry,
-    } = pull_holding(1, 1).await;
-    let held = &index.images[1].layers[1].digest;
+    } = pull_holding(layer(1), 1).await;
+    let held = &format!("blobs/{}", index.images[1].layers[1].digest);
     // While arm64's layer holds the one slot, no other layer may start.
     let mut seen_held = false;
     loop {
         let requests = proxy.requests();
-        match blob_get(&requests, held) {
+        match get_of(&requests, held) {
             Some((at, false)) => {
                 seen_held = true;
                 let layers = index.images.iter().flat_map(|image| &image.layers);
-                for layer in layers.filter(|layer| &layer.digest != held) {
-                    if let Some((started, _)) = blob_get(&requests, &layer.digest) {
+                for layer in layers {
+                    let path = format!("blobs/{}", layer.digest);
+                    if &path == held {
+                        continue;
+                    }
+                    if let Some((started, _)) = get_of(&requests, &path) {
                         assert!(started < at, "{} beside the held layer", layer.digest);
                     }
                 }

@@ -33,7 +33,7 @@ use crate::digest::Digest;
 use crate::error::translate_pull_error;
 use crate::media::Descriptor;
 use crate::reference::{Reference, Repository};
-use crate::trust::sigstore::{attachments, RememberedSignatures};
+use crate::trust::sigstore::{attachments, RememberedSignatures, Signature};
 
 /// The registry image being pulled, with manifests already read served from memory.
 pub(super) struct PullSource {
@@ -150,14 +150,34 @@ impl Puller {
         origin: &Origin<'_>,
         digests: &[Digest],
     ) -> Result<usize, PullError> {
+        let found = self.read_signatures(origin, digests).await?;
+        self.keep_signatures(origin, found).await
+    }
+
+    /// The first half of [`Puller::carry_signatures`]: the signatures of `digests`, read
+    /// (none without [`PullOptions::signatures`](super::PullOptions::signatures)).
+    pub(super) async fn read_signatures(
+        &self,
+        origin: &Origin<'_>,
+        digests: &[Digest],
+    ) -> Result<Vec<(Digest, Vec<Signature>)>, PullError> {
         if !self.options.signatures {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let image = format!("docker://{}", origin.target);
-        let found = attachments::read_each(origin.signatures, digests, &image).await?;
+        Ok(attachments::read_each(origin.signatures, digests, &image).await?)
+    }
+
+    /// The second half of [`Puller::carry_signatures`]: `found` added to the store's.
+    pub(super) async fn keep_signatures(
+        &self,
+        origin: &Origin<'_>,
+        found: Vec<(Digest, Vec<Signature>)>,
+    ) -> Result<usize, PullError> {
         if found.is_empty() {
             return Ok(0);
         }
+        let image = format!("docker://{}", origin.target);
         let location = format!("hoist:{}", origin.target);
         let home = LayoutSignatures::writing(self.metadata.content().clone(), location);
         Ok(attachments::append_each(&home, found, &image).await?)

@@ -39,7 +39,6 @@ const MAX_RECORD_ATTEMPTS: u32 = 3;
 
 /// Where the manifest being pulled came from.
 pub(super) struct Origin<'a> {
-    pub(super) repo: &'a Arc<RemoteRepository>,
     pub(super) target: &'a Reference,
     /// The digest of the index the manifest was chosen from, if any.
     pub(super) index_digest: Option<Digest>,
@@ -157,10 +156,16 @@ impl Puller {
             };
             if let (Some(entries), true) = (entries, self.options.all_platforms && depth == 0) {
                 let best = walker.next_manifest().map(|d| d.digest.clone());
-                others = entries
+                let rest: Vec<Descriptor> = entries
                     .into_iter()
                     .filter(|d| Some(&d.digest) != best.as_ref())
                     .collect();
+                // The chosen entry's manifest is read with the others, one round for all.
+                let (best_read, reads) = self
+                    .read_platforms(repo, target, best.as_ref(), &rest)
+                    .await?;
+                pending = Some(best_read);
+                others = reads;
             }
             chosen = Some((manifest_digest, read, depth));
         }
@@ -170,7 +175,6 @@ impl Puller {
             )));
         };
         let origin = Origin {
-            repo,
             target,
             index_digest: (depth > 0).then(|| digest.clone()),
             signatures: &signatures,
@@ -180,20 +184,16 @@ impl Puller {
             Manifest::Image(image) => Some((image.clone(), read.bytes.clone())),
             _ => None,
         };
-        let (mut result, ()) = futures_util::future::try_join(
+        // The platforms' signatures come with their copies; the index's are read while they
+        // run and stored after them.
+        let index = origin.index_digest.as_slice();
+        let (mut result, (), index_signatures) = futures_util::future::try_join3(
             self.pull_chosen(&origin, &manifest_digest, read, depth, progress),
-            self.pull_other_platforms(
-                &origin_of(repo, target, &digest, &signatures),
-                &others,
-                progress,
-            ),
+            self.pull_other_platforms(&origin_of(target, &digest, &signatures), others, progress),
+            self.read_signatures(&origin, index),
         )
         .await?;
-        if let Some(index) = &origin.index_digest {
-            // The platform's signatures came with its copy; the index's come here.
-            self.carry_signatures(&origin, std::slice::from_ref(index))
-                .await?;
-        }
+        self.keep_signatures(&origin, index_signatures).await?;
         progress.emit(ProgressEvent::message("", format!("Digest: {digest}")));
         let mut attempts = 0;
         let updated = loop {
@@ -442,15 +442,13 @@ fn walk_error(error: WalkError, target: &Reference) -> PullError {
     }
 }
 
-/// The origin of a manifest chosen from the index `index` of `repo`.
+/// The origin of a manifest chosen from the index `index`.
 fn origin_of<'a>(
-    repo: &'a Arc<RemoteRepository>,
     target: &'a Reference,
     index: &Digest,
     signatures: &'a RememberedSignatures,
 ) -> Origin<'a> {
     Origin {
-        repo,
         target,
         index_digest: Some(index.clone()),
         signatures,

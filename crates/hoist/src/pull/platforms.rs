@@ -2,11 +2,12 @@
 //!
 //! docker 20.10 pulls one platform; `docker pull --all-platforms` exists only with the
 //! containerd image store, which then keeps the whole index. hoist does the equivalent here:
-//! every image manifest of the index other than the chosen one is read (verified, stored; 8
-//! at a time, before the first is pulled) and pulled like the chosen one (config and layers
-//! through the copy engine, diffIDs checked, image recorded with the index's digest; 8
-//! platforms at a time beside the chosen one, their blobs through the puller's one set of
-//! download slots), and gets a digest reference `NAME@CHILD` so garbage collection keeps it.
+//! every image manifest of the index other than the chosen one is read (verified, stored;
+//! with the chosen one's, 8 at a time, before any is pulled) and pulled like the chosen one
+//! (config and layers through the copy engine, diffIDs checked, image recorded with the
+//! index's digest; 8 platforms at a time beside the chosen one, their blobs through the
+//! puller's one set of download slots), and gets a digest reference `NAME@CHILD` so garbage
+//! collection keeps it.
 //! The tag keeps pointing at the chosen platform's image, so `images`, `inspect` and `save`
 //! see what a plain pull gives.
 //!
@@ -25,19 +26,25 @@ use super::image::Origin;
 use super::resolve::ReadManifest;
 use super::{PullError, Puller};
 use crate::copy::record_child_reference;
+use crate::digest::Digest;
 use crate::media::{Descriptor, Manifest};
 use crate::progress::ProgressSink;
+use crate::reference::Reference;
 use crate::registry::read_ahead;
+use crate::registry::RemoteRepository;
 
 impl Puller {
-    /// Pulls and records every image manifest of `others` (the index's entries but the
-    /// chosen one), each with a digest reference.
-    pub(super) async fn pull_other_platforms(
+    /// The manifests of an index's `chosen` entry and of its `others` but attestations, read
+    /// at once (8 at a time): the chosen one as the platform walk will read it (not stored
+    /// yet: the walk stores it), the others verified and stored. One round of reads where
+    /// the walk's read of the chosen one came first and the others' after it.
+    pub(super) async fn read_platforms(
         &self,
-        origin: &Origin<'_>,
+        repo: &RemoteRepository,
+        target: &Reference,
+        chosen: Option<&Digest>,
         others: &[Descriptor],
-        progress: &Arc<dyn ProgressSink>,
-    ) -> Result<(), PullError> {
+    ) -> Result<(Option<ReadManifest>, Vec<(Descriptor, ReadManifest)>), PullError> {
         let wanted: Vec<&Descriptor> = others
             .iter()
             .filter(|child| {
@@ -47,20 +54,47 @@ impl Puller {
                 !child.is_attestation()
             })
             .collect();
-        // Their manifests first, read ahead (each read is verified and stored): one round
-        // trip for all instead of one before each platform's pull.
-        let reads: Vec<_> = wanted
+        let first = chosen.map(|digest| self.read_entry(repo, target, digest, false));
+        let rest = wanted
             .iter()
-            .map(|child| self.read_manifest(origin.repo, &child.digest, None, origin.target))
-            .collect();
-        let reads: Vec<_> = read_ahead::in_order(reads).try_collect().await?;
-        // Then the platforms themselves, several at once: their blobs share the puller's
-        // download slots, so this overlaps the per-image round trips (signatures, manifests,
-        // the recording) and fills slots a platform of fewer layers leaves empty; the error
-        // reported is the first in index order.
-        let pulls: Vec<_> = wanted
+            .map(|child| self.read_entry(repo, target, &child.digest, true));
+        let reads: Vec<_> = first.into_iter().chain(rest).collect();
+        let mut reads: Vec<ReadManifest> = read_ahead::in_order(reads).try_collect().await?;
+        let chosen = match chosen {
+            Some(_) if !reads.is_empty() => Some(reads.remove(0)),
+            _ => None,
+        };
+        Ok((chosen, wanted.into_iter().cloned().zip(reads).collect()))
+    }
+
+    /// The manifest `digest` of `repo`, stored with `store`.
+    async fn read_entry(
+        &self,
+        repo: &RemoteRepository,
+        target: &Reference,
+        digest: &Digest,
+        store: bool,
+    ) -> Result<ReadManifest, PullError> {
+        match store {
+            true => self.read_manifest(repo, digest, None, target).await,
+            false => self.peek_manifest(repo, digest, target).await,
+        }
+    }
+
+    /// Pulls and records every image manifest of `platforms` (the index's entries but the
+    /// chosen one and attestations, read by [`Puller::read_platforms`]), each with a digest
+    /// reference: several at once, their blobs through the puller's download slots, so
+    /// this overlaps the per-image round trips (signatures, manifests, the recording) and
+    /// fills slots a platform of fewer layers leaves empty; the error reported is the first
+    /// in index order.
+    pub(super) async fn pull_other_platforms(
+        &self,
+        origin: &Origin<'_>,
+        platforms: Vec<(Descriptor, ReadManifest)>,
+        progress: &Arc<dyn ProgressSink>,
+    ) -> Result<(), PullError> {
+        let pulls: Vec<_> = platforms
             .into_iter()
-            .zip(reads)
             .map(|(child, read)| self.pull_platform(origin, child, read, progress))
             .collect();
         read_ahead::in_order(pulls).try_collect::<Vec<()>>().await?;
@@ -72,7 +106,7 @@ impl Puller {
     async fn pull_platform(
         &self,
         origin: &Origin<'_>,
-        child: &Descriptor,
+        child: Descriptor,
         read: ReadManifest,
         progress: &Arc<dyn ProgressSink>,
     ) -> Result<(), PullError> {
