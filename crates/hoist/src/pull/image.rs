@@ -188,7 +188,7 @@ impl Puller {
         // run and stored after them.
         let index = origin.index_digest.as_slice();
         let (mut result, (), index_signatures) = futures_util::future::try_join3(
-            self.pull_chosen(&origin, &manifest_digest, read, depth, progress),
+            self.pull_chosen(&origin, depth, &manifest_digest, read, progress),
             self.pull_other_platforms(&origin_of(target, &digest, &signatures), others, progress),
             self.read_signatures(&origin, index),
         )
@@ -225,14 +225,14 @@ impl Puller {
         })
     }
 
-    /// The manifest the platform walk chose (`read`, `depth` indexes down): an image
+    /// The manifest the platform walk chose `depth` indexes down (`read`): an image
     /// manifest is pulled, a schema 1 one converted; an index there is one too deep.
     async fn pull_chosen(
         &self,
         origin: &Origin<'_>,
+        depth: usize,
         manifest_digest: &Digest,
         read: ReadManifest,
-        depth: usize,
         progress: &Arc<dyn ProgressSink>,
     ) -> Result<ImageResult, PullError> {
         match read.manifest {
