@@ -278,6 +278,38 @@ async fn copy_through_an_oci_layout_and_the_store_carries_signatures() {
 }
 
 #[tokio::test]
+async fn a_copy_under_a_policy_reads_the_signatures_it_judged_once_and_carries_them() {
+    let key = CosignKey::generate();
+    let (a, image) = signed_registry(&key).await;
+    let sandbox = sandbox_for(&[&a]);
+    let dir = tempfile::tempdir().unwrap();
+    let ha = a.host();
+    let policy = policy(dir.path(), &key, &format!("{ha}/team/app"));
+    let layout = sandbox.dir.path().join("layout");
+    a.clear_log().unwrap();
+
+    hoist_ok(
+        &sandbox,
+        &[
+            "copy",
+            "-q",
+            "--policy",
+            &policy,
+            &format!("docker://{ha}/team/app:v1"),
+            &format!("oci:{}:v1", layout.display()),
+        ],
+    )
+    .await;
+
+    // Judged, then carried: one read of the tag (two before the judgement shared the
+    // source's).
+    let tag = format!("/v2/team/app/manifests/{}", tag_of(image.digest()));
+    assert_eq!(a.count_requests("GET", &tag), 1);
+    assert_eq!(signature_entries(&layout).len(), 1);
+    assert_skopeo_reads_signature(&layout, image.digest());
+}
+
+#[tokio::test]
 async fn every_platform_and_the_index_keep_their_signatures_through_a_layout() {
     let key = CosignKey::generate();
     let a = TestRegistry::anonymous().await.unwrap();

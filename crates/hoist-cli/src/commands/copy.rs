@@ -111,10 +111,7 @@ pub fn run(
     };
     let client = client(config, credentials)?;
     let runtime = runtime()?;
-    let verify = trust::verifier(&args.policy, config)?.map(|verifier| Verification {
-        verifier,
-        subject: Subject::from_location(&from, &client),
-    });
+    let verifier = trust::verifier(&args.policy, config)?;
     // An archive copied into the store is read straight into the store's content (under a
     // lease until the sink records it), so no blob is written twice.
     let staging = match (&to, &store) {
@@ -126,6 +123,18 @@ pub fn run(
         None => None,
     };
     let source = open_source(&client, store.as_ref(), staging, &from)?;
+    // The judgement reads a registry image's signatures through the source's own home, so
+    // the copy carries those it judged without reading them again.
+    let verify = verifier.map(|verifier| {
+        let subject = Subject::from_location(&from, &client);
+        Verification {
+            verifier,
+            subject: match source.signatures() {
+                Some(home) => subject.with_signatures(Arc::from(home)),
+                None => subject,
+            },
+        }
+    });
     let root = runtime.block_on(source.resolve()).map_err(Box::new)?;
     // Judged here rather than through `CopyOptions::verify`: opening a sink already creates
     // an `oci:`/`dir:` destination, and a refused image must leave nothing behind.

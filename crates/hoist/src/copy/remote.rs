@@ -25,7 +25,12 @@
 //!   `RemoteBlobWriter` (`remote_upload`: blobs as the source holds them and layers
 //!   compressed on the way alike), manifests `PUT` by digest, the root under the tag;
 //! - **referrers** (OCI 1.1) listed and kept by the client (`registry::referrers`): the
-//!   referrers API, or the fallback tag `sha256-HEX` on registries without it.
+//!   referrers API, or the fallback tag `sha256-HEX` on registries without it;
+//! - **signatures** (`sha256-HEX.sig`) read as a source through one [`RememberedSignatures`]
+//!   shared by clones: a policy's judgement given the same home
+//!   ([`crate::trust::Subject::with_signatures`], as `hoist copy` does) and the copy that
+//!   carries them read each once, and what is carried is what was judged. As a sink, the
+//!   repository itself.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -45,7 +50,7 @@ use crate::registry::body::Document;
 use crate::registry::read_ahead;
 use crate::registry::{MountResult, Purpose, RegistryClient, RegistryError, RemoteRepository};
 use crate::transfer::{Backoff, RetryPolicy, SendPolicy};
-use crate::trust::sigstore::SignatureHome;
+use crate::trust::sigstore::{RememberedSignatures, SignatureHome};
 
 /// Manifest reads and writes (`HEAD`, `GET`, `PUT`, referrers lists): 5 attempts (docker's
 /// count), a short backoff, and a registry's `Retry-After` honoured up to a minute, so that
@@ -69,6 +74,8 @@ pub struct RegistryImage {
     get_at_once: bool,
     /// Manifests read (verified), by digest; shared by clones.
     kept: Arc<Mutex<KeptManifests>>,
+    /// The `.sig` tags and payloads read as a source; shared by clones.
+    signatures: RememberedSignatures,
 }
 
 /// The most manifest bytes one [`RegistryImage`] keeps (see the module docs); a manifest
@@ -108,8 +115,10 @@ impl RegistryImage {
     pub fn new(client: &RegistryClient, reference: &Reference) -> RegistryImage {
         let reference = reference.clone().with_default_tag();
         let repository = reference.repository();
+        let repo = client.repository(repository.domain(), repository.path());
         RegistryImage {
-            repo: client.repository(repository.domain(), repository.path()),
+            signatures: RememberedSignatures::new(Arc::new(repo.clone())),
+            repo,
             reference,
             policy: SendPolicy::default(),
             get_at_once: false,
@@ -357,7 +366,7 @@ impl ImageSource for RegistryImage {
     }
 
     fn signatures(&self) -> Option<Box<dyn SignatureHome>> {
-        Some(Box::new(self.repo.clone()))
+        Some(Box::new(self.signatures.clone()))
     }
 }
 

@@ -60,7 +60,7 @@ impl Puller {
             return Ok(());
         };
         let subject = crate::trust::Subject::registry(target.clone(), Arc::clone(repo))
-            .with_signatures(signatures.clone());
+            .with_signatures(Arc::new(signatures.clone()));
         crate::trust::verify_each(&**verifier, &subject, digests).await?;
         Ok(())
     }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use crate::copy::ImageLocation;
 use crate::reference::Reference;
 use crate::registry::{RegistryClient, RemoteRepository};
-use crate::trust::sigstore::{RememberedSignatures, SignatureHome};
+use crate::trust::sigstore::SignatureHome;
 
 /// The image being admitted. See the module docs.
 #[derive(Clone)]
@@ -26,7 +26,7 @@ pub struct Subject {
     scopes: Vec<String>,
     name: String,
     repository: Option<Arc<RemoteRepository>>,
-    remembered: Option<RememberedSignatures>,
+    remembered: Option<Arc<dyn SignatureHome>>,
 }
 
 impl Subject {
@@ -116,11 +116,15 @@ impl Subject {
         self.repository.as_ref()
     }
 
-    /// The same image, its signatures read through `home` (a [`RememberedSignatures`] of its
-    /// repository, shared with the copy that follows the judgement: each `.sig` is read once,
-    /// and the copy keeps the signatures that were judged).
-    pub fn with_signatures(mut self, home: RememberedSignatures) -> Subject {
-        self.remembered = Some(home);
+    /// The same image, its signatures read through `home` — a
+    /// [`RememberedSignatures`](crate::trust::sigstore::RememberedSignatures) of its repository
+    /// shared with the copy that follows the judgement, so that each `.sig` is read once and
+    /// the copy carries the signatures that were judged. For a registry image only: an image
+    /// of another transport has no signatures to judge, and keeps having none.
+    pub fn with_signatures(mut self, home: Arc<dyn SignatureHome>) -> Subject {
+        if self.repository.is_some() {
+            self.remembered = Some(home);
+        }
         self
     }
 
@@ -128,7 +132,7 @@ impl Subject {
     /// else the registry repository; none for an image of another transport.
     pub fn signature_home(&self) -> Option<&dyn SignatureHome> {
         match (&self.remembered, &self.repository) {
-            (Some(home), _) => Some(home),
+            (Some(home), _) => Some(&**home),
             (None, Some(repository)) => Some(&**repository),
             (None, None) => None,
         }
