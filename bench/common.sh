@@ -1,5 +1,6 @@
 # Helpers the bench scripts share (sourced, not run): a free loopback port, waiting for a
-# listener, a docker-registry configuration, and the address the testkit proxy prints.
+# listener, a docker-registry configuration, the address the testkit proxy prints, the scratch
+# directories of a run, and a hyperfine JSON's median.
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
@@ -9,4 +10,19 @@ registry_config() { # PORT STORAGE
 proxy_address() { # FILE the proxy's output goes to -> HOST:PORT once it printed it, or fails
   for _ in $(seq 200); do grep -q '^proxy: ' "$1" 2>/dev/null && break; sleep 0.05; done
   sed -n 's/^proxy: \([^ ]*\) .*/\1/p' "$1" | grep . || { echo "the proxy did not start: $(cat "$1")" >&2; return 1; }
+}
+scratch_dirs() { # NAME: sets work (on tmpfs) and peer_dir (in the chroot at $sid, or empty)
+  # and pids; on exit the processes in pids are killed and both directories removed.
+  work=$(mktemp -d "/dev/shm/hoist-$1.XXXXXX")
+  mkdir -p "$sid/tmp" 2>/dev/null || true
+  peer_dir=$(mktemp -d "$sid/tmp/$1.XXXXXX" 2>/dev/null || echo "")
+  pids=()
+  trap scratch_cleanup EXIT
+}
+scratch_cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$work" "$peer_dir"
+}
+median_ms() { # hyperfine JSON -> median in ms
+  python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["results"][0]["median"]*1000))' "$1"
 }

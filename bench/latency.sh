@@ -51,18 +51,9 @@ if [ ! -x "$hoist" ] || [ ! -x "$testkit" ]; then
 fi
 [ -d "$cache/registry" ] || { echo "no $cache/registry: run bench/run.sh first" >&2; exit 1; }
 
-work=$(mktemp -d /dev/shm/hoist-latency.XXXXXX)
-mkdir -p "$sid/tmp" 2>/dev/null || true
-peer_dir=$(mktemp -d "$sid/tmp/latency.XXXXXX" 2>/dev/null || echo "")
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$work" "$peer_dir"
-}
-trap cleanup EXIT
-
 # shellcheck source=bench/common.sh
 . "$here/common.sh"
+scratch_dirs latency
 
 # ------------------------------------------------------------------ registry and proxy
 # serve NAME STORAGE: a docker-registry on STORAGE behind a delaying proxy; sets port_NAME (the
@@ -83,9 +74,6 @@ serve cache "$cache/registry"
 port=$port_cache reg=$reg_cache
 
 # ------------------------------------------------------------------ rows
-median_ms() { # hyperfine JSON -> median in ms
-  python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["results"][0]["median"]*1000))' "$1"
-}
 row() { # LABEL IMAGE PREPARE COMMAND
   local json=$work/row.json
   if hyperfine --shell=bash --style=none --runs "$runs" --prepare "$3" --export-json "$json" "$4" \

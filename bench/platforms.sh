@@ -44,18 +44,9 @@ fi
 archs=(amd64 arm64 386 ppc64le s390x riscv64 mips64le arm loong64 mips sparc64 ia64 alpha m68k sh4 hppa)
 [ "$count" -ge 1 ] && [ "$count" -le ${#archs[@]} ] || { echo "PLATFORMS: 1 to ${#archs[@]}" >&2; exit 1; }
 
-work=$(mktemp -d /dev/shm/hoist-platforms.XXXXXX)
-mkdir -p "$sid/tmp" 2>/dev/null || true
-peer_dir=$(mktemp -d "$sid/tmp/platforms.XXXXXX" 2>/dev/null || echo "")
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$work" "$peer_dir"
-}
-trap cleanup EXIT
-
 # shellcheck source=bench/common.sh
 . "$here/common.sh"
+scratch_dirs platforms
 
 # ------------------------------------------------------------------ registry, images, proxy
 "$testkit" serve anonymous >"$work/serve.out" 2>&1 &
@@ -88,9 +79,6 @@ trust=(--policy "$work/policy.json" --registries.d "$work/regd")
 export HOIST_CONFIG=$work/config.toml
 
 # ------------------------------------------------------------------ rows
-median_ms() { # hyperfine JSON -> median in ms
-  python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["results"][0]["median"]*1000))' "$1"
-}
 row() { # LABEL PREPARE COMMAND
   local json=$work/row.json
   if hyperfine --shell=bash --style=none --runs "$runs" --prepare "$2" --export-json "$json" "$3" \
