@@ -26,7 +26,7 @@ pub struct Subject {
     scopes: Vec<String>,
     name: String,
     repository: Option<Arc<RemoteRepository>>,
-    remembered: Option<Arc<dyn SignatureHome>>,
+    signature_home: Option<Arc<dyn SignatureHome>>,
 }
 
 impl Subject {
@@ -39,7 +39,7 @@ impl Subject {
             name: format!("docker://{}", reference.familiar()),
             reference: Some(reference),
             repository: Some(repository),
-            remembered: None,
+            signature_home: None,
         }
     }
 
@@ -60,7 +60,7 @@ impl Subject {
                     name: format!("hoist:{}", reference.familiar()),
                     reference: Some(reference),
                     repository: None,
-                    remembered: None,
+                    signature_home: None,
                 }
             }
             ImageLocation::Layout { path, tag } => {
@@ -91,7 +91,7 @@ impl Subject {
             scopes,
             name: location.to_string(),
             repository: None,
-            remembered: None,
+            signature_home: None,
         }
     }
 
@@ -123,7 +123,7 @@ impl Subject {
     /// of another transport has no signatures to judge, and keeps having none.
     pub fn with_signatures(mut self, home: Arc<dyn SignatureHome>) -> Subject {
         if self.repository.is_some() {
-            self.remembered = Some(home);
+            self.signature_home = Some(home);
         }
         self
     }
@@ -131,7 +131,7 @@ impl Subject {
     /// Where the image's signatures are read: the home [`Subject::with_signatures`] gave,
     /// else the registry repository; none for an image of another transport.
     pub fn signature_home(&self) -> Option<&dyn SignatureHome> {
-        match (&self.remembered, &self.repository) {
+        match (&self.signature_home, &self.repository) {
             (Some(home), _) => Some(&**home),
             (None, Some(repository)) => Some(&**repository),
             (None, None) => None,

@@ -1,12 +1,13 @@
 //! [`RememberedSignatures`]: a registry repository as a [`SignatureHome`] that reads each `.sig`
 //! tag and signature blob once, for one command.
 //!
-//! A pull under a policy that requires signatures reads every image's `.sig` twice: the
-//! verifier reads it to judge the image, then the copy into the store reads it again to keep
-//! it (two round trips per platform, each). Sharing one of these between the two, the copy
-//! stores the very signatures that were judged — as containers/image, which reads an image's
-//! signatures once per copy and both checks and writes those — and asks the registry nothing
-//! more.
+//! A pull or a copy under a policy that requires signatures would read every image's `.sig`
+//! twice: the verifier to judge the image, then the copy to carry the signatures (two round
+//! trips per platform, each). Sharing one of these between the two (`hoist pull` makes one
+//! per pull; a [`RegistryImage`](crate::copy::RegistryImage) source has one, which `hoist
+//! copy` gives its judgement), the copy carries the very signatures that were judged — as
+//! containers/image, which reads an image's signatures once per copy and both checks and
+//! writes those — and asks the registry nothing more.
 //!
 //! What is kept: a tag's answer (its manifest bytes, or that there is none), and a blob only
 //! when its bytes match its digest (a wrong answer is not kept, so the caller's own digest
