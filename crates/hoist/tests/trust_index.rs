@@ -15,7 +15,7 @@ use hoist::trust::{
     Policy, PolicyVerifier, SigstoreAttachments, Subject, TrustError, Verification,
 };
 use hoist_testkit::sigstore::{self, CosignKey};
-use hoist_testkit::{ImagePusher, Index, ManifestFormat, TestRegistry};
+use hoist_testkit::{FaultProxy, ImagePusher, Index, ManifestFormat, Rule, TestRegistry};
 use support::copy::{copy_between, fast_copy_options, seed_index, two_platform_index};
 use support::pull::{anonymous_client, fast_options, reference, Store};
 use tempfile::TempDir;
@@ -207,6 +207,47 @@ async fn all_platforms_reads_each_signature_once_and_stores_the_ones_judged() {
             names.filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str());
         assert!(names.any(|name| name == tag), "{tag} not stored: {index}");
     }
+}
+
+#[tokio::test]
+async fn a_copy_between_registries_writes_the_platforms_signatures_at_once() {
+    let setup = Setup::new().await;
+    setup.sign(setup.amd64()).await;
+    setup.sign(setup.arm64()).await;
+    let proxy = FaultProxy::start(&setup.registry).await.unwrap();
+    let tag = |digest: &str| format!("{}.sig", digest.replacen(':', "-", 1));
+    let (held, other) = (
+        format!("/v2/copy/app/manifests/{}", tag(setup.amd64())),
+        format!("/v2/copy/app/manifests/{}", tag(setup.arm64())),
+    );
+    let hold = std::time::Duration::from_secs(3);
+    proxy.rule(Rule::matching(&format!("PUT {held}")).delay(hold));
+    let src = format!("docker://{}/team/app:v1", setup.registry.host());
+    let dst = format!("docker://{}/copy/app:v1", proxy.host());
+    let options = CopyOptions {
+        signatures: true,
+        ..fast_copy_options()
+    };
+    let copy = tokio::spawn(async move { copy_between(&src, &dst, options).await.0 });
+
+    // One tag after the other, arm64's would be written only once amd64's was.
+    let put = |requests: &[hoist_testkit::ProxiedRequest], path: &str| {
+        let put = requests
+            .iter()
+            .find(|r| r.method == "PUT" && r.path == path);
+        put.map(|r| r.status.is_some())
+    };
+    loop {
+        let requests = proxy.requests();
+        match (put(&requests, &held), put(&requests, &other)) {
+            (Some(false), Some(_)) => break,
+            (Some(true), _) => panic!("{other} not written while {held} was held"),
+            _ => assert!(!copy.is_finished(), "{requests:#?}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let outcome = copy.await.unwrap().unwrap();
+    assert_eq!(outcome.signatures, 2);
 }
 
 #[tokio::test]

@@ -32,7 +32,7 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 
 pub use super::home::{HomeFuture, SigItem, SigPut, SignatureHome};
 use crate::digest::Digest;
@@ -182,18 +182,35 @@ async fn read_of<'a>(
 
 /// Adds each of `found` ([`read_each`]'s) to `home`, one [`append`] each: payloads and every
 /// annotation as they are, the signatures already there kept, one already there not added
-/// twice. Returns how many were added.
+/// twice. Returns how many were added. Different digests' tags are written
+/// [`read_ahead::READ_AHEAD`] at a time (each is a read, uploads and a put: an index's
+/// platforms one after the other were the slowest part of a signed copy between registries);
+/// one digest's signatures in turn, since each rewrites its tag. The error reported is the
+/// first in `found`'s order.
 pub async fn append_each(
     home: &dyn SignatureHome,
     found: Vec<(Digest, Vec<Signature>)>,
     image: &str,
 ) -> Result<usize, TrustError> {
+    let appends: Vec<_> = found
+        .into_iter()
+        .map(|(digest, signatures)| append_all(home, digest, signatures, image))
+        .collect();
+    let added: Vec<usize> = read_ahead::in_order(appends).try_collect().await?;
+    Ok(added.into_iter().sum())
+}
+
+/// [`append`]s each of `signatures` to `digest`'s tag in turn; how many were added.
+async fn append_all(
+    home: &dyn SignatureHome,
+    digest: Digest,
+    signatures: Vec<Signature>,
+    image: &str,
+) -> Result<usize, TrustError> {
     let mut added = 0;
-    for (digest, signatures) in found {
-        for signature in signatures {
-            if append(home, &digest, signature, image).await? {
-                added += 1;
-            }
+    for signature in signatures {
+        if append(home, &digest, signature, image).await? {
+            added += 1;
         }
     }
     Ok(added)
