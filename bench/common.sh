@@ -1,6 +1,6 @@
 # Helpers the bench scripts share (sourced, not run): a free loopback port, waiting for a
 # listener, a docker-registry configuration, the address the testkit proxy prints, the scratch
-# directories of a run, and a hyperfine JSON's median.
+# directories of a run, and a markdown row of a command's hyperfine median.
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
@@ -25,4 +25,14 @@ scratch_cleanup() {
 }
 median_ms() { # hyperfine JSON -> median in ms
   python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["results"][0]["median"]*1000))' "$1"
+}
+row() { # CELLS PREPARE COMMAND: "| CELLS | median ms |" of COMMAND ($runs runs, PREPARE before
+  # each), or the failure in its place
+  local json=$work/row.json
+  if hyperfine --shell=bash --style=none --runs "$runs" --prepare "$2" --export-json "$json" "$3" \
+    >"$work/row.log" 2>&1; then
+    echo "| $1 | $(median_ms "$json") |"
+  else
+    echo "| $1 | failed: $(tail -1 "$work/row.log") |"
+  fi
 }

@@ -74,15 +74,7 @@ serve cache "$cache/registry"
 port=$port_cache reg=$reg_cache
 
 # ------------------------------------------------------------------ rows
-row() { # LABEL IMAGE PREPARE COMMAND
-  local json=$work/row.json
-  if hyperfine --shell=bash --style=none --runs "$runs" --prepare "$3" --export-json "$json" "$4" \
-    >"$work/row.log" 2>&1; then
-    echo "| $1 | $2 | $(median_ms "$json") |"
-  else
-    echo "| $1 | $2 | failed: $(tail -1 "$work/row.log") |"
-  fi
-}
+image_row() { row "$1 | $2" "$3" "$4"; } # LABEL IMAGE PREPARE COMMAND
 
 echo "Each answer held back $delay ms; medians of $runs runs (ms)."
 echo
@@ -94,19 +86,19 @@ for im in $images; do
   for build in "$hoist" ${HOIST_B:+"$HOIST_B"}; do
     label="hoist pull --no-unpack"
     [ "$build" = "$hoist" ] || label="hoist (B) pull --no-unpack"
-    row "$label" "$im" "rm -rf $work/store" "$build --root $work/store pull -q --no-unpack $ref"
+    image_row "$label" "$im" "rm -rf $work/store" "$build --root $work/store pull -q --no-unpack $ref"
   done
   if [ -n "$peer_dir" ] && [ -x "$sid/usr/bin/crane" ]; then
     inside=${peer_dir#"$sid"}
-    row "crane pull --format oci" "$im" "rm -rf $peer_dir/crane" \
+    image_row "crane pull --format oci" "$im" "rm -rf $peer_dir/crane" \
       "chroot $sid crane pull --insecure --format oci $ref $inside/crane >/dev/null"
-    row "skopeo 1.22 copy docker:// oci:" "$im" "rm -rf $peer_dir/skopeo" \
+    image_row "skopeo 1.22 copy docker:// oci:" "$im" "rm -rf $peer_dir/skopeo" \
       "chroot $sid skopeo copy -q --src-tls-verify=false docker://$ref oci:$inside/skopeo:img >/dev/null"
   fi
   for build in "$hoist" ${HOIST_B:+"$HOIST_B"}; do
     label="hoist pull"
     [ "$build" = "$hoist" ] || label="hoist (B) pull"
-    row "$label" "$im" "rm -rf $work/store" "$build --root $work/store pull -q $ref"
+    image_row "$label" "$im" "rm -rf $work/store" "$build --root $work/store pull -q $ref"
   done
 done
 
@@ -156,33 +148,33 @@ done
 for build in "$hoist" ${HOIST_B:+"$HOIST_B"}; do
   b=""
   [ "$build" = "$hoist" ] || b=" (B)"
-  row "hoist$b copy docker:// oci:" "$label" "rm -rf $work/out" "$build copy -q docker://$src oci:$work/out:idx"
-  row "hoist$b copy --no-referrers docker:// oci:" "$label" "rm -rf $work/out" \
+  image_row "hoist$b copy docker:// oci:" "$label" "rm -rf $work/out" "$build copy -q docker://$src oci:$work/out:idx"
+  image_row "hoist$b copy --no-referrers docker:// oci:" "$label" "rm -rf $work/out" \
     "$build copy -q --no-referrers docker://$src oci:$work/out:idx"
-  row "hoist$b pull --no-unpack --all-platforms" "$label" "rm -rf $work/store" \
+  image_row "hoist$b pull --no-unpack --all-platforms" "$label" "rm -rf $work/store" \
     "$build --root $work/store pull -q --no-unpack --all-platforms $src"
-  row "hoist$b copy oci: docker:// (first push)" "$label" "rm -rf $work/scratch/docker/registry/v2/repositories/pushed" \
+  image_row "hoist$b copy oci: docker:// (first push)" "$label" "rm -rf $work/scratch/docker/registry/v2/repositories/pushed" \
     "$build copy -q oci:$work/index-layout:idx docker://$reg2/pushed/app:idx"
-  row "hoist$b copy docker:// docker://" "$label" "rm -rf $work/scratch/docker/registry/v2/repositories/copied" \
+  image_row "hoist$b copy docker:// docker://" "$label" "rm -rf $work/scratch/docker/registry/v2/repositories/copied" \
     "$build copy -q docker://$src docker://$reg2/copied/app:idx"
 done
 if [ -n "$peer_dir" ] && [ -x "$sid/usr/bin/skopeo" ]; then
   inside=${peer_dir#"$sid"}
   cp -a "$work/index-layout" "$peer_dir/index-layout"
-  row "skopeo 1.22 copy --all docker:// oci:" "$label" "rm -rf $peer_dir/out" \
+  image_row "skopeo 1.22 copy --all docker:// oci:" "$label" "rm -rf $peer_dir/out" \
     "chroot $sid skopeo copy -q --all --src-tls-verify=false docker://$src oci:$inside/out:idx"
-  row "skopeo 1.22 copy --all oci: docker:// (first push)" "$label" \
+  image_row "skopeo 1.22 copy --all oci: docker:// (first push)" "$label" \
     "rm -rf $work/scratch/docker/registry/v2/repositories/pushed" \
     "chroot $sid skopeo copy -q --all --dest-tls-verify=false oci:$inside/index-layout:idx docker://$reg2/pushed/app:idx"
-  row "skopeo 1.22 copy --all docker:// docker://" "$label" \
+  image_row "skopeo 1.22 copy --all docker:// docker://" "$label" \
     "rm -rf $work/scratch/docker/registry/v2/repositories/copied" \
     "chroot $sid skopeo copy -q --all --src-tls-verify=false --dest-tls-verify=false docker://$src docker://$reg2/copied/app:idx"
 fi
 if [ -n "$peer_dir" ] && [ -x "$sid/usr/bin/crane" ]; then
-  row "crane copy" "$label" "rm -rf $work/scratch/docker/registry/v2/repositories/copied" \
+  image_row "crane copy" "$label" "rm -rf $work/scratch/docker/registry/v2/repositories/copied" \
     "chroot $sid crane copy --insecure $src $reg2/copied/app:idx 2>/dev/null"
 fi
 if [ -n "$peer_dir" ] && [ -x "$sid/usr/bin/oras" ]; then
-  row "oras cp -r" "$label" "rm -rf $work/scratch/docker/registry/v2/repositories/copied" \
+  image_row "oras cp -r" "$label" "rm -rf $work/scratch/docker/registry/v2/repositories/copied" \
     "chroot $sid oras cp -r --from-plain-http --to-plain-http $src $reg2/copied/app:idx >/dev/null"
 fi

@@ -79,15 +79,6 @@ trust=(--policy "$work/policy.json" --registries.d "$work/regd")
 export HOIST_CONFIG=$work/config.toml
 
 # ------------------------------------------------------------------ rows
-row() { # LABEL PREPARE COMMAND
-  local json=$work/row.json
-  if hyperfine --shell=bash --style=none --runs "$runs" --prepare "$2" --export-json "$json" "$3" \
-    >"$work/row.log" 2>&1; then
-    echo "| $1 | $(median_ms "$json") |"
-  else
-    echo "| $1 | failed: $(tail -1 "$work/row.log") |"
-  fi
-}
 
 echo "An index of $count platforms (one small layer each); each answer held back $delay ms;"
 echo "medians of $runs runs (ms)."
