@@ -119,7 +119,7 @@ impl Puller {
             .await?;
         let metadata = Arc::clone(&self.metadata);
         let repository = origin.target.repository().clone();
-        let (child, manifest) = (child.digest.clone(), result.manifest_digest.clone());
+        let (child, manifest) = (child.digest, result.manifest_digest);
         self.blocking(move || record_child_reference(&metadata, &repository, &child, &manifest))
             .await??;
         Ok(())
