@@ -20,6 +20,7 @@
 #    BENCH_IMAGES="debian:gzip twolayer:zstd ..." picks the images (name:compression).
 #    BENCH_CASES="pull push ..." picks the comparisons (pull export no-unpack push loadpush;
 #    floor; with the current peers pull-ctr21 pull-ctr21p no-unpack-crane export-crane
+#    export-remote-crane (`hoist export docker://…`, nothing stored, against crane export)
 #    push-skopeo122 loadpush-skopeo122 copydir-skopeo122 — `hoist copy --dest-compress gzip dir:…
 #    docker://…`, one step like skopeo's).
 #    BENCH_PEERS=all (default) | debian12: with or without the current peers (containerd 2.1,
@@ -302,6 +303,8 @@ ctr_pull() {
 }
 hoist_pull() { rss "$hoist" --root "$S/hoist" pull -q "$@"; }
 hoist_pull_export() { hoist_pull "$src_reg/$1" && rss "$hoist" --root "$S/hoist" export "$src_reg/$1" "$S/out"; }
+# export straight from the registry, nothing stored (beside crane export)
+hoist_export_remote() { rss "$hoist" --root "$S/hoist" export "docker://$src_reg/$1" "$S/out"; }
 skopeo_pull() { rss skopeo copy -q --src-tls-verify=false "docker://$src_reg/$1" "oci:$S/skopeo:img" >/dev/null; }
 skopeo_umoci() { skopeo_pull "$1" && rss umoci unpack --image "$S/skopeo:img" "$S/bundle" >/dev/null; }
 hoist_push() { rss "$hoist" --root "${PUSHSRC:-$S/pushsrc}" push -q "$dst_reg/$1" >/dev/null; }
@@ -345,7 +348,7 @@ case "${BENCH_PEERS:-all}" in
   debian12) ;;
   *) echo "BENCH_PEERS must be all or debian12" >&2; exit 2 ;;
 esac
-export -f rss containerd_restart dst_restart ctr_pull hoist_pull hoist_pull_export skopeo_pull \
+export -f rss containerd_restart dst_restart ctr_pull hoist_pull hoist_pull_export hoist_export_remote skopeo_pull \
   skopeo_umoci hoist_push skopeo_push hoist_load_push hoist_dir_push skopeo_dir_push wipe wipe_all floor_unpack
 
 bench() { # CASE IMAGE HOIST_CMD HOIST_PREPARE PEER_CMD PEER_PREPARE
@@ -390,6 +393,7 @@ PY
     bench no-unpack-crane "$name:$comp" "hoist_pull --no-unpack $src_reg/$ref" wipe \
       "crane_pull $ref" wipe
     bench export-crane "$name:$comp" "hoist_pull_export $ref" wipe "crane_export $ref" wipe
+    bench export-remote-crane "$name:$comp" "hoist_export_remote $ref" wipe "crane_export $ref" wipe
   fi
   # umoci 0.4.7 (Debian 12) cannot unpack zstd layers: hoist alone for those
   bench export "$name:$comp" "hoist_pull_export $ref" wipe \

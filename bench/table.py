@@ -23,6 +23,7 @@ CASES = {
     "pull-ctr21p": ("hoist pull", "containerd 2.1 pull, 64 MiB layer fetch buffer"),
     "no-unpack-crane": ("hoist pull --no-unpack", "crane pull --format oci"),
     "export-crane": ("hoist pull + export", "crane export → tar -x"),
+    "export-remote-crane": ("hoist export docker:// (nothing stored)", "crane export → tar -x"),
     "push-skopeo122": ("hoist push", "skopeo 1.2x copy oci→docker"),
     "loadpush-skopeo122": ("hoist load + push (compressing)", "skopeo 1.2x copy dir:→docker"),
     "copydir-skopeo122": ("hoist copy dir:→docker (compressing)", "skopeo 1.2x copy dir:→docker"),

@@ -108,7 +108,9 @@ pub enum Command {
     #[command(after_help = "Example:\n  hoist load -i app.tar")]
     Load(LoadArgs),
     /// Write an image's flattened root filesystem into a directory
-    #[command(after_help = "Example:\n  hoist export alpine:3.20 ./rootfs")]
+    #[command(
+        after_help = "Examples:\n  hoist export alpine:3.20 ./rootfs\n  hoist export docker://alpine:3.20 ./rootfs"
+    )]
     Export(ExportArgs),
     /// Copy an image (every platform of an index by default) between registries, OCI layout
     /// directories, skopeo dir: directories, archives and the local store (docker://REF,
@@ -267,7 +269,17 @@ pub struct ExportArgs {
     #[arg(short = 'f', long)]
     pub force: bool,
 
-    /// The image: a reference, image ID or unique ID prefix
+    /// With docker://REF: the platform to export from a multi-platform image [default: the
+    /// host's]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+
+    /// With docker://REF: which images may be exported.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+
+    /// The image: a stored image's reference, image ID or unique ID prefix; or docker://REF,
+    /// read from its registry as it is written, nothing stored
     #[arg(value_name = "REF")]
     pub reference: String,
 

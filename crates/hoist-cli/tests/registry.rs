@@ -1,5 +1,5 @@
 //! The registry commands end to end (`ls`, `catalog`, `digest`, `manifest`, `config`, `blob`,
-//! `inspect docker://`, `delete`, `history docker://`): the built binary against real
+//! `inspect docker://`, `delete`, `history docker://`, `export docker://`): the built binary against real
 //! `docker-registry` processes (anonymous, token auth, TLS with a certs.d CA), compared with
 //! what the testkit pushed and with `skopeo inspect` / `skopeo list-tags` on the same images.
 //! Nothing may be stored: no store root appears.
@@ -159,6 +159,30 @@ async fn catalog_lists_every_repository_across_pages() {
         2,
         "one request per page of one repository: {pages:?}"
     );
+}
+
+#[tokio::test]
+async fn export_docker_writes_the_platforms_rootfs_and_stores_nothing() {
+    let (registry, _, _) = anonymous().await;
+    let sandbox = Sandbox::new();
+    let multi = format!("docker://{}/team/multi:v1", registry.host());
+    let out = sandbox.dir.path().join("rootfs");
+    let out = out.to_str().unwrap();
+
+    let exported = sandbox
+        .hoist(&["export", "--platform", "linux/arm64", &multi, out])
+        .await;
+    assert_eq!(ok(&exported), "");
+    assert_eq!(std::fs::read_to_string(format!("{out}/arch.txt")).unwrap(), "arm64");
+    assert_eq!(std::fs::read_to_string(format!("{out}/more.txt")).unwrap(), "more");
+
+    // `--platform` chooses from a registry image: refused for a stored one, in one line.
+    let stored = sandbox
+        .hoist(&["export", "--platform", "linux/arm64", "team/app:v1", "elsewhere"])
+        .await;
+    assert!(!stored.status.success());
+    assert!(stderr(&stored).contains("docker://REF"), "{}", stderr(&stored));
+    assert!(!sandbox.root().exists(), "nothing is stored");
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
-//! Issue 15 finding 9: `hoist export` from the layer store and from the blobs give one tree,
-//! the one `umoci unpack` gives, where a layer directory and its tar used to disagree: a
+//! Issue 15 finding 9: `hoist export` from the layer store, from the blobs and straight from
+//! the registry (nothing stored) give one tree, the one `umoci unpack` gives, where a layer directory and its tar used to disagree: a
 //! lower layer's symlink under which a higher layer puts files without naming their
 //! directory, the image's `./` entry, and a target that is a symlink.
 
@@ -8,12 +8,16 @@ mod support;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use hoist::export::{export_image, ExportOptions, ExportReport, ExportSource};
+use hoist::copy::RegistryImage;
+use hoist::export::{
+    export_from_source, export_image, ExportOptions, ExportReport, ExportSource, SourceExport,
+};
 use hoist::store::metadata::ImageRecord;
+use hoist::transfer::RetryPolicy;
 use hoist_testkit::tree::{differences, snapshot};
 use hoist_testkit::{Attrs, Image, ImageBuilder, Layer, TestRegistry};
 use support::layers::{umoci_rootfs, LayeredStore};
-use support::pull::{push, reference};
+use support::pull::{anonymous_client, push, reference};
 
 /// Mode, owner and group of a directory itself.
 fn own_attrs(path: &Path) -> (u32, u32, u32) {
@@ -55,6 +59,21 @@ fn export(store: &LayeredStore, record: &ImageRecord, out: &Path, layers: bool) 
     export_image(&store.meta, Some(&store.layers), record, out, &options).unwrap()
 }
 
+/// `hoist export docker://…`: the image read from the registry, nothing stored.
+async fn export_remote(registry: &TestRegistry, name: &str, out: &Path) -> ExportReport {
+    let client = anonymous_client();
+    let reference = reference(registry, name);
+    let source = RegistryImage::new(&client, &reference);
+    let what = SourceExport {
+        platform: None,
+        verify: None,
+        retry: RetryPolicy::default(),
+    };
+    export_from_source(&source, &what, out, &ExportOptions::default())
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn both_routes_resolve_implicit_parents_and_apply_the_root_entry_as_umoci() {
     let registry = TestRegistry::anonymous().await.unwrap();
@@ -71,9 +90,17 @@ async fn both_routes_resolve_implicit_parents_and_apply_the_root_entry_as_umoci(
 
     let store = LayeredStore::new();
     let record = store.pull(&reference(&registry, "routes:v1"), true).await;
-    for (layers, source) in [(true, ExportSource::Layers), (false, ExportSource::Blobs)] {
-        let out = work.path().join(format!("out-{layers}"));
-        assert_eq!(export(&store, &record, &out, layers).source, source);
+    for source in [
+        ExportSource::Layers,
+        ExportSource::Blobs,
+        ExportSource::Source,
+    ] {
+        let out = work.path().join(format!("out-{source:?}"));
+        let report = match source {
+            ExportSource::Source => export_remote(&registry, "routes:v1", &out).await,
+            _ => export(&store, &record, &out, source == ExportSource::Layers),
+        };
+        assert_eq!(report.source, source);
         let diffs = differences(&want, &snapshot(&out).unwrap());
         assert!(
             diffs.is_empty(),
@@ -99,17 +126,16 @@ async fn both_routes_follow_a_target_that_is_a_symlink() {
     let store = LayeredStore::new();
     let record = store.pull(&reference(&registry, "small:v1"), true).await;
     let work = tempfile::tempdir().unwrap();
-    for layers in [true, false] {
-        let real = work.path().join(format!("real-{layers}"));
+    for route in ["layers", "blobs", "source"] {
+        let real = work.path().join(format!("real-{route}"));
         std::fs::create_dir(&real).unwrap();
-        let link = work.path().join(format!("link-{layers}"));
+        let link = work.path().join(format!("link-{route}"));
         std::os::unix::fs::symlink(&real, &link).unwrap();
-        export(&store, &record, &link, layers);
-        assert_eq!(
-            std::fs::read(real.join("a")).unwrap(),
-            b"a",
-            "layers: {layers}"
-        );
+        match route {
+            "source" => drop(export_remote(&registry, "small:v1", &link).await),
+            _ => drop(export(&store, &record, &link, route == "layers")),
+        }
+        assert_eq!(std::fs::read(real.join("a")).unwrap(), b"a", "{route}");
         assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
     }
 }

@@ -2,26 +2,97 @@
 //! `umoci unpack` puts in a bundle's `rootfs/` (see [`hoist::export`]). From the unpacked
 //! layers when they are all in the layer store, else from the blobs. Prints nothing on
 //! success; `--debug` logs which source was used.
+//!
+//! `hoist export [--platform P] [--policy F] docker://REF DIR` reads the image from its
+//! registry instead, as `crane export` does, and stores nothing: the registry client is the
+//! one `pull` builds (mirrors, credentials, `certs.d`, `max_download_attempts`), the trust
+//! policy judges the image manifest before any layer is read, and each layer is verified as
+//! it is applied ([`hoist::export::export_from_source`]). `--platform` and the policy
+//! options apply only there (a stored image was judged when it was pulled).
 
 use std::sync::Arc;
 
-use hoist::export::{export_image, ExportOptions};
+use hoist::copy::{ImageLocation, ImageSource, RegistryImage};
+use hoist::credentials::CredentialStore;
+use hoist::export::{export_from_source, export_image, ExportOptions, ExportReport, SourceExport};
 use hoist::images::resolve_image;
-use hoist::store::{LayerStore, MetadataStore};
+use hoist::store::LayerStore;
+use hoist::transfer::RetryPolicy;
+use hoist::trust::{Subject, Verification};
 
-use crate::cli::ExportArgs;
+use crate::cli::{ExportArgs, GlobalArgs};
+use crate::commands::registry::{platform_arg, registry_reference};
+use crate::commands::session::{client, runtime};
+use crate::config::Config;
 use crate::failure::CliError;
 
-/// Runs `hoist export`.
-pub fn run(args: &ExportArgs, meta: MetadataStore) -> Result<(), CliError> {
+/// Whether the command names a registry image (`docker://REF`) rather than a stored one.
+pub fn is_remote(args: &ExportArgs) -> bool {
+    args.reference.starts_with("docker://")
+}
+
+/// Runs `hoist export` on a stored image.
+pub fn run(args: &ExportArgs, global: &GlobalArgs) -> Result<(), CliError> {
+    if args.platform.is_some() || args.policy.policy.is_some() {
+        return Err(CliError::Arguments(
+            "--platform and --policy choose and judge a registry image: give docker://REF"
+                .to_owned(),
+        ));
+    }
+    let meta = crate::root::open_store(global.root.as_ref())?;
     let image = resolve_image(&meta, &args.reference)?;
     let meta = Arc::new(meta);
     let layers = LayerStore::open(Arc::clone(&meta))?;
-    let options = ExportOptions {
+    let report = export_image(&meta, Some(&layers), &image.record, &args.dir, &options(args))?;
+    log(&report, args);
+    Ok(())
+}
+
+/// Runs `hoist export docker://REF DIR`.
+pub fn run_remote(
+    args: &ExportArgs,
+    config: &Config,
+    credentials: CredentialStore,
+) -> Result<(), CliError> {
+    let reference = registry_reference(&args.reference)?;
+    let platform = platform_arg(args.platform.as_deref())?;
+    let verifier = crate::commands::trust::verifier(&args.policy, config)?;
+    let client = client(config, credentials)?;
+    let source = RegistryImage::new(&client, &reference).reading_at_once();
+    // The judgement reads the signatures through the source, as `hoist copy`'s does.
+    let verification = verifier.map(|verifier| {
+        let location = ImageLocation::Registry(reference.clone());
+        let subject = Subject::from_location(&location, &client);
+        Verification {
+            verifier,
+            subject: match source.signatures() {
+                Some(home) => subject.with_signatures(Arc::from(home)),
+                None => subject,
+            },
+        }
+    });
+    let what = SourceExport {
+        platform: platform.as_ref(),
+        verify: verification.as_ref(),
+        retry: RetryPolicy {
+            max_attempts: u32::try_from(config.max_download_attempts).unwrap_or(u32::MAX),
+            ..RetryPolicy::default()
+        },
+    };
+    let report = runtime()?
+        .block_on(export_from_source(&source, &what, &args.dir, &options(args)))?;
+    log(&report, args);
+    Ok(())
+}
+
+fn options(args: &ExportArgs) -> ExportOptions {
+    ExportOptions {
         force: args.force,
         ..ExportOptions::default()
-    };
-    let report = export_image(&meta, Some(&layers), &image.record, &args.dir, &options)?;
+    }
+}
+
+fn log(report: &ExportReport, args: &ExportArgs) {
     tracing::debug!(
         source = ?report.source,
         layers = report.layers,
@@ -29,5 +100,4 @@ pub fn run(args: &ExportArgs, meta: MetadataStore) -> Result<(), CliError> {
         dir = %args.dir.display(),
         "exported"
     );
-    Ok(())
 }

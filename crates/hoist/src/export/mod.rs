@@ -10,6 +10,9 @@
 //!   Files are copied (reflink when possible), never hardlinked to the store.
 //! - **Blobs** (fallback, DESIGN.md principle 4: the content store is the truth): each layer
 //!   blob is decompressed and applied with [`unpack_layer`](crate::unpack::unpack_layer) in apply mode, its diffID checked.
+//! - **A source** ([`export_from_source`], `source`): the blobs of an image that is not in the
+//!   store, read from a registry (or any [`ImageSource`](crate::copy::ImageSource)) as they are
+//!   applied, verified on the way, nothing stored.
 //!
 //! # Rules
 //! - The target must be empty or absent (created), unless [`ExportOptions::force`]: then the
@@ -26,16 +29,23 @@
 //!   them in the report's `unapplied` list (as `umoci unpack --rootless` does, umoci in an
 //!   xattr); the layer path copies what the layer directories hold (already rootless).
 
+mod source;
+
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use source::{export_from_source, SourceExport};
+
+use crate::copy::CopyError;
 use crate::digest::Digest;
 use crate::store::layers::{compression_of, unpack_checked, LayerMeta};
 use crate::store::metadata::ImageRecord;
 use crate::store::{ChainId, FileError, LayerError, LayerStore, MetadataStore, StoreError};
+use crate::trust::TrustError;
 use crate::unpack::nofollow::{remove_children_at, remove_tree};
 use crate::unpack::{DiffApplier, TarFacts, Unapplied, UnpackError, UnpackMode, UnpackOptions};
+use crate::view::ViewError;
 
 /// How to export.
 #[derive(Debug, Clone)]
@@ -66,6 +76,8 @@ pub enum ExportSource {
     Layers,
     /// The layer blobs, unpacked on the fly.
     Blobs,
+    /// An image source outside the store (a registry), read as the layers were applied.
+    Source,
 }
 
 /// What an export did.
@@ -118,6 +130,34 @@ pub enum ExportError {
     /// The content store.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Reading the image from a source: its manifest, config, or a blob's bytes (a blob that
+    /// does not hash to its digest is [`ViewError::BlobVerification`]).
+    #[error(transparent)]
+    View(#[from] Box<ViewError>),
+    /// A source's blob could not be read, retries included.
+    #[error(transparent)]
+    Source(Box<CopyError>),
+    /// The trust policy refused the image.
+    #[error(transparent)]
+    Trust(#[from] Box<TrustError>),
+    /// The image's config names another number of diffIDs than its manifest has layers.
+    #[error("image {image} has {layers} layers but its config lists {diff_ids} diffIDs; the image is malformed")]
+    DiffIdCount {
+        /// The image manifest.
+        image: Digest,
+        /// Its layers.
+        layers: usize,
+        /// The config's `rootfs.diff_ids`.
+        diff_ids: usize,
+    },
+    /// Applying a layer stopped without an error of its own.
+    #[error("applying layer blob {blob} stopped: {reason}")]
+    Stopped {
+        /// The blob.
+        blob: Digest,
+        /// What happened.
+        reason: String,
+    },
 }
 
 /// Writes the root filesystem of `image` into `dir` (see the module docs). `layers` is the

@@ -46,7 +46,7 @@ pub mod staging;
 mod tests;
 
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -484,13 +484,13 @@ pub(crate) fn diff_id_of_blob(
     Ok(diff_id)
 }
 
-/// Unpacks the stored `blob` of `layer` (compressed with `compression`) into `dir`, hashing
-/// the tar as it goes by: a diffID other than the layer's is [`LayerError::DiffIdMismatch`],
-/// an unpack error is what `unpack_error` makes of it (the layer store and export word it
-/// each their way).
+/// Unpacks the `blob` of `layer` (compressed with `compression`: the stored file, or a
+/// stream) into `dir`, hashing the tar as it goes by: a diffID other than the layer's is
+/// [`LayerError::DiffIdMismatch`], an unpack error is what `unpack_error` makes of it (the
+/// layer store and export word it each their way).
 pub(crate) fn unpack_checked<E: From<LayerError>>(
     compression: Compression,
-    blob: File,
+    blob: impl io::Read + Send + 'static,
     layer: &ImageLayer,
     dir: &Path,
     options: &UnpackOptions,
@@ -510,12 +510,12 @@ pub(crate) fn unpack_checked<E: From<LayerError>>(
     Ok(report)
 }
 
-/// A decompressing reader of a stored blob (buffered, so that an uncompressed tar is not read
-/// a header at a time), decoding on a thread of its own so that the caller's hashing and
+/// A decompressing reader of a blob (buffered, so that an uncompressed tar is not read a
+/// header at a time), decoding on a thread of its own so that the caller's hashing and
 /// untarring overlap it ([`DecodeAhead`]).
 pub(crate) fn decoder(
     compression: Compression,
-    blob: File,
+    blob: impl io::Read + Send + 'static,
     digest: &Digest,
 ) -> Result<DecodeAhead, LayerError> {
     Decoder::new(compression, io::BufReader::with_capacity(1 << 16, blob))

@@ -1,0 +1,238 @@
+//! Export straight from an image source, nothing stored: `hoist export docker://REF DIR`, the
+//! task `crane export REF - | tar -x` does, with every byte verified.
+//!
+//! The image is chosen as [`ImageView::image`] chooses it (the platform asked for, else the
+//! host's), judged by the trust policy when one applies (its image manifest, before any layer
+//! is read: DESIGN.md principle 6), and its layers are applied onto the target in order, each
+//! in one pass: the blob's bytes stream from the source (retried and resumed at the byte
+//! reached, as a pull's are) and are hashed as they arrive, decompressed on a thread of its
+//! own, hashed again (the diffID) and untarred in apply mode — the blob route of
+//! [`export_image`](super::export_image) with a network stream in place of the stored file.
+//!
+//! A layer is only known good once its last byte arrived: a blob whose bytes do not hash to
+//! its digest, a diffID other than the config's, a cut the retries cannot bridge, all fail the
+//! export, and a failed export removes what it wrote (the module docs' rules), so a tree that
+//! is left is one whose every byte was verified.
+
+use std::io;
+use std::path::Path;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use super::{prepare_target, ExportError, ExportOptions, ExportReport, ExportSource};
+use crate::copy::{CopyError, ImageSource};
+use crate::digest::Hasher;
+use crate::media::{Descriptor, Platform};
+use crate::store::layers::{compression_of, unpack_checked};
+use crate::store::metadata::ImageLayer;
+use crate::store::FileError;
+use crate::transfer::RetryPolicy;
+use crate::trust::Verification;
+use crate::unpack::{ChannelReader, UnpackMode, UnpackOptions};
+use crate::view::{ImageView, ViewError};
+
+/// Chunks in flight between the fetch and the unpack thread.
+const DEPTH: usize = 16;
+
+/// What to export from a source, besides [`ExportOptions`].
+pub struct SourceExport<'a> {
+    /// The platform of a multi-platform image (the host's when `None`).
+    pub platform: Option<&'a Platform>,
+    /// The trust policy's verifier with the source as its subject, when one applies.
+    pub verify: Option<&'a Verification>,
+    /// How a failed blob read is retried (resumed at the byte reached).
+    pub retry: RetryPolicy,
+}
+
+/// Writes the root filesystem of the image `source` names into `dir`, reading it from the
+/// source as it goes and storing nothing (see the module docs). Needs a tokio runtime with
+/// blocking threads.
+pub async fn export_from_source(
+    source: &dyn ImageSource,
+    what: &SourceExport<'_>,
+    dir: &Path,
+    options: &ExportOptions,
+) -> Result<ExportReport, ExportError> {
+    let view = ImageView::new(source);
+    let image = view.image(what.platform).await.map_err(Box::new)?;
+    if let Some(verification) = what.verify {
+        verification
+            .check(&image.descriptor.digest)
+            .await
+            .map_err(Box::new)?;
+    }
+    let (config, _) = view.config(&image).await.map_err(Box::new)?;
+    let diff_ids = config.diff_ids();
+    let layers: Vec<(&Descriptor, ImageLayer)> = image
+        .manifest
+        .classified_layers()
+        .zip(diff_ids)
+        .map(|((descriptor, _), diff_id)| {
+            let layer = ImageLayer {
+                diff_id: diff_id.clone(),
+                digest: descriptor.digest.clone(),
+                size: descriptor.size,
+                media_type: descriptor.media_type.clone(),
+            };
+            (descriptor, layer)
+        })
+        .collect();
+    let count = image.manifest.classified_layers().count();
+    if count != diff_ids.len() {
+        return Err(ExportError::DiffIdCount {
+            image: image.descriptor.digest.clone(),
+            layers: count,
+            diff_ids: diff_ids.len(),
+        });
+    }
+    let target = prepare_target(dir, options.force)?;
+    let dir = &std::fs::canonicalize(dir).map_err(FileError::at("resolve", dir))?;
+    let result = apply_layers(source, &layers, dir, options, &what.retry).await;
+    if result.is_err() {
+        target.clean_up(dir);
+    }
+    result
+}
+
+async fn apply_layers(
+    source: &dyn ImageSource,
+    layers: &[(&Descriptor, ImageLayer)],
+    dir: &Path,
+    options: &ExportOptions,
+    retry: &RetryPolicy,
+) -> Result<ExportReport, ExportError> {
+    let unpack = UnpackOptions {
+        mode: UnpackMode::Apply,
+        ..options.unpack.clone()
+    };
+    let mut unapplied = Vec::new();
+    for (descriptor, layer) in layers {
+        let compression = compression_of(layer)?;
+        let (chunks, received) = mpsc::channel::<io::Result<Bytes>>(DEPTH);
+        let (layer_owned, dir_owned, unpack) = (layer.clone(), dir.to_owned(), unpack.clone());
+        let apply = tokio::task::spawn_blocking(move || {
+            let blob = ChannelReader::new(received);
+            unpack_checked(
+                compression,
+                blob,
+                &layer_owned,
+                &dir_owned,
+                &unpack,
+                |source| ExportError::Unpack {
+                    blob: layer_owned.digest.clone(),
+                    source,
+                },
+            )
+        });
+        let fetched = fetch(source, descriptor, chunks, retry).await;
+        let applied = apply.await.map_err(|e| ExportError::Stopped {
+            blob: layer.digest.clone(),
+            reason: e.to_string(),
+        })?;
+        // The fetch's failure is the cause: the unpack only saw its stream end badly.
+        match fetched? {
+            Fetched::Whole => {}
+            Fetched::Abandoned => {
+                applied?;
+                return Err(ExportError::Stopped {
+                    blob: layer.digest.clone(),
+                    reason: "the layer was applied before its blob was read to the end".into(),
+                });
+            }
+        }
+        unapplied.extend(applied?.unapplied);
+    }
+    Ok(ExportReport {
+        source: ExportSource::Source,
+        layers: layers.len(),
+        unapplied,
+    })
+}
+
+/// How a fetch ended without failing.
+enum Fetched {
+    /// Every byte was read, and they were the blob's.
+    Whole,
+    /// The unpack stopped reading first (it failed; its error says why).
+    Abandoned,
+}
+
+/// Streams the blob `descriptor` names into `chunks`, hashing every byte; a failed read is
+/// retried as `retry` says, from the byte reached. The last chunk is followed by the end of
+/// the stream only when the bytes were the blob's; otherwise by an error, so the unpack never
+/// ends cleanly on bytes that are not the layer.
+async fn fetch(
+    source: &dyn ImageSource,
+    descriptor: &Descriptor,
+    chunks: mpsc::Sender<io::Result<Bytes>>,
+    retry: &RetryPolicy,
+) -> Result<Fetched, ExportError> {
+    let mut hasher = Hasher::new(descriptor.digest.algorithm());
+    let mut received: u64 = 0;
+    let mut failed = 0;
+    let failure = |chunks: mpsc::Sender<io::Result<Bytes>>, error: ExportError| async move {
+        let _ = chunks.send(Err(io::Error::other(error.to_string()))).await;
+        Err(error)
+    };
+    loop {
+        let error = match source.open_blob(descriptor, received).await {
+            Ok(mut stream) => loop {
+                match stream.next().await {
+                    None => break None,
+                    Some(Ok(chunk)) => {
+                        received += chunk.len() as u64;
+                        if received > descriptor.size {
+                            break Some(size_error(source, descriptor, received));
+                        }
+                        hasher.update(&chunk);
+                        if chunks.send(Ok(chunk)).await.is_err() {
+                            return Ok(Fetched::Abandoned);
+                        }
+                    }
+                    Some(Err(e)) => break Some(e),
+                }
+            },
+            Err(e) => Some(e),
+        };
+        let Some(error) = error else { break };
+        failed += 1;
+        match retry.next_wait(failed, &error) {
+            Some(wait) => {
+                tracing::warn!(%error, attempt = failed, ?wait, blob = %descriptor.digest, "reading a layer failed, retrying");
+                tokio::time::sleep(wait).await;
+            }
+            None => return failure(chunks, ExportError::Source(Box::new(error))).await,
+        }
+    }
+    if received != descriptor.size {
+        let error = ViewError::SizeMismatch {
+            location: source.location(),
+            digest: descriptor.digest.clone(),
+            declared: descriptor.size,
+            actual: received,
+        };
+        return failure(chunks, ExportError::View(Box::new(error))).await;
+    }
+    let actual = hasher.finish();
+    if actual != descriptor.digest {
+        let error = ViewError::BlobVerification {
+            location: source.location(),
+            expected: descriptor.digest.clone(),
+            actual,
+        };
+        return failure(chunks, ExportError::View(Box::new(error))).await;
+    }
+    Ok(Fetched::Whole)
+}
+
+/// More bytes than the descriptor declares: not retried (the source serves another blob).
+fn size_error(source: &dyn ImageSource, descriptor: &Descriptor, received: u64) -> CopyError {
+    CopyError::SizeMismatch {
+        location: source.location(),
+        digest: descriptor.digest.clone(),
+        expected: descriptor.size,
+        actual: received,
+    }
+}

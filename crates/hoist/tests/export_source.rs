@@ -1,0 +1,177 @@
+//! `hoist export docker://REF DIR` in the library ([`export_from_source`]): an image read from
+//! its registry and applied as it arrives, nothing stored — the platform asked for, a blob cut
+//! on the way resumed where it stopped, bytes that are not the blob refused with the tree
+//! removed, and a trust policy that refuses the image leaving nothing behind.
+//! (`export_routes.rs` checks the tree against umoci's and the other two routes'.)
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hoist::copy::{ImageLocation, RegistryImage};
+use hoist::export::{export_from_source, ExportError, ExportOptions, ExportReport, SourceExport};
+use hoist::media::Platform;
+use hoist::transfer::{Backoff, RetryPolicy};
+use hoist::trust::{Policy, PolicyVerifier, SigstoreAttachments, Subject, Verification};
+use hoist::view::ViewError;
+use hoist_testkit::{FaultProxy, Image, ImageBuilder, Layer, ManifestFormat, Rule, TestRegistry};
+use support::copy::two_platform_index;
+use support::pull::{anonymous_client, push};
+
+/// Retries a few milliseconds apart, so the suite does not wait docker's 5 s.
+fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        backoff: Backoff::Linear {
+            step: Duration::from_millis(20),
+        },
+        ..RetryPolicy::default()
+    }
+}
+
+async fn export_at(
+    host: &str,
+    name: &str,
+    what: &SourceExport<'_>,
+    out: &Path,
+) -> Result<ExportReport, ExportError> {
+    let client = anonymous_client();
+    let reference = hoist::reference::Reference::parse(&format!("{host}/{name}")).unwrap();
+    let source = RegistryImage::new(&client, &reference);
+    export_from_source(&source, what, out, &ExportOptions::default()).await
+}
+
+fn plain(platform: Option<&Platform>) -> SourceExport<'_> {
+    SourceExport {
+        platform,
+        verify: None,
+        retry: fast_retry(),
+    }
+}
+
+/// Two layers: a small file, then 300 KiB of random bytes (a blob worth cutting).
+fn image() -> Image {
+    ImageBuilder::new()
+        .layer(Layer::from_files(&[("small.txt", b"small\n")]).unwrap())
+        .layer(Layer::random(300 << 10).unwrap())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_platform_asked_for_is_exported_from_an_index() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let index = two_platform_index(ManifestFormat::Oci);
+    hoist_testkit::ImagePusher::new(&registry)
+        .push_index("team/multi", "v1", &index)
+        .await
+        .unwrap();
+    let pushed = registry.count_requests("POST", "/v2/");
+    let work = tempfile::tempdir().unwrap();
+    for arch in ["amd64", "arm64/v8"] {
+        let platform = Platform::parse(&format!("linux/{arch}")).unwrap();
+        let out = work.path().join(arch.replace('/', "-"));
+        let report = export_at(&registry.host(), "team/multi:v1", &plain(Some(&platform)), &out)
+            .await
+            .unwrap();
+        assert_eq!(report.layers, 2);
+        let written = std::fs::read_to_string(out.join("arch.txt")).unwrap();
+        assert_eq!(written, arch.split('/').next().unwrap());
+    }
+    // Only read: nothing was uploaded.
+    assert_eq!(registry.count_requests("POST", "/v2/"), pushed);
+}
+
+#[tokio::test]
+async fn a_blob_cut_on_the_way_is_resumed_from_the_byte_reached() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let image = image();
+    push(&registry, "team/app", "v1", &image).await;
+    let proxy = FaultProxy::start(&registry).await.unwrap();
+    let big = format!("/v2/team/app/blobs/{}", image.layers[1].digest);
+    proxy.rule(
+        Rule::matching(&format!("GET {big}"))
+            .reset_after(100 << 10)
+            .times(1),
+    );
+    let out = tempfile::tempdir().unwrap();
+
+    export_at(&proxy.host(), "team/app:v1", &plain(None), out.path())
+        .await
+        .unwrap();
+
+    let gets: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path == big)
+        .collect();
+    assert_eq!(gets.len(), 2, "{gets:#?}");
+    let range = gets[1].headers.iter().find(|(name, _)| name == "range");
+    let (_, range) = range.expect("the second GET asks for the rest only");
+    assert!(range.starts_with("bytes=") && !range.starts_with("bytes=0-"), "{range}");
+    let mut files = 0;
+    let mut tar = tar::Archive::new(&image.tars[1][..]);
+    for entry in tar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.header().entry_type().is_file() {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+            let path = out.path().join(entry.path().unwrap());
+            assert!(std::fs::read(&path).unwrap() == bytes, "{}", path.display());
+            files += 1;
+        }
+    }
+    assert!(files > 0);
+}
+
+#[tokio::test]
+async fn bytes_that_are_not_the_blob_fail_the_export_and_leave_no_tree() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let image = image();
+    push(&registry, "team/app", "v1", &image).await;
+    let proxy = FaultProxy::start(&registry).await.unwrap();
+    // A byte of the gzip header's modification time: the layer still inflates to the same
+    // tar, so only the blob's digest can tell.
+    let small = format!("/v2/team/app/blobs/{}", image.layers[0].digest);
+    proxy.rule(Rule::matching(&format!("GET {small}")).corrupt_byte(5));
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("rootfs");
+
+    let failed = export_at(&proxy.host(), "team/app:v1", &plain(None), &out).await;
+
+    let Err(ExportError::View(view)) = &failed else {
+        panic!("{failed:?}")
+    };
+    let ViewError::BlobVerification { expected, .. } = view.as_ref() else {
+        panic!("{view:?}")
+    };
+    assert_eq!(expected.as_str(), image.layers[0].digest);
+    assert!(!out.exists(), "the directory the export created is removed");
+}
+
+#[tokio::test]
+async fn an_image_the_policy_refuses_writes_nothing() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    push(&registry, "team/app", "v1", &image()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.json");
+    std::fs::write(&path, r#"{"default": [{"type": "reject"}]}"#).unwrap();
+    let verifier = PolicyVerifier::new(Policy::load(&path).unwrap(), SigstoreAttachments::default());
+    let location = ImageLocation::parse(&format!("docker://{}/team/app:v1", registry.host()));
+    let verification = Verification {
+        verifier: Arc::new(verifier),
+        subject: Subject::from_location(&location.unwrap(), &anonymous_client()),
+    };
+    let what = SourceExport {
+        verify: Some(&verification),
+        ..plain(None)
+    };
+    let out = dir.path().join("rootfs");
+
+    let refused = export_at(&registry.host(), "team/app:v1", &what, &out).await;
+
+    assert!(matches!(refused, Err(ExportError::Trust(_))), "{refused:?}");
+    assert!(!out.exists());
+    assert_eq!(registry.count_requests("GET", "/v2/team/app/blobs/"), 0);
+}
