@@ -57,7 +57,7 @@ while [ $# -gt 0 ]; do
     --dir) dir=$2; shift ;;
     --ext4) ext4=$2; shift ;;
     --runs) runs=$2; shift ;;
-    -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,46p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift

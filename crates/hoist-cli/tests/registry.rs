@@ -173,15 +173,31 @@ async fn export_docker_writes_the_platforms_rootfs_and_stores_nothing() {
         .hoist(&["export", "--platform", "linux/arm64", &multi, out])
         .await;
     assert_eq!(ok(&exported), "");
-    assert_eq!(std::fs::read_to_string(format!("{out}/arch.txt")).unwrap(), "arm64");
-    assert_eq!(std::fs::read_to_string(format!("{out}/more.txt")).unwrap(), "more");
+    assert_eq!(
+        std::fs::read_to_string(format!("{out}/arch.txt")).unwrap(),
+        "arm64"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("{out}/more.txt")).unwrap(),
+        "more"
+    );
 
     // `--platform` chooses from a registry image: refused for a stored one, in one line.
     let stored = sandbox
-        .hoist(&["export", "--platform", "linux/arm64", "team/app:v1", "elsewhere"])
+        .hoist(&[
+            "export",
+            "--platform",
+            "linux/arm64",
+            "team/app:v1",
+            "elsewhere",
+        ])
         .await;
     assert!(!stored.status.success());
-    assert!(stderr(&stored).contains("docker://REF"), "{}", stderr(&stored));
+    assert!(
+        stderr(&stored).contains("docker://REF"),
+        "{}",
+        stderr(&stored)
+    );
     assert!(!sandbox.root().exists(), "nothing is stored");
 }
 

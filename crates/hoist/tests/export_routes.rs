@@ -68,6 +68,7 @@ async fn export_remote(registry: &TestRegistry, name: &str, out: &Path) -> Expor
         platform: None,
         verify: None,
         retry: RetryPolicy::default(),
+        downloads: 3,
     };
     export_from_source(&source, &what, out, &ExportOptions::default())
         .await

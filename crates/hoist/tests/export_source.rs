@@ -47,6 +47,7 @@ fn plain(platform: Option<&Platform>) -> SourceExport<'_> {
         platform,
         verify: None,
         retry: fast_retry(),
+        downloads: 3,
     }
 }
 
@@ -72,9 +73,14 @@ async fn the_platform_asked_for_is_exported_from_an_index() {
     for arch in ["amd64", "arm64/v8"] {
         let platform = Platform::parse(&format!("linux/{arch}")).unwrap();
         let out = work.path().join(arch.replace('/', "-"));
-        let report = export_at(&registry.host(), "team/multi:v1", &plain(Some(&platform)), &out)
-            .await
-            .unwrap();
+        let report = export_at(
+            &registry.host(),
+            "team/multi:v1",
+            &plain(Some(&platform)),
+            &out,
+        )
+        .await
+        .unwrap();
         assert_eq!(report.layers, 2);
         let written = std::fs::read_to_string(out.join("arch.txt")).unwrap();
         assert_eq!(written, arch.split('/').next().unwrap());
@@ -109,7 +115,10 @@ async fn a_blob_cut_on_the_way_is_resumed_from_the_byte_reached() {
     assert_eq!(gets.len(), 2, "{gets:#?}");
     let range = gets[1].headers.iter().find(|(name, _)| name == "range");
     let (_, range) = range.expect("the second GET asks for the rest only");
-    assert!(range.starts_with("bytes=") && !range.starts_with("bytes=0-"), "{range}");
+    assert!(
+        range.starts_with("bytes=") && !range.starts_with("bytes=0-"),
+        "{range}"
+    );
     let mut files = 0;
     let mut tar = tar::Archive::new(&image.tars[1][..]);
     for entry in tar.entries().unwrap() {
@@ -157,7 +166,8 @@ async fn an_image_the_policy_refuses_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("policy.json");
     std::fs::write(&path, r#"{"default": [{"type": "reject"}]}"#).unwrap();
-    let verifier = PolicyVerifier::new(Policy::load(&path).unwrap(), SigstoreAttachments::default());
+    let verifier =
+        PolicyVerifier::new(Policy::load(&path).unwrap(), SigstoreAttachments::default());
     let location = ImageLocation::parse(&format!("docker://{}/team/app:v1", registry.host()));
     let verification = Verification {
         verifier: Arc::new(verifier),
@@ -174,4 +184,45 @@ async fn an_image_the_policy_refuses_writes_nothing() {
     assert!(matches!(refused, Err(ExportError::Trust(_))), "{refused:?}");
     assert!(!out.exists());
     assert_eq!(registry.count_requests("GET", "/v2/team/app/blobs/"), 0);
+}
+
+#[tokio::test]
+async fn the_next_layer_is_requested_while_one_is_applied() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let image = image();
+    push(&registry, "team/app", "v1", &image).await;
+    let proxy = FaultProxy::start(&registry).await.unwrap();
+    let blob = |i: usize| format!("/v2/team/app/blobs/{}", image.layers[i].digest);
+    let (held, next) = (blob(0), blob(1));
+    proxy.rule(Rule::matching(&format!("GET {held}")).delay(Duration::from_secs(3)));
+    let host = proxy.host();
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().to_owned();
+    let export = tokio::spawn(async move {
+        export_at(&host, "team/app:v1", &plain(None), &target)
+            .await
+            .map(drop)
+    });
+
+    // One layer after the other, the second would be asked for only once the first arrived.
+    let get = |requests: &[hoist_testkit::ProxiedRequest], path: &str| {
+        let get = requests
+            .iter()
+            .find(|r| r.method == "GET" && r.path == path);
+        get.map(|r| r.status.is_some())
+    };
+    loop {
+        let requests = proxy.requests();
+        match (get(&requests, &held), get(&requests, &next)) {
+            (Some(false), Some(_)) => break,
+            (Some(true), _) => panic!("{next} not requested while {held} was held"),
+            _ => assert!(!export.is_finished(), "{requests:#?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    export.await.unwrap().unwrap();
+    assert_eq!(
+        std::fs::read(out.path().join("small.txt")).unwrap(),
+        b"small\n"
+    );
 }

@@ -5,7 +5,8 @@
 //!
 //! `hoist export [--platform P] [--policy F] docker://REF DIR` reads the image from its
 //! registry instead, as `crane export` does, and stores nothing: the registry client is the
-//! one `pull` builds (mirrors, credentials, `certs.d`, `max_download_attempts`), the trust
+//! one `pull` builds (mirrors, credentials, `certs.d`, `max_download_attempts`,
+//! `max_concurrent_downloads` for the layers read ahead of the one applied), the trust
 //! policy judges the image manifest before any layer is read, and each layer is verified as
 //! it is applied ([`hoist::export::export_from_source`]). `--platform` and the policy
 //! options apply only there (a stored image was judged when it was pulled).
@@ -43,7 +44,13 @@ pub fn run(args: &ExportArgs, global: &GlobalArgs) -> Result<(), CliError> {
     let image = resolve_image(&meta, &args.reference)?;
     let meta = Arc::new(meta);
     let layers = LayerStore::open(Arc::clone(&meta))?;
-    let report = export_image(&meta, Some(&layers), &image.record, &args.dir, &options(args))?;
+    let report = export_image(
+        &meta,
+        Some(&layers),
+        &image.record,
+        &args.dir,
+        &options(args),
+    )?;
     log(&report, args);
     Ok(())
 }
@@ -78,9 +85,14 @@ pub fn run_remote(
             max_attempts: u32::try_from(config.max_download_attempts).unwrap_or(u32::MAX),
             ..RetryPolicy::default()
         },
+        downloads: config.max_concurrent_downloads,
     };
-    let report = runtime()?
-        .block_on(export_from_source(&source, &what, &args.dir, &options(args)))?;
+    let report = runtime()?.block_on(export_from_source(
+        &source,
+        &what,
+        &args.dir,
+        &options(args),
+    ))?;
     log(&report, args);
     Ok(())
 }

@@ -8,6 +8,9 @@
 //! reached, as a pull's are) and are hashed as they arrive, decompressed on a thread of its
 //! own, hashed again (the diffID) and untarred in apply mode — the blob route of
 //! [`export_image`](super::export_image) with a network stream in place of the stored file.
+//! The next layers' blobs are requested while one is applied ([`SourceExport::downloads`] at
+//! once), each held back by a channel of a few chunks until its turn: a registry's round
+//! trips overlap the work, and memory stays bounded whatever the layers' sizes.
 //!
 //! A layer is only known good once its last byte arrived: a blob whose bytes do not hash to
 //! its digest, a diffID other than the config's, a cut the retries cannot bridge, all fail the
@@ -18,7 +21,7 @@ use std::io;
 use std::path::Path;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use tokio::sync::mpsc;
 
 use super::{prepare_target, ExportError, ExportOptions, ExportReport, ExportSource};
@@ -30,10 +33,10 @@ use crate::store::metadata::ImageLayer;
 use crate::store::FileError;
 use crate::transfer::RetryPolicy;
 use crate::trust::Verification;
-use crate::unpack::{ChannelReader, UnpackMode, UnpackOptions};
+use crate::unpack::{ChannelReader, UnpackMode, UnpackOptions, UnpackReport};
 use crate::view::{ImageView, ViewError};
 
-/// Chunks in flight between the fetch and the unpack thread.
+/// Chunks in flight between a layer's fetch and its unpack thread.
 const DEPTH: usize = 16;
 
 /// What to export from a source, besides [`ExportOptions`].
@@ -44,6 +47,9 @@ pub struct SourceExport<'a> {
     pub verify: Option<&'a Verification>,
     /// How a failed blob read is retried (resumed at the byte reached).
     pub retry: RetryPolicy,
+    /// Blobs read at once (at least 1): the layer being applied and the next ones
+    /// (`max_concurrent_downloads`, docker's 3).
+    pub downloads: usize,
 }
 
 /// Writes the root filesystem of the image `source` names into `dir`, reading it from the
@@ -89,7 +95,7 @@ pub async fn export_from_source(
     }
     let target = prepare_target(dir, options.force)?;
     let dir = &std::fs::canonicalize(dir).map_err(FileError::at("resolve", dir))?;
-    let result = apply_layers(source, &layers, dir, options, &what.retry).await;
+    let result = apply_layers(source, &layers, dir, options, what).await;
     if result.is_err() {
         target.clean_up(dir);
     }
@@ -101,54 +107,85 @@ async fn apply_layers(
     layers: &[(&Descriptor, ImageLayer)],
     dir: &Path,
     options: &ExportOptions,
-    retry: &RetryPolicy,
+    what: &SourceExport<'_>,
 ) -> Result<ExportReport, ExportError> {
+    let retry = &what.retry;
     let unpack = UnpackOptions {
         mode: UnpackMode::Apply,
         ..options.unpack.clone()
     };
-    let mut unapplied = Vec::new();
-    for (descriptor, layer) in layers {
-        let compression = compression_of(layer)?;
-        let (chunks, received) = mpsc::channel::<io::Result<Bytes>>(DEPTH);
-        let (layer_owned, dir_owned, unpack) = (layer.clone(), dir.to_owned(), unpack.clone());
-        let apply = tokio::task::spawn_blocking(move || {
-            let blob = ChannelReader::new(received);
-            unpack_checked(
-                compression,
-                blob,
-                &layer_owned,
-                &dir_owned,
-                &unpack,
-                |source| ExportError::Unpack {
-                    blob: layer_owned.digest.clone(),
-                    source,
-                },
-            )
-        });
-        let fetched = fetch(source, descriptor, chunks, retry).await;
-        let applied = apply.await.map_err(|e| ExportError::Stopped {
-            blob: layer.digest.clone(),
-            reason: e.to_string(),
-        })?;
-        // The fetch's failure is the cause: the unpack only saw its stream end badly.
-        match fetched? {
-            Fetched::Whole => {}
-            Fetched::Abandoned => {
-                applied?;
+    let (senders, receivers): (Vec<_>, Vec<_>) =
+        layers.iter().map(|_| mpsc::channel(DEPTH)).unzip();
+    // The next layers' blobs are requested while one is applied; each fetch waits on its
+    // channel until its layer's turn, so memory stays at `DEPTH` chunks a layer.
+    let fetches: Vec<_> = layers
+        .iter()
+        .zip(senders)
+        .enumerate()
+        .map(|(i, ((descriptor, _), chunks))| fetch_nth(i, source, descriptor, chunks, retry))
+        .collect();
+    let fetches = futures_util::stream::iter(fetches)
+        .buffered(what.downloads.max(1))
+        .try_collect::<Vec<Fetched>>();
+    let applies = async {
+        let mut unapplied = Vec::new();
+        // Dropped on the first failure: the fetches still waiting on them stop.
+        for (i, ((_, layer), received)) in layers.iter().zip(receivers).enumerate() {
+            let report = apply(layer, received, dir, &unpack)
+                .await
+                .map_err(|e| (i, e))?;
+            unapplied.extend(report.unapplied);
+        }
+        Ok::<_, (usize, ExportError)>(unapplied)
+    };
+    let (fetched, applied) = tokio::join!(fetches, applies);
+    // The first layer that failed decides; for one layer, the fetch's failure is the cause
+    // (the unpack only saw its stream end badly).
+    let unapplied = match (fetched, applied) {
+        (Err((f, fetch)), Err((a, apply))) => return Err(if f <= a { fetch } else { apply }),
+        (Err((_, fetch)), Ok(_)) => return Err(fetch),
+        (Ok(_), Err((_, apply))) => return Err(apply),
+        (Ok(fetched), Ok(unapplied)) => {
+            let abandoned = fetched.iter().position(|f| matches!(f, Fetched::Abandoned));
+            if let Some(i) = abandoned {
                 return Err(ExportError::Stopped {
-                    blob: layer.digest.clone(),
+                    blob: layers[i].1.digest.clone(),
                     reason: "the layer was applied before its blob was read to the end".into(),
                 });
             }
+            unapplied
         }
-        unapplied.extend(applied?.unapplied);
-    }
+    };
     Ok(ExportReport {
         source: ExportSource::Source,
         layers: layers.len(),
         unapplied,
     })
+}
+
+/// Applies `layer` from the chunks `received` on a blocking thread, its diffID checked.
+async fn apply(
+    layer: &ImageLayer,
+    received: mpsc::Receiver<io::Result<Bytes>>,
+    dir: &Path,
+    unpack: &UnpackOptions,
+) -> Result<UnpackReport, ExportError> {
+    let compression = compression_of(layer)?;
+    let (layer, dir, unpack) = (layer.clone(), dir.to_owned(), unpack.clone());
+    let blob = layer.digest.clone();
+    tokio::task::spawn_blocking(move || {
+        let error = |source| ExportError::Unpack {
+            blob: layer.digest.clone(),
+            source,
+        };
+        let chunks = ChannelReader::new(received);
+        unpack_checked(compression, chunks, &layer, &dir, &unpack, error)
+    })
+    .await
+    .map_err(|e| ExportError::Stopped {
+        blob,
+        reason: e.to_string(),
+    })?
 }
 
 /// How a fetch ended without failing.
@@ -157,6 +194,19 @@ enum Fetched {
     Whole,
     /// The unpack stopped reading first (it failed; its error says why).
     Abandoned,
+}
+
+/// [`fetch`] of the `i`-th layer, its failure numbered.
+async fn fetch_nth(
+    i: usize,
+    source: &dyn ImageSource,
+    descriptor: &Descriptor,
+    chunks: mpsc::Sender<io::Result<Bytes>>,
+    retry: &RetryPolicy,
+) -> Result<Fetched, (usize, ExportError)> {
+    fetch(source, descriptor, chunks, retry)
+        .await
+        .map_err(|e| (i, e))
 }
 
 /// Streams the blob `descriptor` names into `chunks`, hashing every byte; a failed read is
