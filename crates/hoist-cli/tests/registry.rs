@@ -182,6 +182,18 @@ async fn export_docker_writes_the_platforms_rootfs_and_stores_nothing() {
         "more"
     );
 
+    // A single-platform image of another platform: exported, with docker's warning.
+    let single = format!("docker://{}/team/app:v1", registry.host());
+    let other = sandbox.dir.path().join("other");
+    let other = other.to_str().unwrap();
+    let warned = sandbox
+        .hoist(&["export", "--platform", "linux/arm64", &single, other])
+        .await;
+    assert_eq!(ok(&warned), "");
+    let wanted = "does not match the specified platform: wanted linux/arm64, actual: linux/amd64";
+    assert!(stderr(&warned).contains(wanted), "{}", stderr(&warned));
+    assert!(std::path::Path::new(other).join("arch.txt").exists());
+
     // `--platform` chooses from a registry image: refused for a stored one, in one line.
     let stored = sandbox
         .hoist(&[

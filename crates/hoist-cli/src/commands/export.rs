@@ -17,6 +17,7 @@ use hoist::copy::{ImageLocation, ImageSource, RegistryImage};
 use hoist::credentials::CredentialStore;
 use hoist::export::{export_from_source, export_image, ExportOptions, ExportReport, SourceExport};
 use hoist::images::resolve_image;
+use hoist::media::PlatformMatcher;
 use hoist::store::LayerStore;
 use hoist::transfer::RetryPolicy;
 use hoist::trust::{Subject, Verification};
@@ -94,6 +95,16 @@ pub fn run_remote(
         &options(args),
     ))?;
     log(&report, args);
+    // docker's warning for a single-platform image of another platform, as `hoist pull` gives.
+    if let (Some(wanted), Some(actual)) = (&platform, &report.platform) {
+        if !PlatformMatcher::new(wanted).matches(actual) {
+            crate::errln!(
+                "WARNING: image with reference {} was found but does not match the specified \
+                 platform: wanted {wanted}, actual: {actual}",
+                reference.familiar()
+            );
+        }
+    }
     Ok(())
 }
 

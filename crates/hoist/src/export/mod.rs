@@ -89,6 +89,9 @@ pub struct ExportReport {
     pub layers: usize,
     /// What could not be applied without privileges (blob path only).
     pub unapplied: Vec<Unapplied>,
+    /// The image's platform, from its config (read only by [`export_from_source`]; `None`
+    /// for a stored image).
+    pub platform: Option<crate::media::Platform>,
 }
 
 /// Why an export failed.
@@ -249,6 +252,7 @@ fn export_from_layers(
         source: ExportSource::Layers,
         layers: chain.len(),
         unapplied: Vec::new(),
+        platform: None,
     })
 }
 
@@ -278,6 +282,7 @@ fn export_from_blobs(
         source: ExportSource::Blobs,
         layers: image.layers.len(),
         unapplied,
+        platform: None,
     })
 }
 

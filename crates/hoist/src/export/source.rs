@@ -96,10 +96,16 @@ pub async fn export_from_source(
     let target = prepare_target(dir, options.force)?;
     let dir = &std::fs::canonicalize(dir).map_err(FileError::at("resolve", dir))?;
     let result = apply_layers(source, &layers, dir, options, what).await;
-    if result.is_err() {
-        target.clean_up(dir);
+    match result {
+        Ok(report) => Ok(ExportReport {
+            platform: Some(config.platform()),
+            ..report
+        }),
+        Err(e) => {
+            target.clean_up(dir);
+            Err(e)
+        }
     }
-    result
 }
 
 async fn apply_layers(
@@ -160,6 +166,7 @@ async fn apply_layers(
         source: ExportSource::Source,
         layers: layers.len(),
         unapplied,
+        platform: None,
     })
 }
 
