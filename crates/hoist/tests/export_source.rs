@@ -139,24 +139,30 @@ async fn bytes_that_are_not_the_blob_fail_the_export_and_leave_no_tree() {
     let registry = TestRegistry::anonymous().await.unwrap();
     let image = image();
     push(&registry, "team/app", "v1", &image).await;
-    let proxy = FaultProxy::start(&registry).await.unwrap();
-    // A byte of the gzip header's modification time: the layer still inflates to the same
-    // tar, so only the blob's digest can tell.
-    let small = format!("/v2/team/app/blobs/{}", image.layers[0].digest);
-    proxy.rule(Rule::matching(&format!("GET {small}")).corrupt_byte(5));
-    let work = tempfile::tempdir().unwrap();
-    let out = work.path().join("rootfs");
+    // Either layer: the first, or the second while the first is applied.
+    for (i, layer) in image.layers.iter().enumerate() {
+        let proxy = FaultProxy::start(&registry).await.unwrap();
+        // A byte of the gzip header's modification time: the layer still inflates to the
+        // same tar, so only the blob's digest can tell.
+        let path = format!("/v2/team/app/blobs/{}", layer.digest);
+        proxy.rule(Rule::matching(&format!("GET {path}")).corrupt_byte(5));
+        let work = tempfile::tempdir().unwrap();
+        let out = work.path().join("rootfs");
 
-    let failed = export_at(&proxy.host(), "team/app:v1", &plain(None), &out).await;
+        let failed = export_at(&proxy.host(), "team/app:v1", &plain(None), &out).await;
 
-    let Err(ExportError::View(view)) = &failed else {
-        panic!("{failed:?}")
-    };
-    let ViewError::BlobVerification { expected, .. } = view.as_ref() else {
-        panic!("{view:?}")
-    };
-    assert_eq!(expected.as_str(), image.layers[0].digest);
-    assert!(!out.exists(), "the directory the export created is removed");
+        let Err(ExportError::View(view)) = &failed else {
+            panic!("layer {i}: {failed:?}")
+        };
+        let ViewError::BlobVerification { expected, .. } = view.as_ref() else {
+            panic!("layer {i}: {view:?}")
+        };
+        assert_eq!(expected.as_str(), layer.digest);
+        assert!(
+            !out.exists(),
+            "layer {i}: the directory the export made is removed"
+        );
+    }
 }
 
 #[tokio::test]

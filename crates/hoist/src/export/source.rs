@@ -25,10 +25,11 @@ use futures_util::{StreamExt, TryStreamExt};
 use tokio::sync::mpsc;
 
 use super::{prepare_target, ExportError, ExportOptions, ExportReport, ExportSource};
+use crate::compress::{Compression, DecodeAhead, Decoder};
 use crate::copy::{CopyError, ImageSource};
 use crate::digest::Hasher;
 use crate::media::{Descriptor, Platform};
-use crate::store::layers::{compression_of, unpack_checked};
+use crate::store::layers::{compression_of, unpack_decoded};
 use crate::store::metadata::ImageLayer;
 use crate::store::FileError;
 use crate::transfer::RetryPolicy;
@@ -135,9 +136,19 @@ async fn apply_layers(
         .try_collect::<Vec<Fetched>>();
     let applies = async {
         let mut unapplied = Vec::new();
-        // Dropped on the first failure: the fetches still waiting on them stop.
-        for (i, ((_, layer), received)) in layers.iter().zip(receivers).enumerate() {
-            let report = apply(layer, received, dir, &unpack)
+        // Each layer's decoder is started while the one before it is applied, so inflating
+        // the next overlaps untarring this one. Dropped on the first failure: the fetches
+        // still waiting on their channels stop.
+        let mut decoders = layers
+            .iter()
+            .zip(receivers)
+            .enumerate()
+            .map(|(i, ((_, layer), received))| start_decoder(layer, received).map_err(|e| (i, e)));
+        let mut next = decoders.next().transpose()?;
+        for (i, (_, layer)) in layers.iter().enumerate() {
+            let Some(decoded) = next.take() else { break };
+            next = decoders.next().transpose()?;
+            let report = apply(layer, decoded, dir, &unpack)
                 .await
                 .map_err(|e| (i, e))?;
             unapplied.extend(report.unapplied);
@@ -170,14 +181,52 @@ async fn apply_layers(
     })
 }
 
-/// Applies `layer` from the chunks `received` on a blocking thread, its diffID checked.
-async fn apply(
+/// The decoder of `layer`'s chunks `received`, decoding on a thread of its own from now on.
+fn start_decoder(
     layer: &ImageLayer,
     received: mpsc::Receiver<io::Result<Bytes>>,
+) -> Result<DecodeAhead, ExportError> {
+    let compression = compression_of(layer)?;
+    let chunks = io::BufReader::with_capacity(1 << 16, ChannelReader::new(received));
+    let deferred = Deferred::Pending(Some((compression, chunks)));
+    DecodeAhead::spawn(deferred).map_err(|source| {
+        ExportError::Io(FileError {
+            op: "start decompressing",
+            path: layer.digest.as_str().into(),
+            source,
+        })
+    })
+}
+
+/// A decoder made at its first read, on the decoder's thread: making one reads the stream's
+/// header, which may wait for the network (never on the async runtime).
+enum Deferred {
+    Pending(Option<(Compression, io::BufReader<ChannelReader>)>),
+    Made(Decoder<io::BufReader<ChannelReader>>),
+}
+
+impl io::Read for Deferred {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Deferred::Pending(pending) = self {
+            let (compression, chunks) = pending
+                .take()
+                .ok_or_else(|| io::Error::other("the decoder could not be made"))?;
+            *self = Deferred::Made(Decoder::new(compression, chunks)?);
+        }
+        match self {
+            Deferred::Made(decoder) => decoder.read(buf),
+            Deferred::Pending(_) => Err(io::Error::other("the decoder could not be made")),
+        }
+    }
+}
+
+/// Applies `layer` from its started decoder on a blocking thread, its diffID checked.
+async fn apply(
+    layer: &ImageLayer,
+    decoded: DecodeAhead,
     dir: &Path,
     unpack: &UnpackOptions,
 ) -> Result<UnpackReport, ExportError> {
-    let compression = compression_of(layer)?;
     let (layer, dir, unpack) = (layer.clone(), dir.to_owned(), unpack.clone());
     let blob = layer.digest.clone();
     tokio::task::spawn_blocking(move || {
@@ -185,8 +234,7 @@ async fn apply(
             blob: layer.digest.clone(),
             source,
         };
-        let chunks = ChannelReader::new(received);
-        unpack_checked(compression, chunks, &layer, &dir, &unpack, error)
+        unpack_decoded(decoded, &layer, &dir, &unpack, error)
     })
     .await
     .map_err(|e| ExportError::Stopped {

@@ -496,7 +496,20 @@ pub(crate) fn unpack_checked<E: From<LayerError>>(
     options: &UnpackOptions,
     unpack_error: impl FnOnce(UnpackError) -> E,
 ) -> Result<UnpackReport, E> {
-    let mut reader = HashingReader::new(decoder(compression, blob, &layer.digest)?);
+    let decoded = decoder(compression, blob, &layer.digest)?;
+    unpack_decoded(decoded, layer, dir, options, unpack_error)
+}
+
+/// [`unpack_checked`] of a blob whose [`decoder`] was started already (so that it decodes
+/// ahead while the layer before it is applied).
+pub(crate) fn unpack_decoded<E: From<LayerError>>(
+    decoded: DecodeAhead,
+    layer: &ImageLayer,
+    dir: &Path,
+    options: &UnpackOptions,
+    unpack_error: impl FnOnce(UnpackError) -> E,
+) -> Result<UnpackReport, E> {
+    let mut reader = HashingReader::new(decoded);
     let report = unpack_layer(&mut reader, dir, options).map_err(unpack_error)?;
     let actual = reader.finish();
     if actual != layer.diff_id {
