@@ -142,12 +142,11 @@ async fn apply_layers(
         let mut decoders = layers
             .iter()
             .zip(receivers)
-            .enumerate()
-            .map(|(i, ((_, layer), received))| start_decoder(layer, received).map_err(|e| (i, e)));
-        let mut next = decoders.next().transpose()?;
+            .map(|((_, layer), received)| start_decoder(layer, received));
+        let mut next = decoders.next().transpose().map_err(|e| (0, e))?;
         for (i, (_, layer)) in layers.iter().enumerate() {
             let Some(decoded) = next.take() else { break };
-            next = decoders.next().transpose()?;
+            next = decoders.next().transpose().map_err(|e| (i + 1, e))?;
             let report = apply(layer, decoded, dir, &unpack)
                 .await
                 .map_err(|e| (i, e))?;
