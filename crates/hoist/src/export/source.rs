@@ -14,8 +14,8 @@
 //!
 //! A layer is only known good once its last byte arrived: a blob whose bytes do not hash to
 //! its digest, a diffID other than the config's, a cut the retries cannot bridge, all fail the
-//! export, and a failed export removes what it wrote (the module docs' rules), so a tree that
-//! is left is one whose every byte was verified.
+//! export, and a failed export removes what it wrote (the rules of [`crate::export`]), so a
+//! tree that is left is one whose every byte was verified.
 
 use std::io;
 use std::path::Path;
