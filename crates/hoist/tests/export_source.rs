@@ -1,7 +1,8 @@
 //! `hoist export docker://REF DIR` in the library ([`export_from_source`]): an image read from
 //! its registry and applied as it arrives, nothing stored — the platform asked for, a blob cut
 //! on the way resumed where it stopped, bytes that are not the blob refused with the tree
-//! removed, and a trust policy that refuses the image leaving nothing behind.
+//! removed, a config whose diffIDs are not the layers' refused, and a trust policy that refuses
+//! the image leaving nothing behind.
 //! (`export_routes.rs` checks the tree against umoci's and the other two routes'.)
 
 mod support;
@@ -13,10 +14,13 @@ use std::time::Duration;
 use hoist::copy::{ImageLocation, RegistryImage};
 use hoist::export::{export_from_source, ExportError, ExportOptions, ExportReport, SourceExport};
 use hoist::media::Platform;
+use hoist::store::LayerError;
 use hoist::transfer::{Backoff, RetryPolicy};
 use hoist::trust::{Policy, PolicyVerifier, SigstoreAttachments, Subject, Verification};
 use hoist::view::ViewError;
-use hoist_testkit::{FaultProxy, Image, ImageBuilder, Layer, ManifestFormat, Rule, TestRegistry};
+use hoist_testkit::{
+    Blob, FaultProxy, Image, ImageBuilder, Layer, ManifestFormat, Rule, TestRegistry,
+};
 use support::copy::two_platform_index;
 use support::pull::{anonymous_client, push};
 
@@ -231,4 +235,64 @@ async fn the_next_layer_is_requested_while_one_is_applied() {
         std::fs::read(out.path().join("small.txt")).unwrap(),
         b"small\n"
     );
+}
+
+/// Pushes `image` as `team/bad:v1` with its config's `rootfs.diff_ids` replaced by `diff_ids`.
+async fn push_with_diff_ids(registry: &TestRegistry, image: &Image, diff_ids: serde_json::Value) {
+    let mut config: serde_json::Value = serde_json::from_slice(&image.config.bytes).unwrap();
+    config["rootfs"]["diff_ids"] = diff_ids;
+    let config = Blob::new(
+        &image.config.media_type,
+        serde_json::to_vec(&config).unwrap(),
+    );
+    let mut manifest: serde_json::Value = serde_json::from_slice(&image.manifest.bytes).unwrap();
+    manifest["config"] = config.descriptor();
+    let manifest = Blob::new(
+        &image.manifest.media_type,
+        serde_json::to_vec(&manifest).unwrap(),
+    );
+    let pusher = hoist_testkit::ImagePusher::new(registry);
+    for layer in &image.layers {
+        pusher.push_blob("team/bad", layer).await.unwrap();
+    }
+    pusher.push_blob("team/bad", &config).await.unwrap();
+    pusher
+        .push_manifest("team/bad", "v1", &manifest)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_config_whose_diff_ids_are_not_the_layers_fails_and_leaves_no_tree() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let image = image();
+    let work = tempfile::tempdir().unwrap();
+
+    // The second layer's diffID claimed for the first: found once the first is applied.
+    let swapped = serde_json::json!([image.diff_ids[1], image.diff_ids[0]]);
+    push_with_diff_ids(&registry, &image, swapped).await;
+    let out = work.path().join("swapped");
+    let failed = export_at(&registry.host(), "team/bad:v1", &plain(None), &out).await;
+    let Err(ExportError::Layers(LayerError::DiffIdMismatch { blob, .. })) = &failed else {
+        panic!("{failed:?}")
+    };
+    assert_eq!(blob.as_str(), image.layers[0].digest);
+    assert!(!out.exists());
+
+    // One diffID for two layers: refused before anything is written.
+    push_with_diff_ids(&registry, &image, serde_json::json!([image.diff_ids[0]])).await;
+    let out = work.path().join("short");
+    let failed = export_at(&registry.host(), "team/bad:v1", &plain(None), &out).await;
+    assert!(
+        matches!(
+            failed,
+            Err(ExportError::DiffIdCount {
+                layers: 2,
+                diff_ids: 1,
+                ..
+            })
+        ),
+        "{failed:?}"
+    );
+    assert!(!out.exists());
 }

@@ -72,6 +72,14 @@ pub async fn export_from_source(
     }
     let (config, _) = view.config(&image).await.map_err(Box::new)?;
     let diff_ids = config.diff_ids();
+    let count = image.manifest.classified_layers().count();
+    if count != diff_ids.len() {
+        return Err(ExportError::DiffIdCount {
+            image: image.descriptor.digest.clone(),
+            layers: count,
+            diff_ids: diff_ids.len(),
+        });
+    }
     let layers: Vec<(&Descriptor, ImageLayer)> = image
         .manifest
         .classified_layers()
@@ -86,14 +94,6 @@ pub async fn export_from_source(
             (descriptor, layer)
         })
         .collect();
-    let count = image.manifest.classified_layers().count();
-    if count != diff_ids.len() {
-        return Err(ExportError::DiffIdCount {
-            image: image.descriptor.digest.clone(),
-            layers: count,
-            diff_ids: diff_ids.len(),
-        });
-    }
     let target = prepare_target(dir, options.force)?;
     let dir = &std::fs::canonicalize(dir).map_err(FileError::at("resolve", dir))?;
     let result = apply_layers(source, &layers, dir, options, what).await;
