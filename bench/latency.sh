@@ -21,7 +21,8 @@
 #                 12; 0: none)
 #
 # Rows: `hoist pull --no-unpack` beside `crane pull --format oci` and `skopeo copy docker://…
-# oci:…` (fetch and store, nothing unpacked), then `hoist pull` (unpacked). Stores on tmpfs.
+# oci:…` (fetch and store, nothing unpacked), then `hoist pull` (unpacked), then `hoist export
+# docker://…` beside `crane export … - | tar -x` (a rootfs, nothing stored). Stores on tmpfs.
 # Index rows: the first image of IMAGES is copied into a scratch registry (behind a proxy of
 # its own) as N image manifests that differ by an annotation, under one OCI index (`idx`),
 # with an SBOM (`hoist attach`) referring to the index and one to each platform; then `hoist
@@ -100,6 +101,16 @@ for im in $images; do
     [ "$build" = "$hoist" ] || label="hoist (B) pull"
     image_row "$label" "$im" "rm -rf $work/store" "$build --root $work/store pull -q $ref"
   done
+  for build in "$hoist" ${HOIST_B:+"$HOIST_B"}; do
+    label="hoist export docker://"
+    [ "$build" = "$hoist" ] || label="hoist (B) export docker://"
+    image_row "$label" "$im" "rm -rf $work/out" "$build --root $work/store export docker://$ref $work/out"
+  done
+  if [ -n "$peer_dir" ] && [ -x "$sid/usr/bin/crane" ]; then
+    # crane runs in the chroot (on the disk); tar writes beside hoist's tree, on tmpfs
+    image_row 'crane export - \| tar -x' "$im" "rm -rf $work/crane-out && mkdir $work/crane-out" \
+      "chroot $sid crane export --insecure $ref - | tar -x -C $work/crane-out"
+  fi
 done
 
 # ------------------------------------------------------------------ an index
