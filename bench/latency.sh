@@ -76,6 +76,14 @@ port=$port_cache reg=$reg_cache
 
 # ------------------------------------------------------------------ rows
 image_row() { row "$1 | $2" "$3" "$4"; } # LABEL IMAGE PREPARE COMMAND
+hoist_rows() { # LABEL IMAGE PREPARE ARGS: `hoist ARGS` of this build, then of HOIST_B's
+  local build label
+  for build in "$hoist" ${HOIST_B:+"$HOIST_B"}; do
+    label="hoist $1"
+    [ "$build" = "$hoist" ] || label="hoist (B) $1"
+    image_row "$label" "$2" "$3" "$build $4"
+  done
+}
 
 echo "Each answer held back $delay ms; medians of $runs runs (ms)."
 echo
@@ -84,11 +92,7 @@ echo "|---|---|---:|"
 for im in $images; do
   name=${im%%:*} comp=${im#*:}
   ref=$reg/bench/$name:$comp
-  for build in "$hoist" ${HOIST_B:+"$HOIST_B"}; do
-    label="hoist pull --no-unpack"
-    [ "$build" = "$hoist" ] || label="hoist (B) pull --no-unpack"
-    image_row "$label" "$im" "rm -rf $work/store" "$build --root $work/store pull -q --no-unpack $ref"
-  done
+  hoist_rows "pull --no-unpack" "$im" "rm -rf $work/store" "--root $work/store pull -q --no-unpack $ref"
   if [ -n "$peer_dir" ] && [ -x "$sid/usr/bin/crane" ]; then
     inside=${peer_dir#"$sid"}
     image_row "crane pull --format oci" "$im" "rm -rf $peer_dir/crane" \
@@ -96,16 +100,9 @@ for im in $images; do
     image_row "skopeo 1.22 copy docker:// oci:" "$im" "rm -rf $peer_dir/skopeo" \
       "chroot $sid skopeo copy -q --src-tls-verify=false docker://$ref oci:$inside/skopeo:img >/dev/null"
   fi
-  for build in "$hoist" ${HOIST_B:+"$HOIST_B"}; do
-    label="hoist pull"
-    [ "$build" = "$hoist" ] || label="hoist (B) pull"
-    image_row "$label" "$im" "rm -rf $work/store" "$build --root $work/store pull -q $ref"
-  done
-  for build in "$hoist" ${HOIST_B:+"$HOIST_B"}; do
-    label="hoist export docker://"
-    [ "$build" = "$hoist" ] || label="hoist (B) export docker://"
-    image_row "$label" "$im" "rm -rf $work/out" "$build --root $work/store export docker://$ref $work/out"
-  done
+  hoist_rows "pull" "$im" "rm -rf $work/store" "--root $work/store pull -q $ref"
+  hoist_rows "export docker://" "$im" "rm -rf $work/out" \
+    "--root $work/store export docker://$ref $work/out"
   if [ -n "$peer_dir" ] && [ -x "$sid/usr/bin/crane" ]; then
     # crane runs in the chroot (on the disk); tar writes beside hoist's tree, on tmpfs
     image_row 'crane export - \| tar -x' "$im" "rm -rf $work/crane-out && mkdir $work/crane-out" \
