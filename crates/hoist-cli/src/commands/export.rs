@@ -35,9 +35,11 @@ pub fn is_remote(args: &ExportArgs) -> bool {
 
 /// Runs `hoist export` on a stored image.
 pub fn run(args: &ExportArgs, global: &GlobalArgs) -> Result<(), CliError> {
-    if args.platform.is_some() || args.policy.policy.is_some() {
+    let policy = &args.policy;
+    if args.platform.is_some() || policy.policy.is_some() || policy.registries_d.is_some() {
         return Err(CliError::Arguments(
-            "--platform and --policy choose and judge a registry image: give docker://REF"
+            "--platform, --policy and --registries.d choose and judge a registry image: give \
+             docker://REF"
                 .to_owned(),
         ));
     }
