@@ -1,8 +1,8 @@
 //! `hoist export docker://REF DIR` in the library ([`export_from_source`]): an image read from
 //! its registry and applied as it arrives, nothing stored — the platform asked for, a blob cut
-//! on the way resumed where it stopped, bytes that are not the blob refused with the tree
-//! removed, a config whose diffIDs are not the layers' refused, and a trust policy that refuses
-//! the image leaving nothing behind.
+//! on the way resumed where it stopped (also from a registry that ignores the `Range`), bytes
+//! that are not the blob refused with the tree removed, a config whose diffIDs are not the
+//! layers' refused, and a trust policy that refuses the image leaving nothing behind.
 //! (`export_routes.rs` checks the tree against umoci's and the other two routes'.)
 
 mod support;
@@ -53,6 +53,22 @@ fn plain(platform: Option<&Platform>) -> SourceExport<'_> {
         retry: fast_retry(),
         downloads: 3,
     }
+}
+
+/// Asserts that every regular file of the layer `tar` is in `dir` with its bytes.
+fn assert_files_of(tar: &[u8], dir: &Path) {
+    let mut files = 0;
+    for entry in tar::Archive::new(tar).entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.header().entry_type().is_file() {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+            let path = dir.join(entry.path().unwrap());
+            assert!(std::fs::read(&path).unwrap() == bytes, "{}", path.display());
+            files += 1;
+        }
+    }
+    assert!(files > 0);
 }
 
 /// Two layers: a small file, then 300 KiB of random bytes (a blob worth cutting).
@@ -123,19 +139,36 @@ async fn a_blob_cut_on_the_way_is_resumed_from_the_byte_reached() {
         range.starts_with("bytes=") && !range.starts_with("bytes=0-"),
         "{range}"
     );
-    let mut files = 0;
-    let mut tar = tar::Archive::new(&image.tars[1][..]);
-    for entry in tar.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        if entry.header().entry_type().is_file() {
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
-            let path = out.path().join(entry.path().unwrap());
-            assert!(std::fs::read(&path).unwrap() == bytes, "{}", path.display());
-            files += 1;
-        }
-    }
-    assert!(files > 0);
+    assert_files_of(&image.tars[1], out.path());
+}
+
+#[tokio::test]
+async fn a_cut_blob_is_resumed_when_the_registry_ignores_the_range() {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let image = image();
+    push(&registry, "team/app", "v1", &image).await;
+    let proxy = FaultProxy::start(&registry).await.unwrap();
+    let big = format!("/v2/team/app/blobs/{}", image.layers[1].digest);
+    proxy.rule(
+        Rule::matching(&format!("GET {big}"))
+            .reset_after(100 << 10)
+            .times(1),
+    );
+    // Every answer whole, from byte 0, whatever the Range asked.
+    proxy.rule(Rule::matching(&format!("GET {big}")).ignore_range());
+    let out = tempfile::tempdir().unwrap();
+
+    export_at(&proxy.host(), "team/app:v1", &plain(None), out.path())
+        .await
+        .unwrap();
+
+    let gets = proxy.requests().into_iter();
+    let gets: Vec<_> = gets
+        .filter(|r| r.method == "GET" && r.path == big)
+        .collect();
+    assert_eq!(gets.len(), 2, "{gets:#?}");
+    assert_eq!(gets[1].status, Some(200), "the whole blob again: {gets:#?}");
+    assert_files_of(&image.tars[1], out.path());
 }
 
 #[tokio::test]
