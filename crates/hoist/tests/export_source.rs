@@ -109,8 +109,10 @@ async fn the_platform_asked_for_is_exported_from_an_index() {
     assert_eq!(registry.count_requests("POST", "/v2/"), pushed);
 }
 
-#[tokio::test]
-async fn a_blob_cut_on_the_way_is_resumed_from_the_byte_reached() {
+/// Exports `image()` with its second layer's first GET reset after 100 KiB (every GET of it
+/// answered whole from byte 0 when `ignore_range`), checks the tree, and returns the GETs of
+/// that blob.
+async fn export_cut(ignore_range: bool) -> Vec<hoist_testkit::ProxiedRequest> {
     let registry = TestRegistry::anonymous().await.unwrap();
     let image = image();
     push(&registry, "team/app", "v1", &image).await;
@@ -121,17 +123,25 @@ async fn a_blob_cut_on_the_way_is_resumed_from_the_byte_reached() {
             .reset_after(100 << 10)
             .times(1),
     );
+    if ignore_range {
+        proxy.rule(Rule::matching(&format!("GET {big}")).ignore_range());
+    }
     let out = tempfile::tempdir().unwrap();
 
     export_at(&proxy.host(), "team/app:v1", &plain(None), out.path())
         .await
         .unwrap();
 
-    let gets: Vec<_> = proxy
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "GET" && r.path == big)
-        .collect();
+    assert_files_of(&image.tars[1], out.path());
+    let gets = proxy.requests().into_iter();
+    gets.filter(|r| r.method == "GET" && r.path == big)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_blob_cut_on_the_way_is_resumed_from_the_byte_reached() {
+    let gets = export_cut(false).await;
+
     assert_eq!(gets.len(), 2, "{gets:#?}");
     let range = gets[1].headers.iter().find(|(name, _)| name == "range");
     let (_, range) = range.expect("the second GET asks for the rest only");
@@ -139,36 +149,14 @@ async fn a_blob_cut_on_the_way_is_resumed_from_the_byte_reached() {
         range.starts_with("bytes=") && !range.starts_with("bytes=0-"),
         "{range}"
     );
-    assert_files_of(&image.tars[1], out.path());
 }
 
 #[tokio::test]
 async fn a_cut_blob_is_resumed_when_the_registry_ignores_the_range() {
-    let registry = TestRegistry::anonymous().await.unwrap();
-    let image = image();
-    push(&registry, "team/app", "v1", &image).await;
-    let proxy = FaultProxy::start(&registry).await.unwrap();
-    let big = format!("/v2/team/app/blobs/{}", image.layers[1].digest);
-    proxy.rule(
-        Rule::matching(&format!("GET {big}"))
-            .reset_after(100 << 10)
-            .times(1),
-    );
-    // Every answer whole, from byte 0, whatever the Range asked.
-    proxy.rule(Rule::matching(&format!("GET {big}")).ignore_range());
-    let out = tempfile::tempdir().unwrap();
+    let gets = export_cut(true).await;
 
-    export_at(&proxy.host(), "team/app:v1", &plain(None), out.path())
-        .await
-        .unwrap();
-
-    let gets = proxy.requests().into_iter();
-    let gets: Vec<_> = gets
-        .filter(|r| r.method == "GET" && r.path == big)
-        .collect();
     assert_eq!(gets.len(), 2, "{gets:#?}");
     assert_eq!(gets[1].status, Some(200), "the whole blob again: {gets:#?}");
-    assert_files_of(&image.tars[1], out.path());
 }
 
 #[tokio::test]
