@@ -16,6 +16,9 @@
 //! call: handing over each call's ~150 KiB cost more than the overlap won) and sends them
 //! over a bounded channel; the reader gives the buffers back to be refilled. At most
 //! [`BUFFERS`] exist, so memory stays under `BUFFERS × CHUNK` whatever the layer's size.
+//! When a decode ends, its buffers are kept for the next one ([`SPARE`] at most, process-wide,
+//! so 8 MiB stay allocated after the last): a 50-layer export otherwise allocated, zeroed and
+//! faulted in fresh megabytes per layer (split50's `export docker://` 634 → 561 ms).
 //!
 //! The bytes, their order and the errors are the decoder's own: a decoding error arrives
 //! after the bytes decoded before it, as the same [`io::Error`] (kind and message), and is
@@ -24,7 +27,8 @@
 //! thread at its next handoff.
 
 use std::io::{self, Read};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SendError, SyncSender, TrySendError};
+use std::sync::Mutex;
 use std::thread::JoinHandle;
 
 /// Bytes per handoff from the decoder thread.
@@ -32,6 +36,31 @@ pub(crate) const CHUNK: usize = 1 << 20;
 
 /// Buffers in flight between the decoder thread and the reader.
 pub(crate) const BUFFERS: usize = 4;
+
+/// Buffers kept across decodes, for the next decoder thread (two decodes' worth: an export
+/// decodes the next layer while one is applied).
+pub(crate) const SPARE: usize = 2 * BUFFERS;
+
+/// The buffers finished decodes gave back (at most [`SPARE`]).
+static SPARES: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+/// A kept buffer if there is one, else a new one.
+fn take_spare() -> Vec<u8> {
+    let kept = SPARES.lock().ok().and_then(|mut spares| spares.pop());
+    kept.unwrap_or_else(|| vec![0; CHUNK])
+}
+
+/// Keeps `buffer` for a later decode, unless [`SPARE`] are kept already.
+fn give_back(buffer: Vec<u8>) {
+    if buffer.len() != CHUNK {
+        return;
+    }
+    if let Ok(mut spares) = SPARES.lock() {
+        if spares.len() < SPARE {
+            spares.push(buffer);
+        }
+    }
+}
 
 /// What the decoder thread sends.
 enum Message {
@@ -93,14 +122,30 @@ impl DecodeAhead {
             Message::Data(buffer, len) => {
                 let used = std::mem::replace(&mut self.current, buffer);
                 if used.capacity() > 0 {
-                    // Fails only when the thread has ended: the buffer is simply dropped.
-                    let _ = self.empty.try_send(used);
+                    // Fails only when the thread has ended: the buffer is kept for later.
+                    if let Err(TrySendError::Full(used) | TrySendError::Disconnected(used)) =
+                        self.empty.try_send(used)
+                    {
+                        give_back(used);
+                    }
                 }
                 self.len = len;
                 self.pos = 0;
             }
             Message::End => self.ended = Some(Ended::Complete),
             Message::Failed(e) => self.ended = Some(Ended::Failed(e.kind(), e.to_string())),
+        }
+    }
+}
+
+impl Drop for DecodeAhead {
+    fn drop(&mut self) {
+        give_back(std::mem::take(&mut self.current));
+        // Buffers sent and not read; the thread itself gives back the ones it holds.
+        while let Ok(message) = self.full.try_recv() {
+            if let Message::Data(buffer, _) = message {
+                give_back(buffer);
+            }
         }
     }
 }
@@ -127,25 +172,42 @@ impl Read for DecodeAhead {
 }
 
 /// The decoder thread: fills buffers from `decoder` and sends them until its end, its first
-/// error, or the reader's going away.
-fn decode<R: Read>(mut decoder: R, full: &SyncSender<Message>, empty: &Receiver<Vec<u8>>) {
+/// error, or the reader's going away; then keeps the buffers given back for a later decode.
+fn decode<R: Read>(decoder: R, full: &SyncSender<Message>, empty: &Receiver<Vec<u8>>) {
+    if let Some(buffer) = send_decoded(decoder, full, empty) {
+        give_back(buffer);
+    }
+    while let Ok(buffer) = empty.try_recv() {
+        give_back(buffer);
+    }
+}
+
+/// [`decode`]'s loop: the buffer it held when it stopped, if any.
+fn send_decoded<R: Read>(
+    mut decoder: R,
+    full: &SyncSender<Message>,
+    empty: &Receiver<Vec<u8>>,
+) -> Option<Vec<u8>> {
     let mut allocated = 0;
     loop {
         let mut buffer = match empty.try_recv() {
             Ok(buffer) => buffer,
             Err(_) if allocated < BUFFERS => {
                 allocated += 1;
-                vec![0; CHUNK]
+                take_spare()
             }
-            Err(_) => match empty.recv() {
-                Ok(buffer) => buffer,
-                Err(_) => return,
-            },
+            Err(_) => empty.recv().ok()?,
         };
         let (len, outcome) = fill(&mut decoder, &mut buffer);
-        if len > 0 && full.send(Message::Data(buffer, len)).is_err() {
-            return;
-        }
+        let unsent = if len > 0 {
+            match full.send(Message::Data(buffer, len)) {
+                Ok(()) => None,
+                Err(SendError(Message::Data(buffer, _))) => return Some(buffer),
+                Err(_) => return None,
+            }
+        } else {
+            Some(buffer)
+        };
         let last = match outcome {
             Ok(false) => continue,
             Ok(true) => Message::End,
@@ -153,7 +215,7 @@ fn decode<R: Read>(mut decoder: R, full: &SyncSender<Message>, empty: &Receiver<
         };
         // The reader may be gone; either way this thread is done.
         let _ = full.send(last);
-        return;
+        return unsent;
     }
 }
 

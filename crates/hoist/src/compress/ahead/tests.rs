@@ -162,3 +162,28 @@ fn dropping_the_reader_early_ends_the_thread() {
     drop(reader);
     thread.join().unwrap();
 }
+
+/// Buffers a finished decode gave back hold its bytes; a later decode that gets them yields
+/// only its own (a short stream after a long one, and a reader dropped halfway between).
+#[test]
+fn reused_buffers_carry_nothing_over() {
+    let long = vec![0xAA; 3 * CHUNK + 5];
+    let (bytes, error) = read_all(DecodeAhead::spawn(Cursor::new(long.clone())).unwrap(), 4096);
+    assert_eq!((bytes.len(), error), (long.len(), None));
+
+    let mut halfway = DecodeAhead::spawn(Cursor::new(vec![0xBB; 2 * CHUNK])).unwrap();
+    let mut some = vec![0; 1000];
+    halfway.read_exact(&mut some).unwrap();
+    drop(halfway);
+
+    for len in [0, 1, 17, CHUNK - 1, CHUNK, CHUNK + 1] {
+        let short: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let (bytes, error) = read_all(
+            DecodeAhead::spawn(Cursor::new(short.clone())).unwrap(),
+            7000,
+        );
+        assert_eq!(error, None);
+        assert!(bytes == short, "a stream of {len} bytes came back changed");
+    }
+    assert!(SPARES.lock().unwrap().len() <= SPARE);
+}
