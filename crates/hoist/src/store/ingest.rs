@@ -250,7 +250,18 @@ impl Writing {
         self.data
             .seek(SeekFrom::Start(0))
             .map_err(|e| StoreError::io("seek", &self.data_path, e))?;
-        let mut buf = vec![0u8; REHASH_BUFFER];
+        // A new download's file is empty: no buffer to zero for it (a 50-layer pull made 50).
+        let held = self
+            .data
+            .metadata()
+            .map_err(|e| StoreError::io("inspect", &self.data_path, e))?
+            .len()
+            .min(limit);
+        if held == 0 {
+            return Ok(());
+        }
+        let mut buf =
+            vec![0u8; usize::try_from(held).map_or(REHASH_BUFFER, |n| n.min(REHASH_BUFFER))];
         loop {
             let want = usize::try_from(limit - self.offset).map_or(buf.len(), |n| n.min(buf.len()));
             let n = match self.data.read(&mut buf[..want]) {
