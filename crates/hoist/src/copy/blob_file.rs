@@ -1,6 +1,6 @@
 //! Reading the blob and manifest files of a directory transport (`oci:`, `dir:`, the store's
 //! own layout, an archive's staged members): [`open_regular`], [`read_manifest_file`],
-//! [`stream_blob_file`].
+//! [`stream_blob_file`] (read ahead on a thread of its own).
 //!
 //! A layout or `dir:` directory is input: whoever wrote it chose what its files are. A
 //! `blobs/sha256/<hex>` that is a symlink to `/root/.ssh/id_ed25519` (a 0600 file the user
@@ -17,13 +17,14 @@
 //! [`super::source`]).
 
 use std::fs::File;
-use std::io::SeekFrom;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use bytes::Bytes;
 use futures_util::{stream, StreamExt};
 use rustix::fs::{FileType, Mode, OFlags};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
 
 use super::source::BlobStream;
 use super::CopyError;
@@ -31,7 +32,10 @@ use crate::media::{Descriptor, MAX_MANIFEST_SIZE};
 use crate::transfer::blocking;
 
 /// Bytes read from a blob file per stream item.
-const READ_PIECE: usize = 64 << 10;
+const READ_PIECE: usize = 256 << 10;
+
+/// Pieces read ahead of the stream's consumer.
+const PIECES_AHEAD: usize = 4;
 
 /// What a non-regular file is, in words (`a symlink`, `a directory`, …).
 fn describe(kind: FileType) -> &'static str {
@@ -125,31 +129,110 @@ pub(crate) async fn read_manifest_file(
     Ok(Bytes::from(bytes))
 }
 
-/// The blob file `path` from `offset`, in 64 KiB pieces.
+/// The blob file `path` from `offset`, in [`READ_PIECE`] pieces read ahead on a blocking
+/// thread of its own ([`PIECES_AHEAD`] at most waiting).
 pub(crate) async fn stream_blob_file(
     location: String,
     path: &Path,
     offset: u64,
 ) -> Result<BlobStream, CopyError> {
-    let mut file = open_regular_async(&location, path).await?;
     let shown = path.display().to_string();
+    let opened_at = location.clone();
     let io = move |action, source| CopyError::Io {
         location: location.clone(),
         action,
         path: shown.clone(),
         source,
     };
-    file.seek(SeekFrom::Start(offset))
-        .await
-        .map_err(|e| io("seek", e))?;
-    let pieces = stream::try_unfold((file, io), |(mut file, io)| async move {
-        let mut buf = vec![0u8; READ_PIECE];
-        let n = file.read(&mut buf).await.map_err(|e| io("read", e))?;
-        if n == 0 {
-            return Ok(None);
-        }
-        buf.truncate(n);
-        Ok(Some((Bytes::from(buf), (file, io))))
+    let (seeking, path) = (io.clone(), path.to_owned());
+    let file = blocking("the copy", move || {
+        let mut file = open_regular(&opened_at, &path)?;
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| seeking("seek", e))?;
+        Ok::<_, CopyError>(file)
+    })
+    .await??;
+    let (pieces, received) = mpsc::channel(PIECES_AHEAD);
+    tokio::task::spawn_blocking(move || read_pieces(file, &pieces, &io));
+    let stream = stream::unfold(received, |mut received| async move {
+        received.recv().await.map(|piece| (piece, received))
     });
-    Ok(pieces.boxed())
+    Ok(stream.boxed())
+}
+
+/// Sends `file`'s pieces until its end, its first error, or the stream's being dropped.
+fn read_pieces(
+    mut file: File,
+    pieces: &mpsc::Sender<Result<Bytes, CopyError>>,
+    io: &impl Fn(&'static str, std::io::Error) -> CopyError,
+) {
+    loop {
+        // Read into the vector's spare capacity: a file fills it without zeroing it first.
+        let mut piece = Vec::with_capacity(READ_PIECE);
+        let read = Read::by_ref(&mut file)
+            .take(READ_PIECE as u64)
+            .read_to_end(&mut piece);
+        let item = match read {
+            Ok(0) => return,
+            Ok(_) => Ok(Bytes::from(piece)),
+            Err(e) => Err(io("read", e)),
+        };
+        let failed = item.is_err();
+        if pieces.blocking_send(item).is_err() || failed {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn streamed(path: &Path, offset: u64) -> (Vec<u8>, Vec<usize>) {
+        let mut stream = stream_blob_file("test".into(), path, offset).await.unwrap();
+        let (mut bytes, mut pieces) = (Vec::new(), Vec::new());
+        while let Some(piece) = stream.next().await {
+            let piece = piece.unwrap();
+            pieces.push(piece.len());
+            bytes.extend_from_slice(&piece);
+        }
+        (bytes, pieces)
+    }
+
+    /// The bytes from the offset asked for, in pieces of at most `READ_PIECE`, whatever the
+    /// file's length against the piece size (shorter, a multiple, one byte over).
+    #[tokio::test]
+    async fn streams_the_file_from_the_offset_in_bounded_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [0, 1, READ_PIECE - 1, READ_PIECE, 3 * READ_PIECE + 1] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+            let path = dir.path().join(format!("blob-{len}"));
+            std::fs::write(&path, &data).unwrap();
+            for offset in [0, len / 2, len] {
+                let (bytes, pieces) = streamed(&path, offset as u64).await;
+                assert!(bytes == data[offset..], "{len} bytes from {offset}");
+                assert!(
+                    pieces.iter().all(|&n| n > 0 && n <= READ_PIECE),
+                    "{pieces:?}"
+                );
+            }
+        }
+    }
+
+    /// A stream dropped after its first piece lets its reader go (the test would hang on the
+    /// runtime's shutdown otherwise), and a symlink is refused before anything is read.
+    #[tokio::test]
+    async fn a_dropped_stream_stops_and_a_symlink_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        std::fs::write(&path, vec![7u8; 20 * READ_PIECE]).unwrap();
+        let mut stream = stream_blob_file("test".into(), &path, 0).await.unwrap();
+        assert_eq!(stream.next().await.unwrap().unwrap().len(), READ_PIECE);
+        drop(stream);
+
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let refused = stream_blob_file("test".into(), &link, 0).await.err();
+        assert!(matches!(refused, Some(CopyError::NotRegularFile { .. })));
+    }
 }
