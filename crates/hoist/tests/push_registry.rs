@@ -109,6 +109,36 @@ async fn second_repository_on_the_same_registry_mounts_every_layer() {
     assert_eq!(skopeo_remote_raw(&second), img.manifest.bytes);
 }
 
+/// docker pings a registry once per push; the uploads, five at a time, used to ping it once
+/// each (a `GET /v2/` per upload slot) before the first answer was kept.
+#[tokio::test]
+async fn a_many_layer_push_pings_the_registry_once() {
+    let (source, target) = (
+        TestRegistry::anonymous().await.unwrap(),
+        TestRegistry::anonymous().await.unwrap(),
+    );
+    let store = Store::new();
+    let mut builder = ImageBuilder::new();
+    for i in 0..8 {
+        builder =
+            builder.layer(Layer::from_files(&[("n.txt", format!("{i}").as_bytes())]).unwrap());
+    }
+    let img = builder.build().unwrap();
+    let dest = format!("{}/many/app:v1", target.host());
+    seed_and_tag(&store, &source, "base/many:1", &img, &dest).await;
+    target.clear_log().unwrap();
+
+    push_anonymous(&store, &dest).await;
+
+    let log = target.access_log();
+    let pings = log.iter().filter(|e| e.method == "GET" && e.path == "/v2/");
+    assert_eq!(pings.count(), 1, "{log:#?}");
+    assert_eq!(
+        target.count_requests("PUT", "/v2/many/app/blobs/uploads/"),
+        9
+    );
+}
+
 #[tokio::test]
 async fn pushing_again_uploads_nothing() {
     let (source, target) = (

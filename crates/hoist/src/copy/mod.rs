@@ -350,7 +350,10 @@ async fn copy_graph(
     progress: Arc<dyn ProgressSink>,
 ) -> Result<CopyOutcome, CopyError> {
     let referrers = options.referrers && sink.holds_referrers();
-    let plan = walk::plan(source, root, options.platform.as_ref(), referrers).await?;
+    let (plan, ()) = tokio::try_join!(
+        walk::plan(source, root, options.platform.as_ref(), referrers),
+        sink.prepare(),
+    )?;
     if let Some(verification) = &options.verify {
         verify_images(verification, &plan.images).await?;
     }

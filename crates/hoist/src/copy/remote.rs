@@ -386,6 +386,16 @@ impl ImageSink for RegistryImage {
         self
     }
 
+    fn prepare(&self) -> CopyFuture<'_, ()> {
+        Box::pin(async move {
+            self.repo
+                .ping()
+                .await
+                .map(drop)
+                .map_err(|e| CopyError::registry(&self.describe(), "reach the registry", e))
+        })
+    }
+
     fn try_mount<'a>(&'a self, d: &'a Descriptor, from: &'a Repository) -> CopyFuture<'a, bool> {
         Box::pin(self.mount_from(d, from))
     }

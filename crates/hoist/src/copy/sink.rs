@@ -61,6 +61,13 @@ pub trait ImageSink: Send + Sync {
     /// Where its blobs go.
     fn blobs(&self) -> &dyn BlobStore;
 
+    /// Makes ready what the blob writes will share, once, while the source's manifests are
+    /// read (a registry: its ping, so that the concurrent uploads do not each make one, as
+    /// docker pings once per push). Nothing by default.
+    fn prepare(&self) -> CopyFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// Tries to make the blob present by mounting it from `from`; `Ok(false)` when the sink
     /// cannot (another registry, not a registry, or the registry declined).
     /// [`ImageSink::find_blob`]'s default calls it; a sink that overrides `find_blob` need not

@@ -211,6 +211,10 @@ impl ImageSink for PushSink {
         self
     }
 
+    fn prepare(&self) -> CopyFuture<'_, ()> {
+        self.image.prepare()
+    }
+
     fn find_blob<'a>(
         &'a self,
         descriptor: &'a Descriptor,

@@ -306,6 +306,12 @@ impl RemoteRepository {
         &self.path
     }
 
+    /// Pings the registry itself (not its mirrors), as the first push request would: the
+    /// endpoint is kept, so requests made at once after this one do not each ping it.
+    pub async fn ping(&self) -> Result<Arc<Endpoint>, RegistryError> {
+        self.client.ping(&self.domain).await
+    }
+
     /// The scope set for `access` on this repository.
     fn scopes(&self, access: Access) -> ScopeSet {
         ScopeSet::repository(&self.path, access)

@@ -232,6 +232,10 @@ impl ImageSink for SyncSink {
         self
     }
 
+    fn prepare(&self) -> CopyFuture<'_, ()> {
+        self.inner.prepare()
+    }
+
     fn try_mount<'b>(&'b self, d: &'b Descriptor, from: &'b Repository) -> CopyFuture<'b, bool> {
         self.inner.try_mount(d, from)
     }
