@@ -251,12 +251,8 @@ impl Writing {
             .seek(SeekFrom::Start(0))
             .map_err(|e| StoreError::io("seek", &self.data_path, e))?;
         // A new download's file is empty: no buffer to zero for it (a 50-layer pull made 50).
-        let held = self
-            .data
-            .metadata()
-            .map_err(|e| StoreError::io("inspect", &self.data_path, e))?
-            .len()
-            .min(limit);
+        let held = self.data.metadata().map(|m| m.len().min(limit));
+        let held = held.map_err(|e| StoreError::io("inspect", &self.data_path, e))?;
         if held == 0 {
             return Ok(());
         }
