@@ -145,36 +145,43 @@ pub(crate) async fn stream_blob_file(
         source,
     };
     let (seeking, path) = (io.clone(), path.to_owned());
-    let file = blocking("the copy", move || {
+    let (file, left) = blocking("the copy", move || {
         let mut file = open_regular(&opened_at, &path)?;
         file.seek(SeekFrom::Start(offset))
             .map_err(|e| seeking("seek", e))?;
-        Ok::<_, CopyError>(file)
+        let len = file.metadata().map_err(|e| seeking("inspect", e))?.len();
+        Ok::<_, CopyError>((file, len.saturating_sub(offset)))
     })
     .await??;
     let (pieces, received) = mpsc::channel(PIECES_AHEAD);
-    tokio::task::spawn_blocking(move || read_pieces(file, &pieces, &io));
+    tokio::task::spawn_blocking(move || read_pieces(file, left, &pieces, &io));
     let stream = stream::unfold(received, |mut received| async move {
         received.recv().await.map(|piece| (piece, received))
     });
     Ok(stream.boxed())
 }
 
-/// Sends `file`'s pieces until its end, its first error, or the stream's being dropped.
+/// Sends `file`'s pieces until its end, its first error, or the stream's being dropped;
+/// `left`, the bytes it held when opened, sizes them (a small blob gets a small piece).
 fn read_pieces(
     mut file: File,
+    mut left: u64,
     pieces: &mpsc::Sender<Result<Bytes, CopyError>>,
     io: &impl Fn(&'static str, std::io::Error) -> CopyError,
 ) {
     loop {
         // Read into the vector's spare capacity: a file fills it without zeroing it first.
-        let mut piece = Vec::with_capacity(READ_PIECE);
+        let size = usize::try_from(left).map_or(READ_PIECE, |n| n.clamp(1, READ_PIECE));
+        let mut piece = Vec::with_capacity(size);
         let read = Read::by_ref(&mut file)
             .take(READ_PIECE as u64)
             .read_to_end(&mut piece);
         let item = match read {
             Ok(0) => return,
-            Ok(_) => Ok(Bytes::from(piece)),
+            Ok(n) => {
+                left = left.saturating_sub(n as u64);
+                Ok(Bytes::from(piece))
+            }
             Err(e) => Err(io("read", e)),
         };
         let failed = item.is_err();
