@@ -392,7 +392,7 @@ impl ImageSink for RegistryImage {
                 .ping()
                 .await
                 .map(drop)
-                .map_err(|e| CopyError::registry(&self.describe(), "reach the registry", e))
+                .map_err(|e| CopyError::registry(&self.describe(), "ping", e))
         })
     }
 
