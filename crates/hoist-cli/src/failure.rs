@@ -230,6 +230,18 @@ pub fn summary(err: &CliError) -> String {
     if let Some(line) = certificate_refusal(err) {
         return line;
     }
+    let line = worded(err);
+    match refused_host(err) {
+        Some(host) => format!(
+            "{line} (nothing listens there: check the host and port of {host}, and that the \
+             registry is running)"
+        ),
+        None => line,
+    }
+}
+
+/// [`summary`]'s line before any hint.
+fn worded(err: &CliError) -> String {
     match err {
         CliError::Unauthorized { .. } => err.to_string(),
         // docker's sentence, naming the command that fixes it here: the library keeps
@@ -314,6 +326,19 @@ fn certificate_refusal(err: &CliError) -> Option<String> {
     ))
 }
 
+/// The registry every URL of which refused the connection (nothing listens there), if that is
+/// why `err` failed: a mistyped host or port, or a registry not started, not a network fault.
+fn refused_host(err: &CliError) -> Option<&str> {
+    registry_errors(err).find_map(|e| match e {
+        RegistryError::Unreachable {
+            host,
+            connection_refused: true,
+            ..
+        } => Some(host.as_str()),
+        _ => None,
+    })
+}
+
 /// Push failures whose own message is the whole story (docker's sentences; a refusal names
 /// the repository and the registry's code and message, the URL is in the `--debug` chain).
 fn is_push_sentence(err: &PushError) -> bool {
@@ -382,6 +407,28 @@ mod tests {
             summary(&err),
             "login to r:1 failed: unauthorized: incorrect username or password"
         );
+    }
+
+    #[test]
+    fn a_refused_connection_says_what_to_check_and_another_failure_does_not() {
+        let unreachable = |connection_refused| CliError::Unauthorized {
+            host: "r:1".into(),
+            source: Box::new(RegistryError::Unreachable {
+                host: "r:1".into(),
+                attempts: "http://r:1/v2/: connection refused".into(),
+                certificate_rejected: false,
+                connection_refused,
+            }),
+        };
+        let refused = summary(&unreachable(true));
+        assert!(
+            refused.ends_with(
+                "(nothing listens there: check the host and port of r:1, and that the registry \
+                 is running)"
+            ),
+            "{refused}"
+        );
+        assert!(!summary(&unreachable(false)).contains("nothing listens"));
     }
 
     #[test]
