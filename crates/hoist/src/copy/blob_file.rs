@@ -19,14 +19,15 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::{stream, StreamExt};
 use rustix::fs::{FileType, Mode, OFlags};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
-use super::source::BlobStream;
+use super::source::{ended_checked, BlobStream};
 use super::CopyError;
 use crate::media::{Descriptor, MAX_MANIFEST_SIZE};
 use crate::transfer::blocking;
@@ -137,7 +138,7 @@ pub(crate) async fn stream_blob_file(
     offset: u64,
 ) -> Result<BlobStream, CopyError> {
     let shown = path.display().to_string();
-    let opened_at = location.clone();
+    let (opened_at, finished) = (location.clone(), shown.clone());
     let io = move |action, source| CopyError::Io {
         location: location.clone(),
         action,
@@ -154,11 +155,15 @@ pub(crate) async fn stream_blob_file(
     })
     .await??;
     let (pieces, received) = mpsc::channel(PIECES_AHEAD);
-    tokio::task::spawn_blocking(move || read_pieces(file, left, &pieces, &io));
-    let stream = stream::unfold(received, |mut received| async move {
-        received.recv().await.map(|piece| (piece, received))
+    let done = Arc::new(AtomicBool::new(false));
+    let ended = Arc::clone(&done);
+    tokio::task::spawn_blocking(move || {
+        read_pieces(file, left, &pieces, &io);
+        ended.store(true, Ordering::Release);
     });
-    Ok(stream.boxed())
+    Ok(ended_checked(received, done, move || {
+        CopyError::interrupted(format!("reading blob file {finished} stopped"))
+    }))
 }
 
 /// Sends `file`'s pieces until its end, its first error, or the stream's being dropped;
@@ -194,6 +199,7 @@ fn read_pieces(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::StreamExt;
 
     async fn streamed(path: &Path, offset: u64) -> (Vec<u8>, Vec<usize>) {
         let mut stream = stream_blob_file("test".into(), path, offset).await.unwrap();

@@ -51,7 +51,7 @@ use super::blob_file::{open_regular, stream_blob_file};
 use super::blob_input::{BlobInput, Measure};
 use super::convert::compressed_layer_type;
 use super::layout::blob_path;
-use super::source::{BlobStream, CopyFuture, ImageSource};
+use super::source::{ended_checked, BlobStream, CopyFuture, ImageSource};
 use super::CopyError;
 use crate::compress::{Compression, Decoder, Encoder};
 use crate::digest::{Algorithm, Digest, Hasher};
@@ -175,7 +175,10 @@ impl<'a> CompressedLayer<'a> {
             pass.run(feed, out);
             drop(keeping);
         });
-        Ok(ended_checked(output_rx, done, self.layer.digest.clone()))
+        let layer = self.layer.digest.clone();
+        Ok(ended_checked(output_rx, done, move || {
+            CopyError::interrupted(format!("compressing layer {layer} stopped"))
+        }))
     }
 
     /// The source's blob stream, forwarded into a channel the pass's thread reads.
@@ -238,32 +241,6 @@ impl BlobInput for CompressedLayer<'_> {
     fn made_digest(&self) -> Option<Digest> {
         self.made().digest
     }
-}
-
-/// The receiving end of a pass as a blob stream: a channel that closes without the pass
-/// saying it finished (a panic) ends the stream with an error, never cleanly.
-fn ended_checked(
-    output: mpsc::Receiver<Result<Bytes, CopyError>>,
-    done: Arc<AtomicBool>,
-    layer: Digest,
-) -> BlobStream {
-    futures_util::stream::unfold(Some(output), move |output| {
-        let (done, layer) = (Arc::clone(&done), layer.clone());
-        async move {
-            let mut output = output?;
-            match output.recv().await {
-                Some(item) => Some((item, Some(output))),
-                None if done.load(Ordering::Acquire) => None,
-                None => Some((
-                    Err(CopyError::interrupted(format!(
-                        "compressing layer {layer} stopped"
-                    ))),
-                    None,
-                )),
-            }
-        }
-    })
-    .boxed()
 }
 
 /// One pass over the source on a blocking thread.

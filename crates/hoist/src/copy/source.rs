@@ -15,9 +15,14 @@
 
 use std::path::PathBuf;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
 
 use super::CopyError;
 use crate::compress::Compression;
@@ -29,6 +34,29 @@ use crate::trust::sigstore::SignatureHome;
 /// A blob's bytes from some offset, in order; an `Err` item ends the stream (the sink may
 /// reopen it at the offset it reached).
 pub type BlobStream = BoxStream<'static, Result<Bytes, CopyError>>;
+
+/// The receiving end of a thread producing a blob's bytes, as a [`BlobStream`]: a channel that
+/// closes before the thread set `done` (it panicked) ends the stream with `stopped`'s error,
+/// never cleanly on bytes that may not be the whole blob.
+pub(crate) fn ended_checked(
+    received: mpsc::Receiver<Result<Bytes, CopyError>>,
+    done: Arc<AtomicBool>,
+    stopped: impl Fn() -> CopyError + Send + Sync + 'static,
+) -> BlobStream {
+    let stopped = Arc::new(stopped);
+    futures_util::stream::unfold(Some(received), move |received| {
+        let (done, stopped) = (Arc::clone(&done), Arc::clone(&stopped));
+        async move {
+            let mut received = received?;
+            match received.recv().await {
+                Some(item) => Some((item, Some(received))),
+                None if done.load(Ordering::Acquire) => None,
+                None => Some((Err(stopped()), None)),
+            }
+        }
+    })
+    .boxed()
+}
 
 /// What the copy traits' methods return: a boxed future of a [`CopyError`] result, so the
 /// traits stay object-safe (`&dyn ImageSource`, `&dyn ImageSink`).
@@ -140,5 +168,42 @@ pub trait ImageSource: Send + Sync {
     /// none (`dir:`, archives).
     fn signatures(&self) -> Option<Box<dyn SignatureHome>> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the stream yields after `sent` pieces, the producer having set `done` or not
+    /// (a panic) before its sender went away.
+    async fn drained(sent: usize, done: bool) -> Vec<Result<Bytes, String>> {
+        let (tx, rx) = mpsc::channel(4);
+        let flag = Arc::new(AtomicBool::new(false));
+        let stream = ended_checked(rx, Arc::clone(&flag), || {
+            CopyError::interrupted("the producer stopped".to_owned())
+        });
+        for _ in 0..sent {
+            tx.send(Ok(Bytes::from_static(b"ab"))).await.unwrap();
+        }
+        flag.store(done, Ordering::Release);
+        drop(tx);
+        let items: Vec<_> = stream.collect().await;
+        items
+            .into_iter()
+            .map(|i| i.map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_producer_that_finished_ends_cleanly_and_one_that_stopped_ends_in_an_error() {
+        let finished = drained(2, true).await;
+        assert_eq!(finished.len(), 2);
+        assert!(finished.iter().all(Result::is_ok));
+
+        let stopped = drained(2, false).await;
+        assert_eq!(stopped.len(), 3, "{stopped:?}");
+        let last = stopped.last().unwrap().as_ref().unwrap_err();
+        assert!(last.contains("the producer stopped"), "{last}");
     }
 }
