@@ -107,9 +107,10 @@ pub enum Command {
     /// Load images and their tags from a `docker save` or OCI layout tar archive
     #[command(after_help = "Example:\n  hoist load -i app.tar")]
     Load(LoadArgs),
-    /// Write an image's flattened root filesystem into a directory
+    /// Write an image's flattened root filesystem into a directory, from the store or straight
+    /// from a registry, an OCI layout, a skopeo dir: or an archive
     #[command(
-        after_help = "Examples:\n  hoist export alpine:3.20 ./rootfs\n  hoist export docker://alpine:3.20 ./rootfs"
+        after_help = "Examples:\n  hoist export alpine:3.20 ./rootfs\n  hoist export docker://alpine:3.20 ./rootfs\n  hoist export oci:./layout:v1 ./rootfs\n  hoist export docker-archive:app.tar ./rootfs"
     )]
     Export(ExportArgs),
     /// Copy an image (every platform of an index by default) between registries, OCI layout
@@ -269,17 +270,19 @@ pub struct ExportArgs {
     #[arg(short = 'f', long)]
     pub force: bool,
 
-    /// With docker://REF: the platform to export from a multi-platform image [default: the
-    /// host's]
+    /// With an image outside the store (docker://REF, oci:PATH, …): the platform to export
+    /// from a multi-platform image [default: the host's]
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
 
-    /// With docker://REF: which images may be exported.
+    /// With an image outside the store (docker://REF, oci:PATH, …): which images may be
+    /// exported.
     #[command(flatten)]
     pub policy: PolicyArgs,
 
-    /// The image: a stored image's reference, image ID or unique ID prefix; or docker://REF,
-    /// read from its registry as it is written, nothing stored
+    /// The image: a stored image's reference, image ID or unique ID prefix (or hoist:REF); or
+    /// one outside the store, read as it is written and not stored: docker://REF,
+    /// oci:PATH[:TAG], oci-archive:PATH[:TAG], dir:PATH, docker-archive:PATH[:REF]
     #[arg(value_name = "REF")]
     pub reference: String,
 

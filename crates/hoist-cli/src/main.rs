@@ -75,8 +75,8 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Prune => commands::prune::run(&open_store(cli)?),
         Command::Save(args) => commands::save::run(args, &open_store(cli)?),
         Command::Load(args) => commands::load::run(args, &open_store(cli)?),
-        Command::Export(args) if commands::export::is_remote(args) => {
-            commands::export::run_remote(args, &config, store)
+        Command::Export(args) if commands::export::is_source(args) => {
+            commands::export::run_source(args, &config, store)
         }
         Command::Export(args) => commands::export::run(args, &cli.global),
         Command::Copy(args) => commands::copy::run(args, &cli.global, &config, store),

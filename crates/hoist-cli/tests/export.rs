@@ -127,6 +127,81 @@ fn export_into_a_non_empty_directory_fails_with_one_line_unless_forced() {
 }
 
 #[test]
+fn export_reads_layouts_dirs_and_archives_without_storing_them() {
+    let store = Store::new();
+    store.put(&image(), "example.com/app:v1", true);
+    let at = |name: &str| store.dir.path().join(name).to_str().unwrap().to_owned();
+    let sources = [
+        format!("oci:{}:v1", at("layout")),
+        format!("oci-archive:{}:v1", at("layout.tar")),
+        format!("dir:{}", at("dir")),
+        format!("docker-archive:{}:example.com/app:v1", at("saved.tar")),
+    ];
+    for source in &sources {
+        let copied = store.hoist(&["copy", "hoist:example.com/app:v1", source]);
+        assert!(copied.status.success(), "{source}: {}", stderr(&copied));
+    }
+    let images = || store.hoist(&["images", "-q", "--no-trunc"]).stdout;
+    let before = images();
+
+    for (n, source) in sources.iter().enumerate() {
+        let out = at(&format!("rootfs-{n}"));
+        let result = store.hoist(&["export", source, &out]);
+        assert!(result.status.success(), "{source}: {}", stderr(&result));
+        assert_rootfs(Path::new(&out));
+    }
+    assert_eq!(images(), before, "nothing is stored");
+
+    // `hoist:REF` is the store, as in `hoist copy`.
+    let out = at("rootfs-store");
+    let result = store.hoist(&["export", "hoist:example.com/app:v1", &out]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    assert_rootfs(Path::new(&out));
+
+    // A transport hoist does not have is refused by name, with the ones that exist.
+    let foreign = store.hoist(&["export", "containers-storage:app", &at("none")]);
+    assert!(!foreign.status.success());
+    let message = stderr(&foreign);
+    assert!(
+        message.contains("unknown transport") && message.contains("oci:PATH"),
+        "{message}"
+    );
+    assert!(!Path::new(&at("none")).exists());
+}
+
+#[test]
+fn a_policy_judges_a_layout_under_the_oci_transports_scopes() {
+    let store = Store::new();
+    store.put(&image(), "example.com/app:v1", true);
+    let at = |name: &str| store.dir.path().join(name).to_str().unwrap().to_owned();
+    let layout = format!("oci:{}:v1", at("layout"));
+    let copied = store.hoist(&["copy", "hoist:example.com/app:v1", &layout]);
+    assert!(copied.status.success(), "{}", stderr(&copied));
+    let policy = at("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"default": [{"type": "insecureAcceptAnything"}],
+            "transports": {"oci": {"": [{"type": "reject"}]}}}"#,
+    )
+    .unwrap();
+
+    let refused = store.hoist(&["export", "--policy", &policy, &layout, &at("rootfs")]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("reject"), "{}", stderr(&refused));
+    assert!(!Path::new(&at("rootfs")).exists(), "nothing written");
+
+    let accepting = at("accepting.json");
+    std::fs::write(
+        &accepting,
+        r#"{"default": [{"type": "insecureAcceptAnything"}]}"#,
+    )
+    .unwrap();
+    let exported = store.hoist(&["export", "--policy", &accepting, &layout, &at("rootfs")]);
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    assert_rootfs(Path::new(&at("rootfs")));
+}
+
+#[test]
 fn rmi_deletes_the_layers_only_the_removed_image_held() {
     let store = Store::new();
     let base = Layer::from_files(&[("base", b"base")]).unwrap();

@@ -3,17 +3,21 @@
 //! layers when they are all in the layer store, else from the blobs. Prints nothing on
 //! success; `--debug` logs which source was used.
 //!
-//! `hoist export [--platform P] [--policy F] docker://REF DIR` reads the image from its
-//! registry instead, as `crane export` does, and stores nothing: the registry client is the
-//! one `pull` builds (mirrors, credentials, `certs.d`, `max_download_attempts`,
-//! `max_concurrent_downloads` for the layers read ahead of the one applied), the trust
-//! policy judges the image manifest before any layer is read, and each layer is verified as
-//! it is applied ([`hoist::export::export_from_source`]). `--platform` and the policy
-//! options apply only there (a stored image was judged when it was pulled).
+//! `hoist export [--platform P] [--policy F] SOURCE DIR`, SOURCE in one of `hoist copy`'s
+//! transports (`docker://REF`, `oci:PATH[:TAG]`, `oci-archive:PATH[:TAG]`, `dir:PATH`,
+//! `docker-archive:PATH[:REF]`), reads the image from there instead and stores nothing: from
+//! a registry as `crane export` does, from a layout as `umoci unpack` does. The registry
+//! client is the one `pull` builds (mirrors, credentials, `certs.d`, `max_download_attempts`,
+//! `max_concurrent_downloads` for the layers read ahead of the one applied), the trust policy
+//! judges the image manifest before any layer is read (under the transport's scopes, as for
+//! `hoist copy`), and each layer is verified as it is applied
+//! ([`hoist::export::export_from_source`]). `--platform` and the policy options apply only
+//! there (a stored image was judged when it was pulled). A bare REF, or `hoist:REF`, is a
+//! stored image.
 
 use std::sync::Arc;
 
-use hoist::copy::{ImageLocation, ImageSource, RegistryImage};
+use hoist::copy::ImageLocation;
 use hoist::credentials::CredentialStore;
 use hoist::export::{export_from_source, export_image, ExportOptions, ExportReport, SourceExport};
 use hoist::images::resolve_image;
@@ -23,14 +27,17 @@ use hoist::transfer::RetryPolicy;
 use hoist::trust::{Subject, Verification};
 
 use crate::cli::{ExportArgs, GlobalArgs};
-use crate::commands::registry::{platform_arg, registry_reference};
+use crate::commands::copy::open_source;
+use crate::commands::registry::platform_arg;
 use crate::commands::session::{client, runtime};
 use crate::config::Config;
 use crate::failure::CliError;
 
-/// Whether the command names a registry image (`docker://REF`) rather than a stored one.
-pub fn is_remote(args: &ExportArgs) -> bool {
-    args.reference.starts_with("docker://")
+/// Whether the command names an image outside the store (`docker://REF`, `oci:PATH`, …; an
+/// unknown transport too, refused by name) rather than a stored one (a bare REF or
+/// `hoist:REF`).
+pub fn is_source(args: &ExportArgs) -> bool {
+    ImageLocation::names_transport(&args.reference) && !args.reference.starts_with("hoist:")
 }
 
 /// Runs `hoist export` on a stored image.
@@ -38,13 +45,15 @@ pub fn run(args: &ExportArgs, global: &GlobalArgs) -> Result<(), CliError> {
     let policy = &args.policy;
     if args.platform.is_some() || policy.policy.is_some() || policy.registries_d.is_some() {
         return Err(CliError::Arguments(
-            "--platform, --policy and --registries.d choose and judge a registry image: give \
-             docker://REF"
+            "--platform, --policy and --registries.d choose and judge an image outside the \
+             store: give docker://REF, oci:PATH[:TAG], oci-archive:PATH[:TAG], dir:PATH or \
+             docker-archive:PATH[:REF]"
                 .to_owned(),
         ));
     }
     let meta = crate::root::open_store(global.root.as_ref())?;
-    let image = resolve_image(&meta, &args.reference)?;
+    let reference = args.reference.strip_prefix("hoist:");
+    let image = resolve_image(&meta, reference.unwrap_or(&args.reference))?;
     let meta = Arc::new(meta);
     let layers = LayerStore::open(Arc::clone(&meta))?;
     let report = export_image(
@@ -58,20 +67,19 @@ pub fn run(args: &ExportArgs, global: &GlobalArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Runs `hoist export docker://REF DIR`.
-pub fn run_remote(
+/// Runs `hoist export SOURCE DIR` for an image outside the store ([`is_source`]).
+pub fn run_source(
     args: &ExportArgs,
     config: &Config,
     credentials: CredentialStore,
 ) -> Result<(), CliError> {
-    let reference = registry_reference(&args.reference)?;
+    let location = ImageLocation::parse(&args.reference).map_err(Box::new)?;
     let platform = platform_arg(args.platform.as_deref())?;
     let verifier = crate::commands::trust::verifier(&args.policy, config)?;
     let client = client(config, credentials)?;
-    let source = RegistryImage::new(&client, &reference).reading_at_once();
+    let source = open_source(&client, None, None, &location)?;
     // The judgement reads the signatures through the source, as `hoist copy`'s does.
     let verification = verifier.map(|verifier| {
-        let location = ImageLocation::Registry(reference.clone());
         let subject = Subject::from_location(&location, &client);
         Verification {
             verifier,
@@ -91,7 +99,7 @@ pub fn run_remote(
         downloads: config.max_concurrent_downloads,
     };
     let report = runtime()?.block_on(export_from_source(
-        &source,
+        source.as_ref(),
         &what,
         &args.dir,
         &options(args),
@@ -103,7 +111,10 @@ pub fn run_remote(
             crate::errln!(
                 "WARNING: image with reference {} was found but does not match the specified \
                  platform: wanted {wanted}, actual: {actual}",
-                reference.familiar()
+                match &location {
+                    ImageLocation::Registry(reference) => reference.familiar(),
+                    other => other.to_string(),
+                }
             );
         }
     }

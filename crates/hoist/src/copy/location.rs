@@ -183,6 +183,19 @@ fn path_and_tag(rest: &str, transport: &str) -> Result<(PathBuf, Option<String>)
 }
 
 impl ImageLocation {
+    /// Whether `input` names its transport — one of hoist's (`docker://`, `oci:`, `hoist:`, …),
+    /// one of skopeo's that hoist does not have, or any `SCHEME://` — rather than being a
+    /// bare `REF`. Commands whose bare `REF` is a stored image (`hoist export`) send the rest
+    /// to [`ImageLocation::parse`], which refuses the unknown ones by name.
+    pub fn names_transport(input: &str) -> bool {
+        const OWN: [&str; 5] = ["oci:", "oci-archive:", "dir:", "docker-archive:", "hoist:"];
+        input.contains("://")
+            || OWN.iter().any(|transport| input.starts_with(transport))
+            || input
+                .split_once(':')
+                .is_some_and(|(name, _)| FOREIGN_TRANSPORTS.contains(&name))
+    }
+
     /// Whether the location can hold an index (several platforms): a docker-archive holds
     /// one image per entry, no index, so a copy into one takes one platform.
     pub fn holds_index(&self) -> bool {
@@ -298,6 +311,32 @@ mod tests {
                 err.contains("unknown transport") && err.contains("docker-archive:PATH"),
                 "{err}"
             );
+        }
+    }
+
+    #[test]
+    fn a_transport_is_named_by_every_prefix_parse_reads_and_not_by_a_bare_reference() {
+        for input in [
+            "docker://r.example/app:v1",
+            "oci:/d:v1",
+            "oci-archive:/f.tar",
+            "dir:/d",
+            "docker-archive:/f.tar:app:v1",
+            "hoist:app:v1",
+            "containers-storage:app",
+            "ftp://x/y",
+        ] {
+            assert!(ImageLocation::names_transport(input), "{input}");
+        }
+        for input in [
+            "app",
+            "app:v1",
+            "localhost:5000/app:v1",
+            "r.example/oci:v1",
+            "sha256:0123abcd",
+            "0123abcd",
+        ] {
+            assert!(!ImageLocation::names_transport(input), "{input}");
         }
     }
 
