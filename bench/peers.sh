@@ -6,14 +6,14 @@
 #   own root, state and socket and a `version = 3` config whose transfer service unpacks with
 #   the native snapshotter: `concurrent_layer_fetch_buffer` 0 ("ctr21") and 64 MiB ("ctr21p",
 #   parallel range fetch of one layer), both with `max_concurrent_downloads = 3`.
-# - crane and skopeo 1.2x inside a Debian unstable chroot (`debootstrap --variant=minbase sid`
+# - crane, skopeo 1.2x and umoci 0.6 inside a Debian unstable chroot (`debootstrap --variant=minbase sid`
 #   at $BENCH_SID, default /var/tmp/hoist-bench-sid, built when missing; it shares loopback).
 #   The store being measured is bind-mounted into the chroot at /bench-store, so the peers
 #   write to the same filesystem as hoist.
 #
 # Defines: ctr21_restart, ctr21p_restart, ctr21_pull, ctr21p_pull, crane_pull, crane_export,
-# skopeo122_push, skopeo122_dir_push (and exports them); peers_cleanup (called by run.sh's
-# cleanup).
+# umoci06_unpack, skopeo122_push, skopeo122_dir_push (and exports them); peers_cleanup (called
+# by run.sh's cleanup).
 
 peers=$cache/peers
 sid=${BENCH_SID:-/var/tmp/hoist-bench-sid}
@@ -94,11 +94,12 @@ if [ ! -x "$sid/usr/bin/apt-get" ]; then
   rm -rf "$sid"
   debootstrap --variant=minbase sid "$sid" http://deb.debian.org/debian >"$log/debootstrap-sid.log" 2>&1
 fi
-if [ ! -x "$sid/usr/bin/crane" ] || [ ! -x "$sid/usr/bin/skopeo" ] || [ ! -x "$sid/usr/bin/oras" ]; then
-  echo "== crane, skopeo and oras (for bench/latency.sh) in the sid chroot"
+if [ ! -x "$sid/usr/bin/crane" ] || [ ! -x "$sid/usr/bin/skopeo" ] || [ ! -x "$sid/usr/bin/oras" ] ||
+  [ ! -x "$sid/usr/bin/umoci" ]; then
+  echo "== crane, skopeo, umoci and oras (for bench/latency.sh) in the sid chroot"
   chroot "$sid" apt-get -o Acquire::Check-Valid-Until=false update -qq
   chroot "$sid" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    crane skopeo oras ca-certificates >/dev/null
+    crane skopeo umoci oras ca-certificates >/dev/null
 fi
 mkdir -p "$sid/bench-store"
 mount --bind "$S" "$sid/bench-store"
@@ -116,9 +117,13 @@ skopeo122_push() {
   rss chroot "$sid" skopeo copy -q --dest-tls-verify=false "oci:/bench-store/pushsrc-oci:img" \
     "docker://$dst_reg/$1" >/dev/null
 }
+# umoci 0.6 unpack of the layout skopeo wrote for the push (beside hoist export oci:).
+umoci06_unpack() {
+  rss chroot "$sid" umoci unpack --image /bench-store/pushsrc-oci:img /bench-store/bundle >/dev/null
+}
 skopeo122_dir_push() {
   rss chroot "$sid" skopeo copy -q --dest-tls-verify=false "dir:/bench-store/dirsrc" \
     "docker://$dst_reg/$1" >/dev/null
 }
 export -f daemon_restart ctr21_restart ctr21p_restart daemon_pull ctr21_pull ctr21p_pull \
-  crane_pull crane_export skopeo122_push skopeo122_dir_push
+  crane_pull crane_export umoci06_unpack skopeo122_push skopeo122_dir_push

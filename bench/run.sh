@@ -21,6 +21,8 @@
 #    BENCH_CASES="pull push ..." picks the comparisons (pull export no-unpack push loadpush;
 #    floor; with the current peers pull-ctr21 pull-ctr21p no-unpack-crane export-crane
 #    export-remote-crane (`hoist export docker://…`, nothing stored, against crane export)
+#    unpack unpack-umoci06 (`hoist export oci:LAYOUT`, a layout skopeo wrote, against umoci
+#    unpack of the same layout: Debian 12's 0.4.7, gzip only, and 0.6 from Debian unstable)
 #    push-skopeo122 loadpush-skopeo122 copydir-skopeo122 — `hoist copy --dest-compress gzip dir:…
 #    docker://…`, one step like skopeo's).
 #    BENCH_PEERS=all (default) | debian12: with or without the current peers (containerd 2.1,
@@ -307,6 +309,9 @@ hoist_pull_export() { hoist_pull "$src_reg/$1" && rss "$hoist" --root "$S/hoist"
 hoist_export_remote() { rss "$hoist" --root "$S/hoist" export "docker://$src_reg/$1" "$S/out"; }
 skopeo_pull() { rss skopeo copy -q --src-tls-verify=false "docker://$src_reg/$1" "oci:$S/skopeo:img" >/dev/null; }
 skopeo_umoci() { skopeo_pull "$1" && rss umoci unpack --image "$S/skopeo:img" "$S/bundle" >/dev/null; }
+# a layout on the filesystem to a rootfs: the push source skopeo wrote, unpacked
+hoist_export_layout() { rss "$hoist" --root "$S/hoist" export "oci:$S/pushsrc-oci:img" "$S/out"; }
+umoci_unpack() { rss umoci unpack --image "$S/pushsrc-oci:img" "$S/bundle" >/dev/null; }
 hoist_push() { rss "$hoist" --root "${PUSHSRC:-$S/pushsrc}" push -q "$dst_reg/$1" >/dev/null; }
 skopeo_push() { rss skopeo copy -q --dest-tls-verify=false "oci:$S/pushsrc-oci:img" "docker://$dst_reg/$1" >/dev/null; }
 # docker save's archive (uncompressed layers) loaded into an empty store, then pushed: every
@@ -349,7 +354,7 @@ case "${BENCH_PEERS:-all}" in
   *) echo "BENCH_PEERS must be all or debian12" >&2; exit 2 ;;
 esac
 export -f rss containerd_restart dst_restart ctr_pull hoist_pull hoist_pull_export hoist_export_remote skopeo_pull \
-  skopeo_umoci hoist_push skopeo_push hoist_load_push hoist_dir_push skopeo_dir_push wipe wipe_all floor_unpack
+  skopeo_umoci hoist_export_layout umoci_unpack hoist_push skopeo_push hoist_load_push hoist_dir_push skopeo_dir_push wipe wipe_all floor_unpack
 
 bench() { # CASE IMAGE HOIST_CMD HOIST_PREPARE PEER_CMD PEER_PREPARE
   local id=$1-$2
@@ -411,6 +416,10 @@ PY
   fi
   skopeo copy -q --src-tls-verify=false "docker://$src_reg/$ref" "oci:$S/pushsrc-oci:img" >/dev/null
   bench push "$name:$comp" "hoist_push $ref" dst_restart "skopeo_push $ref" dst_restart
+  # the same layout unpacked into a rootfs (umoci 0.4.7 cannot read zstd layers)
+  bench unpack "$name:$comp" hoist_export_layout wipe "$([ "$comp" = zstd ] || echo umoci_unpack)" wipe
+  ! declare -F umoci06_unpack >/dev/null ||
+    bench unpack-umoci06 "$name:$comp" hoist_export_layout wipe umoci06_unpack wipe
   ! declare -F skopeo122_push >/dev/null ||
     bench push-skopeo122 "$name:$comp" "hoist_push $ref" dst_restart "skopeo122_push $ref" dst_restart
   if [ "$comp" = gzip ]; then # load + push needing compression (gzip either way)

@@ -24,6 +24,8 @@ CASES = {
     "no-unpack-crane": ("hoist pull --no-unpack", "crane pull --format oci"),
     "export-crane": ("hoist pull + export", "crane export → tar -x"),
     "export-remote-crane": ("hoist export docker:// (nothing stored)", "crane export → tar -x"),
+    "unpack": ("hoist export oci: (a layout → rootfs)", "umoci unpack (Debian 12)"),
+    "unpack-umoci06": ("hoist export oci: (a layout → rootfs)", "umoci 0.6 unpack"),
     "push-skopeo122": ("hoist push", "skopeo 1.2x copy oci→docker"),
     "loadpush-skopeo122": ("hoist load + push (compressing)", "skopeo 1.2x copy dir:→docker"),
     "copydir-skopeo122": ("hoist copy dir:→docker (compressing)", "skopeo 1.2x copy dir:→docker"),
