@@ -326,7 +326,9 @@ hoist_dir_push() {
   rss "$hoist" --root "$S/loadsrc" copy -q --dest-compress gzip "dir:$S/dirsrc" "docker://$dst_reg/$1" >/dev/null
 }
 skopeo_dir_push() { rss skopeo copy -q --dest-tls-verify=false "dir:$S/dirsrc" "docker://$dst_reg/$1" >/dev/null; }
-wipe() { rm -rf "$S/hoist" "$S/out" "$S/skopeo" "$S/bundle" "$S/loadsrc" "$S/crane"; }
+# Removes what a run wrote, then waits for the filesystem to write back what the last run left
+# dirty (syncfs): on a disk the next run would otherwise start under that write-back.
+wipe() { rm -rf "$S/hoist" "$S/out" "$S/skopeo" "$S/bundle" "$S/loadsrc" "$S/crane"; sync -f "$S"; }
 wipe_all() { # after each command's runs: one tool's data at a time on the filesystem
   wipe
   for d in containerd ctr21 ctr21p; do
