@@ -55,7 +55,10 @@ pub(crate) fn synthesize(
     for (index, name) in item.layers.iter().enumerate() {
         let what = format!("layer {index} of image {n} in manifest.json");
         let info = members.blob(name, &what)?;
-        let compression = sniff_blob(content, &info.digest)?;
+        let compression = match members.in_place(&info.digest) {
+            Some(place) => place.compression,
+            None => sniff_blob(content, &info.digest)?,
+        };
         layers.push((name.clone(), info.clone(), compression));
     }
     let manifest = ImageManifest {

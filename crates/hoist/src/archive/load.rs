@@ -82,7 +82,7 @@ pub(crate) fn decompressed<'a>(input: impl Read + 'a) -> Result<Box<dyn Read + '
 }
 
 /// The compression a stream's first bytes announce (gzip `1f 8b`, zstd `28 b5 2f fd`).
-pub(super) fn sniff(head: &[u8]) -> Compression {
+pub(crate) fn sniff(head: &[u8]) -> Compression {
     if head.starts_with(&[0x1f, 0x8b]) {
         Compression::Gzip
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {

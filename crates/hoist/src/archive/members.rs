@@ -24,14 +24,23 @@
 //!
 //! Blobs spooled before a failure stay in the store unreferenced; the next garbage collection
 //! deletes them. Nothing is tagged before every image has been checked (see [`super::load`]).
+//!
+//! **In place** (a copy or export *from* an uncompressed archive file, never `load`): a blob
+//! member bigger than any manifest or config hoist accepts ([`IN_PLACE_MIN`]) — a layer — is
+//! hashed as it is read but not written anywhere; its offset in the archive is kept
+//! ([`InPlace`]) and its bytes are read from there again when the copy wants them (and
+//! verified again by whatever receives them). A 10 GB archive then needs no 10 GB of staging.
 
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Read};
 
 use tar::{Archive, EntryType};
 
+use super::load::sniff;
 use super::{ArchiveError, MANIFEST_FILE, REPOSITORIES_FILE, V1_JSON_FILE, VERSION_FILE};
-use crate::digest::{Algorithm, Digest};
+use crate::compress::Compression;
+use crate::digest::{Algorithm, Digest, Hasher};
+use crate::media::{MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE};
 use crate::store::{BlobInfo, ContentStore};
 
 /// Largest JSON member read into memory: 8 MiB (a `manifest.json` of thousands of images).
@@ -39,6 +48,26 @@ pub const MAX_JSON_MEMBER: u64 = 8 << 20;
 
 /// Bytes gathered before a write into a blob's spool.
 const SPOOL_WRITE: usize = 1 << 20;
+
+/// The smallest blob member left in place when reading in place: one byte more than any
+/// manifest or config hoist reads, so those are always spooled and only layers stay put.
+pub(crate) const IN_PLACE_MIN: u64 = (if MAX_MANIFEST_SIZE > MAX_CONFIG_SIZE {
+    MAX_MANIFEST_SIZE
+} else {
+    MAX_CONFIG_SIZE
+}) as u64
+    + 1;
+
+/// Where a blob member left in place is in the archive file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InPlace {
+    /// The offset of its first byte in the archive file.
+    pub(crate) offset: u64,
+    /// Its size.
+    pub(crate) size: u64,
+    /// The compression its first bytes announce.
+    pub(crate) compression: Compression,
+}
 
 /// `index.json` of an OCI image layout.
 pub(crate) const OCI_INDEX_FILE: &str = "index.json";
@@ -60,6 +89,8 @@ pub(crate) struct Members {
     links: HashMap<String, Link>,
     /// Members that are neither files nor links, with what they are.
     others: HashMap<String, &'static str>,
+    /// The blobs left in the archive (read in place), by digest.
+    in_place: HashMap<Digest, InPlace>,
 }
 
 #[derive(Debug)]
@@ -127,6 +158,16 @@ impl Members {
             .filter_map(|(name, kind)| Some((named_digest(name)?, name.clone(), kind)))
     }
 
+    /// Where the blob `digest` is in the archive file, when it was left in place.
+    pub(crate) fn in_place(&self, digest: &Digest) -> Option<InPlace> {
+        self.in_place.get(digest).copied()
+    }
+
+    /// The blobs left in place, by digest.
+    pub(crate) fn placed(&self) -> &HashMap<Digest, InPlace> {
+        &self.in_place
+    }
+
     /// Every `blobs/<alg>/<hex>` member: the blobs of an OCI layout archive.
     pub(crate) fn oci_blobs(&self) -> impl Iterator<Item = &BlobInfo> {
         self.blobs
@@ -136,10 +177,13 @@ impl Members {
     }
 }
 
-/// Reads every member of the tar stream `reader` as the module docs say.
+/// Reads every member of the tar stream `reader` as the module docs say; `in_place`: the
+/// stream is the archive file itself, from its first byte, so big blob members are only
+/// hashed and their offsets kept.
 pub(crate) fn read_members(
     content: &ContentStore,
     reader: impl Read,
+    in_place: bool,
 ) -> Result<Members, ArchiveError> {
     let mut members = Members::default();
     let mut archive = Archive::new(reader);
@@ -200,6 +244,16 @@ pub(crate) fn read_members(
             members.json.insert(name, bytes);
         } else if is_v1_compat_file(&name) {
             continue;
+        } else if in_place && size >= IN_PLACE_MIN {
+            let offset = entry.raw_file_position();
+            let (info, compression) = hash_member(&mut entry, &name, size)?;
+            let place = InPlace {
+                offset,
+                size,
+                compression,
+            };
+            members.in_place.insert(info.digest.clone(), place);
+            members.blobs.insert(name, info);
         } else {
             let info = spool_member(content, &mut entry, &name, size)?;
             members.blobs.insert(name, info);
@@ -240,15 +294,52 @@ fn spool_member(
         .map_err(|e| ArchiveError::reading(e.into_error()))?;
     check_complete(name, copied, size)?;
     let info = spool.commit()?;
-    if let Some(named) = named_digest(name) {
-        if named != info.digest {
-            return Err(ArchiveError::BlobDigestMismatch {
-                name: name.to_owned(),
-                actual: info.digest,
-            });
-        }
-    }
+    check_named(name, &info)?;
     Ok(info)
+}
+
+/// Hashes a member left in place (see the module docs), checking a `blobs/sha256/<hex>` name
+/// as [`spool_member`] does; the compression its first bytes announce comes along.
+fn hash_member(
+    entry: &mut impl Read,
+    name: &str,
+    size: u64,
+) -> Result<(BlobInfo, Compression), ArchiveError> {
+    let mut hasher = Hasher::new(Algorithm::Sha256);
+    let mut buffer = vec![0; SPOOL_WRITE];
+    let mut head = Vec::with_capacity(4);
+    let mut read = 0u64;
+    loop {
+        let n = match entry.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ArchiveError::reading(e)),
+        };
+        let piece = &buffer[..n];
+        let wanted = 4 - head.len().min(4);
+        head.extend_from_slice(&piece[..wanted.min(n)]);
+        hasher.update(piece);
+        read += n as u64;
+    }
+    check_complete(name, read, size)?;
+    let info = BlobInfo {
+        digest: hasher.finish(),
+        size,
+    };
+    check_named(name, &info)?;
+    Ok((info, sniff(&head)))
+}
+
+/// A `blobs/sha256/<hex>` member must hash to its name.
+fn check_named(name: &str, info: &BlobInfo) -> Result<(), ArchiveError> {
+    match named_digest(name) {
+        Some(named) if named != info.digest => Err(ArchiveError::BlobDigestMismatch {
+            name: name.to_owned(),
+            actual: info.digest.clone(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// A member shorter than its header says: the stream ended inside it.

@@ -1,14 +1,20 @@
 //! `docker-archive:PATH[:REF]` and `oci-archive:PATH[:TAG]` as [`ImageSource`]s: [`Archive`]
 //! (a tarball read once) and [`ArchiveSource`] (one image of it).
 //!
-//! A tarball cannot be read by digest in place (a `docker save | gzip` stream has no offsets,
-//! and a member's digest is known only once it was read), so it is read once, in stream order,
-//! by the archive format code ([`crate::archive`]'s members: path safety, links resolved
-//! inside the archive only, `blobs/sha256/<hex>` checked against its name), every blob spooled
-//! into a content store: a private `StagingDir` for a copy to anywhere, or the local store's
-//! own content when the copy goes there (`hoist copy docker-archive:F hoist:R`), so no blob is
-//! written twice. The input may itself be gzip or zstd (sniffed, as docker's
+//! A member's digest is known only once it was read, so a tarball is read once, in stream
+//! order, by the archive format code ([`crate::archive`]'s members: path safety, links
+//! resolved inside the archive only, `blobs/sha256/<hex>` checked against its name), every
+//! blob spooled into a content store: a private `StagingDir` for a copy to anywhere, or the
+//! local store's own content when the copy goes there (`hoist copy docker-archive:F hoist:R`),
+//! so no blob is written twice. The input may itself be gzip or zstd (sniffed, as docker's
 //! `DecompressStream`).
+//!
+//! An uncompressed archive *file* copied anywhere but the store ([`Archive::open`]) keeps its
+//! layers where they are: each member too big to be a manifest or config is only hashed on that
+//! first read, and its bytes are read again from its offset in the file when the copy wants
+//! them — verified again by the sink, as every source's bytes are (a file changed in between
+//! fails the copy, it does not pass other bytes on). A `docker save | gzip` stream has no
+//! offsets, and is spooled whole as above.
 //!
 //! Then the images ([`Archive::entries`]):
 //! - **docker-archive** (`manifest.json`, which wins when both are present, as in `load`):
@@ -24,23 +30,26 @@
 //! hostile `index.json` cannot reach other blobs of the content store it was spooled into.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Read;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
+use super::blob_file::stream_file_range;
 use super::layout::{blob_path, open_blob_file, read_manifest};
 use super::location::ArchiveImage;
 use super::source::{BlobStream, ImageSource};
 use super::staging::StagingDir;
 use super::CopyError;
 use crate::archive::docker::{parse_tags, synthesize};
-use crate::archive::load::decompressed;
-use crate::archive::members::{read_members, Members, OCI_INDEX_FILE};
+use crate::archive::load::{decompressed, sniff};
+use crate::archive::members::{read_members, InPlace, Members, OCI_INDEX_FILE};
 use crate::archive::oci::tags_of;
 use crate::archive::{ArchiveError, ManifestItem, MANIFEST_FILE};
+use crate::compress::Compression;
 use crate::digest::Digest;
 use crate::media::{Descriptor, ImageIndex, Manifest};
 use crate::reference::Reference;
@@ -72,7 +81,32 @@ pub struct Archive {
     format: ArchiveFormat,
     content: ContentStore,
     members: Members,
+    /// The archive file and the members left in it, by digest (read in place).
+    in_place: Option<Placed>,
     staging: Option<Arc<StagingDir>>,
+}
+
+/// The archive file of an archive read in place, and its members left there.
+#[derive(Debug, Clone)]
+struct Placed {
+    /// The archive file, open since it was read.
+    file: Arc<File>,
+    /// Its path, for messages.
+    path: String,
+    /// Where each member left in place is, by digest.
+    blobs: Arc<HashMap<Digest, InPlace>>,
+}
+
+/// Whether `file` is a regular file holding an uncompressed tar, its position back at its
+/// start: its members can be read again by offset.
+fn is_plain_tar(file: &mut File) -> std::io::Result<bool> {
+    if !file.metadata()?.is_file() {
+        return Ok(false);
+    }
+    let mut head = Vec::with_capacity(4);
+    Read::by_ref(file).take(4).read_to_end(&mut head)?;
+    file.rewind()?;
+    Ok(sniff(&head) == Compression::None)
 }
 
 /// One image of an [`Archive`].
@@ -103,12 +137,13 @@ impl ArchiveEntry {
 }
 
 impl Archive {
-    /// Reads the tarball at `path` into a private staging directory. Blocking.
+    /// Reads the tarball at `path` into a private staging directory — its layers left in
+    /// place when it is an uncompressed file (see the module docs). Blocking.
     pub fn open(path: &Path, format: ArchiveFormat) -> Result<Archive, CopyError> {
         let location = format!("{}:{}", format.transport(), path.display());
         let staging = StagingDir::create_temporary(&location)?;
         let content = staging.content().clone();
-        let mut archive = Archive::read_file(path, format, content)?;
+        let mut archive = Archive::read_file(path, format, content, true)?;
         archive.staging = Some(Arc::new(staging));
         Ok(archive)
     }
@@ -120,22 +155,32 @@ impl Archive {
         format: ArchiveFormat,
         content: ContentStore,
     ) -> Result<Archive, CopyError> {
-        Archive::read_file(path, format, content)
+        Archive::read_file(path, format, content, false)
     }
 
+    /// Reads the file `path`; `in_place`: its layers may stay where they are, when it is a
+    /// regular file holding an uncompressed tar.
     fn read_file(
         path: &Path,
         format: ArchiveFormat,
         content: ContentStore,
+        in_place: bool,
     ) -> Result<Archive, CopyError> {
         let location = format!("{}:{}", format.transport(), path.display());
-        let file = std::fs::File::open(path).map_err(|source| CopyError::Io {
+        let io = |action, source| CopyError::Io {
             location: location.clone(),
-            action: "open",
+            action,
             path: path.display().to_string(),
             source,
-        })?;
-        Archive::read(path, format, content, std::io::BufReader::new(file))
+        };
+        let mut file = File::open(path).map_err(|e| io("open", e))?;
+        if !(in_place && is_plain_tar(&mut file).map_err(|e| io("read", e))?) {
+            return Archive::read_members(path, format, content, BufReader::new(file), None);
+        }
+        // The members left in place are read again through a second descriptor of the same
+        // open file (positioned reads), not by path: the file read is the file served.
+        let shared = Arc::new(file.try_clone().map_err(|e| io("open", e))?);
+        Archive::read_members(path, format, content, BufReader::new(file), Some(shared))
     }
 
     /// Reads the tarball `input` (named `path` in messages) into `content`. Blocking.
@@ -145,16 +190,34 @@ impl Archive {
         content: ContentStore,
         input: impl Read,
     ) -> Result<Archive, CopyError> {
+        Archive::read_members(path, format, content, input, None)
+    }
+
+    /// Reads the members of `input`; with `file` (the archive file `input` reads, from its
+    /// start), big blobs are left in place there.
+    fn read_members(
+        path: &Path,
+        format: ArchiveFormat,
+        content: ContentStore,
+        input: impl Read,
+        file: Option<Arc<File>>,
+    ) -> Result<Archive, CopyError> {
         let mut archive = Archive {
             path: path.to_owned(),
             format,
             content,
             members: Members::default(),
+            in_place: None,
             staging: None,
         };
         let read = decompressed(input)
-            .and_then(|input| read_members(&archive.content, input))
+            .and_then(|input| read_members(&archive.content, input, file.is_some()))
             .map_err(|e| archive.error(e))?;
+        archive.in_place = file.map(|file| Placed {
+            file,
+            path: path.display().to_string(),
+            blobs: Arc::new(read.placed().clone()),
+        });
         archive.members = read;
         Ok(archive)
     }
@@ -337,6 +400,7 @@ impl Archive {
         ArchiveSource {
             location,
             content: self.content.clone(),
+            in_place: self.in_place.clone(),
             entry: entry.clone(),
             _staging: self.staging.clone(),
         }
@@ -362,6 +426,8 @@ impl Archive {
 pub struct ArchiveSource {
     location: String,
     content: ContentStore,
+    /// The archive file and the members left in it, when read in place.
+    in_place: Option<Placed>,
     entry: ArchiveEntry,
     /// Keeps the staging directory until the last source is dropped.
     _staging: Option<Arc<StagingDir>>,
@@ -371,6 +437,12 @@ impl ArchiveSource {
     /// The image's tags in the archive.
     pub fn tags(&self) -> &[Reference] {
         &self.entry.tags
+    }
+
+    /// The archive file and where the blob `descriptor` is in it, when it was left in place.
+    fn placed(&self, descriptor: &Descriptor) -> Option<(&Placed, InPlace)> {
+        let placed = self.in_place.as_ref()?;
+        Some((placed, *placed.blobs.get(&descriptor.digest)?))
     }
 
     fn member(&self, descriptor: &Descriptor) -> Result<(), CopyError> {
@@ -425,6 +497,15 @@ impl ImageSource for ArchiveSource {
     ) -> BoxFuture<'a, Result<BlobStream, CopyError>> {
         Box::pin(async move {
             self.member(descriptor)?;
+            if let Some((placed, place)) = self.placed(descriptor) {
+                return Ok(stream_file_range(
+                    self.location.clone(),
+                    placed.path.clone(),
+                    Arc::clone(&placed.file),
+                    place.offset.saturating_add(offset),
+                    place.size.saturating_sub(offset),
+                ));
+            }
             open_blob_file(
                 self.content.root().to_owned(),
                 self.location.clone(),
@@ -437,6 +518,10 @@ impl ImageSource for ArchiveSource {
 
     fn blob_file(&self, descriptor: &Descriptor) -> Result<Option<PathBuf>, CopyError> {
         self.member(descriptor)?;
+        if self.placed(descriptor).is_some() {
+            // A part of the archive file, not a file of its own: read through `open_blob`.
+            return Ok(None);
+        }
         Ok(Some(blob_path(self.content.root(), &descriptor.digest)))
     }
 }

@@ -18,6 +18,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -137,6 +138,55 @@ pub(crate) async fn stream_blob_file(
     path: &Path,
     offset: u64,
 ) -> Result<BlobStream, CopyError> {
+    stream_file(location, path, offset).await
+}
+
+/// The `len` bytes of `file` from `start` (a blob left in place in an archive, the file
+/// `shown` in messages), read with positioned reads (the file is shared) and streamed as
+/// [`stream_blob_file`] streams a whole file; a file that ends sooner ends the stream sooner.
+pub(crate) fn stream_file_range(
+    location: String,
+    shown: String,
+    file: Arc<File>,
+    start: u64,
+    len: u64,
+) -> BlobStream {
+    let finished = shown.clone();
+    let io = move |action, source| CopyError::Io {
+        location: location.clone(),
+        action,
+        path: shown.clone(),
+        source,
+    };
+    let range = FileRange {
+        file,
+        position: start,
+        left: len,
+    };
+    spawn_pieces(range, len, io, finished)
+}
+
+/// A part of a shared file, as a reader (`pread`: no shared cursor).
+struct FileRange {
+    file: Arc<File>,
+    position: u64,
+    left: u64,
+}
+
+impl Read for FileRange {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = usize::try_from(self.left).map_or(buf.len(), |left| left.min(buf.len()));
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.position)?;
+        self.position += n as u64;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+async fn stream_file(location: String, path: &Path, offset: u64) -> Result<BlobStream, CopyError> {
     let shown = path.display().to_string();
     let (opened_at, finished) = (location.clone(), shown.clone());
     let io = move |action, source| CopyError::Io {
@@ -154,22 +204,33 @@ pub(crate) async fn stream_blob_file(
         Ok::<_, CopyError>((file, len.saturating_sub(offset)))
     })
     .await??;
+    Ok(spawn_pieces(file, left, io, finished))
+}
+
+/// `reader`'s pieces ([`read_pieces`]) on a blocking thread of its own, as a stream; `shown`
+/// names the file if the thread stops without finishing.
+fn spawn_pieces(
+    reader: impl Read + Send + 'static,
+    left: u64,
+    io: impl Fn(&'static str, std::io::Error) -> CopyError + Send + 'static,
+    shown: String,
+) -> BlobStream {
     let (pieces, received) = mpsc::channel(PIECES_AHEAD);
     let done = Arc::new(AtomicBool::new(false));
     let ended = Arc::clone(&done);
     tokio::task::spawn_blocking(move || {
-        read_pieces(file, left, &pieces, &io);
+        read_pieces(reader, left, &pieces, &io);
         ended.store(true, Ordering::Release);
     });
-    Ok(ended_checked(received, done, move || {
-        CopyError::interrupted(format!("reading blob file {finished} stopped"))
-    }))
+    ended_checked(received, done, move || {
+        CopyError::interrupted(format!("reading blob file {shown} stopped"))
+    })
 }
 
 /// Sends `file`'s pieces until its end, its first error, or the stream's being dropped;
 /// `left`, the bytes it held when opened, sizes them (a small blob gets a small piece).
 fn read_pieces(
-    mut file: File,
+    mut file: impl Read,
     mut left: u64,
     pieces: &mpsc::Sender<Result<Bytes, CopyError>>,
     io: &impl Fn(&'static str, std::io::Error) -> CopyError,

@@ -1,0 +1,173 @@
+//! Copying from an uncompressed archive *file* leaves its layers where they are: a layer
+//! member is hashed when the archive is read, not spooled to a staging directory, and read
+//! again from its offset when the copy wants it — verified again by the sink, so a file
+//! changed in between fails the copy. A compressed archive is spooled whole, as before.
+
+mod support;
+
+use std::fs::OpenOptions;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::Path;
+
+use hoist::copy::{copy, Archive, ArchiveFormat, ImageSource, LayoutSink};
+use hoist::media::{Descriptor, Manifest};
+use hoist_testkit::{ImageBuilder, ImagePusher, Layer, TestRegistry};
+
+use support::copy::{copy_between, fast_copy_options};
+use support::pull::Recorder;
+
+/// Bigger than any manifest or config (4 MiB): left in place.
+const BIG: usize = 6 << 20;
+
+/// A docker-archive at `path` of an image with a small layer and a `BIG` random one (written
+/// by copying it from a registry: docker-archive layers are uncompressed tars).
+async fn write_archive(path: &Path) {
+    let registry = TestRegistry::anonymous().await.unwrap();
+    let image = ImageBuilder::new()
+        .platform("linux", "amd64", None)
+        .layer(Layer::from_files(&[("small.txt", b"small")]).unwrap())
+        .layer(Layer::random(BIG).unwrap())
+        .build()
+        .unwrap();
+    ImagePusher::new(&registry)
+        .push_image("app", "v1", &image)
+        .await
+        .unwrap();
+    let (result, _) = copy_between(
+        &format!("docker://{}/app:v1", registry.host()),
+        &format!("docker-archive:{}:app:v1", path.display()),
+        fast_copy_options(),
+    )
+    .await;
+    result.unwrap();
+}
+
+/// The layers of the image `source` holds, bottom first, with its root.
+async fn layers(source: &dyn ImageSource) -> (Descriptor, Vec<Descriptor>) {
+    let root = source.resolve().await.unwrap();
+    let bytes = source.manifest(&root).await.unwrap();
+    let Manifest::Image(manifest) = Manifest::parse(&root.media_type, &bytes).unwrap() else {
+        panic!("a docker-archive entry is an image manifest");
+    };
+    (root, manifest.layers)
+}
+
+/// Where the data of the archive member of `size` bytes starts in the tar file at `path`.
+fn member_offset(path: &Path, size: u64) -> u64 {
+    let mut archive = tar::Archive::new(std::fs::File::open(path).unwrap());
+    let entry = archive
+        .entries()
+        .unwrap()
+        .map(Result::unwrap)
+        .find(|e| e.size() == size)
+        .expect("the member");
+    entry.raw_file_position()
+}
+
+#[tokio::test]
+async fn an_uncompressed_archive_leaves_its_big_layer_in_place_and_copies_it_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("app.tar");
+    write_archive(&tar).await;
+
+    let source = Archive::open(&tar, ArchiveFormat::Docker)
+        .unwrap()
+        .select(None)
+        .unwrap();
+    let (root, layers) = layers(&source).await;
+    assert!(
+        source.blob_file(&layers[0]).unwrap().is_some(),
+        "a small layer is spooled"
+    );
+    assert_eq!(
+        source.blob_file(&layers[1]).unwrap(),
+        None,
+        "the big layer is read from the archive, not from a file of its own"
+    );
+
+    let out = dir.path().join("layout");
+    let sink = LayoutSink::open(&out, Some("v1")).unwrap();
+    copy(
+        &source,
+        &sink,
+        &root,
+        &fast_copy_options(),
+        &Recorder::default(),
+    )
+    .await
+    .unwrap();
+    let hex = layers[1].digest.as_str().trim_start_matches("sha256:");
+    let copied = std::fs::read(out.join("blobs/sha256").join(hex)).unwrap();
+    assert_eq!(copied.len() as u64, layers[1].size);
+    assert_eq!(
+        hoist::digest::Digest::sha256_of(&copied),
+        layers[1].digest,
+        "the layer's bytes, whole"
+    );
+}
+
+#[tokio::test]
+async fn a_compressed_archive_is_spooled_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("app.tar");
+    write_archive(&tar).await;
+    let gz = dir.path().join("app.tar.gz");
+    let mut encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::fast(),
+    );
+    std::io::copy(&mut std::fs::File::open(&tar).unwrap(), &mut encoder).unwrap();
+    encoder.finish().unwrap();
+
+    let source = Archive::open(&gz, ArchiveFormat::Docker)
+        .unwrap()
+        .select(None)
+        .unwrap();
+    let (_, layers) = layers(&source).await;
+    assert!(
+        source.blob_file(&layers[1]).unwrap().is_some(),
+        "a gzip stream has no offsets: its layers are spooled"
+    );
+}
+
+#[tokio::test]
+async fn an_archive_changed_after_it_was_read_fails_the_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("app.tar");
+    write_archive(&tar).await;
+    let source = Archive::open(&tar, ArchiveFormat::Docker)
+        .unwrap()
+        .select(None)
+        .unwrap();
+    let (root, layers) = layers(&source).await;
+
+    // One byte in the middle of the big layer's random file, changed in the archive file.
+    let offset = member_offset(&tar, layers[1].size) + layers[1].size / 2;
+    let mut file = OpenOptions::new().write(true).open(&tar).unwrap();
+    file.seek(SeekFrom::Start(offset)).unwrap();
+    file.write_all(&[0x5a ^ 0xff]).unwrap();
+    file.write_all(&[0x00, 0x01]).unwrap();
+    drop(file);
+
+    let out = dir.path().join("layout");
+    let sink = LayoutSink::open(&out, Some("v1")).unwrap();
+    let err = copy(
+        &source,
+        &sink,
+        &root,
+        &fast_copy_options(),
+        &Recorder::default(),
+    )
+    .await
+    .unwrap_err();
+    let message = format!("{err:#}");
+    assert!(
+        message.contains(layers[1].digest.as_str()),
+        "the error names the layer: {message}"
+    );
+    let hex = layers[1].digest.as_str().trim_start_matches("sha256:");
+    assert!(
+        !out.join("blobs/sha256").join(hex).exists(),
+        "nothing unverified is stored"
+    );
+}
