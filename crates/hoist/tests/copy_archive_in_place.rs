@@ -1,7 +1,8 @@
 //! Copying from an uncompressed archive *file* leaves its layers where they are: a layer
-//! member is hashed when the archive is read, not spooled to a staging directory, and read
-//! again from its offset when the copy wants it — verified again by the sink, so a file
-//! changed in between fails the copy. A compressed archive is spooled whole, as before.
+//! member is not spooled to a staging directory but read from its offset when the copy wants
+//! it, and verified by the sink — a docker-archive's `<id>/layer.tar` hashed when the archive
+//! is read, an oci-archive's `blobs/sha256/<hex>` only then — so a file changed in between
+//! fails the copy. A compressed archive is spooled whole, as before.
 
 mod support;
 
@@ -11,7 +12,7 @@ use std::path::Path;
 
 use hoist::copy::{copy, Archive, ArchiveFormat, ImageSource, LayoutSink};
 use hoist::media::{Descriptor, Manifest};
-use hoist_testkit::{ImageBuilder, ImagePusher, Layer, TestRegistry};
+use hoist_testkit::{ImageBuilder, ImagePusher, Layer, LayerEncoding, TestRegistry};
 
 use support::copy::{copy_between, fast_copy_options};
 use support::pull::Recorder;
@@ -19,28 +20,37 @@ use support::pull::Recorder;
 /// Bigger than any manifest or config (4 MiB): left in place.
 const BIG: usize = 6 << 20;
 
-/// A docker-archive at `path` of an image with a small layer and a `BIG` random one (written
-/// by copying it from a registry: docker-archive layers are uncompressed tars).
-async fn write_archive(path: &Path) {
+/// An archive of `format` at `path` of an image with a small layer and a `BIG` random one,
+/// uncompressed (written by copying it from a registry where the layers are plain tars).
+async fn write_archive(path: &Path, format: ArchiveFormat) {
     let registry = TestRegistry::anonymous().await.unwrap();
     let image = ImageBuilder::new()
         .platform("linux", "amd64", None)
-        .layer(Layer::from_files(&[("small.txt", b"small")]).unwrap())
-        .layer(Layer::random(BIG).unwrap())
+        .layer_encoded(
+            Layer::from_files(&[("small.txt", b"small")]).unwrap(),
+            LayerEncoding::Uncompressed,
+        )
+        .layer_encoded(Layer::random(BIG).unwrap(), LayerEncoding::Uncompressed)
         .build()
         .unwrap();
     ImagePusher::new(&registry)
         .push_image("app", "v1", &image)
         .await
         .unwrap();
+    let destination = match format {
+        ArchiveFormat::Docker => format!("docker-archive:{}:app:v1", path.display()),
+        ArchiveFormat::Oci => format!("oci-archive:{}:v1", path.display()),
+    };
     let (result, _) = copy_between(
         &format!("docker://{}/app:v1", registry.host()),
-        &format!("docker-archive:{}:app:v1", path.display()),
+        &destination,
         fast_copy_options(),
     )
     .await;
     result.unwrap();
 }
+
+const FORMATS: [ArchiveFormat; 2] = [ArchiveFormat::Docker, ArchiveFormat::Oci];
 
 /// The layers of the image `source` holds, bottom first, with its root.
 async fn layers(source: &dyn ImageSource) -> (Descriptor, Vec<Descriptor>) {
@@ -66,23 +76,26 @@ fn member_offset(path: &Path, size: u64) -> u64 {
 
 #[tokio::test]
 async fn an_uncompressed_archive_leaves_its_big_layer_in_place_and_copies_it_whole() {
+    for format in FORMATS {
+        copies_from_in_place(format).await;
+    }
+}
+
+async fn copies_from_in_place(format: ArchiveFormat) {
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("app.tar");
-    write_archive(&tar).await;
+    write_archive(&tar, format).await;
 
-    let source = Archive::open(&tar, ArchiveFormat::Docker)
-        .unwrap()
-        .select(None)
-        .unwrap();
+    let source = Archive::open(&tar, format).unwrap().select(None).unwrap();
     let (root, layers) = layers(&source).await;
     assert!(
         source.blob_file(&layers[0]).unwrap().is_some(),
-        "a small layer is spooled"
+        "{format:?}: a small layer is spooled"
     );
     assert_eq!(
         source.blob_file(&layers[1]).unwrap(),
         None,
-        "the big layer is read from the archive, not from a file of its own"
+        "{format:?}: the big layer is read from the archive, not from a file of its own"
     );
 
     let out = dir.path().join("layout");
@@ -110,7 +123,7 @@ async fn an_uncompressed_archive_leaves_its_big_layer_in_place_and_copies_it_who
 async fn a_compressed_archive_is_spooled_whole() {
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("app.tar");
-    write_archive(&tar).await;
+    write_archive(&tar, ArchiveFormat::Docker).await;
     let gz = dir.path().join("app.tar.gz");
     let mut encoder = flate2::write::GzEncoder::new(
         std::fs::File::create(&gz).unwrap(),
@@ -132,13 +145,16 @@ async fn a_compressed_archive_is_spooled_whole() {
 
 #[tokio::test]
 async fn an_archive_changed_after_it_was_read_fails_the_copy() {
+    for format in FORMATS {
+        changed_after_reading(format).await;
+    }
+}
+
+async fn changed_after_reading(format: ArchiveFormat) {
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("app.tar");
-    write_archive(&tar).await;
-    let source = Archive::open(&tar, ArchiveFormat::Docker)
-        .unwrap()
-        .select(None)
-        .unwrap();
+    write_archive(&tar, format).await;
+    let source = Archive::open(&tar, format).unwrap().select(None).unwrap();
     let (root, layers) = layers(&source).await;
 
     // One byte in the middle of the big layer's random file, changed in the archive file.
@@ -163,7 +179,7 @@ async fn an_archive_changed_after_it_was_read_fails_the_copy() {
     let message = format!("{err:#}");
     assert!(
         message.contains(layers[1].digest.as_str()),
-        "the error names the layer: {message}"
+        "{format:?}: the error names the layer: {message}"
     );
     let hex = layers[1].digest.as_str().trim_start_matches("sha256:");
     assert!(

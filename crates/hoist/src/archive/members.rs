@@ -27,14 +27,17 @@
 //!
 //! **In place** (a copy or export *from* an uncompressed archive file, never `load`): a blob
 //! member bigger than any manifest or config hoist accepts ([`IN_PLACE_MIN`]) — a layer — is
-//! hashed as it is read but not written anywhere; its offset in the archive is kept
-//! ([`InPlace`]) and its bytes are read from there again when the copy wants them (and
-//! verified again by whatever receives them). A 10 GB archive then needs no 10 GB of staging.
+//! not written anywhere; its offset in the archive is kept ([`InPlace`]) and its bytes are
+//! read from there when the copy wants them, and verified by whatever receives them. One named
+//! `blobs/sha256/<hex>` (an OCI layout's, docker 25's `docker save`) is not even read then:
+//! its name is the digest claimed, as a registry's manifest claims one, and its data is
+//! skipped; another (`<id>/layer.tar`) is hashed on the way, its digest being known no other
+//! way. A 10 GB archive then needs no 10 GB of staging, nor (named) a first 10 GB read.
 
 use std::collections::HashMap;
-use std::io::{self, BufWriter, Read};
+use std::io::{self, BufWriter, Read, Seek};
 
-use tar::{Archive, EntryType};
+use tar::{Archive, Entries, EntryType};
 
 use super::load::sniff;
 use super::{ArchiveError, MANIFEST_FILE, REPOSITORIES_FILE, V1_JSON_FILE, VERSION_FILE};
@@ -177,21 +180,38 @@ impl Members {
     }
 }
 
-/// Reads every member of the tar stream `reader` as the module docs say; `in_place`: the
-/// stream is the archive file itself, from its first byte, so big blob members are only
-/// hashed and their offsets kept.
+/// Reads every member of the tar stream `reader` as the module docs say.
 pub(crate) fn read_members(
     content: &ContentStore,
     reader: impl Read,
-    in_place: bool,
+) -> Result<Members, ArchiveError> {
+    let mut archive = Archive::new(reader);
+    let entries = archive.entries().map_err(ArchiveError::reading)?;
+    read_entries(content, entries, None)
+}
+
+/// Reads the members of the uncompressed archive `file` (`len` bytes, read from its first
+/// byte), leaving its big blob members in place (see the module docs): the data of one named
+/// by its digest is skipped, not read.
+pub(crate) fn read_members_in_place(
+    content: &ContentStore,
+    file: impl Read + Seek,
+    len: u64,
+) -> Result<Members, ArchiveError> {
+    let mut archive = Archive::new(file);
+    let entries = archive.entries_with_seek().map_err(ArchiveError::reading)?;
+    read_entries(content, entries, Some(len))
+}
+
+/// The members `entries` yields; `in_place`: the length of the archive file they are read
+/// from, whose big blob members stay there.
+fn read_entries<R: Read>(
+    content: &ContentStore,
+    entries: Entries<'_, R>,
+    in_place: Option<u64>,
 ) -> Result<Members, ArchiveError> {
     let mut members = Members::default();
-    let mut archive = Archive::new(reader);
-    for (position, entry) in archive
-        .entries()
-        .map_err(ArchiveError::reading)?
-        .enumerate()
-    {
+    for (position, entry) in entries.enumerate() {
         let mut entry = entry.map_err(|e| {
             // No valid first header (too short, a bad checksum) and no OS error: not a tar.
             if position == 0 && e.raw_os_error().is_none() && e.get_ref().is_some() {
@@ -244,9 +264,15 @@ pub(crate) fn read_members(
             members.json.insert(name, bytes);
         } else if is_v1_compat_file(&name) {
             continue;
-        } else if in_place && size >= IN_PLACE_MIN {
+        } else if let Some(len) = in_place.filter(|_| size >= IN_PLACE_MIN) {
             let offset = entry.raw_file_position();
-            let (info, compression) = hash_member(&mut entry, &name, size)?;
+            check_complete(&name, len.saturating_sub(offset).min(size), size)?;
+            let (info, compression) = match named_digest(&name) {
+                // `blobs/sha256/<hex>`: the name is the digest claimed, and whoever reads the
+                // bytes checks them against it, as a registry's are; the data is skipped.
+                Some(digest) => (BlobInfo { digest, size }, sniff(&read_head(&mut entry)?)),
+                None => hash_member(&mut entry, &name, size)?,
+            };
             let place = InPlace {
                 offset,
                 size,
@@ -329,6 +355,16 @@ fn hash_member(
     };
     check_named(name, &info)?;
     Ok((info, sniff(&head)))
+}
+
+/// The first bytes of a member (up to 4: enough to tell its compression).
+fn read_head(entry: &mut impl Read) -> Result<Vec<u8>, ArchiveError> {
+    let mut head = Vec::with_capacity(4);
+    entry
+        .take(4)
+        .read_to_end(&mut head)
+        .map_err(ArchiveError::reading)?;
+    Ok(head)
 }
 
 /// A `blobs/sha256/<hex>` member must hash to its name.

@@ -46,7 +46,9 @@ use super::staging::StagingDir;
 use super::CopyError;
 use crate::archive::docker::{parse_tags, synthesize};
 use crate::archive::load::{decompressed, sniff};
-use crate::archive::members::{read_members, InPlace, Members, OCI_INDEX_FILE};
+use crate::archive::members::{
+    read_members, read_members_in_place, InPlace, Members, OCI_INDEX_FILE,
+};
 use crate::archive::oci::tags_of;
 use crate::archive::{ArchiveError, ManifestItem, MANIFEST_FILE};
 use crate::compress::Compression;
@@ -97,16 +99,17 @@ struct Placed {
     blobs: Arc<HashMap<Digest, InPlace>>,
 }
 
-/// Whether `file` is a regular file holding an uncompressed tar, its position back at its
-/// start: its members can be read again by offset.
-fn is_plain_tar(file: &mut File) -> std::io::Result<bool> {
-    if !file.metadata()?.is_file() {
-        return Ok(false);
+/// The length of `file` when it is a regular file holding an uncompressed tar (its members
+/// can be read again by offset), its position back at its start; `None` otherwise.
+fn plain_tar_len(file: &mut File) -> std::io::Result<Option<u64>> {
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Ok(None);
     }
     let mut head = Vec::with_capacity(4);
     Read::by_ref(file).take(4).read_to_end(&mut head)?;
     file.rewind()?;
-    Ok(sniff(&head) == Compression::None)
+    Ok((sniff(&head) == Compression::None).then_some(metadata.len()))
 }
 
 /// One image of an [`Archive`].
@@ -174,13 +177,26 @@ impl Archive {
             source,
         };
         let mut file = File::open(path).map_err(|e| io("open", e))?;
-        if !(in_place && is_plain_tar(&mut file).map_err(|e| io("read", e))?) {
-            return Archive::read_members(path, format, content, BufReader::new(file), None);
-        }
+        let len = match in_place {
+            true => plain_tar_len(&mut file).map_err(|e| io("read", e))?,
+            false => None,
+        };
+        let Some(len) = len else {
+            return Archive::read(path, format, content, BufReader::new(file));
+        };
         // The members left in place are read again through a second descriptor of the same
         // open file (positioned reads), not by path: the file read is the file served.
         let shared = Arc::new(file.try_clone().map_err(|e| io("open", e))?);
-        Archive::read_members(path, format, content, BufReader::new(file), Some(shared))
+        let mut archive = Archive::empty(path, format, content);
+        let read = read_members_in_place(&archive.content, BufReader::new(file), len)
+            .map_err(|e| archive.error(e))?;
+        archive.in_place = Some(Placed {
+            file: shared,
+            path: path.display().to_string(),
+            blobs: Arc::new(read.placed().clone()),
+        });
+        archive.members = read;
+        Ok(archive)
     }
 
     /// Reads the tarball `input` (named `path` in messages) into `content`. Blocking.
@@ -190,36 +206,23 @@ impl Archive {
         content: ContentStore,
         input: impl Read,
     ) -> Result<Archive, CopyError> {
-        Archive::read_members(path, format, content, input, None)
+        let mut archive = Archive::empty(path, format, content);
+        let read = decompressed(input)
+            .and_then(|input| read_members(&archive.content, input))
+            .map_err(|e| archive.error(e))?;
+        archive.members = read;
+        Ok(archive)
     }
 
-    /// Reads the members of `input`; with `file` (the archive file `input` reads, from its
-    /// start), big blobs are left in place there.
-    fn read_members(
-        path: &Path,
-        format: ArchiveFormat,
-        content: ContentStore,
-        input: impl Read,
-        file: Option<Arc<File>>,
-    ) -> Result<Archive, CopyError> {
-        let mut archive = Archive {
+    fn empty(path: &Path, format: ArchiveFormat, content: ContentStore) -> Archive {
+        Archive {
             path: path.to_owned(),
             format,
             content,
             members: Members::default(),
             in_place: None,
             staging: None,
-        };
-        let read = decompressed(input)
-            .and_then(|input| read_members(&archive.content, input, file.is_some()))
-            .map_err(|e| archive.error(e))?;
-        archive.in_place = file.map(|file| Placed {
-            file,
-            path: path.display().to_string(),
-            blobs: Arc::new(read.placed().clone()),
-        });
-        archive.members = read;
-        Ok(archive)
+        }
     }
 
     /// Reads a tarball of either format (`hoist load`): `manifest.json` makes it a
