@@ -187,3 +187,82 @@ async fn changed_after_reading(format: ArchiveFormat) {
         "nothing unverified is stored"
     );
 }
+
+/// A docker-archive made by hand: `manifest.json` naming `config.json` (whose diffIDs are
+/// `diff_ids`) and the uncompressed layer `layer` as `abc/layer.tar`.
+fn hand_made_archive(path: &Path, layer: &[u8], diff_ids: &[String]) {
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    let manifest = serde_json::json!([{
+        "Config": "config.json",
+        "RepoTags": ["app:v1"],
+        "Layers": ["abc/layer.tar"],
+    }]);
+    let mut builder = tar::Builder::new(std::fs::File::create(path).unwrap());
+    let members = [
+        ("abc/layer.tar", layer.to_vec()),
+        ("config.json", serde_json::to_vec(&config).unwrap()),
+        ("manifest.json", serde_json::to_vec(&manifest).unwrap()),
+    ];
+    for (name, bytes) in members {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, name, bytes.as_slice())
+            .unwrap();
+    }
+    builder.finish().unwrap();
+}
+
+#[tokio::test]
+async fn a_layer_left_unread_is_named_by_its_diff_id_and_checked_against_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("app.tar");
+    let layer = Layer::random(BIG).unwrap().tar;
+    let digest = hoist::digest::Digest::sha256_of(&layer);
+    let copy_to = |name: &str| {
+        let tar = tar.clone();
+        let out = dir.path().join(name);
+        async move {
+            let source = Archive::open(&tar, ArchiveFormat::Docker)?.select(None)?;
+            let (root, layers) = layers(&source).await;
+            let sink = LayoutSink::open(&out, Some("v1")).unwrap();
+            copy(
+                &source,
+                &sink,
+                &root,
+                &fast_copy_options(),
+                &Recorder::default(),
+            )
+            .await?;
+            Ok::<_, hoist::copy::CopyError>(layers)
+        }
+    };
+
+    // The config's diffID is the layer's: the manifest names it so, and the copy holds it.
+    hand_made_archive(&tar, &layer, &[digest.to_string()]);
+    let layers = copy_to("good").await.unwrap();
+    assert_eq!(layers[0].digest, digest);
+    let blob = dir.path().join("good/blobs/sha256").join(digest.hex());
+    assert_eq!(std::fs::read(blob).unwrap(), layer);
+
+    // A diffID the layer does not hash to: the copy fails on the layer's bytes.
+    let wrong = hoist::digest::Digest::sha256_of(b"another layer");
+    hand_made_archive(&tar, &layer, &[wrong.to_string()]);
+    let message = format!("{:#}", copy_to("wrong").await.unwrap_err());
+    assert!(message.contains(wrong.as_str()), "{message}");
+
+    // A config with no diffID for the layer: docker's "layers length mismatch", at once.
+    hand_made_archive(&tar, &layer, &[]);
+    let err = Archive::open(&tar, ArchiveFormat::Docker)
+        .unwrap()
+        .select(None)
+        .unwrap_err();
+    let message = format!("{err:#}");
+    assert!(message.contains("layers length mismatch"), "{message}");
+}

@@ -13,16 +13,23 @@
 //! The diffIDs are checked where every image is checked, in the store sink (`hoist load` copies
 //! into it): a layer that is not the config's `rootfs.diff_ids[i]` fails with docker's
 //! "invalid diffID for layer i", a different count with "layers length mismatch".
+//!
+//! A layer left unread in the archive file ([`Members::layer`]: a copy from an uncompressed
+//! archive) is named by its diffID — its digest, being a plain tar — so the config is read for
+//! it (a count that differs fails here, with the same "layers length mismatch"), and whoever
+//! reads the layer's bytes checks them against it.
+
+use std::collections::HashMap;
 
 use super::load::sniff_blob;
-use super::members::Members;
+use super::members::{InPlace, Members};
 use super::{ArchiveError, ManifestItem};
 use crate::compress::Compression;
 use crate::digest::Digest;
 use crate::media::types::{
     DOCKER_CONFIG, DOCKER_LAYER, DOCKER_LAYER_GZIP, DOCKER_LAYER_ZSTD, DOCKER_MANIFEST_V2,
 };
-use crate::media::{to_json_indented, Descriptor, ImageManifest};
+use crate::media::{to_json_indented, Descriptor, ImageConfig, ImageManifest, MAX_CONFIG_SIZE};
 use crate::reference::Reference;
 use crate::store::{BlobInfo, ContentStore};
 
@@ -35,6 +42,8 @@ pub(crate) struct Synthesized {
     pub(crate) config: BlobInfo,
     /// The layer blobs, bottom first, with their member names and compression (by magic).
     pub(crate) layers: Vec<(String, BlobInfo, Compression)>,
+    /// Where the layers left in the archive file are in it, by digest.
+    pub(crate) in_place: HashMap<Digest, InPlace>,
 }
 
 /// The manifest of entry `n` (see the module docs), written to `content`. No diffID is
@@ -51,15 +60,23 @@ pub(crate) fn synthesize(
             &format!("the config of image {n} in manifest.json"),
         )?
         .clone();
+    let diff_ids = match item.layers.iter().any(|name| members.is_unhashed(name)) {
+        true => config_diff_ids(content, &config, item)?,
+        false => Vec::new(),
+    };
     let mut layers = Vec::with_capacity(item.layers.len());
+    let mut in_place = HashMap::new();
     for (index, name) in item.layers.iter().enumerate() {
         let what = format!("layer {index} of image {n} in manifest.json");
-        let info = members.blob(name, &what)?;
-        let compression = match members.in_place(&info.digest) {
-            Some(place) => place.compression,
+        let (info, place) = members.layer(name, &what, diff_ids.get(index))?;
+        let compression = match place {
+            Some(place) => {
+                in_place.insert(info.digest.clone(), place);
+                place.compression
+            }
             None => sniff_blob(content, &info.digest)?,
         };
-        layers.push((name.clone(), info.clone(), compression));
+        layers.push((name.clone(), info, compression));
     }
     let manifest = ImageManifest {
         schema_version: 2,
@@ -82,7 +99,30 @@ pub(crate) fn synthesize(
         manifest: Descriptor::new(DOCKER_MANIFEST_V2, digest, bytes.len() as u64),
         config,
         layers,
+        in_place,
     })
+}
+
+/// The diffIDs of the config `config` of `item`, one per layer (docker's "layers length
+/// mismatch" otherwise).
+fn config_diff_ids(
+    content: &ContentStore,
+    config: &BlobInfo,
+    item: &ManifestItem,
+) -> Result<Vec<Digest>, ArchiveError> {
+    let bytes = content.read_to_vec_capped(&config.digest, MAX_CONFIG_SIZE as u64)?;
+    let parsed = ImageConfig::parse(&bytes).map_err(|source| ArchiveError::Config {
+        name: item.config.clone(),
+        source,
+    })?;
+    let diff_ids = parsed.diff_ids();
+    if diff_ids.len() != item.layers.len() {
+        return Err(ArchiveError::LayerCount {
+            expected: diff_ids.len(),
+            actual: item.layers.len(),
+        });
+    }
+    Ok(diff_ids.to_vec())
 }
 
 /// The Docker layer media type of a compression.

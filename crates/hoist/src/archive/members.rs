@@ -28,11 +28,13 @@
 //! **In place** (a copy or export *from* an uncompressed archive file, never `load`): a blob
 //! member bigger than any manifest or config hoist accepts ([`IN_PLACE_MIN`]) — a layer — is
 //! not written anywhere; its offset in the archive is kept ([`InPlace`]) and its bytes are
-//! read from there when the copy wants them, and verified by whatever receives them. One named
-//! `blobs/sha256/<hex>` (an OCI layout's, docker 25's `docker save`) is not even read then:
-//! its name is the digest claimed, as a registry's manifest claims one, and its data is
-//! skipped; another (`<id>/layer.tar`) is hashed on the way, its digest being known no other
-//! way. A 10 GB archive then needs no 10 GB of staging, nor (named) a first 10 GB read.
+//! read from there when the copy wants them, and verified by whatever receives them. Nor is it
+//! read then when its digest is claimed elsewhere — its data is skipped: one named
+//! `blobs/sha256/<hex>` (an OCI layout's, docker 25's `docker save`) by its name, an
+//! uncompressed `<id>/layer.tar` by the diffID its image's config gives it (its digest, as a
+//! registry's manifest claims one; [`Members::layer`]). A compressed `layer.tar` is hashed on
+//! the way, its digest being known no other way. A 10 GB archive then needs no 10 GB of
+//! staging, nor a first 10 GB read.
 
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Read, Seek};
@@ -94,6 +96,9 @@ pub(crate) struct Members {
     others: HashMap<String, &'static str>,
     /// The blobs left in the archive (read in place), by digest.
     in_place: HashMap<Digest, InPlace>,
+    /// Uncompressed members left in place unread, their digest not known yet: a layer's is
+    /// its diffID, which the image's config names ([`Members::layer`]).
+    unhashed: HashMap<String, InPlace>,
 }
 
 #[derive(Debug)]
@@ -113,11 +118,60 @@ impl Members {
     /// The blob a member name from `manifest.json` designates, through at most one link.
     /// `what` says what the member should be, for the error.
     pub(crate) fn blob(&self, name: &str, what: &str) -> Result<&BlobInfo, ArchiveError> {
+        let member = self.member(name, what)?;
+        match (self.blobs.get(&member), self.unhashed.get(&member)) {
+            (Some(info), _) => Ok(info),
+            // Only a layer may be that big (a manifest or config is at most IN_PLACE_MIN - 1).
+            (None, Some(place)) => Err(ArchiveError::MemberTooLarge {
+                name: name.to_owned(),
+                size: place.size,
+                max: IN_PLACE_MIN - 1,
+            }),
+            (None, None) => Err(self.missing(&member, what)),
+        }
+    }
+
+    /// Whether the layer member `name` was left in place unread (see [`Members::layer`]).
+    pub(crate) fn is_unhashed(&self, name: &str) -> bool {
+        self.member(name, "a layer")
+            .is_ok_and(|member| self.unhashed.contains_key(&member))
+    }
+
+    /// The layer member `name` designates: its blob, and where it is in the archive when it
+    /// was left in place. One left there unread is an uncompressed layer, whose digest is its
+    /// diffID: `diff_id` (the config's), checked by whoever reads its bytes.
+    pub(crate) fn layer(
+        &self,
+        name: &str,
+        what: &str,
+        diff_id: Option<&Digest>,
+    ) -> Result<(BlobInfo, Option<InPlace>), ArchiveError> {
+        let member = self.member(name, what)?;
+        if let Some(info) = self.blobs.get(&member) {
+            return Ok((info.clone(), self.in_place(&info.digest)));
+        }
+        match (self.unhashed.get(&member), diff_id) {
+            (Some(place), Some(diff_id)) => Ok((
+                BlobInfo {
+                    digest: diff_id.clone(),
+                    size: place.size,
+                },
+                Some(*place),
+            )),
+            _ => Err(self.missing(&member, what)),
+        }
+    }
+
+    /// The member `name` designates (normalised), a blob or a member left unread, through at
+    /// most one link.
+    fn member(&self, name: &str, what: &str) -> Result<String, ArchiveError> {
         let normalized = normalize(name).ok_or_else(|| ArchiveError::UnsafeMember {
             name: name.to_owned(),
         })?;
-        if let Some(info) = self.blobs.get(&normalized) {
-            return Ok(info);
+        let held =
+            |member: &String| self.blobs.contains_key(member) || self.unhashed.contains_key(member);
+        if held(&normalized) {
+            return Ok(normalized);
         }
         if let Some(link) = self.links.get(&normalized) {
             let unsafe_link = || ArchiveError::UnsafeLink {
@@ -125,7 +179,7 @@ impl Members {
                 target: link.raw.clone(),
             };
             let target = link.resolved.as_ref().ok_or_else(unsafe_link)?;
-            return self.blobs.get(target).ok_or_else(unsafe_link);
+            return held(target).then(|| target.clone()).ok_or_else(unsafe_link);
         }
         Err(self.missing(&normalized, what))
     }
@@ -267,16 +321,22 @@ fn read_entries<R: Read>(
         } else if let Some(len) = in_place.filter(|_| size >= IN_PLACE_MIN) {
             let offset = entry.raw_file_position();
             check_complete(&name, len.saturating_sub(offset).min(size), size)?;
-            let (info, compression) = match named_digest(&name) {
-                // `blobs/sha256/<hex>`: the name is the digest claimed, and whoever reads the
-                // bytes checks them against it, as a registry's are; the data is skipped.
-                Some(digest) => (BlobInfo { digest, size }, sniff(&read_head(&mut entry)?)),
-                None => hash_member(&mut entry, &name, size)?,
-            };
+            let head = read_head(&mut entry)?;
             let place = InPlace {
                 offset,
                 size,
-                compression,
+                compression: sniff(&head),
+            };
+            let info = match named_digest(&name) {
+                // `blobs/sha256/<hex>`: the name is the digest claimed, and whoever reads the
+                // bytes checks them against it, as a registry's are; the data is skipped.
+                Some(digest) => BlobInfo { digest, size },
+                // An uncompressed layer's digest is its diffID: skipped too, named later.
+                None if place.compression == Compression::None => {
+                    members.unhashed.insert(name, place);
+                    continue;
+                }
+                None => hash_member(&mut entry, &head, &name, size)?,
             };
             members.in_place.insert(info.digest.clone(), place);
             members.blobs.insert(name, info);
@@ -324,17 +384,18 @@ fn spool_member(
     Ok(info)
 }
 
-/// Hashes a member left in place (see the module docs), checking a `blobs/sha256/<hex>` name
-/// as [`spool_member`] does; the compression its first bytes announce comes along.
+/// Hashes a member left in place (see the module docs) whose first bytes `head` were read,
+/// checking a `blobs/sha256/<hex>` name as [`spool_member`] does.
 fn hash_member(
     entry: &mut impl Read,
+    head: &[u8],
     name: &str,
     size: u64,
-) -> Result<(BlobInfo, Compression), ArchiveError> {
+) -> Result<BlobInfo, ArchiveError> {
     let mut hasher = Hasher::new(Algorithm::Sha256);
+    hasher.update(head);
     let mut buffer = vec![0; SPOOL_WRITE];
-    let mut head = Vec::with_capacity(4);
-    let mut read = 0u64;
+    let mut read = head.len() as u64;
     loop {
         let n = match entry.read(&mut buffer) {
             Ok(0) => break,
@@ -342,10 +403,7 @@ fn hash_member(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(ArchiveError::reading(e)),
         };
-        let piece = &buffer[..n];
-        let wanted = 4 - head.len().min(4);
-        head.extend_from_slice(&piece[..wanted.min(n)]);
-        hasher.update(piece);
+        hasher.update(&buffer[..n]);
         read += n as u64;
     }
     check_complete(name, read, size)?;
@@ -354,7 +412,7 @@ fn hash_member(
         size,
     };
     check_named(name, &info)?;
-    Ok((info, sniff(&head)))
+    Ok(info)
 }
 
 /// The first bytes of a member (up to 4: enough to tell its compression).

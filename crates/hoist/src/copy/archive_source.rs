@@ -88,15 +88,13 @@ pub struct Archive {
     staging: Option<Arc<StagingDir>>,
 }
 
-/// The archive file of an archive read in place, and its members left there.
+/// The archive file of an archive read in place.
 #[derive(Debug, Clone)]
 struct Placed {
     /// The archive file, open since it was read.
     file: Arc<File>,
     /// Its path, for messages.
     path: String,
-    /// Where each member left in place is, by digest.
-    blobs: Arc<HashMap<Digest, InPlace>>,
 }
 
 /// The length of `file` when it is a regular file holding an uncompressed tar (its members
@@ -127,6 +125,8 @@ pub struct ArchiveEntry {
     refused: Arc<HashMap<Digest, (String, &'static str)>>,
     /// A docker-archive entry's layer members, bottom first (for messages).
     layer_names: Vec<String>,
+    /// Where its blobs left in the archive file are, by digest.
+    in_place: Arc<HashMap<Digest, InPlace>>,
 }
 
 impl ArchiveEntry {
@@ -193,7 +193,6 @@ impl Archive {
         archive.in_place = Some(Placed {
             file: shared,
             path: path.display().to_string(),
-            blobs: Arc::new(read.placed().clone()),
         });
         archive.members = read;
         Ok(archive)
@@ -299,6 +298,7 @@ impl Archive {
                     .iter()
                     .map(|(name, _, _)| name.clone())
                     .collect(),
+                in_place: Arc::new(image.in_place),
             });
         }
         Ok(entries)
@@ -332,6 +332,7 @@ impl Archive {
                 .map(|info| info.digest.clone())
                 .collect(),
         );
+        let in_place = Arc::new(self.members.placed().clone());
         let refused: Arc<HashMap<_, _>> = Arc::new(
             self.members
                 .oci_non_regular()
@@ -348,6 +349,7 @@ impl Archive {
                 members: Arc::clone(&members),
                 refused: Arc::clone(&refused),
                 layer_names: Vec::new(),
+                in_place: Arc::clone(&in_place),
             })
             .collect())
     }
@@ -445,7 +447,7 @@ impl ArchiveSource {
     /// The archive file and where the blob `descriptor` is in it, when it was left in place.
     fn placed(&self, descriptor: &Descriptor) -> Option<(&Placed, InPlace)> {
         let placed = self.in_place.as_ref()?;
-        Some((placed, *placed.blobs.get(&descriptor.digest)?))
+        Some((placed, *self.entry.in_place.get(&descriptor.digest)?))
     }
 
     fn member(&self, descriptor: &Descriptor) -> Result<(), CopyError> {
