@@ -10,11 +10,13 @@
 //! `DecompressStream`).
 //!
 //! An uncompressed archive *file* copied anywhere but the store ([`Archive::open`]) keeps its
-//! layers where they are: each member too big to be a manifest or config is only hashed on that
-//! first read, and its bytes are read again from its offset in the file when the copy wants
-//! them — verified again by the sink, as every source's bytes are (a file changed in between
-//! fails the copy, it does not pass other bytes on). A `docker save | gzip` stream has no
-//! offsets, and is spooled whole as above.
+//! layers where they are: a member too big to be a manifest or config is not spooled, and the
+//! copy reads its bytes from its offset in the file — checked by the sink, as every source's
+//! bytes are (a file changed in between fails the copy, it does not pass other bytes on). Its
+//! data is skipped on the first read when its digest is claimed elsewhere (a `blobs/sha256/`
+//! name, an uncompressed `layer.tar`'s diffID), hashed otherwise (the module docs of
+//! `crate::archive::members`). A `docker save | gzip` stream has no offsets, and is spooled
+//! whole as above.
 //!
 //! Then the images ([`Archive::entries`]):
 //! - **docker-archive** (`manifest.json`, which wins when both are present, as in `load`):
@@ -83,7 +85,7 @@ pub struct Archive {
     format: ArchiveFormat,
     content: ContentStore,
     members: Members,
-    /// The archive file and the members left in it, by digest (read in place).
+    /// The archive file, when its layers were left in it (read in place).
     in_place: Option<Placed>,
     staging: Option<Arc<StagingDir>>,
 }
@@ -431,7 +433,7 @@ impl Archive {
 pub struct ArchiveSource {
     location: String,
     content: ContentStore,
-    /// The archive file and the members left in it, when read in place.
+    /// The archive file, when its layers were left in it (read in place).
     in_place: Option<Placed>,
     entry: ArchiveEntry,
     /// Keeps the staging directory until the last source is dropped.
