@@ -62,6 +62,18 @@ async fn layers(source: &dyn ImageSource) -> (Descriptor, Vec<Descriptor>) {
     (root, manifest.layers)
 }
 
+/// Copies the image `root` of `source` into a new `oci:` layout `out`, tagged `v1`.
+async fn copy_to_layout(
+    source: &dyn ImageSource,
+    root: &Descriptor,
+    out: &Path,
+) -> Result<(), hoist::copy::CopyError> {
+    let sink = LayoutSink::open(out, Some("v1")).unwrap();
+    let options = fast_copy_options();
+    copy(source, &sink, root, &options, &Recorder::default()).await?;
+    Ok(())
+}
+
 /// Where the data of the archive member of `size` bytes starts in the tar file at `path`.
 fn member_offset(path: &Path, size: u64) -> u64 {
     let mut archive = tar::Archive::new(std::fs::File::open(path).unwrap());
@@ -99,16 +111,7 @@ async fn copies_from_in_place(format: ArchiveFormat) {
     );
 
     let out = dir.path().join("layout");
-    let sink = LayoutSink::open(&out, Some("v1")).unwrap();
-    copy(
-        &source,
-        &sink,
-        &root,
-        &fast_copy_options(),
-        &Recorder::default(),
-    )
-    .await
-    .unwrap();
+    copy_to_layout(&source, &root, &out).await.unwrap();
     let hex = layers[1].digest.as_str().trim_start_matches("sha256:");
     let copied = std::fs::read(out.join("blobs/sha256").join(hex)).unwrap();
     assert_eq!(copied.len() as u64, layers[1].size);
@@ -166,16 +169,7 @@ async fn changed_after_reading(format: ArchiveFormat) {
     drop(file);
 
     let out = dir.path().join("layout");
-    let sink = LayoutSink::open(&out, Some("v1")).unwrap();
-    let err = copy(
-        &source,
-        &sink,
-        &root,
-        &fast_copy_options(),
-        &Recorder::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = copy_to_layout(&source, &root, &out).await.unwrap_err();
     let message = format!("{err:#}");
     assert!(
         message.contains(layers[1].digest.as_str()),
@@ -231,15 +225,7 @@ async fn a_layer_left_unread_is_named_by_its_diff_id_and_checked_against_it() {
         async move {
             let source = Archive::open(&tar, ArchiveFormat::Docker)?.select(None)?;
             let (root, layers) = layers(&source).await;
-            let sink = LayoutSink::open(&out, Some("v1")).unwrap();
-            copy(
-                &source,
-                &sink,
-                &root,
-                &fast_copy_options(),
-                &Recorder::default(),
-            )
-            .await?;
+            copy_to_layout(&source, &root, &out).await?;
             Ok::<_, hoist::copy::CopyError>(layers)
         }
     };
