@@ -138,7 +138,24 @@ pub(crate) async fn stream_blob_file(
     path: &Path,
     offset: u64,
 ) -> Result<BlobStream, CopyError> {
-    stream_file(location, path, offset).await
+    let shown = path.display().to_string();
+    let (opened_at, finished) = (location.clone(), shown.clone());
+    let io = move |action, source| CopyError::Io {
+        location: location.clone(),
+        action,
+        path: shown.clone(),
+        source,
+    };
+    let (seeking, path) = (io.clone(), path.to_owned());
+    let (file, left) = blocking("the copy", move || {
+        let mut file = open_regular(&opened_at, &path)?;
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| seeking("seek", e))?;
+        let len = file.metadata().map_err(|e| seeking("inspect", e))?.len();
+        Ok::<_, CopyError>((file, len.saturating_sub(offset)))
+    })
+    .await??;
+    Ok(spawn_pieces(file, left, io, finished))
 }
 
 /// The `len` bytes of `file` from `start` (a blob left in place in an archive, the file
@@ -184,27 +201,6 @@ impl Read for FileRange {
         self.left -= n as u64;
         Ok(n)
     }
-}
-
-async fn stream_file(location: String, path: &Path, offset: u64) -> Result<BlobStream, CopyError> {
-    let shown = path.display().to_string();
-    let (opened_at, finished) = (location.clone(), shown.clone());
-    let io = move |action, source| CopyError::Io {
-        location: location.clone(),
-        action,
-        path: shown.clone(),
-        source,
-    };
-    let (seeking, path) = (io.clone(), path.to_owned());
-    let (file, left) = blocking("the copy", move || {
-        let mut file = open_regular(&opened_at, &path)?;
-        file.seek(SeekFrom::Start(offset))
-            .map_err(|e| seeking("seek", e))?;
-        let len = file.metadata().map_err(|e| seeking("inspect", e))?.len();
-        Ok::<_, CopyError>((file, len.saturating_sub(offset)))
-    })
-    .await??;
-    Ok(spawn_pieces(file, left, io, finished))
 }
 
 /// `reader`'s pieces ([`read_pieces`]) on a blocking thread of its own, as a stream; `shown`
@@ -308,5 +304,38 @@ mod tests {
         std::os::unix::fs::symlink(&path, &link).unwrap();
         let refused = stream_blob_file("test".into(), &link, 0).await.err();
         assert!(matches!(refused, Some(CopyError::NotRegularFile { .. })));
+    }
+
+    /// A range of a shared file: its bytes only, in bounded pieces, read by two streams at
+    /// once; a range past the file's end ends where the file does.
+    #[tokio::test]
+    async fn a_range_streams_its_bytes_only_and_ends_with_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("archive");
+        let data: Vec<u8> = (0..3 * READ_PIECE + 7).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let file = Arc::new(File::open(&path).unwrap());
+        let collect = |start: usize, len: usize| {
+            let stream = stream_file_range(
+                "test".into(),
+                "archive".into(),
+                Arc::clone(&file),
+                start as u64,
+                len as u64,
+            );
+            async move {
+                let pieces: Vec<Bytes> = stream.map(Result::unwrap).collect().await;
+                assert!(pieces
+                    .iter()
+                    .all(|p| !p.is_empty() && p.len() <= READ_PIECE));
+                pieces.concat()
+            }
+        };
+        let (a, b) = tokio::join!(collect(5, 2 * READ_PIECE), collect(READ_PIECE + 1, 9));
+        assert!(a == data[5..5 + 2 * READ_PIECE]);
+        assert!(b == data[READ_PIECE + 1..READ_PIECE + 10]);
+        let past = collect(data.len() - 3, 100).await;
+        assert!(past == data[data.len() - 3..], "ends with the file");
+        assert!(collect(data.len(), 10).await.is_empty());
     }
 }
