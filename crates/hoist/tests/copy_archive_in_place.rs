@@ -195,22 +195,14 @@ fn hand_made_archive(path: &Path, layer: &[u8], diff_ids: &[String]) {
         "RepoTags": ["app:v1"],
         "Layers": ["abc/layer.tar"],
     }]);
-    let mut builder = tar::Builder::new(std::fs::File::create(path).unwrap());
-    let members = [
-        ("abc/layer.tar", layer.to_vec()),
-        ("config.json", serde_json::to_vec(&config).unwrap()),
-        ("manifest.json", serde_json::to_vec(&manifest).unwrap()),
-    ];
-    for (name, bytes) in members {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        builder
-            .append_data(&mut header, name, bytes.as_slice())
-            .unwrap();
-    }
-    builder.finish().unwrap();
+    tar_of(
+        path,
+        &[
+            ("abc/layer.tar", layer.to_vec()),
+            ("config.json", serde_json::to_vec(&config).unwrap()),
+            ("manifest.json", serde_json::to_vec(&manifest).unwrap()),
+        ],
+    );
 }
 
 #[tokio::test]
@@ -251,4 +243,63 @@ async fn a_layer_left_unread_is_named_by_its_diff_id_and_checked_against_it() {
         .unwrap_err();
     let message = format!("{err:#}");
     assert!(message.contains("layers length mismatch"), "{message}");
+}
+
+/// A tar at `path` of `members` (name, bytes), regular files.
+fn tar_of(path: &Path, members: &[(&str, Vec<u8>)]) {
+    let mut builder = tar::Builder::new(std::fs::File::create(path).unwrap());
+    for (name, bytes) in members {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, name, bytes.as_slice())
+            .unwrap();
+    }
+    builder.finish().unwrap();
+}
+
+#[tokio::test]
+async fn a_truncated_archive_and_a_big_blob_named_as_a_manifest_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = Layer::random(BIG).unwrap().tar;
+    let digest = hoist::digest::Digest::sha256_of(&blob);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest.as_str(),
+            "size": 300,
+        }],
+    });
+    let tar = dir.path().join("hostile.tar");
+    tar_of(
+        &tar,
+        &[
+            ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+            ("index.json", serde_json::to_vec(&index).unwrap()),
+            (&format!("blobs/sha256/{}", digest.hex()), blob),
+        ],
+    );
+
+    // index.json names the big blob as its manifest: refused for its size, by name.
+    let source = Archive::open(&tar, ArchiveFormat::Oci)
+        .unwrap()
+        .select(None)
+        .unwrap();
+    let root = source.resolve().await.unwrap();
+    let message = format!("{:#}", source.manifest(&root).await.unwrap_err());
+    assert!(
+        message.contains(digest.hex()) && message.contains("more than"),
+        "{message}"
+    );
+
+    // The same archive cut inside the blob: "truncated" when it is opened.
+    let len = std::fs::metadata(&tar).unwrap().len();
+    let cut = OpenOptions::new().write(true).open(&tar).unwrap();
+    cut.set_len(len - (2 << 20)).unwrap();
+    drop(cut);
+    let message = format!("{:#}", Archive::open(&tar, ArchiveFormat::Oci).unwrap_err());
+    assert!(message.contains("truncated"), "{message}");
 }

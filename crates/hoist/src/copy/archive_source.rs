@@ -49,7 +49,7 @@ use super::CopyError;
 use crate::archive::docker::{parse_tags, synthesize};
 use crate::archive::load::{decompressed, sniff};
 use crate::archive::members::{
-    read_members, read_members_in_place, InPlace, Members, OCI_INDEX_FILE,
+    read_members, read_members_in_place, InPlace, Members, IN_PLACE_MIN, OCI_INDEX_FILE,
 };
 use crate::archive::oci::tags_of;
 use crate::archive::{ArchiveError, ManifestItem, MANIFEST_FILE};
@@ -488,6 +488,17 @@ impl ImageSource for ArchiveSource {
     ) -> BoxFuture<'a, Result<Bytes, CopyError>> {
         Box::pin(async move {
             self.member(descriptor)?;
+            if let Some((_, place)) = self.placed(descriptor) {
+                // Left in the archive: bigger than any manifest hoist reads.
+                return Err(CopyError::Archive {
+                    location: self.location.clone(),
+                    source: Box::new(ArchiveError::MemberTooLarge {
+                        name: format!("blobs/{}", descriptor.digest.as_str().replace(':', "/")),
+                        size: place.size,
+                        max: IN_PLACE_MIN - 1,
+                    }),
+                });
+            }
             read_manifest(
                 self.content.root().to_owned(),
                 self.location.clone(),
