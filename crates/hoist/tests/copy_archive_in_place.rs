@@ -303,3 +303,43 @@ async fn a_truncated_archive_and_a_big_blob_named_as_a_manifest_are_refused() {
     let message = format!("{:#}", Archive::open(&tar, ArchiveFormat::Oci).unwrap_err());
     assert!(message.contains("truncated"), "{message}");
 }
+
+#[tokio::test]
+async fn a_later_member_of_the_same_name_wins_whichever_way_it_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("twice.tar");
+    let big = Layer::random(BIG).unwrap().tar;
+    let small = Layer::from_files(&[("small.txt", b"small")]).unwrap().tar;
+    for (first, last) in [(&big, &small), (&small, &big)] {
+        let digest = hoist::digest::Digest::sha256_of(last);
+        let config = serde_json::json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [digest.as_str()]},
+        });
+        let manifest = serde_json::json!([{
+            "Config": "config.json",
+            "RepoTags": ["app:v1"],
+            "Layers": ["abc/layer.tar"],
+        }]);
+        tar_of(
+            &tar,
+            &[
+                ("abc/layer.tar", first.clone()),
+                ("abc/layer.tar", last.clone()),
+                ("config.json", serde_json::to_vec(&config).unwrap()),
+                ("manifest.json", serde_json::to_vec(&manifest).unwrap()),
+            ],
+        );
+        let source = Archive::open(&tar, ArchiveFormat::Docker)
+            .unwrap()
+            .select(None)
+            .unwrap();
+        let (root, layers) = layers(&source).await;
+        assert_eq!(layers[0].digest, digest, "the last abc/layer.tar");
+        let out = dir.path().join(format!("out-{}", last.len()));
+        copy_to_layout(&source, &root, &out).await.unwrap();
+        let blob = out.join("blobs/sha256").join(digest.hex());
+        assert!(std::fs::read(blob).unwrap() == *last);
+    }
+}

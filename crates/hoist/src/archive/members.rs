@@ -333,15 +333,19 @@ fn read_entries<R: Read>(
                 Some(digest) => BlobInfo { digest, size },
                 // An uncompressed layer's digest is its diffID: skipped too, named later.
                 None if place.compression == Compression::None => {
+                    // A later member of the same name wins, as tar has it.
+                    members.blobs.remove(&name);
                     members.unhashed.insert(name, place);
                     continue;
                 }
                 None => hash_member(&mut entry, &head, &name, size)?,
             };
             members.in_place.insert(info.digest.clone(), place);
+            members.unhashed.remove(&name);
             members.blobs.insert(name, info);
         } else {
             let info = spool_member(content, &mut entry, &name, size)?;
+            members.unhashed.remove(&name);
             members.blobs.insert(name, info);
         }
     }
