@@ -24,15 +24,10 @@ set -euo pipefail
 
 runs=${1:-5}
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/.." && pwd)
-cache=${BENCH_CACHE:-/dev/shm/hoist-bench}
-sid=${BENCH_SID:-/var/tmp/hoist-bench-sid}
-images=${IMAGES:-"debian:gzip big2g:gzip"}
-hoist=${HOIST:-${CARGO_TARGET_DIR:-$repo/target}/release/hoist}
-[ -x "$hoist" ] || (cd "$repo" && cargo build --release --locked -q -p hoist-cli)
-
 # shellcheck source=bench/common.sh
 . "$here/common.sh"
+bench_settings "debian:gzip big2g:gzip"
+
 scratch_dirs archive
 skopeo=$([ -n "$peer_dir" ] && [ -x "$sid/usr/bin/skopeo" ] && echo yes || true)
 disk=${peer_dir:-$(mktemp -d /var/tmp/hoist-archive.XXXXXX)}

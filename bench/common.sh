@@ -1,6 +1,16 @@
-# Helpers the bench scripts share (sourced, not run): a free loopback port, waiting for a
-# listener, a docker-registry configuration, the address the testkit proxy prints, the scratch
-# directories of a run, and a markdown row of a command's hyperfine median.
+# Helpers the bench scripts share (sourced, not run): their common settings, a free loopback
+# port, waiting for a listener, a docker-registry configuration, the address the testkit proxy
+# prints, the scratch directories of a run, and a markdown row of a command's hyperfine median.
+
+bench_settings() { # DEFAULT_IMAGES: sets repo, cache (BENCH_CACHE), sid (BENCH_SID), images
+  # (IMAGES, else DEFAULT_IMAGES) and hoist (HOIST, else the release build, built if missing)
+  repo=$(cd "$here/.." && pwd)
+  cache=${BENCH_CACHE:-/dev/shm/hoist-bench}
+  sid=${BENCH_SID:-/var/tmp/hoist-bench-sid}
+  images=${IMAGES:-$1}
+  hoist=${HOIST:-${CARGO_TARGET_DIR:-$repo/target}/release/hoist}
+  [ -x "$hoist" ] || (cd "$repo" && cargo build --release --locked -q -p hoist-cli)
+}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }

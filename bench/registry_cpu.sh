@@ -23,16 +23,11 @@ set -euo pipefail
 
 runs=${1:-5}
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/.." && pwd)
-cache=${BENCH_CACHE:-/dev/shm/hoist-bench}
-sid=${BENCH_SID:-/var/tmp/hoist-bench-sid}
-images=${IMAGES:-"small50:zstd big2g:gzip"}
-hoist=${HOIST:-${CARGO_TARGET_DIR:-$repo/target}/release/hoist}
-[ -x "$hoist" ] || (cd "$repo" && cargo build --release --locked -q -p hoist-cli)
-[ -d "$cache/registry" ] || { echo "no $cache/registry: run bench/run.sh first" >&2; exit 1; }
-
 # shellcheck source=bench/common.sh
 . "$here/common.sh"
+bench_settings "small50:zstd big2g:gzip"
+[ -d "$cache/registry" ] || { echo "no $cache/registry: run bench/run.sh first" >&2; exit 1; }
+
 scratch_dirs registry-cpu
 peers=$([ -n "$peer_dir" ] && [ -x "$sid/usr/bin/crane" ] && echo yes || true)
 chrooted=${peer_dir#"$sid"} # the peers' scratch directory as they see it
