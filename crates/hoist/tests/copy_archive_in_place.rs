@@ -343,3 +343,66 @@ async fn a_later_member_of_the_same_name_wins_whichever_way_it_is_kept() {
         assert!(std::fs::read(blob).unwrap() == *last);
     }
 }
+
+#[tokio::test]
+async fn a_big_members_size_field_rewritten_is_refused_never_copied_nor_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("app.tar");
+    write_archive(&tar, ArchiveFormat::Docker).await;
+    let original = std::fs::read(&tar).unwrap();
+    let header = {
+        let mut archive = tar::Archive::new(std::fs::File::open(&tar).unwrap());
+        let entry = archive
+            .entries()
+            .unwrap()
+            .map(Result::unwrap)
+            .find(|e| e.size() as usize > BIG)
+            .unwrap();
+        entry.raw_header_position() as usize
+    };
+    let size = u64::from_str_radix(
+        std::str::from_utf8(&original[header + 124..header + 135]).unwrap(),
+        8,
+    )
+    .unwrap();
+    let file_len = original.len() as u64;
+    for claimed in [
+        0,
+        1,
+        4 << 20,
+        size - 1,
+        size + 1,
+        size + 4096,
+        file_len,
+        0o77_777_777_777,
+    ] {
+        let mut bytes = original.clone();
+        let field = format!("{claimed:011o}\0");
+        bytes[header + 124..header + 136].copy_from_slice(field.as_bytes());
+        // The header's checksum made right again, so the reader gets as far as the size.
+        bytes[header + 148..header + 156].copy_from_slice(b"        ");
+        let sum: u32 = bytes[header..header + 512]
+            .iter()
+            .map(|&b| u32::from(b))
+            .sum();
+        bytes[header + 148..header + 156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        std::fs::write(&tar, &bytes).unwrap();
+
+        let Ok(archive) = Archive::open(&tar, ArchiveFormat::Docker) else {
+            continue;
+        };
+        let Ok(source) = archive.select(None) else {
+            continue;
+        };
+        let Ok(root) = source.resolve().await else {
+            continue;
+        };
+        let out = dir.path().join(format!("out-{claimed}"));
+        // The sink checks every byte against the descriptors: a wrong size never copies.
+        let copied = copy_to_layout(&source, &root, &out).await;
+        assert!(
+            copied.is_err(),
+            "{claimed} bytes claimed, {size} true: copied"
+        );
+    }
+}
