@@ -406,3 +406,28 @@ async fn a_big_members_size_field_rewritten_is_refused_never_copied_nor_a_panic(
         );
     }
 }
+
+#[tokio::test]
+async fn a_compressed_layer_tar_is_hashed_on_the_first_read_and_still_left_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("gzip-layer.tar");
+    let layer = Layer::random(BIG).unwrap().tar;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut encoder, &layer).unwrap();
+    let gzipped = encoder.finish().unwrap();
+    let diff_id = hoist::digest::Digest::sha256_of(&layer);
+    hand_made_archive(&tar, &gzipped, &[diff_id.to_string()]);
+
+    let source = Archive::open(&tar, ArchiveFormat::Docker)
+        .unwrap()
+        .select(None)
+        .unwrap();
+    let (root, layers) = layers(&source).await;
+    let digest = hoist::digest::Digest::sha256_of(&gzipped);
+    assert_eq!(layers[0].digest, digest, "named by the hash of its bytes");
+    assert_eq!(source.blob_file(&layers[0]).unwrap(), None, "left in place");
+    let out = dir.path().join("layout");
+    copy_to_layout(&source, &root, &out).await.unwrap();
+    let blob = out.join("blobs/sha256").join(digest.hex());
+    assert!(std::fs::read(blob).unwrap() == gzipped);
+}

@@ -44,7 +44,7 @@ use tar::{Archive, Entries, EntryType};
 use super::load::sniff;
 use super::{ArchiveError, MANIFEST_FILE, REPOSITORIES_FILE, V1_JSON_FILE, VERSION_FILE};
 use crate::compress::Compression;
-use crate::digest::{Algorithm, Digest, Hasher};
+use crate::digest::{diff_id_of, Algorithm, Digest};
 use crate::media::{MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE};
 use crate::store::{BlobInfo, ContentStore};
 
@@ -388,35 +388,17 @@ fn spool_member(
     Ok(info)
 }
 
-/// Hashes a member left in place (see the module docs) whose first bytes `head` were read,
-/// checking a `blobs/sha256/<hex>` name as [`spool_member`] does.
+/// Hashes a member left in place (see the module docs) whose first bytes `head` were read:
+/// one not named by its digest, whose digest is known no other way.
 fn hash_member(
     entry: &mut impl Read,
     head: &[u8],
     name: &str,
     size: u64,
 ) -> Result<BlobInfo, ArchiveError> {
-    let mut hasher = Hasher::new(Algorithm::Sha256);
-    hasher.update(head);
-    let mut buffer = vec![0; SPOOL_WRITE];
-    let mut read = head.len() as u64;
-    loop {
-        let n = match entry.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(ArchiveError::reading(e)),
-        };
-        hasher.update(&buffer[..n]);
-        read += n as u64;
-    }
+    let (digest, read) = diff_id_of(head.chain(entry)).map_err(ArchiveError::reading)?;
     check_complete(name, read, size)?;
-    let info = BlobInfo {
-        digest: hasher.finish(),
-        size,
-    };
-    check_named(name, &info)?;
-    Ok(info)
+    Ok(BlobInfo { digest, size })
 }
 
 /// The first bytes of a member (up to 4: enough to tell its compression).
