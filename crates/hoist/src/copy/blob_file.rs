@@ -140,12 +140,7 @@ pub(crate) async fn stream_blob_file(
 ) -> Result<BlobStream, CopyError> {
     let shown = path.display().to_string();
     let (opened_at, finished) = (location.clone(), shown.clone());
-    let io = move |action, source| CopyError::Io {
-        location: location.clone(),
-        action,
-        path: shown.clone(),
-        source,
-    };
+    let io = io_error(location, shown);
     let (seeking, path) = (io.clone(), path.to_owned());
     let (file, left) = blocking("the copy", move || {
         let mut file = open_regular(&opened_at, &path)?;
@@ -168,19 +163,26 @@ pub(crate) fn stream_file_range(
     start: u64,
     len: u64,
 ) -> BlobStream {
-    let finished = shown.clone();
-    let io = move |action, source| CopyError::Io {
-        location: location.clone(),
-        action,
-        path: shown.clone(),
-        source,
-    };
+    let io = io_error(location, shown.clone());
     let range = FileRange {
         file,
         position: start,
         left: len,
     };
-    spawn_pieces(range, len, io, finished)
+    spawn_pieces(range, len, io, shown)
+}
+
+/// The error of an I/O `action` on the file `path` of the copy from `location`.
+fn io_error(
+    location: String,
+    path: String,
+) -> impl Fn(&'static str, std::io::Error) -> CopyError + Clone + Send + 'static {
+    move |action, source| CopyError::Io {
+        location: location.clone(),
+        action,
+        path: path.clone(),
+        source,
+    }
 }
 
 /// A part of a shared file, as a reader (`pread`: no shared cursor).
