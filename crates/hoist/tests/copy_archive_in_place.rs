@@ -245,6 +245,41 @@ async fn a_layer_left_unread_is_named_by_its_diff_id_and_checked_against_it() {
     assert!(message.contains("layers length mismatch"), "{message}");
 }
 
+#[tokio::test]
+async fn a_config_too_big_to_read_is_refused_by_name_not_as_missing() {
+    // The config is a `blobs/sha256/` member bigger than any config hoist reads, so it is
+    // left in the archive; the layer, left unread, needs the config's diffIDs.
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("big-config.tar");
+    let config = Layer::random(BIG).unwrap().tar;
+    let config_name = format!(
+        "blobs/sha256/{}",
+        hoist::digest::Digest::sha256_of(&config).hex()
+    );
+    let manifest = serde_json::json!([{
+        "Config": config_name,
+        "RepoTags": ["app:v1"],
+        "Layers": ["abc/layer.tar"],
+    }]);
+    tar_of(
+        &tar,
+        &[
+            ("abc/layer.tar", Layer::random(BIG).unwrap().tar),
+            (&config_name, config),
+            ("manifest.json", serde_json::to_vec(&manifest).unwrap()),
+        ],
+    );
+    let err = Archive::open(&tar, ArchiveFormat::Docker)
+        .unwrap()
+        .select(None)
+        .unwrap_err();
+    let message = format!("{err:#}");
+    assert!(
+        message.contains(&config_name) && message.contains("more than"),
+        "{message}"
+    );
+}
+
 /// A tar at `path` of `members` (name, bytes), regular files.
 fn tar_of(path: &Path, members: &[(&str, Vec<u8>)]) {
     let mut builder = tar::Builder::new(std::fs::File::create(path).unwrap());

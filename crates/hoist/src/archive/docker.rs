@@ -60,6 +60,14 @@ pub(crate) fn synthesize(
             &format!("the config of image {n} in manifest.json"),
         )?
         .clone();
+    if let Some(place) = members.in_place(&config.digest) {
+        // Left in the archive (a `blobs/sha256/` member): bigger than any config hoist reads.
+        return Err(ArchiveError::MemberTooLarge {
+            name: item.config.clone(),
+            size: place.size,
+            max: MAX_CONFIG_SIZE as u64,
+        });
+    }
     let diff_ids = match item.layers.iter().any(|name| members.is_unhashed(name)) {
         true => config_diff_ids(content, &config, item)?,
         false => Vec::new(),
