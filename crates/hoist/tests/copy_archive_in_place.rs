@@ -9,6 +9,7 @@ mod support;
 use std::fs::OpenOptions;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hoist::copy::{copy, Archive, ArchiveFormat, ImageSource, LayoutSink};
 use hoist::media::{Descriptor, Manifest};
@@ -415,12 +416,7 @@ async fn a_big_members_size_field_rewritten_is_refused_never_copied_nor_a_panic(
         let field = format!("{claimed:011o}\0");
         bytes[header + 124..header + 136].copy_from_slice(field.as_bytes());
         // The header's checksum made right again, so the reader gets as far as the size.
-        bytes[header + 148..header + 156].copy_from_slice(b"        ");
-        let sum: u32 = bytes[header..header + 512]
-            .iter()
-            .map(|&b| u32::from(b))
-            .sum();
-        bytes[header + 148..header + 156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        fix_checksum(&mut bytes, header);
         std::fs::write(&tar, &bytes).unwrap();
 
         let Ok(archive) = Archive::open(&tar, ArchiveFormat::Docker) else {
@@ -465,4 +461,131 @@ async fn a_compressed_layer_tar_is_hashed_on_the_first_read_and_still_left_in_pl
     copy_to_layout(&source, &root, &out).await.unwrap();
     let blob = out.join("blobs/sha256").join(digest.hex());
     assert!(std::fs::read(blob).unwrap() == gzipped);
+}
+
+/// Makes the checksum of the tar header at `header` in `bytes` right for its other fields.
+fn fix_checksum(bytes: &mut [u8], header: usize) {
+    bytes[header + 148..header + 156].copy_from_slice(b"        ");
+    let sum: u32 = bytes[header..header + 512]
+        .iter()
+        .map(|&b| u32::from(b))
+        .sum();
+    bytes[header + 148..header + 156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+}
+
+/// A small deterministic generator (splitmix64): the same mutations on every run.
+struct Mutator(u64);
+
+impl Mutator {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// The in-place reading is not reached by the `docker_archive` fuzz target (which reads a
+/// stream): archives of both formats mutated in their headers, their small members, their
+/// big layer, or cut short, must each give an image copied whole or an error — never a panic,
+/// never a blob that is not what its name says.
+#[tokio::test]
+async fn mutated_archives_read_in_place_copy_whole_or_fail_never_panic() {
+    // A panic on a worker thread would reach the copy only as a failed task: count them all.
+    static PANICS: AtomicUsize = AtomicUsize::new(0);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICS.fetch_add(1, Ordering::SeqCst);
+        previous(info);
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    // More rounds, and another seed, for a longer search by hand.
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let rounds = env("HOIST_MUTATION_ROUNDS", 60);
+    let mut mutator = Mutator(env("HOIST_MUTATION_SEED", 0x68_6f69_7374));
+    for format in FORMATS {
+        let tar = dir.path().join("app.tar");
+        write_archive(&tar, format).await;
+        let original = std::fs::read(&tar).unwrap();
+        // (header offset, data offset, data size) of every member.
+        let members: Vec<(usize, usize, usize)> = {
+            let mut archive = tar::Archive::new(original.as_slice());
+            let entries = archive.entries().unwrap().map(Result::unwrap);
+            entries
+                .map(|e| {
+                    let (header, data) = (e.raw_header_position(), e.raw_file_position());
+                    (header as usize, data as usize, e.size() as usize)
+                })
+                .collect()
+        };
+        let (mut copied, mut refused) = (0, 0);
+        for round in 0..rounds {
+            let mut bytes = original.clone();
+            let (header, data, size) = members[mutator.below(members.len())];
+            match mutator.below(6) {
+                // A few bytes of a header changed, its checksum right or not.
+                0 | 1 => {
+                    for _ in 0..=mutator.below(4) {
+                        bytes[header + mutator.below(512)] = mutator.next() as u8;
+                    }
+                    if mutator.below(2) == 0 {
+                        fix_checksum(&mut bytes, header);
+                    }
+                }
+                // Another entry type.
+                2 => {
+                    bytes[header + 156] = b"0125xgLK7"[mutator.below(9)];
+                    fix_checksum(&mut bytes, header);
+                }
+                // A byte of a member's data (a JSON member's, a config's or a layer's).
+                3 if size > 0 => bytes[data + mutator.below(size)] ^= 1 << mutator.below(8),
+                // Cut anywhere.
+                _ => bytes.truncate(mutator.below(bytes.len())),
+            }
+            std::fs::write(&tar, &bytes).unwrap();
+            let outcome = async {
+                let source = Archive::open(&tar, format)?.select(None)?;
+                let root = source.resolve().await?;
+                let out = dir.path().join(format!("out-{format:?}-{round}"));
+                copy_to_layout(&source, &root, &out).await?;
+                Ok::<_, hoist::copy::CopyError>(out)
+            };
+            match outcome.await {
+                Ok(out) => {
+                    copied += 1;
+                    for blob in std::fs::read_dir(out.join("blobs/sha256")).unwrap() {
+                        let blob = blob.unwrap();
+                        let hash =
+                            hoist::digest::Digest::sha256_of(&std::fs::read(blob.path()).unwrap());
+                        assert_eq!(
+                            hash.hex(),
+                            blob.file_name().to_str().unwrap(),
+                            "{format:?} round {round}: a blob under another's name"
+                        );
+                    }
+                    std::fs::remove_dir_all(&out).unwrap();
+                }
+                Err(err) => {
+                    refused += 1;
+                    assert!(!format!("{err:#}").is_empty());
+                }
+            }
+        }
+        // Both outcomes are reached: the mutations are neither all harmless nor all fatal.
+        assert!(
+            copied > 0 && refused > 0,
+            "{format:?}: {copied} copied, {refused} refused"
+        );
+    }
+    assert_eq!(PANICS.load(Ordering::SeqCst), 0, "a panic while copying");
 }
