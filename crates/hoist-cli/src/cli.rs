@@ -286,7 +286,9 @@ pub struct ExportArgs {
     #[arg(value_name = "REF")]
     pub reference: String,
 
-    /// The directory to write the root filesystem into (created if absent)
+    /// The directory to write the root filesystem into: created if absent, and then only once
+    /// the whole tree is written (an export killed midway leaves none, and the next one
+    /// needs no --force)
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
 }

@@ -225,3 +225,71 @@ fn rmi_deletes_the_layers_only_the_removed_image_held() {
     assert!(exported.status.success(), "{}", stderr(&exported));
     assert!(out.join("one").exists() && out.join("base").exists());
 }
+
+/// The hidden siblings an export to `out` writes into (`.out.hoist-export-…`).
+fn siblings(out: &Path) -> Vec<std::path::PathBuf> {
+    let prefix = format!(
+        ".{}.hoist-export-",
+        out.file_name().unwrap().to_str().unwrap()
+    );
+    std::fs::read_dir(out.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with(&prefix)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_export_killed_midway_leaves_no_tree_and_the_rerun_needs_no_force() {
+    let registry = hoist_testkit::TestRegistry::anonymous().await.unwrap();
+    let image = ImageBuilder::new()
+        .layer(Layer::from_files(&[("kept", b"kept")]).unwrap())
+        .layer(Layer::random(24 << 20).unwrap())
+        .build()
+        .unwrap();
+    hoist_testkit::ImagePusher::new(&registry)
+        .push_image("big", "v1", &image)
+        .await
+        .unwrap();
+    // 4 MB/s: the 24 MiB layer takes seconds, so the kill lands mid-way.
+    let proxy = hoist_testkit::FaultProxy::start(&registry).await.unwrap();
+    proxy.rule(hoist_testkit::Rule::get_blob().throttle(4_000_000));
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("rootfs");
+    let reference = format!("docker://{}/big:v1", proxy.host());
+    let args = ["export", reference.as_str(), out.to_str().unwrap()];
+    let root = home.path().join("root");
+
+    let mut first = command_at(&root, home.path(), &args).spawn().unwrap();
+    // Killed once the first layer is in the sibling: the second is still arriving.
+    let sibling = loop {
+        if let Some(sibling) = siblings(&out).pop().filter(|s| s.join("kept").exists()) {
+            first.kill().unwrap(); // SIGKILL: no cleanup runs
+            first.wait().unwrap();
+            break sibling;
+        }
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the export ended first"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
+    assert!(!out.exists(), "no half tree at the target");
+    assert!(sibling.exists());
+
+    proxy.clear_rules();
+    let second = command_at(&root, home.path(), &args).output().unwrap();
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert_eq!(std::fs::read(out.join("kept")).unwrap(), b"kept");
+    assert_eq!(
+        siblings(&out),
+        Vec::<std::path::PathBuf>::new(),
+        "the killed one's removed"
+    );
+}

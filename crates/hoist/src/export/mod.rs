@@ -15,10 +15,13 @@
 //!   applied, verified on the way, nothing stored.
 //!
 //! # Rules
-//! - The target must be empty or absent (created), unless [`ExportOptions::force`]: then the
-//!   image is applied over what is there.
-//! - A failed export removes what it wrote (the directory it created, or the contents of the
-//!   empty one it was given); over a non-empty target (`force`) what it wrote stays.
+//! - The target must be empty or absent, unless [`ExportOptions::force`]: then the image is
+//!   applied over what is there.
+//! - An absent target appears whole or not at all: the tree is written into a hidden sibling
+//!   and renamed into place at the end; what an export killed midway left there is removed by
+//!   the next export to the same directory (`target`).
+//! - A failed export removes what it wrote (its sibling, or the contents of the empty
+//!   directory it was given); over a non-empty target (`force`) what it wrote stays.
 //! - Both routes give the tree umoci gives: a layer's parent directories without entries of
 //!   their own are resolved through lower layers' symlinks, its `./` entry sets the target's
 //!   own metadata, and a target that is a symlink is followed (once, at the start).
@@ -30,12 +33,13 @@
 //!   xattr); the layer path copies what the layer directories hold (already rootless).
 
 mod source;
+mod target;
 
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 pub use source::{export_from_source, SourceExport};
+use target::Target;
 
 use crate::copy::CopyError;
 use crate::digest::Digest;
@@ -43,7 +47,6 @@ use crate::store::layers::{compression_of, unpack_checked, LayerMeta};
 use crate::store::metadata::ImageRecord;
 use crate::store::{ChainId, FileError, LayerError, LayerStore, MetadataStore, StoreError};
 use crate::trust::TrustError;
-use crate::unpack::nofollow::{remove_children_at, remove_tree};
 use crate::unpack::{DiffApplier, TarFacts, Unapplied, UnpackError, UnpackMode, UnpackOptions};
 use crate::view::ViewError;
 
@@ -173,15 +176,9 @@ pub fn export_image(
     options: &ExportOptions,
 ) -> Result<ExportReport, ExportError> {
     let _lease = metadata.content().lease()?;
-    let target = prepare_target(dir, options.force)?;
-    // A DIR that is a symlink is followed once, here, as `tar -C` and umoci follow it; both
-    // routes then write below the same real directory and never follow it again.
-    let dir = &fs::canonicalize(dir).map_err(FileError::at("resolve", dir))?;
-    let result = export_into(metadata, layers, image, dir, options);
-    if result.is_err() {
-        target.clean_up(dir);
-    }
-    result
+    let target = Target::prepare(dir, options.force)?;
+    let result = export_into(metadata, layers, image, target.dir(), options);
+    target.finish(result)
 }
 
 fn export_into(
@@ -284,50 +281,4 @@ fn export_from_blobs(
         unapplied,
         platform: None,
     })
-}
-
-/// What the target was before the export, which decides what a failed export removes.
-enum Target {
-    /// Absent: created by the export, removed whole on failure.
-    Created,
-    /// An empty directory: emptied again on failure.
-    Empty,
-    /// Holding files (`--force`): what the export wrote cannot be told from what was there,
-    /// so it stays.
-    Forced,
-}
-
-impl Target {
-    /// Removes what a failed export wrote, so that a full disk or a bad layer leaves no
-    /// half-made tree behind. Best effort: the export's own error is the one reported.
-    fn clean_up(&self, dir: &Path) {
-        let removed = match self {
-            Target::Created => remove_tree(dir),
-            Target::Empty => fs::File::open(dir)
-                .and_then(|d| remove_children_at(std::os::fd::AsFd::as_fd(&d), |_| false)),
-            Target::Forced => Ok(()),
-        };
-        if let Err(e) = removed {
-            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove what the failed export wrote");
-        }
-    }
-}
-
-/// Creates `dir` if absent; refuses a non-empty one unless `force`.
-fn prepare_target(dir: &Path, force: bool) -> Result<Target, ExportError> {
-    let io = |op| move |source| ExportError::Io(FileError::at(op, dir)(source));
-    match fs::read_dir(dir) {
-        Ok(mut entries) => match (entries.next().is_some(), force) {
-            (false, _) => Ok(Target::Empty),
-            (true, true) => Ok(Target::Forced),
-            (true, false) => Err(ExportError::NotEmpty {
-                path: dir.to_owned(),
-            }),
-        },
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir_all(dir).map_err(io("create"))?;
-            Ok(Target::Created)
-        }
-        Err(e) => Err(io("read")(e)),
-    }
 }

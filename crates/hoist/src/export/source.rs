@@ -25,7 +25,7 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use tokio::sync::mpsc;
 
-use super::{prepare_target, ExportError, ExportOptions, ExportReport, ExportSource};
+use super::{ExportError, ExportOptions, ExportReport, ExportSource, Target};
 use crate::compress::{Compression, DecodeAhead, Decoder};
 use crate::copy::{CopyError, ImageSource};
 use crate::digest::Hasher;
@@ -95,19 +95,13 @@ pub async fn export_from_source(
             (descriptor, layer)
         })
         .collect();
-    let target = prepare_target(dir, options.force)?;
-    let dir = &std::fs::canonicalize(dir).map_err(FileError::at("resolve", dir))?;
-    let result = apply_layers(source, &layers, dir, options, what).await;
-    match result {
-        Ok(report) => Ok(ExportReport {
-            platform: Some(config.platform()),
-            ..report
-        }),
-        Err(e) => {
-            target.clean_up(dir);
-            Err(e)
-        }
-    }
+    let target = Target::prepare(dir, options.force)?;
+    let result = apply_layers(source, &layers, target.dir(), options, what).await;
+    let report = target.finish(result)?;
+    Ok(ExportReport {
+        platform: Some(config.platform()),
+        ..report
+    })
 }
 
 async fn apply_layers(

@@ -65,7 +65,7 @@ pub mod ingest_parts;
 pub mod layers;
 pub mod layout;
 pub mod lease;
-mod lock;
+pub(crate) mod lock;
 pub mod metadata;
 pub mod spool;
 mod writeback;
