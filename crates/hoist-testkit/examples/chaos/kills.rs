@@ -321,8 +321,10 @@ pub async fn load(ctx: &Ctx, fixture: &Fixture, n: usize, rng: &mut StdRng) -> K
 }
 
 /// Kills `hoist export REF DIR` `n` times, alternating a store with unpacked layers (the
-/// layer-store route) and one pulled with `--no-unpack` (the blob route); the export after a
-/// kill uses `--force` over what the killed one wrote and must equal a clean export.
+/// layer-store route) and one pulled with `--no-unpack` (the blob route). A killed export
+/// leaves no DIR, or a whole one (killed after its rename); the export after the kill needs
+/// `--force` only in that second case, must equal a clean export, and leaves none of the
+/// hidden siblings exports write into.
 pub async fn export(ctx: &Ctx, fixture: &Fixture, n: usize, rng: &mut StdRng) -> KillFigures {
     let mut figures = KillFigures::new("export");
     let result: Result<(), String> = async {
@@ -344,8 +346,6 @@ pub async fn export(ctx: &Ctx, fixture: &Fixture, n: usize, rng: &mut StdRng) ->
         while !figures.done(n, cycles) {
             let hoist = if cycles % 2 == 0 { &layers } else { &blobs };
             cycles += 1;
-            let args = ["export", "--force", reference.as_str(), &*dir_str];
-            // The kill lands in the plain export; the completion adds --force.
             let limit = figures.duration.as_millis().max(1) as u64;
             let delay = Duration::from_millis(rng.random_range(0..=limit));
             let _ = std::fs::remove_dir_all(&dir);
@@ -358,6 +358,20 @@ pub async fn export(ctx: &Ctx, fixture: &Fixture, n: usize, rng: &mut StdRng) ->
                 figures
                     .failures
                     .push(format!("export before its kill: {}", first.brief()));
+            }
+            // A DIR is there only if the first run got as far as its rename: whole, so
+            // the completion writes over it with --force; else none is needed.
+            let args = match dir.exists() {
+                true => vec!["export", "--force", reference.as_str(), &*dir_str],
+                false => vec!["export", reference.as_str(), &*dir_str],
+            };
+            if let (true, Ok(partial)) = (first.killed && dir.exists(), tree::snapshot(&dir)) {
+                figures.failures.extend(
+                    tree::differences(&expected, &partial)
+                        .into_iter()
+                        .take(5)
+                        .map(|d| format!("a killed export's DIR is not whole: {d}")),
+                );
             }
             let next = hoist.run(&args, FINISH).await;
             if next.ok() {
@@ -376,6 +390,19 @@ pub async fn export(ctx: &Ctx, fixture: &Fixture, n: usize, rng: &mut StdRng) ->
                     .take(5)
                     .map(|d| format!("export after a kill differs: {d}")),
             );
+            let siblings = std::fs::read_dir(&ctx.work)
+                .map_err(|e| e.to_string())?
+                .filter_map(Result::ok)
+                .filter(|e| {
+                    let name = e.file_name();
+                    name.to_string_lossy().starts_with(".export-killed.hoist-export-")
+                })
+                .count();
+            if siblings > 0 {
+                figures
+                    .failures
+                    .push(format!("{siblings} export siblings left after the completion"));
+            }
             figures.check_store(hoist);
             figures.clean(hoist, None).await;
         }
