@@ -293,3 +293,34 @@ async fn an_export_killed_midway_leaves_no_tree_and_the_rerun_needs_no_force() {
         "the killed one's removed"
     );
 }
+
+#[test]
+fn export_to_dash_writes_the_flattened_tar_on_stdout() {
+    let store = Store::new();
+    store.put(&image(), "example.com/app:v1", false);
+    let result = store.hoist(&["export", "example.com/app:v1", "-"]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let out = store.dir.path().join("from-tar");
+    std::fs::create_dir(&out).unwrap();
+    let tar = store.dir.path().join("app.tar");
+    std::fs::write(&tar, &result.stdout).unwrap();
+    let status = std::process::Command::new("tar")
+        .arg("-xf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_rootfs(&out);
+
+    // An image outside the store: refused before anything is read, with what to do.
+    let refused = store.hoist(&["export", "docker://127.0.0.1:9/app:v1", "-"]);
+    assert!(!refused.status.success());
+    assert!(refused.stdout.is_empty());
+    let message = stderr(&refused);
+    assert!(
+        message.contains("stored image only") && message.contains("hoist pull 127.0.0.1:9/app:v1"),
+        "{message}"
+    );
+}

@@ -3,6 +3,9 @@
 //! layers when they are all in the layer store, else from the blobs. Prints nothing on
 //! success; `--debug` logs which source was used.
 //!
+//! `hoist export REF -` writes the stored image's flattened root filesystem to standard
+//! output as a tar instead (`crane export IMAGE -`, `docker export`: [`hoist::export::export_tar`]).
+//!
 //! `hoist export [--platform P] [--policy F] SOURCE DIR`, SOURCE in one of `hoist copy`'s
 //! transports (`docker://REF`, `oci:PATH[:TAG]`, `oci-archive:PATH[:TAG]`, `dir:PATH`,
 //! `docker-archive:PATH[:REF]`), reads the image from there instead and stores nothing: from
@@ -15,11 +18,14 @@
 //! there (a stored image was judged when it was pulled). A bare REF, or `hoist:REF`, is a
 //! stored image.
 
+use std::io::{self, BufWriter, IsTerminal as _};
 use std::sync::Arc;
 
 use hoist::copy::ImageLocation;
 use hoist::credentials::CredentialStore;
-use hoist::export::{export_from_source, export_image, ExportOptions, ExportReport, SourceExport};
+use hoist::export::{
+    export_from_source, export_image, export_tar, ExportOptions, ExportReport, SourceExport,
+};
 use hoist::images::resolve_image;
 use hoist::media::PlatformMatcher;
 use hoist::store::LayerStore;
@@ -54,6 +60,23 @@ pub fn run(args: &ExportArgs, global: &GlobalArgs) -> Result<(), CliError> {
     let meta = crate::root::open_store(global.root.as_ref())?;
     let reference = args.reference.strip_prefix("hoist:");
     let image = resolve_image(&meta, reference.unwrap_or(&args.reference))?;
+    if is_stdout(args) {
+        let stdout = io::stdout();
+        if stdout.is_terminal() {
+            return Err(CliError::Usage(
+                "cowardly refusing to write a tar to a terminal: redirect it, or give a directory"
+                    .to_owned(),
+            ));
+        }
+        let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
+        let report = export_tar(&meta, &image.record, &mut out)?;
+        tracing::debug!(
+            layers = report.layers,
+            entries = report.entries,
+            "exported a tar"
+        );
+        return Ok(());
+    }
     let meta = Arc::new(meta);
     let layers = LayerStore::open(Arc::clone(&meta))?;
     let report = export_image(
@@ -74,6 +97,16 @@ pub fn run_source(
     credentials: CredentialStore,
 ) -> Result<(), CliError> {
     let location = ImageLocation::parse(&args.reference).map_err(Box::new)?;
+    if is_stdout(args) {
+        return Err(CliError::Arguments(format!(
+            "a tar on standard output (DIR `-`) is written for a stored image only: pull it \
+             first (hoist pull {reference}), or give a directory",
+            reference = args
+                .reference
+                .strip_prefix("docker://")
+                .unwrap_or(&args.reference)
+        )));
+    }
     let platform = platform_arg(args.platform.as_deref())?;
     let verifier = crate::commands::trust::verifier(&args.policy, config)?;
     let client = client(config, credentials)?;
@@ -119,6 +152,11 @@ pub fn run_source(
         }
     }
     Ok(())
+}
+
+/// DIR `-`: the flattened tar on standard output, as `crane export IMAGE -` writes it.
+fn is_stdout(args: &ExportArgs) -> bool {
+    args.dir.as_os_str() == "-"
 }
 
 fn options(args: &ExportArgs) -> ExportOptions {

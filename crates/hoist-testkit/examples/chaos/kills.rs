@@ -395,13 +395,14 @@ pub async fn export(ctx: &Ctx, fixture: &Fixture, n: usize, rng: &mut StdRng) ->
                 .filter_map(Result::ok)
                 .filter(|e| {
                     let name = e.file_name();
-                    name.to_string_lossy().starts_with(".export-killed.hoist-export-")
+                    name.to_string_lossy()
+                        .starts_with(".export-killed.hoist-export-")
                 })
                 .count();
             if siblings > 0 {
-                figures
-                    .failures
-                    .push(format!("{siblings} export siblings left after the completion"));
+                figures.failures.push(format!(
+                    "{siblings} export siblings left after the completion"
+                ));
             }
             figures.check_store(hoist);
             figures.clean(hoist, None).await;

@@ -32,13 +32,17 @@
 //!   them in the report's `unapplied` list (as `umoci unpack --rootless` does, umoci in an
 //!   xattr); the layer path copies what the layer directories hold (already rootless).
 
+mod flatten;
 mod source;
+mod tar_out;
 mod target;
 
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use flatten::FlattenError;
 pub use source::{export_from_source, SourceExport};
+pub use tar_out::{export_tar, TarReport};
 use target::Target;
 
 use crate::copy::CopyError;
@@ -156,6 +160,31 @@ pub enum ExportError {
         /// The config's `rootfs.diff_ids`.
         diff_ids: usize,
     },
+    /// A layer blob is not a tar that can be read ([`export_tar`]).
+    #[error("cannot read layer blob {blob} as a tar")]
+    Tar {
+        /// The blob.
+        blob: Digest,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// An entry of a layer that no export writes ([`export_tar`]).
+    #[error("layer blob {blob}: entry {name:?}: {problem}")]
+    TarEntry {
+        /// The blob.
+        blob: Digest,
+        /// The entry's name as the layer has it.
+        name: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// Writing the tar failed (a closed pipe, a full disk: [`export_tar`]).
+    #[error("cannot write the tar")]
+    Write(#[source] io::Error),
+    /// The layers cannot be written as one tar in the order it is streamed.
+    #[error(transparent)]
+    Flatten(#[from] FlattenError),
     /// Applying a layer stopped without an error of its own.
     #[error("applying layer blob {blob} stopped: {reason}")]
     Stopped {

@@ -281,7 +281,7 @@ fn apply_entry<R: Read>(
 }
 
 /// The unpacker's view of a tar type; `None` for entries to skip.
-fn entry_kind(entry_type: EntryType, raw: &[u8]) -> Option<EntryKind> {
+pub(crate) fn entry_kind(entry_type: EntryType, raw: &[u8]) -> Option<EntryKind> {
     Some(match entry_type {
         // Pre-POSIX archives mark directories only by a trailing slash (Go does the same).
         EntryType::Regular if raw.ends_with(b"/") => EntryKind::Dir,

@@ -1,0 +1,294 @@
+//! `hoist export REF -`: a stored image's flattened root filesystem as one tar stream — what
+//! `crane export IMAGE -` and `docker export` write — for `tar -x`, `docker import` or a file.
+//!
+//! The layer blobs are read from the top layer down, each decompressed once and its diffID
+//! checked, and every entry is written or skipped as it is read ([`super::flatten`] decides):
+//! nothing is staged, memory holds the paths seen, not the data. Entries keep their headers
+//! (mode, owner, times, device numbers) and their xattrs (PAX `SCHILY.xattr.*`, but the
+//! `trusted.overlay.*` ones a directory export refuses too); whiteouts are executed, not
+//! written; hard links are written after their target, even one in a lower layer.
+//!
+//! A blob that does not decompress to its diffID fails the export **after** its entries were
+//! written: a stream cannot be taken back, so the exit status is the verdict, as for `crane
+//! export`. The tar holds no `..` and no absolute name (names are the normalised
+//! [`EntryPath`]s).
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use tar::{Archive, Builder, EntryType, Header};
+
+use super::flatten::{Decision, Flattener, Kind, Reread, Waiting};
+use super::ExportError;
+use crate::digest::{Digest, HashingReader};
+use crate::store::layers::{compression_of, decoder};
+use crate::store::metadata::{ImageLayer, ImageRecord};
+use crate::store::{LayerError, MetadataStore};
+use crate::unpack::path::EntryPath;
+use crate::unpack::{entry_kind, EntryKind};
+
+/// What a tar export wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TarReport {
+    /// Layers read.
+    pub layers: usize,
+    /// Entries written (hard links included).
+    pub entries: u64,
+}
+
+/// A header and the PAX records kept with it.
+#[derive(Debug, Clone)]
+struct Kept {
+    header: Header,
+    pax: Vec<(String, Vec<u8>)>,
+}
+
+/// Writes the flattened root filesystem of the stored `image` to `out` as a tar (see the
+/// module docs). Blocking.
+pub fn export_tar(
+    metadata: &MetadataStore,
+    image: &ImageRecord,
+    out: impl Write,
+) -> Result<TarReport, ExportError> {
+    let _lease = metadata.content().lease()?;
+    let mut writer = TarWriter {
+        builder: Builder::new(out),
+        entries: 0,
+    };
+    let mut flat = Flattener::default();
+    for (index, layer) in image.layers.iter().enumerate().rev() {
+        flat.begin_layer(index);
+        read_layer(metadata, layer, |entry, path, kind| {
+            let kept = kept(entry).map_err(|e| tar_error(layer, e))?;
+            match flat.entry(path, kind, kept.clone())? {
+                Decision::Skip => Ok(()),
+                Decision::Emit { name, links } => {
+                    writer.entry(entry, kept, &name)?;
+                    writer.links(links, &name)
+                }
+                Decision::Links { target, links } => writer.links(links, &target),
+            }
+        })?;
+        let reread = flat.end_layer()?;
+        if !reread.is_empty() {
+            reread_layer(metadata, layer, reread, &mut writer)?;
+        }
+    }
+    flat.finish()?;
+    let out = writer.builder.into_inner().map_err(ExportError::Write)?;
+    flush(out)?;
+    Ok(TarReport {
+        layers: image.layers.len(),
+        entries: writer.entries,
+    })
+}
+
+fn flush(mut out: impl Write) -> Result<(), ExportError> {
+    out.flush().map_err(ExportError::Write)
+}
+
+/// Reads the layer `layer` again for the links to its hidden entries: the first link of each
+/// is written with the entry's content, the others link to it.
+fn reread_layer<W: Write>(
+    metadata: &MetadataStore,
+    layer: &ImageLayer,
+    mut reread: Reread<Kept>,
+    writer: &mut TarWriter<W>,
+) -> Result<(), ExportError> {
+    let mut done = HashSet::new();
+    read_layer(metadata, layer, |entry, path, _| {
+        let name = path.to_bytes();
+        if done.contains(&name) {
+            return Ok(());
+        }
+        let Some(mut links) = reread.remove(&name) else {
+            return Ok(());
+        };
+        done.insert(name);
+        let first = links.remove(0);
+        let kept = kept(entry).map_err(|e| tar_error(layer, e))?;
+        writer.entry(entry, kept, &first.path)?;
+        writer.links(links, &first.path)
+    })
+}
+
+/// Reads the layer blob `layer` as a tar, handing each entry that is not a PAX global header
+/// to `each` with its path and kind; then checks its diffID.
+fn read_layer(
+    metadata: &MetadataStore,
+    layer: &ImageLayer,
+    mut each: impl FnMut(
+        &mut tar::Entry<'_, &mut HashingReader<crate::compress::DecodeAhead>>,
+        &EntryPath,
+        Kind,
+    ) -> Result<(), ExportError>,
+) -> Result<(), ExportError> {
+    let compression = compression_of(layer)?;
+    let blob = metadata.content().open_blob(&layer.digest)?;
+    let mut reader = HashingReader::new(decoder(compression, blob, &layer.digest)?);
+    {
+        let mut archive = Archive::new(&mut reader);
+        let entries = archive.entries().map_err(|e| tar_error(layer, e))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| tar_error(layer, e))?;
+            let raw = entry.path_bytes().into_owned();
+            let Some(kind) = entry_kind(entry.header().entry_type(), &raw) else {
+                continue;
+            };
+            let path = EntryPath::parse(&raw).map_err(|problem| ExportError::TarEntry {
+                blob: layer.digest.clone(),
+                name: String::from_utf8_lossy(&raw).into_owned(),
+                problem: problem.to_string(),
+            })?;
+            let kind = match kind {
+                EntryKind::Dir => Kind::Dir,
+                EntryKind::Hardlink => {
+                    let target = entry.link_name_bytes().unwrap_or_default();
+                    Kind::Link(EntryPath::parse(&target).map_err(|problem| {
+                        ExportError::TarEntry {
+                            blob: layer.digest.clone(),
+                            name: String::from_utf8_lossy(&raw).into_owned(),
+                            problem: format!("its link target: {problem}"),
+                        }
+                    })?)
+                }
+                EntryKind::Other(byte) => {
+                    return Err(ExportError::TarEntry {
+                        blob: layer.digest.clone(),
+                        name: String::from_utf8_lossy(&raw).into_owned(),
+                        problem: format!("unsupported entry type {:?}", byte as char),
+                    })
+                }
+                _ => Kind::Other,
+            };
+            each(&mut entry, &path, kind)?;
+        }
+    }
+    // The rest of the stream (the end-of-archive blocks, padding) counts in the diffID.
+    io::copy(&mut reader, &mut io::sink()).map_err(|e| tar_error(layer, e))?;
+    let actual: Digest = reader.finish();
+    if actual != layer.diff_id {
+        return Err(LayerError::DiffIdMismatch {
+            blob: layer.digest.clone(),
+            expected: layer.diff_id.clone(),
+            actual,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+fn tar_error(layer: &ImageLayer, source: io::Error) -> ExportError {
+    ExportError::Tar {
+        blob: layer.digest.clone(),
+        source,
+    }
+}
+
+/// The entry's header and the PAX records worth keeping: xattrs (not `trusted.overlay.*`),
+/// times, and owner ids or names too long for the header. Names, link names and sizes are
+/// the writer's to set.
+fn kept(entry: &mut tar::Entry<'_, impl Read>) -> io::Result<Kept> {
+    let mut pax = Vec::new();
+    if let Some(extensions) = entry.pax_extensions()? {
+        for extension in extensions {
+            let extension = extension?;
+            let Ok(key) = extension.key() else {
+                continue;
+            };
+            let xattr = key.starts_with("SCHILY.xattr.") || key.starts_with("LIBARCHIVE.xattr.");
+            let keep = match xattr {
+                true => !key.contains(".xattr.trusted.overlay."),
+                false => matches!(
+                    key,
+                    "mtime" | "atime" | "ctime" | "uid" | "gid" | "uname" | "gname"
+                ),
+            };
+            if keep {
+                pax.push((key.to_owned(), extension.value_bytes().to_vec()));
+            }
+        }
+    }
+    Ok(Kept {
+        header: entry.header().clone(),
+        pax,
+    })
+}
+
+/// The tar being written.
+struct TarWriter<W: Write> {
+    builder: Builder<W>,
+    entries: u64,
+}
+
+impl<W: Write> TarWriter<W> {
+    /// Writes `entry` (whose header and PAX records are `kept`) under `name`.
+    fn entry(
+        &mut self,
+        entry: &mut tar::Entry<'_, impl Read>,
+        kept: Kept,
+        name: &EntryPath,
+    ) -> Result<(), ExportError> {
+        let Kept { mut header, pax } = kept;
+        self.pax(&pax)?;
+        let path = out_name(name);
+        let written = match header.entry_type() {
+            EntryType::Symlink => {
+                let target = entry.link_name_bytes().unwrap_or_default();
+                self.builder
+                    .append_link(&mut header, path, OsStr::from_bytes(&target))
+            }
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse
+                if !entry.path_bytes().ends_with(b"/") =>
+            {
+                // A sparse file is written whole: its holes as zeros.
+                header.set_entry_type(EntryType::Regular);
+                header.set_size(entry.size());
+                self.builder.append_data(&mut header, path, entry)
+            }
+            _ => {
+                header.set_size(0);
+                self.builder.append_data(&mut header, path, io::empty())
+            }
+        };
+        written.map_err(ExportError::Write)?;
+        self.entries += 1;
+        Ok(())
+    }
+
+    /// Writes each of `links` as a hard link to `target`.
+    fn links(&mut self, links: Vec<Waiting<Kept>>, target: &EntryPath) -> Result<(), ExportError> {
+        for link in links {
+            let Kept { mut header, pax } = link.header;
+            self.pax(&pax)?;
+            header.set_entry_type(EntryType::Link);
+            header.set_size(0);
+            self.builder
+                .append_link(&mut header, out_name(&link.path), out_name(target))
+                .map_err(ExportError::Write)?;
+            self.entries += 1;
+        }
+        Ok(())
+    }
+
+    fn pax(&mut self, pax: &[(String, Vec<u8>)]) -> Result<(), ExportError> {
+        if pax.is_empty() {
+            return Ok(());
+        }
+        let records = pax.iter().map(|(k, v)| (k.as_str(), v.as_slice()));
+        self.builder
+            .append_pax_extensions(records)
+            .map_err(ExportError::Write)
+    }
+}
+
+/// The name an entry is written under: its normalised path, `./` for the root.
+fn out_name(path: &EntryPath) -> PathBuf {
+    match path.is_root() {
+        true => PathBuf::from("./"),
+        false => PathBuf::from(OsStr::from_bytes(&path.to_bytes())),
+    }
+}
