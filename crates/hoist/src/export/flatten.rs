@@ -351,3 +351,7 @@ fn covered_by(covered: &HashSet<Vec<u8>>, name: &[u8]) -> bool {
 fn join(components: &[Vec<u8>]) -> Vec<u8> {
     components.join(&b'/')
 }
+
+#[cfg(test)]
+#[path = "flatten_tests.rs"]
+mod tests;

@@ -249,7 +249,14 @@ impl<W: Write> TarWriter<W> {
                 header.set_size(entry.size());
                 self.builder.append_data(&mut header, path, entry)
             }
-            _ => {
+            other => {
+                if matches!(
+                    other,
+                    EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse
+                ) {
+                    // A pre-POSIX directory: a regular entry whose name ends in `/`.
+                    header.set_entry_type(EntryType::Directory);
+                }
                 header.set_size(0);
                 self.builder.append_data(&mut header, path, io::empty())
             }
