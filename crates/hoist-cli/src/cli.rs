@@ -110,7 +110,7 @@ pub enum Command {
     /// Write an image's flattened root filesystem into a directory, from the store or straight
     /// from a registry, an OCI layout, a skopeo dir: or an archive
     #[command(
-        after_help = "Examples:\n  hoist export alpine:3.20 ./rootfs\n  hoist export alpine:3.20 - | docker import - alpine-flat\n  hoist export docker://alpine:3.20 ./rootfs\n  hoist export oci:./layout:v1 ./rootfs\n  hoist export docker-archive:app.tar ./rootfs"
+        after_help = "Examples:\n  hoist export alpine:3.20 ./rootfs\n  hoist export alpine:3.20 - | docker import - alpine-flat\n  hoist export docker://alpine:3.20 ./rootfs\n  hoist export docker://alpine:3.20 - > rootfs.tar\n  hoist export oci:./layout:v1 ./rootfs\n  hoist export docker-archive:app.tar ./rootfs"
     )]
     Export(ExportArgs),
     /// Copy an image (every platform of an index by default) between registries, OCI layout
@@ -288,7 +288,7 @@ pub struct ExportArgs {
 
     /// The directory to write the root filesystem into: created if absent, and then only once
     /// the whole tree is written (an export killed midway leaves none, and the next one
-    /// needs no --force). `-`: a tar of it on standard output (a stored image only)
+    /// needs no --force). `-`: a tar of it on standard output
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
 }

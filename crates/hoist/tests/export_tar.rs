@@ -9,7 +9,9 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use hoist::export::{export_image, export_tar, ExportError, ExportOptions, FlattenError};
+use hoist::export::{
+    export_image, export_tar, export_tar_from_source, ExportError, ExportOptions, FlattenError,
+};
 use hoist::store::metadata::ImageRecord;
 use hoist_testkit::tree::{differences, snapshot};
 use hoist_testkit::{Attrs, Image, ImageBuilder, Layer};
@@ -197,5 +199,66 @@ fn a_blob_that_does_not_decompress_to_its_diff_id_fails_the_export() {
     assert!(
         format!("{err}").contains("diffID") || format!("{err:?}").contains("DiffIdMismatch"),
         "{err:?}"
+    );
+}
+
+/// `export_tar_from_source` of `name` at `host` into a buffer.
+async fn tar_from(host: &str, name: &str) -> Result<Vec<u8>, ExportError> {
+    let client = support::pull::anonymous_client();
+    let reference = hoist::reference::Reference::parse(&format!("{host}/{name}")).unwrap();
+    let source = hoist::copy::RegistryImage::new(&client, &reference);
+    let what = hoist::export::SourceExport {
+        platform: None,
+        verify: None,
+        retry: hoist::transfer::RetryPolicy::default(),
+        downloads: 3,
+    };
+    let out = Shared::default();
+    let (report, _) = export_tar_from_source(&source, &what, out.clone()).await?;
+    assert_eq!(report.layers, 3);
+    let bytes = out.0.lock().unwrap().clone();
+    Ok(bytes)
+}
+
+/// A buffer the export writes into while the test keeps a handle on it.
+#[derive(Clone, Default)]
+struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn from_a_registry_the_tar_is_the_stored_images_and_a_changed_byte_fails_it() {
+    let registry = hoist_testkit::TestRegistry::anonymous().await.unwrap();
+    let image = image();
+    support::pull::push(&registry, "team/app", "v1", &image).await;
+    let (store, record) = stored(&image);
+    let mut stored_tar = Vec::new();
+    export_tar(&store.meta, &record, &mut stored_tar).unwrap();
+    let from_registry = tar_from(&registry.host(), "team/app:v1").await.unwrap();
+    assert!(
+        from_registry == stored_tar,
+        "the same bytes, entry for entry"
+    );
+
+    // A byte of the top layer's gzip header changed on the way: only its digest can tell.
+    let proxy = hoist_testkit::FaultProxy::start(&registry).await.unwrap();
+    let top = &image.layers[2].digest;
+    let path = format!("/v2/team/app/blobs/{top}");
+    proxy.rule(hoist_testkit::Rule::matching(&format!("GET {path}")).corrupt_byte(5));
+    let message = format!(
+        "{:?}",
+        tar_from(&proxy.host(), "team/app:v1").await.unwrap_err()
+    );
+    assert!(
+        message.contains(top.trim_start_matches("sha256:")),
+        "{message}"
     );
 }

@@ -3,8 +3,9 @@
 //! layers when they are all in the layer store, else from the blobs. Prints nothing on
 //! success; `--debug` logs which source was used.
 //!
-//! `hoist export REF -` writes the stored image's flattened root filesystem to standard
-//! output as a tar instead (`crane export IMAGE -`, `docker export`: [`hoist::export::export_tar`]).
+//! `hoist export REF -` (or `SOURCE -`) writes the flattened root filesystem to standard
+//! output as one tar instead (`crane export IMAGE -`, `docker export`:
+//! [`hoist::export::export_tar`], [`hoist::export::export_tar_from_source`]).
 //!
 //! `hoist export [--platform P] [--policy F] SOURCE DIR`, SOURCE in one of `hoist copy`'s
 //! transports (`docker://REF`, `oci:PATH[:TAG]`, `oci-archive:PATH[:TAG]`, `dir:PATH`,
@@ -24,7 +25,8 @@ use std::sync::Arc;
 use hoist::copy::ImageLocation;
 use hoist::credentials::CredentialStore;
 use hoist::export::{
-    export_from_source, export_image, export_tar, ExportOptions, ExportReport, SourceExport,
+    export_from_source, export_image, export_tar, export_tar_from_source, ExportOptions,
+    ExportReport, SourceExport,
 };
 use hoist::images::resolve_image;
 use hoist::media::PlatformMatcher;
@@ -61,15 +63,7 @@ pub fn run(args: &ExportArgs, global: &GlobalArgs) -> Result<(), CliError> {
     let reference = args.reference.strip_prefix("hoist:");
     let image = resolve_image(&meta, reference.unwrap_or(&args.reference))?;
     if is_stdout(args) {
-        let stdout = io::stdout();
-        if stdout.is_terminal() {
-            return Err(CliError::Usage(
-                "cowardly refusing to write a tar to a terminal: redirect it, or give a directory"
-                    .to_owned(),
-            ));
-        }
-        let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
-        let report = export_tar(&meta, &image.record, &mut out)?;
+        let report = export_tar(&meta, &image.record, stdout_tar()?)?;
         tracing::debug!(
             layers = report.layers,
             entries = report.entries,
@@ -97,16 +91,6 @@ pub fn run_source(
     credentials: CredentialStore,
 ) -> Result<(), CliError> {
     let location = ImageLocation::parse(&args.reference).map_err(Box::new)?;
-    if is_stdout(args) {
-        return Err(CliError::Arguments(format!(
-            "a tar on standard output (DIR `-`) is written for a stored image only: pull it \
-             first (hoist pull {reference}), or give a directory",
-            reference = args
-                .reference
-                .strip_prefix("docker://")
-                .unwrap_or(&args.reference)
-        )));
-    }
     let platform = platform_arg(args.platform.as_deref())?;
     let verifier = crate::commands::trust::verifier(&args.policy, config)?;
     let client = client(config, credentials)?;
@@ -131,15 +115,28 @@ pub fn run_source(
         },
         downloads: config.max_concurrent_downloads,
     };
-    let report = runtime()?.block_on(export_from_source(
-        source.as_ref(),
-        &what,
-        &args.dir,
-        &options(args),
-    ))?;
-    log(&report, args);
+    let platform_found = if is_stdout(args) {
+        let out = stdout_tar()?;
+        let (report, found) =
+            runtime()?.block_on(export_tar_from_source(source.as_ref(), &what, out))?;
+        tracing::debug!(
+            layers = report.layers,
+            entries = report.entries,
+            "exported a tar"
+        );
+        Some(found)
+    } else {
+        let report = runtime()?.block_on(export_from_source(
+            source.as_ref(),
+            &what,
+            &args.dir,
+            &options(args),
+        ))?;
+        log(&report, args);
+        report.platform
+    };
     // docker's warning for a single-platform image of another platform, as `hoist pull` gives.
-    if let (Some(wanted), Some(actual)) = (&platform, &report.platform) {
+    if let (Some(wanted), Some(actual)) = (&platform, &platform_found) {
         if !PlatformMatcher::new(wanted).matches(actual) {
             crate::errln!(
                 "WARNING: image with reference {} was found but does not match the specified \
@@ -152,6 +149,18 @@ pub fn run_source(
         }
     }
     Ok(())
+}
+
+/// Standard output for the tar, refused when it is a terminal (as `docker save` refuses).
+fn stdout_tar() -> Result<BufWriter<io::Stdout>, CliError> {
+    let stdout = io::stdout();
+    if stdout.is_terminal() {
+        return Err(CliError::Usage(
+            "cowardly refusing to write a tar to a terminal: redirect it, or give a directory"
+                .to_owned(),
+        ));
+    }
+    Ok(BufWriter::with_capacity(1 << 20, stdout))
 }
 
 /// DIR `-`: the flattened tar on standard output, as `crane export IMAGE -` writes it.

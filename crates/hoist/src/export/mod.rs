@@ -41,7 +41,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use flatten::FlattenError;
-pub use source::{export_from_source, SourceExport};
+pub use source::{export_from_source, export_tar_from_source, SourceExport};
 pub use tar_out::{export_tar, TarReport};
 use target::Target;
 

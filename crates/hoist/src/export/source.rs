@@ -18,14 +18,15 @@
 //! export, and a failed export removes what it wrote (the rules of [`crate::export`]), so a
 //! tree that is left is one whose every byte was verified.
 
-use std::io;
+use std::io::{self, Write};
 use std::path::Path;
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use tokio::sync::mpsc;
 
-use super::{ExportError, ExportOptions, ExportReport, ExportSource, Target};
+use super::tar_out::TarExport;
+use super::{ExportError, ExportOptions, ExportReport, ExportSource, TarReport, Target};
 use crate::compress::{Compression, DecodeAhead, Decoder};
 use crate::copy::{CopyError, ImageSource};
 use crate::digest::Hasher;
@@ -63,6 +64,92 @@ pub async fn export_from_source(
     dir: &Path,
     options: &ExportOptions,
 ) -> Result<ExportReport, ExportError> {
+    let (platform, layers) = chosen_layers(source, what).await?;
+    let layers: Vec<(&Descriptor, ImageLayer)> =
+        layers.iter().map(|(d, l)| (d, l.clone())).collect();
+    let target = Target::prepare(dir, options.force)?;
+    let result = apply_layers(source, &layers, target.dir(), options, what).await;
+    let report = target.finish(result)?;
+    Ok(ExportReport {
+        platform: Some(platform),
+        ..report
+    })
+}
+
+/// Writes the flattened root filesystem of the image `source` names to `out` as one tar
+/// ([`export_tar`](super::export_tar)'s, for an image outside the store), reading its layers
+/// from the top one down, one at a time, each verified as it is read; nothing stored. Returns
+/// what was written and the image's platform. Needs a tokio runtime with blocking threads.
+pub async fn export_tar_from_source<W: Write + Send + 'static>(
+    source: &dyn ImageSource,
+    what: &SourceExport<'_>,
+    out: W,
+) -> Result<(TarReport, Platform), ExportError> {
+    let (platform, layers) = chosen_layers(source, what).await?;
+    let mut export = TarExport::new(out);
+    for (index, (descriptor, layer)) in layers.iter().enumerate().rev() {
+        let owned = layer.clone();
+        let read = move |x: &mut TarExport<W>, d| x.layer(index, &owned, d);
+        let (next, reread) = tar_pass(source, descriptor, layer, &what.retry, export, read).await?;
+        export = next;
+        if !reread.is_empty() {
+            let owned = layer.clone();
+            let read = move |x: &mut TarExport<W>, d| x.reread(&owned, d, reread);
+            export = tar_pass(source, descriptor, layer, &what.retry, export, read)
+                .await?
+                .0;
+        }
+    }
+    let count = layers.len();
+    let report = tokio::task::spawn_blocking(move || export.finish(count))
+        .await
+        .map_err(|e| ExportError::Write(io::Error::other(e)))??;
+    Ok((report, platform))
+}
+
+/// One read of `layer`'s blob into the tar export `export`: the blob fetched (retried,
+/// hashed) while `work` reads it decompressed on a blocking thread. Returns the export for
+/// the next pass, and what `work` returned.
+async fn tar_pass<W, T>(
+    source: &dyn ImageSource,
+    descriptor: &Descriptor,
+    layer: &ImageLayer,
+    retry: &RetryPolicy,
+    export: TarExport<W>,
+    work: impl FnOnce(&mut TarExport<W>, DecodeAhead) -> Result<T, ExportError> + Send + 'static,
+) -> Result<(TarExport<W>, T), ExportError>
+where
+    W: Write + Send + 'static,
+    T: Send + 'static,
+{
+    let (chunks, received) = mpsc::channel(DEPTH);
+    let decoded = start_decoder(layer, received)?;
+    let read = tokio::task::spawn_blocking(move || {
+        let mut export = export;
+        let result = work(&mut export, decoded);
+        (export, result)
+    });
+    let (fetched, read) = tokio::join!(fetch(source, descriptor, chunks, retry), read);
+    let (export, worked) = read.map_err(|e| ExportError::Stopped {
+        blob: layer.digest.clone(),
+        reason: e.to_string(),
+    })?;
+    // The fetch's failure is the cause: the reading only saw its stream end badly.
+    match (fetched?, worked?) {
+        (Fetched::Whole, value) => Ok((export, value)),
+        (Fetched::Abandoned, _) => Err(ExportError::Stopped {
+            blob: layer.digest.clone(),
+            reason: "the layer was read before its blob was read to the end".into(),
+        }),
+    }
+}
+
+/// The image `source` names, chosen and judged as [`export_from_source`] says: its platform,
+/// and its layers, bottom first, each with the diffID its config gives it.
+async fn chosen_layers(
+    source: &dyn ImageSource,
+    what: &SourceExport<'_>,
+) -> Result<(Platform, Vec<(Descriptor, ImageLayer)>), ExportError> {
     let view = ImageView::new(source);
     let image = view.image(what.platform).await.map_err(Box::new)?;
     if let Some(verification) = what.verify {
@@ -81,7 +168,7 @@ pub async fn export_from_source(
             diff_ids: diff_ids.len(),
         });
     }
-    let layers: Vec<(&Descriptor, ImageLayer)> = image
+    let layers = image
         .manifest
         .classified_layers()
         .zip(diff_ids)
@@ -92,16 +179,10 @@ pub async fn export_from_source(
                 size: descriptor.size,
                 media_type: descriptor.media_type.clone(),
             };
-            (descriptor, layer)
+            (descriptor.clone(), layer)
         })
         .collect();
-    let target = Target::prepare(dir, options.force)?;
-    let result = apply_layers(source, &layers, target.dir(), options, what).await;
-    let report = target.finish(result)?;
-    Ok(ExportReport {
-        platform: Some(config.platform()),
-        ..report
-    })
+    Ok((config.platform(), layers))
 }
 
 async fn apply_layers(

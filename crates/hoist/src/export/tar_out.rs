@@ -23,6 +23,7 @@ use tar::{Archive, Builder, EntryType, Header};
 
 use super::flatten::{Decision, Flattener, Kind, Reread, Waiting};
 use super::ExportError;
+use crate::compress::DecodeAhead;
 use crate::digest::{Digest, HashingReader};
 use crate::store::layers::{compression_of, decoder};
 use crate::store::metadata::{ImageLayer, ImageRecord};
@@ -41,7 +42,7 @@ pub struct TarReport {
 
 /// A header and the PAX records kept with it.
 #[derive(Debug, Clone)]
-struct Kept {
+pub(super) struct Kept {
     header: Header,
     pax: Vec<(String, Vec<u8>)>,
 }
@@ -54,14 +55,50 @@ pub fn export_tar(
     out: impl Write,
 ) -> Result<TarReport, ExportError> {
     let _lease = metadata.content().lease()?;
-    let mut writer = TarWriter {
-        builder: Builder::new(out),
-        entries: 0,
+    let open = |layer: &ImageLayer| -> Result<DecodeAhead, ExportError> {
+        let compression = compression_of(layer)?;
+        let blob = metadata.content().open_blob(&layer.digest)?;
+        Ok(decoder(compression, blob, &layer.digest)?)
     };
-    let mut flat = Flattener::default();
+    let mut export = TarExport::new(out);
     for (index, layer) in image.layers.iter().enumerate().rev() {
+        let reread = export.layer(index, layer, open(layer)?)?;
+        if !reread.is_empty() {
+            export.reread(layer, open(layer)?, reread)?;
+        }
+    }
+    export.finish(image.layers.len())
+}
+
+/// A tar export under way: the flattener's state and the tar being written. Each layer is
+/// handed to it as its decompressed stream, from the top layer down.
+pub(super) struct TarExport<W: Write> {
+    flat: Flattener<Kept>,
+    writer: TarWriter<W>,
+}
+
+impl<W: Write> TarExport<W> {
+    pub(super) fn new(out: W) -> Self {
+        TarExport {
+            flat: Flattener::default(),
+            writer: TarWriter {
+                builder: Builder::new(out),
+                entries: 0,
+            },
+        }
+    }
+
+    /// Writes what layer `index` (`layer`, decompressed: `decoded`) adds to the tar; returns
+    /// the links to its hidden entries, for [`TarExport::reread`] when there are any.
+    pub(super) fn layer(
+        &mut self,
+        index: usize,
+        layer: &ImageLayer,
+        decoded: impl Read,
+    ) -> Result<Reread<Kept>, ExportError> {
+        let TarExport { flat, writer } = self;
         flat.begin_layer(index);
-        read_layer(metadata, layer, |entry, path, kind| {
+        read_layer(layer, decoded, |entry, path, kind| {
             let kept = kept(entry).map_err(|e| tar_error(layer, e))?;
             match flat.entry(path, kind, kept.clone())? {
                 Decision::Skip => Ok(()),
@@ -72,65 +109,63 @@ pub fn export_tar(
                 Decision::Links { target, links } => writer.links(links, &target),
             }
         })?;
-        let reread = flat.end_layer()?;
-        if !reread.is_empty() {
-            reread_layer(metadata, layer, reread, &mut writer)?;
-        }
+        Ok(flat.end_layer()?)
     }
-    flat.finish()?;
-    let out = writer.builder.into_inner().map_err(ExportError::Write)?;
-    flush(out)?;
-    Ok(TarReport {
-        layers: image.layers.len(),
-        entries: writer.entries,
-    })
+
+    /// Reads `layer` again for the links to its hidden entries: the first link of each is
+    /// written with the entry's content, the others link to it.
+    pub(super) fn reread(
+        &mut self,
+        layer: &ImageLayer,
+        decoded: impl Read,
+        mut reread: Reread<Kept>,
+    ) -> Result<(), ExportError> {
+        let writer = &mut self.writer;
+        let mut done = HashSet::new();
+        read_layer(layer, decoded, |entry, path, _| {
+            let name = path.to_bytes();
+            if done.contains(&name) {
+                return Ok(());
+            }
+            let Some(mut links) = reread.remove(&name) else {
+                return Ok(());
+            };
+            done.insert(name);
+            let first = links.remove(0);
+            let kept = kept(entry).map_err(|e| tar_error(layer, e))?;
+            writer.entry(entry, kept, &first.path)?;
+            writer.links(links, &first.path)
+        })
+    }
+
+    /// Ends the tar, once every one of the image's `layers` was written.
+    pub(super) fn finish(self, layers: usize) -> Result<TarReport, ExportError> {
+        self.flat.finish()?;
+        let entries = self.writer.entries;
+        let mut out = self
+            .writer
+            .builder
+            .into_inner()
+            .map_err(ExportError::Write)?;
+        out.flush().map_err(ExportError::Write)?;
+        Ok(TarReport { layers, entries })
+    }
 }
 
-fn flush(mut out: impl Write) -> Result<(), ExportError> {
-    out.flush().map_err(ExportError::Write)
-}
-
-/// Reads the layer `layer` again for the links to its hidden entries: the first link of each
-/// is written with the entry's content, the others link to it.
-fn reread_layer<W: Write>(
-    metadata: &MetadataStore,
-    layer: &ImageLayer,
-    mut reread: Reread<Kept>,
-    writer: &mut TarWriter<W>,
-) -> Result<(), ExportError> {
-    let mut done = HashSet::new();
-    read_layer(metadata, layer, |entry, path, _| {
-        let name = path.to_bytes();
-        if done.contains(&name) {
-            return Ok(());
-        }
-        let Some(mut links) = reread.remove(&name) else {
-            return Ok(());
-        };
-        done.insert(name);
-        let first = links.remove(0);
-        let kept = kept(entry).map_err(|e| tar_error(layer, e))?;
-        writer.entry(entry, kept, &first.path)?;
-        writer.links(links, &first.path)
-    })
-}
-
-/// Reads the layer blob `layer` as a tar, handing each entry that is not a PAX global header
-/// to `each` with its path and kind; then checks its diffID.
+/// Reads the decompressed layer `decoded` (of `layer`) as a tar, handing each entry that is
+/// not a PAX global header to `each` with its path and kind; then checks its diffID.
 fn read_layer(
-    metadata: &MetadataStore,
     layer: &ImageLayer,
+    decoded: impl Read,
     mut each: impl FnMut(
-        &mut tar::Entry<'_, &mut HashingReader<crate::compress::DecodeAhead>>,
+        &mut tar::Entry<'_, &mut dyn Read>,
         &EntryPath,
         Kind,
     ) -> Result<(), ExportError>,
 ) -> Result<(), ExportError> {
-    let compression = compression_of(layer)?;
-    let blob = metadata.content().open_blob(&layer.digest)?;
-    let mut reader = HashingReader::new(decoder(compression, blob, &layer.digest)?);
+    let mut reader = HashingReader::new(decoded);
     {
-        let mut archive = Archive::new(&mut reader);
+        let mut archive = Archive::new(&mut reader as &mut dyn Read);
         let entries = archive.entries().map_err(|e| tar_error(layer, e))?;
         for entry in entries {
             let mut entry = entry.map_err(|e| tar_error(layer, e))?;
@@ -138,29 +173,25 @@ fn read_layer(
             let Some(kind) = entry_kind(entry.header().entry_type(), &raw) else {
                 continue;
             };
-            let path = EntryPath::parse(&raw).map_err(|problem| ExportError::TarEntry {
+            let refused = |problem: String| ExportError::TarEntry {
                 blob: layer.digest.clone(),
                 name: String::from_utf8_lossy(&raw).into_owned(),
-                problem: problem.to_string(),
-            })?;
+                problem,
+            };
+            let path = EntryPath::parse(&raw).map_err(|p| refused(p.to_string()))?;
             let kind = match kind {
                 EntryKind::Dir => Kind::Dir,
                 EntryKind::Hardlink => {
                     let target = entry.link_name_bytes().unwrap_or_default();
-                    Kind::Link(EntryPath::parse(&target).map_err(|problem| {
-                        ExportError::TarEntry {
-                            blob: layer.digest.clone(),
-                            name: String::from_utf8_lossy(&raw).into_owned(),
-                            problem: format!("its link target: {problem}"),
-                        }
-                    })?)
+                    let target = EntryPath::parse(&target)
+                        .map_err(|p| refused(format!("its link target: {p}")))?;
+                    Kind::Link(target)
                 }
                 EntryKind::Other(byte) => {
-                    return Err(ExportError::TarEntry {
-                        blob: layer.digest.clone(),
-                        name: String::from_utf8_lossy(&raw).into_owned(),
-                        problem: format!("unsupported entry type {:?}", byte as char),
-                    })
+                    return Err(refused(format!(
+                        "unsupported entry type {:?}",
+                        byte as char
+                    )))
                 }
                 _ => Kind::Other,
             };
