@@ -78,28 +78,63 @@ pub async fn export_from_source(
 
 /// Writes the flattened root filesystem of the image `source` names to `out` as one tar
 /// ([`export_tar`](super::export_tar)'s, for an image outside the store), reading its layers
-/// from the top one down, one at a time, each verified as it is read; nothing stored. Returns
-/// what was written and the image's platform. Needs a tokio runtime with blocking threads.
+/// from the top one down, each verified as it is read; nothing stored. The next layers' blobs
+/// are requested while one is read (`downloads` at once, each held to a few chunks until its
+/// turn); a layer with links to its own hidden entries is fetched a second time. Returns what
+/// was written and the image's platform. Needs a tokio runtime with blocking threads.
 pub async fn export_tar_from_source<W: Write + Send + 'static>(
     source: &dyn ImageSource,
     what: &SourceExport<'_>,
     out: W,
 ) -> Result<(TarReport, Platform), ExportError> {
     let (platform, layers) = chosen_layers(source, what).await?;
-    let mut export = TarExport::new(out);
-    for (index, (descriptor, layer)) in layers.iter().enumerate().rev() {
-        let owned = layer.clone();
-        let read = move |x: &mut TarExport<W>, d| x.layer(index, &owned, d);
-        let (next, reread) = tar_pass(source, descriptor, layer, &what.retry, export, read).await?;
-        export = next;
-        if !reread.is_empty() {
+    let retry = &what.retry;
+    let top_down: Vec<usize> = (0..layers.len()).rev().collect();
+    let (senders, receivers): (Vec<_>, Vec<_>) =
+        top_down.iter().map(|_| mpsc::channel(DEPTH)).unzip();
+    let fetches: Vec<_> = top_down
+        .iter()
+        .zip(senders)
+        .map(|(&i, chunks)| fetch_nth(i, source, &layers[i].0, chunks, retry))
+        .collect();
+    let fetches = futures_util::stream::iter(fetches)
+        .buffered(what.downloads.max(1))
+        .try_collect::<Vec<Fetched>>();
+    let reads = async {
+        let mut export = TarExport::new(out);
+        for (&i, received) in top_down.iter().zip(receivers) {
+            let (descriptor, layer) = &layers[i];
+            let decoded = start_decoder(layer, received).map_err(|e| (i, e))?;
             let owned = layer.clone();
-            let read = move |x: &mut TarExport<W>, d| x.reread(&owned, d, reread);
-            export = tar_pass(source, descriptor, layer, &what.retry, export, read)
-                .await?
-                .0;
+            let read = move |x: &mut TarExport<W>| x.layer(i, &owned, decoded);
+            let (next, reread) = blocking(export, layer, read).await.map_err(|e| (i, e))?;
+            export = next;
+            if !reread.is_empty() {
+                let owned = layer.clone();
+                let read = move |x: &mut TarExport<W>, d| x.reread(&owned, d, reread);
+                let again = tar_pass(source, descriptor, layer, retry, export, read).await;
+                export = again.map_err(|e| (i, e))?.0;
+            }
         }
-    }
+        Ok::<_, (usize, ExportError)>(export)
+    };
+    let (fetched, read) = tokio::join!(fetches, reads);
+    // The first layer read (the highest) that failed decides; for one layer, the fetch's
+    // failure is the cause (the reading only saw its stream end badly).
+    let export = match (fetched, read) {
+        (Err((f, fetch)), Err((r, read))) => return Err(if f >= r { fetch } else { read }),
+        (Err((_, fetch)), Ok(_)) => return Err(fetch),
+        (Ok(_), Err((_, read))) => return Err(read),
+        (Ok(fetched), Ok(export)) => {
+            if let Some(i) = fetched.iter().position(|f| matches!(f, Fetched::Abandoned)) {
+                return Err(ExportError::Stopped {
+                    blob: layers[top_down[i]].1.digest.clone(),
+                    reason: "the layer was read before its blob was read to the end".into(),
+                });
+            }
+            export
+        }
+    };
     let count = layers.len();
     let report = tokio::task::spawn_blocking(move || export.finish(count))
         .await
@@ -107,9 +142,32 @@ pub async fn export_tar_from_source<W: Write + Send + 'static>(
     Ok((report, platform))
 }
 
-/// One read of `layer`'s blob into the tar export `export`: the blob fetched (retried,
-/// hashed) while `work` reads it decompressed on a blocking thread. Returns the export for
-/// the next pass, and what `work` returned.
+/// Runs `work` on the tar export `export` on a blocking thread; returns the export for the
+/// next pass, and what `work` returned.
+async fn blocking<W, T>(
+    export: TarExport<W>,
+    layer: &ImageLayer,
+    work: impl FnOnce(&mut TarExport<W>) -> Result<T, ExportError> + Send + 'static,
+) -> Result<(TarExport<W>, T), ExportError>
+where
+    W: Write + Send + 'static,
+    T: Send + 'static,
+{
+    let (export, worked) = tokio::task::spawn_blocking(move || {
+        let mut export = export;
+        let result = work(&mut export);
+        (export, result)
+    })
+    .await
+    .map_err(|e| ExportError::Stopped {
+        blob: layer.digest.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok((export, worked?))
+}
+
+/// A second read of `layer`'s blob into the tar export `export`: the blob fetched again
+/// (retried, hashed) while `work` reads it decompressed on a blocking thread.
 async fn tar_pass<W, T>(
     source: &dyn ImageSource,
     descriptor: &Descriptor,
@@ -124,19 +182,11 @@ where
 {
     let (chunks, received) = mpsc::channel(DEPTH);
     let decoded = start_decoder(layer, received)?;
-    let read = tokio::task::spawn_blocking(move || {
-        let mut export = export;
-        let result = work(&mut export, decoded);
-        (export, result)
-    });
+    let read = blocking(export, layer, move |x| work(x, decoded));
     let (fetched, read) = tokio::join!(fetch(source, descriptor, chunks, retry), read);
-    let (export, worked) = read.map_err(|e| ExportError::Stopped {
-        blob: layer.digest.clone(),
-        reason: e.to_string(),
-    })?;
     // The fetch's failure is the cause: the reading only saw its stream end badly.
-    match (fetched?, worked?) {
-        (Fetched::Whole, value) => Ok((export, value)),
+    match (fetched?, read?) {
+        (Fetched::Whole, done) => Ok(done),
         (Fetched::Abandoned, _) => Err(ExportError::Stopped {
             blob: layer.digest.clone(),
             reason: "the layer was read before its blob was read to the end".into(),
