@@ -24,10 +24,10 @@ use tar::{Archive, Builder, EntryType, Header};
 use super::flatten::{Decision, Flattener, Kind, Reread, Waiting};
 use super::ExportError;
 use crate::compress::DecodeAhead;
-use crate::digest::{Digest, HashingReader};
-use crate::store::layers::{compression_of, decoder};
+use crate::digest::HashingReader;
+use crate::store::layers::{check_diff_id, compression_of, decoder};
 use crate::store::metadata::{ImageLayer, ImageRecord};
-use crate::store::{LayerError, MetadataStore};
+use crate::store::MetadataStore;
 use crate::unpack::path::EntryPath;
 use crate::unpack::{entry_kind, EntryKind};
 
@@ -200,16 +200,7 @@ fn read_layer(
     }
     // The rest of the stream (the end-of-archive blocks, padding) counts in the diffID.
     io::copy(&mut reader, &mut io::sink()).map_err(|e| tar_error(layer, e))?;
-    let actual: Digest = reader.finish();
-    if actual != layer.diff_id {
-        return Err(LayerError::DiffIdMismatch {
-            blob: layer.digest.clone(),
-            expected: layer.diff_id.clone(),
-            actual,
-        }
-        .into());
-    }
-    Ok(())
+    Ok(check_diff_id(layer, reader.finish())?)
 }
 
 fn tar_error(layer: &ImageLayer, source: io::Error) -> ExportError {

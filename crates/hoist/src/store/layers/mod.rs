@@ -511,16 +511,20 @@ pub(crate) fn unpack_decoded<E: From<LayerError>>(
 ) -> Result<UnpackReport, E> {
     let mut reader = HashingReader::new(decoded);
     let report = unpack_layer(&mut reader, dir, options).map_err(unpack_error)?;
-    let actual = reader.finish();
+    check_diff_id(layer, reader.finish())?;
+    Ok(report)
+}
+
+/// That `actual`, the hash of `layer`'s decompressed bytes, is the diffID its image records.
+pub(crate) fn check_diff_id(layer: &ImageLayer, actual: Digest) -> Result<(), LayerError> {
     if actual != layer.diff_id {
         return Err(LayerError::DiffIdMismatch {
             blob: layer.digest.clone(),
             expected: layer.diff_id.clone(),
             actual,
-        }
-        .into());
+        });
     }
-    Ok(report)
+    Ok(())
 }
 
 /// A decompressing reader of a blob (buffered, so that an uncompressed tar is not read a
