@@ -76,6 +76,16 @@ pub enum FlattenError {
         /// The lower layer.
         lower: usize,
     },
+    /// A hard link to a directory (no filesystem makes one).
+    #[error("layer {layer}: hard link {link:?} names the directory {target:?}")]
+    LinkToDirectory {
+        /// The link.
+        link: String,
+        /// Its target.
+        target: String,
+        /// Its layer.
+        layer: usize,
+    },
     /// A hard link whose target is missing when the link is made.
     #[error("layer {layer}: hard link {link:?} names {target:?}, which no layer below has")]
     LinkTargetMissing {
@@ -115,8 +125,8 @@ pub(super) struct Flattener<H> {
 struct ThisLayer<H> {
     /// Entries: path and whether it is a directory.
     seen: Vec<(Vec<u8>, bool)>,
-    /// The same paths, to look up.
-    named: HashSet<Vec<u8>>,
+    /// The same paths, to look up, and whether the last entry there is a directory.
+    named: HashMap<Vec<u8>, bool>,
     /// Whiteouts (`.wh.X`: X) and opaque directories.
     removed: Vec<Vec<u8>>,
     opaque: Vec<Vec<u8>>,
@@ -135,7 +145,7 @@ impl<H> Default for ThisLayer<H> {
     fn default() -> Self {
         ThisLayer {
             seen: Vec::new(),
-            named: HashSet::new(),
+            named: HashMap::new(),
             removed: Vec::new(),
             opaque: Vec::new(),
             written: HashSet::new(),
@@ -195,7 +205,7 @@ impl<H> Flattener<H> {
         let is_dir = kind == Kind::Dir;
         let hidden = self.seen.contains_key(&name) || covered_by(&self.covered, &name);
         self.this.seen.push((name.clone(), is_dir));
-        self.this.named.insert(name.clone());
+        self.this.named.insert(name.clone(), is_dir);
         // Links of the layers above to this path link to this entry.
         let mut links = self.waiting.remove(&name).unwrap_or_default();
         if let Kind::Link(target) = kind {
@@ -210,7 +220,14 @@ impl<H> Flattener<H> {
                     layer: self.layer,
                 });
             }
-            return Ok(self.link(target, links));
+            return self.link(target, links);
+        }
+        if let (true, Some(link)) = (is_dir, links.first()) {
+            return Err(FlattenError::LinkToDirectory {
+                link: link.path.to_string(),
+                target: path.to_string(),
+                layer: link.layer,
+            });
         }
         if hidden {
             if !is_dir {
@@ -242,10 +259,14 @@ impl<H> Flattener<H> {
     }
 
     /// What to do with `links`, all linking to `target` as this layer has it so far.
-    fn link(&mut self, target: EntryPath, links: Vec<Waiting<H>>) -> Decision<H> {
-        if links.is_empty() {
-            return Decision::Skip;
-        }
+    fn link(
+        &mut self,
+        target: EntryPath,
+        links: Vec<Waiting<H>>,
+    ) -> Result<Decision<H>, FlattenError> {
+        let Some(first) = links.first() else {
+            return Ok(Decision::Skip);
+        };
         // Through hidden links of this layer (bounded: a cycle is not followed forever).
         let mut target = target;
         for _ in 0..self.this.aliases.len() {
@@ -255,8 +276,15 @@ impl<H> Flattener<H> {
             }
         }
         let name = target.to_bytes();
+        if self.this.named.get(&name) == Some(&true) {
+            return Err(FlattenError::LinkToDirectory {
+                link: first.path.to_string(),
+                target: target.to_string(),
+                layer: first.layer,
+            });
+        }
         if self.this.written.contains(&name) {
-            return Decision::Links { target, links };
+            return Ok(Decision::Links { target, links });
         }
         if self.this.hidden.contains(&name) {
             self.this.reread.entry(name).or_default().extend(links);
@@ -265,7 +293,7 @@ impl<H> Flattener<H> {
                 .waiting
                 .extend(links.into_iter().map(|link| (name.clone(), link)));
         }
-        Decision::Skip
+        Ok(Decision::Skip)
     }
 
     /// Ends the layer: its whiteouts, opaque directories and entries now hide what the lower
@@ -320,7 +348,7 @@ impl<H> Flattener<H> {
         let components = path.components();
         for depth in 1..components.len() {
             let parent = join(&components[..depth]);
-            if !self.seen.contains_key(&parent) && !self.this.named.contains(&parent) {
+            if !self.seen.contains_key(&parent) && !self.this.named.contains_key(&parent) {
                 self.implicit.entry(parent).or_insert(self.layer);
             }
         }

@@ -126,6 +126,17 @@ fn links_that_cannot_be_made_are_refused() {
         flatten(&[bottom, middle, top]),
         Err(FlattenError::LinkTargetMissing { layer: 2, .. })
     ));
+    let dir: Layer = &[("d", Kind::Dir)];
+    let top: Layer = &[("link", link("d"))];
+    assert!(matches!(
+        flatten(&[dir, top]),
+        Err(FlattenError::LinkToDirectory { layer: 1, .. })
+    ));
+    let same: Layer = &[("d", Kind::Dir), ("link", link("d"))];
+    assert!(matches!(
+        flatten(&[same]),
+        Err(FlattenError::LinkToDirectory { layer: 0, .. })
+    ));
     let only: Layer = &[("link", link("nowhere"))];
     assert!(matches!(
         flatten(&[only]),
