@@ -1,6 +1,8 @@
 //! Export straight from an image source, nothing stored: `hoist export docker://REF DIR`, the
 //! task `crane export REF - | tar -x` does, with every byte verified — or `oci:PATH[:TAG]`
-//! (`umoci unpack`'s task), `dir:`, an archive: any [`ImageSource`].
+//! (`umoci unpack`'s task), `dir:`, an archive: any [`ImageSource`]. Or as one tar stream
+//! ([`export_tar_from_source`], `crane export REF -`'s task), the layers read from the top
+//! one down ([`super::flatten`]).
 //!
 //! The image is chosen as [`ImageView::image`] chooses it (the platform asked for, else the
 //! host's), judged by the trust policy when one applies (its image manifest, before any layer

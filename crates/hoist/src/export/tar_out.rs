@@ -1,5 +1,7 @@
-//! `hoist export REF -`: a stored image's flattened root filesystem as one tar stream — what
-//! `crane export IMAGE -` and `docker export` write — for `tar -x`, `docker import` or a file.
+//! `hoist export REF -`: an image's flattened root filesystem as one tar stream — what
+//! `crane export IMAGE -` and `docker export` write — for `tar -x`, `docker import` or a file;
+//! of a stored image here ([`export_tar`]), of any source through
+//! [`export_tar_from_source`](super::export_tar_from_source).
 //!
 //! The layer blobs are read from the top layer down, each decompressed once and its diffID
 //! checked, and every entry is written or skipped as it is read ([`super::flatten`] decides):
@@ -13,7 +15,6 @@
 //! export`. The tar holds no `..` and no absolute name (names are the normalised
 //! [`EntryPath`]s).
 
-use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -121,16 +122,14 @@ impl<W: Write> TarExport<W> {
         mut reread: Reread<Kept>,
     ) -> Result<(), ExportError> {
         let writer = &mut self.writer;
-        let mut done = HashSet::new();
         read_layer(layer, decoded, |entry, path, _| {
-            let name = path.to_bytes();
-            if done.contains(&name) {
-                return Ok(());
-            }
-            let Some(mut links) = reread.remove(&name) else {
+            // Taken out when met: a later entry of the same name is not the one linked to.
+            let Some(mut links) = reread.remove(&path.to_bytes()) else {
                 return Ok(());
             };
-            done.insert(name);
+            if links.is_empty() {
+                return Ok(());
+            }
             let first = links.remove(0);
             let kept = kept(entry).map_err(|e| tar_error(layer, e))?;
             writer.entry(entry, kept, &first.path)?;
