@@ -133,7 +133,8 @@ struct ThisLayer<H> {
     /// Entries written, and regular entries skipped as hidden.
     written: HashSet<Vec<u8>>,
     hidden: HashSet<Vec<u8>>,
-    /// Hidden hard links: their target, for links to them.
+    /// Hard links not written yet (hidden, or waiting for their target): their target, for
+    /// links to them.
     aliases: HashMap<Vec<u8>, EntryPath>,
     /// Links waiting for a lower layer.
     waiting: Vec<(Vec<u8>, Waiting<H>)>,
@@ -209,18 +210,22 @@ impl<H> Flattener<H> {
         // Links of the layers above to this path link to this entry.
         let mut links = self.waiting.remove(&name).unwrap_or_default();
         if let Kind::Link(target) = kind {
-            if hidden {
-                self.this.aliases.insert(name, target.clone());
-            } else {
+            if !hidden {
                 self.note_implicit_parents(path);
-                self.this.written.insert(name);
                 links.push(Waiting {
                     path: path.clone(),
                     header,
                     layer: self.layer,
                 });
             }
-            return self.link(target, links);
+            let decision = self.link(target.clone(), links)?;
+            match (&decision, hidden) {
+                // Written now: a later link of this layer may name it.
+                (Decision::Links { .. }, false) => self.this.written.insert(name),
+                // Not written (yet): a later link of this layer to it links to its target.
+                _ => self.this.aliases.insert(name, target).is_none(),
+            };
+            return Ok(decision);
         }
         if let (true, Some(link)) = (is_dir, links.first()) {
             return Err(FlattenError::LinkToDirectory {

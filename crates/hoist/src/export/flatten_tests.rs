@@ -99,6 +99,13 @@ fn links_are_written_after_their_target_whatever_layer_it_is_in() {
 }
 
 #[test]
+fn a_link_to_a_link_still_waiting_waits_with_it() {
+    let bottom: Layer = &[("t", Kind::Other)];
+    let top: Layer = &[("l", link("t")), ("l2", link("l"))];
+    assert_eq!(flatten(&[bottom, top]).unwrap(), ["t", "l -> t", "l2 -> t"]);
+}
+
+#[test]
 fn a_link_to_an_entry_replaced_later_gets_the_old_content() {
     // Lower layer: a link made before a higher layer replaced its target.
     let bottom: Layer = &[("perl", Kind::Other)];
