@@ -272,7 +272,7 @@ impl<H> Flattener<H> {
         let Some(first) = links.first() else {
             return Ok(Decision::Skip);
         };
-        // Through hidden links of this layer (bounded: a cycle is not followed forever).
+        // Through this layer's links not written yet (bounded: a cycle is not followed forever).
         let mut target = target;
         for _ in 0..self.this.aliases.len() {
             match self.this.aliases.get(&target.to_bytes()) {
