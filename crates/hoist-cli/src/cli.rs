@@ -107,8 +107,9 @@ pub enum Command {
     /// Load images and their tags from a `docker save` or OCI layout tar archive
     #[command(after_help = "Example:\n  hoist load -i app.tar")]
     Load(LoadArgs),
-    /// Write an image's flattened root filesystem into a directory, from the store or straight
-    /// from a registry, an OCI layout, a skopeo dir: or an archive
+    /// Write an image's flattened root filesystem into a directory (or, DIR `-`, as a tar on
+    /// standard output), from the store or straight from a registry, an OCI layout, a skopeo
+    /// dir: or an archive
     #[command(
         after_help = "Examples:\n  hoist export alpine:3.20 ./rootfs\n  hoist export alpine:3.20 - | docker import - alpine-flat\n  hoist export docker://alpine:3.20 ./rootfs\n  hoist export docker://alpine:3.20 - > rootfs.tar\n  hoist export oci:./layout:v1 ./rootfs\n  hoist export docker-archive:app.tar ./rootfs"
     )]
