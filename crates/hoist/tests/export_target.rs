@@ -80,19 +80,23 @@ fn what_killed_exports_left_is_removed_and_a_live_ones_sibling_is_not() {
         fs::create_dir_all(path.join("usr/bin")).unwrap();
         fs::write(path.join("usr/bin/half"), b"half").unwrap();
     };
-    // Two exports killed midway: their siblings, unlocked.
-    make(&sibling("1-0"));
-    make(&sibling("2-0"));
+    // Two exports killed midway: their siblings, unlocked, their processes gone (IDs above
+    // any pid_max).
+    make(&sibling("2147483601-0"));
+    make(&sibling("2147483602-3"));
     // A live one, holding its sibling's lock.
-    make(&sibling("3-0"));
-    let live = File::open(sibling("3-0")).unwrap();
+    make(&sibling("2147483603-0"));
+    let live = File::open(sibling("2147483603-0")).unwrap();
     flock(&live, FlockOperation::NonBlockingLockExclusive).unwrap();
+    // One of a running process (this one) not locked yet: between its mkdir and its flock.
+    let starting = sibling(&format!("{}-99", std::process::id()));
+    make(&starting);
     // Names that look alike but are not an export's directory: a file, and a symlink to a
     // directory that must not be touched.
-    fs::write(sibling("4-0"), b"a file").unwrap();
+    fs::write(sibling("2147483604-0"), b"a file").unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
     fs::write(elsewhere.path().join("precious"), b"precious").unwrap();
-    std::os::unix::fs::symlink(elsewhere.path(), sibling("5-0")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), sibling("2147483605-0")).unwrap();
     // Another target's sibling.
     make(&parent.path().join(".other.hoist-export-1-0"));
 
@@ -100,17 +104,17 @@ fn what_killed_exports_left_is_removed_and_a_live_ones_sibling_is_not() {
     export(&store, &record, &out).unwrap();
 
     assert_eq!(fs::read(out.join("kept")).unwrap(), b"kept");
-    assert_eq!(
-        names(parent.path()),
-        [
-            ".other.hoist-export-1-0",
-            ".rootfs.hoist-export-3-0",
-            ".rootfs.hoist-export-4-0",
-            ".rootfs.hoist-export-5-0",
-            "rootfs",
-        ]
-    );
-    assert!(sibling("3-0").join("usr/bin/half").exists());
+    let mut left = vec![
+        ".other.hoist-export-1-0".to_string(),
+        ".rootfs.hoist-export-2147483603-0".into(),
+        ".rootfs.hoist-export-2147483604-0".into(),
+        ".rootfs.hoist-export-2147483605-0".into(),
+        starting.file_name().unwrap().to_str().unwrap().into(),
+        "rootfs".into(),
+    ];
+    left.sort();
+    assert_eq!(names(parent.path()), left);
+    assert!(sibling("2147483603-0").join("usr/bin/half").exists());
     assert_eq!(
         fs::read(elsewhere.path().join("precious")).unwrap(),
         b"precious"

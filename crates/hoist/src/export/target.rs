@@ -5,8 +5,9 @@
 //!   verified. Whoever waits for the directory never sees half a tree, and an export killed
 //!   midway (no cleanup can run) leaves only that sibling: the next export to the same
 //!   directory removes it and starts afresh, no `--force` needed. The export holds an
-//!   exclusive `flock` on its sibling while it writes, so a sibling is removed only when no
-//!   live export has it (the kernel drops the lock of a killed process).
+//!   exclusive `flock` on its sibling while it writes, and its name carries the export's
+//!   process ID: a sibling is removed only when that process is gone and no export holds its
+//!   lock (the kernel drops the lock of a killed process).
 //! - **An empty directory** (a mount point, one made by the caller): written in place,
 //!   emptied again on failure.
 //! - **Holding files**: refused, unless `force`; then written over, and what a failed export
@@ -24,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rustix::fs::{Mode, OFlags};
 
 use super::ExportError;
+use crate::store::gc::process_is_running;
 use crate::store::lock::{lock_exclusive, Wait};
 use crate::store::FileError;
 use crate::unpack::nofollow::{remove_all_at, remove_children_at, remove_tree};
@@ -187,6 +189,15 @@ fn remove_abandoned(parent: &Path, prefix: &OsString) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         if !name.as_encoded_bytes().starts_with(prefix) {
+            continue;
+        }
+        // Made by a process still running: an export under way, perhaps between its `mkdir`
+        // and its `flock`. Left alone.
+        let pid = name.as_encoded_bytes()[prefix.len()..]
+            .split(|&b| b == b'-')
+            .next()
+            .and_then(|pid| std::str::from_utf8(pid).ok()?.parse::<i32>().ok());
+        if pid.is_some_and(process_is_running) {
             continue;
         }
         let path = entry.path();

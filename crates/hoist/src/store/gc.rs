@@ -404,7 +404,7 @@ fn sweep_temp_files(root: &Path) -> Result<(), StoreError> {
 }
 
 /// Whether a process `pid` exists (`kill(pid, 0)`; "not permitted" means it does).
-fn process_is_running(pid: i32) -> bool {
+pub(crate) fn process_is_running(pid: i32) -> bool {
     let Some(pid) = rustix::process::Pid::from_raw(pid) else {
         return false;
     };
