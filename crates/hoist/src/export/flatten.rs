@@ -50,10 +50,11 @@ pub(super) struct Waiting<H> {
 pub(super) enum Decision<H> {
     /// Not part of the root filesystem (hidden, or a whiteout), or a link that waits.
     Skip,
-    /// Write it under `name` (its own path, or the first waiting link's when it is hidden),
-    /// then each of `links` as a hard link to `name`.
+    /// Write it, with its `header` (handed back), under `name` (its own path, or the first
+    /// waiting link's when it is hidden), then each of `links` as a hard link to `name`.
     Emit {
         name: EntryPath,
+        header: H,
         links: Vec<Waiting<H>>,
     },
     /// Write each of `links` as a hard link to `target`, written earlier in this layer.
@@ -123,9 +124,7 @@ pub(super) struct Flattener<H> {
 /// What the layer being read did so far.
 #[derive(Debug)]
 struct ThisLayer<H> {
-    /// Entries: path and whether it is a directory.
-    seen: Vec<(Vec<u8>, bool)>,
-    /// The same paths, to look up, and whether the last entry there is a directory.
+    /// Entries' paths, and whether the last entry there is a directory.
     named: HashMap<Vec<u8>, bool>,
     /// Whiteouts (`.wh.X`: X) and opaque directories.
     removed: Vec<Vec<u8>>,
@@ -145,7 +144,6 @@ struct ThisLayer<H> {
 impl<H> Default for ThisLayer<H> {
     fn default() -> Self {
         ThisLayer {
-            seen: Vec::new(),
             named: HashMap::new(),
             removed: Vec::new(),
             opaque: Vec::new(),
@@ -205,7 +203,6 @@ impl<H> Flattener<H> {
         let name = path.to_bytes();
         let is_dir = kind == Kind::Dir;
         let hidden = self.seen.contains_key(&name) || covered_by(&self.covered, &name);
-        self.this.seen.push((name.clone(), is_dir));
         self.this.named.insert(name.clone(), is_dir);
         // Links of the layers above to this path link to this entry.
         let mut links = self.waiting.remove(&name).unwrap_or_default();
@@ -245,6 +242,7 @@ impl<H> Flattener<H> {
             let first = links.remove(0);
             return Ok(Decision::Emit {
                 name: first.path,
+                header,
                 links,
             });
         }
@@ -259,6 +257,7 @@ impl<H> Flattener<H> {
         self.this.written.insert(name);
         Ok(Decision::Emit {
             name: path.clone(),
+            header,
             links,
         })
     }
@@ -309,7 +308,12 @@ impl<H> Flattener<H> {
         // the lower layers have there was gone when the link was made.
         let mut hiding: HashSet<Vec<u8>> = this.removed.iter().cloned().collect();
         hiding.extend(this.opaque.iter().cloned());
-        hiding.extend(this.seen.iter().filter(|(_, d)| !d).map(|(n, _)| n.clone()));
+        hiding.extend(
+            this.named
+                .iter()
+                .filter(|(_, d)| !**d)
+                .map(|(n, _)| n.clone()),
+        );
         let lost = self
             .waiting
             .iter()
@@ -319,7 +323,7 @@ impl<H> Flattener<H> {
                 return Err(missing(link, target));
             }
         }
-        for (name, is_dir) in this.seen {
+        for (name, is_dir) in this.named {
             if !is_dir {
                 self.covered.insert(name.clone());
             }

@@ -27,6 +27,7 @@ fn flatten(layers: &[Layer<'_>]) -> Result<Vec<String>, FlattenError> {
                 Decision::Emit {
                     name: written,
                     links,
+                    ..
                 } => {
                     let own = written == path(name);
                     let written = written.to_string();

@@ -67,8 +67,6 @@ pub async fn export_from_source(
     options: &ExportOptions,
 ) -> Result<ExportReport, ExportError> {
     let (platform, layers) = chosen_layers(source, what).await?;
-    let layers: Vec<(&Descriptor, ImageLayer)> =
-        layers.iter().map(|(d, l)| (d, l.clone())).collect();
     let target = Target::prepare(dir, options.force)?;
     let result = apply_layers(source, &layers, target.dir(), options, what).await;
     let report = target.finish(result)?;
@@ -239,7 +237,7 @@ async fn chosen_layers(
 
 async fn apply_layers(
     source: &dyn ImageSource,
-    layers: &[(&Descriptor, ImageLayer)],
+    layers: &[(Descriptor, ImageLayer)],
     dir: &Path,
     options: &ExportOptions,
     what: &SourceExport<'_>,

@@ -42,7 +42,7 @@ pub struct TarReport {
 }
 
 /// A header and the PAX records kept with it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct Kept {
     header: Header,
     pax: Vec<(String, Vec<u8>)>,
@@ -101,10 +101,14 @@ impl<W: Write> TarExport<W> {
         flat.begin_layer(index);
         read_layer(layer, decoded, |entry, path, kind| {
             let kept = kept(entry).map_err(|e| tar_error(layer, e))?;
-            match flat.entry(path, kind, kept.clone())? {
+            match flat.entry(path, kind, kept)? {
                 Decision::Skip => Ok(()),
-                Decision::Emit { name, links } => {
-                    writer.entry(entry, kept, &name)?;
+                Decision::Emit {
+                    name,
+                    header,
+                    links,
+                } => {
+                    writer.entry(entry, header, &name)?;
                     writer.links(links, &name)
                 }
                 Decision::Links { target, links } => writer.links(links, &target),
